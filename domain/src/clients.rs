@@ -1,0 +1,249 @@
+//! Clients: the organisations an MSP supports.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::pagination::{Cursor, Page, PageRequest, like_pattern};
+use crate::validation::ValidationErrors;
+use crate::{ClientId, DomainError, DomainResult, TenantTx};
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Client {
+    pub id: ClientId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub tax_id: Option<String>,
+    pub notes: Option<String>,
+    /// Set while the client is archived.
+    pub archived_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, name, email, phone, website, tax_id, notes, archived_at, created_at, updated_at";
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub website: Option<String>,
+    pub tax_id: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// A change to a client. Absent fields stay; `null` or `""` clears an
+/// optional field.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub tax_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub notes: Option<Option<String>>,
+}
+
+/// Which clients a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchiveFilter {
+    #[default]
+    Active,
+    Archived,
+    All,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ClientFilter {
+    /// Matches name or e-mail, case-insensitive.
+    pub q: Option<String>,
+    pub status: ArchiveFilter,
+}
+
+struct Fields {
+    name: String,
+    email: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    tax_id: Option<String>,
+    notes: Option<String>,
+}
+
+fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
+    Fields {
+        name: v.required_text("name", &c.name, 200),
+        email: v.optional_email("email", c.email.as_deref()),
+        phone: v.optional_text("phone", c.phone.as_deref(), 50),
+        website: v.optional_text("website", c.website.as_deref(), 200),
+        tax_id: v.optional_text("tax_id", c.tax_id.as_deref(), 50),
+        notes: v.optional_text("notes", c.notes.as_deref(), 10_000),
+    }
+}
+
+pub async fn get(tx: &mut TenantTx, id: ClientId) -> DomainResult<Client> {
+    let tenant = tx.tenant();
+    let row: Option<Client> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM clients WHERE company_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or(DomainError::not_found("client"))
+}
+
+/// Fails with 404 unless the client exists in this tenant; for nested
+/// resources. `FOR SHARE` keeps it from being deleted under a writer.
+pub async fn ensure_exists(tx: &mut TenantTx, id: ClientId) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM clients WHERE company_id = $1 AND id = $2 FOR SHARE")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    found.map(|_| ()).ok_or(DomainError::not_found("client"))
+}
+
+pub async fn list(
+    tx: &mut TenantTx,
+    f: &ClientFilter,
+    page: &PageRequest,
+) -> DomainResult<Page<Client>> {
+    const FILTER: &str = "company_id = $1 \
+        AND ($2::text IS NULL OR name ILIKE $2 OR email ILIKE $2) \
+        AND CASE $3 WHEN 'active' THEN archived_at IS NULL \
+                    WHEN 'archived' THEN archived_at IS NOT NULL ELSE true END";
+    let tenant = tx.tenant();
+    let q = f.q.as_deref().map(like_pattern);
+    let status = match f.status {
+        ArchiveFilter::Active => "active",
+        ArchiveFilter::Archived => "archived",
+        ArchiveFilter::All => "all",
+    };
+    let rows: Vec<Client> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM clients WHERE {FILTER} \
+         AND ($4::text IS NULL OR (lower(name), id) > ($4, $5)) \
+         ORDER BY lower(name), id LIMIT $6"
+    )))
+    .bind(tenant)
+    .bind(&q)
+    .bind(status)
+    .bind(page.after_key())
+    .bind(page.after_id())
+    .bind(page.fetch())
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM clients WHERE {FILTER}"
+    )))
+    .bind(tenant)
+    .bind(&q)
+    .bind(status)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(Page::from_rows(rows, page, total, |c| Cursor {
+        key: c.name.to_lowercase(),
+        id: c.id.as_uuid(),
+    }))
+}
+
+pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
+    let mut v = ValidationErrors::new();
+    let f = validate(&mut v, new);
+    v.finish()?;
+    let (tenant, now) = (tx.tenant(), tx.now());
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+    )))
+    .bind(ClientId::new())
+    .bind(tenant)
+    .bind(f.name)
+    .bind(f.email)
+    .bind(f.phone)
+    .bind(f.website)
+    .bind(f.tax_id)
+    .bind(f.notes)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> DomainResult<Client> {
+    let current = get(tx, id).await?;
+    let merged = NewClient {
+        name: patch.name.unwrap_or(current.name),
+        email: patch.email.unwrap_or(current.email),
+        phone: patch.phone.unwrap_or(current.phone),
+        website: patch.website.unwrap_or(current.website),
+        tax_id: patch.tax_id.unwrap_or(current.tax_id),
+        notes: patch.notes.unwrap_or(current.notes),
+    };
+    let mut v = ValidationErrors::new();
+    let f = validate(&mut v, merged);
+    v.finish()?;
+    let (tenant, now) = (tx.tenant(), tx.now());
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE clients SET name = $3, email = $4, phone = $5, website = $6, tax_id = $7, \
+         notes = $8, updated_at = $9 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .bind(f.name)
+    .bind(f.email)
+    .bind(f.phone)
+    .bind(f.website)
+    .bind(f.tax_id)
+    .bind(f.notes)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Archives (`true`) or restores (`false`) a client. Idempotent.
+pub async fn set_archived(tx: &mut TenantTx, id: ClientId, archived: bool) -> DomainResult<Client> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let row: Option<Client> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE clients SET archived_at = CASE WHEN $3 THEN COALESCE(archived_at, $4) END, \
+         updated_at = $4 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .bind(archived)
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or(DomainError::not_found("client"))
+}
+
+/// Deletes a client with its contacts and locations.
+pub async fn delete(tx: &mut TenantTx, id: ClientId) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    let done = sqlx::query("DELETE FROM clients WHERE company_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .execute(tx.conn())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::not_found("client"));
+    }
+    Ok(())
+}

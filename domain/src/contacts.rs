@@ -1,0 +1,218 @@
+//! Contacts: the people of a client. An e-mail address is unique per client.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::OnConstraint;
+use crate::pagination::{Cursor, Page, PageRequest, like_pattern};
+use crate::validation::ValidationErrors;
+use crate::{ClientId, ContactId, DomainError, DomainResult, TenantTx, clients};
+
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Contact {
+    pub id: ContactId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    /// At most one contact per client is primary.
+    pub is_primary: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str =
+    "id, client_id, name, email, phone, title, is_primary, created_at, updated_at";
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewContact {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub title: Option<String>,
+    #[serde(default)]
+    pub is_primary: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub title: Option<Option<String>>,
+    pub is_primary: Option<bool>,
+}
+
+fn email_taken() -> DomainError {
+    DomainError::conflict(
+        "contact_email_taken",
+        "this client already has a contact with this e-mail address",
+    )
+}
+
+pub async fn get(tx: &mut TenantTx, client: ClientId, id: ContactId) -> DomainResult<Contact> {
+    let tenant = tx.tenant();
+    let row: Option<Contact> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM contacts WHERE company_id = $1 AND client_id = $2 AND id = $3"
+    )))
+    .bind(tenant)
+    .bind(client)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or(DomainError::not_found("contact"))
+}
+
+pub async fn list(
+    tx: &mut TenantTx,
+    client: ClientId,
+    q: Option<&str>,
+    page: &PageRequest,
+) -> DomainResult<Page<Contact>> {
+    clients::ensure_exists(tx, client).await?;
+    const FILTER: &str = "company_id = $1 AND client_id = $2 \
+        AND ($3::text IS NULL OR name ILIKE $3 OR email ILIKE $3)";
+    let tenant = tx.tenant();
+    let q = q.map(like_pattern);
+    let rows: Vec<Contact> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM contacts WHERE {FILTER} \
+         AND ($4::text IS NULL OR (lower(name), id) > ($4, $5)) \
+         ORDER BY lower(name), id LIMIT $6"
+    )))
+    .bind(tenant)
+    .bind(client)
+    .bind(&q)
+    .bind(page.after_key())
+    .bind(page.after_id())
+    .bind(page.fetch())
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM contacts WHERE {FILTER}"
+    )))
+    .bind(tenant)
+    .bind(client)
+    .bind(&q)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(Page::from_rows(rows, page, total, |c| Cursor {
+        key: c.name.to_lowercase(),
+        id: c.id.as_uuid(),
+    }))
+}
+
+fn validate(v: &mut ValidationErrors, c: NewContact) -> NewContact {
+    NewContact {
+        name: v.required_text("name", &c.name, 200),
+        email: v.optional_email("email", c.email.as_deref()),
+        phone: v.optional_text("phone", c.phone.as_deref(), 50),
+        title: v.optional_text("title", c.title.as_deref(), 100),
+        is_primary: c.is_primary,
+    }
+}
+
+async fn clear_primary(tx: &mut TenantTx, client: ClientId, except: ContactId) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "UPDATE contacts SET is_primary = false \
+         WHERE company_id = $1 AND client_id = $2 AND id <> $3 AND is_primary",
+    )
+    .bind(tenant)
+    .bind(client)
+    .bind(except)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn create(tx: &mut TenantTx, client: ClientId, new: NewContact) -> DomainResult<Contact> {
+    let mut v = ValidationErrors::new();
+    let c = validate(&mut v, new);
+    v.finish()?;
+    clients::ensure_exists(tx, client).await?;
+    let id = ContactId::new();
+    if c.is_primary {
+        clear_primary(tx, client, id).await?;
+    }
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO contacts (id, company_id, client_id, name, email, phone, title, is_primary, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(tenant)
+    .bind(client)
+    .bind(c.name)
+    .bind(c.email)
+    .bind(c.phone)
+    .bind(c.title)
+    .bind(c.is_primary)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await
+    .on_constraint("contacts_client_email_key", email_taken)
+}
+
+pub async fn update(
+    tx: &mut TenantTx,
+    client: ClientId,
+    id: ContactId,
+    patch: ContactPatch,
+) -> DomainResult<Contact> {
+    let current = get(tx, client, id).await?;
+    let merged = NewContact {
+        name: patch.name.unwrap_or(current.name),
+        email: patch.email.unwrap_or(current.email),
+        phone: patch.phone.unwrap_or(current.phone),
+        title: patch.title.unwrap_or(current.title),
+        is_primary: patch.is_primary.unwrap_or(current.is_primary),
+    };
+    let mut v = ValidationErrors::new();
+    let c = validate(&mut v, merged);
+    v.finish()?;
+    if c.is_primary {
+        clear_primary(tx, client, id).await?;
+    }
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE contacts SET name = $4, email = $5, phone = $6, title = $7, is_primary = $8, \
+         updated_at = $9 WHERE company_id = $1 AND client_id = $2 AND id = $3 RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(client)
+    .bind(id)
+    .bind(c.name)
+    .bind(c.email)
+    .bind(c.phone)
+    .bind(c.title)
+    .bind(c.is_primary)
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await
+    .on_constraint("contacts_client_email_key", email_taken)
+}
+
+pub async fn delete(tx: &mut TenantTx, client: ClientId, id: ContactId) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    let done =
+        sqlx::query("DELETE FROM contacts WHERE company_id = $1 AND client_id = $2 AND id = $3")
+            .bind(tenant)
+            .bind(client)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+    if done.rows_affected() == 0 {
+        return Err(DomainError::not_found("contact"));
+    }
+    Ok(())
+}

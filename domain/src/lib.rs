@@ -1,0 +1,26 @@
+//! Nestogy's domain: ids, tenancy, roles, validation and the repositories
+//! over PostgreSQL. It knows nothing of HTTP or of the job runtime.
+
+pub mod audit;
+pub mod clients;
+pub mod clock;
+pub mod company;
+pub mod contacts;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod locations;
+pub mod money;
+pub mod pagination;
+pub mod passwords;
+pub mod patch;
+pub mod roles;
+pub mod secrets;
+pub mod tenancy;
+pub mod tokens;
+pub mod users;
+pub mod validation;
+
+pub use error::{DomainError, DomainResult};
+pub use ids::*;
+pub use tenancy::{Db, TenantTx};

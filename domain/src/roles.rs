@@ -1,0 +1,108 @@
+//! Roles and what each may do, written once.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Tech,
+    Accountant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Tech => "tech",
+            Role::Accountant => "accountant",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "tech" => Some(Role::Tech),
+            "accountant" => Some(Role::Accountant),
+            _ => None,
+        }
+    }
+
+    /// The permission matrix of the design: admin everything; tech manages
+    /// clients, contacts and locations; accountant reads clients. Every role
+    /// reads its own company's settings.
+    pub fn allows(self, p: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Role::Admin => true,
+            Role::Tech => matches!(p, ClientsRead | ClientsWrite | CompanyRead),
+            Role::Accountant => matches!(p, ClientsRead | CompanyRead),
+        }
+    }
+}
+
+/// One thing a caller may be allowed to do. API tokens carry a subset of
+/// these as scopes (`clients:read`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Permission {
+    #[serde(rename = "clients:read")]
+    ClientsRead,
+    #[serde(rename = "clients:write")]
+    ClientsWrite,
+    #[serde(rename = "company:read")]
+    CompanyRead,
+    #[serde(rename = "company:write")]
+    CompanyWrite,
+    #[serde(rename = "users:read")]
+    UsersRead,
+    #[serde(rename = "users:write")]
+    UsersWrite,
+    #[serde(rename = "audit:read")]
+    AuditRead,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 7] = [
+        Permission::ClientsRead,
+        Permission::ClientsWrite,
+        Permission::CompanyRead,
+        Permission::CompanyWrite,
+        Permission::UsersRead,
+        Permission::UsersWrite,
+        Permission::AuditRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ClientsRead => "clients:read",
+            Permission::ClientsWrite => "clients:write",
+            Permission::CompanyRead => "company:read",
+            Permission::CompanyWrite => "company:write",
+            Permission::UsersRead => "users:read",
+            Permission::UsersWrite => "users:write",
+            Permission::AuditRead => "audit:read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Permission> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix() {
+        assert!(Role::Admin.allows(Permission::UsersWrite));
+        assert!(Role::Tech.allows(Permission::ClientsWrite));
+        assert!(!Role::Tech.allows(Permission::UsersRead));
+        assert!(Role::Accountant.allows(Permission::ClientsRead));
+        assert!(!Role::Accountant.allows(Permission::ClientsWrite));
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Tenancy: the only way to reach tenant data is a [`TenantTx`], a
+//! transaction that has `app.company_id` set for row-level security and
+//! carries its [`TenantId`] for the repositories' own `WHERE company_id`.
+
+use std::ops::{Deref, DerefMut};
+
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::clock::SharedClock;
+use crate::ids::TenantId;
+
+/// The application's handle on PostgreSQL (as the non-owner app role) and
+/// its clock.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+}
+
+impl Db {
+    pub fn new(pool: PgPool, clock: SharedClock) -> Self {
+        Self { pool, clock }
+    }
+
+    /// Opens a transaction scoped to `tenant`. BEGIN and SET LOCAL go to the
+    /// server in one round trip. The UUID is formatted by its own type, so
+    /// nothing from a request reaches the SQL text.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<TenantTx, sqlx::Error> {
+        let begin = format!(
+            "BEGIN; SELECT set_config('app.company_id', '{}', true)",
+            tenant.as_uuid().hyphenated()
+        );
+        let tx = self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await?;
+        Ok(TenantTx {
+            tx,
+            tenant,
+            now: self.clock.now(),
+        })
+    }
+}
+
+/// A transaction inside one tenant. Repository functions take it, so a
+/// query on tenant data without a tenant does not compile.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl TenantTx {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The clock's "now" when the transaction began: one instant for every
+    /// row a request writes.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.now
+    }
+
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+impl Deref for TenantTx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for TenantTx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
