@@ -1,1 +1,72 @@
+//! The HTTP API: authentication, authorization, validation, short reads and
+//! writes. Anything slow, scheduled or external goes to the job queue.
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::HeaderName;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use auth::JwtKeys;
+pub use state::AppState;
+
+/// Largest request body accepted (1 MiB); larger ones answer 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// Every route with its OpenAPI description, before middleware.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(routes::health::router())
+        .merge(routes::auth::router())
+        .merge(routes::api_tokens::router())
+        .merge(routes::company::router())
+        .merge(routes::users::router())
+        .merge(routes::audit::router())
+        .merge(routes::clients::router())
+        .merge(routes::contacts::router())
+        .merge(routes::locations::router())
+}
+
+/// The OpenAPI document the router serves at `/api/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// The complete application: routes, docs, and the middleware stack.
+pub fn app(state: AppState) -> Router {
+    let (router, api) = api_routes().split_for_parts();
+    let request_id = HeaderName::from_static("x-request-id");
+    router
+        .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", api))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(axum::middleware::from_fn(middleware::track_metrics))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(middleware::make_span))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(axum::middleware::from_fn(middleware::json_errors))
+                .layer(CatchPanicLayer::custom(middleware::panic_response))
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    axum::http::StatusCode::GATEWAY_TIMEOUT,
+                    Duration::from_secs(30),
+                ))
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
+        )
+}

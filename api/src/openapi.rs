@@ -1,0 +1,44 @@
+//! The OpenAPI document's frame; the paths come from the routes themselves.
+
+use utoipa::Modify;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Nestogy API", description = "Multi-tenant platform for managed service providers."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in, tokens and TOTP"),
+        (name = "api tokens", description = "Scoped tokens for integrations"),
+        (name = "company", description = "The tenant's settings"),
+        (name = "users", description = "Users and roles"),
+        (name = "audit", description = "Who changed what"),
+        (name = "clients", description = "Clients"),
+        (name = "contacts", description = "A client's people"),
+        (name = "locations", description = "A client's sites"),
+        (name = "operations", description = "Health, readiness and metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A JWT access token from /api/v1/auth/login, or an API token (nst_...)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub fn base() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

@@ -1,0 +1,67 @@
+//! One module per resource: its routes, request and response types.
+
+pub mod api_tokens;
+pub mod audit;
+pub mod auth;
+pub mod clients;
+pub mod company;
+pub mod contacts;
+pub mod health;
+pub mod locations;
+pub mod users;
+
+use nestogy_domain::TenantTx;
+use nestogy_domain::pagination::PageRequest;
+use nestogy_domain::validation::ValidationErrors;
+use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
+
+use crate::auth::Principal;
+use crate::error::ApiResult;
+use crate::state::AppState;
+
+impl Principal {
+    /// A transaction in the caller's tenant.
+    pub async fn tx(&self, state: &AppState) -> ApiResult<TenantTx> {
+        Ok(state.db.tenant(self.tenant).await?)
+    }
+
+    /// Writes the audit row for a change the caller made, with the entity as
+    /// it is after the change.
+    pub async fn audit<T: Serialize>(
+        &self,
+        tx: &mut TenantTx,
+        action: &str,
+        entity_type: &str,
+        entity_id: uuid::Uuid,
+        after: &T,
+    ) -> ApiResult<()> {
+        let details = serde_json::to_value(after).unwrap_or_default();
+        nestogy_domain::audit::record(tx, &self.actor(), action, entity_type, Some(entity_id), details)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Paging and search for list endpoints.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Case-insensitive search in names (and e-mail addresses where there are any).
+    pub q: Option<String>,
+}
+
+impl ListQuery {
+    pub fn page(&self, v: &mut ValidationErrors) -> PageRequest {
+        PageRequest::parse(v, self.limit, self.cursor.as_deref())
+    }
+
+    pub fn search(&self) -> Option<&str> {
+        self.q.as_deref().map(str::trim).filter(|q| !q.is_empty())
+    }
+}
