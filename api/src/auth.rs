@@ -48,7 +48,13 @@ impl JwtKeys {
         }
     }
 
-    pub fn issue(&self, tenant: TenantId, user: UserId, role: Role, now: DateTime<Utc>) -> ApiResult<String> {
+    pub fn issue(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> ApiResult<String> {
         let claims = Claims {
             sub: user.as_uuid(),
             cid: tenant.as_uuid(),
@@ -57,7 +63,9 @@ impl JwtKeys {
             exp: (now + self.access_ttl).timestamp(),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
-            ApiError::Domain(nestogy_domain::DomainError::Internal(format!("signing token: {e}")))
+            ApiError::Domain(nestogy_domain::DomainError::Internal(format!(
+                "signing token: {e}"
+            )))
         })
     }
 
@@ -81,11 +89,17 @@ pub struct Principal {
 impl Principal {
     /// 403 unless the role, and the token's scopes if any, allow `p`.
     pub fn require(&self, p: Permission) -> ApiResult<()> {
-        let scoped = self.api_token.as_ref().is_none_or(|(_, s)| s.0.contains(&p));
+        let scoped = self
+            .api_token
+            .as_ref()
+            .is_none_or(|(_, s)| s.0.contains(&p));
         if self.role.allows(p) && scoped {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("this needs the {} permission", p.as_str())))
+            Err(ApiError::forbidden(format!(
+                "this needs the {} permission",
+                p.as_str()
+            )))
         }
     }
 
@@ -118,22 +132,25 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthenticated("send a bearer token in the Authorization header"))?;
+        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+            ApiError::unauthenticated("send a bearer token in the Authorization header")
+        })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+            })?;
         let request_id = request_id(parts);
         if token.starts_with(API_TOKEN_PREFIX) {
             let p = tokens::authenticate_api_token(&state.db, token)
                 .await?
-                .ok_or_else(|| ApiError::unauthenticated("the API token is invalid, expired or revoked"))?;
+                .ok_or_else(|| {
+                    ApiError::unauthenticated("the API token is invalid, expired or revoked")
+                })?;
             return Ok(Principal {
                 tenant: p.tenant,
                 user_id: p.user_id,

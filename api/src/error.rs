@@ -80,7 +80,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         use serde_json::Value::Null;
         match self {
-            ApiError::BadRequest { code, message } => body(StatusCode::BAD_REQUEST, code, &message, Null),
+            ApiError::BadRequest { code, message } => {
+                body(StatusCode::BAD_REQUEST, code, &message, Null)
+            }
             ApiError::Status {
                 status,
                 code,
@@ -93,7 +95,9 @@ impl IntoResponse for ApiError {
                     &format!("{entity} not found"),
                     Null,
                 ),
-                DomainError::Conflict { code, message } => body(StatusCode::CONFLICT, code, &message, Null),
+                DomainError::Conflict { code, message } => {
+                    body(StatusCode::CONFLICT, code, &message, Null)
+                }
                 DomainError::Validation(errors) => body(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "validation_failed",
@@ -103,7 +107,9 @@ impl IntoResponse for ApiError {
                 DomainError::Unauthenticated { code, message } => {
                     body(StatusCode::UNAUTHORIZED, code, &message, Null)
                 }
-                DomainError::Forbidden { code, message } => body(StatusCode::FORBIDDEN, code, &message, Null),
+                DomainError::Forbidden { code, message } => {
+                    body(StatusCode::FORBIDDEN, code, &message, Null)
+                }
                 DomainError::Locked { retry_after_secs } => {
                     let mut r = body(
                         StatusCode::TOO_MANY_REQUESTS,
@@ -139,7 +145,10 @@ impl IntoResponse for ApiError {
 }
 
 fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+    matches!(
+        e,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
+    )
 }
 
 pub fn internal() -> Response {

@@ -30,13 +30,17 @@ where
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     match r {
-        JsonRejection::JsonSyntaxError(e) => {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {}", e.body_text()))
-        }
+        JsonRejection::JsonSyntaxError(e) => ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {}", e.body_text()),
+        ),
         JsonRejection::JsonDataError(e) => ApiError::status(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
-            format!("the body does not have the expected shape: {}", e.body_text()),
+            format!(
+                "the body does not have the expected shape: {}",
+                e.body_text()
+            ),
         ),
         JsonRejection::MissingJsonContentType(_) => ApiError::status(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -21,7 +21,10 @@ pub fn metrics_handle() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(
                     Matcher::Suffix("duration_seconds".into()),
-                    &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+                    &[
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                        5.0,
+                    ],
                 )
                 .expect("static bucket list is not empty")
                 .build_recorder();
@@ -50,7 +53,8 @@ pub async fn track_metrics(req: Request, next: Next) -> Response<Body> {
         ("status", resp.status().as_u16().to_string()),
     ];
     metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(start.elapsed().as_secs_f64());
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
     resp
 }
 
@@ -64,7 +68,12 @@ pub fn make_span(req: &Request<Body>) -> tracing::Span {
 }
 
 pub async fn not_found() -> Response<Body> {
-    error::body(StatusCode::NOT_FOUND, "route_not_found", "no such route", serde_json::Value::Null)
+    error::body(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route",
+        serde_json::Value::Null,
+    )
 }
 
 pub async fn method_not_allowed() -> Response<Body> {
@@ -106,9 +115,10 @@ pub async fn json_errors(req: Request, next: Next) -> Response<Body> {
     let (mut parts, _) = resp.into_parts();
     let mut fresh = error::body(status, code, &message, serde_json::Value::Null);
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     std::mem::swap(fresh.headers_mut(), &mut parts.headers);
     fresh.into_response()
 }

@@ -32,7 +32,9 @@ impl Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A JWT access token from /api/v1/auth/login, or an API token (nst_...)"))
+                    .description(Some(
+                        "A JWT access token from /api/v1/auth/login, or an API token (nst_...)",
+                    ))
                     .build(),
             ),
         );

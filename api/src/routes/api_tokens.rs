@@ -61,9 +61,19 @@ async fn create_api_token(
     p.require_session()?;
     let mut tx = p.tx(&s).await?;
     let (token, secret) = tokens::create_api_token(&mut tx, p.user_id, p.role, body).await?;
-    p.audit(&mut tx, "api_token.created", "api_token", token.id.as_uuid(), &token).await?;
+    p.audit(
+        &mut tx,
+        "api_token.created",
+        "api_token",
+        token.id.as_uuid(),
+        &token,
+    )
+    .await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(CreatedApiToken { token, secret })))
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedApiToken { token, secret }),
+    ))
 }
 
 /// Revoke an API token (admins). Idempotent.
@@ -78,7 +88,14 @@ async fn revoke_api_token(
     p.require(Permission::UsersWrite)?;
     let mut tx = p.tx(&s).await?;
     let token = tokens::revoke_api_token(&mut tx, id).await?;
-    p.audit(&mut tx, "api_token.revoked", "api_token", id.as_uuid(), &token).await?;
+    p.audit(
+        &mut tx,
+        "api_token.revoked",
+        "api_token",
+        id.as_uuid(),
+        &token,
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(token))
 }

@@ -96,8 +96,21 @@ async fn dummy_hash() -> ApiResult<&'static str> {
         .await?)
 }
 
-async fn audit_auth(tx: &mut TenantTx, meta: &RequestMeta, user: UserId, action: &str) -> ApiResult<()> {
-    audit::record(tx, &meta.actor(user), action, "user", Some(user.as_uuid()), serde_json::json!({})).await?;
+async fn audit_auth(
+    tx: &mut TenantTx,
+    meta: &RequestMeta,
+    user: UserId,
+    action: &str,
+) -> ApiResult<()> {
+    audit::record(
+        tx,
+        &meta.actor(user),
+        action,
+        "user",
+        Some(user.as_uuid()),
+        serde_json::json!({}),
+    )
+    .await?;
     Ok(())
 }
 
@@ -130,7 +143,9 @@ fn totp_for(secret_b32: &str, account: &str) -> ApiResult<Totp> {
 
 fn totp_ok(totp: &Totp, code: &str, now: chrono::DateTime<chrono::Utc>) -> bool {
     let code = code.trim();
-    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) && totp.check(code, now.timestamp() as u64).is_some()
+    code.len() == 6
+        && code.bytes().all(|b| b.is_ascii_digit())
+        && totp.check(code, now.timestamp() as u64).is_some()
 }
 
 /// Sign in with e-mail, password and (when enabled) a TOTP code. After 5
@@ -164,13 +179,19 @@ async fn login(
     if creds.user.totp_enabled {
         let secret = creds.totp_secret.as_deref().unwrap_or_default();
         let Some(code) = body.totp_code.as_deref() else {
-            return Err(DomainError::unauthenticated("totp_required", "this account needs a TOTP code").into());
+            return Err(DomainError::unauthenticated(
+                "totp_required",
+                "this account needs a TOTP code",
+            )
+            .into());
         };
         if !totp_ok(&totp_for(secret, &creds.user.email)?, code, tx.now()) {
             tokens::record_login_failure(&mut tx, user_id).await?;
             audit_auth(&mut tx, &meta, user_id, "auth.login_failed").await?;
             tx.commit().await?;
-            return Err(DomainError::unauthenticated("invalid_totp", "the TOTP code is wrong").into());
+            return Err(
+                DomainError::unauthenticated("invalid_totp", "the TOTP code is wrong").into(),
+            );
         }
     }
     tokens::clear_login_failures(&mut tx, user_id).await?;
@@ -206,11 +227,19 @@ async fn refresh(
             )
             .into())
         }
-        RefreshOutcome::Rotated { mut tx, user, token } => {
+        RefreshOutcome::Rotated {
+            mut tx,
+            user,
+            token,
+        } => {
             let tenant = tx.tenant();
             let u = users::get(&mut tx, user).await?;
             if !u.active {
-                return Err(DomainError::unauthenticated("invalid_refresh_token", "the user is deactivated").into());
+                return Err(DomainError::unauthenticated(
+                    "invalid_refresh_token",
+                    "the user is deactivated",
+                )
+                .into());
             }
             let resp = tokens_for(&s, &mut tx, tenant, &u, token).await?;
             tx.commit().await?;
@@ -228,7 +257,11 @@ async fn logout(
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
     let Some((mut tx, user)) = tokens::logout(&s.db, body.refresh_token.trim()).await? else {
-        return Err(DomainError::unauthenticated("invalid_refresh_token", "the refresh token is unknown").into());
+        return Err(DomainError::unauthenticated(
+            "invalid_refresh_token",
+            "the refresh token is unknown",
+        )
+        .into());
     };
     audit_auth(&mut tx, &meta, user, "auth.logout").await?;
     tx.commit().await?;
@@ -276,12 +309,19 @@ pub struct TotpCode {
 /// Start TOTP enrolment: returns a new secret, active once confirmed.
 #[utoipa::path(post, path = "/api/v1/auth/totp/enroll", tag = "auth",
     responses((status = 200, body = TotpEnrollment), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
-async fn totp_enroll(p: Principal, State(s): State<AppState>) -> ApiResult<axum::Json<TotpEnrollment>> {
+async fn totp_enroll(
+    p: Principal,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<TotpEnrollment>> {
     p.require_session()?;
     let mut tx = p.tx(&s).await?;
     let user = users::get(&mut tx, p.user_id).await?;
     if user.totp_enabled {
-        return Err(DomainError::conflict("totp_already_enabled", "TOTP is already enabled; disable it first").into());
+        return Err(DomainError::conflict(
+            "totp_already_enabled",
+            "TOTP is already enabled; disable it first",
+        )
+        .into());
     }
     let secret = Secret::generate().to_base32();
     let totp = totp_for(&secret, &user.email)?;
@@ -290,14 +330,21 @@ async fn totp_enroll(p: Principal, State(s): State<AppState>) -> ApiResult<axum:
         .map_err(|e| ApiError::Domain(DomainError::Internal(format!("TOTP URL: {e}"))))?;
     users::set_pending_totp(&mut tx, p.user_id, &secret).await?;
     tx.commit().await?;
-    Ok(axum::Json(TotpEnrollment { secret, otpauth_url }))
+    Ok(axum::Json(TotpEnrollment {
+        secret,
+        otpauth_url,
+    }))
 }
 
 /// Confirm TOTP enrolment with a current code; from now on sign-in needs one.
 #[utoipa::path(post, path = "/api/v1/auth/totp/confirm", tag = "auth", request_body = TotpCode,
     responses((status = 204), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn totp_confirm(p: Principal, State(s): State<AppState>, Json(body): Json<TotpCode>) -> ApiResult<StatusCode> {
+async fn totp_confirm(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<TotpCode>,
+) -> ApiResult<StatusCode> {
     totp_change(p, s, body, true).await
 }
 
@@ -305,20 +352,35 @@ async fn totp_confirm(p: Principal, State(s): State<AppState>, Json(body): Json<
 #[utoipa::path(post, path = "/api/v1/auth/totp/disable", tag = "auth", request_body = TotpCode,
     responses((status = 204), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn totp_disable(p: Principal, State(s): State<AppState>, Json(body): Json<TotpCode>) -> ApiResult<StatusCode> {
+async fn totp_disable(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<TotpCode>,
+) -> ApiResult<StatusCode> {
     totp_change(p, s, body, false).await
 }
 
-async fn totp_change(p: Principal, s: AppState, body: TotpCode, enable: bool) -> ApiResult<StatusCode> {
+async fn totp_change(
+    p: Principal,
+    s: AppState,
+    body: TotpCode,
+    enable: bool,
+) -> ApiResult<StatusCode> {
     p.require_session()?;
     let mut tx = p.tx(&s).await?;
     let creds = users::credentials(&mut tx, p.user_id).await?;
     let Some(secret) = creds.totp_secret.as_deref() else {
-        return Err(DomainError::conflict("totp_not_enrolled", "start enrolment at /api/v1/auth/totp/enroll first").into());
+        return Err(DomainError::conflict(
+            "totp_not_enrolled",
+            "start enrolment at /api/v1/auth/totp/enroll first",
+        )
+        .into());
     };
     if creds.user.totp_enabled == enable {
         let state = if enable { "enabled" } else { "disabled" };
-        return Err(DomainError::conflict("totp_unchanged", format!("TOTP is already {state}")).into());
+        return Err(
+            DomainError::conflict("totp_unchanged", format!("TOTP is already {state}")).into(),
+        );
     }
     if !totp_ok(&totp_for(secret, &creds.user.email)?, &body.code, tx.now()) {
         let mut v = nestogy_domain::validation::ValidationErrors::new();
@@ -326,8 +388,20 @@ async fn totp_change(p: Principal, s: AppState, body: TotpCode, enable: bool) ->
         return Err(DomainError::Validation(v).into());
     }
     users::set_totp_enabled(&mut tx, p.user_id, enable).await?;
-    let action = if enable { "auth.totp_enabled" } else { "auth.totp_disabled" };
-    audit::record(&mut tx, &p.actor(), action, "user", Some(p.user_id.as_uuid()), serde_json::json!({})).await?;
+    let action = if enable {
+        "auth.totp_enabled"
+    } else {
+        "auth.totp_disabled"
+    };
+    audit::record(
+        &mut tx,
+        &p.actor(),
+        action,
+        "user",
+        Some(p.user_id.as_uuid()),
+        serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

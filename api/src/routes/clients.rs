@@ -72,7 +72,8 @@ async fn create_client(
     p.require(Permission::ClientsWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = clients::create(&mut tx, body).await?;
-    p.audit(&mut tx, "client.created", "client", c.id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "client.created", "client", c.id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(c)))
 }
@@ -107,7 +108,8 @@ async fn update_client(
     p.require(Permission::ClientsWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = clients::update(&mut tx, id, body).await?;
-    p.audit(&mut tx, "client.updated", "client", c.id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "client.updated", "client", c.id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(c))
 }
@@ -125,7 +127,8 @@ async fn delete_client(
     let mut tx = p.tx(&s).await?;
     let c = clients::get(&mut tx, id).await?;
     clients::delete(&mut tx, id).await?;
-    p.audit(&mut tx, "client.deleted", "client", id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "client.deleted", "client", id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -154,11 +157,20 @@ async fn restore_client(
     set_archived(p, s, id, false).await
 }
 
-async fn set_archived(p: Principal, s: AppState, id: ClientId, archived: bool) -> ApiResult<axum::Json<Client>> {
+async fn set_archived(
+    p: Principal,
+    s: AppState,
+    id: ClientId,
+    archived: bool,
+) -> ApiResult<axum::Json<Client>> {
     p.require(Permission::ClientsWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = clients::set_archived(&mut tx, id, archived).await?;
-    let action = if archived { "client.archived" } else { "client.restored" };
+    let action = if archived {
+        "client.archived"
+    } else {
+        "client.restored"
+    };
     p.audit(&mut tx, action, "client", id.as_uuid(), &c).await?;
     tx.commit().await?;
     Ok(axum::Json(c))

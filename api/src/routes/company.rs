@@ -36,7 +36,8 @@ async fn update_company(
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = company::update(&mut tx, body).await?;
-    p.audit(&mut tx, "company.updated", "company", c.id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "company.updated", "company", c.id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(c))
 }

@@ -56,7 +56,8 @@ async fn create_contact(
     p.require(Permission::ClientsWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = contacts::create(&mut tx, client, body).await?;
-    p.audit(&mut tx, "contact.created", "contact", c.id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "contact.created", "contact", c.id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(c)))
 }
@@ -93,7 +94,8 @@ async fn update_contact(
     p.require(Permission::ClientsWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = contacts::update(&mut tx, client, id, body).await?;
-    p.audit(&mut tx, "contact.updated", "contact", c.id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "contact.updated", "contact", c.id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(c))
 }
@@ -112,7 +114,8 @@ async fn delete_contact(
     let mut tx = p.tx(&s).await?;
     let c = contacts::get(&mut tx, client, id).await?;
     contacts::delete(&mut tx, client, id).await?;
-    p.audit(&mut tx, "contact.deleted", "contact", id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "contact.deleted", "contact", id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -58,7 +58,11 @@ async fn redis_ok(s: &AppState) -> bool {
 async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     let (pg, rd) = tokio::join!(postgres_ok(&s), redis_ok(&s));
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
-    let status = if pg && rd { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if pg && rd {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         axum::Json(Readiness {

@@ -56,7 +56,8 @@ async fn create_location(
     p.require(Permission::ClientsWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = locations::create(&mut tx, client, body).await?;
-    p.audit(&mut tx, "location.created", "location", c.id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "location.created", "location", c.id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(c)))
 }
@@ -93,7 +94,8 @@ async fn update_location(
     p.require(Permission::ClientsWrite)?;
     let mut tx = p.tx(&s).await?;
     let c = locations::update(&mut tx, client, id, body).await?;
-    p.audit(&mut tx, "location.updated", "location", c.id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "location.updated", "location", c.id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(c))
 }
@@ -112,7 +114,8 @@ async fn delete_location(
     let mut tx = p.tx(&s).await?;
     let c = locations::get(&mut tx, client, id).await?;
     locations::delete(&mut tx, client, id).await?;
-    p.audit(&mut tx, "location.deleted", "location", id.as_uuid(), &c).await?;
+    p.audit(&mut tx, "location.deleted", "location", id.as_uuid(), &c)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -37,8 +37,15 @@ impl Principal {
         after: &T,
     ) -> ApiResult<()> {
         let details = serde_json::to_value(after).unwrap_or_default();
-        nestogy_domain::audit::record(tx, &self.actor(), action, entity_type, Some(entity_id), details)
-            .await?;
+        nestogy_domain::audit::record(
+            tx,
+            &self.actor(),
+            action,
+            entity_type,
+            Some(entity_id),
+            details,
+        )
+        .await?;
         Ok(())
     }
 }

@@ -71,7 +71,8 @@ async fn create_user(
     p.require(Permission::UsersWrite)?;
     let mut tx = p.tx(&s).await?;
     let u = users::create(&mut tx, body).await?;
-    p.audit(&mut tx, "user.created", "user", u.id.as_uuid(), &u).await?;
+    p.audit(&mut tx, "user.created", "user", u.id.as_uuid(), &u)
+        .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(u)))
 }
@@ -80,7 +81,11 @@ async fn create_user(
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = UserId, Path)),
     responses((status = 200, body = User), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn get_user(p: Principal, State(s): State<AppState>, Path(id): Path<UserId>) -> ApiResult<axum::Json<User>> {
+async fn get_user(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<UserId>,
+) -> ApiResult<axum::Json<User>> {
     p.require(Permission::UsersRead)?;
     let mut tx = p.tx(&s).await?;
     let u = users::get(&mut tx, id).await?;
@@ -105,9 +110,15 @@ async fn update_user(
     let password_changed = body.password.is_some();
     let mut tx = p.tx(&s).await?;
     let u = users::update(&mut tx, id, body).await?;
-    p.audit(&mut tx, "user.updated", "user", u.id.as_uuid(), &serde_json::json!({
-        "user": u, "password_changed": password_changed
-    }))
+    p.audit(
+        &mut tx,
+        "user.updated",
+        "user",
+        u.id.as_uuid(),
+        &serde_json::json!({
+            "user": u, "password_changed": password_changed
+        }),
+    )
     .await?;
     tx.commit().await?;
     Ok(axum::Json(u))
@@ -125,7 +136,8 @@ async fn deactivate_user(
     p.require(Permission::UsersWrite)?;
     let mut tx = p.tx(&s).await?;
     let u = users::deactivate(&mut tx, id).await?;
-    p.audit(&mut tx, "user.deactivated", "user", u.id.as_uuid(), &u).await?;
+    p.audit(&mut tx, "user.deactivated", "user", u.id.as_uuid(), &u)
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(u))
 }

@@ -1,0 +1,150 @@
+//! Command line and environment configuration.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nestogy",
+    version,
+    about = "Nestogy: a multi-tenant platform for managed service providers"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// PostgreSQL connection URL. The login role must own the tables (it runs
+    /// the migrations) and be a member of the `nestogy_app` role, which the
+    /// application switches to so that row-level security applies.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/nestogy",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Connections per process in the application's PostgreSQL pool.
+    #[arg(
+        long,
+        env = "NESTOGY_DB_POOL_SIZE",
+        default_value_t = 20,
+        global = true
+    )]
+    pub db_pool_size: u32,
+
+    /// Redis connection URL (job queue, readiness).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        global = true
+    )]
+    pub redis_url: String,
+
+    /// Address the API listens on.
+    #[arg(
+        long,
+        env = "NESTOGY_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+
+    /// Secret that signs access tokens (at least 32 bytes). Every API process
+    /// must share it. Unset, a random one is made at start: tokens then die
+    /// with the process.
+    #[arg(
+        long,
+        env = "NESTOGY_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// Lifetime of access tokens, in seconds.
+    #[arg(
+        long,
+        env = "NESTOGY_ACCESS_TOKEN_TTL",
+        default_value_t = 900,
+        global = true
+    )]
+    pub access_token_ttl: i64,
+
+    /// Log format: `pretty` for a terminal, `json` for collectors; `auto`
+    /// picks by whether stderr is a terminal. Levels come from RUST_LOG
+    /// (default `info`).
+    #[arg(
+        long,
+        env = "NESTOGY_LOG_FORMAT",
+        default_value = "auto",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// API, workers and scheduler in one process (migrates first).
+    All,
+    /// The HTTP API only.
+    Api,
+    /// A job worker only; run as many as you like.
+    Worker,
+    /// The scheduler only; replicas are safe.
+    Scheduler,
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// Create (or update) a company and its admin user.
+    Seed(SeedArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// The company's name; an existing company of this name is reused.
+    #[arg(long, default_value = "Demo MSP")]
+    pub company: String,
+    /// The admin's e-mail address.
+    #[arg(long, default_value = "admin@demo-msp.example")]
+    pub admin_email: String,
+    /// The admin's password (at least 12 characters). Unset, a fresh one is
+    /// generated and printed.
+    #[arg(long, env = "NESTOGY_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// The company's IANA time zone, for a new company.
+    #[arg(long, default_value = "UTC")]
+    pub time_zone: String,
+    /// The company's ISO 4217 currency, for a new company.
+    #[arg(long, default_value = "USD")]
+    pub currency: String,
+}
+
+pub fn init_tracing(g: &Global) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = match g.log_format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,262 @@
+//! What each subcommand runs.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use base64::Engine;
+use nestogy_domain::{Db, clock, company, db, secrets, users};
+use nestogy_jobs::JobContext;
+use tokio::sync::watch;
+
+use crate::config::{Cli, Command, Global, SeedArgs};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Migrate => migrate(g).await,
+        Command::Seed(args) => {
+            migrate(g).await?;
+            seed(g, args).await
+        }
+        Command::Api => {
+            serve(
+                g,
+                Parts {
+                    api: true,
+                    worker: false,
+                    scheduler: false,
+                },
+            )
+            .await
+        }
+        Command::Worker => {
+            serve(
+                g,
+                Parts {
+                    api: false,
+                    worker: true,
+                    scheduler: false,
+                },
+            )
+            .await
+        }
+        Command::Scheduler => {
+            serve(
+                g,
+                Parts {
+                    api: false,
+                    worker: false,
+                    scheduler: true,
+                },
+            )
+            .await
+        }
+        Command::All => {
+            migrate(g).await?;
+            serve(
+                g,
+                Parts {
+                    api: true,
+                    worker: true,
+                    scheduler: true,
+                },
+            )
+            .await
+        }
+    }
+}
+
+async fn migrate(g: &Global) -> anyhow::Result<()> {
+    use sqlx::migrate::MigrateDatabase;
+    if !sqlx::Postgres::database_exists(&g.database_url)
+        .await
+        .context("reaching PostgreSQL")?
+    {
+        sqlx::Postgres::create_database(&g.database_url)
+            .await
+            .context("creating the database")?;
+        tracing::info!("created the database");
+    }
+    let owner = db::connect_owner(&g.database_url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    db::migrate(&owner).await.context("applying migrations")?;
+    owner.close().await;
+    tracing::info!("migrations applied");
+    Ok(())
+}
+
+async fn seed(g: &Global, args: SeedArgs) -> anyhow::Result<()> {
+    let owner = db::connect_owner(&g.database_url).await?;
+    let clock = clock::system();
+    let mut conn = owner.acquire().await?;
+    let (company, created) = company::create_or_get(
+        &mut conn,
+        &args.company,
+        &args.time_zone,
+        &args.currency,
+        clock.now(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+    drop(conn);
+    let app = db::connect_app(&g.database_url, 2).await?;
+    let dbh = Db::new(app, clock);
+    let (password, generated) = match args.admin_password {
+        Some(p) => (p, false),
+        None => (secrets::random_password(), true),
+    };
+    let mut tx = dbh.tenant(company.id).await?;
+    let admin = users::upsert_admin(
+        &mut tx,
+        &args.admin_email,
+        "Administrator",
+        password.clone(),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+    tx.commit().await?;
+    println!(
+        "{} company \"{}\" ({})",
+        if created { "Created" } else { "Updated" },
+        company.name,
+        company.id
+    );
+    println!("Admin e-mail:    {}", admin.email);
+    if generated {
+        println!("Admin password:  {password}");
+    } else {
+        println!("Admin password:  (as given)");
+    }
+    Ok(())
+}
+
+fn describe(e: nestogy_domain::DomainError) -> String {
+    match e {
+        nestogy_domain::DomainError::Validation(v) => {
+            v.0.iter()
+                .map(|f| format!("{}: {}", f.field, f.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+        other => other.to_string(),
+    }
+}
+
+struct Parts {
+    api: bool,
+    worker: bool,
+    scheduler: bool,
+}
+
+fn jwt_secret(g: &Global) -> anyhow::Result<Vec<u8>> {
+    match &g.jwt_secret {
+        Some(s) if s.len() >= 32 => Ok(s.as_bytes().to_vec()),
+        Some(_) => anyhow::bail!("NESTOGY_JWT_SECRET must be at least 32 bytes"),
+        None => {
+            tracing::warn!(
+                "NESTOGY_JWT_SECRET is not set: using a random secret; tokens end with this process \
+                 and other API processes will not accept them"
+            );
+            let random = secrets::random_token(48);
+            Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(random)
+                .unwrap_or_default())
+        }
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown requested");
+}
+
+async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
+    let pool = db::connect_app(&g.database_url, g.db_pool_size)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let dbh = Db::new(pool, clock::system());
+    let redis = redis::Client::open(g.redis_url.as_str()).context("parsing REDIS_URL")?;
+    let ctx = JobContext {
+        db: dbh.clone(),
+        redis: redis.clone(),
+    };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+
+    if parts.api {
+        let jwt = nestogy_api::JwtKeys::new(
+            &jwt_secret(g)?,
+            chrono::Duration::seconds(g.access_token_ttl),
+        );
+        let state = nestogy_api::AppState::new(
+            dbh.clone(),
+            redis.clone(),
+            jwt,
+            nestogy_api::middleware::metrics_handle(),
+        );
+        let listener = tokio::net::TcpListener::bind(&g.bind)
+            .await
+            .with_context(|| format!("binding {}", g.bind))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "API listening");
+        println!("API docs: http://{addr}/docs  (OpenAPI: http://{addr}/api/v1/openapi.json)");
+        let app = nestogy_api::app(state);
+        let stop = stopped();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .context("serving HTTP")
+        });
+    }
+    if parts.worker {
+        let (ctx, stop) = (ctx.clone(), stopped());
+        tasks.spawn(async move { nestogy_workers::run(ctx, stop).await });
+    }
+    if parts.scheduler {
+        let (ctx, stop) = (ctx.clone(), stopped());
+        tasks.spawn(async move { nestogy_scheduler::run(ctx, stop).await });
+    }
+
+    let stop_tx = Arc::new(stop_tx);
+    let signal_tx = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = signal_tx.send(true);
+    });
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        let outcome = done.context("a task panicked").and_then(|r| r);
+        if let Err(e) = outcome {
+            tracing::error!(error = %format!("{e:#}"), "a part stopped with an error; shutting down");
+            let _ = stop_tx.send(true);
+            if result.is_ok() {
+                result = Err(e);
+            }
+        }
+    }
+    result
+}
