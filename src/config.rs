@@ -23,7 +23,7 @@ pub struct Global {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/nestogy",
+        default_value = "postgres://postgres:postgres@127.0.0.1:5432/nestogy",
         global = true
     )]
     pub database_url: String,

@@ -1,0 +1,36 @@
+# The two commands of the README: `make run` and `make test`.
+SHELL := /bin/bash
+CARGO ?= cargo
+export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
+export REDIS_URL ?= redis://127.0.0.1:6379
+export NESTOGY_BIND ?= 127.0.0.1:8080
+
+.PHONY: run test services build bench lint
+
+services:
+	@bash scripts/services.sh
+
+build:
+	$(CARGO) build --release --bin nestogy
+
+## Start PostgreSQL and Redis, migrate, seed a demo company and run everything.
+run: services build
+	./target/release/nestogy migrate
+	./target/release/nestogy seed --company "Demo MSP" --admin-email admin@demo-msp.example
+	./target/release/nestogy all
+
+## Start PostgreSQL and Redis and run the whole test suite.
+test: services
+	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run --workspace --no-fail-fast; \
+	else \
+		$(CARGO) test --workspace --no-fail-fast; \
+	fi
+
+## Load-test the API (see README: Benchmarks).
+bench: services
+	bash scripts/bench.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
