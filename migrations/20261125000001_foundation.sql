@@ -30,7 +30,7 @@ CREATE TABLE companies (
     created_at  timestamptz NOT NULL,
     updated_at  timestamptz NOT NULL
 );
-CREATE UNIQUE INDEX companies_name_key ON companies (lower(name));
+CREATE INDEX companies_name_idx ON companies (lower(name));
 
 CREATE TABLE users (
     id              uuid PRIMARY KEY,

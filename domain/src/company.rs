@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 
-use crate::error::OnConstraint;
 use crate::validation::ValidationErrors;
 use crate::{DomainError, DomainResult, TenantId, TenantTx};
 
@@ -44,7 +43,10 @@ impl Address {
             city: field("city", self.city, 100),
             region: field("region", self.region, 100),
             postal_code: field("postal_code", self.postal_code, 20),
-            country: field("country", self.country, 2).map(|c| c.to_ascii_uppercase()),
+            country: self
+                .country
+                .map(|c| c.trim().to_ascii_uppercase())
+                .filter(|c| !c.is_empty()),
         };
         if let Some(c) = &a.country
             && (c.len() != 2 || !c.chars().all(|c| c.is_ascii_alphabetic()))
@@ -210,19 +212,12 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     .bind(patch.settings)
     .bind(now)
     .fetch_one(tx.conn())
-    .await
-    .on_constraint("companies_name_key", name_taken)?;
+    .await?;
     Ok(row.into())
 }
 
-fn name_taken() -> DomainError {
-    DomainError::conflict(
-        "company_name_taken",
-        "a company with this name already exists",
-    )
-}
-
-/// Creates a company, or returns the existing one of the same name. Only the
+/// Creates a company, or returns the oldest one of the same name (names are
+/// not unique: a tenant must not learn another's name by a clash). Only the
 /// owner connection (seeding, provisioning) may do this: no tenant can.
 pub async fn create_or_get(
     owner: &mut PgConnection,
@@ -237,7 +232,7 @@ pub async fn create_or_get(
     validate_currency(&mut v, currency);
     v.finish()?;
     let existing: Option<CompanyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM companies WHERE lower(name) = lower($1)"
+        "SELECT {COLUMNS} FROM companies WHERE lower(name) = lower($1) ORDER BY id LIMIT 1"
     )))
     .bind(&name)
     .fetch_optional(&mut *owner)
@@ -255,7 +250,6 @@ pub async fn create_or_get(
     .bind(currency)
     .bind(now)
     .fetch_one(&mut *owner)
-    .await
-    .on_constraint("companies_name_key", name_taken)?;
+    .await?;
     Ok((row.into(), true))
 }

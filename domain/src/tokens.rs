@@ -355,6 +355,17 @@ pub async fn revoke_api_token(tx: &mut TenantTx, id: ApiTokenId) -> DomainResult
     row.ok_or(DomainError::not_found("api token"))
 }
 
+/// An API token with what its owner is now.
+type TokenRow = (
+    UserId,
+    Vec<String>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    Option<DateTime<Utc>>,
+    String,
+    bool,
+);
+
 /// Who an API token acts for.
 #[derive(Debug, Clone)]
 pub struct ApiTokenPrincipal {
@@ -381,15 +392,7 @@ pub async fn authenticate_api_token(
     };
     let mut tx = db.tenant(tenant).await?;
     let now = tx.now();
-    let row: Option<(
-        UserId,
-        Vec<String>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        String,
-        bool,
-    )> = sqlx::query_as(
+    let row: Option<TokenRow> = sqlx::query_as(
         "SELECT t.user_id, t.scopes, t.expires_at, t.revoked_at, t.last_used_at, u.role, u.active \
              FROM api_tokens t JOIN users u ON u.id = t.user_id AND u.company_id = t.company_id \
              WHERE t.company_id = $1 AND t.id = $2",

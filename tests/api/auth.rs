@@ -1,0 +1,356 @@
+use axum::http::{Method, StatusCode, header};
+use chrono::Duration;
+use serde_json::json;
+
+use crate::common::{PASSWORD, TestApp};
+
+async fn refresh(app: &TestApp, token: &str) -> crate::common::Response {
+    app.call(
+        Method::POST,
+        "/api/v1/auth/refresh",
+        None,
+        Some(json!({"refresh_token": token})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn login_issues_tokens_and_wrong_credentials_look_alike() {
+    let app = TestApp::new().await;
+    let _t = app.tenant("Login Co").await;
+    let ok = app.login("ADMIN@login-co.example", PASSWORD).await;
+    assert_eq!(
+        ok.status,
+        StatusCode::OK,
+        "e-mail is case-insensitive: {}",
+        ok.body
+    );
+    assert_eq!(ok.body["token_type"], "Bearer");
+    assert_eq!(ok.body["expires_in"], 900);
+    let access = ok.body["access_token"].as_str().unwrap();
+    let me = app.get("/api/v1/auth/me", access).await;
+    assert_eq!(me.body["user"]["email"], "admin@login-co.example");
+    assert!(me.body["user"].get("password_hash").is_none());
+
+    let wrong_pw = app
+        .login("admin@login-co.example", "not the password")
+        .await;
+    let unknown = app.login("nobody@login-co.example", PASSWORD).await;
+    assert_eq!(wrong_pw.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong_pw.body, unknown.body,
+        "an unknown e-mail must not be distinguishable"
+    );
+    assert_eq!(wrong_pw.error_code(), "invalid_credentials");
+
+    // Sign-ins and failures are audited.
+    let audit = app.get("/api/v1/audit?entity_type=user", access).await;
+    let actions: Vec<&str> = audit.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"auth.login"), "{actions:?}");
+    assert!(actions.contains(&"auth.login_failed"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn access_tokens_expire_on_the_injected_clock() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Clock Co").await;
+    assert_eq!(
+        app.get("/api/v1/auth/me", &t.admin).await.status,
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::minutes(16));
+    let r = app.get("/api/v1/auth/me", &t.admin).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.error_code(), "unauthenticated");
+    let garbage = app.get("/api/v1/auth/me", "not-a-jwt").await;
+    assert_eq!(garbage.status, StatusCode::UNAUTHORIZED);
+    let r = app
+        .raw(
+            axum::http::Request::get("/api/v1/auth/me")
+                .header("authorization", "Basic abc")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = TestApp::new().await;
+    app.tenant("Rotate Co").await;
+    let first = app.login("admin@rotate-co.example", PASSWORD).await;
+    let r1 = first.body["refresh_token"].as_str().unwrap().to_owned();
+
+    let second = refresh(&app, &r1).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    let r2 = second.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    let access2 = second.body["access_token"].as_str().unwrap();
+    assert_eq!(
+        app.get("/api/v1/auth/me", access2).await.status,
+        StatusCode::OK
+    );
+
+    // r1 again: reuse. The family dies, r2 included.
+    let reuse = refresh(&app, &r1).await;
+    assert_eq!(reuse.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reuse.error_code(), "refresh_token_reused");
+    let after = refresh(&app, &r2).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED);
+
+    // Another sign-in's family is untouched.
+    let other = app.login("admin@rotate-co.example", PASSWORD).await;
+    let r3 = other.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(refresh(&app, &r3).await.status, StatusCode::OK);
+
+    assert_eq!(
+        refresh(&app, "made-up").await.error_code(),
+        "invalid_refresh_token"
+    );
+}
+
+#[tokio::test]
+async fn refresh_tokens_expire_and_logout_revokes() {
+    let app = TestApp::new().await;
+    app.tenant("Logout Co").await;
+    let s = app.login("admin@logout-co.example", PASSWORD).await;
+    let r = s.body["refresh_token"].as_str().unwrap().to_owned();
+    let out = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": r})),
+        )
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
+    assert_eq!(refresh(&app, &r).await.status, StatusCode::UNAUTHORIZED);
+
+    let s = app.login("admin@logout-co.example", PASSWORD).await;
+    let r = s.body["refresh_token"].as_str().unwrap().to_owned();
+    app.clock.advance(Duration::days(31));
+    let expired = refresh(&app, &r).await;
+    assert_eq!(expired.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(expired.error_code(), "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn five_failures_in_fifteen_minutes_lock_the_account() {
+    let app = TestApp::new().await;
+    app.tenant("Lock Co").await;
+    let email = "admin@lock-co.example";
+    for i in 0..5 {
+        let r = app.login(email, "wrong password!").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+        app.clock.advance(Duration::minutes(1));
+    }
+    // Locked now: even the right password gets 429 with Retry-After.
+    let locked = app.login(email, PASSWORD).await;
+    assert_eq!(locked.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(locked.error_code(), "account_locked");
+    let retry: i64 = locked.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // The first failure was 5 minutes ago: it leaves the window in 10 minutes.
+    assert_eq!(retry, 600);
+
+    app.clock.advance(Duration::seconds(retry));
+    let ok = app.login(email, PASSWORD).await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    // Success cleared the failures: one more wrong password does not lock.
+    assert_eq!(
+        app.login(email, "wrong password!").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.login(email, PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn failures_spread_over_more_than_the_window_do_not_lock() {
+    let app = TestApp::new().await;
+    app.tenant("Slow Co").await;
+    for _ in 0..8 {
+        assert_eq!(
+            app.login("admin@slow-co.example", "wrong password!")
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        app.clock.advance(Duration::minutes(4));
+    }
+    assert_eq!(
+        app.login("admin@slow-co.example", PASSWORD).await.status,
+        StatusCode::OK
+    );
+}
+
+fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let totp = totp_rs::Builder::new()
+        .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
+        .with_account_name("x")
+        .build()
+        .unwrap();
+    totp.generate(at.timestamp() as u64).to_string()
+}
+
+#[tokio::test]
+async fn totp_enrolment_and_sign_in() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Totp Co").await;
+    let email = "admin@totp-co.example";
+    let enroll = app
+        .post("/api/v1/auth/totp/enroll", &t.admin, json!({}))
+        .await;
+    assert_eq!(enroll.status, StatusCode::OK, "{}", enroll.body);
+    let secret = enroll.body["secret"].as_str().unwrap().to_owned();
+    assert!(
+        enroll.body["otpauth_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+
+    // Not active until confirmed.
+    assert_eq!(app.login(email, PASSWORD).await.status, StatusCode::OK);
+    let wrong = app
+        .post(
+            "/api/v1/auth/totp/confirm",
+            &t.admin,
+            json!({"code": "000000"}),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let code = totp_code(&secret, app.clock_now());
+    let confirm = app
+        .post("/api/v1/auth/totp/confirm", &t.admin, json!({"code": code}))
+        .await;
+    assert_eq!(confirm.status, StatusCode::NO_CONTENT, "{}", confirm.body);
+
+    let missing = app.login(email, PASSWORD).await;
+    assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing.error_code(), "totp_required");
+    let bad = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": PASSWORD, "totp_code": "12345x"})),
+        )
+        .await;
+    assert_eq!(bad.error_code(), "invalid_totp");
+    app.clock.advance(Duration::minutes(3));
+    let good = app
+        .call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": PASSWORD, "totp_code": totp_code(&secret, app.clock_now())})),
+        )
+        .await;
+    assert_eq!(good.status, StatusCode::OK, "{}", good.body);
+    let access = good.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/auth/me", &access).await.body["user"]["totp_enabled"],
+        true
+    );
+
+    // Enrolling again is refused; disabling needs a current code.
+    assert_eq!(
+        app.post("/api/v1/auth/totp/enroll", &access, json!({}))
+            .await
+            .status,
+        StatusCode::CONFLICT
+    );
+    let off = app
+        .post(
+            "/api/v1/auth/totp/disable",
+            &access,
+            json!({"code": totp_code(&secret, app.clock_now())}),
+        )
+        .await;
+    assert_eq!(off.status, StatusCode::NO_CONTENT, "{}", off.body);
+    assert_eq!(app.login(email, PASSWORD).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Token Co").await;
+    let created = app
+        .post(
+            "/api/v1/api-tokens",
+            &t.admin,
+            json!({"name": "PSA sync", "scopes": ["clients:read", "clients:write"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    let id = created.id();
+
+    let listed = app.get("/api/v1/api-tokens", &t.admin).await;
+    assert!(
+        !listed.body.to_string().contains(&secret),
+        "the secret is shown only once"
+    );
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM api_tokens")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_ne!(stored, secret.as_bytes());
+    assert_eq!(stored.len(), 32);
+
+    let me = app.get("/api/v1/auth/me", &secret).await;
+    assert_eq!(me.status, StatusCode::OK);
+    assert_eq!(me.body["scopes"], json!(["clients:read", "clients:write"]));
+    assert_eq!(
+        app.post("/api/v1/clients", &secret, json!({"name": "Via token"}))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    // The audit row names the token.
+    let audit = app
+        .get("/api/v1/audit?action=client.created", &t.admin)
+        .await;
+    assert_eq!(audit.body["data"][0]["actor_token_id"], id.as_str());
+
+    assert_eq!(
+        app.delete(&format!("/api/v1/api-tokens/{id}"), &t.admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Expiry follows the clock.
+    let expires = (app.clock_now() + Duration::hours(1)).to_rfc3339();
+    let short = app
+        .post(
+            "/api/v1/api-tokens",
+            &t.admin,
+            json!({"name": "short", "scopes": ["clients:read"], "expires_at": expires}),
+        )
+        .await;
+    let short_secret = short.body["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.get("/api/v1/clients", &short_secret).await.status,
+        StatusCode::OK
+    );
+    app.clock.advance(Duration::hours(2));
+    assert_eq!(
+        app.get("/api/v1/clients", &short_secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}

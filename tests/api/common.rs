@@ -1,0 +1,353 @@
+//! The test harness: a fresh PostgreSQL database per test (cloned from a
+//! migrated template), the real router, real Redis, and a clock the test moves.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use chrono::{TimeZone, Utc};
+use nestogy_domain::clock::ManualClock;
+use nestogy_domain::roles::Role;
+use nestogy_domain::users::NewUser;
+use nestogy_domain::{Db, TenantId, company, db, users};
+use serde_json::{Value, json};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+fn admin_url() -> String {
+    std::env::var("NESTOGY_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn url_for(db: &str) -> String {
+    let base = admin_url();
+    let (root, _) = base.rsplit_once('/').expect("database URL has a path");
+    format!("{root}/{db}")
+}
+
+/// The template database's name carries a hash of the migrations, so a
+/// changed migration makes a new template.
+fn template_name() -> String {
+    use sha2::{Digest, Sha256};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("migrations folder")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(std::fs::read(&f).expect("migration file"));
+    }
+    format!("nestogy_tpl_{}", &hex::encode(h.finalize())[..12])
+}
+
+async fn ensure_template(admin: &mut PgConnection) -> String {
+    let name = template_name();
+    // One process builds the template; the others wait on the lock.
+    admin
+        .execute("SELECT pg_advisory_lock(727274)")
+        .await
+        .expect("lock");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut *admin)
+            .await
+            .expect("query pg_database");
+    if !exists {
+        let building = format!("{name}_building");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {building} WITH (FORCE)"
+            )))
+            .await
+            .expect("drop half-built template");
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {building}")))
+            .await
+            .expect("create template");
+        let owner = db::connect_owner(&url_for(&building))
+            .await
+            .expect("connect template");
+        db::migrate(&owner).await.expect("migrate template");
+        owner.close().await;
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "ALTER DATABASE {building} RENAME TO {name}"
+            )))
+            .await
+            .expect("publish template");
+    }
+    admin
+        .execute("SELECT pg_advisory_unlock(727274)")
+        .await
+        .expect("unlock");
+    name
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub db: Db,
+    pub owner: PgPool,
+    pub clock: Arc<ManualClock>,
+    db_name: String,
+}
+
+/// A tenant with a signed-in admin.
+pub struct Tenant {
+    pub id: TenantId,
+    pub admin: String,
+    pub admin_id: uuid::Uuid,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Response {
+    /// Asserts the API's error shape and returns its code.
+    pub fn error_code(&self) -> &str {
+        let e = &self.body["error"];
+        assert!(
+            e["message"].is_string(),
+            "error without message: {}",
+            self.body
+        );
+        assert!(
+            e.get("details").is_some(),
+            "error without details: {}",
+            self.body
+        );
+        e["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an error body: {}", self.body))
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id in {}", self.body))
+            .to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("connect as admin");
+        let template = ensure_template(&mut admin).await;
+        let db_name = format!("nestogy_t_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .execute(sqlx::AssertSqlSafe(format!(
+                "CREATE DATABASE {db_name} TEMPLATE {template}"
+            )))
+            .await
+            .expect("create test database");
+        admin.close().await.ok();
+        let url = url_for(&db_name);
+        let pool = db::connect_app(&url, 8).await.expect("app pool");
+        let owner = db::connect_owner(&url).await.expect("owner pool");
+        let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
+        let db = Db::new(pool, clock.clone());
+        let redis = redis::Client::open(
+            std::env::var("REDIS_URL")
+                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+                .as_str(),
+        )
+        .expect("redis url");
+        let jwt = nestogy_api::JwtKeys::new(
+            b"test secret that is long enough for hs256!",
+            chrono::Duration::minutes(15),
+        );
+        let state = nestogy_api::AppState::new(
+            db.clone(),
+            redis,
+            jwt,
+            nestogy_api::middleware::metrics_handle(),
+        );
+        TestApp {
+            router: nestogy_api::app(state),
+            db,
+            owner,
+            clock,
+            db_name,
+        }
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> Response {
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("router is infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = match body {
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&b).expect("json"))),
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        self.raw(req).await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Response {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Response {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Response {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.call(
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Creates a company with an admin (`admin@<slug>.example`) and signs in.
+    pub async fn tenant(&self, name: &str) -> Tenant {
+        let mut conn = self.owner.acquire().await.expect("owner conn");
+        let (c, _) =
+            company::create_or_get(&mut conn, name, "Europe/Berlin", "EUR", self.clock_now())
+                .await
+                .expect("create company");
+        drop(conn);
+        let email = format!("admin@{}.example", slug(name));
+        let mut tx = self.db.tenant(c.id).await.expect("tenant tx");
+        let admin = users::upsert_admin(&mut tx, &email, "Admin", PASSWORD.to_owned())
+            .await
+            .expect("admin");
+        tx.commit().await.expect("commit");
+        let r = self.login(&email, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        Tenant {
+            id: c.id,
+            admin: r.body["access_token"].as_str().expect("token").to_owned(),
+            admin_id: admin.id.as_uuid(),
+        }
+    }
+
+    /// Creates a user with `role` in `tenant` directly and returns a signed-in token.
+    pub async fn user(&self, tenant: &Tenant, role: Role) -> String {
+        let email = format!(
+            "{}-{}@users.example",
+            role.as_str(),
+            uuid::Uuid::now_v7().simple()
+        );
+        let mut tx = self.db.tenant(tenant.id).await.expect("tenant tx");
+        users::create(
+            &mut tx,
+            NewUser {
+                email: email.clone(),
+                name: format!("A {}", role.as_str()),
+                role,
+                password: PASSWORD.to_owned(),
+            },
+        )
+        .await
+        .expect("create user");
+        tx.commit().await.expect("commit");
+        let r = self.login(&email, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["access_token"].as_str().expect("token").to_owned()
+    }
+
+    pub fn clock_now(&self) -> chrono::DateTime<Utc> {
+        use nestogy_domain::clock::Clock;
+        self.clock.now()
+    }
+
+    /// Creates a client and returns its id.
+    pub async fn client(&self, token: &str, name: &str) -> String {
+        let r = self
+            .post("/api/v1/clients", token, json!({"name": name}))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.id()
+    }
+}
+
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let name = self.db_name.clone();
+        // Drop the database on a thread of its own: Drop cannot await.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                let mut admin = PgConnection::connect(&admin_url()).await.ok()?;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests of the API: the real router against a fresh PostgreSQL
+//! database per test and the real Redis.
+
+mod auth;
+mod bad_input;
+mod clients;
+mod common;
+mod openapi;
+mod ops;
+mod roles;
+mod tenancy;
+mod users;

@@ -1,0 +1,422 @@
+//! Every route × every role, asserting the status.
+
+use axum::http::StatusCode;
+use nestogy_domain::roles::Role;
+use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, Tenant, TestApp};
+
+/// Fresh objects for one call, so destructive routes never see each other's leftovers.
+struct Fixture {
+    client: String,
+    contact: String,
+    location: String,
+    user: String,
+    token: String,
+}
+
+async fn fixture(app: &TestApp, t: &Tenant) -> Fixture {
+    let client = app
+        .client(&t.admin, &format!("Client {}", uuid::Uuid::now_v7()))
+        .await;
+    let contact = app
+        .post(
+            &format!("/api/v1/clients/{client}/contacts"),
+            &t.admin,
+            json!({"name": "Ann"}),
+        )
+        .await
+        .id();
+    let location = app
+        .post(
+            &format!("/api/v1/clients/{client}/locations"),
+            &t.admin,
+            json!({"name": "HQ"}),
+        )
+        .await
+        .id();
+    let user = app
+        .post(
+            "/api/v1/users",
+            &t.admin,
+            json!({"email": format!("u{}@x.example", uuid::Uuid::now_v7().simple()), "name": "U", "role": "tech", "password": PASSWORD}),
+        )
+        .await
+        .id();
+    let token = app
+        .post(
+            "/api/v1/api-tokens",
+            &t.admin,
+            json!({"name": "t", "scopes": ["clients:read"]}),
+        )
+        .await
+        .id();
+    Fixture {
+        client,
+        contact,
+        location,
+        user,
+        token,
+    }
+}
+
+struct Case {
+    method: &'static str,
+    path: fn(&Fixture) -> String,
+    body: Option<fn() -> Value>,
+    /// Status for each allowed role; every other role gets 403.
+    ok: StatusCode,
+    allowed: &'static [Role],
+}
+
+const ALL: &[Role] = &[Role::Admin, Role::Tech, Role::Accountant];
+const STAFF: &[Role] = &[Role::Admin, Role::Tech];
+const ADMIN: &[Role] = &[Role::Admin];
+
+fn cases() -> Vec<Case> {
+    use StatusCode as S;
+    vec![
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/clients".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/clients".into(),
+            body: Some(|| json!({"name": "New"})),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/clients/{}", f.client),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/clients/{}", f.client),
+            body: Some(|| json!({"name": "Renamed"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/clients/{}", f.client),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/clients/{}/archive", f.client),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/clients/{}/restore", f.client),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/clients/{}/contacts", f.client),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/clients/{}/contacts", f.client),
+            body: Some(|| json!({"name": "Bo"})),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/clients/{}/contacts/{}", f.client, f.contact),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/clients/{}/contacts/{}", f.client, f.contact),
+            body: Some(|| json!({"title": "CTO"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/clients/{}/contacts/{}", f.client, f.contact),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/clients/{}/locations", f.client),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/clients/{}/locations", f.client),
+            body: Some(|| json!({"name": "Depot"})),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/clients/{}/locations/{}", f.client, f.location),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/clients/{}/locations/{}", f.client, f.location),
+            body: Some(|| json!({"phone": "+49 30 1234"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/clients/{}/locations/{}", f.client, f.location),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/company".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "PATCH",
+            path: |_| "/api/v1/company".into(),
+            body: Some(|| json!({"locale": "de-DE"})),
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/users".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/users".into(),
+            body: Some(
+                || json!({"email": format!("n{}@x.example", uuid::Uuid::now_v7().simple()), "name": "N", "role": "accountant", "password": PASSWORD}),
+            ),
+            ok: S::CREATED,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/users/{}", f.user),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/users/{}", f.user),
+            body: Some(|| json!({"name": "Renamed"})),
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/users/{}", f.user),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/api-tokens".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/api-tokens".into(),
+            body: Some(|| json!({"name": "n", "scopes": ["clients:read"]})),
+            ok: S::CREATED,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/api-tokens/{}", f.token),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/audit".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/auth/me".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/auth/totp/enroll".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+    ]
+}
+
+#[tokio::test]
+async fn every_route_for_every_role() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Matrix").await;
+    let tokens = [
+        (Role::Admin, t.admin.clone()),
+        (Role::Tech, app.user(&t, Role::Tech).await),
+        (Role::Accountant, app.user(&t, Role::Accountant).await),
+    ];
+    let mut failures = Vec::new();
+    for case in cases() {
+        for (role, token) in &tokens {
+            let f = fixture(&app, &t).await;
+            let path = (case.path)(&f);
+            let r = app
+                .call(
+                    case.method.parse().unwrap(),
+                    &path,
+                    Some(token),
+                    case.body.map(|b| b()),
+                )
+                .await;
+            let want = if case.allowed.contains(role) {
+                case.ok
+            } else {
+                StatusCode::FORBIDDEN
+            };
+            if r.status != want {
+                failures.push(format!(
+                    "{:?} {} {path}: want {want}, got {} {}",
+                    role, case.method, r.status, r.body
+                ));
+            } else if want == StatusCode::FORBIDDEN {
+                assert_eq!(r.error_code(), "forbidden");
+            }
+        }
+        // And without any token: 401 everywhere.
+        let f = fixture(&app, &t).await;
+        let r = app
+            .call(
+                case.method.parse().unwrap(),
+                &(case.path)(&f),
+                None,
+                case.body.map(|b| b()),
+            )
+            .await;
+        if r.status != StatusCode::UNAUTHORIZED {
+            failures.push(format!(
+                "anonymous {} {}: got {}",
+                case.method,
+                (case.path)(&f),
+                r.status
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "role matrix failures:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn api_tokens_are_limited_to_their_scopes() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Scoped").await;
+    let client = app.client(&t.admin, "Acme").await;
+    let created = app
+        .post(
+            "/api/v1/api-tokens",
+            &t.admin,
+            json!({"name": "rmm", "scopes": ["clients:read"]}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("nst_"));
+
+    assert_eq!(
+        app.get(&format!("/api/v1/clients/{client}"), &secret)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let write = app
+        .post("/api/v1/clients", &secret, json!({"name": "Nope"}))
+        .await;
+    assert_eq!(write.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/company", &secret).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // An API token cannot mint further tokens, whatever its scopes.
+    let full = app
+        .post(
+            "/api/v1/api-tokens",
+            &t.admin,
+            json!({"name": "full", "scopes": ["users:write", "users:read"]}),
+        )
+        .await;
+    let full_secret = full.body["secret"].as_str().unwrap().to_owned();
+    let minted = app
+        .post(
+            "/api/v1/api-tokens",
+            &full_secret,
+            json!({"name": "child", "scopes": ["users:read"]}),
+        )
+        .await;
+    assert_eq!(minted.status, StatusCode::FORBIDDEN);
+
+    // Unknown scopes and empty scope lists are refused.
+    let bad = app
+        .post(
+            "/api/v1/api-tokens",
+            &t.admin,
+            json!({"name": "x", "scopes": ["root"]}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let empty = app
+        .post(
+            "/api/v1/api-tokens",
+            &t.admin,
+            json!({"name": "x", "scopes": []}),
+        )
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(empty.error_code(), "validation_failed");
+}

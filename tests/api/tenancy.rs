@@ -1,0 +1,254 @@
+use axum::http::StatusCode;
+use nestogy_domain::TenantTx;
+use serde_json::json;
+use sqlx::Row;
+
+use crate::common::TestApp;
+
+/// Everything tenant A owns that has an id in a route.
+struct Owned {
+    client: String,
+    contact: String,
+    location: String,
+    user: String,
+    token: String,
+}
+
+async fn populate(app: &TestApp, admin: &str) -> Owned {
+    let client = app.client(admin, "Acme").await;
+    let contact = app
+        .post(
+            &format!("/api/v1/clients/{client}/contacts"),
+            admin,
+            json!({"name": "Ann", "email": "ann@acme.example"}),
+        )
+        .await
+        .id();
+    let location = app
+        .post(
+            &format!("/api/v1/clients/{client}/locations"),
+            admin,
+            json!({"name": "HQ"}),
+        )
+        .await
+        .id();
+    let user = app
+        .post(
+            "/api/v1/users",
+            admin,
+            json!({"email": "tech@a.example", "name": "Tech", "role": "tech", "password": crate::common::PASSWORD}),
+        )
+        .await
+        .id();
+    let token = app
+        .post(
+            "/api/v1/api-tokens",
+            admin,
+            json!({"name": "rmm", "scopes": ["clients:read"]}),
+        )
+        .await
+        .id();
+    Owned {
+        client,
+        contact,
+        location,
+        user,
+        token,
+    }
+}
+
+#[tokio::test]
+async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing() {
+    let app = TestApp::new().await;
+    let a = app.tenant("Tenant A").await;
+    let b = app.tenant("Tenant B").await;
+    let o = populate(&app, &a.admin).await;
+    let (c, ct, l, u, t) = (&o.client, &o.contact, &o.location, &o.user, &o.token);
+    let b_client = app.client(&b.admin, "B's own").await;
+
+    let probes: Vec<(&str, String, Option<serde_json::Value>)> = vec![
+        ("GET", format!("/api/v1/clients/{c}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/clients/{c}"),
+            Some(json!({"name": "hijacked"})),
+        ),
+        ("POST", format!("/api/v1/clients/{c}/archive"), None),
+        ("POST", format!("/api/v1/clients/{c}/restore"), None),
+        ("GET", format!("/api/v1/clients/{c}/contacts"), None),
+        (
+            "POST",
+            format!("/api/v1/clients/{c}/contacts"),
+            Some(json!({"name": "intruder"})),
+        ),
+        ("GET", format!("/api/v1/clients/{c}/contacts/{ct}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/clients/{c}/contacts/{ct}"),
+            Some(json!({"name": "hijacked"})),
+        ),
+        ("DELETE", format!("/api/v1/clients/{c}/contacts/{ct}"), None),
+        // A's contact under B's own client must not be reachable either.
+        (
+            "GET",
+            format!("/api/v1/clients/{b_client}/contacts/{ct}"),
+            None,
+        ),
+        ("GET", format!("/api/v1/clients/{c}/locations"), None),
+        (
+            "POST",
+            format!("/api/v1/clients/{c}/locations"),
+            Some(json!({"name": "intruder"})),
+        ),
+        ("GET", format!("/api/v1/clients/{c}/locations/{l}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/clients/{c}/locations/{l}"),
+            Some(json!({"name": "hijacked"})),
+        ),
+        ("DELETE", format!("/api/v1/clients/{c}/locations/{l}"), None),
+        (
+            "GET",
+            format!("/api/v1/clients/{b_client}/locations/{l}"),
+            None,
+        ),
+        ("GET", format!("/api/v1/users/{u}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/users/{u}"),
+            Some(json!({"name": "hijacked"})),
+        ),
+        ("DELETE", format!("/api/v1/users/{u}"), None),
+        ("DELETE", format!("/api/v1/api-tokens/{t}"), None),
+        ("DELETE", format!("/api/v1/clients/{c}"), None),
+    ];
+    for (method, path, body) in probes {
+        let r = app
+            .call(method.parse().unwrap(), &path, Some(&b.admin), body)
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{method} {path}: {}",
+            r.body
+        );
+        assert_eq!(r.error_code(), "not_found", "{method} {path}");
+    }
+
+    // Nothing of A changed.
+    let client = app.get(&format!("/api/v1/clients/{c}"), &a.admin).await;
+    assert_eq!(client.body["name"], "Acme");
+    assert!(client.body["archived_at"].is_null());
+    let contacts = app
+        .get(&format!("/api/v1/clients/{c}/contacts"), &a.admin)
+        .await;
+    assert_eq!(contacts.body["total"], 1);
+    assert_eq!(contacts.body["data"][0]["name"], "Ann");
+    let locations = app
+        .get(&format!("/api/v1/clients/{c}/locations"), &a.admin)
+        .await;
+    assert_eq!(locations.body["total"], 1);
+    assert_eq!(locations.body["data"][0]["name"], "HQ");
+    let user = app.get(&format!("/api/v1/users/{u}"), &a.admin).await;
+    assert_eq!(user.body["name"], "Tech");
+    assert_eq!(user.body["active"], true);
+    let tokens = app.get("/api/v1/api-tokens", &a.admin).await;
+    assert!(tokens.body["data"][0]["revoked_at"].is_null());
+
+    // And B's lists show none of it.
+    for path in [
+        "/api/v1/clients?status=all",
+        "/api/v1/users",
+        "/api/v1/api-tokens",
+        "/api/v1/audit",
+    ] {
+        let r = app.get(path, &b.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let text = r.body.to_string();
+        for id in [c, ct, l, u, t] {
+            assert!(!text.contains(id.as_str()), "{path} leaks {id}");
+        }
+    }
+    let company = app.get("/api/v1/company", &b.admin).await;
+    assert_eq!(company.body["name"], "Tenant B");
+}
+
+async fn raw_client_names(tx: &mut TenantTx) -> Vec<String> {
+    sqlx::query("SELECT * FROM clients ORDER BY name")
+        .fetch_all(tx.conn())
+        .await
+        .expect("select")
+        .iter()
+        .map(|r| r.get::<String, _>("name"))
+        .collect()
+}
+
+#[tokio::test]
+async fn row_level_security_filters_a_raw_select_without_where() {
+    let app = TestApp::new().await;
+    let a = app.tenant("Tenant A").await;
+    let b = app.tenant("Tenant B").await;
+    app.client(&a.admin, "A1").await;
+    app.client(&a.admin, "A2").await;
+    app.client(&b.admin, "B1").await;
+
+    let mut tx = app.db.tenant(a.id).await.unwrap();
+    assert_eq!(raw_client_names(&mut tx).await, ["A1", "A2"]);
+    drop(tx);
+    let mut tx = app.db.tenant(b.id).await.unwrap();
+    assert_eq!(raw_client_names(&mut tx).await, ["B1"]);
+
+    // Writing a row for another tenant is refused by the policy.
+    let err = sqlx::query(
+        "INSERT INTO clients (id, company_id, name, created_at, updated_at) VALUES ($1, $2, 'sneaky', now(), now())",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .bind(a.id)
+    .execute(tx.conn())
+    .await
+    .expect_err("RLS must refuse");
+    assert!(err.to_string().contains("row-level security"), "{err}");
+    drop(tx);
+
+    // Without a tenant the application role sees nothing at all.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    // While the owner sees all three.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM clients")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+#[tokio::test]
+async fn the_application_role_does_not_own_tenant_tables() {
+    let app = TestApp::new().await;
+    let owned: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = 'nestogy_app'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(owned, 0);
+    let without_rls: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind = 'r' AND NOT c.relrowsecurity \
+         AND c.relname <> '_sqlx_migrations'",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert!(
+        without_rls.is_empty(),
+        "tables without RLS: {without_rls:?}"
+    );
+}
