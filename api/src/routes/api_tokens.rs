@@ -44,7 +44,7 @@ async fn list_api_tokens(
     v.finish()?;
     let mut tx = p.tx(&s).await?;
     let page = tokens::list_api_tokens(&mut tx, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(page))
 }
 

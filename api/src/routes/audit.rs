@@ -59,6 +59,6 @@ async fn list_audit(
     };
     let mut tx = p.tx(&s).await?;
     let page = audit::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(page))
 }

@@ -282,7 +282,7 @@ pub struct Me {
 async fn me(p: Principal, State(s): State<AppState>) -> ApiResult<axum::Json<Me>> {
     let mut tx = p.tx(&s).await?;
     let user = users::get(&mut tx, p.user_id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(Me {
         user,
         company_id: p.tenant,

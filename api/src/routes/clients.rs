@@ -56,7 +56,7 @@ async fn list_clients(
     };
     let mut tx = p.tx(&s).await?;
     let page = clients::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(page))
 }
 
@@ -90,7 +90,7 @@ async fn get_client(
     p.require(Permission::ClientsRead)?;
     let mut tx = p.tx(&s).await?;
     let c = clients::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(c))
 }
 

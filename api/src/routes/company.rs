@@ -20,7 +20,7 @@ async fn get_company(p: Principal, State(s): State<AppState>) -> ApiResult<axum:
     p.require(Permission::CompanyRead)?;
     let mut tx = p.tx(&s).await?;
     let c = company::get(&mut tx).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(c))
 }
 

@@ -37,7 +37,7 @@ async fn list_contacts(
     v.finish()?;
     let mut tx = p.tx(&s).await?;
     let page = contacts::list(&mut tx, client, q.search(), &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(page))
 }
 
@@ -75,7 +75,7 @@ async fn get_contact(
     p.require(Permission::ClientsRead)?;
     let mut tx = p.tx(&s).await?;
     let c = contacts::get(&mut tx, client, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(c))
 }
 

@@ -37,7 +37,7 @@ async fn list_locations(
     v.finish()?;
     let mut tx = p.tx(&s).await?;
     let page = locations::list(&mut tx, client, q.search(), &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(page))
 }
 
@@ -75,7 +75,7 @@ async fn get_location(
     p.require(Permission::ClientsRead)?;
     let mut tx = p.tx(&s).await?;
     let c = locations::get(&mut tx, client, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(c))
 }
 

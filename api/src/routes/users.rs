@@ -55,7 +55,7 @@ async fn list_users(
     };
     let mut tx = p.tx(&s).await?;
     let page = users::list(&mut tx, &filter, &page).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(page))
 }
 
@@ -89,7 +89,7 @@ async fn get_user(
     p.require(Permission::UsersRead)?;
     let mut tx = p.tx(&s).await?;
     let u = users::get(&mut tx, id).await?;
-    tx.commit().await?;
+    tx.end_read();
     Ok(axum::Json(u))
 }
 
