@@ -32,7 +32,7 @@ psql "$DB_URL" -q -c "INSERT INTO clients (id, company_id, name, email, created_
   SELECT gen_random_uuid(), '$company', 'Client ' || lpad(i::text, 5, '0'), 'it@client' || i || '.example', now(), now()
   FROM generate_series(1, $CLIENTS) i"
 
-$bin api >/tmp/nestogy-bench-api.log 2>&1 &
+NESTOGY_DB_POOL_SIZE=${NESTOGY_DB_POOL_SIZE:-4} $bin api >/tmp/nestogy-bench-api.log 2>&1 &
 api_pid=$!
 trap 'kill $api_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
@@ -43,6 +43,8 @@ done
 token=$(curl -fs "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: application/json' \
   -d "{\"email\":\"admin@bench.example\",\"password\":\"$PASSWORD\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 client=$(psql "$DB_URL" -Atc "SELECT id FROM clients ORDER BY id LIMIT 1 OFFSET $((CLIENTS / 2))")
+
+export NESTOGY_DB_POOL_SIZE=${NESTOGY_DB_POOL_SIZE:-4}
 
 run() { # run LABEL PATH
   local out
