@@ -44,7 +44,6 @@ token=$(curl -fs "http://127.0.0.1:$PORT/api/v1/auth/login" -H 'content-type: ap
   -d "{\"email\":\"admin@bench.example\",\"password\":\"$PASSWORD\"}" | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
 client=$(psql "$DB_URL" -Atc "SELECT id FROM clients ORDER BY id LIMIT 1 OFFSET $((CLIENTS / 2))")
 
-export NESTOGY_DB_POOL_SIZE=${NESTOGY_DB_POOL_SIZE:-4}
 
 run() { # run LABEL PATH
   local out

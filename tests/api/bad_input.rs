@@ -11,28 +11,8 @@ use crate::common::TestApp;
 async fn malformed_bodies_per_route() {
     let app = TestApp::new().await;
     let t = app.tenant("Bad Input").await;
-    let client = app.client(&t.admin, "Acme").await;
-    let contact = app
-        .post(
-            &format!("/api/v1/clients/{client}/contacts"),
-            &t.admin,
-            json!({"name": "Ann"}),
-        )
-        .await
-        .id();
-    let location = app
-        .post(
-            &format!("/api/v1/clients/{client}/locations"),
-            &t.admin,
-            json!({"name": "HQ"}),
-        )
-        .await
-        .id();
-    let user = app
-        .post("/api/v1/users", &t.admin, json!({"email": "u@x.example", "name": "U", "role": "tech", "password": crate::common::PASSWORD}))
-        .await
-        .id();
-
+    let f = app.fixture(&t.admin).await;
+    let (client, contact, location, user) = (&f.client, &f.contact, &f.location, &f.user);
     let routes: Vec<(Method, String)> = vec![
         (Method::POST, "/api/v1/auth/login".into()),
         (Method::POST, "/api/v1/auth/refresh".into()),

@@ -104,6 +104,15 @@ pub struct Tenant {
     pub admin_id: uuid::Uuid,
 }
 
+/// Ids of one of each thing a tenant owns that a route names.
+pub struct Fixture {
+    pub client: String,
+    pub contact: String,
+    pub location: String,
+    pub user: String,
+    pub token: String,
+}
+
 pub struct Response {
     pub status: StatusCode,
     pub headers: HeaderMap,
@@ -305,6 +314,52 @@ impl TestApp {
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
         use nestogy_domain::clock::Clock;
         self.clock.now()
+    }
+
+    /// A client with a contact and a location, a tech user and an API token,
+    /// all fresh, created by `admin`.
+    pub async fn fixture(&self, admin: &str) -> Fixture {
+        let unique = uuid::Uuid::now_v7().simple().to_string();
+        let client = self.client(admin, &format!("Client {unique}")).await;
+        let contact = self
+            .post(
+                &format!("/api/v1/clients/{client}/contacts"),
+                admin,
+                json!({"name": "Ann", "email": "ann@client.example"}),
+            )
+            .await
+            .id();
+        let location = self
+            .post(
+                &format!("/api/v1/clients/{client}/locations"),
+                admin,
+                json!({"name": "HQ"}),
+            )
+            .await
+            .id();
+        let user = self
+            .post(
+                "/api/v1/users",
+                admin,
+                json!({"email": format!("tech-{unique}@x.example"), "name": "Tech", "role": "tech", "password": PASSWORD}),
+            )
+            .await
+            .id();
+        let token = self
+            .post(
+                "/api/v1/api-tokens",
+                admin,
+                json!({"name": "rmm", "scopes": ["clients:read"]}),
+            )
+            .await
+            .id();
+        Fixture {
+            client,
+            contact,
+            location,
+            user,
+            token,
+        }
     }
 
     /// Creates a client and returns its id.

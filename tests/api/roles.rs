@@ -4,61 +4,7 @@ use axum::http::StatusCode;
 use nestogy_domain::roles::Role;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, Tenant, TestApp};
-
-/// Fresh objects for one call, so destructive routes never see each other's leftovers.
-struct Fixture {
-    client: String,
-    contact: String,
-    location: String,
-    user: String,
-    token: String,
-}
-
-async fn fixture(app: &TestApp, t: &Tenant) -> Fixture {
-    let client = app
-        .client(&t.admin, &format!("Client {}", uuid::Uuid::now_v7()))
-        .await;
-    let contact = app
-        .post(
-            &format!("/api/v1/clients/{client}/contacts"),
-            &t.admin,
-            json!({"name": "Ann"}),
-        )
-        .await
-        .id();
-    let location = app
-        .post(
-            &format!("/api/v1/clients/{client}/locations"),
-            &t.admin,
-            json!({"name": "HQ"}),
-        )
-        .await
-        .id();
-    let user = app
-        .post(
-            "/api/v1/users",
-            &t.admin,
-            json!({"email": format!("u{}@x.example", uuid::Uuid::now_v7().simple()), "name": "U", "role": "tech", "password": PASSWORD}),
-        )
-        .await
-        .id();
-    let token = app
-        .post(
-            "/api/v1/api-tokens",
-            &t.admin,
-            json!({"name": "t", "scopes": ["clients:read"]}),
-        )
-        .await
-        .id();
-    Fixture {
-        client,
-        contact,
-        location,
-        user,
-        token,
-    }
-}
+use crate::common::{Fixture, PASSWORD, TestApp};
 
 struct Case {
     method: &'static str,
@@ -303,7 +249,7 @@ async fn every_route_for_every_role() {
     let mut failures = Vec::new();
     for case in cases() {
         for (role, token) in &tokens {
-            let f = fixture(&app, &t).await;
+            let f = app.fixture(&t.admin).await;
             let path = (case.path)(&f);
             let r = app
                 .call(
@@ -328,7 +274,7 @@ async fn every_route_for_every_role() {
             }
         }
         // And without any token: 401 everywhere.
-        let f = fixture(&app, &t).await;
+        let f = app.fixture(&t.admin).await;
         let r = app
             .call(
                 case.method.parse().unwrap(),

@@ -5,64 +5,12 @@ use sqlx::Row;
 
 use crate::common::TestApp;
 
-/// Everything tenant A owns that has an id in a route.
-struct Owned {
-    client: String,
-    contact: String,
-    location: String,
-    user: String,
-    token: String,
-}
-
-async fn populate(app: &TestApp, admin: &str) -> Owned {
-    let client = app.client(admin, "Acme").await;
-    let contact = app
-        .post(
-            &format!("/api/v1/clients/{client}/contacts"),
-            admin,
-            json!({"name": "Ann", "email": "ann@acme.example"}),
-        )
-        .await
-        .id();
-    let location = app
-        .post(
-            &format!("/api/v1/clients/{client}/locations"),
-            admin,
-            json!({"name": "HQ"}),
-        )
-        .await
-        .id();
-    let user = app
-        .post(
-            "/api/v1/users",
-            admin,
-            json!({"email": "tech@a.example", "name": "Tech", "role": "tech", "password": crate::common::PASSWORD}),
-        )
-        .await
-        .id();
-    let token = app
-        .post(
-            "/api/v1/api-tokens",
-            admin,
-            json!({"name": "rmm", "scopes": ["clients:read"]}),
-        )
-        .await
-        .id();
-    Owned {
-        client,
-        contact,
-        location,
-        user,
-        token,
-    }
-}
-
 #[tokio::test]
 async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing() {
     let app = TestApp::new().await;
     let a = app.tenant("Tenant A").await;
     let b = app.tenant("Tenant B").await;
-    let o = populate(&app, &a.admin).await;
+    let o = app.fixture(&a.admin).await;
     let (c, ct, l, u, t) = (&o.client, &o.contact, &o.location, &o.user, &o.token);
     let b_client = app.client(&b.admin, "B's own").await;
 
@@ -137,7 +85,7 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
 
     // Nothing of A changed.
     let client = app.get(&format!("/api/v1/clients/{c}"), &a.admin).await;
-    assert_eq!(client.body["name"], "Acme");
+    assert!(client.body["name"].as_str().unwrap().starts_with("Client "));
     assert!(client.body["archived_at"].is_null());
     let contacts = app
         .get(&format!("/api/v1/clients/{c}/contacts"), &a.admin)
