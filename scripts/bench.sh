@@ -30,7 +30,7 @@ $bin seed --company "Bench MSP" --admin-email admin@bench.example --admin-passwo
 company=$(psql "$DB_URL" -Atc "SELECT id FROM companies LIMIT 1")
 psql "$DB_URL" -q -c "INSERT INTO clients (id, company_id, name, email, created_at, updated_at)
   SELECT gen_random_uuid(), '$company', 'Client ' || lpad(i::text, 5, '0'), 'it@client' || i || '.example', now(), now()
-  FROM generate_series(1, $CLIENTS) i"
+  FROM generate_series(1, $CLIENTS) i; ANALYZE clients"
 
 NESTOGY_DB_POOL_SIZE=${NESTOGY_DB_POOL_SIZE:-4} $bin api >/tmp/nestogy-bench-api.log 2>&1 &
 api_pid=$!
