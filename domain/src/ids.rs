@@ -76,3 +76,8 @@ id_type!(LocationId);
 id_type!(AuditId);
 id_type!(ApiTokenId);
 id_type!(RefreshTokenId);
+id_type!(
+    /// A job: returned by every enqueue, the key of its state in PostgreSQL.
+    JobId
+);
+id_type!(ScheduleId);

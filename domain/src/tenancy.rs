@@ -37,6 +37,32 @@ impl Db {
             now: self.clock.now(),
         })
     }
+
+    /// Opens a platform transaction; see [`SystemTx`].
+    pub async fn system(&self) -> Result<SystemTx, sqlx::Error> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN; SELECT set_config('app.system', 'on', true)")
+            .await?;
+        Ok(SystemTx { tx })
+    }
+}
+
+/// A transaction of the platform itself (queue bookkeeping, schedules),
+/// across tenants. Only the tables whose policies accept `app.system` are
+/// visible to it: jobs, schedules, schedule fires. Request paths never open one.
+pub struct SystemTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl SystemTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
 }
 
 /// A transaction inside one tenant. Repository functions take it, so a
