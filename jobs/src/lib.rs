@@ -1,15 +1,32 @@
-//! Jobs: what the workers run. Each job family gets a module with its
-//! payload type (ids, not data), its handler and its idempotency rule.
+//! Jobs: what the workers run, and how work is put on the queue.
 //!
-//! The job platform (queues on Redis, retries, dead set, job state) is the
-//! subject of its own issue; until it lands this crate holds the context
-//! every handler will receive.
+//! A job is a small serializable payload (ids, not data) implementing
+//! [`Job`]: its kind, its queue, its retry policy, its timeout and an
+//! idempotent `run`. [`enqueue`] records the job in PostgreSQL (the state
+//! people read) and pushes it to its queue in Redis ([`queue`]).
+//!
+//! Delivery is at least once; every handler must be idempotent.
+
+pub mod diag;
+pub mod enqueue;
+pub mod envelope;
+pub mod job;
+pub mod maintenance;
+pub mod queue;
+pub mod queues;
+pub mod registry;
+pub mod store;
 
 use nestogy_domain::Db;
+
+pub use enqueue::{EnqueueError, EnqueueOptions, enqueue, enqueue_kind, enqueue_many, enqueue_with, push_existing};
+pub use job::{Job, JobError, JobMeta, RetryPolicy};
+pub use queue::RedisQueue;
+pub use queues::Queue;
 
 /// What a job handler may reach.
 #[derive(Clone)]
 pub struct JobContext {
     pub db: Db,
-    pub redis: redis::Client,
+    pub queue: RedisQueue,
 }

@@ -1,0 +1,131 @@
+//! Diagnostic jobs: check the pipeline end to end (`diag.noop`), leave a
+//! countable effect (`diag.record`), or fail on purpose (`diag.flaky`,
+//! `diag.fail`). The test suite and the benchmark drive the platform with
+//! them; operators can use them to probe a deployment.
+
+use std::time::Duration;
+
+use nestogy_domain::TenantId;
+use serde::{Deserialize, Serialize};
+
+use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy};
+
+const QUICK_RETRY: RetryPolicy = RetryPolicy {
+    max_attempts: 3,
+    base: Duration::from_millis(50),
+    max_delay: Duration::from_secs(1),
+};
+
+/// Does nothing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Noop {
+    #[serde(default)]
+    pub tenant: Option<TenantId>,
+}
+
+impl Job for Noop {
+    const KIND: &'static str = "diag.noop";
+    const QUEUE: Queue = Queue::Default;
+    const SCHEDULABLE: bool = true;
+
+    fn tenant(&self) -> Option<TenantId> {
+        self.tenant
+    }
+
+    async fn run(self, _: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        Ok(serde_json::json!({}))
+    }
+}
+
+/// Waits `sleep_ms`, then records its effect: one `job_effects` row per job
+/// however often it runs, and a count of the runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Record {
+    #[serde(default)]
+    pub tenant: Option<TenantId>,
+    #[serde(default)]
+    pub sleep_ms: u64,
+}
+
+impl Job for Record {
+    const KIND: &'static str = "diag.record";
+    const QUEUE: Queue = Queue::Default;
+    const SCHEDULABLE: bool = true;
+
+    fn tenant(&self) -> Option<TenantId> {
+        self.tenant
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+
+    async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        if self.sleep_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
+        }
+        let mut tx = ctx.db.system().await?;
+        let runs: i32 = sqlx::query_scalar(
+            "INSERT INTO job_effects (job_id, runs) VALUES ($1, 1) \
+             ON CONFLICT (job_id) DO UPDATE SET runs = job_effects.runs + 1 RETURNING runs",
+        )
+        .bind(meta.id)
+        .fetch_one(tx.conn())
+        .await?;
+        tx.commit().await?;
+        Ok(serde_json::json!({ "runs": runs }))
+    }
+}
+
+/// Fails its first `failures` attempts, then succeeds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flaky {
+    pub failures: i32,
+}
+
+impl Job for Flaky {
+    const KIND: &'static str = "diag.flaky";
+    const QUEUE: Queue = Queue::Default;
+
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            ..QUICK_RETRY
+        }
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        None
+    }
+
+    async fn run(self, _: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        if meta.attempt <= self.failures {
+            return Err(JobError::retry(format!("planned failure on attempt {}", meta.attempt)));
+        }
+        Ok(serde_json::json!({ "succeeded_on_attempt": meta.attempt }))
+    }
+}
+
+/// Always fails: ends dead after its attempts.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Fail {
+    #[serde(default)]
+    pub tenant: Option<TenantId>,
+}
+
+impl Job for Fail {
+    const KIND: &'static str = "diag.fail";
+    const QUEUE: Queue = Queue::Default;
+
+    fn retry_policy() -> RetryPolicy {
+        QUICK_RETRY
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        self.tenant
+    }
+
+    async fn run(self, _: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        Err(JobError::retry(format!("diag.fail fails, attempt {}", meta.attempt)))
+    }
+}

@@ -1,0 +1,179 @@
+//! Putting jobs on the queue: recorded in PostgreSQL first (so a worker
+//! never fetches a job it cannot find), then pushed to Redis.
+
+use chrono::{DateTime, Utc};
+use nestogy_domain::jobs::JobRecord;
+use nestogy_domain::{JobId, SystemTx, TenantId};
+
+use crate::envelope::Envelope;
+use crate::store::{self, NewJob};
+use crate::{Job, JobContext, Queue, RedisQueue, registry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("unknown job kind {0:?}")]
+    UnknownKind(String),
+    #[error("recording the job: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("queueing the job in Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+/// When to run, and an optional key that makes the enqueue happen once.
+#[derive(Debug, Clone, Default)]
+pub struct EnqueueOptions {
+    pub run_at: Option<DateTime<Utc>>,
+    /// A second enqueue with the same key returns the first job's id.
+    pub unique_key: Option<String>,
+}
+
+/// A job recorded (or about to be) and what to push once it is.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub row: NewJob,
+    pub queue: Queue,
+}
+
+impl Prepared {
+    /// Prepares a job of `kind`, as the scheduler and the API do with kinds
+    /// they know only by name.
+    pub fn new(
+        kind: &str,
+        tenant: Option<TenantId>,
+        payload: serde_json::Value,
+        run_at: DateTime<Utc>,
+        unique_key: Option<String>,
+    ) -> Result<Prepared, EnqueueError> {
+        let h = registry::get(kind).ok_or_else(|| EnqueueError::UnknownKind(kind.to_owned()))?;
+        Ok(Prepared {
+            row: NewJob {
+                id: JobId::new(),
+                tenant,
+                kind: h.kind.to_owned(),
+                queue: h.queue.name().to_owned(),
+                payload,
+                max_attempts: h.retry.max_attempts,
+                run_at,
+                unique_key,
+            },
+            queue: h.queue,
+        })
+    }
+
+    pub fn typed<J: Job>(job: &J, run_at: DateTime<Utc>, unique_key: Option<String>) -> Result<Prepared, EnqueueError> {
+        let payload = serde_json::to_value(job).map_err(|e| EnqueueError::UnknownKind(format!("{}: {e}", J::KIND)))?;
+        Prepared::new(J::KIND, job.tenant(), payload, run_at, unique_key)
+    }
+
+    fn push_item(&self, now: DateTime<Utc>) -> (Queue, Envelope, Option<i64>) {
+        let due = self.row.run_at > now;
+        let env = Envelope {
+            id: self.row.id,
+            kind: self.row.kind.clone(),
+            tenant: self.row.tenant,
+            payload: self.row.payload.clone(),
+            queued_ms: self.row.run_at.max(now).timestamp_millis(),
+        };
+        (self.queue, env, due.then(|| self.row.run_at.timestamp_millis()))
+    }
+}
+
+/// Records prepared jobs in `tx`; returns the ones inserted (unique keys
+/// already taken are skipped). Push them with [`push`] after commit.
+pub async fn record(tx: &mut SystemTx, jobs: Vec<Prepared>, now: DateTime<Utc>) -> Result<Vec<Prepared>, EnqueueError> {
+    let rows: Vec<NewJob> = jobs.iter().map(|p| p.row.clone()).collect();
+    let inserted = store::insert(tx, &rows, now).await?;
+    Ok(jobs.into_iter().filter(|p| inserted.contains(&p.row.id)).collect())
+}
+
+/// Pushes recorded jobs to Redis and counts them.
+pub async fn push(queue: &RedisQueue, jobs: &[Prepared], now: DateTime<Utc>) -> Result<(), EnqueueError> {
+    let items: Vec<_> = jobs.iter().map(|p| p.push_item(now)).collect();
+    queue.push(&items).await?;
+    for p in jobs {
+        metrics::counter!("jobs_enqueued_total", "kind" => p.row.kind.clone()).increment(1);
+    }
+    Ok(())
+}
+
+/// Enqueues one job now; returns its id.
+pub async fn enqueue<J: Job>(ctx: &JobContext, job: &J) -> Result<JobId, EnqueueError> {
+    enqueue_with(ctx, job, EnqueueOptions::default()).await
+}
+
+/// Enqueues one job with options; with a unique key already used, returns
+/// the existing job's id and enqueues nothing.
+pub async fn enqueue_with<J: Job>(ctx: &JobContext, job: &J, opts: EnqueueOptions) -> Result<JobId, EnqueueError> {
+    let now = ctx.db.clock.now();
+    let key = opts.unique_key.clone();
+    let prepared = Prepared::typed(job, opts.run_at.unwrap_or(now), opts.unique_key)?;
+    enqueue_prepared(ctx, prepared, key.as_deref(), now).await
+}
+
+async fn enqueue_prepared(
+    ctx: &JobContext,
+    prepared: Prepared,
+    key: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<JobId, EnqueueError> {
+    let id = prepared.row.id;
+    let mut tx = ctx.db.system().await?;
+    let recorded = record(&mut tx, vec![prepared], now).await?;
+    if recorded.is_empty() {
+        let existing = match key {
+            Some(k) => store::by_unique_key(&mut tx, k).await?,
+            None => None,
+        };
+        tx.commit().await?;
+        return existing.ok_or(EnqueueError::Database(sqlx::Error::RowNotFound));
+    }
+    tx.commit().await?;
+    push(&ctx.queue, &recorded, now).await?;
+    Ok(id)
+}
+
+/// Enqueues a job known by kind name (schedules' run-now, the API).
+pub async fn enqueue_kind(
+    ctx: &JobContext,
+    kind: &str,
+    tenant: Option<TenantId>,
+    payload: serde_json::Value,
+) -> Result<JobId, EnqueueError> {
+    let now = ctx.db.clock.now();
+    let prepared = Prepared::new(kind, tenant, payload, now, None)?;
+    enqueue_prepared(ctx, prepared, None, now).await
+}
+
+/// Enqueues many jobs of one kind in one insert and one Redis round trip.
+pub async fn enqueue_many<J: Job>(ctx: &JobContext, jobs: &[J]) -> Result<Vec<JobId>, EnqueueError> {
+    let now = ctx.db.clock.now();
+    let prepared = jobs
+        .iter()
+        .map(|j| Prepared::typed(j, now, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut tx = ctx.db.system().await?;
+    let recorded = record(&mut tx, prepared, now).await?;
+    tx.commit().await?;
+    push(&ctx.queue, &recorded, now).await?;
+    Ok(recorded.iter().map(|p| p.row.id).collect())
+}
+
+/// Pushes a job that is already recorded (a dead job replayed) to its queue.
+pub async fn push_existing(ctx: &JobContext, job: &JobRecord, tenant: Option<TenantId>) -> Result<(), EnqueueError> {
+    let now = ctx.db.clock.now();
+    let queue = Queue::parse(&job.queue).ok_or_else(|| EnqueueError::UnknownKind(job.queue.clone()))?;
+    let prepared = Prepared {
+        row: NewJob {
+            id: job.id,
+            tenant,
+            kind: job.kind.clone(),
+            queue: job.queue.clone(),
+            payload: job.payload.clone(),
+            max_attempts: job.max_attempts,
+            run_at: now,
+            unique_key: None,
+        },
+        queue,
+    };
+    push(&ctx.queue, &[prepared], now).await
+}

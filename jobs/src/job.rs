@@ -1,0 +1,138 @@
+//! The [`Job`] trait and what goes with it.
+
+use std::future::Future;
+use std::time::Duration;
+
+use nestogy_domain::{JobId, TenantId};
+use rand::Rng;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{JobContext, Queue};
+
+/// A job: a payload that names what to work on, and the idempotent work.
+pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// A stable name, stored with every job: `family.action`.
+    const KIND: &'static str;
+    const QUEUE: Queue;
+    /// Whether tenants may create schedules of this kind.
+    const SCHEDULABLE: bool = false;
+
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    /// Longest one attempt may run; past it the attempt fails.
+    fn timeout() -> Duration {
+        Duration::from_secs(60)
+    }
+
+    /// The tenant the job works for; `None` for platform jobs.
+    fn tenant(&self) -> Option<TenantId>;
+
+    /// Does the work. Running it twice must have the effect of running it
+    /// once. Returns a small result for people to read.
+    fn run(self, ctx: JobContext, meta: JobMeta) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
+}
+
+/// What a handler knows about its own execution.
+#[derive(Debug, Clone, Copy)]
+pub struct JobMeta {
+    pub id: JobId,
+    /// 1 for the first attempt.
+    pub attempt: i32,
+}
+
+/// Why an attempt failed, and whether trying again can help.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct JobError {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl JobError {
+    /// A failure worth another attempt (a timeout, a service down).
+    pub fn retry(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    /// A failure no retry can fix (a malformed payload): straight to dead.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+impl From<nestogy_domain::DomainError> for JobError {
+    fn from(e: nestogy_domain::DomainError) -> Self {
+        match e {
+            nestogy_domain::DomainError::Database(_) | nestogy_domain::DomainError::Internal(_) => {
+                JobError::retry(e.to_string())
+            }
+            other => JobError::permanent(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::retry(format!("database: {e}"))
+    }
+}
+
+/// Attempts and exponential backoff with jitter. The one retry path: the
+/// worker schedules the next attempt from this policy, nothing else retries.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: i32,
+    /// Delay before the second attempt; doubles each time.
+    pub base: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base: Duration::from_secs(2),
+            max_delay: Duration::from_secs(600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay after failed attempt `attempt` (1-based): `base × 2^(attempt-1)`,
+    /// capped, then scaled by a random factor in [0.5, 1.5).
+    pub fn delay_after(&self, attempt: i32) -> Duration {
+        let exp = attempt.clamp(1, 31) as u32 - 1;
+        let raw = self.base.saturating_mul(2u32.saturating_pow(exp)).min(self.max_delay);
+        raw.mul_f64(rand::rng().random_range(0.5..1.5))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_jitter_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+        };
+        for (attempt, nominal) in [(1, 1.0), (2, 2.0), (3, 4.0), (7, 60.0), (30, 60.0)] {
+            for _ in 0..50 {
+                let d = p.delay_after(attempt).as_secs_f64();
+                assert!(d >= nominal * 0.5 && d < nominal * 1.5, "attempt {attempt}: {d}");
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The job families: one Redis queue each, with its own concurrency, so a
+//! flood in one never starves another. Configured here, in one place.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Queue {
+    /// Diagnostics and small work.
+    Default,
+    /// Platform upkeep: retention, vacuum.
+    Maintenance,
+}
+
+impl Queue {
+    pub const ALL: [Queue; 2] = [Queue::Default, Queue::Maintenance];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Queue::Default => "default",
+            Queue::Maintenance => "maintenance",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Queue> {
+        Self::ALL.into_iter().find(|q| q.name() == s)
+    }
+
+    /// Jobs of this queue one worker process runs at once.
+    pub fn concurrency(self) -> usize {
+        match self {
+            Queue::Default => 64,
+            Queue::Maintenance => 2,
+        }
+    }
+}

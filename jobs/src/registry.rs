@@ -1,0 +1,68 @@
+//! Every job kind the workers know, with its queue and policies: the one
+//! place a new kind is registered.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, diag, maintenance};
+
+pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
+
+/// How to run one kind, type-erased.
+pub struct Handler {
+    pub kind: &'static str,
+    pub queue: Queue,
+    pub retry: RetryPolicy,
+    pub timeout: Duration,
+    pub schedulable: bool,
+    pub run: fn(JobContext, JobMeta, serde_json::Value) -> JobFuture,
+}
+
+fn handler<J: Job>() -> Handler {
+    Handler {
+        kind: J::KIND,
+        queue: J::QUEUE,
+        retry: J::retry_policy(),
+        timeout: J::timeout(),
+        schedulable: J::SCHEDULABLE,
+        run: |ctx, meta, payload| {
+            Box::pin(async move {
+                let job: J = serde_json::from_value(payload)
+                    .map_err(|e| JobError::permanent(format!("payload does not fit {}: {e}", J::KIND)))?;
+                job.run(ctx, meta).await
+            })
+        },
+    }
+}
+
+fn handlers() -> &'static HashMap<&'static str, Handler> {
+    static ALL: OnceLock<HashMap<&'static str, Handler>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        [
+            handler::<diag::Noop>(),
+            handler::<diag::Record>(),
+            handler::<diag::Flaky>(),
+            handler::<diag::Fail>(),
+            handler::<maintenance::Vacuum>(),
+        ]
+        .into_iter()
+        .map(|h| (h.kind, h))
+        .collect()
+    })
+}
+
+pub fn get(kind: &str) -> Option<&'static Handler> {
+    handlers().get(kind)
+}
+
+pub fn all() -> impl Iterator<Item = &'static Handler> {
+    handlers().values()
+}
+
+/// Whether tenants may schedule `kind`.
+pub fn schedulable(kind: &str) -> bool {
+    get(kind).is_some_and(|h| h.schedulable)
+}

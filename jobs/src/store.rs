@@ -1,0 +1,183 @@
+//! The job table in PostgreSQL, as the queue keeps it: in batches, inside
+//! platform transactions (the rows belong to every tenant).
+
+use chrono::{DateTime, Utc};
+use nestogy_domain::jobs::JobState;
+use nestogy_domain::{Db, JobId, SystemTx, TenantId};
+
+/// A job about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: JobId,
+    pub tenant: Option<TenantId>,
+    pub kind: String,
+    pub queue: String,
+    pub payload: serde_json::Value,
+    pub max_attempts: i32,
+    pub run_at: DateTime<Utc>,
+    pub unique_key: Option<String>,
+}
+
+/// Records jobs; returns the ids inserted (a job whose unique key exists
+/// already is not).
+pub async fn insert(tx: &mut SystemTx, jobs: &[NewJob], now: DateTime<Utc>) -> Result<Vec<JobId>, sqlx::Error> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    let tenants: Vec<Option<TenantId>> = jobs.iter().map(|j| j.tenant).collect();
+    let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+    let queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
+    let payloads: Vec<&serde_json::Value> = jobs.iter().map(|j| &j.payload).collect();
+    let max: Vec<i32> = jobs.iter().map(|j| j.max_attempts).collect();
+    let run_at: Vec<DateTime<Utc>> = jobs.iter().map(|j| j.run_at).collect();
+    let keys: Vec<Option<&str>> = jobs.iter().map(|j| j.unique_key.as_deref()).collect();
+    sqlx::query_scalar(
+        "INSERT INTO jobs (id, company_id, kind, queue, payload, state, max_attempts, run_at, \
+         unique_key, created_at, updated_at) \
+         SELECT id, company_id, kind, queue, payload, 'queued', max_attempts, run_at, unique_key, $9, $9 \
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[], $6::int4[], \
+                     $7::timestamptz[], $8::text[]) \
+              AS t(id, company_id, kind, queue, payload, max_attempts, run_at, unique_key) \
+         ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL DO NOTHING RETURNING id",
+    )
+    .bind(ids)
+    .bind(tenants)
+    .bind(kinds)
+    .bind(queues)
+    .bind(payloads)
+    .bind(max)
+    .bind(run_at)
+    .bind(keys)
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await
+}
+
+/// The id of the job holding `key`.
+pub async fn by_unique_key(tx: &mut SystemTx, key: &str) -> Result<Option<JobId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM jobs WHERE unique_key = $1")
+        .bind(key)
+        .fetch_optional(tx.conn())
+        .await
+}
+
+/// A job a worker may now run.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: JobId,
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// Marks fetched jobs running and counts the attempt. Only jobs waiting to
+/// run are claimed (a cancelled, finished or duplicate entry is not); with
+/// `reclaimed`, jobs a dead worker left running are claimed too.
+pub async fn claim(db: &Db, ids: &[JobId], reclaimed: bool, now: DateTime<Utc>) -> Result<Vec<Claimed>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let states: &[&str] = if reclaimed {
+        &["queued", "failed_will_retry", "running"]
+    } else {
+        &["queued", "failed_will_retry"]
+    };
+    let mut tx = db.system().await?;
+    let claimed = sqlx::query_as(
+        "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = $3, updated_at = $3 \
+         WHERE id = ANY($1) AND state = ANY($2) RETURNING id, attempts, max_attempts",
+    )
+    .bind(ids)
+    .bind(states)
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub id: JobId,
+    pub state: JobState,
+    pub error: Option<String>,
+    pub result: Option<serde_json::Value>,
+    /// For a retry: when the next attempt is due.
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// Records finished attempts in one statement. Only running jobs change, so
+/// a late duplicate never overwrites a newer state.
+pub async fn finish(db: &Db, done: &[Finish], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    if done.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<JobId> = done.iter().map(|f| f.id).collect();
+    let states: Vec<&str> = done.iter().map(|f| f.state.as_str()).collect();
+    let errors: Vec<Option<&str>> = done.iter().map(|f| f.error.as_deref()).collect();
+    let results: Vec<Option<&serde_json::Value>> = done.iter().map(|f| f.result.as_ref()).collect();
+    let next: Vec<Option<DateTime<Utc>>> = done.iter().map(|f| f.next_run_at).collect();
+    let mut tx = db.system().await?;
+    sqlx::query(
+        "UPDATE jobs SET state = v.state, last_error = COALESCE(v.error, jobs.last_error), \
+         result = COALESCE(v.result, jobs.result), run_at = COALESCE(v.next_run_at, jobs.run_at), \
+         finished_at = CASE WHEN v.state IN ('succeeded', 'dead', 'cancelled') THEN $6 END, updated_at = $6 \
+         FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[], $5::timestamptz[]) \
+              AS v(id, state, error, result, next_run_at) \
+         WHERE jobs.id = v.id AND jobs.state = 'running'",
+    )
+    .bind(ids)
+    .bind(states)
+    .bind(errors)
+    .bind(results)
+    .bind(next)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
+}
+
+/// Jobs a stopping worker hands back: queued again, the attempt not counted.
+pub async fn hand_back(db: &Db, ids: &[JobId], now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut tx = db.system().await?;
+    sqlx::query(
+        "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), updated_at = $2 \
+         WHERE id = ANY($1) AND state = 'running'",
+    )
+    .bind(ids)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    tx.commit().await
+}
+
+/// Deletes finished jobs older than the retention, in bounded batches.
+pub async fn vacuum(db: &Db, succeeded_before: DateTime<Utc>, dead_before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let mut tx = db.system().await?;
+        let n = sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE finished_at IS NOT NULL AND \
+             ((state IN ('succeeded', 'cancelled') AND finished_at < $1) OR (state = 'dead' AND finished_at < $2)) \
+             LIMIT 5000)",
+        )
+        .bind(succeeded_before)
+        .bind(dead_before)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        sqlx::query("DELETE FROM schedule_fires WHERE fired_at < $1")
+            .bind(dead_before)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        total += n;
+        if n < 5000 {
+            return Ok(total);
+        }
+    }
+}
