@@ -46,6 +46,51 @@ pub struct Global {
     )]
     pub redis_url: String,
 
+    /// Prefix of every Redis key the job queue uses; processes that share
+    /// it share queues.
+    #[arg(
+        long,
+        env = "NESTOGY_REDIS_PREFIX",
+        default_value = "nestogy",
+        global = true
+    )]
+    pub redis_prefix: String,
+
+    /// Seconds a stopping worker lets running jobs finish before handing
+    /// them back to the queue.
+    #[arg(
+        long,
+        env = "NESTOGY_WORKER_GRACE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub worker_grace: u64,
+
+    /// Seconds after which a job held by a worker that stopped heartbeating
+    /// (it died) is taken over by another worker. Heartbeats come every third of it.
+    #[arg(long, env = "NESTOGY_JOB_LEASE", default_value_t = 30, global = true)]
+    pub job_lease: u64,
+
+    /// Most missed ticks the scheduler catches up per schedule after downtime.
+    #[arg(
+        long,
+        env = "NESTOGY_SCHEDULER_MAX_CATCH_UP",
+        default_value_t = 1440,
+        global = true
+    )]
+    pub scheduler_max_catch_up: usize,
+
+    /// Address for `/metrics` of a `worker` or `scheduler` process (the API
+    /// serves its own). Unset, none.
+    #[arg(long, env = "NESTOGY_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<String>,
+
+    /// Testing aid: a file holding a number of seconds to shift this
+    /// process's clock by, re-read as it changes, so several processes share
+    /// one moved clock. Unset in production.
+    #[arg(long, env = "NESTOGY_CLOCK_OFFSET_FILE", global = true)]
+    pub clock_offset_file: Option<String>,
+
     /// Address the API listens on.
     #[arg(
         long,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use base64::Engine;
 use nestogy_domain::{Db, clock, company, db, secrets, users};
-use nestogy_jobs::JobContext;
+use nestogy_jobs::{JobContext, RedisQueue};
 use tokio::sync::watch;
 
 use crate::config::{Cli, Command, Global, SeedArgs};
@@ -186,16 +186,33 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
+fn clock_for(g: &Global) -> clock::SharedClock {
+    match &g.clock_offset_file {
+        Some(path) => {
+            tracing::warn!(
+                path,
+                "the clock is shifted by the offset in a file (a testing aid)"
+            );
+            clock::OffsetFileClock::new(path)
+        }
+        None => clock::system(),
+    }
+}
+
 async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
     let pool = db::connect_app(&g.database_url, g.db_pool_size)
         .await
         .context("connecting to PostgreSQL")?;
-    let dbh = Db::new(pool, clock::system());
+    let dbh = Db::new(pool, clock_for(g));
     let redis = redis::Client::open(g.redis_url.as_str()).context("parsing REDIS_URL")?;
+    let queue = RedisQueue::connect(redis, g.redis_prefix.clone())
+        .await
+        .context("connecting to Redis")?;
     let ctx = JobContext {
         db: dbh.clone(),
-        redis: redis.clone(),
+        queue: queue.clone(),
     };
+    let metrics = nestogy_api::middleware::metrics_handle();
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -211,12 +228,7 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
             &jwt_secret(g)?,
             chrono::Duration::seconds(g.access_token_ttl),
         );
-        let state = nestogy_api::AppState::new(
-            dbh.clone(),
-            redis.clone(),
-            jwt,
-            nestogy_api::middleware::metrics_handle(),
-        );
+        let state = nestogy_api::AppState::new(dbh.clone(), queue.clone(), jwt, metrics.clone());
         let listener = tokio::net::TcpListener::bind(&g.bind)
             .await
             .with_context(|| format!("binding {}", g.bind))?;
@@ -232,13 +244,44 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
                 .context("serving HTTP")
         });
     }
+    if !parts.api
+        && let Some(bind) = &g.metrics_bind
+    {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+        let handle = metrics.clone();
+        let app = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let h = handle.clone();
+                async move { h.render() }
+            }),
+        );
+        let stop = stopped();
+        tasks.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+                .context("serving metrics")
+        });
+    }
     if parts.worker {
+        let mut cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
+        cfg.grace = std::time::Duration::from_secs(g.worker_grace);
+        cfg.lease = std::time::Duration::from_secs(g.job_lease.max(3));
+        cfg.heartbeat = cfg.lease / 3;
         let (ctx, stop) = (ctx.clone(), stopped());
-        tasks.spawn(async move { nestogy_workers::run(ctx, stop).await });
+        tasks.spawn(async move { nestogy_workers::run(ctx, cfg, stop).await });
     }
     if parts.scheduler {
+        let cfg = nestogy_scheduler::SchedulerConfig {
+            max_catch_up: g.scheduler_max_catch_up,
+            ..Default::default()
+        };
         let (ctx, stop) = (ctx.clone(), stopped());
-        tasks.spawn(async move { nestogy_scheduler::run(ctx, stop).await });
+        tasks.spawn(async move { nestogy_scheduler::run(ctx, cfg, stop).await });
     }
 
     let stop_tx = Arc::new(stop_tx);

@@ -39,6 +39,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::clients::router())
         .merge(routes::contacts::router())
         .merge(routes::locations::router())
+        .merge(routes::jobs::router())
+        .merge(routes::schedules::router())
 }
 
 /// The OpenAPI document the router serves at `/api/v1/openapi.json`.

@@ -17,6 +17,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "clients", description = "Clients"),
         (name = "contacts", description = "A client's people"),
         (name = "locations", description = "A client's sites"),
+        (name = "jobs", description = "Background jobs: state, retry, cancel"),
+        (name = "schedules", description = "Recurring jobs from cron expressions"),
         (name = "operations", description = "Health, readiness and metrics"),
     )
 )]

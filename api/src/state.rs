@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use nestogy_domain::Db;
+use nestogy_jobs::{JobContext, RedisQueue};
 
 use crate::auth::JwtKeys;
 
@@ -11,19 +12,29 @@ pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
     pub db: Db,
-    pub redis: redis::Client,
+    pub queue: RedisQueue,
     pub jwt: JwtKeys,
     pub metrics: PrometheusHandle,
 }
 
 impl AppState {
-    pub fn new(db: Db, redis: redis::Client, jwt: JwtKeys, metrics: PrometheusHandle) -> Self {
+    pub fn new(db: Db, queue: RedisQueue, jwt: JwtKeys, metrics: PrometheusHandle) -> Self {
         Self(Arc::new(Inner {
             db,
-            redis,
+            queue,
             jwt,
             metrics,
         }))
+    }
+}
+
+impl AppState {
+    /// What enqueueing needs.
+    pub fn jobs(&self) -> JobContext {
+        JobContext {
+            db: self.db.clone(),
+            queue: self.queue.clone(),
+        }
     }
 }
 

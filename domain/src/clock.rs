@@ -48,3 +48,42 @@ impl Clock for ManualClock {
         *self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
+
+/// The system clock shifted by a number of seconds read from a file, so
+/// that several processes share one moved clock in end-to-end tests. The
+/// file is re-read at most every 20 ms; a missing or unreadable file means
+/// no shift.
+#[derive(Debug)]
+pub struct OffsetFileClock {
+    path: std::path::PathBuf,
+    cached: Mutex<(std::time::Instant, i64)>,
+}
+
+impl OffsetFileClock {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Arc<Self> {
+        let c = Self {
+            path: path.into(),
+            cached: Mutex::new((std::time::Instant::now(), 0)),
+        };
+        let offset = c.read();
+        *c.cached.lock().unwrap_or_else(|e| e.into_inner()) = (std::time::Instant::now(), offset);
+        Arc::new(c)
+    }
+
+    fn read(&self) -> i64 {
+        std::fs::read_to_string(&self.path)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Clock for OffsetFileClock {
+    fn now(&self) -> DateTime<Utc> {
+        let mut cached = self.cached.lock().unwrap_or_else(|e| e.into_inner());
+        if cached.0.elapsed() > std::time::Duration::from_millis(20) {
+            *cached = (std::time::Instant::now(), self.read());
+        }
+        Utc::now() + Duration::seconds(cached.1)
+    }
+}

@@ -60,10 +60,14 @@ pub enum Permission {
     UsersWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
+    #[serde(rename = "jobs:read")]
+    JobsRead,
+    #[serde(rename = "jobs:write")]
+    JobsWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 7] = [
+    pub const ALL: [Permission; 9] = [
         Permission::ClientsRead,
         Permission::ClientsWrite,
         Permission::CompanyRead,
@@ -71,6 +75,8 @@ impl Permission {
         Permission::UsersRead,
         Permission::UsersWrite,
         Permission::AuditRead,
+        Permission::JobsRead,
+        Permission::JobsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +88,8 @@ impl Permission {
             Permission::UsersRead => "users:read",
             Permission::UsersWrite => "users:write",
             Permission::AuditRead => "audit:read",
+            Permission::JobsRead => "jobs:read",
+            Permission::JobsWrite => "jobs:write",
         }
     }
 

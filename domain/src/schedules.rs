@@ -25,7 +25,9 @@ impl CronSpec {
             5 => format!("0 {expr}"),
             6 | 7 => expr.to_owned(),
             _ => {
-                return Err("a cron expression has 5 fields (minute hour day month weekday)".into());
+                return Err(
+                    "a cron expression has 5 fields (minute hour day month weekday)".into(),
+                );
             }
         };
         cron::Schedule::from_str(&full)

@@ -100,7 +100,10 @@ impl Job for Flaky {
 
     async fn run(self, _: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
         if meta.attempt <= self.failures {
-            return Err(JobError::retry(format!("planned failure on attempt {}", meta.attempt)));
+            return Err(JobError::retry(format!(
+                "planned failure on attempt {}",
+                meta.attempt
+            )));
         }
         Ok(serde_json::json!({ "succeeded_on_attempt": meta.attempt }))
     }
@@ -126,6 +129,9 @@ impl Job for Fail {
     }
 
     async fn run(self, _: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
-        Err(JobError::retry(format!("diag.fail fails, attempt {}", meta.attempt)))
+        Err(JobError::retry(format!(
+            "diag.fail fails, attempt {}",
+            meta.attempt
+        )))
     }
 }

@@ -60,8 +60,13 @@ impl Prepared {
         })
     }
 
-    pub fn typed<J: Job>(job: &J, run_at: DateTime<Utc>, unique_key: Option<String>) -> Result<Prepared, EnqueueError> {
-        let payload = serde_json::to_value(job).map_err(|e| EnqueueError::UnknownKind(format!("{}: {e}", J::KIND)))?;
+    pub fn typed<J: Job>(
+        job: &J,
+        run_at: DateTime<Utc>,
+        unique_key: Option<String>,
+    ) -> Result<Prepared, EnqueueError> {
+        let payload = serde_json::to_value(job)
+            .map_err(|e| EnqueueError::UnknownKind(format!("{}: {e}", J::KIND)))?;
         Prepared::new(J::KIND, job.tenant(), payload, run_at, unique_key)
     }
 
@@ -74,20 +79,35 @@ impl Prepared {
             payload: self.row.payload.clone(),
             queued_ms: self.row.run_at.max(now).timestamp_millis(),
         };
-        (self.queue, env, due.then(|| self.row.run_at.timestamp_millis()))
+        (
+            self.queue,
+            env,
+            due.then(|| self.row.run_at.timestamp_millis()),
+        )
     }
 }
 
 /// Records prepared jobs in `tx`; returns the ones inserted (unique keys
 /// already taken are skipped). Push them with [`push`] after commit.
-pub async fn record(tx: &mut SystemTx, jobs: Vec<Prepared>, now: DateTime<Utc>) -> Result<Vec<Prepared>, EnqueueError> {
+pub async fn record(
+    tx: &mut SystemTx,
+    jobs: Vec<Prepared>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Prepared>, EnqueueError> {
     let rows: Vec<NewJob> = jobs.iter().map(|p| p.row.clone()).collect();
     let inserted = store::insert(tx, &rows, now).await?;
-    Ok(jobs.into_iter().filter(|p| inserted.contains(&p.row.id)).collect())
+    Ok(jobs
+        .into_iter()
+        .filter(|p| inserted.contains(&p.row.id))
+        .collect())
 }
 
 /// Pushes recorded jobs to Redis and counts them.
-pub async fn push(queue: &RedisQueue, jobs: &[Prepared], now: DateTime<Utc>) -> Result<(), EnqueueError> {
+pub async fn push(
+    queue: &RedisQueue,
+    jobs: &[Prepared],
+    now: DateTime<Utc>,
+) -> Result<(), EnqueueError> {
     let items: Vec<_> = jobs.iter().map(|p| p.push_item(now)).collect();
     queue.push(&items).await?;
     for p in jobs {
@@ -103,7 +123,11 @@ pub async fn enqueue<J: Job>(ctx: &JobContext, job: &J) -> Result<JobId, Enqueue
 
 /// Enqueues one job with options; with a unique key already used, returns
 /// the existing job's id and enqueues nothing.
-pub async fn enqueue_with<J: Job>(ctx: &JobContext, job: &J, opts: EnqueueOptions) -> Result<JobId, EnqueueError> {
+pub async fn enqueue_with<J: Job>(
+    ctx: &JobContext,
+    job: &J,
+    opts: EnqueueOptions,
+) -> Result<JobId, EnqueueError> {
     let now = ctx.db.clock.now();
     let key = opts.unique_key.clone();
     let prepared = Prepared::typed(job, opts.run_at.unwrap_or(now), opts.unique_key)?;
@@ -145,7 +169,10 @@ pub async fn enqueue_kind(
 }
 
 /// Enqueues many jobs of one kind in one insert and one Redis round trip.
-pub async fn enqueue_many<J: Job>(ctx: &JobContext, jobs: &[J]) -> Result<Vec<JobId>, EnqueueError> {
+pub async fn enqueue_many<J: Job>(
+    ctx: &JobContext,
+    jobs: &[J],
+) -> Result<Vec<JobId>, EnqueueError> {
     let now = ctx.db.clock.now();
     let prepared = jobs
         .iter()
@@ -159,9 +186,14 @@ pub async fn enqueue_many<J: Job>(ctx: &JobContext, jobs: &[J]) -> Result<Vec<Jo
 }
 
 /// Pushes a job that is already recorded (a dead job replayed) to its queue.
-pub async fn push_existing(ctx: &JobContext, job: &JobRecord, tenant: Option<TenantId>) -> Result<(), EnqueueError> {
+pub async fn push_existing(
+    ctx: &JobContext,
+    job: &JobRecord,
+    tenant: Option<TenantId>,
+) -> Result<(), EnqueueError> {
     let now = ctx.db.clock.now();
-    let queue = Queue::parse(&job.queue).ok_or_else(|| EnqueueError::UnknownKind(job.queue.clone()))?;
+    let queue =
+        Queue::parse(&job.queue).ok_or_else(|| EnqueueError::UnknownKind(job.queue.clone()))?;
     let prepared = Prepared {
         row: NewJob {
             id: job.id,

@@ -32,7 +32,11 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 
     /// Does the work. Running it twice must have the effect of running it
     /// once. Returns a small result for people to read.
-    fn run(self, ctx: JobContext, meta: JobMeta) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
+    fn run(
+        self,
+        ctx: JobContext,
+        meta: JobMeta,
+    ) -> impl Future<Output = Result<serde_json::Value, JobError>> + Send;
 }
 
 /// What a handler knows about its own execution.
@@ -112,7 +116,10 @@ impl RetryPolicy {
     /// capped, then scaled by a random factor in [0.5, 1.5).
     pub fn delay_after(&self, attempt: i32) -> Duration {
         let exp = attempt.clamp(1, 31) as u32 - 1;
-        let raw = self.base.saturating_mul(2u32.saturating_pow(exp)).min(self.max_delay);
+        let raw = self
+            .base
+            .saturating_mul(2u32.saturating_pow(exp))
+            .min(self.max_delay);
         raw.mul_f64(rand::rng().random_range(0.5..1.5))
     }
 }
@@ -131,7 +138,10 @@ mod tests {
         for (attempt, nominal) in [(1, 1.0), (2, 2.0), (3, 4.0), (7, 60.0), (30, 60.0)] {
             for _ in 0..50 {
                 let d = p.delay_after(attempt).as_secs_f64();
-                assert!(d >= nominal * 0.5 && d < nominal * 1.5, "attempt {attempt}: {d}");
+                assert!(
+                    d >= nominal * 0.5 && d < nominal * 1.5,
+                    "attempt {attempt}: {d}"
+                );
             }
         }
     }

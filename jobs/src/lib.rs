@@ -19,7 +19,9 @@ pub mod store;
 
 use nestogy_domain::Db;
 
-pub use enqueue::{EnqueueError, EnqueueOptions, enqueue, enqueue_kind, enqueue_many, enqueue_with, push_existing};
+pub use enqueue::{
+    EnqueueError, EnqueueOptions, enqueue, enqueue_kind, enqueue_many, enqueue_with, push_existing,
+};
 pub use job::{Job, JobError, JobMeta, RetryPolicy};
 pub use queue::RedisQueue;
 pub use queues::Queue;

@@ -51,7 +51,10 @@ pub enum Settle {
         due_ms: i64,
     },
     /// Not run (the worker stops): put it back at the end of the stream.
-    HandBack { stream_id: String, envelope: Envelope },
+    HandBack {
+        stream_id: String,
+        envelope: Envelope,
+    },
 }
 
 const PROMOTE: &str = r"
@@ -127,7 +130,9 @@ impl RedisQueue {
         pipe.atomic();
         for (q, env, due) in items {
             match due {
-                None => pipe.xadd(self.stream_key(*q), "*", &[("e", env.encode())]).ignore(),
+                None => pipe
+                    .xadd(self.stream_key(*q), "*", &[("e", env.encode())])
+                    .ignore(),
                 Some(ms) => pipe.zadd(self.delayed_key(*q), env.encode(), *ms).ignore(),
             };
         }
@@ -158,7 +163,13 @@ impl RedisQueue {
             .query_async(conn)
             .await?;
         Ok(reply
-            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).map(delivery).collect())
+            .map(|r| {
+                r.keys
+                    .into_iter()
+                    .flat_map(|k| k.ids)
+                    .map(delivery)
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -181,8 +192,12 @@ impl RedisQueue {
                     pipe.zadd(&delayed, envelope.encode(), *due_ms).ignore();
                     stream_id
                 }
-                Settle::HandBack { stream_id, envelope } => {
-                    pipe.xadd(&stream, "*", &[("e", envelope.encode())]).ignore();
+                Settle::HandBack {
+                    stream_id,
+                    envelope,
+                } => {
+                    pipe.xadd(&stream, "*", &[("e", envelope.encode())])
+                        .ignore();
                     stream_id
                 }
             };
@@ -207,7 +222,13 @@ impl RedisQueue {
     }
 
     /// Takes over up to `count` entries idle for at least `min_idle_ms`.
-    pub async fn reclaim(&self, q: Queue, consumer: &str, min_idle_ms: u64, count: usize) -> RedisResult<Vec<Delivery>> {
+    pub async fn reclaim(
+        &self,
+        q: Queue,
+        consumer: &str,
+        min_idle_ms: u64,
+        count: usize,
+    ) -> RedisResult<Vec<Delivery>> {
         let mut conn = self.conn.clone();
         let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
             .arg(self.stream_key(q))

@@ -30,8 +30,9 @@ fn handler<J: Job>() -> Handler {
         schedulable: J::SCHEDULABLE,
         run: |ctx, meta, payload| {
             Box::pin(async move {
-                let job: J = serde_json::from_value(payload)
-                    .map_err(|e| JobError::permanent(format!("payload does not fit {}: {e}", J::KIND)))?;
+                let job: J = serde_json::from_value(payload).map_err(|e| {
+                    JobError::permanent(format!("payload does not fit {}: {e}", J::KIND))
+                })?;
                 job.run(ctx, meta).await
             })
         },

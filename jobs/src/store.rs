@@ -20,7 +20,11 @@ pub struct NewJob {
 
 /// Records jobs; returns the ids inserted (a job whose unique key exists
 /// already is not).
-pub async fn insert(tx: &mut SystemTx, jobs: &[NewJob], now: DateTime<Utc>) -> Result<Vec<JobId>, sqlx::Error> {
+pub async fn insert(
+    tx: &mut SystemTx,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> Result<Vec<JobId>, sqlx::Error> {
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -73,7 +77,12 @@ pub struct Claimed {
 /// Marks fetched jobs running and counts the attempt. Only jobs waiting to
 /// run are claimed (a cancelled, finished or duplicate entry is not); with
 /// `reclaimed`, jobs a dead worker left running are claimed too.
-pub async fn claim(db: &Db, ids: &[JobId], reclaimed: bool, now: DateTime<Utc>) -> Result<Vec<Claimed>, sqlx::Error> {
+pub async fn claim(
+    db: &Db,
+    ids: &[JobId],
+    reclaimed: bool,
+    now: DateTime<Utc>,
+) -> Result<Vec<Claimed>, sqlx::Error> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -156,7 +165,11 @@ pub async fn hand_back(db: &Db, ids: &[JobId], now: DateTime<Utc>) -> Result<(),
 }
 
 /// Deletes finished jobs older than the retention, in bounded batches.
-pub async fn vacuum(db: &Db, succeeded_before: DateTime<Utc>, dead_before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+pub async fn vacuum(
+    db: &Db,
+    succeeded_before: DateTime<Utc>,
+    dead_before: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
     let mut total = 0;
     loop {
         let mut tx = db.system().await?;

@@ -11,18 +11,23 @@ use nestogy_domain::clock::ManualClock;
 use nestogy_domain::roles::Role;
 use nestogy_domain::users::NewUser;
 use nestogy_domain::{Db, TenantId, company, db, users};
+use nestogy_jobs::{JobContext, RedisQueue};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use tower::ServiceExt;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
-fn admin_url() -> String {
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+pub fn admin_url() -> String {
     std::env::var("NESTOGY_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-fn url_for(db: &str) -> String {
+pub fn url_for(db: &str) -> String {
     let base = admin_url();
     let (root, _) = base.rsplit_once('/').expect("database URL has a path");
     format!("{root}/{db}")
@@ -94,7 +99,8 @@ pub struct TestApp {
     pub db: Db,
     pub owner: PgPool,
     pub clock: Arc<ManualClock>,
-    db_name: String,
+    pub queue: RedisQueue,
+    pub db_name: String,
 }
 
 /// A tenant with a signed-in admin.
@@ -165,19 +171,17 @@ impl TestApp {
         let owner = db::connect_owner(&url).await.expect("owner pool");
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
         let db = Db::new(pool, clock.clone());
-        let redis = redis::Client::open(
-            std::env::var("REDIS_URL")
-                .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
-                .as_str(),
-        )
-        .expect("redis url");
+        let redis = redis::Client::open(redis_url().as_str()).expect("redis url");
+        let queue = RedisQueue::connect(redis, db_name.clone())
+            .await
+            .expect("redis");
         let jwt = nestogy_api::JwtKeys::new(
             b"test secret that is long enough for hs256!",
             chrono::Duration::minutes(15),
         );
         let state = nestogy_api::AppState::new(
             db.clone(),
-            redis,
+            queue.clone(),
             jwt,
             nestogy_api::middleware::metrics_handle(),
         );
@@ -186,6 +190,7 @@ impl TestApp {
             db,
             owner,
             clock,
+            queue,
             db_name,
         }
     }
@@ -384,6 +389,21 @@ fn slug(s: &str) -> String {
         .collect()
 }
 
+impl TestApp {
+    /// What job code needs, on this test's database and Redis keys.
+    pub fn jobs(&self) -> JobContext {
+        JobContext {
+            db: self.db.clone(),
+            queue: self.queue.clone(),
+        }
+    }
+
+    /// The test database's URL (for processes of the binary).
+    pub fn database_url(&self) -> String {
+        url_for(&self.db_name)
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         let name = self.db_name.clone();
@@ -394,6 +414,22 @@ impl Drop for TestApp {
                 .build()
                 .ok()?;
             rt.block_on(async move {
+                // This test's Redis keys all start with its database name.
+                if let Ok(mut conn) = redis::Client::open(redis_url().as_str())
+                    .ok()?
+                    .get_multiplexed_async_connection()
+                    .await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{name}:*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: Result<(), _> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                    }
+                }
                 let mut admin = PgConnection::connect(&admin_url()).await.ok()?;
                 admin
                     .execute(sqlx::AssertSqlSafe(format!(

@@ -1,17 +1,80 @@
-//! The worker runtime. It will register every job family of `nestogy-jobs`
-//! with its queue, concurrency, retries and timeouts; no family exists yet,
-//! so a worker today checks its connections and waits for shutdown.
+//! The worker runtime: runs every job family's queue with its own
+//! concurrency, one retry path (the job's policy), per-job timeouts, a
+//! lease with heartbeats so a dead worker's jobs come back, and graceful
+//! shutdown that finishes or hands back what it holds.
+
+mod runner;
 
 use std::future::Future;
+use std::time::Duration;
 
-use nestogy_jobs::JobContext;
+use nestogy_jobs::{JobContext, Queue};
 
-/// Runs until `shutdown` resolves.
-pub async fn run(ctx: JobContext, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let mut conn = ctx.redis.get_multiplexed_async_connection().await?;
-    redis::cmd("PING").query_async::<String>(&mut conn).await?;
-    tracing::info!(families = 0, "worker started");
+pub use runner::QueueRunner;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This process's consumer name in Redis; unique per process.
+    pub consumer: String,
+    /// How long a stopping worker lets running jobs finish before handing them back.
+    pub grace: Duration,
+    /// A held job without a heartbeat for this long is taken over by another worker.
+    pub lease: Duration,
+    /// How often held jobs are heartbeaten and abandoned ones reclaimed.
+    pub heartbeat: Duration,
+    /// How often due delayed jobs (retries, scheduled) are moved to their queue.
+    pub promote_every: Duration,
+    /// Most entries fetched per read.
+    pub fetch_batch: usize,
+    /// The queues this worker serves, with their concurrency.
+    pub queues: Vec<(Queue, usize)>,
+}
+
+impl WorkerConfig {
+    pub fn new(consumer: String) -> Self {
+        Self {
+            consumer,
+            grace: Duration::from_secs(30),
+            lease: Duration::from_secs(30),
+            heartbeat: Duration::from_secs(10),
+            promote_every: Duration::from_millis(100),
+            fetch_batch: 100,
+            queues: Queue::ALL
+                .into_iter()
+                .map(|q| (q, q.concurrency()))
+                .collect(),
+        }
+    }
+}
+
+/// A consumer name unique to this process: host, pid and a random suffix.
+pub fn consumer_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".to_owned());
+    let suffix = uuid::Uuid::now_v7().simple().to_string();
+    format!("{host}-{}-{}", std::process::id(), &suffix[24..])
+}
+
+/// Runs until `shutdown` resolves, then stops fetching, lets running jobs
+/// finish within the grace period and hands back the rest.
+pub async fn run(
+    ctx: JobContext,
+    cfg: WorkerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    ctx.queue.ensure_groups().await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut runners = tokio::task::JoinSet::new();
+    for (queue, concurrency) in cfg.queues.clone() {
+        let runner = QueueRunner::new(ctx.clone(), cfg.clone(), queue, concurrency);
+        runners.spawn(runner.run(stop_rx.clone()));
+    }
+    tracing::info!(consumer = %cfg.consumer, queues = cfg.queues.len(), "worker started");
     shutdown.await;
+    tracing::info!("worker stopping: no new jobs; finishing or handing back what it holds");
+    let _ = stop_tx.send(true);
+    while let Some(done) = runners.join_next().await {
+        done??;
+    }
     tracing::info!("worker stopped");
     Ok(())
 }

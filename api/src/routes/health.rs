@@ -46,7 +46,7 @@ async fn postgres_ok(s: &AppState) -> bool {
 
 async fn redis_ok(s: &AppState) -> bool {
     let check = async {
-        let mut conn = s.redis.get_multiplexed_async_connection().await?;
+        let mut conn = s.queue.client().get_multiplexed_async_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut conn).await
     };
     matches!(tokio::time::timeout(CHECK_TIMEOUT, check).await, Ok(Ok(ref pong)) if pong == "PONG")

@@ -7,7 +7,9 @@ pub mod clients;
 pub mod company;
 pub mod contacts;
 pub mod health;
+pub mod jobs;
 pub mod locations;
+pub mod schedules;
 pub mod users;
 
 use nestogy_domain::TenantTx;

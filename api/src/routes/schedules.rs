@@ -1,0 +1,163 @@
+use axum::extract::State;
+use axum::http::StatusCode;
+use nestogy_domain::JobId;
+use nestogy_domain::ScheduleId;
+use nestogy_domain::pagination::Page;
+use nestogy_domain::roles::Permission;
+use nestogy_domain::schedules::{self, NewSchedule, Schedule, SchedulePatch};
+use nestogy_domain::validation::ValidationErrors;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::ListQuery;
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_schedules, create_schedule))
+        .routes(routes!(get_schedule, update_schedule, delete_schedule))
+        .routes(routes!(run_schedule))
+}
+
+/// The company's schedules, by name (admins).
+#[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", params(ListQuery),
+    responses((status = 200, body = Page<Schedule>)), security(("bearer" = [])))]
+async fn list_schedules(
+    p: Principal,
+    State(s): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<Page<Schedule>>> {
+    p.require(Permission::JobsRead)?;
+    let mut v = ValidationErrors::new();
+    let page = q.page(&mut v);
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    let page = schedules::list(&mut tx, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(page))
+}
+
+/// Create a schedule: a job kind fired from a cron expression in a time zone
+/// (the company's by default) (admins).
+#[utoipa::path(post, path = "/api/v1/schedules", tag = "schedules", request_body = NewSchedule,
+    responses((status = 201, body = Schedule), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_schedule(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<NewSchedule>,
+) -> ApiResult<(StatusCode, axum::Json<Schedule>)> {
+    p.require(Permission::JobsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let sched = schedules::create(&mut tx, body, nestogy_jobs::registry::schedulable).await?;
+    p.audit(
+        &mut tx,
+        "schedule.created",
+        "schedule",
+        sched.id.as_uuid(),
+        &sched,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(sched)))
+}
+
+/// Get a schedule (admins).
+#[utoipa::path(get, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path)),
+    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_schedule(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<ScheduleId>,
+) -> ApiResult<axum::Json<Schedule>> {
+    p.require(Permission::JobsRead)?;
+    let mut tx = p.tx(&s).await?;
+    let sched = schedules::get(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(sched))
+}
+
+/// Change a schedule; `{"enabled": false}` disables it (admins). A new cron
+/// or time zone, or re-enabling, fires from now on.
+#[utoipa::path(patch, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path)),
+    request_body = SchedulePatch,
+    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_schedule(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<ScheduleId>,
+    Json(body): Json<SchedulePatch>,
+) -> ApiResult<axum::Json<Schedule>> {
+    p.require(Permission::JobsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let sched = schedules::update(&mut tx, id, body).await?;
+    p.audit(
+        &mut tx,
+        "schedule.updated",
+        "schedule",
+        id.as_uuid(),
+        &sched,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(sched))
+}
+
+/// Delete a schedule (admins).
+#[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn delete_schedule(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<ScheduleId>,
+) -> ApiResult<StatusCode> {
+    p.require(Permission::JobsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let sched = schedules::get(&mut tx, id).await?;
+    schedules::delete(&mut tx, id).await?;
+    p.audit(
+        &mut tx,
+        "schedule.deleted",
+        "schedule",
+        id.as_uuid(),
+        &sched,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enqueued {
+    pub job_id: JobId,
+}
+
+/// Run a schedule's job now, outside its cron (admins). Answers 202 with the job id.
+#[utoipa::path(post, path = "/api/v1/schedules/{id}/run", tag = "schedules", params(("id" = ScheduleId, Path)),
+    responses((status = 202, body = Enqueued), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn run_schedule(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<ScheduleId>,
+) -> ApiResult<(StatusCode, axum::Json<Enqueued>)> {
+    p.require(Permission::JobsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let sched = schedules::get(&mut tx, id).await?;
+    p.audit(&mut tx, "schedule.run", "schedule", id.as_uuid(), &sched)
+        .await?;
+    tx.commit().await?;
+    let mut payload = sched.payload.clone();
+    if let Some(obj) = payload.as_object_mut() {
+        obj.insert("tenant".into(), serde_json::json!(p.tenant));
+    }
+    let job_id = nestogy_jobs::enqueue_kind(&s.jobs(), &sched.kind, Some(p.tenant), payload)
+        .await
+        .map_err(|e| ApiError::Domain(nestogy_domain::DomainError::Internal(e.to_string())))?;
+    Ok((StatusCode::ACCEPTED, axum::Json(Enqueued { job_id })))
+}
