@@ -275,12 +275,20 @@ impl RedisQueue {
     pub async fn prune_consumers(&self, q: Queue, idle_ms: u64) -> RedisResult<usize> {
         let mut conn = self.conn.clone();
         let stream = self.stream_key(q);
-        let consumers: Vec<HashMap<String, Value>> = redis::cmd("XINFO")
+        let consumers: Vec<HashMap<String, Value>> = match redis::cmd("XINFO")
             .arg("CONSUMERS")
             .arg(&stream)
             .arg(GROUP)
             .query_async(&mut conn)
-            .await?;
+            .await
+        {
+            Ok(c) => c,
+            // No stream or group yet: nobody to prune.
+            Err(e) if e.code() == Some("NOGROUP") || e.to_string().contains("no such key") => {
+                return Ok(0);
+            }
+            Err(e) => return Err(e),
+        };
         let mut removed = 0;
         for c in consumers {
             let int = |k: &str| match c.get(k) {

@@ -442,3 +442,68 @@ impl Drop for TestApp {
         .join();
     }
 }
+
+/// Waits until `check` holds, polling, or fails the test after `timeout`.
+pub async fn eventually<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A worker running inside the test process, on the system clock.
+pub struct InProcessWorker {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl InProcessWorker {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        (&mut self.handle)
+            .await
+            .expect("worker task")
+            .expect("worker run");
+    }
+}
+
+impl TestApp {
+    pub fn start_worker(&self) -> InProcessWorker {
+        let ctx = JobContext {
+            db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
+            queue: self.queue.clone(),
+        };
+        let mut cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
+        cfg.grace = std::time::Duration::from_secs(5);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(nestogy_workers::run(ctx, cfg, async move {
+            let _ = rx.await;
+        }));
+        InProcessWorker {
+            stop: Some(tx),
+            handle,
+        }
+    }
+
+    /// A job's state as the API shows it, read directly.
+    pub async fn job_state(&self, id: nestogy_domain::JobId) -> (String, i32, Option<String>) {
+        sqlx::query_as("SELECT state, attempts, last_error FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.owner)
+            .await
+            .expect("job row")
+    }
+}

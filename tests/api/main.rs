@@ -5,6 +5,7 @@ mod auth;
 mod bad_input;
 mod clients;
 mod common;
+mod jobs;
 mod openapi;
 mod ops;
 mod roles;

@@ -64,7 +64,7 @@ impl QueueRunner {
 
     pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let s = self.shared;
-        let settler = tokio::spawn(settle_loop(s.clone(), self.outcomes));
+        let settler = tokio::spawn(settle_loop(s.ctx.clone(), s.queue, self.outcomes));
         let fetcher = tokio::spawn(fetch_loop(s.clone(), stop.clone()));
         let keeper = tokio::spawn(keep_loop(s.clone(), stop.clone()));
         let promoter = tokio::spawn(promote_loop(s.clone(), stop.clone()));
@@ -72,7 +72,7 @@ impl QueueRunner {
         let _ = keeper.await;
         let _ = promoter.await;
         drain(&s).await;
-        // The settler ends when every sender is gone: ours is the last.
+        // The settler ends when every sender is gone: the last is in `s`.
         drop(s);
         let _ = settler.await;
         Ok(())
@@ -403,7 +403,7 @@ fn decide(
 /// Records outcomes in PostgreSQL, then settles them in Redis, in batches.
 /// PostgreSQL first: if the process dies in between, the entry is delivered
 /// again and the claim sees the job finished.
-async fn settle_loop(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
+async fn settle_loop(ctx: JobContext, queue: Queue, mut rx: mpsc::UnboundedReceiver<Outcome>) {
     let mut batch = Vec::new();
     while let Some(first) = rx.recv().await {
         batch.push(first);
@@ -416,7 +416,7 @@ async fn settle_loop(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
         let finishes: Vec<Finish> = batch.iter().filter_map(|o| o.finish.clone()).collect();
         let mut tries = 0;
         loop {
-            match store::finish(&s.ctx.db, &finishes, s.ctx.db.clock.now()).await {
+            match store::finish(&ctx.db, &finishes, ctx.db.clock.now()).await {
                 Ok(()) => break,
                 Err(e) if tries < 20 => {
                     tries += 1;
@@ -431,7 +431,7 @@ async fn settle_loop(s: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Outcome>) {
             }
         }
         let settles: Vec<Settle> = batch.drain(..).map(|o| o.settle).collect();
-        if let Err(e) = s.ctx.queue.settle(s.queue, &settles).await {
+        if let Err(e) = ctx.queue.settle(queue, &settles).await {
             tracing::error!(error = %e, "settling jobs in Redis failed; they return after the lease and are skipped");
         }
     }
