@@ -9,5 +9,6 @@ mod jobs;
 mod openapi;
 mod ops;
 mod roles;
+mod scheduler;
 mod tenancy;
 mod users;
