@@ -22,6 +22,9 @@ use crate::Queue;
 use crate::envelope::Envelope;
 
 pub const GROUP: &str = "workers";
+/// Longest a fetch blocks waiting for a job.
+pub const MAX_BLOCK_MS: u64 = 5_000;
+const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A handle on the queues in Redis, cheap to clone.
 #[derive(Clone)]
@@ -68,7 +71,12 @@ return #due
 
 impl RedisQueue {
     pub async fn connect(client: redis::Client, prefix: impl Into<String>) -> RedisResult<Self> {
-        let conn = ConnectionManager::new(client.clone()).await?;
+        // Redis answers within milliseconds, but a burst's pipelines can take
+        // longer than the client's default 500 ms; a timeout there would
+        // fail an enqueue that Redis in fact carries out.
+        let config =
+            redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(Self {
             client,
             conn,
@@ -93,8 +101,13 @@ impl RedisQueue {
     }
 
     /// A connection of its own, for blocking reads.
+    /// Its response timeout outlasts the longest `BLOCK` a fetch asks for.
     pub async fn dedicated(&self) -> RedisResult<MultiplexedConnection> {
-        self.client.get_multiplexed_async_connection().await
+        let mut conn = self.client.get_multiplexed_async_connection().await?;
+        conn.set_response_timeout(
+            RESPONSE_TIMEOUT + std::time::Duration::from_millis(MAX_BLOCK_MS),
+        );
+        Ok(conn)
     }
 
     /// Creates each queue's stream and consumer group if missing (after a
@@ -156,7 +169,7 @@ impl RedisQueue {
             .arg("COUNT")
             .arg(count)
             .arg("BLOCK")
-            .arg(block_ms)
+            .arg(block_ms.min(MAX_BLOCK_MS))
             .arg("STREAMS")
             .arg(self.stream_key(q))
             .arg(">")

@@ -507,3 +507,97 @@ impl TestApp {
             .expect("job row")
     }
 }
+
+/// A process of the real binary, logging to a file, killed when dropped.
+pub struct Proc {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Proc {
+    /// Starts `nestogy <role>` against this test's database and Redis keys.
+    pub fn spawn(app: &TestApp, role: &str, env: &[(&str, &str)]) -> Proc {
+        let log = std::env::temp_dir().join(format!(
+            "{}-{role}-{}.log",
+            app.db_name,
+            uuid::Uuid::now_v7().simple()
+        ));
+        let file = std::fs::File::create(&log).expect("log file");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nestogy"));
+        cmd.arg(role)
+            .env("DATABASE_URL", app.database_url())
+            .env("REDIS_URL", redis_url())
+            .env("NESTOGY_REDIS_PREFIX", &app.db_name)
+            .env("NESTOGY_LOG_FORMAT", "json")
+            .env("NESTOGY_DB_POOL_SIZE", "4")
+            .env("RUST_LOG", "info")
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Proc {
+            child: cmd.spawn().expect("start nestogy"),
+            log,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub async fn exit_status(&mut self, timeout: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "process did not exit; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+impl TestApp {
+    /// Job code on the system clock, as the binary's processes run.
+    pub fn real_jobs(&self) -> JobContext {
+        JobContext {
+            db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
+            queue: self.queue.clone(),
+        }
+    }
+
+    pub async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&self.owner)
+            .await
+            .expect("count query")
+    }
+}

@@ -8,6 +8,7 @@ mod common;
 mod jobs;
 mod openapi;
 mod ops;
+mod processes;
 mod roles;
 mod scheduler;
 mod tenancy;

@@ -1,0 +1,322 @@
+//! The job platform as deployed: several processes of the real binary
+//! against one PostgreSQL and one Redis.
+
+use std::time::{Duration, Instant};
+
+use nestogy_jobs::diag::{Noop, Record};
+use nestogy_jobs::enqueue_many;
+
+use crate::common::{Proc, TestApp, eventually};
+
+async fn enqueue_records(app: &TestApp, n: usize, sleep_ms: u64) {
+    let jobs = app.real_jobs();
+    let batch: Vec<Record> = (0..n.min(1000))
+        .map(|_| Record {
+            tenant: None,
+            sleep_ms,
+        })
+        .collect();
+    let mut left = n;
+    while left > 0 {
+        let take = left.min(batch.len());
+        enqueue_many(&jobs, &batch[..take]).await.unwrap();
+        left -= take;
+    }
+}
+
+async fn succeeded(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+        .await
+}
+
+#[tokio::test]
+async fn three_workers_drain_ten_thousand_jobs_each_exactly_once() {
+    let app = TestApp::new().await;
+    enqueue_records(&app, 10_000, 0).await;
+    let workers: Vec<Proc> = (0..3).map(|_| Proc::spawn(&app, "worker", &[])).collect();
+    eventually(
+        "10,000 jobs to succeed",
+        Duration::from_secs(240),
+        || async { succeeded(&app).await == 10_000 },
+    )
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM job_effects").await, 10_000);
+    assert_eq!(
+        app.count("SELECT sum(runs) FROM job_effects").await,
+        10_000,
+        "no job ran twice"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE attempts <> 1")
+            .await,
+        0
+    );
+    for w in &workers {
+        assert!(w.log().contains("worker started"), "{}", w.log());
+    }
+    let (stream, delayed) = app.queue.depth(nestogy_jobs::Queue::Default).await.unwrap();
+    assert_eq!((stream, delayed), (0, 0), "settled entries leave Redis");
+}
+
+#[tokio::test]
+async fn a_killed_workers_jobs_complete_on_the_others() {
+    let app = TestApp::new().await;
+    let lease = [("NESTOGY_JOB_LEASE", "3")];
+    let mut doomed = Proc::spawn(&app, "worker", &lease);
+    enqueue_records(&app, 40, 1500).await;
+    eventually(
+        "the worker to hold jobs",
+        Duration::from_secs(30),
+        || async {
+            app.count("SELECT count(*) FROM jobs WHERE state = 'running'")
+                .await
+                > 0
+        },
+    )
+    .await;
+    doomed.signal("KILL");
+    doomed.exit_status(Duration::from_secs(10)).await;
+    let killed_at = Instant::now();
+    let held = app
+        .count("SELECT count(*) FROM jobs WHERE state = 'running'")
+        .await;
+    assert!(held > 0);
+    let _others: Vec<Proc> = (0..2)
+        .map(|_| Proc::spawn(&app, "worker", &lease))
+        .collect();
+    eventually(
+        "every job to succeed within 60 s",
+        Duration::from_secs(60),
+        || async { succeeded(&app).await == 40 },
+    )
+    .await;
+    eprintln!(
+        "all jobs done {:?} after the kill ({held} were held)",
+        killed_at.elapsed()
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM job_effects").await,
+        40,
+        "none lost, each effect once"
+    );
+}
+
+#[tokio::test]
+async fn a_terminated_worker_hands_back_what_it_cannot_finish_and_exits_zero() {
+    let app = TestApp::new().await;
+    let mut stopping = Proc::spawn(&app, "worker", &[("NESTOGY_WORKER_GRACE", "1")]);
+    enqueue_records(&app, 10, 4000).await;
+    eventually(
+        "the worker to hold jobs",
+        Duration::from_secs(30),
+        || async {
+            app.count("SELECT count(*) FROM jobs WHERE state = 'running'")
+                .await
+                == 10
+        },
+    )
+    .await;
+    stopping.signal("TERM");
+    let status = stopping.exit_status(Duration::from_secs(20)).await;
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        stopping.log()
+    );
+    assert!(
+        stopping.log().contains("handing jobs back"),
+        "{}",
+        stopping.log()
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE state = 'queued' AND attempts = 0")
+            .await,
+        10
+    );
+    assert_eq!(app.count("SELECT count(*) FROM job_effects").await, 0);
+
+    let _next = Proc::spawn(&app, "worker", &[]);
+    eventually(
+        "the handed-back jobs to succeed",
+        Duration::from_secs(60),
+        || async { succeeded(&app).await == 10 },
+    )
+    .await;
+    assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 10);
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE attempts <> 1")
+            .await,
+        0,
+        "a hand-back is not an attempt"
+    );
+}
+
+#[tokio::test]
+async fn a_terminated_worker_finishes_short_jobs_within_its_grace() {
+    let app = TestApp::new().await;
+    let mut stopping = Proc::spawn(&app, "worker", &[("NESTOGY_WORKER_GRACE", "30")]);
+    enqueue_records(&app, 10, 700).await;
+    eventually(
+        "the worker to hold jobs",
+        Duration::from_secs(30),
+        || async {
+            app.count("SELECT count(*) FROM jobs WHERE state = 'running'")
+                .await
+                > 0
+        },
+    )
+    .await;
+    stopping.signal("TERM");
+    let status = stopping.exit_status(Duration::from_secs(30)).await;
+    assert!(status.success(), "{status:?}");
+    let done = succeeded(&app).await;
+    assert!(done > 0, "it finished what it held");
+    let _next = Proc::spawn(&app, "worker", &[]);
+    eventually("the rest to succeed", Duration::from_secs(60), || async {
+        succeeded(&app).await == 10
+    })
+    .await;
+    assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 10);
+}
+
+async fn our_redis_bytes(app: &TestApp) -> i64 {
+    let mut conn = app
+        .queue
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", app.db_name))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut total = 0;
+    for k in keys {
+        let n: Option<i64> = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&k)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        total += n.unwrap_or(0);
+    }
+    total
+}
+
+#[tokio::test]
+async fn a_burst_of_100_000_jobs_drains_without_a_fetch_error_and_redis_shrinks_back() {
+    let app = TestApp::new().await;
+    app.queue.ensure_groups().await.unwrap();
+    let before = our_redis_bytes(&app).await;
+    let jobs = app.real_jobs();
+    let batch: Vec<Noop> = (0..5000).map(|_| Noop { tenant: None }).collect();
+    for _ in 0..20 {
+        enqueue_many(&jobs, &batch).await.unwrap();
+    }
+    let loaded = our_redis_bytes(&app).await;
+    let started = Instant::now();
+    let workers: Vec<Proc> = (0..2).map(|_| Proc::spawn(&app, "worker", &[])).collect();
+    eventually(
+        "100,000 jobs to succeed",
+        Duration::from_secs(600),
+        || async { succeeded(&app).await == 100_000 },
+    )
+    .await;
+    eprintln!(
+        "drained 100,000 jobs in {:?} (debug build)",
+        started.elapsed()
+    );
+    let after = our_redis_bytes(&app).await;
+    eprintln!("redis bytes of our keys: before {before}, loaded {loaded}, after {after}");
+    assert!(loaded > before + 1_000_000, "the burst was in Redis");
+    assert!(
+        after < before + 64 * 1024,
+        "settled jobs leave Redis: before {before}, after {after}"
+    );
+    for w in &workers {
+        let log = w.log();
+        assert!(!log.contains("fetching jobs failed"), "{log}");
+        assert!(!log.contains("\"level\":\"ERROR\""), "{log}");
+    }
+}
+
+#[tokio::test]
+async fn a_job_on_an_idle_queue_starts_at_once() {
+    let app = TestApp::new().await;
+    let worker = Proc::spawn(&app, "worker", &[]);
+    eventually("the worker to start", Duration::from_secs(30), || async {
+        worker.log().contains("worker started")
+    })
+    .await;
+    // Ten seconds of quiet: the scenario, not a synchronisation.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let id = nestogy_jobs::enqueue(&app.real_jobs(), &Noop { tenant: None })
+        .await
+        .unwrap();
+    eventually("the job to succeed", Duration::from_secs(5), || async {
+        app.job_state(id).await.0 == "succeeded"
+    })
+    .await;
+    let lag: f64 = sqlx::query_scalar(
+        "SELECT extract(epoch FROM started_at - created_at)::float8 FROM jobs WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    eprintln!("idle pickup: {:.1} ms", lag * 1000.0);
+    assert!(lag < 1.0, "picked up after {lag} s");
+}
+
+#[tokio::test]
+async fn two_scheduler_processes_fire_each_tick_once_over_a_moved_clock() {
+    let app = TestApp::new().await;
+    let offset_file = std::env::temp_dir().join(format!("{}-clock", app.db_name));
+    std::fs::write(&offset_file, "0").unwrap();
+    app.clock.set(chrono::Utc::now());
+    let t = app.tenant("Two Schedulers").await;
+    let s = app
+        .post("/api/v1/schedules", &t.admin, serde_json::json!({"name": "m", "kind": "diag.noop", "cron": "* * * * *", "time_zone": "UTC"}))
+        .await
+        .id();
+    let env = [("NESTOGY_CLOCK_OFFSET_FILE", offset_file.to_str().unwrap())];
+    let _a = Proc::spawn(&app, "scheduler", &env);
+    let _b = Proc::spawn(&app, "scheduler", &env);
+    let fires = || async {
+        app.count(&format!(
+            "SELECT count(*) FROM schedule_fires WHERE schedule_id = '{s}'"
+        ))
+        .await
+    };
+    // Five minutes forward, one at a time, then a three-hour stop.
+    let mut offset = 0;
+    for step in [60, 60, 60, 60, 60, 3 * 3600] {
+        let before = fires().await;
+        offset += step;
+        std::fs::write(&offset_file, offset.to_string()).unwrap();
+        let want = before + (step as i64) / 60;
+        eventually(
+            "the schedulers to fire",
+            Duration::from_secs(30),
+            || async { fires().await >= want },
+        )
+        .await;
+    }
+    // Consecutive minutes, none twice, none missing, one job each.
+    let gaps = app
+        .count(&format!(
+            "SELECT count(*) FROM (SELECT fire_at - lag(fire_at) OVER (ORDER BY fire_at) AS gap \
+             FROM schedule_fires WHERE schedule_id = '{s}') g WHERE gap <> interval '1 minute'"
+        ))
+        .await;
+    assert_eq!(gaps, 0);
+    let total = fires().await;
+    assert!(total >= 185, "{total}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE kind = 'diag.noop'")
+            .await,
+        total
+    );
+    let _ = std::fs::remove_file(offset_file);
+}
