@@ -5,7 +5,7 @@ export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
 export REDIS_URL ?= redis://127.0.0.1:6379
 export NESTOGY_BIND ?= 127.0.0.1:8080
 
-.PHONY: run test services build bench lint
+.PHONY: run test services build bench bench-jobs lint
 
 services:
 	@bash scripts/services.sh
@@ -34,3 +34,7 @@ bench: services
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Benchmark the job platform (see README: Benchmarks).
+bench-jobs: services
+	bash scripts/bench-jobs.sh
