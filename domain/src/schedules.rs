@@ -227,7 +227,7 @@ pub async fn create(
     .bind(next)
     .fetch_one(tx.conn())
     .await
-    .map_err(|e| map_name_clash(e))
+    .map_err(map_name_clash)
 }
 
 fn map_name_clash(e: sqlx::Error) -> DomainError {

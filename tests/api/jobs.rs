@@ -31,6 +31,21 @@ async fn a_flaky_job_succeeds_on_its_third_attempt() {
     assert_eq!(attempts, 3);
     assert_eq!(last_error.as_deref(), Some("planned failure on attempt 2"));
     worker.stop().await;
+
+    // The worker's figures are in /metrics.
+    let m = app.call(axum::http::Method::GET, "/metrics", None, None).await;
+    let text = m.body.as_str().unwrap().to_owned();
+    for series in [
+        r#"jobs_enqueued_total{kind="diag.flaky"}"#,
+        r#"jobs_started_total{kind="diag.flaky"}"#,
+        r#"jobs_failed_total{kind="diag.flaky"}"#,
+        r#"jobs_succeeded_total{kind="diag.flaky"}"#,
+        "job_duration_seconds_bucket",
+        r#"job_enqueue_to_start_seconds_bucket{queue="default""#,
+        r#"queue_depth{queue="default""#,
+    ] {
+        assert!(text.contains(series), "{series} missing from /metrics");
+    }
 }
 
 #[tokio::test]

@@ -500,7 +500,7 @@ async fn promote_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         let now_ms = s.ctx.db.clock.now().timestamp_millis();
         loop {
             match s.ctx.queue.promote(s.queue, now_ms, 1000).await {
-                Ok(moved) if moved == 1000 => continue,
+                Ok(1000) => continue,
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "promoting delayed jobs failed");
