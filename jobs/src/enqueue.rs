@@ -209,3 +209,26 @@ pub async fn push_existing(
     };
     push(&ctx.queue, &[prepared], now).await
 }
+
+/// Puts back on its queue a job that PostgreSQL holds as waiting but Redis
+/// lost (the enqueuing process died between its commit and its push, or
+/// Redis restarted empty). A duplicate entry is harmless: only one claim of
+/// a job succeeds.
+pub async fn requeue(queue: &RedisQueue, q: Queue, jobs: &[store::Waiting], now: DateTime<Utc>) -> Result<(), EnqueueError> {
+    let items: Vec<(Queue, Envelope, Option<i64>)> = jobs
+        .iter()
+        .map(|j| {
+            let due = (j.run_at > now).then(|| j.run_at.timestamp_millis());
+            let env = Envelope {
+                id: j.id,
+                kind: j.kind.clone(),
+                tenant: j.company_id,
+                payload: j.payload.clone(),
+                queued_ms: j.run_at.max(now).timestamp_millis(),
+            };
+            (q, env, due)
+        })
+        .collect();
+    queue.push(&items).await?;
+    Ok(())
+}

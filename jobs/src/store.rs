@@ -194,3 +194,30 @@ pub async fn vacuum(
         }
     }
 }
+
+/// A job PostgreSQL says is waiting, to put back on its queue.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Waiting {
+    pub id: JobId,
+    pub company_id: Option<TenantId>,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub run_at: DateTime<Utc>,
+}
+
+/// Jobs of `queue` waiting to run that nothing has touched since `before`.
+pub async fn stale_waiting(db: &Db, queue: &str, before: DateTime<Utc>, limit: i64) -> Result<Vec<Waiting>, sqlx::Error> {
+    let mut tx = db.system().await?;
+    let rows = sqlx::query_as(
+        "SELECT id, company_id, kind, payload, run_at FROM jobs \
+         WHERE state IN ('queued', 'failed_will_retry') AND queue = $1 AND updated_at < $2 \
+         ORDER BY updated_at LIMIT $3",
+    )
+    .bind(queue)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}

@@ -377,3 +377,27 @@ async fn every_handler_is_idempotent() {
         .unwrap();
     assert_eq!(left, [fresh]);
 }
+
+/// A job recorded in PostgreSQL whose push to Redis never happened (the
+/// enqueuing process died in between) is found and run.
+#[tokio::test]
+async fn a_job_lost_on_its_way_to_redis_is_queued_again() {
+    let app = TestApp::new().await;
+    let ctx = app.real_jobs();
+    let now = chrono::Utc::now();
+    let job = nestogy_jobs::enqueue::Prepared::typed(&Record::default(), now, None).unwrap();
+    let id = job.row.id;
+    let mut tx = ctx.db.system().await.unwrap();
+    nestogy_jobs::enqueue::record(&mut tx, vec![job], now).await.unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1")
+        .bind(id)
+        .bind(now - chrono::Duration::minutes(5))
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let worker = app.start_worker();
+    eventually("the lost job to run", WAIT, || state_is(&app, id, "succeeded")).await;
+    assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 1);
+    worker.stop().await;
+}

@@ -516,6 +516,30 @@ async fn promote_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 .set(stream as f64);
             metrics::gauge!("queue_depth", "queue" => s.queue.name(), "part" => "delayed")
                 .set(delayed as f64);
+            if (stream, delayed) == (0, 0) && n % 100 == 1 {
+                rescue_lost(&s).await;
+            }
         }
+    }
+}
+
+/// With nothing of this queue in Redis, jobs PostgreSQL still holds as
+/// waiting (and untouched for two leases) were lost on the way to Redis:
+/// put them back.
+async fn rescue_lost(s: &Shared) {
+    let now = s.ctx.db.clock.now();
+    let before = now - chrono::Duration::from_std(s.cfg.lease * 2).unwrap_or_default();
+    let lost = match store::stale_waiting(&s.ctx.db, s.queue.name(), before, 1000).await {
+        Ok(l) if l.is_empty() => return,
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(error = %e, "looking for lost jobs failed");
+            return;
+        }
+    };
+    tracing::warn!(queue = s.queue.name(), jobs = lost.len(), "jobs missing from Redis: queueing them again");
+    metrics::counter!("jobs_requeued_total", "queue" => s.queue.name()).increment(lost.len() as u64);
+    if let Err(e) = nestogy_jobs::enqueue::requeue(&s.ctx.queue, s.queue, &lost, now).await {
+        tracing::warn!(error = %e, "queueing lost jobs failed");
     }
 }
