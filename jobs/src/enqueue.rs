@@ -214,7 +214,12 @@ pub async fn push_existing(
 /// lost (the enqueuing process died between its commit and its push, or
 /// Redis restarted empty). A duplicate entry is harmless: only one claim of
 /// a job succeeds.
-pub async fn requeue(queue: &RedisQueue, q: Queue, jobs: &[store::Waiting], now: DateTime<Utc>) -> Result<(), EnqueueError> {
+pub async fn requeue(
+    queue: &RedisQueue,
+    q: Queue,
+    jobs: &[store::Waiting],
+    now: DateTime<Utc>,
+) -> Result<(), EnqueueError> {
     let items: Vec<(Queue, Envelope, Option<i64>)> = jobs
         .iter()
         .map(|j| {

@@ -206,7 +206,12 @@ pub struct Waiting {
 }
 
 /// Jobs of `queue` waiting to run that nothing has touched since `before`.
-pub async fn stale_waiting(db: &Db, queue: &str, before: DateTime<Utc>, limit: i64) -> Result<Vec<Waiting>, sqlx::Error> {
+pub async fn stale_waiting(
+    db: &Db,
+    queue: &str,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Waiting>, sqlx::Error> {
     let mut tx = db.system().await?;
     let rows = sqlx::query_as(
         "SELECT id, company_id, kind, payload, run_at FROM jobs \

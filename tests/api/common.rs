@@ -117,6 +117,9 @@ pub struct Fixture {
     pub location: String,
     pub user: String,
     pub token: String,
+    pub schedule: String,
+    /// A queued job.
+    pub job: String,
 }
 
 pub struct Response {
@@ -358,12 +361,30 @@ impl TestApp {
             )
             .await
             .id();
+        let schedule = self
+            .post(
+                "/api/v1/schedules",
+                admin,
+                json!({"name": format!("s {unique}"), "kind": "diag.noop", "cron": "0 3 * * *"}),
+            )
+            .await
+            .id();
+        let run = self
+            .post(
+                &format!("/api/v1/schedules/{schedule}/run"),
+                admin,
+                json!({}),
+            )
+            .await;
+        let job = run.body["job_id"].as_str().expect("job id").to_owned();
         Fixture {
             client,
             contact,
             location,
             user,
             token,
+            schedule,
+            job,
         }
     }
 

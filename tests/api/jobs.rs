@@ -33,7 +33,9 @@ async fn a_flaky_job_succeeds_on_its_third_attempt() {
     worker.stop().await;
 
     // The worker's figures are in /metrics.
-    let m = app.call(axum::http::Method::GET, "/metrics", None, None).await;
+    let m = app
+        .call(axum::http::Method::GET, "/metrics", None, None)
+        .await;
     let text = m.body.as_str().unwrap().to_owned();
     for series in [
         r#"jobs_enqueued_total{kind="diag.flaky"}"#,
@@ -388,7 +390,9 @@ async fn a_job_lost_on_its_way_to_redis_is_queued_again() {
     let job = nestogy_jobs::enqueue::Prepared::typed(&Record::default(), now, None).unwrap();
     let id = job.row.id;
     let mut tx = ctx.db.system().await.unwrap();
-    nestogy_jobs::enqueue::record(&mut tx, vec![job], now).await.unwrap();
+    nestogy_jobs::enqueue::record(&mut tx, vec![job], now)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1")
         .bind(id)
@@ -397,7 +401,10 @@ async fn a_job_lost_on_its_way_to_redis_is_queued_again() {
         .await
         .unwrap();
     let worker = app.start_worker();
-    eventually("the lost job to run", WAIT, || state_is(&app, id, "succeeded")).await;
+    eventually("the lost job to run", WAIT, || {
+        state_is(&app, id, "succeeded")
+    })
+    .await;
     assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 1);
     worker.stop().await;
 }

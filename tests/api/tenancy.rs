@@ -68,6 +68,21 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         ),
         ("DELETE", format!("/api/v1/users/{u}"), None),
         ("DELETE", format!("/api/v1/api-tokens/{t}"), None),
+        ("GET", format!("/api/v1/jobs/{}", o.job), None),
+        ("POST", format!("/api/v1/jobs/{}/cancel", o.job), None),
+        ("POST", format!("/api/v1/jobs/{}/retry", o.job), None),
+        ("GET", format!("/api/v1/schedules/{}", o.schedule), None),
+        (
+            "PATCH",
+            format!("/api/v1/schedules/{}", o.schedule),
+            Some(json!({"enabled": false})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/schedules/{}/run", o.schedule),
+            None,
+        ),
+        ("DELETE", format!("/api/v1/schedules/{}", o.schedule), None),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -109,11 +124,13 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         "/api/v1/users",
         "/api/v1/api-tokens",
         "/api/v1/audit",
+        "/api/v1/jobs",
+        "/api/v1/schedules",
     ] {
         let r = app.get(path, &b.admin).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         let text = r.body.to_string();
-        for id in [c, ct, l, u, t] {
+        for id in [c, ct, l, u, t, &o.job, &o.schedule] {
             assert!(!text.contains(id.as_str()), "{path} leaks {id}");
         }
     }

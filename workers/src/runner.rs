@@ -537,8 +537,13 @@ async fn rescue_lost(s: &Shared) {
             return;
         }
     };
-    tracing::warn!(queue = s.queue.name(), jobs = lost.len(), "jobs missing from Redis: queueing them again");
-    metrics::counter!("jobs_requeued_total", "queue" => s.queue.name()).increment(lost.len() as u64);
+    tracing::warn!(
+        queue = s.queue.name(),
+        jobs = lost.len(),
+        "jobs missing from Redis: queueing them again"
+    );
+    metrics::counter!("jobs_requeued_total", "queue" => s.queue.name())
+        .increment(lost.len() as u64);
     if let Err(e) = nestogy_jobs::enqueue::requeue(&s.ctx.queue, s.queue, &lost, now).await {
         tracing::warn!(error = %e, "queueing lost jobs failed");
     }
