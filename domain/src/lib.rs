@@ -2,6 +2,7 @@
 //! over PostgreSQL. It knows nothing of HTTP or of the job runtime.
 
 pub mod audit;
+pub mod billing_periods;
 pub mod clients;
 pub mod clock;
 pub mod company;

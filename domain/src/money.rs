@@ -1,4 +1,8 @@
-//! Currencies. Amounts themselves are `rust_decimal::Decimal`, never floats.
+//! Money: currencies, the rounding rule, discounts, taxes and document
+//! totals. Amounts are `rust_decimal::Decimal`, never floats.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
 
 /// ISO 4217 codes we accept, with their minor units (digits after the point).
 const CURRENCIES: &[(&str, u32)] = &[
@@ -63,5 +67,353 @@ mod tests {
         assert_eq!(super::minor_units("JPY"), Some(0));
         assert_eq!(super::minor_units("eur"), None);
         assert_eq!(super::minor_units("XXX"), None);
+    }
+}
+
+// ---- amounts -------------------------------------------------------------------
+
+/// THE rounding rule: to the currency's minor unit, half away from zero.
+/// Every amount a document shows goes through here, line by line.
+pub fn round_money(x: Decimal, minor: u32) -> Decimal {
+    x.round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero)
+}
+
+/// A discount on a line or an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum Discount {
+    /// A percentage, 0 to 100.
+    Percent(Decimal),
+    /// A fixed amount, at most what it discounts.
+    Amount(Decimal),
+}
+
+impl Discount {
+    /// The discount on `base`, rounded, never more than `base`.
+    pub fn of(self, base: Decimal, minor: u32) -> Decimal {
+        let raw = match self {
+            Discount::Percent(p) => base * p / Decimal::ONE_HUNDRED,
+            Discount::Amount(a) => a,
+        };
+        round_money(raw, minor).min(base).max(Decimal::ZERO)
+    }
+}
+
+/// A tax as applied to a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tax {
+    pub name: String,
+    /// Percent, e.g. 19 for 19 %.
+    pub percent: Decimal,
+    /// The price already contains this tax.
+    pub inclusive: bool,
+    /// Charged on the net plus the taxes before it (exclusive taxes only).
+    pub compound: bool,
+}
+
+/// One line, as entered.
+#[derive(Debug, Clone)]
+pub struct LineInput {
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount: Option<Discount>,
+    pub taxes: Vec<Tax>,
+}
+
+/// One line, computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineAmounts {
+    /// quantity × unit price, rounded.
+    pub gross: Decimal,
+    /// The line's own discount plus its share of the invoice discount.
+    pub discount: Decimal,
+    /// What is taxed: after discounts, without inclusive taxes.
+    pub net: Decimal,
+    /// Each tax of the line, in the order given.
+    pub taxes: Vec<Decimal>,
+    /// net + taxes.
+    pub total: Decimal,
+}
+
+/// A whole document's amounts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Totals {
+    pub lines: Vec<LineAmounts>,
+    /// Sum of the lines' nets.
+    pub subtotal: Decimal,
+    pub discount: Decimal,
+    pub tax: Decimal,
+    pub total: Decimal,
+}
+
+/// Computes a document's amounts, written down once:
+///
+/// 1. Per line: gross = quantity × unit price, rounded; the line's discount
+///    is taken off, rounded.
+/// 2. An invoice-level discount is shared out over the lines in proportion to
+///    their discounted amounts, rounded per line, the last cent going to the
+///    largest line so the shares add up exactly.
+/// 3. Per line, taxes: inclusive taxes are taken out of the discounted amount
+///    (net = amount ÷ (1 + Σ inclusive %), rounded; each inclusive tax its
+///    share of the difference, the remainder cent to the last); exclusive
+///    taxes are then added on the net, in order, a compound one on the net
+///    plus the taxes before it; each rounded.
+/// 4. Totals are sums of the rounded line amounts.
+pub fn totals(lines: &[LineInput], invoice_discount: Option<Discount>, minor: u32) -> Totals {
+    let gross: Vec<Decimal> = lines
+        .iter()
+        .map(|l| round_money(l.quantity * l.unit_price, minor))
+        .collect();
+    let own: Vec<Decimal> = lines
+        .iter()
+        .zip(&gross)
+        .map(|(l, g)| l.discount.map(|d| d.of(*g, minor)).unwrap_or_default())
+        .collect();
+    let after_own: Vec<Decimal> = gross.iter().zip(&own).map(|(g, d)| g - d).collect();
+    let shares = share_out(
+        invoice_discount
+            .map(|d| d.of(after_own.iter().sum(), minor))
+            .unwrap_or_default(),
+        &after_own,
+        minor,
+    );
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let amount = after_own[i] - shares[i];
+        let (net, taxes) = taxes_of(amount, &l.taxes, minor);
+        let total = net + taxes.iter().sum::<Decimal>();
+        out.push(LineAmounts {
+            gross: gross[i],
+            discount: own[i] + shares[i],
+            net,
+            taxes,
+            total,
+        });
+    }
+    Totals {
+        subtotal: out.iter().map(|l| l.net).sum(),
+        discount: out.iter().map(|l| l.discount).sum(),
+        tax: out.iter().map(|l| l.taxes.iter().sum::<Decimal>()).sum(),
+        total: out.iter().map(|l| l.total).sum(),
+        lines: out,
+    }
+}
+
+/// Shares `amount` over `weights` proportionally, rounded, adding up exactly.
+fn share_out(amount: Decimal, weights: &[Decimal], minor: u32) -> Vec<Decimal> {
+    let sum: Decimal = weights.iter().sum();
+    if amount.is_zero() || sum.is_zero() {
+        return vec![Decimal::ZERO; weights.len()];
+    }
+    let mut shares: Vec<Decimal> = weights
+        .iter()
+        .map(|w| round_money(amount * w / sum, minor))
+        .collect();
+    let diff = amount - shares.iter().sum::<Decimal>();
+    if !diff.is_zero()
+        && let Some((i, _)) = weights.iter().enumerate().max_by_key(|(_, w)| **w)
+    {
+        shares[i] += diff;
+    }
+    shares
+}
+
+/// Net and each tax of a line whose discounted amount is `amount`.
+fn taxes_of(amount: Decimal, taxes: &[Tax], minor: u32) -> (Decimal, Vec<Decimal>) {
+    let inclusive_pct: Decimal = taxes
+        .iter()
+        .filter(|t| t.inclusive)
+        .map(|t| t.percent)
+        .sum();
+    let net = round_money(
+        amount * Decimal::ONE_HUNDRED / (Decimal::ONE_HUNDRED + inclusive_pct),
+        minor,
+    );
+    let inclusive_total = amount - net;
+    let mut out = vec![Decimal::ZERO; taxes.len()];
+    // Inclusive taxes share what was taken out, by their rates.
+    let inclusive: Vec<usize> = (0..taxes.len()).filter(|i| taxes[*i].inclusive).collect();
+    let weights: Vec<Decimal> = inclusive.iter().map(|i| taxes[*i].percent).collect();
+    for (share, i) in share_out(inclusive_total, &weights, minor)
+        .into_iter()
+        .zip(&inclusive)
+    {
+        out[*i] = share;
+    }
+    // Exclusive taxes on the net, compound ones on what came before too.
+    let mut running = net;
+    for (i, t) in taxes.iter().enumerate().filter(|(_, t)| !t.inclusive) {
+        let base = if t.compound { running } else { net };
+        let tax = round_money(base * t.percent / Decimal::ONE_HUNDRED, minor);
+        out[i] = tax;
+        running += tax;
+    }
+    (net, out)
+}
+
+#[cfg(test)]
+mod amount_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn tax(percent: Decimal, inclusive: bool, compound: bool) -> Tax {
+        Tax {
+            name: format!("{percent}%"),
+            percent,
+            inclusive,
+            compound,
+        }
+    }
+
+    fn line(q: Decimal, p: Decimal, discount: Option<Discount>, taxes: Vec<Tax>) -> LineInput {
+        LineInput {
+            quantity: q,
+            unit_price: p,
+            discount,
+            taxes,
+        }
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero() {
+        assert_eq!(round_money(dec!(2.345), 2), dec!(2.35));
+        assert_eq!(round_money(dec!(2.335), 2), dec!(2.34));
+        assert_eq!(round_money(dec!(-2.345), 2), dec!(-2.35));
+        assert_eq!(round_money(dec!(2.5), 0), dec!(3));
+        assert_eq!(round_money(dec!(1.0005), 3), dec!(1.001));
+    }
+
+    #[test]
+    fn exclusive_tax_per_line_then_summed() {
+        // Three lines of 0.125 × 1 with 10 %: each line rounds on its own.
+        let l = line(
+            dec!(1),
+            dec!(0.125),
+            None,
+            vec![tax(dec!(10), false, false)],
+        );
+        let t = totals(&[l.clone(), l.clone(), l], None, 2);
+        assert_eq!(t.lines[0].gross, dec!(0.13));
+        assert_eq!(t.lines[0].taxes, [dec!(0.01)]);
+        assert_eq!(
+            (t.subtotal, t.tax, t.total),
+            (dec!(0.39), dec!(0.03), dec!(0.42))
+        );
+    }
+
+    #[test]
+    fn line_and_invoice_discounts() {
+        let lines = [
+            line(
+                dec!(2),
+                dec!(50.00),
+                Some(Discount::Percent(dec!(10))),
+                vec![tax(dec!(20), false, false)],
+            ),
+            line(
+                dec!(1),
+                dec!(33.33),
+                Some(Discount::Amount(dec!(3.33))),
+                vec![],
+            ),
+        ];
+        let t = totals(&lines, Some(Discount::Amount(dec!(12.00))), 2);
+        // After own discounts: 90.00 and 30.00; 12.00 shared 9.00 / 3.00.
+        assert_eq!(t.lines[0].discount, dec!(19.00));
+        assert_eq!(t.lines[1].discount, dec!(6.33));
+        assert_eq!(t.lines[0].net, dec!(81.00));
+        assert_eq!(t.lines[0].taxes, [dec!(16.20)]);
+        assert_eq!(t.lines[1].net, dec!(27.00));
+        assert_eq!(
+            (t.subtotal, t.discount, t.tax, t.total),
+            (dec!(108.00), dec!(25.33), dec!(16.20), dec!(124.20))
+        );
+        // A discount larger than the amount takes it to zero, not below.
+        let t = totals(&lines[1..], Some(Discount::Amount(dec!(500))), 2);
+        assert_eq!(t.total, dec!(0.00));
+        // Shares add up exactly when they do not divide evenly.
+        let three = [
+            line(dec!(1), dec!(1.00), None, vec![]),
+            line(dec!(1), dec!(1.00), None, vec![]),
+            line(dec!(1), dec!(1.00), None, vec![]),
+        ];
+        let t = totals(&three, Some(Discount::Amount(dec!(1.00))), 2);
+        assert_eq!(t.discount, dec!(1.00));
+        assert_eq!(t.total, dec!(2.00));
+    }
+
+    #[test]
+    fn inclusive_and_compound_taxes() {
+        // 119.00 including 19 %: net 100.00, tax 19.00.
+        let t = totals(
+            &[line(
+                dec!(1),
+                dec!(119.00),
+                None,
+                vec![tax(dec!(19), true, false)],
+            )],
+            None,
+            2,
+        );
+        assert_eq!(
+            (t.subtotal, t.tax, t.total),
+            (dec!(100.00), dec!(19.00), dec!(119.00))
+        );
+        // Quebec-style: 5 % GST then 9.975 % QST on net (not compound) vs compound.
+        let plain = totals(
+            &[line(
+                dec!(1),
+                dec!(100.00),
+                None,
+                vec![tax(dec!(5), false, false), tax(dec!(9.975), false, false)],
+            )],
+            None,
+            2,
+        );
+        assert_eq!(plain.lines[0].taxes, [dec!(5.00), dec!(9.98)]);
+        let compound = totals(
+            &[line(
+                dec!(1),
+                dec!(100.00),
+                None,
+                vec![tax(dec!(5), false, false), tax(dec!(9.975), false, true)],
+            )],
+            None,
+            2,
+        );
+        // 9.975 % of 105.00 = 10.47375 → 10.47.
+        assert_eq!(compound.lines[0].taxes, [dec!(5.00), dec!(10.47)]);
+        assert_eq!(compound.total, dec!(115.47));
+        // Two inclusive taxes share what is taken out by their rates, exactly.
+        let t = totals(
+            &[line(
+                dec!(1),
+                dec!(10.00),
+                None,
+                vec![tax(dec!(7), true, false), tax(dec!(3), true, false)],
+            )],
+            None,
+            2,
+        );
+        assert_eq!(t.subtotal, dec!(9.09));
+        assert_eq!(t.lines[0].taxes.iter().sum::<Decimal>(), dec!(0.91));
+        assert_eq!(t.total, dec!(10.00));
+    }
+
+    #[test]
+    fn currencies_without_cents_and_with_three_digits() {
+        let l = line(
+            dec!(3),
+            dec!(333.5),
+            None,
+            vec![tax(dec!(10), false, false)],
+        );
+        let jpy = totals(std::slice::from_ref(&l), None, minor_units("JPY").unwrap());
+        assert_eq!(
+            (jpy.subtotal, jpy.tax, jpy.total),
+            (dec!(1001), dec!(100), dec!(1101))
+        );
+        let kwd = totals(&[l], None, minor_units("KWD").unwrap());
+        assert_eq!((kwd.subtotal, kwd.tax), (dec!(1000.500), dec!(100.050)));
     }
 }
