@@ -39,6 +39,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::clients::router())
         .merge(routes::contacts::router())
         .merge(routes::locations::router())
+        .merge(routes::catalogue::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

@@ -81,3 +81,6 @@ id_type!(
     JobId
 );
 id_type!(ScheduleId);
+id_type!(TaxRateId);
+id_type!(ProductId);
+id_type!(PaymentTermId);

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod billing_periods;
+pub mod catalogue;
 pub mod clients;
 pub mod clock;
 pub mod company;

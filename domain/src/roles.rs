@@ -30,14 +30,15 @@ impl Role {
     }
 
     /// The permission matrix of the design: admin everything; tech manages
-    /// clients, contacts and locations; accountant reads clients. Every role
-    /// reads its own company's settings.
+    /// clients, contacts and locations; accountant reads clients and manages
+    /// billing (catalogue, invoices). Every role reads its own company's
+    /// settings. Jobs and schedules are for admins.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match self {
             Role::Admin => true,
             Role::Tech => matches!(p, ClientsRead | ClientsWrite | CompanyRead),
-            Role::Accountant => matches!(p, ClientsRead | CompanyRead),
+            Role::Accountant => matches!(p, ClientsRead | CompanyRead | BillingRead | BillingWrite),
         }
     }
 }
@@ -64,10 +65,14 @@ pub enum Permission {
     JobsRead,
     #[serde(rename = "jobs:write")]
     JobsWrite,
+    #[serde(rename = "billing:read")]
+    BillingRead,
+    #[serde(rename = "billing:write")]
+    BillingWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 11] = [
         Permission::ClientsRead,
         Permission::ClientsWrite,
         Permission::CompanyRead,
@@ -77,6 +82,8 @@ impl Permission {
         Permission::AuditRead,
         Permission::JobsRead,
         Permission::JobsWrite,
+        Permission::BillingRead,
+        Permission::BillingWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -90,6 +97,8 @@ impl Permission {
             Permission::AuditRead => "audit:read",
             Permission::JobsRead => "jobs:read",
             Permission::JobsWrite => "jobs:write",
+            Permission::BillingRead => "billing:read",
+            Permission::BillingWrite => "billing:write",
         }
     }
 

@@ -120,6 +120,9 @@ pub struct Fixture {
     pub schedule: String,
     /// A queued job.
     pub job: String,
+    pub tax_rate: String,
+    pub product: String,
+    pub payment_term: String,
 }
 
 pub struct Response {
@@ -377,6 +380,30 @@ impl TestApp {
             )
             .await;
         let job = run.body["job_id"].as_str().expect("job id").to_owned();
+        let tax_rate = self
+            .post(
+                "/api/v1/tax-rates",
+                admin,
+                json!({"name": format!("VAT {unique}"), "percent": "19"}),
+            )
+            .await
+            .id();
+        let product = self
+            .post(
+                "/api/v1/products",
+                admin,
+                json!({"name": format!("Support {unique}"), "unit_price": "95.00", "tax_rate_ids": [tax_rate]}),
+            )
+            .await
+            .id();
+        let payment_term = self
+            .post(
+                "/api/v1/payment-terms",
+                admin,
+                json!({"name": format!("Net {unique}"), "days": 14}),
+            )
+            .await
+            .id();
         Fixture {
             client,
             contact,
@@ -385,6 +412,9 @@ impl TestApp {
             token,
             schedule,
             job,
+            tax_rate,
+            product,
+            payment_term,
         }
     }
 

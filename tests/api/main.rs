@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod catalogue;
 mod clients;
 mod common;
 mod jobs;

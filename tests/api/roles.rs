@@ -18,6 +18,7 @@ struct Case {
 const ALL: &[Role] = &[Role::Admin, Role::Tech, Role::Accountant];
 const STAFF: &[Role] = &[Role::Admin, Role::Tech];
 const ADMIN: &[Role] = &[Role::Admin];
+const BILLING: &[Role] = &[Role::Admin, Role::Accountant];
 
 fn cases() -> Vec<Case> {
     use StatusCode as S;
@@ -219,6 +220,122 @@ fn cases() -> Vec<Case> {
             body: None,
             ok: S::OK,
             allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/tax-rates".into(),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/tax-rates".into(),
+            body: Some(|| json!({"name": format!("T {}", uuid::Uuid::now_v7()), "percent": "7"})),
+            ok: S::CREATED,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/tax-rates/{}", f.tax_rate),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "PUT",
+            path: |f| format!("/api/v1/tax-rates/{}", f.tax_rate),
+            body: Some(|| json!({"name": format!("T {}", uuid::Uuid::now_v7()), "percent": "8"})),
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/tax-rates/{}/archive", f.tax_rate),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/tax-rates/{}/restore", f.tax_rate),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/products".into(),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/products".into(),
+            body: Some(
+                || json!({"name": format!("P {}", uuid::Uuid::now_v7()), "unit_price": "1"}),
+            ),
+            ok: S::CREATED,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/products/{}", f.product),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "PUT",
+            path: |f| format!("/api/v1/products/{}", f.product),
+            body: Some(
+                || json!({"name": format!("P {}", uuid::Uuid::now_v7()), "unit_price": "2"}),
+            ),
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/products/{}/archive", f.product),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/products/{}/restore", f.product),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/payment-terms".into(),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/payment-terms".into(),
+            body: Some(|| json!({"name": format!("N {}", uuid::Uuid::now_v7()), "days": 30})),
+            ok: S::CREATED,
+            allowed: BILLING,
+        },
+        Case {
+            method: "PUT",
+            path: |f| format!("/api/v1/payment-terms/{}", f.payment_term),
+            body: Some(|| json!({"name": format!("N {}", uuid::Uuid::now_v7()), "days": 45})),
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/payment-terms/{}", f.payment_term),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: BILLING,
         },
         Case {
             method: "GET",

@@ -83,6 +83,48 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             None,
         ),
         ("DELETE", format!("/api/v1/schedules/{}", o.schedule), None),
+        ("GET", format!("/api/v1/tax-rates/{}", o.tax_rate), None),
+        (
+            "PUT",
+            format!("/api/v1/tax-rates/{}", o.tax_rate),
+            Some(json!({"name": "x", "percent": "1"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/tax-rates/{}/archive", o.tax_rate),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/tax-rates/{}/restore", o.tax_rate),
+            None,
+        ),
+        ("GET", format!("/api/v1/products/{}", o.product), None),
+        (
+            "PUT",
+            format!("/api/v1/products/{}", o.product),
+            Some(json!({"name": "x", "unit_price": "1"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/products/{}/archive", o.product),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/products/{}/restore", o.product),
+            None,
+        ),
+        (
+            "PUT",
+            format!("/api/v1/payment-terms/{}", o.payment_term),
+            Some(json!({"name": "x", "days": 1})),
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/payment-terms/{}", o.payment_term),
+            None,
+        ),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -126,11 +168,25 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         "/api/v1/audit",
         "/api/v1/jobs",
         "/api/v1/schedules",
+        "/api/v1/tax-rates?include_archived=true",
+        "/api/v1/products?include_archived=true",
+        "/api/v1/payment-terms",
     ] {
         let r = app.get(path, &b.admin).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
         let text = r.body.to_string();
-        for id in [c, ct, l, u, t, &o.job, &o.schedule] {
+        for id in [
+            c,
+            ct,
+            l,
+            u,
+            t,
+            &o.job,
+            &o.schedule,
+            &o.tax_rate,
+            &o.product,
+            &o.payment_term,
+        ] {
             assert!(!text.contains(id.as_str()), "{path} leaks {id}");
         }
     }

@@ -3,6 +3,7 @@
 pub mod api_tokens;
 pub mod audit;
 pub mod auth;
+pub mod catalogue;
 pub mod clients;
 pub mod company;
 pub mod contacts;
