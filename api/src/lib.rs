@@ -40,6 +40,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::contacts::router())
         .merge(routes::locations::router())
         .merge(routes::catalogue::router())
+        .merge(routes::invoices::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

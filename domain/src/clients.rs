@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::error::OnConstraint;
 use crate::pagination::{Cursor, Page, PageRequest, like_pattern};
 use crate::validation::ValidationErrors;
 use crate::{ClientId, DomainError, DomainResult, TenantTx};
@@ -241,7 +242,13 @@ pub async fn delete(tx: &mut TenantTx, id: ClientId) -> DomainResult<()> {
         .bind(tenant)
         .bind(id)
         .execute(tx.conn())
-        .await?;
+        .await
+        .on_constraint("invoices_client_id_fkey", || {
+            DomainError::conflict(
+                "client_has_invoices",
+                "a client with invoices cannot be deleted; archive it",
+            )
+        })?;
     if done.rows_affected() == 0 {
         return Err(DomainError::not_found("client"));
     }

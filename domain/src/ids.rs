@@ -84,3 +84,4 @@ id_type!(ScheduleId);
 id_type!(TaxRateId);
 id_type!(ProductId);
 id_type!(PaymentTermId);
+id_type!(InvoiceId);

@@ -123,6 +123,9 @@ pub struct Fixture {
     pub tax_rate: String,
     pub product: String,
     pub payment_term: String,
+    /// A client with a draft invoice.
+    pub billed: String,
+    pub invoice: String,
 }
 
 pub struct Response {
@@ -404,6 +407,15 @@ impl TestApp {
             )
             .await
             .id();
+        let billed = self.client(admin, &format!("Billed {unique}")).await;
+        let invoice = self
+            .post(
+                "/api/v1/invoices",
+                admin,
+                json!({"client_id": billed, "lines": [{"product_id": product, "quantity": "2"}]}),
+            )
+            .await
+            .id();
         Fixture {
             client,
             contact,
@@ -415,6 +427,8 @@ impl TestApp {
             tax_rate,
             product,
             payment_term,
+            billed,
+            invoice,
         }
     }
 

@@ -6,6 +6,7 @@ mod bad_input;
 mod catalogue;
 mod clients;
 mod common;
+mod invoices;
 mod jobs;
 mod openapi;
 mod ops;

@@ -9,7 +9,7 @@ use crate::common::{Fixture, PASSWORD, TestApp};
 struct Case {
     method: &'static str,
     path: fn(&Fixture) -> String,
-    body: Option<fn() -> Value>,
+    body: Option<fn(&Fixture) -> Value>,
     /// Status for each allowed role; every other role gets 403.
     ok: StatusCode,
     allowed: &'static [Role],
@@ -33,7 +33,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "POST",
             path: |_| "/api/v1/clients".into(),
-            body: Some(|| json!({"name": "New"})),
+            body: Some(|_| json!({"name": "New"})),
             ok: S::CREATED,
             allowed: STAFF,
         },
@@ -47,7 +47,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PATCH",
             path: |f| format!("/api/v1/clients/{}", f.client),
-            body: Some(|| json!({"name": "Renamed"})),
+            body: Some(|_| json!({"name": "Renamed"})),
             ok: S::OK,
             allowed: STAFF,
         },
@@ -82,7 +82,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "POST",
             path: |f| format!("/api/v1/clients/{}/contacts", f.client),
-            body: Some(|| json!({"name": "Bo"})),
+            body: Some(|_| json!({"name": "Bo"})),
             ok: S::CREATED,
             allowed: STAFF,
         },
@@ -96,7 +96,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PATCH",
             path: |f| format!("/api/v1/clients/{}/contacts/{}", f.client, f.contact),
-            body: Some(|| json!({"title": "CTO"})),
+            body: Some(|_| json!({"title": "CTO"})),
             ok: S::OK,
             allowed: STAFF,
         },
@@ -117,7 +117,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "POST",
             path: |f| format!("/api/v1/clients/{}/locations", f.client),
-            body: Some(|| json!({"name": "Depot"})),
+            body: Some(|_| json!({"name": "Depot"})),
             ok: S::CREATED,
             allowed: STAFF,
         },
@@ -131,7 +131,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PATCH",
             path: |f| format!("/api/v1/clients/{}/locations/{}", f.client, f.location),
-            body: Some(|| json!({"phone": "+49 30 1234"})),
+            body: Some(|_| json!({"phone": "+49 30 1234"})),
             ok: S::OK,
             allowed: STAFF,
         },
@@ -152,7 +152,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PATCH",
             path: |_| "/api/v1/company".into(),
-            body: Some(|| json!({"locale": "de-DE"})),
+            body: Some(|_| json!({"locale": "de-DE"})),
             ok: S::OK,
             allowed: ADMIN,
         },
@@ -167,7 +167,7 @@ fn cases() -> Vec<Case> {
             method: "POST",
             path: |_| "/api/v1/users".into(),
             body: Some(
-                || json!({"email": format!("n{}@x.example", uuid::Uuid::now_v7().simple()), "name": "N", "role": "accountant", "password": PASSWORD}),
+                |_| json!({"email": format!("n{}@x.example", uuid::Uuid::now_v7().simple()), "name": "N", "role": "accountant", "password": PASSWORD}),
             ),
             ok: S::CREATED,
             allowed: ADMIN,
@@ -182,7 +182,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PATCH",
             path: |f| format!("/api/v1/users/{}", f.user),
-            body: Some(|| json!({"name": "Renamed"})),
+            body: Some(|_| json!({"name": "Renamed"})),
             ok: S::OK,
             allowed: ADMIN,
         },
@@ -203,7 +203,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "POST",
             path: |_| "/api/v1/api-tokens".into(),
-            body: Some(|| json!({"name": "n", "scopes": ["clients:read"]})),
+            body: Some(|_| json!({"name": "n", "scopes": ["clients:read"]})),
             ok: S::CREATED,
             allowed: ADMIN,
         },
@@ -223,6 +223,67 @@ fn cases() -> Vec<Case> {
         },
         Case {
             method: "GET",
+            path: |_| "/api/v1/invoices".into(),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/invoices".into(),
+            body: Some(
+                |f| json!({"client_id": f.billed, "lines": [{"description": "Work", "quantity": "1", "unit_price": "10"}]}),
+            ),
+            ok: S::CREATED,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/invoices/{}", f.invoice),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "PUT",
+            path: |f| format!("/api/v1/invoices/{}", f.invoice),
+            body: Some(
+                |f| json!({"client_id": f.billed, "lines": [{"description": "Work", "quantity": "3", "unit_price": "10"}]}),
+            ),
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/invoices/{}", f.invoice),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/invoices/{}/finalize", f.invoice),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        // Allowed, but a draft cannot be voided.
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/invoices/{}/void", f.invoice),
+            body: None,
+            ok: S::CONFLICT,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/invoices/{}/duplicate", f.invoice),
+            body: None,
+            ok: S::CREATED,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
             path: |_| "/api/v1/tax-rates".into(),
             body: None,
             ok: S::OK,
@@ -231,7 +292,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "POST",
             path: |_| "/api/v1/tax-rates".into(),
-            body: Some(|| json!({"name": format!("T {}", uuid::Uuid::now_v7()), "percent": "7"})),
+            body: Some(|_| json!({"name": format!("T {}", uuid::Uuid::now_v7()), "percent": "7"})),
             ok: S::CREATED,
             allowed: BILLING,
         },
@@ -245,7 +306,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PUT",
             path: |f| format!("/api/v1/tax-rates/{}", f.tax_rate),
-            body: Some(|| json!({"name": format!("T {}", uuid::Uuid::now_v7()), "percent": "8"})),
+            body: Some(|_| json!({"name": format!("T {}", uuid::Uuid::now_v7()), "percent": "8"})),
             ok: S::OK,
             allowed: BILLING,
         },
@@ -274,7 +335,7 @@ fn cases() -> Vec<Case> {
             method: "POST",
             path: |_| "/api/v1/products".into(),
             body: Some(
-                || json!({"name": format!("P {}", uuid::Uuid::now_v7()), "unit_price": "1"}),
+                |_| json!({"name": format!("P {}", uuid::Uuid::now_v7()), "unit_price": "1"}),
             ),
             ok: S::CREATED,
             allowed: BILLING,
@@ -290,7 +351,7 @@ fn cases() -> Vec<Case> {
             method: "PUT",
             path: |f| format!("/api/v1/products/{}", f.product),
             body: Some(
-                || json!({"name": format!("P {}", uuid::Uuid::now_v7()), "unit_price": "2"}),
+                |_| json!({"name": format!("P {}", uuid::Uuid::now_v7()), "unit_price": "2"}),
             ),
             ok: S::OK,
             allowed: BILLING,
@@ -319,14 +380,14 @@ fn cases() -> Vec<Case> {
         Case {
             method: "POST",
             path: |_| "/api/v1/payment-terms".into(),
-            body: Some(|| json!({"name": format!("N {}", uuid::Uuid::now_v7()), "days": 30})),
+            body: Some(|_| json!({"name": format!("N {}", uuid::Uuid::now_v7()), "days": 30})),
             ok: S::CREATED,
             allowed: BILLING,
         },
         Case {
             method: "PUT",
             path: |f| format!("/api/v1/payment-terms/{}", f.payment_term),
-            body: Some(|| json!({"name": format!("N {}", uuid::Uuid::now_v7()), "days": 45})),
+            body: Some(|_| json!({"name": format!("N {}", uuid::Uuid::now_v7()), "days": 45})),
             ok: S::OK,
             allowed: BILLING,
         },
@@ -377,7 +438,7 @@ fn cases() -> Vec<Case> {
             method: "POST",
             path: |_| "/api/v1/schedules".into(),
             body: Some(
-                || json!({"name": format!("n {}", uuid::Uuid::now_v7()), "kind": "diag.noop", "cron": "0 4 * * *"}),
+                |_| json!({"name": format!("n {}", uuid::Uuid::now_v7()), "kind": "diag.noop", "cron": "0 4 * * *"}),
             ),
             ok: S::CREATED,
             allowed: ADMIN,
@@ -392,7 +453,7 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PATCH",
             path: |f| format!("/api/v1/schedules/{}", f.schedule),
-            body: Some(|| json!({"enabled": false})),
+            body: Some(|_| json!({"enabled": false})),
             ok: S::OK,
             allowed: ADMIN,
         },
@@ -446,7 +507,7 @@ async fn every_route_for_every_role() {
                     case.method.parse().unwrap(),
                     &path,
                     Some(token),
-                    case.body.map(|b| b()),
+                    case.body.map(|b| b(&f)),
                 )
                 .await;
             let want = if case.allowed.contains(role) {
@@ -470,7 +531,7 @@ async fn every_route_for_every_role() {
                 case.method.parse().unwrap(),
                 &(case.path)(&f),
                 None,
-                case.body.map(|b| b()),
+                case.body.map(|b| b(&f)),
             )
             .await;
         if r.status != StatusCode::UNAUTHORIZED {

@@ -125,6 +125,24 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             format!("/api/v1/payment-terms/{}", o.payment_term),
             None,
         ),
+        ("GET", format!("/api/v1/invoices/{}", o.invoice), None),
+        (
+            "PUT",
+            format!("/api/v1/invoices/{}", o.invoice),
+            Some(json!({"client_id": o.billed, "lines": []})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/invoices/{}/finalize", o.invoice),
+            None,
+        ),
+        ("POST", format!("/api/v1/invoices/{}/void", o.invoice), None),
+        (
+            "POST",
+            format!("/api/v1/invoices/{}/duplicate", o.invoice),
+            None,
+        ),
+        ("DELETE", format!("/api/v1/invoices/{}", o.invoice), None),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -171,6 +189,7 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         "/api/v1/tax-rates?include_archived=true",
         "/api/v1/products?include_archived=true",
         "/api/v1/payment-terms",
+        "/api/v1/invoices",
     ] {
         let r = app.get(path, &b.admin).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -186,6 +205,7 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             &o.tax_rate,
             &o.product,
             &o.payment_term,
+            &o.invoice,
         ] {
             assert!(!text.contains(id.as_str()), "{path} leaks {id}");
         }

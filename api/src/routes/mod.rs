@@ -8,6 +8,7 @@ pub mod clients;
 pub mod company;
 pub mod contacts;
 pub mod health;
+pub mod invoices;
 pub mod jobs;
 pub mod locations;
 pub mod schedules;
