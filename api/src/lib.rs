@@ -41,6 +41,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::locations::router())
         .merge(routes::catalogue::router())
         .merge(routes::invoices::router())
+        .merge(routes::payments::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

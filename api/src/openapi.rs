@@ -19,6 +19,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "locations", description = "A client's sites"),
         (name = "catalogue", description = "Tax rates, products and payment terms"),
         (name = "invoices", description = "Invoices: drafts, finalize, void, duplicate"),
+        (name = "payments", description = "Payments, refunds, client credit and statements"),
         (name = "jobs", description = "Background jobs: state, retry, cancel"),
         (name = "schedules", description = "Recurring jobs from cron expressions"),
         (name = "operations", description = "Health, readiness and metrics"),

@@ -85,3 +85,4 @@ id_type!(TaxRateId);
 id_type!(ProductId);
 id_type!(PaymentTermId);
 id_type!(InvoiceId);
+id_type!(PaymentId);

@@ -194,7 +194,7 @@ const LINE_COLUMNS: &str = "invoice_id, product_id, description, quantity, unit_
 
 /// Shows an amount with the currency's digits (NUMERIC keeps four).
 fn shown(d: Decimal, minor: u32) -> Decimal {
-    money::round_money(d, minor)
+    money::to_minor(d, minor)
 }
 
 fn assemble(r: InvoiceRow, lines: Vec<LineRow>) -> DomainResult<Invoice> {
@@ -803,4 +803,47 @@ pub async fn duplicate(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice
     copy.duplicated_from = Some(id);
     copy.due_date = due;
     Ok(copy)
+}
+
+/// Adds `delta` (negative for a refund) to what was paid on a finalized
+/// invoice and sets its status from the new balance: paid, partially paid,
+/// or open (`sent`, or `overdue` past its due date on `today`).
+pub(crate) async fn add_paid(
+    tx: &mut TenantTx,
+    id: InvoiceId,
+    delta: Decimal,
+    today: NaiveDate,
+) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query(
+        "UPDATE invoices SET amount_paid = amount_paid + $3, \
+         status = CASE WHEN amount_paid + $3 >= total THEN 'paid' \
+                       WHEN amount_paid + $3 > 0 THEN 'partially_paid' \
+                       WHEN due_date < $4 THEN 'overdue' ELSE 'sent' END, \
+         updated_at = $5 WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(delta)
+    .bind(today)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The invoice, locked, if it can take money: finalized and not void.
+pub(crate) async fn lock_payable(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice> {
+    lock(
+        tx,
+        id,
+        &[
+            InvoiceStatus::Sent,
+            InvoiceStatus::PartiallyPaid,
+            InvoiceStatus::Overdue,
+            InvoiceStatus::Paid,
+        ],
+        "take a payment on",
+    )
+    .await
 }

@@ -19,6 +19,7 @@ pub mod numbering;
 pub mod pagination;
 pub mod passwords;
 pub mod patch;
+pub mod payments;
 pub mod roles;
 pub mod schedules;
 pub mod secrets;

@@ -78,6 +78,14 @@ pub fn round_money(x: Decimal, minor: u32) -> Decimal {
     x.round_dp_with_strategy(minor, RoundingStrategy::MidpointAwayFromZero)
 }
 
+/// An amount as documents and the API show it: rounded by [`round_money`]
+/// and written with exactly the currency's digits ("20.00", "1001").
+pub fn to_minor(x: Decimal, minor: u32) -> Decimal {
+    let mut r = round_money(x, minor);
+    r.rescale(minor);
+    r
+}
+
 /// A discount on a line or an invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]

@@ -125,7 +125,10 @@ pub struct Fixture {
     pub payment_term: String,
     /// A client with a draft invoice.
     pub billed: String,
+    /// A draft invoice.
     pub invoice: String,
+    /// A payment of 40.00 on a finalized invoice of 100.00.
+    pub payment: String,
 }
 
 pub struct Response {
@@ -416,6 +419,31 @@ impl TestApp {
             )
             .await
             .id();
+        let paid = self
+            .post(
+                "/api/v1/invoices",
+                admin,
+                json!({"client_id": billed, "lines": [{"description": "Work", "quantity": "1", "unit_price": "100"}]}),
+            )
+            .await
+            .id();
+        self.post(
+            &format!("/api/v1/invoices/{paid}/finalize"),
+            admin,
+            json!({}),
+        )
+        .await;
+        let payment = self
+            .post(
+                &format!("/api/v1/invoices/{paid}/payments"),
+                admin,
+                json!({"amount": "40", "method": "card"}),
+            )
+            .await;
+        let payment = payment.body["payment"]["id"]
+            .as_str()
+            .expect("payment id")
+            .to_owned();
         Fixture {
             client,
             contact,
@@ -429,6 +457,7 @@ impl TestApp {
             payment_term,
             billed,
             invoice,
+            payment,
         }
     }
 

@@ -10,6 +10,7 @@ mod invoices;
 mod jobs;
 mod openapi;
 mod ops;
+mod payments;
 mod processes;
 mod roles;
 mod scheduler;

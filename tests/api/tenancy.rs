@@ -143,6 +143,27 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             None,
         ),
         ("DELETE", format!("/api/v1/invoices/{}", o.invoice), None),
+        (
+            "POST",
+            format!("/api/v1/invoices/{}/payments", o.invoice),
+            Some(json!({"amount": "1", "method": "cash"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/invoices/{}/apply-credit", o.invoice),
+            Some(json!({})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/payments/{}/refund", o.payment),
+            Some(json!({"amount": "1"})),
+        ),
+        ("GET", format!("/api/v1/clients/{}/credit", o.billed), None),
+        (
+            "GET",
+            format!("/api/v1/clients/{}/statement", o.billed),
+            None,
+        ),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -190,6 +211,7 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         "/api/v1/products?include_archived=true",
         "/api/v1/payment-terms",
         "/api/v1/invoices",
+        "/api/v1/payments",
     ] {
         let r = app.get(path, &b.admin).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -206,6 +228,7 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             &o.product,
             &o.payment_term,
             &o.invoice,
+            &o.payment,
         ] {
             assert!(!text.contains(id.as_str()), "{path} leaks {id}");
         }

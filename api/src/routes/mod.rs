@@ -11,6 +11,7 @@ pub mod health;
 pub mod invoices;
 pub mod jobs;
 pub mod locations;
+pub mod payments;
 pub mod schedules;
 pub mod users;
 
