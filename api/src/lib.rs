@@ -42,6 +42,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::catalogue::router())
         .merge(routes::invoices::router())
         .merge(routes::payments::router())
+        .merge(routes::recurring::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

@@ -251,5 +251,6 @@ pub async fn create_or_get(
     .bind(now)
     .fetch_one(&mut *owner)
     .await?;
+    crate::schedules::create_defaults(owner, row.id, &row.time_zone, now).await?;
     Ok((row.into(), true))
 }

@@ -86,3 +86,5 @@ id_type!(ProductId);
 id_type!(PaymentTermId);
 id_type!(InvoiceId);
 id_type!(PaymentId);
+id_type!(RecurringId);
+id_type!(BillingRunId);

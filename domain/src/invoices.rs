@@ -16,8 +16,8 @@ use crate::money::{self, Discount, LineInput, Tax};
 use crate::pagination::{Cursor, Page, PageRequest};
 use crate::validation::ValidationErrors;
 use crate::{
-    ClientId, DomainError, DomainResult, InvoiceId, PaymentTermId, ProductId, TaxRateId, TenantTx,
-    numbering,
+    ClientId, DomainError, DomainResult, InvoiceId, PaymentTermId, ProductId, RecurringId,
+    TaxRateId, TenantTx, numbering,
 };
 
 pub const DEFAULT_PATTERN: &str = "INV-{YYYY}-{SEQ:6}";
@@ -608,12 +608,44 @@ async fn store_lines(
 /// Creates a draft.
 pub async fn create(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Invoice> {
     let p = price(tx, req).await?;
+    let id = insert_priced(tx, p, None)
+        .await?
+        .ok_or(DomainError::Internal("draft not inserted".into()))?;
+    get(tx, id).await
+}
+
+/// Prices a request as a draft would be priced, storing nothing; returns
+/// its total (a 422 names what is wrong).
+pub(crate) async fn check(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Decimal> {
+    let p = price(tx, req).await?;
+    let minor = money::minor_units(&p.currency).unwrap_or(2);
+    Ok(money::to_minor(p.totals.total, minor))
+}
+
+/// Creates the draft for period `period_start` of a recurring template, or
+/// `None` when that period has its invoice already.
+pub(crate) async fn create_for_period(
+    tx: &mut TenantTx,
+    req: InvoiceRequest,
+    recurring: RecurringId,
+    period_start: NaiveDate,
+) -> DomainResult<Option<InvoiceId>> {
+    let p = price(tx, req).await?;
+    insert_priced(tx, p, Some((recurring, period_start))).await
+}
+
+async fn insert_priced(
+    tx: &mut TenantTx,
+    p: Priced,
+    recurring: Option<(RecurringId, NaiveDate)>,
+) -> DomainResult<Option<InvoiceId>> {
     let (tenant, now) = (tx.tenant(), tx.now());
     let id = InvoiceId::new();
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO invoices (id, company_id, client_id, status, currency, issue_date, due_date, discount, notes, \
-         terms, subtotal, discount_total, tax_total, total, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+         terms, subtotal, discount_total, tax_total, total, recurring_id, period_start, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+         ON CONFLICT (recurring_id, period_start) WHERE recurring_id IS NOT NULL DO NOTHING",
     )
     .bind(id)
     .bind(tenant)
@@ -628,11 +660,17 @@ pub async fn create(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Invo
     .bind(p.totals.discount)
     .bind(p.totals.tax)
     .bind(p.totals.total)
+    .bind(recurring.map(|r| r.0))
+    .bind(recurring.map(|r| r.1))
     .bind(now)
     .execute(tx.conn())
-    .await?;
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(None);
+    }
     store_lines(tx, id, &p.lines).await?;
-    get(tx, id).await
+    Ok(Some(id))
 }
 
 /// The invoice, locked for a change; 409 unless its status is one of `allowed`.
@@ -807,7 +845,7 @@ pub async fn duplicate(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice
 
 /// Adds `delta` (negative for a refund) to what was paid on a finalized
 /// invoice and sets its status from the new balance: paid, partially paid,
-/// or open (`sent`, or `overdue` past its due date on `today`).
+/// overdue (past its due date on `today`), partially paid, or open (`sent`).
 pub(crate) async fn add_paid(
     tx: &mut TenantTx,
     id: InvoiceId,
@@ -818,8 +856,8 @@ pub(crate) async fn add_paid(
     sqlx::query(
         "UPDATE invoices SET amount_paid = amount_paid + $3, \
          status = CASE WHEN amount_paid + $3 >= total THEN 'paid' \
-                       WHEN amount_paid + $3 > 0 THEN 'partially_paid' \
-                       WHEN due_date < $4 THEN 'overdue' ELSE 'sent' END, \
+                       WHEN due_date < $4 THEN 'overdue' \
+                       WHEN amount_paid + $3 > 0 THEN 'partially_paid' ELSE 'sent' END, \
          updated_at = $5 WHERE company_id = $1 AND id = $2",
     )
     .bind(tenant)
@@ -846,4 +884,19 @@ pub(crate) async fn lock_payable(tx: &mut TenantTx, id: InvoiceId) -> DomainResu
         "take a payment on",
     )
     .await
+}
+
+/// Marks open invoices whose due date is before `today` overdue; returns how many.
+pub async fn mark_overdue(tx: &mut TenantTx, today: NaiveDate) -> DomainResult<u64> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    Ok(sqlx::query(
+        "UPDATE invoices SET status = 'overdue', updated_at = $3 \
+         WHERE company_id = $1 AND status IN ('sent', 'partially_paid') AND due_date < $2",
+    )
+    .bind(tenant)
+    .bind(today)
+    .bind(now)
+    .execute(tx.conn())
+    .await?
+    .rows_affected())
 }

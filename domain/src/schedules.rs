@@ -417,6 +417,44 @@ pub async fn next_due(tx: &mut SystemTx) -> DomainResult<Option<DateTime<Utc>>> 
     )
 }
 
+/// The schedules every new company starts with: (name, job kind, cron), in
+/// the company's time zone.
+pub const COMPANY_DEFAULTS: &[(&str, &str, &str)] = &[
+    ("billing run", "billing.run", "0 2 * * *"),
+    ("overdue invoices", "billing.overdue", "0 1 * * *"),
+];
+
+/// Creates [`COMPANY_DEFAULTS`] for a new company, as its owner does.
+pub async fn create_defaults(
+    owner: &mut sqlx::PgConnection,
+    company: TenantId,
+    time_zone: &str,
+    now: DateTime<Utc>,
+) -> DomainResult<()> {
+    let tz: Tz = time_zone.parse().unwrap_or(chrono_tz::UTC);
+    for (name, kind, cron) in COMPANY_DEFAULTS {
+        let next = CronSpec::parse(cron)
+            .map_err(DomainError::Internal)?
+            .next_after(tz, now);
+        sqlx::query(
+            "INSERT INTO schedules (id, company_id, name, kind, cron, time_zone, payload, enabled, fired_through, \
+             next_fire_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '{}'::jsonb, true, $7, $8, $7, $7) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(ScheduleId::new())
+        .bind(company)
+        .bind(name)
+        .bind(kind)
+        .bind(cron)
+        .bind(time_zone)
+        .bind(now)
+        .bind(next)
+        .execute(&mut *owner)
+        .await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

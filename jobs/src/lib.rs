@@ -7,6 +7,7 @@
 //!
 //! Delivery is at least once; every handler must be idempotent.
 
+pub mod billing;
 pub mod diag;
 pub mod enqueue;
 pub mod envelope;

@@ -10,15 +10,18 @@ pub enum Queue {
     Default,
     /// Platform upkeep: retention, vacuum.
     Maintenance,
+    /// Billing runs and overdue marking.
+    Billing,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 2] = [Queue::Default, Queue::Maintenance];
+    pub const ALL: [Queue; 3] = [Queue::Default, Queue::Maintenance, Queue::Billing];
 
     pub fn name(self) -> &'static str {
         match self {
             Queue::Default => "default",
             Queue::Maintenance => "maintenance",
+            Queue::Billing => "billing",
         }
     }
 
@@ -31,6 +34,7 @@ impl Queue {
         match self {
             Queue::Default => 64,
             Queue::Maintenance => 2,
+            Queue::Billing => 8,
         }
     }
 }

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, diag, maintenance};
+use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, billing, diag, maintenance};
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
 
@@ -48,6 +48,9 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<diag::Flaky>(),
             handler::<diag::Fail>(),
             handler::<maintenance::Vacuum>(),
+            handler::<billing::Run>(),
+            handler::<billing::Bill>(),
+            handler::<billing::MarkOverdue>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))

@@ -1,0 +1,266 @@
+//! Recurring invoices and billing runs (accountants and admins).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use nestogy_domain::pagination::{Page, PageRequest};
+use nestogy_domain::recurring::{self, BillingRun, PeriodOutcome, Template, TemplateRequest};
+use nestogy_domain::roles::Permission;
+use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::{BillingRunId, ClientId, JobId, RecurringId};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_templates, create_template))
+        .routes(routes!(get_template))
+        .routes(routes!(pause_template))
+        .routes(routes!(resume_template))
+        .routes(routes!(list_runs, start_run))
+        .routes(routes!(get_run))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TemplateQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub client_id: Option<ClientId>,
+}
+
+/// Recurring invoice templates, newest first.
+#[utoipa::path(get, path = "/api/v1/recurring-invoices", tag = "recurring", params(TemplateQuery),
+    responses((status = 200, body = Page<Template>)), security(("bearer" = [])))]
+async fn list_templates(
+    p: Principal,
+    State(s): State<AppState>,
+    Query(q): Query<TemplateQuery>,
+) -> ApiResult<axum::Json<Page<Template>>> {
+    p.require(Permission::BillingRead)?;
+    let mut v = ValidationErrors::new();
+    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    let out = recurring::list(&mut tx, q.client_id, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(out))
+}
+
+/// Create a recurring invoice template. Periods are anchored to
+/// `start_date` and clamped at month end; `frequency` is
+/// `{"unit": "months", "every": 1}` (days, weeks, months or years).
+#[utoipa::path(post, path = "/api/v1/recurring-invoices", tag = "recurring", request_body = TemplateRequest,
+    responses((status = 201, body = Template), (status = 422, body = ErrorBody)), security(("bearer" = [])))]
+async fn create_template(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<TemplateRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Template>)> {
+    p.require(Permission::BillingWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let t = recurring::create(&mut tx, body).await?;
+    p.audit(
+        &mut tx,
+        "recurring.created",
+        "recurring_invoice",
+        t.id.as_uuid(),
+        &t,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(t)))
+}
+
+/// Get a template.
+#[utoipa::path(get, path = "/api/v1/recurring-invoices/{id}", tag = "recurring", params(("id" = RecurringId, Path)),
+    responses((status = 200, body = Template), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_template(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<RecurringId>,
+) -> ApiResult<axum::Json<Template>> {
+    p.require(Permission::BillingRead)?;
+    let mut tx = p.tx(&s).await?;
+    let t = recurring::get(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(t))
+}
+
+/// Pause a template: no billing until resumed.
+#[utoipa::path(post, path = "/api/v1/recurring-invoices/{id}/pause", tag = "recurring", params(("id" = RecurringId, Path)),
+    responses((status = 200, body = Template), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn pause_template(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<RecurringId>,
+) -> ApiResult<axum::Json<Template>> {
+    set_paused(p, s, id, true).await
+}
+
+/// Resume a paused template; the next run bills the periods it missed.
+#[utoipa::path(post, path = "/api/v1/recurring-invoices/{id}/resume", tag = "recurring", params(("id" = RecurringId, Path)),
+    responses((status = 200, body = Template), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn resume_template(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<RecurringId>,
+) -> ApiResult<axum::Json<Template>> {
+    set_paused(p, s, id, false).await
+}
+
+async fn set_paused(
+    p: Principal,
+    s: AppState,
+    id: RecurringId,
+    paused: bool,
+) -> ApiResult<axum::Json<Template>> {
+    p.require(Permission::BillingWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let t = recurring::set_paused(&mut tx, id, paused).await?;
+    let action = if paused {
+        "recurring.paused"
+    } else {
+        "recurring.resumed"
+    };
+    p.audit(&mut tx, action, "recurring_invoice", id.as_uuid(), &t)
+        .await?;
+    tx.commit().await?;
+    Ok(axum::Json(t))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunRequest {
+    /// Bill periods starting on or before this date; defaults to today in
+    /// the company's time zone.
+    pub as_of: Option<NaiveDate>,
+    /// Say what would be billed, writing nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunStarted {
+    /// The run's job; also the run's id.
+    pub job_id: JobId,
+    pub run_id: BillingRunId,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DryRun {
+    pub as_of: NaiveDate,
+    /// Templates with periods due.
+    pub templates: usize,
+    /// What would be billed (the first 500 periods).
+    pub items: Vec<PeriodOutcome>,
+}
+
+/// Start a billing run now (202 with its job id), or with `dry_run` see
+/// what it would bill (200).
+#[utoipa::path(post, path = "/api/v1/billing-runs", tag = "recurring", request_body = RunRequest,
+    responses((status = 202, body = RunStarted), (status = 200, body = DryRun), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn start_run(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<RunRequest>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    p.require(Permission::BillingWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let company = nestogy_domain::company::get(&mut tx).await?;
+    let tz: chrono_tz::Tz = company.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    let as_of = body
+        .as_of
+        .unwrap_or_else(|| nestogy_domain::billing_periods::local_date(tx.now(), tz));
+    if body.dry_run {
+        let due = recurring::due_ids(&mut tx, as_of).await?;
+        let mut items = Vec::new();
+        for id in &due {
+            if items.len() >= 500 {
+                break;
+            }
+            items.extend(recurring::bill(&mut tx, *id, as_of, true).await?);
+        }
+        items.truncate(500);
+        // Nothing was written; the transaction rolls back.
+        drop(tx);
+        return Ok((
+            StatusCode::OK,
+            axum::Json(DryRun {
+                as_of,
+                templates: due.len(),
+                items,
+            }),
+        )
+            .into_response());
+    }
+    p.audit(
+        &mut tx,
+        "billing_run.started",
+        "billing_run",
+        p.tenant.as_uuid(),
+        &serde_json::json!({"as_of": as_of}),
+    )
+    .await?;
+    tx.commit().await?;
+    let job = nestogy_jobs::billing::Run {
+        tenant: p.tenant,
+        as_of: Some(as_of),
+        manual: true,
+    };
+    let job_id = nestogy_jobs::enqueue(&s.jobs(), &job)
+        .await
+        .map_err(|e| ApiError::Domain(nestogy_domain::DomainError::Internal(e.to_string())))?;
+    let started = RunStarted {
+        job_id,
+        run_id: BillingRunId(job_id.as_uuid()),
+    };
+    Ok((StatusCode::ACCEPTED, axum::Json(started)).into_response())
+}
+
+/// Billing runs, newest first: the ids (open one for its summary).
+#[utoipa::path(get, path = "/api/v1/billing-runs", tag = "recurring", params(crate::routes::ListQuery),
+    responses((status = 200, body = Page<BillingRunId>)), security(("bearer" = [])))]
+async fn list_runs(
+    p: Principal,
+    State(s): State<AppState>,
+    Query(q): Query<crate::routes::ListQuery>,
+) -> ApiResult<axum::Json<Page<BillingRunId>>> {
+    p.require(Permission::BillingRead)?;
+    let mut v = ValidationErrors::new();
+    let page = q.page(&mut v);
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    let out = recurring::list_runs(&mut tx, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(out))
+}
+
+/// A run's summary: templates seen, invoices created, skipped, failed with reasons.
+#[utoipa::path(get, path = "/api/v1/billing-runs/{id}", tag = "recurring", params(("id" = BillingRunId, Path)),
+    responses((status = 200, body = BillingRun), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+async fn get_run(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<BillingRunId>,
+) -> ApiResult<axum::Json<BillingRun>> {
+    p.require(Permission::BillingRead)?;
+    let mut tx = p.tx(&s).await?;
+    let run = recurring::get_run(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(run))
+}

@@ -1,0 +1,832 @@
+//! Recurring invoice templates, and billing one template up to a date.
+//!
+//! Billing a template locks its row, bills every due period from its next
+//! cycle on, oldest first (each in the invoice table's unique key on
+//! (template, period start)), and moves the next cycle on, all in one
+//! transaction: however often or concurrently a template is billed, each
+//! period gets exactly one invoice.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::billing_periods::{self, Frequency};
+use crate::invoices::{self, InvoiceRequest, LineRequest};
+use crate::money::{self, Discount};
+use crate::pagination::{Cursor, Page, PageRequest};
+use crate::validation::ValidationErrors;
+use crate::{BillingRunId, ClientId, DomainError, DomainResult, InvoiceId, RecurringId, TenantTx};
+
+/// Most periods one billing of a template catches up.
+pub const MAX_PERIODS_PER_BILLING: usize = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Escalation {
+    /// Raise prices by this percent...
+    pub percent: Decimal,
+    /// ...every this many cycles.
+    pub every: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateStatus {
+    Active,
+    Paused,
+    /// Past its end date or its last cycle.
+    Ended,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Template {
+    pub id: RecurringId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub currency: String,
+    pub frequency: Frequency,
+    /// The anchor: period k starts k intervals after it.
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub max_cycles: Option<i32>,
+    /// The next period to bill (0 for the first).
+    pub next_cycle: i32,
+    pub next_period_start: Option<NaiveDate>,
+    pub status: TemplateStatus,
+    pub auto_finalize: bool,
+    /// Recorded for the mail issue: sending is not built yet.
+    pub auto_send: bool,
+    pub escalation: Option<Escalation>,
+    pub prorate_from: Option<NaiveDate>,
+    pub due_days: i32,
+    pub discount: Option<Discount>,
+    pub notes: Option<String>,
+    pub terms: Option<String>,
+    #[schema(value_type = Vec<Object>)]
+    pub lines: Vec<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateRequest {
+    pub client_id: ClientId,
+    pub name: String,
+    /// Defaults to the company's currency.
+    pub currency: Option<String>,
+    pub frequency: Frequency,
+    pub start_date: NaiveDate,
+    pub end_date: Option<NaiveDate>,
+    pub max_cycles: Option<i32>,
+    #[serde(default = "yes")]
+    pub auto_finalize: bool,
+    #[serde(default)]
+    pub auto_send: bool,
+    pub escalation: Option<Escalation>,
+    /// When service starts inside the first period: that period is billed
+    /// for the days from here to its end.
+    pub prorate_from: Option<NaiveDate>,
+    /// Days from issue to due date (default 30).
+    pub due_days: Option<i32>,
+    pub discount: Option<Discount>,
+    pub notes: Option<String>,
+    pub terms: Option<String>,
+    pub lines: Vec<LineRequest>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: RecurringId,
+    client_id: ClientId,
+    name: String,
+    currency: String,
+    frequency_unit: String,
+    frequency_every: i32,
+    start_date: NaiveDate,
+    end_date: Option<NaiveDate>,
+    max_cycles: Option<i32>,
+    next_cycle: i32,
+    next_period_start: Option<NaiveDate>,
+    status: String,
+    auto_finalize: bool,
+    auto_send: bool,
+    escalation_percent: Option<Decimal>,
+    escalation_every: Option<i32>,
+    prorate_from: Option<NaiveDate>,
+    due_days: i32,
+    discount: Option<serde_json::Value>,
+    notes: Option<String>,
+    terms: Option<String>,
+    lines: serde_json::Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, client_id, name, currency::text AS currency, frequency_unit, frequency_every, start_date, \
+    end_date, max_cycles, next_cycle, next_period_start, status, auto_finalize, auto_send, \
+    trim_scale(escalation_percent) AS escalation_percent, escalation_every, prorate_from, due_days, discount, notes, \
+    terms, lines, created_at, updated_at";
+
+fn frequency_of(unit: &str, every: i32) -> DomainResult<Frequency> {
+    let n = u32::try_from(every).map_err(|_| DomainError::Internal("negative frequency".into()))?;
+    Ok(match unit {
+        "days" => Frequency::Days(n),
+        "weeks" => Frequency::Weeks(n),
+        "months" => Frequency::Months(n),
+        "years" => Frequency::Years(n),
+        other => {
+            return Err(DomainError::Internal(format!(
+                "unknown frequency unit {other:?}"
+            )));
+        }
+    })
+}
+
+fn unit_of(f: Frequency) -> (&'static str, i32) {
+    match f {
+        Frequency::Days(n) => ("days", n as i32),
+        Frequency::Weeks(n) => ("weeks", n as i32),
+        Frequency::Months(n) => ("months", n as i32),
+        Frequency::Years(n) => ("years", n as i32),
+    }
+}
+
+impl TryFrom<Row> for Template {
+    type Error = DomainError;
+    fn try_from(r: Row) -> DomainResult<Template> {
+        let status = match r.status.as_str() {
+            "active" => TemplateStatus::Active,
+            "paused" => TemplateStatus::Paused,
+            "ended" => TemplateStatus::Ended,
+            other => {
+                return Err(DomainError::Internal(format!(
+                    "unknown template status {other:?}"
+                )));
+            }
+        };
+        Ok(Template {
+            id: r.id,
+            client_id: r.client_id,
+            name: r.name,
+            currency: r.currency,
+            frequency: frequency_of(&r.frequency_unit, r.frequency_every)?,
+            start_date: r.start_date,
+            end_date: r.end_date,
+            max_cycles: r.max_cycles,
+            next_cycle: r.next_cycle,
+            next_period_start: r.next_period_start,
+            status,
+            auto_finalize: r.auto_finalize,
+            auto_send: r.auto_send,
+            escalation: r
+                .escalation_percent
+                .zip(r.escalation_every)
+                .map(|(percent, every)| Escalation {
+                    percent,
+                    every: every as u32,
+                }),
+            prorate_from: r.prorate_from,
+            due_days: r.due_days,
+            discount: r.discount.and_then(|d| serde_json::from_value(d).ok()),
+            notes: r.notes,
+            terms: r.terms,
+            lines: match r.lines {
+                serde_json::Value::Array(a) => a,
+                _ => Vec::new(),
+            },
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// A line as a template stores it (what the API took, kept as given).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredLine {
+    product_id: Option<crate::ProductId>,
+    description: Option<String>,
+    quantity: Decimal,
+    unit_price: Option<Decimal>,
+    discount: Option<Discount>,
+    tax_rate_ids: Option<Vec<crate::TaxRateId>>,
+}
+
+fn validate(v: &mut ValidationErrors, req: &TemplateRequest) -> String {
+    let name = v.required_text("name", &req.name, 200);
+    if req.frequency.validated().is_none() {
+        v.add(
+            "frequency",
+            "out_of_range",
+            "every must be at least 1 (days up to 3660, weeks 520, months 120, years 10)",
+        );
+    }
+    if req.end_date.is_some_and(|e| e < req.start_date) {
+        v.add(
+            "end_date",
+            "before_start",
+            "end_date must not be before start_date",
+        );
+    }
+    if req.max_cycles.is_some_and(|m| m < 1) {
+        v.add(
+            "max_cycles",
+            "out_of_range",
+            "max_cycles must be at least 1",
+        );
+    }
+    if let Some(e) = req.escalation
+        && (e.every == 0 || e.percent <= Decimal::ZERO || e.percent > Decimal::ONE_HUNDRED)
+    {
+        v.add(
+            "escalation",
+            "invalid",
+            "escalation needs a percent above 0 up to 100 and every of at least 1",
+        );
+    }
+    if let Some(p) = req.prorate_from
+        && let Some((start, end)) = billing_periods::period(req.start_date, req.frequency, 0)
+        && (p <= start || p >= end)
+    {
+        v.add(
+            "prorate_from",
+            "outside_first_period",
+            "prorate_from must fall inside the first period",
+        );
+    }
+    if req.due_days.is_some_and(|d| !(0..=365).contains(&d)) {
+        v.add(
+            "due_days",
+            "out_of_range",
+            "due_days must be between 0 and 365",
+        );
+    }
+    if req.lines.is_empty() {
+        v.add("lines", "required", "a template needs at least one line");
+    }
+    name
+}
+
+/// Creates a template. Its lines are checked by pricing a draft the way
+/// billing will (nothing is stored but the template).
+pub async fn create(tx: &mut TenantTx, req: TemplateRequest) -> DomainResult<Template> {
+    let mut v = ValidationErrors::new();
+    let name = validate(&mut v, &req);
+    v.finish()?;
+    let company = crate::company::get(tx).await?;
+    let currency = req.currency.clone().unwrap_or(company.currency);
+    invoices::check(
+        tx,
+        request_for(&req_as_stored(&req), &req, &currency, req.start_date, 0),
+    )
+    .await?;
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let (unit, every) = unit_of(req.frequency);
+    let first = billing_periods::period_start(req.start_date, req.frequency, 0);
+    let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO recurring_invoices (id, company_id, client_id, name, currency, frequency_unit, frequency_every, \
+         start_date, end_date, max_cycles, next_cycle, next_period_start, status, auto_finalize, auto_send, \
+         escalation_percent, escalation_every, prorate_from, due_days, discount, notes, terms, lines, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, 'active', $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $22) \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(RecurringId::new())
+    .bind(tenant)
+    .bind(req.client_id)
+    .bind(name)
+    .bind(&currency)
+    .bind(unit)
+    .bind(every)
+    .bind(req.start_date)
+    .bind(req.end_date)
+    .bind(req.max_cycles)
+    .bind(first)
+    .bind(req.auto_finalize)
+    .bind(req.auto_send)
+    .bind(req.escalation.map(|e| e.percent))
+    .bind(req.escalation.map(|e| e.every as i32))
+    .bind(req.prorate_from)
+    .bind(req.due_days.unwrap_or(30))
+    .bind(req.discount.map(|d| serde_json::to_value(d).unwrap_or_default()))
+    .bind(req.notes.as_deref().map(str::trim).filter(|s| !s.is_empty()))
+    .bind(req.terms.as_deref().map(str::trim).filter(|s| !s.is_empty()))
+    .bind(serde_json::to_value(req_as_stored(&req)).unwrap_or_default())
+    .bind(now)
+    .fetch_one(tx.conn())
+    .await?;
+    row.try_into()
+}
+
+fn req_as_stored(req: &TemplateRequest) -> Vec<StoredLine> {
+    req.lines
+        .iter()
+        .map(|l| StoredLine {
+            product_id: l.product_id,
+            description: l.description.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            discount: l.discount,
+            tax_rate_ids: l.tax_rate_ids.clone(),
+        })
+        .collect()
+}
+
+/// The draft for cycle `cycle` starting on `start`: escalated prices, the
+/// first period pro rata when service started inside it.
+fn request_for(
+    lines: &[StoredLine],
+    t: &impl TemplateTerms,
+    currency: &str,
+    start: NaiveDate,
+    cycle: u32,
+) -> InvoiceRequest {
+    let minor = money::minor_units(currency).unwrap_or(2);
+    let end = billing_periods::period_start(t.anchor(), t.frequency(), cycle + 1).unwrap_or(start);
+    let factor_from = (cycle == 0).then(|| t.prorate_from()).flatten();
+    InvoiceRequest {
+        client_id: t.client(),
+        currency: Some(currency.to_owned()),
+        issue_date: Some(start),
+        due_date: Some(start + Duration::days(i64::from(t.due_days()))),
+        payment_term_id: None,
+        discount: t.discount(),
+        notes: t.notes(),
+        terms: t.terms(),
+        lines: lines
+            .iter()
+            .map(|l| {
+                let price = l.unit_price.map(|p| {
+                    let p = match t.escalation() {
+                        Some(e) => billing_periods::escalated(p, e.percent, e.every, cycle, minor),
+                        None => p,
+                    };
+                    match factor_from {
+                        Some(from) => billing_periods::prorate(p, start, end, from, minor),
+                        None => p,
+                    }
+                });
+                LineRequest {
+                    product_id: l.product_id,
+                    description: l.description.clone(),
+                    quantity: l.quantity,
+                    unit_price: price,
+                    discount: l.discount,
+                    tax_rate_ids: l.tax_rate_ids.clone(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// What building an invoice needs from a template, stored or requested.
+trait TemplateTerms {
+    fn client(&self) -> ClientId;
+    fn anchor(&self) -> NaiveDate;
+    fn frequency(&self) -> Frequency;
+    fn prorate_from(&self) -> Option<NaiveDate>;
+    fn escalation(&self) -> Option<Escalation>;
+    fn due_days(&self) -> i32;
+    fn discount(&self) -> Option<Discount>;
+    fn notes(&self) -> Option<String>;
+    fn terms(&self) -> Option<String>;
+}
+
+impl TemplateTerms for TemplateRequest {
+    fn client(&self) -> ClientId {
+        self.client_id
+    }
+    fn anchor(&self) -> NaiveDate {
+        self.start_date
+    }
+    fn frequency(&self) -> Frequency {
+        self.frequency
+    }
+    fn prorate_from(&self) -> Option<NaiveDate> {
+        self.prorate_from
+    }
+    fn escalation(&self) -> Option<Escalation> {
+        self.escalation
+    }
+    fn due_days(&self) -> i32 {
+        self.due_days.unwrap_or(30)
+    }
+    fn discount(&self) -> Option<Discount> {
+        self.discount
+    }
+    fn notes(&self) -> Option<String> {
+        self.notes.clone()
+    }
+    fn terms(&self) -> Option<String> {
+        self.terms.clone()
+    }
+}
+
+impl TemplateTerms for Template {
+    fn client(&self) -> ClientId {
+        self.client_id
+    }
+    fn anchor(&self) -> NaiveDate {
+        self.start_date
+    }
+    fn frequency(&self) -> Frequency {
+        self.frequency
+    }
+    fn prorate_from(&self) -> Option<NaiveDate> {
+        self.prorate_from
+    }
+    fn escalation(&self) -> Option<Escalation> {
+        self.escalation
+    }
+    fn due_days(&self) -> i32 {
+        self.due_days
+    }
+    fn discount(&self) -> Option<Discount> {
+        self.discount
+    }
+    fn notes(&self) -> Option<String> {
+        self.notes.clone()
+    }
+    fn terms(&self) -> Option<String> {
+        self.terms.clone()
+    }
+}
+
+pub async fn get(tx: &mut TenantTx, id: RecurringId) -> DomainResult<Template> {
+    let tenant = tx.tenant();
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM recurring_invoices WHERE company_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or(DomainError::not_found("recurring invoice"))?
+        .try_into()
+}
+
+pub async fn list(
+    tx: &mut TenantTx,
+    client: Option<ClientId>,
+    page: &PageRequest,
+) -> DomainResult<Page<Template>> {
+    let tenant = tx.tenant();
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM recurring_invoices WHERE company_id = $1 AND ($2::uuid IS NULL OR client_id = $2) \
+         AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+    )))
+    .bind(tenant)
+    .bind(client)
+    .bind(page.after_id())
+    .bind(page.fetch())
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM recurring_invoices WHERE company_id = $1 AND ($2::uuid IS NULL OR client_id = $2)",
+    )
+    .bind(tenant)
+    .bind(client)
+    .fetch_one(tx.conn())
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(Template::try_from)
+        .collect::<DomainResult<Vec<_>>>()?;
+    Ok(Page::from_rows(items, page, total, |t| Cursor {
+        key: String::new(),
+        id: t.id.as_uuid(),
+    }))
+}
+
+/// Pauses (`true`) or resumes a template. A resumed template bills the
+/// periods it missed while paused on its next billing.
+pub async fn set_paused(
+    tx: &mut TenantTx,
+    id: RecurringId,
+    paused: bool,
+) -> DomainResult<Template> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let (from, to) = if paused {
+        ("active", "paused")
+    } else {
+        ("paused", "active")
+    };
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE recurring_invoices SET status = $4, updated_at = $5 WHERE company_id = $1 AND id = $2 AND status = $3 \
+         RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .bind(from)
+    .bind(to)
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    match row {
+        Some(r) => r.try_into(),
+        None => {
+            let t = get(tx, id).await?;
+            Err(DomainError::conflict(
+                "invalid_template_status",
+                format!("the template is {:?}, not {from}", t.status).to_lowercase(),
+            ))
+        }
+    }
+}
+
+/// One period's outcome when a template is billed.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PeriodOutcome {
+    pub template_id: RecurringId,
+    pub period_start: NaiveDate,
+    /// `created`, `skipped` (already billed) or `failed`.
+    pub outcome: String,
+    pub invoice_id: Option<InvoiceId>,
+    pub total: Option<Decimal>,
+    pub reason: Option<String>,
+}
+
+/// Bills every period of a template due by `as_of`, oldest first; with
+/// `dry_run`, prices them and writes nothing (the caller rolls back).
+pub async fn bill(
+    tx: &mut TenantTx,
+    id: RecurringId,
+    as_of: NaiveDate,
+    dry_run: bool,
+) -> DomainResult<Vec<PeriodOutcome>> {
+    let tenant = tx.tenant();
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM recurring_invoices WHERE company_id = $1 AND id = $2 FOR UPDATE"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let t: Template = row
+        .ok_or(DomainError::not_found("recurring invoice"))?
+        .try_into()?;
+    if t.status != TemplateStatus::Active {
+        return Ok(Vec::new());
+    }
+    let lines: Vec<StoredLine> = serde_json::from_value(serde_json::Value::Array(t.lines.clone()))
+        .map_err(|e| DomainError::Internal(format!("stored template lines: {e}")))?;
+    let due = billing_periods::due_periods(
+        t.start_date,
+        t.frequency,
+        t.next_cycle as u32,
+        as_of,
+        t.end_date,
+        t.max_cycles.map(|m| m as u32),
+        MAX_PERIODS_PER_BILLING,
+    );
+    let mut out = Vec::with_capacity(due.len());
+    let mut next_cycle = t.next_cycle as u32;
+    for (cycle, start) in due {
+        let req = request_for(&lines, &t, &t.currency, start, cycle);
+        if dry_run {
+            let priced = invoices::check(tx, req).await?;
+            out.push(PeriodOutcome {
+                template_id: id,
+                period_start: start,
+                outcome: "created".into(),
+                invoice_id: None,
+                total: Some(priced),
+                reason: None,
+            });
+        } else {
+            let outcome = match invoices::create_for_period(tx, req, id, start).await? {
+                Some(inv) => {
+                    let inv = if t.auto_finalize {
+                        invoices::finalize(tx, inv).await?
+                    } else {
+                        invoices::get(tx, inv).await?
+                    };
+                    PeriodOutcome {
+                        template_id: id,
+                        period_start: start,
+                        outcome: "created".into(),
+                        invoice_id: Some(inv.id),
+                        total: Some(inv.total),
+                        reason: None,
+                    }
+                }
+                None => PeriodOutcome {
+                    template_id: id,
+                    period_start: start,
+                    outcome: "skipped".into(),
+                    invoice_id: None,
+                    total: None,
+                    reason: Some("this period has its invoice already".into()),
+                },
+            };
+            out.push(outcome);
+        }
+        next_cycle = cycle + 1;
+    }
+    if !dry_run {
+        let next_start = billing_periods::period_start(t.start_date, t.frequency, next_cycle);
+        let ended = t.max_cycles.is_some_and(|m| next_cycle >= m as u32)
+            || matches!((t.end_date, next_start), (Some(e), Some(n)) if n > e);
+        let now = tx.now();
+        sqlx::query(
+            "UPDATE recurring_invoices SET next_cycle = $3, next_period_start = $4, \
+             status = CASE WHEN $5 THEN 'ended' ELSE status END, updated_at = $6 WHERE company_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(next_cycle as i32)
+        .bind(if ended { None } else { next_start })
+        .bind(ended)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(out)
+}
+
+/// Templates with a period due by `as_of`, in id order.
+pub async fn due_ids(tx: &mut TenantTx, as_of: NaiveDate) -> DomainResult<Vec<RecurringId>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM recurring_invoices WHERE company_id = $1 AND status = 'active' AND next_period_start <= $2 \
+         ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(as_of)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
+// ---- billing runs -------------------------------------------------------------------
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BillingRun {
+    pub id: BillingRunId,
+    pub as_of: NaiveDate,
+    /// `schedule` or `manual`.
+    pub trigger: String,
+    /// Templates the run found due (once it has looked).
+    pub templates: Option<i32>,
+    pub invoices_created: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    /// The failures, with their reasons (at most 100).
+    pub failures: Vec<PeriodOutcome>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Records a run (idempotent by id).
+pub async fn open_run(
+    tx: &mut TenantTx,
+    id: BillingRunId,
+    as_of: NaiveDate,
+    trigger: &str,
+) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query(
+        "INSERT INTO billing_runs (id, company_id, as_of, trigger, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(id)
+    .bind(tenant)
+    .bind(as_of)
+    .bind(trigger)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+pub async fn run_as_of(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<NaiveDate> {
+    let tenant = tx.tenant();
+    let as_of: Option<NaiveDate> =
+        sqlx::query_scalar("SELECT as_of FROM billing_runs WHERE company_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    as_of.ok_or(DomainError::not_found("billing run"))
+}
+
+pub async fn mark_fanned_out(
+    tx: &mut TenantTx,
+    id: BillingRunId,
+    templates: i32,
+) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query("UPDATE billing_runs SET templates = $3, fanned_out_at = $4 WHERE company_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .bind(templates)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Records what a run did for each period (once per run, template and period).
+pub async fn record_items(
+    tx: &mut TenantTx,
+    run: BillingRunId,
+    items: &[PeriodOutcome],
+) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    for i in items {
+        sqlx::query(
+            "INSERT INTO billing_run_items (run_id, company_id, template_id, period_start, outcome, invoice_id, reason, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        )
+        .bind(run)
+        .bind(tenant)
+        .bind(i.template_id)
+        .bind(i.period_start)
+        .bind(&i.outcome)
+        .bind(i.invoice_id)
+        .bind(&i.reason)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct RunRow {
+    id: BillingRunId,
+    as_of: NaiveDate,
+    trigger: String,
+    templates: Option<i32>,
+    created_at: DateTime<Utc>,
+    created: i64,
+    skipped: i64,
+    failed: i64,
+}
+
+pub async fn get_run(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<BillingRun> {
+    let tenant = tx.tenant();
+    let row: Option<RunRow> = sqlx::query_as(
+        "SELECT r.id, r.as_of, r.trigger, r.templates, r.created_at, \
+         count(*) FILTER (WHERE i.outcome = 'created') AS created, \
+         count(*) FILTER (WHERE i.outcome = 'skipped') AS skipped, \
+         count(*) FILTER (WHERE i.outcome = 'failed') AS failed \
+         FROM billing_runs r LEFT JOIN billing_run_items i ON i.run_id = r.id AND i.company_id = r.company_id \
+         WHERE r.company_id = $1 AND r.id = $2 GROUP BY r.id",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let r = row.ok_or(DomainError::not_found("billing run"))?;
+    let failures: Vec<(RecurringId, NaiveDate, Option<String>)> = sqlx::query_as(
+        "SELECT template_id, period_start, reason FROM billing_run_items \
+         WHERE company_id = $1 AND run_id = $2 AND outcome = 'failed' ORDER BY template_id, period_start LIMIT 100",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(BillingRun {
+        id: r.id,
+        as_of: r.as_of,
+        trigger: r.trigger,
+        templates: r.templates,
+        invoices_created: r.created,
+        skipped: r.skipped,
+        failed: r.failed,
+        failures: failures
+            .into_iter()
+            .map(|(template_id, period_start, reason)| PeriodOutcome {
+                template_id,
+                period_start,
+                outcome: "failed".into(),
+                invoice_id: None,
+                total: None,
+                reason,
+            })
+            .collect(),
+        created_at: r.created_at,
+    })
+}
+
+pub async fn list_runs(tx: &mut TenantTx, page: &PageRequest) -> DomainResult<Page<BillingRunId>> {
+    let tenant = tx.tenant();
+    let ids: Vec<BillingRunId> = sqlx::query_scalar(
+        "SELECT id FROM billing_runs WHERE company_id = $1 AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(tenant)
+    .bind(page.after_id())
+    .bind(page.fetch())
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM billing_runs WHERE company_id = $1")
+        .bind(tenant)
+        .fetch_one(tx.conn())
+        .await?;
+    Ok(Page::from_rows(ids, page, total, |i| Cursor {
+        key: String::new(),
+        id: i.as_uuid(),
+    }))
+}
