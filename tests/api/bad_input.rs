@@ -14,6 +14,23 @@ async fn malformed_bodies_per_route() {
     let f = app.fixture(&t.admin).await;
     let (client, contact, location, user) = (&f.client, &f.contact, &f.location, &f.user);
     let routes: Vec<(Method, String)> = vec![
+        (Method::POST, "/api/v1/schedules".into()),
+        (Method::POST, "/api/v1/tax-rates".into()),
+        (Method::PUT, format!("/api/v1/tax-rates/{}", f.tax_rate)),
+        (Method::POST, "/api/v1/products".into()),
+        (Method::POST, "/api/v1/payment-terms".into()),
+        (Method::POST, "/api/v1/invoices".into()),
+        (Method::PUT, format!("/api/v1/invoices/{}", f.invoice)),
+        (
+            Method::POST,
+            format!("/api/v1/invoices/{}/payments", f.invoice),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/payments/{}/refund", f.payment),
+        ),
+        (Method::POST, "/api/v1/recurring-invoices".into()),
+        (Method::POST, "/api/v1/billing-runs".into()),
         (Method::POST, "/api/v1/auth/login".into()),
         (Method::POST, "/api/v1/auth/refresh".into()),
         (Method::POST, "/api/v1/auth/logout".into()),

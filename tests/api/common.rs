@@ -129,6 +129,9 @@ pub struct Fixture {
     pub invoice: String,
     /// A payment of 40.00 on a finalized invoice of 100.00.
     pub payment: String,
+    /// A recurring template for `billed`.
+    pub template: String,
+    pub run: String,
 }
 
 pub struct Response {
@@ -444,6 +447,28 @@ impl TestApp {
             .as_str()
             .expect("payment id")
             .to_owned();
+        let template = self
+            .post(
+                "/api/v1/recurring-invoices",
+                admin,
+                json!({"client_id": billed, "name": "Monthly", "frequency": {"unit": "months", "every": 1},
+                       "start_date": "2026-01-01", "lines": [{"description": "Support", "quantity": "1", "unit_price": "10"}]}),
+            )
+            .await
+            .id();
+        let me = self.get("/api/v1/auth/me", admin).await;
+        let tenant: TenantId = me.body["company_id"]
+            .as_str()
+            .expect("company")
+            .parse()
+            .expect("uuid");
+        let run = nestogy_domain::BillingRunId::new();
+        let mut tx = self.db.tenant(tenant).await.expect("tx");
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date");
+        nestogy_domain::recurring::open_run(&mut tx, run, today, "manual")
+            .await
+            .expect("run");
+        tx.commit().await.expect("commit");
         Fixture {
             client,
             contact,
@@ -458,6 +483,8 @@ impl TestApp {
             billed,
             invoice,
             payment,
+            template,
+            run: run.to_string(),
         }
     }
 

@@ -164,6 +164,22 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             format!("/api/v1/clients/{}/statement", o.billed),
             None,
         ),
+        (
+            "GET",
+            format!("/api/v1/recurring-invoices/{}", o.template),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/recurring-invoices/{}/pause", o.template),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/recurring-invoices/{}/resume", o.template),
+            None,
+        ),
+        ("GET", format!("/api/v1/billing-runs/{}", o.run), None),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -212,6 +228,8 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         "/api/v1/payment-terms",
         "/api/v1/invoices",
         "/api/v1/payments",
+        "/api/v1/recurring-invoices",
+        "/api/v1/billing-runs",
     ] {
         let r = app.get(path, &b.admin).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -229,6 +247,8 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             &o.payment_term,
             &o.invoice,
             &o.payment,
+            &o.template,
+            &o.run,
         ] {
             assert!(!text.contains(id.as_str()), "{path} leaks {id}");
         }
