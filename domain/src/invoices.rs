@@ -369,6 +369,14 @@ fn check_discount(v: &mut ValidationErrors, field: &str, d: Option<Discount>) {
 
 async fn price(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Priced> {
     let company = crate::company::get(tx).await?;
+    price_for(tx, req, &company).await
+}
+
+async fn price_for(
+    tx: &mut TenantTx,
+    req: InvoiceRequest,
+    company: &crate::company::Company,
+) -> DomainResult<Priced> {
     crate::clients::ensure_exists(tx, req.client_id)
         .await
         .map_err(|_| {
@@ -558,13 +566,16 @@ async fn store_lines(
     tx: &mut TenantTx,
     id: InvoiceId,
     lines: &[(LineRequestResolved, money::LineAmounts)],
+    replace: bool,
 ) -> DomainResult<()> {
     let tenant = tx.tenant();
-    sqlx::query("DELETE FROM invoice_lines WHERE company_id = $1 AND invoice_id = $2")
-        .bind(tenant)
-        .bind(id)
-        .execute(tx.conn())
-        .await?;
+    if replace {
+        sqlx::query("DELETE FROM invoice_lines WHERE company_id = $1 AND invoice_id = $2")
+            .bind(tenant)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+    }
     for (pos, (l, a)) in lines.iter().enumerate() {
         let taxes: Vec<AppliedTax> = l
             .rates
@@ -629,9 +640,37 @@ pub(crate) async fn create_for_period(
     req: InvoiceRequest,
     recurring: RecurringId,
     period_start: NaiveDate,
-) -> DomainResult<Option<InvoiceId>> {
-    let p = price(tx, req).await?;
-    insert_priced(tx, p, Some((recurring, period_start))).await
+    company: &crate::company::Company,
+) -> DomainResult<Option<(InvoiceId, Decimal)>> {
+    let p = price_for(tx, req, company).await?;
+    let minor = money::minor_units(&p.currency).unwrap_or(2);
+    let total = money::to_minor(p.totals.total, minor);
+    Ok(insert_priced(tx, p, Some((recurring, period_start)))
+        .await?
+        .map(|id| (id, total)))
+}
+
+/// Finalizes a draft created in this same transaction (no other transaction
+/// can see it, so it needs no lock): allocates its number and opens it.
+pub(crate) async fn finalize_new(
+    tx: &mut TenantTx,
+    id: InvoiceId,
+    issue_date: NaiveDate,
+    pattern: &numbering::NumberPattern,
+) -> DomainResult<String> {
+    let number = numbering::allocate(tx, "invoice", pattern, issue_date).await?;
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query(
+        "UPDATE invoices SET number = $3, status = 'sent', finalized_at = $4, updated_at = $4 \
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(&number)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(number)
 }
 
 async fn insert_priced(
@@ -669,7 +708,7 @@ async fn insert_priced(
     if inserted == 0 {
         return Ok(None);
     }
-    store_lines(tx, id, &p.lines).await?;
+    store_lines(tx, id, &p.lines, false).await?;
     Ok(Some(id))
 }
 
@@ -729,7 +768,7 @@ pub async fn update(
     .bind(now)
     .execute(tx.conn())
     .await?;
-    store_lines(tx, id, &p.lines).await?;
+    store_lines(tx, id, &p.lines, true).await?;
     get(tx, id).await
 }
 

@@ -583,6 +583,15 @@ pub async fn bill(
         MAX_PERIODS_PER_BILLING,
     );
     let mut out = Vec::with_capacity(due.len());
+    if due.is_empty() {
+        return Ok(out);
+    }
+    let company = crate::company::get(tx).await?;
+    let pattern = crate::numbering::pattern_from_settings(
+        &company.settings,
+        invoices::PATTERN_SETTING,
+        invoices::DEFAULT_PATTERN,
+    )?;
     let mut next_cycle = t.next_cycle as u32;
     for (cycle, start) in due {
         let req = request_for(&lines, &t, &t.currency, start, cycle);
@@ -597,19 +606,17 @@ pub async fn bill(
                 reason: None,
             });
         } else {
-            let outcome = match invoices::create_for_period(tx, req, id, start).await? {
-                Some(inv) => {
-                    let inv = if t.auto_finalize {
-                        invoices::finalize(tx, inv).await?
-                    } else {
-                        invoices::get(tx, inv).await?
-                    };
+            let outcome = match invoices::create_for_period(tx, req, id, start, &company).await? {
+                Some((inv, total)) => {
+                    if t.auto_finalize {
+                        invoices::finalize_new(tx, inv, start, &pattern).await?;
+                    }
                     PeriodOutcome {
                         template_id: id,
                         period_start: start,
                         outcome: "created".into(),
-                        invoice_id: Some(inv.id),
-                        total: Some(inv.total),
+                        invoice_id: Some(inv),
+                        total: Some(total),
                         reason: None,
                     }
                 }

@@ -1,0 +1,206 @@
+//! Billing benchmark: 100,000 due monthly templates across 10 tenants,
+//! billed to completion (each invoice priced, numbered and finalized) by the
+//! worker runtime in this process. Prints invoices/s and the wall time.
+//! `TEMPLATES=100000 TENANTS=10 WORKERS=1 cargo bench --bench billing`.
+
+use std::time::{Duration, Instant};
+
+use nestogy_domain::{Db, clock, company, db};
+use nestogy_jobs::{JobContext, RedisQueue, enqueue};
+
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(run());
+}
+
+async fn count(owner: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(owner)
+        .await
+        .expect("count")
+}
+
+async fn run() {
+    let admin_url = env_or(
+        "NESTOGY_BENCH_ADMIN_URL",
+        "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+    );
+    let root = admin_url.rsplit_once('/').expect("url").0.to_owned();
+    let db_url = format!("{root}/nestogy_bench_billing");
+    let total: i64 = env_or("TEMPLATES", "100000").parse().expect("TEMPLATES");
+    let tenants: i64 = env_or("TENANTS", "10").parse().expect("TENANTS");
+    let workers: usize = env_or("WORKERS", "1").parse().expect("WORKERS");
+    {
+        use sqlx::{Connection, Executor};
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect");
+        admin
+            .execute("DROP DATABASE IF EXISTS nestogy_bench_billing WITH (FORCE)")
+            .await
+            .expect("drop");
+        admin
+            .execute("CREATE DATABASE nestogy_bench_billing")
+            .await
+            .expect("create");
+    }
+    let owner = db::connect_owner(&db_url).await.expect("owner");
+    db::migrate(&owner).await.expect("migrate");
+    sqlx::query("DELETE FROM schedules")
+        .execute(&owner)
+        .await
+        .expect("no schedules");
+
+    // Seed: per tenant one client, one 19 % tax and total/tenants templates
+    // monthly from 2026-01-01, each due for its first period.
+    let now = chrono::Utc::now();
+    let per = total / tenants;
+    let mut ids = Vec::new();
+    let seed_started = Instant::now();
+    for t in 0..tenants {
+        let mut conn = owner.acquire().await.expect("conn");
+        let (c, _) = company::create_or_get(
+            &mut conn,
+            &format!("Bench tenant {t}"),
+            "Europe/Berlin",
+            "EUR",
+            now,
+        )
+        .await
+        .expect("company");
+        sqlx::query("DELETE FROM schedules")
+            .execute(&mut *conn)
+            .await
+            .expect("no schedules");
+        let client = uuid::Uuid::now_v7();
+        let tax = uuid::Uuid::now_v7();
+        sqlx::query("INSERT INTO clients (id, company_id, name, created_at, updated_at) VALUES ($1, $2, 'Client', now(), now())")
+            .bind(client)
+            .bind(c.id)
+            .execute(&mut *conn)
+            .await
+            .expect("client");
+        sqlx::query("INSERT INTO tax_rates (id, company_id, name, percent, created_at, updated_at) VALUES ($1, $2, 'VAT', 19, now(), now())")
+            .bind(tax)
+            .bind(c.id)
+            .execute(&mut *conn)
+            .await
+            .expect("tax");
+        sqlx::query(
+            "INSERT INTO recurring_invoices (id, company_id, client_id, name, currency, frequency_unit, frequency_every, \
+             start_date, next_cycle, next_period_start, status, auto_finalize, lines, created_at, updated_at) \
+             SELECT gen_random_uuid(), $1, $2, 'Template ' || i, 'EUR', 'months', 1, '2026-01-01', 0, '2026-01-01', \
+                    'active', true, jsonb_build_array(jsonb_build_object('description', 'Managed services', \
+                    'quantity', '1', 'unit_price', (50 + i % 100)::text, 'tax_rate_ids', jsonb_build_array($3::text))), now(), now() \
+             FROM generate_series(1, $4) i",
+        )
+        .bind(c.id)
+        .bind(client)
+        .bind(tax.to_string())
+        .bind(per)
+        .execute(&mut *conn)
+        .await
+        .expect("templates");
+        ids.push(c.id);
+    }
+    sqlx::query("ANALYZE")
+        .execute(&owner)
+        .await
+        .expect("analyze");
+    println!(
+        "seeded {} templates across {tenants} tenants in {:.1} s",
+        per * tenants,
+        seed_started.elapsed().as_secs_f64()
+    );
+
+    let pool = db::connect_app(&db_url, 16).await.expect("pool");
+    let dbh = Db::new(pool, clock::system());
+    let prefix = format!("nestogy_bench_billing_{}", std::process::id());
+    let client =
+        redis::Client::open(env_or("REDIS_URL", "redis://127.0.0.1:6379").as_str()).expect("redis");
+    let queue = RedisQueue::connect(client, prefix.clone())
+        .await
+        .expect("redis");
+    queue.ensure_groups().await.expect("groups");
+    let ctx = JobContext {
+        db: dbh.clone(),
+        queue: queue.clone(),
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let mut rx = stop_rx.clone();
+        let cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
+        handles.push(tokio::spawn(nestogy_workers::run(
+            ctx.clone(),
+            cfg,
+            async move {
+                let _ = rx.wait_for(|s| *s).await;
+            },
+        )));
+    }
+
+    let started = Instant::now();
+    for t in &ids {
+        let job = nestogy_jobs::billing::Run {
+            tenant: *t,
+            as_of: Some(chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date")),
+            manual: true,
+        };
+        enqueue(&ctx, &job).await.expect("enqueue");
+    }
+    let want = per * tenants;
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let n = count(
+            &owner,
+            "SELECT count(*) FROM invoices WHERE status = 'sent'",
+        )
+        .await;
+        if n >= want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "billing did not finish: {n} of {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = started.elapsed();
+    let dupes = count(&owner, "SELECT count(*) FROM (SELECT recurring_id, period_start FROM invoices GROUP BY 1, 2 HAVING count(*) > 1) d").await;
+    let gaps = count(
+        &owner,
+        "SELECT count(*) FROM (SELECT company_id, count(*) AS n, max(split_part(number, '-', 3)::int) AS top \
+         FROM invoices GROUP BY company_id) s WHERE n <> top",
+    )
+    .await;
+    println!(
+        "billing:     {want} invoices in {:.2} s = {:.0} invoices/s with {workers} worker runtime(s) ({dupes} duplicates, {gaps} tenants with gaps)",
+        took.as_secs_f64(),
+        want as f64 / took.as_secs_f64()
+    );
+    let _ = stop_tx.send(true);
+    for h in handles {
+        let _ = h.await;
+    }
+    let mut conn = queue
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
