@@ -369,15 +369,31 @@ fn check_discount(v: &mut ValidationErrors, field: &str, d: Option<Discount>) {
 
 async fn price(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Priced> {
     let company = crate::company::get(tx).await?;
-    price_for(tx, req, &company).await
+    price_for(tx, req, &company, &mut PriceCache::default()).await
+}
+
+/// What pricing looked up once and may reuse within one transaction.
+#[derive(Default)]
+pub(crate) struct PriceCache {
+    clients: std::collections::HashSet<ClientId>,
+    rates: std::collections::HashMap<Vec<TaxRateId>, Vec<TaxRate>>,
 }
 
 async fn price_for(
     tx: &mut TenantTx,
     req: InvoiceRequest,
     company: &crate::company::Company,
+    cache: &mut PriceCache,
 ) -> DomainResult<Priced> {
-    crate::clients::ensure_exists(tx, req.client_id)
+    if !cache.clients.contains(&req.client_id) {
+        check_client(tx, req.client_id).await?;
+        cache.clients.insert(req.client_id);
+    }
+    price_checked(tx, req, company, cache).await
+}
+
+async fn check_client(tx: &mut TenantTx, client: ClientId) -> DomainResult<()> {
+    crate::clients::ensure_exists(tx, client)
         .await
         .map_err(|_| {
             let mut v = ValidationErrors::new();
@@ -387,7 +403,15 @@ async fn price_for(
                 "client_id names no client of this company",
             );
             DomainError::Validation(v)
-        })?;
+        })
+}
+
+async fn price_checked(
+    tx: &mut TenantTx,
+    req: InvoiceRequest,
+    company: &crate::company::Company,
+    cache: &mut PriceCache,
+) -> DomainResult<Priced> {
     let mut v = ValidationErrors::new();
     let currency = req.currency.clone().unwrap_or(company.currency.clone());
     let minor = money::minor_units(&currency);
@@ -507,8 +531,16 @@ async fn price_for(
             .clone()
             .or_else(|| product.as_ref().map(|p| p.tax_rate_ids.clone()))
             .unwrap_or_default();
-        let rates =
-            catalogue::tax_rates_by_ids(tx, &rate_ids, &format!("lines[{i}].tax_rate_ids")).await?;
+        let rates = match cache.rates.get(&rate_ids) {
+            Some(r) => r.clone(),
+            None => {
+                let r =
+                    catalogue::tax_rates_by_ids(tx, &rate_ids, &format!("lines[{i}].tax_rate_ids"))
+                        .await?;
+                cache.rates.insert(rate_ids.clone(), r.clone());
+                r
+            }
+        };
         resolved.push(LineRequestResolved {
             product_id: l.product_id,
             description: l
@@ -576,8 +608,27 @@ async fn store_lines(
             .execute(tx.conn())
             .await?;
     }
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let n = lines.len();
+    let mut ids = Vec::with_capacity(n);
+    let mut positions = Vec::with_capacity(n);
+    let mut products = Vec::with_capacity(n);
+    let mut descriptions = Vec::with_capacity(n);
+    let mut quantities = Vec::with_capacity(n);
+    let mut prices = Vec::with_capacity(n);
+    let mut discounts = Vec::with_capacity(n);
+    let mut taxes_json = Vec::with_capacity(n);
+    let (mut gross, mut disc, mut net, mut tax, mut total) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for (pos, (l, a)) in lines.iter().enumerate() {
-        let taxes: Vec<AppliedTax> = l
+        let applied: Vec<AppliedTax> = l
             .rates
             .iter()
             .zip(&a.taxes)
@@ -590,29 +641,50 @@ async fn store_lines(
                 amount: *amount,
             })
             .collect();
-        sqlx::query(
-            "INSERT INTO invoice_lines (id, company_id, invoice_id, position, product_id, description, quantity, \
-             unit_price, discount, taxes, gross, discount_amount, net, tax, total) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(tenant)
-        .bind(id)
-        .bind(pos as i32)
-        .bind(l.product_id)
-        .bind(&l.description)
-        .bind(l.quantity)
-        .bind(l.unit_price)
-        .bind(l.discount.map(|d| serde_json::to_value(d).unwrap_or_default()))
-        .bind(serde_json::to_value(&taxes).unwrap_or_default())
-        .bind(a.gross)
-        .bind(a.discount)
-        .bind(a.net)
-        .bind(a.taxes.iter().sum::<Decimal>())
-        .bind(a.total)
-        .execute(tx.conn())
-        .await?;
+        ids.push(uuid::Uuid::now_v7());
+        positions.push(pos as i32);
+        products.push(l.product_id);
+        descriptions.push(l.description.as_str());
+        quantities.push(l.quantity);
+        prices.push(l.unit_price);
+        discounts.push(
+            l.discount
+                .map(|d| serde_json::to_value(d).unwrap_or_default()),
+        );
+        taxes_json.push(serde_json::to_value(&applied).unwrap_or_default());
+        gross.push(a.gross);
+        disc.push(a.discount);
+        net.push(a.net);
+        tax.push(a.taxes.iter().sum::<Decimal>());
+        total.push(a.total);
     }
+    sqlx::query(
+        "INSERT INTO invoice_lines (id, company_id, invoice_id, position, product_id, description, quantity, \
+         unit_price, discount, taxes, gross, discount_amount, net, tax, total) \
+         SELECT t.id, $1, $2, t.position, t.product_id, t.description, t.quantity, t.unit_price, t.discount, t.taxes, \
+                t.gross, t.discount_amount, t.net, t.tax, t.total \
+         FROM unnest($3::uuid[], $4::int4[], $5::uuid[], $6::text[], $7::numeric[], $8::numeric[], $9::jsonb[], \
+                     $10::jsonb[], $11::numeric[], $12::numeric[], $13::numeric[], $14::numeric[], $15::numeric[]) \
+              AS t(id, position, product_id, description, quantity, unit_price, discount, taxes, gross, \
+                   discount_amount, net, tax, total)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(ids)
+    .bind(positions)
+    .bind(products)
+    .bind(descriptions)
+    .bind(quantities)
+    .bind(prices)
+    .bind(discounts)
+    .bind(taxes_json)
+    .bind(gross)
+    .bind(disc)
+    .bind(net)
+    .bind(tax)
+    .bind(total)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -641,8 +713,9 @@ pub(crate) async fn create_for_period(
     recurring: RecurringId,
     period_start: NaiveDate,
     company: &crate::company::Company,
+    cache: &mut PriceCache,
 ) -> DomainResult<Option<(InvoiceId, Decimal)>> {
-    let p = price_for(tx, req, company).await?;
+    let p = price_for(tx, req, company, cache).await?;
     let minor = money::minor_units(&p.currency).unwrap_or(2);
     let total = money::to_minor(p.totals.total, minor);
     Ok(insert_priced(tx, p, Some((recurring, period_start)))
@@ -650,27 +723,48 @@ pub(crate) async fn create_for_period(
         .map(|id| (id, total)))
 }
 
-/// Finalizes a draft created in this same transaction (no other transaction
-/// can see it, so it needs no lock): allocates its number and opens it.
-pub(crate) async fn finalize_new(
+/// Finalizes drafts created in this same transaction, numbering them in
+/// the order given: one counter update per number scope, one update of the
+/// invoices, at the end of the transaction so the counter is held briefly.
+pub(crate) async fn finalize_new_many(
     tx: &mut TenantTx,
-    id: InvoiceId,
-    issue_date: NaiveDate,
+    drafts: &[(InvoiceId, NaiveDate)],
     pattern: &numbering::NumberPattern,
-) -> DomainResult<String> {
-    let number = numbering::allocate(tx, "invoice", pattern, issue_date).await?;
+) -> DomainResult<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let mut scopes: Vec<(String, Vec<(InvoiceId, NaiveDate)>)> = Vec::new();
+    for (id, date) in drafts {
+        let scope = pattern.scope(*date);
+        match scopes.iter_mut().find(|(s, _)| *s == scope) {
+            Some((_, v)) => v.push((*id, *date)),
+            None => scopes.push((scope, vec![(*id, *date)])),
+        }
+    }
+    let (mut ids, mut numbers) = (
+        Vec::with_capacity(drafts.len()),
+        Vec::with_capacity(drafts.len()),
+    );
+    for (scope, members) in scopes {
+        let first = numbering::allocate_range(tx, "invoice", &scope, members.len() as i64).await?;
+        for (k, (id, date)) in members.into_iter().enumerate() {
+            ids.push(id);
+            numbers.push(pattern.render(date, first + k as i64));
+        }
+    }
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query(
-        "UPDATE invoices SET number = $3, status = 'sent', finalized_at = $4, updated_at = $4 \
-         WHERE company_id = $1 AND id = $2",
+        "UPDATE invoices i SET number = n.number, status = 'sent', finalized_at = $2, updated_at = $2 \
+         FROM unnest($3::uuid[], $4::text[]) AS n(id, number) WHERE i.company_id = $1 AND i.id = n.id",
     )
     .bind(tenant)
-    .bind(id)
-    .bind(&number)
     .bind(now)
+    .bind(ids)
+    .bind(numbers)
     .execute(tx.conn())
     .await?;
-    Ok(number)
+    Ok(())
 }
 
 async fn insert_priced(

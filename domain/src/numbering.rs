@@ -125,6 +125,30 @@ pub async fn allocate(
     Ok(pattern.render(date, seq))
 }
 
+/// Reserves `n` consecutive numbers of `kind` in `scope` at once; returns
+/// the first sequence value. Held until the transaction ends, like
+/// [`allocate`], so take it as late as possible.
+pub async fn allocate_range(
+    tx: &mut TenantTx,
+    kind: &str,
+    scope: &str,
+    n: i64,
+) -> DomainResult<i64> {
+    let tenant = tx.tenant();
+    let last: i64 = sqlx::query_scalar(
+        "INSERT INTO number_sequences (company_id, kind, scope, last_value) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (company_id, kind, scope) DO UPDATE SET last_value = number_sequences.last_value + $4 \
+         RETURNING last_value",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(scope)
+    .bind(n)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(last - n + 1)
+}
+
 /// The company's pattern for `kind` from its settings, or `default`.
 pub fn pattern_from_settings(
     settings: &serde_json::Value,

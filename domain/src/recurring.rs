@@ -557,34 +557,29 @@ pub async fn bill(
     as_of: NaiveDate,
     dry_run: bool,
 ) -> DomainResult<Vec<PeriodOutcome>> {
+    bill_many(tx, &[id], as_of, dry_run).await
+}
+
+/// Bills several templates in one transaction: their rows are locked
+/// together (in id order, so concurrent runs cannot deadlock), the company,
+/// its number pattern, clients and tax rates are read once, and the
+/// templates' next cycles are moved on in one statement.
+pub async fn bill_many(
+    tx: &mut TenantTx,
+    ids: &[RecurringId],
+    as_of: NaiveDate,
+    dry_run: bool,
+) -> DomainResult<Vec<PeriodOutcome>> {
     let tenant = tx.tenant();
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM recurring_invoices WHERE company_id = $1 AND id = $2 FOR UPDATE"
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM recurring_invoices WHERE company_id = $1 AND id = ANY($2) ORDER BY id FOR UPDATE"
     )))
     .bind(tenant)
-    .bind(id)
-    .fetch_optional(tx.conn())
+    .bind(ids)
+    .fetch_all(tx.conn())
     .await?;
-    let t: Template = row
-        .ok_or(DomainError::not_found("recurring invoice"))?
-        .try_into()?;
-    if t.status != TemplateStatus::Active {
-        return Ok(Vec::new());
-    }
-    let lines: Vec<StoredLine> = serde_json::from_value(serde_json::Value::Array(t.lines.clone()))
-        .map_err(|e| DomainError::Internal(format!("stored template lines: {e}")))?;
-    let due = billing_periods::due_periods(
-        t.start_date,
-        t.frequency,
-        t.next_cycle as u32,
-        as_of,
-        t.end_date,
-        t.max_cycles.map(|m| m as u32),
-        MAX_PERIODS_PER_BILLING,
-    );
-    let mut out = Vec::with_capacity(due.len());
-    if due.is_empty() {
-        return Ok(out);
+    if rows.is_empty() && ids.len() == 1 {
+        return Err(DomainError::not_found("recurring invoice"));
     }
     let company = crate::company::get(tx).await?;
     let pattern = crate::numbering::pattern_from_settings(
@@ -592,62 +587,96 @@ pub async fn bill(
         invoices::PATTERN_SETTING,
         invoices::DEFAULT_PATTERN,
     )?;
-    let mut next_cycle = t.next_cycle as u32;
-    for (cycle, start) in due {
-        let req = request_for(&lines, &t, &t.currency, start, cycle);
-        if dry_run {
-            let priced = invoices::check(tx, req).await?;
-            out.push(PeriodOutcome {
-                template_id: id,
-                period_start: start,
-                outcome: "created".into(),
-                invoice_id: None,
-                total: Some(priced),
-                reason: None,
-            });
-        } else {
-            let outcome = match invoices::create_for_period(tx, req, id, start, &company).await? {
-                Some((inv, total)) => {
-                    if t.auto_finalize {
-                        invoices::finalize_new(tx, inv, start, &pattern).await?;
-                    }
-                    PeriodOutcome {
-                        template_id: id,
-                        period_start: start,
-                        outcome: "created".into(),
-                        invoice_id: Some(inv),
-                        total: Some(total),
-                        reason: None,
-                    }
-                }
-                None => PeriodOutcome {
-                    template_id: id,
+    let mut cache = invoices::PriceCache::default();
+    let mut out = Vec::new();
+    let mut to_finalize = Vec::new();
+    let (mut moved_ids, mut moved_cycles, mut moved_starts, mut moved_ended) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for row in rows {
+        let t: Template = row.try_into()?;
+        if t.status != TemplateStatus::Active {
+            continue;
+        }
+        let lines: Vec<StoredLine> =
+            serde_json::from_value(serde_json::Value::Array(t.lines.clone()))
+                .map_err(|e| DomainError::Internal(format!("stored template lines: {e}")))?;
+        let due = billing_periods::due_periods(
+            t.start_date,
+            t.frequency,
+            t.next_cycle as u32,
+            as_of,
+            t.end_date,
+            t.max_cycles.map(|m| m as u32),
+            MAX_PERIODS_PER_BILLING,
+        );
+        if due.is_empty() {
+            continue;
+        }
+        let mut next_cycle = t.next_cycle as u32;
+        for (cycle, start) in due {
+            let req = request_for(&lines, &t, &t.currency, start, cycle);
+            let outcome = if dry_run {
+                PeriodOutcome {
+                    template_id: t.id,
                     period_start: start,
-                    outcome: "skipped".into(),
+                    outcome: "created".into(),
                     invoice_id: None,
-                    total: None,
-                    reason: Some("this period has its invoice already".into()),
-                },
+                    total: Some(invoices::check(tx, req).await?),
+                    reason: None,
+                }
+            } else {
+                match invoices::create_for_period(tx, req, t.id, start, &company, &mut cache)
+                    .await?
+                {
+                    Some((inv, total)) => {
+                        if t.auto_finalize {
+                            to_finalize.push((inv, start));
+                        }
+                        PeriodOutcome {
+                            template_id: t.id,
+                            period_start: start,
+                            outcome: "created".into(),
+                            invoice_id: Some(inv),
+                            total: Some(total),
+                            reason: None,
+                        }
+                    }
+                    None => PeriodOutcome {
+                        template_id: t.id,
+                        period_start: start,
+                        outcome: "skipped".into(),
+                        invoice_id: None,
+                        total: None,
+                        reason: Some("this period has its invoice already".into()),
+                    },
+                }
             };
             out.push(outcome);
+            next_cycle = cycle + 1;
         }
-        next_cycle = cycle + 1;
-    }
-    if !dry_run {
         let next_start = billing_periods::period_start(t.start_date, t.frequency, next_cycle);
         let ended = t.max_cycles.is_some_and(|m| next_cycle >= m as u32)
             || matches!((t.end_date, next_start), (Some(e), Some(n)) if n > e);
+        moved_ids.push(t.id);
+        moved_cycles.push(next_cycle as i32);
+        moved_starts.push(if ended { None } else { next_start });
+        moved_ended.push(ended);
+    }
+    invoices::finalize_new_many(tx, &to_finalize, &pattern).await?;
+    if !dry_run && !moved_ids.is_empty() {
         let now = tx.now();
         sqlx::query(
-            "UPDATE recurring_invoices SET next_cycle = $3, next_period_start = $4, \
-             status = CASE WHEN $5 THEN 'ended' ELSE status END, updated_at = $6 WHERE company_id = $1 AND id = $2",
+            "UPDATE recurring_invoices r SET next_cycle = m.next_cycle, next_period_start = m.next_start, \
+             status = CASE WHEN m.ended THEN 'ended' ELSE r.status END, updated_at = $2 \
+             FROM unnest($3::uuid[], $4::int4[], $5::date[], $6::bool[]) AS m(id, next_cycle, next_start, ended) \
+             WHERE r.company_id = $1 AND r.id = m.id",
         )
         .bind(tenant)
-        .bind(id)
-        .bind(next_cycle as i32)
-        .bind(if ended { None } else { next_start })
-        .bind(ended)
         .bind(now)
+        .bind(moved_ids)
+        .bind(moved_cycles)
+        .bind(moved_starts)
+        .bind(moved_ended)
         .execute(tx.conn())
         .await?;
     }
@@ -740,23 +769,32 @@ pub async fn record_items(
     run: BillingRunId,
     items: &[PeriodOutcome],
 ) -> DomainResult<()> {
-    let (tenant, now) = (tx.tenant(), tx.now());
-    for i in items {
-        sqlx::query(
-            "INSERT INTO billing_run_items (run_id, company_id, template_id, period_start, outcome, invoice_id, reason, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-        )
-        .bind(run)
-        .bind(tenant)
-        .bind(i.template_id)
-        .bind(i.period_start)
-        .bind(&i.outcome)
-        .bind(i.invoice_id)
-        .bind(&i.reason)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    if items.is_empty() {
+        return Ok(());
     }
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let templates: Vec<RecurringId> = items.iter().map(|i| i.template_id).collect();
+    let starts: Vec<NaiveDate> = items.iter().map(|i| i.period_start).collect();
+    let outcomes: Vec<&str> = items.iter().map(|i| i.outcome.as_str()).collect();
+    let invoices: Vec<Option<InvoiceId>> = items.iter().map(|i| i.invoice_id).collect();
+    let reasons: Vec<Option<&str>> = items.iter().map(|i| i.reason.as_deref()).collect();
+    sqlx::query(
+        "INSERT INTO billing_run_items (run_id, company_id, template_id, period_start, outcome, invoice_id, reason, at) \
+         SELECT $1, $2, t.template_id, t.period_start, t.outcome, t.invoice_id, t.reason, $3 \
+         FROM unnest($4::uuid[], $5::date[], $6::text[], $7::uuid[], $8::text[]) \
+              AS t(template_id, period_start, outcome, invoice_id, reason) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(run)
+    .bind(tenant)
+    .bind(now)
+    .bind(templates)
+    .bind(starts)
+    .bind(outcomes)
+    .bind(invoices)
+    .bind(reasons)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 

@@ -113,45 +113,70 @@ impl Job for Bill {
     /// invoice table's unique (template, period start); a period billed
     /// before is `skipped`, never billed again.
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
-        let (mut created, mut skipped, mut failed) = (0, 0, 0);
-        for id in &self.templates {
-            let mut tx = ctx.db.tenant(self.tenant).await?;
-            let items = match recurring::bill(&mut tx, *id, self.as_of, false).await {
-                Ok(items) => {
-                    recurring::record_items(&mut tx, self.run, &items).await?;
-                    tx.commit().await?;
-                    items
+        // The whole chunk in one transaction; if a template cannot be billed,
+        // the chunk is billed again template by template so only that one fails.
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let items = match recurring::bill_many(&mut tx, &self.templates, self.as_of, false).await {
+            Ok(items) => {
+                recurring::record_items(&mut tx, self.run, &items).await?;
+                tx.commit().await?;
+                items
+            }
+            Err(e @ nestogy_domain::DomainError::Database(_)) => return Err(e.into()),
+            Err(_) => {
+                drop(tx);
+                let mut items = Vec::new();
+                for id in &self.templates {
+                    items.extend(self.bill_one(&ctx, *id).await?);
                 }
-                Err(e @ nestogy_domain::DomainError::Database(_)) => return Err(e.into()),
-                Err(e) => {
-                    drop(tx);
-                    // A template that cannot be billed (a deleted product's
-                    // tax, say) is recorded and the run goes on.
-                    let failure = PeriodOutcome {
-                        template_id: *id,
-                        period_start: self.as_of,
-                        outcome: "failed".into(),
-                        invoice_id: None,
-                        total: None,
-                        reason: Some(describe(&e)),
-                    };
-                    let mut tx = ctx.db.tenant(self.tenant).await?;
-                    recurring::record_items(&mut tx, self.run, std::slice::from_ref(&failure))
-                        .await?;
-                    tx.commit().await?;
-                    vec![failure]
-                }
-            };
-            for i in &items {
-                match i.outcome.as_str() {
-                    "created" => created += 1,
-                    "skipped" => skipped += 1,
-                    _ => failed += 1,
-                }
+                items
+            }
+        };
+        let (mut created, mut skipped, mut failed) = (0u64, 0u64, 0u64);
+        for i in &items {
+            match i.outcome.as_str() {
+                "created" => created += 1,
+                "skipped" => skipped += 1,
+                _ => failed += 1,
             }
         }
         metrics::counter!("invoices_billed_total").increment(created);
         Ok(serde_json::json!({ "created": created, "skipped": skipped, "failed": failed }))
+    }
+}
+
+impl Bill {
+    async fn bill_one(
+        &self,
+        ctx: &JobContext,
+        id: RecurringId,
+    ) -> Result<Vec<PeriodOutcome>, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        match recurring::bill(&mut tx, id, self.as_of, false).await {
+            Ok(items) => {
+                recurring::record_items(&mut tx, self.run, &items).await?;
+                tx.commit().await?;
+                Ok(items)
+            }
+            Err(e @ nestogy_domain::DomainError::Database(_)) => Err(e.into()),
+            Err(e) => {
+                drop(tx);
+                // A template that cannot be billed (an archived tax, say) is
+                // recorded, and the run goes on.
+                let failure = PeriodOutcome {
+                    template_id: id,
+                    period_start: self.as_of,
+                    outcome: "failed".into(),
+                    invoice_id: None,
+                    total: None,
+                    reason: Some(describe(&e)),
+                };
+                let mut tx = ctx.db.tenant(self.tenant).await?;
+                recurring::record_items(&mut tx, self.run, std::slice::from_ref(&failure)).await?;
+                tx.commit().await?;
+                Ok(vec![failure])
+            }
+        }
     }
 }
 
