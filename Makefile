@@ -5,7 +5,7 @@ export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
 export REDIS_URL ?= redis://127.0.0.1:6379
 export NESTOGY_BIND ?= 127.0.0.1:8080
 
-.PHONY: run test services build bench bench-jobs lint
+.PHONY: run test services build bench bench-jobs bench-billing lint
 
 services:
 	@bash scripts/services.sh
@@ -38,3 +38,7 @@ lint:
 ## Benchmark the job platform (see README: Benchmarks).
 bench-jobs: services
 	bash scripts/bench-jobs.sh
+
+## Benchmark billing runs (see README: Benchmarks).
+bench-billing: services
+	cargo bench --bench billing

@@ -320,3 +320,126 @@ async fn two_scheduler_processes_fire_each_tick_once_over_a_moved_clock() {
     );
     let _ = std::fs::remove_file(offset_file);
 }
+
+/// `n` monthly templates starting `start` for a new tenant's one client.
+async fn seed_templates(app: &TestApp, n: i64, start: &str) -> nestogy_domain::TenantId {
+    let t = app
+        .tenant(&format!("Billing {}", uuid::Uuid::now_v7()))
+        .await;
+    let client = app.client(&t.admin, "Acme").await;
+    sqlx::query(
+        "INSERT INTO recurring_invoices (id, company_id, client_id, name, currency, frequency_unit, frequency_every, \
+         start_date, next_cycle, next_period_start, status, auto_finalize, lines, created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, $2::uuid, 'Template ' || i, 'EUR', 'months', 1, $3::date, 0, $3::date, 'active', true, \
+                jsonb_build_array(jsonb_build_object('description', 'Managed services', 'quantity', '1', \
+                'unit_price', (10 + i % 90)::text)), now(), now() \
+         FROM generate_series(1, $4) i",
+    )
+    .bind(t.id)
+    .bind(client)
+    .bind(start)
+    .bind(n)
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    t.id
+}
+
+async fn billing_settled(app: &TestApp) -> bool {
+    app.count("SELECT count(*) FROM jobs WHERE kind LIKE 'billing.%' AND state NOT IN ('succeeded', 'dead', 'cancelled')")
+        .await
+        == 0
+}
+
+/// Every (template, period) billed once, and each number scope gapless.
+async fn assert_billed_exactly_once(app: &TestApp, want: i64) {
+    assert_eq!(app.count("SELECT count(*) FROM invoices").await, want);
+    assert_eq!(
+        app.count("SELECT count(*) FROM (SELECT 1 FROM invoices GROUP BY recurring_id, period_start HAVING count(*) > 1) d").await,
+        0,
+        "a period billed twice"
+    );
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM (SELECT split_part(number, '-', 2) AS y, count(*) AS n, \
+             max(split_part(number, '-', 3)::int) AS top, min(split_part(number, '-', 3)::int) AS bottom \
+             FROM invoices GROUP BY company_id, 1) s WHERE n <> top OR bottom <> 1"
+        )
+        .await,
+        0,
+        "numbers have gaps"
+    );
+}
+
+#[tokio::test]
+async fn two_billing_runs_at_once_on_three_workers_bill_each_period_once() {
+    let app = TestApp::new().await;
+    // 300 templates, each three periods behind on 2026-02-01.
+    let tenant = seed_templates(&app, 300, "2025-12-01").await;
+    let _workers: Vec<Proc> = (0..3).map(|_| Proc::spawn(&app, "worker", &[])).collect();
+    let jobs = app.real_jobs();
+    let run = || nestogy_jobs::billing::Run {
+        tenant,
+        as_of: Some("2026-02-01".parse().unwrap()),
+        manual: true,
+    };
+    let (first, second) = (run(), run());
+    let (a, b) = tokio::join!(
+        nestogy_jobs::enqueue(&jobs, &first),
+        nestogy_jobs::enqueue(&jobs, &second)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_ne!(a, b);
+    eventually("both runs to finish", Duration::from_secs(120), || async {
+        billing_settled(&app).await && app.count("SELECT count(*) FROM invoices").await >= 900
+    })
+    .await;
+    assert_billed_exactly_once(&app, 900).await;
+    // Oldest first: each template's invoices are numbered in period order.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM (SELECT number, lag(number) OVER (PARTITION BY recurring_id ORDER BY period_start) AS prev \
+             FROM invoices) x WHERE prev IS NOT NULL AND split_part(prev, '-', 2) = split_part(number, '-', 2) AND prev > number"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_worker_killed_in_the_middle_of_a_2000_template_run() {
+    let app = TestApp::new().await;
+    let tenant = seed_templates(&app, 2000, "2026-01-01").await;
+    let lease = [("NESTOGY_JOB_LEASE", "3")];
+    let mut doomed = Proc::spawn(&app, "worker", &lease);
+    let jobs = app.real_jobs();
+    nestogy_jobs::enqueue(
+        &jobs,
+        &nestogy_jobs::billing::Run {
+            tenant,
+            as_of: Some("2026-01-01".parse().unwrap()),
+            manual: true,
+        },
+    )
+    .await
+    .unwrap();
+    eventually(
+        "billing to be under way",
+        Duration::from_secs(60),
+        || async { app.count("SELECT count(*) FROM invoices").await > 100 },
+    )
+    .await;
+    doomed.signal("KILL");
+    doomed.exit_status(Duration::from_secs(10)).await;
+    let at_kill = app.count("SELECT count(*) FROM invoices").await;
+    let _others: Vec<Proc> = (0..2)
+        .map(|_| Proc::spawn(&app, "worker", &lease))
+        .collect();
+    eventually("all 2,000 invoices", Duration::from_secs(120), || async {
+        billing_settled(&app).await && app.count("SELECT count(*) FROM invoices").await >= 2000
+    })
+    .await;
+    eprintln!("{at_kill} invoices when the worker was killed");
+    assert!(at_kill < 2000, "the kill came too late to mean anything");
+    assert_billed_exactly_once(&app, 2000).await;
+}
