@@ -43,6 +43,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::invoices::router())
         .merge(routes::payments::router())
         .merge(routes::recurring::router())
+        .merge(routes::quotes::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

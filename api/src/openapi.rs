@@ -20,6 +20,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "catalogue", description = "Tax rates, products and payment terms"),
         (name = "invoices", description = "Invoices: drafts, finalize, void, duplicate"),
         (name = "payments", description = "Payments, refunds, client credit and statements"),
+        (name = "quotes", description = "Quotes: send, accept, decline, expire, convert"),
         (name = "recurring", description = "Recurring invoices and billing runs"),
         (name = "jobs", description = "Background jobs: state, retry, cancel"),
         (name = "schedules", description = "Recurring jobs from cron expressions"),

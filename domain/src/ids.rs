@@ -88,3 +88,4 @@ id_type!(InvoiceId);
 id_type!(PaymentId);
 id_type!(RecurringId);
 id_type!(BillingRunId);
+id_type!(QuoteId);

@@ -70,7 +70,7 @@ pub struct AppliedTax {
     pub amount: Decimal,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InvoiceLine {
     pub product_id: Option<ProductId>,
     pub description: String,
@@ -115,7 +115,7 @@ pub struct Invoice {
     pub lines: Vec<InvoiceLine>,
 }
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineRequest {
     /// Fills description, price and taxes that the line does not give.
@@ -695,6 +695,60 @@ pub async fn create(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Invo
         .await?
         .ok_or(DomainError::Internal("draft not inserted".into()))?;
     get(tx, id).await
+}
+
+/// A request priced but not stored (for quotes).
+pub(crate) struct Preview {
+    pub currency: String,
+    pub issue_date: NaiveDate,
+    pub lines: Vec<InvoiceLine>,
+    pub subtotal: Decimal,
+    pub discount_total: Decimal,
+    pub tax_total: Decimal,
+    pub total: Decimal,
+}
+
+pub(crate) async fn preview(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Preview> {
+    let p = price(tx, req).await?;
+    let minor = money::minor_units(&p.currency).unwrap_or(2);
+    let lines = p
+        .lines
+        .iter()
+        .map(|(l, a)| InvoiceLine {
+            product_id: l.product_id,
+            description: l.description.clone(),
+            quantity: l.quantity.normalize(),
+            unit_price: l.unit_price.normalize(),
+            discount: l.discount,
+            taxes: l
+                .rates
+                .iter()
+                .zip(&a.taxes)
+                .map(|(r, amount)| AppliedTax {
+                    tax_rate_id: r.id,
+                    name: r.name.clone(),
+                    percent: r.percent,
+                    inclusive: r.inclusive,
+                    compound: r.compound,
+                    amount: money::to_minor(*amount, minor),
+                })
+                .collect(),
+            gross: money::to_minor(a.gross, minor),
+            discount_amount: money::to_minor(a.discount, minor),
+            net: money::to_minor(a.net, minor),
+            tax: money::to_minor(a.taxes.iter().sum(), minor),
+            total: money::to_minor(a.total, minor),
+        })
+        .collect();
+    Ok(Preview {
+        issue_date: p.issue_date,
+        lines,
+        subtotal: money::to_minor(p.totals.subtotal, minor),
+        discount_total: money::to_minor(p.totals.discount, minor),
+        tax_total: money::to_minor(p.totals.tax, minor),
+        total: money::to_minor(p.totals.total, minor),
+        currency: p.currency,
+    })
 }
 
 /// Prices a request as a draft would be priced, storing nothing; returns

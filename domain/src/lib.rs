@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod passwords;
 pub mod patch;
 pub mod payments;
+pub mod quotes;
 pub mod recurring;
 pub mod roles;
 pub mod schedules;

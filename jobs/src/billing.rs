@@ -193,7 +193,8 @@ fn describe(e: &nestogy_domain::DomainError) -> String {
 }
 
 /// Marks a tenant's open invoices past their due date (in its time zone)
-/// overdue. Running it twice changes nothing more.
+/// overdue, and its sent quotes past their validity expired. Running it
+/// twice changes nothing more.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MarkOverdue {
     pub tenant: TenantId,
@@ -211,7 +212,8 @@ impl Job for MarkOverdue {
         let today = today(&ctx, self.tenant).await?;
         let mut tx = ctx.db.tenant(self.tenant).await?;
         let n = nestogy_domain::invoices::mark_overdue(&mut tx, today).await?;
+        let expired = nestogy_domain::quotes::expire(&mut tx, today).await?;
         tx.commit().await?;
-        Ok(serde_json::json!({ "marked_overdue": n, "as_of": today }))
+        Ok(serde_json::json!({ "marked_overdue": n, "quotes_expired": expired, "as_of": today }))
     }
 }

@@ -132,6 +132,8 @@ pub struct Fixture {
     /// A recurring template for `billed`.
     pub template: String,
     pub run: String,
+    /// A draft quote.
+    pub quote: String,
 }
 
 pub struct Response {
@@ -456,6 +458,14 @@ impl TestApp {
             )
             .await
             .id();
+        let quote = self
+            .post(
+                "/api/v1/quotes",
+                admin,
+                json!({"client_id": billed, "lines": [{"description": "Offer", "quantity": "1", "unit_price": "10"}]}),
+            )
+            .await
+            .id();
         let me = self.get("/api/v1/auth/me", admin).await;
         let tenant: TenantId = me.body["company_id"]
             .as_str()
@@ -485,6 +495,7 @@ impl TestApp {
             payment,
             template,
             run: run.to_string(),
+            quote,
         }
     }
 

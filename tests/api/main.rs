@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 mod payments;
 mod processes;
+mod quotes;
 mod recurring;
 mod roles;
 mod scheduler;

@@ -180,6 +180,17 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             None,
         ),
         ("GET", format!("/api/v1/billing-runs/{}", o.run), None),
+        ("GET", format!("/api/v1/quotes/{}", o.quote), None),
+        (
+            "PUT",
+            format!("/api/v1/quotes/{}", o.quote),
+            Some(json!({"client_id": o.billed, "lines": []})),
+        ),
+        ("POST", format!("/api/v1/quotes/{}/send", o.quote), None),
+        ("POST", format!("/api/v1/quotes/{}/accept", o.quote), None),
+        ("POST", format!("/api/v1/quotes/{}/decline", o.quote), None),
+        ("POST", format!("/api/v1/quotes/{}/convert", o.quote), None),
+        ("DELETE", format!("/api/v1/quotes/{}", o.quote), None),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -230,6 +241,7 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         "/api/v1/payments",
         "/api/v1/recurring-invoices",
         "/api/v1/billing-runs",
+        "/api/v1/quotes",
     ] {
         let r = app.get(path, &b.admin).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -249,6 +261,7 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             &o.payment,
             &o.template,
             &o.run,
+            &o.quote,
         ] {
             assert!(!text.contains(id.as_str()), "{path} leaks {id}");
         }

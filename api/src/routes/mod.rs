@@ -12,6 +12,7 @@ pub mod invoices;
 pub mod jobs;
 pub mod locations;
 pub mod payments;
+pub mod quotes;
 pub mod recurring;
 pub mod schedules;
 pub mod users;
