@@ -162,6 +162,24 @@ pub fn validate_locale(v: &mut ValidationErrors, l: &str) {
     }
 }
 
+impl Company {
+    /// The company's time zone (UTC if the stored name is unknown).
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.time_zone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    /// The calendar date in the company's time zone at `now`.
+    pub fn today(&self, now: DateTime<Utc>) -> chrono::NaiveDate {
+        crate::billing_periods::local_date(now, self.zone())
+    }
+}
+
+/// Today in the tenant's time zone, by the transaction's clock.
+pub async fn today(tx: &mut TenantTx) -> DomainResult<chrono::NaiveDate> {
+    let company = get(tx).await?;
+    Ok(company.today(tx.now()))
+}
+
 pub async fn get(tx: &mut TenantTx) -> DomainResult<Company> {
     let tenant = tx.tenant();
     let row: Option<CompanyRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

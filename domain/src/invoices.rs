@@ -422,10 +422,7 @@ async fn price_checked(
             "currency must be a supported ISO 4217 code",
         );
     }
-    let tz: chrono_tz::Tz = company.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    let issue_date = req
-        .issue_date
-        .unwrap_or_else(|| crate::billing_periods::local_date(tx.now(), tz));
+    let issue_date = req.issue_date.unwrap_or_else(|| company.today(tx.now()));
     let term_days = match req.payment_term_id {
         Some(id) => {
             let tenant = tx.tenant();

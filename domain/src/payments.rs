@@ -106,12 +106,6 @@ pub struct Recorded {
     pub credited: Decimal,
 }
 
-async fn today(tx: &mut TenantTx) -> DomainResult<NaiveDate> {
-    let company = crate::company::get(tx).await?;
-    let tz: chrono_tz::Tz = company.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    Ok(crate::billing_periods::local_date(tx.now(), tz))
-}
-
 fn check_amount(v: &mut ValidationErrors, field: &str, amount: Decimal, currency: &str) {
     let minor = money::minor_units(currency).unwrap_or(2);
     if amount <= Decimal::ZERO {
@@ -207,7 +201,7 @@ pub async fn record(
         v.add("method", "invalid", "apply credit with /apply-credit");
     }
     v.finish()?;
-    let today = today(tx).await?;
+    let today = crate::company::today(tx).await?;
     let paid_on = req.paid_on.unwrap_or(today);
     let applied = req.amount.min(inv.balance.max(Decimal::ZERO));
     let credited = req.amount - applied;
@@ -280,7 +274,7 @@ pub async fn refund(
     }
     let reference = v.optional_text("reference", req.reference.as_deref(), 200);
     v.finish()?;
-    let today = today(tx).await?;
+    let today = crate::company::today(tx).await?;
     let paid_on = req.paid_on.unwrap_or(today);
     let movement = Movement {
         kind: "refund",
@@ -361,7 +355,7 @@ pub async fn apply_credit(
         );
     }
     v.finish()?;
-    let today = today(tx).await?;
+    let today = crate::company::today(tx).await?;
     add_credit(
         tx,
         inv.client_id,

@@ -336,12 +336,6 @@ pub async fn send(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
     get(tx, id).await
 }
 
-async fn today(tx: &mut TenantTx) -> DomainResult<NaiveDate> {
-    let company = crate::company::get(tx).await?;
-    let tz: chrono_tz::Tz = company.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    Ok(crate::billing_periods::local_date(tx.now(), tz))
-}
-
 async fn decide(
     tx: &mut TenantTx,
     id: QuoteId,
@@ -349,7 +343,7 @@ async fn decide(
     action: &str,
 ) -> DomainResult<Quote> {
     let q = lock(tx, id, &[QuoteStatus::Sent], action).await?;
-    let today = today(tx).await?;
+    let today = crate::company::today(tx).await?;
     let (tenant, now) = (tx.tenant(), tx.now());
     if q.valid_until < today {
         sqlx::query("UPDATE quotes SET status = 'expired', updated_at = $3 WHERE company_id = $1 AND id = $2")

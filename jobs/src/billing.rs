@@ -16,9 +16,7 @@ pub const CHUNK: usize = 50;
 
 async fn today(ctx: &JobContext, tenant: TenantId) -> Result<NaiveDate, JobError> {
     let mut tx = ctx.db.tenant(tenant).await?;
-    let company = nestogy_domain::company::get(&mut tx).await?;
-    let tz: chrono_tz::Tz = company.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    Ok(nestogy_domain::billing_periods::local_date(tx.now(), tz))
+    Ok(nestogy_domain::company::today(&mut tx).await?)
 }
 
 /// A tenant's billing run. Its job id is the run's id; scheduled runs bill

@@ -182,9 +182,7 @@ async fn client_statement(
     p.require(Permission::BillingRead)?;
     let mut tx = p.tx(&s).await?;
     let company = nestogy_domain::company::get(&mut tx).await?;
-    let tz: chrono_tz::Tz = company.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    let to =
-        q.to.unwrap_or_else(|| nestogy_domain::billing_periods::local_date(tx.now(), tz));
+    let to = q.to.unwrap_or_else(|| company.today(tx.now()));
     let from = q.from.unwrap_or(to - Duration::days(90));
     let currency = q.currency.unwrap_or(company.currency);
     let mut v = ValidationErrors::new();

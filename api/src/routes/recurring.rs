@@ -182,10 +182,7 @@ async fn start_run(
     p.require(Permission::BillingWrite)?;
     let mut tx = p.tx(&s).await?;
     let company = nestogy_domain::company::get(&mut tx).await?;
-    let tz: chrono_tz::Tz = company.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    let as_of = body
-        .as_of
-        .unwrap_or_else(|| nestogy_domain::billing_periods::local_date(tx.now(), tz));
+    let as_of = body.as_of.unwrap_or_else(|| company.today(tx.now()));
     if body.dry_run {
         let due = recurring::due_ids(&mut tx, as_of).await?;
         let mut items = Vec::new();
