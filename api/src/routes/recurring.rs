@@ -205,15 +205,7 @@ async fn start_run(
         )
             .into_response());
     }
-    p.audit(
-        &mut tx,
-        "billing_run.started",
-        "billing_run",
-        p.tenant.as_uuid(),
-        &serde_json::json!({"as_of": as_of}),
-    )
-    .await?;
-    tx.commit().await?;
+    tx.end_read();
     let job = nestogy_jobs::billing::Run {
         tenant: p.tenant,
         as_of: Some(as_of),
@@ -222,6 +214,17 @@ async fn start_run(
     let job_id = nestogy_jobs::enqueue(&s.jobs(), &job)
         .await
         .map_err(|e| ApiError::Domain(nestogy_domain::DomainError::Internal(e.to_string())))?;
+    let mut tx = p.tx(&s).await?;
+    let details = serde_json::json!({"as_of": as_of, "job_id": job_id});
+    p.audit(
+        &mut tx,
+        "billing_run.started",
+        "billing_run",
+        job_id.as_uuid(),
+        &details,
+    )
+    .await?;
+    tx.commit().await?;
     let started = RunStarted {
         job_id,
         run_id: BillingRunId(job_id.as_uuid()),
