@@ -24,7 +24,7 @@ test: services
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
-		$(CARGO) test --workspace --no-fail-fast; \
+		$(CARGO) test --workspace --no-fail-fast -- --test-threads=2; \
 	fi
 
 ## Load-test the API (see README: Benchmarks).
