@@ -165,3 +165,21 @@ impl From<sqlx::Error> for ApiError {
         ApiError::Domain(DomainError::Database(e))
     }
 }
+
+impl From<nestogy_jobs::EnqueueError> for ApiError {
+    fn from(e: nestogy_jobs::EnqueueError) -> Self {
+        use nestogy_jobs::EnqueueError::*;
+        match e {
+            // The queue or the database is down: the client may try again.
+            Redis(_) | Database(_) => {
+                tracing::error!(error = %e, "enqueueing failed");
+                ApiError::status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the job queue is unavailable; try again",
+                )
+            }
+            other => ApiError::Domain(DomainError::Internal(other.to_string())),
+        }
+    }
+}

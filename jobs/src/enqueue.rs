@@ -13,6 +13,8 @@ use crate::{Job, JobContext, Queue, RedisQueue, registry};
 pub enum EnqueueError {
     #[error("unknown job kind {0:?}")]
     UnknownKind(String),
+    #[error("the job's payload does not serialize: {0}")]
+    Payload(String),
     #[error("recording the job: {0}")]
     Database(#[from] sqlx::Error),
     #[error("queueing the job in Redis: {0}")]
@@ -66,7 +68,7 @@ impl Prepared {
         unique_key: Option<String>,
     ) -> Result<Prepared, EnqueueError> {
         let payload = serde_json::to_value(job)
-            .map_err(|e| EnqueueError::UnknownKind(format!("{}: {e}", J::KIND)))?;
+            .map_err(|e| EnqueueError::Payload(format!("{}: {e}", J::KIND)))?;
         Prepared::new(J::KIND, job.tenant(), payload, run_at, unique_key)
     }
 

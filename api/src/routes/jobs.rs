@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Path, Query};
 use crate::state::AppState;
 
@@ -99,9 +99,7 @@ async fn retry_job(
     )
     .await?;
     tx.commit().await?;
-    nestogy_jobs::push_existing(&s.jobs(), &job, Some(p.tenant))
-        .await
-        .map_err(|e| ApiError::Domain(nestogy_domain::DomainError::Internal(e.to_string())))?;
+    nestogy_jobs::push_existing(&s.jobs(), &job, Some(p.tenant)).await?;
     Ok(axum::Json(job))
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 
@@ -211,9 +211,7 @@ async fn start_run(
         as_of: Some(as_of),
         manual: true,
     };
-    let job_id = nestogy_jobs::enqueue(&s.jobs(), &job)
-        .await
-        .map_err(|e| ApiError::Domain(nestogy_domain::DomainError::Internal(e.to_string())))?;
+    let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
     let mut tx = p.tx(&s).await?;
     let details = serde_json::json!({"as_of": as_of, "job_id": job_id});
     p.audit(

@@ -13,7 +13,7 @@ use utoipa_axum::routes;
 
 use super::ListQuery;
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 
@@ -156,8 +156,7 @@ async fn run_schedule(
     if let Some(obj) = payload.as_object_mut() {
         obj.insert("tenant".into(), serde_json::json!(p.tenant));
     }
-    let job_id = nestogy_jobs::enqueue_kind(&s.jobs(), &sched.kind, Some(p.tenant), payload)
-        .await
-        .map_err(|e| ApiError::Domain(nestogy_domain::DomainError::Internal(e.to_string())))?;
+    let job_id =
+        nestogy_jobs::enqueue_kind(&s.jobs(), &sched.kind, Some(p.tenant), payload).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(Enqueued { job_id })))
 }
