@@ -443,3 +443,39 @@ async fn a_worker_killed_in_the_middle_of_a_2000_template_run() {
     assert!(at_kill < 2000, "the kill came too late to mean anything");
     assert_billed_exactly_once(&app, 2000).await;
 }
+
+/// Workers down while enqueues go on (an outage), then back while enqueues
+/// still go on: everything drains, nothing errs.
+#[tokio::test]
+async fn an_outage_with_enqueues_going_on_drains_without_an_error() {
+    let app = TestApp::new().await;
+    let jobs = app.real_jobs();
+    let batch: Vec<Noop> = (0..1000).map(|_| Noop { tenant: None }).collect();
+    // The outage: 5,000 jobs and no worker.
+    for _ in 0..5 {
+        enqueue_many(&jobs, &batch).await.unwrap();
+    }
+    let workers: Vec<Proc> = (0..2).map(|_| Proc::spawn(&app, "worker", &[])).collect();
+    // Back, while 5,000 more arrive.
+    for _ in 0..5 {
+        enqueue_many(&jobs, &batch).await.unwrap();
+    }
+    eventually(
+        "10,000 jobs to succeed",
+        Duration::from_secs(240),
+        || async { succeeded(&app).await == 10_000 },
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE attempts <> 1")
+            .await,
+        0
+    );
+    for w in &workers {
+        let log = w.log();
+        assert!(
+            !log.contains("\"level\":\"ERROR\"") && !log.contains("\"level\":\"WARN\""),
+            "{log}"
+        );
+    }
+}
