@@ -5,12 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use nestogy_domain::{Db, clock, company, db};
-use nestogy_jobs::{JobContext, RedisQueue, enqueue};
+#[path = "support/mod.rs"]
+mod support;
 
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
+use nestogy_domain::company;
+use nestogy_jobs::enqueue;
+use support::env_or;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -28,35 +28,10 @@ async fn count(owner: &sqlx::PgPool, sql: &str) -> i64 {
 }
 
 async fn run() {
-    let admin_url = env_or(
-        "NESTOGY_BENCH_ADMIN_URL",
-        "postgres://postgres:postgres@127.0.0.1:5432/postgres",
-    );
-    let root = admin_url.rsplit_once('/').expect("url").0.to_owned();
-    let db_url = format!("{root}/nestogy_bench_billing");
     let total: i64 = env_or("TEMPLATES", "100000").parse().expect("TEMPLATES");
     let tenants: i64 = env_or("TENANTS", "10").parse().expect("TENANTS");
     let workers: usize = env_or("WORKERS", "1").parse().expect("WORKERS");
-    {
-        use sqlx::{Connection, Executor};
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect");
-        admin
-            .execute("DROP DATABASE IF EXISTS nestogy_bench_billing WITH (FORCE)")
-            .await
-            .expect("drop");
-        admin
-            .execute("CREATE DATABASE nestogy_bench_billing")
-            .await
-            .expect("create");
-    }
-    let owner = db::connect_owner(&db_url).await.expect("owner");
-    db::migrate(&owner).await.expect("migrate");
-    sqlx::query("DELETE FROM schedules")
-        .execute(&owner)
-        .await
-        .expect("no schedules");
+    let (owner, dbh) = support::fresh_database("nestogy_bench_billing").await;
 
     // Seed: per tenant one client, one 19 % tax and total/tenants templates
     // monthly from 2026-01-01, each due for its first period.
@@ -120,32 +95,8 @@ async fn run() {
         seed_started.elapsed().as_secs_f64()
     );
 
-    let pool = db::connect_app(&db_url, 16).await.expect("pool");
-    let dbh = Db::new(pool, clock::system());
-    let prefix = format!("nestogy_bench_billing_{}", std::process::id());
-    let client =
-        redis::Client::open(env_or("REDIS_URL", "redis://127.0.0.1:6379").as_str()).expect("redis");
-    let queue = RedisQueue::connect(client, prefix.clone())
-        .await
-        .expect("redis");
-    queue.ensure_groups().await.expect("groups");
-    let ctx = JobContext {
-        db: dbh.clone(),
-        queue: queue.clone(),
-    };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let mut rx = stop_rx.clone();
-        let cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
-        handles.push(tokio::spawn(nestogy_workers::run(
-            ctx.clone(),
-            cfg,
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
-        )));
-    }
+    let ctx = support::job_context(dbh.clone(), "nestogy_bench_billing").await;
+    let (stop, handles) = support::start_workers(&ctx, workers);
 
     let started = Instant::now();
     for t in &ids {
@@ -186,21 +137,5 @@ async fn run() {
         took.as_secs_f64(),
         want as f64 / took.as_secs_f64()
     );
-    let _ = stop_tx.send(true);
-    for h in handles {
-        let _ = h.await;
-    }
-    let mut conn = queue
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-    }
+    support::finish(&ctx, stop, handles).await;
 }

@@ -6,15 +6,13 @@
 
 use std::time::{Duration, Instant};
 
-use nestogy_domain::{Db, clock, db};
+#[path = "support/mod.rs"]
+mod support;
+
+use nestogy_domain::Db;
 use nestogy_jobs::diag::Noop;
-use nestogy_jobs::{JobContext, RedisQueue, enqueue, enqueue_many};
-
-const ADMIN_URL: &str = "postgres://postgres:postgres@127.0.0.1:5432/postgres";
-
-fn env_or(key: &str, default: &str) -> String {
-    std::env::var(key).unwrap_or_else(|_| default.to_owned())
-}
+use nestogy_jobs::{enqueue, enqueue_many};
+use support::env_or;
 
 async fn succeeded(db: &Db) -> i64 {
     let mut tx = db.system().await.expect("system tx");
@@ -46,61 +44,11 @@ fn main() {
 }
 
 async fn run() {
-    let admin_url = env_or("NESTOGY_BENCH_ADMIN_URL", ADMIN_URL);
-    let root = admin_url.rsplit_once('/').expect("url").0.to_owned();
-    let db_url = format!("{root}/nestogy_bench_jobs");
     let total: usize = env_or("JOBS", "100000").parse().expect("JOBS");
     let workers: usize = env_or("WORKERS", "2").parse().expect("WORKERS");
-
-    {
-        use sqlx::Connection;
-        use sqlx::Executor;
-        let mut admin = sqlx::PgConnection::connect(&admin_url)
-            .await
-            .expect("connect");
-        admin
-            .execute("DROP DATABASE IF EXISTS nestogy_bench_jobs WITH (FORCE)")
-            .await
-            .expect("drop");
-        admin
-            .execute("CREATE DATABASE nestogy_bench_jobs")
-            .await
-            .expect("create");
-    }
-    let owner = db::connect_owner(&db_url).await.expect("owner");
-    db::migrate(&owner).await.expect("migrate");
-    // The platform schedule is not part of this measurement.
-    sqlx::query("DELETE FROM schedules")
-        .execute(&owner)
-        .await
-        .expect("clear schedules");
-    let pool = db::connect_app(&db_url, 16).await.expect("pool");
-    let dbh = Db::new(pool, clock::system());
-    let prefix = format!("nestogy_bench_{}", std::process::id());
-    let client =
-        redis::Client::open(env_or("REDIS_URL", "redis://127.0.0.1:6379").as_str()).expect("redis");
-    let queue = RedisQueue::connect(client, prefix.clone())
-        .await
-        .expect("redis");
-    queue.ensure_groups().await.expect("groups");
-    let ctx = JobContext {
-        db: dbh.clone(),
-        queue: queue.clone(),
-    };
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut handles = Vec::new();
-    for _ in 0..workers {
-        let mut rx = stop_rx.clone();
-        let cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
-        handles.push(tokio::spawn(nestogy_workers::run(
-            ctx.clone(),
-            cfg,
-            async move {
-                let _ = rx.wait_for(|s| *s).await;
-            },
-        )));
-    }
+    let (_owner, dbh) = support::fresh_database("nestogy_bench_jobs").await;
+    let ctx = support::job_context(dbh.clone(), "nestogy_bench_jobs").await;
+    let (stop, handles) = support::start_workers(&ctx, workers);
 
     println!(
         "nestogy job benchmark: {total} no-op jobs, {workers} worker runtimes in this process, {} cores",
@@ -156,21 +104,5 @@ async fn run() {
         "latency:     enqueue to start at {rate:.0} jobs/s over {steady} jobs: p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms"
     );
 
-    let _ = stop_tx.send(true);
-    for h in handles {
-        let _ = h.await;
-    }
-    let mut conn = queue
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    if !keys.is_empty() {
-        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-    }
+    support::finish(&ctx, stop, handles).await;
 }

@@ -1,0 +1,103 @@
+//! What the benchmarks share: a throw-away database, the queue, and worker
+//! runtimes inside the benchmark process.
+
+use nestogy_domain::{Db, clock, db};
+use nestogy_jobs::{JobContext, RedisQueue};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Drops and recreates database `name`, migrates it, and removes the
+/// default schedules (they are not part of any measurement). Returns the
+/// owner pool and the application's `Db`.
+pub async fn fresh_database(name: &str) -> (sqlx::PgPool, Db) {
+    use sqlx::{Connection, Executor};
+    let admin_url = env_or(
+        "NESTOGY_BENCH_ADMIN_URL",
+        "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+    );
+    let root = admin_url.rsplit_once('/').expect("url").0.to_owned();
+    let url = format!("{root}/{name}");
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .await
+        .expect("drop");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create");
+    let owner = db::connect_owner(&url).await.expect("owner");
+    db::migrate(&owner).await.expect("migrate");
+    clear_schedules(&owner).await;
+    let pool = db::connect_app(&url, 16).await.expect("pool");
+    (owner, Db::new(pool, clock::system()))
+}
+
+pub async fn clear_schedules(owner: &sqlx::PgPool) {
+    sqlx::query("DELETE FROM schedules")
+        .execute(owner)
+        .await
+        .expect("clear schedules");
+}
+
+/// The queue under a prefix of this process's own.
+pub async fn job_context(db: Db, name: &str) -> JobContext {
+    let prefix = format!("{name}_{}", std::process::id());
+    let client =
+        redis::Client::open(env_or("REDIS_URL", "redis://127.0.0.1:6379").as_str()).expect("redis");
+    let queue = RedisQueue::connect(client, prefix).await.expect("redis");
+    queue.ensure_groups().await.expect("groups");
+    JobContext { db, queue }
+}
+
+/// `n` worker runtimes in this process, until the returned sender says stop.
+pub fn start_workers(
+    ctx: &JobContext,
+    n: usize,
+) -> (watch::Sender<bool>, Vec<JoinHandle<anyhow::Result<()>>>) {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let handles = (0..n)
+        .map(|_| {
+            let mut rx = stop_rx.clone();
+            let cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
+            tokio::spawn(nestogy_workers::run(ctx.clone(), cfg, async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }))
+        })
+        .collect();
+    (stop_tx, handles)
+}
+
+/// Stops the workers and deletes the queue's keys.
+pub async fn finish(
+    ctx: &JobContext,
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<anyhow::Result<()>>>,
+) {
+    let _ = stop.send(true);
+    for h in handles {
+        let _ = h.await;
+    }
+    let mut conn = ctx
+        .queue
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}:*", ctx.queue.prefix()))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+    }
+}
