@@ -938,10 +938,14 @@ pub async fn finalize(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice>
             "an invoice needs at least one line to be finalized",
         ));
     }
-    let company = crate::company::get(tx).await?;
-    let pattern =
-        numbering::pattern_from_settings(&company.settings, PATTERN_SETTING, DEFAULT_PATTERN)?;
-    let number = numbering::allocate(tx, "invoice", &pattern, invoice.issue_date).await?;
+    let number = numbering::next(
+        tx,
+        "invoice",
+        PATTERN_SETTING,
+        DEFAULT_PATTERN,
+        invoice.issue_date,
+    )
+    .await?;
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query(
         "UPDATE invoices SET number = $3, status = 'sent', finalized_at = $4, updated_at = $4 \

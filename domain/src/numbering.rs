@@ -149,6 +149,20 @@ pub async fn allocate_range(
     Ok(last - n + 1)
 }
 
+/// The next number of `kind` for a document dated `date`, from the
+/// company's pattern setting `setting` (or `default`).
+pub async fn next(
+    tx: &mut TenantTx,
+    kind: &str,
+    setting: &str,
+    default: &str,
+    date: NaiveDate,
+) -> DomainResult<String> {
+    let company = crate::company::get(tx).await?;
+    let pattern = pattern_from_settings(&company.settings, setting, default)?;
+    allocate(tx, kind, &pattern, date).await
+}
+
 /// The company's pattern for `kind` from its settings, or `default`.
 pub fn pattern_from_settings(
     settings: &serde_json::Value,

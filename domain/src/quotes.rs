@@ -321,10 +321,8 @@ pub async fn send(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
             "a quote needs at least one line to be sent",
         ));
     }
-    let company = crate::company::get(tx).await?;
-    let pattern =
-        numbering::pattern_from_settings(&company.settings, PATTERN_SETTING, DEFAULT_PATTERN)?;
-    let number = numbering::allocate(tx, "quote", &pattern, q.issue_date).await?;
+    let number =
+        numbering::next(tx, "quote", PATTERN_SETTING, DEFAULT_PATTERN, q.issue_date).await?;
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query("UPDATE quotes SET number = $3, status = 'sent', sent_at = $4, updated_at = $4 WHERE company_id = $1 AND id = $2")
         .bind(tenant)
