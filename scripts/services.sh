@@ -62,6 +62,20 @@ ensure_redis() {
   wait_for Redis redis_up
 }
 
+# Tools the tests use: pdftotext reads rendered PDFs; aiosmtpd is the SMTP
+# sink the mail tests start on loopback.
+ensure_test_tools() {
+  if ! command -v pdftotext >/dev/null; then
+    log "installing poppler-utils (pdftotext)"
+    apt_install poppler-utils
+  fi
+  if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    log "installing aiosmtpd"
+    python3 -m pip install -q --disable-pip-version-check 'aiosmtpd==1.4.6'
+  fi
+}
+
 ensure_postgres
 ensure_redis
-log "PostgreSQL and Redis are up"
+ensure_test_tools
+log "PostgreSQL, Redis and the test tools are ready"

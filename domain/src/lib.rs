@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod invoices;
 pub mod jobs;
+pub mod locale;
 pub mod locations;
 pub mod money;
 pub mod numbering;

@@ -1,0 +1,1 @@
+//! Renders documents (invoices, quotes, statements) to PDF with typst.
