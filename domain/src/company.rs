@@ -69,6 +69,83 @@ impl Address {
     }
 }
 
+/// What every document shows of the company besides its name and address.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Branding {
+    /// VAT number or other tax id, printed under the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    /// `#rrggbb`; rules and table headers are drawn in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<String>,
+    /// Printed at the foot of every page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub footer: Option<String>,
+    /// How to pay: bank details, a link; printed on invoices and reminders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_instructions: Option<String>,
+}
+
+/// The accent colour documents use when a company has not chosen one.
+pub const DEFAULT_ACCENT: &str = "#1f4e79";
+
+impl Branding {
+    pub fn validated(self, v: &mut ValidationErrors) -> Branding {
+        let accent = self
+            .accent_color
+            .map(|c| c.trim().to_ascii_lowercase())
+            .filter(|c| !c.is_empty());
+        if let Some(c) = &accent
+            && !(c.len() == 7
+                && c.starts_with('#')
+                && c[1..].chars().all(|ch| ch.is_ascii_hexdigit()))
+        {
+            v.add(
+                "branding.accent_color",
+                "invalid",
+                "accent_color must be a colour like #1f4e79",
+            );
+        }
+        Branding {
+            tax_id: v.optional_text("branding.tax_id", self.tax_id.as_deref(), 50),
+            accent_color: accent,
+            footer: v.optional_text("branding.footer", self.footer.as_deref(), 500),
+            payment_instructions: v.optional_text(
+                "branding.payment_instructions",
+                self.payment_instructions.as_deref(),
+                1000,
+            ),
+        }
+    }
+
+    pub fn accent(&self) -> &str {
+        self.accent_color.as_deref().unwrap_or(DEFAULT_ACCENT)
+    }
+}
+
+/// Days after the due date an unpaid invoice is reminded of, unless the
+/// company's `settings.reminder_days` says otherwise.
+pub const DEFAULT_REMINDER_DAYS: &[i32] = &[3, 7, 14];
+
+fn validate_reminder_days(v: &mut ValidationErrors, settings: &serde_json::Value) {
+    let Some(days) = settings.get("reminder_days") else {
+        return;
+    };
+    let ok = days.as_array().is_some_and(|a| {
+        a.len() <= 10
+            && a.iter()
+                .all(|d| d.as_i64().is_some_and(|d| (1..=365).contains(&d)))
+    });
+    if !ok {
+        v.add(
+            "settings.reminder_days",
+            "invalid",
+            "reminder_days must be a list of at most 10 whole days between 1 and 365",
+        );
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Company {
     pub id: TenantId,
@@ -79,7 +156,9 @@ pub struct Company {
     pub currency: String,
     pub locale: String,
     pub address: Address,
-    /// Free-form settings object.
+    pub branding: Branding,
+    /// Settings: `invoice_number_pattern`, `quote_number_pattern`,
+    /// `reminder_days` (default [3, 7, 14]) and anything else.
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -94,6 +173,7 @@ struct CompanyRow {
     currency: String,
     locale: String,
     address: serde_json::Value,
+    branding: serde_json::Value,
     settings: serde_json::Value,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -108,6 +188,7 @@ impl From<CompanyRow> for Company {
             currency: r.currency,
             locale: r.locale,
             address: Address::from_json(r.address),
+            branding: serde_json::from_value(r.branding).unwrap_or_default(),
             settings: r.settings,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -116,7 +197,7 @@ impl From<CompanyRow> for Company {
 }
 
 const COLUMNS: &str =
-    "id, name, time_zone, currency, locale, address, settings, created_at, updated_at";
+    "id, name, time_zone, currency, locale, address, branding, settings, created_at, updated_at";
 
 /// A change to a company's settings; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -127,6 +208,8 @@ pub struct CompanyPatch {
     pub currency: Option<String>,
     pub locale: Option<String>,
     pub address: Option<Address>,
+    /// Replaces the branding.
+    pub branding: Option<Branding>,
     /// Replaces the settings object.
     #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Value>,
@@ -163,6 +246,22 @@ pub fn validate_locale(v: &mut ValidationErrors, l: &str) {
 }
 
 impl Company {
+    /// The days after the due date reminders go out, ascending.
+    pub fn reminder_days(&self) -> Vec<i32> {
+        let mut days: Vec<i32> = match self.settings.get("reminder_days") {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|d| d.as_i64())
+                .filter(|d| (1..=365).contains(d))
+                .map(|d| d as i32)
+                .collect(),
+            _ => DEFAULT_REMINDER_DAYS.to_vec(),
+        };
+        days.sort_unstable();
+        days.dedup();
+        days
+    }
+
     /// The company's time zone (UTC if the stored name is unknown).
     pub fn zone(&self) -> chrono_tz::Tz {
         self.time_zone.parse().unwrap_or(chrono_tz::UTC)
@@ -213,13 +312,17 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     {
         v.add("settings", "invalid", "settings must be a JSON object");
     }
+    if let Some(s) = &patch.settings {
+        validate_reminder_days(&mut v, s);
+    }
+    let branding = patch.branding.map(|b| b.validated(&mut v));
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: CompanyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE companies SET name = COALESCE($2, name), time_zone = COALESCE($3, time_zone), \
          currency = COALESCE($4, currency), locale = COALESCE($5, locale), \
-         address = COALESCE($6, address), settings = COALESCE($7, settings), updated_at = $8 \
-         WHERE id = $1 RETURNING {COLUMNS}"
+         address = COALESCE($6, address), settings = COALESCE($7, settings), updated_at = $8, \
+         branding = COALESCE($9, branding) WHERE id = $1 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(name)
@@ -229,6 +332,7 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     .bind(address.map(|a| a.to_json()))
     .bind(patch.settings)
     .bind(now)
+    .bind(branding.map(|b| serde_json::to_value(b).unwrap_or_default()))
     .fetch_one(tx.conn())
     .await?;
     Ok(row.into())
@@ -271,4 +375,89 @@ pub async fn create_or_get(
     .await?;
     crate::schedules::create_defaults(owner, row.id, &row.time_zone, now).await?;
     Ok((row.into(), true))
+}
+
+/// A company's logo as uploaded.
+#[derive(Debug, Clone)]
+pub struct Logo {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Largest logo accepted.
+pub const MAX_LOGO_BYTES: usize = 512 * 1024;
+
+/// Checks a logo is what its content type says: a PNG by its signature, an
+/// SVG by an `<svg` element in UTF-8 text.
+pub fn validate_logo(content_type: &str, bytes: &[u8]) -> DomainResult<()> {
+    let mut v = ValidationErrors::new();
+    if bytes.is_empty() {
+        v.add("logo", "required", "the logo is empty");
+    } else if bytes.len() > MAX_LOGO_BYTES {
+        v.add("logo", "too_large", "the logo must be at most 512 KiB");
+    } else {
+        match content_type {
+            "image/png" => {
+                if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+                    v.add("logo", "invalid", "the body is not a PNG image");
+                }
+            }
+            "image/svg+xml" => {
+                let ok = std::str::from_utf8(bytes).is_ok_and(|s| s.contains("<svg"));
+                if !ok {
+                    v.add("logo", "invalid", "the body is not an SVG image");
+                }
+            }
+            _ => v.add(
+                "logo",
+                "unsupported_type",
+                "the logo must be image/png or image/svg+xml",
+            ),
+        }
+    }
+    v.finish()
+}
+
+pub async fn set_logo(tx: &mut TenantTx, content_type: &str, bytes: Vec<u8>) -> DomainResult<()> {
+    validate_logo(content_type, &bytes)?;
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query(
+        "INSERT INTO company_logos (company_id, content_type, bytes, updated_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (company_id) DO UPDATE SET content_type = $2, bytes = $3, updated_at = $4",
+    )
+    .bind(tenant)
+    .bind(content_type)
+    .bind(bytes)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query("UPDATE companies SET updated_at = $2 WHERE id = $1")
+        .bind(tenant)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+pub async fn logo(tx: &mut TenantTx) -> DomainResult<Option<Logo>> {
+    let tenant = tx.tenant();
+    let row: Option<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT content_type, bytes FROM company_logos WHERE company_id = $1")
+            .bind(tenant)
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(row.map(|(content_type, bytes)| Logo {
+        content_type,
+        bytes,
+    }))
+}
+
+pub async fn delete_logo(tx: &mut TenantTx) -> DomainResult<bool> {
+    let tenant = tx.tenant();
+    let n = sqlx::query("DELETE FROM company_logos WHERE company_id = $1")
+        .bind(tenant)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    Ok(n > 0)
 }

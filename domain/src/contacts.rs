@@ -19,12 +19,15 @@ pub struct Contact {
     pub title: Option<String>,
     /// At most one contact per client is primary.
     pub is_primary: bool,
+    /// Billing contacts receive invoices, statements and reminders; with
+    /// none, the primary contact does.
+    pub is_billing: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str =
-    "id, client_id, name, email, phone, title, is_primary, created_at, updated_at";
+    "id, client_id, name, email, phone, title, is_primary, is_billing, created_at, updated_at";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +38,8 @@ pub struct NewContact {
     pub title: Option<String>,
     #[serde(default)]
     pub is_primary: bool,
+    #[serde(default)]
+    pub is_billing: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -51,6 +56,7 @@ pub struct ContactPatch {
     #[schema(value_type = Option<String>)]
     pub title: Option<Option<String>>,
     pub is_primary: Option<bool>,
+    pub is_billing: Option<bool>,
 }
 
 fn email_taken() -> DomainError {
@@ -118,6 +124,7 @@ fn validate(v: &mut ValidationErrors, c: NewContact) -> NewContact {
         phone: v.optional_text("phone", c.phone.as_deref(), 50),
         title: v.optional_text("title", c.title.as_deref(), 100),
         is_primary: c.is_primary,
+        is_billing: c.is_billing,
     }
 }
 
@@ -146,8 +153,8 @@ pub async fn create(tx: &mut TenantTx, client: ClientId, new: NewContact) -> Dom
     }
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO contacts (id, company_id, client_id, name, email, phone, title, is_primary, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+        "INSERT INTO contacts (id, company_id, client_id, name, email, phone, title, is_primary, is_billing, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9) RETURNING {COLUMNS}"
     )))
     .bind(id)
     .bind(tenant)
@@ -158,6 +165,7 @@ pub async fn create(tx: &mut TenantTx, client: ClientId, new: NewContact) -> Dom
     .bind(c.title)
     .bind(c.is_primary)
     .bind(now)
+    .bind(c.is_billing)
     .fetch_one(tx.conn())
     .await
     .on_constraint("contacts_client_email_key", email_taken)
@@ -176,6 +184,7 @@ pub async fn update(
         phone: patch.phone.unwrap_or(current.phone),
         title: patch.title.unwrap_or(current.title),
         is_primary: patch.is_primary.unwrap_or(current.is_primary),
+        is_billing: patch.is_billing.unwrap_or(current.is_billing),
     };
     let mut v = ValidationErrors::new();
     let c = validate(&mut v, merged);
@@ -186,7 +195,7 @@ pub async fn update(
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE contacts SET name = $4, email = $5, phone = $6, title = $7, is_primary = $8, \
-         updated_at = $9 WHERE company_id = $1 AND client_id = $2 AND id = $3 RETURNING {COLUMNS}"
+         updated_at = $9, is_billing = $10 WHERE company_id = $1 AND client_id = $2 AND id = $3 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(client)
@@ -197,9 +206,34 @@ pub async fn update(
     .bind(c.title)
     .bind(c.is_primary)
     .bind(now)
+    .bind(c.is_billing)
     .fetch_one(tx.conn())
     .await
     .on_constraint("contacts_client_email_key", email_taken)
+}
+
+/// Where a client's invoices, statements and reminders go: its billing
+/// contacts with an e-mail address, or else its primary contact's.
+pub async fn billing_recipients(tx: &mut TenantTx, client: ClientId) -> DomainResult<Vec<String>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT email, is_billing FROM contacts WHERE company_id = $1 AND client_id = $2 \
+         AND email IS NOT NULL AND (is_billing OR is_primary) ORDER BY lower(email)",
+    )
+    .bind(tenant)
+    .bind(client)
+    .fetch_all(tx.conn())
+    .await?;
+    let billing: Vec<String> = rows
+        .iter()
+        .filter(|(_, b)| *b)
+        .map(|(e, _)| e.clone())
+        .collect();
+    Ok(if billing.is_empty() {
+        rows.into_iter().map(|(e, _)| e).collect()
+    } else {
+        billing
+    })
 }
 
 pub async fn delete(tx: &mut TenantTx, client: ClientId, id: ContactId) -> DomainResult<()> {

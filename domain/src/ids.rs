@@ -89,3 +89,4 @@ id_type!(PaymentId);
 id_type!(RecurringId);
 id_type!(BillingRunId);
 id_type!(QuoteId);
+id_type!(MailId);

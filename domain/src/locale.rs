@@ -1,0 +1,540 @@
+//! Locale-aware formatting of what a document shows: money, quantities,
+//! percentages, dates and the fixed labels of a document. Pure functions, no
+//! database; the renderer receives only the strings made here.
+//!
+//! The rules follow CLDR for the four locales we support, simplified: the
+//! currency symbol sits before the amount in English and after it (with a
+//! no-break space) in German and French; French groups digits with a narrow
+//! no-break space (U+202F).
+
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::Serialize;
+
+/// No-break space (U+00A0): between an amount and a trailing symbol.
+const NBSP: char = '\u{a0}';
+/// Narrow no-break space (U+202F): the French digit group separator.
+const NNBSP: char = '\u{202f}';
+
+/// A locale a document can be rendered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum Locale {
+    #[default]
+    EnUs,
+    EnGb,
+    DeDe,
+    FrFr,
+}
+
+impl Locale {
+    /// Every supported locale.
+    pub const ALL: [Locale; 4] = [Locale::EnUs, Locale::EnGb, Locale::DeDe, Locale::FrFr];
+
+    /// Reads a BCP 47 / POSIX style tag: `en-US`, `en_GB`, `de-DE`, `fr-FR`,
+    /// in any case; a bare language (`en`, `de`, `fr`) picks its main region;
+    /// anything else is `EnUs`. Unknown regions of a known language fall back
+    /// to that language (`de-AT` is `DeDe`, `en-AU` is `EnUs`).
+    pub fn parse(tag: &str) -> Locale {
+        let tag = tag.trim().to_ascii_lowercase().replace('_', "-");
+        // Drop an encoding or modifier (`de_DE.UTF-8`, `fr_FR@euro`).
+        let tag = tag.split(['.', '@']).next().unwrap_or_default();
+        let mut parts = tag.split('-');
+        let lang = parts.next().unwrap_or_default();
+        let region = parts.next().unwrap_or_default();
+        match (lang, region) {
+            ("en", "gb" | "uk") => Locale::EnGb,
+            ("de", _) => Locale::DeDe,
+            ("fr", _) => Locale::FrFr,
+            _ => Locale::EnUs,
+        }
+    }
+
+    /// The ISO 639-1 language code (what typst's `text(lang: ..)` takes).
+    pub fn lang(self) -> &'static str {
+        match self {
+            Locale::EnUs | Locale::EnGb => "en",
+            Locale::DeDe => "de",
+            Locale::FrFr => "fr",
+        }
+    }
+
+    /// The BCP 47 tag, e.g. `en-US`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::EnUs => "en-US",
+            Locale::EnGb => "en-GB",
+            Locale::DeDe => "de-DE",
+            Locale::FrFr => "fr-FR",
+        }
+    }
+
+    fn group_separator(self) -> char {
+        match self {
+            Locale::EnUs | Locale::EnGb => ',',
+            Locale::DeDe => '.',
+            Locale::FrFr => NNBSP,
+        }
+    }
+
+    fn decimal_separator(self) -> char {
+        match self {
+            Locale::EnUs | Locale::EnGb => '.',
+            Locale::DeDe | Locale::FrFr => ',',
+        }
+    }
+
+    /// Whether the currency symbol comes before the amount.
+    fn symbol_first(self) -> bool {
+        matches!(self, Locale::EnUs | Locale::EnGb)
+    }
+}
+
+/// Digits after the decimal point for a currency: from [`crate::money`]'s
+/// table, else 3 for the dinar/rial currencies that use three, else 2.
+fn currency_digits(code: &str) -> u32 {
+    crate::money::minor_units(code).unwrap_or(match code {
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+        "JPY" | "KRW" | "VND" | "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" => 0,
+        _ => 2,
+    })
+}
+
+/// The symbol a locale writes for a currency, or `None` to write the code.
+fn currency_symbol(code: &str, locale: Locale) -> Option<&'static str> {
+    Some(match (code, locale) {
+        ("EUR", _) => "€",
+        ("USD", Locale::EnUs | Locale::DeDe) => "$",
+        ("USD", Locale::EnGb) => "US$",
+        ("USD", Locale::FrFr) => "$US",
+        ("GBP", Locale::FrFr) => "£GB",
+        ("GBP", _) => "£",
+        ("JPY", Locale::EnGb) => "JP¥",
+        ("JPY", Locale::EnUs | Locale::DeDe) => "¥",
+        _ => return None,
+    })
+}
+
+/// Splits `value`, rounded (half away from zero) to `places` digits, into its
+/// sign and the locale's digits: `(true, "1,234.50")`. Zero is never
+/// negative.
+fn digits(value: Decimal, places: Option<u32>, locale: Locale) -> (bool, String) {
+    let mut v = match places {
+        Some(dp) => {
+            let mut v = value.round_dp_with_strategy(dp, RoundingStrategy::MidpointAwayFromZero);
+            v.rescale(dp);
+            v
+        }
+        None => value.normalize(),
+    };
+    let negative = v.is_sign_negative() && !v.is_zero();
+    v.set_sign_positive(true);
+    let plain = v.to_string();
+    let (int, frac) = match plain.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (plain.as_str(), None),
+    };
+    let mut out = String::with_capacity(plain.len() + plain.len() / 3 + 2);
+    let sep = locale.group_separator();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(sep);
+        }
+        out.push(c);
+    }
+    if let Some(frac) = frac.filter(|f| !f.is_empty()) {
+        out.push(locale.decimal_separator());
+        out.push_str(frac);
+    }
+    (negative, out)
+}
+
+/// An amount of money as the locale writes it: `$1,234.56`, `-$1,234.56`,
+/// `£1,234.56`, `CHF 1,234.56`, `1.234,56 €`, `1 234,56 €` (U+202F between
+/// French groups; the space between amount and symbol or code is always a
+/// no-break space U+00A0, so a narrow column never splits them). The number of decimals is the
+/// currency's (JPY 0, KWD/BHD/OMR 3, most 2); `amount` is expected to be
+/// rounded already and is only rounded (half away from zero) if it has more.
+pub fn format_money(amount: Decimal, currency: &str, locale: Locale) -> String {
+    let code = currency.trim().to_ascii_uppercase();
+    let (negative, number) = digits(amount, Some(currency_digits(&code)), locale);
+    let sign = if negative { "-" } else { "" };
+    match (currency_symbol(&code, locale), locale.symbol_first()) {
+        (Some(symbol), true) => format!("{sign}{symbol}{number}"),
+        (None, true) => format!("{sign}{code}{NBSP}{number}"),
+        (Some(symbol), false) => format!("{sign}{number}{NBSP}{symbol}"),
+        (None, false) => format!("{sign}{number}{NBSP}{code}"),
+    }
+}
+
+/// A plain number such as a quantity: trailing zeros trimmed (`2`, `1.5`,
+/// `1,5`), digits grouped as in [`format_money`].
+pub fn format_number(value: Decimal, locale: Locale) -> String {
+    let (negative, number) = digits(value, None, locale);
+    if negative { format!("-{number}") } else { number }
+}
+
+/// A rate given in percent (8.25 means 8.25 %): `8.25%` in English,
+/// `8,25 %` in German and French (U+00A0 before the sign). Trailing zeros
+/// are trimmed (`20%`).
+pub fn format_percent(rate: Decimal, locale: Locale) -> String {
+    let number = format_number(rate, locale);
+    match locale {
+        Locale::EnUs | Locale::EnGb => format!("{number}%"),
+        Locale::DeDe | Locale::FrFr => format!("{number}{NBSP}%"),
+    }
+}
+
+const MONTHS_EN: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// A date: `Nov 25, 2026` (en-US), `25 Nov 2026` (en-GB), `25.11.2026`
+/// (de-DE), `25/11/2026` (fr-FR).
+pub fn format_date(date: NaiveDate, locale: Locale) -> String {
+    let (d, m, y) = (date.day(), date.month(), date.year());
+    let month = MONTHS_EN[(m - 1) as usize];
+    match locale {
+        Locale::EnUs => format!("{month} {d}, {y}"),
+        Locale::EnGb => format!("{d} {month} {y}"),
+        Locale::DeDe => format!("{d:02}.{m:02}.{y}"),
+        Locale::FrFr => format!("{d:02}/{m:02}/{y}"),
+    }
+}
+
+/// The fixed words of a document in one language. Serialized as the
+/// `labels` object of the renderer's data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Labels {
+    pub invoice: &'static str,
+    pub quote: &'static str,
+    pub statement: &'static str,
+    pub number: &'static str,
+    pub issue_date: &'static str,
+    pub due_date: &'static str,
+    pub valid_until: &'static str,
+    pub bill_to: &'static str,
+    pub description: &'static str,
+    pub quantity: &'static str,
+    pub unit_price: &'static str,
+    pub tax: &'static str,
+    pub amount: &'static str,
+    pub subtotal: &'static str,
+    pub discount: &'static str,
+    pub tax_total: &'static str,
+    pub total: &'static str,
+    pub paid: &'static str,
+    pub balance_due: &'static str,
+    pub notes: &'static str,
+    pub payment_instructions: &'static str,
+    pub tax_id: &'static str,
+    pub page: &'static str,
+    pub of: &'static str,
+    pub period: &'static str,
+    pub opening_balance: &'static str,
+    pub closing_balance: &'static str,
+    pub date: &'static str,
+    pub debit: &'static str,
+    pub credit: &'static str,
+    pub balance: &'static str,
+    pub draft: &'static str,
+    pub void: &'static str,
+    pub paid_status: &'static str,
+    pub overdue: &'static str,
+}
+
+static ENGLISH: Labels = Labels {
+    invoice: "Invoice",
+    quote: "Quote",
+    statement: "Statement",
+    number: "Number",
+    issue_date: "Issue date",
+    due_date: "Due date",
+    valid_until: "Valid until",
+    bill_to: "Bill to",
+    description: "Description",
+    quantity: "Quantity",
+    unit_price: "Unit price",
+    tax: "Tax",
+    amount: "Amount",
+    subtotal: "Subtotal",
+    discount: "Discount",
+    tax_total: "Tax",
+    total: "Total",
+    paid: "Paid",
+    balance_due: "Balance due",
+    notes: "Notes",
+    payment_instructions: "Payment instructions",
+    tax_id: "Tax ID",
+    page: "Page",
+    of: "of",
+    period: "Period",
+    opening_balance: "Opening balance",
+    closing_balance: "Closing balance",
+    date: "Date",
+    debit: "Debit",
+    credit: "Credit",
+    balance: "Balance",
+    draft: "DRAFT",
+    void: "VOID",
+    paid_status: "PAID",
+    overdue: "OVERDUE",
+};
+
+static GERMAN: Labels = Labels {
+    invoice: "Rechnung",
+    quote: "Angebot",
+    statement: "Kontoauszug",
+    number: "Nummer",
+    issue_date: "Rechnungsdatum",
+    due_date: "Fällig am",
+    valid_until: "Gültig bis",
+    bill_to: "Rechnungsempfänger",
+    description: "Beschreibung",
+    quantity: "Menge",
+    unit_price: "Einzelpreis",
+    tax: "MwSt.",
+    amount: "Betrag",
+    subtotal: "Zwischensumme",
+    discount: "Rabatt",
+    tax_total: "MwSt.",
+    total: "Gesamtbetrag",
+    paid: "Bezahlt",
+    balance_due: "Offener Betrag",
+    notes: "Anmerkungen",
+    payment_instructions: "Zahlungsinformationen",
+    tax_id: "USt-IdNr.",
+    page: "Seite",
+    of: "von",
+    period: "Zeitraum",
+    opening_balance: "Anfangssaldo",
+    closing_balance: "Endsaldo",
+    date: "Datum",
+    debit: "Soll",
+    credit: "Haben",
+    balance: "Saldo",
+    draft: "ENTWURF",
+    void: "STORNIERT",
+    paid_status: "BEZAHLT",
+    overdue: "ÜBERFÄLLIG",
+};
+
+static FRENCH: Labels = Labels {
+    invoice: "Facture",
+    quote: "Devis",
+    statement: "Relevé de compte",
+    number: "Numéro",
+    issue_date: "Date d’émission",
+    due_date: "Date d’échéance",
+    valid_until: "Valable jusqu’au",
+    bill_to: "Facturé à",
+    description: "Désignation",
+    quantity: "Quantité",
+    unit_price: "Prix unitaire",
+    tax: "TVA",
+    amount: "Montant",
+    subtotal: "Sous-total",
+    discount: "Remise",
+    tax_total: "TVA",
+    total: "Total",
+    paid: "Payé",
+    balance_due: "Solde dû",
+    notes: "Remarques",
+    payment_instructions: "Modalités de paiement",
+    tax_id: "N° TVA",
+    page: "Page",
+    of: "sur",
+    period: "Période",
+    opening_balance: "Solde d’ouverture",
+    closing_balance: "Solde de clôture",
+    date: "Date",
+    debit: "Débit",
+    credit: "Crédit",
+    balance: "Solde",
+    draft: "BROUILLON",
+    void: "ANNULÉE",
+    paid_status: "PAYÉE",
+    overdue: "EN RETARD",
+};
+
+/// The labels of a locale: English for en-US and en-GB, German, French.
+pub fn labels(locale: Locale) -> &'static Labels {
+    match locale {
+        Locale::EnUs | Locale::EnGb => &ENGLISH,
+        Locale::DeDe => &GERMAN,
+        Locale::FrFr => &FRENCH,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    const US: Locale = Locale::EnUs;
+    const GB: Locale = Locale::EnGb;
+    const DE: Locale = Locale::DeDe;
+    const FR: Locale = Locale::FrFr;
+
+    #[test]
+    fn parse_tags() {
+        for (tag, want) in [
+            ("en-US", US),
+            ("en_us", US),
+            ("EN-GB", GB),
+            ("en_GB", GB),
+            ("en-gb", GB),
+            ("de-DE", DE),
+            ("de_de", DE),
+            ("DE", DE),
+            ("de", DE),
+            ("de-AT", DE),
+            ("de_DE.UTF-8", DE),
+            ("fr-FR", FR),
+            ("fr", FR),
+            ("fr_CA", FR),
+            ("en", US),
+            ("en-AU", US),
+            ("", US),
+            ("xx-YY", US),
+            ("klingon", US),
+            (" fr-FR ", FR),
+        ] {
+            assert_eq!(Locale::parse(tag), want, "{tag:?}");
+        }
+        assert_eq!(US.lang(), "en");
+        assert_eq!(GB.lang(), "en");
+        assert_eq!(DE.lang(), "de");
+        assert_eq!(FR.lang(), "fr");
+        for l in Locale::ALL {
+            assert_eq!(Locale::parse(l.tag()), l);
+        }
+    }
+
+    #[test]
+    fn money_en_us() {
+        assert_eq!(format_money(dec!(1234.56), "USD", US), "$1,234.56");
+        assert_eq!(format_money(dec!(-1234.56), "USD", US), "-$1,234.56");
+        assert_eq!(format_money(dec!(0), "USD", US), "$0.00");
+        assert_eq!(format_money(dec!(-0.00), "USD", US), "$0.00");
+        assert_eq!(format_money(dec!(1234567.89), "USD", US), "$1,234,567.89");
+        assert_eq!(format_money(dec!(999.5), "usd", US), "$999.50");
+        assert_eq!(format_money(dec!(100), "USD", US), "$100.00");
+        assert_eq!(format_money(dec!(1000), "USD", US), "$1,000.00");
+        assert_eq!(format_money(dec!(1234.56), "EUR", US), "€1,234.56");
+        assert_eq!(format_money(dec!(1234567), "JPY", US), "¥1,234,567");
+        assert_eq!(format_money(dec!(-1234.567), "KWD", US), "-KWD\u{a0}1,234.567");
+        assert_eq!(format_money(dec!(1234.56), "CHF", US), "CHF\u{a0}1,234.56");
+        assert_eq!(format_money(dec!(-5), "CHF", US), "-CHF\u{a0}5.00");
+    }
+
+    #[test]
+    fn money_en_gb() {
+        assert_eq!(format_money(dec!(1234.56), "GBP", GB), "£1,234.56");
+        assert_eq!(format_money(dec!(-1234.56), "GBP", GB), "-£1,234.56");
+        assert_eq!(format_money(dec!(0), "GBP", GB), "£0.00");
+        assert_eq!(format_money(dec!(1234567.89), "GBP", GB), "£1,234,567.89");
+        assert_eq!(format_money(dec!(1234.56), "EUR", GB), "€1,234.56");
+        assert_eq!(format_money(dec!(1234.56), "CHF", GB), "CHF\u{a0}1,234.56");
+        assert_eq!(format_money(dec!(1234.56), "USD", GB), "US$1,234.56");
+        assert_eq!(format_money(dec!(1234), "JPY", GB), "JP¥1,234");
+        assert_eq!(format_money(dec!(1.5), "BHD", GB), "BHD\u{a0}1.500");
+    }
+
+    #[test]
+    fn money_de_de() {
+        assert_eq!(format_money(dec!(1234.56), "EUR", DE), "1.234,56\u{a0}€");
+        assert_eq!(format_money(dec!(-1234.56), "EUR", DE), "-1.234,56\u{a0}€");
+        assert_eq!(format_money(dec!(0), "EUR", DE), "0,00\u{a0}€");
+        assert_eq!(format_money(dec!(1234567.89), "EUR", DE), "1.234.567,89\u{a0}€");
+        assert_eq!(format_money(dec!(1234567), "JPY", DE), "1.234.567\u{a0}¥");
+        assert_eq!(format_money(dec!(1234.567), "KWD", DE), "1.234,567\u{a0}KWD");
+        assert_eq!(format_money(dec!(1234.56), "CHF", DE), "1.234,56\u{a0}CHF");
+        assert_eq!(format_money(dec!(12.3), "USD", DE), "12,30\u{a0}$");
+    }
+
+    #[test]
+    fn money_fr_fr() {
+        assert_eq!(format_money(dec!(1234.56), "EUR", FR), "1\u{202f}234,56\u{a0}€");
+        assert_eq!(format_money(dec!(-1234.56), "EUR", FR), "-1\u{202f}234,56\u{a0}€");
+        assert_eq!(format_money(dec!(0), "EUR", FR), "0,00\u{a0}€");
+        assert_eq!(
+            format_money(dec!(1234567.89), "EUR", FR),
+            "1\u{202f}234\u{202f}567,89\u{a0}€"
+        );
+        assert_eq!(format_money(dec!(-1234567), "JPY", FR), "-1\u{202f}234\u{202f}567\u{a0}JPY");
+        assert_eq!(format_money(dec!(0.125), "OMR", FR), "0,125\u{a0}OMR");
+        assert_eq!(format_money(dec!(999), "EUR", FR), "999,00\u{a0}€");
+        assert_eq!(format_money(dec!(1), "USD", FR), "1,00\u{a0}$US");
+    }
+
+    #[test]
+    fn money_rounds_extra_places_half_away_from_zero() {
+        assert_eq!(format_money(dec!(1.005), "USD", US), "$1.01");
+        assert_eq!(format_money(dec!(-1.005), "USD", US), "-$1.01");
+        assert_eq!(format_money(dec!(1234.5), "JPY", US), "¥1,235");
+        assert_eq!(format_money(dec!(-0.001), "USD", US), "$0.00");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(format_number(dec!(2), US), "2");
+        assert_eq!(format_number(dec!(2.000), US), "2");
+        assert_eq!(format_number(dec!(1.50), US), "1.5");
+        assert_eq!(format_number(dec!(1.50), GB), "1.5");
+        assert_eq!(format_number(dec!(1.50), DE), "1,5");
+        assert_eq!(format_number(dec!(1.50), FR), "1,5");
+        assert_eq!(format_number(dec!(0), US), "0");
+        assert_eq!(format_number(dec!(0.000), DE), "0");
+        assert_eq!(format_number(dec!(-3.25), US), "-3.25");
+        assert_eq!(format_number(dec!(1234567.89), US), "1,234,567.89");
+        assert_eq!(format_number(dec!(1234567.89), DE), "1.234.567,89");
+        assert_eq!(format_number(dec!(1234567.89), FR), "1\u{202f}234\u{202f}567,89");
+        assert_eq!(format_number(dec!(1000), FR), "1\u{202f}000");
+        assert_eq!(format_number(dec!(0.0005), US), "0.0005");
+    }
+
+    #[test]
+    fn percents() {
+        assert_eq!(format_percent(dec!(8.25), US), "8.25%");
+        assert_eq!(format_percent(dec!(8.25), GB), "8.25%");
+        assert_eq!(format_percent(dec!(8.25), DE), "8,25\u{a0}%");
+        assert_eq!(format_percent(dec!(8.25), FR), "8,25\u{a0}%");
+        assert_eq!(format_percent(dec!(20.00), US), "20%");
+        assert_eq!(format_percent(dec!(0), DE), "0\u{a0}%");
+        assert_eq!(format_percent(dec!(-5), US), "-5%");
+    }
+
+    #[test]
+    fn dates() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        assert_eq!(format_date(d, US), "Nov 25, 2026");
+        assert_eq!(format_date(d, GB), "25 Nov 2026");
+        assert_eq!(format_date(d, DE), "25.11.2026");
+        assert_eq!(format_date(d, FR), "25/11/2026");
+        let d = NaiveDate::from_ymd_opt(2027, 1, 3).unwrap();
+        assert_eq!(format_date(d, US), "Jan 3, 2027");
+        assert_eq!(format_date(d, GB), "3 Jan 2027");
+        assert_eq!(format_date(d, DE), "03.01.2027");
+        assert_eq!(format_date(d, FR), "03/01/2027");
+    }
+
+    #[test]
+    fn labels_per_language() {
+        assert_eq!(labels(US).invoice, "Invoice");
+        assert!(std::ptr::eq(labels(US), labels(GB)));
+        assert_eq!(labels(DE).invoice, "Rechnung");
+        assert_eq!(labels(DE).page, "Seite");
+        assert_eq!(labels(FR).invoice, "Facture");
+        assert_eq!(labels(FR).of, "sur");
+        let json = serde_json::to_value(labels(DE)).unwrap();
+        assert_eq!(json["balance_due"], "Offener Betrag");
+        assert_eq!(json.as_object().unwrap().len(), 35);
+        // No label is left empty in any language.
+        for l in Locale::ALL {
+            let json = serde_json::to_value(labels(l)).unwrap();
+            for (k, v) in json.as_object().unwrap() {
+                assert!(!v.as_str().unwrap().is_empty(), "{l:?} {k}");
+            }
+        }
+    }
+}

@@ -422,6 +422,7 @@ pub async fn next_due(tx: &mut SystemTx) -> DomainResult<Option<DateTime<Utc>>> 
 pub const COMPANY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("billing run", "billing.run", "0 2 * * *"),
     ("overdue invoices", "billing.overdue", "0 1 * * *"),
+    ("payment reminders", "billing.remind", "0 9 * * *"),
 ];
 
 /// Creates [`COMPANY_DEFAULTS`] for a new company, as its owner does.
