@@ -120,6 +120,57 @@ pub struct Global {
     )]
     pub access_token_ttl: i64,
 
+    /// Where rendered documents are stored: a directory (`file:///var/lib/nestogy/files`
+    /// or a bare path) or an S3-compatible bucket (`s3://bucket`, with the
+    /// usual `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and,
+    /// for MinIO and friends, `AWS_ENDPOINT` and `AWS_ALLOW_HTTP`). Every
+    /// worker and API process must share it.
+    #[arg(
+        long,
+        env = "NESTOGY_OBJECT_STORE",
+        default_value = "var/files",
+        global = true
+    )]
+    pub object_store: String,
+
+    /// The default SMTP server for tenants without their own, as a URL:
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS), `smtps://user:pass@host:465`
+    /// (TLS), `smtp://host:25` (plain, for a local relay). Unset, mail is
+    /// written as .eml files to NESTOGY_MAIL_OUTBOX instead.
+    #[arg(long, env = "NESTOGY_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+
+    /// The folder mail goes to when no SMTP server is configured.
+    #[arg(
+        long,
+        env = "NESTOGY_MAIL_OUTBOX",
+        default_value = "var/outbox",
+        global = true
+    )]
+    pub mail_outbox: String,
+
+    /// The sender address of mail from tenants without their own SMTP
+    /// server (the display name is the tenant's name); its domain names our
+    /// Message-IDs.
+    #[arg(
+        long,
+        env = "NESTOGY_MAIL_FROM",
+        default_value = "billing@nestogy.localhost",
+        global = true
+    )]
+    pub mail_from: String,
+
+    /// 32 random bytes, base64 (`openssl rand -base64 32`): the AES-256-GCM
+    /// key tenants' SMTP passwords are encrypted with at rest. Unset,
+    /// passwords cannot be stored. Every process must share it.
+    #[arg(
+        long,
+        env = "NESTOGY_SECRET_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub secret_key: Option<String>,
+
     /// Log format: `pretty` for a terminal, `json` for collectors; `auto`
     /// picks by whether stderr is a terminal. Levels come from RUST_LOG
     /// (default `info`).

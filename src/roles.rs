@@ -199,6 +199,23 @@ fn clock_for(g: &Global) -> clock::SharedClock {
     }
 }
 
+fn services(g: &Global) -> anyhow::Result<std::sync::Arc<nestogy_jobs::Services>> {
+    let files = nestogy_domain::files::Files::from_url(&g.object_store)
+        .context("opening the object store (NESTOGY_OBJECT_STORE)")?;
+    let secrets = g
+        .secret_key
+        .as_deref()
+        .map(nestogy_domain::crypto::SecretKey::from_base64)
+        .transpose()
+        .context("reading NESTOGY_SECRET_KEY")?;
+    let mail = nestogy_jobs::MailConfig {
+        smtp_url: g.smtp_url.clone().filter(|u| !u.is_empty()),
+        outbox: g.mail_outbox.clone().into(),
+        from_address: g.mail_from.clone(),
+    };
+    Ok(nestogy_jobs::Services::new(files, mail, secrets))
+}
+
 async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
     let pool = db::connect_app(&g.database_url, g.db_pool_size)
         .await
@@ -211,6 +228,7 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
     let ctx = JobContext {
         db: dbh.clone(),
         queue: queue.clone(),
+        services: services(g)?,
     };
     let metrics = nestogy_api::middleware::metrics_handle();
 
@@ -228,7 +246,7 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
             &jwt_secret(g)?,
             chrono::Duration::seconds(g.access_token_ttl),
         );
-        let state = nestogy_api::AppState::new(dbh.clone(), queue.clone(), jwt, metrics.clone());
+        let state = nestogy_api::AppState::new(ctx.clone(), jwt, metrics.clone());
         let listener = tokio::net::TcpListener::bind(&g.bind)
             .await
             .with_context(|| format!("binding {}", g.bind))?;

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use nestogy_domain::Db;
-use nestogy_jobs::{JobContext, RedisQueue};
+use nestogy_jobs::{JobContext, RedisQueue, Services};
 
 use crate::auth::JwtKeys;
 
@@ -13,15 +13,17 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub db: Db,
     pub queue: RedisQueue,
+    pub services: Arc<Services>,
     pub jwt: JwtKeys,
     pub metrics: PrometheusHandle,
 }
 
 impl AppState {
-    pub fn new(db: Db, queue: RedisQueue, jwt: JwtKeys, metrics: PrometheusHandle) -> Self {
+    pub fn new(jobs: JobContext, jwt: JwtKeys, metrics: PrometheusHandle) -> Self {
         Self(Arc::new(Inner {
-            db,
-            queue,
+            db: jobs.db,
+            queue: jobs.queue,
+            services: jobs.services,
             jwt,
             metrics,
         }))
@@ -34,6 +36,7 @@ impl AppState {
         JobContext {
             db: self.db.clone(),
             queue: self.queue.clone(),
+            services: self.services.clone(),
         }
     }
 }

@@ -55,7 +55,22 @@ pub async fn job_context(db: Db, name: &str) -> JobContext {
         redis::Client::open(env_or("REDIS_URL", "redis://127.0.0.1:6379").as_str()).expect("redis");
     let queue = RedisQueue::connect(client, prefix).await.expect("redis");
     queue.ensure_groups().await.expect("groups");
-    JobContext { db, queue }
+    let dir = std::env::temp_dir().join(format!("nestogy-bench-{name}-{}", std::process::id()));
+    let services = nestogy_jobs::Services::new(
+        nestogy_domain::files::Files::from_url(&dir.join("files").display().to_string())
+            .expect("object store"),
+        nestogy_jobs::MailConfig {
+            smtp_url: None,
+            outbox: dir.join("outbox"),
+            from_address: "bench@nestogy.test".into(),
+        },
+        None,
+    );
+    JobContext {
+        db,
+        queue,
+        services,
+    }
 }
 
 /// `n` worker runtimes in this process, until the returned sender says stop.

@@ -370,6 +370,19 @@ pub async fn apply_credit(
     invoices::get(tx, inv.id).await
 }
 
+pub async fn get(tx: &mut TenantTx, id: PaymentId) -> DomainResult<Payment> {
+    let tenant = tx.tenant();
+    let row: Option<Payment> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE company_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.map(Payment::shown)
+        .ok_or(DomainError::not_found("payment"))
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
     pub client_id: Option<ClientId>,

@@ -5,11 +5,14 @@
 
 use chrono::NaiveDate;
 use nestogy_domain::recurring::{self, PeriodOutcome};
-use nestogy_domain::{BillingRunId, RecurringId, TenantId};
+use nestogy_domain::documents::DocRef;
+use nestogy_domain::mail::MailTemplate;
+use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::enqueue::{self, Prepared};
-use crate::{Job, JobContext, JobError, JobMeta, Queue};
+use crate::mail::compose;
+use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
 
 /// Templates per fan-out job.
 pub const CHUNK: usize = 50;
@@ -114,9 +117,11 @@ impl Job for Bill {
         // The whole chunk in one transaction; if a template cannot be billed,
         // the chunk is billed again template by template so only that one fails.
         let mut tx = ctx.db.tenant(self.tenant).await?;
+        let mut messages = Vec::new();
         let items = match recurring::bill_many(&mut tx, &self.templates, self.as_of, false).await {
             Ok(items) => {
                 recurring::record_items(&mut tx, self.run, &items).await?;
+                messages = auto_send(&mut tx, &ctx, &items).await?;
                 tx.commit().await?;
                 items
             }
@@ -139,7 +144,25 @@ impl Job for Bill {
             }
         }
         metrics::counter!("invoices_billed_total").increment(created);
-        Ok(serde_json::json!({ "created": created, "skipped": skipped, "failed": failed }))
+        // Every new invoice is rendered; auto-send ones are mailed (which
+        // renders them too). Lost enqueues are picked up: mail by the daily
+        // reminder job's sweep, renderings on first request.
+        let renders: Vec<documents::Render> = items
+            .iter()
+            .filter(|i| i.outcome == "created")
+            .filter_map(|i| i.invoice_id)
+            .map(|id| documents::Render {
+                tenant: self.tenant,
+                doc: DocRef::Invoice { id },
+            })
+            .collect();
+        enqueue::enqueue_many(&ctx, &renders)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &messages)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        Ok(serde_json::json!({ "created": created, "skipped": skipped, "failed": failed, "mailed": messages.len() }))
     }
 }
 
@@ -153,7 +176,11 @@ impl Bill {
         match recurring::bill(&mut tx, id, self.as_of, false).await {
             Ok(items) => {
                 recurring::record_items(&mut tx, self.run, &items).await?;
+                let messages = auto_send(&mut tx, ctx, &items).await?;
                 tx.commit().await?;
+                mail::dispatch(ctx, self.tenant, &messages)
+                    .await
+                    .map_err(|e| JobError::retry(e.to_string()))?;
                 Ok(items)
             }
             Err(e @ nestogy_domain::DomainError::Database(_)) => Err(e.into()),
@@ -176,6 +203,59 @@ impl Bill {
             }
         }
     }
+}
+
+/// Creates, in the billing transaction, the mail of every invoice just
+/// created from a template with auto-send (one per invoice, by its dedupe
+/// key), so an invoice billed is an invoice mailed, exactly once.
+async fn auto_send(
+    tx: &mut nestogy_domain::TenantTx,
+    ctx: &JobContext,
+    items: &[PeriodOutcome],
+) -> Result<Vec<MailId>, JobError> {
+    let created: Vec<(RecurringId, nestogy_domain::InvoiceId)> = items
+        .iter()
+        .filter(|i| i.outcome == "created")
+        .filter_map(|i| i.invoice_id.map(|inv| (i.template_id, inv)))
+        .collect();
+    if created.is_empty() {
+        return Ok(Vec::new());
+    }
+    let tenant = tx.tenant();
+    let template_ids: Vec<RecurringId> = created.iter().map(|(t, _)| *t).collect();
+    let sending: Vec<RecurringId> = sqlx::query_scalar(
+        "SELECT id FROM recurring_invoices WHERE company_id = $1 AND id = ANY($2) \
+         AND auto_send AND auto_finalize",
+    )
+    .bind(tenant)
+    .bind(&template_ids)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out = Vec::new();
+    for (template, invoice) in created {
+        if !sending.contains(&template) {
+            continue;
+        }
+        let new = compose::document_message(
+            tx,
+            MailTemplate::Invoice,
+            invoice.as_uuid(),
+            serde_json::json!({}),
+            format!("invoice:{invoice}:auto"),
+        )
+        .await?;
+        match mail::create(tx, ctx, new).await {
+            Ok((m, true)) => out.push(m.id),
+            Ok((_, false)) => {}
+            // A client with no one to send to: the invoice stands unsent.
+            Err(nestogy_domain::DomainError::Conflict {
+                code: "no_recipients",
+                ..
+            }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
 }
 
 fn describe(e: &nestogy_domain::DomainError) -> String {
@@ -213,5 +293,77 @@ impl Job for MarkOverdue {
         let expired = nestogy_domain::quotes::expire(&mut tx, today).await?;
         tx.commit().await?;
         Ok(serde_json::json!({ "marked_overdue": n, "quotes_expired": expired, "as_of": today }))
+    }
+}
+
+/// Sends payment reminders: for each open invoice past its due date, the
+/// latest of the company's reminder offsets (`settings.reminder_days`,
+/// default 3, 7 and 14 days) it has reached, at most once per offset; none
+/// once the invoice is paid or voided. Also dispatches any message whose
+/// enqueue was lost. Running it twice sends nothing more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Remind {
+    pub tenant: TenantId,
+}
+
+impl Job for Remind {
+    const KIND: &'static str = "billing.remind";
+    const QUEUE: Queue = Queue::Billing;
+    const SCHEDULABLE: bool = true;
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let company = nestogy_domain::company::get(&mut tx).await?;
+        let today = company.today(tx.now());
+        let days = company.reminder_days();
+        let due: Vec<(nestogy_domain::InvoiceId, i32)> = sqlx::query_as(
+            "SELECT i.id, o.d FROM invoices i \
+             CROSS JOIN LATERAL (SELECT max(x) AS d FROM unnest($2::int[]) x WHERE x <= $3 - i.due_date) o \
+             WHERE i.company_id = $1 AND i.status IN ('sent', 'partially_paid', 'overdue') \
+             AND o.d IS NOT NULL AND NOT EXISTS (SELECT 1 FROM mail_messages m WHERE m.company_id = $1 \
+               AND m.dedupe_key = 'invoice:' || i.id || ':reminder:' || o.d) \
+             ORDER BY i.id",
+        )
+        .bind(self.tenant)
+        .bind(&days)
+        .bind(today)
+        .fetch_all(tx.conn())
+        .await?;
+        let (mut created, mut unaddressed) = (Vec::new(), 0u32);
+        for (invoice, d) in due {
+            let new = compose::document_message(
+                &mut tx,
+                MailTemplate::OverdueReminder,
+                invoice.as_uuid(),
+                serde_json::json!({ "days": d }),
+                format!("invoice:{invoice}:reminder:{d}"),
+            )
+            .await?;
+            match mail::create(&mut tx, &ctx, new).await {
+                Ok((m, true)) => created.push(m.id),
+                Ok((_, false)) => {}
+                Err(nestogy_domain::DomainError::Conflict {
+                code: "no_recipients",
+                ..
+            }) => unaddressed += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let stale = ctx.db.clock.now() - chrono::Duration::minutes(10);
+        let orphans = nestogy_domain::mail::orphaned(&mut tx, stale).await?;
+        tx.commit().await?;
+        let mut all = created.clone();
+        all.extend(orphans.iter().filter(|o| !created.contains(o)));
+        mail::dispatch(&ctx, self.tenant, &all)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        Ok(serde_json::json!({
+            "as_of": today, "reminders": created.len(), "without_recipients": unaddressed,
+            "redispatched": orphans.len(),
+        }))
     }
 }

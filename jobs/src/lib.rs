@@ -9,14 +9,19 @@
 
 pub mod billing;
 pub mod diag;
+pub mod documents;
 pub mod enqueue;
 pub mod envelope;
 pub mod job;
+pub mod mail;
 pub mod maintenance;
 pub mod queue;
 pub mod queues;
 pub mod registry;
+pub mod services;
 pub mod store;
+
+use std::sync::Arc;
 
 use nestogy_domain::Db;
 
@@ -26,10 +31,12 @@ pub use enqueue::{
 pub use job::{Job, JobError, JobMeta, RetryPolicy};
 pub use queue::RedisQueue;
 pub use queues::Queue;
+pub use services::{MailConfig, Services};
 
 /// What a job handler may reach.
 #[derive(Clone)]
 pub struct JobContext {
     pub db: Db,
     pub queue: RedisQueue,
+    pub services: Arc<Services>,
 }

@@ -10,18 +10,30 @@ pub enum Queue {
     Default,
     /// Platform upkeep: retention, vacuum.
     Maintenance,
-    /// Billing runs and overdue marking.
+    /// Billing runs, overdue marking and reminders.
     Billing,
+    /// Rendering documents: CPU-bound, so few at once.
+    Documents,
+    /// Outbound mail: mostly waiting on SMTP servers.
+    Mail,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 3] = [Queue::Default, Queue::Maintenance, Queue::Billing];
+    pub const ALL: [Queue; 5] = [
+        Queue::Default,
+        Queue::Maintenance,
+        Queue::Billing,
+        Queue::Documents,
+        Queue::Mail,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Queue::Default => "default",
             Queue::Maintenance => "maintenance",
             Queue::Billing => "billing",
+            Queue::Documents => "documents",
+            Queue::Mail => "mail",
         }
     }
 
@@ -35,6 +47,8 @@ impl Queue {
             Queue::Default => 64,
             Queue::Maintenance => 2,
             Queue::Billing => 8,
+            Queue::Documents => 4,
+            Queue::Mail => 16,
         }
     }
 }

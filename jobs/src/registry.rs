@@ -7,7 +7,10 @@ use std::pin::Pin;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, billing, diag, maintenance};
+use crate::{
+    Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, billing, diag, documents, mail,
+    maintenance,
+};
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
 
@@ -51,6 +54,9 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<billing::Run>(),
             handler::<billing::Bill>(),
             handler::<billing::MarkOverdue>(),
+            handler::<billing::Remind>(),
+            handler::<documents::Render>(),
+            handler::<mail::Deliver>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))

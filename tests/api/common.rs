@@ -101,6 +101,9 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub queue: RedisQueue,
     pub db_name: String,
+    pub services: Arc<nestogy_jobs::Services>,
+    /// This test's folder: object store, outbox.
+    pub dir: std::path::PathBuf,
 }
 
 /// A tenant with a signed-in admin.
@@ -169,6 +172,9 @@ impl Response {
     }
 }
 
+/// The key tenants' secrets are sealed with in tests.
+pub const TEST_SECRET_KEY: &str = "dGVzdCBrZXkgdGhhdCBpcyAzMiBieXRlcyBsb25nISE=";
+
 impl TestApp {
     pub async fn new() -> TestApp {
         let mut admin = PgConnection::connect(&admin_url())
@@ -196,9 +202,26 @@ impl TestApp {
             b"test secret that is long enough for hs256!",
             chrono::Duration::minutes(15),
         );
+        let dir = std::env::temp_dir().join("nestogy-tests").join(&db_name);
+        let services = nestogy_jobs::Services::new(
+            nestogy_domain::files::Files::from_url(&dir.join("files").display().to_string())
+                .expect("object store"),
+            nestogy_jobs::MailConfig {
+                smtp_url: None,
+                outbox: dir.join("outbox"),
+                from_address: "billing@nestogy.test".into(),
+            },
+            Some(
+                nestogy_domain::crypto::SecretKey::from_base64(TEST_SECRET_KEY)
+                    .expect("test key"),
+            ),
+        );
         let state = nestogy_api::AppState::new(
-            db.clone(),
-            queue.clone(),
+            JobContext {
+                db: db.clone(),
+                queue: queue.clone(),
+                services: services.clone(),
+            },
             jwt,
             nestogy_api::middleware::metrics_handle(),
         );
@@ -209,6 +232,8 @@ impl TestApp {
             clock,
             queue,
             db_name,
+            services,
+            dir,
         }
     }
 
@@ -527,6 +552,7 @@ impl TestApp {
         JobContext {
             db: self.db.clone(),
             queue: self.queue.clone(),
+            services: self.services.clone(),
         }
     }
 
@@ -538,6 +564,7 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
         let name = self.db_name.clone();
         // Drop the database on a thread of its own: Drop cannot await.
         let _ = std::thread::spawn(move || {
@@ -617,6 +644,7 @@ impl TestApp {
         let ctx = JobContext {
             db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
             queue: self.queue.clone(),
+            services: self.services.clone(),
         };
         let mut cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
         cfg.grace = std::time::Duration::from_secs(5);
@@ -723,6 +751,7 @@ impl TestApp {
         JobContext {
             db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
             queue: self.queue.clone(),
+            services: self.services.clone(),
         }
     }
 

@@ -1,0 +1,155 @@
+//! Rendering documents to PDF and keeping them in the object store.
+//!
+//! A rendering is named by the digest of the data it was rendered from
+//! (`nestogy_domain::documents`): rendering the same data again is a no-op,
+//! and a changed document is rendered under a new key.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use nestogy_domain::documents::{self, DocRef, View};
+use nestogy_domain::{DomainError, TenantId};
+use nestogy_render::{Logo, RenderError, Renderer, Template};
+use serde::{Deserialize, Serialize};
+
+use crate::{Job, JobContext, JobError, JobMeta, Queue};
+
+/// One renderer per process: fonts and templates load once.
+static RENDERER: LazyLock<Renderer> = LazyLock::new(Renderer::new);
+
+/// Renders `view` on a blocking thread (typst is synchronous and CPU-bound).
+pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
+    let template = match view.doc.kind() {
+        documents::DocKind::Invoice => Template::Invoice,
+        documents::DocKind::Quote => Template::Quote,
+        documents::DocKind::Statement => Template::Statement,
+    };
+    let data = view.data.clone();
+    let logo = view.logo.as_ref().map(|l| {
+        if l.content_type == "image/svg+xml" {
+            Logo::Svg(l.bytes.clone())
+        } else {
+            Logo::Png(l.bytes.clone())
+        }
+    });
+    tokio::task::spawn_blocking(move || RENDERER.render(template, &data, logo.as_ref()))
+        .await
+        .map_err(|e| RenderError::Pdf(format!("the render thread failed: {e}")))?
+}
+
+/// A current rendering.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub key: String,
+    pub digest: String,
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    /// Whether this call rendered it (false: it was stored already).
+    pub rendered: bool,
+}
+
+fn store_error(e: impl std::fmt::Display) -> JobError {
+    JobError::retry(format!("object store: {e}"))
+}
+
+/// The current PDF of `doc`, rendered and stored if it is not yet.
+pub async fn ensure_rendered(
+    ctx: &JobContext,
+    tenant: TenantId,
+    doc: &DocRef,
+) -> Result<Current, JobError> {
+    let mut tx = ctx.db.tenant(tenant).await?;
+    let view = documents::view(&mut tx, doc).await?;
+    let recorded = documents::rendered(&mut tx, doc).await?;
+    tx.end_read();
+    let key = documents::object_key(tenant, &view);
+    let files = &ctx.services.files;
+    if recorded.is_some_and(|r| r.data_digest == view.digest) {
+        match files.get(&key).await {
+            Ok(bytes) => {
+                return Ok(Current {
+                    key,
+                    digest: view.digest,
+                    file_name: view.file_name,
+                    bytes: bytes.to_vec(),
+                    rendered: false,
+                });
+            }
+            Err(e) if e.is_not_found() => {} // lost from the store: render again
+            Err(e) => return Err(store_error(e)),
+        }
+    }
+    let started = std::time::Instant::now();
+    let pdf = render(&view).await.map_err(|e| match e {
+        // A template or data that does not compile will not compile next
+        // time either: straight to the dead set, with the template's line.
+        RenderError::Template { .. } | RenderError::Data(_) => JobError::permanent(e.to_string()),
+        RenderError::Pdf(_) => JobError::retry(e.to_string()),
+    })?;
+    metrics::histogram!("document_render_seconds").record(started.elapsed().as_secs_f64());
+    files.put(&key, pdf.clone()).await.map_err(store_error)?;
+    let mut tx = ctx.db.tenant(tenant).await?;
+    documents::record_rendered(&mut tx, &view, &key, pdf.len()).await?;
+    tx.commit().await?;
+    Ok(Current {
+        key,
+        digest: view.digest,
+        file_name: view.file_name,
+        bytes: pdf,
+        rendered: true,
+    })
+}
+
+/// The stored PDF of `doc` if it is current, without rendering.
+pub async fn current(
+    ctx: &JobContext,
+    tenant: TenantId,
+    doc: &DocRef,
+) -> Result<Option<(View, String)>, DomainError> {
+    let mut tx = ctx.db.tenant(tenant).await?;
+    let view = documents::view(&mut tx, doc).await?;
+    let recorded = documents::rendered(&mut tx, doc).await?;
+    tx.end_read();
+    let key = documents::object_key(tenant, &view);
+    match recorded {
+        Some(r) if r.data_digest == view.digest => match ctx.services.files.exists(&key).await {
+            Ok(true) => Ok(Some((view, key))),
+            Ok(false) => Ok(None),
+            Err(e) => Err(DomainError::Internal(e.to_string())),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// The unique key of the job rendering `view`: one job per document state.
+pub fn render_key(tenant: TenantId, view: &View) -> String {
+    format!("render:{tenant}:{}:{}", view.doc.key(), &view.digest[..16])
+}
+
+/// Renders a document and stores it, if its current data is not rendered
+/// yet. Idempotent: the same data gives the same bytes under the same key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Render {
+    pub tenant: TenantId,
+    pub doc: DocRef,
+}
+
+impl Job for Render {
+    const KIND: &'static str = "documents.render";
+    const QUEUE: Queue = Queue::Documents;
+
+    fn timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let c = ensure_rendered(&ctx, self.tenant, &self.doc).await?;
+        Ok(serde_json::json!({
+            "key": c.key, "bytes": c.bytes.len(), "rendered": c.rendered, "digest": c.digest,
+        }))
+    }
+}

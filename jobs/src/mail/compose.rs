@@ -1,0 +1,263 @@
+//! What each kind of message says. Subjects are fixed when a message is
+//! created; bodies are written when it is delivered, from the data as it is
+//! then. Amounts and dates follow the company's locale; the wording is
+//! English.
+
+use nestogy_domain::company::{self, Company};
+use nestogy_domain::documents::{DocRef, Period};
+use nestogy_domain::invoices::{self, Invoice};
+use nestogy_domain::locale::{self, Locale};
+use nestogy_domain::mail::{MailTemplate, NewMessage};
+use nestogy_domain::{
+    ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx, contacts, money,
+    payments, quotes,
+};
+use rust_decimal::Decimal;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A message's words and what goes with it.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    pub subject: String,
+    pub text: String,
+    /// The document whose PDF is attached.
+    pub attachment: Option<DocRef>,
+}
+
+struct Words {
+    company: Company,
+    locale: Locale,
+}
+
+impl Words {
+    async fn load(tx: &mut TenantTx) -> DomainResult<Words> {
+        let company = company::get(tx).await?;
+        let locale = Locale::parse(&company.locale);
+        Ok(Words { company, locale })
+    }
+    fn money(&self, x: Decimal, currency: &str) -> String {
+        let minor = money::minor_units(currency).unwrap_or(2);
+        locale::format_money(money::to_minor(x, minor), currency, self.locale)
+    }
+    fn date(&self, d: chrono::NaiveDate) -> String {
+        locale::format_date(d, self.locale)
+    }
+    fn sign_off(&self) -> String {
+        let mut s = String::from("\n\nKind regards,\n");
+        s.push_str(&self.company.name);
+        if let Some(p) = &self.company.branding.payment_instructions {
+            s.push_str("\n\nHow to pay:\n");
+            s.push_str(p);
+        }
+        s
+    }
+}
+
+fn number(inv: &Invoice) -> &str {
+    inv.number.as_deref().unwrap_or("(draft)")
+}
+
+fn param_str<'a>(params: &'a Value, key: &str) -> &'a str {
+    params.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn subject_uuid(subject_id: Option<Uuid>) -> DomainResult<Uuid> {
+    subject_id.ok_or_else(|| DomainError::Internal("message has no subject id".into()))
+}
+
+/// The statement period a message's params name.
+pub fn statement_period(params: &Value) -> DomainResult<Period> {
+    serde_json::from_value(params.get("period").cloned().unwrap_or(Value::Null))
+        .map_err(|e| DomainError::Internal(format!("statement message without a period: {e}")))
+}
+
+/// Writes a message of `template` about `subject_id`.
+pub async fn compose(
+    tx: &mut TenantTx,
+    template: MailTemplate,
+    subject_id: Option<Uuid>,
+    params: &Value,
+) -> DomainResult<Composed> {
+    let w = Words::load(tx).await?;
+    let company = w.company.name.clone();
+    Ok(match template {
+        MailTemplate::Invoice | MailTemplate::OverdueReminder => {
+            let id = InvoiceId(subject_uuid(subject_id)?);
+            let inv = invoices::get(tx, id).await?;
+            let (total, balance) = (
+                w.money(inv.total, &inv.currency),
+                w.money(inv.balance, &inv.currency),
+            );
+            let due = w.date(inv.due_date);
+            let (subject, intro) = if template == MailTemplate::Invoice {
+                (
+                    format!("Invoice {} from {company}", number(&inv)),
+                    format!(
+                        "Hello,\n\nplease find attached invoice {} for {total}, due on {due}.",
+                        number(&inv)
+                    ),
+                )
+            } else {
+                let days = params.get("days").and_then(Value::as_i64).unwrap_or(0);
+                (
+                    format!("Reminder: invoice {} is overdue", number(&inv)),
+                    format!(
+                        "Hello,\n\nour records show that invoice {} was due on {due}, {days} days ago, \
+                         and {balance} of {total} is still open. The invoice is attached again; \
+                         if you have paid it meanwhile, please disregard this reminder.",
+                        number(&inv)
+                    ),
+                )
+            };
+            Composed {
+                subject,
+                text: intro + &w.sign_off(),
+                attachment: Some(DocRef::Invoice { id }),
+            }
+        }
+        MailTemplate::Quote => {
+            let id = QuoteId(subject_uuid(subject_id)?);
+            let q = quotes::get(tx, id).await?;
+            let no = q.number.clone().unwrap_or_else(|| "(draft)".into());
+            Composed {
+                subject: format!("Quote {no} from {company}"),
+                text: format!(
+                    "Hello,\n\nplease find attached our quote {no} for {}, valid until {}.\n\nKind regards,\n{company}",
+                    w.money(q.total, &q.currency),
+                    w.date(q.valid_until)
+                ),
+                attachment: Some(DocRef::Quote { id }),
+            }
+        }
+        MailTemplate::Statement => {
+            let client = ClientId(subject_uuid(subject_id)?);
+            let period = statement_period(params)?;
+            Composed {
+                subject: format!(
+                    "Statement of account from {company}, {} to {}",
+                    w.date(period.from),
+                    w.date(period.to)
+                ),
+                text: format!(
+                    "Hello,\n\nplease find attached your statement of account in {} for {} to {}.{}",
+                    period.currency,
+                    w.date(period.from),
+                    w.date(period.to),
+                    w.sign_off()
+                ),
+                attachment: Some(DocRef::Statement { client, period }),
+            }
+        }
+        MailTemplate::PaymentReceipt => {
+            let id = PaymentId(subject_uuid(subject_id)?);
+            let p = payments::get(tx, id).await?;
+            let inv = invoices::get(tx, p.invoice_id).await?;
+            Composed {
+                subject: format!("Receipt for your payment to {company}"),
+                text: format!(
+                    "Hello,\n\nthank you: we received your payment of {} on {} for invoice {}.\n\
+                     The balance of the invoice is now {}.\n\nKind regards,\n{company}",
+                    w.money(p.amount, &p.currency),
+                    w.date(p.paid_on),
+                    number(&inv),
+                    w.money(inv.balance, &inv.currency)
+                ),
+                attachment: None,
+            }
+        }
+        MailTemplate::TicketAcknowledgement => {
+            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            Composed {
+                subject: format!("[{no}] {subj}"),
+                text: format!(
+                    "Hello,\n\nwe received your request and opened ticket {no}. \
+                     Reply to this message to add to it; keep [{no}] in the subject.\n\n{company} support"
+                ),
+                attachment: None,
+            }
+        }
+        MailTemplate::TicketReply => {
+            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            Composed {
+                subject: format!("Re: [{no}] {subj}"),
+                text: format!("{}\n\n-- \n{company} support", param_str(params, "body")),
+                attachment: None,
+            }
+        }
+        MailTemplate::TicketAssigned => {
+            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            Composed {
+                subject: format!("Ticket {no} assigned to you: {subj}"),
+                text: format!(
+                    "Ticket {no} ({subj}) was assigned to you by {}.",
+                    param_str(params, "by")
+                ),
+                attachment: None,
+            }
+        }
+        MailTemplate::TicketSla => {
+            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            let state = param_str(params, "state");
+            Composed {
+                subject: format!("SLA {state}: ticket {no} {subj}"),
+                text: format!(
+                    "The {} target of ticket {no} ({subj}) is {state}: due {}.",
+                    param_str(params, "target"),
+                    param_str(params, "due_at")
+                ),
+                attachment: None,
+            }
+        }
+    })
+}
+
+/// The recipients of a message about a client's money.
+async fn billing_recipients(tx: &mut TenantTx, client: ClientId) -> DomainResult<Vec<String>> {
+    contacts::billing_recipients(tx, client).await
+}
+
+/// A message about a document (or a payment) to the client's billing
+/// contacts, once per `dedupe_key`.
+pub async fn document_message(
+    tx: &mut TenantTx,
+    template: MailTemplate,
+    subject_id: Uuid,
+    params: Value,
+    dedupe_key: String,
+) -> DomainResult<NewMessage> {
+    let (kind, client) = match template {
+        MailTemplate::Invoice | MailTemplate::OverdueReminder => {
+            let inv = invoices::get(tx, InvoiceId(subject_id)).await?;
+            ("invoice", inv.client_id)
+        }
+        MailTemplate::Quote => ("quote", quotes::get(tx, QuoteId(subject_id)).await?.client_id),
+        MailTemplate::Statement => ("client", ClientId(subject_id)),
+        MailTemplate::PaymentReceipt => (
+            "payment",
+            payments::get(tx, PaymentId(subject_id)).await?.client_id,
+        ),
+        other => {
+            return Err(DomainError::Internal(format!(
+                "{} is not a message about a document",
+                other.as_str()
+            )));
+        }
+    };
+    let recipients = billing_recipients(tx, client).await?;
+    let composed = compose(tx, template, Some(subject_id), &params).await?;
+    Ok(NewMessage {
+        dedupe_key,
+        template,
+        subject_kind: Some(kind),
+        subject_id: Some(subject_id),
+        params,
+        recipients,
+        subject: composed.subject,
+    })
+}
+
+/// Params of a statement message.
+pub fn statement_params(period: &Period) -> Value {
+    json!({ "period": period })
+}

@@ -1,0 +1,263 @@
+//! Outbound mail, sent only from jobs. A message is first created in the
+//! registry (`nestogy_domain::mail`), once per dedupe key; [`Deliver`] then
+//! hands it to the tenant's SMTP server, the platform's default, or the
+//! outbox folder.
+
+pub mod compose;
+pub mod transport;
+
+use std::time::Duration;
+
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, MultiPart, SinglePart};
+use nestogy_domain::mail::{self, MailStatus, MailTemplate, NewMessage, Outcome};
+use nestogy_domain::{JobId, MailId, TenantId, TenantTx, company, invoices};
+use serde::{Deserialize, Serialize};
+
+use crate::enqueue::{self, EnqueueError, EnqueueOptions, Prepared};
+use crate::services::MailConfig;
+use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, documents};
+use transport::{SendFailure, Sender};
+
+/// Creates a message in `tx` (or finds the one with its dedupe key).
+pub async fn create(
+    tx: &mut TenantTx,
+    ctx: &JobContext,
+    new: NewMessage,
+) -> Result<(mail::MailMessage, bool), nestogy_domain::DomainError> {
+    let domain = sender_domain(tx, &ctx.services.mail).await?;
+    mail::create_or_get(tx, new, &domain).await
+}
+
+async fn sender_domain(
+    tx: &mut TenantTx,
+    cfg: &MailConfig,
+) -> Result<String, nestogy_domain::DomainError> {
+    let tenant = tx.tenant();
+    let own: Option<String> =
+        sqlx::query_scalar("SELECT from_address FROM company_smtp WHERE company_id = $1")
+            .bind(tenant)
+            .fetch_optional(tx.conn())
+            .await?;
+    Ok(MailConfig::domain_of(own.as_deref().unwrap_or(&cfg.from_address)).to_owned())
+}
+
+/// Enqueues delivery of messages created and committed before; returns a
+/// job id per message. A message's job has the unique key `mail:<id>`, so
+/// dispatching it again returns the first job.
+pub async fn dispatch(
+    ctx: &JobContext,
+    tenant: TenantId,
+    ids: &[MailId],
+) -> Result<Vec<JobId>, EnqueueError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = ctx.db.clock.now();
+    let prepared = ids
+        .iter()
+        .map(|id| {
+            Prepared::typed(
+                &Deliver { tenant, mail: *id },
+                now,
+                Some(format!("mail:{id}")),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sys = ctx.db.system().await?;
+    let recorded = enqueue::record(&mut sys, prepared, now).await?;
+    sys.commit().await?;
+    enqueue::push(&ctx.queue, &recorded, now).await?;
+    let mut jobs = Vec::with_capacity(ids.len());
+    for id in ids {
+        let key = format!("mail:{id}");
+        let job = match recorded
+            .iter()
+            .find(|p| p.row.unique_key.as_deref() == Some(&key))
+        {
+            Some(p) => p.row.id,
+            None => {
+                enqueue::enqueue_with(
+                    ctx,
+                    &Deliver { tenant, mail: *id },
+                    EnqueueOptions {
+                        run_at: None,
+                        unique_key: Some(key),
+                    },
+                )
+                .await?
+            }
+        };
+        jobs.push(job);
+    }
+    // The job ids are for people to read; the unique keys are what make
+    // dispatch safe to repeat, so failing to note them is no failure.
+    let job_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.as_uuid()).collect();
+    let noted = async {
+        let mut tx = ctx.db.tenant(tenant).await?;
+        mail::set_job(&mut tx, ids, &job_ids).await?;
+        tx.commit().await?;
+        Ok::<_, nestogy_domain::DomainError>(())
+    };
+    if let Err(e) = noted.await {
+        tracing::warn!(error = %e, "noting the delivery jobs of messages");
+    }
+    Ok(jobs)
+}
+
+/// Delivers one message. Idempotent: the message row is locked while the
+/// server is spoken to, and a message not `queued` any more is left alone,
+/// so a job run twice (or twice at once) delivers once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deliver {
+    pub tenant: TenantId,
+    pub mail: MailId,
+}
+
+impl Job for Deliver {
+    const KIND: &'static str = "mail.deliver";
+    const QUEUE: Queue = Queue::Mail;
+
+    fn retry_policy() -> RetryPolicy {
+        // About a day and a half of retries for a server that says "later".
+        RetryPolicy {
+            max_attempts: 12,
+            base: Duration::from_secs(2),
+            max_delay: Duration::from_secs(4 * 3600),
+        }
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(120)
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        // Read first (unlocked) to render what is attached outside the lock.
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let msg = mail::get(&mut tx, self.mail).await?;
+        tx.end_read();
+        if msg.status != MailStatus::Queued {
+            return Ok(serde_json::json!({ "status": msg.status, "already": true }));
+        }
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        if let Some(why) = obsolete(&mut tx, &msg).await? {
+            mail::cancel(&mut tx, msg.id, why).await?;
+            tx.commit().await?;
+            return Ok(serde_json::json!({ "status": "cancelled", "reason": why }));
+        }
+        let composed =
+            compose::compose(&mut tx, msg.template, msg.subject_id, &msg.params).await?;
+        tx.end_read();
+        let attachment = match &composed.attachment {
+            Some(doc) => {
+                let r = documents::ensure_rendered(&ctx, self.tenant, doc).await?;
+                Some((r.file_name, r.bytes))
+            }
+            None => None,
+        };
+
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let msg = mail::lock(&mut tx, self.mail).await?;
+        if msg.status != MailStatus::Queued {
+            tx.commit().await?;
+            return Ok(serde_json::json!({ "status": msg.status, "already": true }));
+        }
+        let company = company::get(&mut tx).await?;
+        let server =
+            mail::smtp_server(&mut tx, ctx.services.secrets.as_ref()).await?;
+        let sender = match &server {
+            Some(s) => Sender::for_server(s, &company.name),
+            None => Sender::default(&ctx.services.mail, &company.name),
+        };
+        let result = match sender {
+            Ok(sender) => match build(&sender, &msg, &composed, attachment) {
+                Ok(m) => sender.send(m).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        let last_try = meta.attempt >= Self::retry_policy().max_attempts;
+        let outcome = match &result {
+            Ok(answer) => {
+                mail::record_attempt(&mut tx, msg.id, Outcome::Sent, answer, false).await?;
+                Ok(serde_json::json!({ "status": "sent", "answer": answer, "message_id": msg.message_id }))
+            }
+            Err(SendFailure {
+                temporary: true,
+                message,
+            }) => {
+                mail::record_attempt(&mut tx, msg.id, Outcome::Temporary, message, last_try)
+                    .await?;
+                Err(JobError::retry(format!("SMTP, temporary: {message}")))
+            }
+            Err(SendFailure { message, .. }) => {
+                mail::record_attempt(&mut tx, msg.id, Outcome::Permanent, message, true).await?;
+                Err(JobError::permanent(format!("SMTP, permanent: {message}")))
+            }
+        };
+        tx.commit().await?;
+        match &outcome {
+            Ok(_) => metrics::counter!("mail_sent_total").increment(1),
+            Err(_) => metrics::counter!("mail_failed_attempts_total").increment(1),
+        }
+        outcome
+    }
+}
+
+/// Why a queued message is no longer worth sending.
+async fn obsolete(
+    tx: &mut TenantTx,
+    msg: &mail::MailMessage,
+) -> Result<Option<&'static str>, JobError> {
+    if msg.template != MailTemplate::OverdueReminder {
+        return Ok(None);
+    }
+    let Some(id) = msg.subject_id else {
+        return Ok(None);
+    };
+    let inv = invoices::get(tx, nestogy_domain::InvoiceId(id)).await?;
+    Ok(match inv.status {
+        invoices::InvoiceStatus::Paid => Some("the invoice was paid before the reminder went out"),
+        invoices::InvoiceStatus::Void => Some("the invoice was voided before the reminder went out"),
+        _ => None,
+    })
+}
+
+fn build(
+    sender: &Sender,
+    msg: &mail::MailMessage,
+    composed: &compose::Composed,
+    attachment: Option<(String, Vec<u8>)>,
+) -> Result<Message, SendFailure> {
+    let invalid = |e: String| SendFailure {
+        temporary: false,
+        message: e,
+    };
+    let mut b = Message::builder()
+        .from(sender.from.clone())
+        .subject(msg.subject.clone())
+        .message_id(Some(msg.message_id.clone()));
+    for r in &msg.recipients {
+        b = b.to(r
+            .parse()
+            .map_err(|e| invalid(format!("recipient {r:?}: {e}")))?);
+    }
+    let text = SinglePart::plain(composed.text.clone());
+    let built = match attachment {
+        Some((name, bytes)) => {
+            let pdf = ContentType::parse("application/pdf").map_err(|e| invalid(e.to_string()))?;
+            b.multipart(
+                MultiPart::mixed()
+                    .singlepart(text)
+                    .singlepart(Attachment::new(name).body(bytes, pdf)),
+            )
+        }
+        None => b.singlepart(text),
+    };
+    built.map_err(|e| invalid(format!("building the message: {e}")))
+}
