@@ -19,18 +19,32 @@ const TEN_PAGE_LINES: usize = 340;
 fn main() {
     let t = Instant::now();
     let renderer = Arc::new(Renderer::new());
-    println!("Renderer::new (fonts, templates): {:.1} ms", ms(t.elapsed()));
+    println!(
+        "Renderer::new (fonts, templates): {:.1} ms",
+        ms(t.elapsed())
+    );
 
     // Warm up: the first render parses the fonts' tables and fills typst's
     // caches.
     let warm = serde_json::to_vec(&sample::invoice_data(5)).expect("sample data");
     let t = Instant::now();
-    let pdf = renderer.render(Template::Invoice, &warm, None).expect("warm-up render");
-    println!("first render: {:.1} ms ({} bytes)", ms(t.elapsed()), pdf.len());
+    let pdf = renderer
+        .render(Template::Invoice, &warm, None)
+        .expect("warm-up render");
+    println!(
+        "first render: {:.1} ms ({} bytes)",
+        ms(t.elapsed()),
+        pdf.len()
+    );
 
     let ten = documents(1, TEN_PAGE_LINES).remove(0);
-    let pdf = renderer.render(Template::Invoice, &ten, None).expect("ten-page render");
-    println!("ten-page invoice: {TEN_PAGE_LINES} lines, {} pages", pages(&pdf));
+    let pdf = renderer
+        .render(Template::Invoice, &ten, None)
+        .expect("ten-page render");
+    println!(
+        "ten-page invoice: {TEN_PAGE_LINES} lines, {} pages",
+        pages(&pdf)
+    );
     println!();
     println!(
         "{:<34} {:>7} {:>6} {:>9} {:>9} {:>9}",
@@ -39,7 +53,13 @@ fn main() {
 
     for threads in [1, 2] {
         run(&renderer, "one-page invoice (5 lines)", 1_000, 5, threads);
-        run(&renderer, "ten-page invoice (340 lines)", 100, TEN_PAGE_LINES, threads);
+        run(
+            &renderer,
+            "ten-page invoice (340 lines)",
+            100,
+            TEN_PAGE_LINES,
+            threads,
+        );
     }
 }
 
@@ -71,7 +91,9 @@ fn run(renderer: &Arc<Renderer>, label: &str, count: usize, lines: usize, thread
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(doc) = docs.get(i) else { break };
                     let t = Instant::now();
-                    let pdf = renderer.render(Template::Invoice, doc, None).expect("render");
+                    let pdf = renderer
+                        .render(Template::Invoice, doc, None)
+                        .expect("render");
                     mine.push(t.elapsed());
                     assert!(pdf.starts_with(b"%PDF-"));
                 }
@@ -86,7 +108,8 @@ fn run(renderer: &Arc<Renderer>, label: &str, count: usize, lines: usize, thread
 
     let mut times = times.lock().expect("times").clone();
     times.sort();
-    let pct = |p: f64| ms(times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1]);
+    let pct =
+        |p: f64| ms(times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1]);
     println!(
         "{:<34} {:>7} {:>6} {:>9.1} {:>9.2} {:>9.2}",
         label,

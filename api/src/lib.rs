@@ -44,6 +44,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::payments::router())
         .merge(routes::recurring::router())
         .merge(routes::quotes::router())
+        .merge(routes::documents::router())
+        .merge(routes::mail::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

@@ -170,7 +170,11 @@ pub fn format_money(amount: Decimal, currency: &str, locale: Locale) -> String {
 /// `1,5`), digits grouped as in [`format_money`].
 pub fn format_number(value: Decimal, locale: Locale) -> String {
     let (negative, number) = digits(value, None, locale);
-    if negative { format!("-{number}") } else { number }
+    if negative {
+        format!("-{number}")
+    } else {
+        number
+    }
 }
 
 /// A rate given in percent (8.25 means 8.25 %): `8.25%` in English,
@@ -422,7 +426,10 @@ mod tests {
         assert_eq!(format_money(dec!(1000), "USD", US), "$1,000.00");
         assert_eq!(format_money(dec!(1234.56), "EUR", US), "€1,234.56");
         assert_eq!(format_money(dec!(1234567), "JPY", US), "¥1,234,567");
-        assert_eq!(format_money(dec!(-1234.567), "KWD", US), "-KWD\u{a0}1,234.567");
+        assert_eq!(
+            format_money(dec!(-1234.567), "KWD", US),
+            "-KWD\u{a0}1,234.567"
+        );
         assert_eq!(format_money(dec!(1234.56), "CHF", US), "CHF\u{a0}1,234.56");
         assert_eq!(format_money(dec!(-5), "CHF", US), "-CHF\u{a0}5.00");
     }
@@ -445,23 +452,38 @@ mod tests {
         assert_eq!(format_money(dec!(1234.56), "EUR", DE), "1.234,56\u{a0}€");
         assert_eq!(format_money(dec!(-1234.56), "EUR", DE), "-1.234,56\u{a0}€");
         assert_eq!(format_money(dec!(0), "EUR", DE), "0,00\u{a0}€");
-        assert_eq!(format_money(dec!(1234567.89), "EUR", DE), "1.234.567,89\u{a0}€");
+        assert_eq!(
+            format_money(dec!(1234567.89), "EUR", DE),
+            "1.234.567,89\u{a0}€"
+        );
         assert_eq!(format_money(dec!(1234567), "JPY", DE), "1.234.567\u{a0}¥");
-        assert_eq!(format_money(dec!(1234.567), "KWD", DE), "1.234,567\u{a0}KWD");
+        assert_eq!(
+            format_money(dec!(1234.567), "KWD", DE),
+            "1.234,567\u{a0}KWD"
+        );
         assert_eq!(format_money(dec!(1234.56), "CHF", DE), "1.234,56\u{a0}CHF");
         assert_eq!(format_money(dec!(12.3), "USD", DE), "12,30\u{a0}$");
     }
 
     #[test]
     fn money_fr_fr() {
-        assert_eq!(format_money(dec!(1234.56), "EUR", FR), "1\u{202f}234,56\u{a0}€");
-        assert_eq!(format_money(dec!(-1234.56), "EUR", FR), "-1\u{202f}234,56\u{a0}€");
+        assert_eq!(
+            format_money(dec!(1234.56), "EUR", FR),
+            "1\u{202f}234,56\u{a0}€"
+        );
+        assert_eq!(
+            format_money(dec!(-1234.56), "EUR", FR),
+            "-1\u{202f}234,56\u{a0}€"
+        );
         assert_eq!(format_money(dec!(0), "EUR", FR), "0,00\u{a0}€");
         assert_eq!(
             format_money(dec!(1234567.89), "EUR", FR),
             "1\u{202f}234\u{202f}567,89\u{a0}€"
         );
-        assert_eq!(format_money(dec!(-1234567), "JPY", FR), "-1\u{202f}234\u{202f}567\u{a0}JPY");
+        assert_eq!(
+            format_money(dec!(-1234567), "JPY", FR),
+            "-1\u{202f}234\u{202f}567\u{a0}JPY"
+        );
         assert_eq!(format_money(dec!(0.125), "OMR", FR), "0,125\u{a0}OMR");
         assert_eq!(format_money(dec!(999), "EUR", FR), "999,00\u{a0}€");
         assert_eq!(format_money(dec!(1), "USD", FR), "1,00\u{a0}$US");
@@ -488,7 +510,10 @@ mod tests {
         assert_eq!(format_number(dec!(-3.25), US), "-3.25");
         assert_eq!(format_number(dec!(1234567.89), US), "1,234,567.89");
         assert_eq!(format_number(dec!(1234567.89), DE), "1.234.567,89");
-        assert_eq!(format_number(dec!(1234567.89), FR), "1\u{202f}234\u{202f}567,89");
+        assert_eq!(
+            format_number(dec!(1234567.89), FR),
+            "1\u{202f}234\u{202f}567,89"
+        );
         assert_eq!(format_number(dec!(1000), FR), "1\u{202f}000");
         assert_eq!(format_number(dec!(0.0005), US), "0.0005");
     }

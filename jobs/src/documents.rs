@@ -100,12 +100,13 @@ pub async fn ensure_rendered(
     })
 }
 
-/// The stored PDF of `doc` if it is current, without rendering.
+/// The view of `doc` and, if its current data is rendered and stored, the
+/// key of its PDF. Renders nothing.
 pub async fn current(
     ctx: &JobContext,
     tenant: TenantId,
     doc: &DocRef,
-) -> Result<Option<(View, String)>, DomainError> {
+) -> Result<(View, Option<String>), DomainError> {
     let mut tx = ctx.db.tenant(tenant).await?;
     let view = documents::view(&mut tx, doc).await?;
     let recorded = documents::rendered(&mut tx, doc).await?;
@@ -113,11 +114,11 @@ pub async fn current(
     let key = documents::object_key(tenant, &view);
     match recorded {
         Some(r) if r.data_digest == view.digest => match ctx.services.files.exists(&key).await {
-            Ok(true) => Ok(Some((view, key))),
-            Ok(false) => Ok(None),
+            Ok(true) => Ok((view, Some(key))),
+            Ok(false) => Ok((view, None)),
             Err(e) => Err(DomainError::Internal(e.to_string())),
         },
-        _ => Ok(None),
+        _ => Ok((view, None)),
     }
 }
 

@@ -63,11 +63,12 @@ impl Template {
         }
     }
 
-    fn id(self) -> FileId {
+    /// The template's place in `Renderer::sources`.
+    fn index(self) -> usize {
         match self {
-            Template::Invoice => IDS.invoice,
-            Template::Quote => IDS.quote,
-            Template::Statement => IDS.statement,
+            Template::Invoice => 0,
+            Template::Quote => 1,
+            Template::Statement => 2,
         }
     }
 }
@@ -125,8 +126,9 @@ pub enum RenderError {
 pub struct Renderer {
     library: LazyHash<Library>,
     fonts: FontStore,
-    /// invoice, quote, statement, common: parsed once.
-    sources: Vec<Source>,
+    /// invoice, quote, statement (in `Template::index` order), common:
+    /// parsed once.
+    sources: [Source; 4],
     pdf_a: PdfStandards,
 }
 
@@ -165,14 +167,15 @@ impl Renderer {
     /// Loads the fonts and parses the templates. Takes a few milliseconds;
     /// do it once.
     pub fn new() -> Renderer {
-        let sources = vec![
+        let sources = [
             Source::new(IDS.invoice, INVOICE_TYP.to_owned()),
             Source::new(IDS.quote, QUOTE_TYP.to_owned()),
             Source::new(IDS.statement, STATEMENT_TYP.to_owned()),
             Source::new(IDS.common, COMMON_TYP.to_owned()),
         ];
-        let pdf_a = PdfStandards::new(&[PdfStandard::A_2b])
-            .unwrap_or_else(|_| unreachable!("PDF/A-2b alone is a valid configuration"));
+        // PDF/A-2b alone is a valid configuration; were it ever refused, the
+        // default (plain PDF 1.7) would do rather than a panic.
+        let pdf_a = PdfStandards::new(&[PdfStandard::A_2b]).unwrap_or_default();
         Renderer {
             library: LazyHash::new(Library::default()),
             fonts: fonts::load(),
@@ -205,12 +208,7 @@ impl Renderer {
         data: &[u8],
         logo: Option<&Logo>,
     ) -> Result<Vec<u8>, RenderError> {
-        let main = self
-            .sources
-            .iter()
-            .find(|s| s.id() == template.id())
-            .cloned()
-            .unwrap_or_else(|| unreachable!("every template is parsed in new()"));
+        let main = self.sources[template.index()].clone();
         self.render_main(template.name(), main, data, logo)
     }
 
@@ -284,16 +282,8 @@ impl Renderer {
                 // Not PDF/A-conformant content (see `render`): plain PDF.
                 options.standards = PdfStandards::default();
                 typst_pdf::pdf(&document, &options).map_err(|diags| {
-                    let RenderError::Template {
-                        template,
-                        line,
-                        message,
-                        ..
-                    } = template_error(&world, name, &diags)
-                    else {
-                        unreachable!("template_error makes Template errors")
-                    };
-                    RenderError::Pdf(format!("{message} ({template} line {line})"))
+                    let e = first_error(&world, name, &diags);
+                    RenderError::Pdf(format!("{} ({} line {})", e.message, e.file, e.line))
                 })
             }
         }
@@ -322,17 +312,36 @@ fn read_meta(data: &[u8], logo: Option<&Logo>) -> Result<Meta, RenderError> {
     Ok(meta)
 }
 
-/// Turns typst's diagnostics into a [`RenderError::Template`] pointing at the
-/// first error: the file and line of its span, or, when typst attached the
-/// error to no span, of the innermost call in its trace that has one.
+/// The first error of typst's diagnostics, located.
+struct Located {
+    file: String,
+    line: usize,
+    column: usize,
+    message: String,
+}
+
+/// Turns typst's diagnostics into a [`RenderError::Template`].
 fn template_error(world: &DocWorld, main_name: &str, diags: &[SourceDiagnostic]) -> RenderError {
+    let e = first_error(world, main_name, diags);
+    RenderError::Template {
+        template: e.file,
+        line: e.line,
+        column: e.column,
+        message: e.message,
+    }
+}
+
+/// Finds the first error and where it points: the file and line of its
+/// span or, when typst attached the error to no span, of the innermost call
+/// in its trace that has one.
+fn first_error(world: &DocWorld, main_name: &str, diags: &[SourceDiagnostic]) -> Located {
     let Some(diag) = diags
         .iter()
         .find(|d| d.severity == Severity::Error)
         .or(diags.first())
     else {
-        return RenderError::Template {
-            template: main_name.to_owned(),
+        return Located {
+            file: main_name.to_owned(),
             line: 0,
             column: 0,
             message: "typst reported an error without a message".to_owned(),
@@ -347,9 +356,9 @@ fn template_error(world: &DocWorld, main_name: &str, diags: &[SourceDiagnostic])
     let location = std::iter::once(diag.span)
         .chain(diag.trace.iter().map(|t| DiagSpan::from(t.span)))
         .find_map(|span| locate(world, main_name, span));
-    let (template, line, column) = location.unwrap_or_else(|| (main_name.to_owned(), 0, 0));
-    RenderError::Template {
-        template,
+    let (file, line, column) = location.unwrap_or_else(|| (main_name.to_owned(), 0, 0));
+    Located {
+        file,
         line,
         column,
         message,
@@ -406,7 +415,11 @@ fn parse_date(s: &str) -> Option<(i32, u8, u8)> {
             _ => return None,
         }
     };
-    let (y, m, d) = (i32::try_from(y).ok()?, u8::try_from(m).ok()?, u8::try_from(d).ok()?);
+    let (y, m, d) = (
+        i32::try_from(y).ok()?,
+        u8::try_from(m).ok()?,
+        u8::try_from(d).ok()?,
+    );
     // Validates the day of the month too.
     Datetime::from_ymd(y, m, d).map(|_| (y, m, d))
 }

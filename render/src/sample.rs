@@ -155,7 +155,8 @@ pub fn quote_data(lines: usize) -> Value {
     doc["number"] = json!("QUO-2026-000001");
     doc["due_date"] = Value::Null;
     doc["valid_until"] = json!("Dec 25, 2026");
-    doc["notes"] = json!("Prices are valid until the date above. Hardware subject to availability.");
+    doc["notes"] =
+        json!("Prices are valid until the date above. Hardware subject to availability.");
     data["company"]["payment_instructions"] = Value::Null;
     data
 }
@@ -171,11 +172,19 @@ pub fn statement_data(entries: usize) -> Value {
         let (desc, debit, credit) = if i % 3 == 2 {
             let paid = 50_000 + (i as i64 % 7) * 1_000;
             balance -= paid;
-            (format!("Payment received, thank you (ref. PAY-{:05})", i + 1), String::new(), usd(paid))
+            (
+                format!("Payment received, thank you (ref. PAY-{:05})", i + 1),
+                String::new(),
+                usd(paid),
+            )
         } else {
             let billed = 21_650 + (i as i64 % 11) * 3_300;
             balance += billed;
-            (format!("Invoice INV-2026-{:06}", i + 1), usd(billed), String::new())
+            (
+                format!("Invoice INV-2026-{:06}", i + 1),
+                usd(billed),
+                String::new(),
+            )
         };
         rows.push(json!({
             "date": format!("Nov {day}, 2026"),

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use nestogy_domain::invoices::{self, Invoice, InvoiceFilter, InvoiceRequest, InvoiceStatus};
+use nestogy_domain::documents::DocRef;
 use nestogy_domain::pagination::{Page, PageRequest};
 use nestogy_domain::roles::Permission;
 use nestogy_domain::validation::ValidationErrors;
@@ -16,6 +17,7 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
+use crate::routes::documents::render_later;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -164,6 +166,7 @@ async fn finalize_invoice(
     p.audit(&mut tx, "invoice.finalized", "invoice", id.as_uuid(), &inv)
         .await?;
     tx.commit().await?;
+    render_later(&s, p.tenant, DocRef::Invoice { id }).await;
     Ok(axum::Json(inv))
 }
 
@@ -182,6 +185,7 @@ async fn void_invoice(
     p.audit(&mut tx, "invoice.voided", "invoice", id.as_uuid(), &inv)
         .await?;
     tx.commit().await?;
+    render_later(&s, p.tenant, DocRef::Invoice { id }).await;
     Ok(axum::Json(inv))
 }
 

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate};
+use nestogy_domain::documents::DocRef;
 use nestogy_domain::invoices::Invoice;
 use nestogy_domain::pagination::{Page, PageRequest};
 use nestogy_domain::payments::{
@@ -20,6 +21,7 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
+use crate::routes::documents::render_later;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,6 +59,14 @@ async fn record_payment(
     )
     .await?;
     tx.commit().await?;
+    render_later(
+        &s,
+        p.tenant,
+        DocRef::Invoice {
+            id: r.payment.invoice_id,
+        },
+    )
+    .await;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 
@@ -138,6 +148,14 @@ async fn refund_payment(
     )
     .await?;
     tx.commit().await?;
+    render_later(
+        &s,
+        p.tenant,
+        DocRef::Invoice {
+            id: r.payment.invoice_id,
+        },
+    )
+    .await;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 

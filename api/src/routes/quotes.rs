@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::invoices::Invoice;
 use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::quotes::{self, Quote, QuoteRequest};
+use nestogy_domain::quotes::{self, Quote, QuoteRequest, QuoteStatus};
 use nestogy_domain::roles::Permission;
 use nestogy_domain::validation::ValidationErrors;
 use nestogy_domain::{ClientId, QuoteId};
@@ -154,20 +154,57 @@ async fn transition(
     Ok(axum::Json(q))
 }
 
-/// Send a draft quote: it gets its number (`settings.quote_number_pattern`,
-/// default `QUO-{YYYY}-{SEQ:6}`).
+/// A quote sent, and the message that carries it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuoteSent {
+    pub quote: Quote,
+    pub mail: crate::routes::documents::Sending,
+}
+
+/// Send a quote: a draft gets its number (`settings.quote_number_pattern`,
+/// default `QUO-{YYYY}-{SEQ:6}`) and opens; then it is e-mailed, PDF
+/// attached, to the client's billing contacts. A sent quote is e-mailed
+/// again. 409 `no_recipients`, with nothing changed, when the client has no
+/// one to send it to.
 #[utoipa::path(post, path = "/api/v1/quotes/{id}/send", tag = "quotes", params(("id" = QuoteId, Path)),
-    responses((status = 200, body = Quote), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 202, body = QuoteSent), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn send_quote(
     p: Principal,
     State(s): State<AppState>,
     Path(id): Path<QuoteId>,
-) -> ApiResult<axum::Json<Quote>> {
-    transition(p, s, id, "quote.sent", async |tx| {
-        quotes::send(tx, id).await
-    })
-    .await
+) -> ApiResult<(StatusCode, axum::Json<QuoteSent>)> {
+    p.require(Permission::BillingWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let current = quotes::get(&mut tx, id).await?;
+    let recipients =
+        nestogy_domain::contacts::billing_recipients(&mut tx, current.client_id).await?;
+    if recipients.is_empty() {
+        return Err(nestogy_domain::DomainError::conflict(
+            "no_recipients",
+            "there is no one to send this to: give the client a billing or primary contact with an e-mail address",
+        )
+        .into());
+    }
+    let quote = if current.status == QuoteStatus::Sent {
+        tx.end_read();
+        current
+    } else {
+        let q = quotes::send(&mut tx, id).await?;
+        p.audit(&mut tx, "quote.sent", "quote", id.as_uuid(), &q)
+            .await?;
+        tx.commit().await?;
+        q
+    };
+    let mail = crate::routes::documents::send(
+        &p,
+        &s,
+        nestogy_domain::mail::MailTemplate::Quote,
+        id.as_uuid(),
+        serde_json::json!({}),
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(QuoteSent { quote, mail })))
 }
 
 /// Record the client's acceptance of a sent quote (409 if it expired).
