@@ -31,6 +31,11 @@ async fn malformed_bodies_per_route() {
         ),
         (Method::POST, "/api/v1/recurring-invoices".into()),
         (Method::POST, "/api/v1/billing-runs".into()),
+        (
+            Method::POST,
+            format!("/api/v1/clients/{}/statement/send", f.billed),
+        ),
+        (Method::PUT, "/api/v1/company/smtp".into()),
         (Method::POST, "/api/v1/auth/login".into()),
         (Method::POST, "/api/v1/auth/refresh".into()),
         (Method::POST, "/api/v1/auth/logout".into()),

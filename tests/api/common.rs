@@ -132,6 +132,8 @@ pub struct Fixture {
     pub invoice: String,
     /// A payment of 40.00 on a finalized invoice of 100.00.
     pub payment: String,
+    /// That finalized invoice.
+    pub open_invoice: String,
     /// A recurring template for `billed`.
     pub template: String,
     pub run: String,
@@ -441,6 +443,12 @@ impl TestApp {
             .await
             .id();
         let billed = self.client(admin, &format!("Billed {unique}")).await;
+        self.post(
+            &format!("/api/v1/clients/{billed}/contacts"),
+            admin,
+            json!({"name": "Bill", "email": "bill@billed.example", "is_billing": true}),
+        )
+        .await;
         let invoice = self
             .post(
                 "/api/v1/invoices",
@@ -518,6 +526,7 @@ impl TestApp {
             billed,
             invoice,
             payment,
+            open_invoice: paid,
             template,
             run: run.to_string(),
             quote,

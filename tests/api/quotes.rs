@@ -8,6 +8,12 @@ async fn quotes_send_accept_convert_and_expire() {
     let app = TestApp::new().await;
     let t = app.tenant("Quote Co").await;
     let client = app.client(&t.admin, "Acme").await;
+    app.post(
+        &format!("/api/v1/clients/{client}/contacts"),
+        &t.admin,
+        json!({"name": "Ann", "email": "ann@acme.example", "is_billing": true}),
+    )
+    .await;
     let vat = app
         .post(
             "/api/v1/tax-rates",
@@ -28,8 +34,10 @@ async fn quotes_send_accept_convert_and_expire() {
     let sent = app
         .post(&format!("/api/v1/quotes/{id}/send"), &t.admin, json!({}))
         .await;
-    assert_eq!(sent.body["number"], "QUO-2026-000001");
-    assert_eq!(sent.body["status"], "sent");
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    assert_eq!(sent.body["quote"]["number"], "QUO-2026-000001");
+    assert_eq!(sent.body["quote"]["status"], "sent");
+    assert_eq!(sent.body["mail"]["recipients"], json!(["ann@acme.example"]));
     let put = app
         .call(
             axum::http::Method::PUT,
@@ -81,7 +89,7 @@ async fn quotes_send_accept_convert_and_expire() {
     assert_eq!(
         app.post(&format!("/api/v1/quotes/{old}/send"), &t.admin, json!({}))
             .await
-            .body["number"],
+            .body["quote"]["number"],
         "QUO-2026-000002"
     );
     let late = app

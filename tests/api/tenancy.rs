@@ -191,6 +191,33 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         ("POST", format!("/api/v1/quotes/{}/decline", o.quote), None),
         ("POST", format!("/api/v1/quotes/{}/convert", o.quote), None),
         ("DELETE", format!("/api/v1/quotes/{}", o.quote), None),
+        ("GET", format!("/api/v1/invoices/{}/pdf", o.invoice), None),
+        (
+            "GET",
+            format!("/api/v1/invoices/{}/pdf", o.open_invoice),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/invoices/{}/send", o.open_invoice),
+            None,
+        ),
+        ("GET", format!("/api/v1/quotes/{}/pdf", o.quote), None),
+        (
+            "GET",
+            format!("/api/v1/clients/{}/statement/pdf", o.billed),
+            None,
+        ),
+        (
+            "POST",
+            format!("/api/v1/clients/{}/statement/send", o.billed),
+            Some(json!({})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/payments/{}/receipt", o.payment),
+            None,
+        ),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {

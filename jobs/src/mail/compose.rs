@@ -9,7 +9,8 @@ use nestogy_domain::invoices::{self, Invoice};
 use nestogy_domain::locale::{self, Locale};
 use nestogy_domain::mail::{MailTemplate, NewMessage};
 use nestogy_domain::{
-    ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx, contacts, money,
+    ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx, clients, contacts,
+    money,
     payments, quotes,
 };
 use rust_decimal::Decimal;
@@ -232,7 +233,11 @@ pub async fn document_message(
             ("invoice", inv.client_id)
         }
         MailTemplate::Quote => ("quote", quotes::get(tx, QuoteId(subject_id)).await?.client_id),
-        MailTemplate::Statement => ("client", ClientId(subject_id)),
+        MailTemplate::Statement => {
+            let client = ClientId(subject_id);
+            clients::ensure_exists(tx, client).await?;
+            ("client", client)
+        }
         MailTemplate::PaymentReceipt => (
             "payment",
             payments::get(tx, PaymentId(subject_id)).await?.client_id,
