@@ -32,9 +32,7 @@ impl std::fmt::Debug for SecretKey {
 impl SecretKey {
     /// From 32 bytes in standard base64 (`openssl rand -base64 32`).
     pub fn from_base64(s: &str) -> Result<SecretKey, CryptoError> {
-        let raw = STANDARD
-            .decode(s.trim())
-            .map_err(|_| CryptoError::BadKey)?;
+        let raw = STANDARD.decode(s.trim()).map_err(|_| CryptoError::BadKey)?;
         let cipher = Aes256Gcm::new_from_slice(&raw).map_err(|_| CryptoError::BadKey)?;
         Ok(SecretKey(cipher))
     }

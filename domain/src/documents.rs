@@ -18,8 +18,8 @@ use crate::company::{self, Address, Company, Logo};
 use crate::invoices::{self, InvoiceLine, InvoiceStatus};
 use crate::locale::{self, Locale};
 use crate::{
-    ClientId, DomainResult, InvoiceId, QuoteId, TenantId, TenantTx, clients, money,
-    payments, quotes,
+    ClientId, DomainResult, InvoiceId, QuoteId, TenantId, TenantTx, clients, money, payments,
+    quotes,
 };
 
 /// What kind of document.
@@ -209,12 +209,17 @@ struct Sums {
 }
 
 fn totals_json(f: &Fmt, labels: &locale::Labels, s: &Sums) -> serde_json::Value {
-    let mut rows = vec![json!({ "label": labels.subtotal, "value": f.money(s.subtotal), "strong": false })];
+    let mut rows =
+        vec![json!({ "label": labels.subtotal, "value": f.money(s.subtotal), "strong": false })];
     if !s.discount.is_zero() {
-        rows.push(json!({ "label": labels.discount, "value": f.money(-s.discount), "strong": false }));
+        rows.push(
+            json!({ "label": labels.discount, "value": f.money(-s.discount), "strong": false }),
+        );
     }
     rows.push(json!({ "label": labels.tax_total, "value": f.money(s.tax), "strong": false }));
-    rows.push(json!({ "label": labels.total, "value": f.money(s.total), "strong": s.paid.is_none() }));
+    rows.push(
+        json!({ "label": labels.total, "value": f.money(s.total), "strong": s.paid.is_none() }),
+    );
     if let Some(paid) = s.paid {
         rows.push(json!({ "label": labels.paid, "value": f.money(paid), "strong": false }));
         rows.push(json!({ "label": labels.balance_due, "value": f.money(s.total - paid), "strong": true }));
@@ -264,9 +269,7 @@ pub async fn view(tx: &mut TenantTx, doc: &DocRef) -> DomainResult<View> {
     let logo = company::logo(tx).await?;
     let loc = Locale::parse(&company.locale);
     let labels = locale::labels(loc);
-    let base = || {
-        json!({ "lang": loc.lang(), "labels": labels, "company": company_json(&company, logo.as_ref()) })
-    };
+    let base = || json!({ "lang": loc.lang(), "labels": labels, "company": company_json(&company, logo.as_ref()) });
     match doc {
         DocRef::Invoice { id } => {
             let inv = invoices::get(tx, *id).await?;
@@ -321,7 +324,13 @@ pub async fn view(tx: &mut TenantTx, doc: &DocRef) -> DomainResult<View> {
                 .number
                 .clone()
                 .unwrap_or_else(|| format!("draft-{}", inv.id));
-            Ok(finish(doc.clone(), inv.client_id, data, logo, format!("{name}.pdf")))
+            Ok(finish(
+                doc.clone(),
+                inv.client_id,
+                data,
+                logo,
+                format!("{name}.pdf"),
+            ))
         }
         DocRef::Quote { id } => {
             let q = quotes::get(tx, *id).await?;
@@ -356,12 +365,21 @@ pub async fn view(tx: &mut TenantTx, doc: &DocRef) -> DomainResult<View> {
             data["entries"] = json!([]);
             data["opening_balance"] = serde_json::Value::Null;
             data["closing_balance"] = serde_json::Value::Null;
-            let name = q.number.clone().unwrap_or_else(|| format!("draft-{}", q.id));
-            Ok(finish(doc.clone(), q.client_id, data, logo, format!("{name}.pdf")))
+            let name = q
+                .number
+                .clone()
+                .unwrap_or_else(|| format!("draft-{}", q.id));
+            Ok(finish(
+                doc.clone(),
+                q.client_id,
+                data,
+                logo,
+                format!("{name}.pdf"),
+            ))
         }
         DocRef::Statement { client, period } => {
-            let st = payments::statement(tx, *client, &period.currency, period.from, period.to)
-                .await?;
+            let st =
+                payments::statement(tx, *client, &period.currency, period.from, period.to).await?;
             let f = Fmt {
                 locale: loc,
                 currency: st.currency.clone(),
@@ -420,7 +438,11 @@ pub fn object_name(view: &View) -> String {
     let short = &view.digest[..16];
     match &view.doc {
         DocRef::Statement { client, .. } => format!("statements/{client}/{short}.pdf"),
-        other => format!("{}s/{}/{short}.pdf", other.kind().as_str(), other.subject_id()),
+        other => format!(
+            "{}s/{}/{short}.pdf",
+            other.kind().as_str(),
+            other.subject_id()
+        ),
     }
 }
 
@@ -479,7 +501,11 @@ pub fn statement_period(
         .map(|c| c.trim().to_ascii_uppercase())
         .unwrap_or_else(|| default_currency.to_owned());
     if money::minor_units(&currency).is_none() {
-        v.add("currency", "invalid", "currency must be a supported ISO 4217 code");
+        v.add(
+            "currency",
+            "invalid",
+            "currency must be a supported ISO 4217 code",
+        );
     }
     if from > to {
         v.add("from", "invalid", "from must be on or before to");

@@ -23,7 +23,10 @@ pub enum FilesError {
 
 impl FilesError {
     pub fn is_not_found(&self) -> bool {
-        matches!(self, FilesError::Store(object_store::Error::NotFound { .. }))
+        matches!(
+            self,
+            FilesError::Store(object_store::Error::NotFound { .. })
+        )
     }
 }
 
@@ -63,8 +66,8 @@ impl Files {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| FilesError::Config(format!("creating {dir}: {e}")))?;
-        let store = LocalFileSystem::new_with_prefix(dir)
-            .map_err(|e| FilesError::Config(e.to_string()))?;
+        let store =
+            LocalFileSystem::new_with_prefix(dir).map_err(|e| FilesError::Config(e.to_string()))?;
         Ok(Files {
             store: Arc::new(store),
         })

@@ -593,7 +593,11 @@ pub async fn set_smtp(
     let mut v = ValidationErrors::new();
     let host = v.required_text("host", &req.host, 253);
     if host.contains(|c: char| c.is_whitespace() || c == '/' || c == ':') {
-        v.add("host", "invalid", "host must be a host name or an IP address");
+        v.add(
+            "host",
+            "invalid",
+            "host must be a host name or an IP address",
+        );
     }
     if req.port == Some(0) {
         v.add("port", "invalid", "port must be between 1 and 65535");
@@ -607,7 +611,11 @@ pub async fn set_smtp(
         .unwrap_or_default();
     let from_name = v.optional_text("from_name", req.from_name.as_deref(), 200);
     if req.password.as_deref().is_some_and(|p| p.len() > 500) {
-        v.add("password", "too_long", "password must be at most 500 characters");
+        v.add(
+            "password",
+            "too_long",
+            "password must be at most 500 characters",
+        );
     }
     if req.password.is_some() && key.is_none() {
         v.add(

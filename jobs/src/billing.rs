@@ -4,9 +4,9 @@
 //! daily job that marks invoices overdue.
 
 use chrono::NaiveDate;
-use nestogy_domain::recurring::{self, PeriodOutcome};
 use nestogy_domain::documents::DocRef;
 use nestogy_domain::mail::MailTemplate;
+use nestogy_domain::recurring::{self, PeriodOutcome};
 use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -162,7 +162,9 @@ impl Job for Bill {
         mail::dispatch(&ctx, self.tenant, &messages)
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
-        Ok(serde_json::json!({ "created": created, "skipped": skipped, "failed": failed, "mailed": messages.len() }))
+        Ok(
+            serde_json::json!({ "created": created, "skipped": skipped, "failed": failed, "mailed": messages.len() }),
+        )
     }
 }
 
@@ -347,9 +349,9 @@ impl Job for Remind {
                 Ok((m, true)) => created.push(m.id),
                 Ok((_, false)) => {}
                 Err(nestogy_domain::DomainError::Conflict {
-                code: "no_recipients",
-                ..
-            }) => unaddressed += 1,
+                    code: "no_recipients",
+                    ..
+                }) => unaddressed += 1,
                 Err(e) => return Err(e.into()),
             }
         }

@@ -214,8 +214,7 @@ impl TestApp {
                 from_address: "billing@nestogy.test".into(),
             },
             Some(
-                nestogy_domain::crypto::SecretKey::from_base64(TEST_SECRET_KEY)
-                    .expect("test key"),
+                nestogy_domain::crypto::SecretKey::from_base64(TEST_SECRET_KEY).expect("test key"),
             ),
         );
         let state = nestogy_api::AppState::new(
@@ -769,5 +768,163 @@ impl TestApp {
             .fetch_one(&self.owner)
             .await
             .expect("count query")
+    }
+}
+
+/// A real SMTP server on loopback (aiosmtpd, `tests/support/smtp_sink.py`)
+/// that writes what it accepts to a folder of its own.
+pub struct SmtpSink {
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+    child: std::process::Child,
+}
+
+impl SmtpSink {
+    /// `mode`: `accept`, `tempfail:N` (451 to the first N messages) or
+    /// `reject` (550 to all).
+    pub fn start(mode: &str) -> SmtpSink {
+        use std::io::BufRead;
+        let dir = std::env::temp_dir()
+            .join("nestogy-smtp")
+            .join(uuid::Uuid::now_v7().simple().to_string());
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(&dir)
+            .arg("--mode")
+            .arg(mode)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the SMTP sink (python3 with aiosmtpd: run scripts/services.sh)");
+        let stdout = child.stdout.take().expect("sink stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("sink port");
+        let port = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("the SMTP sink did not print its port: {line:?}"));
+        SmtpSink { port, dir, child }
+    }
+
+    /// The messages accepted so far, in order (parsed by the sink).
+    pub fn messages(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        for n in 1.. {
+            match std::fs::read(self.dir.join(format!("{n}.json"))) {
+                Ok(b) => out.push(serde_json::from_slice(&b).expect("sink record")),
+                Err(_) => break,
+            }
+        }
+        out
+    }
+
+    /// Waits until at least `n` messages arrived; returns them all.
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
+        eventually(
+            &format!("{n} messages at the SMTP sink"),
+            std::time::Duration::from_secs(30),
+            || async { self.messages().len() >= n },
+        )
+        .await;
+        self.messages()
+    }
+
+    /// The body for `PUT /api/v1/company/smtp` that sends through this sink.
+    pub fn settings(&self) -> Value {
+        json!({"host": "127.0.0.1", "port": self.port, "tls": "none",
+               "username": "billing", "password": "s3cret-smtp-pass",
+               "from_address": "billing@msp.test", "from_name": "MSP Billing"})
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The text of a PDF, by poppler's `pdftotext` (layout kept), and its page count.
+pub fn pdf_text(pdf: &[u8]) -> (String, usize) {
+    let dir = std::env::temp_dir().join("nestogy-pdf");
+    std::fs::create_dir_all(&dir).expect("pdf dir");
+    let path = dir.join(format!("{}.pdf", uuid::Uuid::now_v7().simple()));
+    std::fs::write(&path, pdf).expect("write pdf");
+    let out = std::process::Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils: run scripts/services.sh)");
+    let _ = std::fs::remove_file(&path);
+    assert!(out.status.success(), "pdftotext failed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let pages = text.matches('\u{c}').count().max(1);
+    (text, pages)
+}
+
+impl TestApp {
+    /// A GET whose body is returned as bytes (PDFs, images).
+    pub async fn get_bytes(&self, path: &str, token: &str) -> (StatusCode, HeaderMap, Vec<u8>) {
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("router");
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, headers, bytes.to_vec())
+    }
+
+    /// Runs one job of `J` in this process, as a worker would.
+    pub async fn run_job<J: nestogy_jobs::Job>(
+        &self,
+        job: J,
+    ) -> Result<Value, nestogy_jobs::JobError> {
+        let meta = nestogy_jobs::JobMeta {
+            id: nestogy_domain::JobId::new(),
+            attempt: 1,
+        };
+        job.run(self.jobs(), meta).await
+    }
+
+    /// A client with a billing contact; returns its id.
+    pub async fn billed_client(&self, token: &str, name: &str, email: &str) -> String {
+        let client = self.client(token, name).await;
+        let r = self
+            .post(
+                &format!("/api/v1/clients/{client}/contacts"),
+                token,
+                json!({"name": "Billing", "email": email, "is_billing": true}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        client
+    }
+
+    /// A finalized invoice for `client` with one line; returns its id.
+    pub async fn open_invoice(&self, token: &str, client: &str, description: &str) -> String {
+        let r = self
+            .post(
+                "/api/v1/invoices",
+                token,
+                json!({"client_id": client, "lines": [{"description": description, "quantity": "3", "unit_price": "120.50"}]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.id();
+        let f = self
+            .post(&format!("/api/v1/invoices/{id}/finalize"), token, json!({}))
+            .await;
+        assert_eq!(f.status, StatusCode::OK, "{}", f.body);
+        id
     }
 }

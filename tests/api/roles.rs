@@ -490,7 +490,9 @@ fn cases() -> Vec<Case> {
         Case {
             method: "PUT",
             path: |_| "/api/v1/company/smtp".into(),
-            body: Some(|_| json!({"host": "smtp.example.com", "tls": "starttls", "from_address": "billing@example.com"})),
+            body: Some(
+                |_| json!({"host": "smtp.example.com", "tls": "starttls", "from_address": "billing@example.com"}),
+            ),
             ok: S::OK,
             allowed: ADMIN,
         },

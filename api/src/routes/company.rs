@@ -83,7 +83,13 @@ async fn put_logo(
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let mut tx = p.tx(&s).await?;
     company::set_logo(&mut tx, &content_type, body.to_vec()).await?;
@@ -109,8 +115,14 @@ async fn delete_logo(p: Principal, State(s): State<AppState>) -> ApiResult<Statu
     if !company::delete_logo(&mut tx).await? {
         return Err(nestogy_domain::DomainError::not_found("logo").into());
     }
-    p.audit(&mut tx, "company.logo_deleted", "company", p.tenant.as_uuid(), &serde_json::json!({}))
-        .await?;
+    p.audit(
+        &mut tx,
+        "company.logo_deleted",
+        "company",
+        p.tenant.as_uuid(),
+        &serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -142,8 +154,14 @@ async fn put_smtp(
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     let out = mail::set_smtp(&mut tx, body, s.services.secrets.as_ref()).await?;
-    p.audit(&mut tx, "company.smtp_set", "company", p.tenant.as_uuid(), &out)
-        .await?;
+    p.audit(
+        &mut tx,
+        "company.smtp_set",
+        "company",
+        p.tenant.as_uuid(),
+        &out,
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(out))
 }
@@ -158,8 +176,14 @@ async fn delete_smtp(p: Principal, State(s): State<AppState>) -> ApiResult<Statu
     if !mail::delete_smtp(&mut tx).await? {
         return Err(nestogy_domain::DomainError::not_found("SMTP settings").into());
     }
-    p.audit(&mut tx, "company.smtp_deleted", "company", p.tenant.as_uuid(), &serde_json::json!({}))
-        .await?;
+    p.audit(
+        &mut tx,
+        "company.smtp_deleted",
+        "company",
+        p.tenant.as_uuid(),
+        &serde_json::json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -71,12 +71,14 @@ pub async fn pdf_response(p: &Principal, s: &AppState, doc: DocRef) -> ApiResult
             Ok((size, stream)) => {
                 let mut resp = Body::from_stream(stream).into_response();
                 let h = resp.headers_mut();
-                h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+                h.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/pdf"),
+                );
                 h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-                if let Ok(v) = HeaderValue::from_str(&format!(
-                    "inline; filename=\"{}\"",
-                    view.file_name
-                )) {
+                if let Ok(v) =
+                    HeaderValue::from_str(&format!("inline; filename=\"{}\"", view.file_name))
+                {
                     h.insert(header::CONTENT_DISPOSITION, v);
                 }
                 if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", view.digest)) {
@@ -248,7 +250,12 @@ async fn period(p: &Principal, s: &AppState, q: StatementPeriod) -> ApiResult<Pe
     let to = q.to.unwrap_or_else(|| c.today(tx.now()));
     tx.end_read();
     let from = q.from.unwrap_or(to - Duration::days(90));
-    Ok(documents::statement_period(q.currency, &c.currency, from, to)?)
+    Ok(documents::statement_period(
+        q.currency,
+        &c.currency,
+        from,
+        to,
+    )?)
 }
 
 /// The client's statement of account for a period, as PDF.

@@ -3,8 +3,8 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use nestogy_domain::invoices::{self, Invoice, InvoiceFilter, InvoiceRequest, InvoiceStatus};
 use nestogy_domain::documents::DocRef;
+use nestogy_domain::invoices::{self, Invoice, InvoiceFilter, InvoiceRequest, InvoiceStatus};
 use nestogy_domain::pagination::{Page, PageRequest};
 use nestogy_domain::roles::Permission;
 use nestogy_domain::validation::ValidationErrors;

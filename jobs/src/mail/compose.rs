@@ -9,9 +9,8 @@ use nestogy_domain::invoices::{self, Invoice};
 use nestogy_domain::locale::{self, Locale};
 use nestogy_domain::mail::{MailTemplate, NewMessage};
 use nestogy_domain::{
-    ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx, clients, contacts,
-    money,
-    payments, quotes,
+    ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx, clients,
+    contacts, money, payments, quotes,
 };
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -168,7 +167,10 @@ pub async fn compose(
             }
         }
         MailTemplate::TicketAcknowledgement => {
-            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            let (no, subj) = (
+                param_str(params, "ticket_number"),
+                param_str(params, "ticket_subject"),
+            );
             Composed {
                 subject: format!("[{no}] {subj}"),
                 text: format!(
@@ -179,7 +181,10 @@ pub async fn compose(
             }
         }
         MailTemplate::TicketReply => {
-            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            let (no, subj) = (
+                param_str(params, "ticket_number"),
+                param_str(params, "ticket_subject"),
+            );
             Composed {
                 subject: format!("Re: [{no}] {subj}"),
                 text: format!("{}\n\n-- \n{company} support", param_str(params, "body")),
@@ -187,7 +192,10 @@ pub async fn compose(
             }
         }
         MailTemplate::TicketAssigned => {
-            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            let (no, subj) = (
+                param_str(params, "ticket_number"),
+                param_str(params, "ticket_subject"),
+            );
             Composed {
                 subject: format!("Ticket {no} assigned to you: {subj}"),
                 text: format!(
@@ -198,7 +206,10 @@ pub async fn compose(
             }
         }
         MailTemplate::TicketSla => {
-            let (no, subj) = (param_str(params, "ticket_number"), param_str(params, "ticket_subject"));
+            let (no, subj) = (
+                param_str(params, "ticket_number"),
+                param_str(params, "ticket_subject"),
+            );
             let state = param_str(params, "state");
             Composed {
                 subject: format!("SLA {state}: ticket {no} {subj}"),
@@ -232,7 +243,10 @@ pub async fn document_message(
             let inv = invoices::get(tx, InvoiceId(subject_id)).await?;
             ("invoice", inv.client_id)
         }
-        MailTemplate::Quote => ("quote", quotes::get(tx, QuoteId(subject_id)).await?.client_id),
+        MailTemplate::Quote => (
+            "quote",
+            quotes::get(tx, QuoteId(subject_id)).await?.client_id,
+        ),
         MailTemplate::Statement => {
             let client = ClientId(subject_id);
             clients::ensure_exists(tx, client).await?;

@@ -150,8 +150,7 @@ impl Job for Deliver {
             tx.commit().await?;
             return Ok(serde_json::json!({ "status": "cancelled", "reason": why }));
         }
-        let composed =
-            compose::compose(&mut tx, msg.template, msg.subject_id, &msg.params).await?;
+        let composed = compose::compose(&mut tx, msg.template, msg.subject_id, &msg.params).await?;
         tx.end_read();
         let attachment = match &composed.attachment {
             Some(doc) => {
@@ -168,8 +167,7 @@ impl Job for Deliver {
             return Ok(serde_json::json!({ "status": msg.status, "already": true }));
         }
         let company = company::get(&mut tx).await?;
-        let server =
-            mail::smtp_server(&mut tx, ctx.services.secrets.as_ref()).await?;
+        let server = mail::smtp_server(&mut tx, ctx.services.secrets.as_ref()).await?;
         let sender = match &server {
             Some(s) => Sender::for_server(s, &company.name),
             None => Sender::default(&ctx.services.mail, &company.name),
@@ -185,7 +183,9 @@ impl Job for Deliver {
         let outcome = match &result {
             Ok(answer) => {
                 mail::record_attempt(&mut tx, msg.id, Outcome::Sent, answer, false).await?;
-                Ok(serde_json::json!({ "status": "sent", "answer": answer, "message_id": msg.message_id }))
+                Ok(
+                    serde_json::json!({ "status": "sent", "answer": answer, "message_id": msg.message_id }),
+                )
             }
             Err(SendFailure {
                 temporary: true,
@@ -223,7 +223,9 @@ async fn obsolete(
     let inv = invoices::get(tx, nestogy_domain::InvoiceId(id)).await?;
     Ok(match inv.status {
         invoices::InvoiceStatus::Paid => Some("the invoice was paid before the reminder went out"),
-        invoices::InvoiceStatus::Void => Some("the invoice was voided before the reminder went out"),
+        invoices::InvoiceStatus::Void => {
+            Some("the invoice was voided before the reminder went out")
+        }
         _ => None,
     })
 }

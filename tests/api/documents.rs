@@ -1,0 +1,368 @@
+//! PDFs through the API: rendered by a job, stored, streamed; branding;
+//! the company's logo and SMTP settings.
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::common::{TestApp, pdf_text};
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// GETs `path` until it answers 200 with a body `accept` takes (a worker
+/// renders meanwhile); returns the headers and the PDF.
+async fn pdf_matching(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    accept: impl Fn(&[u8]) -> bool,
+) -> (axum::http::HeaderMap, Vec<u8>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (status, headers, body) = app.get_bytes(path, token).await;
+        if status == StatusCode::OK && accept(&body) {
+            return (headers, body);
+        }
+        assert!(
+            status == StatusCode::OK || status == StatusCode::ACCEPTED,
+            "{status}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} not rendered in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn pdf_when_ready(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+) -> (axum::http::HeaderMap, Vec<u8>) {
+    pdf_matching(app, path, token, |_| true).await
+}
+
+#[tokio::test]
+async fn an_invoice_pdf_is_rendered_by_a_job_then_streamed_and_rerendered_when_it_changes() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Render Co").await;
+    let client = app
+        .billed_client(&t.admin, "Zürich Ελληνικά 東京 GmbH", "ap@zurich.example")
+        .await;
+    let id = app.open_invoice(&t.admin, &client, "Managed backup").await;
+    let path = format!("/api/v1/invoices/{id}/pdf");
+
+    // Nothing rendered yet: 202 and the job that renders it.
+    let first = app.get(&path, &t.admin).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.body);
+    assert_eq!(first.body["status"], "rendering");
+    let job = first.body["job_id"].as_str().expect("job id").to_owned();
+    assert_eq!(
+        first.headers["location"].to_str().unwrap(),
+        format!("/api/v1/jobs/{job}")
+    );
+    let again = app.get(&path, &t.admin).await;
+    assert_eq!(
+        again.body["job_id"],
+        job.as_str(),
+        "one render job per document state"
+    );
+
+    let worker = app.start_worker();
+    let (headers, pdf) = pdf_when_ready(&app, &path, &t.admin).await;
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("INV-2026-000001.pdf")
+    );
+    assert!(pdf.starts_with(b"%PDF-"));
+    let (text, pages) = pdf_text(&pdf);
+    for want in [
+        "INV-2026-000001",
+        "Zürich",
+        "Ελληνικά",
+        "東京",
+        "Managed backup",
+        "361.50",
+        "Render Co",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    assert_eq!(pages, 1);
+    let (_, _, same) = app.get_bytes(&path, &t.admin).await;
+    assert_eq!(same, pdf, "served from the store while unchanged");
+
+    // A payment changes what the invoice shows: a new rendering, not the old one.
+    let paid = app
+        .post(
+            &format!("/api/v1/invoices/{id}/payments"),
+            &t.admin,
+            json!({"amount": "361.50", "method": "bank_transfer"}),
+        )
+        .await;
+    assert_eq!(paid.status, StatusCode::CREATED, "{}", paid.body);
+    let (headers, newer) = pdf_matching(&app, &path, &t.admin, |b| b != pdf.as_slice()).await;
+    assert!(!headers["etag"].is_empty(), "the etag names the rendering");
+    let (text, _) = pdf_text(&newer);
+    assert!(text.contains("PAID"), "the paid invoice says so:\n{text}");
+    worker.stop().await;
+    assert_eq!(
+        app.count("SELECT count(*) FROM documents WHERE kind = 'invoice'")
+            .await,
+        1,
+        "one current rendering per document"
+    );
+}
+
+#[tokio::test]
+async fn rendering_is_idempotent_and_reproducible() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Repro Co").await;
+    let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
+    let id: nestogy_domain::InvoiceId = app
+        .open_invoice(&t.admin, &client, "Patching")
+        .await
+        .parse()
+        .unwrap();
+    let doc = nestogy_domain::documents::DocRef::Invoice { id };
+    let job = || nestogy_jobs::documents::Render {
+        tenant: t.id,
+        doc: doc.clone(),
+    };
+    let first = app.run_job(job()).await.expect("render");
+    let second = app.run_job(job()).await.expect("render again");
+    assert_eq!(first["rendered"], true);
+    assert_eq!(
+        second["rendered"], false,
+        "the same data is not rendered twice"
+    );
+    assert_eq!(first["key"], second["key"]);
+    let key = first["key"].as_str().unwrap();
+    assert!(
+        key.starts_with(&format!("tenants/{}/invoices/{id}/", t.id)),
+        "{key}"
+    );
+    // Rendered afresh, the same data gives the same bytes.
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let view = nestogy_domain::documents::view(&mut tx, &doc)
+        .await
+        .unwrap();
+    drop(tx);
+    let a = nestogy_jobs::documents::render(&view).await.unwrap();
+    let b = nestogy_jobs::documents::render(&view).await.unwrap();
+    assert_eq!(a, b);
+    let stored = app.services.files.get(key).await.unwrap();
+    assert_eq!(&stored[..], &a[..]);
+}
+
+#[tokio::test]
+async fn quote_and_statement_pdfs() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Docs Co").await;
+    let client = app
+        .billed_client(&t.admin, "Müller AG", "ap@mueller.example")
+        .await;
+    let inv = app
+        .open_invoice(&t.admin, &client, "Firewall service")
+        .await;
+    app.post(
+        &format!("/api/v1/invoices/{inv}/payments"),
+        &t.admin,
+        json!({"amount": "100", "method": "card", "reference": "CARD-77"}),
+    )
+    .await;
+    let quote = app
+        .post(
+            "/api/v1/quotes",
+            &t.admin,
+            json!({"client_id": client, "lines": [{"description": "Network refresh", "quantity": "1", "unit_price": "4200"}]}),
+        )
+        .await
+        .id();
+    let worker = app.start_worker();
+    let (_, pdf) = pdf_when_ready(&app, &format!("/api/v1/quotes/{quote}/pdf"), &t.admin).await;
+    let (text, _) = pdf_text(&pdf);
+    for want in ["Quote", "Network refresh", "4,200.00", "Müller AG", "DRAFT"] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    let path = format!("/api/v1/clients/{client}/statement/pdf?from=2026-01-01&to=2026-03-31");
+    let (_, pdf) = pdf_when_ready(&app, &path, &t.admin).await;
+    let (text, _) = pdf_text(&pdf);
+    for want in [
+        "Statement",
+        "INV-2026-000001",
+        "CARD-77",
+        "361.50",
+        "261.50",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    worker.stop().await;
+    let bad = app
+        .get(
+            &format!("/api/v1/clients/{client}/statement/pdf?from=2026-04-01&to=2026-03-01"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.to_string().contains("\"from\""));
+}
+
+#[tokio::test]
+async fn branding_and_logo_appear_on_documents() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Brand Co").await;
+    let r = app
+        .call(
+            axum::http::Method::PATCH,
+            "/api/v1/company",
+            Some(&t.admin),
+            Some(json!({"branding": {"tax_id": "DE123456789", "accent_color": "#AA3300",
+                "footer": "Brand Co GmbH, Registergericht Berlin", "payment_instructions": "IBAN DE89 3704 0044 0532 0130 00"},
+                "locale": "de-DE", "address": {"line1": "Hauptstraße 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["branding"]["accent_color"], "#aa3300");
+    let bad = app
+        .call(
+            axum::http::Method::PATCH,
+            "/api/v1/company",
+            Some(&t.admin),
+            Some(json!({"branding": {"accent_color": "orange"}, "settings": {"reminder_days": [0, 500]}})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = bad.body["error"]["details"]["fields"].to_string();
+    assert!(
+        fields.contains("branding.accent_color") && fields.contains("settings.reminder_days"),
+        "{fields}"
+    );
+
+    // The logo: a real PNG is taken, anything else is refused with a reason.
+    let put = |body: Vec<u8>, ctype: &'static str| {
+        let req = axum::http::Request::builder()
+            .method(axum::http::Method::PUT)
+            .uri("/api/v1/company/logo")
+            .header("authorization", format!("Bearer {}", t.admin))
+            .header("content-type", ctype)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        app.raw(req)
+    };
+    let r = put(b"not a png".to_vec(), "image/png").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.to_string().contains("not a PNG"), "{}", r.body);
+    let r = put(PNG.to_vec(), "image/gif").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        put(PNG.to_vec(), "image/png").await.status,
+        StatusCode::NO_CONTENT
+    );
+    let (status, headers, got) = app.get_bytes("/api/v1/company/logo", &t.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(got, PNG);
+
+    let client = app
+        .billed_client(&t.admin, "Kunde", "ap@kunde.example")
+        .await;
+    let id: nestogy_domain::InvoiceId = app
+        .open_invoice(&t.admin, &client, "Wartung")
+        .await
+        .parse()
+        .unwrap();
+    let out = app
+        .run_job(nestogy_jobs::documents::Render {
+            tenant: t.id,
+            doc: nestogy_domain::documents::DocRef::Invoice { id },
+        })
+        .await
+        .expect("render");
+    let pdf = app
+        .services
+        .files
+        .get(out["key"].as_str().unwrap())
+        .await
+        .unwrap();
+    let (text, _) = pdf_text(&pdf);
+    for want in [
+        "Rechnung",
+        "DE123456789",
+        "Registergericht Berlin",
+        "IBAN DE89",
+        "Hauptstraße 1",
+        "361,50",
+        "€",
+    ] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    assert_eq!(
+        app.get_bytes("/api/v1/company/logo", &t.admin).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn smtp_passwords_are_sealed_and_never_shown() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Smtp Co").await;
+    let r = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/company/smtp",
+            Some(&t.admin),
+            Some(json!({"host": "smtp.example.com", "tls": "tls", "username": "u",
+                        "password": "hunter2-very-secret", "from_address": "billing@smtp.example.com"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["port"], 465, "the TLS port by default");
+    assert_eq!(r.body["has_password"], true);
+    assert!(!r.body.to_string().contains("hunter2"));
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT password_enc FROM company_smtp")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&stored).contains("hunter2"));
+    // Changing other fields keeps the password.
+    let r = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/company/smtp",
+            Some(&t.admin),
+            Some(json!({"host": "smtp2.example.com", "tls": "starttls", "from_address": "billing@smtp.example.com"})),
+        )
+        .await;
+    assert_eq!(r.body["has_password"], true);
+    assert_eq!(r.body["port"], 587);
+    let bad = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/company/smtp",
+            Some(&t.admin),
+            Some(json!({"host": "", "tls": "starttls", "from_address": "nope", "port": 0})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields = bad.body["error"]["details"]["fields"].to_string();
+    for f in ["host", "from_address", "port"] {
+        assert!(fields.contains(&format!("\"{f}\"")), "{f} in {fields}");
+    }
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let server = nestogy_domain::mail::smtp_server(&mut tx, app.services.secrets.as_ref())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(server.password.as_deref(), Some("hunter2-very-secret"));
+}
