@@ -37,6 +37,31 @@ pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
         .map_err(|e| RenderError::Pdf(format!("the render thread failed: {e}")))?
 }
 
+/// Checks that documents can carry `logo` (`image/png` or
+/// `image/svg+xml`) by rendering a sample invoice with it: an image typst
+/// cannot decode is refused at upload, not found at the next render.
+pub async fn check_logo(content_type: &str, bytes: Vec<u8>) -> Result<(), String> {
+    let logo = if content_type == "image/svg+xml" {
+        Logo::Svg(bytes)
+    } else {
+        Logo::Png(bytes)
+    };
+    tokio::task::spawn_blocking(move || {
+        let mut data = nestogy_render::sample::invoice_data(1);
+        data["company"]["logo"] = logo.path().into();
+        let data = serde_json::to_vec(&data).map_err(|e| e.to_string())?;
+        RENDERER
+            .render(Template::Invoice, &data, Some(&logo))
+            .map(|_| ())
+            .map_err(|e| match e {
+                RenderError::Template { message, .. } => message,
+                other => other.to_string(),
+            })
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// A current rendering.
 #[derive(Debug, Clone)]
 pub struct Current {

@@ -265,6 +265,12 @@ async fn branding_and_logo_appear_on_documents() {
     assert!(r.body.to_string().contains("not a PNG"), "{}", r.body);
     let r = put(PNG.to_vec(), "image/gif").await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A PNG signature on a body that does not decode.
+    let mut broken = PNG.to_vec();
+    broken[40] ^= 0xff;
+    let r = put(broken, "image/png").await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.body.to_string().contains("cannot be used"), "{}", r.body);
     assert_eq!(
         put(PNG.to_vec(), "image/png").await.status,
         StatusCode::NO_CONTENT

@@ -91,6 +91,12 @@ async fn put_logo(
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
+    company::validate_logo(&content_type, &body)?;
+    if let Err(why) = nestogy_jobs::documents::check_logo(&content_type, body.to_vec()).await {
+        let mut v = nestogy_domain::validation::ValidationErrors::new();
+        v.add("logo", "undecodable", format!("the image cannot be used: {why}"));
+        v.finish()?;
+    }
     let mut tx = p.tx(&s).await?;
     company::set_logo(&mut tx, &content_type, body.to_vec()).await?;
     p.audit(
