@@ -11,7 +11,7 @@ mod support;
 
 use nestogy_domain::company;
 use nestogy_domain::documents::DocRef;
-use nestogy_jobs::documents::Render;
+use nestogy_jobs::documents::{Render, RenderMany};
 use support::env_or;
 
 fn main() {
@@ -36,10 +36,19 @@ async fn run() {
 
     // One tenant, one client, `total` finalized invoices of three lines each.
     let mut conn = owner.acquire().await.expect("conn");
-    let (c, _) = company::create_or_get(&mut conn, "Bench MSP", "Europe/Berlin", "EUR", chrono::Utc::now())
+    let (c, _) = company::create_or_get(
+        &mut conn,
+        "Bench MSP",
+        "Europe/Berlin",
+        "EUR",
+        chrono::Utc::now(),
+    )
+    .await
+    .expect("company");
+    sqlx::query("DELETE FROM schedules")
+        .execute(&mut *conn)
         .await
-        .expect("company");
-    sqlx::query("DELETE FROM schedules").execute(&mut *conn).await.expect("schedules");
+        .expect("schedules");
     let client = uuid::Uuid::now_v7();
     sqlx::query("INSERT INTO clients (id, company_id, name, created_at, updated_at) VALUES ($1, $2, 'Zürich Datacenter AG', now(), now())")
         .bind(client)
@@ -70,56 +79,122 @@ async fn run() {
     .await
     .expect("lines");
     drop(conn);
-    sqlx::query("ANALYZE").execute(&owner).await.expect("analyze");
-    let ids: Vec<nestogy_domain::InvoiceId> = sqlx::query_scalar("SELECT id FROM invoices ORDER BY id")
-        .fetch_all(&owner)
+    sqlx::query("ANALYZE")
+        .execute(&owner)
         .await
-        .expect("ids");
+        .expect("analyze");
+    let ids: Vec<nestogy_domain::InvoiceId> =
+        sqlx::query_scalar("SELECT id FROM invoices ORDER BY id")
+            .fetch_all(&owner)
+            .await
+            .expect("ids");
     println!("seeded {} finalized invoices", ids.len());
+    let c_id = c.id;
 
     let ctx = support::job_context(dbh.clone(), "nestogy_bench_documents").await;
     // Warm up: fonts load, templates compile once per process.
     nestogy_jobs::documents::ensure_rendered(&ctx, c.id, &DocRef::Invoice { id: ids[0] })
         .await
         .expect("warm-up render");
-    let jobs: Vec<Render> = ids[1..]
+    // The parts, one at a time: reading a view, rendering it.
+    let phase = |name: &str, times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{name:<12} p50 {:.2} ms, p99 {:.2} ms over {}",
+            times[times.len() / 2],
+            times[times.len() * 99 / 100],
+            times.len()
+        );
+    };
+    let (mut reads, mut renders) = (Vec::new(), Vec::new());
+    for id in &ids[1..201] {
+        let t0 = Instant::now();
+        let mut tx = dbh.tenant(c.id).await.expect("tx");
+        let view = nestogy_domain::documents::view(&mut tx, &DocRef::Invoice { id: *id })
+            .await
+            .expect("view");
+        tx.end_read();
+        reads.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let t1 = Instant::now();
+        nestogy_jobs::documents::render(&view)
+            .await
+            .expect("render");
+        renders.push(t1.elapsed().as_secs_f64() * 1000.0);
+    }
+    phase("view read", &mut reads);
+    phase("render", &mut renders);
+    let (stop, handles) = support::start_workers(&ctx, workers);
+    // The billing path: one documents.render_many job per 50 invoices, for
+    // the first half; the API path: one documents.render job per invoice,
+    // for the second.
+    let half = ids.len() / 2;
+    let batched: Vec<RenderMany> = ids[1..half]
+        .chunks(50)
+        .map(|c| RenderMany {
+            tenant: c_id,
+            docs: c.iter().map(|id| DocRef::Invoice { id: *id }).collect(),
+        })
+        .collect();
+    let started = Instant::now();
+    nestogy_jobs::enqueue_many(&ctx, &batched)
+        .await
+        .expect("enqueue");
+    wait_for(&owner, half as i64).await;
+    report(&owner, "render_many", half - 1, started.elapsed(), workers).await;
+    let single: Vec<Render> = ids[half..]
         .iter()
         .map(|id| Render {
-            tenant: c.id,
+            tenant: c_id,
             doc: DocRef::Invoice { id: *id },
         })
         .collect();
-    let (stop, handles) = support::start_workers(&ctx, workers);
     let started = Instant::now();
-    for chunk in jobs.chunks(1000) {
-        nestogy_jobs::enqueue_many(&ctx, chunk).await.expect("enqueue");
+    for chunk in single.chunks(1000) {
+        nestogy_jobs::enqueue_many(&ctx, chunk)
+            .await
+            .expect("enqueue");
     }
+    wait_for(&owner, total).await;
+    report(&owner, "render", single.len(), started.elapsed(), workers).await;
+    support::finish(&ctx, stop, handles).await;
+}
+
+async fn wait_for(owner: &sqlx::PgPool, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let n = count(&owner, "SELECT count(*) FROM documents").await;
-        if n >= total {
-            break;
+        let done = count(owner, "SELECT count(*) FROM documents").await;
+        if done >= n {
+            return;
         }
-        assert!(Instant::now() < deadline, "rendering did not finish: {n} of {total}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            Instant::now() < deadline,
+            "rendering did not finish: {done} of {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let took = started.elapsed();
-    let (p50, p99): (f64, f64) = sqlx::query_as(
+}
+
+async fn report(owner: &sqlx::PgPool, kind: &str, docs: usize, took: Duration, workers: usize) {
+    let (p50, p99): (Option<f64>, Option<f64>) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms), percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) \
          FROM (SELECT extract(epoch FROM finished_at - started_at) * 1000 AS ms FROM jobs \
-               WHERE kind = 'documents.render' AND state = 'succeeded') j",
-    )
-    .fetch_one(&owner)
+               WHERE kind = 'documents.{kind}' AND state = 'succeeded') j"
+    )))
+    .fetch_one(owner)
     .await
     .expect("percentiles");
-    let bytes = count(&owner, "SELECT COALESCE(sum(size_bytes), 0)::bigint FROM documents").await;
+    let bytes = count(
+        owner,
+        "SELECT COALESCE(avg(size_bytes), 0)::bigint FROM documents",
+    )
+    .await;
     println!(
-        "documents:   {} invoices rendered and stored through the queue in {:.2} s = {:.0} PDFs/s \
-         with {workers} worker runtime(s); job run time p50 {p50:.2} ms, p99 {p99:.2} ms; {:.1} KiB per PDF",
-        jobs.len(),
+        "{kind:<12} {docs} invoices rendered and stored through the queue in {:.2} s = {:.0} PDFs/s \
+         with {workers} worker runtime(s); job run time p50 {:.2} ms, p99 {:.2} ms; {:.1} KiB per PDF",
         took.as_secs_f64(),
-        jobs.len() as f64 / took.as_secs_f64(),
-        bytes as f64 / total as f64 / 1024.0
+        docs as f64 / took.as_secs_f64(),
+        p50.unwrap_or_default(),
+        p99.unwrap_or_default(),
+        bytes as f64 / 1024.0
     );
-    support::finish(&ctx, stop, handles).await;
 }

@@ -267,9 +267,29 @@ fn sanitize_file_name(name: &str) -> String {
 pub async fn view(tx: &mut TenantTx, doc: &DocRef) -> DomainResult<View> {
     let company = company::get(tx).await?;
     let logo = company::logo(tx).await?;
+    view_for(tx, doc, &company, logo).await
+}
+
+/// The views of several documents of one tenant, reading the company once.
+pub async fn views(tx: &mut TenantTx, docs: &[DocRef]) -> DomainResult<Vec<View>> {
+    let company = company::get(tx).await?;
+    let logo = company::logo(tx).await?;
+    let mut out = Vec::with_capacity(docs.len());
+    for doc in docs {
+        out.push(view_for(tx, doc, &company, logo.clone()).await?);
+    }
+    Ok(out)
+}
+
+async fn view_for(
+    tx: &mut TenantTx,
+    doc: &DocRef,
+    company: &Company,
+    logo: Option<Logo>,
+) -> DomainResult<View> {
     let loc = Locale::parse(&company.locale);
     let labels = locale::labels(loc);
-    let base = || json!({ "lang": loc.lang(), "labels": labels, "company": company_json(&company, logo.as_ref()) });
+    let base = || json!({ "lang": loc.lang(), "labels": labels, "company": company_json(company, logo.as_ref()) });
     match doc {
         DocRef::Invoice { id } => {
             let inv = invoices::get(tx, *id).await?;
@@ -459,6 +479,62 @@ pub async fn rendered(tx: &mut TenantTx, doc: &DocRef) -> DomainResult<Option<Re
     .bind(doc.variant())
     .fetch_optional(tx.conn())
     .await?)
+}
+
+/// The digests of the recorded renderings of `docs` (absent: never rendered),
+/// in the order of `docs`.
+pub async fn rendered_digests(
+    tx: &mut TenantTx,
+    docs: &[DocRef],
+) -> DomainResult<Vec<Option<String>>> {
+    let tenant = tx.tenant();
+    let kinds: Vec<&str> = docs.iter().map(|d| d.kind().as_str()).collect();
+    let subjects: Vec<Uuid> = docs.iter().map(DocRef::subject_id).collect();
+    let variants: Vec<String> = docs.iter().map(DocRef::variant).collect();
+    let rows: Vec<(i32, Option<String>)> = sqlx::query_as(
+        "SELECT w.n::int, d.data_digest FROM unnest($2::text[], $3::uuid[], $4::text[]) WITH ORDINALITY AS w(kind, subject, variant, n) \
+         LEFT JOIN documents d ON d.company_id = $1 AND d.kind = w.kind AND d.subject_id = w.subject AND d.variant = w.variant \
+         ORDER BY w.n",
+    )
+    .bind(tenant)
+    .bind(&kinds)
+    .bind(&subjects)
+    .bind(&variants)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(_, d)| d).collect())
+}
+
+/// Records many renderings in one statement.
+pub async fn record_rendered_many(
+    tx: &mut TenantTx,
+    done: &[(&View, String, usize)],
+) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let kinds: Vec<&str> = done.iter().map(|(v, _, _)| v.doc.kind().as_str()).collect();
+    let subjects: Vec<Uuid> = done.iter().map(|(v, _, _)| v.doc.subject_id()).collect();
+    let variants: Vec<String> = done.iter().map(|(v, _, _)| v.doc.variant()).collect();
+    let digests: Vec<&str> = done.iter().map(|(v, _, _)| v.digest.as_str()).collect();
+    let keys: Vec<&str> = done.iter().map(|(_, k, _)| k.as_str()).collect();
+    let sizes: Vec<i64> = done.iter().map(|(_, _, n)| *n as i64).collect();
+    sqlx::query(
+        "INSERT INTO documents (company_id, kind, subject_id, variant, data_digest, object_key, size_bytes, rendered_at) \
+         SELECT $1, * , $8 FROM unnest($2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[]) \
+         ON CONFLICT (company_id, kind, subject_id, variant) DO UPDATE \
+         SET data_digest = EXCLUDED.data_digest, object_key = EXCLUDED.object_key, \
+             size_bytes = EXCLUDED.size_bytes, rendered_at = EXCLUDED.rendered_at",
+    )
+    .bind(tenant)
+    .bind(&kinds)
+    .bind(&subjects)
+    .bind(&variants)
+    .bind(&digests)
+    .bind(&keys)
+    .bind(&sizes)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Records `view`'s rendering as the document's current one.

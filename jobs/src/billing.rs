@@ -147,18 +147,23 @@ impl Job for Bill {
         // Every new invoice is rendered; auto-send ones are mailed (which
         // renders them too). Lost enqueues are picked up: mail by the daily
         // reminder job's sweep, renderings on first request.
-        let renders: Vec<documents::Render> = items
+        let docs: Vec<DocRef> = items
             .iter()
             .filter(|i| i.outcome == "created")
             .filter_map(|i| i.invoice_id)
-            .map(|id| documents::Render {
-                tenant: self.tenant,
-                doc: DocRef::Invoice { id },
-            })
+            .map(|id| DocRef::Invoice { id })
             .collect();
-        enqueue::enqueue_many(&ctx, &renders)
+        if !docs.is_empty() {
+            enqueue::enqueue(
+                &ctx,
+                &documents::RenderMany {
+                    tenant: self.tenant,
+                    docs,
+                },
+            )
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
+        }
         mail::dispatch(&ctx, self.tenant, &messages)
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;

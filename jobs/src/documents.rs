@@ -179,3 +179,73 @@ impl Job for Render {
         }))
     }
 }
+
+/// Renders and stores many documents of one tenant: the views read in one
+/// transaction, renders spread over the cores, files written concurrently,
+/// renderings recorded in one statement. What billing runs enqueue, one
+/// per chunk. Idempotent as [`Render`] is: what is rendered already is
+/// skipped.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenderMany {
+    pub tenant: TenantId,
+    pub docs: Vec<DocRef>,
+}
+
+impl Job for RenderMany {
+    const KIND: &'static str = "documents.render_many";
+    const QUEUE: Queue = Queue::Documents;
+
+    fn timeout() -> Duration {
+        Duration::from_secs(300)
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let views = documents::views(&mut tx, &self.docs).await?;
+        let recorded = documents::rendered_digests(&mut tx, &self.docs).await?;
+        tx.end_read();
+        let todo: Vec<View> = views
+            .into_iter()
+            .zip(recorded)
+            .filter(|(v, r)| r.as_deref() != Some(v.digest.as_str()))
+            .map(|(v, _)| v)
+            .collect();
+        let skipped = self.docs.len() - todo.len();
+        // One render at a time per core: typst is CPU-bound.
+        let lanes = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let mut done = Vec::with_capacity(todo.len());
+        for batch in todo.chunks(lanes) {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, view) in batch.iter().enumerate() {
+                let view = view.clone();
+                set.spawn(async move { (i, render(&view).await) });
+            }
+            let mut pdfs: Vec<Option<Vec<u8>>> = vec![None; batch.len()];
+            while let Some(joined) = set.join_next().await {
+                let (i, pdf) = joined.map_err(|e| JobError::retry(e.to_string()))?;
+                pdfs[i] = Some(pdf.map_err(|e| JobError::permanent(e.to_string()))?);
+            }
+            let mut puts = tokio::task::JoinSet::new();
+            for (view, pdf) in batch.iter().zip(pdfs) {
+                let pdf = pdf.unwrap_or_default();
+                let key = documents::object_key(self.tenant, view);
+                let files = ctx.services.files.clone();
+                let size = pdf.len();
+                done.push((view, key.clone(), size));
+                puts.spawn(async move { files.put(&key, pdf).await });
+            }
+            while let Some(put) = puts.join_next().await {
+                put.map_err(|e| JobError::retry(e.to_string()))?
+                    .map_err(store_error)?;
+            }
+        }
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        documents::record_rendered_many(&mut tx, &done).await?;
+        tx.commit().await?;
+        Ok(serde_json::json!({ "rendered": done.len(), "skipped": skipped }))
+    }
+}

@@ -56,6 +56,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<billing::MarkOverdue>(),
             handler::<billing::Remind>(),
             handler::<documents::Render>(),
+            handler::<documents::RenderMany>(),
             handler::<mail::Deliver>(),
         ]
         .into_iter()
