@@ -372,3 +372,54 @@ async fn smtp_passwords_are_sealed_and_never_shown() {
         .unwrap();
     assert_eq!(server.password.as_deref(), Some("hunter2-very-secret"));
 }
+
+#[tokio::test]
+async fn rendering_many_at_once_is_idempotent_and_matches_one_at_a_time() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Many Co").await;
+    let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
+    let mut docs = Vec::new();
+    for n in 0..5 {
+        let id = app
+            .open_invoice(&t.admin, &client, &format!("Service {n}"))
+            .await;
+        docs.push(nestogy_domain::documents::DocRef::Invoice {
+            id: id.parse().unwrap(),
+        });
+    }
+    // One of them rendered alone first.
+    let single = app
+        .run_job(nestogy_jobs::documents::Render {
+            tenant: t.id,
+            doc: docs[0].clone(),
+        })
+        .await
+        .unwrap();
+    let job = || nestogy_jobs::documents::RenderMany {
+        tenant: t.id,
+        docs: docs.clone(),
+    };
+    let first = app.run_job(job()).await.unwrap();
+    assert_eq!(first, json!({"rendered": 4, "skipped": 1}));
+    let second = app.run_job(job()).await.unwrap();
+    assert_eq!(second, json!({"rendered": 0, "skipped": 5}));
+    assert_eq!(app.count("SELECT count(*) FROM documents").await, 5);
+    // A batch rendering is the same file a single one would be.
+    let key: String = sqlx::query_scalar("SELECT object_key FROM documents WHERE subject_id = $1")
+        .bind(docs[0].subject_id())
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(single["key"], key.as_str());
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let view = nestogy_domain::documents::view(&mut tx, &docs[3]).await.unwrap();
+    drop(tx);
+    let alone = nestogy_jobs::documents::render(&view).await.unwrap();
+    let stored = app
+        .services
+        .files
+        .get(&nestogy_domain::documents::object_key(t.id, &view))
+        .await
+        .unwrap();
+    assert_eq!(&stored[..], &alone[..]);
+}
