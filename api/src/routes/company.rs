@@ -94,7 +94,11 @@ async fn put_logo(
     company::validate_logo(&content_type, &body)?;
     if let Err(why) = nestogy_jobs::documents::check_logo(&content_type, body.to_vec()).await {
         let mut v = nestogy_domain::validation::ValidationErrors::new();
-        v.add("logo", "undecodable", format!("the image cannot be used: {why}"));
+        v.add(
+            "logo",
+            "undecodable",
+            format!("the image cannot be used: {why}"),
+        );
         v.finish()?;
     }
     let mut tx = p.tx(&s).await?;
