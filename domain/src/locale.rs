@@ -136,7 +136,7 @@ fn digits(value: Decimal, places: Option<u32>, locale: Locale) -> (bool, String)
     let mut out = String::with_capacity(plain.len() + plain.len() / 3 + 2);
     let sep = locale.group_separator();
     for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
             out.push(sep);
         }
         out.push(c);

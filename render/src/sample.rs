@@ -53,7 +53,7 @@ pub fn usd(cents: i64) -> String {
     let whole = (c / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(ch);
@@ -232,13 +232,11 @@ pub fn png_logo(width: u32, height: u32, rgb: [u8; 3]) -> Vec<u8> {
         out.extend_from_slice(&crc.to_be_bytes());
     }
     // Raw scanlines: filter byte 0, then RGB pixels.
-    let mut raw = Vec::new();
-    for _ in 0..height {
-        raw.push(0);
-        for _ in 0..width {
-            raw.extend_from_slice(&rgb);
-        }
+    let mut line = vec![0u8];
+    for _ in 0..width {
+        line.extend_from_slice(&rgb);
     }
+    let raw = line.repeat(height as usize);
     // zlib stream of stored deflate blocks.
     let mut z = vec![0x78, 0x01];
     let blocks: Vec<&[u8]> = raw.chunks(65_535).collect();

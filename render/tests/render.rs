@@ -205,7 +205,7 @@ fn each_template_shows_its_own_facts() {
     assert_contains(&t, "\nTerms: net 30 days.");
     assert_contains(&t, "Due date");
     assert_contains(&t, "Dec 25, 2026");
-    assert_contains(&t, "Payment instructions");
+    assert_contains(&t, "PAYMENT INSTRUCTIONS"); // captions are upper case
     assert_contains(&t, "IBAN CH93 0076 2011 6238 5295 7");
     assert_contains(&t, "Acme MSP GmbH · 1 Bahnhofstrasse"); // the footer text
 
@@ -213,7 +213,7 @@ fn each_template_shows_its_own_facts() {
     assert_contains(&t, "Valid until");
     assert_contains(&t, "Dec 25, 2026");
     assert!(!t.contains("Due date"));
-    assert!(!t.contains("Payment instructions"));
+    assert!(!t.contains("PAYMENT INSTRUCTIONS"));
 
     let data = sample::statement_data(5);
     let t = text(&render(Template::Statement, &data));
@@ -694,15 +694,15 @@ fn bad_data_gives_errors_not_panics() {
         assert!(matches!(err, RenderError::Data(_)), "{err:?}");
     }
     // Missing fields and wrong types the template reads.
-    let broken: Vec<Box<dyn Fn(&mut Value)>> = vec![
-        Box::new(|d| drop(d.as_object_mut().unwrap().remove("client"))),
-        Box::new(|d| drop(d.as_object_mut().unwrap().remove("labels"))),
-        Box::new(|d| drop(d["lines"][0].as_object_mut().unwrap().remove("amount"))),
-        Box::new(|d| d["lines"] = json!("not a list")),
-        Box::new(|d| d["document"]["title"] = json!(42)),
-        Box::new(|d| d["lang"] = json!("not a language")),
-        Box::new(|d| d["totals"] = json!([{ "label": "Total" }])),
-        Box::new(|d| *d = json!({})),
+    let broken: &[fn(&mut Value)] = &[
+        |d| drop(d.as_object_mut().unwrap().remove("client")),
+        |d| drop(d.as_object_mut().unwrap().remove("labels")),
+        |d| drop(d["lines"][0].as_object_mut().unwrap().remove("amount")),
+        |d| d["lines"] = json!("not a list"),
+        |d| d["document"]["title"] = json!(42),
+        |d| d["lang"] = json!("not a language"),
+        |d| d["totals"] = json!([{ "label": "Total" }]),
+        |d| *d = json!({}),
     ];
     for (i, f) in broken.iter().enumerate() {
         for (template, base) in [
@@ -745,6 +745,20 @@ fn pdf_a_2b_unless_a_character_has_no_glyph() {
         let meta = poppler("pdfinfo", &["-meta"], &pdf);
         assert_contains(&meta, "<pdfaid:part>2</pdfaid:part>");
     }
+    // Tagged PDF (a structure tree for screen readers) is off by default
+    // and can be turned on; either way the PDF is PDF/A-2b.
+    let has = |pdf: &[u8], needle: &[u8]| pdf.windows(needle.len()).any(|w| w == needle);
+    let data = serde_json::to_vec(&sample::invoice_data(3)).unwrap();
+    let plain = RENDERER.render(Template::Invoice, &data, None).unwrap();
+    let tagged = Renderer::new()
+        .with_tagged_pdf(true)
+        .render(Template::Invoice, &data, None)
+        .unwrap();
+    assert!(!has(&plain, b"/StructTreeRoot"));
+    assert!(has(&tagged, b"/StructTreeRoot"));
+    assert!(is_pdf_a_2b(&tagged));
+    assert_eq!(text(&plain), text(&tagged));
+
     // Thai and an emoji: no compiled-in font has them. The document still
     // renders, as plain PDF (PDF/A forbids the .notdef boxes).
     let mut data = sample::invoice_data(1);
