@@ -412,7 +412,9 @@ async fn rendering_many_at_once_is_idempotent_and_matches_one_at_a_time() {
         .unwrap();
     assert_eq!(single["key"], key.as_str());
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    let view = nestogy_domain::documents::view(&mut tx, &docs[3]).await.unwrap();
+    let view = nestogy_domain::documents::view(&mut tx, &docs[3])
+        .await
+        .unwrap();
     drop(tx);
     let alone = nestogy_jobs::documents::render(&view).await.unwrap();
     let stored = app
