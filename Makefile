@@ -5,7 +5,7 @@ export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
 export REDIS_URL ?= redis://127.0.0.1:6379
 export NESTOGY_BIND ?= 127.0.0.1:8080
 
-.PHONY: run test services build bench bench-jobs bench-billing lint
+.PHONY: run test services build bench bench-jobs bench-billing bench-render bench-documents lint
 
 services:
 	@bash scripts/services.sh
@@ -42,3 +42,11 @@ bench-jobs: services
 ## Benchmark billing runs (see README: Benchmarks).
 bench-billing: services
 	cargo bench --bench billing
+
+## Benchmark the PDF renderer alone (see README: Benchmarks).
+bench-render:
+	cargo bench --bench render
+
+## Benchmark rendering and storing documents through the job queue (see README: Benchmarks).
+bench-documents: services
+	cargo bench --bench documents
