@@ -17,6 +17,13 @@ use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
 /// Templates per fan-out job.
 pub const CHUNK: usize = 50;
 
+/// How long after a chunk is billed its invoices are rendered. Rendering is
+/// CPU-bound: started at once it would take the cores the rest of the run
+/// needs (measured: 100,000 invoices billed at 581/s instead of 2,558/s).
+/// A PDF asked for earlier is rendered on demand, and auto-send renders
+/// what it mails.
+pub const RENDER_AFTER_BILLING: chrono::Duration = chrono::Duration::minutes(5);
+
 async fn today(ctx: &JobContext, tenant: TenantId) -> Result<NaiveDate, JobError> {
     let mut tx = ctx.db.tenant(tenant).await?;
     Ok(nestogy_domain::company::today(&mut tx).await?)
@@ -154,15 +161,17 @@ impl Job for Bill {
             .map(|id| DocRef::Invoice { id })
             .collect();
         if !docs.is_empty() {
-            enqueue::enqueue(
-                &ctx,
-                &documents::RenderMany {
-                    tenant: self.tenant,
-                    docs,
-                },
-            )
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+            let job = documents::RenderMany {
+                tenant: self.tenant,
+                docs,
+            };
+            let opts = enqueue::EnqueueOptions {
+                run_at: Some(ctx.db.clock.now() + RENDER_AFTER_BILLING),
+                unique_key: None,
+            };
+            enqueue::enqueue_with(&ctx, &job, opts)
+                .await
+                .map_err(|e| JobError::retry(e.to_string()))?;
         }
         mail::dispatch(&ctx, self.tenant, &messages)
             .await
