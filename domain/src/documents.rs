@@ -6,7 +6,7 @@
 //! the data and the logo) names a rendering: a changed document has a new
 //! digest, so a stale PDF is never served as current.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -108,15 +108,6 @@ pub struct View {
     /// A file name for the PDF, e.g. `INV-2026-000001.pdf`.
     pub file_name: String,
     pub client_id: ClientId,
-}
-
-/// The current rendering of a document.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Rendered {
-    pub data_digest: String,
-    pub object_key: String,
-    pub size_bytes: i64,
-    pub rendered_at: DateTime<Utc>,
 }
 
 fn address_lines(a: &Address) -> Vec<String> {
@@ -466,21 +457,6 @@ pub fn object_name(view: &View) -> String {
     }
 }
 
-/// The recorded rendering of `doc`, current or not.
-pub async fn rendered(tx: &mut TenantTx, doc: &DocRef) -> DomainResult<Option<Rendered>> {
-    let tenant = tx.tenant();
-    Ok(sqlx::query_as(
-        "SELECT data_digest, object_key, size_bytes, rendered_at FROM documents \
-         WHERE company_id = $1 AND kind = $2 AND subject_id = $3 AND variant = $4",
-    )
-    .bind(tenant)
-    .bind(doc.kind().as_str())
-    .bind(doc.subject_id())
-    .bind(doc.variant())
-    .fetch_optional(tx.conn())
-    .await?)
-}
-
 /// The digests of the recorded renderings of `docs` (absent: never rendered),
 /// in the order of `docs`.
 pub async fn rendered_digests(
@@ -505,7 +481,8 @@ pub async fn rendered_digests(
     Ok(rows.into_iter().map(|(_, d)| d).collect())
 }
 
-/// Records many renderings in one statement.
+/// Records renderings (view, object key, size) as their documents'
+/// current ones, in one statement.
 pub async fn record_rendered_many(
     tx: &mut TenantTx,
     done: &[(&View, String, usize)],
@@ -531,33 +508,6 @@ pub async fn record_rendered_many(
     .bind(&digests)
     .bind(&keys)
     .bind(&sizes)
-    .bind(now)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
-}
-
-/// Records `view`'s rendering as the document's current one.
-pub async fn record_rendered(
-    tx: &mut TenantTx,
-    view: &View,
-    object_key: &str,
-    size: usize,
-) -> DomainResult<()> {
-    let (tenant, now) = (tx.tenant(), tx.now());
-    sqlx::query(
-        "INSERT INTO documents (company_id, kind, subject_id, variant, data_digest, object_key, size_bytes, rendered_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (company_id, kind, subject_id, variant) DO UPDATE \
-         SET data_digest = $5, object_key = $6, size_bytes = $7, rendered_at = $8",
-    )
-    .bind(tenant)
-    .bind(view.doc.kind().as_str())
-    .bind(view.doc.subject_id())
-    .bind(view.doc.variant())
-    .bind(&view.digest)
-    .bind(object_key)
-    .bind(size as i64)
     .bind(now)
     .execute(tx.conn())
     .await?;

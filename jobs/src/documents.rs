@@ -17,6 +17,25 @@ use crate::{Job, JobContext, JobError, JobMeta, Queue};
 /// One renderer per process: fonts and templates load once.
 static RENDERER: LazyLock<Renderer> = LazyLock::new(Renderer::new);
 
+/// The renderer's logo for an uploaded image of `content_type`.
+fn logo_of(content_type: &str, bytes: Vec<u8>) -> Logo {
+    if content_type == "image/svg+xml" {
+        Logo::Svg(bytes)
+    } else {
+        Logo::Png(bytes)
+    }
+}
+
+/// A failed render as a job's failure: a template or data that does not
+/// compile will not compile next time either (straight to the dead set,
+/// with the template's line); a PDF export may.
+fn render_failure(e: RenderError) -> JobError {
+    match e {
+        RenderError::Template { .. } | RenderError::Data(_) => JobError::permanent(e.to_string()),
+        RenderError::Pdf(_) => JobError::retry(e.to_string()),
+    }
+}
+
 /// Renders `view` on a blocking thread (typst is synchronous and CPU-bound).
 pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
     let template = match view.doc.kind() {
@@ -25,13 +44,10 @@ pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
         documents::DocKind::Statement => Template::Statement,
     };
     let data = view.data.clone();
-    let logo = view.logo.as_ref().map(|l| {
-        if l.content_type == "image/svg+xml" {
-            Logo::Svg(l.bytes.clone())
-        } else {
-            Logo::Png(l.bytes.clone())
-        }
-    });
+    let logo = view
+        .logo
+        .as_ref()
+        .map(|l| logo_of(&l.content_type, l.bytes.clone()));
     tokio::task::spawn_blocking(move || RENDERER.render(template, &data, logo.as_ref()))
         .await
         .map_err(|e| RenderError::Pdf(format!("the render thread failed: {e}")))?
@@ -41,11 +57,7 @@ pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
 /// `image/svg+xml`) by rendering a sample invoice with it: an image typst
 /// cannot decode is refused at upload, not found at the next render.
 pub async fn check_logo(content_type: &str, bytes: Vec<u8>) -> Result<(), String> {
-    let logo = if content_type == "image/svg+xml" {
-        Logo::Svg(bytes)
-    } else {
-        Logo::Png(bytes)
-    };
+    let logo = logo_of(content_type, bytes);
     tokio::task::spawn_blocking(move || {
         let mut data = nestogy_render::sample::invoice_data(1);
         data["company"]["logo"] = logo.path().into();
@@ -77,19 +89,31 @@ fn store_error(e: impl std::fmt::Display) -> JobError {
     JobError::retry(format!("object store: {e}"))
 }
 
+/// The view of `doc`, its object key, and whether that key holds a
+/// rendering of the view's data according to the `documents` table.
+async fn read_view(
+    ctx: &JobContext,
+    tenant: TenantId,
+    doc: &DocRef,
+) -> Result<(View, String, bool), DomainError> {
+    let mut tx = ctx.db.tenant(tenant).await?;
+    let view = documents::view(&mut tx, doc).await?;
+    let recorded = documents::rendered_digests(&mut tx, std::slice::from_ref(doc)).await?;
+    tx.end_read();
+    let key = documents::object_key(tenant, &view);
+    let current = recorded.first().and_then(Option::as_deref) == Some(view.digest.as_str());
+    Ok((view, key, current))
+}
+
 /// The current PDF of `doc`, rendered and stored if it is not yet.
 pub async fn ensure_rendered(
     ctx: &JobContext,
     tenant: TenantId,
     doc: &DocRef,
 ) -> Result<Current, JobError> {
-    let mut tx = ctx.db.tenant(tenant).await?;
-    let view = documents::view(&mut tx, doc).await?;
-    let recorded = documents::rendered(&mut tx, doc).await?;
-    tx.end_read();
-    let key = documents::object_key(tenant, &view);
+    let (view, key, current) = read_view(ctx, tenant, doc).await?;
     let files = &ctx.services.files;
-    if recorded.is_some_and(|r| r.data_digest == view.digest) {
+    if current {
         match files.get(&key).await {
             Ok(bytes) => {
                 return Ok(Current {
@@ -105,16 +129,11 @@ pub async fn ensure_rendered(
         }
     }
     let started = std::time::Instant::now();
-    let pdf = render(&view).await.map_err(|e| match e {
-        // A template or data that does not compile will not compile next
-        // time either: straight to the dead set, with the template's line.
-        RenderError::Template { .. } | RenderError::Data(_) => JobError::permanent(e.to_string()),
-        RenderError::Pdf(_) => JobError::retry(e.to_string()),
-    })?;
+    let pdf = render(&view).await.map_err(render_failure)?;
     metrics::histogram!("document_render_seconds").record(started.elapsed().as_secs_f64());
     files.put(&key, pdf.clone()).await.map_err(store_error)?;
     let mut tx = ctx.db.tenant(tenant).await?;
-    documents::record_rendered(&mut tx, &view, &key, pdf.len()).await?;
+    documents::record_rendered_many(&mut tx, &[(&view, key.clone(), pdf.len())]).await?;
     tx.commit().await?;
     Ok(Current {
         key,
@@ -132,18 +151,14 @@ pub async fn current(
     tenant: TenantId,
     doc: &DocRef,
 ) -> Result<(View, Option<String>), DomainError> {
-    let mut tx = ctx.db.tenant(tenant).await?;
-    let view = documents::view(&mut tx, doc).await?;
-    let recorded = documents::rendered(&mut tx, doc).await?;
-    tx.end_read();
-    let key = documents::object_key(tenant, &view);
-    match recorded {
-        Some(r) if r.data_digest == view.digest => match ctx.services.files.exists(&key).await {
-            Ok(true) => Ok((view, Some(key))),
-            Ok(false) => Ok((view, None)),
-            Err(e) => Err(DomainError::Internal(e.to_string())),
-        },
-        _ => Ok((view, None)),
+    let (view, key, current) = read_view(ctx, tenant, doc).await?;
+    if !current {
+        return Ok((view, None));
+    }
+    match ctx.services.files.exists(&key).await {
+        Ok(true) => Ok((view, Some(key))),
+        Ok(false) => Ok((view, None)),
+        Err(e) => Err(DomainError::Internal(e.to_string())),
     }
 }
 
@@ -227,7 +242,7 @@ impl Job for RenderMany {
             let mut pdfs: Vec<Option<Vec<u8>>> = vec![None; batch.len()];
             while let Some(joined) = set.join_next().await {
                 let (i, pdf) = joined.map_err(|e| JobError::retry(e.to_string()))?;
-                pdfs[i] = Some(pdf.map_err(|e| JobError::permanent(e.to_string()))?);
+                pdfs[i] = Some(pdf.map_err(render_failure)?);
             }
             let mut puts = tokio::task::JoinSet::new();
             for (view, pdf) in batch.iter().zip(pdfs) {

@@ -22,6 +22,19 @@ async fn use_sink(app: &TestApp, t: &Tenant, sink: &SmtpSink) {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
+/// A tenant whose mail goes through `sink`, started in `mode`.
+async fn tenant_with_sink(app: &TestApp, name: &str, mode: &str) -> (Tenant, SmtpSink) {
+    let t = app.tenant(name).await;
+    let sink = SmtpSink::start(mode);
+    use_sink(app, &t, &sink).await;
+    (t, sink)
+}
+
+async fn send_invoice(app: &TestApp, t: &Tenant, id: &str) -> crate::common::Response {
+    app.post(&format!("/api/v1/invoices/{id}/send"), &t.admin, json!({}))
+        .await
+}
+
 async fn mail_state(app: &TestApp, t: &Tenant, id: &str) -> Value {
     app.get(&format!("/api/v1/mail/{id}"), &t.admin).await.body
 }
@@ -39,9 +52,7 @@ async fn wait_mail(app: &TestApp, t: &Tenant, id: &str, status: &str) -> Value {
 #[tokio::test]
 async fn an_invoice_reaches_its_billing_contacts_with_the_pdf_attached() {
     let app = TestApp::new().await;
-    let t = app.tenant("Mail Co").await;
-    let sink = SmtpSink::start("accept");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Mail Co", "accept").await;
     let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
     for (name, email, billing) in [
         ("Cfo", "cfo@acme.example", true),
@@ -57,9 +68,7 @@ async fn an_invoice_reaches_its_billing_contacts_with_the_pdf_attached() {
     let id = app
         .open_invoice(&t.admin, &client, "Managed firewall")
         .await;
-    let sent = app
-        .post(&format!("/api/v1/invoices/{id}/send"), &t.admin, json!({}))
-        .await;
+    let sent = send_invoice(&app, &t, &id).await;
     assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
     assert_eq!(
         sent.body["recipients"],
@@ -160,14 +169,10 @@ async fn sending_refuses_drafts_void_invoices_and_clients_with_no_one_to_send_to
 #[tokio::test]
 async fn a_delivery_job_run_twice_or_twice_at_once_sends_once() {
     let app = TestApp::new().await;
-    let t = app.tenant("Twice Co").await;
-    let sink = SmtpSink::start("accept");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Twice Co", "accept").await;
     let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
     let id = app.open_invoice(&t.admin, &client, "Backup").await;
-    let sent = app
-        .post(&format!("/api/v1/invoices/{id}/send"), &t.admin, json!({}))
-        .await;
+    let sent = send_invoice(&app, &t, &id).await;
     let mail: MailId = sent.body["mail_id"].as_str().unwrap().parse().unwrap();
     let job = || Deliver { tenant: t.id, mail };
     let (a, b) = tokio::join!(app.run_job(job()), app.run_job(job()));
@@ -188,15 +193,11 @@ async fn a_delivery_job_run_twice_or_twice_at_once_sends_once() {
 #[tokio::test]
 async fn a_temporary_failure_is_retried_and_the_message_sent_once() {
     let app = TestApp::new().await;
-    let t = app.tenant("Retry Co").await;
-    let sink = SmtpSink::start("tempfail:1");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Retry Co", "tempfail:1").await;
     let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
     let id = app.open_invoice(&t.admin, &client, "Backup").await;
     let worker = app.start_worker();
-    let sent = app
-        .post(&format!("/api/v1/invoices/{id}/send"), &t.admin, json!({}))
-        .await;
+    let sent = send_invoice(&app, &t, &id).await;
     let state = wait_mail(&app, &t, sent.body["mail_id"].as_str().unwrap(), "sent").await;
     worker.stop().await;
     assert_eq!(state["attempts"], 2);
@@ -215,15 +216,11 @@ async fn a_temporary_failure_is_retried_and_the_message_sent_once() {
 #[tokio::test]
 async fn a_permanent_failure_is_recorded_with_the_reply_and_not_retried() {
     let app = TestApp::new().await;
-    let t = app.tenant("Reject Co").await;
-    let sink = SmtpSink::start("reject");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Reject Co", "reject").await;
     let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
     let id = app.open_invoice(&t.admin, &client, "Backup").await;
     let worker = app.start_worker();
-    let sent = app
-        .post(&format!("/api/v1/invoices/{id}/send"), &t.admin, json!({}))
-        .await;
+    let sent = send_invoice(&app, &t, &id).await;
     let state = wait_mail(&app, &t, sent.body["mail_id"].as_str().unwrap(), "failed").await;
     let job: nestogy_domain::JobId = sent.body["job_id"].as_str().unwrap().parse().unwrap();
     eventually(
@@ -252,9 +249,7 @@ async fn a_refused_connection_is_temporary_and_no_server_means_the_outbox() {
     let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
     let id = app.open_invoice(&t.admin, &client, "Backup").await;
     // No server of its own, none by default: an .eml in the outbox.
-    let sent = app
-        .post(&format!("/api/v1/invoices/{id}/send"), &t.admin, json!({}))
-        .await;
+    let sent = send_invoice(&app, &t, &id).await;
     let mail: MailId = sent.body["mail_id"].as_str().unwrap().parse().unwrap();
     let out = app.run_job(Deliver { tenant: t.id, mail }).await.unwrap();
     assert_eq!(out["status"], "sent");
@@ -298,9 +293,7 @@ async fn a_refused_connection_is_temporary_and_no_server_means_the_outbox() {
 #[tokio::test]
 async fn auto_send_mails_each_billed_invoice_once_even_when_the_chunk_runs_twice() {
     let app = TestApp::new().await;
-    let t = app.tenant("Auto Co").await;
-    let sink = SmtpSink::start("accept");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Auto Co", "accept").await;
     let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
     let tpl = app
         .post(
@@ -362,9 +355,7 @@ async fn auto_send_mails_each_billed_invoice_once_even_when_the_chunk_runs_twice
 #[tokio::test]
 async fn reminders_go_out_once_at_3_7_and_14_days_and_stop_when_paid() {
     let app = TestApp::new().await;
-    let t = app.tenant("Dunning Co").await;
-    let sink = SmtpSink::start("accept");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Dunning Co", "accept").await;
     let client = app
         .billed_client(&t.admin, "Late Payer", "ap@late.example")
         .await;
@@ -476,9 +467,7 @@ async fn reminders_go_out_once_at_3_7_and_14_days_and_stop_when_paid() {
 #[tokio::test]
 async fn a_reminder_for_an_invoice_paid_before_delivery_is_cancelled() {
     let app = TestApp::new().await;
-    let t = app.tenant("Cancel Co").await;
-    let sink = SmtpSink::start("accept");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Cancel Co", "accept").await;
     let client = app
         .billed_client(&t.admin, "Payer", "ap@payer.example")
         .await;
@@ -523,9 +512,7 @@ async fn a_reminder_for_an_invoice_paid_before_delivery_is_cancelled() {
 #[tokio::test]
 async fn receipts_quotes_and_statements_are_mailed() {
     let app = TestApp::new().await;
-    let t = app.tenant("Misc Co").await;
-    let sink = SmtpSink::start("accept");
-    use_sink(&app, &t, &sink).await;
+    let (t, sink) = tenant_with_sink(&app, "Misc Co", "accept").await;
     let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
     let id = app.open_invoice(&t.admin, &client, "Support").await;
     let paid = app

@@ -224,11 +224,6 @@ pub async fn compose(
     })
 }
 
-/// The recipients of a message about a client's money.
-async fn billing_recipients(tx: &mut TenantTx, client: ClientId) -> DomainResult<Vec<String>> {
-    contacts::billing_recipients(tx, client).await
-}
-
 /// A message about a document (or a payment) to the client's billing
 /// contacts, once per `dedupe_key`.
 pub async fn document_message(
@@ -263,7 +258,7 @@ pub async fn document_message(
             )));
         }
     };
-    let recipients = billing_recipients(tx, client).await?;
+    let recipients = contacts::billing_recipients(tx, client).await?;
     let composed = compose(tx, template, Some(subject_id), &params).await?;
     Ok(NewMessage {
         dedupe_key,

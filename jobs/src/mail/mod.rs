@@ -15,8 +15,9 @@ use nestogy_domain::mail::{self, MailStatus, MailTemplate, NewMessage, Outcome};
 use nestogy_domain::{JobId, MailId, TenantId, TenantTx, company, invoices};
 use serde::{Deserialize, Serialize};
 
-use crate::enqueue::{self, EnqueueError, EnqueueOptions, Prepared};
+use crate::enqueue::{self, EnqueueError, Prepared};
 use crate::services::MailConfig;
+use crate::store;
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, documents};
 use transport::{SendFailure, Sender};
 
@@ -55,42 +56,32 @@ pub async fn dispatch(
         return Ok(Vec::new());
     }
     let now = ctx.db.clock.now();
+    let keys: Vec<String> = ids.iter().map(|id| format!("mail:{id}")).collect();
     let prepared = ids
         .iter()
-        .map(|id| {
-            Prepared::typed(
-                &Deliver { tenant, mail: *id },
-                now,
-                Some(format!("mail:{id}")),
-            )
-        })
+        .zip(&keys)
+        .map(|(id, key)| Prepared::typed(&Deliver { tenant, mail: *id }, now, Some(key.clone())))
         .collect::<Result<Vec<_>, _>>()?;
     let mut sys = ctx.db.system().await?;
     let recorded = enqueue::record(&mut sys, prepared, now).await?;
     sys.commit().await?;
     enqueue::push(&ctx.queue, &recorded, now).await?;
+    // A message dispatched before keeps the job its key names.
     let mut jobs = Vec::with_capacity(ids.len());
-    for id in ids {
-        let key = format!("mail:{id}");
+    let mut sys = ctx.db.system().await?;
+    for key in &keys {
         let job = match recorded
             .iter()
-            .find(|p| p.row.unique_key.as_deref() == Some(&key))
+            .find(|r| r.row.unique_key.as_ref() == Some(key))
         {
-            Some(p) => p.row.id,
-            None => {
-                enqueue::enqueue_with(
-                    ctx,
-                    &Deliver { tenant, mail: *id },
-                    EnqueueOptions {
-                        run_at: None,
-                        unique_key: Some(key),
-                    },
-                )
+            Some(r) => r.row.id,
+            None => store::by_unique_key(&mut sys, key)
                 .await?
-            }
+                .ok_or(EnqueueError::Database(sqlx::Error::RowNotFound))?,
         };
         jobs.push(job);
     }
+    sys.commit().await?;
     // The job ids are for people to read; the unique keys are what make
     // dispatch safe to repeat, so failing to note them is no failure.
     let job_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.as_uuid()).collect();
