@@ -312,7 +312,7 @@ pub async fn delete(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
     Ok(q)
 }
 
-/// Sends a draft: it gets its number. (Mailing it comes with outbound mail.)
+/// Sends a draft: it gets its number and opens. (The API then mails it.)
 pub async fn send(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
     let q = lock(tx, id, &[QuoteStatus::Draft], "send").await?;
     if q.lines.is_empty() {
