@@ -54,7 +54,8 @@ pub struct Template {
     pub next_period_start: Option<NaiveDate>,
     pub status: TemplateStatus,
     pub auto_finalize: bool,
-    /// Recorded for the mail issue: sending is not built yet.
+    /// Each invoice the template creates is e-mailed to the client's billing
+    /// contacts, once (needs `auto_finalize`).
     pub auto_send: bool,
     pub escalation: Option<Escalation>,
     pub prorate_from: Option<NaiveDate>,
