@@ -73,6 +73,30 @@ ensure_test_tools() {
     log "installing aiosmtpd"
     python3 -m pip install -q --disable-pip-version-check 'aiosmtpd==1.4.6'
   fi
+  # The IMAP tests start private Dovecot instances of their own (own config,
+  # folder and port): the system-wide service is never used. A system
+  # Dovecot that already runs is left alone.
+  if [[ ! -x /usr/sbin/dovecot ]]; then
+    log "installing dovecot-core and dovecot-imapd (Dovecot for the IMAP tests)"
+    local policy=/usr/sbin/policy-rc.d added=
+    if [[ $(id -u) -eq 0 && ! -e $policy ]]; then
+      # Keep the package scripts from starting the system service.
+      printf '#!/bin/sh\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
+      added=1
+    fi
+    apt_install dovecot-core dovecot-imapd || {
+      if [[ -n $added ]]; then rm -f "$policy"; fi
+      exit 1
+    }
+    if [[ -n $added ]]; then rm -f "$policy"; fi
+    # Nor start it at boot.
+    if [[ -d /run/systemd/system ]]; then
+      systemctl disable dovecot.service dovecot.socket >/dev/null 2>&1 || true
+    else
+      update-rc.d dovecot disable >/dev/null 2>&1 || true
+    fi
+  fi
 }
 
 ensure_postgres

@@ -46,6 +46,9 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::quotes::router())
         .merge(routes::documents::router())
         .merge(routes::mail::router())
+        .merge(routes::tickets::router())
+        .merge(routes::sla::router())
+        .merge(routes::mailboxes::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

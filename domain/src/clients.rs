@@ -18,14 +18,16 @@ pub struct Client {
     pub website: Option<String>,
     pub tax_id: Option<String>,
     pub notes: Option<String>,
+    /// Mail from these domains belongs to this client.
+    pub email_domains: Vec<String>,
     /// Set while the client is archived.
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, name, email, phone, website, tax_id, notes, archived_at, created_at, updated_at";
+const COLUMNS: &str = "id, name, email, phone, website, tax_id, notes, email_domains, archived_at, \
+    created_at, updated_at";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +38,9 @@ pub struct NewClient {
     pub website: Option<String>,
     pub tax_id: Option<String>,
     pub notes: Option<String>,
+    /// Mail from these domains (`example.com`) belongs to this client.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
 }
 
 /// A change to a client. Absent fields stay; `null` or `""` clears an
@@ -59,6 +64,7 @@ pub struct ClientPatch {
     #[serde(default, deserialize_with = "crate::patch::nullable")]
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
+    pub email_domains: Option<Vec<String>>,
 }
 
 /// Which clients a list shows.
@@ -85,6 +91,42 @@ struct Fields {
     website: Option<String>,
     tax_id: Option<String>,
     notes: Option<String>,
+    email_domains: Vec<String>,
+}
+
+/// Most registered domains per client.
+const MAX_DOMAINS: usize = 20;
+
+fn validate_domains(v: &mut ValidationErrors, domains: &[String]) -> Vec<String> {
+    if domains.len() > MAX_DOMAINS {
+        v.add(
+            "email_domains",
+            "too_many",
+            format!("at most {MAX_DOMAINS} domains"),
+        );
+    }
+    let mut out: Vec<String> = Vec::new();
+    for d in domains {
+        let d = d.trim().trim_start_matches('@').to_lowercase();
+        let labels_ok = d.split('.').count() >= 2
+            && d.split('.').all(|l| {
+                !l.is_empty()
+                    && l.len() <= 63
+                    && !l.starts_with('-')
+                    && !l.ends_with('-')
+                    && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if d.len() > 253 || !labels_ok {
+            v.add(
+                "email_domains",
+                "invalid",
+                format!("{d:?} is not a domain name such as example.com"),
+            );
+        } else if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
@@ -95,7 +137,54 @@ fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
         website: v.optional_text("website", c.website.as_deref(), 200),
         tax_id: v.optional_text("tax_id", c.tax_id.as_deref(), 50),
         notes: v.optional_text("notes", c.notes.as_deref(), 10_000),
+        email_domains: validate_domains(v, &c.email_domains),
     }
+}
+
+/// Refuses domains another client of the tenant already has.
+async fn check_domains_free(
+    tx: &mut TenantTx,
+    v: &mut ValidationErrors,
+    domains: &[String],
+    except: Option<ClientId>,
+) -> DomainResult<()> {
+    if domains.is_empty() {
+        return Ok(());
+    }
+    let tenant = tx.tenant();
+    let taken: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT d FROM clients, unnest(email_domains) d WHERE company_id = $1 \
+         AND ($3::uuid IS NULL OR id <> $3) AND d = ANY($2) ORDER BY d",
+    )
+    .bind(tenant)
+    .bind(domains)
+    .bind(except)
+    .fetch_all(tx.conn())
+    .await?;
+    if !taken.is_empty() {
+        v.add(
+            "email_domains",
+            "taken",
+            format!("already registered to another client: {}", taken.join(", ")),
+        );
+    }
+    Ok(())
+}
+
+/// The one client with `domain` registered, if exactly one has it.
+pub async fn by_email_domain(tx: &mut TenantTx, domain: &str) -> DomainResult<Option<ClientId>> {
+    let tenant = tx.tenant();
+    let ids: Vec<ClientId> = sqlx::query_scalar(
+        "SELECT id FROM clients WHERE company_id = $1 AND email_domains @> ARRAY[$2::text] LIMIT 2",
+    )
+    .bind(tenant)
+    .bind(domain.to_lowercase())
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(match ids.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    })
 }
 
 pub async fn get(tx: &mut TenantTx, id: ClientId) -> DomainResult<Client> {
@@ -169,11 +258,12 @@ pub async fn list(
 pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     let mut v = ValidationErrors::new();
     let f = validate(&mut v, new);
+    check_domains_free(tx, &mut v, &f.email_domains, None).await?;
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
+        "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, email_domains, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9) RETURNING {COLUMNS}"
     )))
     .bind(ClientId::new())
     .bind(tenant)
@@ -184,6 +274,7 @@ pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     .bind(f.tax_id)
     .bind(f.notes)
     .bind(now)
+    .bind(f.email_domains)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -197,14 +288,16 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
         website: patch.website.unwrap_or(current.website),
         tax_id: patch.tax_id.unwrap_or(current.tax_id),
         notes: patch.notes.unwrap_or(current.notes),
+        email_domains: patch.email_domains.unwrap_or(current.email_domains),
     };
     let mut v = ValidationErrors::new();
     let f = validate(&mut v, merged);
+    check_domains_free(tx, &mut v, &f.email_domains, Some(id)).await?;
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE clients SET name = $3, email = $4, phone = $5, website = $6, tax_id = $7, \
-         notes = $8, updated_at = $9 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+         notes = $8, updated_at = $9, email_domains = $10 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(id)
@@ -215,6 +308,7 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
     .bind(f.tax_id)
     .bind(f.notes)
     .bind(now)
+    .bind(f.email_domains)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -247,6 +341,12 @@ pub async fn delete(tx: &mut TenantTx, id: ClientId) -> DomainResult<()> {
             DomainError::conflict(
                 "client_has_invoices",
                 "a client with invoices cannot be deleted; archive it",
+            )
+        })
+        .on_constraint("tickets_client_id_fkey", || {
+            DomainError::conflict(
+                "client_has_tickets",
+                "a client with tickets cannot be deleted; archive it",
             )
         })?;
     if done.rows_affected() == 0 {

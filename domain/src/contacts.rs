@@ -236,6 +236,23 @@ pub async fn billing_recipients(tx: &mut TenantTx, client: ClientId) -> DomainRe
     })
 }
 
+/// The contact with this e-mail address (case-insensitive), oldest first
+/// when several clients list the same person; with its client.
+pub async fn by_email(
+    tx: &mut TenantTx,
+    email: &str,
+) -> DomainResult<Option<(ContactId, ClientId)>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_as(
+        "SELECT id, client_id FROM contacts WHERE company_id = $1 AND lower(email) = lower($2) \
+         ORDER BY created_at, id LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(email)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
 pub async fn delete(tx: &mut TenantTx, client: ClientId, id: ContactId) -> DomainResult<()> {
     let tenant = tx.tenant();
     let done =

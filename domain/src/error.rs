@@ -72,3 +72,21 @@ impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
         })
     }
 }
+
+/// So checks for several constraints chain.
+impl<T> OnConstraint<T> for DomainResult<T> {
+    fn on_constraint(
+        self,
+        constraint: &str,
+        make: impl FnOnce() -> DomainError,
+    ) -> DomainResult<T> {
+        self.map_err(|e| match &e {
+            DomainError::Database(sqlx::Error::Database(db))
+                if db.constraint() == Some(constraint) =>
+            {
+                make()
+            }
+            _ => e,
+        })
+    }
+}

@@ -90,3 +90,12 @@ id_type!(RecurringId);
 id_type!(BillingRunId);
 id_type!(QuoteId);
 id_type!(MailId);
+id_type!(TicketId);
+id_type!(TicketMessageId);
+id_type!(AttachmentId);
+id_type!(MailboxId);
+id_type!(
+    /// A message a mailbox delivered, with what became of it.
+    InboundId
+);
+id_type!(SlaPolicyId);

@@ -458,14 +458,14 @@ pub enum TlsMode {
 }
 
 impl TlsMode {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TlsMode::None => "none",
             TlsMode::Starttls => "starttls",
             TlsMode::Tls => "tls",
         }
     }
-    fn parse(s: &str) -> TlsMode {
+    pub fn parse(s: &str) -> TlsMode {
         match s {
             "none" => TlsMode::None,
             "tls" => TlsMode::Tls,

@@ -30,14 +30,17 @@ impl Role {
     }
 
     /// The permission matrix of the design: admin everything; tech manages
-    /// clients, contacts and locations; accountant reads clients and manages
+    /// clients, contacts, locations and tickets; accountant reads clients and manages
     /// billing (catalogue, invoices). Every role reads its own company's
     /// settings. Jobs and schedules are for admins.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Tech => matches!(p, ClientsRead | ClientsWrite | CompanyRead),
+            Role::Tech => matches!(
+                p,
+                ClientsRead | ClientsWrite | CompanyRead | TicketsRead | TicketsWrite
+            ),
             Role::Accountant => matches!(p, ClientsRead | CompanyRead | BillingRead | BillingWrite),
         }
     }
@@ -69,10 +72,14 @@ pub enum Permission {
     BillingRead,
     #[serde(rename = "billing:write")]
     BillingWrite,
+    #[serde(rename = "tickets:read")]
+    TicketsRead,
+    #[serde(rename = "tickets:write")]
+    TicketsWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 11] = [
+    pub const ALL: [Permission; 13] = [
         Permission::ClientsRead,
         Permission::ClientsWrite,
         Permission::CompanyRead,
@@ -84,6 +91,8 @@ impl Permission {
         Permission::JobsWrite,
         Permission::BillingRead,
         Permission::BillingWrite,
+        Permission::TicketsRead,
+        Permission::TicketsWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +108,8 @@ impl Permission {
             Permission::JobsWrite => "jobs:write",
             Permission::BillingRead => "billing:read",
             Permission::BillingWrite => "billing:write",
+            Permission::TicketsRead => "tickets:read",
+            Permission::TicketsWrite => "tickets:write",
         }
     }
 

@@ -423,6 +423,8 @@ pub const COMPANY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("billing run", "billing.run", "0 2 * * *"),
     ("overdue invoices", "billing.overdue", "0 1 * * *"),
     ("payment reminders", "billing.remind", "0 9 * * *"),
+    ("mailbox polls", "mailboxes.poll_all", "* * * * *"),
+    ("sla checks", "tickets.sla_check", "*/5 * * * *"),
 ];
 
 /// Creates [`COMPANY_DEFAULTS`] for a new company, as its owner does.

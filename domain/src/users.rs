@@ -116,6 +116,17 @@ pub async fn resolve_email(
     )
 }
 
+/// The e-mail addresses of the active admins: whom platform notices go to.
+pub async fn admin_emails(tx: &mut TenantTx) -> DomainResult<Vec<String>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_scalar(
+        "SELECT email FROM users WHERE company_id = $1 AND role = 'admin' AND active ORDER BY email",
+    )
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?)
+}
+
 pub async fn credentials(tx: &mut TenantTx, id: UserId) -> DomainResult<Credentials> {
     let tenant = tx.tenant();
     let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

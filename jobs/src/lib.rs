@@ -12,14 +12,17 @@ pub mod diag;
 pub mod documents;
 pub mod enqueue;
 pub mod envelope;
+pub mod inbound;
 pub mod job;
 pub mod mail;
+pub mod mailboxes;
 pub mod maintenance;
 pub mod queue;
 pub mod queues;
 pub mod registry;
 pub mod services;
 pub mod store;
+pub mod tickets;
 
 use std::sync::Arc;
 

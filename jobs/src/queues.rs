@@ -16,15 +16,21 @@ pub enum Queue {
     Documents,
     /// Outbound mail: mostly waiting on SMTP servers.
     Mail,
+    /// Inbound mail: polling mailboxes, one job per mailbox at a time.
+    Inbound,
+    /// Tickets: SLA checks.
+    Tickets,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 5] = [
+    pub const ALL: [Queue; 7] = [
         Queue::Default,
         Queue::Maintenance,
         Queue::Billing,
         Queue::Documents,
         Queue::Mail,
+        Queue::Inbound,
+        Queue::Tickets,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,6 +40,8 @@ impl Queue {
             Queue::Billing => "billing",
             Queue::Documents => "documents",
             Queue::Mail => "mail",
+            Queue::Inbound => "inbound",
+            Queue::Tickets => "tickets",
         }
     }
 
@@ -49,6 +57,8 @@ impl Queue {
             Queue::Billing => 8,
             Queue::Documents => 4,
             Queue::Mail => 16,
+            Queue::Inbound => 4,
+            Queue::Tickets => 2,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::{
     Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, billing, diag, documents, mail,
-    maintenance,
+    mailboxes, maintenance, tickets,
 };
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
@@ -58,6 +58,11 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<documents::Render>(),
             handler::<documents::RenderMany>(),
             handler::<mail::Deliver>(),
+            handler::<mailboxes::Poll>(),
+            handler::<mailboxes::PollAll>(),
+            handler::<mailboxes::Test>(),
+            handler::<mailboxes::Reprocess>(),
+            handler::<tickets::SlaCheck>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))

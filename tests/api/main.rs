@@ -7,6 +7,8 @@ mod catalogue;
 mod clients;
 mod common;
 mod documents;
+mod dovecot;
+mod imap_harness;
 mod invoices;
 mod jobs;
 mod mail;

@@ -13,10 +13,13 @@ pub mod invoices;
 pub mod jobs;
 pub mod locations;
 pub mod mail;
+pub mod mailboxes;
 pub mod payments;
 pub mod quotes;
 pub mod recurring;
 pub mod schedules;
+pub mod sla;
+pub mod tickets;
 pub mod users;
 
 use nestogy_domain::TenantTx;

@@ -31,7 +31,7 @@ pub async fn create(
     mail::create_or_get(tx, new, &domain).await
 }
 
-async fn sender_domain(
+pub(crate) async fn sender_domain(
     tx: &mut TenantTx,
     cfg: &MailConfig,
 ) -> Result<String, nestogy_domain::DomainError> {
@@ -240,6 +240,7 @@ fn build(
             .parse()
             .map_err(|e| invalid(format!("recipient {r:?}: {e}")))?);
     }
+    b = threading_headers(b, &msg.params).map_err(invalid)?;
     let text = SinglePart::plain(composed.text.clone());
     let built = match attachment {
         Some((name, bytes)) => {
@@ -253,4 +254,49 @@ fn build(
         None => b.singlepart(text),
     };
     built.map_err(|e| invalid(format!("building the message: {e}")))
+}
+
+/// The headers that thread a message and stop loops, from its params:
+/// `in_reply_to`, `references` (oldest first), `reply_to` (where answers
+/// go: a support mailbox) and `auto_submitted` (RFC 3834, for answers no
+/// person wrote).
+fn threading_headers(
+    mut b: lettre::message::MessageBuilder,
+    params: &serde_json::Value,
+) -> Result<lettre::message::MessageBuilder, String> {
+    if let Some(id) = params.get("in_reply_to").and_then(|v| v.as_str()) {
+        b = b.in_reply_to(id.to_owned());
+    }
+    let refs: Vec<&str> = params
+        .get("references")
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    if !refs.is_empty() {
+        b = b.references(refs.join(" "));
+    }
+    if let Some(to) = params.get("reply_to").and_then(|v| v.as_str()) {
+        let mbox = to.parse().map_err(|e| format!("reply-to {to:?}: {e}"))?;
+        b = b.reply_to(mbox);
+    }
+    if let Some(v) = params.get("auto_submitted").and_then(|v| v.as_str()) {
+        b = b.header(AutoSubmitted(v.to_owned()));
+    }
+    Ok(b)
+}
+
+/// RFC 3834 `Auto-Submitted`.
+#[derive(Debug, Clone)]
+struct AutoSubmitted(String);
+
+impl lettre::message::header::Header for AutoSubmitted {
+    fn name() -> lettre::message::header::HeaderName {
+        lettre::message::header::HeaderName::new_from_ascii_str("Auto-Submitted")
+    }
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(AutoSubmitted(s.trim().to_owned()))
+    }
+    fn display(&self) -> lettre::message::header::HeaderValue {
+        lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
 }

@@ -1,0 +1,602 @@
+//! Tickets: CRUD, assignment and status (one by one and in bulk), messages
+//! (public replies mailed to the contact, internal notes) with attachments,
+//! and history. Techs and admins.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use nestogy_domain::pagination::{Page, PageRequest};
+use nestogy_domain::roles::Permission;
+use nestogy_domain::sla::{self, SlaEvent};
+use nestogy_domain::sla_clock::SlaState;
+use nestogy_domain::tickets::{
+    self, MessageKind, NewMessageRecord, NewTicket, Priority, StatusChange, Ticket, TicketFilter,
+    TicketMessage, TicketPatch, TicketStatus,
+};
+use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::{AttachmentId, ClientId, DomainError, MailId, TicketId, UserId};
+use nestogy_jobs::mail as mailer;
+use nestogy_jobs::tickets as ticket_jobs;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Json, Path, Query};
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tickets, create_ticket))
+        .routes(routes!(get_ticket, update_ticket, delete_ticket))
+        .routes(routes!(assign_ticket))
+        .routes(routes!(set_ticket_status))
+        .routes(routes!(bulk_assign))
+        .routes(routes!(bulk_status))
+        .routes(routes!(list_messages, add_message))
+        .routes(routes!(get_attachment))
+        .routes(routes!(ticket_history))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TicketListQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// One status or several, comma-separated (`new,open`).
+    pub status: Option<String>,
+    pub priority: Option<Priority>,
+    pub client_id: Option<ClientId>,
+    pub assignee_id: Option<UserId>,
+    /// `true`: only tickets nobody holds.
+    pub unassigned: Option<bool>,
+    pub sla_state: Option<SlaState>,
+    pub tag: Option<String>,
+    /// Full-text search in subjects and messages (web-search syntax:
+    /// words, "phrases", -exclusions).
+    pub q: Option<String>,
+}
+
+/// List tickets, newest first.
+#[utoipa::path(get, path = "/api/v1/tickets", tag = "tickets", params(TicketListQuery),
+    responses((status = 200, body = Page<Ticket>), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_tickets(
+    p: Principal,
+    State(s): State<AppState>,
+    Query(q): Query<TicketListQuery>,
+) -> ApiResult<axum::Json<Page<Ticket>>> {
+    p.require(Permission::TicketsRead)?;
+    let mut v = ValidationErrors::new();
+    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
+    let mut statuses = Vec::new();
+    for part in q.status.as_deref().unwrap_or_default().split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        match TicketStatus::parse(part) {
+            Some(st) => statuses.push(st),
+            None => v.add(
+                "status",
+                "invalid",
+                format!("unknown status {part:?}: new, open, in_progress, waiting_on_client, resolved or closed"),
+            ),
+        }
+    }
+    let text = |x: Option<String>| x.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let query = text(q.q);
+    if query.as_ref().is_some_and(|s| s.chars().count() > 200) {
+        v.add("q", "too_long", "q must be at most 200 characters");
+    }
+    v.finish()?;
+    let filter = TicketFilter {
+        statuses,
+        priority: q.priority,
+        client_id: q.client_id,
+        assignee_id: q.assignee_id,
+        unassigned: q.unassigned.unwrap_or(false),
+        sla_state: q.sla_state,
+        tag: text(q.tag).map(|t| t.to_lowercase()),
+        q: query,
+    };
+    let mut tx = p.tx(&s).await?;
+    let page = tickets::list(&mut tx, &filter, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(page))
+}
+
+/// Open a ticket. Its description becomes the first message.
+#[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", request_body = NewTicket,
+    responses((status = 201, body = Ticket), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_ticket(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<NewTicket>,
+) -> ApiResult<(StatusCode, axum::Json<Ticket>)> {
+    p.require(Permission::TicketsWrite)?;
+    let ctx = s.jobs();
+    let mut tx = p.tx(&s).await?;
+    let t = tickets::create(&mut tx, body, Some(p.user_id)).await?;
+    sla::refresh(&mut tx, Some(&[t.id])).await?;
+    let t = tickets::get(&mut tx, t.id).await?;
+    let notice = ticket_jobs::notify_assigned(&mut tx, &ctx, &t, Some(p.user_id)).await?;
+    p.audit(&mut tx, "ticket.created", "ticket", t.id.as_uuid(), &t)
+        .await?;
+    tx.commit().await?;
+    dispatch(&s, &p, notice.map(|m| m.id)).await;
+    Ok((StatusCode::CREATED, axum::Json(t)))
+}
+
+async fn dispatch(s: &AppState, p: &Principal, mail: Option<MailId>) {
+    if let Some(m) = mail {
+        if let Err(e) = mailer::dispatch(&s.jobs(), p.tenant, &[m]).await {
+            tracing::warn!(error = %e, "dispatching a ticket notice");
+        }
+    }
+}
+
+/// Get a ticket.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = TicketId, Path)),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_ticket(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<Ticket>> {
+    p.require(Permission::TicketsRead)?;
+    let mut tx = p.tx(&s).await?;
+    let t = tickets::get(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(t))
+}
+
+/// Change a ticket's subject, client, contact, asset, priority or tags.
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = TicketPatch,
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_ticket(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<TicketPatch>,
+) -> ApiResult<axum::Json<Ticket>> {
+    p.require(Permission::TicketsWrite)?;
+    let reprioritised = body.priority.is_some();
+    let mut tx = p.tx(&s).await?;
+    let mut t = tickets::update(&mut tx, id, body).await?;
+    if reprioritised {
+        sla::refresh(&mut tx, Some(&[id])).await?;
+        t = tickets::get(&mut tx, id).await?;
+    }
+    p.audit(&mut tx, "ticket.updated", "ticket", id.as_uuid(), &t)
+        .await?;
+    tx.commit().await?;
+    Ok(axum::Json(t))
+}
+
+/// Delete a ticket with its messages and attachments.
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}", tag = "tickets", params(("id" = TicketId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_ticket(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+) -> ApiResult<StatusCode> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let t = tickets::get(&mut tx, id).await?;
+    tickets::delete(&mut tx, id).await?;
+    p.audit(&mut tx, "ticket.deleted", "ticket", id.as_uuid(), &t)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// A tech or admin; `null` unassigns.
+    pub assignee_id: Option<UserId>,
+}
+
+/// Assign a ticket (the assignee is told by mail, unless they took it).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/assign", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = AssignRequest,
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn assign_ticket(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<AssignRequest>,
+) -> ApiResult<axum::Json<Ticket>> {
+    p.require(Permission::TicketsWrite)?;
+    let ctx = s.jobs();
+    let mut tx = p.tx(&s).await?;
+    let (t, changed) = tickets::assign(&mut tx, id, body.assignee_id).await?;
+    let mut notice = None;
+    if changed {
+        notice = ticket_jobs::notify_assigned(&mut tx, &ctx, &t, Some(p.user_id)).await?;
+        p.audit(&mut tx, "ticket.assigned", "ticket", id.as_uuid(), &t)
+            .await?;
+    }
+    tx.commit().await?;
+    dispatch(&s, &p, notice.map(|m| m.id)).await;
+    Ok(axum::Json(t))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusRequest {
+    pub status: TicketStatus,
+}
+
+/// Move a ticket to another status.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/status", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = StatusRequest,
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn set_ticket_status(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<StatusRequest>,
+) -> ApiResult<axum::Json<Ticket>> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    tickets::set_status(&mut tx, id, body.status, Some(p.user_id)).await?;
+    sla::refresh(&mut tx, Some(&[id])).await?;
+    let t = tickets::get(&mut tx, id).await?;
+    p.audit(&mut tx, "ticket.status_changed", "ticket", id.as_uuid(), &t)
+        .await?;
+    tx.commit().await?;
+    Ok(axum::Json(t))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkAssignRequest {
+    /// 1 to 500 tickets; all are changed or none.
+    pub ids: Vec<TicketId>,
+    pub assignee_id: Option<UserId>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkResult {
+    /// The tickets that changed.
+    pub changed: Vec<Ticket>,
+}
+
+/// Assign many tickets at once, all or none.
+#[utoipa::path(post, path = "/api/v1/tickets/bulk-assign", tag = "tickets", request_body = BulkAssignRequest,
+    responses((status = 200, body = BulkResult), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn bulk_assign(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<BulkAssignRequest>,
+) -> ApiResult<axum::Json<BulkResult>> {
+    p.require(Permission::TicketsWrite)?;
+    let ctx = s.jobs();
+    let mut tx = p.tx(&s).await?;
+    let changed = tickets::bulk_assign(&mut tx, &body.ids, body.assignee_id).await?;
+    let mut notices = Vec::new();
+    for t in &changed {
+        if let Some(m) = ticket_jobs::notify_assigned(&mut tx, &ctx, t, Some(p.user_id)).await? {
+            notices.push(m.id);
+        }
+        p.audit(&mut tx, "ticket.assigned", "ticket", t.id.as_uuid(), t)
+            .await?;
+    }
+    tx.commit().await?;
+    if let Err(e) = mailer::dispatch(&ctx, p.tenant, &notices).await {
+        tracing::warn!(error = %e, "dispatching assignment notices");
+    }
+    Ok(axum::Json(BulkResult { changed }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkStatusRequest {
+    /// 1 to 500 tickets; all are changed or none.
+    pub ids: Vec<TicketId>,
+    pub status: TicketStatus,
+}
+
+/// Set the status of many tickets at once, all or none.
+#[utoipa::path(post, path = "/api/v1/tickets/bulk-status", tag = "tickets", request_body = BulkStatusRequest,
+    responses((status = 200, body = BulkResult), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn bulk_status(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<BulkStatusRequest>,
+) -> ApiResult<axum::Json<BulkResult>> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let all = tickets::bulk_status(&mut tx, &body.ids, body.status, Some(p.user_id)).await?;
+    let ids: Vec<TicketId> = all.iter().map(|t| t.id).collect();
+    sla::refresh(&mut tx, Some(&ids)).await?;
+    let mut changed = Vec::with_capacity(ids.len());
+    for id in ids {
+        let t = tickets::get(&mut tx, id).await?;
+        p.audit(&mut tx, "ticket.status_changed", "ticket", id.as_uuid(), &t)
+            .await?;
+        changed.push(t);
+    }
+    tx.commit().await?;
+    Ok(axum::Json(BulkResult { changed }))
+}
+
+/// A ticket's messages, oldest first.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = TicketId, Path)),
+    responses((status = 200, body = Vec<TicketMessage>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_messages(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<Vec<TicketMessage>>> {
+    p.require(Permission::TicketsRead)?;
+    let mut tx = p.tx(&s).await?;
+    tickets::get(&mut tx, id).await?;
+    let m = tickets::messages(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(m))
+}
+
+/// A file sent with a message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAttachment {
+    pub filename: String,
+    /// Default `application/octet-stream`.
+    pub content_type: Option<String>,
+    /// The bytes, base64 (standard alphabet). A request is at most 1 MiB.
+    pub content_base64: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessageRequest {
+    /// `reply` (mailed to the contact), `note` (internal) or `incoming`
+    /// (something the client said by other means, e.g. on the phone).
+    pub kind: MessageKind,
+    pub body: String,
+    #[serde(default)]
+    pub attachments: Vec<NewAttachment>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageCreated {
+    pub message: TicketMessage,
+    /// For a reply: the mail in the mail log (`GET /api/v1/mail/{id}`).
+    pub mail_id: Option<MailId>,
+    /// For a reply: the delivery job.
+    pub job_id: Option<uuid::Uuid>,
+}
+
+const MAX_ATTACHMENTS: usize = 10;
+
+/// Add a public reply (mailed to the contact, threaded so the answer comes
+/// back to this ticket), an internal note, or an incoming message.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = NewMessageRequest,
+    responses((status = 201, body = MessageCreated), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "A reply on a ticket with no one to mail it to"),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn add_message(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<NewMessageRequest>,
+) -> ApiResult<(StatusCode, axum::Json<MessageCreated>)> {
+    p.require(Permission::TicketsWrite)?;
+    let mut v = ValidationErrors::new();
+    let text = v.required_text("body", &body.body, 100_000);
+    if body.attachments.len() > MAX_ATTACHMENTS {
+        v.add(
+            "attachments",
+            "too_many",
+            format!("at most {MAX_ATTACHMENTS} attachments"),
+        );
+    }
+    let mut files = Vec::new();
+    for (i, a) in body.attachments.iter().enumerate() {
+        let field = format!("attachments[{i}]");
+        let name = a.filename.trim();
+        if name.is_empty()
+            || name.chars().count() > 200
+            || name.contains(['/', '\\'])
+            || name.chars().any(char::is_control)
+        {
+            v.add(
+                &field,
+                "invalid",
+                "filename must be 1 to 200 characters, without path separators",
+            );
+            continue;
+        }
+        match base64::engine::general_purpose::STANDARD.decode(a.content_base64.trim()) {
+            Ok(bytes) => files.push((
+                name.to_owned(),
+                a.content_type
+                    .clone()
+                    .filter(|c| !c.trim().is_empty())
+                    .unwrap_or_else(|| "application/octet-stream".into()),
+                bytes,
+            )),
+            Err(_) => v.add(&field, "invalid", "content_base64 is not valid base64"),
+        }
+    }
+    v.finish()?;
+    let ctx = s.jobs();
+    let mut tx = p.tx(&s).await?;
+    let ticket = tickets::lock(&mut tx, id).await?;
+    let request = p
+        .request_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let (msg_id, mail) = match body.kind {
+        MessageKind::Reply => {
+            let (m, mail) =
+                ticket_jobs::public_reply(&mut tx, &ctx, &ticket, &text, Some(p.user_id), &request)
+                    .await?;
+            (m, Some(mail))
+        }
+        kind => {
+            let m = tickets::add_message(
+                &mut tx,
+                &ticket,
+                NewMessageRecord {
+                    kind,
+                    author_id: Some(p.user_id),
+                    from_address: None,
+                    from_name: None,
+                    body: text.clone(),
+                    full_body: text,
+                    message_id: None,
+                    inbound_id: None,
+                    mail_id: None,
+                    automated: None,
+                },
+            )
+            .await?;
+            (m, None)
+        }
+    };
+    for (name, content_type, bytes) in files {
+        let digest = hex::encode(Sha256::digest(&bytes));
+        let key = nestogy_domain::files::Files::key(
+            p.tenant,
+            &format!("tickets/{id}/{}/{name}", &digest[..16]),
+        );
+        let size = bytes.len() as i64;
+        ctx.services.files.put(&key, bytes).await.map_err(|e| {
+            ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                format!("the file store did not take the attachment: {e}"),
+            )
+        })?;
+        tickets::add_attachment(&mut tx, id, msg_id, &name, &content_type, size, &key).await?;
+    }
+    sla::refresh(&mut tx, Some(&[id])).await?;
+    let message = tickets::messages(&mut tx, id)
+        .await?
+        .into_iter()
+        .find(|m| m.id == msg_id)
+        .ok_or(DomainError::not_found("message"))?;
+    p.audit(
+        &mut tx,
+        "ticket.message_added",
+        "ticket",
+        id.as_uuid(),
+        &message,
+    )
+    .await?;
+    tx.commit().await?;
+    let mut job_id = None;
+    if let Some(m) = &mail {
+        let jobs = mailer::dispatch(&ctx, p.tenant, &[m.id]).await?;
+        job_id = jobs.first().map(|j| j.as_uuid());
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(MessageCreated {
+            message,
+            mail_id: mail.map(|m| m.id),
+            job_id,
+        }),
+    ))
+}
+
+/// Download an attachment of a ticket.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/attachments/{attachment_id}", tag = "tickets",
+    params(("id" = TicketId, Path), ("attachment_id" = AttachmentId, Path)),
+    responses((status = 200, description = "The file"), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_attachment(
+    p: Principal,
+    State(s): State<AppState>,
+    Path((id, attachment)): Path<(TicketId, AttachmentId)>,
+) -> ApiResult<Response> {
+    p.require(Permission::TicketsRead)?;
+    let mut tx = p.tx(&s).await?;
+    let (a, key) = tickets::attachment(&mut tx, id, attachment).await?;
+    tx.end_read();
+    let (size, stream) = s.jobs().services.files.stream(&key).await.map_err(|e| {
+        if e.is_not_found() {
+            ApiError::from(DomainError::not_found("attachment"))
+        } else {
+            ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                format!("the file store did not answer: {e}"),
+            )
+        }
+    })?;
+    let mut resp = Body::from_stream(stream).into_response();
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&a.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
+    let safe: String = a
+        .filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketHistory {
+    pub status_changes: Vec<StatusChange>,
+    /// SLA warnings and breaches, each once.
+    pub sla_events: Vec<SlaEvent>,
+}
+
+/// A ticket's status changes and SLA events.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/history", tag = "tickets", params(("id" = TicketId, Path)),
+    responses((status = 200, body = TicketHistory), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn ticket_history(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<TicketHistory>> {
+    p.require(Permission::TicketsRead)?;
+    let mut tx = p.tx(&s).await?;
+    tickets::get(&mut tx, id).await?;
+    let status_changes = tickets::status_history(&mut tx, id).await?;
+    let sla_events = sla::events(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(TicketHistory {
+        status_changes,
+        sla_events,
+    }))
+}

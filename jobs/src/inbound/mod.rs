@@ -1,0 +1,3 @@
+pub mod html;
+pub mod parse;
+pub mod quote;

@@ -1,0 +1,450 @@
+//! What one incoming message becomes: a new ticket, a reply on a ticket, or
+//! a quarantine entry with its reason. Exactly one of the three, once per
+//! (mailbox, content hash), in the transaction that moves the checkpoint.
+//!
+//! Threading, first match wins: our own outbound Message-IDs (the mail
+//! registry) in In-Reply-To and References; then the Message-IDs of
+//! messages already on a ticket; then a subject token `[#n-CODE]` of a
+//! ticket of this tenant. A bounce is threaded by the headers of the
+//! message it returns.
+//!
+//! Automated mail (auto-replies, bulk and list mail, bounces, a null
+//! sender) is recorded but never answered and never reopens a ticket; a
+//! bounce that threads nowhere is quarantined. Mail from our own addresses
+//! is quarantined, so two systems can never answer each other in a loop.
+
+use chrono::Duration;
+use nestogy_domain::files::Files;
+use nestogy_domain::inbound::{self, Arrival, Outcome};
+use nestogy_domain::mail::{self, MailTemplate, NewMessage};
+use nestogy_domain::mailboxes::{ClosedReplies, Mailbox, UnknownSenders};
+use nestogy_domain::threading;
+use nestogy_domain::tickets::{
+    self, MessageKind, NewMessageRecord, Priority, Ticket, TicketDraft, TicketSource, TicketStatus,
+};
+use nestogy_domain::{
+    DomainError, DomainResult, InboundId, MailId, TenantTx, TicketId, clients, contacts,
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::inbound::parse::{self, Automated, Limits, ParsedMail};
+
+/// Acknowledgements per sender address in [`ACK_WINDOW`].
+pub const ACK_LIMIT: i64 = 5;
+pub const ACK_WINDOW: Duration = Duration::hours(1);
+
+/// Where ingestion runs: the mailbox and what it needs around it.
+pub struct Env<'a> {
+    pub mailbox: &'a Mailbox,
+    /// Our own addresses, lowercased.
+    pub own: &'a [String],
+    pub files: &'a Files,
+    /// The domain of our outbound Message-IDs.
+    pub mail_domain: &'a str,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    pub inbound: InboundId,
+    pub outcome: Outcome,
+    pub ticket: Option<TicketId>,
+    pub reason: Option<String>,
+    /// Mail to dispatch once the transaction has committed.
+    pub mails: Vec<MailId>,
+}
+
+/// The object-store key of a raw message: named by its content, so storing
+/// it again (a retried poll) writes the same object.
+pub fn raw_key(tenant: nestogy_domain::TenantId, mailbox: &Mailbox, hash: &str) -> String {
+    Files::key(tenant, &format!("mail/{}/{hash}.eml", mailbox.id))
+}
+
+/// What is known of a raw message before it is processed; parsing happens
+/// here once and is handed on.
+pub fn arrive(
+    tenant: nestogy_domain::TenantId,
+    mailbox: &Mailbox,
+    uidvalidity: u32,
+    uid: u32,
+    raw: &[u8],
+) -> (Arrival, Result<ParsedMail, parse::ParseError>) {
+    let parsed = parse::parse(raw, &Limits::default());
+    let hash = match &parsed {
+        Ok(p) => p.content_hash.clone(),
+        Err(_) => parse::content_hash(raw),
+    };
+    let (message_id, from, subject) = match &parsed {
+        Ok(p) => (
+            p.message_id.clone(),
+            p.from.as_ref().map(|a| a.email.clone()),
+            Some(tickets::truncate_chars(&p.subject, 500)),
+        ),
+        Err(_) => (None, None, None),
+    };
+    let arrival = Arrival {
+        mailbox_id: mailbox.id,
+        uidvalidity: i64::from(uidvalidity),
+        uid: i64::from(uid),
+        message_id,
+        raw_key: raw_key(tenant, mailbox, &hash),
+        content_hash: hash,
+        size_bytes: raw.len() as i64,
+        from_address: from,
+        subject,
+    };
+    (arrival, parsed)
+}
+
+/// Claims and processes one message in `tx`; `None` for a duplicate.
+pub async fn ingest(
+    tx: &mut TenantTx,
+    env: &Env<'_>,
+    arrival: &Arrival,
+    parsed: &Result<ParsedMail, parse::ParseError>,
+) -> DomainResult<Option<Processed>> {
+    let Some(id) = inbound::claim(tx, arrival).await? else {
+        return Ok(None);
+    };
+    process(tx, env, id, parsed).await.map(Some)
+}
+
+/// Decides and applies what a claimed message becomes, and records it.
+pub async fn process(
+    tx: &mut TenantTx,
+    env: &Env<'_>,
+    id: InboundId,
+    parsed: &Result<ParsedMail, parse::ParseError>,
+) -> DomainResult<Processed> {
+    let decided = decide(tx, env, id, parsed).await?;
+    let automated = parsed
+        .as_ref()
+        .ok()
+        .and_then(|p| p.automated)
+        .map(Automated::as_str);
+    inbound::settle(
+        tx,
+        id,
+        decided.outcome,
+        decided.ticket,
+        decided.reason.as_deref(),
+        automated,
+    )
+    .await?;
+    Ok(decided)
+}
+
+fn quarantine(id: InboundId, reason: impl Into<String>) -> Processed {
+    Processed {
+        inbound: id,
+        outcome: Outcome::Quarantined,
+        ticket: None,
+        reason: Some(reason.into()),
+        mails: Vec::new(),
+    }
+}
+
+async fn decide(
+    tx: &mut TenantTx,
+    env: &Env<'_>,
+    id: InboundId,
+    parsed: &Result<ParsedMail, parse::ParseError>,
+) -> DomainResult<Processed> {
+    let p = match parsed {
+        Ok(p) => p,
+        Err(e) => return Ok(quarantine(id, format!("cannot be parsed: {}", e.reason))),
+    };
+    let Some(from) = &p.from else {
+        return Ok(quarantine(id, "no sender: the message has no From address"));
+    };
+    if env.own.iter().any(|o| *o == from.email) {
+        return Ok(quarantine(
+            id,
+            format!(
+                "sent from our own address {}: never answered, to prevent loops",
+                from.email
+            ),
+        ));
+    }
+    let bounce = matches!(
+        p.automated,
+        Some(Automated::DeliveryStatus | Automated::NullSender)
+    );
+    let threaded = thread(tx, p).await?;
+    let target = match threaded {
+        Some(t)
+            if t.status == TicketStatus::Closed
+                && env.mailbox.closed_replies == ClosedReplies::NewTicket =>
+        {
+            Target::New { linked: Some(t.id) }
+        }
+        Some(t) => Target::Existing(t),
+        None if bounce => {
+            return Ok(quarantine(
+                id,
+                "bounce or delivery report that answers none of our messages",
+            ));
+        }
+        None => Target::New { linked: None },
+    };
+    match target {
+        Target::Existing(ticket) => {
+            let msg = add_incoming(tx, env, id, &ticket, p).await?;
+            let _ = msg;
+            Ok(Processed {
+                inbound: id,
+                outcome: Outcome::Reply,
+                ticket: Some(ticket.id),
+                reason: None,
+                mails: Vec::new(),
+            })
+        }
+        Target::New { linked } => {
+            let (contact, client) = match contacts::by_email(tx, &from.email).await? {
+                Some((contact, client)) => (Some(contact), Some(client)),
+                None => {
+                    let domain = from.email.rsplit('@').next().unwrap_or_default();
+                    (None, clients::by_email_domain(tx, domain).await?)
+                }
+            };
+            if client.is_none() && env.mailbox.unknown_senders == UnknownSenders::Quarantine {
+                return Ok(quarantine(
+                    id,
+                    format!(
+                        "unknown sender {}: no contact or client domain matches, and this mailbox quarantines unknown senders",
+                        from.email
+                    ),
+                ));
+            }
+            let subject = threading::normalize_subject(&p.subject);
+            let subject = strip_tokens(&subject);
+            let ticket = tickets::insert(
+                tx,
+                TicketDraft {
+                    subject: if subject.is_empty() {
+                        "(no subject)".into()
+                    } else {
+                        subject
+                    },
+                    client_id: client,
+                    contact_id: contact,
+                    asset_id: None,
+                    requester_email: Some(from.email.clone()),
+                    requester_name: from.name.clone(),
+                    priority: Priority::Medium,
+                    assignee_id: None,
+                    source: TicketSource::Email,
+                    tags: if p.automated.is_some() {
+                        vec!["automated".into()]
+                    } else {
+                        Vec::new()
+                    },
+                    mailbox_id: Some(env.mailbox.id),
+                    linked_ticket_id: linked,
+                },
+                None,
+            )
+            .await?;
+            add_incoming(tx, env, id, &ticket, p).await?;
+            let mut mails = Vec::new();
+            if p.automated.is_none() {
+                let to = p.reply_to.as_ref().unwrap_or(from).email.clone();
+                if !env.own.contains(&to)
+                    && inbound::allow_auto_reply(tx, &to, ACK_LIMIT, ACK_WINDOW).await?
+                {
+                    mails.push(acknowledge(tx, env, &ticket, p, &to).await?);
+                }
+            }
+            Ok(Processed {
+                inbound: id,
+                outcome: Outcome::Ticket,
+                ticket: Some(ticket.id),
+                reason: None,
+                mails,
+            })
+        }
+    }
+}
+
+enum Target {
+    Existing(Ticket),
+    New {
+        linked: Option<nestogy_domain::TicketId>,
+    },
+}
+
+/// Removes `[#n-CODE]` tokens from a subject (a new ticket gets its own).
+fn strip_tokens(subject: &str) -> String {
+    let mut s = subject.to_owned();
+    for t in threading::ticket_tokens(subject) {
+        let rendered = t.render();
+        if let Some(i) = s.to_uppercase().find(&rendered) {
+            s.replace_range(i..i + rendered.len(), "");
+        }
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The ticket a message answers, if any: see the module documentation.
+async fn thread(tx: &mut TenantTx, p: &ParsedMail) -> DomainResult<Option<Ticket>> {
+    let mut candidates: Vec<&str> = p.in_reply_to.iter().map(String::as_str).collect();
+    candidates.extend(p.references.iter().rev().map(String::as_str));
+    let returned;
+    if p.automated == Some(Automated::DeliveryStatus) {
+        returned = returned_message_ids(&p.text);
+        candidates.extend(returned.iter().map(String::as_str));
+    }
+    for id in &candidates {
+        if let Some(m) = mail::by_message_id(tx, id).await? {
+            if m.subject_kind.as_deref() == Some("ticket") {
+                if let Some(t) = m.subject_id {
+                    match tickets::get(tx, TicketId(t)).await {
+                        Ok(t) => return Ok(Some(t)),
+                        Err(DomainError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+    for id in &candidates {
+        if let Some(t) = tickets::by_message_id(tx, id).await? {
+            return Ok(Some(tickets::get(tx, t).await?));
+        }
+    }
+    for token in threading::ticket_tokens(&p.subject) {
+        if let Some(t) = tickets::by_token(tx, &token).await? {
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// Message-IDs named in the returned headers of a delivery report.
+fn returned_message_ids(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim_start_matches(['>', ' ']);
+            let (name, value) = l.split_once(':')?;
+            if name.trim().eq_ignore_ascii_case("message-id") {
+                threading::normalize_message_id(value)
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Stores an incoming message and its attachments on `ticket`.
+async fn add_incoming(
+    tx: &mut TenantTx,
+    env: &Env<'_>,
+    inbound_id: InboundId,
+    ticket: &Ticket,
+    p: &ParsedMail,
+) -> DomainResult<nestogy_domain::TicketMessageId> {
+    let mut full = p.text.clone();
+    for s in &p.skipped {
+        full.push_str(&format!(
+            "\n[attachment {} ({} bytes) not kept: {}]",
+            s.filename, s.size, s.reason
+        ));
+    }
+    let from = p.from.as_ref();
+    let msg = tickets::add_message(
+        tx,
+        ticket,
+        NewMessageRecord {
+            kind: MessageKind::Incoming,
+            author_id: None,
+            from_address: from.map(|a| a.email.clone()),
+            from_name: from.and_then(|a| a.name.clone()),
+            body: if p.new_text.trim().is_empty() {
+                p.text.clone()
+            } else {
+                p.new_text.clone()
+            },
+            full_body: full,
+            message_id: p.message_id.clone(),
+            inbound_id: Some(inbound_id),
+            mail_id: None,
+            automated: p.automated.map(|a| a.as_str().to_owned()),
+        },
+    )
+    .await?;
+    let tenant = tx.tenant();
+    for a in &p.attachments {
+        let digest = hex::encode(Sha256::digest(&a.bytes));
+        let key = Files::key(
+            tenant,
+            &format!("tickets/{}/{}/{}", ticket.id, &digest[..16], a.filename),
+        );
+        env.files
+            .put(&key, a.bytes.clone())
+            .await
+            .map_err(|e| DomainError::Internal(format!("storing an attachment: {e}")))?;
+        tickets::add_attachment(
+            tx,
+            ticket.id,
+            msg,
+            &a.filename,
+            &a.content_type,
+            a.bytes.len() as i64,
+            &key,
+        )
+        .await?;
+    }
+    Ok(msg)
+}
+
+/// The acknowledgement of a new ticket, threaded to the message that
+/// opened it and marked as automatic.
+async fn acknowledge(
+    tx: &mut TenantTx,
+    env: &Env<'_>,
+    ticket: &Ticket,
+    p: &ParsedMail,
+    to: &str,
+) -> DomainResult<MailId> {
+    let number = ticket.token.trim_matches(['[', ']']).to_owned();
+    let mut references: Vec<String> = p.references.clone();
+    if let Some(m) = &p.message_id {
+        references.push(m.clone());
+    }
+    let new = NewMessage {
+        dedupe_key: format!("ticket:{}:ack", ticket.id),
+        template: MailTemplate::TicketAcknowledgement,
+        subject_kind: Some("ticket"),
+        subject_id: Some(ticket.id.as_uuid()),
+        params: json!({
+            "ticket_number": number,
+            "ticket_subject": ticket.subject,
+            "in_reply_to": p.message_id,
+            "references": references,
+            "reply_to": env.mailbox.address,
+            "auto_submitted": "auto-replied",
+        }),
+        recipients: vec![to.to_owned()],
+        subject: format!("{} {}", ticket.token, ticket.subject),
+    };
+    let (m, _) = mail::create_or_get(tx, new, env.mail_domain).await?;
+    Ok(m.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_leave_the_subject_of_a_new_ticket() {
+        assert_eq!(strip_tokens("[#12-ABCDEF] Printer  jam"), "Printer jam");
+        assert_eq!(strip_tokens("No token"), "No token");
+    }
+
+    #[test]
+    fn a_report_names_the_message_it_returns() {
+        let text = "Reporting-MTA: dns; mx\n\nMessage-ID: <abc@msp-a.test>\nSubject: x\n";
+        assert_eq!(returned_message_ids(text), vec!["<abc@msp-a.test>"]);
+    }
+}

@@ -1,0 +1,456 @@
+//! Mailbox jobs: polling a mailbox (one job per mailbox at a time), the
+//! per-minute fan-out over a tenant's mailboxes, a connection test, and
+//! reprocessing a quarantined message.
+//!
+//! A poll reads UIDs above the checkpoint with `BODY.PEEK[]`, in batches.
+//! Each batch is stored (raw bytes first, in the object store, named by
+//! content) and processed in one transaction that also moves the
+//! checkpoint, so a worker killed mid-batch leaves the batch undone and the
+//! next poll does it again; the (mailbox, content hash) claim makes the
+//! redo, an overlapping poll or a UIDVALIDITY rescan add nothing twice.
+
+pub mod imap;
+pub mod ingest;
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use nestogy_domain::mailboxes::{self, Mailbox};
+use nestogy_domain::{InboundId, MailId, MailboxId, TenantId, TenantTx, inbound};
+use serde::{Deserialize, Serialize};
+use sqlx::Connection as _;
+
+use crate::enqueue::{self, Prepared};
+use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
+use imap::ImapError;
+use ingest::Env;
+
+/// Messages fetched and committed together.
+pub const BATCH: usize = 250;
+
+/// Polls one mailbox now.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Poll {
+    pub tenant: TenantId,
+    pub mailbox: MailboxId,
+}
+
+/// What a poll did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PollReport {
+    pub uidvalidity: u32,
+    pub fetched: usize,
+    pub tickets: usize,
+    pub replies: usize,
+    pub quarantined: usize,
+    pub duplicates: usize,
+    pub last_uid: u32,
+}
+
+impl Job for Poll {
+    const KIND: &'static str = "mailboxes.poll";
+    const QUEUE: Queue = Queue::Inbound;
+
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_secs(5),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    /// Idempotent: see the module documentation.
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let Some(guard) = PollLock::try_acquire(&ctx, self.mailbox).await? else {
+            return Ok(serde_json::json!({ "skipped": "another poll of this mailbox is running" }));
+        };
+        let result = poll(&ctx, self.tenant, self.mailbox).await;
+        guard.release().await;
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        match result {
+            Ok(report) => {
+                mailboxes::record_poll(&mut tx, self.mailbox, None).await?;
+                tx.commit().await?;
+                metrics::counter!("mail_ingested_total").increment(report.fetched as u64);
+                Ok(serde_json::to_value(report).unwrap_or_default())
+            }
+            Err(PollError::Imap(e)) => {
+                mailboxes::record_poll(&mut tx, self.mailbox, Some(&e.to_string())).await?;
+                tx.commit().await?;
+                Err(if e.is_transient() {
+                    JobError::retry(e.to_string())
+                } else {
+                    JobError::permanent(e.to_string())
+                })
+            }
+            Err(PollError::Job(e)) => Err(e),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum PollError {
+    Imap(ImapError),
+    Job(JobError),
+}
+
+impl From<ImapError> for PollError {
+    fn from(e: ImapError) -> Self {
+        PollError::Imap(e)
+    }
+}
+
+impl From<JobError> for PollError {
+    fn from(e: JobError) -> Self {
+        PollError::Job(e)
+    }
+}
+
+impl From<nestogy_domain::DomainError> for PollError {
+    fn from(e: nestogy_domain::DomainError) -> Self {
+        PollError::Job(e.into())
+    }
+}
+
+impl From<sqlx::Error> for PollError {
+    fn from(e: sqlx::Error) -> Self {
+        PollError::Job(e.into())
+    }
+}
+
+/// A session-level advisory lock on a connection of its own: one poll per
+/// mailbox at a time, however many workers. The connection is taken out of
+/// the pool, so if the worker dies or the job times out the connection
+/// closes and the lock goes with it.
+struct PollLock {
+    conn: sqlx::PgConnection,
+    key: i64,
+}
+
+impl PollLock {
+    async fn try_acquire(
+        ctx: &JobContext,
+        mailbox: MailboxId,
+    ) -> Result<Option<PollLock>, JobError> {
+        let mut conn = ctx.db.pool.acquire().await?.detach();
+        let key = lock_key(mailbox);
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        if !got {
+            let _ = conn.close().await;
+            return Ok(None);
+        }
+        Ok(Some(PollLock { conn, key }))
+    }
+
+    async fn release(mut self) {
+        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(self.key)
+            .execute(&mut self.conn)
+            .await;
+        let _ = self.conn.close().await;
+    }
+}
+
+fn lock_key(mailbox: MailboxId) -> i64 {
+    let b = mailbox.as_uuid().as_u128();
+    // A namespace for mailbox locks in the high bits, the id below.
+    ((b as u64) ^ 0x6d61_696c_626f_7800) as i64
+}
+
+/// Our own addresses: the tenant's mailboxes and senders, and the
+/// platform's sender.
+async fn own_addresses(tx: &mut TenantTx, ctx: &JobContext) -> Result<Vec<String>, JobError> {
+    let mut own = mailboxes::own_addresses(tx).await?;
+    own.push(ctx.services.mail.from_address.to_lowercase());
+    Ok(own)
+}
+
+async fn poll(ctx: &JobContext, tenant: TenantId, id: MailboxId) -> Result<PollReport, PollError> {
+    let mut tx = ctx.db.tenant(tenant).await?;
+    let (mailbox, conn) = mailboxes::connection(&mut tx, id, ctx.services.secrets.as_ref()).await?;
+    let own = own_addresses(&mut tx, ctx).await?;
+    let domain = mail::sender_domain(&mut tx, &ctx.services.mail).await?;
+    let (stored_validity, stored_uid) = (mailbox.uidvalidity, mailbox.last_uid);
+    tx.end_read();
+    if !mailbox.enabled {
+        return Ok(PollReport::default());
+    }
+
+    let mut session = imap::connect(&conn).await?;
+    let (validity, _) = imap::examine(&mut session, &conn.folder).await?;
+    // A new UIDVALIDITY renumbers the folder: read it all again; the
+    // content-hash claim keeps what was taken from being taken twice.
+    let after = if stored_validity == Some(i64::from(validity)) {
+        u32::try_from(stored_uid).unwrap_or(0)
+    } else {
+        0
+    };
+    let uids = imap::uids_after(&mut session, after).await?;
+    let mut report = PollReport {
+        uidvalidity: validity,
+        last_uid: after,
+        ..PollReport::default()
+    };
+    let env = Env {
+        mailbox: &mailbox,
+        own: &own,
+        files: &ctx.services.files,
+        mail_domain: &domain,
+    };
+    for chunk in uids.chunks(BATCH) {
+        let fetched = imap::fetch(&mut session, chunk).await?;
+        let last = chunk.last().copied().unwrap_or(after);
+        let mails = ingest_batch(ctx, tenant, &env, validity, last, fetched, &mut report).await?;
+        report.last_uid = last;
+        if let Err(e) = mail::dispatch(ctx, tenant, &mails).await {
+            // The registry keeps the messages; the daily sweep sends them.
+            tracing::warn!(error = %e, "dispatching acknowledgements");
+        }
+    }
+    if uids.is_empty() && stored_validity != Some(i64::from(validity)) {
+        let mut tx = ctx.db.tenant(tenant).await?;
+        mailboxes::set_checkpoint(&mut tx, id, i64::from(validity), 0).await?;
+        tx.commit().await?;
+    }
+    imap::logout(session).await;
+    Ok(report)
+}
+
+/// Stores and processes one fetched batch in one transaction, moving the
+/// checkpoint to `last`. Returns the mail to dispatch.
+async fn ingest_batch(
+    ctx: &JobContext,
+    tenant: TenantId,
+    env: &Env<'_>,
+    validity: u32,
+    last: u32,
+    fetched: Vec<(u32, Vec<u8>)>,
+    report: &mut PollReport,
+) -> Result<Vec<MailId>, PollError> {
+    // Parsing is CPU work; the raw bytes go to the object store first, so
+    // every message is kept, even one that cannot be parsed.
+    let arrivals: Vec<_> = fetched
+        .iter()
+        .map(|(uid, raw)| ingest::arrive(tenant, env.mailbox, validity, *uid, raw))
+        .collect();
+    let files = &ctx.services.files;
+    let owned: Vec<(String, Vec<u8>)> = arrivals
+        .iter()
+        .zip(&fetched)
+        .map(|((a, _), (_, raw))| (a.raw_key.clone(), raw.clone()))
+        .collect();
+    let stored: Vec<Result<(), String>> = futures_util::stream::iter(owned)
+        .map(|(key, raw)| store_raw(files, key, raw))
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    if let Some(Err(e)) = stored.into_iter().find(Result::is_err) {
+        return Err(PollError::Job(JobError::retry(format!(
+            "storing raw mail: {e}"
+        ))));
+    }
+    report.fetched += fetched.len();
+    let mut tx = ctx.db.tenant(tenant).await?;
+    let mut mails = Vec::new();
+    for (arrival, parsed) in &arrivals {
+        match ingest::ingest(&mut tx, env, arrival, parsed).await? {
+            None => report.duplicates += 1,
+            Some(p) => {
+                match p.outcome {
+                    inbound::Outcome::Ticket => report.tickets += 1,
+                    inbound::Outcome::Reply => report.replies += 1,
+                    inbound::Outcome::Quarantined => report.quarantined += 1,
+                }
+                mails.extend(p.mails);
+            }
+        }
+    }
+    mailboxes::set_checkpoint(
+        &mut tx,
+        env.mailbox.id,
+        i64::from(validity),
+        i64::from(last),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(mails)
+}
+
+/// Keeps a raw message; named by content, so a second put is skipped.
+async fn store_raw(
+    files: &nestogy_domain::files::Files,
+    key: String,
+    raw: Vec<u8>,
+) -> Result<(), String> {
+    if files.exists(&key).await.unwrap_or(false) {
+        return Ok(());
+    }
+    files.put(&key, raw).await.map_err(|e| e.to_string())
+}
+
+/// Every minute, per tenant: one poll job per enabled mailbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PollAll {
+    pub tenant: TenantId,
+}
+
+impl Job for PollAll {
+    const KIND: &'static str = "mailboxes.poll_all";
+    const QUEUE: Queue = Queue::Inbound;
+    const SCHEDULABLE: bool = true;
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    /// Idempotent: each mailbox's poll is keyed by the minute, so a rerun
+    /// within the minute enqueues nothing new.
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let ids = mailboxes::enabled(&mut tx).await?;
+        tx.end_read();
+        let now = ctx.db.clock.now();
+        let minute = now.timestamp() / 60;
+        let jobs: Vec<Prepared> = ids
+            .iter()
+            .map(|m| {
+                let job = Poll {
+                    tenant: self.tenant,
+                    mailbox: *m,
+                };
+                Prepared::typed(&job, now, Some(format!("mailbox-poll:{m}:{minute}")))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        let mut sys = ctx.db.system().await?;
+        let recorded = enqueue::record(&mut sys, jobs, now)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        sys.commit().await?;
+        enqueue::push(&ctx.queue, &recorded, now)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        Ok(serde_json::json!({ "mailboxes": ids.len(), "enqueued": recorded.len() }))
+    }
+}
+
+/// Checks that a mailbox can be reached, logged in to and its folder opened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Test {
+    pub tenant: TenantId,
+    pub mailbox: MailboxId,
+}
+
+impl Job for Test {
+    const KIND: &'static str = "mailboxes.test";
+    const QUEUE: Queue = Queue::Inbound;
+
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(90)
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    /// Read-only: running it twice checks twice.
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let (_, conn) =
+            mailboxes::connection(&mut tx, self.mailbox, ctx.services.secrets.as_ref()).await?;
+        tx.end_read();
+        let checked = async {
+            let mut s = imap::connect(&conn).await?;
+            let (validity, exists) = imap::examine(&mut s, &conn.folder).await?;
+            let idle = imap::has_idle(&mut s).await.unwrap_or(false);
+            imap::logout(s).await;
+            Ok::<_, ImapError>((validity, exists, idle))
+        };
+        match checked.await {
+            Ok((validity, exists, idle)) => Ok(serde_json::json!({
+                "ok": true, "uidvalidity": validity, "messages": exists, "idle": idle,
+            })),
+            Err(e) => Err(JobError::permanent(e.to_string())),
+        }
+    }
+}
+
+/// Processes a quarantined message again, from its stored raw bytes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reprocess {
+    pub tenant: TenantId,
+    pub mailbox: MailboxId,
+    pub message: InboundId,
+}
+
+impl Job for Reprocess {
+    const KIND: &'static str = "mailboxes.reprocess";
+    const QUEUE: Queue = Queue::Inbound;
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    /// Idempotent: the message is locked and must still be quarantined; a
+    /// second run finds it processed and does nothing.
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let mailbox: Mailbox = mailboxes::get(&mut tx, self.mailbox).await?;
+        let own = own_addresses(&mut tx, &ctx).await?;
+        let domain = mail::sender_domain(&mut tx, &ctx.services.mail).await?;
+        let (msg, key) = match inbound::lock_quarantined(&mut tx, self.mailbox, self.message).await
+        {
+            Ok(found) => found,
+            Err(nestogy_domain::DomainError::Conflict { .. }) => {
+                return Ok(serde_json::json!({ "already": true }));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let raw = ctx
+            .services
+            .files
+            .get(&key)
+            .await
+            .map_err(|e| JobError::retry(format!("reading the raw message: {e}")))?;
+        let (_, parsed) = ingest::arrive(
+            self.tenant,
+            &mailbox,
+            msg.uidvalidity as u32,
+            msg.uid as u32,
+            &raw,
+        );
+        let env = Env {
+            mailbox: &mailbox,
+            own: &own,
+            files: &ctx.services.files,
+            mail_domain: &domain,
+        };
+        inbound::count_attempt(&mut tx, msg.id).await?;
+        let p = ingest::process(&mut tx, &env, msg.id, &parsed).await?;
+        tx.commit().await?;
+        if let Err(e) = mail::dispatch(&ctx, self.tenant, &p.mails).await {
+            tracing::warn!(error = %e, "dispatching acknowledgements");
+        }
+        Ok(serde_json::json!({
+            "outcome": p.outcome, "ticket_id": p.ticket, "reason": p.reason,
+        }))
+    }
+}

@@ -1,0 +1,211 @@
+//! Ticket work: the SLA check every five minutes with its notifications,
+//! and the mail a ticket sends (public replies, assignment notices).
+
+use std::time::Duration;
+
+use nestogy_domain::mail::{MailMessage, MailTemplate, NewMessage};
+use nestogy_domain::tickets::{self, MessageKind, NewMessageRecord, Ticket};
+use nestogy_domain::{
+    DomainError, DomainResult, TenantId, TenantTx, TicketMessageId, UserId, mailboxes, sla, users,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
+
+/// Recomputes the SLA state of a tenant's running tickets and notifies the
+/// assignee (or, without one, the admins) once per state reached.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SlaCheck {
+    pub tenant: TenantId,
+}
+
+impl Job for SlaCheck {
+    const KIND: &'static str = "tickets.sla_check";
+    const QUEUE: Queue = Queue::Tickets;
+    const SCHEDULABLE: bool = true;
+
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base: Duration::from_secs(10),
+            max_delay: Duration::from_secs(120),
+        }
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    /// Idempotent: each (ticket, target, state) is recorded once, and its
+    /// notification is created with it under the event's key.
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let events = sla::refresh(&mut tx, None).await?;
+        let mut mails = Vec::new();
+        for e in &events {
+            let ticket = tickets::get(&mut tx, e.ticket_id).await?;
+            let recipients = match ticket.assignee_id {
+                Some(u) => match users::get(&mut tx, u).await {
+                    Ok(user) if user.active => vec![user.email],
+                    _ => users::admin_emails(&mut tx).await?,
+                },
+                None => users::admin_emails(&mut tx).await?,
+            };
+            if recipients.is_empty() {
+                continue;
+            }
+            let new = NewMessage {
+                dedupe_key: format!("sla:{}", e.event_id),
+                template: MailTemplate::TicketSla,
+                subject_kind: Some("ticket"),
+                subject_id: Some(ticket.id.as_uuid()),
+                params: json!({
+                    "ticket_number": ticket.token.trim_matches(['[', ']']),
+                    "ticket_subject": ticket.subject,
+                    "target": e.target,
+                    "state": e.state.as_str(),
+                    "due_at": e.due_at,
+                    "auto_submitted": "auto-generated",
+                }),
+                recipients,
+                subject: format!(
+                    "SLA {}: {} {}",
+                    e.state.as_str(),
+                    ticket.token,
+                    ticket.subject
+                ),
+            };
+            let (m, _) = mail::create(&mut tx, &ctx, new).await?;
+            sla::set_event_mail(&mut tx, e.event_id, m.id).await?;
+            mails.push(m.id);
+        }
+        tx.commit().await?;
+        mail::dispatch(&ctx, self.tenant, &mails)
+            .await
+            .map_err(|e| JobError::retry(e.to_string()))?;
+        Ok(json!({ "events": events.len(), "notified": mails.len() }))
+    }
+}
+
+/// The support address answers about a ticket come back to: the mailbox
+/// it arrived on.
+async fn reply_to(tx: &mut TenantTx, t: &Ticket) -> DomainResult<Option<String>> {
+    match t.mailbox_id {
+        Some(m) => match mailboxes::get(tx, m).await {
+            Ok(mb) => Ok(Some(mb.address)),
+            Err(DomainError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Stores a public staff reply and creates its mail to the contact,
+/// threaded (In-Reply-To the latest message, References all of them) so
+/// the answer comes back to this ticket. `request` makes a retried request
+/// send one mail. Dispatch the mail after commit.
+pub async fn public_reply(
+    tx: &mut TenantTx,
+    ctx: &JobContext,
+    ticket: &Ticket,
+    body: &str,
+    author: Option<UserId>,
+    request: &str,
+) -> DomainResult<(TicketMessageId, MailMessage)> {
+    let Some(to) = tickets::reply_address(tx, ticket).await? else {
+        return Err(DomainError::conflict(
+            "no_recipient",
+            "this ticket has no contact or requester with an e-mail address; add an internal note instead",
+        ));
+    };
+    let references = tickets::message_ids(tx, ticket.id).await?;
+    let new = NewMessage {
+        dedupe_key: format!("ticket:{}:reply:{request}", ticket.id),
+        template: MailTemplate::TicketReply,
+        subject_kind: Some("ticket"),
+        subject_id: Some(ticket.id.as_uuid()),
+        params: json!({
+            "ticket_number": ticket.token.trim_matches(['[', ']']),
+            "ticket_subject": ticket.subject,
+            "body": body,
+            "in_reply_to": references.last(),
+            "references": references,
+            "reply_to": reply_to(tx, ticket).await?,
+        }),
+        recipients: vec![to],
+        subject: format!("Re: {} {}", ticket.token, ticket.subject),
+    };
+    let (m, created) = mail::create(tx, ctx, new).await?;
+    if !created {
+        let existing = tickets::messages(tx, ticket.id)
+            .await?
+            .into_iter()
+            .find(|x| x.mail_id == Some(m.id));
+        if let Some(x) = existing {
+            return Ok((x.id, m));
+        }
+    }
+    let id = tickets::add_message(
+        tx,
+        ticket,
+        NewMessageRecord {
+            kind: MessageKind::Reply,
+            author_id: author,
+            from_address: None,
+            from_name: None,
+            body: body.to_owned(),
+            full_body: body.to_owned(),
+            message_id: Some(m.message_id.clone()),
+            inbound_id: None,
+            mail_id: Some(m.id),
+            automated: None,
+        },
+    )
+    .await?;
+    Ok((id, m))
+}
+
+/// Tells a tech a ticket was assigned to them (not when they took it
+/// themselves). Dispatch the mail after commit.
+pub async fn notify_assigned(
+    tx: &mut TenantTx,
+    ctx: &JobContext,
+    ticket: &Ticket,
+    by: Option<UserId>,
+) -> DomainResult<Option<MailMessage>> {
+    let Some(assignee) = ticket.assignee_id else {
+        return Ok(None);
+    };
+    if by == Some(assignee) {
+        return Ok(None);
+    }
+    let user = users::get(tx, assignee).await?;
+    let by_name = match by {
+        Some(b) => users::get(tx, b).await.map(|u| u.name).unwrap_or_default(),
+        None => "the system".into(),
+    };
+    let new = NewMessage {
+        dedupe_key: format!(
+            "ticket:{}:assigned:{}:{}",
+            ticket.id,
+            assignee,
+            tx.now().timestamp_micros()
+        ),
+        template: MailTemplate::TicketAssigned,
+        subject_kind: Some("ticket"),
+        subject_id: Some(ticket.id.as_uuid()),
+        params: json!({
+            "ticket_number": ticket.token.trim_matches(['[', ']']),
+            "ticket_subject": ticket.subject,
+            "by": by_name,
+            "auto_submitted": "auto-generated",
+        }),
+        recipients: vec![user.email],
+        subject: format!(
+            "Ticket {} assigned to you: {}",
+            ticket.token, ticket.subject
+        ),
+    };
+    Ok(Some(mail::create(tx, ctx, new).await?.0))
+}
