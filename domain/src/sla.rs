@@ -341,10 +341,10 @@ pub fn evaluate(
 /// The calendar of one policy in the company's zone.
 pub fn calendar(policy: &SlaPolicy, tz: Tz, holidays: &BTreeSet<NaiveDate>) -> BusinessCalendar {
     let mut cal = BusinessCalendar::around_the_clock(tz);
-    if let Some(h) = &policy.business_hours {
-        if let Ok(hours) = sla_clock::parse_hours(h) {
-            cal.hours = Some(hours);
-        }
+    if let Some(h) = &policy.business_hours
+        && let Ok(hours) = sla_clock::parse_hours(h)
+    {
+        cal.hours = Some(hours);
     }
     if policy.use_holidays {
         cal.holidays = holidays.clone();

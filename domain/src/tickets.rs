@@ -700,7 +700,8 @@ pub struct StatusChange {
 /// A ticket's status history, oldest first.
 pub async fn status_history(tx: &mut TenantTx, id: TicketId) -> DomainResult<Vec<StatusChange>> {
     let tenant = tx.tenant();
-    let rows: Vec<(Option<String>, String, Option<UserId>, DateTime<Utc>)> = sqlx::query_as(
+    type ChangeRow = (Option<String>, String, Option<UserId>, DateTime<Utc>);
+    let rows: Vec<ChangeRow> = sqlx::query_as(
         "SELECT from_status, to_status, user_id, at FROM ticket_status_changes \
          WHERE company_id = $1 AND ticket_id = $2 ORDER BY at, id",
     )

@@ -178,6 +178,7 @@ async fn poll_mailbox(
     let job = Poll {
         tenant: p.tenant,
         mailbox: id,
+        idle_secs: None,
     };
     let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
     Ok((

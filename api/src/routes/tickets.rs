@@ -138,10 +138,10 @@ async fn create_ticket(
 }
 
 async fn dispatch(s: &AppState, p: &Principal, mail: Option<MailId>) {
-    if let Some(m) = mail {
-        if let Err(e) = mailer::dispatch(&s.jobs(), p.tenant, &[m]).await {
-            tracing::warn!(error = %e, "dispatching a ticket notice");
-        }
+    if let Some(m) = mail
+        && let Err(e) = mailer::dispatch(&s.jobs(), p.tenant, &[m]).await
+    {
+        tracing::warn!(error = %e, "dispatching a ticket notice");
     }
 }
 

@@ -243,6 +243,22 @@ pub async fn has_idle(s: &mut ImapSession) -> Result<bool, ImapError> {
     Ok(caps.has_str("IDLE"))
 }
 
+/// Waits in IDLE for up to `span`; returns the session and whether the
+/// server announced something (new mail) rather than the time running out.
+pub async fn idle(s: ImapSession, span: Duration) -> Result<(ImapSession, bool), ImapError> {
+    use async_imap::extensions::idle::IdleResponse;
+    let mut handle = s.idle();
+    within(handle.init(), ImapError::Protocol).await?;
+    let (wait, _stop) = handle.wait_with_timeout(span);
+    let news = match wait.await {
+        Ok(IdleResponse::NewData(_)) => true,
+        Ok(IdleResponse::Timeout | IdleResponse::ManualInterrupt) => false,
+        Err(e) => return Err(ImapError::Protocol(e.to_string())),
+    };
+    let s = within(handle.done(), ImapError::Protocol).await?;
+    Ok((s, news))
+}
+
 pub async fn logout(mut s: ImapSession) {
     let _ = tokio::time::timeout(Duration::from_secs(5), s.logout()).await;
 }

@@ -158,7 +158,7 @@ async fn decide(
     let Some(from) = &p.from else {
         return Ok(quarantine(id, "no sender: the message has no From address"));
     };
-    if env.own.iter().any(|o| *o == from.email) {
+    if env.own.contains(&from.email) {
         return Ok(quarantine(
             id,
             format!(
@@ -179,7 +179,7 @@ async fn decide(
         {
             Target::New { linked: Some(t.id) }
         }
-        Some(t) => Target::Existing(t),
+        Some(t) => Target::Existing(Box::new(t)),
         None if bounce => {
             return Ok(quarantine(
                 id,
@@ -190,8 +190,7 @@ async fn decide(
     };
     match target {
         Target::Existing(ticket) => {
-            let msg = add_incoming(tx, env, id, &ticket, p).await?;
-            let _ = msg;
+            add_incoming(tx, env, id, &ticket, p).await?;
             Ok(Processed {
                 inbound: id,
                 outcome: Outcome::Reply,
@@ -268,7 +267,7 @@ async fn decide(
 }
 
 enum Target {
-    Existing(Ticket),
+    Existing(Box<Ticket>),
     New {
         linked: Option<nestogy_domain::TicketId>,
     },
@@ -296,15 +295,14 @@ async fn thread(tx: &mut TenantTx, p: &ParsedMail) -> DomainResult<Option<Ticket
         candidates.extend(returned.iter().map(String::as_str));
     }
     for id in &candidates {
-        if let Some(m) = mail::by_message_id(tx, id).await? {
-            if m.subject_kind.as_deref() == Some("ticket") {
-                if let Some(t) = m.subject_id {
-                    match tickets::get(tx, TicketId(t)).await {
-                        Ok(t) => return Ok(Some(t)),
-                        Err(DomainError::NotFound { .. }) => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+        if let Some(m) = mail::by_message_id(tx, id).await?
+            && m.subject_kind.as_deref() == Some("ticket")
+            && let Some(t) = m.subject_id
+        {
+            match tickets::get(tx, TicketId(t)).await {
+                Ok(t) => return Ok(Some(t)),
+                Err(DomainError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
     }

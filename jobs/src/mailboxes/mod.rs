@@ -33,6 +33,11 @@ pub const BATCH: usize = 250;
 pub struct Poll {
     pub tenant: TenantId,
     pub mailbox: MailboxId,
+    /// After polling, wait in IDLE (where the server offers it) for up to
+    /// this many seconds and take new mail as it arrives. Scheduled polls
+    /// idle until shortly before the next one.
+    #[serde(default)]
+    pub idle_secs: Option<u64>,
 }
 
 /// What a poll did.
@@ -72,7 +77,8 @@ impl Job for Poll {
         let Some(guard) = PollLock::try_acquire(&ctx, self.mailbox).await? else {
             return Ok(serde_json::json!({ "skipped": "another poll of this mailbox is running" }));
         };
-        let result = poll(&ctx, self.tenant, self.mailbox).await;
+        let idle = self.idle_secs.map(Duration::from_secs);
+        let result = poll(&ctx, self.tenant, self.mailbox, idle).await;
         guard.release().await;
         let mut tx = ctx.db.tenant(self.tenant).await?;
         match result {
@@ -176,7 +182,12 @@ async fn own_addresses(tx: &mut TenantTx, ctx: &JobContext) -> Result<Vec<String
     Ok(own)
 }
 
-async fn poll(ctx: &JobContext, tenant: TenantId, id: MailboxId) -> Result<PollReport, PollError> {
+async fn poll(
+    ctx: &JobContext,
+    tenant: TenantId,
+    id: MailboxId,
+    idle: Option<Duration>,
+) -> Result<PollReport, PollError> {
     let mut tx = ctx.db.tenant(tenant).await?;
     let (mailbox, conn) = mailboxes::connection(&mut tx, id, ctx.services.secrets.as_ref()).await?;
     let own = own_addresses(&mut tx, ctx).await?;
@@ -196,7 +207,11 @@ async fn poll(ctx: &JobContext, tenant: TenantId, id: MailboxId) -> Result<PollR
     } else {
         0
     };
-    let uids = imap::uids_after(&mut session, after).await?;
+    if stored_validity != Some(i64::from(validity)) {
+        let mut tx = ctx.db.tenant(tenant).await?;
+        mailboxes::set_checkpoint(&mut tx, id, i64::from(validity), 0).await?;
+        tx.commit().await?;
+    }
     let mut report = PollReport {
         uidvalidity: validity,
         last_uid: after,
@@ -208,23 +223,51 @@ async fn poll(ctx: &JobContext, tenant: TenantId, id: MailboxId) -> Result<PollR
         files: &ctx.services.files,
         mail_domain: &domain,
     };
+    drain(ctx, tenant, &env, &mut session, &mut report).await?;
+    // IDLE, where the server offers it: new mail is taken within seconds,
+    // until the next scheduled poll takes over.
+    if let Some(span) = idle
+        && imap::has_idle(&mut session).await.unwrap_or(false)
+    {
+        let until = tokio::time::Instant::now() + span;
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let (back, news) = imap::idle(session, left).await?;
+            session = back;
+            if !news {
+                break;
+            }
+            drain(ctx, tenant, &env, &mut session, &mut report).await?;
+        }
+    }
+    imap::logout(session).await;
+    Ok(report)
+}
+
+/// Takes every message above the report's last UID, batch by batch.
+async fn drain(
+    ctx: &JobContext,
+    tenant: TenantId,
+    env: &Env<'_>,
+    session: &mut imap::ImapSession,
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    let uids = imap::uids_after(session, report.last_uid).await?;
     for chunk in uids.chunks(BATCH) {
-        let fetched = imap::fetch(&mut session, chunk).await?;
-        let last = chunk.last().copied().unwrap_or(after);
-        let mails = ingest_batch(ctx, tenant, &env, validity, last, fetched, &mut report).await?;
+        let fetched = imap::fetch(session, chunk).await?;
+        let last = chunk.last().copied().unwrap_or(report.last_uid);
+        let validity = report.uidvalidity;
+        let mails = ingest_batch(ctx, tenant, env, validity, last, fetched, report).await?;
         report.last_uid = last;
         if let Err(e) = mail::dispatch(ctx, tenant, &mails).await {
             // The registry keeps the messages; the daily sweep sends them.
             tracing::warn!(error = %e, "dispatching acknowledgements");
         }
     }
-    if uids.is_empty() && stored_validity != Some(i64::from(validity)) {
-        let mut tx = ctx.db.tenant(tenant).await?;
-        mailboxes::set_checkpoint(&mut tx, id, i64::from(validity), 0).await?;
-        tx.commit().await?;
-    }
-    imap::logout(session).await;
-    Ok(report)
+    Ok(())
 }
 
 /// Stores and processes one fetched batch in one transaction, moving the
@@ -322,12 +365,15 @@ impl Job for PollAll {
         tx.end_read();
         let now = ctx.db.clock.now();
         let minute = now.timestamp() / 60;
+        // Idle until 10 s before the next minute's poll.
+        let idle_secs = (60 - (now.timestamp() % 60)).saturating_sub(10).max(0) as u64;
         let jobs: Vec<Prepared> = ids
             .iter()
             .map(|m| {
                 let job = Poll {
                     tenant: self.tenant,
                     mailbox: *m,
+                    idle_secs: Some(idle_secs),
                 };
                 Prepared::typed(&job, now, Some(format!("mailbox-poll:{m}:{minute}")))
             })
