@@ -29,6 +29,10 @@
 //!   from every line, runs of blank lines are reduced to one, and the result
 //!   is trimmed.
 
+/// Nesting shown at most this deep (list indentation, quote markers), so
+/// pathological nesting cannot blow up the output.
+const MAX_DEPTH: usize = 8;
+
 /// Elements dropped together with their content.
 const SKIP_CONTENT: &[&str] = &[
     "script", "style", "head", "title", "template", "noscript", "svg",
@@ -106,6 +110,9 @@ struct Converter {
     lists: Vec<ListKind>,
     /// Open links: the href and where their text starts in `out`.
     links: Vec<(Option<String>, usize)>,
+    /// Needles known to be absent from a position on, so that many
+    /// unclosed `<style>` tags cost one scan, not one each.
+    absent: Vec<(String, usize)>,
 }
 
 impl Converter {
@@ -136,8 +143,8 @@ impl Converter {
     /// after it.
     fn markup(&mut self, html: &str, start: usize) -> usize {
         let rest = &html[start..];
-        if rest.starts_with("<!--") {
-            return match rest[4..].find("-->") {
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            return match comment.find("-->") {
                 Some(end) => start + 4 + end + 3,
                 None => html.len(),
             };
@@ -155,11 +162,10 @@ impl Converter {
         let name = tag.name.as_str();
 
         if !tag.closing && SKIP_CONTENT.contains(&name) && !tag.self_closing {
-            let lower_rest = &html[after..];
-            let closing = find_ascii_ci(lower_rest, &format!("</{name}"));
+            let closing = self.find_from(html, after, &format!("</{name}"));
             let end = if name == "head" {
                 // A broken <head> must not swallow the body.
-                match (closing, find_ascii_ci(lower_rest, "<body")) {
+                match (closing, self.find_from(html, after, "<body")) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
@@ -167,8 +173,7 @@ impl Converter {
                 closing
             };
             return match end {
-                Some(pos) => {
-                    let abs = after + pos;
+                Some(abs) => {
                     // Skip the closing tag itself, if that is what we found.
                     if html[abs..].starts_with("</") {
                         match html[abs..].find('>') {
@@ -185,6 +190,23 @@ impl Converter {
 
         self.element(&tag);
         after
+    }
+
+    /// Absolute position of `needle` (lowercase) in `html` at or after
+    /// `from`, case-insensitively.
+    fn find_from(&mut self, html: &str, from: usize, needle: &str) -> Option<usize> {
+        if self
+            .absent
+            .iter()
+            .any(|(n, pos)| n == needle && *pos <= from)
+        {
+            return None;
+        }
+        let found = find_ascii_ci(html.get(from..).unwrap_or(""), needle).map(|pos| from + pos);
+        if found.is_none() {
+            self.absent.push((needle.to_owned(), from));
+        }
+        found
     }
 
     fn element(&mut self, tag: &Tag) {
@@ -217,7 +239,7 @@ impl Converter {
                     }
                     _ => "• ".to_owned(),
                 };
-                self.emit_str(&"  ".repeat(depth - 1));
+                self.emit_str(&"  ".repeat(depth.min(MAX_DEPTH) - 1));
                 self.emit_str(&marker);
                 self.pending_space = false;
             }
@@ -278,7 +300,8 @@ impl Converter {
         if lower.starts_with("javascript:") || href.starts_with('#') {
             return;
         }
-        if same_target(text, href) {
+        // Cheap length check first: comparing would lowercase the text.
+        if text.len() <= href.len() + 64 && same_target(text, href) {
             return;
         }
         self.emit_char(' ');
@@ -318,7 +341,8 @@ impl Converter {
 
     fn push_newline(&mut self) {
         if self.at_line_start && self.quote_depth > 0 {
-            self.out.push_str(&">".repeat(self.quote_depth));
+            self.out
+                .push_str(&">".repeat(self.quote_depth.min(MAX_DEPTH)));
         }
         self.out.push('\n');
         self.trailing_newlines += 1;
@@ -327,7 +351,8 @@ impl Converter {
 
     fn emit_char(&mut self, ch: char) {
         if self.at_line_start && self.quote_depth > 0 {
-            self.out.push_str(&"> ".repeat(self.quote_depth));
+            self.out
+                .push_str(&"> ".repeat(self.quote_depth.min(MAX_DEPTH)));
         }
         self.out.push(ch);
         self.at_line_start = false;
@@ -785,6 +810,19 @@ mod tests {
             html_to_text(html),
             "a\n    b\n\nName: Bob\nTel 123\n\n________________________________\n\nx"
         );
+    }
+
+    #[test]
+    fn pathological_input_stays_linear() {
+        let many_styles = "<style>".repeat(50_000) + "end";
+        assert_eq!(html_to_text(&many_styles), "end");
+        let deep = "<ul><li><blockquote>".repeat(5_000) + "x";
+        let out = html_to_text(&deep);
+        // Linear: one short line per level, indentation capped.
+        assert!(out.len() < 5_000 * 64, "{}", out.len());
+        assert!(out.ends_with("x"));
+        let links = "<a href=\"u\">".repeat(20_000) + "text";
+        assert!(html_to_text(&links).starts_with("text (u)"));
     }
 
     #[test]

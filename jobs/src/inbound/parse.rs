@@ -428,6 +428,53 @@ fn clean_text(s: &str) -> String {
         .join("\n")
 }
 
+/// Undoes RFC 3676 `format=flowed`: a line ending in a space continues on
+/// the next line of the same quote depth (the signature separator `-- `
+/// excepted); space-stuffing is removed; with `delsp=yes` the trailing
+/// space is dropped when joining.
+fn unflow(text: &str, delsp: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending: Option<(usize, String)> = None;
+    let emit = |out: &mut String, depth: usize, content: &str| {
+        if depth > 0 {
+            out.push_str(&">".repeat(depth));
+            out.push(' ');
+        }
+        out.push_str(content);
+        out.push('\n');
+    };
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let depth = line.bytes().take_while(|&b| b == b'>').count();
+        let content = &line[depth..];
+        let content = content.strip_prefix(' ').unwrap_or(content);
+        let is_flowed = content.ends_with(' ') && content != "-- ";
+        let mut current = match pending.take() {
+            Some((d, buf)) if d == depth => buf,
+            Some((d, buf)) => {
+                emit(&mut out, d, &buf);
+                String::new()
+            }
+            None => String::new(),
+        };
+        if is_flowed {
+            current.push_str(if delsp {
+                &content[..content.len() - 1]
+            } else {
+                content
+            });
+            pending = Some((depth, current));
+        } else {
+            current.push_str(content);
+            emit(&mut out, depth, &current);
+        }
+    }
+    if let Some((d, buf)) = pending {
+        emit(&mut out, d, &buf);
+    }
+    out
+}
+
 fn cap_chars(mut s: String, max: usize) -> String {
     if let Some((idx, _)) = s.char_indices().nth(max) {
         s.truncate(idx);
@@ -438,9 +485,24 @@ fn cap_chars(mut s: String, max: usize) -> String {
 fn bodies(message: &Message<'_>, limits: &Limits) -> (String, Option<String>) {
     let mut plain = Vec::new();
     for &id in &message.text_body {
-        match message.parts.get(id as usize).map(|p| &p.body) {
-            Some(PartType::Text(t)) => plain.push(clean_text(t)),
-            Some(PartType::Html(h)) => plain.push(clean_text(&html_to_text(h))),
+        let Some(part) = message.parts.get(id as usize) else {
+            continue;
+        };
+        match &part.body {
+            PartType::Text(t) => {
+                let flowed = part.content_type().and_then(|ct| {
+                    let format = ct.attribute("format")?;
+                    format.eq_ignore_ascii_case("flowed").then(|| {
+                        ct.attribute("delsp")
+                            .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
+                    })
+                });
+                match flowed {
+                    Some(delsp) => plain.push(clean_text(&unflow(t, delsp))),
+                    None => plain.push(clean_text(t)),
+                }
+            }
+            PartType::Html(h) => plain.push(clean_text(&html_to_text(h))),
             _ => {}
         }
     }
@@ -1155,6 +1217,15 @@ Content-Type: text/html; charset="us-ascii"
         // Apple Mail.
         let apple = "From: bob@client.example\nSubject: Re: x\n\nSure, Thursday works.\n\nBob\n\n> On 3 Mar 2026, at 10:00, Help Desk <help@msp.example> wrote:\n>\n> Can we come by Thursday?\n";
         assert_eq!(p(apple).new_text, "Sure, Thursday works.\n\nBob");
+
+        // Thunderbird, German, format=flowed.
+        let tb_flowed = "From: max@kunde.example\nSubject: AW: x\nContent-Type: text/plain; charset=UTF-8; format=flowed\n\nDanke, der Drucker im zweiten Stock geht wieder, nur der Scanner \nnoch nicht.\n\n-- \nMax\n\nAm 03.03.26 um 10:00 schrieb Help Desk:\n> Bitte den Drucker neu \n> starten.\n";
+        let m = p(tb_flowed);
+        assert_eq!(
+            m.new_text,
+            "Danke, der Drucker im zweiten Stock geht wieder, nur der Scanner noch nicht.\n\n-- \nMax"
+        );
+        assert!(m.text.ends_with("> Bitte den Drucker neu starten."));
 
         // Thunderbird, German.
         let tb = "From: max@kunde.example\nSubject: AW: x\nContent-Type: text/plain; charset=UTF-8; format=flowed\n\nDanke, geht wieder.\n\nAm 03.03.26 um 10:00 schrieb Help Desk:\n> Bitte neu starten.\n";
