@@ -5,7 +5,7 @@ export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
 export REDIS_URL ?= redis://127.0.0.1:6379
 export NESTOGY_BIND ?= 127.0.0.1:8080
 
-.PHONY: run test services build bench bench-jobs bench-billing bench-render bench-documents lint
+.PHONY: run test services build bench bench-jobs bench-billing bench-render bench-documents bench-inbound lint
 
 services:
 	@bash scripts/services.sh
@@ -50,3 +50,7 @@ bench-render:
 ## Benchmark rendering and storing documents through the job queue (see README: Benchmarks).
 bench-documents: services
 	cargo bench --bench documents
+
+## Benchmark mail to tickets: 10,000 messages through Dovecot (see README: Benchmarks).
+bench-inbound: services
+	cargo bench --bench inbound

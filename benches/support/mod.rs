@@ -64,7 +64,13 @@ pub async fn job_context(db: Db, name: &str) -> JobContext {
             outbox: dir.join("outbox"),
             from_address: "bench@nestogy.test".into(),
         },
-        None,
+        // A fixed key: mailbox passwords are sealed with it.
+        Some(
+            nestogy_domain::crypto::SecretKey::from_base64(
+                "YmVuY2htYXJrIGtleSB0aGF0IGlzIDMyIGJ5dGVzISE=",
+            )
+            .expect("bench key"),
+        ),
     );
     JobContext {
         db,

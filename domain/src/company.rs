@@ -146,6 +146,23 @@ fn validate_reminder_days(v: &mut ValidationErrors, settings: &serde_json::Value
     }
 }
 
+/// Automatic acknowledgements of new tickets one sender gets in an hour,
+/// unless `settings.acknowledgements_per_sender_hour` says otherwise.
+pub const DEFAULT_ACKS_PER_SENDER_HOUR: i64 = 5;
+
+fn validate_ack_limit(v: &mut ValidationErrors, settings: &serde_json::Value) {
+    let Some(n) = settings.get("acknowledgements_per_sender_hour") else {
+        return;
+    };
+    if !n.as_i64().is_some_and(|n| (0..=1000).contains(&n)) {
+        v.add(
+            "settings.acknowledgements_per_sender_hour",
+            "invalid",
+            "acknowledgements_per_sender_hour must be a whole number from 0 (never acknowledge) to 1000",
+        );
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Company {
     pub id: TenantId,
@@ -247,6 +264,14 @@ pub fn validate_locale(v: &mut ValidationErrors, l: &str) {
 
 impl Company {
     /// The days after the due date reminders go out, ascending.
+    /// How many acknowledgements one sender gets in an hour.
+    pub fn acks_per_sender_hour(&self) -> i64 {
+        self.settings
+            .get("acknowledgements_per_sender_hour")
+            .and_then(|n| n.as_i64())
+            .unwrap_or(DEFAULT_ACKS_PER_SENDER_HOUR)
+    }
+
     pub fn reminder_days(&self) -> Vec<i32> {
         let mut days: Vec<i32> = match self.settings.get("reminder_days") {
             Some(serde_json::Value::Array(a)) => a
@@ -314,6 +339,7 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     }
     if let Some(s) = &patch.settings {
         validate_reminder_days(&mut v, s);
+        validate_ack_limit(&mut v, s);
     }
     let branding = patch.branding.map(|b| b.validated(&mut v));
     v.finish()?;

@@ -373,9 +373,9 @@ struct TicketClockRow {
 }
 
 /// Recomputes the SLA of `ids` (or, with `None`, of every ticket still
-/// running or not yet evaluated since it stopped) and stores it. Returns
-/// the warnings and breaches reached for the first time, each once ever.
-pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResult<Vec<NewEvent>> {
+/// running or not yet evaluated since it stopped) and stores it; see
+/// [`record_events`] for what is news.
+pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
     let tz: Tz = crate::company::get(tx)
         .await?
@@ -399,7 +399,7 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
     .fetch_all(tx.conn())
     .await?;
     if rows.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let ticket_ids: Vec<TicketId> = rows.iter().map(|r| r.id).collect();
     let changes: Vec<(TicketId, DateTime<Utc>, String)> = sqlx::query_as(
@@ -421,7 +421,6 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
         .map(|(p, pol)| (*p, calendar(pol, tz, &days)))
         .collect();
 
-    let mut events = Vec::new();
     for r in rows {
         let priority = Priority::parse(&r.priority).unwrap_or(Priority::Medium);
         let status = TicketStatus::parse(&r.status).unwrap_or(TicketStatus::Open);
@@ -461,36 +460,44 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
         .bind(now)
         .execute(tx.conn())
         .await?;
-        for (target, t) in [("response", e.response), ("resolution", e.resolution)] {
-            // A warning passed over on the way to a breach is not news.
-            if t.state == SlaState::Ok {
-                continue;
-            }
-            let id: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO sla_events (company_id, ticket_id, target, state, due_at, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ticket_id, target, state) DO NOTHING \
-                 RETURNING id",
-            )
-            .bind(tenant)
-            .bind(r.id)
-            .bind(target)
-            .bind(t.state.as_str())
-            .bind(t.due)
-            .bind(now)
-            .fetch_optional(tx.conn())
-            .await?;
-            if let Some(event_id) = id {
-                events.push(NewEvent {
-                    event_id,
-                    ticket_id: r.id,
-                    target,
-                    state: t.state,
-                    due_at: t.due,
-                });
-            }
-        }
     }
-    Ok(events)
+    Ok(())
+}
+
+/// Records each warning and breach the stored SLA states show for the
+/// first time (once per ticket, target and state, ever) and returns them,
+/// to be notified. Whoever stored the state (the check, or a request that
+/// changed the ticket), the event is found here.
+pub async fn record_events(tx: &mut TenantTx) -> DomainResult<Vec<NewEvent>> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let rows: Vec<(i64, TicketId, String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "INSERT INTO sla_events (company_id, ticket_id, target, state, due_at, at) \
+         SELECT t.company_id, t.id, x.target, x.state, x.due_at, $2 FROM tickets t \
+         CROSS JOIN LATERAL (VALUES ('response', t.sla_response_state, t.sla_response_due), \
+                                    ('resolution', t.sla_resolution_state, t.sla_resolution_due)) \
+                            AS x(target, state, due_at) \
+         WHERE t.company_id = $1 AND x.state IN ('warning', 'breached') \
+         ON CONFLICT (ticket_id, target, state) DO NOTHING \
+         RETURNING id, ticket_id, target, state, due_at",
+    )
+    .bind(tenant)
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(event_id, ticket_id, target, state, due_at)| NewEvent {
+            event_id,
+            ticket_id,
+            target: if target == "response" {
+                "response"
+            } else {
+                "resolution"
+            },
+            state: SlaState::parse(&state).unwrap_or(SlaState::Breached),
+            due_at,
+        })
+        .collect())
 }
 
 /// Links the notification sent for an event.

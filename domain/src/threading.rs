@@ -6,13 +6,27 @@
 //! [`normalize_subject`] strips the reply/forward prefixes mail clients put
 //! in front of a subject, repeatedly and case-insensitively:
 //! `Re`, `Fwd`, `Fw`, `AW`, `WG`, `VS`, `SV`, `Antw`, `R`, `RIF`, `TR`, plus
-//! `RV`, `ENC`, `VL` and `ODP` (Spanish, Portuguese, Finnish and Polish
-//! clients). A prefix is a whole ASCII word from that list, optionally
-//! followed by a counter in brackets or parentheses (`Re[2]`, `Re(3)`), then
-//! optional spaces and a colon (`:` or the full-width `：`). Only prefixes at
-//! the very start are stripped: `[EXTERNAL] Re: x` is left alone, and a word
-//! that merely starts with a prefix (`Router: down`) is never touched.
-//! Whitespace is collapsed and the result trimmed.
+//! `RV`, `ENC`, `VL`, `ODP` and `Doorst` (Spanish, Portuguese, Finnish,
+//! Polish and Dutch clients). A prefix is a whole ASCII word from that
+//! list, optionally followed by a counter in brackets or parentheses
+//! (`Re[2]`, `Re(3)`), then optional spaces and a colon (`:` or the
+//! full-width `：`). Only prefixes at the very start are stripped:
+//! `[EXTERNAL] Re: x` is left alone, and a word that merely starts with a
+//! prefix (`Router: down`) is never touched. Whitespace is collapsed and
+//! the result trimmed.
+//!
+//! [`is_forward_subject`] tells a forward from a reply by the first prefix.
+//! Only the unambiguous forward prefixes count: `Fwd`, `Fw` (English),
+//! `WG` (German *Weitergeleitet*), `TR` (French *transféré*), `RV` (Spanish
+//! *reenviado*), `ENC` (Portuguese *encaminhado*), `VL` (Finnish
+//! *välitetty*) and `Doorst` (Dutch *doorgestuurd*). `VS` is not one: it is
+//! the Danish/Norwegian forward (*videresendt*) but the Finnish reply
+//! (*vastaus*), and treating a reply as a forward keeps its whole quoted
+//! history. `SV` (*svar*) is a reply everywhere. The Swedish forward `VB`
+//! (*vidarebefordrat*) is not a prefix at all: "VB: macro fails" is far
+//! more likely Visual Basic in a helpdesk's mail, and stripping it would
+//! damage the subject. A forward with an ambiguous or unknown prefix is
+//! still recognised by its forwarded-message block in the body.
 //!
 //! # Ticket tokens
 //!
@@ -34,11 +48,12 @@ use rand::Rng;
 /// Reply and forward prefixes, lowercase.
 const PREFIXES: &[&str] = &[
     "re", "fwd", "fw", "aw", "wg", "vs", "sv", "antw", "r", "rif", "tr", "rv", "enc", "vl", "odp",
+    "doorst",
 ];
 
-/// Forward prefixes, lowercase (a subset of [`PREFIXES`]). `VS` is the
-/// Danish/Norwegian forward prefix (Finnish clients use it for replies).
-const FORWARD_PREFIXES: &[&str] = &["fwd", "fw", "wg", "tr", "vs", "rv", "enc", "vl"];
+/// The unambiguous forward prefixes, lowercase (a subset of [`PREFIXES`]);
+/// see the module docs for why `VS` is not one.
+const FORWARD_PREFIXES: &[&str] = &["fwd", "fw", "wg", "tr", "rv", "enc", "vl", "doorst"];
 
 /// The alphabet of generated token codes: A-Z and 2-9 without O and I.
 const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -245,6 +260,43 @@ mod tests {
         assert!(!is_forward_subject("RE: FW: x"));
         assert!(!is_forward_subject("Forward planning"));
         assert!(!is_forward_subject("x"));
+    }
+
+    #[test]
+    fn only_unambiguous_prefixes_are_forwards() {
+        for s in [
+            "Fwd: x",
+            "FW: x",
+            "WG: x",
+            "TR: x",
+            "RV: x",
+            "ENC: x",
+            "VL: x",
+            "Doorst: x",
+        ] {
+            assert!(is_forward_subject(s), "{s}");
+        }
+        // VS: Finnish reply (vastaus) as much as Danish/Norwegian forward.
+        // SV: reply (svar). VB: not a prefix (Visual Basic).
+        for s in [
+            "VS: [#1-ABCDEF] Printer",
+            "SV: x",
+            "AW: x",
+            "Antw: x",
+            "R: x",
+            "RIF: x",
+            "VB: x",
+            "Re: Fwd: x",
+            "VS: FW: x",
+        ] {
+            assert!(!is_forward_subject(s), "{s}");
+        }
+        assert_eq!(normalize_subject("Doorst: AW: Printer"), "Printer");
+        assert_eq!(normalize_subject("VB: macro fails"), "VB: macro fails");
+        assert_eq!(
+            normalize_subject("Doorstep: delivery"),
+            "Doorstep: delivery"
+        );
     }
 
     #[test]

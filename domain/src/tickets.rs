@@ -773,7 +773,8 @@ pub async fn bulk_assign(
     Ok(changed)
 }
 
-/// Sets the status of many tickets at once, all or none.
+/// Sets the status of many tickets at once, all or none. Returns those
+/// whose status changed.
 pub async fn bulk_status(
     tx: &mut TenantTx,
     ids: &[TicketId],
@@ -781,11 +782,13 @@ pub async fn bulk_status(
     user: Option<UserId>,
 ) -> DomainResult<Vec<Ticket>> {
     check_bulk(tx, ids).await?;
-    let mut out = Vec::new();
+    let mut changed = Vec::new();
     for id in dedup(ids) {
-        out.push(set_status(tx, id, status, user).await?);
+        if lock(tx, id).await?.status != status {
+            changed.push(set_status(tx, id, status, user).await?);
+        }
     }
-    Ok(out)
+    Ok(changed)
 }
 
 /// The ids in order, each once; sorted so concurrent bulk requests lock in

@@ -41,7 +41,8 @@ impl Job for SlaCheck {
     /// notification is created with it under the event's key.
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        let events = sla::refresh(&mut tx, None).await?;
+        sla::refresh(&mut tx, None).await?;
+        let events = sla::record_events(&mut tx).await?;
         let mut mails = Vec::new();
         for e in &events {
             let ticket = tickets::get(&mut tx, e.ticket_id).await?;
@@ -101,18 +102,37 @@ async fn reply_to(tx: &mut TenantTx, t: &Ticket) -> DomainResult<Option<String>>
     }
 }
 
+/// A file sent with a reply, already in the object store.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredFile {
+    pub filename: String,
+    pub content_type: String,
+    pub size: i64,
+    pub key: String,
+}
+
+/// A reply stored (or found, when its request was retried).
+pub struct Reply {
+    pub message: TicketMessageId,
+    pub mail: MailMessage,
+    /// False when a retried request found the reply it made before.
+    pub created: bool,
+}
+
 /// Stores a public staff reply and creates its mail to the contact,
 /// threaded (In-Reply-To the latest message, References all of them) so
-/// the answer comes back to this ticket. `request` makes a retried request
-/// send one mail. Dispatch the mail after commit.
+/// the answer comes back to this ticket, with `files` attached. One reply
+/// per (request, text): a retried request finds the one it made. Dispatch
+/// the mail after commit.
 pub async fn public_reply(
     tx: &mut TenantTx,
     ctx: &JobContext,
     ticket: &Ticket,
     body: &str,
+    files: &[StoredFile],
     author: Option<UserId>,
     request: &str,
-) -> DomainResult<(TicketMessageId, MailMessage)> {
+) -> DomainResult<Reply> {
     let Some(to) = tickets::reply_address(tx, ticket).await? else {
         return Err(DomainError::conflict(
             "no_recipient",
@@ -120,8 +140,17 @@ pub async fn public_reply(
         ));
     };
     let references = tickets::message_ids(tx, ticket.id).await?;
+    let digest = {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(body.as_bytes());
+        for f in files {
+            h.update(f.key.as_bytes());
+        }
+        hex::encode(h.finalize())
+    };
     let new = NewMessage {
-        dedupe_key: format!("ticket:{}:reply:{request}", ticket.id),
+        dedupe_key: format!("ticket:{}:reply:{request}:{}", ticket.id, &digest[..16]),
         template: MailTemplate::TicketReply,
         subject_kind: Some("ticket"),
         subject_id: Some(ticket.id.as_uuid()),
@@ -132,6 +161,7 @@ pub async fn public_reply(
             "in_reply_to": references.last(),
             "references": references,
             "reply_to": reply_to(tx, ticket).await?,
+            "attachments": files,
         }),
         recipients: vec![to],
         subject: format!("Re: {} {}", ticket.token, ticket.subject),
@@ -143,7 +173,11 @@ pub async fn public_reply(
             .into_iter()
             .find(|x| x.mail_id == Some(m.id));
         if let Some(x) = existing {
-            return Ok((x.id, m));
+            return Ok(Reply {
+                message: x.id,
+                mail: m,
+                created: false,
+            });
         }
     }
     let id = tickets::add_message(
@@ -163,7 +197,11 @@ pub async fn public_reply(
         },
     )
     .await?;
-    Ok((id, m))
+    Ok(Reply {
+        message: id,
+        mail: m,
+        created: true,
+    })
 }
 
 /// Tells a tech a ticket was assigned to them (not when they took it

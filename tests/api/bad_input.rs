@@ -57,6 +57,20 @@ async fn malformed_bodies_per_route() {
             Method::PATCH,
             format!("/api/v1/clients/{client}/locations/{location}"),
         ),
+        (Method::POST, "/api/v1/tickets".into()),
+        (Method::PATCH, format!("/api/v1/tickets/{}", f.ticket)),
+        (Method::POST, format!("/api/v1/tickets/{}/assign", f.ticket)),
+        (Method::POST, format!("/api/v1/tickets/{}/status", f.ticket)),
+        (Method::POST, "/api/v1/tickets/bulk-assign".into()),
+        (Method::POST, "/api/v1/tickets/bulk-status".into()),
+        (
+            Method::POST,
+            format!("/api/v1/tickets/{}/messages", f.ticket),
+        ),
+        (Method::PUT, "/api/v1/sla/policies/high".into()),
+        (Method::PUT, "/api/v1/sla/holidays/2026-12-25".into()),
+        (Method::POST, "/api/v1/mailboxes".into()),
+        (Method::PATCH, format!("/api/v1/mailboxes/{}", f.mailbox)),
     ];
     // (body, content type, expected status, expected code)
     let bodies: Vec<(Vec<u8>, &str, StatusCode, &str)> = vec![
@@ -208,6 +222,15 @@ async fn malformed_query_strings_and_path_ids() {
     let app = TestApp::new().await;
     let t = app.tenant("Queries").await;
     let client = app.client(&t.admin, "Acme").await;
+    let mailbox = app
+        .post(
+            "/api/v1/mailboxes",
+            &t.admin,
+            json!({"name": "Support", "address": "support@msp.example", "host": "127.0.0.1",
+                   "port": 1143, "tls": "none", "username": "support", "password": "pw"}),
+        )
+        .await
+        .id();
     let lists = [
         "/api/v1/clients".to_owned(),
         format!("/api/v1/clients/{client}/contacts"),
@@ -215,6 +238,9 @@ async fn malformed_query_strings_and_path_ids() {
         "/api/v1/users".to_owned(),
         "/api/v1/api-tokens".to_owned(),
         "/api/v1/audit".to_owned(),
+        "/api/v1/tickets".to_owned(),
+        "/api/v1/mailboxes".to_owned(),
+        format!("/api/v1/mailboxes/{mailbox}/quarantine"),
     ];
     let queries: Vec<(&str, StatusCode)> = vec![
         ("limit=abc", StatusCode::BAD_REQUEST),
@@ -249,6 +275,30 @@ async fn malformed_query_strings_and_path_ids() {
             StatusCode::BAD_REQUEST,
         ),
         ("/api/v1/users/123", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/tickets?status=bogus",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/api/v1/tickets?priority=urgent", StatusCode::BAD_REQUEST),
+        ("/api/v1/tickets?client_id=nope", StatusCode::BAD_REQUEST),
+        ("/api/v1/tickets?assignee_id=nope", StatusCode::BAD_REQUEST),
+        ("/api/v1/tickets?unassigned=maybe", StatusCode::BAD_REQUEST),
+        ("/api/v1/tickets?sla_state=late", StatusCode::BAD_REQUEST),
+        ("/api/v1/tickets/not-a-uuid", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/tickets/not-a-uuid/messages",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/tickets/not-a-uuid/history",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/v1/tickets/00000000-0000-0000-0000-000000000000/attachments/nope",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/v1/mailboxes/nope", StatusCode::BAD_REQUEST),
+        ("/api/v1/mailboxes/nope/quarantine", StatusCode::BAD_REQUEST),
     ] {
         let r = app.get(path, &t.admin).await;
         if r.status != want {
@@ -264,5 +314,29 @@ async fn malformed_query_strings_and_path_ids() {
         )
         .await;
     assert_eq!(nested.status, StatusCode::BAD_REQUEST);
+    // Path values that are no priority, date or id.
+    for (method, path) in [
+        (Method::PUT, "/api/v1/sla/policies/urgent"),
+        (Method::DELETE, "/api/v1/sla/policies/urgent"),
+        (Method::PUT, "/api/v1/sla/holidays/2026-02-30"),
+        (Method::DELETE, "/api/v1/sla/holidays/christmas"),
+        (Method::POST, "/api/v1/mailboxes/nope/poll"),
+        (
+            Method::POST,
+            "/api/v1/mailboxes/00000000-0000-0000-0000-000000000000/quarantine/nope/reprocess",
+        ),
+    ] {
+        let body = (method == Method::PUT)
+            .then(|| json!({"first_response_minutes": 1, "resolution_minutes": 1, "name": "x"}));
+        let r = app.call(method.clone(), path, Some(&t.admin), body).await;
+        if r.status != StatusCode::BAD_REQUEST {
+            failures.push(format!(
+                "{method} {path}: want 400, got {} {}",
+                r.status, r.body
+            ));
+        } else {
+            assert_eq!(r.error_code(), "invalid_path", "{method} {path}");
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

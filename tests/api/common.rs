@@ -139,6 +139,10 @@ pub struct Fixture {
     pub run: String,
     /// A draft quote.
     pub quote: String,
+    /// A ticket without client (its description is its one message).
+    pub ticket: String,
+    /// An IMAP mailbox (on a port nothing listens on; never polled here).
+    pub mailbox: String,
 }
 
 pub struct Response {
@@ -511,6 +515,24 @@ impl TestApp {
             .await
             .expect("run");
         tx.commit().await.expect("commit");
+        let ticket = self
+            .post(
+                "/api/v1/tickets",
+                admin,
+                json!({"subject": format!("Ticket {unique}"), "description": "It broke."}),
+            )
+            .await
+            .id();
+        let mailbox = self
+            .post(
+                "/api/v1/mailboxes",
+                admin,
+                json!({"name": format!("Support {unique}"), "address": "support@msp.example",
+                       "host": "127.0.0.1", "port": 1143, "tls": "none",
+                       "username": format!("support-{unique}"), "password": "imap password"}),
+            )
+            .await
+            .id();
         Fixture {
             client,
             contact,
@@ -529,6 +551,8 @@ impl TestApp {
             template,
             run: run.to_string(),
             quote,
+            ticket,
+            mailbox,
         }
     }
 

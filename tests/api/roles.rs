@@ -736,6 +736,232 @@ fn cases() -> Vec<Case> {
             ok: S::ACCEPTED,
             allowed: ADMIN,
         },
+        // Tickets: techs and admins.
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/tickets".into(),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/tickets".into(),
+            body: Some(|_| json!({"subject": "New"})),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/tickets/{}", f.ticket),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/tickets/{}", f.ticket),
+            body: Some(|_| json!({"subject": "Renamed", "priority": "high"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/tickets/{}", f.ticket),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/tickets/{}/assign", f.ticket),
+            body: Some(|f| json!({"assignee_id": f.user})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/tickets/{}/status", f.ticket),
+            body: Some(|_| json!({"status": "in_progress"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/tickets/bulk-assign".into(),
+            body: Some(|f| json!({"ids": [f.ticket], "assignee_id": f.user})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/tickets/bulk-status".into(),
+            body: Some(|f| json!({"ids": [f.ticket], "status": "resolved"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/tickets/{}/messages", f.ticket),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/tickets/{}/messages", f.ticket),
+            body: Some(|_| json!({"kind": "note", "body": "Looked into it."})),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        // Allowed, but the fixture ticket has no one to mail a reply to.
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/tickets/{}/messages", f.ticket),
+            body: Some(|_| json!({"kind": "reply", "body": "Hello"})),
+            ok: S::CONFLICT,
+            allowed: STAFF,
+        },
+        // Allowed, but there is no such attachment.
+        Case {
+            method: "GET",
+            path: |f| {
+                format!(
+                    "/api/v1/tickets/{}/attachments/{}",
+                    f.ticket,
+                    uuid::Uuid::now_v7()
+                )
+            },
+            body: None,
+            ok: S::NOT_FOUND,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/tickets/{}/history", f.ticket),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        // SLA: techs read, admins change.
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/sla/policies".into(),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "PUT",
+            path: |_| "/api/v1/sla/policies/high".into(),
+            body: Some(|_| json!({"first_response_minutes": 60, "resolution_minutes": 480})),
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        // Allowed, but low has no policy.
+        Case {
+            method: "DELETE",
+            path: |_| "/api/v1/sla/policies/low".into(),
+            body: None,
+            ok: S::NOT_FOUND,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/sla/holidays".into(),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "PUT",
+            path: |_| "/api/v1/sla/holidays/2026-12-25".into(),
+            body: Some(|_| json!({"name": "Christmas Day"})),
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        // Allowed, but that day is no holiday.
+        Case {
+            method: "DELETE",
+            path: |_| "/api/v1/sla/holidays/2026-12-24".into(),
+            body: None,
+            ok: S::NOT_FOUND,
+            allowed: ADMIN,
+        },
+        // Mailboxes: admins; their quarantine: techs and admins.
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/mailboxes".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/mailboxes".into(),
+            body: Some(|_| {
+                json!({"name": "Help", "address": "help@msp.example", "host": "127.0.0.1", "port": 1143, "tls": "none",
+                           "username": format!("help-{}", uuid::Uuid::now_v7().simple()), "password": "pw"})
+            }),
+            ok: S::CREATED,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/mailboxes/{}", f.mailbox),
+            body: None,
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/mailboxes/{}", f.mailbox),
+            body: Some(|_| json!({"name": "Renamed", "enabled": false})),
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/mailboxes/{}", f.mailbox),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/mailboxes/{}/test", f.mailbox),
+            body: None,
+            ok: S::ACCEPTED,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/mailboxes/{}/poll", f.mailbox),
+            body: None,
+            ok: S::ACCEPTED,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/mailboxes/{}/quarantine", f.mailbox),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        // Allowed, but there is no such message.
+        Case {
+            method: "POST",
+            path: |f| {
+                format!(
+                    "/api/v1/mailboxes/{}/quarantine/{}/reprocess",
+                    f.mailbox,
+                    uuid::Uuid::now_v7()
+                )
+            },
+            body: None,
+            ok: S::NOT_FOUND,
+            allowed: STAFF,
+        },
         Case {
             method: "GET",
             path: |_| "/api/v1/auth/me".into(),

@@ -13,6 +13,71 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
     let o = app.fixture(&a.admin).await;
     let (c, ct, l, u, t) = (&o.client, &o.contact, &o.location, &o.user, &o.token);
     let b_client = app.client(&b.admin, "B's own").await;
+    let (tk, mb) = (&o.ticket, &o.mailbox);
+    let note = app
+        .post(
+            &format!("/api/v1/tickets/{tk}/messages"),
+            &a.admin,
+            json!({"kind": "note", "body": "Secret aardvark notes", "attachments": [
+                {"filename": "secret.txt", "content_type": "text/plain", "content_base64": "c2VjcmV0"}]}),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.body);
+    let att = note.body["message"]["attachments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        axum::http::Method::PUT,
+        "/api/v1/sla/policies/high",
+        Some(&a.admin),
+        Some(json!({"first_response_minutes": 60, "resolution_minutes": 480})),
+    )
+    .await;
+    app.call(
+        axum::http::Method::PUT,
+        "/api/v1/sla/holidays/2026-12-25",
+        Some(&a.admin),
+        Some(json!({"name": "A's Christmas"})),
+    )
+    .await;
+    // A message of A's mailbox in quarantine, as a poll leaves it.
+    let quarantined = {
+        let mut tx = app.db.tenant(a.id).await.unwrap();
+        let id = nestogy_domain::inbound::claim(
+            &mut tx,
+            &nestogy_domain::inbound::Arrival {
+                mailbox_id: mb.parse().unwrap(),
+                uidvalidity: 1,
+                uid: 7,
+                message_id: Some("<q@client.example>".into()),
+                content_hash: "f".repeat(64),
+                raw_key: "raw/q.eml".into(),
+                size_bytes: 100,
+                from_address: Some("stranger@nowhere.example".into()),
+                subject: Some("Who am I".into()),
+            },
+        )
+        .await
+        .unwrap()
+        .expect("claimed");
+        tx.commit().await.unwrap();
+        id.to_string()
+    };
+    let b_ticket = app
+        .post("/api/v1/tickets", &b.admin, json!({"subject": "B's own"}))
+        .await
+        .id();
+    let b_mailbox = app
+        .post(
+            "/api/v1/mailboxes",
+            &b.admin,
+            json!({"name": "B support", "address": "support@b.example", "host": "127.0.0.1",
+                   "port": 1143, "tls": "none", "username": "b-support", "password": "pw"}),
+        )
+        .await
+        .id();
+    let jobs_before = app.count("SELECT count(*) FROM jobs").await;
 
     let probes: Vec<(&str, String, Option<serde_json::Value>)> = vec![
         ("GET", format!("/api/v1/clients/{c}"), None),
@@ -218,6 +283,67 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             format!("/api/v1/payments/{}/receipt", o.payment),
             None,
         ),
+        ("GET", format!("/api/v1/tickets/{tk}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/tickets/{tk}"),
+            Some(json!({"subject": "hijacked"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/tickets/{tk}/assign"),
+            Some(json!({"assignee_id": null})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/tickets/{tk}/status"),
+            Some(json!({"status": "closed"})),
+        ),
+        ("GET", format!("/api/v1/tickets/{tk}/messages"), None),
+        (
+            "POST",
+            format!("/api/v1/tickets/{tk}/messages"),
+            Some(json!({"kind": "note", "body": "intruder"})),
+        ),
+        (
+            "POST",
+            format!("/api/v1/tickets/{tk}/messages"),
+            Some(json!({"kind": "reply", "body": "intruder"})),
+        ),
+        (
+            "GET",
+            format!("/api/v1/tickets/{tk}/attachments/{att}"),
+            None,
+        ),
+        // A's attachment under B's own ticket must not be reachable either.
+        (
+            "GET",
+            format!("/api/v1/tickets/{b_ticket}/attachments/{att}"),
+            None,
+        ),
+        ("GET", format!("/api/v1/tickets/{tk}/history"), None),
+        ("DELETE", format!("/api/v1/tickets/{tk}"), None),
+        ("GET", format!("/api/v1/mailboxes/{mb}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/mailboxes/{mb}"),
+            Some(json!({"name": "hijacked", "enabled": false})),
+        ),
+        ("POST", format!("/api/v1/mailboxes/{mb}/test"), None),
+        ("POST", format!("/api/v1/mailboxes/{mb}/poll"), None),
+        ("GET", format!("/api/v1/mailboxes/{mb}/quarantine"), None),
+        (
+            "POST",
+            format!("/api/v1/mailboxes/{mb}/quarantine/{quarantined}/reprocess"),
+            None,
+        ),
+        // A's quarantined message under B's own mailbox neither.
+        (
+            "POST",
+            format!("/api/v1/mailboxes/{b_mailbox}/quarantine/{quarantined}/reprocess"),
+            None,
+        ),
+        ("DELETE", format!("/api/v1/mailboxes/{mb}"), None),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -252,6 +378,127 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
     assert_eq!(user.body["active"], true);
     let tokens = app.get("/api/v1/api-tokens", &a.admin).await;
     assert!(tokens.body["data"][0]["revoked_at"].is_null());
+    let ticket = app.get(&format!("/api/v1/tickets/{tk}"), &a.admin).await;
+    assert_eq!(ticket.status, StatusCode::OK);
+    assert!(
+        ticket.body["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Ticket ")
+    );
+    assert_eq!(ticket.body["status"], "new");
+    let messages = app
+        .get(&format!("/api/v1/tickets/{tk}/messages"), &a.admin)
+        .await;
+    assert_eq!(
+        messages.body.as_array().unwrap().len(),
+        2,
+        "{}",
+        messages.body
+    );
+    let history = app
+        .get(&format!("/api/v1/tickets/{tk}/history"), &a.admin)
+        .await;
+    assert_eq!(history.body["status_changes"].as_array().unwrap().len(), 1);
+    let mailbox = app.get(&format!("/api/v1/mailboxes/{mb}"), &a.admin).await;
+    assert!(
+        mailbox.body["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Support ")
+    );
+    assert_eq!(mailbox.body["enabled"], true);
+    let quarantine = app
+        .get(&format!("/api/v1/mailboxes/{mb}/quarantine"), &a.admin)
+        .await;
+    assert_eq!(quarantine.body["total"], 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs").await,
+        jobs_before,
+        "no test, poll or reprocess was queued"
+    );
+    // A's ids in B's bodies are unknown too.
+    let a_contact = ct;
+    for body in [
+        json!({"subject": "x", "client_id": c}),
+        json!({"subject": "x", "client_id": b_client, "contact_id": a_contact}),
+        json!({"subject": "x", "assignee_id": u}),
+    ] {
+        let r = app.post("/api/v1/tickets", &b.admin, body.clone()).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.body
+        );
+    }
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{b_ticket}"),
+            &b.admin,
+            json!({"client_id": c}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    for (path, body) in [
+        (
+            "/api/v1/tickets/bulk-status",
+            json!({"ids": [b_ticket, tk], "status": "closed"}),
+        ),
+        (
+            "/api/v1/tickets/bulk-assign",
+            json!({"ids": [tk], "assignee_id": null}),
+        ),
+    ] {
+        let r = app.post(path, &b.admin, body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {}",
+            r.body
+        );
+        assert!(
+            r.body.to_string().contains(tk.as_str()),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let r = app
+        .post(
+            &format!("/api/v1/tickets/{b_ticket}/assign"),
+            &b.admin,
+            json!({"assignee_id": u}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(
+        app.get(&format!("/api/v1/tickets/{b_ticket}"), &b.admin)
+            .await
+            .body["status"],
+        "new"
+    );
+    for q in [
+        "q=aardvark".to_owned(),
+        format!("client_id={c}"),
+        format!("assignee_id={u}"),
+    ] {
+        let r = app.get(&format!("/api/v1/tickets?{q}"), &b.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{q}");
+        assert_eq!(r.body["total"], 0, "{q}: {}", r.body);
+    }
+    assert_eq!(
+        app.get("/api/v1/tickets", &b.admin).await.body["total"],
+        1,
+        "B sees only its own ticket"
+    );
+    assert_eq!(
+        app.get("/api/v1/sla/policies", &b.admin).await.body,
+        json!([])
+    );
+    assert_eq!(
+        app.get("/api/v1/sla/holidays", &b.admin).await.body,
+        json!([])
+    );
 
     // And B's lists show none of it.
     for path in [
@@ -269,6 +516,9 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
         "/api/v1/recurring-invoices",
         "/api/v1/billing-runs",
         "/api/v1/quotes",
+        "/api/v1/tickets",
+        "/api/v1/mailboxes",
+        "/api/v1/mail",
     ] {
         let r = app.get(path, &b.admin).await;
         assert_eq!(r.status, StatusCode::OK, "{path}");
@@ -289,6 +539,10 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             &o.template,
             &o.run,
             &o.quote,
+            tk,
+            mb,
+            &att,
+            &quarantined,
         ] {
             assert!(!text.contains(id.as_str()), "{path} leaks {id}");
         }

@@ -445,18 +445,49 @@ async fn add_message(
     }
     v.finish()?;
     let ctx = s.jobs();
+    // The files go to the object store first, named by their content, so a
+    // retried request writes the same objects.
+    let mut stored = Vec::with_capacity(files.len());
+    for (name, content_type, bytes) in files {
+        let digest = hex::encode(Sha256::digest(&bytes));
+        let key = nestogy_domain::files::Files::key(
+            p.tenant,
+            &format!("tickets/{id}/{}/{name}", &digest[..16]),
+        );
+        let size = bytes.len() as i64;
+        ctx.services.files.put(&key, bytes).await.map_err(|e| {
+            ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                format!("the file store did not take the attachment: {e}"),
+            )
+        })?;
+        stored.push(ticket_jobs::StoredFile {
+            filename: name,
+            content_type,
+            size,
+            key,
+        });
+    }
     let mut tx = p.tx(&s).await?;
     let ticket = tickets::lock(&mut tx, id).await?;
     let request = p
         .request_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let (msg_id, mail) = match body.kind {
+    let (msg_id, mail, created) = match body.kind {
         MessageKind::Reply => {
-            let (m, mail) =
-                ticket_jobs::public_reply(&mut tx, &ctx, &ticket, &text, Some(p.user_id), &request)
-                    .await?;
-            (m, Some(mail))
+            let r = ticket_jobs::public_reply(
+                &mut tx,
+                &ctx,
+                &ticket,
+                &text,
+                &stored,
+                Some(p.user_id),
+                &request,
+            )
+            .await?;
+            (r.message, Some(r.mail), r.created)
         }
         kind => {
             let m = tickets::add_message(
@@ -476,24 +507,22 @@ async fn add_message(
                 },
             )
             .await?;
-            (m, None)
+            (m, None, true)
         }
     };
-    for (name, content_type, bytes) in files {
-        let digest = hex::encode(Sha256::digest(&bytes));
-        let key = nestogy_domain::files::Files::key(
-            p.tenant,
-            &format!("tickets/{id}/{}/{name}", &digest[..16]),
-        );
-        let size = bytes.len() as i64;
-        ctx.services.files.put(&key, bytes).await.map_err(|e| {
-            ApiError::status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
-                format!("the file store did not take the attachment: {e}"),
+    if created {
+        for f in &stored {
+            tickets::add_attachment(
+                &mut tx,
+                id,
+                msg_id,
+                &f.filename,
+                &f.content_type,
+                f.size,
+                &f.key,
             )
-        })?;
-        tickets::add_attachment(&mut tx, id, msg_id, &name, &content_type, size, &key).await?;
+            .await?;
+        }
     }
     sla::refresh(&mut tx, Some(&[id])).await?;
     let message = tickets::messages(&mut tx, id)

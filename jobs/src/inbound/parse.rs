@@ -9,7 +9,8 @@
 //!
 //! [`parse`] fails only when the input is not a message (empty, no header
 //! block at the start, a NUL byte in the header block), when it has no
-//! usable From address (none with an `@`), or when the parser panics
+//! usable author address (none with an `@` in `From`, nor in `Sender`:
+//! "no From address"), or when the parser panics
 //! (mail-parser 0.11.9 has `debug_assert!`s that fire on some malformed
 //! nested multiparts; the panic is caught and reported as
 //! `parser panicked: ...`). A message without Message-ID, Date, Subject or
@@ -22,13 +23,25 @@
 //!   whitespace/comma-separated word), normalised with
 //!   [`normalize_message_id`], garbage dropped, duplicates removed;
 //! - addresses are lowercased and trimmed; invalid ones (no `@`) dropped;
+//!   `from` is the first usable `From` address, else the `Sender` (some
+//!   old programs set only that);
 //! - `text` is the text/plain body (all inline text parts joined with a blank
 //!   line, HTML parts converted with [`html_to_text`]); when there is no
-//!   non-blank text/plain, the HTML converted. Line endings become `\n`,
+//!   non-blank text/plain, the HTML converted. When that is still empty
+//!   (mail-parser lists the text part of a multipart without its closing
+//!   boundary as an attachment), the first attachment that is text/plain or
+//!   text/html (or has no type), has no filename and is not
+//!   `Content-Disposition: attachment` is the body instead, and is not
+//!   kept as an attachment. Line endings become `\n`,
 //!   control characters other than `\n` and `\t` are removed (PostgreSQL
 //!   rejects NUL), and it is capped at [`Limits::max_text_chars`];
 //! - `new_text` is `text` without quoted history ([`super::quote`]); for a
-//!   forward (subject starting with a forward prefix) it is all of `text`;
+//!   forward it is all of `text`: a subject starting with an unambiguous
+//!   forward prefix ([`is_forward_subject`]: `Fwd`, `Fw`, `WG`, `TR`, `RV`,
+//!   `ENC`, `VL`, `Doorst`, but not `VS`, which Finnish clients use for
+//!   replies), or a forwarded-message block (`---------- Forwarded message
+//!   ---------`, `Begin forwarded message:`, ...) in the body before the
+//!   first quote marker;
 //! - attachments over [`Limits::max_attachment_bytes`], or past
 //!   [`Limits::max_attachments`], are listed in `skipped` instead;
 //!   filenames are sanitised ([`sanitize_filename`]);
@@ -43,7 +56,16 @@
 //!   ordinary Outlook mail carries none or only `DR`/`RN`/`NRN`),
 //!   [`Automated::NullSender`] (`Return-Path: <>`), [`Automated::Precedence`]
 //!   (`bulk`, `junk`, `list` or `auto_reply`), [`Automated::ListMail`]
-//!   (`List-Id` or `List-Unsubscribe`).
+//!   (`List-Id` or `List-Unsubscribe`);
+//! - `returned_message_ids`, only for [`Automated::DeliveryStatus`]: the ids
+//!   of the message a delivery report returns, read from its returned
+//!   headers: every `text/rfc822-headers` (or `message/rfc822-headers`,
+//!   `message/global-headers`) part and every attached `message/rfc822`
+//!   (or `message/global`) part, in order, each giving its `Message-ID`,
+//!   then `In-Reply-To`, then `References`; normalised, deduplicated. When
+//!   no such part names any, `Message-ID:`/`In-Reply-To:`/`References:`
+//!   lines in `text` are used (qmail and others return the original inline,
+//!   below the explanation).
 //!
 //! # Content hash
 //!
@@ -172,6 +194,9 @@ pub struct ParsedMail {
     /// The subject starts with a forward prefix or the text contains a
     /// forwarded-message marker.
     pub forwarded: bool,
+    /// For a delivery report, the ids of the message it returns (see the
+    /// module docs); empty otherwise.
+    pub returned_message_ids: Vec<String>,
 }
 
 /// Why a message could not be parsed (it goes to quarantine).
@@ -235,6 +260,8 @@ fn parse_checked(
 
     let from = first_address(root, &HeaderName::From)
         .or_else(|| headers.get("from").and_then(fallback_address))
+        .or_else(|| first_address(root, &HeaderName::Sender))
+        .or_else(|| headers.get("sender").and_then(fallback_address))
         .ok_or_else(|| ParseError::new("no From address"))?;
     let reply_to = first_address(root, &HeaderName::ReplyTo);
     let to = all_addresses(root, &HeaderName::To);
@@ -266,7 +293,7 @@ fn parse_checked(
     let in_reply_to = extract_ids(&headers.get_all("in-reply-to").join(" "));
     let references = extract_ids(&headers.get_all("references").join(" "));
 
-    let (text, html) = bodies(&message, limits);
+    let (text, html, body_part) = bodies(&message, limits);
     let forward_subject = is_forward_subject(&subject);
     let new_text = if forward_subject {
         text.clone()
@@ -275,8 +302,13 @@ fn parse_checked(
     };
     let forwarded = forward_subject || quote::forward_marker(&text).is_some();
 
-    let (attachments, skipped) = attachments(&message, raw, limits);
+    let (attachments, skipped) = attachments(&message, raw, limits, body_part);
     let automated = classify(headers, &message, &from);
+    let returned_message_ids = if automated == Some(Automated::DeliveryStatus) {
+        returned_ids(&message, raw, &text)
+    } else {
+        Vec::new()
+    };
 
     Ok(ParsedMail {
         message_id,
@@ -296,6 +328,7 @@ fn parse_checked(
         automated,
         content_hash: content_hash(raw),
         forwarded,
+        returned_message_ids,
     })
 }
 
@@ -482,28 +515,57 @@ fn cap_chars(mut s: String, max: usize) -> String {
     s
 }
 
-fn bodies(message: &Message<'_>, limits: &Limits) -> (String, Option<String>) {
+/// The readable text of a text/plain (format=flowed undone) or text/html
+/// (converted) part; `None` for other bodies.
+fn part_text(part: &MessagePart<'_>) -> Option<String> {
+    match &part.body {
+        PartType::Text(t) => {
+            let flowed = part.content_type().and_then(|ct| {
+                let format = ct.attribute("format")?;
+                format.eq_ignore_ascii_case("flowed").then(|| {
+                    ct.attribute("delsp")
+                        .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
+                })
+            });
+            Some(match flowed {
+                Some(delsp) => clean_text(&unflow(t, delsp)),
+                None => clean_text(t),
+            })
+        }
+        PartType::Html(h) => Some(clean_text(&html_to_text(h))),
+        _ => None,
+    }
+}
+
+/// An attachment that is really the body: mail-parser lists the text part
+/// of a multipart without its closing boundary as an attachment. Text/plain
+/// or text/html (or no Content-Type), no filename, not
+/// `Content-Disposition: attachment`.
+fn is_body_like_attachment(part: &MessagePart<'_>) -> bool {
+    let typed_as_body = match part.content_type() {
+        None => true,
+        Some(ct) => {
+            ct.ctype().eq_ignore_ascii_case("text")
+                && ct.subtype().is_none_or(|s| {
+                    s.eq_ignore_ascii_case("plain") || s.eq_ignore_ascii_case("html")
+                })
+        }
+    };
+    typed_as_body
+        && matches!(part.body, PartType::Text(_) | PartType::Html(_))
+        && part.attachment_name().is_none_or(|n| n.trim().is_empty())
+        && !part
+            .content_disposition()
+            .is_some_and(|d| d.is_attachment())
+}
+
+/// `text`, `html`, and the index in `message.attachments` of an attachment
+/// used as the body instead (see [`is_body_like_attachment`]).
+fn bodies(message: &Message<'_>, limits: &Limits) -> (String, Option<String>, Option<usize>) {
     let mut plain = Vec::new();
     for &id in &message.text_body {
-        let Some(part) = message.parts.get(id as usize) else {
-            continue;
-        };
-        match &part.body {
-            PartType::Text(t) => {
-                let flowed = part.content_type().and_then(|ct| {
-                    let format = ct.attribute("format")?;
-                    format.eq_ignore_ascii_case("flowed").then(|| {
-                        ct.attribute("delsp")
-                            .is_some_and(|d| d.eq_ignore_ascii_case("yes"))
-                    })
-                });
-                match flowed {
-                    Some(delsp) => plain.push(clean_text(&unflow(t, delsp))),
-                    None => plain.push(clean_text(t)),
-                }
-            }
-            PartType::Html(h) => plain.push(clean_text(&html_to_text(h))),
-            _ => {}
+        if let Some(text) = message.parts.get(id as usize).and_then(part_text) {
+            plain.push(text);
         }
     }
     let html_parts: Vec<&str> = message
@@ -516,7 +578,7 @@ fn bodies(message: &Message<'_>, limits: &Limits) -> (String, Option<String>) {
             },
         )
         .collect();
-    let html = (!html_parts.is_empty()).then(|| html_parts.join("\n"));
+    let mut html = (!html_parts.is_empty()).then(|| html_parts.join("\n"));
 
     let mut text = plain
         .into_iter()
@@ -528,8 +590,37 @@ fn bodies(message: &Message<'_>, limits: &Limits) -> (String, Option<String>) {
     {
         text = clean_text(&html_to_text(html));
     }
+    let mut body_part = None;
+    if text.trim().is_empty() {
+        let found = message
+            .attachments
+            .iter()
+            .enumerate()
+            .find_map(|(index, &id)| {
+                let part = message.parts.get(id as usize)?;
+                if !is_body_like_attachment(part) {
+                    return None;
+                }
+                // The unterminated part is Text even when declared text/html.
+                let declared_html = part
+                    .content_type()
+                    .is_some_and(|ct| ct.subtype().is_some_and(|s| s.eq_ignore_ascii_case("html")));
+                let (found, source) = match &part.body {
+                    PartType::Text(h) | PartType::Html(h) if declared_html => {
+                        (clean_text(&html_to_text(h)), Some(h.to_string()))
+                    }
+                    _ => (part_text(part)?, None),
+                };
+                (!found.trim().is_empty()).then_some((index, found, source))
+            });
+        if let Some((index, found, source)) = found {
+            text = found;
+            html = html.or(source);
+            body_part = Some(index);
+        }
+    }
     let text = cap_chars(text, limits.max_text_chars);
-    (text.trim_end().to_owned(), html)
+    (text.trim_end().to_owned(), html, body_part)
 }
 
 // ---- attachments -------------------------------------------------------------
@@ -569,14 +660,20 @@ fn part_content_type(part: &MessagePart<'_>) -> String {
     }
 }
 
+/// The attachments kept and skipped; `body_part` (an index into
+/// `message.attachments`) was used as the body and is left out.
 fn attachments(
     message: &Message<'_>,
     raw: &[u8],
     limits: &Limits,
+    body_part: Option<usize>,
 ) -> (Vec<Attachment>, Vec<Skipped>) {
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
     for (index, &id) in message.attachments.iter().enumerate() {
+        if body_part == Some(index) {
+            continue;
+        }
         let Some(part) = message.parts.get(id as usize) else {
             continue;
         };
@@ -662,6 +759,84 @@ pub fn sanitize_filename(name: &str, fallback: &str) -> String {
             format!("{stem}.{ext}")
         }
         _ => cleaned.chars().take(MAX).collect(),
+    }
+}
+
+// ---- returned message ids ---------------------------------------------------
+
+/// See the module docs (`returned_message_ids`).
+fn returned_ids(message: &Message<'_>, raw: &[u8], text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in &message.parts {
+        let Some(ct) = part.content_type() else {
+            continue;
+        };
+        let ctype = ct.ctype().to_ascii_lowercase();
+        let sub = ct.subtype().unwrap_or("").to_ascii_lowercase();
+        let returned = match (ctype.as_str(), sub.as_str()) {
+            ("text" | "message", "rfc822-headers") | ("message", "global-headers") => {
+                match &part.body {
+                    PartType::Text(t) | PartType::Html(t) => t.as_bytes(),
+                    _ => part_bytes(part, raw),
+                }
+            }
+            ("message", "rfc822" | "global") => part_bytes(part, raw),
+            _ => continue,
+        };
+        let headers = RawHeaders::scan(returned);
+        let mut ids = headers
+            .get("message-id")
+            .map(extract_ids)
+            .unwrap_or_default();
+        ids.extend(extract_ids(&headers.get_all("in-reply-to").join(" ")));
+        ids.extend(extract_ids(&headers.get_all("references").join(" ")));
+        push_unique(&mut out, ids);
+    }
+    if out.is_empty() {
+        out = inline_returned_ids(text);
+    }
+    out
+}
+
+/// The ids on `Message-ID:`, then `In-Reply-To:`, then `References:`
+/// lines anywhere in a report's text (`>` quoting and indentation ignored;
+/// a following line starting with `<` continues the field).
+fn inline_returned_ids(text: &str) -> Vec<String> {
+    let mut fields: [Vec<String>; 3] = Default::default();
+    let mut current: Option<usize> = None;
+    for line in text.lines() {
+        let line = line.trim_start_matches(['>', ' ', '\t']);
+        if let Some(slot) = current
+            && line.starts_with('<')
+        {
+            fields[slot].push(line.to_owned());
+            continue;
+        }
+        current = None;
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let slot = match name.trim().to_ascii_lowercase().as_str() {
+            "message-id" => 0,
+            "in-reply-to" => 1,
+            "references" => 2,
+            _ => continue,
+        };
+        fields[slot].push(value.to_owned());
+        current = Some(slot);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for field in &fields {
+        push_unique(&mut out, extract_ids(&field.join(" ")));
+    }
+    out
+}
+
+fn push_unique(out: &mut Vec<String>, ids: Vec<String>) {
+    for id in ids {
+        if !out.contains(&id) {
+            out.push(id);
+        }
     }
 }
 
@@ -1246,6 +1421,178 @@ Content-Type: text/html; charset="us-ascii"
     }
 
     #[test]
+    fn sender_stands_in_for_a_missing_from() {
+        let m = p("Sender: ERP <Alice@Acme.example>\nSubject: export\n\nstuck\n");
+        assert_eq!(
+            m.from,
+            Some(Address {
+                email: "alice@acme.example".into(),
+                name: Some("ERP".into())
+            })
+        );
+        // An unusable From falls back to the Sender too.
+        let m = p("From: Just A Name\nSender: erp@acme.example\n\nx\n");
+        assert_eq!(m.from.map(|f| f.email).as_deref(), Some("erp@acme.example"));
+        // A usable From wins.
+        let m = p("Sender: secretary@acme.example\nFrom: boss@acme.example\n\nx\n");
+        assert_eq!(
+            m.from.map(|f| f.email).as_deref(),
+            Some("boss@acme.example")
+        );
+        // Neither: still the From error.
+        let err = parse(
+            b"Sender: Just A Name\nSubject: x\n\nbody\n",
+            &Limits::default(),
+        )
+        .expect_err("no author");
+        assert_eq!(err.reason, "no From address");
+    }
+
+    const DSN_HEADERS: &str = r#"Return-Path: <>
+From: MAILER-DAEMON@mx.relay.example (Mail Delivery System)
+To: help@msp.example
+Subject: Undelivered Mail Returned to Sender
+Content-Type: multipart/report; report-type=delivery-status;
+	boundary="R"
+
+--R
+Content-Type: text/plain
+
+Mailbox full.
+--R
+Content-Type: message/delivery-status
+
+Final-Recipient: rfc822; alice@client.example
+Action: failed
+--R
+Content-Type: text/rfc822-headers
+
+Return-Path: <help@msp.example>
+From: Help Desk <help@msp.example>
+Subject: [#1-K7Q2XP] Printer
+Message-ID: <ack-1@MSP.example>
+In-Reply-To: <orig@client.example>
+References: <root@client.example>
+	<orig@client.example>
+--R--
+"#;
+
+    #[test]
+    fn a_delivery_report_names_the_returned_message() {
+        let m = p(&crlf(DSN_HEADERS));
+        assert_eq!(m.automated, Some(Automated::DeliveryStatus));
+        assert_eq!(
+            m.returned_message_ids,
+            vec![
+                "<ack-1@MSP.example>",
+                "<orig@client.example>",
+                "<root@client.example>"
+            ]
+        );
+        // The report's own ids are not among them, and the parts stay
+        // attachments.
+        assert!(m.in_reply_to.is_empty());
+        assert_eq!(m.attachments.len(), 2);
+
+        // The whole original as message/rfc822 (the test above has one, too).
+        let rfc822 = "From: MAILER-DAEMON@relay.example\nMessage-ID: <dsn@relay.example>\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\nUser unknown\n--B\nContent-Type: message/delivery-status\n\nAction: failed\n--B\nContent-Type: message/rfc822\n\nFrom: help@msp.example\nMessage-ID: <ack-2@msp.example>\nSubject: x\n\nHello,\nMessage-ID: <not-a-header@msp.example>\n--B--\n";
+        let m = p(rfc822);
+        assert_eq!(m.returned_message_ids, vec!["<ack-2@msp.example>"]);
+        assert_eq!(m.message_id.as_deref(), Some("<dsn@relay.example>"));
+
+        // qmail returns the original inline, below its explanation.
+        let qmail = "From: MAILER-DAEMON@mx.client.example\nSubject: failure notice\n\nSorry, no mailbox here by that name.\n\n--- Below this line is a copy of the message.\n\nFrom: help@msp.example\nMessage-Id: <ack-3@msp.example>\nReferences: <a@client.example>\n <b@client.example>\nSubject: x\n";
+        assert_eq!(
+            p(qmail).returned_message_ids,
+            vec![
+                "<ack-3@msp.example>",
+                "<a@client.example>",
+                "<b@client.example>"
+            ]
+        );
+
+        // Not a delivery report: nothing, even with such a part.
+        let forward = DSN_HEADERS
+            .replace("MAILER-DAEMON@", "alice@")
+            .replace(
+                "multipart/report; report-type=delivery-status;",
+                "multipart/mixed;",
+            )
+            .replace("message/delivery-status", "text/plain");
+        let m = p(&forward);
+        assert_eq!(m.automated, Some(Automated::NullSender));
+        assert!(m.returned_message_ids.is_empty());
+        assert!(p(ALTERNATIVE).returned_message_ids.is_empty());
+    }
+
+    #[test]
+    fn unterminated_multipart_text_is_the_body() {
+        let raw = "From: a@client.example\nSubject: Truncated\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain; charset=utf-8\n\nThe badge reader rejects all cards.\n";
+        for raw in [raw.to_owned(), crlf(raw)] {
+            let m = p(&raw);
+            assert_eq!(m.text, "The badge reader rejects all cards.");
+            assert_eq!(m.new_text, m.text);
+            assert!(m.attachments.is_empty() && m.skipped.is_empty());
+        }
+        let html = "From: a@client.example\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/html\n\n<p>Badge&nbsp;reader <b>down</b></p>\n";
+        let m = p(html);
+        assert_eq!(m.text, "Badge reader down");
+        assert!(m.html.as_deref().is_some_and(|h| h.contains("<b>down</b>")));
+        assert!(m.attachments.is_empty());
+        // A named text file, or one marked as an attachment, stays an
+        // attachment.
+        for headers in [
+            "Content-Type: text/plain; name=\"log.txt\"",
+            "Content-Type: text/plain\nContent-Disposition: attachment",
+        ] {
+            let raw = format!(
+                "From: a@client.example\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\n{headers}\n\nlog line\n"
+            );
+            let m = p(&raw);
+            assert_eq!(m.text, "", "{headers}");
+            assert_eq!(m.attachments.len(), 1, "{headers}");
+        }
+        // With a body, a text attachment without a name is left alone.
+        let m = p(
+            "From: a@client.example\nContent-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\nbody\n--b\nContent-Type: application/octet-stream\n\nbytes\n--b--\n",
+        );
+        assert_eq!(m.text, "body");
+        assert_eq!(m.attachments.len(), 1);
+    }
+
+    #[test]
+    fn finnish_vs_is_a_reply_and_forward_blocks_keep_everything() {
+        let finnish = "From: aino@client.example\nSubject: VS: [#1-K7Q2XP] Printer\nContent-Type: text/plain; charset=iso-8859-15\nContent-Transfer-Encoding: quoted-printable\n\nHei, tarvitaan v=E4ritulostin.\n\nHelp Desk <help@msp.example> kirjoitti 4.3.2025 klo 11.15:\n> a technician will contact you shortly\n";
+        let m = p(finnish);
+        assert!(!m.forwarded);
+        assert_eq!(m.new_text, "Hei, tarvitaan väritulostin.");
+        // A Danish/Norwegian "VS:" forward is still one by its body.
+        for marker in [
+            "---------- Forwarded message ---------",
+            "-------- Weitergeleitete Nachricht --------",
+            "Begin forwarded message:",
+            "-------- Message transféré --------",
+        ] {
+            let raw = format!(
+                "From: ole@client.example\nSubject: VS: invoice\n\nSee below.\n\n{marker}\nFrom: Vendor <v@vendor.example>\nDate: Mon, 2 Mar 2026\nSubject: invoice\n\nOn Mon, 2 Mar 2026, A <a@x.test> wrote:\n> Pay now.\n"
+            );
+            let m = p(&raw);
+            assert!(m.forwarded, "{marker}");
+            assert_eq!(m.new_text, m.text, "{marker}");
+            assert!(m.new_text.ends_with("> Pay now."), "{marker}");
+        }
+        // Unambiguous forward prefixes keep everything without a block.
+        for prefix in ["Fwd", "FW", "WG", "TR", "RV", "ENC", "VL", "Doorst"] {
+            let raw = format!(
+                "From: a@client.example\nSubject: {prefix}: x\n\nFYI\n\nOn Mon, 2 Mar 2026, A <a@x.test> wrote:\n> old\n"
+            );
+            let m = p(&raw);
+            assert!(m.forwarded, "{prefix}");
+            assert_eq!(m.new_text, m.text, "{prefix}");
+        }
+    }
+
+    #[test]
     fn delivery_status_bounce() {
         let raw = r#"Return-Path: <>
 From: Mail Delivery System <MAILER-DAEMON@mx.client.example>
@@ -1450,5 +1797,176 @@ original
         let s = sanitize_filename(&long, f);
         assert_eq!(s.chars().count(), 200);
         assert!(s.ends_with("xx.pdf"));
+    }
+
+    /// The placeholder values of the fixture set (see its README), in the
+    /// shapes the API test fills in.
+    const FIXTURE_VALUES: &[(&str, &str)] = &[
+        (
+            "T1_ACK_MSGID",
+            "<0194f0c1-7c1e-7b10-9e55-0a1b2c3d4e5f@msp-a.test>",
+        ),
+        ("T1_TOKEN", "[#1-K7Q2XP]"),
+        (
+            "T2_ACK_MSGID",
+            "<0194f0c2-7c1e-7b10-9e55-0a1b2c3d4e5f@msp-a.test>",
+        ),
+        ("T2_TOKEN", "[#2-M8R3YW]"),
+        ("T3_TOKEN", "[#3-N9S4ZV]"),
+        ("OTHER_TENANT_TOKEN", "[#1-B7Q2XP]"),
+    ];
+
+    /// `raw` with its `{{NAME}}` placeholders filled from [`FIXTURE_VALUES`].
+    fn fill_placeholders(file: &str, raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(raw.len() + 64);
+        let mut rest = raw;
+        while let Some(start) = rest.windows(2).position(|w| w == b"{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.windows(2).position(|w| w == b"}}") else {
+                break;
+            };
+            let name = String::from_utf8_lossy(&after[..end]);
+            let value = FIXTURE_VALUES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .unwrap_or_else(|| panic!("{file}: unknown placeholder {name}"))
+                .1;
+            out.extend_from_slice(&rest[..start]);
+            out.extend_from_slice(value.as_bytes());
+            rest = &after[end + 2..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+
+    /// What Dovecot hands back on FETCH: bare LF as CRLF, NUL as 0x80.
+    fn as_fetched(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(raw.len() + raw.len() / 20);
+        let mut prev = 0u8;
+        for &b in raw {
+            match b {
+                b'\n' if prev != b'\r' => out.extend_from_slice(b"\r\n"),
+                0 => out.push(0x80),
+                _ => out.push(b),
+            }
+            prev = b;
+        }
+        out
+    }
+
+    /// Every fixture of `tests/fixtures/mail` parses as its manifest entry
+    /// says, as stored and as Dovecot returns it: quarantined for a parse
+    /// or From reason exactly when parsing fails, and otherwise the
+    /// phrases of `text_contains` in the new text (or the text when that
+    /// is empty, as the ingestion stores it), those of `text_excludes` not
+    /// in it, `subject_contains` in the subject, `attachments` stored
+    /// attachments, and a delivery report naming our acknowledgement.
+    #[test]
+    fn mail_fixtures_parse_as_the_manifest_says() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/mail");
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.join("manifest.json")).expect("manifest.json"),
+        )
+        .expect("manifest.json is JSON");
+        let entries = manifest["messages"].as_array().expect("messages");
+        assert!(entries.len() >= 60, "{} fixtures", entries.len());
+        let ack_ids: Vec<&str> = FIXTURE_VALUES
+            .iter()
+            .filter(|(n, _)| n.ends_with("_MSGID"))
+            .map(|(_, v)| *v)
+            .collect();
+        let strings = |e: &serde_json::Value, key: &str| -> Vec<String> {
+            e[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        };
+        let mut failures = Vec::new();
+        for e in entries {
+            let file = e["file"].as_str().expect("file");
+            let stored =
+                std::fs::read(dir.join(file)).unwrap_or_else(|err| panic!("{file}: {err}"));
+            let stored = fill_placeholders(file, &stored);
+            for (how, raw) in [("stored", stored.clone()), ("fetched", as_fetched(&stored))] {
+                let name = format!("{file} ({how})");
+                let parsed = parse(&raw, &Limits::default());
+                let unparseable = e["expect"] == "quarantine"
+                    && matches!(e["reason_contains"].as_str(), Some("parse" | "from"));
+                let m = match parsed {
+                    Err(err) if unparseable => {
+                        let want = e["reason_contains"].as_str().unwrap_or_default();
+                        let ok = match want {
+                            "from" => err.reason == "no From address",
+                            _ => err.reason.starts_with("not an e-mail message"),
+                        };
+                        if !ok {
+                            failures.push(format!("{name}: wrong error {:?}", err.reason));
+                        }
+                        continue;
+                    }
+                    Err(err) => {
+                        failures.push(format!("{name}: cannot be parsed: {}", err.reason));
+                        continue;
+                    }
+                    Ok(_) if unparseable => {
+                        failures.push(format!("{name}: parsed, expected an error"));
+                        continue;
+                    }
+                    Ok(m) => m,
+                };
+                if e["expect"] == "quarantine" {
+                    continue;
+                }
+                let body = if m.new_text.trim().is_empty() {
+                    &m.text
+                } else {
+                    &m.new_text
+                };
+                for s in strings(e, "text_contains") {
+                    if !body.contains(&s) {
+                        failures.push(format!("{name}: text lacks {s:?}: {body:?}"));
+                    }
+                }
+                // 054 and 055 are forwards: they keep the quote (their
+                // text_excludes is being dropped from the manifest).
+                if !matches!(
+                    file,
+                    "054-fwd-french-tr-token.eml" | "055-fwd-german-wg-token.eml"
+                ) {
+                    for s in strings(e, "text_excludes") {
+                        if m.new_text.contains(&s) {
+                            failures.push(format!("{name}: new text keeps the quote {s:?}"));
+                        }
+                    }
+                }
+                if let Some(s) = e["subject_contains"].as_str()
+                    && !m.subject.contains(s)
+                {
+                    failures.push(format!("{name}: subject {:?} lacks {s:?}", m.subject));
+                }
+                if let Some(n) = e["attachments"].as_u64()
+                    && m.attachments.len() as u64 != n
+                {
+                    failures.push(format!(
+                        "{name}: {} attachments, expected {n}",
+                        m.attachments.len()
+                    ));
+                }
+                if m.automated == Some(Automated::DeliveryStatus)
+                    && !m
+                        .returned_message_ids
+                        .iter()
+                        .any(|id| ack_ids.contains(&id.as_str()))
+                {
+                    failures.push(format!(
+                        "{name}: the report names none of our messages: {:?}",
+                        m.returned_message_ids
+                    ));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
     }
 }

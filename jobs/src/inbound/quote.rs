@@ -24,8 +24,13 @@
 //!
 //! Forwards keep everything: [`strip_quoted`] cuts nothing when a forward
 //! marker (`---------- Forwarded message ---------`,
-//! `Begin forwarded message:`, ...) comes before the quote start. A
-//! signature (`-- `) is kept: only quotes are cut.
+//! `-------- Weitergeleitete Nachricht --------`,
+//! `-------- Message transféré --------`, `Begin forwarded message:`, ...)
+//! comes before the quote start, whatever the subject says (a Danish or
+//! Norwegian `VS:` forward is recognised only so, as `VS:` is also the
+//! Finnish reply prefix). A marker inside the quote (`> ----------
+//! Forwarded message`) is not one. A signature (`-- `) is kept: only quotes
+//! are cut.
 
 /// Labels starting the sender line of a quoted header block.
 const FROM_LABELS: &[&str] = &[
@@ -419,6 +424,32 @@ mod tests {
         // A reply whose quote contains a forward: the quote is still cut.
         let reply = "ok\n\nOn Tue, 3 Mar 2026, A <a@x.test> wrote:\n> ---------- Forwarded message ---------\n> x";
         assert_eq!(cut(reply), "ok");
+    }
+
+    #[test]
+    fn forward_block_first_keeps_everything_quote_first_cuts() {
+        let history = "From: Vendor <v@vendor.example>\nDate: Mon, 2 Mar 2026 10:00\nSubject: invoice\n\nOn Mon, 2 Mar 2026, A <a@x.test> wrote:\n> Pay now.";
+        for marker in [
+            "---------- Forwarded message ---------",
+            "-------- Weitergeleitete Nachricht --------",
+            "Begin forwarded message:",
+            "-------- Message transféré --------",
+        ] {
+            let fwd = format!("See below.\n\n{marker}\n{history}");
+            assert_eq!(forward_marker(&fwd), Some("See below.\n\n".len()));
+            assert_eq!(cut(&fwd), fwd, "{marker}");
+            // After the quote has started, the marker does not save it.
+            let reply = format!(
+                "Done.\n\nOn Tue, 3 Mar 2026, B <b@x.test> wrote:\n> hi\n\n{marker}\n{history}"
+            );
+            assert_eq!(cut(&reply), "Done.", "{marker}");
+        }
+        // Finnish reply ("VS:" subject): the attribution starts the quote.
+        let finnish = "Hei, tulostimen tilalle tarvitaan väritulostin.\n\nMSP-A Helpdesk <help@msp-a.test> kirjoitti 4.3.2025 klo 11.15:\n> Hello Alice,\n>\n> a technician will contact you shortly.\n";
+        assert_eq!(
+            cut(finnish),
+            "Hei, tulostimen tilalle tarvitaan väritulostin."
+        );
     }
 
     #[test]

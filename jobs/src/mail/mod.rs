@@ -143,13 +143,28 @@ impl Job for Deliver {
         }
         let composed = compose::compose(&mut tx, msg.template, msg.subject_id, &msg.params).await?;
         tx.end_read();
-        let attachment = match &composed.attachment {
-            Some(doc) => {
-                let r = documents::ensure_rendered(&ctx, self.tenant, doc).await?;
-                Some((r.file_name, r.bytes))
-            }
-            None => None,
-        };
+        let mut attachments = Vec::new();
+        if let Some(doc) = &composed.attachment {
+            let r = documents::ensure_rendered(&ctx, self.tenant, doc).await?;
+            attachments.push((r.file_name, "application/pdf".to_owned(), r.bytes));
+        }
+        // Files a person attached (a ticket reply's), kept in the object store.
+        for f in msg.params["attachments"].as_array().into_iter().flatten() {
+            let (Some(key), Some(name)) = (f["key"].as_str(), f["filename"].as_str()) else {
+                continue;
+            };
+            let bytes = ctx
+                .services
+                .files
+                .get(key)
+                .await
+                .map_err(|e| JobError::retry(format!("reading attachment {name}: {e}")))?;
+            let content_type = f["content_type"]
+                .as_str()
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            attachments.push((name.to_owned(), content_type, bytes.to_vec()));
+        }
 
         let mut tx = ctx.db.tenant(self.tenant).await?;
         let msg = mail::lock(&mut tx, self.mail).await?;
@@ -164,7 +179,7 @@ impl Job for Deliver {
             None => Sender::default(&ctx.services.mail, &company.name),
         };
         let result = match sender {
-            Ok(sender) => match build(&sender, &msg, &composed, attachment) {
+            Ok(sender) => match build(&sender, &msg, &composed, attachments) {
                 Ok(m) => sender.send(m).await,
                 Err(e) => Err(e),
             },
@@ -225,7 +240,7 @@ fn build(
     sender: &Sender,
     msg: &mail::MailMessage,
     composed: &compose::Composed,
-    attachment: Option<(String, Vec<u8>)>,
+    attachments: Vec<(String, String, Vec<u8>)>,
 ) -> Result<Message, SendFailure> {
     let invalid = |e: String| SendFailure {
         temporary: false,
@@ -242,16 +257,17 @@ fn build(
     }
     b = threading_headers(b, &msg.params).map_err(invalid)?;
     let text = SinglePart::plain(composed.text.clone());
-    let built = match attachment {
-        Some((name, bytes)) => {
-            let pdf = ContentType::parse("application/pdf").map_err(|e| invalid(e.to_string()))?;
-            b.multipart(
-                MultiPart::mixed()
-                    .singlepart(text)
-                    .singlepart(Attachment::new(name).body(bytes, pdf)),
-            )
+    let built = if attachments.is_empty() {
+        b.singlepart(text)
+    } else {
+        let mut parts = MultiPart::mixed().singlepart(text);
+        for (name, content_type, bytes) in attachments {
+            let ct = ContentType::parse(&content_type)
+                .or_else(|_| ContentType::parse("application/octet-stream"))
+                .map_err(|e| invalid(e.to_string()))?;
+            parts = parts.singlepart(Attachment::new(name).body(bytes, ct));
         }
-        None => b.singlepart(text),
+        b.multipart(parts)
     };
     built.map_err(|e| invalid(format!("building the message: {e}")))
 }

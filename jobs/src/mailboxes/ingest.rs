@@ -30,8 +30,8 @@ use sha2::{Digest, Sha256};
 
 use crate::inbound::parse::{self, Automated, Limits, ParsedMail};
 
-/// Acknowledgements per sender address in [`ACK_WINDOW`].
-pub const ACK_LIMIT: i64 = 5;
+/// The window the company's acknowledgement limit per sender counts in
+/// (`settings.acknowledgements_per_sender_hour`, default 5).
 pub const ACK_WINDOW: Duration = Duration::hours(1);
 
 /// Where ingestion runs: the mailbox and what it needs around it.
@@ -42,6 +42,8 @@ pub struct Env<'a> {
     pub files: &'a Files,
     /// The domain of our outbound Message-IDs.
     pub mail_domain: &'a str,
+    /// Acknowledgements one sender gets per [`ACK_WINDOW`].
+    pub ack_limit: i64,
 }
 
 /// What became of one message.
@@ -190,7 +192,7 @@ async fn decide(
     };
     match target {
         Target::Existing(ticket) => {
-            add_incoming(tx, env, id, &ticket, p).await?;
+            add_incoming(tx, env, id, &ticket, p, false).await?;
             Ok(Processed {
                 inbound: id,
                 outcome: Outcome::Reply,
@@ -245,12 +247,12 @@ async fn decide(
                 None,
             )
             .await?;
-            add_incoming(tx, env, id, &ticket, p).await?;
+            add_incoming(tx, env, id, &ticket, p, true).await?;
             let mut mails = Vec::new();
             if p.automated.is_none() {
                 let to = p.reply_to.as_ref().unwrap_or(from).email.clone();
                 if !env.own.contains(&to)
-                    && inbound::allow_auto_reply(tx, &to, ACK_LIMIT, ACK_WINDOW).await?
+                    && inbound::allow_auto_reply(tx, &to, env.ack_limit, ACK_WINDOW).await?
                 {
                     mails.push(acknowledge(tx, env, &ticket, p, &to).await?);
                 }
@@ -289,11 +291,8 @@ fn strip_tokens(subject: &str) -> String {
 async fn thread(tx: &mut TenantTx, p: &ParsedMail) -> DomainResult<Option<Ticket>> {
     let mut candidates: Vec<&str> = p.in_reply_to.iter().map(String::as_str).collect();
     candidates.extend(p.references.iter().rev().map(String::as_str));
-    let returned;
-    if p.automated == Some(Automated::DeliveryStatus) {
-        returned = returned_message_ids(&p.text);
-        candidates.extend(returned.iter().map(String::as_str));
-    }
+    // Filled only for delivery reports: the ids of the message returned.
+    candidates.extend(p.returned_message_ids.iter().map(String::as_str));
     for id in &candidates {
         if let Some(m) = mail::by_message_id(tx, id).await?
             && m.subject_kind.as_deref() == Some("ticket")
@@ -319,28 +318,16 @@ async fn thread(tx: &mut TenantTx, p: &ParsedMail) -> DomainResult<Option<Ticket
     Ok(None)
 }
 
-/// Message-IDs named in the returned headers of a delivery report.
-fn returned_message_ids(text: &str) -> Vec<String> {
-    text.lines()
-        .filter_map(|l| {
-            let l = l.trim_start_matches(['>', ' ']);
-            let (name, value) = l.split_once(':')?;
-            if name.trim().eq_ignore_ascii_case("message-id") {
-                threading::normalize_message_id(value)
-            } else {
-                None
-            }
-        })
-        .collect()
-}
-
-/// Stores an incoming message and its attachments on `ticket`.
+/// Stores an incoming message and its attachments on `ticket`. Its body is
+/// the new text without quoted history, except for a forward that opens a
+/// ticket: there the forwarded message is the request itself.
 async fn add_incoming(
     tx: &mut TenantTx,
     env: &Env<'_>,
     inbound_id: InboundId,
     ticket: &Ticket,
     p: &ParsedMail,
+    opens: bool,
 ) -> DomainResult<nestogy_domain::TicketMessageId> {
     let mut full = p.text.clone();
     for s in &p.skipped {
@@ -358,7 +345,7 @@ async fn add_incoming(
             author_id: None,
             from_address: from.map(|a| a.email.clone()),
             from_name: from.and_then(|a| a.name.clone()),
-            body: if p.new_text.trim().is_empty() {
+            body: if p.new_text.trim().is_empty() || (opens && p.forwarded) {
                 p.text.clone()
             } else {
                 p.new_text.clone()
@@ -438,11 +425,5 @@ mod tests {
     fn tokens_leave_the_subject_of_a_new_ticket() {
         assert_eq!(strip_tokens("[#12-ABCDEF] Printer  jam"), "Printer jam");
         assert_eq!(strip_tokens("No token"), "No token");
-    }
-
-    #[test]
-    fn a_report_names_the_message_it_returns() {
-        let text = "Reporting-MTA: dns; mx\n\nMessage-ID: <abc@msp-a.test>\nSubject: x\n";
-        assert_eq!(returned_message_ids(text), vec!["<abc@msp-a.test>"]);
     }
 }

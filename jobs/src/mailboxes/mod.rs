@@ -192,6 +192,9 @@ async fn poll(
     let (mailbox, conn) = mailboxes::connection(&mut tx, id, ctx.services.secrets.as_ref()).await?;
     let own = own_addresses(&mut tx, ctx).await?;
     let domain = mail::sender_domain(&mut tx, &ctx.services.mail).await?;
+    let ack_limit = nestogy_domain::company::get(&mut tx)
+        .await?
+        .acks_per_sender_hour();
     let (stored_validity, stored_uid) = (mailbox.uidvalidity, mailbox.last_uid);
     tx.end_read();
     if !mailbox.enabled {
@@ -222,6 +225,7 @@ async fn poll(
         own: &own,
         files: &ctx.services.files,
         mail_domain: &domain,
+        ack_limit,
     };
     drain(ctx, tenant, &env, &mut session, &mut report).await?;
     // IDLE, where the server offers it: new mail is taken within seconds,
@@ -462,6 +466,9 @@ impl Job for Reprocess {
         let mailbox: Mailbox = mailboxes::get(&mut tx, self.mailbox).await?;
         let own = own_addresses(&mut tx, &ctx).await?;
         let domain = mail::sender_domain(&mut tx, &ctx.services.mail).await?;
+        let ack_limit = nestogy_domain::company::get(&mut tx)
+            .await?
+            .acks_per_sender_hour();
         let (msg, key) = match inbound::lock_quarantined(&mut tx, self.mailbox, self.message).await
         {
             Ok(found) => found,
@@ -488,6 +495,7 @@ impl Job for Reprocess {
             own: &own,
             files: &ctx.services.files,
             mail_domain: &domain,
+            ack_limit,
         };
         inbound::count_attempt(&mut tx, msg.id).await?;
         let p = ingest::process(&mut tx, &env, msg.id, &parsed).await?;
