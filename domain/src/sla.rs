@@ -470,7 +470,8 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
 /// changed the ticket), the event is found here.
 pub async fn record_events(tx: &mut TenantTx) -> DomainResult<Vec<NewEvent>> {
     let (tenant, now) = (tx.tenant(), tx.now());
-    let rows: Vec<(i64, TicketId, String, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+    type EventRow = (i64, TicketId, String, String, Option<DateTime<Utc>>);
+    let rows: Vec<EventRow> = sqlx::query_as(
         "INSERT INTO sla_events (company_id, ticket_id, target, state, due_at, at) \
          SELECT t.company_id, t.id, x.target, x.state, x.due_at, $2 FROM tickets t \
          CROSS JOIN LATERAL (VALUES ('response', t.sla_response_state, t.sla_response_due), \
