@@ -66,6 +66,12 @@ pub struct Global {
     )]
     pub worker_grace: u64,
 
+    /// The queues a worker serves, comma-separated (`inbound,mail`); all of
+    /// them when unset. Dedicated workers keep one family from taking the
+    /// cores of another.
+    #[arg(long, env = "NESTOGY_WORKER_QUEUES", global = true)]
+    pub worker_queues: Option<String>,
+
     /// Seconds after which a job held by a worker that stopped heartbeating
     /// (it died) is taken over by another worker. Heartbeats come every third of it.
     #[arg(long, env = "NESTOGY_JOB_LEASE", default_value_t = 30, global = true)]

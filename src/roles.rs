@@ -290,6 +290,9 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
         cfg.grace = std::time::Duration::from_secs(g.worker_grace);
         cfg.lease = std::time::Duration::from_secs(g.job_lease.max(3));
         cfg.heartbeat = cfg.lease / 3;
+        if let Some(list) = g.worker_queues.as_deref() {
+            cfg.queues = worker_queues(list)?;
+        }
         let (ctx, stop) = (ctx.clone(), stopped());
         tasks.spawn(async move { nestogy_workers::run(ctx, cfg, stop).await });
     }
@@ -320,4 +323,24 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
         }
     }
     result
+}
+
+/// Parses `NESTOGY_WORKER_QUEUES`: queue names, comma-separated, each with
+/// its default concurrency.
+fn worker_queues(list: &str) -> anyhow::Result<Vec<(nestogy_jobs::Queue, usize)>> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        let q = nestogy_jobs::Queue::parse(name).with_context(|| {
+            let known: Vec<&str> = nestogy_jobs::Queue::ALL.iter().map(|q| q.name()).collect();
+            format!(
+                "NESTOGY_WORKER_QUEUES: unknown queue {name:?}; the queues are {}",
+                known.join(", ")
+            )
+        })?;
+        if !out.iter().any(|(x, _)| *x == q) {
+            out.push((q, q.concurrency()));
+        }
+    }
+    anyhow::ensure!(!out.is_empty(), "NESTOGY_WORKER_QUEUES names no queue");
+    Ok(out)
 }

@@ -88,7 +88,16 @@ pub fn start_workers(
     let handles = (0..n)
         .map(|_| {
             let mut rx = stop_rx.clone();
-            let cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
+            let mut cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
+            // BENCH_QUEUES=inbound: a worker dedicated to some queues, as
+            // NESTOGY_WORKER_QUEUES makes one.
+            if let Ok(list) = std::env::var("BENCH_QUEUES") {
+                cfg.queues = list
+                    .split(',')
+                    .filter_map(|n| nestogy_jobs::Queue::parse(n.trim()))
+                    .map(|q| (q, q.concurrency()))
+                    .collect();
+            }
             tokio::spawn(nestogy_workers::run(ctx.clone(), cfg, async move {
                 let _ = rx.wait_for(|s| *s).await;
             }))

@@ -285,29 +285,22 @@ pub async fn allow_auto_reply(
     window: chrono::Duration,
 ) -> DomainResult<bool> {
     let (tenant, now) = (tx.tenant(), tx.now());
-    let address = address.to_lowercase();
-    // Serialise decisions about one address within the tenant.
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1 || ':' || $2))")
-        .bind(tenant.to_string())
-        .bind(&address)
-        .execute(tx.conn())
-        .await?;
-    let sent: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM auto_replies WHERE company_id = $1 AND address = $2 AND sent_at > $3",
+    // One statement: serialise decisions about this address within the
+    // tenant, count what went out in the window, and record this one if
+    // there is room.
+    let sent: Option<i32> = sqlx::query_scalar(
+        "WITH l AS (SELECT pg_advisory_xact_lock(hashtext($1::uuid::text || ':' || $2))), \
+         c AS (SELECT count(*) AS n FROM auto_replies, l WHERE company_id = $1 AND address = $2 \
+               AND sent_at > $3) \
+         INSERT INTO auto_replies (company_id, address, sent_at) SELECT $1, $2, $4 FROM c \
+         WHERE c.n < $5 RETURNING 1",
     )
     .bind(tenant)
-    .bind(&address)
+    .bind(address.to_lowercase())
     .bind(now - window)
-    .fetch_one(tx.conn())
+    .bind(now)
+    .bind(limit)
+    .fetch_optional(tx.conn())
     .await?;
-    if sent >= limit {
-        return Ok(false);
-    }
-    sqlx::query("INSERT INTO auto_replies (company_id, address, sent_at) VALUES ($1, $2, $3)")
-        .bind(tenant)
-        .bind(&address)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    Ok(true)
+    Ok(sent.is_some())
 }

@@ -517,25 +517,31 @@ pub async fn create(
     Ok(ticket)
 }
 
-/// Stores a new ticket with its number and token, status `new`.
+/// Stores a new ticket with its number and token, status `new`: number,
+/// ticket and first status change in one statement (mail ingestion makes
+/// many in a row).
 pub async fn insert(
     tx: &mut TenantTx,
     d: TicketDraft,
     author: Option<UserId>,
 ) -> DomainResult<Ticket> {
     let (tenant, now) = (tx.tenant(), tx.now());
-    let number = crate::numbering::allocate_range(tx, "ticket", "", 1).await?;
     let id = TicketId::new();
     let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO tickets (id, company_id, number, token_code, subject, client_id, contact_id, asset_id, \
-         requester_email, requester_name, status, priority, assignee_id, source, tags, mailbox_id, \
-         linked_ticket_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'new', $11, $12, $13, $14, $15, $16, $17, $17) \
-         RETURNING {COLUMNS}"
+        "WITH n AS (INSERT INTO number_sequences (company_id, kind, scope, last_value) \
+                    VALUES ($2, 'ticket', '', 1) ON CONFLICT (company_id, kind, scope) \
+                    DO UPDATE SET last_value = number_sequences.last_value + 1 RETURNING last_value), \
+         t AS (INSERT INTO tickets (id, company_id, number, token_code, subject, client_id, contact_id, \
+               asset_id, requester_email, requester_name, status, priority, assignee_id, source, tags, \
+               mailbox_id, linked_ticket_id, created_at, updated_at) \
+               SELECT $1, $2, n.last_value, $3, $4, $5, $6, $7, $8, $9, 'new', $10, $11, $12, $13, $14, \
+               $15, $16, $16 FROM n RETURNING {COLUMNS}), \
+         s AS (INSERT INTO ticket_status_changes (company_id, ticket_id, from_status, to_status, user_id, at) \
+               SELECT $2, t.id, NULL, 'new', $17, $16 FROM t) \
+         SELECT {COLUMNS} FROM t"
     )))
     .bind(id)
     .bind(tenant)
-    .bind(number)
     .bind(crate::threading::new_token_code())
     .bind(truncate_chars(&d.subject, 300))
     .bind(d.client_id)
@@ -550,9 +556,9 @@ pub async fn insert(
     .bind(d.mailbox_id)
     .bind(d.linked_ticket_id)
     .bind(now)
+    .bind(author)
     .fetch_one(tx.conn())
     .await?;
-    record_status(tx, id, None, TicketStatus::New, author).await?;
     Ok(row.into())
 }
 
@@ -936,16 +942,20 @@ pub async fn add_message(
             ) {
                 set_status(tx, ticket.id, TicketStatus::Open, None).await?;
             } else {
-                touch(tx, ticket.id).await?;
+                touch(tx, ticket).await?;
             }
         }
-        _ => touch(tx, ticket.id).await?,
+        _ => touch(tx, ticket).await?,
     }
     Ok(id)
 }
 
-async fn touch(tx: &mut TenantTx, id: TicketId) -> DomainResult<()> {
+async fn touch(tx: &mut TenantTx, ticket: &Ticket) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
+    if ticket.updated_at == now {
+        return Ok(());
+    }
+    let id = ticket.id;
     sqlx::query("UPDATE tickets SET updated_at = $3 WHERE company_id = $1 AND id = $2")
         .bind(tenant)
         .bind(id)
