@@ -82,6 +82,12 @@ async fn run() {
     .await
     .expect("company");
     support::clear_schedules(&owner).await;
+    if let Ok(sql) = std::env::var("BENCH_SQL") {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&owner)
+            .await
+            .expect("bench sql");
+    }
     drop(conn);
     let ctx = support::job_context(dbh.clone(), "inbound").await;
     let mut tx = dbh.tenant(c.id).await.expect("tx");

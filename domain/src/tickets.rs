@@ -952,7 +952,8 @@ pub async fn add_message(
 
 async fn touch(tx: &mut TenantTx, ticket: &Ticket) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
-    if ticket.updated_at == now {
+    // Written in this transaction already (PostgreSQL keeps microseconds).
+    if ticket.updated_at.timestamp_micros() == now.timestamp_micros() {
         return Ok(());
     }
     let id = ticket.id;
