@@ -171,6 +171,36 @@ async fn check_domains_free(
     Ok(())
 }
 
+/// [`by_email_domain`] for many domains at once: each given domain maps to
+/// its one client, or to `None` (no client, or several).
+pub async fn by_email_domains(
+    tx: &mut TenantTx,
+    domains: &[String],
+) -> DomainResult<std::collections::HashMap<String, Option<ClientId>>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(String, ClientId)> = sqlx::query_as(
+        "SELECT d, id FROM clients, unnest(email_domains) d WHERE company_id = $1 \
+         AND email_domains && $2::text[] AND d = ANY($2)",
+    )
+    .bind(tenant)
+    .bind(domains)
+    .fetch_all(tx.conn())
+    .await?;
+    let mut out: std::collections::HashMap<String, Option<ClientId>> =
+        domains.iter().map(|d| (d.clone(), None)).collect();
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (d, id) in rows {
+        *seen.entry(d.clone()).or_default() += 1;
+        out.insert(d, Some(id));
+    }
+    for (d, n) in seen {
+        if n > 1 {
+            out.insert(d, None);
+        }
+    }
+    Ok(out)
+}
+
 /// The one client with `domain` registered, if exactly one has it.
 pub async fn by_email_domain(tx: &mut TenantTx, domain: &str) -> DomainResult<Option<ClientId>> {
     let tenant = tx.tenant();

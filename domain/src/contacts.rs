@@ -253,6 +253,23 @@ pub async fn by_email(
     .await?)
 }
 
+/// [`by_email`] for many addresses at once (lowercased keys).
+pub async fn by_emails(
+    tx: &mut TenantTx,
+    emails: &[String],
+) -> DomainResult<std::collections::HashMap<String, (ContactId, ClientId)>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(String, ContactId, ClientId)> = sqlx::query_as(
+        "SELECT DISTINCT ON (lower(email)) lower(email), id, client_id FROM contacts \
+         WHERE company_id = $1 AND lower(email) = ANY($2) ORDER BY lower(email), created_at, id",
+    )
+    .bind(tenant)
+    .bind(emails)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|(e, k, c)| (e, (k, c))).collect())
+}
+
 pub async fn delete(tx: &mut TenantTx, client: ClientId, id: ContactId) -> DomainResult<()> {
     let tenant = tx.tenant();
     let done =

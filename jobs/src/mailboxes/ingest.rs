@@ -22,8 +22,11 @@ use nestogy_domain::threading;
 use nestogy_domain::tickets::{
     self, MessageKind, NewMessageRecord, Priority, Ticket, TicketDraft, TicketSource, TicketStatus,
 };
+use std::collections::HashMap;
+
 use nestogy_domain::{
-    DomainError, DomainResult, InboundId, MailId, TenantTx, TicketId, clients, contacts,
+    ClientId, ContactId, DomainError, DomainResult, InboundId, MailId, TenantTx, TicketId, clients,
+    contacts,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -44,6 +47,64 @@ pub struct Env<'a> {
     pub mail_domain: &'a str,
     /// Acknowledgements one sender gets per [`ACK_WINDOW`].
     pub ack_limit: i64,
+}
+
+/// Senders of a batch resolved in two queries instead of two per message.
+/// Empty (the default), every lookup goes to the database.
+#[derive(Debug, Default)]
+pub struct Senders {
+    loaded: bool,
+    contacts: HashMap<String, (ContactId, ClientId)>,
+    domains: HashMap<String, Option<ClientId>>,
+}
+
+impl Senders {
+    pub async fn load(
+        tx: &mut TenantTx,
+        parsed: impl Iterator<Item = &Result<ParsedMail, parse::ParseError>>,
+    ) -> DomainResult<Senders> {
+        let mut emails: Vec<String> = Vec::new();
+        let mut domains: Vec<String> = Vec::new();
+        for p in parsed.filter_map(|p| p.as_ref().ok()) {
+            if let Some(f) = &p.from {
+                emails.push(f.email.clone());
+                domains.push(domain_of(&f.email).to_owned());
+            }
+        }
+        emails.sort();
+        emails.dedup();
+        domains.sort();
+        domains.dedup();
+        Ok(Senders {
+            loaded: true,
+            contacts: contacts::by_emails(tx, &emails).await?,
+            domains: clients::by_email_domains(tx, &domains).await?,
+        })
+    }
+
+    /// (contact, client) of a sender: its contact, else the client of its
+    /// domain.
+    async fn resolve(
+        &self,
+        tx: &mut TenantTx,
+        email: &str,
+    ) -> DomainResult<(Option<ContactId>, Option<ClientId>)> {
+        let domain = domain_of(email);
+        if self.loaded && self.domains.contains_key(domain) {
+            return Ok(match self.contacts.get(email) {
+                Some((k, c)) => (Some(*k), Some(*c)),
+                None => (None, self.domains.get(domain).copied().flatten()),
+            });
+        }
+        Ok(match contacts::by_email(tx, email).await? {
+            Some((contact, client)) => (Some(contact), Some(client)),
+            None => (None, clients::by_email_domain(tx, domain).await?),
+        })
+    }
+}
+
+fn domain_of(email: &str) -> &str {
+    email.rsplit('@').next().unwrap_or_default()
 }
 
 /// What became of one message.
@@ -103,23 +164,25 @@ pub fn arrive(
 pub async fn ingest(
     tx: &mut TenantTx,
     env: &Env<'_>,
+    senders: &Senders,
     arrival: &Arrival,
     parsed: &Result<ParsedMail, parse::ParseError>,
 ) -> DomainResult<Option<Processed>> {
     let Some(id) = inbound::claim(tx, arrival).await? else {
         return Ok(None);
     };
-    process(tx, env, id, parsed).await.map(Some)
+    process(tx, env, senders, id, parsed).await.map(Some)
 }
 
 /// Decides and applies what a claimed message becomes, and records it.
 pub async fn process(
     tx: &mut TenantTx,
     env: &Env<'_>,
+    senders: &Senders,
     id: InboundId,
     parsed: &Result<ParsedMail, parse::ParseError>,
 ) -> DomainResult<Processed> {
-    let decided = decide(tx, env, id, parsed).await?;
+    let decided = decide(tx, env, senders, id, parsed).await?;
     let automated = parsed
         .as_ref()
         .ok()
@@ -150,6 +213,7 @@ fn quarantine(id: InboundId, reason: impl Into<String>) -> Processed {
 async fn decide(
     tx: &mut TenantTx,
     env: &Env<'_>,
+    senders: &Senders,
     id: InboundId,
     parsed: &Result<ParsedMail, parse::ParseError>,
 ) -> DomainResult<Processed> {
@@ -202,13 +266,7 @@ async fn decide(
             })
         }
         Target::New { linked } => {
-            let (contact, client) = match contacts::by_email(tx, &from.email).await? {
-                Some((contact, client)) => (Some(contact), Some(client)),
-                None => {
-                    let domain = from.email.rsplit('@').next().unwrap_or_default();
-                    (None, clients::by_email_domain(tx, domain).await?)
-                }
-            };
+            let (contact, client) = senders.resolve(tx, &from.email).await?;
             if client.is_none() && env.mailbox.unknown_senders == UnknownSenders::Quarantine {
                 return Ok(quarantine(
                     id,

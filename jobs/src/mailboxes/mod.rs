@@ -309,9 +309,10 @@ async fn ingest_batch(
     }
     report.fetched += fetched.len();
     let mut tx = ctx.db.tenant(tenant).await?;
+    let senders = ingest::Senders::load(&mut tx, arrivals.iter().map(|(_, p)| p)).await?;
     let mut mails = Vec::new();
     for (arrival, parsed) in &arrivals {
-        match ingest::ingest(&mut tx, env, arrival, parsed).await? {
+        match ingest::ingest(&mut tx, env, &senders, arrival, parsed).await? {
             None => report.duplicates += 1,
             Some(p) => {
                 match p.outcome {
@@ -498,7 +499,8 @@ impl Job for Reprocess {
             ack_limit,
         };
         inbound::count_attempt(&mut tx, msg.id).await?;
-        let p = ingest::process(&mut tx, &env, msg.id, &parsed).await?;
+        let p =
+            ingest::process(&mut tx, &env, &ingest::Senders::default(), msg.id, &parsed).await?;
         tx.commit().await?;
         if let Err(e) = mail::dispatch(&ctx, self.tenant, &p.mails).await {
             tracing::warn!(error = %e, "dispatching acknowledgements");
