@@ -3,7 +3,9 @@
 //! (fetch with BODY.PEEK[], raw bytes to the object store, parse, thread,
 //! match the sender, ticket and message rows, acknowledgement registered,
 //! checkpoint), until every message is a ticket. Prints messages/s.
-//! `MESSAGES=10000 cargo bench --bench inbound`.
+//! `MESSAGES=10000 cargo bench --bench inbound`; `BENCH_QUEUES=inbound`
+//! gives the worker only the inbound queue; `BENCH_SQL` runs a statement
+//! on the fresh database first (for experiments: drop an index, say).
 
 use std::time::{Duration, Instant};
 
