@@ -260,33 +260,62 @@ async fn drain(
     report: &mut PollReport,
 ) -> Result<(), PollError> {
     let uids = imap::uids_after(session, report.last_uid).await?;
-    for chunk in uids.chunks(BATCH) {
-        let fetched = imap::fetch(session, chunk).await?;
-        let last = chunk.last().copied().unwrap_or(report.last_uid);
-        let validity = report.uidvalidity;
-        let mails = ingest_batch(ctx, tenant, env, validity, last, fetched, report).await?;
+    let chunks: Vec<&[u32]> = uids.chunks(BATCH).collect();
+    let validity = report.uidvalidity;
+    let mut next = match chunks.first() {
+        Some(c) => Some(prepare(ctx, tenant, env, session, c, validity).await?),
+        None => None,
+    };
+    let mut i = 0;
+    // While one batch is processed in PostgreSQL, the next is fetched,
+    // parsed and kept: the IMAP server and the parser work meanwhile.
+    while let Some(current) = next.take() {
+        i += 1;
+        let last = current.last;
+        let following = async {
+            match chunks.get(i) {
+                Some(c) => prepare(ctx, tenant, env, session, c, validity)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let (done, following) = tokio::join!(
+            process_batch(ctx, tenant, env, validity, current, report),
+            following
+        );
+        let mails = done?;
         report.last_uid = last;
         if let Err(e) = mail::dispatch(ctx, tenant, &mails).await {
             // The registry keeps the messages; the daily sweep sends them.
             tracing::warn!(error = %e, "dispatching acknowledgements");
         }
+        next = following?;
     }
     Ok(())
 }
 
-/// Stores and processes one fetched batch in one transaction, moving the
-/// checkpoint to `last`. Returns the mail to dispatch.
-async fn ingest_batch(
+/// A batch fetched, parsed, and its raw bytes kept: ready to process.
+struct Batch {
+    arrivals: Vec<(
+        nestogy_domain::inbound::Arrival,
+        Result<crate::inbound::parse::ParsedMail, crate::inbound::parse::ParseError>,
+    )>,
+    /// The batch's highest UID: the checkpoint once it is processed.
+    last: u32,
+}
+
+/// Fetches `uids` and keeps their raw bytes in the object store first, so
+/// every message is kept, even one that cannot be parsed.
+async fn prepare(
     ctx: &JobContext,
     tenant: TenantId,
     env: &Env<'_>,
+    session: &mut imap::ImapSession,
+    uids: &[u32],
     validity: u32,
-    last: u32,
-    fetched: Vec<(u32, Vec<u8>)>,
-    report: &mut PollReport,
-) -> Result<Vec<MailId>, PollError> {
-    // Parsing is CPU work; the raw bytes go to the object store first, so
-    // every message is kept, even one that cannot be parsed.
+) -> Result<Batch, PollError> {
+    let fetched = imap::fetch(session, uids).await?;
     let arrivals: Vec<_> = fetched
         .iter()
         .map(|(uid, raw)| ingest::arrive(tenant, env.mailbox, validity, *uid, raw))
@@ -294,8 +323,8 @@ async fn ingest_batch(
     let files = &ctx.services.files;
     let owned: Vec<(String, Vec<u8>)> = arrivals
         .iter()
-        .zip(&fetched)
-        .map(|((a, _), (_, raw))| (a.raw_key.clone(), raw.clone()))
+        .zip(fetched)
+        .map(|((a, _), (_, raw))| (a.raw_key.clone(), raw))
         .collect();
     let stored: Vec<Result<(), String>> = futures_util::stream::iter(owned)
         .map(|(key, raw)| store_raw(files, key, raw))
@@ -307,18 +336,34 @@ async fn ingest_batch(
             "storing raw mail: {e}"
         ))));
     }
-    report.fetched += fetched.len();
+    Ok(Batch {
+        arrivals,
+        last: uids.last().copied().unwrap_or_default(),
+    })
+}
+
+/// Processes a prepared batch in one transaction that also moves the
+/// checkpoint to its last UID. Returns the mail to dispatch.
+async fn process_batch(
+    ctx: &JobContext,
+    tenant: TenantId,
+    env: &Env<'_>,
+    validity: u32,
+    batch: Batch,
+    report: &mut PollReport,
+) -> Result<Vec<MailId>, PollError> {
     let mut tx = ctx.db.tenant(tenant).await?;
-    let senders = ingest::Senders::load(&mut tx, arrivals.iter().map(|(_, p)| p)).await?;
+    let senders = ingest::Senders::load(&mut tx, batch.arrivals.iter().map(|(_, p)| p)).await?;
     let mut mails = Vec::new();
-    for (arrival, parsed) in &arrivals {
+    let mut counts = PollReport::default();
+    for (arrival, parsed) in &batch.arrivals {
         match ingest::ingest(&mut tx, env, &senders, arrival, parsed).await? {
-            None => report.duplicates += 1,
+            None => counts.duplicates += 1,
             Some(p) => {
                 match p.outcome {
-                    inbound::Outcome::Ticket => report.tickets += 1,
-                    inbound::Outcome::Reply => report.replies += 1,
-                    inbound::Outcome::Quarantined => report.quarantined += 1,
+                    inbound::Outcome::Ticket => counts.tickets += 1,
+                    inbound::Outcome::Reply => counts.replies += 1,
+                    inbound::Outcome::Quarantined => counts.quarantined += 1,
                 }
                 mails.extend(p.mails);
             }
@@ -328,10 +373,16 @@ async fn ingest_batch(
         &mut tx,
         env.mailbox.id,
         i64::from(validity),
-        i64::from(last),
+        i64::from(batch.last),
     )
     .await?;
     tx.commit().await?;
+    // Counted once committed: a batch rolled back did nothing.
+    report.fetched += batch.arrivals.len();
+    report.duplicates += counts.duplicates;
+    report.tickets += counts.tickets;
+    report.replies += counts.replies;
+    report.quarantined += counts.quarantined;
     Ok(mails)
 }
 
