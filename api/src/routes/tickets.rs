@@ -83,14 +83,17 @@ async fn list_tickets(
         if part.is_empty() {
             continue;
         }
-        match TicketStatus::parse(part) {
-            Some(st) => statuses.push(st),
-            None => v.add(
-                "status",
-                "invalid",
-                format!("unknown status {part:?}: new, open, in_progress, waiting_on_client, resolved or closed"),
-            ),
-        }
+        // An unknown value is a malformed query, as for the other filters.
+        let st = TicketStatus::parse(part).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!(
+                    "the query string is invalid: unknown status {part:?}; \
+                     expected new, open, in_progress, waiting_on_client, resolved or closed"
+                ),
+            )
+        })?;
+        statuses.push(st);
     }
     let text = |x: Option<String>| x.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     let query = text(q.q);
