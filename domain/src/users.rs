@@ -358,16 +358,64 @@ pub async fn record_login(tx: &mut TenantTx, id: UserId) -> DomainResult<()> {
     Ok(())
 }
 
-/// Stores a new, not yet confirmed TOTP secret.
-pub async fn set_pending_totp(tx: &mut TenantTx, id: UserId, secret: &str) -> DomainResult<()> {
+/// How a sealed TOTP secret starts in the database; one without it is
+/// plain text from before secrets were sealed, and still read.
+const SEALED: &str = "sealed:";
+
+impl Credentials {
+    /// The TOTP secret, opened with `key` when it is sealed.
+    pub fn totp(
+        &self,
+        tenant: crate::TenantId,
+        key: Option<&crate::crypto::SecretKey>,
+    ) -> DomainResult<Option<String>> {
+        let Some(stored) = self.totp_secret.as_deref() else {
+            return Ok(None);
+        };
+        let Some(sealed) = stored.strip_prefix(SEALED) else {
+            return Ok(Some(stored.to_owned()));
+        };
+        use base64::Engine;
+        let key = key.ok_or_else(|| {
+            DomainError::Internal(
+                "a TOTP secret is sealed but NESTOGY_SECRET_KEY is not set".into(),
+            )
+        })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|e| DomainError::Internal(format!("sealed TOTP secret: {e}")))?;
+        key.open(tenant, &bytes)
+            .map(Some)
+            .map_err(|e| DomainError::Internal(format!("sealed TOTP secret: {e}")))
+    }
+}
+
+/// Stores a new, not yet confirmed TOTP secret: sealed with AES-256-GCM
+/// under `key` (the tenant bound to it) when there is a key.
+pub async fn set_pending_totp(
+    tx: &mut TenantTx,
+    id: UserId,
+    secret: &str,
+    key: Option<&crate::crypto::SecretKey>,
+) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
+    let secret = match key {
+        Some(k) => {
+            use base64::Engine;
+            format!(
+                "{SEALED}{}",
+                base64::engine::general_purpose::STANDARD.encode(k.seal(tenant, secret))
+            )
+        }
+        None => secret.to_owned(),
+    };
     sqlx::query(
         "UPDATE users SET totp_secret = $3, totp_enabled = false, updated_at = $4 \
          WHERE company_id = $1 AND id = $2",
     )
     .bind(tenant)
     .bind(id)
-    .bind(secret)
+    .bind(&secret)
     .bind(now)
     .execute(tx.conn())
     .await?;

@@ -218,6 +218,14 @@ async fn totp_enrolment_and_sign_in() {
             .unwrap()
             .starts_with("otpauth://totp/")
     );
+    // Sealed at rest: the database never holds the secret itself.
+    let stored: String = sqlx::query_scalar("SELECT totp_secret FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert!(stored.starts_with("sealed:"), "{stored}");
+    assert!(!stored.contains(&secret));
 
     // Not active until confirmed.
     assert_eq!(app.login(email, PASSWORD).await.status, StatusCode::OK);

@@ -177,7 +177,10 @@ async fn login(
         return Err(invalid_credentials());
     }
     if creds.user.totp_enabled {
-        let secret = creds.totp_secret.as_deref().unwrap_or_default();
+        let secret = creds
+            .totp(tx.tenant(), s.jobs().services.secrets.as_ref())?
+            .unwrap_or_default();
+        let secret = secret.as_str();
         let Some(code) = body.totp_code.as_deref() else {
             return Err(DomainError::unauthenticated(
                 "totp_required",
@@ -328,7 +331,13 @@ async fn totp_enroll(
     let otpauth_url = totp
         .to_url()
         .map_err(|e| ApiError::Domain(DomainError::Internal(format!("TOTP URL: {e}"))))?;
-    users::set_pending_totp(&mut tx, p.user_id, &secret).await?;
+    users::set_pending_totp(
+        &mut tx,
+        p.user_id,
+        &secret,
+        s.jobs().services.secrets.as_ref(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(TotpEnrollment {
         secret,
@@ -369,7 +378,8 @@ async fn totp_change(
     p.require_session()?;
     let mut tx = p.tx(&s).await?;
     let creds = users::credentials(&mut tx, p.user_id).await?;
-    let Some(secret) = creds.totp_secret.as_deref() else {
+    let secret = creds.totp(p.tenant, s.jobs().services.secrets.as_ref())?;
+    let Some(secret) = secret.as_deref() else {
         return Err(DomainError::conflict(
             "totp_not_enrolled",
             "start enrolment at /api/v1/auth/totp/enroll first",
