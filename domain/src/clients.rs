@@ -203,18 +203,11 @@ pub async fn by_email_domains(
 
 /// The one client with `domain` registered, if exactly one has it.
 pub async fn by_email_domain(tx: &mut TenantTx, domain: &str) -> DomainResult<Option<ClientId>> {
-    let tenant = tx.tenant();
-    let ids: Vec<ClientId> = sqlx::query_scalar(
-        "SELECT id FROM clients WHERE company_id = $1 AND email_domains @> ARRAY[$2::text] LIMIT 2",
-    )
-    .bind(tenant)
-    .bind(domain.to_lowercase())
-    .fetch_all(tx.conn())
-    .await?;
-    Ok(match ids.as_slice() {
-        [one] => Some(*one),
-        _ => None,
-    })
+    let domain = domain.to_lowercase();
+    Ok(by_email_domains(tx, std::slice::from_ref(&domain))
+        .await?
+        .remove(&domain)
+        .flatten())
 }
 
 pub async fn get(tx: &mut TenantTx, id: ClientId) -> DomainResult<Client> {

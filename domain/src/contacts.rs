@@ -242,18 +242,13 @@ pub async fn by_email(
     tx: &mut TenantTx,
     email: &str,
 ) -> DomainResult<Option<(ContactId, ClientId)>> {
-    let tenant = tx.tenant();
-    Ok(sqlx::query_as(
-        "SELECT id, client_id FROM contacts WHERE company_id = $1 AND lower(email) = lower($2) \
-         ORDER BY created_at, id LIMIT 1",
-    )
-    .bind(tenant)
-    .bind(email)
-    .fetch_optional(tx.conn())
-    .await?)
+    let email = email.to_lowercase();
+    Ok(by_emails(tx, std::slice::from_ref(&email))
+        .await?
+        .remove(&email))
 }
 
-/// [`by_email`] for many addresses at once (lowercased keys).
+/// [`by_email`] for many lowercased addresses at once.
 pub async fn by_emails(
     tx: &mut TenantTx,
     emails: &[String],

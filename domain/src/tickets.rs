@@ -351,13 +351,8 @@ pub async fn list(
     let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
     let priority = f.priority.map(Priority::as_str);
     let sla = f.sla_state.map(SlaState::as_str);
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("t.{}", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {columns} FROM tickets t WHERE {FILTER} \
+        "SELECT {COLUMNS} FROM tickets t WHERE {FILTER} \
          AND ($10::uuid IS NULL OR t.id < $10) ORDER BY t.id DESC LIMIT $11"
     )))
     .bind(tenant)
@@ -968,21 +963,62 @@ async fn touch(tx: &mut TenantTx, ticket: &Ticket) -> DomainResult<()> {
 
 /// A ticket's messages with their attachments, oldest first.
 pub async fn messages(tx: &mut TenantTx, ticket: TicketId) -> DomainResult<Vec<TicketMessage>> {
+    read_messages(tx, ticket, None).await
+}
+
+/// One message of a ticket with its attachments.
+pub async fn message(
+    tx: &mut TenantTx,
+    ticket: TicketId,
+    id: TicketMessageId,
+) -> DomainResult<TicketMessage> {
+    read_messages(tx, ticket, Some(id))
+        .await?
+        .pop()
+        .ok_or(DomainError::not_found("message"))
+}
+
+/// The message that carries outbound mail `mail`, if any.
+pub async fn message_of_mail(
+    tx: &mut TenantTx,
+    ticket: TicketId,
+    mail: MailId,
+) -> DomainResult<Option<TicketMessageId>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM ticket_messages WHERE company_id = $1 AND ticket_id = $2 AND mail_id = $3",
+    )
+    .bind(tenant)
+    .bind(ticket)
+    .bind(mail)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// The messages of `ticket` (or just `only`), with their attachments.
+async fn read_messages(
+    tx: &mut TenantTx,
+    ticket: TicketId,
+    only: Option<TicketMessageId>,
+) -> DomainResult<Vec<TicketMessage>> {
     let tenant = tx.tenant();
     let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {MESSAGE_COLUMNS} FROM ticket_messages WHERE company_id = $1 AND ticket_id = $2 \
-         ORDER BY created_at, id"
+         AND ($3::uuid IS NULL OR id = $3) ORDER BY created_at, id"
     )))
     .bind(tenant)
     .bind(ticket)
+    .bind(only)
     .fetch_all(tx.conn())
     .await?;
     let files: Vec<(TicketMessageId, AttachmentId, String, String, i64)> = sqlx::query_as(
         "SELECT message_id, id, filename, content_type, size_bytes FROM ticket_attachments \
-         WHERE company_id = $1 AND ticket_id = $2 ORDER BY created_at, id",
+         WHERE company_id = $1 AND ticket_id = $2 AND ($3::uuid IS NULL OR message_id = $3) \
+         ORDER BY created_at, id",
     )
     .bind(tenant)
     .bind(ticket)
+    .bind(only)
     .fetch_all(tx.conn())
     .await?;
     Ok(rows

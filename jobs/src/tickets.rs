@@ -44,14 +44,18 @@ impl Job for SlaCheck {
         sla::refresh(&mut tx, None).await?;
         let events = sla::record_events(&mut tx).await?;
         let mut mails = Vec::new();
+        // Read once, when a notice first goes to the admins.
+        let mut admins: Option<Vec<String>> = None;
         for e in &events {
             let ticket = tickets::get(&mut tx, e.ticket_id).await?;
-            let recipients = match ticket.assignee_id {
-                Some(u) => match users::get(&mut tx, u).await {
-                    Ok(user) if user.active => vec![user.email],
-                    _ => users::admin_emails(&mut tx).await?,
-                },
-                None => users::admin_emails(&mut tx).await?,
+            let assignee = match ticket.assignee_id {
+                Some(u) => users::get(&mut tx, u).await.ok().filter(|user| user.active),
+                None => None,
+            };
+            let recipients = match (assignee, &admins) {
+                (Some(user), _) => vec![user.email],
+                (None, Some(a)) => a.clone(),
+                (None, None) => admins.insert(users::admin_emails(&mut tx).await?).clone(),
             };
             if recipients.is_empty() {
                 continue;
@@ -167,18 +171,12 @@ pub async fn public_reply(
         subject: format!("Re: {} {}", ticket.token, ticket.subject),
     };
     let (m, created) = mail::create(tx, ctx, new).await?;
-    if !created {
-        let existing = tickets::messages(tx, ticket.id)
-            .await?
-            .into_iter()
-            .find(|x| x.mail_id == Some(m.id));
-        if let Some(x) = existing {
-            return Ok(Reply {
-                message: x.id,
-                mail: m,
-                created: false,
-            });
-        }
+    if !created && let Some(message) = tickets::message_of_mail(tx, ticket.id, m.id).await? {
+        return Ok(Reply {
+            message,
+            mail: m,
+            created: false,
+        });
     }
     let id = tickets::add_message(
         tx,

@@ -528,11 +528,7 @@ async fn add_message(
         }
     }
     sla::refresh(&mut tx, Some(&[id])).await?;
-    let message = tickets::messages(&mut tx, id)
-        .await?
-        .into_iter()
-        .find(|m| m.id == msg_id)
-        .ok_or(DomainError::not_found("message"))?;
+    let message = tickets::message(&mut tx, id, msg_id).await?;
     p.audit(
         &mut tx,
         "ticket.message_added",

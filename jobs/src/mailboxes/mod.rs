@@ -386,15 +386,13 @@ async fn process_batch(
     Ok(mails)
 }
 
-/// Keeps a raw message; named by content, so a second put is skipped.
+/// Keeps a raw message; named by content, so putting it again (a redone
+/// batch) writes the same object.
 async fn store_raw(
     files: &nestogy_domain::files::Files,
     key: String,
     raw: Vec<u8>,
 ) -> Result<(), String> {
-    if files.exists(&key).await.unwrap_or(false) {
-        return Ok(());
-    }
     files.put(&key, raw).await.map_err(|e| e.to_string())
 }
 
