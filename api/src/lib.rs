@@ -49,6 +49,10 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::tickets::router())
         .merge(routes::sla::router())
         .merge(routes::mailboxes::router())
+        .merge(routes::assets::router())
+        .merge(routes::networks::router())
+        .merge(routes::projects::router())
+        .merge(routes::time_entries::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

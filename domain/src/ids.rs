@@ -99,3 +99,8 @@ id_type!(
     InboundId
 );
 id_type!(SlaPolicyId);
+id_type!(AssetId);
+id_type!(NetworkId);
+id_type!(ProjectId);
+id_type!(TaskId);
+id_type!(TimeEntryId);

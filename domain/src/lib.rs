@@ -1,6 +1,7 @@
 //! Nestogy's domain: ids, tenancy, roles, validation and the repositories
 //! over PostgreSQL. It knows nothing of HTTP or of the job runtime.
 
+pub mod assets;
 pub mod audit;
 pub mod billing_periods;
 pub mod catalogue;
@@ -22,11 +23,13 @@ pub mod locations;
 pub mod mail;
 pub mod mailboxes;
 pub mod money;
+pub mod networks;
 pub mod numbering;
 pub mod pagination;
 pub mod passwords;
 pub mod patch;
 pub mod payments;
+pub mod projects;
 pub mod quotes;
 pub mod recurring;
 pub mod roles;
@@ -37,6 +40,7 @@ pub mod sla_clock;
 pub mod tenancy;
 pub mod threading;
 pub mod tickets;
+pub mod time_entries;
 pub mod tokens;
 pub mod users;
 pub mod validation;

@@ -30,8 +30,9 @@ impl Role {
     }
 
     /// The permission matrix of the design: admin everything; tech manages
-    /// clients, contacts, locations and tickets; accountant reads clients and manages
-    /// billing (catalogue, invoices). Every role reads its own company's
+    /// clients, contacts, locations, tickets, assets, projects and time;
+    /// accountant reads clients, projects and time and manages billing
+    /// (catalogue, invoices, billing time). Every role reads its own company's
     /// settings. Jobs and schedules are for admins.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
@@ -39,9 +40,22 @@ impl Role {
             Role::Admin => true,
             Role::Tech => matches!(
                 p,
-                ClientsRead | ClientsWrite | CompanyRead | TicketsRead | TicketsWrite
+                ClientsRead
+                    | ClientsWrite
+                    | CompanyRead
+                    | TicketsRead
+                    | TicketsWrite
+                    | AssetsRead
+                    | AssetsWrite
+                    | ProjectsRead
+                    | ProjectsWrite
+                    | TimeRead
+                    | TimeWrite
             ),
-            Role::Accountant => matches!(p, ClientsRead | CompanyRead | BillingRead | BillingWrite),
+            Role::Accountant => matches!(
+                p,
+                ClientsRead | CompanyRead | BillingRead | BillingWrite | ProjectsRead | TimeRead
+            ),
         }
     }
 }
@@ -76,10 +90,22 @@ pub enum Permission {
     TicketsRead,
     #[serde(rename = "tickets:write")]
     TicketsWrite,
+    #[serde(rename = "assets:read")]
+    AssetsRead,
+    #[serde(rename = "assets:write")]
+    AssetsWrite,
+    #[serde(rename = "projects:read")]
+    ProjectsRead,
+    #[serde(rename = "projects:write")]
+    ProjectsWrite,
+    #[serde(rename = "time:read")]
+    TimeRead,
+    #[serde(rename = "time:write")]
+    TimeWrite,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 13] = [
+    pub const ALL: [Permission; 19] = [
         Permission::ClientsRead,
         Permission::ClientsWrite,
         Permission::CompanyRead,
@@ -93,6 +119,12 @@ impl Permission {
         Permission::BillingWrite,
         Permission::TicketsRead,
         Permission::TicketsWrite,
+        Permission::AssetsRead,
+        Permission::AssetsWrite,
+        Permission::ProjectsRead,
+        Permission::ProjectsWrite,
+        Permission::TimeRead,
+        Permission::TimeWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -110,6 +142,12 @@ impl Permission {
             Permission::BillingWrite => "billing:write",
             Permission::TicketsRead => "tickets:read",
             Permission::TicketsWrite => "tickets:write",
+            Permission::AssetsRead => "assets:read",
+            Permission::AssetsWrite => "assets:write",
+            Permission::ProjectsRead => "projects:read",
+            Permission::ProjectsWrite => "projects:write",
+            Permission::TimeRead => "time:read",
+            Permission::TimeWrite => "time:write",
         }
     }
 

@@ -1,6 +1,7 @@
 //! End-to-end tests of the API: the real router against a fresh PostgreSQL
 //! database per test and the real Redis.
 
+mod assets;
 mod auth;
 mod bad_input;
 mod catalogue;
@@ -17,10 +18,12 @@ mod openapi;
 mod ops;
 mod payments;
 mod processes;
+mod projects;
 mod quotes;
 mod recurring;
 mod roles;
 mod scheduler;
 mod tenancy;
 mod tickets;
+mod time_entries;
 mod users;

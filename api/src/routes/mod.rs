@@ -1,6 +1,7 @@
 //! One module per resource: its routes, request and response types.
 
 pub mod api_tokens;
+pub mod assets;
 pub mod audit;
 pub mod auth;
 pub mod catalogue;
@@ -14,12 +15,15 @@ pub mod jobs;
 pub mod locations;
 pub mod mail;
 pub mod mailboxes;
+pub mod networks;
 pub mod payments;
+pub mod projects;
 pub mod quotes;
 pub mod recurring;
 pub mod schedules;
 pub mod sla;
 pub mod tickets;
+pub mod time_entries;
 pub mod users;
 
 use nestogy_domain::TenantTx;

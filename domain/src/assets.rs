@@ -1,0 +1,1 @@
+//! Assets: a client's devices and licences, their warranties and history.

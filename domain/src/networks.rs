@@ -1,0 +1,1 @@
+//! Networks: a client's address ranges.

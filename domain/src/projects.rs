@@ -1,0 +1,1 @@
+//! Projects: a client's pieces of work, their tasks and linked tickets.

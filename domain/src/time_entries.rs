@@ -1,0 +1,1 @@
+//! Time entries: work logged on tickets, tasks and projects, and billing it.
