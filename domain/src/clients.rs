@@ -20,13 +20,17 @@ pub struct Client {
     pub notes: Option<String>,
     /// Mail from these domains belongs to this client.
     pub email_domains: Vec<String>,
+    /// The hourly rate of time logged for this client by users without a
+    /// rate of their own, in the company's currency.
+    #[schema(value_type = Option<String>)]
+    pub hourly_rate: Option<rust_decimal::Decimal>,
     /// Set while the client is archived.
     pub archived_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, email, phone, website, tax_id, notes, email_domains, archived_at, \
+const COLUMNS: &str = "id, name, email, phone, website, tax_id, notes, email_domains, hourly_rate, archived_at, \
     created_at, updated_at";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -41,6 +45,9 @@ pub struct NewClient {
     /// Mail from these domains (`example.com`) belongs to this client.
     #[serde(default)]
     pub email_domains: Vec<String>,
+    /// Hourly rate for time logged by users without a rate of their own.
+    #[schema(value_type = Option<String>)]
+    pub hourly_rate: Option<rust_decimal::Decimal>,
 }
 
 /// A change to a client. Absent fields stay; `null` or `""` clears an
@@ -65,6 +72,9 @@ pub struct ClientPatch {
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
     pub email_domains: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub hourly_rate: Option<Option<rust_decimal::Decimal>>,
 }
 
 /// Which clients a list shows.
@@ -92,6 +102,7 @@ struct Fields {
     tax_id: Option<String>,
     notes: Option<String>,
     email_domains: Vec<String>,
+    hourly_rate: Option<rust_decimal::Decimal>,
 }
 
 /// Most registered domains per client.
@@ -138,6 +149,7 @@ fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
         tax_id: v.optional_text("tax_id", c.tax_id.as_deref(), 50),
         notes: v.optional_text("notes", c.notes.as_deref(), 10_000),
         email_domains: validate_domains(v, &c.email_domains),
+        hourly_rate: crate::time_entries::validate_rate(v, "hourly_rate", c.hourly_rate),
     }
 }
 
@@ -286,7 +298,8 @@ pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     let (tenant, now) = (tx.tenant(), tx.now());
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, email_domains, \
-         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9) RETURNING {COLUMNS}"
+         hourly_rate, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9) \
+         RETURNING {COLUMNS}"
     )))
     .bind(ClientId::new())
     .bind(tenant)
@@ -298,6 +311,7 @@ pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     .bind(f.notes)
     .bind(now)
     .bind(f.email_domains)
+    .bind(f.hourly_rate)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -312,6 +326,7 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
         tax_id: patch.tax_id.unwrap_or(current.tax_id),
         notes: patch.notes.unwrap_or(current.notes),
         email_domains: patch.email_domains.unwrap_or(current.email_domains),
+        hourly_rate: patch.hourly_rate.unwrap_or(current.hourly_rate),
     };
     let mut v = ValidationErrors::new();
     let f = validate(&mut v, merged);
@@ -320,7 +335,7 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
     let (tenant, now) = (tx.tenant(), tx.now());
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE clients SET name = $3, email = $4, phone = $5, website = $6, tax_id = $7, \
-         notes = $8, updated_at = $9, email_domains = $10 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+         notes = $8, updated_at = $9, email_domains = $10, hourly_rate = $11 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(id)
@@ -332,6 +347,7 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
     .bind(f.notes)
     .bind(now)
     .bind(f.email_domains)
+    .bind(f.hourly_rate)
     .fetch_one(tx.conn())
     .await?)
 }
@@ -370,6 +386,18 @@ pub async fn delete(tx: &mut TenantTx, id: ClientId) -> DomainResult<()> {
             DomainError::conflict(
                 "client_has_tickets",
                 "a client with tickets cannot be deleted; archive it",
+            )
+        })
+        .on_constraint("projects_client_id_fkey", || {
+            DomainError::conflict(
+                "client_has_projects",
+                "a client with projects cannot be deleted; archive it",
+            )
+        })
+        .on_constraint("time_entries_client_id_fkey", || {
+            DomainError::conflict(
+                "client_has_time",
+                "a client with logged time cannot be deleted; archive it",
             )
         })?;
     if done.rows_affected() == 0 {

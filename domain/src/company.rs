@@ -163,6 +163,26 @@ fn validate_ack_limit(v: &mut ValidationErrors, settings: &serde_json::Value) {
     }
 }
 
+fn validate_default_rate(v: &mut ValidationErrors, settings: &serde_json::Value) {
+    let Some(r) = settings.get("default_hourly_rate") else {
+        return;
+    };
+    let rate = r
+        .as_str()
+        .and_then(|r| r.parse::<rust_decimal::Decimal>().ok());
+    match rate {
+        Some(rate) => {
+            crate::time_entries::validate_rate(v, "settings.default_hourly_rate", Some(rate));
+        }
+        None if r.is_null() => {}
+        None => v.add(
+            "settings.default_hourly_rate",
+            "invalid",
+            "default_hourly_rate must be a decimal amount as a string, such as \"95.00\"",
+        ),
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Company {
     pub id: TenantId,
@@ -175,7 +195,9 @@ pub struct Company {
     pub address: Address,
     pub branding: Branding,
     /// Settings: `invoice_number_pattern`, `quote_number_pattern`,
-    /// `reminder_days` (default [3, 7, 14]) and anything else.
+    /// `reminder_days` (default [3, 7, 14]), `acknowledgements_per_sender_hour`
+    /// (default 5), `default_hourly_rate` (a decimal string; none by default)
+    /// and anything else.
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
     pub created_at: DateTime<Utc>,
@@ -263,7 +285,6 @@ pub fn validate_locale(v: &mut ValidationErrors, l: &str) {
 }
 
 impl Company {
-    /// The days after the due date reminders go out, ascending.
     /// How many acknowledgements one sender gets in an hour.
     pub fn acks_per_sender_hour(&self) -> i64 {
         self.settings
@@ -272,6 +293,15 @@ impl Company {
             .unwrap_or(DEFAULT_ACKS_PER_SENDER_HOUR)
     }
 
+    /// The hourly rate of time when neither the user nor the client has one.
+    pub fn default_hourly_rate(&self) -> Option<rust_decimal::Decimal> {
+        self.settings
+            .get("default_hourly_rate")
+            .and_then(|r| r.as_str())
+            .and_then(|r| r.parse().ok())
+    }
+
+    /// The days after the due date reminders go out, ascending.
     pub fn reminder_days(&self) -> Vec<i32> {
         let mut days: Vec<i32> = match self.settings.get("reminder_days") {
             Some(serde_json::Value::Array(a)) => a
@@ -340,6 +370,7 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     if let Some(s) = &patch.settings {
         validate_reminder_days(&mut v, s);
         validate_ack_limit(&mut v, s);
+        validate_default_rate(&mut v, s);
     }
     let branding = patch.branding.map(|b| b.validated(&mut v));
     v.finish()?;

@@ -917,6 +917,65 @@ pub async fn update(
     get(tx, id).await
 }
 
+/// Adds lines to the end of a draft of `client` in `currency`, keeping the
+/// lines it has (repriced as entered, their taxes as applied).
+pub async fn append_lines(
+    tx: &mut TenantTx,
+    id: InvoiceId,
+    client: ClientId,
+    currency: &str,
+    lines: Vec<LineRequest>,
+) -> DomainResult<Invoice> {
+    let invoice = lock(tx, id, &[InvoiceStatus::Draft], "add lines to").await?;
+    if invoice.client_id != client {
+        let mut v = ValidationErrors::new();
+        v.add(
+            "invoice_id",
+            "other_client",
+            "the invoice is another client's",
+        );
+        return Err(DomainError::Validation(v));
+    }
+    if invoice.currency != currency {
+        return Err(DomainError::conflict(
+            "currency_mismatch",
+            format!(
+                "the draft is in {}, the lines in {currency}",
+                invoice.currency
+            ),
+        ));
+    }
+    let mut all: Vec<LineRequest> = invoice
+        .lines
+        .iter()
+        .map(|l| LineRequest {
+            product_id: l.product_id,
+            description: Some(l.description.clone()),
+            quantity: l.quantity,
+            unit_price: Some(l.unit_price),
+            discount: l.discount,
+            tax_rate_ids: Some(l.taxes.iter().map(|t| t.tax_rate_id).collect()),
+        })
+        .collect();
+    all.extend(lines);
+    update(
+        tx,
+        id,
+        InvoiceRequest {
+            client_id: invoice.client_id,
+            currency: Some(invoice.currency),
+            issue_date: Some(invoice.issue_date),
+            due_date: Some(invoice.due_date),
+            payment_term_id: None,
+            discount: invoice.discount,
+            notes: invoice.notes,
+            terms: invoice.terms,
+            lines: all,
+        },
+    )
+    .await
+}
+
 /// Deletes a draft (finalized invoices are voided instead).
 pub async fn delete(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice> {
     let invoice = lock(tx, id, &[InvoiceStatus::Draft], "delete").await?;

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::pagination::{Cursor, Page, PageRequest};
-use crate::roles::Role;
 use crate::sla_clock::SlaState;
 use crate::threading::TicketToken;
 use crate::validation::ValidationErrors;
@@ -41,6 +40,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 text_enum!(TicketStatus {
     New = "new",
@@ -113,6 +113,8 @@ pub struct Ticket {
     pub mailbox_id: Option<MailboxId>,
     /// The closed ticket this one continues.
     pub linked_ticket_id: Option<TicketId>,
+    /// The project the ticket is linked to (`PUT /projects/{id}/tickets/{ticket_id}`).
+    pub project_id: Option<crate::ProjectId>,
     pub first_response_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
@@ -139,6 +141,7 @@ struct Row {
     tags: Vec<String>,
     mailbox_id: Option<MailboxId>,
     linked_ticket_id: Option<TicketId>,
+    project_id: Option<crate::ProjectId>,
     first_response_at: Option<DateTime<Utc>>,
     resolved_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
@@ -154,7 +157,7 @@ struct Row {
 
 pub(crate) const COLUMNS: &str = "id, number, token_code, subject, client_id, contact_id, asset_id, \
     requester_email, requester_name, status, priority, assignee_id, source, tags, mailbox_id, \
-    linked_ticket_id, first_response_at, resolved_at, closed_at, sla_response_due, \
+    linked_ticket_id, project_id, first_response_at, resolved_at, closed_at, sla_response_due, \
     sla_resolution_due, sla_response_state, sla_resolution_state, sla_state, sla_checked_at, \
     created_at, updated_at";
 
@@ -183,6 +186,7 @@ impl From<Row> for Ticket {
             tags: r.tags,
             mailbox_id: r.mailbox_id,
             linked_ticket_id: r.linked_ticket_id,
+            project_id: r.project_id,
             first_response_at: r.first_response_at,
             resolved_at: r.resolved_at,
             closed_at: r.closed_at,
@@ -389,29 +393,6 @@ pub async fn list(
     }))
 }
 
-/// Checks that `user` may hold tickets: an active tech or admin of this tenant.
-async fn check_assignee(tx: &mut TenantTx, user: UserId) -> DomainResult<()> {
-    let tenant = tx.tenant();
-    let row: Option<(String, bool)> =
-        sqlx::query_as("SELECT role, active FROM users WHERE company_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(user)
-            .fetch_optional(tx.conn())
-            .await?;
-    let ok = matches!(&row, Some((role, true)) if Role::parse(role).is_some_and(|r| r != Role::Accountant));
-    if ok {
-        Ok(())
-    } else {
-        let mut v = ValidationErrors::new();
-        v.add(
-            "assignee_id",
-            "invalid",
-            "the assignee must be an active tech or admin of this company",
-        );
-        Err(DomainError::Validation(v))
-    }
-}
-
 /// Checks that the client exists here and the contact belongs to it.
 async fn check_parties(
     tx: &mut TenantTx,
@@ -469,7 +450,7 @@ pub async fn create(
     check_parties(tx, &mut v, new.client_id, new.contact_id).await?;
     v.finish()?;
     if let Some(a) = new.assignee_id {
-        check_assignee(tx, a).await?;
+        crate::users::check_staff(tx, a, "assignee_id").await?;
     }
     let ticket = insert(
         tx,
@@ -617,7 +598,7 @@ pub async fn assign(
     assignee: Option<UserId>,
 ) -> DomainResult<(Ticket, bool)> {
     if let Some(a) = assignee {
-        check_assignee(tx, a).await?;
+        crate::users::check_staff(tx, a, "assignee_id").await?;
     }
     let current = lock(tx, id).await?;
     if current.assignee_id == assignee {

@@ -18,6 +18,10 @@ pub struct User {
     pub role: Role,
     pub active: bool,
     pub totp_enabled: bool,
+    /// The hourly rate of the time this user logs, in the company's
+    /// currency; without one the client's or the company's applies.
+    #[schema(value_type = Option<String>)]
+    pub hourly_rate: Option<rust_decimal::Decimal>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -39,6 +43,7 @@ struct UserRow {
     role: String,
     active: bool,
     totp_enabled: bool,
+    hourly_rate: Option<rust_decimal::Decimal>,
     last_login_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -58,6 +63,7 @@ impl UserRow {
                 role,
                 active: self.active,
                 totp_enabled: self.totp_enabled,
+                hourly_rate: self.hourly_rate,
                 last_login_at: self.last_login_at,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
@@ -68,7 +74,7 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, email, name, role, active, totp_enabled, last_login_at, created_at, \
+const COLUMNS: &str = "id, email, name, role, active, totp_enabled, hourly_rate, last_login_at, created_at, \
                        updated_at, password_hash, totp_secret";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -89,6 +95,10 @@ pub struct UserPatch {
     pub role: Option<Role>,
     pub password: Option<String>,
     pub active: Option<bool>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<String>)]
+    pub hourly_rate: Option<Option<rust_decimal::Decimal>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -138,6 +148,30 @@ pub async fn credentials(tx: &mut TenantTx, id: UserId) -> DomainResult<Credenti
     .await?;
     row.ok_or(DomainError::not_found("user"))?
         .into_credentials()
+}
+
+/// Checks that `user` is an active tech or admin of this tenant, one who
+/// may hold tickets, tasks and projects; a 422 on `field` otherwise.
+pub async fn check_staff(tx: &mut TenantTx, user: UserId, field: &str) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    let row: Option<(String, bool)> =
+        sqlx::query_as("SELECT role, active FROM users WHERE company_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(user)
+            .fetch_optional(tx.conn())
+            .await?;
+    let ok = matches!(&row, Some((role, true)) if Role::parse(role).is_some_and(|r| r != Role::Accountant));
+    if ok {
+        Ok(())
+    } else {
+        let mut v = ValidationErrors::new();
+        v.add(
+            field,
+            "invalid",
+            format!("{field} must be an active tech or admin of this company"),
+        );
+        Err(DomainError::Validation(v))
+    }
 }
 
 pub async fn get(tx: &mut TenantTx, id: UserId) -> DomainResult<User> {
@@ -275,6 +309,9 @@ pub async fn update(tx: &mut TenantTx, id: UserId, patch: UserPatch) -> DomainRe
     if let Some(p) = &patch.password {
         passwords::validate(&mut v, "password", p);
     }
+    let rate = patch
+        .hourly_rate
+        .map(|r| crate::time_entries::validate_rate(&mut v, "hourly_rate", r));
     v.finish()?;
     let current = get(tx, id).await?;
     let loses_admin = current.role == Role::Admin
@@ -292,7 +329,8 @@ pub async fn update(tx: &mut TenantTx, id: UserId, patch: UserPatch) -> DomainRe
     let row: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE users SET email = COALESCE($3, email), name = COALESCE($4, name), \
          role = COALESCE($5, role), password_hash = COALESCE($6, password_hash), \
-         active = COALESCE($7, active), updated_at = $8 \
+         active = COALESCE($7, active), updated_at = $8, \
+         hourly_rate = CASE WHEN $9 THEN $10 ELSE hourly_rate END \
          WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
@@ -303,6 +341,8 @@ pub async fn update(tx: &mut TenantTx, id: UserId, patch: UserPatch) -> DomainRe
     .bind(hash)
     .bind(patch.active)
     .bind(now)
+    .bind(rate.is_some())
+    .bind(rate.flatten())
     .fetch_one(tx.conn())
     .await
     .on_constraint("users_email_key", email_taken)?;

@@ -66,6 +66,27 @@ impl Principal {
     }
 }
 
+/// Paging alone, for lists without search.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    /// The validated page request (422 on a bad limit or cursor).
+    pub fn page(&self) -> ApiResult<PageRequest> {
+        let mut v = ValidationErrors::new();
+        let page = PageRequest::parse(&mut v, self.limit, self.cursor.as_deref());
+        v.finish()?;
+        Ok(page)
+    }
+}
+
 /// Paging and search for list endpoints.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
