@@ -30,7 +30,8 @@ pub struct Client {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, email, phone, website, tax_id, notes, email_domains, hourly_rate, archived_at, \
+const COLUMNS: &str = "id, name, email, phone, website, tax_id, notes, email_domains, \
+    round(hourly_rate, greatest(2, scale(trim_scale(hourly_rate)))) AS hourly_rate, archived_at, \
     created_at, updated_at";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

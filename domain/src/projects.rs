@@ -126,7 +126,7 @@ impl ProjectRow {
             progress: Progress::of(self.tasks_total, self.tasks_done, self.tasks_cancelled),
             spent: Spent {
                 minutes: self.minutes,
-                hours: money::round_money(Decimal::from(self.minutes) / Decimal::from(60), 2),
+                hours: money::to_minor(Decimal::from(self.minutes) / Decimal::from(60), 2),
                 billable_amount: money::round_money(self.billable_amount, minor),
             },
             created_at: self.created_at,

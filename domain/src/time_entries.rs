@@ -126,7 +126,7 @@ impl From<EntryRow> for TimeEntry {
             hours: r.minutes.map(|m| hours(m.into())),
             description: r.description,
             billable: r.billable,
-            rate: r.rate.map(|d| d.normalize()),
+            rate: r.rate,
             invoice_id: r.invoice_id,
             billed_at: r.billed_at,
             created_at: r.created_at,
@@ -136,7 +136,8 @@ impl From<EntryRow> for TimeEntry {
 }
 
 const COLUMNS: &str = "id, user_id, ticket_id, task_id, project_id, client_id, work_date, started_at, \
-    ended_at, minutes, description, billable, rate, invoice_id, billed_at, created_at, updated_at";
+    ended_at, minutes, description, billable, \
+    round(rate, greatest(2, scale(trim_scale(rate)))) AS rate, invoice_id, billed_at, created_at, updated_at";
 
 /// Time to log. Name one of `ticket_id`, `task_id` or `project_id`, and
 /// either `minutes`, or `started_at` with `ended_at`, or `started_at` alone
@@ -366,6 +367,16 @@ fn span(
     }
 }
 
+/// Time is logged for days that have begun, in the company's time zone.
+fn check_date(company: &company::Company, date: NaiveDate, now: DateTime<Utc>) -> DomainResult<()> {
+    if date > company.today(now) {
+        let mut v = ValidationErrors::new();
+        v.add("date", "future", "date is after today");
+        return Err(DomainError::Validation(v));
+    }
+    Ok(())
+}
+
 /// The rate an entry of `user` for `client` is logged at, if any.
 async fn default_rate(
     tx: &mut TenantTx,
@@ -436,6 +447,7 @@ pub async fn create(tx: &mut TenantTx, user: UserId, new: NewTimeEntry) -> Domai
     let work_date = new
         .date
         .unwrap_or_else(|| company.today(s.started_at.unwrap_or(now)));
+    check_date(&company, work_date, now)?;
     let tenant = tx.tenant();
     let row: EntryRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO time_entries (id, company_id, user_id, ticket_id, task_id, project_id, client_id, work_date, \
@@ -547,6 +559,10 @@ pub async fn update(
         );
     }
     v.finish()?;
+    let work_date = patch.date.unwrap_or(current.work_date);
+    if patch.date.is_some() {
+        check_date(&company::get(tx).await?, work_date, now)?;
+    }
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: EntryRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE time_entries SET work_date = $3, started_at = $4, ended_at = $5, minutes = $6, description = $7, \
@@ -554,7 +570,7 @@ pub async fn update(
     )))
     .bind(tenant)
     .bind(id)
-    .bind(patch.date.unwrap_or(current.work_date))
+    .bind(work_date)
     .bind(s.started_at)
     .bind(s.ended_at)
     .bind(s.minutes)

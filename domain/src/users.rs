@@ -74,7 +74,8 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, email, name, role, active, totp_enabled, hourly_rate, last_login_at, created_at, \
+const COLUMNS: &str = "id, email, name, role, active, totp_enabled, \
+    round(hourly_rate, greatest(2, scale(trim_scale(hourly_rate)))) AS hourly_rate, last_login_at, created_at, \
                        updated_at, password_hash, totp_secret";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

@@ -71,6 +71,22 @@ async fn malformed_bodies_per_route() {
         (Method::PUT, "/api/v1/sla/holidays/2026-12-25".into()),
         (Method::POST, "/api/v1/mailboxes".into()),
         (Method::PATCH, format!("/api/v1/mailboxes/{}", f.mailbox)),
+        (Method::POST, "/api/v1/projects".into()),
+        (Method::PATCH, format!("/api/v1/projects/{}", f.project)),
+        (
+            Method::POST,
+            format!("/api/v1/projects/{}/tasks", f.project),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/projects/{}/tasks/{}", f.project, f.task),
+        ),
+        (Method::POST, "/api/v1/time-entries".into()),
+        (
+            Method::PATCH,
+            format!("/api/v1/time-entries/{}", f.time_entry),
+        ),
+        (Method::POST, format!("/api/v1/clients/{client}/bill-time")),
     ];
     // (body, content type, expected status, expected code)
     let bodies: Vec<(Vec<u8>, &str, StatusCode, &str)> = vec![
@@ -231,6 +247,14 @@ async fn malformed_query_strings_and_path_ids() {
         )
         .await
         .id();
+    let project = app
+        .post(
+            "/api/v1/projects",
+            &t.admin,
+            json!({"client_id": client, "name": "Rollout"}),
+        )
+        .await
+        .id();
     let lists = [
         "/api/v1/clients".to_owned(),
         format!("/api/v1/clients/{client}/contacts"),
@@ -241,6 +265,10 @@ async fn malformed_query_strings_and_path_ids() {
         "/api/v1/tickets".to_owned(),
         "/api/v1/mailboxes".to_owned(),
         format!("/api/v1/mailboxes/{mailbox}/quarantine"),
+        "/api/v1/projects".to_owned(),
+        format!("/api/v1/projects/{project}/tasks"),
+        format!("/api/v1/projects/{project}/tickets"),
+        "/api/v1/time-entries".to_owned(),
     ];
     let queries: Vec<(&str, StatusCode)> = vec![
         ("limit=abc", StatusCode::BAD_REQUEST),
@@ -296,6 +324,17 @@ async fn malformed_query_strings_and_path_ids() {
         ),
         ("/api/v1/mailboxes/nope", StatusCode::BAD_REQUEST),
         ("/api/v1/mailboxes/nope/quarantine", StatusCode::BAD_REQUEST),
+        ("/api/v1/projects?status=paused", StatusCode::BAD_REQUEST),
+        ("/api/v1/projects?client_id=nope", StatusCode::BAD_REQUEST),
+        ("/api/v1/projects/nope", StatusCode::BAD_REQUEST),
+        ("/api/v1/projects/nope/tasks", StatusCode::BAD_REQUEST),
+        ("/api/v1/time-entries?from=monday", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/time-entries?billed=perhaps",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/v1/time-entries?user_id=7", StatusCode::BAD_REQUEST),
+        ("/api/v1/time-entries/nope", StatusCode::BAD_REQUEST),
     ] {
         let r = app.get(path, &t.admin).await;
         if r.status != want {

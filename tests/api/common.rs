@@ -143,6 +143,11 @@ pub struct Fixture {
     pub ticket: String,
     /// An IMAP mailbox (on a port nothing listens on; never polled here).
     pub mailbox: String,
+    /// A project of `billed`, with `task`.
+    pub project: String,
+    pub task: String,
+    /// 30 billable minutes of the tech `user` on `project`, at 100 an hour.
+    pub time_entry: String,
 }
 
 pub struct Response {
@@ -176,6 +181,36 @@ impl Response {
             .unwrap_or_else(|| panic!("no id in {}", self.body))
             .to_owned()
     }
+}
+
+/// The fields a 422 names, in order.
+pub fn fields(r: &Response) -> Vec<String> {
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "want 422, got {}",
+        r.body
+    );
+    assert_eq!(r.error_code(), "validation_failed", "{}", r.body);
+    r.body["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The code a 422 gives `field`.
+pub fn field_code(r: &Response, field: &str) -> String {
+    r.body["error"]["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["field"] == field)
+        .unwrap_or_else(|| panic!("{field} not named in {}", r.body))["code"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 /// The key tenants' secrets are sealed with in tests.
@@ -533,6 +568,31 @@ impl TestApp {
             )
             .await
             .id();
+        let project = self
+            .post(
+                "/api/v1/projects",
+                admin,
+                json!({"client_id": billed, "name": format!("Project {unique}")}),
+            )
+            .await
+            .id();
+        let task = self
+            .post(
+                &format!("/api/v1/projects/{project}/tasks"),
+                admin,
+                json!({"title": "Cable the office"}),
+            )
+            .await
+            .id();
+        let time_entry = self
+            .post(
+                "/api/v1/time-entries",
+                admin,
+                json!({"user_id": user, "project_id": project, "minutes": 30,
+                       "description": "Planning", "rate": "100"}),
+            )
+            .await
+            .id();
         Fixture {
             client,
             contact,
@@ -553,6 +613,9 @@ impl TestApp {
             quote,
             ticket,
             mailbox,
+            project,
+            task,
+            time_entry,
         }
     }
 

@@ -976,6 +976,155 @@ fn cases() -> Vec<Case> {
             ok: S::OK,
             allowed: ALL,
         },
+        // Projects and their tasks: techs and admins manage, accountants read.
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/projects".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/projects".into(),
+            body: Some(|f| json!({"client_id": f.billed, "name": "Migration"})),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/projects/{}", f.project),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/projects/{}", f.project),
+            body: Some(|_| json!({"status": "active"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/projects/{}", f.project),
+            body: None,
+            // Allowed, but the fixture project has logged time.
+            ok: S::CONFLICT,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/projects/{}/tasks", f.project),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/projects/{}/tasks", f.project),
+            body: Some(|_| json!({"title": "Order switches"})),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/projects/{}/tasks/{}", f.project, f.task),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/projects/{}/tasks/{}", f.project, f.task),
+            body: Some(|_| json!({"status": "done"})),
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/projects/{}/tasks/{}", f.project, f.task),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/projects/{}/tickets", f.project),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "PUT",
+            path: |f| format!("/api/v1/projects/{}/tickets/{}", f.project, f.ticket),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/projects/{}/tickets/{}", f.project, f.ticket),
+            body: None,
+            // Allowed, but the fixture ticket is not linked.
+            ok: S::NOT_FOUND,
+            allowed: STAFF,
+        },
+        // Time: techs and admins log it, accountants read it and bill it.
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/time-entries".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/time-entries".into(),
+            body: Some(
+                |f| json!({"project_id": f.project, "minutes": 15, "description": "Call", "rate": "90"}),
+            ),
+            ok: S::CREATED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/time-entries/{}", f.time_entry),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        // The fixture entry is another tech's: only admins change others'
+        // time (a tech's own is tested in time_entries.rs).
+        Case {
+            method: "PATCH",
+            path: |f| format!("/api/v1/time-entries/{}", f.time_entry),
+            body: Some(|_| json!({"minutes": 45})),
+            ok: S::OK,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "DELETE",
+            path: |f| format!("/api/v1/time-entries/{}", f.time_entry),
+            body: None,
+            ok: S::NO_CONTENT,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/time-entries/{}/stop", f.time_entry),
+            body: None,
+            // Allowed, but the fixture entry is no running timer.
+            ok: S::CONFLICT,
+            allowed: ADMIN,
+        },
+        Case {
+            method: "POST",
+            path: |f| format!("/api/v1/clients/{}/bill-time", f.billed),
+            body: Some(|_| json!({})),
+            ok: S::CREATED,
+            allowed: BILLING,
+        },
     ]
 }
 

@@ -14,6 +14,15 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
     let (c, ct, l, u, t) = (&o.client, &o.contact, &o.location, &o.user, &o.token);
     let b_client = app.client(&b.admin, "B's own").await;
     let (tk, mb) = (&o.ticket, &o.mailbox);
+    let (pr, ta, te) = (&o.project, &o.task, &o.time_entry);
+    let b_project = app
+        .post(
+            "/api/v1/projects",
+            &b.admin,
+            json!({"client_id": b_client, "name": "B's project"}),
+        )
+        .await
+        .id();
     let note = app
         .post(
             &format!("/api/v1/tickets/{tk}/messages"),
@@ -344,6 +353,56 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             None,
         ),
         ("DELETE", format!("/api/v1/mailboxes/{mb}"), None),
+        (
+            "POST",
+            "/api/v1/projects".into(),
+            Some(json!({"client_id": c, "name": "intruder"})),
+        ),
+        ("GET", format!("/api/v1/projects/{pr}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/projects/{pr}"),
+            Some(json!({"name": "hijacked"})),
+        ),
+        ("GET", format!("/api/v1/projects/{pr}/tasks"), None),
+        (
+            "POST",
+            format!("/api/v1/projects/{pr}/tasks"),
+            Some(json!({"title": "intruder"})),
+        ),
+        ("GET", format!("/api/v1/projects/{pr}/tasks/{ta}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/projects/{pr}/tasks/{ta}"),
+            Some(json!({"title": "hijacked"})),
+        ),
+        ("DELETE", format!("/api/v1/projects/{pr}/tasks/{ta}"), None),
+        ("GET", format!("/api/v1/projects/{pr}/tickets"), None),
+        ("PUT", format!("/api/v1/projects/{pr}/tickets/{tk}"), None),
+        (
+            "PUT",
+            format!("/api/v1/projects/{b_project}/tickets/{tk}"),
+            None,
+        ),
+        (
+            "DELETE",
+            format!("/api/v1/projects/{pr}/tickets/{tk}"),
+            None,
+        ),
+        ("DELETE", format!("/api/v1/projects/{pr}"), None),
+        ("GET", format!("/api/v1/time-entries/{te}"), None),
+        (
+            "PATCH",
+            format!("/api/v1/time-entries/{te}"),
+            Some(json!({"minutes": 1})),
+        ),
+        ("POST", format!("/api/v1/time-entries/{te}/stop"), None),
+        ("DELETE", format!("/api/v1/time-entries/{te}"), None),
+        (
+            "POST",
+            format!("/api/v1/clients/{c}/bill-time"),
+            Some(json!({})),
+        ),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
@@ -360,6 +419,45 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
     }
 
     // Nothing of A changed.
+    let project = app.get(&format!("/api/v1/projects/{pr}"), &a.admin).await;
+    assert!(
+        project.body["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("Project ")
+    );
+    assert_eq!(project.body["progress"]["tasks_total"], 1);
+    assert_eq!(project.body["spent"]["minutes"], 30);
+    let entry = app
+        .get(&format!("/api/v1/time-entries/{te}"), &a.admin)
+        .await;
+    assert_eq!(entry.body["minutes"], 30);
+    assert!(entry.body["invoice_id"].is_null());
+    let ticket_project = app.get(&format!("/api/v1/tickets/{tk}"), &a.admin).await;
+    assert!(ticket_project.body["project_id"].is_null());
+    // Nor do A's ids leak into B's lists or B's time entries.
+    let logged = app
+        .post(
+            "/api/v1/time-entries",
+            &b.admin,
+            json!({"project_id": pr, "minutes": 5, "description": "x", "rate": "1"}),
+        )
+        .await;
+    assert_eq!(
+        logged.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        logged.body
+    );
+    for path in ["/api/v1/projects", "/api/v1/time-entries"] {
+        let r = app.get(path, &b.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let text = r.body.to_string();
+        assert!(
+            !text.contains(pr.as_str()) && !text.contains(te.as_str()),
+            "{path} leaks A"
+        );
+    }
     let client = app.get(&format!("/api/v1/clients/{c}"), &a.admin).await;
     assert!(client.body["name"].as_str().unwrap().starts_with("Client "));
     assert!(client.body["archived_at"].is_null());

@@ -12,7 +12,7 @@ use nestogy_jobs::mail::Deliver;
 use nestogy_jobs::tickets::SlaCheck;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, Response, SmtpSink, Tenant, TestApp};
+use crate::common::{PASSWORD, Response, SmtpSink, Tenant, TestApp, field_code, fields};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -21,36 +21,6 @@ fn utc(s: &str) -> DateTime<Utc> {
 /// A timestamp of a JSON body.
 fn ts(v: &Value) -> DateTime<Utc> {
     utc(v.as_str().unwrap_or_else(|| panic!("not a timestamp: {v}")))
-}
-
-/// The fields a 422 names, in order.
-fn fields(r: &Response) -> Vec<String> {
-    assert_eq!(
-        r.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "want 422, got {}",
-        r.body
-    );
-    assert_eq!(r.error_code(), "validation_failed", "{}", r.body);
-    r.body["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["field"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-/// The code a 422 gives `field`.
-fn field_code(r: &Response, field: &str) -> String {
-    r.body["error"]["details"]["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["field"] == field)
-        .unwrap_or_else(|| panic!("{field} not named in {}", r.body))["code"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// The ids of a page of tickets, in order.
