@@ -41,6 +41,8 @@ macro_rules! text_enum {
         }
     };
 }
+/// For the other modules' string enums (assets), so there is one definition.
+pub(crate) use text_enum;
 
 text_enum!(TicketStatus {
     New = "new",
