@@ -105,7 +105,6 @@ struct Row {
 
 impl From<Row> for Asset {
     fn from(r: Row) -> Self {
-        let minor = money::minor_units(&r.currency).unwrap_or(2);
         Asset {
             id: r.id,
             client_id: r.client_id,
@@ -121,7 +120,7 @@ impl From<Row> for Asset {
             location_id: r.location_id,
             contact_id: r.contact_id,
             purchase_date: r.purchase_date,
-            purchase_cost: r.purchase_cost.map(|c| c.round_dp(minor)),
+            purchase_cost: r.purchase_cost.map(|c| in_minor_units(c, &r.currency)),
             currency: r.currency,
             warranty_expires: r.warranty_expires,
             status: AssetStatus::parse(&r.status).unwrap_or(AssetStatus::InUse),
@@ -130,6 +129,13 @@ impl From<Row> for Asset {
             updated_at: r.updated_at,
         }
     }
+}
+
+/// An amount with as many decimals as the currency's minor unit (the
+/// column keeps four; validation allows no more than the minor unit).
+fn in_minor_units(mut x: Decimal, currency: &str) -> Decimal {
+    x.rescale(money::minor_units(currency).unwrap_or(2));
+    x
 }
 
 const COLUMNS: &str = "id, client_id, name, asset_type, make, model, serial, hostname, ip_address, \
@@ -295,6 +301,35 @@ struct Fields {
     warranty_expires: Option<NaiveDate>,
     status: AssetStatus,
     notes: Option<String>,
+}
+
+impl Fields {
+    /// `cur` as these fields would leave it, as it would read back.
+    fn preview(&self, cur: &Asset) -> Asset {
+        Asset {
+            client_id: self.client_id,
+            name: self.name.clone(),
+            asset_type: self.asset_type,
+            make: self.make.clone(),
+            model: self.model.clone(),
+            serial: self.serial.clone(),
+            hostname: self.hostname.clone(),
+            ip_address: self.ip_address.clone(),
+            mac_address: self.mac_address.clone(),
+            operating_system: self.operating_system.clone(),
+            location_id: self.location_id,
+            contact_id: self.contact_id,
+            purchase_date: self.purchase_date,
+            purchase_cost: self
+                .purchase_cost
+                .map(|c| in_minor_units(c, &self.currency)),
+            currency: self.currency.clone(),
+            warranty_expires: self.warranty_expires,
+            status: self.status,
+            notes: self.notes.clone(),
+            ..cur.clone()
+        }
+    }
 }
 
 fn sane_date(v: &mut ValidationErrors, field: &str, d: Option<NaiveDate>) {
@@ -701,6 +736,10 @@ pub async fn update(
         notes: patch.notes.unwrap_or_else(|| cur.notes.clone()),
     };
     let f = validate(tx, merged, &c.currency, today).await?;
+    // Nothing changed: nothing is written, and no event recorded.
+    if diff(Some(&cur), &f.preview(&cur)).is_empty() {
+        return Ok(cur);
+    }
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: Row = bind_fields(
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -718,11 +757,7 @@ pub async fn update(
     .fetch_one(tx.conn())
     .await?;
     let a = Asset::from(row);
-    let changes = diff(Some(&cur), &a);
-    if changes.is_empty() {
-        return Ok(cur);
-    }
-    record_event(tx, id, "updated", changes, user).await?;
+    record_event(tx, id, "updated", diff(Some(&cur), &a), user).await?;
     Ok(a)
 }
 
