@@ -38,6 +38,9 @@ pub enum MailTemplate {
     TicketAssigned,
     /// To a tech or the admins: a ticket's SLA state changed.
     TicketSla,
+    /// To the techs and admins: warranties of a client's assets expire soon
+    /// (`params.assets`).
+    WarrantyExpiring,
 }
 
 impl MailTemplate {
@@ -52,6 +55,7 @@ impl MailTemplate {
             MailTemplate::TicketReply => "ticket_reply",
             MailTemplate::TicketAssigned => "ticket_assigned",
             MailTemplate::TicketSla => "ticket_sla",
+            MailTemplate::WarrantyExpiring => "warranty_expiring",
         }
     }
 
@@ -67,6 +71,7 @@ impl MailTemplate {
             TicketReply,
             TicketAssigned,
             TicketSla,
+            WarrantyExpiring,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -425,6 +425,7 @@ pub const COMPANY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("payment reminders", "billing.remind", "0 9 * * *"),
     ("mailbox polls", "mailboxes.poll_all", "* * * * *"),
     ("sla checks", "tickets.sla_check", "*/5 * * * *"),
+    ("warranty alerts", "assets.warranty_alerts", "0 8 * * *"),
 ];
 
 /// Creates [`COMPANY_DEFAULTS`] for a new company, as its owner does.

@@ -40,6 +40,7 @@ macro_rules! text_enum {
         }
     };
 }
+/// For the other modules' string enums (assets, projects), so there is one definition.
 pub(crate) use text_enum;
 
 text_enum!(TicketStatus {

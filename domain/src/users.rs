@@ -129,11 +129,18 @@ pub async fn resolve_email(
 
 /// The e-mail addresses of the active admins: whom platform notices go to.
 pub async fn admin_emails(tx: &mut TenantTx) -> DomainResult<Vec<String>> {
+    emails_of(tx, &[Role::Admin]).await
+}
+
+/// The e-mail addresses of the active users with one of `roles`.
+pub async fn emails_of(tx: &mut TenantTx, roles: &[Role]) -> DomainResult<Vec<String>> {
     let tenant = tx.tenant();
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
     Ok(sqlx::query_scalar(
-        "SELECT email FROM users WHERE company_id = $1 AND role = 'admin' AND active ORDER BY email",
+        "SELECT email FROM users WHERE company_id = $1 AND role = ANY($2) AND active ORDER BY email",
     )
     .bind(tenant)
+    .bind(&roles)
     .fetch_all(tx.conn())
     .await?)
 }

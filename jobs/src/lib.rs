@@ -7,6 +7,7 @@
 //!
 //! Delivery is at least once; every handler must be idempotent.
 
+pub mod assets;
 pub mod billing;
 pub mod diag;
 pub mod documents;

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::{
-    Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, billing, diag, documents, mail,
+    Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, assets, billing, diag, documents, mail,
     mailboxes, maintenance, tickets,
 };
 
@@ -63,6 +63,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<mailboxes::Test>(),
             handler::<mailboxes::Reprocess>(),
             handler::<tickets::SlaCheck>(),
+            handler::<assets::WarrantyAlerts>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))

@@ -7,6 +7,9 @@ use serde_json::json;
 
 use crate::common::TestApp;
 
+/// An id nothing has: a malformed body is refused before any lookup.
+const NIL: &str = "00000000-0000-7000-8000-000000000000";
+
 #[tokio::test]
 async fn malformed_bodies_per_route() {
     let app = TestApp::new().await;
@@ -87,6 +90,15 @@ async fn malformed_bodies_per_route() {
             format!("/api/v1/time-entries/{}", f.time_entry),
         ),
         (Method::POST, format!("/api/v1/clients/{client}/bill-time")),
+        (Method::POST, "/api/v1/assets".into()),
+        (Method::PATCH, format!("/api/v1/assets/{NIL}")),
+        (Method::POST, "/api/v1/assets/bulk-status".into()),
+        (Method::POST, "/api/v1/assets/bulk-location".into()),
+        (Method::POST, format!("/api/v1/clients/{client}/networks")),
+        (
+            Method::PATCH,
+            format!("/api/v1/clients/{client}/networks/{NIL}"),
+        ),
     ];
     // (body, content type, expected status, expected code)
     let bodies: Vec<(Vec<u8>, &str, StatusCode, &str)> = vec![
@@ -269,6 +281,10 @@ async fn malformed_query_strings_and_path_ids() {
         format!("/api/v1/projects/{project}/tasks"),
         format!("/api/v1/projects/{project}/tickets"),
         "/api/v1/time-entries".to_owned(),
+        "/api/v1/assets".to_owned(),
+        "/api/v1/assets/warranties/expiring".to_owned(),
+        format!("/api/v1/assets/{NIL}/history"),
+        format!("/api/v1/clients/{client}/networks"),
     ];
     let queries: Vec<(&str, StatusCode)> = vec![
         ("limit=abc", StatusCode::BAD_REQUEST),
@@ -335,6 +351,14 @@ async fn malformed_query_strings_and_path_ids() {
         ),
         ("/api/v1/time-entries?user_id=7", StatusCode::BAD_REQUEST),
         ("/api/v1/time-entries/nope", StatusCode::BAD_REQUEST),
+        ("/api/v1/assets?type=toaster", StatusCode::BAD_REQUEST),
+        ("/api/v1/assets?status=lost", StatusCode::BAD_REQUEST),
+        ("/api/v1/assets?warranty_to=soon", StatusCode::BAD_REQUEST),
+        ("/api/v1/assets/nope", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/assets/warranties/expiring?days=many",
+            StatusCode::BAD_REQUEST,
+        ),
     ] {
         let r = app.get(path, &t.admin).await;
         if r.status != want {

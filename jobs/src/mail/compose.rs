@@ -221,7 +221,57 @@ pub async fn compose(
                 attachment: None,
             }
         }
+        MailTemplate::WarrantyExpiring => {
+            let client = param_str(params, "client_name");
+            let assets = params
+                .get("assets")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut lines = String::new();
+            for a in &assets {
+                let expires = a
+                    .get("warranty_expires")
+                    .and_then(Value::as_str)
+                    .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+                    .map(|d| w.date(d))
+                    .unwrap_or_default();
+                let days = a.get("days_left").and_then(Value::as_i64).unwrap_or(0);
+                let mut ids = Vec::new();
+                for key in ["serial", "hostname"] {
+                    if let Some(x) = a.get(key).and_then(Value::as_str) {
+                        ids.push(format!("{key} {x}"));
+                    }
+                }
+                let ids = if ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", ids.join(", "))
+                };
+                lines.push_str(&format!(
+                    "\n- {}{ids}: expires {expires}, in {days} {}",
+                    param_str(a, "name"),
+                    if days == 1 { "day" } else { "days" }
+                ));
+            }
+            Composed {
+                subject: warranty_subject(client, assets.len()),
+                text: format!(
+                    "The warranties of these assets of {client} expire soon:\n{lines}\n\n-- \n{company}"
+                ),
+                attachment: None,
+            }
+        }
     })
+}
+
+/// The subject of a warranty alert about `count` assets of `client`.
+pub fn warranty_subject(client: &str, count: usize) -> String {
+    if count == 1 {
+        format!("Warranty expiring soon: 1 asset of {client}")
+    } else {
+        format!("Warranties expiring soon: {count} assets of {client}")
+    }
 }
 
 /// A message about a document (or a payment) to the client's billing
