@@ -177,6 +177,63 @@ pub struct Global {
     )]
     pub secret_key: Option<String>,
 
+    /// This API's public base URL, for OAuth redirects and the return
+    /// links of payment pages.
+    #[arg(
+        long,
+        env = "NESTOGY_PUBLIC_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub public_url: String,
+
+    /// Let webhook endpoints target loopback, link-local and private
+    /// addresses and plain http. For development and tests only.
+    #[arg(long, env = "NESTOGY_WEBHOOKS_ALLOW_PRIVATE", global = true)]
+    pub webhooks_allow_private: bool,
+
+    /// Stripe's API base URL.
+    #[arg(
+        long,
+        env = "NESTOGY_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com",
+        global = true
+    )]
+    pub stripe_api_base: String,
+
+    /// The platform's Xero app: client id and secret (unset: Xero cannot
+    /// be connected) and the API, identity and login base URLs.
+    #[arg(long, env = "NESTOGY_XERO_CLIENT_ID", global = true)]
+    pub xero_client_id: Option<String>,
+    #[arg(
+        long,
+        env = "NESTOGY_XERO_CLIENT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub xero_client_secret: Option<String>,
+    #[arg(
+        long,
+        env = "NESTOGY_XERO_API_BASE",
+        default_value = "https://api.xero.com",
+        global = true
+    )]
+    pub xero_api_base: String,
+    #[arg(
+        long,
+        env = "NESTOGY_XERO_IDENTITY_BASE",
+        default_value = "https://identity.xero.com",
+        global = true
+    )]
+    pub xero_identity_base: String,
+    #[arg(
+        long,
+        env = "NESTOGY_XERO_LOGIN_BASE",
+        default_value = "https://login.xero.com",
+        global = true
+    )]
+    pub xero_login_base: String,
+
     /// Log format: `pretty` for a terminal, `json` for collectors; `auto`
     /// picks by whether stderr is a terminal. Levels come from RUST_LOG
     /// (default `info`).

@@ -213,7 +213,24 @@ fn services(g: &Global) -> anyhow::Result<std::sync::Arc<nestogy_jobs::Services>
         outbox: g.mail_outbox.clone().into(),
         from_address: g.mail_from.clone(),
     };
-    Ok(nestogy_jobs::Services::new(files, mail, secrets))
+    let integrations = nestogy_jobs::IntegrationsConfig {
+        public_url: g.public_url.trim_end_matches('/').to_owned(),
+        allow_private_targets: g.webhooks_allow_private,
+        stripe_api_base: g.stripe_api_base.trim_end_matches('/').to_owned(),
+        xero: nestogy_jobs::XeroConfig {
+            client_id: g.xero_client_id.clone().filter(|s| !s.is_empty()),
+            client_secret: g.xero_client_secret.clone().filter(|s| !s.is_empty()),
+            api_base: g.xero_api_base.trim_end_matches('/').to_owned(),
+            identity_base: g.xero_identity_base.trim_end_matches('/').to_owned(),
+            login_base: g.xero_login_base.trim_end_matches('/').to_owned(),
+        },
+    };
+    Ok(nestogy_jobs::Services::new(
+        files,
+        mail,
+        secrets,
+        integrations,
+    ))
 }
 
 async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {

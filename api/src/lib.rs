@@ -53,6 +53,11 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::networks::router())
         .merge(routes::projects::router())
         .merge(routes::time_entries::router())
+        .merge(routes::webhooks::router())
+        .merge(routes::stripe::router())
+        .merge(routes::accounting::router())
+        .merge(routes::rmm::router())
+        .merge(routes::imports::router())
         .merge(routes::jobs::router())
         .merge(routes::schedules::router())
 }

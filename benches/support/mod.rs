@@ -71,6 +71,7 @@ pub async fn job_context(db: Db, name: &str) -> JobContext {
             )
             .expect("bench key"),
         ),
+        nestogy_jobs::IntegrationsConfig::default(),
     );
     JobContext {
         db,

@@ -104,3 +104,13 @@ id_type!(NetworkId);
 id_type!(ProjectId);
 id_type!(TaskId);
 id_type!(TimeEntryId);
+id_type!(
+    /// An event of a tenant (`invoice.paid`, ...): the id webhooks carry.
+    EventId
+);
+id_type!(WebhookEndpointId);
+id_type!(WebhookDeliveryId);
+id_type!(AutopayAttemptId);
+id_type!(AccountingConnectionId);
+id_type!(SyncRunId);
+id_type!(ImportId);

@@ -1,6 +1,7 @@
 //! Nestogy's domain: ids, tenancy, roles, validation and the repositories
 //! over PostgreSQL. It knows nothing of HTTP or of the job runtime.
 
+pub mod accounting;
 pub mod assets;
 pub mod audit;
 pub mod billing_periods;
@@ -13,8 +14,10 @@ pub mod crypto;
 pub mod db;
 pub mod documents;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod ids;
+pub mod imports;
 pub mod inbound;
 pub mod invoices;
 pub mod jobs;
@@ -32,11 +35,13 @@ pub mod payments;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;
+pub mod rmm;
 pub mod roles;
 pub mod schedules;
 pub mod secrets;
 pub mod sla;
 pub mod sla_clock;
+pub mod stripe;
 pub mod tenancy;
 pub mod threading;
 pub mod tickets;
@@ -44,6 +49,7 @@ pub mod time_entries;
 pub mod tokens;
 pub mod users;
 pub mod validation;
+pub mod webhooks;
 
 pub use error::{DomainError, DomainResult};
 pub use ids::*;

@@ -7,12 +7,15 @@
 //!
 //! Delivery is at least once; every handler must be idempotent.
 
+pub mod accounting;
 pub mod assets;
 pub mod billing;
 pub mod diag;
 pub mod documents;
 pub mod enqueue;
 pub mod envelope;
+pub mod http;
+pub mod imports;
 pub mod inbound;
 pub mod job;
 pub mod mail;
@@ -23,7 +26,9 @@ pub mod queues;
 pub mod registry;
 pub mod services;
 pub mod store;
+pub mod stripe;
 pub mod tickets;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -35,7 +40,7 @@ pub use enqueue::{
 pub use job::{Job, JobError, JobMeta, RetryPolicy};
 pub use queue::RedisQueue;
 pub use queues::Queue;
-pub use services::{MailConfig, Services};
+pub use services::{IntegrationsConfig, MailConfig, Services, XeroConfig};
 
 /// What a job handler may reach.
 #[derive(Clone)]

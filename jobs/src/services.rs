@@ -32,20 +32,72 @@ impl MailConfig {
     }
 }
 
+/// Where the other systems we talk to are, and what our own address is.
+#[derive(Debug, Clone)]
+pub struct IntegrationsConfig {
+    /// This API's public base URL (`https://msp.example.com`), for OAuth
+    /// redirects and payment pages' return links.
+    pub public_url: String,
+    /// Lets webhook endpoints target loopback, link-local and private
+    /// addresses and plain http (tests and development only).
+    pub allow_private_targets: bool,
+    /// Stripe's API (`https://api.stripe.com`).
+    pub stripe_api_base: String,
+    pub xero: XeroConfig,
+}
+
+/// The platform's Xero app (one app for every tenant; each tenant connects
+/// its own organisation with OAuth 2).
+#[derive(Debug, Clone)]
+pub struct XeroConfig {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// `https://api.xero.com`
+    pub api_base: String,
+    /// `https://identity.xero.com` (token endpoint)
+    pub identity_base: String,
+    /// `https://login.xero.com` (authorisation page)
+    pub login_base: String,
+}
+
+impl Default for IntegrationsConfig {
+    fn default() -> Self {
+        IntegrationsConfig {
+            public_url: "http://127.0.0.1:8080".into(),
+            allow_private_targets: false,
+            stripe_api_base: "https://api.stripe.com".into(),
+            xero: XeroConfig {
+                client_id: None,
+                client_secret: None,
+                api_base: "https://api.xero.com".into(),
+                identity_base: "https://identity.xero.com".into(),
+                login_base: "https://login.xero.com".into(),
+            },
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Services {
     pub files: Files,
     pub mail: MailConfig,
     /// Seals tenants' SMTP passwords; without it none can be stored.
     pub secrets: Option<SecretKey>,
+    pub integrations: IntegrationsConfig,
 }
 
 impl Services {
-    pub fn new(files: Files, mail: MailConfig, secrets: Option<SecretKey>) -> Arc<Services> {
+    pub fn new(
+        files: Files,
+        mail: MailConfig,
+        secrets: Option<SecretKey>,
+        integrations: IntegrationsConfig,
+    ) -> Arc<Services> {
         Arc::new(Services {
             files,
             mail,
             secrets,
+            integrations,
         })
     }
 }

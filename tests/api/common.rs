@@ -217,7 +217,18 @@ pub fn field_code(r: &Response, field: &str) -> String {
 pub const TEST_SECRET_KEY: &str = "dGVzdCBrZXkgdGhhdCBpcyAzMiBieXRlcyBsb25nISE=";
 
 impl TestApp {
+    /// A fresh app whose webhooks may target loopback (wiremock).
     pub async fn new() -> TestApp {
+        Self::with_integrations(nestogy_jobs::IntegrationsConfig {
+            allow_private_targets: true,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// A fresh app talking to the other systems where `integrations` says
+    /// (a wiremock server's URL, for one).
+    pub async fn with_integrations(integrations: nestogy_jobs::IntegrationsConfig) -> TestApp {
         let mut admin = PgConnection::connect(&admin_url())
             .await
             .expect("connect as admin");
@@ -255,6 +266,7 @@ impl TestApp {
             Some(
                 nestogy_domain::crypto::SecretKey::from_base64(TEST_SECRET_KEY).expect("test key"),
             ),
+            integrations,
         );
         let state = nestogy_api::AppState::new(
             JobContext {

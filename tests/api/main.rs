@@ -1,6 +1,7 @@
 //! End-to-end tests of the API: the real router against a fresh PostgreSQL
 //! database per test and the real Redis.
 
+mod accounting;
 mod assets;
 mod auth;
 mod bad_input;
@@ -10,6 +11,7 @@ mod common;
 mod documents;
 mod dovecot;
 mod imap_harness;
+mod imports;
 mod inbound;
 mod invoices;
 mod jobs;
@@ -21,9 +23,12 @@ mod processes;
 mod projects;
 mod quotes;
 mod recurring;
+mod rmm;
 mod roles;
 mod scheduler;
+mod stripe;
 mod tenancy;
 mod tickets;
 mod time_entries;
 mod users;
+mod webhooks;

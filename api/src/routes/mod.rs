@@ -1,5 +1,6 @@
 //! One module per resource: its routes, request and response types.
 
+pub mod accounting;
 pub mod api_tokens;
 pub mod assets;
 pub mod audit;
@@ -10,6 +11,7 @@ pub mod company;
 pub mod contacts;
 pub mod documents;
 pub mod health;
+pub mod imports;
 pub mod invoices;
 pub mod jobs;
 pub mod locations;
@@ -20,11 +22,14 @@ pub mod payments;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;
+pub mod rmm;
 pub mod schedules;
 pub mod sla;
+pub mod stripe;
 pub mod tickets;
 pub mod time_entries;
 pub mod users;
+pub mod webhooks;
 
 use nestogy_domain::TenantTx;
 use nestogy_domain::pagination::PageRequest;

@@ -1,0 +1,1 @@
+//! Accounting sync: connections, the external-id map and the sync log.

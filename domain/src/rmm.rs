@@ -1,0 +1,1 @@
+//! RMM alerts: monitoring alerts in, as tickets.

@@ -1,0 +1,1 @@
+//! Stripe: per-tenant keys, payment links, autopay and the events Stripe sends.

@@ -1,0 +1,1 @@
+//! Stripe jobs: payment links and autopay.
