@@ -224,6 +224,7 @@ fn services(g: &Global) -> anyhow::Result<std::sync::Arc<nestogy_jobs::Services>
             identity_base: g.xero_identity_base.trim_end_matches('/').to_owned(),
             login_base: g.xero_login_base.trim_end_matches('/').to_owned(),
         },
+        ..Default::default()
     };
     Ok(nestogy_jobs::Services::new(
         files,

@@ -44,6 +44,8 @@ pub struct IntegrationsConfig {
     /// Stripe's API (`https://api.stripe.com`).
     pub stripe_api_base: String,
     pub xero: XeroConfig,
+    /// How long one outbound HTTP request may take (webhooks, Stripe, Xero).
+    pub http_timeout: std::time::Duration,
 }
 
 /// The platform's Xero app (one app for every tenant; each tenant connects
@@ -73,6 +75,7 @@ impl Default for IntegrationsConfig {
                 identity_base: "https://identity.xero.com".into(),
                 login_base: "https://login.xero.com".into(),
             },
+            http_timeout: std::time::Duration::from_secs(15),
         }
     }
 }
