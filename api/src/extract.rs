@@ -99,3 +99,40 @@ where
         }
     }
 }
+
+/// The raw body, for receivers that check a signature over the exact
+/// bytes before reading them (too large: 413 in the API's error shape).
+pub struct RawBody(pub axum::body::Bytes);
+
+impl<S> FromRequest<S> for RawBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::body::Bytes::from_request(req, state).await {
+            Ok(b) => Ok(RawBody(b)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the body is larger than this API accepts",
+            )),
+            Err(e) => Err(ApiError::bad_request("bad_body", e.body_text())),
+        }
+    }
+}
+
+/// Reads JSON from bytes already checked, answering like [`Json`]: 400
+/// `malformed_json` for bytes that are not JSON, 422 `invalid_body` for JSON
+/// of the wrong shape.
+pub fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::status(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            format!("the body does not have the expected shape: {e}"),
+        ),
+        _ => ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}")),
+    })
+}

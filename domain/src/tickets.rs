@@ -70,6 +70,8 @@ text_enum!(Priority {
 text_enum!(TicketSource {
     Api = "api",
     Email = "email",
+    /// A monitoring alert (`POST /api/v1/webhooks/rmm/{company}`).
+    Rmm = "rmm",
 });
 
 text_enum!(MessageKind {
