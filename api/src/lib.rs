@@ -76,6 +76,8 @@ pub fn app(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::track_metrics))
+        // Bodies read by extractors: 1 MiB, unless a route allows more (imports).
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -88,6 +90,9 @@ pub fn app(state: AppState) -> Router {
                     axum::http::StatusCode::GATEWAY_TIMEOUT,
                     Duration::from_secs(30),
                 ))
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
+                // The hard cap for every body: the largest any route allows.
+                .layer(RequestBodyLimitLayer::new(
+                    routes::imports::IMPORT_BODY_LIMIT,
+                )),
         )
 }
