@@ -76,8 +76,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::track_metrics))
-        // Bodies read by extractors: 1 MiB, unless a route allows more (imports).
+        // Bodies: 1 MiB, but for the import upload (10 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(routes::imports::body_cap))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -533,6 +533,25 @@ async fn bad_files_answer_4xx_and_change_nothing() {
     app.run_job(run_of(&t, &r)).await.expect("job");
     assert_eq!(app.count("SELECT count(*) FROM clients").await, i);
 
+    // Declared over 1 MiB anywhere else: 413 before any handler runs.
+    let client = app.client(&t.admin, "Capped").await;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("/api/v1/clients/{client}/archive"))
+        .header("authorization", format!("Bearer {}", t.admin))
+        .header("content-type", "application/octet-stream")
+        .header("content-length", (2 * 1024 * 1024).to_string())
+        .body(Body::from(vec![b' '; 2 * 1024 * 1024]))
+        .unwrap();
+    let r = app.raw(req).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.body);
+    assert_eq!(r.error_code(), "payload_too_large");
+    assert_eq!(
+        app.count("SELECT count(*) FROM clients WHERE archived_at IS NOT NULL")
+            .await,
+        0
+    );
+
     // A JSON route still refuses over 1 MiB.
     let r = app
         .post(

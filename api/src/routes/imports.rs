@@ -28,6 +28,29 @@ use crate::state::AppState;
 /// Largest import file (10 MiB); larger ones answer 413.
 pub const IMPORT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
+/// Refuses a body declared larger than 1 MiB ([`crate::BODY_LIMIT`]) on every
+/// path but the import upload, before any handler runs: the outer hard cap
+/// is [`IMPORT_BODY_LIMIT`], and extractors are held to 1 MiB besides
+/// (`DefaultBodyLimit`), so bodies without a length are limited too.
+pub async fn body_cap(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if req.uri().path() != IMPORT_PATH && declared.is_some_and(|n| n > crate::BODY_LIMIT as u64) {
+        return ApiError::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than this API accepts",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+const IMPORT_PATH: &str = "/api/v1/imports";
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_import, list_imports))
@@ -92,7 +115,7 @@ fn check_csv(headers: &HeaderMap) -> ApiResult<()> {
 /// least one row), stored and imported by a job; the answer is 202 with the
 /// import and the job. Rows are matched on natural keys (see the import's
 /// documentation), so importing the same file again creates nothing.
-#[utoipa::path(post, path = "/api/v1/imports", tag = "imports",
+#[utoipa::path(post, path = "/api/v1/imports", tag = "import and export",
     params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 202, body = ImportQueued), (status = 413, body = ErrorBody),
@@ -195,7 +218,7 @@ fn may_see(p: &Principal, kind: ImportKind) -> ApiResult<()> {
 }
 
 /// Imports, newest first. Needs permission to import (clients or assets).
-#[utoipa::path(get, path = "/api/v1/imports", tag = "imports", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/imports", tag = "import and export", params(PageQuery),
     responses((status = 200, body = Page<Import>)), security(("bearer" = [])))]
 async fn list_imports(
     p: Principal,
@@ -213,7 +236,7 @@ async fn list_imports(
 }
 
 /// An import: its status and counts.
-#[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "imports",
+#[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "import and export",
     params(("id" = ImportId, Path)),
     responses((status = 200, body = Import), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -230,7 +253,7 @@ async fn get_import(
 }
 
 /// An import's row errors, by row.
-#[utoipa::path(get, path = "/api/v1/imports/{id}/errors", tag = "imports",
+#[utoipa::path(get, path = "/api/v1/imports/{id}/errors", tag = "import and export",
     params(("id" = ImportId, Path), PageQuery),
     responses((status = 200, body = Page<RowError>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -273,7 +296,7 @@ fn export_permission(kind: ExportKind) -> Permission {
 /// Export `clients`, `invoices`, `payments`, `tickets` or `assets` as CSV,
 /// streamed. Client and asset files have the import's columns. Text cells
 /// that start like a spreadsheet formula get a leading `'`.
-#[utoipa::path(get, path = "/api/v1/exports/{kind}", tag = "imports",
+#[utoipa::path(get, path = "/api/v1/exports/{kind}", tag = "import and export",
     params(("kind" = String, Path), ExportQuery),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
