@@ -855,3 +855,37 @@ async fn roles_and_tenants() {
     .await;
     assert_eq!(counts(&done), (1, 0, 0, 0, 1));
 }
+
+#[tokio::test]
+async fn a_worker_runs_the_queued_import() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Worker Co").await;
+    let r = upload(
+        &app,
+        &t.admin,
+        "kind=clients&mode=valid_rows",
+        "text/csv",
+        b"name,email\nAcme,a@acme.example\nBeta,b@beta.example\n".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let id = r.body["import"]["id"].as_str().unwrap().to_owned();
+    let job = r.body["job_id"].as_str().unwrap().to_owned();
+    let _worker = app.start_worker();
+    let path = format!("/api/v1/imports/{id}");
+    crate::common::eventually(
+        "the import to finish",
+        std::time::Duration::from_secs(30),
+        || {
+            let (app, path, token) = (&app, &path, &t.admin);
+            async move { app.get(path, token).await.body["status"] == "completed" }
+        },
+    )
+    .await;
+    let done = app.get(&path, &t.admin).await.body;
+    assert_eq!(counts(&done), (2, 2, 0, 0, 0));
+    assert_eq!(done["job_id"], job.as_str());
+    let j = app.get(&format!("/api/v1/jobs/{job}"), &t.admin).await;
+    assert_eq!(j.status, StatusCode::OK, "{}", j.body);
+    assert_eq!(app.count("SELECT count(*) FROM clients").await, 2);
+}
