@@ -76,6 +76,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(axum::middleware::from_fn(middleware::track_metrics))
+        // Bodies: 1 MiB, but for the import upload (10 MiB).
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::from_fn(routes::imports::body_cap))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -88,6 +91,9 @@ pub fn app(state: AppState) -> Router {
                     axum::http::StatusCode::GATEWAY_TIMEOUT,
                     Duration::from_secs(30),
                 ))
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
+                // The hard cap for every body: the largest any route allows.
+                .layer(RequestBodyLimitLayer::new(
+                    routes::imports::IMPORT_BODY_LIMIT,
+                )),
         )
 }

@@ -282,30 +282,30 @@ pub fn is_valid_hostname(s: &str) -> bool {
 }
 
 /// A validated asset, ready to be written.
-struct Fields {
-    client_id: ClientId,
-    name: String,
-    asset_type: AssetType,
-    make: Option<String>,
-    model: Option<String>,
-    serial: Option<String>,
-    hostname: Option<String>,
-    ip_address: Option<String>,
-    mac_address: Option<String>,
-    operating_system: Option<String>,
-    location_id: Option<LocationId>,
-    contact_id: Option<ContactId>,
-    purchase_date: Option<NaiveDate>,
-    purchase_cost: Option<Decimal>,
-    currency: String,
-    warranty_expires: Option<NaiveDate>,
-    status: AssetStatus,
-    notes: Option<String>,
+pub(crate) struct Fields {
+    pub(crate) client_id: ClientId,
+    pub(crate) name: String,
+    pub(crate) asset_type: AssetType,
+    pub(crate) make: Option<String>,
+    pub(crate) model: Option<String>,
+    pub(crate) serial: Option<String>,
+    pub(crate) hostname: Option<String>,
+    pub(crate) ip_address: Option<String>,
+    pub(crate) mac_address: Option<String>,
+    pub(crate) operating_system: Option<String>,
+    pub(crate) location_id: Option<LocationId>,
+    pub(crate) contact_id: Option<ContactId>,
+    pub(crate) purchase_date: Option<NaiveDate>,
+    pub(crate) purchase_cost: Option<Decimal>,
+    pub(crate) currency: String,
+    pub(crate) warranty_expires: Option<NaiveDate>,
+    pub(crate) status: AssetStatus,
+    pub(crate) notes: Option<String>,
 }
 
 impl Fields {
     /// `cur` as these fields would leave it, as it would read back.
-    fn preview(&self, cur: &Asset) -> Asset {
+    pub(crate) fn preview(&self, cur: &Asset) -> Asset {
         Asset {
             client_id: self.client_id,
             name: self.name.clone(),
@@ -352,6 +352,21 @@ async fn validate(
     today: NaiveDate,
 ) -> DomainResult<Fields> {
     let mut v = ValidationErrors::new();
+    let (client, location, contact) = (a.client_id, a.location_id, a.contact_id);
+    let f = check_fields(&mut v, a, company_currency, today);
+    check_parties(tx, &mut v, client, location, contact).await?;
+    v.finish()?;
+    Ok(f)
+}
+
+/// Checks every field of `a` but the parties it names (the import resolves
+/// those itself, for many rows at once).
+pub(crate) fn check_fields(
+    v: &mut ValidationErrors,
+    a: NewAsset,
+    company_currency: &str,
+    today: NaiveDate,
+) -> Fields {
     let name = v.required_text("name", &a.name, 200);
     let make = v.optional_text("make", a.make.as_deref(), 100);
     let model = v.optional_text("model", a.model.as_deref(), 100);
@@ -420,8 +435,8 @@ async fn validate(
             );
         }
     }
-    sane_date(&mut v, "purchase_date", a.purchase_date);
-    sane_date(&mut v, "warranty_expires", a.warranty_expires);
+    sane_date(v, "purchase_date", a.purchase_date);
+    sane_date(v, "warranty_expires", a.warranty_expires);
     if a.purchase_date.is_some_and(|d| d > today) {
         v.add(
             "purchase_date",
@@ -438,9 +453,7 @@ async fn validate(
             "warranty_expires must not be before purchase_date",
         );
     }
-    check_parties(tx, &mut v, a.client_id, a.location_id, a.contact_id).await?;
-    v.finish()?;
-    Ok(Fields {
+    Fields {
         client_id: a.client_id,
         name,
         asset_type: a.asset_type,
@@ -459,7 +472,7 @@ async fn validate(
         warranty_expires: a.warranty_expires,
         status: a.status,
         notes,
-    })
+    }
 }
 
 /// The client exists; the location and contact, if any, are the client's.
@@ -518,6 +531,18 @@ async fn check_parties(
         }
     }
     Ok(())
+}
+
+/// Every asset of the tenant: what an import matches its rows against.
+pub(crate) async fn all(tx: &mut TenantTx) -> DomainResult<Vec<Asset>> {
+    let tenant = tx.tenant();
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM assets WHERE company_id = $1"
+    )))
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(Asset::from).collect())
 }
 
 pub async fn get(tx: &mut TenantTx, id: AssetId) -> DomainResult<Asset> {
@@ -952,7 +977,10 @@ struct EventRow {
 
 /// The fields that differ between `before` (nothing, for a new asset) and
 /// `after`, as `{field: {from, to}}`; timestamps are left out.
-fn diff(before: Option<&Asset>, after: &Asset) -> serde_json::Map<String, serde_json::Value> {
+pub(crate) fn diff(
+    before: Option<&Asset>,
+    after: &Asset,
+) -> serde_json::Map<String, serde_json::Value> {
     let to_map = |a: &Asset| match serde_json::to_value(a) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => serde_json::Map::new(),

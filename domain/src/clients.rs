@@ -95,15 +95,15 @@ pub struct ClientFilter {
     pub status: ArchiveFilter,
 }
 
-struct Fields {
-    name: String,
-    email: Option<String>,
-    phone: Option<String>,
-    website: Option<String>,
-    tax_id: Option<String>,
-    notes: Option<String>,
-    email_domains: Vec<String>,
-    hourly_rate: Option<rust_decimal::Decimal>,
+pub(crate) struct Fields {
+    pub(crate) name: String,
+    pub(crate) email: Option<String>,
+    pub(crate) phone: Option<String>,
+    pub(crate) website: Option<String>,
+    pub(crate) tax_id: Option<String>,
+    pub(crate) notes: Option<String>,
+    pub(crate) email_domains: Vec<String>,
+    pub(crate) hourly_rate: Option<rust_decimal::Decimal>,
 }
 
 /// Most registered domains per client.
@@ -141,7 +141,7 @@ fn validate_domains(v: &mut ValidationErrors, domains: &[String]) -> Vec<String>
     out
 }
 
-fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
+pub(crate) fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
     Fields {
         name: v.required_text("name", &c.name, 200),
         email: v.optional_email("email", c.email.as_deref()),

@@ -117,7 +117,7 @@ pub async fn list(
     }))
 }
 
-fn validate(v: &mut ValidationErrors, c: NewContact) -> NewContact {
+pub(crate) fn validate(v: &mut ValidationErrors, c: NewContact) -> NewContact {
     NewContact {
         name: v.required_text("name", &c.name, 200),
         email: v.optional_email("email", c.email.as_deref()),

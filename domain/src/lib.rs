@@ -15,6 +15,7 @@ pub mod db;
 pub mod documents;
 pub mod error;
 pub mod events;
+pub mod exports;
 pub mod files;
 pub mod ids;
 pub mod imports;

@@ -82,7 +82,7 @@ pub struct LocationPatch {
     pub is_primary: Option<bool>,
 }
 
-fn validate(v: &mut ValidationErrors, l: NewLocation) -> NewLocation {
+pub(crate) fn validate(v: &mut ValidationErrors, l: NewLocation) -> NewLocation {
     NewLocation {
         name: v.required_text("name", &l.name, 200),
         address: l.address.validated(v, "address"),
