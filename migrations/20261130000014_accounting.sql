@@ -26,6 +26,10 @@ CREATE TABLE accounting_connections (
     sales_account_code   text NOT NULL DEFAULT '200',
     payment_account_code text NOT NULL DEFAULT '090',
     last_error           text,
+    -- The sync run holding the tenant's sync lease, and until when: one run
+    -- pushes at a time, so two runs never both create the same record.
+    sync_run             uuid,
+    sync_lease_until     timestamptz,
     connected_at         timestamptz,
     created_at           timestamptz NOT NULL,
     updated_at           timestamptz NOT NULL,

@@ -298,6 +298,47 @@ pub async fn disconnect(tx: &mut TenantTx, provider: &str) -> DomainResult<()> {
     Ok(())
 }
 
+/// Takes the tenant's sync lease for `run` until `until`: free, expired, or
+/// already this run's. False when another run holds it.
+pub async fn claim_sync(
+    tx: &mut TenantTx,
+    provider: &str,
+    run: SyncRunId,
+    until: DateTime<Utc>,
+) -> DomainResult<bool> {
+    let tenant = tx.tenant();
+    let now = tx.now();
+    let n = sqlx::query(
+        "UPDATE accounting_connections SET sync_run = $3, sync_lease_until = $4 \
+         WHERE company_id = $1 AND provider = $2 \
+         AND (sync_run IS NULL OR sync_run = $3 OR sync_lease_until < $5)",
+    )
+    .bind(tenant)
+    .bind(provider)
+    .bind(run)
+    .bind(until)
+    .bind(now)
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// Gives the sync lease back (if `run` holds it).
+pub async fn release_sync(tx: &mut TenantTx, provider: &str, run: SyncRunId) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "UPDATE accounting_connections SET sync_run = NULL, sync_lease_until = NULL \
+         WHERE company_id = $1 AND provider = $2 AND sync_run = $3",
+    )
+    .bind(tenant)
+    .bind(provider)
+    .bind(run)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 // ---- the external-id map ----
 
 /// One of our records as the provider knows it.

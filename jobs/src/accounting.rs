@@ -30,6 +30,8 @@ use xero::{TokenError, XeroAdapter};
 
 /// An access token this close to expiry is refreshed before use.
 pub const REFRESH_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+/// When another run of the tenant holds the sync lease, try again after this.
+pub const BUSY_RETRY: Duration = Duration::from_secs(30);
 /// How long an authorisation's state is accepted.
 pub const STATE_TTL: chrono::Duration = chrono::Duration::minutes(15);
 
@@ -310,11 +312,28 @@ impl Job for RunSync {
             tx.end_read();
             return Ok(json!({ "run": self.run, "status": run.status.as_str(), "again": true }));
         }
+        let connected = acc::connection(&mut tx, XERO)
+            .await?
+            .is_some_and(|c| c.status() == ConnectionStatus::Connected);
+        if !connected {
+            let msg = "Xero is not connected (or needs re-authorisation)";
+            acc::set_run_status(&mut tx, self.run, RunStatus::Failed, Some(msg)).await?;
+            tx.commit().await?;
+            return Err(JobError::permanent(msg));
+        }
+        let until = tx.now() + chrono::Duration::from_std(Self::timeout()).unwrap_or_default();
+        if !acc::claim_sync(&mut tx, XERO, self.run, until).await? {
+            let msg = "another sync of this tenant is running";
+            acc::set_run_status(&mut tx, self.run, RunStatus::Waiting, Some(msg)).await?;
+            tx.commit().await?;
+            return Err(JobError::retry_after(msg, BUSY_RETRY));
+        }
         acc::set_run_status(&mut tx, self.run, RunStatus::Running, None).await?;
         tx.commit().await?;
         match self.push_all(&ctx).await {
             Ok(()) => {
                 let mut tx = ctx.db.tenant(self.tenant).await?;
+                acc::release_sync(&mut tx, XERO, self.run).await?;
                 acc::set_run_status(&mut tx, self.run, RunStatus::Succeeded, None).await?;
                 let run = acc::get_run(&mut tx, self.run).await?;
                 tx.commit().await?;
@@ -332,6 +351,7 @@ impl Job for RunSync {
                     RunStatus::Waiting
                 };
                 let mut tx = ctx.db.tenant(self.tenant).await?;
+                acc::release_sync(&mut tx, XERO, self.run).await?;
                 acc::set_run_status(&mut tx, self.run, status, Some(&e.message)).await?;
                 tx.commit().await?;
                 Err(e)

@@ -692,3 +692,141 @@ async fn call(app: &TestApp, m: &str, p: &str, token: &str) -> crate::common::Re
         _ => unreachable!(),
     }
 }
+
+#[tokio::test]
+async fn one_sync_at_a_time_per_tenant() {
+    let (app, mock) = xero_app().await;
+    let t = app.tenant("Acme MSP").await;
+    connect(&app, &mock, &t).await;
+    mount_api(&mock).await;
+    app.billed_client(&t.admin, "Acme Ltd", "ap@acme.example")
+        .await;
+    let first = new_run(&app, t.id).await;
+    let second = new_run(&app, t.id).await;
+    // `first` holds the lease (as if it were running elsewhere).
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let until = tx.now() + chrono::Duration::minutes(10);
+    assert!(acc::claim_sync(&mut tx, XERO, first, until).await.unwrap());
+    tx.commit().await.unwrap();
+    let e = app
+        .run_job(RunSync {
+            tenant: t.id,
+            run: second,
+        })
+        .await
+        .expect_err("busy");
+    assert_eq!(e.retry_after, Some(nestogy_jobs::accounting::BUSY_RETRY));
+    assert!(
+        mock.received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| !r.url.path().starts_with("/api.xro"))
+    );
+    // `first` finishes and gives the lease back; `second` goes.
+    app.run_job(RunSync {
+        tenant: t.id,
+        run: first,
+    })
+    .await
+    .unwrap();
+    let out = app
+        .run_job(RunSync {
+            tenant: t.id,
+            run: second,
+        })
+        .await
+        .unwrap();
+    assert_eq!(out["skipped"], 1, "{out}");
+    let reqs = mock.received_requests().await.unwrap();
+    assert_eq!(api_requests(&reqs, "Contacts").len(), 1);
+    // A lease left by a crashed run expires.
+    let third = new_run(&app, t.id).await;
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let until = tx.now() + chrono::Duration::minutes(10);
+    assert!(acc::claim_sync(&mut tx, XERO, first, until).await.unwrap());
+    tx.commit().await.unwrap();
+    app.clock.advance(chrono::Duration::minutes(11));
+    Mock::given(method("POST"))
+        .and(path("/connect/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_json("at-2", "rt-2")))
+        .mount(&mock)
+        .await;
+    app.run_job(RunSync {
+        tenant: t.id,
+        run: third,
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_worker_retries_a_rate_limited_sync_after_retry_after() {
+    let (app, mock) = xero_app().await;
+    let t = app.tenant("Acme MSP").await;
+    connect(&app, &mock, &t).await;
+    // The worker runs on the system clock: the token looks expired to it.
+    Mock::given(method("POST"))
+        .and(path("/connect/token"))
+        .and(body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(token_json("at-2", "rt-2")))
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/api.xro/2.0/Contacts"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&mock)
+        .await;
+    mount_api(&mock).await;
+    app.billed_client(&t.admin, "Acme Ltd", "ap@acme.example")
+        .await;
+    let r = app
+        .post("/api/v1/accounting/sync", &t.admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let job: nestogy_domain::JobId = serde_json::from_value(r.body["job_id"].clone()).unwrap();
+    let worker = app.start_worker();
+    let seen_retry = Arc::new(std::sync::Mutex::new(None));
+    crate::common::eventually(
+        "the sync to succeed",
+        std::time::Duration::from_secs(30),
+        || {
+            let app = &app;
+            let seen = seen_retry.clone();
+            async move {
+                let (state, _, _) = app.job_state(job).await;
+                if state == "failed_will_retry" && seen.lock().unwrap().is_none() {
+                    type Times = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+                    let (run_at, updated): Times =
+                        sqlx::query_as("SELECT run_at, updated_at FROM jobs WHERE id = $1")
+                            .bind(job)
+                            .fetch_one(&app.owner)
+                            .await
+                            .unwrap();
+                    *seen.lock().unwrap() = Some(run_at - updated);
+                }
+                state == "succeeded"
+            }
+        },
+    )
+    .await;
+    worker.stop().await;
+    let (_, attempts, last_error) = app.job_state(job).await;
+    assert_eq!(attempts, 2);
+    assert!(last_error.unwrap_or_default().contains("rate limited"));
+    let gap = *seen_retry.lock().unwrap();
+    if let Some(gap) = gap {
+        // Due Retry-After (1 s) after the failure, not the backoff (30 s ± 50 %).
+        assert!(
+            gap > chrono::Duration::milliseconds(500)
+                && gap <= chrono::Duration::milliseconds(1000),
+            "{gap}"
+        );
+    }
+    let reqs = mock.received_requests().await.unwrap();
+    assert_eq!(api_requests(&reqs, "Contacts").len(), 2);
+    assert_eq!(app.count("SELECT count(*) FROM accounting_links").await, 1);
+}
