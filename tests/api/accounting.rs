@@ -840,3 +840,53 @@ async fn the_worker_retries_a_rate_limited_sync_after_retry_after() {
     assert_eq!(api_requests(&reqs, "Contacts").len(), 2);
     assert_eq!(app.count("SELECT count(*) FROM accounting_links").await, 1);
 }
+
+#[tokio::test]
+async fn a_rejected_record_is_logged_and_the_run_goes_on() {
+    let (app, mock) = xero_app().await;
+    let t = app.tenant("Acme MSP").await;
+    connect(&app, &mock, &t).await;
+    // Xero refuses one contact (a ValidationException, 400).
+    Mock::given(method("POST"))
+        .and(path("/api.xro/2.0/Contacts"))
+        .and(body_string_contains("Broken Co"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({
+            "ErrorNumber": 10, "Type": "ValidationException",
+            "Message": "A validation exception occurred",
+            "Elements": [{"ValidationErrors": [{"Message": "The contact name Broken Co is already assigned to another contact."}]}]
+        })))
+        .with_priority(1)
+        .mount(&mock)
+        .await;
+    mount_api(&mock).await;
+    let broken = app
+        .billed_client(&t.admin, "Broken Co", "ap@broken.example")
+        .await;
+    app.open_invoice(&t.admin, &broken, "Support").await;
+    app.billed_client(&t.admin, "Fine Co", "ap@fine.example")
+        .await;
+    let run = new_run(&app, t.id).await;
+    let out = app
+        .run_job(RunSync { tenant: t.id, run })
+        .await
+        .expect("the run goes on");
+    assert_eq!(out["created"], 1, "{out}");
+    assert_eq!(out["failed"], 2, "{out}");
+    let d = app
+        .get(&format!("/api/v1/accounting/sync-runs/{run}"), &t.admin)
+        .await;
+    let items = d.body["items"].as_array().unwrap();
+    let failed: Vec<&Value> = items.iter().filter(|i| i["action"] == "failed").collect();
+    assert_eq!(failed.len(), 2, "{}", d.body);
+    assert!(failed.iter().any(|i| i["entity_type"] == "client"
+        && i["error"].as_str().unwrap().contains("already assigned")));
+    assert!(failed.iter().any(|i| {
+        i["entity_type"] == "invoice"
+            && i["error"]
+                .as_str()
+                .unwrap()
+                .contains("client is not synced")
+    }));
+    // Nothing linked for the refused ones.
+    assert_eq!(app.count("SELECT count(*) FROM accounting_links").await, 1);
+}
