@@ -53,6 +53,9 @@ pub struct JobMeta {
 pub struct JobError {
     pub message: String,
     pub retryable: bool,
+    /// When the other side said how long to wait (HTTP 429 `Retry-After`):
+    /// the next attempt is due after this instead of the policy's backoff.
+    pub retry_after: Option<Duration>,
 }
 
 impl JobError {
@@ -61,6 +64,17 @@ impl JobError {
         Self {
             message: message.into(),
             retryable: true,
+            retry_after: None,
+        }
+    }
+
+    /// A failure worth another attempt no sooner than `delay` (a rate limit
+    /// with `Retry-After`). Still counts as an attempt of the policy.
+    pub fn retry_after(message: impl Into<String>, delay: Duration) -> Self {
+        Self {
+            message: message.into(),
+            retryable: true,
+            retry_after: Some(delay),
         }
     }
 
@@ -69,6 +83,7 @@ impl JobError {
         Self {
             message: message.into(),
             retryable: false,
+            retry_after: None,
         }
     }
 }
@@ -122,6 +137,15 @@ impl RetryPolicy {
             .min(self.max_delay);
         raw.mul_f64(rand::rng().random_range(0.5..1.5))
     }
+
+    /// The delay before the attempt after failed attempt `attempt`: what
+    /// the failure asked for (capped at an hour), else the backoff.
+    pub fn next_delay(&self, attempt: i32, e: &JobError) -> Duration {
+        match e.retry_after {
+            Some(d) => d.min(Duration::from_secs(3600)),
+            None => self.delay_after(attempt),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -144,5 +168,18 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn retry_after_overrides_backoff_and_is_capped() {
+        let p = RetryPolicy::default();
+        let e = JobError::retry_after("429", Duration::from_secs(37));
+        assert!(e.retryable);
+        assert_eq!(p.next_delay(1, &e), Duration::from_secs(37));
+        assert_eq!(p.next_delay(4, &e), Duration::from_secs(37));
+        let long = JobError::retry_after("429", Duration::from_secs(86_400));
+        assert_eq!(p.next_delay(1, &long), Duration::from_secs(3600));
+        let plain = JobError::retry("down");
+        assert!(p.next_delay(1, &plain) < Duration::from_secs(3));
     }
 }

@@ -8,8 +8,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::{
-    Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, assets, billing, diag, documents,
-    imports, mail, mailboxes, maintenance, tickets,
+    Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, accounting, assets, billing, diag,
+    documents, imports, mail, mailboxes, maintenance, tickets,
 };
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
@@ -65,6 +65,8 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<tickets::SlaCheck>(),
             handler::<assets::WarrantyAlerts>(),
             handler::<imports::Run>(),
+            handler::<accounting::Connect>(),
+            handler::<accounting::RunSync>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))

@@ -363,7 +363,7 @@ fn decide(
             }
         }
         Err(e) if e.retryable && attempt < max_attempts => {
-            let delay = retry.unwrap_or_default().delay_after(attempt);
+            let delay = retry.unwrap_or_default().next_delay(attempt, &e);
             let due = s.ctx.db.clock.now() + chrono::Duration::from_std(delay).unwrap_or_default();
             tracing::warn!(error = %e.message, attempt, retry_in_ms = delay.as_millis() as u64, "job failed; will retry");
             metrics::counter!("jobs_failed_total", "kind" => env.kind.clone()).increment(1);
