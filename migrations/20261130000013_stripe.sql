@@ -75,6 +75,10 @@ CREATE TABLE autopay_attempts (
     error_message       text,
     -- For a failed attempt: when the next one is due (none: given up).
     next_attempt_on     date,
+    -- When a call of this attempt first went unanswered after it may have
+    -- reached Stripe (a timeout, a 5xx): past the key's lifetime it is not
+    -- sent again.
+    uncertain_since     timestamptz,
     created_at          timestamptz NOT NULL,
     updated_at          timestamptz NOT NULL,
     UNIQUE (company_id, invoice_id, attempt)

@@ -26,6 +26,13 @@ use crate::{
 /// How far a signature's timestamp may be from our clock.
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 
+/// Stripe keeps an idempotency key for at least 24 hours. A pending
+/// attempt whose call may have reached Stripe longer ago than this is not
+/// sent again (its key may be forgotten, and a resend could charge twice);
+/// it waits for Stripe's event instead, and shows as stale. Attempts that
+/// never reached Stripe (connection refused) are sent whenever.
+pub const ATTEMPT_RESEND_WINDOW_HOURS: i64 = 20;
+
 /// Days after a failed autopay attempt the next one is made; after the
 /// last, autopay gives up on the invoice.
 pub const RETRY_DAYS: [i64; 3] = [1, 3, 7];
@@ -784,6 +791,7 @@ pub struct AutopayAttempt {
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     pub next_attempt_on: Option<NaiveDate>,
+    pub created_at: DateTime<Utc>,
     #[sqlx(default)]
     pub customer_id: String,
     #[sqlx(default)]
@@ -791,7 +799,7 @@ pub struct AutopayAttempt {
 }
 
 const ATTEMPT_COLUMNS: &str = "t.id, t.invoice_id, t.attempt, t.status, t.idempotency_key, t.currency::text AS currency, \
-    t.amount, t.payment_intent_id, t.error_code, t.error_message, t.next_attempt_on";
+    t.amount, t.payment_intent_id, t.error_code, t.error_message, t.next_attempt_on, t.created_at";
 
 /// An invoice due for autopay: id, currency, balance, and its last
 /// attempt's number, status and next day.
@@ -806,7 +814,8 @@ type DueRow = (
 
 /// The attempts due on `today`: a pending attempt (a job that did not
 /// hear back) is returned as it is, so its retry sends the same key and
-/// amount; an invoice due with no attempt, or whose last failed attempt's
+/// amount (within [`ATTEMPT_RESEND_WINDOW_HOURS`]; older ones are left to
+/// Stripe's event, see [`stale_attempts`]); an invoice due with no attempt, or whose last failed attempt's
 /// retry day has come, gets its next attempt, created here.
 pub async fn due_attempts(
     tx: &mut TenantTx,
@@ -852,11 +861,25 @@ pub async fn due_attempts(
         "SELECT {ATTEMPT_COLUMNS}, a.customer_id, a.payment_method_id FROM autopay_attempts t \
          JOIN invoices i ON i.company_id = t.company_id AND i.id = t.invoice_id \
          JOIN autopay_methods a ON a.company_id = i.company_id AND a.recurring_id = i.recurring_id \
-         WHERE t.company_id = $1 AND t.status = 'pending' \
+         WHERE t.company_id = $1 AND t.status = 'pending' AND (t.uncertain_since IS NULL OR t.uncertain_since >= $2) \
          AND i.status IN ('sent', 'partially_paid', 'overdue') ORDER BY t.id"
     )))
     .bind(tenant)
+    .bind(now - chrono::Duration::hours(ATTEMPT_RESEND_WINDOW_HOURS))
     .fetch_all(tx.conn())
+    .await?)
+}
+
+/// Pending attempts too old to send again: nobody knows whether Stripe
+/// charged them until its event arrives.
+pub async fn stale_attempts(tx: &mut TenantTx) -> DomainResult<i64> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM autopay_attempts WHERE company_id = $1 AND status = 'pending' AND uncertain_since < $2",
+    )
+    .bind(tenant)
+    .bind(now - chrono::Duration::hours(ATTEMPT_RESEND_WINDOW_HOURS))
+    .fetch_one(tx.conn())
     .await?)
 }
 
@@ -871,6 +894,21 @@ pub async fn attempts(tx: &mut TenantTx, invoice: InvoiceId) -> DomainResult<Vec
     .bind(invoice)
     .fetch_all(tx.conn())
     .await?)
+}
+
+/// A call of the attempt went unanswered after it may have reached Stripe.
+pub async fn attempt_uncertain(tx: &mut TenantTx, attempt: &AutopayAttempt) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query(
+        "UPDATE autopay_attempts SET uncertain_since = COALESCE(uncertain_since, $3), updated_at = $3 \
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(attempt.id)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// The attempt succeeded: the payment is recorded under its PaymentIntent

@@ -6,6 +6,8 @@
 //! for the same thing again and Stripe answers with the first result
 //! instead of charging twice.
 
+use std::time::Duration;
+
 use nestogy_domain::mail::{MailTemplate, NewMessage};
 use nestogy_domain::stripe::{self, AutopayAttempt, Keys};
 use nestogy_domain::{TenantId, contacts, invoices, users};
@@ -14,7 +16,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::mail::compose;
-use crate::{Job, JobContext, JobError, JobMeta, Queue, mail};
+
+use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
 
 /// How Stripe answered a POST.
 enum Answer {
@@ -29,16 +32,37 @@ enum Answer {
     Refused(String),
 }
 
+/// A call that got no usable answer: worth retrying; `reached` when Stripe
+/// may have acted on it (a timeout, a 5xx) rather than surely not (no
+/// connection, 429).
+struct Unanswered {
+    error: JobError,
+    reached: bool,
+}
+
+impl From<Unanswered> for JobError {
+    fn from(u: Unanswered) -> Self {
+        u.error
+    }
+}
+
+fn unanswered(reached: bool, message: String) -> Unanswered {
+    Unanswered {
+        error: JobError::retry(message),
+        reached,
+    }
+}
+
 async fn post(
     ctx: &JobContext,
     keys: &Keys,
     path: &str,
     form: &[(String, String)],
     idempotency_key: &str,
-) -> Result<Answer, JobError> {
+) -> Result<Answer, Unanswered> {
     let cfg = &ctx.services.integrations;
     let client = crate::http::client(cfg.http_timeout)
-        .map_err(|e| JobError::retry(format!("building the HTTP client: {e}")))?;
+        .map_err(|e| unanswered(false, format!("building the HTTP client: {e}")))?;
     let url = format!("{}{path}", cfg.stripe_api_base.trim_end_matches('/'));
     let resp = client
         .post(&url)
@@ -47,17 +71,20 @@ async fn post(
         .form(form)
         .send()
         .await
-        .map_err(|e| JobError::retry(format!("calling Stripe: {e}")))?;
+        .map_err(|e| unanswered(!e.is_connect(), format!("calling Stripe: {e}")))?;
     let status = resp.status();
     let body: Value = resp
         .json()
         .await
-        .map_err(|e| JobError::retry(format!("reading Stripe's answer ({status}): {e}")))?;
+        .map_err(|e| unanswered(true, format!("reading Stripe's answer ({status}): {e}")))?;
     if status.is_success() {
         return Ok(Answer::Ok(body));
     }
     if status.is_server_error() || status.as_u16() == 429 {
-        return Err(JobError::retry(format!("Stripe answered {status}")));
+        return Err(unanswered(
+            status.as_u16() != 429,
+            format!("Stripe answered {status}"),
+        ));
     }
     let err = body.get("error").cloned().unwrap_or(Value::Null);
     let text = |k: &str| err.get(k).and_then(Value::as_str).map(str::to_owned);
@@ -196,6 +223,22 @@ impl Job for Autopay {
     const QUEUE: Queue = Queue::Billing;
     const SCHEDULABLE: bool = true;
 
+    /// Retries over about an hour, well inside the life of Stripe's
+    /// idempotency keys (24 hours), so a resent attempt is answered from
+    /// Stripe's record of the first.
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_secs(30),
+            max_delay: Duration::from_secs(3600),
+        }
+    }
+
+    /// One call per due invoice, each up to the HTTP timeout.
+    fn timeout() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+
     fn tenant(&self) -> Option<TenantId> {
         Some(self.tenant)
     }
@@ -214,6 +257,7 @@ impl Job for Autopay {
             return Ok(json!({ "charged": 0, "reason": "Stripe is not configured" }));
         };
         let due = stripe::due_attempts(&mut tx, today).await?;
+        let stale = stripe::stale_attempts(&mut tx).await?;
         tx.commit().await?;
         let (mut paid, mut failed, mut pending) = (0u32, 0u32, 0u32);
         let mut retry: Option<JobError> = None;
@@ -240,9 +284,14 @@ impl Job for Autopay {
             .await
             {
                 Ok(x) => x,
-                Err(e) => {
+                Err(u) => {
                     pending += 1;
-                    retry.get_or_insert(e);
+                    if u.reached {
+                        let mut tx = ctx.db.tenant(self.tenant).await?;
+                        stripe::attempt_uncertain(&mut tx, a).await?;
+                        tx.commit().await?;
+                    }
+                    retry.get_or_insert(u.error);
                     continue;
                 }
             };
@@ -305,9 +354,10 @@ impl Job for Autopay {
         if let Some(e) = retry {
             return Err(e);
         }
-        Ok(
-            json!({ "as_of": today, "attempts": due.len(), "paid": paid, "failed": failed, "pending": pending }),
-        )
+        Ok(json!({
+            "as_of": today, "attempts": due.len(), "paid": paid, "failed": failed, "pending": pending,
+            "stale": stale,
+        }))
     }
 }
 

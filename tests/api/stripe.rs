@@ -935,3 +935,30 @@ async fn autopay_retried_after_a_timeout_sends_the_same_key() {
     assert_eq!(payments_of(&app, &inv).await, 1);
     assert_eq!(app.count("SELECT count(*) FROM autopay_attempts").await, 1);
 }
+
+#[tokio::test]
+async fn autopay_leaves_an_attempt_older_than_its_key_to_stripes_event() {
+    let (mock, app) = stripe_app().await;
+    intents()
+        .respond_with(succeeded("pi_lost").set_delay(Duration::from_secs(3)))
+        .mount(&mock)
+        .await;
+    let t = app.tenant("Acme MSP").await;
+    let (inv, currency) = autopay_invoice(&app, &t).await;
+    assert!(app.run_job(Autopay { tenant: t.id }).await.is_err());
+    // A day later Stripe may have forgotten the key: no resend.
+    app.clock.advance(chrono::Duration::hours(21));
+    let out = app.run_job(Autopay { tenant: t.id }).await.unwrap();
+    assert_eq!(out["attempts"], 0, "{out}");
+    assert_eq!(out["stale"], 1, "{out}");
+    assert_eq!(mock.received_requests().await.unwrap().len(), 1);
+    // Stripe's event settles it.
+    let r = deliver(
+        &app,
+        &t,
+        &intent_succeeded("evt_lost", &inv, &currency, "pi_lost"),
+    )
+    .await;
+    assert_eq!(r.body["outcome"], "recorded", "{}", r.body);
+    assert_eq!(payments_of(&app, &inv).await, 1);
+}
