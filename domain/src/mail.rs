@@ -41,6 +41,10 @@ pub enum MailTemplate {
     /// To the techs and admins: warranties of a client's assets expire soon
     /// (`params.assets`).
     WarrantyExpiring,
+    /// To the client's billing contacts (or the admins): an automatic
+    /// charge of invoice `subject_id` failed (`params.reason`,
+    /// `params.next_attempt_on`).
+    PaymentFailed,
 }
 
 impl MailTemplate {
@@ -56,6 +60,7 @@ impl MailTemplate {
             MailTemplate::TicketAssigned => "ticket_assigned",
             MailTemplate::TicketSla => "ticket_sla",
             MailTemplate::WarrantyExpiring => "warranty_expiring",
+            MailTemplate::PaymentFailed => "payment_failed",
         }
     }
 
@@ -72,6 +77,7 @@ impl MailTemplate {
             TicketAssigned,
             TicketSla,
             WarrantyExpiring,
+            PaymentFailed,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

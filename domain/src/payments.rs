@@ -132,14 +132,17 @@ struct Movement<'a> {
     method: &'a str,
     reference: Option<String>,
     paid_on: NaiveDate,
+    /// What the money was in another system (a Stripe PaymentIntent or
+    /// refund): one row per reference.
+    external_ref: Option<String>,
 }
 
 async fn insert(tx: &mut TenantTx, inv: &Invoice, m: Movement<'_>) -> DomainResult<Payment> {
     let (tenant, now) = (tx.tenant(), tx.now());
     let p: Payment = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO payments (id, company_id, client_id, invoice_id, kind, refund_of, currency, amount, applied, \
-         method, reference, paid_on, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-         RETURNING {COLUMNS}"
+         method, reference, paid_on, created_at, external_ref) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING {COLUMNS}"
     )))
     .bind(PaymentId::new())
     .bind(tenant)
@@ -154,6 +157,7 @@ async fn insert(tx: &mut TenantTx, inv: &Invoice, m: Movement<'_>) -> DomainResu
     .bind(m.reference)
     .bind(m.paid_on)
     .bind(now)
+    .bind(m.external_ref)
     .fetch_one(tx.conn())
     .await?;
     Ok(p.shown())
@@ -193,6 +197,49 @@ pub async fn record(
     invoice: InvoiceId,
     req: PaymentRequest,
 ) -> DomainResult<Recorded> {
+    record_with(tx, invoice, req, None).await
+}
+
+/// The payment or refund recorded under `external_ref`, if any.
+pub async fn by_external_ref(
+    tx: &mut TenantTx,
+    external_ref: &str,
+) -> DomainResult<Option<Payment>> {
+    let tenant = tx.tenant();
+    let row: Option<Payment> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE company_id = $1 AND external_ref = $2"
+    )))
+    .bind(tenant)
+    .bind(external_ref)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(Payment::shown))
+}
+
+/// Records a payment that another system took, once per `external_ref`
+/// (a Stripe PaymentIntent id): `None` when it was recorded before. The
+/// invoice's row lock serialises two deliveries of the same payment.
+pub async fn record_external(
+    tx: &mut TenantTx,
+    invoice: InvoiceId,
+    req: PaymentRequest,
+    external_ref: &str,
+) -> DomainResult<Option<Recorded>> {
+    invoices::lock_payable(tx, invoice).await?;
+    if by_external_ref(tx, external_ref).await?.is_some() {
+        return Ok(None);
+    }
+    record_with(tx, invoice, req, Some(external_ref.to_owned()))
+        .await
+        .map(Some)
+}
+
+async fn record_with(
+    tx: &mut TenantTx,
+    invoice: InvoiceId,
+    req: PaymentRequest,
+    external_ref: Option<String>,
+) -> DomainResult<Recorded> {
     let inv = invoices::lock_payable(tx, invoice).await?;
     let mut v = ValidationErrors::new();
     check_amount(&mut v, "amount", req.amount, &inv.currency);
@@ -213,6 +260,7 @@ pub async fn record(
         method: req.method.as_str(),
         reference,
         paid_on,
+        external_ref,
     };
     let payment = insert(tx, &inv, movement).await?;
     if !applied.is_zero() {
@@ -243,6 +291,47 @@ pub async fn refund(
     tx: &mut TenantTx,
     payment: PaymentId,
     req: RefundRequest,
+) -> DomainResult<Recorded> {
+    refund_with(tx, payment, req, None).await
+}
+
+/// What is left to refund of a payment: what it applied, less its refunds.
+pub async fn refundable(tx: &mut TenantTx, payment: PaymentId) -> DomainResult<Decimal> {
+    let tenant = tx.tenant();
+    let original = get(tx, payment).await?;
+    let refunded: Decimal = sqlx::query_scalar(
+        "SELECT COALESCE(sum(amount), 0) FROM payments WHERE company_id = $1 AND refund_of = $2",
+    )
+    .bind(tenant)
+    .bind(payment)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(original.applied - refunded)
+}
+
+/// A refund another system made, once per `external_ref`: `None` when it
+/// was recorded before.
+pub async fn refund_external(
+    tx: &mut TenantTx,
+    payment: PaymentId,
+    req: RefundRequest,
+    external_ref: &str,
+) -> DomainResult<Option<Recorded>> {
+    let original = get(tx, payment).await?;
+    invoices::lock_payable(tx, original.invoice_id).await?;
+    if by_external_ref(tx, external_ref).await?.is_some() {
+        return Ok(None);
+    }
+    refund_with(tx, payment, req, Some(external_ref.to_owned()))
+        .await
+        .map(Some)
+}
+
+async fn refund_with(
+    tx: &mut TenantTx,
+    payment: PaymentId,
+    req: RefundRequest,
+    external_ref: Option<String>,
 ) -> DomainResult<Recorded> {
     let tenant = tx.tenant();
     let original: Option<Payment> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -284,6 +373,7 @@ pub async fn refund(
         method: &original.method,
         reference,
         paid_on,
+        external_ref,
     };
     let p = insert(tx, &inv, movement).await?;
     invoices::add_paid(tx, inv.id, -amount, today).await?;

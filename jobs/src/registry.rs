@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::{
     Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, accounting, assets, billing, diag,
-    documents, imports, mail, mailboxes, maintenance, tickets,
+    documents, imports, mail, mailboxes, maintenance, stripe, tickets,
 };
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
@@ -67,6 +67,8 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<imports::Run>(),
             handler::<accounting::Connect>(),
             handler::<accounting::RunSync>(),
+            handler::<stripe::PaymentLink>(),
+            handler::<stripe::Autopay>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))

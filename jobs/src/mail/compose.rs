@@ -262,7 +262,36 @@ pub async fn compose(
                 attachment: None,
             }
         }
+        MailTemplate::PaymentFailed => {
+            let id = InvoiceId(subject_uuid(subject_id)?);
+            let inv = invoices::get(tx, id).await?;
+            let next = params
+                .get("next_attempt_on")
+                .and_then(Value::as_str)
+                .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+                .map(|d| format!("We will try again on {}.", w.date(d)))
+                .unwrap_or_else(|| {
+                    "We will not try again automatically; please pay the invoice another way."
+                        .into()
+                });
+            Composed {
+                subject: payment_failed_subject(&inv),
+                text: format!(
+                    "Hello,\n\nthe automatic payment of {} for invoice {} could not be taken: {}.\n{next}{}",
+                    w.money(inv.balance, &inv.currency),
+                    number(&inv),
+                    param_str(params, "reason"),
+                    w.sign_off()
+                ),
+                attachment: None,
+            }
+        }
     })
+}
+
+/// The subject of a failed automatic payment's notice.
+pub fn payment_failed_subject(inv: &Invoice) -> String {
+    format!("Automatic payment of invoice {} failed", number(inv))
 }
 
 /// The subject of a warranty alert about `count` assets of `client`.
