@@ -41,6 +41,9 @@ pub enum MailTemplate {
     /// To the techs and admins: warranties of a client's assets expire soon
     /// (`params.assets`).
     WarrantyExpiring,
+    /// To the admins: a webhook endpoint was disabled after sustained
+    /// failure (`params.url`, `params.reason`).
+    WebhookDisabled,
 }
 
 impl MailTemplate {
@@ -56,6 +59,7 @@ impl MailTemplate {
             MailTemplate::TicketAssigned => "ticket_assigned",
             MailTemplate::TicketSla => "ticket_sla",
             MailTemplate::WarrantyExpiring => "warranty_expiring",
+            MailTemplate::WebhookDisabled => "webhook_disabled",
         }
     }
 
@@ -72,6 +76,7 @@ impl MailTemplate {
             TicketAssigned,
             TicketSla,
             WarrantyExpiring,
+            WebhookDisabled,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::{
     Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, assets, billing, diag, documents, mail,
-    mailboxes, maintenance, tickets,
+    mailboxes, maintenance, tickets, webhooks,
 };
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
@@ -64,6 +64,8 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<mailboxes::Reprocess>(),
             handler::<tickets::SlaCheck>(),
             handler::<assets::WarrantyAlerts>(),
+            handler::<webhooks::Dispatch>(),
+            handler::<webhooks::Deliver>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))
