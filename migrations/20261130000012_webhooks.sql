@@ -53,7 +53,7 @@ CREATE TABLE webhook_deliveries (
     updated_at       timestamptz NOT NULL,
     UNIQUE (endpoint_id, event_id)
 );
-CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (company_id, endpoint_id, created_at DESC, id DESC);
+CREATE INDEX webhook_deliveries_endpoint_idx ON webhook_deliveries (company_id, endpoint_id, event_id DESC, id DESC);
 CREATE INDEX webhook_deliveries_pending_idx ON webhook_deliveries (company_id, next_attempt_at) WHERE status = 'pending';
 
 CREATE TABLE webhook_attempts (

@@ -674,14 +674,12 @@ pub async fn list_deliveries(
 ) -> DomainResult<Page<Delivery>> {
     get(tx, endpoint).await?;
     let tenant = tx.tenant();
-    let after_key: Option<DateTime<Utc>> = page
-        .after_key()
-        .and_then(|k| DateTime::parse_from_rfc3339(k).ok())
-        .map(|d| d.with_timezone(&Utc));
+    // Event ids are UUID v7: newest first is by event, then by delivery.
+    let after_key: Option<Uuid> = page.after_key().and_then(|k| k.parse().ok());
     let rows: Vec<DeliveryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.company_id = $1 AND d.endpoint_id = $2 \
-         AND ($3::timestamptz IS NULL OR (d.created_at, d.id) < ($3, $4)) \
-         ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
+         AND ($3::uuid IS NULL OR (d.event_id, d.id) < ($3, $4)) \
+         ORDER BY d.event_id DESC, d.id DESC LIMIT $5"
     )))
     .bind(tenant)
     .bind(endpoint)
@@ -699,7 +697,7 @@ pub async fn list_deliveries(
     .await?;
     let rows = rows.into_iter().map(Delivery::from).collect();
     Ok(Page::from_rows(rows, page, total, |d| Cursor {
-        key: d.created_at.to_rfc3339(),
+        key: d.event_id.to_string(),
         id: d.id.as_uuid(),
     }))
 }
