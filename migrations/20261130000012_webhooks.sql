@@ -80,10 +80,13 @@ BEGIN
     END LOOP;
 END $$;
 
--- Existing companies get the safety-net sweep new ones start with.
-INSERT INTO schedules (id, company_id, name, kind, cron, time_zone, payload, enabled, fired_through,
-                       next_fire_at, created_at, updated_at)
-SELECT gen_random_uuid(), c.id, 'webhook deliveries', 'webhooks.dispatch', '* * * * *', c.time_zone,
-       '{}'::jsonb, true, now(), now(), now(), now()
-FROM companies c
-ON CONFLICT DO NOTHING;
+-- The workers' safety-net sweep: which tenants have deliveries due (ids
+-- only), across tenants, for a role that otherwise sees one tenant at a time.
+CREATE FUNCTION webhook_due_tenants(p_at timestamptz) RETURNS SETOF uuid
+    LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
+    SELECT DISTINCT d.company_id FROM webhook_deliveries d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+    WHERE d.status = 'pending' AND d.next_attempt_at <= p_at
+$$;
+REVOKE ALL ON FUNCTION webhook_due_tenants(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION webhook_due_tenants(timestamptz) TO nestogy_app;

@@ -426,7 +426,6 @@ pub const COMPANY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("mailbox polls", "mailboxes.poll_all", "* * * * *"),
     ("sla checks", "tickets.sla_check", "*/5 * * * *"),
     ("warranty alerts", "assets.warranty_alerts", "0 8 * * *"),
-    ("webhook deliveries", "webhooks.dispatch", "* * * * *"),
 ];
 
 /// Creates [`COMPANY_DEFAULTS`] for a new company, as its owner does.

@@ -5,8 +5,9 @@
 //! - [`listen`] runs in every worker process: PostgreSQL's `NOTIFY` (sent on
 //!   commit by `events::emit`) names the tenant, and the listener enqueues a
 //!   [`Dispatch`] for it;
-//! - [`Dispatch`] also runs every minute per tenant (a default schedule), the
-//!   safety net for notifications missed while no listener ran.
+//! - the same task sweeps once a minute ([`sweep`]): tenants with deliveries
+//!   due (retries, notices missed while no listener ran, jobs lost) get a
+//!   [`Dispatch`], once per tenant and minute across all workers.
 //!
 //! [`Dispatch`] enqueues one [`Deliver`] per due delivery under the unique key
 //! `webhooks.deliver:<delivery>:<attempts>:<due at>`, so dispatching twice
@@ -393,9 +394,11 @@ pub async fn dispatch_now(ctx: &JobContext, tenant: TenantId) -> Result<(), JobE
 
 /// Listens for `NOTIFY` on [`events::CHANNEL`] until `stop` turns true and
 /// enqueues a [`Dispatch`] per tenant named, at most one per tenant per
-/// quarter second. Errors are logged and the connection is made again;
+/// quarter second; sweeps ([`sweep`]) at start and every minute. Errors are logged and the connection is made again;
 /// what is missed meanwhile the per-minute schedule catches.
 pub async fn listen(ctx: JobContext, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         if *stop.borrow() {
             return;
@@ -422,6 +425,12 @@ pub async fn listen(ctx: JobContext, mut stop: tokio::sync::watch::Receiver<bool
         loop {
             let first = tokio::select! {
                 _ = stop.changed() => return,
+                _ = every.tick() => {
+                    if let Err(e) = sweep(&ctx).await {
+                        tracing::warn!(error = %e, "webhook sweep failed");
+                    }
+                    continue;
+                }
                 n = listener.recv() => n,
             };
             let mut tenants = HashSet::new();
@@ -456,6 +465,43 @@ pub async fn listen(ctx: JobContext, mut stop: tokio::sync::watch::Receiver<bool
             }
         }
     }
+}
+
+/// Enqueues a [`Dispatch`] for every tenant with deliveries due, under the
+/// key `webhooks.dispatch:<tenant>:<minute>` so several workers sweeping the
+/// same minute enqueue one. Returns how many were enqueued.
+pub async fn sweep(ctx: &JobContext) -> Result<usize, JobError> {
+    let now = ctx.db.clock.now();
+    let tenants: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT webhook_due_tenants($1)")
+        .bind(now)
+        .fetch_all(&ctx.db.pool)
+        .await?;
+    let minute = now.timestamp() / 60;
+    let prepared = tenants
+        .into_iter()
+        .map(|t| {
+            Prepared::typed(
+                &Dispatch {
+                    tenant: TenantId(t),
+                },
+                now,
+                Some(format!("webhooks.dispatch:{t}:{minute}")),
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| JobError::permanent(e.to_string()))?;
+    if prepared.is_empty() {
+        return Ok(0);
+    }
+    let mut sys = ctx.db.system().await?;
+    let recorded = enqueue::record(&mut sys, prepared, now)
+        .await
+        .map_err(|e| JobError::retry(e.to_string()))?;
+    sys.commit().await?;
+    enqueue::push(&ctx.queue, &recorded, now)
+        .await
+        .map_err(|e| JobError::retry(e.to_string()))?;
+    Ok(recorded.len())
 }
 
 /// Waits a second or until stopped; true when stopped.

@@ -884,3 +884,44 @@ async fn bad_input_changes_nothing() {
         before
     );
 }
+
+#[tokio::test]
+async fn the_sweep_finds_due_deliveries_across_tenants_once_a_minute() {
+    let app = TestApp::new().await;
+    let a = app.tenant("Acme").await;
+    let b = app.tenant("Beta").await;
+    let mock = receiver(500).await;
+    let (ep, _) = endpoint(&app, &a.admin, &format!("{}/hook", mock.uri()), &["*"]).await;
+    endpoint(
+        &app,
+        &b.admin,
+        "https://hooks.example.com/",
+        &["ticket.created"],
+    )
+    .await;
+    app.client(&a.admin, "Globex").await;
+    app.client(&b.admin, "Nothing for B").await;
+    let ctx = app.jobs();
+    assert_eq!(nestogy_jobs::webhooks::sweep(&ctx).await.unwrap(), 1);
+    assert_eq!(
+        nestogy_jobs::webhooks::sweep(&ctx).await.unwrap(),
+        0,
+        "same minute"
+    );
+    let d = only_delivery(&app, &a.admin, &ep).await;
+    deliver(&app, &a, d).await;
+    // The retry is not due yet: nothing to sweep...
+    app.clock.advance(chrono::Duration::seconds(3));
+    assert_eq!(nestogy_jobs::webhooks::sweep(&ctx).await.unwrap(), 0);
+    // ...until it is.
+    app.clock.advance(chrono::Duration::seconds(60));
+    assert_eq!(nestogy_jobs::webhooks::sweep(&ctx).await.unwrap(), 1);
+    // The failed attempt already enqueued the retry under the same key.
+    let out = app.run_job(Dispatch { tenant: a.id }).await.unwrap();
+    assert_eq!(out["enqueued"], 0, "{out}");
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE kind = 'webhooks.deliver'")
+            .await,
+        1
+    );
+}
