@@ -297,7 +297,7 @@ pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     check_domains_free(tx, &mut v, &f.email_domains, None).await?;
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let client: Client = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, email_domains, \
          hourly_rate, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9) \
          RETURNING {COLUMNS}"
@@ -314,7 +314,15 @@ pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     .bind(f.email_domains)
     .bind(f.hourly_rate)
     .fetch_one(tx.conn())
-    .await?)
+    .await?;
+    crate::events::emit(
+        tx,
+        crate::events::CLIENT_CREATED,
+        Some(client.id.as_uuid()),
+        &client,
+    )
+    .await?;
+    Ok(client)
 }
 
 pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> DomainResult<Client> {

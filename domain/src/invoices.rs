@@ -811,10 +811,23 @@ pub(crate) async fn finalize_new_many(
     )
     .bind(tenant)
     .bind(now)
-    .bind(ids)
+    .bind(&ids)
     .bind(numbers)
     .execute(tx.conn())
     .await?;
+    // Payloads are read only when an endpoint wants them; then one insert
+    // records the events of the whole batch.
+    if crate::events::wanted(tx, crate::events::INVOICE_FINALIZED).await? {
+        let mut items = Vec::with_capacity(ids.len());
+        for id in ids {
+            let inv = get(tx, id).await?;
+            items.push((
+                Some(id.as_uuid()),
+                serde_json::to_value(&inv).unwrap_or_default(),
+            ));
+        }
+        crate::events::emit_many(tx, crate::events::INVOICE_FINALIZED, items).await?;
+    }
     Ok(())
 }
 
@@ -1016,7 +1029,15 @@ pub async fn finalize(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice>
     .bind(now)
     .execute(tx.conn())
     .await?;
-    get(tx, id).await
+    let invoice = get(tx, id).await?;
+    crate::events::emit(
+        tx,
+        crate::events::INVOICE_FINALIZED,
+        Some(id.as_uuid()),
+        &invoice,
+    )
+    .await?;
+    Ok(invoice)
 }
 
 /// Voids a finalized invoice that has no payments; it keeps its number.

@@ -45,6 +45,9 @@ pub enum MailTemplate {
     /// charge of invoice `subject_id` failed (`params.reason`,
     /// `params.next_attempt_on`).
     PaymentFailed,
+    /// To the admins: a webhook endpoint was disabled after sustained
+    /// failure (`params.url`, `params.reason`).
+    WebhookDisabled,
 }
 
 impl MailTemplate {
@@ -61,6 +64,7 @@ impl MailTemplate {
             MailTemplate::TicketSla => "ticket_sla",
             MailTemplate::WarrantyExpiring => "warranty_expiring",
             MailTemplate::PaymentFailed => "payment_failed",
+            MailTemplate::WebhookDisabled => "webhook_disabled",
         }
     }
 
@@ -78,6 +82,7 @@ impl MailTemplate {
             TicketSla,
             WarrantyExpiring,
             PaymentFailed,
+            WebhookDisabled,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -279,11 +279,36 @@ async fn record_with(
         .await?;
     }
     let minor = money::minor_units(&inv.currency).unwrap_or(2);
+    let after = invoices::get(tx, inv.id).await?;
+    crate::events::emit(
+        tx,
+        crate::events::PAYMENT_RECORDED,
+        Some(payment.id.as_uuid()),
+        &payment,
+    )
+    .await?;
+    emit_paid(tx, &inv, &after).await?;
     Ok(Recorded {
         payment,
-        invoice: invoices::get(tx, inv.id).await?,
+        invoice: after,
         credited: money::to_minor(credited, minor),
     })
+}
+
+/// `invoice.paid` when a payment or credit brought the balance to zero.
+async fn emit_paid(tx: &mut TenantTx, before: &Invoice, after: &Invoice) -> DomainResult<()> {
+    if before.status != invoices::InvoiceStatus::Paid
+        && after.status == invoices::InvoiceStatus::Paid
+    {
+        crate::events::emit(
+            tx,
+            crate::events::INVOICE_PAID,
+            Some(after.id.as_uuid()),
+            after,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Refunds (part of) what a payment applied to its invoice.
@@ -457,7 +482,9 @@ pub async fn apply_credit(
     )
     .await?;
     invoices::add_paid(tx, inv.id, amount, today).await?;
-    invoices::get(tx, inv.id).await
+    let after = invoices::get(tx, inv.id).await?;
+    emit_paid(tx, &inv, &after).await?;
+    Ok(after)
 }
 
 pub async fn get(tx: &mut TenantTx, id: PaymentId) -> DomainResult<Payment> {

@@ -538,7 +538,15 @@ pub async fn insert(
     .bind(author)
     .fetch_one(tx.conn())
     .await?;
-    Ok(row.into())
+    let ticket: Ticket = row.into();
+    crate::events::emit(
+        tx,
+        crate::events::TICKET_CREATED,
+        Some(ticket.id.as_uuid()),
+        &ticket,
+    )
+    .await?;
+    Ok(ticket)
 }
 
 pub async fn update(tx: &mut TenantTx, id: TicketId, patch: TicketPatch) -> DomainResult<Ticket> {
@@ -647,7 +655,21 @@ pub async fn set_status(
     .fetch_one(tx.conn())
     .await?;
     record_status(tx, id, Some(current.status), status, user).await?;
-    Ok(row.into())
+    let ticket: Ticket = row.into();
+    if crate::events::wanted(tx, crate::events::TICKET_STATUS_CHANGED).await? {
+        let mut payload = serde_json::to_value(&ticket).unwrap_or_default();
+        if let Some(o) = payload.as_object_mut() {
+            o.insert("previous_status".into(), current.status.as_str().into());
+        }
+        crate::events::emit(
+            tx,
+            crate::events::TICKET_STATUS_CHANGED,
+            Some(id.as_uuid()),
+            &payload,
+        )
+        .await?;
+    }
+    Ok(ticket)
 }
 
 async fn record_status(
@@ -899,6 +921,28 @@ pub async fn add_message(
     .bind(now)
     .execute(tx.conn())
     .await?;
+    if m.kind != MessageKind::Note && m.automated.is_none() {
+        crate::events::emit(
+            tx,
+            crate::events::TICKET_REPLIED,
+            Some(ticket.id.as_uuid()),
+            &serde_json::json!({
+                "ticket_id": ticket.id,
+                "ticket_number": ticket.token,
+                "subject": ticket.subject,
+                "message": {
+                    "id": id,
+                    "kind": m.kind,
+                    "author_id": m.author_id,
+                    "from_address": m.from_address,
+                    "from_name": m.from_name,
+                    "body": m.body,
+                    "created_at": now,
+                },
+            }),
+        )
+        .await?;
+    }
     match m.kind {
         MessageKind::Reply => {
             sqlx::query(

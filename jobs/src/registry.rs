@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::{
     Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, accounting, assets, billing, diag,
-    documents, imports, mail, mailboxes, maintenance, stripe, tickets,
+    documents, imports, mail, mailboxes, maintenance, stripe, tickets, webhooks,
 };
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
@@ -69,6 +69,8 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<accounting::RunSync>(),
             handler::<stripe::PaymentLink>(),
             handler::<stripe::Autopay>(),
+            handler::<webhooks::Dispatch>(),
+            handler::<webhooks::Deliver>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))

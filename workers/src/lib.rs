@@ -68,6 +68,12 @@ pub async fn run(
         let runner = QueueRunner::new(ctx.clone(), cfg.clone(), queue, concurrency);
         runners.spawn(runner.run(stop_rx.clone()));
     }
+    // Webhook deliveries made by committed transactions, dispatched at once.
+    let (listen_ctx, listen_stop) = (ctx.clone(), stop_rx.clone());
+    runners.spawn(async move {
+        nestogy_jobs::webhooks::listen(listen_ctx, listen_stop).await;
+        Ok(())
+    });
     tracing::info!(consumer = %cfg.consumer, queues = cfg.queues.len(), "worker started");
     shutdown.await;
     tracing::info!("worker stopping: no new jobs; finishing or handing back what it holds");

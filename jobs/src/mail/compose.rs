@@ -286,6 +286,20 @@ pub async fn compose(
                 attachment: None,
             }
         }
+        MailTemplate::WebhookDisabled => {
+            let url = param_str(params, "url");
+            Composed {
+                subject: format!("Webhook endpoint disabled: {url}"),
+                text: format!(
+                    "The webhook endpoint {url} was disabled: {}.\n\nNo events are sent to it \
+                     until an administrator enables it again (POST /api/v1/webhooks/endpoints/{}/enable); \
+                     the deliveries that failed can then be redelivered.\n\n-- \n{company}",
+                    param_str(params, "reason"),
+                    subject_id.map(|u| u.to_string()).unwrap_or_default()
+                ),
+                attachment: None,
+            }
+        }
     })
 }
 
