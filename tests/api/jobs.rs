@@ -223,10 +223,13 @@ async fn tenants_see_only_their_own_jobs_and_schedules() {
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}");
     }
     assert_eq!(app.job_state(b_job).await.0, "queued", "B's job untouched");
-    // B sees its own six default schedules (billing run, overdue,
-    // reminders, mailbox polls, SLA checks, warranty alerts), not A's.
+    // B sees its own seven default schedules (billing run, overdue,
+    // reminders, mailbox polls, SLA checks, warranty alerts, autopay), not A's.
     let b_list = app.get("/api/v1/schedules", &b.admin).await;
-    assert_eq!(b_list.body["total"], 6);
+    assert_eq!(
+        b_list.body["total"],
+        nestogy_domain::schedules::COMPANY_DEFAULTS.len()
+    );
     assert!(!b_list.body.to_string().contains(&a_sched));
     let still = app
         .get(&format!("/api/v1/schedules/{a_sched}"), &a.admin)
