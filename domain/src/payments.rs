@@ -532,6 +532,7 @@ pub async fn list(
     .bind(f.invoice_id)
     .fetch_one(tx.conn())
     .await?;
+    let rows = rows.into_iter().map(Payment::shown).collect();
     Ok(Page::from_rows(rows, page, total, |p| Cursor {
         key: String::new(),
         id: p.id.as_uuid(),

@@ -136,6 +136,17 @@ async fn payments_overpayment_credit_and_refunds() {
         .get(&format!("/api/v1/payments?invoice_id={a}"), &t.admin)
         .await;
     assert_eq!(listed.body["total"], 4);
+    // Listed amounts show the currency's digits, as one payment does.
+    for p in listed.body["data"].as_array().unwrap() {
+        for field in ["amount", "applied"] {
+            let shown = p[field].as_str().unwrap();
+            assert_eq!(
+                shown.split_once('.').map(|(_, d)| d.len()),
+                Some(2),
+                "{field} {shown}"
+            );
+        }
+    }
 
     // Paid invoices cannot be voided while they hold payments.
     assert_eq!(
