@@ -78,7 +78,7 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::track_metrics))
         // Bodies: 1 MiB, but for the import upload (10 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(axum::middleware::from_fn(routes::imports::body_cap))
+        .layer(axum::middleware::from_fn(middleware::body_cap))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

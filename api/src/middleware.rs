@@ -122,3 +122,26 @@ pub async fn json_errors(req: Request, next: Next) -> Response<Body> {
     std::mem::swap(fresh.headers_mut(), &mut parts.headers);
     fresh.into_response()
 }
+
+/// Refuses a body declared larger than 1 MiB ([`crate::BODY_LIMIT`]) on every
+/// path but the import upload, before any handler runs: the outer hard cap
+/// is [`crate::routes::imports::IMPORT_BODY_LIMIT`], and extractors are held to 1 MiB besides
+/// (`DefaultBodyLimit`), so bodies without a length are limited too.
+pub async fn body_cap(req: Request, next: Next) -> Response<Body> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if req.uri().path() != crate::routes::imports::IMPORT_PATH
+        && declared.is_some_and(|n| n > crate::BODY_LIMIT as u64)
+    {
+        return crate::error::ApiError::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than this API accepts",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}

@@ -12,7 +12,6 @@ use nestogy_domain::{DomainError, SyncRunId};
 use nestogy_jobs::accounting::{Connect, RunSync, STATE_TTL, xero};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -41,7 +40,7 @@ pub struct AuthorizeUrl {
 }
 
 fn state_hash(state: &str) -> Vec<u8> {
-    sha2::Sha256::digest(state.as_bytes()).to_vec()
+    nestogy_domain::secrets::hash_token(state)
 }
 
 fn sealing_key(s: &AppState) -> ApiResult<&nestogy_domain::crypto::SecretKey> {

@@ -1,6 +1,6 @@
 //! Bulk CSV import (a job per file) and streamed CSV export.
 
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,34 +22,14 @@ use utoipa_axum::routes;
 use super::PageQuery;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Path, Query};
+use crate::extract::{Path, Query, RawBody};
 use crate::state::AppState;
 
 /// Largest import file (10 MiB); larger ones answer 413.
 pub const IMPORT_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
-/// Refuses a body declared larger than 1 MiB ([`crate::BODY_LIMIT`]) on every
-/// path but the import upload, before any handler runs: the outer hard cap
-/// is [`IMPORT_BODY_LIMIT`], and extractors are held to 1 MiB besides
-/// (`DefaultBodyLimit`), so bodies without a length are limited too.
-pub async fn body_cap(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if req.uri().path() != IMPORT_PATH && declared.is_some_and(|n| n > crate::BODY_LIMIT as u64) {
-        return ApiError::status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the body is larger than this API accepts",
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-const IMPORT_PATH: &str = "/api/v1/imports";
+/// The upload's path: the one route allowed bodies over 1 MiB.
+pub(crate) const IMPORT_PATH: &str = "/api/v1/imports";
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -126,7 +106,7 @@ async fn create_import(
     State(s): State<AppState>,
     Query(q): Query<ImportQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<(StatusCode, axum::Json<ImportQueued>)> {
     let mut v = ValidationErrors::new();
     let kind = ImportKind::parse(q.kind.trim());

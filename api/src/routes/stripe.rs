@@ -5,7 +5,6 @@
 //! header against the tenant's endpoint secret and records what the event
 //! says in one transaction. Calls to Stripe happen in jobs.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use nestogy_domain::roles::Permission;
@@ -22,7 +21,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Json, Path};
+use crate::extract::{Json, Path, RawBody, json_from_bytes};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -257,7 +256,7 @@ async fn receive_event(
     State(s): State<AppState>,
     Path(company): Path<TenantId>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<axum::Json<Receipt>> {
     let header = headers
         .get("stripe-signature")
@@ -288,8 +287,7 @@ async fn receive_event(
         tracing::info!(?e, %company, "a Stripe event was refused");
         return Err(refused());
     }
-    let event: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| ApiError::bad_request("malformed_json", "the body is not JSON"))?;
+    let event: serde_json::Value = json_from_bytes(&body)?;
     let receipt = stripe::receive(&mut tx, &event).await?;
     tx.commit().await?;
     Ok(axum::Json(receipt))
