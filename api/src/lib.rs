@@ -50,6 +50,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::sla::router())
         .merge(routes::mailboxes::router())
         .merge(routes::assets::router())
+        .merge(routes::reports::router())
         .merge(routes::networks::router())
         .merge(routes::projects::router())
         .merge(routes::time_entries::router())

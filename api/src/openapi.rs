@@ -33,6 +33,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "stripe", description = "Online payments with Stripe: keys, payment links, autopay, Stripe's events"),
         (name = "accounting", description = "Accounting sync with Xero"),
         (name = "rmm", description = "Monitoring alerts in, as tickets"),
+        (name = "reports", description = "Finance and service reports from snapshots the workers compute, as JSON or CSV"),
         (name = "import and export", description = "CSV import jobs and streamed CSV exports"),
         (name = "jobs", description = "Background jobs: state, retry, cancel"),
         (name = "schedules", description = "Recurring jobs from cron expressions"),

@@ -756,6 +756,16 @@ pub(crate) async fn check(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResul
     Ok(money::to_minor(p.totals.total, minor))
 }
 
+/// The sum of a priced request's line nets (after discounts, before tax).
+pub(crate) async fn net_of(
+    tx: &mut TenantTx,
+    req: InvoiceRequest,
+    company: &crate::company::Company,
+    cache: &mut PriceCache,
+) -> DomainResult<Decimal> {
+    Ok(price_for(tx, req, company, cache).await?.totals.subtotal)
+}
+
 /// Creates the draft for period `period_start` of a recurring template, or
 /// `None` when that period has its invoice already.
 pub(crate) async fn create_for_period(

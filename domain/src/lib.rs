@@ -36,6 +36,7 @@ pub mod payments;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;
+pub mod reports;
 pub mod rmm;
 pub mod roles;
 pub mod schedules;

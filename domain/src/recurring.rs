@@ -336,6 +336,60 @@ fn req_as_stored(req: &TemplateRequest) -> Vec<StoredLine> {
         .collect()
 }
 
+/// Every template of the company with the time it was paused (while it is),
+/// for MRR history.
+pub(crate) async fn all_with_pauses(
+    tx: &mut TenantTx,
+) -> DomainResult<Vec<(Template, Option<DateTime<Utc>>)>> {
+    let tenant = tx.tenant();
+    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM recurring_invoices WHERE company_id = $1 ORDER BY id"
+    )))
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?;
+    let pauses: std::collections::HashMap<RecurringId, DateTime<Utc>> = sqlx::query_as(
+        "SELECT id, paused_at FROM recurring_invoices WHERE company_id = $1 AND paused_at IS NOT NULL",
+    )
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?
+    .into_iter()
+    .collect();
+    rows.into_iter()
+        .map(|r| {
+            let t: Template = r.try_into()?;
+            let paused = pauses.get(&t.id).copied();
+            Ok((t, paused))
+        })
+        .collect()
+}
+
+/// What period `cycle` of a template bills before tax (its lines' nets,
+/// after discounts), priced as billing prices it but never pro rata: the
+/// amount MRR counts.
+pub(crate) async fn cycle_net(
+    tx: &mut TenantTx,
+    t: &Template,
+    cycle: u32,
+    company: &crate::company::Company,
+    cache: &mut invoices::PriceCache,
+) -> DomainResult<Decimal> {
+    let lines: Vec<StoredLine> = serde_json::from_value(serde_json::Value::Array(t.lines.clone()))
+        .map_err(|e| DomainError::Internal(format!("stored template lines: {e}")))?;
+    let mut terms = t.clone();
+    terms.prorate_from = None;
+    let start =
+        billing_periods::period_start(t.start_date, t.frequency, cycle).unwrap_or(t.start_date);
+    invoices::net_of(
+        tx,
+        request_for(&lines, &terms, &t.currency, start, cycle),
+        company,
+        cache,
+    )
+    .await
+}
+
 /// The draft for cycle `cycle` starting on `start`: escalated prices, the
 /// first period pro rata when service started inside it.
 fn request_for(
@@ -516,8 +570,9 @@ pub async fn set_paused(
         ("paused", "active")
     };
     let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE recurring_invoices SET status = $4, updated_at = $5 WHERE company_id = $1 AND id = $2 AND status = $3 \
-         RETURNING {COLUMNS}"
+        "UPDATE recurring_invoices SET status = $4, updated_at = $5, \
+         paused_at = CASE WHEN $4 = 'paused' THEN $5 END \
+         WHERE company_id = $1 AND id = $2 AND status = $3 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(id)

@@ -32,7 +32,8 @@ impl Role {
     /// The permission matrix of the design: admin everything; tech manages
     /// clients, contacts, locations, tickets, assets, projects and time;
     /// accountant reads clients, projects and time and manages billing
-    /// (catalogue, invoices, billing time). Every role reads its own company's
+    /// (catalogue, invoices, billing time). Finance reports are for
+    /// accountants, service reports for techs (and both for admins). Every role reads its own company's
     /// settings. Jobs and schedules are for admins.
     pub fn allows(self, p: Permission) -> bool {
         use Permission::*;
@@ -51,10 +52,17 @@ impl Role {
                     | ProjectsWrite
                     | TimeRead
                     | TimeWrite
+                    | ServiceReports
             ),
             Role::Accountant => matches!(
                 p,
-                ClientsRead | CompanyRead | BillingRead | BillingWrite | ProjectsRead | TimeRead
+                ClientsRead
+                    | CompanyRead
+                    | BillingRead
+                    | BillingWrite
+                    | ProjectsRead
+                    | TimeRead
+                    | FinanceReports
             ),
         }
     }
@@ -102,10 +110,16 @@ pub enum Permission {
     TimeRead,
     #[serde(rename = "time:write")]
     TimeWrite,
+    /// Finance reports: read and refresh.
+    #[serde(rename = "reports:finance")]
+    FinanceReports,
+    /// Service reports (tickets, SLAs, assets, projects): read and refresh.
+    #[serde(rename = "reports:service")]
+    ServiceReports,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 19] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ClientsRead,
         Permission::ClientsWrite,
         Permission::CompanyRead,
@@ -125,6 +139,8 @@ impl Permission {
         Permission::ProjectsWrite,
         Permission::TimeRead,
         Permission::TimeWrite,
+        Permission::FinanceReports,
+        Permission::ServiceReports,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -148,6 +164,8 @@ impl Permission {
             Permission::ProjectsWrite => "projects:write",
             Permission::TimeRead => "time:read",
             Permission::TimeWrite => "time:write",
+            Permission::FinanceReports => "reports:finance",
+            Permission::ServiceReports => "reports:service",
         }
     }
 

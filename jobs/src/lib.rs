@@ -24,6 +24,7 @@ pub mod maintenance;
 pub mod queue;
 pub mod queues;
 pub mod registry;
+pub mod reports;
 pub mod services;
 pub mod store;
 pub mod stripe;

@@ -20,10 +20,13 @@ pub enum Queue {
     Inbound,
     /// Tickets: SLA checks.
     Tickets,
+    /// Report aggregation and the monthly management report: heavy reads,
+    /// so few at once.
+    Reports,
 }
 
 impl Queue {
-    pub const ALL: [Queue; 7] = [
+    pub const ALL: [Queue; 8] = [
         Queue::Default,
         Queue::Maintenance,
         Queue::Billing,
@@ -31,6 +34,7 @@ impl Queue {
         Queue::Mail,
         Queue::Inbound,
         Queue::Tickets,
+        Queue::Reports,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +46,7 @@ impl Queue {
             Queue::Mail => "mail",
             Queue::Inbound => "inbound",
             Queue::Tickets => "tickets",
+            Queue::Reports => "reports",
         }
     }
 
@@ -59,6 +64,7 @@ impl Queue {
             Queue::Mail => 16,
             Queue::Inbound => 4,
             Queue::Tickets => 2,
+            Queue::Reports => 2,
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::{
     Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, accounting, assets, billing, diag,
-    documents, imports, mail, mailboxes, maintenance, stripe, tickets, webhooks,
+    documents, imports, mail, mailboxes, maintenance, reports, stripe, tickets, webhooks,
 };
 
 pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
@@ -51,6 +51,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<diag::Flaky>(),
             handler::<diag::Fail>(),
             handler::<maintenance::Vacuum>(),
+            handler::<reports::Aggregate>(),
             handler::<billing::Run>(),
             handler::<billing::Bill>(),
             handler::<billing::MarkOverdue>(),

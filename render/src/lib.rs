@@ -1,4 +1,5 @@
-//! Renders documents (invoices, quotes, statements) to PDF with typst.
+//! Renders documents (invoices, quotes, statements, monthly management
+//! reports) to PDF with typst.
 //!
 //! A [`Renderer`] is built once per process: it parses the fonts (all
 //! compiled into the binary, nothing read from the system) and the templates
@@ -62,6 +63,7 @@ const CACHE_MAX_AGE: usize = 3;
 const INVOICE_TYP: &str = include_str!("../../templates/invoice.typ");
 const QUOTE_TYP: &str = include_str!("../../templates/quote.typ");
 const STATEMENT_TYP: &str = include_str!("../../templates/statement.typ");
+const MANAGEMENT_TYP: &str = include_str!("../../templates/management.typ");
 const COMMON_TYP: &str = include_str!("../../templates/common.typ");
 
 /// A document template compiled into the binary.
@@ -70,18 +72,28 @@ pub enum Template {
     Invoice,
     Quote,
     Statement,
+    /// A monthly management report: KPIs, charts and service-desk tables
+    /// (data: `sample::management_data`).
+    Management,
 }
 
 impl Template {
     /// Every template.
-    pub const ALL: [Template; 3] = [Template::Invoice, Template::Quote, Template::Statement];
+    pub const ALL: [Template; 4] = [
+        Template::Invoice,
+        Template::Quote,
+        Template::Statement,
+        Template::Management,
+    ];
 
-    /// The template's file name: `invoice.typ`, `quote.typ`, `statement.typ`.
+    /// The template's file name: `invoice.typ`, `quote.typ`, `statement.typ`,
+    /// `management.typ`.
     pub fn name(self) -> &'static str {
         match self {
             Template::Invoice => "invoice.typ",
             Template::Quote => "quote.typ",
             Template::Statement => "statement.typ",
+            Template::Management => "management.typ",
         }
     }
 
@@ -91,6 +103,7 @@ impl Template {
             Template::Invoice => 0,
             Template::Quote => 1,
             Template::Statement => 2,
+            Template::Management => 3,
         }
     }
 }
@@ -149,9 +162,9 @@ pub enum RenderError {
 pub struct Renderer {
     library: LazyHash<Library>,
     fonts: FontStore,
-    /// invoice, quote, statement (in `Template::index` order), common:
-    /// parsed once.
-    sources: [Source; 4],
+    /// invoice, quote, statement, management (in `Template::index` order),
+    /// common: parsed once.
+    sources: [Source; 5],
     pdf_a: PdfStandards,
     /// Whether PDFs carry a structure tree for assistive technology.
     tagged: bool,
@@ -198,6 +211,7 @@ impl Renderer {
             Source::new(IDS.invoice, INVOICE_TYP.to_owned()),
             Source::new(IDS.quote, QUOTE_TYP.to_owned()),
             Source::new(IDS.statement, STATEMENT_TYP.to_owned()),
+            Source::new(IDS.management, MANAGEMENT_TYP.to_owned()),
             Source::new(IDS.common, COMMON_TYP.to_owned()),
         ];
         // PDF/A-2b alone is a valid configuration; were it ever refused, the

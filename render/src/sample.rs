@@ -25,6 +25,9 @@
 //!
 //! `document.issue_date_iso` (`YYYY-MM-DD`) may be added to set the PDF's
 //! date exactly; see `Renderer::render`.
+//!
+//! The management report (`Template::Management`) reads another shape; see
+//! [`management_data`].
 
 use serde_json::{Value, json};
 
@@ -207,6 +210,243 @@ pub fn statement_data(entries: usize) -> Value {
     data["entries"] = Value::Array(rows);
     data["opening_balance"] = json!(usd(opening));
     data["closing_balance"] = json!(usd(balance));
+    data
+}
+
+/// `cents` as a plain decimal string, as the management report's chart
+/// values are given: `1234.50`, `-5.00`.
+fn decimal(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let c = cents.unsigned_abs();
+    format!("{sign}{}.{:02}", c / 100, c % 100)
+}
+
+/// `part` of `whole` as a percentage with one decimal: `94.0%` (`0.0%` of
+/// nothing).
+fn percent(part: i64, whole: i64) -> String {
+    if whole == 0 {
+        return "0.0%".to_owned();
+    }
+    format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+}
+
+/// The change from `before` to `now`: `+4.1% on October`.
+fn change(now: i64, before: i64, month: &str) -> String {
+    let pct = if before == 0 {
+        0.0
+    } else {
+        (now - before) as f64 * 100.0 / before as f64
+    };
+    format!("{pct:+.1}% on {month}")
+}
+
+/// A monthly management report for November 2026: 6 KPIs, 12 months of
+/// finance and MRR, 5 ageing buckets, 13 weeks of tickets, 4 priorities and
+/// the 5 top clients. The shape (every list may be empty; `strings`,
+/// `notes`, a KPI's `note` and `document.status_label` are optional):
+///
+/// ```json
+/// {
+///   "lang": "en", "labels": { .. }, "company": { .. },
+///   "document": { "title": "Management report", "number": "MR-2026-11",
+///                 "period": "November 2026", "issue_date": "Dec 1, 2026",
+///                 "issue_date_iso": "2026-12-01", "currency": "USD" },
+///   "kpis": [ { "label": "Invoiced", "value": "$12,345.00", "note": "+4.1% on October" } ],
+///   "finance_months": [ { "month": "Dec 25", "invoiced": "1234.50", "collected": "1000.00",
+///                         "outstanding": "500.00" } ],
+///   "mrr_months": [ { "month": "Dec 25", "mrr": "1000.00" } ],
+///   "ageing": [ { "bucket": "Current", "amount": "100.00", "label": "$100.00" } ],
+///   "ticket_weeks": [ { "week": "W45", "opened": "10", "resolved": "8" } ],
+///   "response_times": [ { "priority": "High", "tickets": "12", "first_response_median": "1h 05m",
+///                         "first_response_p90": "3h 10m", "resolution_median": "1d 2h",
+///                         "resolution_p90": "3d 4h" } ],
+///   "sla": [ { "priority": "High", "met": "10", "breached": "2", "compliance": "83.3%" } ],
+///   "top_clients": [ { "client": "Acme Ltd", "revenue": "$1,000.00" } ],
+///   "notes": [ "Amounts in USD; .." ],
+///   "strings": { "finance_title": "Facturé et encaissé par mois", .. }
+/// }
+/// ```
+///
+/// Every displayed value is formatted by the caller. `invoiced`,
+/// `collected`, `outstanding`, `mrr`, `amount`, `opened`, `resolved`, `met`
+/// and `breached` are plain decimal strings (no grouping, `.` as the
+/// decimal point) that the template reads as numbers to draw the charts;
+/// `met` and `breached` are shown as given too. `labels` serves only the
+/// shared parts (page numbers, tax id); the report's own headings are
+/// English unless `strings` overrides them (see `templates/management.typ`
+/// for the keys).
+pub fn management_data() -> Value {
+    const MONTHS: [&str; 12] = [
+        "Dec 25", "Jan 26", "Feb 26", "Mar 26", "Apr 26", "May 26", "Jun 26", "Jul 26", "Aug 26",
+        "Sep 26", "Oct 26", "Nov 26",
+    ];
+    const INVOICED_VAR: [i64; 12] = [
+        120_000, -80_000, 40_000, 210_000, -30_000, 60_000, -150_000, 90_000, 180_000, -60_000,
+        20_000, 140_000,
+    ];
+    // Collected as per mille of invoiced: payments of earlier invoices make
+    // some months collect more than they bill.
+    const COLLECTED_PERMILLE: [i64; 12] = [
+        1_012, 915, 1_043, 934, 990, 1_021, 903, 1_049, 942, 987, 1_026, 958,
+    ];
+    const MRR_VAR: [i64; 12] = [
+        0, 12_000, -5_000, 20_000, 8_000, -3_000, 15_000, 0, 22_000, -7_000, 10_000, 18_000,
+    ];
+
+    let mut outstanding = 5_240_000i64;
+    let mut finance = Vec::new();
+    let mut mrr_months = Vec::new();
+    let (mut invoiced, mut collected, mut mrr) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, month) in MONTHS.iter().enumerate() {
+        let inv = 3_650_000 + i as i64 * 95_000 + INVOICED_VAR[i];
+        let col = inv * COLLECTED_PERMILLE[i] / 1_000;
+        let m = 2_840_000 + i as i64 * 48_500 + MRR_VAR[i];
+        outstanding += inv - col;
+        finance.push(json!({
+            "month": month,
+            "invoiced": decimal(inv),
+            "collected": decimal(col),
+            "outstanding": decimal(outstanding),
+        }));
+        mrr_months.push(json!({ "month": month, "mrr": decimal(m) }));
+        invoiced.push(inv);
+        collected.push(col);
+        mrr.push(m);
+    }
+
+    // The last month's outstanding, by age.
+    let buckets = [
+        ("Current", 55),
+        ("1–30 days", 24),
+        ("31–60 days", 11),
+        ("61–90 days", 6),
+        ("Over 90 days", 0),
+    ];
+    let mut rest = outstanding;
+    let mut ageing = Vec::new();
+    for (bucket, pct) in buckets {
+        let amount = if pct == 0 {
+            rest
+        } else {
+            outstanding * pct / 100
+        };
+        rest -= amount;
+        ageing.push(json!({ "bucket": bucket, "amount": decimal(amount), "label": usd(amount) }));
+    }
+    let overdue = outstanding - outstanding * 55 / 100;
+
+    const OPENED: [u32; 13] = [42, 38, 51, 47, 44, 39, 55, 48, 41, 46, 52, 43, 49];
+    const RESOLVED: [u32; 13] = [40, 41, 47, 49, 42, 40, 50, 51, 43, 44, 50, 46, 47];
+    let weeks: Vec<Value> = (0..13)
+        .map(|i| {
+            json!({
+                "week": format!("W{}", 36 + i),
+                "opened": OPENED[i].to_string(),
+                "resolved": RESOLVED[i].to_string(),
+            })
+        })
+        .collect();
+
+    // (priority, tickets, first response median and p90, resolution median
+    // and p90, SLA breaches).
+    let priorities = [
+        ("Critical", 9, "12m", "28m", "3h 40m", "9h 15m", 0),
+        ("High", 34, "38m", "1h 52m", "7h 05m", "1d 4h", 3),
+        ("Medium", 112, "1h 45m", "4h 30m", "1d 2h", "3d 1h", 8),
+        ("Low", 61, "3h 20m", "9h 10m", "2d 5h", "6d 3h", 2),
+    ];
+    let response_times: Vec<Value> = priorities
+        .iter()
+        .map(|p| {
+            json!({
+                "priority": p.0, "tickets": p.1.to_string(),
+                "first_response_median": p.2, "first_response_p90": p.3,
+                "resolution_median": p.4, "resolution_p90": p.5,
+            })
+        })
+        .collect();
+    let sla: Vec<Value> = priorities
+        .iter()
+        .map(|p| {
+            json!({
+                "priority": p.0, "met": (p.1 - p.6).to_string(), "breached": p.6.to_string(),
+                "compliance": percent(p.1 - p.6, p.1),
+            })
+        })
+        .collect();
+    let tickets: i64 = priorities.iter().map(|p| p.1).sum();
+    let breaches: i64 = priorities.iter().map(|p| p.6).sum();
+
+    let top_clients: Vec<Value> = [
+        ("Globex Corporation", 962_450),
+        ("Initech LLC", 718_000),
+        ("Umbrella Health Partners", 654_275),
+        ("Stark Logistics AG", 489_900),
+        ("Wayne Dental Group", 352_120),
+    ]
+    .iter()
+    .map(|(client, cents)| json!({ "client": client, "revenue": usd(*cents) }))
+    .collect();
+
+    let (inv, col, m) = (invoiced[11], collected[11], mrr[11]);
+    json!({
+        "lang": "en",
+        "labels": labels_en(),
+        "company": company(),
+        "document": {
+            "title": "Management report",
+            "number": "MR-2026-11",
+            "period": "November 2026",
+            "issue_date": "Dec 1, 2026",
+            "issue_date_iso": "2026-12-01",
+            "currency": "USD"
+        },
+        "kpis": [
+            { "label": "Invoiced", "value": usd(inv), "note": change(inv, invoiced[10], "October") },
+            { "label": "Collected", "value": usd(col), "note": format!("{} of invoiced", percent(col, inv)) },
+            { "label": "Outstanding", "value": usd(outstanding), "note": format!("{} overdue", usd(overdue)) },
+            { "label": "MRR", "value": usd(m), "note": change(m, mrr[10], "October") },
+            { "label": "Tickets resolved", "value": tickets.to_string(), "note": "Median first response 1h 12m" },
+            { "label": "SLA compliance", "value": percent(tickets - breaches, tickets), "note": format!("{breaches} breaches") }
+        ],
+        "finance_months": finance,
+        "mrr_months": mrr_months,
+        "ageing": ageing,
+        "ticket_weeks": weeks,
+        "response_times": response_times,
+        "sla": sla,
+        "top_clients": top_clients,
+        "notes": [
+            "Amounts in USD; other currencies are listed in the CSV reports.",
+            "Ticket figures cover tickets resolved in November 2026; the weekly chart covers the last 13 ISO weeks."
+        ]
+    })
+}
+
+/// [`management_data`] for a period with nothing in it: every list empty,
+/// the KPIs zero and without notes.
+pub fn management_data_empty() -> Value {
+    let mut data = management_data();
+    data["kpis"] = json!([
+        { "label": "Invoiced", "value": usd(0), "note": null },
+        { "label": "Collected", "value": usd(0), "note": null },
+        { "label": "Outstanding", "value": usd(0), "note": null },
+        { "label": "MRR", "value": usd(0), "note": null },
+        { "label": "Tickets resolved", "value": "0", "note": null },
+        { "label": "SLA compliance", "value": percent(0, 0), "note": null }
+    ]);
+    for key in [
+        "finance_months",
+        "mrr_months",
+        "ageing",
+        "ticket_weeks",
+        "response_times",
+        "sla",
+        "top_clients",
+        "notes",
+    ] {
+        data[key] = json!([]);
+    }
     data
 }
 

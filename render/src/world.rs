@@ -18,6 +18,7 @@ pub(crate) struct Ids {
     pub invoice: FileId,
     pub quote: FileId,
     pub statement: FileId,
+    pub management: FileId,
     pub common: FileId,
     /// The main file of `Renderer::render_source`, whatever its name.
     pub custom: FileId,
@@ -36,6 +37,7 @@ pub(crate) static IDS: LazyLock<Ids> = LazyLock::new(|| Ids {
     invoice: id("/invoice.typ"),
     quote: id("/quote.typ"),
     statement: id("/statement.typ"),
+    management: id("/management.typ"),
     common: id("/common.typ"),
     custom: id("/main.typ"),
     data: id("/data.json"),

@@ -153,6 +153,16 @@ fn assert_contains(haystack: &str, needle: &str) {
     );
 }
 
+/// Ordinary sample data for `template`.
+fn sample_for(template: Template) -> Value {
+    match template {
+        Template::Invoice => sample::invoice_data(12),
+        Template::Quote => sample::quote_data(12),
+        Template::Statement => sample::statement_data(12),
+        Template::Management => sample::management_data(),
+    }
+}
+
 /// A document's text with all whitespace removed: a word wrapped over
 /// several lines reads whole again.
 fn squeezed(s: &str) -> String {
@@ -487,6 +497,7 @@ fn same_inputs_give_identical_bytes() {
     let mut with_logo = data.clone();
     with_logo["company"]["logo"] = json!("/logo.png");
     for template in Template::ALL {
+        let data = sample_for(template);
         let a = render(template, &data);
         let b = render(template, &data);
         assert!(a == b, "{} differs between two renders", template.name());
@@ -739,6 +750,7 @@ fn pdf_a_2b_unless_a_character_has_no_glyph() {
             Template::Invoice => sample::invoice_data(3),
             Template::Quote => sample::quote_data(3),
             Template::Statement => sample::statement_data(3),
+            Template::Management => sample::management_data(),
         };
         let pdf = render(template, &data);
         assert!(is_pdf_a_2b(&pdf), "{} is not PDF/A-2b", template.name());
@@ -786,6 +798,119 @@ fn template_names() {
     assert_eq!(Template::Invoice.name(), "invoice.typ");
     assert_eq!(Template::Quote.name(), "quote.typ");
     assert_eq!(Template::Statement.name(), "statement.typ");
+    assert_eq!(Template::Management.name(), "management.typ");
     assert_eq!(Logo::Png(vec![]).path(), "/logo.png");
     assert_eq!(Logo::Svg(vec![]).path(), "/logo.svg");
+}
+
+/// The management report: KPIs, charts and tables on two pages, the same
+/// bytes each time. With `NESTOGY_MANAGEMENT_PDF=/path.pdf` set, the sample
+/// is also written there for a look (`pdftoppm -png -r 60 /path.pdf out`).
+#[test]
+fn management_report_renders() {
+    let data = sample::management_data();
+    let pdf = render(Template::Management, &data);
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(pdf == render(Template::Management, &data));
+    assert!(is_pdf_a_2b(&pdf));
+    if let Ok(path) = std::env::var("NESTOGY_MANAGEMENT_PDF") {
+        std::fs::write(path, &pdf).unwrap();
+    }
+    assert_eq!(page_count(&pdf), 2);
+    let t = text(&pdf);
+    for s in [
+        "Management report",
+        "MR-2026-11",
+        "November 2026",
+        "Acme MSP GmbH",
+        "Invoiced and collected by month",
+        "Receivables ageing",
+        "Tickets opened and resolved by week",
+        "SLA compliance",
+        "Page 2 of 2",
+    ] {
+        assert_contains(&t, s);
+    }
+    for kpi in data["kpis"].as_array().unwrap() {
+        assert_contains(&t, kpi["value"].as_str().unwrap());
+    }
+    // Every shown value of the tables and the ageing chart (its `amount`
+    // only sets the bars' lengths).
+    let all = squeezed(&t);
+    for (key, fields) in [
+        ("ageing", &["bucket", "label"][..]),
+        ("top_clients", &["client", "revenue"]),
+        (
+            "response_times",
+            &[
+                "priority",
+                "tickets",
+                "first_response_median",
+                "first_response_p90",
+                "resolution_median",
+                "resolution_p90",
+            ],
+        ),
+        ("sla", &["priority", "met", "breached", "compliance"]),
+    ] {
+        for row in data[key].as_array().unwrap() {
+            for f in fields {
+                assert_contains(&all, &squeezed(row[*f].as_str().unwrap()));
+            }
+        }
+    }
+    assert_contains(&t, "Globex Corporation");
+    assert!(!t.contains("No data for this period."));
+    let info = poppler("pdfinfo", &[], &pdf);
+    assert!(info.contains("Dec  1") && info.contains("2026"), "{info}");
+    assert_contains(&info, "Management report MR-2026-11");
+}
+
+/// Empty lists give "No data" lines instead of charts; zero values and a
+/// single month draw without dividing by zero; a German `strings` set
+/// replaces the headings.
+#[test]
+fn management_report_renders_empty_and_zero_data() {
+    let data = sample::management_data_empty();
+    let pdf = render(Template::Management, &data);
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(pdf == render(Template::Management, &data));
+    assert_eq!(page_count(&pdf), 1);
+    let t = text(&pdf);
+    assert_contains(&t, "$0.00");
+    assert!(t.matches("No data for this period.").count() >= 7, "{t}");
+
+    let mut zero = sample::management_data();
+    for (key, fields) in [
+        (
+            "finance_months",
+            &["invoiced", "collected", "outstanding"][..],
+        ),
+        ("mrr_months", &["mrr"]),
+        ("ageing", &["amount"]),
+        ("ticket_weeks", &["opened", "resolved"]),
+        ("sla", &["met", "breached"]),
+    ] {
+        for row in zero[key].as_array_mut().unwrap() {
+            for f in fields {
+                row[*f] = json!("0");
+            }
+        }
+    }
+    let pdf = render(Template::Management, &zero);
+    assert!(pdf == render(Template::Management, &zero));
+    assert_contains(&text(&pdf), "Globex Corporation");
+
+    // One month, negative values, no optional parts.
+    let mut odd = sample::management_data();
+    odd["finance_months"] = json!([{ "month": "Nov 26", "invoiced": "-120.50", "collected": "0", "outstanding": "-3" }]);
+    odd["mrr_months"] = json!([{ "month": "Nov 26", "mrr": "0.01" }]);
+    odd["document"]["currency"] = Value::Null;
+    odd["document"]["period"] = Value::Null;
+    odd.as_object_mut().unwrap().remove("notes");
+    odd.as_object_mut().unwrap().remove("ageing");
+    odd["strings"] = json!({ "tickets_title": "Tickets pro Woche", "no_data": "Keine Daten." });
+    let t = text(&render(Template::Management, &odd));
+    assert_contains(&t, "Tickets pro Woche");
+    assert_contains(&t, "Keine Daten.");
 }

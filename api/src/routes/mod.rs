@@ -22,6 +22,7 @@ pub mod payments;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;
+pub mod reports;
 pub mod rmm;
 pub mod schedules;
 pub mod sla;

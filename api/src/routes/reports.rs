@@ -1,0 +1,164 @@
+//! Reports: the list, one report from its snapshot as JSON or CSV, and a
+//! refresh that recomputes it in a job. Finance reports are for accountants
+//! and admins, service reports for techs and admins.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::NaiveDate;
+use nestogy_domain::reports::{self, ReportData, ReportInfo, ReportName, ReportQuery};
+use nestogy_domain::{ClientId, DomainError, clients};
+use nestogy_jobs::reports::Aggregate;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Path, Query};
+use crate::routes::mailboxes::Queued;
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_reports))
+        .routes(routes!(get_report))
+        .routes(routes!(refresh_report))
+}
+
+/// The report `name` names, or a 404. (A report the caller may not read is
+/// a 403: which reports exist is no secret.)
+fn report_of(name: &str) -> ApiResult<ReportName> {
+    ReportName::parse(name).ok_or_else(|| ApiError::from(DomainError::not_found("report")))
+}
+
+/// The reports the caller may read, each with when its snapshot was
+/// computed (null until it has been).
+#[utoipa::path(get, path = "/api/v1/reports", tag = "reports",
+    responses((status = 200, body = Vec<ReportInfo>)),
+    security(("bearer" = [])))]
+async fn list_reports(
+    p: Principal,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Vec<ReportInfo>>> {
+    let mut tx = p.tx(&s).await?;
+    let out = reports::list(&mut tx, |r| p.require(r.permission()).is_ok()).await?;
+    tx.end_read();
+    if out.is_empty() {
+        return Err(ApiError::forbidden(
+            "this needs the reports:finance or reports:service permission",
+        ));
+    }
+    Ok(axum::Json(out))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportParams {
+    /// First period (a date). Defaults to 90 days, 13 weeks or 12 months
+    /// before `to`; point-in-time reports ignore it.
+    pub from: Option<NaiveDate>,
+    /// Last period (a date). Defaults to the snapshot's as-of date.
+    pub to: Option<NaiveDate>,
+    /// Only this client's rows (`ar_ageing`, `revenue_by_client`,
+    /// `tickets_by_client`).
+    pub client_id: Option<ClientId>,
+}
+
+/// One report from its snapshot: JSON, or CSV with `Accept: text/csv`.
+/// `computed_at` says when the snapshot was computed (null, with no rows,
+/// before the first aggregation).
+#[utoipa::path(get, path = "/api/v1/reports/{name}", tag = "reports",
+    params(("name" = String, Path), ReportParams),
+    responses((status = 200, body = ReportData),
+        (status = 200, content_type = "text/csv", body = String),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn get_report(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ReportParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let name = report_of(&name)?;
+    p.require(name.permission())?;
+    let mut tx = p.tx(&s).await?;
+    if let Some(c) = q.client_id {
+        clients::ensure_exists(&mut tx, c).await?;
+    }
+    let data = reports::read(
+        &mut tx,
+        name,
+        &ReportQuery {
+            from: q.from,
+            to: q.to,
+            client_id: q.client_id,
+        },
+    )
+    .await?;
+    tx.end_read();
+    if !wants_csv(&headers) {
+        return Ok(axum::Json(data).into_response());
+    }
+    let mut resp = (StatusCode::OK, reports::to_csv(&data)?).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    let file = format!(
+        "attachment; filename=\"{}-{}.csv\"",
+        name.as_str(),
+        data.as_of.map(|d| d.to_string()).unwrap_or_default()
+    );
+    if let Ok(v) = HeaderValue::from_str(&file) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
+
+/// CSV when the caller's `Accept` names `text/csv` (with any parameters).
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("text/csv"))
+        })
+}
+
+/// Recomputes one report whole, now, in a job; answers with the job's id
+/// (`GET /api/v1/jobs/{id}` follows it).
+#[utoipa::path(post, path = "/api/v1/reports/{name}/refresh", tag = "reports",
+    params(("name" = String, Path)),
+    responses((status = 202, body = Queued), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn refresh_report(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<(StatusCode, axum::Json<Queued>)> {
+    let name = report_of(&name)?;
+    p.require(name.permission())?;
+    let job = Aggregate {
+        tenant: p.tenant,
+        report: Some(name),
+        full: true,
+    };
+    let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Queued {
+            job_id: job_id.as_uuid(),
+        }),
+    ))
+}
