@@ -183,6 +183,33 @@ fn validate_default_rate(v: &mut ValidationErrors, settings: &serde_json::Value)
     }
 }
 
+/// Most addresses the monthly management report goes to.
+pub const MAX_REPORT_RECIPIENTS: usize = 20;
+
+fn validate_report_recipients(v: &mut ValidationErrors, settings: &serde_json::Value) {
+    let Some(r) = settings.get("report_recipients") else {
+        return;
+    };
+    let ok = match r {
+        serde_json::Value::Null => true,
+        serde_json::Value::Array(a) => {
+            a.len() <= MAX_REPORT_RECIPIENTS
+                && a.iter()
+                    .all(|e| e.as_str().is_some_and(crate::validation::is_valid_email))
+        }
+        _ => false,
+    };
+    if !ok {
+        v.add(
+            "settings.report_recipients",
+            "invalid",
+            format!(
+                "report_recipients must be a list of at most {MAX_REPORT_RECIPIENTS} e-mail addresses"
+            ),
+        );
+    }
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Company {
     pub id: TenantId,
@@ -196,7 +223,9 @@ pub struct Company {
     pub branding: Branding,
     /// Settings: `invoice_number_pattern`, `quote_number_pattern`,
     /// `reminder_days` (default [3, 7, 14]), `acknowledgements_per_sender_hour`
-    /// (default 5), `default_hourly_rate` (a decimal string; none by default)
+    /// (default 5), `default_hourly_rate` (a decimal string; none by default),
+    /// `report_recipients` (the finance list the monthly management report
+    /// is mailed to; by default the accountants and admins)
     /// and anything else.
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
@@ -301,6 +330,19 @@ impl Company {
             .and_then(|r| r.parse().ok())
     }
 
+    /// The finance list for the monthly management report, as configured
+    /// (empty: the accountants and admins get it).
+    pub fn report_recipients(&self) -> Vec<String> {
+        match self.settings.get("report_recipients") {
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|e| e.as_str())
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The days after the due date reminders go out, ascending.
     pub fn reminder_days(&self) -> Vec<i32> {
         let mut days: Vec<i32> = match self.settings.get("reminder_days") {
@@ -371,6 +413,7 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
         validate_reminder_days(&mut v, s);
         validate_ack_limit(&mut v, s);
         validate_default_rate(&mut v, s);
+        validate_report_recipients(&mut v, s);
     }
     let branding = patch.branding.map(|b| b.validated(&mut v));
     v.finish()?;

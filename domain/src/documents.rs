@@ -143,6 +143,13 @@ impl Fmt {
     }
 }
 
+/// What every template reads besides the document: language, labels and
+/// the company's letterhead.
+pub(crate) fn base_json(company: &Company, logo: Option<&Logo>) -> serde_json::Value {
+    let loc = Locale::parse(&company.locale);
+    json!({ "lang": loc.lang(), "labels": locale::labels(loc), "company": company_json(company, logo) })
+}
+
 fn company_json(c: &Company, logo: Option<&Logo>) -> serde_json::Value {
     json!({
         "name": c.name,
@@ -280,7 +287,7 @@ async fn view_for(
 ) -> DomainResult<View> {
     let loc = Locale::parse(&company.locale);
     let labels = locale::labels(loc);
-    let base = || json!({ "lang": loc.lang(), "labels": labels, "company": company_json(company, logo.as_ref()) });
+    let base = || base_json(company, logo.as_ref());
     match doc {
         DocRef::Invoice { id } => {
             let inv = invoices::get(tx, *id).await?;

@@ -48,6 +48,9 @@ pub enum MailTemplate {
     /// To the admins: a webhook endpoint was disabled after sustained
     /// failure (`params.url`, `params.reason`).
     WebhookDisabled,
+    /// To the finance list: the monthly management report
+    /// (`params.period_label`, `params.kpis`), its PDF attached.
+    ManagementReport,
 }
 
 impl MailTemplate {
@@ -65,6 +68,7 @@ impl MailTemplate {
             MailTemplate::WarrantyExpiring => "warranty_expiring",
             MailTemplate::PaymentFailed => "payment_failed",
             MailTemplate::WebhookDisabled => "webhook_disabled",
+            MailTemplate::ManagementReport => "management_report",
         }
     }
 
@@ -83,6 +87,7 @@ impl MailTemplate {
             WarrantyExpiring,
             PaymentFailed,
             WebhookDisabled,
+            ManagementReport,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

@@ -427,6 +427,8 @@ pub const COMPANY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("sla checks", "tickets.sla_check", "*/5 * * * *"),
     ("warranty alerts", "assets.warranty_alerts", "0 8 * * *"),
     ("autopay", "stripe.autopay", "0 10 * * *"),
+    ("report aggregation", "reports.aggregate", "0 3 * * *"),
+    ("management report", "reports.management", "0 7 1 * *"),
 ];
 
 /// Creates [`COMPANY_DEFAULTS`] for a new company, as its owner does.

@@ -29,7 +29,7 @@ fn logo_of(content_type: &str, bytes: Vec<u8>) -> Logo {
 /// A failed render as a job's failure: a template or data that does not
 /// compile will not compile next time either (straight to the dead set,
 /// with the template's line); a PDF export may.
-fn render_failure(e: RenderError) -> JobError {
+pub(crate) fn render_failure(e: RenderError) -> JobError {
     match e {
         RenderError::Template { .. } | RenderError::Data(_) => JobError::permanent(e.to_string()),
         RenderError::Pdf(_) => JobError::retry(e.to_string()),
@@ -43,11 +43,16 @@ pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
         documents::DocKind::Quote => Template::Quote,
         documents::DocKind::Statement => Template::Statement,
     };
-    let data = view.data.clone();
-    let logo = view
-        .logo
-        .as_ref()
-        .map(|l| logo_of(&l.content_type, l.bytes.clone()));
+    render_template(template, view.data.clone(), view.logo.as_ref()).await
+}
+
+/// Renders `data` with `template` on a blocking thread.
+pub async fn render_template(
+    template: Template,
+    data: Vec<u8>,
+    logo: Option<&nestogy_domain::company::Logo>,
+) -> Result<Vec<u8>, RenderError> {
+    let logo = logo.map(|l| logo_of(&l.content_type, l.bytes.clone()));
     tokio::task::spawn_blocking(move || RENDERER.render(template, &data, logo.as_ref()))
         .await
         .map_err(|e| RenderError::Pdf(format!("the render thread failed: {e}")))?

@@ -52,6 +52,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<diag::Fail>(),
             handler::<maintenance::Vacuum>(),
             handler::<reports::Aggregate>(),
+            handler::<reports::Management>(),
             handler::<billing::Run>(),
             handler::<billing::Bill>(),
             handler::<billing::MarkOverdue>(),

@@ -3,11 +3,18 @@
 
 use std::time::Duration;
 
-use nestogy_domain::TenantId;
-use nestogy_domain::reports::{self, AggregateMode, ReportName};
+use chrono::NaiveDate;
+use nestogy_domain::files::Files;
+use nestogy_domain::mail::{MailTemplate, NewMessage};
+use nestogy_domain::reports::{self, AggregateMode, ReportName, management};
+use nestogy_domain::roles::Role;
+use nestogy_domain::{TenantId, company, users};
+use nestogy_render::Template;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
-use crate::{Job, JobContext, JobError, JobMeta, Queue};
+use crate::mail::compose::management_subject;
+use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
 
 /// Recomputes a tenant's report snapshots: the periods changed since the
 /// last run (every report by schedule), or one report whole (`report`, as
@@ -48,5 +55,107 @@ impl Job for Aggregate {
         let summary = reports::aggregate(&mut tx, self.report, mode).await?;
         tx.commit().await?;
         serde_json::to_value(summary).map_err(|e| JobError::permanent(e.to_string()))
+    }
+}
+
+/// The monthly management report: brings the snapshots up to date (as the
+/// nightly run does), renders the month's report with charts, keeps the PDF
+/// in the object store and mails it to the finance list
+/// (`settings.report_recipients`, else the accountants and admins). By
+/// schedule on the 1st, about the month before; `month` names another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Management {
+    pub tenant: TenantId,
+    /// Any day of the month to report on; by default the month before today.
+    #[serde(default)]
+    pub month: Option<NaiveDate>,
+}
+
+impl Job for Management {
+    const KIND: &'static str = "reports.management";
+    const QUEUE: Queue = Queue::Reports;
+    const SCHEDULABLE: bool = true;
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    fn timeout() -> Duration {
+        Duration::from_secs(600)
+    }
+
+    /// Idempotent: the message is one per tenant and month (its dedupe key),
+    /// so a second run finds it and sends nothing; the PDF is named by the
+    /// digest of its data, so storing it again overwrites it with the same
+    /// bytes.
+    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        reports::aggregate(&mut tx, None, AggregateMode::Incremental).await?;
+        tx.commit().await?;
+
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let today = company::today(&mut tx).await?;
+        let month = self
+            .month
+            .unwrap_or_else(|| management::previous_month(today));
+        let view = management::view(&mut tx, month).await?;
+        tx.end_read();
+        let pdf = documents::render_template(Template::Management, view.data, view.logo.as_ref())
+            .await
+            .map_err(documents::render_failure)?;
+        let key = Files::key(
+            self.tenant,
+            &format!(
+                "reports/management-{}-{}.pdf",
+                view.month.format("%Y-%m"),
+                &view.digest[..16]
+            ),
+        );
+        let bytes = pdf.len();
+        ctx.services
+            .files
+            .put(&key, pdf)
+            .await
+            .map_err(|e| JobError::retry(format!("storing the report: {e}")))?;
+
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let configured = company::get(&mut tx).await?.report_recipients();
+        let recipients = if configured.is_empty() {
+            users::emails_of(&mut tx, &[Role::Accountant, Role::Admin]).await?
+        } else {
+            configured
+        };
+        if recipients.is_empty() {
+            tx.commit().await?;
+            return Ok(
+                json!({"month": view.month, "file": key, "bytes": bytes, "mailed": false,
+                             "reason": "no report recipients, accountants or admins"}),
+            );
+        }
+        let new = NewMessage {
+            dedupe_key: format!("management-report:{}", view.month.format("%Y-%m")),
+            template: MailTemplate::ManagementReport,
+            subject_kind: None,
+            subject_id: None,
+            params: json!({
+                "period": view.month,
+                "period_label": view.period_label,
+                "kpis": view.kpis.iter().map(|(l, v)| json!({"label": l, "value": v})).collect::<Vec<_>>(),
+                "attachments": [{"key": key, "filename": view.file_name, "content_type": "application/pdf"}],
+                "auto_submitted": "auto-generated",
+            }),
+            recipients,
+            subject: management_subject(&view.period_label),
+        };
+        let (m, created) = mail::create(&mut tx, &ctx, new).await?;
+        tx.commit().await?;
+        if created {
+            mail::dispatch(&ctx, self.tenant, &[m.id])
+                .await
+                .map_err(|e| JobError::retry(e.to_string()))?;
+        }
+        Ok(
+            json!({"month": view.month, "file": key, "bytes": bytes, "mail": m.id, "created": created}),
+        )
     }
 }

@@ -23,6 +23,7 @@ mod processes;
 mod projects;
 mod quotes;
 mod recurring;
+mod reports;
 mod rmm;
 mod roles;
 mod scheduler;

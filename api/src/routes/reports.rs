@@ -5,18 +5,20 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use nestogy_domain::reports::{self, ReportData, ReportInfo, ReportName, ReportQuery};
-use nestogy_domain::{ClientId, DomainError, clients};
-use nestogy_jobs::reports::Aggregate;
+use nestogy_domain::roles::Permission;
+use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::{ClientId, DomainError, clients, company};
+use nestogy_jobs::reports::{Aggregate, Management};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{Path, Query};
+use crate::extract::{Json, Path, Query};
 use crate::routes::mailboxes::Queued;
 use crate::state::AppState;
 
@@ -25,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_reports))
         .routes(routes!(get_report))
         .routes(routes!(refresh_report))
+        .routes(routes!(send_management_report))
 }
 
 /// The report `name` names, or a 404. (A report the caller may not read is
@@ -153,6 +156,51 @@ async fn refresh_report(
         tenant: p.tenant,
         report: Some(name),
         full: true,
+    };
+    let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Queued {
+            job_id: job_id.as_uuid(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementRequest {
+    /// Any day of the month to report on; by default last month.
+    pub month: Option<NaiveDate>,
+}
+
+/// Renders the monthly management report (PDF with charts) and mails it to
+/// the finance list (`settings.report_recipients`, else the accountants and
+/// admins), as the schedule does on the 1st: once per month, however often
+/// asked. Answers with the job's id.
+#[utoipa::path(post, path = "/api/v1/management-reports", tag = "reports",
+    request_body = ManagementRequest,
+    responses((status = 202, body = Queued), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn send_management_report(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(req): Json<ManagementRequest>,
+) -> ApiResult<(StatusCode, axum::Json<Queued>)> {
+    p.require(Permission::FinanceReports)?;
+    if let Some(m) = req.month {
+        let mut tx = p.tx(&s).await?;
+        let today = company::today(&mut tx).await?;
+        tx.end_read();
+        if (m.year(), m.month()) > (today.year(), today.month()) {
+            let mut v = ValidationErrors::new();
+            v.add("month", "in_future", "month must not be after this month");
+            v.finish()?;
+        }
+    }
+    let job = Management {
+        tenant: p.tenant,
+        month: req.month,
     };
     let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
     Ok((

@@ -50,6 +50,9 @@ pub struct AggregateSummary {
     pub reports: Vec<ReportRun>,
 }
 
+/// Before every period (PostgreSQL's dates do not reach chrono's minimum).
+const EARLIEST: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("a valid date");
+
 /// The periods a report recomputes.
 #[derive(Debug, Clone)]
 enum Scope {
@@ -347,7 +350,7 @@ async fn finance_summary(tx: &mut TenantTx, ctx: &Ctx, scope: Scope) -> DomainRe
     )
     .bind(ctx.tenant)
     .bind(if full {
-        NaiveDate::MIN
+        EARLIEST
     } else {
         months.first().copied().unwrap_or(ctx.today)
     })
@@ -454,26 +457,23 @@ async fn ticket_volume_daily(
     .fetch_one(tx.conn())
     .await?;
     let days: Vec<NaiveDate> = match (&scope, stored) {
-        // Changes inside what is stored: those days, and the days since the
-        // last run.
-        (Scope::Periods(p), (Some(first), Some(last))) if p.first().is_none_or(|d| *d >= first) => {
-            let mut days: BTreeSet<NaiveDate> = p.clone();
+        // Changes within what is stored: those days, the days since the last
+        // run, and the days before the first stored one if an earlier ticket
+        // appeared (a changed day before it without one changes nothing).
+        (Scope::Periods(p), (Some(first), Some(last))) => {
+            let mut days: BTreeSet<NaiveDate> = p.range(first..).copied().collect();
             days.extend(first_to(last + Duration::days(1), ctx.today));
+            if p.first().is_some_and(|d| *d < first)
+                && let Some(earlier) = first_ticket_day(tx, ctx).await?.filter(|d| *d < first)
+            {
+                days.extend(first_to(earlier, first - Duration::days(1)));
+            }
             days.into_iter().collect()
         }
         _ => {
             clear(tx, r, None).await?;
-            let first: Option<DateTime<Utc>> =
-                sqlx::query_scalar("SELECT min(created_at) FROM tickets WHERE company_id = $1")
-                    .bind(ctx.tenant)
-                    .fetch_one(tx.conn())
-                    .await?;
-            match first {
-                Some(f) => {
-                    let tz: chrono_tz::Tz = ctx.tz.parse().unwrap_or(chrono_tz::UTC);
-                    let local = f.with_timezone(&tz).date_naive();
-                    first_to(local.min(ctx.today), ctx.today)
-                }
+            match first_ticket_day(tx, ctx).await? {
+                Some(local) => first_to(local.min(ctx.today), ctx.today),
                 None => Vec::new(),
             }
         }
@@ -513,6 +513,17 @@ async fn ticket_volume_daily(
     Ok((days.len(), Some(from)))
 }
 
+/// The local day the tenant's first ticket was opened.
+async fn first_ticket_day(tx: &mut TenantTx, ctx: &Ctx) -> DomainResult<Option<NaiveDate>> {
+    let first: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT min(created_at) FROM tickets WHERE company_id = $1")
+            .bind(ctx.tenant)
+            .fetch_one(tx.conn())
+            .await?;
+    let tz: chrono_tz::Tz = ctx.tz.parse().unwrap_or(chrono_tz::UTC);
+    Ok(first.map(|f| f.with_timezone(&tz).date_naive()))
+}
+
 /// Every day from `from` to `to`, inclusive.
 fn first_to(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     from.iter_days().take_while(|d| *d <= to).collect()
@@ -522,7 +533,7 @@ fn first_to(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
 /// and the backlog at the week's last day so far.
 async fn ticket_volume_weekly(tx: &mut TenantTx, ctx: &Ctx, scope: Scope) -> DomainResult<usize> {
     let from = match scope {
-        Scope::Full => NaiveDate::MIN,
+        Scope::Full => EARLIEST,
         Scope::Periods(p) => match p.first() {
             Some(d) => *d - Duration::days(i64::from(d.weekday().num_days_from_monday())),
             None => return Ok(0),
@@ -683,16 +694,8 @@ async fn monthly_service(
         Scope::Periods(p) => p.iter().copied().collect(),
         Scope::Full => {
             clear(tx, r, None).await?;
-            let first: Option<DateTime<Utc>> =
-                sqlx::query_scalar("SELECT min(created_at) FROM tickets WHERE company_id = $1")
-                    .bind(ctx.tenant)
-                    .fetch_one(tx.conn())
-                    .await?;
-            match first {
-                Some(f) => {
-                    let tz: chrono_tz::Tz = ctx.tz.parse().unwrap_or(chrono_tz::UTC);
-                    months_between(f.with_timezone(&tz).date_naive().min(ctx.today), ctx.today)
-                }
+            match first_ticket_day(tx, ctx).await? {
+                Some(local) => months_between(local.min(ctx.today), ctx.today),
                 None => Vec::new(),
             }
         }

@@ -10,6 +10,7 @@
 //! (`aggregate.rs`, `mrr.rs`) and in the README.
 
 mod aggregate;
+pub mod management;
 mod mrr;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
@@ -547,12 +548,12 @@ fn shape_row(
         let v = match (c.kind, &raw) {
             (ColumnKind::Money, Value::String(s)) => s
                 .parse::<Decimal>()
-                .map(|d| Value::String(money::round_money(d, minor).to_string()))
+                .map(|d| Value::String(money::to_minor(d, minor).to_string()))
                 .unwrap_or(raw),
             (ColumnKind::Money, Value::Number(n)) => n
                 .to_string()
                 .parse::<Decimal>()
-                .map(|d| Value::String(money::round_money(d, minor).to_string()))
+                .map(|d| Value::String(money::to_minor(d, minor).to_string()))
                 .unwrap_or(raw),
             (ColumnKind::Count, Value::Null) => Value::from(0),
             _ => raw,

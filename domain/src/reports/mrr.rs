@@ -175,7 +175,7 @@ pub(super) async fn compute(tx: &mut TenantTx, today: NaiveDate) -> DomainResult
         let prev = if i == 0 { &empty } else { &months[i - 1].1 };
         for (currency, m) in movements(prev, cur) {
             let minor = money::minor_units(&currency).unwrap_or(2);
-            let r = |d: Decimal| money::round_money(d, minor).to_string();
+            let r = |d: Decimal| money::to_minor(d, minor).to_string();
             periods.push(*month);
             keys.push(currency.clone());
             data.push(serde_json::json!({

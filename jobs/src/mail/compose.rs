@@ -286,6 +286,29 @@ pub async fn compose(
                 attachment: None,
             }
         }
+        MailTemplate::ManagementReport => {
+            let period = param_str(params, "period_label");
+            let mut figures = String::new();
+            for k in params
+                .get("kpis")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                figures.push_str(&format!(
+                    "\n  {}: {}",
+                    param_str(k, "label"),
+                    param_str(k, "value")
+                ));
+            }
+            Composed {
+                subject: management_subject(period),
+                text: format!(
+                    "Hello,\n\nattached is the management report of {company} for {period}, with charts.\n{figures}\n\nThe figures by client, product and day are in the reports (GET /api/v1/reports), also as CSV.\n\n-- \n{company}"
+                ),
+                attachment: None,
+            }
+        }
         MailTemplate::WebhookDisabled => {
             let url = param_str(params, "url");
             Composed {
@@ -309,6 +332,10 @@ pub fn payment_failed_subject(inv: &Invoice) -> String {
 }
 
 /// The subject of a warranty alert about `count` assets of `client`.
+pub fn management_subject(period: &str) -> String {
+    format!("Management report {period}")
+}
+
 pub fn warranty_subject(client: &str, count: usize) -> String {
     if count == 1 {
         format!("Warranty expiring soon: 1 asset of {client}")
