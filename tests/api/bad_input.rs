@@ -99,6 +99,7 @@ async fn malformed_bodies_per_route() {
             Method::PATCH,
             format!("/api/v1/clients/{client}/networks/{NIL}"),
         ),
+        (Method::POST, "/api/v1/management-reports".into()),
     ];
     // (body, content type, expected status, expected code)
     let bodies: Vec<(Vec<u8>, &str, StatusCode, &str)> = vec![
@@ -319,6 +320,21 @@ async fn malformed_query_strings_and_path_ids() {
             StatusCode::BAD_REQUEST,
         ),
         ("/api/v1/users/123", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/reports/mrr?from=yesterday",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/v1/reports/mrr?to=2026-13-01", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/reports/ar_ageing?client_id=nope",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/v1/reports/mrr?limit=5", StatusCode::BAD_REQUEST),
+        (
+            "/api/v1/reports/mrr?from=2026-02-01&to=2026-01-01",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/api/v1/reports/no_such_report", StatusCode::NOT_FOUND),
         ("/api/v1/tickets?status=bogus", StatusCode::BAD_REQUEST),
         ("/api/v1/tickets?priority=urgent", StatusCode::BAD_REQUEST),
         ("/api/v1/tickets?client_id=nope", StatusCode::BAD_REQUEST),

@@ -992,3 +992,73 @@ async fn management_report_is_mailed_once_a_month_with_charts() {
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
     assert!(r.body["job_id"].is_string());
 }
+
+#[tokio::test]
+async fn a_tenant_sees_only_its_own_figures() {
+    let app = TestApp::new().await;
+    set_today(&app);
+    let a = app.tenant("Tenant A Reports").await;
+    let b = app.tenant("Tenant B Reports").await;
+    let ca = app.client(&a.admin, "Aardvark Secret Client").await;
+    let ia = invoice(&app, &a, &ca, "4242.00", "2026-11-01", "2026-11-05").await;
+    pay(&app, &a, &ia, "42.00", "2026-11-06").await;
+    ticket(
+        &app,
+        a.id,
+        1,
+        "high",
+        "api",
+        "2026-11-02T08:00:00Z",
+        Some(60),
+        None,
+        Some((30, 60)),
+        Some(&ca),
+    )
+    .await;
+    let cb = app.client(&b.admin, "B's Client").await;
+    invoice(&app, &b, &cb, "10.00", "2026-11-01", "2026-11-30").await;
+
+    // B's run leaves A's changed days for A's run.
+    aggregate(&app, &b).await;
+    let left = app
+        .count(&format!(
+            "SELECT count(*) FROM report_changes WHERE company_id = '{}'",
+            a.id
+        ))
+        .await;
+    assert!(left > 0, "A's changes are A's");
+    aggregate(&app, &a).await;
+
+    for name in ReportName::ALL {
+        let r = report(
+            &app,
+            &b.admin,
+            &format!("/api/v1/reports/{}?from=2026-01-01", name.as_str()),
+        )
+        .await;
+        let text = r.to_string();
+        assert!(
+            !text.contains(&ca)
+                && !text.contains("Aardvark")
+                && !text.contains("4242")
+                && !text.contains("4200"),
+            "{} shows A's data to B: {text}",
+            name.as_str()
+        );
+    }
+    let fb = report(&app, &b.admin, "/api/v1/reports/finance_summary").await;
+    let nov = row_for(&rows(&fb), "2026-11-01", "currency", "EUR").clone();
+    assert_eq!(nov["invoiced"], "10.00");
+    let tb = report(
+        &app,
+        &b.admin,
+        "/api/v1/reports/response_times?from=2026-11-01",
+    )
+    .await;
+    assert!(rows(&tb).is_empty(), "B has no tickets: {tb}");
+    let fa = report(&app, &a.admin, "/api/v1/reports/finance_summary").await;
+    assert_eq!(
+        row_for(&rows(&fa), "2026-11-01", "currency", "EUR")["outstanding"],
+        "4200.00"
+    );
+}

@@ -1125,6 +1125,64 @@ fn cases() -> Vec<Case> {
             ok: S::CREATED,
             allowed: BILLING,
         },
+        // Reports: finance ones for accountants, service ones for techs;
+        // each role lists what it may read.
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/reports".into(),
+            body: None,
+            ok: S::OK,
+            allowed: ALL,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/reports/finance_summary".into(),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
+            path: |f| format!("/api/v1/reports/ar_ageing?client_id={}", f.billed),
+            body: None,
+            ok: S::OK,
+            allowed: BILLING,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/reports/ticket_volume_daily".into(),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "GET",
+            path: |_| "/api/v1/reports/warranties_expiring".into(),
+            body: None,
+            ok: S::OK,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/reports/mrr/refresh".into(),
+            body: None,
+            ok: S::ACCEPTED,
+            allowed: BILLING,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/reports/sla_compliance/refresh".into(),
+            body: None,
+            ok: S::ACCEPTED,
+            allowed: STAFF,
+        },
+        Case {
+            method: "POST",
+            path: |_| "/api/v1/management-reports".into(),
+            body: Some(|_| json!({})),
+            ok: S::ACCEPTED,
+            allowed: BILLING,
+        },
     ]
 }
 

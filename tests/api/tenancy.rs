@@ -403,6 +403,16 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             format!("/api/v1/clients/{c}/bill-time"),
             Some(json!({})),
         ),
+        (
+            "GET",
+            format!("/api/v1/reports/ar_ageing?client_id={c}"),
+            None,
+        ),
+        (
+            "GET",
+            format!("/api/v1/reports/revenue_by_client?client_id={c}"),
+            None,
+        ),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {
