@@ -100,7 +100,8 @@ END $$;
 
 -- A ticket counts on the day it was opened, first answered and resolved.
 -- An update that changes none of what the reports read (the SLA check's
--- `sla_checked_at`, a subject) notes nothing.
+-- `sla_checked_at`, a subject) notes nothing; a target becoming breached
+-- (the SLA check's state) does, since compliance counts it.
 CREATE FUNCTION report_changes_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
@@ -116,10 +117,12 @@ BEGIN
                           o.created_at, o.first_response_at, o.resolved_at]) d
         WHERE d IS NOT NULL
           AND (n.created_at, n.first_response_at, n.resolved_at, n.priority, n.client_id, n.source,
-               n.assignee_id, n.sla_response_due, n.sla_resolution_due)
+               n.assignee_id, n.sla_response_due, n.sla_resolution_due, n.sla_response_state,
+               n.sla_resolution_state)
               IS DISTINCT FROM
               (o.created_at, o.first_response_at, o.resolved_at, o.priority, o.client_id, o.source,
-               o.assignee_id, o.sla_response_due, o.sla_resolution_due)
+               o.assignee_id, o.sla_response_due, o.sla_resolution_due, o.sla_response_state,
+               o.sla_resolution_state)
         ON CONFLICT DO NOTHING;
     ELSE
         INSERT INTO report_changes (company_id, area, day)

@@ -760,6 +760,90 @@ async fn ticket_volumes_times_and_sla_across_a_month_boundary() {
         ),
         (json!(1), json!(1), json!(3))
     );
+
+    // A target that runs out with nothing else changing: running until the
+    // SLA check marks it breached, which the next nightly run picks up.
+    ticket(
+        &app,
+        t.id,
+        50,
+        "critical",
+        "api",
+        "2026-11-15T08:00:00Z",
+        None,
+        None,
+        Some((600, 6000)),
+        None,
+    )
+    .await;
+    aggregate(&app, &t).await;
+    let sla = report(
+        &app,
+        &tech,
+        "/api/v1/reports/sla_compliance?from=2026-11-01",
+    )
+    .await;
+    let c = row_for(&rows(&sla), "2026-11-01", "priority", "critical").clone();
+    assert_eq!(
+        (
+            c["response_met"].clone(),
+            c["response_breached"].clone(),
+            c["response_pending"].clone()
+        ),
+        (json!(0), json!(0), json!(1))
+    );
+    app.clock
+        .set(Utc.with_ymd_and_hms(2026, 11, 15, 20, 0, 0).unwrap());
+    sqlx::query(
+        "UPDATE tickets SET sla_response_state = 'breached', sla_state = 'breached', sla_checked_at = $2 \
+         WHERE company_id = $1 AND number = 50",
+    )
+    .bind(t.id)
+    .bind(app.clock_now())
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    aggregate(&app, &t).await;
+    // (Read directly: the moved clock has outlived the access tokens.)
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let sla = nestogy_domain::reports::read(
+        &mut tx,
+        ReportName::SlaCompliance,
+        &nestogy_domain::reports::ReportQuery::default(),
+    )
+    .await
+    .unwrap();
+    tx.end_read();
+    let sla: Vec<Value> = sla.rows.into_iter().map(Value::Object).collect();
+    let c = row_for(&sla, "2026-11-01", "priority", "critical").clone();
+    assert_eq!(
+        (
+            c["response_breached"].clone(),
+            c["response_pending"].clone()
+        ),
+        (json!(1), json!(0))
+    );
+    // A check that changes nothing the reports read notes nothing.
+    let before = app
+        .count(&format!(
+            "SELECT count(*) FROM report_changes WHERE company_id = '{}'",
+            t.id
+        ))
+        .await;
+    assert_eq!(before, 0);
+    sqlx::query("UPDATE tickets SET sla_checked_at = $2 WHERE company_id = $1")
+        .bind(t.id)
+        .bind(app.clock_now())
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let after = app
+        .count(&format!(
+            "SELECT count(*) FROM report_changes WHERE company_id = '{}'",
+            t.id
+        ))
+        .await;
+    assert_eq!(after, 0);
 }
 
 #[tokio::test]
