@@ -1146,3 +1146,156 @@ async fn a_tenant_sees_only_its_own_figures() {
         "4200.00"
     );
 }
+
+#[tokio::test]
+async fn aggregation_and_the_monthly_report_twice_at_once_act_once() {
+    let app = TestApp::new().await;
+    set_today(&app);
+    let t = app.tenant("Twice MSP").await;
+    let c = app.client(&t.admin, "Twice Client").await;
+    let i = invoice(&app, &t, &c, "500.00", "2026-10-03", "2026-10-20").await;
+    pay(&app, &t, &i, "125.00", "2026-11-02").await;
+    ticket(
+        &app,
+        t.id,
+        1,
+        "medium",
+        "api",
+        "2026-10-30T10:00:00Z",
+        Some(600),
+        Some(90),
+        Some((30, 120)),
+        Some(&c),
+    )
+    .await;
+    ticket(
+        &app,
+        t.id,
+        2,
+        "low",
+        "email",
+        "2026-11-03T10:00:00Z",
+        None,
+        None,
+        None,
+        None,
+    )
+    .await;
+
+    // Two incremental runs at once: one waits for the other's lock, and
+    // the rows are those of one full run.
+    let (a, b) = tokio::join!(aggregate(&app, &t), aggregate(&app, &t));
+    let changed = a["changed_days"].as_u64().unwrap() + b["changed_days"].as_u64().unwrap();
+    assert!(changed > 0, "one of them took the changes: {a} {b}");
+    let together = snapshot(&app, &t).await;
+    assert!(!together.is_empty());
+    aggregate_full(&app, &t).await;
+    assert_eq!(together, snapshot(&app, &t).await);
+
+    // Two monthly reports at once: one message.
+    let job = || Management {
+        tenant: t.id,
+        month: Some(chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap()),
+    };
+    let (x, y) = tokio::join!(app.run_job(job()), app.run_job(job()));
+    let (x, y) = (x.expect("first"), y.expect("second"));
+    assert_ne!(
+        x["created"], y["created"],
+        "exactly one created it: {x} {y}"
+    );
+    let mails = app
+        .count(&format!(
+            "SELECT count(*) FROM mail_messages WHERE company_id = '{}' AND template = 'management_report'",
+            t.id
+        ))
+        .await;
+    assert_eq!(mails, 1);
+    // The admin (no finance list is set) is its recipient.
+    let recipients: Vec<String> = sqlx::query_scalar(
+        "SELECT recipients FROM mail_messages WHERE company_id = $1 AND template = 'management_report'",
+    )
+    .bind(t.id)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(recipients, vec!["admin@twice-msp.example"]);
+}
+
+#[tokio::test]
+async fn warranties_by_month_and_open_projects_by_status() {
+    let app = TestApp::new().await;
+    set_today(&app);
+    let t = app.tenant("Assets MSP").await;
+    let c1 = app.client(&t.admin, "One").await;
+    let c2 = app.client(&t.admin, "Two").await;
+    for (client, expires, status) in [
+        (&c1, "2026-12-01", "in_use"),
+        (&c1, "2026-12-31", "spare"),
+        (&c2, "2026-12-15", "in_use"),
+        // Retired assets are left out.
+        (&c2, "2026-12-20", "retired"),
+        (&c2, "2027-02-28", "in_use"),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/assets",
+                &t.admin,
+                json!({"client_id": client, "name": "Laptop", "type": "laptop",
+                       "warranty_expires": expires, "status": status}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    for (name, status, due) in [
+        ("Rollout", "active", Some("2026-11-01")),
+        ("Migration", "active", Some("2026-12-01")),
+        ("Audit", "on_hold", None),
+        ("Done", "done", Some("2026-10-01")),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/projects",
+                &t.admin,
+                json!({"client_id": c1, "name": name, "status": status, "due_date": due}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    aggregate(&app, &t).await;
+    let w = report(
+        &app,
+        &t.admin,
+        "/api/v1/reports/warranties_expiring?from=2026-11-01&to=2027-03-01",
+    )
+    .await;
+    let w = rows(&w);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(w[0]["period"], "2026-12-01");
+    assert_eq!(
+        (w[0]["assets"].clone(), w[0]["clients"].clone()),
+        (json!(3), json!(2))
+    );
+    assert_eq!(w[1]["period"], "2027-02-01");
+    assert_eq!(w[1]["assets"], 1);
+
+    let p = report(&app, &t.admin, "/api/v1/reports/projects_by_status").await;
+    let p = rows(&p);
+    let by = |s: &str| p.iter().find(|r| r["status"] == s).unwrap().clone();
+    assert_eq!(
+        (
+            by("planned")["projects"].clone(),
+            by("planned")["overdue"].clone()
+        ),
+        (json!(0), json!(0))
+    );
+    // Due 1 November is past on 15 November; due 1 December is not.
+    assert_eq!(
+        (
+            by("active")["projects"].clone(),
+            by("active")["overdue"].clone()
+        ),
+        (json!(2), json!(1))
+    );
+    assert_eq!(by("on_hold")["projects"], 1);
+    assert_eq!(p.len(), 3, "done projects are not open");
+}
