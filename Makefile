@@ -5,7 +5,7 @@ export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
 export REDIS_URL ?= redis://127.0.0.1:6379
 export NESTOGY_BIND ?= 127.0.0.1:8080
 
-.PHONY: run test services build bench bench-jobs bench-billing bench-render bench-documents bench-inbound lint
+.PHONY: run test services build bench bench-jobs bench-billing bench-render bench-documents bench-inbound bench-reports lint
 
 services:
 	@bash scripts/services.sh
@@ -54,3 +54,7 @@ bench-documents: services
 ## Benchmark mail to tickets: 10,000 messages through Dovecot (see README: Benchmarks).
 bench-inbound: services
 	cargo bench --bench inbound
+
+## Benchmark report aggregation and reads: 1,000,000 tickets and invoice lines (see benches/reports.rs).
+bench-reports: services
+	cargo bench --bench reports

@@ -44,16 +44,28 @@ impl PageRequest {
     /// Validates `limit` (1..=200, default 50) and `cursor`, collecting
     /// errors into `v`.
     pub fn parse(v: &mut ValidationErrors, limit: Option<i64>, cursor: Option<&str>) -> Self {
+        Self::parse_within(v, limit, cursor, DEFAULT_LIMIT, MAX_LIMIT)
+    }
+
+    /// As [`PageRequest::parse`], with another default and maximum (for
+    /// lists whose rows are small, such as report rows).
+    pub fn parse_within(
+        v: &mut ValidationErrors,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+        default: i64,
+        max: i64,
+    ) -> Self {
         let limit = match limit {
-            None => DEFAULT_LIMIT,
-            Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
+            None => default,
+            Some(l) if (1..=max).contains(&l) => l,
             Some(_) => {
                 v.add(
                     "limit",
                     "out_of_range",
-                    format!("limit must be between 1 and {MAX_LIMIT}"),
+                    format!("limit must be between 1 and {max}"),
                 );
-                DEFAULT_LIMIT
+                default
             }
         };
         let after = match cursor.filter(|c| !c.is_empty()) {

@@ -587,6 +587,28 @@ async fn ticket_volumes_times_and_sla_across_a_month_boundary() {
         assert_eq!(days[i]["resolved"], resolved, "{day}");
         assert_eq!(days[i]["backlog"], backlog, "{day}");
     }
+    // The same rows in pages of two.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = format!(
+            "/api/v1/reports/ticket_volume_daily?from=2026-10-30&to=2026-11-04&limit=2{}",
+            cursor
+                .as_ref()
+                .map(|c| format!("&cursor={c}"))
+                .unwrap_or_default()
+        );
+        let page = report(&app, &tech, &path).await;
+        assert!(rows(&page).len() <= 2);
+        seen.extend(rows(&page).iter().map(|r| r["period"].clone()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    let all_days: Vec<Value> = days.iter().map(|r| r["period"].clone()).collect();
+    assert_eq!(seen, all_days);
+
     // Weeks from Monday: 26 Oct–1 Nov holds both low tickets.
     let weekly = report(
         &app,
@@ -918,6 +940,22 @@ async fn who_reads_what_and_bad_reads() {
         .get(&format!("/api/v1/reports/mrr?client_id={client}"), &t.admin)
         .await;
     assert_eq!(field_code(&bad, "client_id"), "not_applicable");
+    for (q, field) in [
+        ("limit=0", "limit"),
+        ("limit=5001", "limit"),
+        ("cursor=garbage", "cursor"),
+    ] {
+        let bad = app.get(&format!("/api/v1/reports/mrr?{q}"), &t.admin).await;
+        assert_eq!(
+            field_code(&bad, field),
+            if field == "limit" {
+                "out_of_range"
+            } else {
+                "invalid"
+            },
+            "{q}"
+        );
+    }
     let bad = app
         .get("/api/v1/reports/mrr?from=yesterday", &t.admin)
         .await;

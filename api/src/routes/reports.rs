@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, NaiveDate};
+use nestogy_domain::pagination::PageRequest;
 use nestogy_domain::reports::{self, ReportData, ReportInfo, ReportName, ReportQuery};
 use nestogy_domain::roles::Permission;
 use nestogy_domain::validation::ValidationErrors;
@@ -68,6 +69,11 @@ pub struct ReportParams {
     /// Only this client's rows (`ar_ageing`, `revenue_by_client`,
     /// `tickets_by_client`).
     pub client_id: Option<ClientId>,
+    /// Rows per page, 1 to 5000 (default 500). CSV has every row of the
+    /// range unless `limit` or `cursor` is given.
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// One report from its snapshot: JSON, or CSV with `Accept: text/csv`.
@@ -89,6 +95,17 @@ async fn get_report(
 ) -> ApiResult<Response> {
     let name = report_of(&name)?;
     p.require(name.permission())?;
+    let csv = wants_csv(&headers);
+    let mut v = ValidationErrors::new();
+    let page = PageRequest::parse_within(
+        &mut v,
+        q.limit,
+        q.cursor.as_deref(),
+        reports::DEFAULT_ROWS,
+        reports::MAX_ROWS,
+    );
+    v.finish()?;
+    let paged = !csv || q.limit.is_some() || q.cursor.is_some();
     let mut tx = p.tx(&s).await?;
     if let Some(c) = q.client_id {
         clients::ensure_exists(&mut tx, c).await?;
@@ -100,11 +117,12 @@ async fn get_report(
             from: q.from,
             to: q.to,
             client_id: q.client_id,
+            page: paged.then_some(page),
         },
     )
     .await?;
     tx.end_read();
-    if !wants_csv(&headers) {
+    if !csv {
         return Ok(axum::Json(data).into_response());
     }
     let mut resp = (StatusCode::OK, reports::to_csv(&data)?).into_response();

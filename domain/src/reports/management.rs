@@ -98,6 +98,7 @@ async fn rows(
             from: Some(from),
             to: Some(to),
             client_id: None,
+            page: None,
         },
     )
     .await?

@@ -18,6 +18,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::pagination::{Cursor, PageRequest};
 use crate::roles::{Permission, Role};
 use crate::tickets::text_enum;
 use crate::validation::ValidationErrors;
@@ -375,8 +376,12 @@ pub async fn list(
         .collect())
 }
 
+/// Rows one page of a report holds by default, and at most.
+pub const DEFAULT_ROWS: i64 = 500;
+pub const MAX_ROWS: i64 = 5000;
+
 /// What a read asks for.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default)]
 pub struct ReportQuery {
     /// First period wanted (a date; rows are kept whose period starts in
     /// `[from, to]`). Defaults: 90 days, 13 weeks or 12 months back from `to`.
@@ -385,6 +390,9 @@ pub struct ReportQuery {
     pub to: Option<NaiveDate>,
     /// Only this client's rows (reports by client only).
     pub client_id: Option<ClientId>,
+    /// A page of rows (`DEFAULT_ROWS` by default); `None` reads every row
+    /// of the range (CSV, the management report).
+    pub page: Option<PageRequest>,
 }
 
 /// A report read from its snapshot.
@@ -407,6 +415,8 @@ pub struct ReportData {
     /// `period` and then the columns, in order.
     #[schema(value_type = Vec<Object>)]
     pub rows: Vec<serde_json::Map<String, serde_json::Value>>,
+    /// Pass back as `cursor` for the next page of rows; null on the last.
+    pub next_cursor: Option<String>,
 }
 
 /// The longest range one read may ask for.
@@ -466,6 +476,7 @@ pub async fn read(
         client_id: q.client_id,
         columns: name.columns().to_vec(),
         rows: Vec::new(),
+        next_cursor: None,
     };
     let Some(snap) = snap else {
         return Ok(out);
@@ -478,33 +489,60 @@ pub async fn read(
             (from, to)
         }
     };
-    let rows: Vec<(NaiveDate, serde_json::Value)> = if let Some(client) = q.client_id {
-        sqlx::query_as(
-            "SELECT period, data FROM report_rows WHERE company_id = $1 AND report = $2 \
-             AND client_id = $3 AND period BETWEEN $4 AND $5 ORDER BY period, key",
-        )
-        .bind(tenant)
-        .bind(name.as_str())
-        .bind(client)
-        .bind(from)
-        .bind(to)
-        .fetch_all(tx.conn())
-        .await?
-    } else {
-        sqlx::query_as(
-            "SELECT period, data FROM report_rows WHERE company_id = $1 AND report = $2 \
-             AND period BETWEEN $3 AND $4 ORDER BY period, key",
-        )
-        .bind(tenant)
-        .bind(name.as_str())
-        .bind(from)
-        .bind(to)
-        .fetch_all(tx.conn())
-        .await?
+    // Rows sort by (period, key); a cursor names the last one shown.
+    let after: Option<(NaiveDate, String)> = match q.page.as_ref().and_then(|p| p.after.as_ref()) {
+        None => None,
+        Some(c) => match c.key.split_once('|') {
+            Some((p, k)) if p.parse::<NaiveDate>().is_ok() => {
+                Some((p.parse().unwrap_or(from), k.to_owned()))
+            }
+            _ => {
+                let mut v = ValidationErrors::new();
+                v.add("cursor", "invalid", "cursor is not one this API returned");
+                return Err(DomainError::Validation(v));
+            }
+        },
     };
+    let fetch = q.page.as_ref().map(|p| p.fetch()).unwrap_or(i64::MAX);
+    // Two statements, so each has the plan of its index (the client filter
+    // has one of its own).
+    let client_filter = if q.client_id.is_some() {
+        "client_id = $3"
+    } else {
+        "$3::uuid IS NULL"
+    };
+    let mut rows: Vec<(NaiveDate, String, serde_json::Value)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT period, key, data FROM report_rows WHERE company_id = $1 AND report = $2 \
+         AND {client_filter} AND period BETWEEN $4 AND $5 \
+         AND ($6::date IS NULL OR (period, key) > ($6, $7)) \
+         ORDER BY period, key LIMIT $8"
+        )))
+        .bind(tenant)
+        .bind(name.as_str())
+        .bind(q.client_id)
+        .bind(from)
+        .bind(to)
+        .bind(after.as_ref().map(|a| a.0))
+        .bind(after.as_ref().map(|a| a.1.clone()).unwrap_or_default())
+        .bind(fetch)
+        .fetch_all(tx.conn())
+        .await?;
+    if let Some(page) = &q.page
+        && rows.len() as i64 > page.limit
+    {
+        rows.truncate(page.limit as usize);
+        out.next_cursor = rows.last().map(|(p, k, _)| {
+            Cursor {
+                key: format!("{p}|{k}"),
+                id: uuid::Uuid::nil(),
+            }
+            .encode()
+        });
+    }
     out.rows = rows
         .into_iter()
-        .map(|(period, data)| shape_row(name, period, &data))
+        .map(|(period, _, data)| shape_row(name, period, &data))
         .collect();
     out.computed_at = Some(snap.computed_at);
     out.as_of = Some(snap.as_of);
