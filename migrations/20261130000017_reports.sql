@@ -59,13 +59,27 @@ $$;
 -- Statement-level triggers note the changed days: one INSERT per statement,
 -- however many rows it touched. A trigger with transition tables takes one
 -- event, hence three per table.
+-- An invoice counts in its month of issue once finalized and until voided
+-- (an invoice with payments cannot be voided). Its payments count on their
+-- own dates, so an update that only moves its status among sent, partly
+-- paid, paid and overdue, or its amount paid, notes nothing.
 CREATE FUNCTION report_changes_invoices() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    IF TG_OP = 'INSERT' THEN
         INSERT INTO report_changes (company_id, area, day)
         SELECT DISTINCT company_id, 'finance', issue_date FROM new_rows ON CONFLICT DO NOTHING;
-    END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+    ELSIF TG_OP = 'UPDATE' THEN
+        INSERT INTO report_changes (company_id, area, day)
+        SELECT DISTINCT x.company_id, 'finance', x.day
+        FROM new_rows n JOIN old_rows o ON o.id = n.id,
+             LATERAL (VALUES (n.company_id, n.issue_date), (o.company_id, o.issue_date)) x(company_id, day)
+        WHERE (n.status IN ('draft', 'void'), n.status = 'void', n.issue_date, n.total, n.subtotal,
+               n.client_id, n.currency)
+              IS DISTINCT FROM
+              (o.status IN ('draft', 'void'), o.status = 'void', o.issue_date, o.total, o.subtotal,
+               o.client_id, o.currency)
+        ON CONFLICT DO NOTHING;
+    ELSE
         INSERT INTO report_changes (company_id, area, day)
         SELECT DISTINCT company_id, 'finance', issue_date FROM old_rows ON CONFLICT DO NOTHING;
     END IF;
@@ -157,6 +171,9 @@ $$;
 CREATE INDEX tickets_resolved_idx ON tickets (company_id, resolved_at) WHERE resolved_at IS NOT NULL;
 CREATE INDEX tickets_first_response_idx ON tickets (company_id, first_response_at) WHERE first_response_at IS NOT NULL;
 CREATE INDEX invoices_issue_idx ON invoices (company_id, issue_date);
+-- The open invoices, for the ageing computed whole on every run.
+CREATE INDEX invoices_open_idx ON invoices (company_id, client_id)
+    WHERE status IN ('sent', 'partially_paid', 'overdue');
 CREATE INDEX payments_paid_on_idx ON payments (company_id, paid_on);
 CREATE INDEX client_credits_on_idx ON client_credits (company_id, on_date);
 

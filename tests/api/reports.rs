@@ -320,6 +320,35 @@ async fn finance_by_month_with_running_balances_and_incremental_runs() {
     aggregate_full(&app, &t).await;
     assert_eq!(incremental, snapshot(&app, &t).await);
 
+    // Paying an invoice of September today changes November's figures
+    // only: its month of issue is not recomputed.
+    let i4 = invoice(&app, &t, &c, "80.00", "2026-09-20", "2026-10-20").await;
+    aggregate(&app, &t).await;
+    pay(&app, &t, &i4, "80.00", "2026-11-15").await;
+    let inc = aggregate(&app, &t).await;
+    let fs = inc["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["report"] == "finance_summary")
+        .unwrap()
+        .clone();
+    assert_eq!(fs["periods"], 1, "November only: {inc}");
+    let body = report(&app, &t.admin, "/api/v1/reports/finance_summary").await;
+    let sep = row_for(&rows(&body), "2026-09-01", "currency", "EUR").clone();
+    assert_eq!(
+        (sep["invoiced"].clone(), sep["outstanding"].clone()),
+        (json!("180.00"), json!("180.00"))
+    );
+    let nov = row_for(&rows(&body), "2026-11-01", "currency", "EUR").clone();
+    assert_eq!(
+        (nov["collected"].clone(), nov["outstanding"].clone()),
+        (json!("330.00"), json!("0.00"))
+    );
+    let paid_once = snapshot(&app, &t).await;
+    aggregate_full(&app, &t).await;
+    assert_eq!(paid_once, snapshot(&app, &t).await);
+
     // Nothing changed: a run recomputes no finance month.
     let idle = aggregate(&app, &t).await;
     let fs = idle["reports"]
