@@ -462,6 +462,24 @@ async fn mrr_with_new_expansion_contraction_and_churn() {
         "4479.96"
     );
 
+    // Nothing changed: only this month is recomputed, to the same rows.
+    let idle = aggregate(&app, &t).await;
+    let m = idle["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["report"] == "mrr")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (m["mode"].clone(), m["periods"].clone()),
+        (json!("incremental"), json!(1)),
+        "{idle}"
+    );
+    let recent = snapshot(&app, &t).await;
+    aggregate_full(&app, &t).await;
+    assert_eq!(recent, snapshot(&app, &t).await);
+
     // Resuming F brings it back this month: new again.
     let r = app
         .post(

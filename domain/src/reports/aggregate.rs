@@ -6,9 +6,10 @@
 //! note the changed days in `report_changes` (see the migration), a run takes
 //! them and recomputes those days and months, then brings the running
 //! figures (backlog, outstanding, credit) up to date from the first changed
-//! period on. Point-in-time reports (ageing, projects), MRR (a few hundred
-//! templates at most, priced in Rust) and warranties are cheap and always
-//! computed whole. A report without a snapshot yet is computed whole.
+//! period on. Point-in-time reports (ageing, projects) and warranties are
+//! cheap and always computed whole; MRR (priced in Rust from the templates)
+//! is recomputed from the last run's month on, or whole when a template or
+//! product changed. A report without a snapshot yet is computed whole.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -118,13 +119,17 @@ pub async fn aggregate(
         .collect();
     let service_months: BTreeSet<NaiveDate> = service_days.iter().map(|d| month_of(*d)).collect();
 
-    let computed: BTreeSet<String> =
-        sqlx::query_scalar("SELECT report FROM report_snapshots WHERE company_id = $1")
-            .bind(tenant)
-            .fetch_all(tx.conn())
-            .await?
-            .into_iter()
-            .collect();
+    let snapshots: Vec<(String, DateTime<Utc>, NaiveDate)> = sqlx::query_as(
+        "SELECT report, computed_at, as_of FROM report_snapshots WHERE company_id = $1",
+    )
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?;
+    let computed: BTreeSet<String> = snapshots.iter().map(|s| s.0.clone()).collect();
+    let mrr_last = snapshots
+        .iter()
+        .find(|s| s.0 == ReportName::Mrr.as_str())
+        .map(|s| (s.1, s.2));
     let targets: Vec<ReportName> = match only {
         // The weekly figures are summed from the daily ones.
         Some(ReportName::TicketVolumeWeekly) => vec![
@@ -155,11 +160,17 @@ pub async fn aggregate(
                         Some(d) => Scope::Periods([d].into()),
                         None => Scope::Periods(BTreeSet::new()),
                     },
-                    ArAgeing | Mrr | WarrantiesExpiring | ProjectsByStatus => Scope::Full,
+                    // Computed from its templates; only recent months unless they
+                    // changed (see `mrr::compute`).
+                    Mrr => Scope::Periods(BTreeSet::new()),
+                    ArAgeing | WarrantiesExpiring | ProjectsByStatus => Scope::Full,
                 }
             };
         let full = matches!(scope, Scope::Full);
-        let periods = compute(tx, &ctx, r, scope, &mut daily_from).await?;
+        let periods = match (r, &scope) {
+            (ReportName::Mrr, Scope::Periods(_)) => mrr::compute(tx, ctx.today, mrr_last).await?,
+            _ => compute(tx, &ctx, r, scope, &mut daily_from).await?,
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         let mode_text = if full { "full" } else { "incremental" };
         sqlx::query(
@@ -204,7 +215,7 @@ async fn compute(
         RevenueByClient => monthly_finance(tx, ctx, r, REVENUE_BY_CLIENT_SQL, scope).await,
         RevenueByProduct => monthly_finance(tx, ctx, r, REVENUE_BY_PRODUCT_SQL, scope).await,
         ArAgeing => ar_ageing(tx, ctx).await,
-        Mrr => mrr::compute(tx, ctx.today).await,
+        Mrr => mrr::compute(tx, ctx.today, None).await,
         TicketVolumeDaily => {
             let (n, from) = ticket_volume_daily(tx, ctx, scope).await?;
             *daily_from = from;

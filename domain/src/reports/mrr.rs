@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::aggregate::months_between;
@@ -82,6 +82,7 @@ fn evaluation_day(month: NaiveDate, today: NaiveDate) -> NaiveDate {
 async fn by_client(
     tx: &mut TenantTx,
     today: NaiveDate,
+    from: Option<NaiveDate>,
 ) -> DomainResult<Vec<(NaiveDate, ByClient)>> {
     let company = crate::company::get(tx).await?;
     let tz = company.zone();
@@ -89,6 +90,7 @@ async fn by_client(
     let Some(first) = templates.iter().map(|(t, _)| t.start_date).min() else {
         return Ok(Vec::new());
     };
+    let first = from.map_or(first, |f| f.max(first));
     let months = months_between(first.min(today), today);
     let mut out: Vec<(NaiveDate, ByClient)> =
         months.iter().map(|m| (*m, BTreeMap::new())).collect();
@@ -161,17 +163,51 @@ pub(crate) fn movements(prev: &ByClient, cur: &ByClient) -> BTreeMap<String, Mov
     out
 }
 
-/// Recomputes the MRR report whole; returns the months written.
-pub(super) async fn compute(tx: &mut TenantTx, today: NaiveDate) -> DomainResult<usize> {
+/// Whether any template (or a product their lines may price from) changed
+/// since `since`.
+async fn templates_changed_since(tx: &mut TenantTx, since: DateTime<Utc>) -> DomainResult<bool> {
     let tenant = tx.tenant();
-    sqlx::query("DELETE FROM report_rows WHERE company_id = $1 AND report = 'mrr'")
-        .bind(tenant)
-        .execute(tx.conn())
-        .await?;
-    let months = by_client(tx, today).await?;
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM recurring_invoices WHERE company_id = $1 AND updated_at > $2) \
+         OR EXISTS (SELECT 1 FROM products WHERE company_id = $1 AND updated_at > $2)",
+    )
+    .bind(tenant)
+    .bind(since)
+    .fetch_one(tx.conn())
+    .await?)
+}
+
+/// Recomputes the MRR report: whole, or, when `last` (the previous
+/// snapshot's time and as-of day) is given and no template or product
+/// changed since, only from the month of that as-of day on (earlier months
+/// were evaluated on their last day already and cannot change). Returns
+/// the months written.
+pub(super) async fn compute(
+    tx: &mut TenantTx,
+    today: NaiveDate,
+    last: Option<(DateTime<Utc>, NaiveDate)>,
+) -> DomainResult<usize> {
+    let tenant = tx.tenant();
+    let write_from = match last {
+        Some((at, as_of)) if !templates_changed_since(tx, at).await? => Some(month_of(as_of)),
+        _ => None,
+    };
+    // The month before the first written gives its movements.
+    let base = write_from.and_then(|m| billing_periods::add_months_clamped(m, -1));
+    sqlx::query(
+        "DELETE FROM report_rows WHERE company_id = $1 AND report = 'mrr' AND ($2::date IS NULL OR period >= $2)",
+    )
+    .bind(tenant)
+    .bind(write_from)
+    .execute(tx.conn())
+    .await?;
+    let months = by_client(tx, today, base).await?;
     let empty = BTreeMap::new();
     let (mut periods, mut keys, mut data) = (Vec::new(), Vec::new(), Vec::new());
     for (i, (month, cur)) in months.iter().enumerate() {
+        if write_from.is_some_and(|w| *month < w) {
+            continue;
+        }
         let prev = if i == 0 { &empty } else { &months[i - 1].1 };
         for (currency, m) in movements(prev, cur) {
             let minor = money::minor_units(&currency).unwrap_or(2);
@@ -200,7 +236,10 @@ pub(super) async fn compute(tx: &mut TenantTx, today: NaiveDate) -> DomainResult
     .bind(&data)
     .execute(tx.conn())
     .await?;
-    Ok(months.len())
+    Ok(months
+        .iter()
+        .filter(|(m, _)| write_from.is_none_or(|w| *m >= w))
+        .count())
 }
 
 #[cfg(test)]
