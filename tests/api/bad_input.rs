@@ -329,7 +329,8 @@ async fn malformed_query_strings_and_path_ids() {
             "/api/v1/reports/ar_ageing?client_id=nope",
             StatusCode::BAD_REQUEST,
         ),
-        ("/api/v1/reports/mrr?limit=5", StatusCode::BAD_REQUEST),
+        ("/api/v1/reports/mrr?colour=red", StatusCode::BAD_REQUEST),
+        ("/api/v1/reports/mrr?limit=many", StatusCode::BAD_REQUEST),
         (
             "/api/v1/reports/mrr?from=2026-02-01&to=2026-01-01",
             StatusCode::UNPROCESSABLE_ENTITY,
