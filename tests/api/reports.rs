@@ -99,6 +99,17 @@ fn row_for<'a>(rows: &'a [Value], period: &str, key: &str, value: &str) -> &'a V
         .unwrap_or_else(|| panic!("no row for {period} with {key} = {value} in {rows:?}"))
 }
 
+/// What an aggregation did for one report.
+fn run_of(summary: &Value, report: &str) -> Value {
+    summary["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .find(|r| r["report"] == report)
+        .unwrap_or_else(|| panic!("no {report} in {summary}"))
+        .clone()
+}
+
 /// Every stored row of the tenant, to compare runs.
 async fn snapshot(app: &TestApp, t: &Tenant) -> Vec<(String, String, String, Value)> {
     sqlx::query_as(
@@ -252,13 +263,7 @@ async fn finance_by_month_with_running_balances_and_incremental_runs() {
     pay(&app, &t, &i3, "100.00", "2026-11-10").await;
 
     let first = aggregate(&app, &t).await;
-    let fs = first["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["report"] == "finance_summary")
-        .unwrap()
-        .clone();
+    let fs = run_of(&first, "finance_summary");
     assert_eq!(fs["mode"], "full", "never computed before: {first}");
 
     let body = report(&app, &t.admin, "/api/v1/reports/finance_summary").await;
@@ -303,13 +308,7 @@ async fn finance_by_month_with_running_balances_and_incremental_runs() {
     // and gives what a full run gives.
     pay(&app, &t, &i3, "150.00", "2026-11-14").await;
     let inc = aggregate(&app, &t).await;
-    let fs = inc["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["report"] == "finance_summary")
-        .unwrap()
-        .clone();
+    let fs = run_of(&inc, "finance_summary");
     assert_eq!(fs["mode"], "incremental");
     assert_eq!(fs["periods"], 1, "only November: {inc}");
     let body = report(&app, &t.admin, "/api/v1/reports/finance_summary").await;
@@ -326,13 +325,7 @@ async fn finance_by_month_with_running_balances_and_incremental_runs() {
     aggregate(&app, &t).await;
     pay(&app, &t, &i4, "80.00", "2026-11-15").await;
     let inc = aggregate(&app, &t).await;
-    let fs = inc["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["report"] == "finance_summary")
-        .unwrap()
-        .clone();
+    let fs = run_of(&inc, "finance_summary");
     assert_eq!(fs["periods"], 1, "November only: {inc}");
     let body = report(&app, &t.admin, "/api/v1/reports/finance_summary").await;
     let sep = row_for(&rows(&body), "2026-09-01", "currency", "EUR").clone();
@@ -351,13 +344,7 @@ async fn finance_by_month_with_running_balances_and_incremental_runs() {
 
     // Nothing changed: a run recomputes no finance month.
     let idle = aggregate(&app, &t).await;
-    let fs = idle["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["report"] == "finance_summary")
-        .unwrap()
-        .clone();
+    let fs = run_of(&idle, "finance_summary");
     assert_eq!(fs["periods"], 0, "{idle}");
 }
 
@@ -464,13 +451,7 @@ async fn mrr_with_new_expansion_contraction_and_churn() {
 
     // Nothing changed: only this month is recomputed, to the same rows.
     let idle = aggregate(&app, &t).await;
-    let m = idle["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["report"] == "mrr")
-        .unwrap()
-        .clone();
+    let m = run_of(&idle, "mrr");
     assert_eq!(
         (m["mode"].clone(), m["periods"].clone()),
         (json!("incremental"), json!(1)),
@@ -799,13 +780,7 @@ async fn ticket_volumes_times_and_sla_across_a_month_boundary() {
     )
     .await;
     let inc = aggregate(&app, &t).await;
-    let daily_run = inc["reports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["report"] == "ticket_volume_daily")
-        .unwrap()
-        .clone();
+    let daily_run = run_of(&inc, "ticket_volume_daily");
     assert_eq!(daily_run["mode"], "incremental");
     assert!(
         daily_run["periods"].as_u64().unwrap() <= 6,
