@@ -94,7 +94,8 @@ impl Job for Management {
         tx.commit().await?;
 
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        let today = company::today(&mut tx).await?;
+        let settings = company::get(&mut tx).await?;
+        let today = settings.today(tx.now());
         let month = self
             .month
             .unwrap_or_else(|| management::previous_month(today));
@@ -119,7 +120,7 @@ impl Job for Management {
             .map_err(|e| JobError::retry(format!("storing the report: {e}")))?;
 
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        let configured = company::get(&mut tx).await?.report_recipients();
+        let configured = settings.report_recipients();
         let recipients = if configured.is_empty() {
             users::emails_of(&mut tx, &[Role::Accountant, Role::Admin]).await?
         } else {

@@ -67,6 +67,8 @@ struct Ctx {
     tz: String,
     today: NaiveDate,
     now: DateTime<Utc>,
+    /// When MRR was last computed, and for which day.
+    mrr_last: Option<(DateTime<Utc>, NaiveDate)>,
 }
 
 /// Computes the snapshots of every report, or of `only` (and what it is
@@ -94,11 +96,12 @@ pub async fn aggregate(
         sqlx::query(setting).execute(tx.conn()).await?;
     }
     let company = crate::company::get(tx).await?;
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         tenant,
         today: company.today(tx.now()),
         tz: company.time_zone.clone(),
         now: tx.now(),
+        mrr_last: None,
     };
     // A run of one report leaves the change log to the nightly run.
     let changes: Vec<(String, NaiveDate)> = if only.is_none() {
@@ -130,7 +133,7 @@ pub async fn aggregate(
     .fetch_all(tx.conn())
     .await?;
     let computed: BTreeSet<String> = snapshots.iter().map(|s| s.0.clone()).collect();
-    let mrr_last = snapshots
+    ctx.mrr_last = snapshots
         .iter()
         .find(|s| s.0 == ReportName::Mrr.as_str())
         .map(|s| (s.1, s.2));
@@ -171,10 +174,7 @@ pub async fn aggregate(
                 }
             };
         let full = matches!(scope, Scope::Full);
-        let periods = match (r, &scope) {
-            (ReportName::Mrr, Scope::Periods(_)) => mrr::compute(tx, ctx.today, mrr_last).await?,
-            _ => compute(tx, &ctx, r, scope, &mut daily_from).await?,
-        };
+        let periods = compute(tx, &ctx, r, scope, &mut daily_from).await?;
         let duration_ms = started.elapsed().as_millis() as u64;
         let mode_text = if full { "full" } else { "incremental" };
         sqlx::query(
@@ -219,7 +219,13 @@ async fn compute(
         RevenueByClient => monthly_finance(tx, ctx, r, REVENUE_BY_CLIENT_SQL, scope).await,
         RevenueByProduct => monthly_finance(tx, ctx, r, REVENUE_BY_PRODUCT_SQL, scope).await,
         ArAgeing => ar_ageing(tx, ctx).await,
-        Mrr => mrr::compute(tx, ctx.today, None).await,
+        Mrr => {
+            let last = match scope {
+                Scope::Full => None,
+                Scope::Periods(_) => ctx.mrr_last,
+            };
+            mrr::compute(tx, ctx.today, last).await
+        }
         TicketVolumeDaily => {
             let (n, from) = ticket_volume_daily(tx, ctx, scope).await?;
             *daily_from = from;
