@@ -26,7 +26,22 @@ pub enum DomainError {
 
 pub type DomainResult<T> = Result<T, DomainError>;
 
+/// Whether a database error is a conflict between concurrent transactions
+/// (a deadlock, a serialization failure) that the same work, tried again at
+/// once, gets past.
+pub fn is_transient_conflict(e: &sqlx::Error) -> bool {
+    matches!(
+        e.as_database_error().and_then(|d| d.code()).as_deref(),
+        Some("40P01" | "40001")
+    )
+}
+
 impl DomainError {
+    /// See [`is_transient_conflict`].
+    pub fn is_transient_conflict(&self) -> bool {
+        matches!(self, Self::Database(e) if is_transient_conflict(e))
+    }
+
     pub fn not_found(entity: &'static str) -> Self {
         Self::NotFound { entity }
     }

@@ -795,13 +795,15 @@ pub(crate) async fn finalize_new_many(
     if drafts.is_empty() {
         return Ok(());
     }
-    let mut scopes: Vec<(String, Vec<(InvoiceId, NaiveDate)>)> = Vec::new();
+    // Counters are taken in scope order, so two transactions finalizing
+    // across the same years (a catch-up over New Year) cannot deadlock.
+    let mut scopes: std::collections::BTreeMap<String, Vec<(InvoiceId, NaiveDate)>> =
+        std::collections::BTreeMap::new();
     for (id, date) in drafts {
-        let scope = pattern.scope(*date);
-        match scopes.iter_mut().find(|(s, _)| *s == scope) {
-            Some((_, v)) => v.push((*id, *date)),
-            None => scopes.push((scope, vec![(*id, *date)])),
-        }
+        scopes
+            .entry(pattern.scope(*date))
+            .or_default()
+            .push((*id, *date));
     }
     let (mut ids, mut numbers) = (
         Vec::with_capacity(drafts.len()),

@@ -752,6 +752,49 @@ pub async fn due_ids(tx: &mut TenantTx, as_of: NaiveDate) -> DomainResult<Vec<Re
     .await?)
 }
 
+/// Templates with a period due by `as_of`, in id order, with how many
+/// periods one billing would bill.
+pub async fn due_periods(
+    tx: &mut TenantTx,
+    as_of: NaiveDate,
+) -> DomainResult<Vec<(RecurringId, u32)>> {
+    let tenant = tx.tenant();
+    let rows: Vec<DueRow> = sqlx::query_as(
+        "SELECT id, frequency_unit, frequency_every, start_date, end_date, max_cycles, next_cycle \
+         FROM recurring_invoices WHERE company_id = $1 AND status = 'active' AND next_period_start <= $2 \
+         ORDER BY id",
+    )
+    .bind(tenant)
+    .bind(as_of)
+    .fetch_all(tx.conn())
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let periods = billing_periods::due_periods(
+                r.start_date,
+                frequency_of(&r.frequency_unit, r.frequency_every)?,
+                u32::try_from(r.next_cycle).unwrap_or(0),
+                as_of,
+                r.end_date,
+                r.max_cycles.map(|m| u32::try_from(m).unwrap_or(0)),
+                MAX_PERIODS_PER_BILLING,
+            );
+            Ok((r.id, periods.len() as u32))
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    id: RecurringId,
+    frequency_unit: String,
+    frequency_every: i32,
+    start_date: NaiveDate,
+    end_date: Option<NaiveDate>,
+    max_cycles: Option<i32>,
+    next_cycle: i32,
+}
+
 // ---- billing runs -------------------------------------------------------------------
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -762,12 +805,117 @@ pub struct BillingRun {
     pub trigger: String,
     /// Templates the run found due (once it has looked).
     pub templates: Option<i32>,
+    /// Where the run stands (see [`RunState`]).
+    pub state: RunState,
+    /// Periods due when the run looked: each is created, skipped, failed,
+    /// pending (in a chunk still to run or retrying) or unbilled (in a
+    /// dead chunk).
+    pub periods: Option<i32>,
     pub invoices_created: i64,
     pub skipped: i64,
     pub failed: i64,
+    pub pending: i64,
+    pub unbilled: i64,
     /// The failures, with their reasons (at most 100).
     pub failures: Vec<PeriodOutcome>,
+    /// The run's jobs: the fan-out and one per chunk of templates.
+    pub chunks: ChunkCounts,
+    /// The chunks that are dead or failed and waiting to retry, with their
+    /// errors (at most 100). A dead chunk can be replayed
+    /// (`POST /api/v1/jobs/{id}/retry`); its periods are billed then.
+    pub chunk_errors: Vec<ChunkError>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Where a billing run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// The run has not looked for due templates yet.
+    Pending,
+    /// Chunks are queued, running or waiting to retry.
+    Running,
+    /// Every chunk finished and every due period has its invoice.
+    Succeeded,
+    /// Every chunk finished; some periods failed (see `failures`).
+    CompletedWithFailures,
+    /// A chunk, or the fan-out itself, is dead or was cancelled: its
+    /// periods are not billed (see `chunk_errors`).
+    Failed,
+}
+
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct ChunkCounts {
+    pub total: i64,
+    pub queued: i64,
+    pub running: i64,
+    pub retrying: i64,
+    pub succeeded: i64,
+    pub dead: i64,
+    pub cancelled: i64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChunkError {
+    pub job_id: uuid::Uuid,
+    /// `failed_will_retry`, `dead` or `cancelled`.
+    pub state: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub error: Option<String>,
+    pub templates: i32,
+    pub periods: i32,
+}
+
+/// One chunk of a run as the fan-out records it, with its job's unique key.
+#[derive(Debug, Clone)]
+pub struct ChunkRecord {
+    pub job_key: String,
+    pub templates: Vec<RecurringId>,
+    pub periods: i32,
+}
+
+/// Records a run's chunks with their jobs (found by their unique keys), in
+/// the platform transaction that records the jobs. Idempotent.
+pub async fn record_chunks(
+    tx: &mut crate::SystemTx,
+    tenant: crate::TenantId,
+    run: BillingRunId,
+    chunks: &[ChunkRecord],
+) -> DomainResult<()> {
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = chunks.iter().map(|c| c.job_key.as_str()).collect();
+    let firsts: Vec<RecurringId> = chunks.iter().map(|c| c.templates[0]).collect();
+    // uuid[][] must be rectangular: templates travel as text.
+    let templates: Vec<String> = chunks
+        .iter()
+        .map(|c| {
+            c.templates
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    let periods: Vec<i32> = chunks.iter().map(|c| c.periods).collect();
+    sqlx::query(
+        "INSERT INTO billing_run_chunks (run_id, company_id, first_template, job_id, templates, periods) \
+         SELECT $1, $2, c.first, j.id, string_to_array(c.templates, ',')::uuid[], c.periods \
+         FROM unnest($3::text[], $4::uuid[], $5::text[], $6::int4[]) AS c(key, first, templates, periods) \
+         JOIN jobs j ON j.unique_key = c.key \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(run)
+    .bind(tenant)
+    .bind(keys)
+    .bind(firsts)
+    .bind(templates)
+    .bind(periods)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }
 
 /// Records a run (idempotent by id).
@@ -807,15 +955,20 @@ pub async fn mark_fanned_out(
     tx: &mut TenantTx,
     id: BillingRunId,
     templates: i32,
+    periods: i32,
 ) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
-    sqlx::query("UPDATE billing_runs SET templates = $3, fanned_out_at = $4 WHERE company_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(id)
-        .bind(templates)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query(
+        "UPDATE billing_runs SET templates = $3, periods = $5, fanned_out_at = $4 \
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(templates)
+    .bind(now)
+    .bind(periods)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -854,25 +1007,77 @@ pub async fn record_items(
     Ok(())
 }
 
+/// Records one `skipped` item for each of `templates` this run has no
+/// outcome for: due when the run looked, but paused, ended or billed by
+/// another run since. So the summary accounts for every template the run
+/// fanned out, and a chunk run twice adds nothing (its first run's items
+/// are there).
+pub async fn record_not_due(
+    tx: &mut TenantTx,
+    run: BillingRunId,
+    templates: &[RecurringId],
+    as_of: NaiveDate,
+) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query(
+        "INSERT INTO billing_run_items (run_id, company_id, template_id, period_start, outcome, reason, at) \
+         SELECT $1, $2, t, $4, 'skipped', 'not due any more: paused, ended or billed by another run', $5 \
+         FROM unnest($3::uuid[]) t \
+         WHERE NOT EXISTS (SELECT 1 FROM billing_run_items i WHERE i.company_id = $2 AND i.run_id = $1 \
+                           AND i.template_id = t) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(run)
+    .bind(tenant)
+    .bind(templates)
+    .bind(as_of)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
 #[derive(sqlx::FromRow)]
 struct RunRow {
     id: BillingRunId,
     as_of: NaiveDate,
     trigger: String,
     templates: Option<i32>,
+    periods: Option<i32>,
+    fanned_out: bool,
     created_at: DateTime<Utc>,
     created: i64,
     skipped: i64,
     failed: i64,
+    /// The fan-out job's state and error (the run's id is its job's).
+    run_job_state: Option<String>,
+    run_job_error: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct ChunkRow {
+    job_id: uuid::Uuid,
+    /// `None` once the job row was vacuumed (it had finished).
+    state: Option<String>,
+    attempts: Option<i32>,
+    max_attempts: Option<i32>,
+    error: Option<String>,
+    templates: i32,
+    periods: i32,
+    /// Periods of the chunk's templates this run recorded an outcome for.
+    recorded: i64,
 }
 
 pub async fn get_run(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<BillingRun> {
     let tenant = tx.tenant();
     let row: Option<RunRow> = sqlx::query_as(
-        "SELECT r.id, r.as_of, r.trigger, r.templates, r.created_at, \
-         count(*) FILTER (WHERE i.outcome = 'created') AS created, \
-         count(*) FILTER (WHERE i.outcome = 'skipped') AS skipped, \
-         count(*) FILTER (WHERE i.outcome = 'failed') AS failed \
+        "SELECT r.id, r.as_of, r.trigger, r.templates, r.periods, r.fanned_out_at IS NOT NULL AS fanned_out, \
+         r.created_at, \
+         count(i.run_id) FILTER (WHERE i.outcome = 'created') AS created, \
+         count(i.run_id) FILTER (WHERE i.outcome = 'skipped') AS skipped, \
+         count(i.run_id) FILTER (WHERE i.outcome = 'failed') AS failed, \
+         (SELECT j.state FROM jobs j WHERE j.company_id = r.company_id AND j.id = r.id) AS run_job_state, \
+         (SELECT j.last_error FROM jobs j WHERE j.company_id = r.company_id AND j.id = r.id) AS run_job_error \
          FROM billing_runs r LEFT JOIN billing_run_items i ON i.run_id = r.id AND i.company_id = r.company_id \
          WHERE r.company_id = $1 AND r.id = $2 GROUP BY r.id",
     )
@@ -881,6 +1086,18 @@ pub async fn get_run(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<Billin
     .fetch_optional(tx.conn())
     .await?;
     let r = row.ok_or(DomainError::not_found("billing run"))?;
+    let chunks: Vec<ChunkRow> = sqlx::query_as(
+        "SELECT c.job_id, j.state, j.attempts, j.max_attempts, j.last_error AS error, \
+         cardinality(c.templates) AS templates, c.periods, \
+         (SELECT count(*) FROM billing_run_items i WHERE i.company_id = c.company_id AND i.run_id = c.run_id \
+            AND i.template_id = ANY(c.templates)) AS recorded \
+         FROM billing_run_chunks c LEFT JOIN jobs j ON j.company_id = c.company_id AND j.id = c.job_id \
+         WHERE c.company_id = $1 AND c.run_id = $2 ORDER BY c.first_template",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_all(tx.conn())
+    .await?;
     let failures: Vec<(RecurringId, NaiveDate, Option<String>)> = sqlx::query_as(
         "SELECT template_id, period_start, reason FROM billing_run_items \
          WHERE company_id = $1 AND run_id = $2 AND outcome = 'failed' ORDER BY template_id, period_start LIMIT 100",
@@ -889,14 +1106,82 @@ pub async fn get_run(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<Billin
     .bind(id)
     .fetch_all(tx.conn())
     .await?;
+    let mut counts = ChunkCounts::default();
+    let (mut pending, mut unbilled) = (0i64, 0i64);
+    let mut chunk_errors = Vec::new();
+    for c in &chunks {
+        counts.total += 1;
+        let left = (i64::from(c.periods) - c.recorded).max(0);
+        match c.state.as_deref() {
+            Some("queued") => counts.queued += 1,
+            Some("running") => counts.running += 1,
+            Some("failed_will_retry") => counts.retrying += 1,
+            Some("dead") => counts.dead += 1,
+            Some("cancelled") => counts.cancelled += 1,
+            // Succeeded, or finished long enough ago to be vacuumed.
+            _ => counts.succeeded += 1,
+        }
+        match c.state.as_deref() {
+            Some("queued" | "running" | "failed_will_retry") => pending += left,
+            Some("dead" | "cancelled") => unbilled += left,
+            _ => {}
+        }
+        if matches!(
+            c.state.as_deref(),
+            Some("failed_will_retry" | "dead" | "cancelled")
+        ) && chunk_errors.len() < 100
+        {
+            chunk_errors.push(ChunkError {
+                job_id: c.job_id,
+                state: c.state.clone().unwrap_or_default(),
+                attempts: c.attempts.unwrap_or(0),
+                max_attempts: c.max_attempts.unwrap_or(0),
+                error: c.error.clone(),
+                templates: c.templates,
+                periods: c.periods,
+            });
+        }
+    }
+    let fan_out_lost = matches!(r.run_job_state.as_deref(), Some("dead" | "cancelled"));
+    if fan_out_lost && !r.fanned_out {
+        chunk_errors.insert(
+            0,
+            ChunkError {
+                job_id: r.id.as_uuid(),
+                state: r.run_job_state.clone().unwrap_or_default(),
+                attempts: 0,
+                max_attempts: 0,
+                error: r.run_job_error.clone(),
+                templates: 0,
+                periods: 0,
+            },
+        );
+    }
+    let state = if fan_out_lost && !r.fanned_out {
+        RunState::Failed
+    } else if !r.fanned_out {
+        RunState::Pending
+    } else if counts.queued + counts.running + counts.retrying > 0 {
+        RunState::Running
+    } else if counts.dead + counts.cancelled > 0 {
+        RunState::Failed
+    } else if r.failed > 0 {
+        RunState::CompletedWithFailures
+    } else {
+        RunState::Succeeded
+    };
     Ok(BillingRun {
         id: r.id,
         as_of: r.as_of,
         trigger: r.trigger,
         templates: r.templates,
+        state,
+        periods: r.periods,
         invoices_created: r.created,
         skipped: r.skipped,
         failed: r.failed,
+        pending,
+        unbilled,
         failures: failures
             .into_iter()
             .map(|(template_id, period_start, reason)| PeriodOutcome {
@@ -908,6 +1193,8 @@ pub async fn get_run(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<Billin
                 reason,
             })
             .collect(),
+        chunks: counts,
+        chunk_errors,
         created_at: r.created_at,
     })
 }

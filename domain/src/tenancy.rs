@@ -60,6 +60,10 @@ impl SystemTx {
         self.tx.commit().await
     }
 
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+
     pub fn conn(&mut self) -> &mut PgConnection {
         &mut self.tx
     }

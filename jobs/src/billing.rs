@@ -66,36 +66,46 @@ impl Job for Run {
         )
         .await?;
         let as_of = recurring::run_as_of(&mut tx, run).await?;
-        let due = recurring::due_ids(&mut tx, as_of).await?;
+        let due = recurring::due_periods(&mut tx, as_of).await?;
         tx.commit().await?;
         let now = ctx.db.clock.now();
-        let chunks: Vec<Prepared> = due
-            .chunks(CHUNK)
-            .map(|c| {
-                let job = Bill {
-                    tenant: self.tenant,
-                    run,
-                    as_of,
-                    templates: c.to_vec(),
-                };
-                let key = format!("billing:{run}:{}", c[0]);
+        let mut chunks = Vec::new();
+        let mut records = Vec::new();
+        for c in due.chunks(CHUNK) {
+            let templates: Vec<RecurringId> = c.iter().map(|(id, _)| *id).collect();
+            let key = format!("billing:{run}:{}", templates[0]);
+            records.push(recurring::ChunkRecord {
+                job_key: key.clone(),
+                templates: templates.clone(),
+                periods: c.iter().map(|(_, n)| *n as i32).sum(),
+            });
+            let job = Bill {
+                tenant: self.tenant,
+                run,
+                as_of,
+                templates,
+            };
+            chunks.push(
                 Prepared::typed(&job, now, Some(key))
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|e| JobError::retry(e.to_string()))?;
+                    .map_err(|e| JobError::retry(e.to_string()))?,
+            );
+        }
+        // The chunks' jobs and the run's record of them commit together.
         let mut sys = ctx.db.system().await?;
         let recorded = enqueue::record(&mut sys, chunks, now)
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
+        recurring::record_chunks(&mut sys, self.tenant, run, &records).await?;
         sys.commit().await?;
         enqueue::push(&ctx.queue, &recorded, now)
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
+        let periods: i32 = records.iter().map(|r| r.periods).sum();
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        recurring::mark_fanned_out(&mut tx, run, due.len() as i32).await?;
+        recurring::mark_fanned_out(&mut tx, run, due.len() as i32, periods).await?;
         tx.commit().await?;
         Ok(
-            serde_json::json!({ "run_id": run, "as_of": as_of, "templates": due.len(), "chunks": recorded.len() }),
+            serde_json::json!({ "run_id": run, "as_of": as_of, "templates": due.len(), "periods": periods, "chunks": recorded.len() }),
         )
     }
 }
@@ -128,6 +138,7 @@ impl Job for Bill {
         let items = match recurring::bill_many(&mut tx, &self.templates, self.as_of, false).await {
             Ok(items) => {
                 recurring::record_items(&mut tx, self.run, &items).await?;
+                recurring::record_not_due(&mut tx, self.run, &self.templates, self.as_of).await?;
                 messages = auto_send(&mut tx, &ctx, &items).await?;
                 tx.commit().await?;
                 items
@@ -192,6 +203,7 @@ impl Bill {
         match recurring::bill(&mut tx, id, self.as_of, false).await {
             Ok(items) => {
                 recurring::record_items(&mut tx, self.run, &items).await?;
+                recurring::record_not_due(&mut tx, self.run, &[id], self.as_of).await?;
                 let messages = auto_send(&mut tx, ctx, &items).await?;
                 tx.commit().await?;
                 mail::dispatch(ctx, self.tenant, &messages)

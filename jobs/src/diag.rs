@@ -135,3 +135,64 @@ impl Job for Fail {
         )))
     }
 }
+
+/// Deadlocks on its first `times` runs, then succeeds: each of those runs
+/// locks two rows in two transactions of its own in opposite orders, so
+/// PostgreSQL aborts one with a real deadlock error. Shows that a conflict
+/// runs again at once, without costing an attempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Deadlock {
+    pub times: i32,
+}
+
+impl Job for Deadlock {
+    const KIND: &'static str = "diag.deadlock";
+    const QUEUE: Queue = Queue::Default;
+
+    fn tenant(&self) -> Option<TenantId> {
+        None
+    }
+
+    async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        let mut tx = ctx.db.system().await?;
+        let runs: i32 = sqlx::query_scalar(
+            "INSERT INTO job_effects (job_id, runs) VALUES ($1, 1) \
+             ON CONFLICT (job_id) DO UPDATE SET runs = job_effects.runs + 1 RETURNING runs",
+        )
+        .bind(meta.id)
+        .fetch_one(tx.conn())
+        .await?;
+        if runs > self.times {
+            tx.commit().await?;
+            return Ok(serde_json::json!({ "runs": runs }));
+        }
+        sqlx::query("INSERT INTO job_effects (job_id, runs) VALUES ($1, 0), ($2, 0)")
+            .bind(a)
+            .bind(b)
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        let lock = "UPDATE job_effects SET runs = runs + 1 WHERE job_id = $1";
+        let (mut one, mut two) = (ctx.db.system().await?, ctx.db.system().await?);
+        sqlx::query(lock).bind(a).execute(one.conn()).await?;
+        sqlx::query(lock).bind(b).execute(two.conn()).await?;
+        // Each crosses over to the other's row; the one PostgreSQL picks as
+        // the victim fails and rolls back, letting the other through.
+        let cross = |mut tx: nestogy_domain::SystemTx, row: uuid::Uuid| async move {
+            let r = sqlx::query(lock).bind(row).execute(tx.conn()).await;
+            let _ = tx.rollback().await;
+            r.map(drop)
+        };
+        let (first, second) = tokio::join!(cross(one, b), cross(two, a));
+        let mut tx = ctx.db.system().await?;
+        sqlx::query("DELETE FROM job_effects WHERE job_id = ANY($1)")
+            .bind(vec![a, b])
+            .execute(tx.conn())
+            .await?;
+        tx.commit().await?;
+        first?;
+        second?;
+        Err(JobError::permanent("the planned deadlock did not happen"))
+    }
+}

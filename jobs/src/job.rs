@@ -56,6 +56,10 @@ pub struct JobError {
     /// When the other side said how long to wait (HTTP 429 `Retry-After`):
     /// the next attempt is due after this instead of the policy's backoff.
     pub retry_after: Option<Duration>,
+    /// A conflict with a concurrent transaction (a deadlock): the handler
+    /// runs again at once after a short random pause, without counting an
+    /// attempt, a few times before it counts as a failed attempt.
+    pub conflict: bool,
 }
 
 impl JobError {
@@ -65,6 +69,15 @@ impl JobError {
             message: message.into(),
             retryable: true,
             retry_after: None,
+            conflict: false,
+        }
+    }
+
+    /// A conflict with a concurrent transaction, worth running again at once.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self {
+            conflict: true,
+            ..Self::retry(message)
         }
     }
 
@@ -75,6 +88,7 @@ impl JobError {
             message: message.into(),
             retryable: true,
             retry_after: Some(delay),
+            conflict: false,
         }
     }
 
@@ -84,12 +98,16 @@ impl JobError {
             message: message.into(),
             retryable: false,
             retry_after: None,
+            conflict: false,
         }
     }
 }
 
 impl From<nestogy_domain::DomainError> for JobError {
     fn from(e: nestogy_domain::DomainError) -> Self {
+        if e.is_transient_conflict() {
+            return JobError::conflict(e.to_string());
+        }
         match e {
             nestogy_domain::DomainError::Database(_) | nestogy_domain::DomainError::Internal(_) => {
                 JobError::retry(e.to_string())
@@ -101,6 +119,9 @@ impl From<nestogy_domain::DomainError> for JobError {
 
 impl From<sqlx::Error> for JobError {
     fn from(e: sqlx::Error) -> Self {
+        if nestogy_domain::error::is_transient_conflict(&e) {
+            return JobError::conflict(format!("database: {e}"));
+        }
         JobError::retry(format!("database: {e}"))
     }
 }

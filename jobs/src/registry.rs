@@ -33,13 +33,37 @@ fn handler<J: Job>() -> Handler {
         schedulable: J::SCHEDULABLE,
         run: |ctx, meta, payload| {
             Box::pin(async move {
-                let job: J = serde_json::from_value(payload).map_err(|e| {
-                    JobError::permanent(format!("payload does not fit {}: {e}", J::KIND))
-                })?;
-                job.run(ctx, meta).await
+                let mut conflicts = 0;
+                loop {
+                    let job: J = serde_json::from_value(payload.clone()).map_err(|e| {
+                        JobError::permanent(format!("payload does not fit {}: {e}", J::KIND))
+                    })?;
+                    match job.run(ctx.clone(), meta).await {
+                        Err(e) if e.conflict && conflicts < CONFLICT_RETRIES => {
+                            conflicts += 1;
+                            metrics::counter!("job_conflicts_total", "kind" => J::KIND)
+                                .increment(1);
+                            tracing::info!(error = %e.message, conflicts, "conflict with a concurrent transaction; running again");
+                            tokio::time::sleep(conflict_pause(conflicts)).await;
+                        }
+                        other => return other,
+                    }
+                }
             })
         },
     }
+}
+
+/// How often a handler that hit a deadlock or serialization failure runs
+/// again at once, before the failure counts as an attempt.
+pub const CONFLICT_RETRIES: u32 = 5;
+
+/// A random pause before running again after the `n`th conflict: 5–50 ms,
+/// then 10–100 ms, ... so the transactions that collided go apart.
+fn conflict_pause(n: u32) -> Duration {
+    use rand::Rng;
+    let ms = rand::rng().random_range(5..50u64) * u64::from(n.min(8));
+    Duration::from_millis(ms)
 }
 
 fn handlers() -> &'static HashMap<&'static str, Handler> {
@@ -50,6 +74,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             handler::<diag::Record>(),
             handler::<diag::Flaky>(),
             handler::<diag::Fail>(),
+            handler::<diag::Deadlock>(),
             handler::<maintenance::Vacuum>(),
             handler::<reports::Aggregate>(),
             handler::<reports::Management>(),

@@ -8,6 +8,7 @@ mod bad_input;
 mod catalogue;
 mod clients;
 mod common;
+mod conflicts;
 mod documents;
 mod dovecot;
 mod imap_harness;

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use nestogy_jobs::diag::{Noop, Record};
 use nestogy_jobs::enqueue_many;
 
+mod billing;
+
 use crate::common::{Proc, TestApp, eventually};
 
 async fn enqueue_records(app: &TestApp, n: usize, sleep_ms: u64) {

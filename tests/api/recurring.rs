@@ -369,3 +369,122 @@ async fn billing_handlers_are_idempotent() {
     assert_eq!(second["created"], 0);
     assert_eq!(app.count("SELECT count(*) FROM invoices").await, 3);
 }
+
+#[tokio::test]
+async fn a_runs_summary_shows_retrying_and_dead_chunks_until_replayed() {
+    use nestogy_jobs::Job;
+    let app = TestApp::new().await;
+    let t = app.tenant("Chunky Co").await;
+    let client = app.client(&t.admin, "Acme").await;
+    for _ in 0..3 {
+        template(&app, &t, &client, json!({})).await;
+    }
+    let r = app
+        .post(
+            "/api/v1/billing-runs",
+            &t.admin,
+            json!({"as_of": "2026-03-01"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let run_id = r.body["run_id"].as_str().unwrap().to_owned();
+    let summary = || async {
+        let r = app
+            .get(&format!("/api/v1/billing-runs/{run_id}"), &t.admin)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body
+    };
+    let pending = summary().await;
+    assert_eq!(pending["state"], "pending", "{pending}");
+
+    // The fan-out, as a worker runs it; no worker runs the chunk yet.
+    let meta = nestogy_jobs::JobMeta {
+        id: nestogy_domain::JobId(run_id.parse().unwrap()),
+        attempt: 1,
+    };
+    let run = nestogy_jobs::billing::Run {
+        tenant: t.id,
+        as_of: chrono::NaiveDate::from_ymd_opt(2026, 3, 1),
+        manual: true,
+    };
+    run.run(app.jobs(), meta).await.unwrap();
+    let s = summary().await;
+    assert_eq!(s["state"], "running", "{s}");
+    // Three templates from 31 December: December, January, February.
+    assert_eq!(
+        (s["templates"].as_i64(), s["periods"].as_i64()),
+        (Some(3), Some(9))
+    );
+    assert_eq!(s["pending"], 9);
+    assert_eq!(
+        (
+            s["chunks"]["total"].as_i64(),
+            s["chunks"]["queued"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(s["chunk_errors"], json!([]));
+
+    // The chunk fails an attempt: the run still runs, and says why.
+    let set = |state: &'static str, attempts: i32| {
+        let owner = app.owner.clone();
+        async move {
+            sqlx::query("UPDATE jobs SET state = $1, attempts = $2, last_error = 'database: deadlock detected' WHERE kind = 'billing.bill'")
+                .bind(state)
+                .bind(attempts)
+                .execute(&owner)
+                .await
+                .unwrap();
+        }
+    };
+    set("failed_will_retry", 1).await;
+    let s = summary().await;
+    assert_eq!(s["state"], "running", "{s}");
+    assert_eq!(s["chunks"]["retrying"], 1);
+    assert_eq!(s["chunk_errors"][0]["state"], "failed_will_retry");
+    assert_eq!(s["chunk_errors"][0]["error"], "database: deadlock detected");
+
+    // Dead: the run failed, and its periods are unbilled, not pending.
+    set("dead", 5).await;
+    let s = summary().await;
+    assert_eq!(s["state"], "failed", "{s}");
+    assert_eq!(
+        (s["pending"].as_i64(), s["unbilled"].as_i64()),
+        (Some(0), Some(9))
+    );
+    assert_eq!(s["invoices_created"], 0);
+    assert_eq!(s["chunks"]["dead"], 1);
+    let e = &s["chunk_errors"][0];
+    assert_eq!(
+        (
+            e["state"].as_str(),
+            e["attempts"].as_i64(),
+            e["templates"].as_i64(),
+            e["periods"].as_i64()
+        ),
+        (Some("dead"), Some(5), Some(3), Some(9)),
+        "{e}"
+    );
+
+    // Replayed, the chunk bills its periods and the run succeeds.
+    let chunk = e["job_id"].as_str().unwrap().to_owned();
+    let worker = app.start_worker();
+    let r = app
+        .post(&format!("/api/v1/jobs/{chunk}/retry"), &t.admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    eventually("the replayed chunk to bill", WAIT, || async {
+        summary().await["state"] == "succeeded"
+    })
+    .await;
+    let s = summary().await;
+    assert_eq!(s["invoices_created"], 9, "{s}");
+    assert_eq!(
+        (s["unbilled"].as_i64(), s["skipped"].as_i64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(s["chunks"]["succeeded"], 1);
+    assert_eq!(s["chunk_errors"], json!([]));
+    worker.stop().await;
+}

@@ -209,6 +209,10 @@ async fn start_run(
     };
     let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
     let mut tx = p.tx(&s).await?;
+    // The run is there to read at once (pending until a worker fans it
+    // out); the job opens it too, idempotently.
+    let run_id = BillingRunId(job_id.as_uuid());
+    recurring::open_run(&mut tx, run_id, as_of, "manual").await?;
     let details = serde_json::json!({"as_of": as_of, "job_id": job_id});
     p.audit(
         &mut tx,
@@ -219,10 +223,7 @@ async fn start_run(
     )
     .await?;
     tx.commit().await?;
-    let started = RunStarted {
-        job_id,
-        run_id: BillingRunId(job_id.as_uuid()),
-    };
+    let started = RunStarted { job_id, run_id };
     Ok((StatusCode::ACCEPTED, axum::Json(started)).into_response())
 }
 
