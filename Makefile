@@ -41,7 +41,8 @@ bench-jobs: services
 
 ## Benchmark billing runs (see README: Benchmarks).
 bench-billing: services
-	cargo bench --bench billing
+	PROCESSES=1 cargo bench --bench billing
+	PROCESSES=2 cargo bench --bench billing
 
 ## Benchmark the PDF renderer alone (see README: Benchmarks).
 bench-render:

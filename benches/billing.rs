@@ -1,7 +1,10 @@
 //! Billing benchmark: 100,000 due monthly templates across 10 tenants,
 //! billed to completion (each invoice priced, numbered and finalized) by the
-//! worker runtime in this process. Prints invoices/s and the wall time.
-//! `TEMPLATES=100000 TENANTS=10 WORKERS=1 cargo bench --bench billing`.
+//! worker runtime in this process, or by `PROCESSES` processes of the real
+//! binary (`nestogy worker`). Prints invoices/s, the wall time, and the
+//! deadlocks PostgreSQL counted, chunk attempts that failed and chunks that
+//! died. `TEMPLATES=100000 TENANTS=10 WORKERS=1 cargo bench --bench billing`;
+//! `PROCESSES=2 cargo bench --bench billing`.
 
 use std::time::{Duration, Instant};
 
@@ -96,7 +99,30 @@ async fn run() {
     );
 
     let ctx = support::job_context(dbh.clone(), "nestogy_bench_billing").await;
-    let (stop, handles) = support::start_workers(&ctx, workers);
+    let processes: usize = env_or("PROCESSES", "0").parse().expect("PROCESSES");
+    let deadlocks_before = deadlocks(&owner).await;
+    let (stop, handles) = support::start_workers(&ctx, if processes > 0 { 0 } else { workers });
+    let mut children: Vec<std::process::Child> = (0..processes)
+        .map(|i| {
+            let log = std::env::temp_dir().join(format!("nestogy-bench-billing-worker-{i}.log"));
+            let file = std::fs::File::create(&log).expect("worker log");
+            std::process::Command::new(env!("CARGO_BIN_EXE_nestogy"))
+                .arg("worker")
+                .env("DATABASE_URL", support::database_url("nestogy_bench_billing"))
+                .env("REDIS_URL", env_or("REDIS_URL", "redis://127.0.0.1:6379"))
+                .env("NESTOGY_REDIS_PREFIX", ctx.queue.prefix())
+                .env("RUST_LOG", "warn")
+                .stdout(file.try_clone().expect("log"))
+                .stderr(file)
+                .spawn()
+                .expect("start nestogy worker")
+        })
+        .collect();
+    let runtimes = if processes > 0 {
+        format!("{processes} worker process(es)")
+    } else {
+        format!("{workers} worker runtime(s) in this process")
+    };
 
     let started = Instant::now();
     for t in &ids {
@@ -133,9 +159,44 @@ async fn run() {
     )
     .await;
     println!(
-        "billing:     {want} invoices in {:.2} s = {:.0} invoices/s with {workers} worker runtime(s) ({dupes} duplicates, {gaps} tenants with gaps)",
+        "billing:     {want} invoices in {:.2} s = {:.0} invoices/s with {runtimes} ({dupes} duplicates, {gaps} tenants with gaps)",
         took.as_secs_f64(),
         want as f64 / took.as_secs_f64()
     );
+    for c in &mut children {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let _ = c.wait();
+    }
     support::finish(&ctx, stop, handles).await;
+    // Backends report their counts when they go idle, within a second.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let seen = deadlocks(&owner).await - deadlocks_before;
+    let failed = count(
+        &owner,
+        "SELECT count(*) FROM jobs WHERE kind = 'billing.bill' AND attempts > 1",
+    )
+    .await;
+    let dead = count(
+        &owner,
+        "SELECT count(*) FROM jobs WHERE kind = 'billing.bill' AND state = 'dead'",
+    )
+    .await;
+    println!(
+        "contention:  {seen} deadlocks PostgreSQL counted, {failed} chunks needed more than one attempt, {dead} chunks dead"
+    );
+}
+
+async fn deadlocks(owner: &sqlx::PgPool) -> i64 {
+    sqlx::query("SELECT pg_stat_clear_snapshot()")
+        .execute(owner)
+        .await
+        .expect("clear stats snapshot");
+    count(
+        owner,
+        "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .await
 }

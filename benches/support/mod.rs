@@ -15,12 +15,8 @@ pub fn env_or(key: &str, default: &str) -> String {
 /// owner pool and the application's `Db`.
 pub async fn fresh_database(name: &str) -> (sqlx::PgPool, Db) {
     use sqlx::{Connection, Executor};
-    let admin_url = env_or(
-        "NESTOGY_BENCH_ADMIN_URL",
-        "postgres://postgres:postgres@127.0.0.1:5432/postgres",
-    );
-    let root = admin_url.rsplit_once('/').expect("url").0.to_owned();
-    let url = format!("{root}/{name}");
+    let admin_url = admin_url();
+    let url = database_url(name);
     let mut admin = sqlx::PgConnection::connect(&admin_url)
         .await
         .expect("connect");
@@ -39,6 +35,21 @@ pub async fn fresh_database(name: &str) -> (sqlx::PgPool, Db) {
     clear_schedules(&owner).await;
     let pool = db::connect_app(&url, 16).await.expect("pool");
     (owner, Db::new(pool, clock::system()))
+}
+
+fn admin_url() -> String {
+    env_or(
+        "NESTOGY_BENCH_ADMIN_URL",
+        "postgres://postgres:postgres@127.0.0.1:5432/postgres",
+    )
+}
+
+/// The URL of the benchmark's database `name`, for processes of the binary.
+#[allow(dead_code)]
+pub fn database_url(name: &str) -> String {
+    let admin = admin_url();
+    let root = admin.rsplit_once('/').expect("url").0;
+    format!("{root}/{name}")
 }
 
 pub async fn clear_schedules(owner: &sqlx::PgPool) {
