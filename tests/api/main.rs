@@ -18,6 +18,7 @@ mod jobs;
 mod mail;
 mod openapi;
 mod ops;
+mod outages;
 mod payments;
 mod processes;
 mod projects;
