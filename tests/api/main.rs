@@ -10,6 +10,7 @@ mod clients;
 mod common;
 mod documents;
 mod dovecot;
+mod idempotency;
 mod imap_harness;
 mod imports;
 mod inbound;
