@@ -87,7 +87,11 @@ impl IntoResponse for ApiError {
                 status,
                 code,
                 message,
-            } => body(status, code, &message, Null),
+            } => {
+                let mut r = body(status, code, &message, Null);
+                set_retry_after(&mut r);
+                r
+            }
             ApiError::Domain(e) => match e {
                 DomainError::NotFound { entity } => body(
                     StatusCode::NOT_FOUND,
@@ -125,12 +129,7 @@ impl IntoResponse for ApiError {
                 DomainError::Database(ref err) => {
                     tracing::error!(error = %err, "database error");
                     if is_unavailable(err) {
-                        body(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "unavailable",
-                            "the database is unavailable; try again",
-                            Null,
-                        )
+                        unavailable("the database is unavailable; try again")
                     } else {
                         internal()
                     }
@@ -144,11 +143,52 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn is_unavailable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed
-    )
+/// Seconds a client is asked to wait before trying again after a 503.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
+/// 503 `unavailable` with `Retry-After`: a dependency is down for now.
+pub fn unavailable(message: &str) -> Response {
+    let mut r = body(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        message,
+        serde_json::Value::Null,
+    );
+    set_retry_after(&mut r);
+    r
+}
+
+/// Adds `Retry-After` to a 503 that has none.
+pub fn set_retry_after(r: &mut Response) {
+    if r.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !r.headers().contains_key(header::RETRY_AFTER)
+    {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+}
+
+/// True when `e` says PostgreSQL cannot be reached or is going away (a
+/// restart, a crash, a full server, a connection dropped mid-query), so
+/// the same request may well succeed in a moment: these answer 503.
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| is_unavailable_sqlstate(&c)),
+        _ => false,
+    }
+}
+
+/// SQLSTATEs of an unreachable or stopping server: class 08 (connection
+/// exception), 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot
+/// connect now (starting up or shutting down), 53300 too many connections.
+pub fn is_unavailable_sqlstate(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 pub fn internal() -> Response {
@@ -170,8 +210,13 @@ impl From<nestogy_jobs::EnqueueError> for ApiError {
     fn from(e: nestogy_jobs::EnqueueError) -> Self {
         use nestogy_jobs::EnqueueError::*;
         match e {
-            // The queue or the database is down: the client may try again.
-            Redis(_) | Database(_) => {
+            // Recording the job failed: 503 when PostgreSQL is unreachable,
+            // else 500, as for any other query. A job that was recorded is
+            // accepted even when Redis is down (enqueueing defers the push),
+            // so Redis errors reach here only from code that pushes without
+            // recording.
+            Database(e) => ApiError::Domain(DomainError::Database(e)),
+            Redis(_) => {
                 tracing::error!(error = %e, "enqueueing failed");
                 ApiError::status(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -181,5 +226,107 @@ impl From<nestogy_jobs::EnqueueError> for ApiError {
             }
             other => ApiError::Domain(DomainError::Internal(other.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+
+    use super::*;
+
+    /// A server error with only a SQLSTATE, as PostgreSQL sends them.
+    #[derive(Debug)]
+    struct Server(&'static str);
+
+    impl std::fmt::Display for Server {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Server {}
+
+    impl sqlx::error::DatabaseError for Server {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn server(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Server(code)))
+    }
+
+    #[test]
+    fn an_unreachable_or_stopping_database_is_unavailable() {
+        let io = |k| sqlx::Error::Io(std::io::Error::from(k));
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::WorkerCrashed,
+            io(std::io::ErrorKind::ConnectionRefused),
+            io(std::io::ErrorKind::ConnectionReset),
+            io(std::io::ErrorKind::UnexpectedEof),
+            sqlx::Error::Tls("handshake interrupted".into()),
+            sqlx::Error::Protocol("unexpected end of stream".into()),
+            server("08000"),
+            server("08003"),
+            server("08006"),
+            server("08P01"),
+            server("57P01"),
+            server("57P02"),
+            server("57P03"),
+            server("53300"),
+        ] {
+            assert!(is_unavailable(&e), "{e} should be unavailable");
+        }
+    }
+
+    #[test]
+    fn other_database_errors_are_not_unavailable() {
+        for e in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::ColumnNotFound("x".into()),
+            server("23505"),
+            server("42P01"),
+            server("40001"),
+            server("57014"),
+        ] {
+            assert!(!is_unavailable(&e), "{e} should not be unavailable");
+        }
+    }
+
+    #[test]
+    fn every_unavailable_answer_is_a_503_with_retry_after_and_the_error_shape() {
+        for r in [
+            ApiError::from(server("57P01")).into_response(),
+            ApiError::from(sqlx::Error::PoolTimedOut).into_response(),
+            ApiError::status(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "down")
+                .into_response(),
+        ] {
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(
+                r.headers().get(header::RETRY_AFTER).unwrap(),
+                &RETRY_AFTER_SECS.to_string()
+            );
+        }
+        let r = ApiError::from(server("23505")).into_response();
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 }

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
@@ -65,17 +66,25 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI document the router serves at `/api/v1/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api_routes().split_for_parts().1
+    let mut doc = api_routes().split_for_parts().1;
+    openapi::document_idempotency_key(&mut doc);
+    doc
 }
 
 /// The complete application: routes, docs, and the middleware stack.
 pub fn app(state: AppState) -> Router {
-    let (router, api) = api_routes().split_for_parts();
+    let (router, mut api) = api_routes().split_for_parts();
+    openapi::document_idempotency_key(&mut api);
     let request_id = HeaderName::from_static("x-request-id");
     router
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", api))
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
+        // Innermost: a replayed answer is counted and timed like any other.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::layer,
+        ))
         .layer(axum::middleware::from_fn(middleware::track_metrics))
         // Bodies: 1 MiB, but for the import upload (10 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))

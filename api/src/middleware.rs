@@ -91,9 +91,11 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Bo
 }
 
 /// Rewrites any error response that is not JSON yet (from a layer, or a
-/// framework rejection) into the error shape, keeping its status and headers.
+/// framework rejection) into the error shape, keeping its status and headers;
+/// every 503 leaves with `Retry-After`.
 pub async fn json_errors(req: Request, next: Next) -> Response<Body> {
-    let resp = next.run(req).await;
+    let mut resp = next.run(req).await;
+    error::set_retry_after(&mut resp);
     let status = resp.status();
     let is_json = resp
         .headers()

@@ -64,3 +64,43 @@ impl Modify for BearerAuth {
 pub fn base() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+/// Adds the optional `Idempotency-Key` header to every authenticated POST
+/// that takes it (see [`crate::idempotency`]).
+pub fn document_idempotency_key(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{RefOr, Required};
+
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let Some(op) = item.post.as_mut() else {
+            continue;
+        };
+        let authenticated = op.security.as_ref().is_some_and(|s| !s.is_empty());
+        if !authenticated || !crate::idempotency::applies_to(path) {
+            continue;
+        }
+        let param = ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retry safe: a request repeated with the same key (1 to 255 printable \
+                 ASCII characters, unique per request, e.g. a UUID) within 24 hours gets the first \
+                 answer again, with `Idempotent-Replayed: true`, instead of doing the work twice. \
+                 The same key with another method, path or body answers 422 \
+                 `idempotency_key_reused`; while the first request runs, 409 \
+                 `idempotency_key_in_use`. Answers of 500 and above and 429 are not kept.",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1))
+                    .max_length(Some(crate::idempotency::MAX_KEY_LEN)),
+            ))
+            .build();
+        op.parameters
+            .get_or_insert_with(Vec::new)
+            .push(RefOr::T(param));
+    }
+}

@@ -104,16 +104,72 @@ pub async fn record(
         .collect())
 }
 
-/// Pushes recorded jobs to Redis and counts them.
+/// Attempts at a push when the connection to Redis is broken; each retry
+/// runs on the connection the manager sets up again after the failure.
+const PUSH_ATTEMPTS: usize = 3;
+/// Pause before the second and the third attempt.
+const PUSH_BACKOFF: [std::time::Duration; 2] = [
+    std::time::Duration::from_millis(10),
+    std::time::Duration::from_millis(100),
+];
+
+/// Puts items on their queues. When the connection is broken (Redis
+/// restarted: "broken pipe", "connection reset", or the last reconnect was
+/// refused while it was down), the failed call makes the connection manager
+/// reconnect, and the push is tried again at once on the new connection, a
+/// few times with a short pause; so the first push after Redis returns
+/// succeeds instead of waiting for a later tick or sweep. With Redis down,
+/// this gives up within about a second (see `RedisQueue::connect`).
+pub async fn push_items(
+    queue: &RedisQueue,
+    items: &[(Queue, Envelope, Option<i64>)],
+) -> Result<(), redis::RedisError> {
+    let mut attempt = 0;
+    loop {
+        match queue.push(items).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt + 1 < PUSH_ATTEMPTS && e.is_connection_dropped() => {
+                tracing::info!(error = %e, "the connection to Redis is broken; pushing again");
+                metrics::counter!("queue_push_retries_total").increment(1);
+                tokio::time::sleep(PUSH_BACKOFF[attempt]).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Pushes jobs already recorded (and committed) in PostgreSQL to Redis and
+/// counts them. A job recorded is durable: when Redis cannot take it (even
+/// after [`push_items`]' retries), the failure is logged and counted
+/// (`jobs_push_deferred_total`) and the job stays waiting in PostgreSQL,
+/// where the workers' sweep for lost jobs finds it and pushes it once
+/// Redis is back. So this does not fail on Redis errors: an enqueue whose
+/// row committed has succeeded.
 pub async fn push(
     queue: &RedisQueue,
     jobs: &[Prepared],
     now: DateTime<Utc>,
 ) -> Result<(), EnqueueError> {
     let items: Vec<_> = jobs.iter().map(|p| p.push_item(now)).collect();
-    queue.push(&items).await?;
-    for p in jobs {
-        metrics::counter!("jobs_enqueued_total", "kind" => p.row.kind.clone()).increment(1);
+    match push_items(queue, &items).await {
+        Ok(()) => {
+            for p in jobs {
+                metrics::counter!("jobs_enqueued_total", "kind" => p.row.kind.clone()).increment(1);
+            }
+        }
+        Err(e) => {
+            let ids: Vec<String> = jobs.iter().map(|p| p.row.id.to_string()).collect();
+            tracing::warn!(
+                error = %e,
+                jobs = ?ids,
+                "Redis did not take recorded jobs; they wait in PostgreSQL and are pushed when Redis is back"
+            );
+            for p in jobs {
+                metrics::counter!("jobs_push_deferred_total", "kind" => p.row.kind.clone())
+                    .increment(1);
+            }
+        }
     }
     Ok(())
 }

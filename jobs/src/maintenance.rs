@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, store};
 
 /// Deletes finished jobs past their retention (succeeded and cancelled after
-/// `keep_hours`, dead after `keep_dead_hours`) and removes stopped workers'
+/// `keep_hours`, dead after `keep_dead_hours`) and idempotency keys past
+/// their expiry (24 hours after first use), and removes stopped workers'
 /// consumers from the Redis groups. Running it twice deletes nothing more.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vacuum {
@@ -41,6 +42,7 @@ impl Job for Vacuum {
             now - Duration::hours(self.keep_dead_hours.max(0)),
         )
         .await?;
+        let keys = delete_expired_idempotency_keys(&ctx.db, now).await?;
         let mut consumers = 0;
         for q in Queue::ALL {
             consumers += ctx
@@ -49,6 +51,36 @@ impl Job for Vacuum {
                 .await
                 .map_err(|e| JobError::retry(format!("redis: {e}")))?;
         }
-        Ok(serde_json::json!({ "jobs_deleted": deleted, "consumers_removed": consumers }))
+        Ok(serde_json::json!({
+            "jobs_deleted": deleted,
+            "idempotency_keys_deleted": keys,
+            "consumers_removed": consumers,
+        }))
+    }
+}
+
+/// Deletes the API's idempotency keys that expired before `now`, in
+/// batches so no transaction grows large.
+pub async fn delete_expired_idempotency_keys(
+    db: &nestogy_domain::Db,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, sqlx::Error> {
+    let mut total = 0;
+    loop {
+        let mut tx = db.system().await?;
+        let n = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (company_id, principal, key) IN \
+             (SELECT company_id, principal, key FROM idempotency_keys \
+              WHERE expires_at <= $1 LIMIT 5000)",
+        )
+        .bind(now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        total += n;
+        if n < 5000 {
+            return Ok(total);
+        }
     }
 }

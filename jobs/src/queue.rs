@@ -74,8 +74,14 @@ impl RedisQueue {
         // Redis answers within milliseconds, but a burst's pipelines can take
         // longer than the client's default 500 ms; a timeout there would
         // fail an enqueue that Redis in fact carries out.
-        let config =
-            redis::aio::ConnectionManagerConfig::new().set_response_timeout(Some(RESPONSE_TIMEOUT));
+        // Reconnecting gives up after one quick retry (a few hundred ms; a
+        // connection attempt times out after a second): with the default six
+        // retries every call waited about 9 s while Redis was down. Callers
+        // retry on their own (enqueue's push, the workers' loops).
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(std::time::Duration::from_secs(1)))
+            .set_number_of_retries(1);
         let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
         Ok(Self {
             client,
