@@ -108,7 +108,10 @@ async fn run() {
             let file = std::fs::File::create(&log).expect("worker log");
             std::process::Command::new(env!("CARGO_BIN_EXE_nestogy"))
                 .arg("worker")
-                .env("DATABASE_URL", support::database_url("nestogy_bench_billing"))
+                .env(
+                    "DATABASE_URL",
+                    support::database_url("nestogy_bench_billing"),
+                )
                 .env("REDIS_URL", env_or("REDIS_URL", "redis://127.0.0.1:6379"))
                 .env("NESTOGY_REDIS_PREFIX", ctx.queue.prefix())
                 .env("RUST_LOG", "warn")

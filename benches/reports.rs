@@ -1056,7 +1056,7 @@ async fn reads(
     let tokens: Vec<String> = tenants
         .iter()
         .map(|t| {
-            jwt.issue(t.id, UserId(t.admin), Role::Admin, now)
+            jwt.issue(t.id, UserId(t.admin), Role::Admin, 0, now)
                 .expect("token")
         })
         .collect();

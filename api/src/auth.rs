@@ -29,7 +29,11 @@ pub struct JwtKeys {
 struct Claims {
     sub: uuid::Uuid,
     cid: uuid::Uuid,
+    /// The role when issued: informational; each request reads the current one.
     role: Role,
+    /// The user's token version when issued; a newer version ends the token.
+    #[serde(default)]
+    ver: i32,
     iat: i64,
     exp: i64,
 }
@@ -53,12 +57,14 @@ impl JwtKeys {
         tenant: TenantId,
         user: UserId,
         role: Role,
+        version: i32,
         now: DateTime<Utc>,
     ) -> ApiResult<String> {
         let claims = Claims {
             sub: user.as_uuid(),
             cid: tenant.as_uuid(),
             role,
+            ver: version,
             iat: now.timestamp(),
             exp: (now + self.access_ttl).timestamp(),
         };
@@ -163,10 +169,21 @@ impl FromRequestParts<AppState> for Principal {
             .jwt
             .verify(token, state.db.clock.now())
             .ok_or_else(|| ApiError::unauthenticated("the access token is invalid or expired"))?;
+        let (tenant, user_id) = (TenantId(claims.cid), UserId(claims.sub));
+        // The user as it is now, not as the token remembers it.
+        let current = tokens::user_state(&state.db, tenant, user_id)
+            .await?
+            .filter(|u| u.active)
+            .ok_or_else(|| ApiError::unauthenticated("the account is deactivated"))?;
+        if current.token_version != claims.ver {
+            return Err(ApiError::unauthenticated(
+                "the access token was revoked (a new password, or signed out everywhere); sign in again",
+            ));
+        }
         Ok(Principal {
-            tenant: TenantId(claims.cid),
-            user_id: UserId(claims.sub),
-            role: claims.role,
+            tenant,
+            user_id,
+            role: current.role,
             api_token: None,
             request_id,
         })

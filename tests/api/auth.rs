@@ -362,3 +362,178 @@ async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A signed-in user's tokens: access and refresh.
+async fn sign_in(app: &TestApp, email: &str) -> (String, String) {
+    let r = app.login(email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    (
+        r.body["access_token"].as_str().unwrap().to_owned(),
+        r.body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn second_admin(app: &TestApp, t: &crate::common::Tenant, email: &str) -> String {
+    let r = app
+        .post(
+            "/api/v1/users",
+            &t.admin,
+            json!({"email": email, "name": "Second Admin", "role": "admin", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.id()
+}
+
+#[tokio::test]
+async fn a_demoted_admins_old_token_has_the_new_role_at_once() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Demotions").await;
+    let ada = second_admin(&app, &t, "ada@demotions.example").await;
+    let (old, _) = sign_in(&app, "ada@demotions.example").await;
+    assert_eq!(app.get("/api/v1/users", &old).await.status, StatusCode::OK);
+
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{ada}"),
+            &t.admin,
+            json!({"role": "tech"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The token issued to an admin now acts as the tech she is.
+    assert_eq!(
+        app.get("/api/v1/users", &old).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let create = app
+        .post(
+            "/api/v1/users",
+            &old,
+            json!({"email": "mallory@demotions.example", "name": "M", "role": "admin", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN, "{}", create.body);
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE email LIKE 'mallory%'")
+            .await,
+        0
+    );
+    // What a tech may do, she still may.
+    assert_eq!(
+        app.get("/api/v1/clients", &old).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", &old).await.body["user"]["role"],
+        "tech"
+    );
+}
+
+#[tokio::test]
+async fn a_deactivated_admins_token_is_refused_at_once() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Departures").await;
+    let bob = second_admin(&app, &t, "bob@departures.example").await;
+    let (old, refresh_token) = sign_in(&app, "bob@departures.example").await;
+    let r = app.delete(&format!("/api/v1/users/{bob}"), &t.admin).await;
+    assert!(r.status.is_success(), "{} {}", r.status, r.body);
+
+    let create = app
+        .post(
+            "/api/v1/users",
+            &old,
+            json!({"email": "backdoor@departures.example", "name": "B", "role": "admin", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(create.status, StatusCode::UNAUTHORIZED, "{}", create.body);
+    assert_eq!(
+        app.count("SELECT count(*) FROM users WHERE email LIKE 'backdoor%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.get("/api/v1/auth/me", &old).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        refresh(&app, &refresh_token).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Reactivated, the old token stays dead: deactivation ended it.
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{bob}"),
+            &t.admin,
+            json!({"active": true}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        app.get("/api/v1/auth/me", &old).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (fresh, _) = sign_in(&app, "bob@departures.example").await;
+    assert_eq!(
+        app.get("/api/v1/auth/me", &fresh).await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_new_password_and_signing_out_everywhere_end_every_token() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Rotations").await;
+    let cy = second_admin(&app, &t, "cy@rotations.example").await;
+    let (laptop, laptop_refresh) = sign_in(&app, "cy@rotations.example").await;
+    let (phone, _) = sign_in(&app, "cy@rotations.example").await;
+
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{cy}"),
+            &t.admin,
+            json!({"password": "a brand new passphrase 42"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    for token in [&laptop, &phone] {
+        let r = app.get("/api/v1/auth/me", token).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    }
+    assert_eq!(
+        refresh(&app, &laptop_refresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let r = app
+        .login("cy@rotations.example", "a brand new passphrase 42")
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let desk = r.body["access_token"].as_str().unwrap().to_owned();
+    let desk_refresh = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let r = app
+        .login("cy@rotations.example", "a brand new passphrase 42")
+        .await;
+    let tablet = r.body["access_token"].as_str().unwrap().to_owned();
+
+    // Signing out everywhere from one device ends the others' too.
+    let r = app
+        .post("/api/v1/auth/logout-everywhere", &desk, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.body);
+    for token in [&desk, &tablet] {
+        assert_eq!(
+            app.get("/api/v1/auth/me", token).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        refresh(&app, &desk_refresh).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The other admin was not touched.
+    assert_eq!(
+        app.get("/api/v1/auth/me", &t.admin).await.status,
+        StatusCode::OK
+    );
+}

@@ -250,12 +250,13 @@ async fn while_postgresql_cannot_be_reached_every_answer_is_a_503_with_retry_aft
     let db = Db::new(pool, app.clock.clone());
     let queue = app.queue.clone();
     rewire(&mut app, db, queue);
-    // A valid access token needs no database to check.
+    // A well-signed access token: checking its user needs the database.
     let token = jwt()
         .issue(
             TenantId(uuid::Uuid::now_v7()),
             UserId(uuid::Uuid::now_v7()),
             Role::Admin,
+            0,
             app.clock_now(),
         )
         .unwrap();

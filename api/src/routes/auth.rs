@@ -24,6 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(login))
         .routes(routes!(refresh))
         .routes(routes!(logout))
+        .routes(routes!(logout_everywhere))
         .routes(routes!(me))
         .routes(routes!(totp_enroll))
         .routes(routes!(totp_confirm))
@@ -121,7 +122,8 @@ async fn tokens_for(
     user: &User,
     refresh_token: String,
 ) -> ApiResult<TokenResponse> {
-    let access_token = s.jwt.issue(tenant, user.id, user.role, tx.now())?;
+    let version = tokens::token_version(tx, user.id).await?;
+    let access_token = s.jwt.issue(tenant, user.id, user.role, version, tx.now())?;
     Ok(TokenResponse {
         access_token,
         refresh_token,
@@ -267,6 +269,24 @@ async fn logout(
         .into());
     };
     audit_auth(&mut tx, &meta, user, "auth.logout").await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sign out everywhere: ends every access, refresh and API token of the
+/// caller at once (another device's next request answers 401).
+#[utoipa::path(post, path = "/api/v1/auth/logout-everywhere", tag = "auth",
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn logout_everywhere(
+    p: Principal,
+    State(s): State<AppState>,
+    meta: RequestMeta,
+) -> ApiResult<StatusCode> {
+    p.require_session()?;
+    let mut tx = p.tx(&s).await?;
+    tokens::revoke_all_for_user(&mut tx, p.user_id).await?;
+    audit_auth(&mut tx, &meta, p.user_id, "auth.logout_everywhere").await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
