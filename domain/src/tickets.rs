@@ -397,13 +397,38 @@ pub async fn list(
 }
 
 /// Checks that the client exists here and the contact belongs to it.
+/// The client, contact and asset a ticket names must be this tenant's, the
+/// contact and the asset the client's own.
 async fn check_parties(
     tx: &mut TenantTx,
     v: &mut ValidationErrors,
     client: Option<ClientId>,
     contact: Option<ContactId>,
+    asset: Option<uuid::Uuid>,
 ) -> DomainResult<()> {
     let tenant = tx.tenant();
+    if let Some(a) = asset {
+        let owner: Option<ClientId> =
+            sqlx::query_scalar("SELECT client_id FROM assets WHERE company_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(a)
+                .fetch_optional(tx.conn())
+                .await?;
+        match (owner, client) {
+            (None, _) => v.add("asset_id", "not_found", "no such asset"),
+            (Some(_), None) => v.add(
+                "asset_id",
+                "requires_client",
+                "an asset needs the client it belongs to",
+            ),
+            (Some(o), Some(c)) if o != c => v.add(
+                "asset_id",
+                "other_client",
+                "the asset belongs to another client",
+            ),
+            _ => {}
+        }
+    }
     if let Some(c) = client {
         let found: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM clients WHERE company_id = $1 AND id = $2")
@@ -450,7 +475,7 @@ pub async fn create(
     let subject = v.required_text("subject", &new.subject, 300);
     let description = v.optional_text("description", new.description.as_deref(), 100_000);
     let tags = validate_tags(&mut v, &new.tags);
-    check_parties(tx, &mut v, new.client_id, new.contact_id).await?;
+    check_parties(tx, &mut v, new.client_id, new.contact_id, new.asset_id).await?;
     v.finish()?;
     if let Some(a) = new.assignee_id {
         crate::users::check_staff(tx, a, "assignee_id").await?;
@@ -567,7 +592,13 @@ pub async fn update(tx: &mut TenantTx, id: TicketId, patch: TicketPatch) -> Doma
         None if client != current.client_id => None,
         None => current.contact_id,
     };
-    check_parties(tx, &mut v, client, contact).await?;
+    // Likewise an asset.
+    let asset = match patch.asset_id {
+        Some(a) => a,
+        None if client != current.client_id => None,
+        None => current.asset_id,
+    };
+    check_parties(tx, &mut v, client, contact, asset).await?;
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -579,7 +610,7 @@ pub async fn update(tx: &mut TenantTx, id: TicketId, patch: TicketPatch) -> Doma
     .bind(subject)
     .bind(client)
     .bind(contact)
-    .bind(patch.asset_id.unwrap_or(current.asset_id))
+    .bind(asset)
     .bind(patch.priority.unwrap_or(current.priority).as_str())
     .bind(&tags)
     .bind(now)

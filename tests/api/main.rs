@@ -11,6 +11,7 @@ mod common;
 mod conflicts;
 mod documents;
 mod dovecot;
+mod foreign_ids;
 mod idempotency;
 mod imap_harness;
 mod imports;
