@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod server;
 pub mod state;
 
 use std::time::Duration;
@@ -71,8 +72,16 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// Longest a request may take, reading its body and answering, by default.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The complete application: routes, docs, and the middleware stack.
 pub fn app(state: AppState) -> Router {
+    app_with_timeout(state, REQUEST_TIMEOUT)
+}
+
+/// [`app`] with a request timeout of its own (504 past it).
+pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let (router, mut api) = api_routes().split_for_parts();
     openapi::document_idempotency_key(&mut api);
     let request_id = HeaderName::from_static("x-request-id");
@@ -99,7 +108,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(middleware::panic_response))
                 .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                     axum::http::StatusCode::GATEWAY_TIMEOUT,
-                    Duration::from_secs(30),
+                    request_timeout,
                 ))
                 // The hard cap for every body: the largest any route allows.
                 .layer(RequestBodyLimitLayer::new(

@@ -125,25 +125,55 @@ pub async fn json_errors(req: Request, next: Next) -> Response<Body> {
     fresh.into_response()
 }
 
-/// Refuses a body declared larger than 1 MiB ([`crate::BODY_LIMIT`]) on every
-/// path but the import upload, before any handler runs: the outer hard cap
-/// is [`crate::routes::imports::IMPORT_BODY_LIMIT`], and extractors are held to 1 MiB besides
-/// (`DefaultBodyLimit`), so bodies without a length are limited too.
+/// Refuses a body larger than 1 MiB ([`crate::BODY_LIMIT`]) on every path
+/// but the import upload ([`crate::routes::imports::IMPORT_BODY_LIMIT`]),
+/// before any handler runs, and reads every body in full first: a handler
+/// that does not read its body (finalize, void, duplicate) would otherwise
+/// leave bytes on a keep-alive connection, and the server would close it
+/// under the client's next request.
 pub async fn body_cap(req: Request, next: Next) -> Response<Body> {
+    let limit = if req.uri().path() == crate::routes::imports::IMPORT_PATH {
+        crate::routes::imports::IMPORT_BODY_LIMIT
+    } else {
+        crate::BODY_LIMIT
+    };
+    let too_large = || {
+        crate::error::ApiError::status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the body is larger than this API accepts",
+        )
+        .into_response()
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if req.uri().path() != crate::routes::imports::IMPORT_PATH
-        && declared.is_some_and(|n| n > crate::BODY_LIMIT as u64)
-    {
-        return crate::error::ApiError::status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "the body is larger than this API accepts",
-        )
-        .into_response();
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
     }
-    next.run(req).await
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(e) => {
+            // Over the limit, or the client stopped sending.
+            use std::error::Error;
+            let mut source: Option<&dyn Error> = Some(&e);
+            while let Some(s) = source {
+                if s.is::<http_body_util::LengthLimitError>() {
+                    return too_large();
+                }
+                source = s.source();
+            }
+            return crate::error::ApiError::status(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                "the request body could not be read",
+            )
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }

@@ -31,6 +31,7 @@ mod reports;
 mod rmm;
 mod roles;
 mod scheduler;
+mod server;
 mod stripe;
 mod tenancy;
 mod tickets;
