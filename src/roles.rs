@@ -235,6 +235,12 @@ fn services(g: &Global) -> anyhow::Result<std::sync::Arc<nestogy_jobs::Services>
 }
 
 async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
+    // Settings first: a worker whose timing could run a job twice never starts.
+    let timing = if parts.worker {
+        Some(g.worker_timing()?)
+    } else {
+        None
+    };
     let pool = db::connect_app(&g.database_url, g.db_pool_size)
         .await
         .context("connecting to PostgreSQL")?;
@@ -303,11 +309,11 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
                 .context("serving metrics")
         });
     }
-    if parts.worker {
+    if let Some(timing) = timing {
         let mut cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
-        cfg.grace = std::time::Duration::from_secs(g.worker_grace);
-        cfg.lease = std::time::Duration::from_secs(g.job_lease.max(3));
-        cfg.heartbeat = cfg.lease / 3;
+        cfg.grace = timing.grace;
+        cfg.lease = timing.lease;
+        cfg.heartbeat = timing.heartbeat;
         if let Some(list) = g.worker_queues.as_deref() {
             cfg.queues = worker_queues(list)?;
         }

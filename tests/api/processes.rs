@@ -154,7 +154,7 @@ async fn a_terminated_worker_hands_back_what_it_cannot_finish_and_exits_zero() {
 #[tokio::test]
 async fn a_terminated_worker_finishes_short_jobs_within_its_grace() {
     let app = TestApp::new().await;
-    let mut stopping = Proc::spawn(&app, "worker", &[("NESTOGY_WORKER_GRACE", "30")]);
+    let mut stopping = Proc::spawn(&app, "worker", &[("NESTOGY_WORKER_GRACE", "20")]);
     enqueue_records(&app, 10, 700).await;
     eventually(
         "the worker to hold jobs",
@@ -177,6 +177,101 @@ async fn a_terminated_worker_finishes_short_jobs_within_its_grace() {
     })
     .await;
     assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 10);
+}
+
+/// A SIGTERM to a worker holding long jobs while another worker runs: the
+/// stopping worker heartbeats what it holds until it has finished it (and
+/// settled it) or handed it back, within a grace shorter than the lease, so
+/// the other worker never takes over a job still running. (Before: the
+/// heartbeats stopped with the signal and a grace as long as the lease let
+/// the other worker reclaim and run every job a second time.)
+#[tokio::test]
+async fn a_terminated_worker_beside_another_runs_each_long_job_exactly_once() {
+    let app = TestApp::new().await;
+    // A short lease keeps the test short; the grace derives from it: 4 s.
+    let lease = [("NESTOGY_JOB_LEASE", "6")];
+    let mut stopping = Proc::spawn(&app, "worker", &lease);
+    // Ten that end within the grace, ten that outlast both grace and lease.
+    enqueue_records(&app, 10, 4_000).await;
+    enqueue_records(&app, 10, 12_000).await;
+    eventually(
+        "the worker to hold all 20 jobs",
+        Duration::from_secs(30),
+        || async {
+            app.count("SELECT count(*) FROM jobs WHERE state = 'running'")
+                .await
+                == 20
+        },
+    )
+    .await;
+    let other = Proc::spawn(&app, "worker", &lease);
+    eventually(
+        "the second worker to start",
+        Duration::from_secs(30),
+        || async { other.log().contains("worker started") },
+    )
+    .await;
+    stopping.signal("TERM");
+    let status = stopping.exit_status(Duration::from_secs(20)).await;
+    assert!(status.success(), "{status:?}; log:\n{}", stopping.log());
+    assert!(
+        stopping
+            .log()
+            .contains("grace period over: handing jobs back"),
+        "{}",
+        stopping.log()
+    );
+    // What ended within the grace was recorded by the stopping worker.
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+            .await,
+        10,
+        "the short jobs are settled before the worker exits"
+    );
+    eventually("every job to succeed", Duration::from_secs(60), || async {
+        succeeded(&app).await == 20
+    })
+    .await;
+    assert_eq!(app.count("SELECT count(*) FROM job_effects").await, 20);
+    assert_eq!(
+        app.count("SELECT sum(runs) FROM job_effects").await,
+        20,
+        "every job ran exactly once"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE attempts <> 1")
+            .await,
+        0,
+        "a hand-back is not an attempt"
+    );
+    assert!(
+        !other
+            .log()
+            .contains("reclaimed jobs of a worker that stopped answering"),
+        "{}",
+        other.log()
+    );
+}
+
+/// A grace that reaches the lease could let a job run twice: refused at
+/// start, naming both settings.
+#[tokio::test]
+async fn a_worker_whose_grace_reaches_its_lease_refuses_to_start() {
+    let app = TestApp::new().await;
+    let mut w = Proc::spawn(
+        &app,
+        "worker",
+        &[("NESTOGY_WORKER_GRACE", "30"), ("NESTOGY_JOB_LEASE", "30")],
+    );
+    let status = w.exit_status(Duration::from_secs(10)).await;
+    assert!(!status.success(), "{status:?}");
+    let log = w.log();
+    assert!(
+        log.contains("NESTOGY_WORKER_GRACE (30 s)")
+            && log.contains("NESTOGY_JOB_LEASE to at least 45"),
+        "{log}"
+    );
+    assert!(!log.contains("worker started"), "{log}");
 }
 
 async fn our_redis_bytes(app: &TestApp) -> i64 {

@@ -16,11 +16,14 @@ pub use runner::QueueRunner;
 pub struct WorkerConfig {
     /// This process's consumer name in Redis; unique per process.
     pub consumer: String,
-    /// How long a stopping worker lets running jobs finish before handing them back.
+    /// How long a stopping worker lets running jobs finish before handing
+    /// them back. At most `lease - heartbeat` (see [`WorkerConfig::check`]).
     pub grace: Duration,
     /// A held job without a heartbeat for this long is taken over by another worker.
     pub lease: Duration,
-    /// How often held jobs are heartbeaten and abandoned ones reclaimed.
+    /// How often held jobs are heartbeaten (until each is finished or handed
+    /// back, a stopping worker's too) and abandoned ones reclaimed. At most a
+    /// third of the lease.
     pub heartbeat: Duration,
     /// How often due delayed jobs (retries, scheduled) are moved to their queue.
     pub promote_every: Duration,
@@ -34,7 +37,7 @@ impl WorkerConfig {
     pub fn new(consumer: String) -> Self {
         Self {
             consumer,
-            grace: Duration::from_secs(30),
+            grace: Duration::from_secs(20),
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             promote_every: Duration::from_millis(100),
@@ -44,6 +47,26 @@ impl WorkerConfig {
                 .map(|q| (q, q.concurrency()))
                 .collect(),
         }
+    }
+
+    /// Refuses timings under which a job could run twice: a heartbeat of
+    /// more than a third of the lease (one late beat would lose the lease),
+    /// or a grace that leaves less than one heartbeat of the lease (a
+    /// stopping worker must hand its jobs back before anyone may take them).
+    pub fn check(&self) -> Result<(), String> {
+        if self.heartbeat.is_zero() || self.heartbeat * 3 > self.lease {
+            return Err(format!(
+                "the heartbeat ({:?}) must be more than zero and at most a third of the lease ({:?})",
+                self.heartbeat, self.lease
+            ));
+        }
+        if self.grace + self.heartbeat > self.lease {
+            return Err(format!(
+                "the grace ({:?}) must end at least one heartbeat ({:?}) before the lease ({:?})",
+                self.grace, self.heartbeat, self.lease
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -61,6 +84,8 @@ pub async fn run(
     cfg: WorkerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    cfg.check()
+        .map_err(|e| anyhow::anyhow!("worker timing: {e}"))?;
     ctx.queue.ensure_groups().await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut runners = tokio::task::JoinSet::new();
