@@ -1,9 +1,11 @@
 //! The worker runtime: runs every job family's queue with its own
 //! concurrency, one retry path (the job's policy), per-job timeouts, a
 //! lease with heartbeats so a dead worker's jobs come back, and graceful
-//! shutdown that finishes or hands back what it holds.
+//! shutdown that finishes or hands back what it holds, and a sweeper that
+//! queues again the jobs Redis lost.
 
 mod runner;
+mod sweep;
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use nestogy_jobs::{JobContext, Queue};
 
 pub use runner::QueueRunner;
+pub use sweep::{Swept, sweep_lost};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -31,6 +34,16 @@ pub struct WorkerConfig {
     pub fetch_batch: usize,
     /// The queues this worker serves, with their concurrency.
     pub queues: Vec<(Queue, usize)>,
+    /// How often the sweeper looks for jobs lost from Redis (one process
+    /// sweeps per period, whichever takes the turn).
+    pub sweep_every: Duration,
+    /// A waiting job untouched in PostgreSQL for this long and absent from
+    /// Redis is lost: the sweeper queues it again. Longer than any enqueue
+    /// takes between its commit and its push.
+    pub lost_after: Duration,
+    /// Most waiting jobs one sweep examines; the next sweep goes on from
+    /// there.
+    pub sweep_budget: usize,
 }
 
 impl WorkerConfig {
@@ -46,6 +59,9 @@ impl WorkerConfig {
                 .into_iter()
                 .map(|q| (q, q.concurrency()))
                 .collect(),
+            sweep_every: Duration::from_secs(5),
+            lost_after: Duration::from_secs(10),
+            sweep_budget: 10_000,
         }
     }
 
@@ -93,6 +109,12 @@ pub async fn run(
         let runner = QueueRunner::new(ctx.clone(), cfg.clone(), queue, concurrency);
         runners.spawn(runner.run(stop_rx.clone()));
     }
+    // Jobs lost from Redis, found by their age whatever the queues hold.
+    let (sweep_ctx, sweep_cfg, sweep_stop) = (ctx.clone(), cfg.clone(), stop_rx.clone());
+    runners.spawn(async move {
+        sweep::sweep_loop(sweep_ctx, sweep_cfg, sweep_stop).await;
+        Ok(())
+    });
     // Webhook deliveries made by committed transactions, dispatched at once.
     let (listen_ctx, listen_stop) = (ctx.clone(), stop_rx.clone());
     runners.spawn(async move {

@@ -225,6 +225,7 @@ async fn put_back(s: &Shared, deliveries: Vec<Delivery>) {
             },
             None => Settle::Done {
                 stream_id: d.stream_id,
+                job: None,
             },
         })
         .collect();
@@ -262,6 +263,7 @@ async fn start(
                 tracing::error!(stream_id = %d.stream_id, "unreadable queue entry dropped");
                 drop_now.push(Settle::Done {
                     stream_id: d.stream_id,
+                    job: None,
                 });
             }
         }
@@ -284,7 +286,10 @@ async fn start(
         // Taken out, so a second entry of one job in this batch runs nothing.
         let Some((attempt, max_attempts)) = claimed.remove(&env.id) else {
             // Cancelled, finished, or a duplicate entry: nothing to run.
-            drop_now.push(Settle::Done { stream_id });
+            drop_now.push(Settle::Done {
+                stream_id,
+                job: Some(env.id),
+            });
             continue;
         };
         let permit = match first.take() {
@@ -418,7 +423,10 @@ fn decide(
                     result: Some(value),
                     next_run_at: None,
                 }),
-                settle: Settle::Done { stream_id },
+                settle: Settle::Done {
+                    stream_id,
+                    job: Some(id),
+                },
             }
         }
         Err(e) if e.retryable && attempt < max_attempts => {
@@ -453,7 +461,10 @@ fn decide(
                     result: None,
                     next_run_at: None,
                 }),
-                settle: Settle::Done { stream_id },
+                settle: Settle::Done {
+                    stream_id,
+                    job: Some(id),
+                },
             }
         }
     }
@@ -600,35 +611,6 @@ async fn promote_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 .set(stream as f64);
             metrics::gauge!("queue_depth", "queue" => s.queue.name(), "part" => "delayed")
                 .set(delayed as f64);
-            if (stream, delayed) == (0, 0) && n % 100 == 1 {
-                rescue_lost(&s).await;
-            }
         }
-    }
-}
-
-/// With nothing of this queue in Redis, jobs PostgreSQL still holds as
-/// waiting (and untouched for two leases) were lost on the way to Redis:
-/// put them back.
-async fn rescue_lost(s: &Shared) {
-    let now = s.ctx.db.clock.now();
-    let before = now - chrono::Duration::from_std(s.cfg.lease * 2).unwrap_or_default();
-    let lost = match store::stale_waiting(&s.ctx.db, s.queue.name(), before, 1000).await {
-        Ok(l) if l.is_empty() => return,
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, "looking for lost jobs failed");
-            return;
-        }
-    };
-    tracing::warn!(
-        queue = s.queue.name(),
-        jobs = lost.len(),
-        "jobs missing from Redis: queueing them again"
-    );
-    metrics::counter!("jobs_requeued_total", "queue" => s.queue.name())
-        .increment(lost.len() as u64);
-    if let Err(e) = nestogy_jobs::enqueue::requeue(&s.ctx.queue, s.queue, &lost, now).await {
-        tracing::warn!(error = %e, "queueing lost jobs failed");
     }
 }
