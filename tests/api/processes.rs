@@ -412,6 +412,129 @@ async fn jobs_redis_lost_run_once_within_the_bound_while_a_trickle_keeps_the_que
     );
 }
 
+/// A role PostgreSQL lets hold two connections, dropped at the end.
+struct TinyRole {
+    name: String,
+}
+
+impl TinyRole {
+    async fn new(app: &TestApp) -> TinyRole {
+        let name = format!("{}_tiny", app.db_name);
+        for sql in [
+            format!("CREATE ROLE {name} LOGIN CONNECTION LIMIT 2"),
+            format!("GRANT nestogy_app TO {name}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&app.owner)
+                .await
+                .unwrap();
+        }
+        TinyRole { name }
+    }
+
+    fn url(&self, app: &TestApp) -> String {
+        app.database_url()
+            .replacen("postgres:postgres@", &format!("{}@", self.name), 1)
+    }
+}
+
+impl Drop for TinyRole {
+    fn drop(&mut self) {
+        // On a runtime of its own, with a connection of its own: the test's
+        // runtime (and its pools) cannot run inside Drop.
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            rt.block_on(async move {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(&crate::common::admin_url())
+                    .await
+                    .ok()?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// PostgreSQL cannot give a process its pool: the process says so and
+/// exits at once, instead of timing out later; one that fits logs its share.
+#[tokio::test]
+async fn a_process_postgresql_cannot_give_its_pool_exits_at_once_with_a_clear_message() {
+    use sqlx::Connection;
+    let app = TestApp::new().await;
+    let role = TinyRole::new(&app).await;
+    let url = role.url(&app);
+    assert!(url.contains("_tiny@"), "{url}");
+
+    // A pool larger than the role may ever hold.
+    let mut big = Proc::spawn(
+        &app,
+        "worker",
+        &[("DATABASE_URL", &url), ("NESTOGY_DB_POOL_SIZE", "4")],
+    );
+    let status = big.exit_status(Duration::from_secs(10)).await;
+    assert!(!status.success(), "{status:?}");
+    let log = big.log();
+    assert!(
+        log.contains("NESTOGY_DB_POOL_SIZE is 4")
+            && log.contains("CONNECTION LIMIT lets this role hold at most 2"),
+        "{log}"
+    );
+
+    // The role's two connections taken: the next is refused, and said so at once.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(sqlx::PgConnection::connect(&url).await.unwrap());
+    }
+    let started = Instant::now();
+    let mut refused = Proc::spawn(
+        &app,
+        "worker",
+        &[("DATABASE_URL", &url), ("NESTOGY_DB_POOL_SIZE", "1")],
+    );
+    let status = refused.exit_status(Duration::from_secs(10)).await;
+    let took = started.elapsed();
+    assert!(!status.success(), "{status:?}");
+    let log = refused.log();
+    assert!(
+        log.contains("too many connections") && log.contains("SQLSTATE 53300"),
+        "{log}"
+    );
+    // Not after the pool's 5 s acquire timeout.
+    assert!(took < Duration::from_secs(4), "exited after {took:?}");
+    for c in held {
+        c.close().await.unwrap();
+    }
+
+    // One that fits starts and logs its share of the server.
+    let fits = Proc::spawn(
+        &app,
+        "worker",
+        &[
+            ("DATABASE_URL", &url),
+            ("NESTOGY_DB_POOL_SIZE", "1"),
+            ("NESTOGY_WORKER_QUEUES", "default"),
+        ],
+    );
+    eventually("the worker to start", Duration::from_secs(30), || async {
+        fits.log().contains("worker started")
+    })
+    .await;
+    assert!(
+        fits.log().contains("PostgreSQL pool: 1 of max_connections"),
+        "{}",
+        fits.log()
+    );
+    drop(fits);
+}
+
 async fn our_redis_bytes(app: &TestApp) -> i64 {
     let mut conn = app
         .queue
