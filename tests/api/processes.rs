@@ -512,6 +512,16 @@ async fn a_process_postgresql_cannot_give_its_pool_exits_at_once_with_a_clear_me
     for c in held {
         c.close().await.unwrap();
     }
+    let role_connections = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = '{}'",
+        role.name
+    );
+    eventually(
+        "the role's connections to end",
+        Duration::from_secs(10),
+        || async { app.count(&role_connections).await == 0 },
+    )
+    .await;
 
     // One that fits starts and logs its share of the server.
     let fits = Proc::spawn(
@@ -524,7 +534,10 @@ async fn a_process_postgresql_cannot_give_its_pool_exits_at_once_with_a_clear_me
         ],
     );
     eventually("the worker to start", Duration::from_secs(30), || async {
-        fits.log().contains("worker started")
+        let log = fits.log();
+        // main's error, should it stop.
+        assert!(!log.contains("Error: "), "{log}");
+        log.contains("worker started")
     })
     .await;
     assert!(
