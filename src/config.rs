@@ -1,5 +1,7 @@
 //! Command line and environment configuration.
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -57,14 +59,12 @@ pub struct Global {
     pub redis_prefix: String,
 
     /// Seconds a stopping worker lets running jobs finish before handing
-    /// them back to the queue.
-    #[arg(
-        long,
-        env = "NESTOGY_WORKER_GRACE",
-        default_value_t = 30,
-        global = true
-    )]
-    pub worker_grace: u64,
+    /// them back to the queue (it heartbeats them meanwhile). At most the
+    /// lease less one heartbeat (two thirds of NESTOGY_JOB_LEASE), so jobs go
+    /// back before another worker may take them over; unset, exactly that
+    /// (20 with the default lease).
+    #[arg(long, env = "NESTOGY_WORKER_GRACE", global = true)]
+    pub worker_grace: Option<u64>,
 
     /// The queues a worker serves, comma-separated (`inbound,mail`); all of
     /// them when unset. Dedicated workers keep one family from taking the
@@ -73,7 +73,8 @@ pub struct Global {
     pub worker_queues: Option<String>,
 
     /// Seconds after which a job held by a worker that stopped heartbeating
-    /// (it died) is taken over by another worker. Heartbeats come every third of it.
+    /// (it died) is taken over by another worker; at least 3. Heartbeats come
+    /// every third of it.
     #[arg(long, env = "NESTOGY_JOB_LEASE", default_value_t = 30, global = true)]
     pub job_lease: u64,
 
@@ -246,6 +247,58 @@ pub struct Global {
     pub log_format: LogFormat,
 }
 
+/// A worker's lease, heartbeat and grace, coherent: see [`Global::worker_timing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerTiming {
+    pub lease: Duration,
+    pub heartbeat: Duration,
+    pub grace: Duration,
+}
+
+impl Global {
+    /// The lease, a heartbeat of a third of it, and the grace: as given when
+    /// it ends at least one heartbeat before the lease, else an error naming
+    /// the variables; unset, the lease less one heartbeat.
+    pub fn worker_timing(&self) -> anyhow::Result<WorkerTiming> {
+        anyhow::ensure!(
+            self.job_lease >= 3,
+            "NESTOGY_JOB_LEASE must be at least 3 seconds (it is {})",
+            self.job_lease
+        );
+        let lease = Duration::from_secs(self.job_lease);
+        let heartbeat = lease / 3;
+        let longest = lease - heartbeat;
+        let grace = match self.worker_grace {
+            None => longest,
+            Some(g) => {
+                let grace = Duration::from_secs(g);
+                anyhow::ensure!(
+                    grace <= longest,
+                    "NESTOGY_WORKER_GRACE ({g} s) must end at least one heartbeat ({} s, a third of \
+                     NESTOGY_JOB_LEASE) before the lease ({} s) does, or another worker could take \
+                     over jobs a stopping worker still runs: set NESTOGY_WORKER_GRACE to at most {} \
+                     or NESTOGY_JOB_LEASE to at least {}",
+                    secs(heartbeat),
+                    self.job_lease,
+                    longest.as_secs(),
+                    (g * 3).div_ceil(2)
+                );
+                grace
+            }
+        };
+        Ok(WorkerTiming {
+            lease,
+            heartbeat,
+            grace,
+        })
+    }
+}
+
+fn secs(d: Duration) -> String {
+    let s = format!("{:.2}", d.as_secs_f64());
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Auto,
@@ -305,5 +358,51 @@ pub fn init_tracing(g: &Global) {
         builder.json().flatten_event(true).init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(args: &[&str]) -> anyhow::Result<WorkerTiming> {
+        let mut argv = vec!["nestogy"];
+        argv.extend_from_slice(args);
+        argv.push("worker");
+        Cli::try_parse_from(argv).unwrap().global.worker_timing()
+    }
+
+    #[test]
+    fn the_grace_derives_from_the_lease_and_may_not_reach_it() {
+        // Unset variables of the environment would change the defaults.
+        if std::env::var_os("NESTOGY_JOB_LEASE").is_some()
+            || std::env::var_os("NESTOGY_WORKER_GRACE").is_some()
+        {
+            return;
+        }
+        let d = timing(&[]).unwrap();
+        assert_eq!(
+            (d.lease.as_secs(), d.heartbeat.as_secs(), d.grace.as_secs()),
+            (30, 10, 20)
+        );
+        let short = timing(&["--job-lease", "6"]).unwrap();
+        assert_eq!((short.heartbeat.as_secs(), short.grace.as_secs()), (2, 4));
+        assert_eq!(
+            timing(&["--worker-grace", "20"]).unwrap().grace.as_secs(),
+            20
+        );
+        let e = timing(&["--worker-grace", "30"]).unwrap_err().to_string();
+        assert!(
+            e.contains("NESTOGY_WORKER_GRACE (30 s)")
+                && e.contains("at most 20")
+                && e.contains("NESTOGY_JOB_LEASE to at least 45"),
+            "{e}"
+        );
+        assert!(
+            timing(&["--job-lease", "2"])
+                .unwrap_err()
+                .to_string()
+                .contains("NESTOGY_JOB_LEASE must be at least 3")
+        );
     }
 }

@@ -234,10 +234,98 @@ fn services(g: &Global) -> anyhow::Result<std::sync::Arc<nestogy_jobs::Services>
     ))
 }
 
+/// A clear word for a connection PostgreSQL refused (or never answered).
+fn refused(e: sqlx::Error) -> anyhow::Error {
+    let code = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
+    match code.as_deref() {
+        Some("53300") => anyhow::anyhow!(
+            "PostgreSQL refused a connection: {e} (SQLSTATE 53300, too_many_connections). \
+             Each process holds up to NESTOGY_DB_POOL_SIZE connections: lower it, run fewer \
+             processes, or raise max_connections (or the role's or database's CONNECTION LIMIT)"
+        ),
+        Some(c @ ("28P01" | "28000")) => anyhow::anyhow!(
+            "PostgreSQL refused the login: {e} (SQLSTATE {c}): check the user and password of DATABASE_URL"
+        ),
+        Some("3D000") => anyhow::anyhow!(
+            "PostgreSQL has no such database: {e} (SQLSTATE 3D000): run `nestogy migrate`"
+        ),
+        Some(c) => anyhow::anyhow!("connecting to PostgreSQL: {e} (SQLSTATE {c})"),
+        None => anyhow::anyhow!("connecting to PostgreSQL: {e}"),
+    }
+}
+
+/// Reads what PostgreSQL has room for, logs this process's share, and
+/// refuses a pool the server could never give (it would fail with
+/// timeouts under load instead).
+async fn check_pool(g: &Global, parts: &Parts) -> anyhow::Result<()> {
+    let cap = db::capacity(&g.database_url).await.map_err(refused)?;
+    let pool = i64::from(g.db_pool_size);
+    tracing::info!(
+        pool,
+        max_connections = cap.max_connections,
+        in_use_by_others = cap.in_use,
+        reserved_for_superusers = cap.reserved,
+        "PostgreSQL pool: {pool} of max_connections {} ({} in use by others, {} reserved for superusers)",
+        cap.max_connections,
+        cap.in_use,
+        cap.reserved
+    );
+    let (ceiling, limit) = cap.ceiling();
+    let what = match limit {
+        db::Limit::Server if cap.superuser => "max_connections".to_owned(),
+        db::Limit::Server => {
+            "max_connections less superuser_reserved_connections (and reserved_connections)"
+                .to_owned()
+        }
+        db::Limit::Role => "the login role's CONNECTION LIMIT".to_owned(),
+        db::Limit::Database => "the database's CONNECTION LIMIT".to_owned(),
+    };
+    anyhow::ensure!(
+        pool <= ceiling,
+        "NESTOGY_DB_POOL_SIZE is {pool}, but {what} lets this role hold at most {ceiling} \
+         connections: lower NESTOGY_DB_POOL_SIZE (see the README's scaling section for N processes)"
+    );
+    // A worker's mailbox polls hold connections of their own, one per
+    // inbound job at once, outside the pool.
+    let serves_inbound = parts.worker
+        && g.worker_queues.as_deref().is_none_or(|l| {
+            l.split(',')
+                .any(|n| n.trim() == nestogy_jobs::Queue::Inbound.name())
+        });
+    let extra = if serves_inbound {
+        nestogy_jobs::Queue::Inbound.concurrency() as i64
+    } else {
+        0
+    };
+    let left = cap.left();
+    if pool + extra > left {
+        tracing::warn!(
+            pool,
+            outside_pool = extra,
+            left,
+            "PostgreSQL has {left} connections left for this process, which may use {} \
+             ({pool} in its pool, {extra} for mailbox polls): once they run out, work fails \
+             waiting for connections; lower NESTOGY_DB_POOL_SIZE or raise max_connections",
+            pool + extra
+        );
+    }
+    Ok(())
+}
+
 async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
+    // Settings first: a worker whose timing could run a job twice never starts.
+    let timing = if parts.worker {
+        Some(g.worker_timing()?)
+    } else {
+        None
+    };
+    check_pool(g, &parts).await?;
     let pool = db::connect_app(&g.database_url, g.db_pool_size)
         .await
-        .context("connecting to PostgreSQL")?;
+        .map_err(refused)?;
     let dbh = Db::new(pool, clock_for(g));
     let redis = redis::Client::open(g.redis_url.as_str()).context("parsing REDIS_URL")?;
     let queue = RedisQueue::connect(redis, g.redis_prefix.clone())
@@ -303,11 +391,11 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
                 .context("serving metrics")
         });
     }
-    if parts.worker {
+    if let Some(timing) = timing {
         let mut cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
-        cfg.grace = std::time::Duration::from_secs(g.worker_grace);
-        cfg.lease = std::time::Duration::from_secs(g.job_lease.max(3));
-        cfg.heartbeat = cfg.lease / 3;
+        cfg.grace = timing.grace;
+        cfg.lease = timing.lease;
+        cfg.heartbeat = timing.heartbeat;
         if let Some(list) = g.worker_queues.as_deref() {
             cfg.queues = worker_queues(list)?;
         }

@@ -11,12 +11,24 @@
 //!   unbounded reply.
 //! - Reclaim: `XAUTOCLAIM` takes over entries a worker has held without a
 //!   heartbeat for longer than the lease (its process died).
+//! - Presence: one set per family holds the id of every job that has an
+//!   entry in Redis (stream or sorted set). It changes in the same atomic
+//!   transaction as the entries: `SADD` with every push, retry and
+//!   hand-back, `SREM` when a settled job leaves. A job PostgreSQL holds as
+//!   waiting whose id is not in the set was lost on its way to Redis or with
+//!   Redis itself (a restart without its data takes the set too): the
+//!   sweeper asks the set (`SMISMEMBER`) and queues only those again. The
+//!   set may wrongly say absent (a duplicate entry settled while the job
+//!   waits again), which costs a duplicate entry that the claim drops; it
+//!   never says present for a job without an entry.
 
 use std::collections::HashMap;
 
 use redis::aio::{ConnectionManager, MultiplexedConnection};
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
 use redis::{AsyncCommands, RedisResult, Value};
+
+use nestogy_domain::JobId;
 
 use crate::Queue;
 use crate::envelope::Envelope;
@@ -45,8 +57,12 @@ pub struct Delivery {
 /// What to do with a fetched entry when its attempt is over.
 #[derive(Debug, Clone)]
 pub enum Settle {
-    /// Finished (succeeded, dead, cancelled or unreadable): remove it.
-    Done { stream_id: String },
+    /// Finished (succeeded, dead, cancelled or unreadable): remove it, and
+    /// the job from the presence set (`None`: an unreadable entry).
+    Done {
+        stream_id: String,
+        job: Option<JobId>,
+    },
     /// Failed with attempts left: remove it and queue the next attempt at `due_ms`.
     Retry {
         stream_id: String,
@@ -106,6 +122,19 @@ impl RedisQueue {
         format!("{}:d:{}", self.prefix, q.name())
     }
 
+    /// The set of ids of this family's jobs that have an entry in Redis.
+    pub fn present_key(&self, q: Queue) -> String {
+        format!("{}:in:{}", self.prefix, q.name())
+    }
+
+    fn sweep_lock_key(&self) -> String {
+        format!("{}:sweep:lock", self.prefix)
+    }
+
+    fn sweep_cursor_key(&self) -> String {
+        format!("{}:sweep:cursor", self.prefix)
+    }
+
     /// A connection of its own, for blocking reads.
     /// Its response timeout outlasts the longest `BLOCK` a fetch asks for.
     pub async fn dedicated(&self) -> RedisResult<MultiplexedConnection> {
@@ -154,6 +183,7 @@ impl RedisQueue {
                     .ignore(),
                 Some(ms) => pipe.zadd(self.delayed_key(*q), env.encode(), *ms).ignore(),
             };
+            pipe.sadd(self.present_key(*q), member(env.id)).ignore();
         }
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await
@@ -197,18 +227,25 @@ impl RedisQueue {
         if items.is_empty() {
             return Ok(());
         }
-        let (stream, delayed) = (self.stream_key(q), self.delayed_key(q));
+        let (stream, delayed, present) =
+            (self.stream_key(q), self.delayed_key(q), self.present_key(q));
         let mut pipe = redis::pipe();
         pipe.atomic();
         for item in items {
             let id = match item {
-                Settle::Done { stream_id } => stream_id,
+                Settle::Done { stream_id, job } => {
+                    if let Some(job) = job {
+                        pipe.srem(&present, member(*job)).ignore();
+                    }
+                    stream_id
+                }
                 Settle::Retry {
                     stream_id,
                     envelope,
                     due_ms,
                 } => {
                     pipe.zadd(&delayed, envelope.encode(), *due_ms).ignore();
+                    pipe.sadd(&present, member(envelope.id)).ignore();
                     stream_id
                 }
                 Settle::HandBack {
@@ -217,6 +254,7 @@ impl RedisQueue {
                 } => {
                     pipe.xadd(&stream, "*", &[("e", envelope.encode())])
                         .ignore();
+                    pipe.sadd(&present, member(envelope.id)).ignore();
                     stream_id
                 }
             };
@@ -289,6 +327,53 @@ impl RedisQueue {
         Ok((stream, delayed))
     }
 
+    /// Which of `ids` (jobs of `q`) have an entry in Redis, by the presence
+    /// set: one answer per id, in order.
+    pub async fn present(&self, q: Queue, ids: &[JobId]) -> RedisResult<Vec<bool>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SMISMEMBER");
+        cmd.arg(self.present_key(q));
+        for id in ids {
+            cmd.arg(member(*id));
+        }
+        let flags: Vec<i64> = cmd.query_async(&mut conn).await?;
+        Ok(flags.into_iter().map(|f| f == 1).collect())
+    }
+
+    /// Takes the sweeper's turn for `ms` milliseconds: true for one caller
+    /// (any process) per period. The lock is not released: it expires, so
+    /// the sweep runs at most once per period however many workers run.
+    pub async fn sweep_turn(&self, holder: &str, ms: u64) -> RedisResult<bool> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.sweep_lock_key())
+            .arg(holder)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms.max(1))
+            .query_async(&mut conn)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Where the last sweep stopped (opaque to the queue), if anywhere.
+    pub async fn sweep_cursor(&self) -> RedisResult<Option<String>> {
+        let mut conn = self.conn.clone();
+        conn.get(self.sweep_cursor_key()).await
+    }
+
+    /// Records where this sweep stopped; `None` starts the next at the beginning.
+    pub async fn set_sweep_cursor(&self, cursor: Option<&str>) -> RedisResult<()> {
+        let mut conn = self.conn.clone();
+        match cursor {
+            Some(c) => conn.set(self.sweep_cursor_key(), c).await,
+            None => conn.del(self.sweep_cursor_key()).await,
+        }
+    }
+
     /// Removes consumers that hold nothing and were idle for `idle_ms`
     /// (workers that stopped), so the group does not grow forever.
     pub async fn prune_consumers(&self, q: Queue, idle_ms: u64) -> RedisResult<usize> {
@@ -326,6 +411,11 @@ impl RedisQueue {
         }
         Ok(removed)
     }
+}
+
+/// A job's member in the presence set: its id's 16 bytes.
+fn member(id: JobId) -> Vec<u8> {
+    id.as_uuid().as_bytes().to_vec()
 }
 
 fn delivery(s: redis::streams::StreamId) -> Delivery {

@@ -201,26 +201,60 @@ pub struct Waiting {
     pub id: JobId,
     pub company_id: Option<TenantId>,
     pub kind: String,
+    pub queue: String,
     pub payload: serde_json::Value,
     pub run_at: DateTime<Utc>,
 }
 
-/// Jobs of `queue` waiting to run that nothing has touched since `before`.
-pub async fn stale_waiting(
+/// A waiting job as the sweeper first sees it: no payload yet.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WaitingRef {
+    pub id: JobId,
+    pub queue: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Jobs waiting to run (`queued`, `failed_will_retry`) that nothing has
+/// touched since `before`, of every queue, in (`updated_at`, `id`) order
+/// after `after`, at most `limit`.
+pub async fn old_waiting(
     db: &Db,
-    queue: &str,
     before: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, JobId)>,
     limit: i64,
-) -> Result<Vec<Waiting>, sqlx::Error> {
+) -> Result<Vec<WaitingRef>, sqlx::Error> {
+    let (after_at, after_id) = match after {
+        Some((at, id)) => (Some(at), Some(id)),
+        None => (None, None),
+    };
     let mut tx = db.system().await?;
     let rows = sqlx::query_as(
-        "SELECT id, company_id, kind, payload, run_at FROM jobs \
-         WHERE state IN ('queued', 'failed_will_retry') AND queue = $1 AND updated_at < $2 \
-         ORDER BY updated_at LIMIT $3",
+        "SELECT id, queue, updated_at FROM jobs \
+         WHERE state IN ('queued', 'failed_will_retry') AND updated_at < $1 \
+           AND ($2::timestamptz IS NULL OR (updated_at, id) > ($2, $3)) \
+         ORDER BY updated_at, id LIMIT $4",
     )
-    .bind(queue)
     .bind(before)
+    .bind(after_at)
+    .bind(after_id)
     .bind(limit)
+    .fetch_all(tx.conn())
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// The jobs of `ids` still waiting to run, whole, to push again.
+pub async fn waiting_by_ids(db: &Db, ids: &[JobId]) -> Result<Vec<Waiting>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut tx = db.system().await?;
+    let rows = sqlx::query_as(
+        "SELECT id, company_id, kind, queue, payload, run_at FROM jobs \
+         WHERE id = ANY($1) AND state IN ('queued', 'failed_will_retry')",
+    )
+    .bind(ids)
     .fetch_all(tx.conn())
     .await?;
     tx.commit().await?;

@@ -412,3 +412,108 @@ async fn a_job_lost_on_its_way_to_redis_is_queued_again() {
     assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 1);
     worker.stop().await;
 }
+
+/// The sweeper queues again exactly the waiting jobs Redis does not hold,
+/// however many it does hold: 3,000 jobs waiting in Redis for five minutes
+/// (a deep backlog) are never pushed twice, 8 lost ones (one due in an hour)
+/// are pushed once; after Redis loses everything, all are pushed, a budget
+/// at a time, each sweep going on where the last stopped.
+#[tokio::test]
+async fn the_sweeper_queues_again_only_jobs_absent_from_redis() {
+    use nestogy_jobs::Queue;
+    use nestogy_workers::{Swept, WorkerConfig, consumer_name, sweep_lost};
+
+    let app = TestApp::new().await;
+    let ctx = app.real_jobs();
+    app.queue.ensure_groups().await.unwrap();
+    let backlog: Vec<Noop> = (0..1000).map(|_| Noop { tenant: None }).collect();
+    for _ in 0..3 {
+        nestogy_jobs::enqueue_many(&ctx, &backlog).await.unwrap();
+    }
+    // Lost on their way to Redis: recorded, never pushed.
+    let now = chrono::Utc::now();
+    let mut lost: Vec<_> = (0..7)
+        .map(|_| nestogy_jobs::enqueue::Prepared::typed(&Record::default(), now, None).unwrap())
+        .collect();
+    lost.push(
+        nestogy_jobs::enqueue::Prepared::typed(
+            &Record::default(),
+            now + chrono::Duration::hours(1),
+            None,
+        )
+        .unwrap(),
+    );
+    let mut tx = ctx.db.system().await.unwrap();
+    nestogy_jobs::enqueue::record(&mut tx, lost, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE jobs SET updated_at = updated_at - interval '5 minutes'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+
+    let mut cfg = WorkerConfig::new(consumer_name());
+    let depth = || async { app.queue.depth(Queue::Default).await.unwrap() };
+    assert_eq!(depth().await, (3000, 0));
+    let first = sweep_lost(&ctx, &cfg).await.unwrap();
+    assert_eq!(
+        first,
+        Swept {
+            examined: 3008,
+            requeued: 8
+        }
+    );
+    assert_eq!(
+        depth().await,
+        (3007, 1),
+        "the lost ones, the later one delayed"
+    );
+    let second = sweep_lost(&ctx, &cfg).await.unwrap();
+    assert_eq!(
+        second,
+        Swept {
+            examined: 3008,
+            requeued: 0
+        }
+    );
+    assert_eq!(depth().await, (3007, 1), "nothing pushed twice");
+
+    // Redis restarts empty: everything is absent, found 2,000 a sweep.
+    crate::processes::redis_forgets_everything(&app).await;
+    cfg.sweep_budget = 2000;
+    let sweeps = [
+        sweep_lost(&ctx, &cfg).await.unwrap(),
+        sweep_lost(&ctx, &cfg).await.unwrap(),
+        sweep_lost(&ctx, &cfg).await.unwrap(),
+    ];
+    assert_eq!(
+        sweeps,
+        [
+            Swept {
+                examined: 2000,
+                requeued: 2000
+            },
+            Swept {
+                examined: 1008,
+                requeued: 1008
+            },
+            Swept {
+                examined: 2000,
+                requeued: 0
+            },
+        ]
+    );
+    assert_eq!(depth().await, (3007, 1));
+
+    // A worker runs each once, the delayed one aside.
+    let worker = app.start_worker();
+    eventually("the pushed jobs to succeed", WAIT, || async {
+        app.count("SELECT count(*) FROM jobs WHERE state = 'succeeded'")
+            .await
+            == 3007
+    })
+    .await;
+    assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 7);
+    worker.stop().await;
+}

@@ -1,9 +1,11 @@
 //! The worker runtime: runs every job family's queue with its own
 //! concurrency, one retry path (the job's policy), per-job timeouts, a
 //! lease with heartbeats so a dead worker's jobs come back, and graceful
-//! shutdown that finishes or hands back what it holds.
+//! shutdown that finishes or hands back what it holds, and a sweeper that
+//! queues again the jobs Redis lost.
 
 mod runner;
+mod sweep;
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,16 +13,20 @@ use std::time::Duration;
 use nestogy_jobs::{JobContext, Queue};
 
 pub use runner::QueueRunner;
+pub use sweep::{Swept, sweep_lost};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     /// This process's consumer name in Redis; unique per process.
     pub consumer: String,
-    /// How long a stopping worker lets running jobs finish before handing them back.
+    /// How long a stopping worker lets running jobs finish before handing
+    /// them back. At most `lease - heartbeat` (see [`WorkerConfig::check`]).
     pub grace: Duration,
     /// A held job without a heartbeat for this long is taken over by another worker.
     pub lease: Duration,
-    /// How often held jobs are heartbeaten and abandoned ones reclaimed.
+    /// How often held jobs are heartbeaten (until each is finished or handed
+    /// back, a stopping worker's too) and abandoned ones reclaimed. At most a
+    /// third of the lease.
     pub heartbeat: Duration,
     /// How often due delayed jobs (retries, scheduled) are moved to their queue.
     pub promote_every: Duration,
@@ -28,13 +34,23 @@ pub struct WorkerConfig {
     pub fetch_batch: usize,
     /// The queues this worker serves, with their concurrency.
     pub queues: Vec<(Queue, usize)>,
+    /// How often the sweeper looks for jobs lost from Redis (one process
+    /// sweeps per period, whichever takes the turn).
+    pub sweep_every: Duration,
+    /// A waiting job untouched in PostgreSQL for this long and absent from
+    /// Redis is lost: the sweeper queues it again. Longer than any enqueue
+    /// takes between its commit and its push.
+    pub lost_after: Duration,
+    /// Most waiting jobs one sweep examines; the next sweep goes on from
+    /// there.
+    pub sweep_budget: usize,
 }
 
 impl WorkerConfig {
     pub fn new(consumer: String) -> Self {
         Self {
             consumer,
-            grace: Duration::from_secs(30),
+            grace: Duration::from_secs(20),
             lease: Duration::from_secs(30),
             heartbeat: Duration::from_secs(10),
             promote_every: Duration::from_millis(100),
@@ -43,7 +59,30 @@ impl WorkerConfig {
                 .into_iter()
                 .map(|q| (q, q.concurrency()))
                 .collect(),
+            sweep_every: Duration::from_secs(5),
+            lost_after: Duration::from_secs(10),
+            sweep_budget: 10_000,
         }
+    }
+
+    /// Refuses timings under which a job could run twice: a heartbeat of
+    /// more than a third of the lease (one late beat would lose the lease),
+    /// or a grace that leaves less than one heartbeat of the lease (a
+    /// stopping worker must hand its jobs back before anyone may take them).
+    pub fn check(&self) -> Result<(), String> {
+        if self.heartbeat.is_zero() || self.heartbeat * 3 > self.lease {
+            return Err(format!(
+                "the heartbeat ({:?}) must be more than zero and at most a third of the lease ({:?})",
+                self.heartbeat, self.lease
+            ));
+        }
+        if self.grace + self.heartbeat > self.lease {
+            return Err(format!(
+                "the grace ({:?}) must end at least one heartbeat ({:?}) before the lease ({:?})",
+                self.grace, self.heartbeat, self.lease
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -61,6 +100,8 @@ pub async fn run(
     cfg: WorkerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    cfg.check()
+        .map_err(|e| anyhow::anyhow!("worker timing: {e}"))?;
     ctx.queue.ensure_groups().await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut runners = tokio::task::JoinSet::new();
@@ -68,6 +109,12 @@ pub async fn run(
         let runner = QueueRunner::new(ctx.clone(), cfg.clone(), queue, concurrency);
         runners.spawn(runner.run(stop_rx.clone()));
     }
+    // Jobs lost from Redis, found by their age whatever the queues hold.
+    let (sweep_ctx, sweep_cfg, sweep_stop) = (ctx.clone(), cfg.clone(), stop_rx.clone());
+    runners.spawn(async move {
+        sweep::sweep_loop(sweep_ctx, sweep_cfg, sweep_stop).await;
+        Ok(())
+    });
     // Webhook deliveries made by committed transactions, dispatched at once.
     let (listen_ctx, listen_stop) = (ctx.clone(), stop_rx.clone());
     runners.spawn(async move {

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use nestogy_domain::JobId;
@@ -13,6 +13,7 @@ use nestogy_jobs::store::{self, Finish};
 use nestogy_jobs::{JobContext, JobError, JobMeta, Queue, registry};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::WorkerConfig;
@@ -38,6 +39,9 @@ struct Shared {
     held: Mutex<HashMap<String, Held>>,
     emptied: Notify,
     outcomes: mpsc::UnboundedSender<Outcome>,
+    /// When the last heartbeat that succeeded was sent: no job this worker
+    /// holds can be taken over before this plus the lease.
+    beaten: Mutex<Instant>,
 }
 
 pub struct QueueRunner {
@@ -57,6 +61,7 @@ impl QueueRunner {
                 held: Mutex::new(HashMap::new()),
                 emptied: Notify::new(),
                 outcomes: tx,
+                beaten: Mutex::new(Instant::now()),
             }),
             outcomes: rx,
         }
@@ -64,15 +69,22 @@ impl QueueRunner {
 
     pub async fn run(self, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
         let s = self.shared;
+        let (drained_tx, drained) = watch::channel(false);
         let settler = tokio::spawn(settle_loop(s.ctx.clone(), s.queue, self.outcomes));
         let fetcher = tokio::spawn(fetch_loop(s.clone(), stop.clone()));
-        let keeper = tokio::spawn(keep_loop(s.clone(), stop.clone()));
+        // Heartbeats go on while stopping, until every held job is finished
+        // or handed back; reclaiming others' jobs stops with the signal.
+        let beater = tokio::spawn(beat_loop(s.clone(), drained));
+        let reclaimer = tokio::spawn(reclaim_loop(s.clone(), stop.clone()));
         let promoter = tokio::spawn(promote_loop(s.clone(), stop.clone()));
         let _ = fetcher.await;
-        let _ = keeper.await;
+        let _ = reclaimer.await;
         let _ = promoter.await;
         drain(&s).await;
+        let _ = drained_tx.send(true);
+        let _ = beater.await;
         // The settler ends when every sender is gone: the last is in `s`.
+        // Jobs that finished during the grace are settled before it ends.
         drop(s);
         let _ = settler.await;
         Ok(())
@@ -83,27 +95,50 @@ fn lock(s: &Shared) -> std::sync::MutexGuard<'_, HashMap<String, Held>> {
     s.held.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Waits for running jobs up to the grace period, then hands back the rest.
+/// The latest moment this worker may still hold its jobs: one heartbeat
+/// before the lease of the last heartbeat that succeeded could end, so a
+/// hand-back is done before another worker may take them over.
+fn lease_safe_until(s: &Shared) -> Instant {
+    let beaten = *s.beaten.lock().unwrap_or_else(|e| e.into_inner());
+    beaten + s.cfg.lease.saturating_sub(s.cfg.heartbeat)
+}
+
+/// Waits for running jobs up to the grace period (and never past the safe
+/// end of their lease, should heartbeats fail), then hands back the rest.
 async fn drain(s: &Arc<Shared>) {
-    let deadline = tokio::time::Instant::now() + s.cfg.grace;
+    let grace_end = Instant::now() + s.cfg.grace;
+    let mut lease_ending = false;
     loop {
         let notified = s.emptied.notified();
         if lock(s).is_empty() {
             break;
         }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+        let safe = lease_safe_until(s);
+        let until = grace_end.min(safe);
+        if Instant::now() >= until {
+            lease_ending = safe < grace_end;
             break;
         }
+        // Woken when the last job finishes, or to look at the deadlines again.
+        let _ = tokio::time::timeout_at(until, notified).await;
     }
     let remaining: Vec<(String, Held)> = lock(s).drain().collect();
     if remaining.is_empty() {
         return;
     }
-    tracing::warn!(
-        queue = s.queue.name(),
-        jobs = remaining.len(),
-        "grace period over: handing jobs back"
-    );
+    if lease_ending {
+        tracing::warn!(
+            queue = s.queue.name(),
+            jobs = remaining.len(),
+            "heartbeats failing and the lease ending: handing jobs back"
+        );
+    } else {
+        tracing::warn!(
+            queue = s.queue.name(),
+            jobs = remaining.len(),
+            "grace period over: handing jobs back"
+        );
+    }
     for (_, h) in &remaining {
         h.abort.abort();
     }
@@ -159,7 +194,11 @@ async fn fetch_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         {
             Ok(deliveries) => {
                 failures = 0;
-                if !deliveries.is_empty() {
+                if deliveries.is_empty() {
+                } else if *stop.borrow() {
+                    // Read as the stop came: not claimed, so back at once.
+                    put_back(&s, deliveries).await;
+                } else {
                     start(&s, deliveries, false, Some(first)).await;
                 }
             }
@@ -172,6 +211,26 @@ async fn fetch_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 backoff(&s, &mut failures, &e.to_string()).await;
             }
         }
+    }
+}
+
+/// Returns entries fetched but never claimed to the end of the stream.
+async fn put_back(s: &Shared, deliveries: Vec<Delivery>) {
+    let settles: Vec<Settle> = deliveries
+        .into_iter()
+        .map(|d| match d.envelope {
+            Some(envelope) => Settle::HandBack {
+                stream_id: d.stream_id,
+                envelope,
+            },
+            None => Settle::Done {
+                stream_id: d.stream_id,
+                job: None,
+            },
+        })
+        .collect();
+    if let Err(e) = s.ctx.queue.settle(s.queue, &settles).await {
+        tracing::warn!(error = %e, "returning fetched jobs failed; they return after the lease");
     }
 }
 
@@ -204,6 +263,7 @@ async fn start(
                 tracing::error!(stream_id = %d.stream_id, "unreadable queue entry dropped");
                 drop_now.push(Settle::Done {
                     stream_id: d.stream_id,
+                    job: None,
                 });
             }
         }
@@ -217,15 +277,19 @@ async fn start(
             return;
         }
     };
-    let claimed: HashMap<JobId, (i32, i32)> = claimed
+    let mut claimed: HashMap<JobId, (i32, i32)> = claimed
         .into_iter()
         .map(|c| (c.id, (c.attempts, c.max_attempts)))
         .collect();
     let mut first = first;
     for (stream_id, env) in readable {
-        let Some(&(attempt, max_attempts)) = claimed.get(&env.id) else {
+        // Taken out, so a second entry of one job in this batch runs nothing.
+        let Some((attempt, max_attempts)) = claimed.remove(&env.id) else {
             // Cancelled, finished, or a duplicate entry: nothing to run.
-            drop_now.push(Settle::Done { stream_id });
+            drop_now.push(Settle::Done {
+                stream_id,
+                job: Some(env.id),
+            });
             continue;
         };
         let permit = match first.take() {
@@ -295,7 +359,7 @@ fn spawn_job(
     let s = s.clone();
     tokio::spawn(
         async move {
-            let began = Instant::now();
+            let began = std::time::Instant::now();
             let abort = inner.abort_handle();
             let result = match tokio::time::timeout(timeout, inner).await {
                 Ok(Ok(r)) => r,
@@ -359,7 +423,10 @@ fn decide(
                     result: Some(value),
                     next_run_at: None,
                 }),
-                settle: Settle::Done { stream_id },
+                settle: Settle::Done {
+                    stream_id,
+                    job: Some(id),
+                },
             }
         }
         Err(e) if e.retryable && attempt < max_attempts => {
@@ -394,7 +461,10 @@ fn decide(
                     result: None,
                     next_run_at: None,
                 }),
-                settle: Settle::Done { stream_id },
+                settle: Settle::Done {
+                    stream_id,
+                    job: Some(id),
+                },
             }
         }
     }
@@ -437,8 +507,28 @@ async fn settle_loop(ctx: JobContext, queue: Queue, mut rx: mpsc::UnboundedRecei
     }
 }
 
-/// Heartbeats held jobs and reclaims jobs whose worker died.
-async fn keep_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+/// Heartbeats held jobs until `drained`: while running, and while stopping
+/// until each is finished or handed back.
+async fn beat_loop(s: Arc<Shared>, mut drained: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(s.cfg.heartbeat);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = drained.changed() => return,
+        }
+        let sent = Instant::now();
+        let held: Vec<String> = lock(&s).keys().cloned().collect();
+        match s.ctx.queue.touch(s.queue, &s.cfg.consumer, &held).await {
+            Ok(()) => *s.beaten.lock().unwrap_or_else(|e| e.into_inner()) = sent,
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+    }
+}
+
+/// Takes over jobs whose worker stopped heartbeating (it died), as many as
+/// there is room for; a stopping worker takes over nothing.
+async fn reclaim_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(s.cfg.heartbeat);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -446,16 +536,19 @@ async fn keep_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let held: Vec<String> = lock(&s).keys().cloned().collect();
-        if let Err(e) = s.ctx.queue.touch(s.queue, &s.cfg.consumer, &held).await {
-            tracing::warn!(error = %e, "heartbeat failed");
-        }
         loop {
+            if *stop.borrow() {
+                return;
+            }
+            let room = s.permits.available_permits().min(s.cfg.fetch_batch);
+            if room == 0 {
+                break;
+            }
             let lease_ms = s.cfg.lease.as_millis() as u64;
             match s
                 .ctx
                 .queue
-                .reclaim(s.queue, &s.cfg.consumer, lease_ms, s.cfg.fetch_batch)
+                .reclaim(s.queue, &s.cfg.consumer, lease_ms, room)
                 .await
             {
                 Ok(found) if found.is_empty() => break,
@@ -466,15 +559,17 @@ async fn keep_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                         .into_iter()
                         .filter(|d| !mine.contains(&d.stream_id))
                         .collect();
-                    tracing::warn!(
-                        queue = s.queue.name(),
-                        jobs = found.len(),
-                        "reclaimed jobs of a worker that stopped answering"
-                    );
-                    metrics::counter!("jobs_reclaimed_total", "queue" => s.queue.name())
-                        .increment(found.len() as u64);
-                    start(&s, found, true, None).await;
-                    if n < s.cfg.fetch_batch || *stop.borrow() {
+                    if !found.is_empty() {
+                        tracing::warn!(
+                            queue = s.queue.name(),
+                            jobs = found.len(),
+                            "reclaimed jobs of a worker that stopped answering"
+                        );
+                        metrics::counter!("jobs_reclaimed_total", "queue" => s.queue.name())
+                            .increment(found.len() as u64);
+                        start(&s, found, true, None).await;
+                    }
+                    if n < room {
                         break;
                     }
                 }
@@ -516,35 +611,6 @@ async fn promote_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 .set(stream as f64);
             metrics::gauge!("queue_depth", "queue" => s.queue.name(), "part" => "delayed")
                 .set(delayed as f64);
-            if (stream, delayed) == (0, 0) && n % 100 == 1 {
-                rescue_lost(&s).await;
-            }
         }
-    }
-}
-
-/// With nothing of this queue in Redis, jobs PostgreSQL still holds as
-/// waiting (and untouched for two leases) were lost on the way to Redis:
-/// put them back.
-async fn rescue_lost(s: &Shared) {
-    let now = s.ctx.db.clock.now();
-    let before = now - chrono::Duration::from_std(s.cfg.lease * 2).unwrap_or_default();
-    let lost = match store::stale_waiting(&s.ctx.db, s.queue.name(), before, 1000).await {
-        Ok(l) if l.is_empty() => return,
-        Ok(l) => l,
-        Err(e) => {
-            tracing::warn!(error = %e, "looking for lost jobs failed");
-            return;
-        }
-    };
-    tracing::warn!(
-        queue = s.queue.name(),
-        jobs = lost.len(),
-        "jobs missing from Redis: queueing them again"
-    );
-    metrics::counter!("jobs_requeued_total", "queue" => s.queue.name())
-        .increment(lost.len() as u64);
-    if let Err(e) = nestogy_jobs::enqueue::requeue(&s.ctx.queue, s.queue, &lost, now).await {
-        tracing::warn!(error = %e, "queueing lost jobs failed");
     }
 }
