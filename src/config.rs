@@ -107,6 +107,39 @@ pub struct Global {
     )]
     pub bind: String,
 
+    /// Seconds a connection to the API gets to send a complete request head,
+    /// when it opens and between keep-alive requests; past it the
+    /// connection is closed (half-sent headers, idle keep-alive sockets).
+    #[arg(
+        long,
+        env = "NESTOGY_HTTP_HEADER_TIMEOUT",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub http_header_timeout: u64,
+
+    /// Seconds a request may take, reading its body and answering (504 past it).
+    #[arg(
+        long,
+        env = "NESTOGY_HTTP_REQUEST_TIMEOUT",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    pub http_request_timeout: u64,
+
+    /// Most connections the API serves at once; more wait in the listen
+    /// backlog until one closes.
+    #[arg(
+        long,
+        env = "NESTOGY_HTTP_MAX_CONNECTIONS",
+        default_value_t = 1024,
+        value_parser = clap::value_parser!(u64).range(1..=1_000_000),
+        global = true
+    )]
+    pub http_max_connections: u64,
+
     /// Secret that signs access tokens (at least 32 bytes). Every API process
     /// must share it. Unset, a random one is made at start: tokens then die
     /// with the process.

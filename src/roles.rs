@@ -359,11 +359,17 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "API listening");
         println!("API docs: http://{addr}/docs  (OpenAPI: http://{addr}/api/v1/openapi.json)");
-        let app = nestogy_api::app(state);
+        let app = nestogy_api::app_with_timeout(
+            state,
+            std::time::Duration::from_secs(g.http_request_timeout),
+        );
+        let limits = nestogy_api::server::Limits {
+            header_timeout: std::time::Duration::from_secs(g.http_header_timeout),
+            max_connections: g.http_max_connections as usize,
+        };
         let stop = stopped();
         tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
+            nestogy_api::server::serve(listener, app, limits, stop)
                 .await
                 .context("serving HTTP")
         });
