@@ -221,6 +221,17 @@ pub struct Global {
     )]
     pub public_url: String,
 
+    /// Reverse proxies whose `X-Forwarded-For` names the client, for
+    /// sign-in throttling: addresses or CIDR blocks, comma-separated
+    /// (`10.0.0.0/8,fd00::/8`). Unset, the TCP peer is the client.
+    #[arg(
+        long,
+        env = "NESTOGY_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
+
     /// Let webhook endpoints target loopback, link-local and private
     /// addresses and plain http. For development and tests only.
     #[arg(long, env = "NESTOGY_WEBHOOKS_ALLOW_PRIVATE", global = true)]

@@ -352,13 +352,18 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
             &jwt_secret(g)?,
             chrono::Duration::seconds(g.access_token_ttl),
         );
-        let state = nestogy_api::AppState::new(ctx.clone(), jwt, metrics.clone());
+        let proxies = nestogy_api::client_addr::TrustedProxies::parse(&g.trusted_proxies)
+            .map_err(anyhow::Error::msg)
+            .context("reading NESTOGY_TRUSTED_PROXIES")?;
+        let state = nestogy_api::AppState::new(ctx.clone(), jwt, metrics.clone())
+            .with_trusted_proxies(proxies);
         let listener = tokio::net::TcpListener::bind(&g.bind)
             .await
             .with_context(|| format!("binding {}", g.bind))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "API listening");
         println!("API docs: http://{addr}/docs  (OpenAPI: http://{addr}/api/v1/openapi.json)");
+        // The server gives handlers the peer's address (sign-in throttling).
         let app = nestogy_api::app_with_timeout(
             state,
             std::time::Duration::from_secs(g.http_request_timeout),

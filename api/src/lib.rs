@@ -2,6 +2,7 @@
 //! writes. Anything slow, scheduled or external goes to the job queue.
 
 pub mod auth;
+pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

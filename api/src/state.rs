@@ -5,6 +5,7 @@ use nestogy_domain::Db;
 use nestogy_jobs::{JobContext, RedisQueue, Services};
 
 use crate::auth::JwtKeys;
+use crate::client_addr::TrustedProxies;
 
 /// Everything a handler may reach, shared by every request.
 #[derive(Clone)]
@@ -16,6 +17,8 @@ pub struct Inner {
     pub services: Arc<Services>,
     pub jwt: JwtKeys,
     pub metrics: PrometheusHandle,
+    /// Peers whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl AppState {
@@ -26,7 +29,28 @@ impl AppState {
             services: jobs.services,
             jwt,
             metrics,
+            trusted_proxies: TrustedProxies::default(),
         }))
+    }
+
+    /// The same state, believing `X-Forwarded-For` from `proxies`. Call it
+    /// while building, before the state is shared.
+    pub fn with_trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        match Arc::get_mut(&mut self.0) {
+            Some(inner) => inner.trusted_proxies = proxies,
+            None => {
+                let i = &self.0;
+                self = Self(Arc::new(Inner {
+                    db: i.db.clone(),
+                    queue: i.queue.clone(),
+                    services: i.services.clone(),
+                    jwt: i.jwt.clone(),
+                    metrics: i.metrics.clone(),
+                    trusted_proxies: proxies,
+                }));
+            }
+        }
+        self
     }
 }
 

@@ -29,6 +29,7 @@ pub mod mailboxes;
 pub mod money;
 pub mod networks;
 pub mod numbering;
+pub mod outbound;
 pub mod pagination;
 pub mod passwords;
 pub mod patch;

@@ -14,9 +14,18 @@ use crate::{
 };
 
 pub const REFRESH_TTL: Duration = Duration::days(30);
-/// Failed sign-ins allowed for one account within [`LOCKOUT_WINDOW`].
+/// Sign-in attempts allowed for one account from one client address within
+/// [`LOCKOUT_WINDOW`]; a successful sign-in starts the count over.
 pub const MAX_FAILED_LOGINS: i64 = 5;
 pub const LOCKOUT_WINDOW: Duration = Duration::minutes(15);
+/// Sign-in attempts allowed from one client address (an IPv6 /64) across
+/// all accounts within [`SOURCE_WINDOW`].
+pub const MAX_SOURCE_ATTEMPTS: i64 = 20;
+pub const SOURCE_WINDOW: Duration = Duration::minutes(15);
+/// Sign-in attempts allowed for one account from all addresses together
+/// within [`ACCOUNT_WINDOW`]: past it the account is locked for everyone.
+pub const MAX_ACCOUNT_ATTEMPTS: i64 = 100;
+pub const ACCOUNT_WINDOW: Duration = Duration::hours(1);
 pub const API_TOKEN_PREFIX: &str = "nst_";
 
 // ---- refresh tokens -------------------------------------------------------
@@ -226,51 +235,70 @@ pub async fn user_state(
     .transpose()
 }
 
-// ---- failed sign-ins --------------------------------------------------------
+// ---- sign-in throttling ------------------------------------------------------
 
-/// `Err(Locked)` when the account had [`MAX_FAILED_LOGINS`] failures within
-/// the window; the error says when the oldest of them leaves it.
-pub async fn check_lockout(tx: &mut TenantTx, user: UserId) -> DomainResult<()> {
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let fifth_latest: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT at FROM login_failures WHERE company_id = $1 AND user_id = $2 AND at > $3 \
-         ORDER BY at DESC OFFSET $4 LIMIT 1",
-    )
-    .bind(tenant)
-    .bind(user)
-    .bind(now - LOCKOUT_WINDOW)
-    .bind(MAX_FAILED_LOGINS - 1)
-    .fetch_optional(tx.conn())
-    .await?;
-    match fifth_latest {
+/// What a sign-in attempt is counted under: the client address (IPv6 by its
+/// /64, which one subscriber usually holds whole) and a hash of the
+/// lowercased e-mail address, known to an account or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInKey {
+    source: String,
+    account: String,
+}
+
+impl SignInKey {
+    pub fn new(email: &str, source: std::net::IpAddr) -> Self {
+        use std::net::IpAddr;
+        let source = match source {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                    format!("{net}/64")
+                }
+            },
+        };
+        let account = hex::encode(hash_token(&email.trim().to_lowercase()));
+        Self { source, account }
+    }
+}
+
+/// Counts a sign-in attempt before its password is checked: `Err(Locked)`
+/// once the client address, the (account, address) pair or the account as
+/// a whole has had its attempts in the window. Concurrent attempts are
+/// counted one after another (a row lock each), so no more than the limit
+/// get through however many arrive at once.
+pub async fn sign_in_attempt(db: &Db, key: &SignInKey) -> DomainResult<()> {
+    let limits = [MAX_SOURCE_ATTEMPTS, MAX_FAILED_LOGINS, MAX_ACCOUNT_ATTEMPTS].map(|n| n as i32);
+    let windows = [SOURCE_WINDOW, LOCKOUT_WINDOW, ACCOUNT_WINDOW].map(|w| w.num_seconds() as i32);
+    let refused: Option<(String, i32)> =
+        sqlx::query_as("SELECT * FROM auth_sign_in_attempt($1, $2, $3, $4, $5)")
+            .bind(&key.source)
+            .bind(&key.account)
+            .bind(db.clock.now())
+            .bind(&limits[..])
+            .bind(&windows[..])
+            .fetch_optional(&db.pool)
+            .await?;
+    match refused {
         None => Ok(()),
-        Some(at) => {
-            let secs = (at + LOCKOUT_WINDOW - now).num_seconds().max(1);
+        Some((scope, secs)) => {
+            tracing::info!(scope, source = %key.source, "sign-in throttled");
             Err(DomainError::Locked {
-                retry_after_secs: secs as u64,
+                retry_after_secs: secs.max(1) as u64,
             })
         }
     }
 }
 
-pub async fn record_login_failure(tx: &mut TenantTx, user: UserId) -> DomainResult<()> {
-    let (tenant, now) = (tx.tenant(), tx.now());
-    sqlx::query("INSERT INTO login_failures (id, company_id, user_id, at) VALUES ($1, $2, $3, $4)")
-        .bind(uuid::Uuid::now_v7())
-        .bind(tenant)
-        .bind(user)
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
-pub async fn clear_login_failures(tx: &mut TenantTx, user: UserId) -> DomainResult<()> {
-    let tenant = tx.tenant();
-    sqlx::query("DELETE FROM login_failures WHERE company_id = $1 AND user_id = $2")
-        .bind(tenant)
-        .bind(user)
-        .execute(tx.conn())
+/// A successful sign-in: its (account, address) count starts over.
+pub async fn sign_in_succeeded(db: &Db, key: &SignInKey) -> DomainResult<()> {
+    sqlx::query("SELECT auth_sign_in_succeeded($1, $2)")
+        .bind(&key.source)
+        .bind(&key.account)
+        .execute(&db.pool)
         .await?;
     Ok(())
 }

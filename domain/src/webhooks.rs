@@ -6,7 +6,7 @@
 //! event to one endpoint (unique per pair); each POST of it is an attempt.
 //! Messages are signed as the Standard Webhooks specification says.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::crypto::SecretKey;
+use crate::outbound;
 use crate::pagination::{Cursor, Page, PageRequest};
 use crate::validation::ValidationErrors;
 use crate::{
@@ -64,40 +65,12 @@ pub fn sign(secret: &str, msg_id: &str, timestamp: i64, body: &[u8]) -> DomainRe
 
 // ---------------------------------------------------------------- targets
 
-/// Whether an address is one webhooks may not target by default: loopback,
-/// private, link-local, unique-local, shared (CGNAT), multicast, broadcast,
-/// unspecified or documentation ranges.
+/// Whether an address is one webhooks may not target by default: anything
+/// [`outbound::is_public`] refuses (loopback, private, link-local, shared,
+/// multicast, reserved, documentation, metadata, and the IPv6 forms that
+/// embed such an IPv4 address).
 pub fn is_forbidden_ip(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 onto anything
-        }
-    }
-}
-
-fn forbidden_v4(ip: Ipv4Addr) -> bool {
-    let o = ip.octets();
-    ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_multicast()
-        || ip.is_broadcast()
-        || ip.is_documentation()
-        || o[0] == 0
-        || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space
-        || o[0] >= 240
+    !outbound::is_public(ip)
 }
 
 /// The host of a URL `v` accepted, as it would be connected to.
@@ -167,6 +140,21 @@ pub fn check_url(v: &mut ValidationErrors, url: &str, allow_private: bool) -> Op
             );
         }
         return Some(Host::Ip(ip));
+    }
+    // A host that ends in a number is an IPv4 address to URL parsers (and
+    // to the worker's HTTP client): `127.1`, `0x7f.0.0.1`, `2130706433`.
+    if let Some(ip) = outbound::whatwg_ipv4(&host) {
+        let Some(ip) = ip else {
+            return bad(v, "invalid", "url has a malformed host");
+        };
+        if !allow_private && is_forbidden_ip(IpAddr::V4(ip)) {
+            return bad(
+                v,
+                "private_address",
+                "url must not target a loopback, private or link-local address",
+            );
+        }
+        return Some(Host::Ip(IpAddr::V4(ip)));
     }
     if !host
         .chars()
@@ -1096,6 +1084,19 @@ mod tests {
             ("https://[fe80::1]/", "private_address"),
             ("https://[fd00::1]/", "private_address"),
             ("https://[::ffff:127.0.0.1]/", "private_address"),
+            ("https://[::127.0.0.1]/", "private_address"),
+            ("https://[2002:7f00:1::1]/", "private_address"),
+            ("https://[64:ff9b::a9fe:a9fe]/", "private_address"),
+            (
+                "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+                "private_address",
+            ),
+            ("https://[fd00:ec2::254]/", "private_address"),
+            ("https://127.1/", "private_address"),
+            ("https://0x7f.0.0.1/", "private_address"),
+            ("https://2130706433/", "private_address"),
+            ("https://0251.0376.0251.0376/", "private_address"),
+            ("https://1.2.3.4.5/", "invalid"),
             ("https://localhost/", "private_address"),
             ("https://intranet/", "private_address"),
             ("https://hooks.example.com:0/", "invalid"),

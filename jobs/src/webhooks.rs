@@ -164,7 +164,7 @@ pub async fn deliver(
     };
     let outcome = match refused(&c.url, cfg.allow_private_targets).await {
         Some(reason) => Err(reason),
-        None => Ok(post(ctx, &c).await?),
+        None => post(ctx, &c).await?,
     };
     let mut tx = ctx.db.tenant(tenant).await?;
     let (recorded, outcome) = match outcome {
@@ -231,41 +231,25 @@ pub async fn deliver(
     }))
 }
 
-/// Why a URL may not be called now, if it may not: plain http or a name
-/// that resolves to a private address (it may have changed since the
-/// endpoint was saved), unless private targets are allowed.
+/// Why a URL may not be called now, if it may not: plain http, a literal
+/// address that is not public (in any spelling: `127.1`, `[::127.0.0.1]`,
+/// `[2002:7f00:1::1]`) or `localhost`, unless private targets are allowed.
+/// Names are not resolved here: the delivery's client resolves each name
+/// once and connects only to the public addresses it checked
+/// ([`http::public_client`]).
 pub async fn refused(url: &str, allow_private: bool) -> Option<String> {
     if allow_private {
         return None;
     }
-    let parsed = match reqwest::Url::parse(url) {
-        Ok(u) => u,
-        Err(e) => return Some(format!("invalid url: {e}")),
-    };
-    if parsed.scheme() != "https" {
-        return Some("refused: url is not https".into());
+    let mut v = nestogy_domain::validation::ValidationErrors::new();
+    webhooks::check_url(&mut v, url, false);
+    if let Some(e) = v.0.first() {
+        return Some(format!("refused: {}", e.message));
     }
-    let Some(host) = parsed
-        .host_str()
-        .map(|h| h.trim_matches(['[', ']']).to_owned())
-    else {
-        return Some("refused: url has no host".into());
-    };
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return check_ips(&[ip]);
+    match reqwest::Url::parse(url) {
+        Ok(u) => http::check_target(&u).err().map(|r| r.0),
+        Err(e) => Some(format!("invalid url: {e}")),
     }
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    match resolve(&host, port).await {
-        Ok(ips) if ips.is_empty() => Some(format!("{host} does not resolve")),
-        Ok(ips) => check_ips(&ips),
-        Err(e) => Some(format!("resolving {host}: {e}")),
-    }
-}
-
-fn check_ips(ips: &[IpAddr]) -> Option<String> {
-    ips.iter()
-        .find(|ip| webhooks::is_forbidden_ip(**ip))
-        .map(|ip| format!("refused: the host resolves to the private address {ip}"))
 }
 
 /// The addresses `host` resolves to, within five seconds.
@@ -280,18 +264,24 @@ pub async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
     }
 }
 
-/// One client per timeout, shared by every delivery of the process.
-fn client(timeout: Duration) -> Result<reqwest::Client, JobError> {
-    static CLIENTS: OnceLock<Mutex<HashMap<Duration, reqwest::Client>>> = OnceLock::new();
+/// One client per timeout and target policy, shared by every delivery of
+/// the process.
+fn client(timeout: Duration, allow_private: bool) -> Result<reqwest::Client, JobError> {
+    static CLIENTS: OnceLock<Mutex<HashMap<(Duration, bool), reqwest::Client>>> = OnceLock::new();
     let mut all = CLIENTS
         .get_or_init(Default::default)
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some(c) = all.get(&timeout) {
+    if let Some(c) = all.get(&(timeout, allow_private)) {
         return Ok(c.clone());
     }
-    let c = http::client(timeout).map_err(|e| JobError::retry(format!("http client: {e}")))?;
-    all.insert(timeout, c.clone());
+    let c = if allow_private {
+        http::client(timeout)
+    } else {
+        http::public_client(timeout)
+    }
+    .map_err(|e| JobError::retry(format!("http client: {e}")))?;
+    all.insert((timeout, allow_private), c.clone());
     Ok(c)
 }
 
@@ -305,14 +295,15 @@ pub fn body(c: &Claimed) -> Vec<u8> {
     .unwrap_or_default()
 }
 
-/// POSTs the signed message once.
-async fn post(ctx: &JobContext, c: &Claimed) -> Result<Outcome, JobError> {
+/// POSTs the signed message once; `Err` when the connection was refused
+/// because the host has no public address.
+async fn post(ctx: &JobContext, c: &Claimed) -> Result<Result<Outcome, String>, JobError> {
     let cfg = &ctx.services.integrations;
     let body = body(c);
     let msg_id = c.event_id.to_string();
     let timestamp = ctx.db.clock.now().timestamp();
     let signature = webhooks::sign(&c.secret, &msg_id, timestamp, &body)?;
-    let client = client(cfg.http_timeout)?;
+    let client = client(cfg.http_timeout, cfg.allow_private_targets)?;
     let started = Instant::now();
     let sent = client
         .post(&c.url)
@@ -360,6 +351,11 @@ async fn post(ctx: &JobContext, c: &Claimed) -> Result<Outcome, JobError> {
                 succeeded,
             }
         }
+        Err(e) if http::refusal(&e).is_some() => {
+            return Ok(Err(http::refusal(&e)
+                .map(|r| r.0.clone())
+                .unwrap_or_default()));
+        }
         Err(e) => Outcome {
             status_code: None,
             duration_ms: elapsed_ms(started),
@@ -376,7 +372,7 @@ async fn post(ctx: &JobContext, c: &Claimed) -> Result<Outcome, JobError> {
     };
     metrics::counter!("webhook_attempts_total", "succeeded" => outcome.succeeded.to_string())
         .increment(1);
-    Ok(outcome)
+    Ok(Ok(outcome))
 }
 
 fn elapsed_ms(started: Instant) -> i32 {

@@ -537,3 +537,182 @@ async fn a_new_password_and_signing_out_everywhere_end_every_token() {
         StatusCode::OK
     );
 }
+
+// ---- sign-in throttling ------------------------------------------------------
+
+/// Signs in as a client at `addr` (the TCP peer the server would see).
+async fn login_from(
+    app: &TestApp,
+    addr: &str,
+    email: &str,
+    password: &str,
+) -> crate::common::Response {
+    let mut req = axum::http::Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(
+            json!({"email": email, "password": password}).to_string(),
+        ))
+        .unwrap();
+    let peer = std::net::SocketAddr::new(addr.parse().unwrap(), 40000);
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    app.raw(req).await
+}
+
+fn retry_after(r: &crate::common::Response) -> i64 {
+    r.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn failed_checks(app: &TestApp) -> i64 {
+    app.count("SELECT count(*) FROM audit_log WHERE action = 'auth.login_failed'")
+        .await
+}
+
+#[tokio::test]
+async fn parallel_wrong_passwords_get_five_checks_and_the_owner_still_signs_in() {
+    let app = TestApp::new().await;
+    app.tenant("Siege Co").await;
+    let email = "admin@siege-co.example";
+    let attacker = "203.0.113.5";
+    let answers = futures_util::future::join_all(
+        (0..40).map(|_| login_from(&app, attacker, email, "wrong password!")),
+    )
+    .await;
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .collect();
+    let unauthorized = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(unauthorized, 5, "at most five password checks");
+    assert_eq!(refused.len(), 35);
+    for r in &refused {
+        assert_eq!(r.error_code(), "account_locked");
+        assert!((1..=900).contains(&retry_after(r)), "{:?}", r.headers);
+    }
+    assert_eq!(failed_checks(&app).await, 5);
+    assert_eq!(
+        app.count("SELECT count(*) FROM audit_log WHERE action = 'auth.login_locked'")
+            .await,
+        35
+    );
+
+    // The attacker's address is refused even the right password...
+    let r = login_from(&app, attacker, email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    // ...while the owner, from another address, signs in, and again after
+    // a typo.
+    let r = login_from(&app, "198.51.100.7", email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = login_from(&app, "198.51.100.7", email, "typo").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = login_from(&app, "2001:db8:1:2::7", email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(failed_checks(&app).await, 6);
+
+    // The attacker's window ends.
+    app.clock.advance(Duration::minutes(15));
+    let r = login_from(&app, attacker, email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_address_spraying_many_accounts_is_throttled_known_or_not() {
+    let app = TestApp::new().await;
+    app.tenant("Spray Co").await;
+    let sprayer = "192.0.2.44";
+    // An unknown address answers as a known one: five checks, then 429.
+    for i in 0..5 {
+        let r = login_from(&app, sprayer, "nobody@nowhere.example", "guess").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let r = login_from(&app, sprayer, "nobody@nowhere.example", "guess").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!(retry_after(&r) > 0);
+
+    // 20 attempts from one address across accounts, however many at once.
+    let answers =
+        futures_util::future::join_all(
+            (0..30).map(|i| {
+                let app = &app;
+                async move {
+                    login_from(app, sprayer, &format!("user{i}@nowhere.example"), "guess").await
+                }
+            }),
+        )
+        .await;
+    let unauthorized = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    // Six of the address's 20 went to nobody@ above.
+    assert_eq!(unauthorized, 14);
+    assert!(
+        answers
+            .iter()
+            .all(|r| r.status != StatusCode::TOO_MANY_REQUESTS || retry_after(r) > 0)
+    );
+    // A real account with its right password is refused from that address...
+    let r = login_from(&app, sprayer, "admin@spray-co.example", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    // ...and not from another.
+    let r = login_from(&app, "192.0.2.45", "admin@spray-co.example", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The rest of one IPv6 /64 is the same client.
+    for i in 0..20 {
+        let addr = format!("2001:db8:5:6::{:x}", i + 1);
+        login_from(&app, &addr, &format!("v6-{i}@nowhere.example"), "guess").await;
+    }
+    let r = login_from(
+        &app,
+        "2001:db8:5:6::ffff",
+        "admin@spray-co.example",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    let r = login_from(&app, "2001:db8:5:7::1", "admin@spray-co.example", PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
+#[tokio::test]
+async fn an_account_is_locked_as_a_whole_only_past_a_hundred_attempts_an_hour() {
+    let app = TestApp::new().await;
+    app.tenant("Botnet Co").await;
+    let email = "admin@botnet-co.example";
+    // 21 addresses, five wrong passwords each (at once): 100 checks, then
+    // the account as a whole is locked.
+    let mut answers = Vec::new();
+    for a in 0..21 {
+        let addr = format!("198.18.{a}.1");
+        answers.extend(
+            futures_util::future::join_all(
+                (0..5).map(|_| login_from(&app, &addr, email, "wrong password!")),
+            )
+            .await,
+        );
+    }
+    let unauthorized = answers
+        .iter()
+        .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+        .count();
+    let statuses: Vec<_> = answers.iter().map(|r| (r.status, r.body.clone())).collect();
+    assert_eq!(unauthorized, 100, "{statuses:?}");
+    assert_eq!(failed_checks(&app).await, 100);
+    // Now even the owner from an address never seen is refused, for up to
+    // an hour.
+    let r = login_from(&app, "203.0.113.200", email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert!((1..=3600).contains(&retry_after(&r)));
+    app.clock.advance(Duration::seconds(retry_after(&r)));
+    let r = login_from(&app, "203.0.113.200", email, PASSWORD).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}

@@ -925,3 +925,109 @@ async fn the_sweep_finds_due_deliveries_across_tenants_once_a_minute() {
         1
     );
 }
+
+/// Every spelling of an inside address, as the issue found them accepted.
+const INSIDE_URLS: &[&str] = &[
+    "https://[::127.0.0.1]/",
+    "https://[2002:7f00:1::1]/",
+    "https://[::ffff:127.0.0.1]/",
+    "https://[::ffff:0:10.0.0.1]/",
+    "https://[64:ff9b::a9fe:a9fe]/latest/meta-data",
+    "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+    "https://[fd00:ec2::254]/",
+    "https://[fec0::1]/",
+    "https://[::]/",
+    "https://127.1/",
+    "https://0x7f.0.0.1/",
+    "https://2130706433/",
+    "https://0251.0376.0251.0376/latest/meta-data",
+    "https://100.100.100.200/",
+    "https://192.0.0.192/",
+];
+
+#[tokio::test]
+async fn inside_addresses_in_every_spelling_are_refused_at_the_api() {
+    let app = TestApp::with_integrations(nestogy_jobs::IntegrationsConfig::default()).await;
+    let t = app.tenant("Acme").await;
+    for url in INSIDE_URLS {
+        let r = app
+            .post(
+                ENDPOINTS,
+                &t.admin,
+                json!({"url": url, "event_types": ["*"]}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}: {}",
+            r.body
+        );
+        assert_eq!(fields(&r), vec!["url"], "{url}: {}", r.body);
+        assert_eq!(
+            field_code(&r, "url"),
+            "private_address",
+            "{url}: {}",
+            r.body
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM webhook_endpoints").await, 0);
+
+    // An existing endpoint cannot be moved inside either.
+    let (ep, _) = endpoint(&app, &t.admin, "https://93.184.216.34/hook", &["*"]).await;
+    for url in INSIDE_URLS {
+        let r = app
+            .patch(&format!("{ENDPOINTS}/{ep}"), &t.admin, json!({"url": url}))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{url}: {}",
+            r.body
+        );
+        assert_eq!(fields(&r), vec!["url"], "{url}: {}", r.body);
+    }
+    let e = app.get(&format!("{ENDPOINTS}/{ep}"), &t.admin).await;
+    assert_eq!(e.body["url"], "https://93.184.216.34/hook");
+}
+
+#[tokio::test]
+async fn the_worker_does_not_connect_to_an_inside_address() {
+    let app = TestApp::with_integrations(nestogy_jobs::IntegrationsConfig::default()).await;
+    let t = app.tenant("Acme").await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (ep, _) = endpoint(&app, &t.admin, "https://93.184.216.34/hook", &["*"]).await;
+    app.client(&t.admin, "Globex").await;
+    let d = only_delivery(&app, &t.admin, &ep).await;
+    // Saved before this check existed: the worker checks again.
+    for url in [
+        format!("https://[::127.0.0.1]:{port}/hook"),
+        format!("https://[2002:7f00:1::1]:{port}/hook"),
+        format!("https://127.1:{port}/hook"),
+        format!("https://localhost:{port}/hook"),
+    ] {
+        sqlx::query("UPDATE webhook_endpoints SET url = $1 WHERE id = $2::uuid")
+            .bind(&url)
+            .bind(&ep)
+            .execute(&app.owner)
+            .await
+            .unwrap();
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2 \
+             WHERE id = $1",
+        )
+        .bind(d)
+        .bind(app.clock_now())
+        .execute(&app.owner)
+        .await
+        .unwrap();
+        let out = deliver(&app, &t, d).await;
+        assert_eq!(out["succeeded"], false, "{url}: {out}");
+        let last = detail(&app, &t.admin, d).await;
+        let error = last["last_error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("refused:"), "{url}: {last}");
+        assert!(listener.accept().is_err(), "{url} reached the listener");
+    }
+}

@@ -1,5 +1,7 @@
 //! Sign-in, token refresh with rotation, sign-out and TOTP.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -15,6 +17,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Principal, request_id};
+use crate::client_addr::client_addr;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Json;
 use crate::state::AppState;
@@ -57,16 +60,19 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
-/// Request metadata for audit rows written before a principal exists.
+/// Request metadata for audit rows written before a principal exists, and
+/// the client's address sign-in throttling counts by.
 pub struct RequestMeta {
     request_id: Option<String>,
+    source: IpAddr,
 }
 
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RequestMeta {
+impl axum::extract::FromRequestParts<AppState> for RequestMeta {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Self, Self::Rejection> {
         Ok(RequestMeta {
             request_id: request_id(parts),
+            source: client_addr(parts, &s.trusted_proxies),
         })
     }
 }
@@ -150,30 +156,40 @@ fn totp_ok(totp: &Totp, code: &str, now: chrono::DateTime<chrono::Utc>) -> bool 
         && totp.check(code, now.timestamp() as u64).is_some()
 }
 
-/// Sign in with e-mail, password and (when enabled) a TOTP code. After 5
-/// failures within 15 minutes the account answers 429 with `Retry-After`.
+/// Sign in with e-mail, password and (when enabled) a TOTP code.
+///
+/// Attempts are counted before the password is checked. Past 5 attempts
+/// for one account from one client address in 15 minutes, 20 from one
+/// address across accounts in 15 minutes, or 100 for one account from
+/// anywhere in an hour, the answer is 429 with `Retry-After` and the
+/// password is not checked. A successful sign-in starts its (account,
+/// address) count over. Unknown e-mail addresses are counted the same way.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "locked; see Retry-After")))]
+        (status = 429, body = ErrorBody, description = "throttled; see Retry-After")))]
 async fn login(
     State(s): State<AppState>,
     meta: RequestMeta,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
-    let Some((user_id, tenant)) = users::resolve_email(&s.db.pool, &body.email).await? else {
+    let key = tokens::SignInKey::new(&body.email, meta.source);
+    let account = users::resolve_email(&s.db.pool, &body.email).await?;
+    if let Err(locked) = tokens::sign_in_attempt(&s.db, &key).await {
+        if let Some((user_id, tenant)) = account {
+            let mut tx = s.db.tenant(tenant).await?;
+            audit_auth(&mut tx, &meta, user_id, "auth.login_locked").await?;
+            tx.commit().await?;
+        }
+        return Err(locked.into());
+    }
+    let Some((user_id, tenant)) = account else {
         passwords::verify(body.password, dummy_hash().await?.to_owned()).await?;
         return Err(invalid_credentials());
     };
     let mut tx = s.db.tenant(tenant).await?;
-    if let Err(locked) = tokens::check_lockout(&mut tx, user_id).await {
-        audit_auth(&mut tx, &meta, user_id, "auth.login_locked").await?;
-        tx.commit().await?;
-        return Err(locked.into());
-    }
     let creds = users::credentials(&mut tx, user_id).await?;
     let password_ok = passwords::verify(body.password, creds.password_hash.clone()).await?;
     if !password_ok || !creds.user.active {
-        tokens::record_login_failure(&mut tx, user_id).await?;
         audit_auth(&mut tx, &meta, user_id, "auth.login_failed").await?;
         tx.commit().await?;
         return Err(invalid_credentials());
@@ -191,7 +207,6 @@ async fn login(
             .into());
         };
         if !totp_ok(&totp_for(secret, &creds.user.email)?, code, tx.now()) {
-            tokens::record_login_failure(&mut tx, user_id).await?;
             audit_auth(&mut tx, &meta, user_id, "auth.login_failed").await?;
             tx.commit().await?;
             return Err(
@@ -199,12 +214,12 @@ async fn login(
             );
         }
     }
-    tokens::clear_login_failures(&mut tx, user_id).await?;
     users::record_login(&mut tx, user_id).await?;
     let refresh_token = tokens::issue_refresh(&mut tx, user_id, None).await?;
     audit_auth(&mut tx, &meta, user_id, "auth.login").await?;
     let resp = tokens_for(&s, &mut tx, tenant, &creds.user, refresh_token).await?;
     tx.commit().await?;
+    tokens::sign_in_succeeded(&s.db, &key).await?;
     Ok(axum::Json(resp))
 }
 
