@@ -11,6 +11,7 @@ mod common;
 mod conflicts;
 mod documents;
 mod dovecot;
+mod hostile_input;
 mod idempotency;
 mod imap_harness;
 mod imports;
