@@ -166,6 +166,7 @@ pub struct NewAsset {
     pub location_id: Option<LocationId>,
     pub contact_id: Option<ContactId>,
     /// Not in the future.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub purchase_date: Option<NaiveDate>,
     /// Zero or more, in at most the currency's minor units.
     #[schema(value_type = Option<String>, example = "1299.00")]
@@ -173,6 +174,7 @@ pub struct NewAsset {
     /// ISO 4217; the company's currency by default.
     pub currency: Option<String>,
     /// Not before the purchase date.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub warranty_expires: Option<NaiveDate>,
     /// `in_use` by default.
     #[serde(default = "default_status")]
@@ -217,14 +219,14 @@ pub struct AssetPatch {
     #[serde(default, deserialize_with = "crate::patch::nullable")]
     #[schema(value_type = Option<ContactId>)]
     pub contact_id: Option<Option<ContactId>>,
-    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[serde(default, deserialize_with = "crate::dates::nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     pub purchase_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "crate::patch::nullable")]
     #[schema(value_type = Option<String>)]
     pub purchase_cost: Option<Option<Decimal>>,
     pub currency: Option<String>,
-    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[serde(default, deserialize_with = "crate::dates::nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     pub warranty_expires: Option<Option<NaiveDate>>,
     pub status: Option<AssetStatus>,
@@ -427,7 +429,7 @@ pub(crate) fn check_fields(
     }
     if let Some(c) = a.purchase_cost {
         let too_precise = minor.is_some_and(|m| c.normalize().scale() > m);
-        if c < Decimal::ZERO || c > Decimal::from(1_000_000_000_000i64) || too_precise {
+        if c < Decimal::ZERO || !crate::money::ASSET_COST.holds(c) || too_precise {
             v.add(
                 "purchase_cost",
                 "invalid",

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::OnConstraint;
+use crate::money;
 use crate::pagination::{Cursor, Page, PageRequest};
 use crate::validation::ValidationErrors;
 use crate::{DomainError, DomainResult, PaymentTermId, ProductId, TaxRateId, TenantTx};
@@ -253,6 +254,15 @@ async fn validate_product(
             "unit_price",
             "invalid",
             "unit_price must be zero or more with at most 4 decimals",
+        );
+    } else {
+        money::check_fits(&mut v, "unit_price", p.unit_price, money::AMOUNT);
+    }
+    if p.tax_rate_ids.len() > money::MAX_TAXES_PER_LINE {
+        v.add(
+            "tax_rate_ids",
+            "too_many",
+            format!("a product has at most {} taxes", money::MAX_TAXES_PER_LINE),
         );
     }
     v.finish()?;

@@ -183,6 +183,28 @@ fn validate_default_rate(v: &mut ValidationErrors, settings: &serde_json::Value)
     }
 }
 
+/// The number patterns (`invoice_number_pattern`, `quote_number_pattern`):
+/// absent or `null` for the default, else a pattern
+/// [`crate::numbering::NumberPattern::parse`] accepts, so a bad one is
+/// refused when set rather than when a document is finalized.
+fn validate_number_patterns(v: &mut ValidationErrors, settings: &serde_json::Value) {
+    for key in [
+        crate::invoices::PATTERN_SETTING,
+        crate::quotes::PATTERN_SETTING,
+    ] {
+        let field = format!("settings.{key}");
+        match settings.get(key) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(p)) => crate::numbering::validate(v, &field, p),
+            Some(_) => v.add(
+                &field,
+                "invalid",
+                format!("{key} must be a pattern such as \"INV-{{YYYY}}-{{SEQ:6}}\""),
+            ),
+        }
+    }
+}
+
 /// Most addresses the monthly management report goes to.
 pub const MAX_REPORT_RECIPIENTS: usize = 20;
 
@@ -414,6 +436,7 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
         validate_ack_limit(&mut v, s);
         validate_default_rate(&mut v, s);
         validate_report_recipients(&mut v, s);
+        validate_number_patterns(&mut v, s);
     }
     let branding = patch.branding.map(|b| b.validated(&mut v));
     v.finish()?;

@@ -45,7 +45,9 @@ impl DocKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Period {
     pub currency: String,
+    #[serde(deserialize_with = "crate::dates::de")]
     pub from: NaiveDate,
+    #[serde(deserialize_with = "crate::dates::de")]
     pub to: NaiveDate,
 }
 

@@ -201,6 +201,8 @@ pub struct Parsed {
     columns: HashMap<String, usize>,
     rows: Vec<csv::StringRecord>,
     width: usize,
+    /// Rows not to plan, already reported (see `without_nul_rows`).
+    skip: Vec<bool>,
 }
 
 fn file_error(code: &'static str, message: impl Into<String>) -> DomainError {
@@ -291,6 +293,7 @@ pub fn parse(kind: ImportKind, bytes: &[u8]) -> DomainResult<Parsed> {
         columns,
         rows,
         width: header.len(),
+        skip: Vec::new(),
     })
 }
 
@@ -310,6 +313,38 @@ impl Parsed {
             .get(idx)
             .map(str::trim)
             .filter(|c| !c.is_empty())
+    }
+
+    /// Whether row `i` is to be skipped (it had a NUL byte).
+    fn skipped(&self, i: usize) -> bool {
+        self.skip.get(i).copied().unwrap_or(false)
+    }
+
+    /// Marks rows holding a NUL byte (which no text column stores) as
+    /// skipped, each with a row error naming the column.
+    fn without_nul_rows(mut self, errs: &mut Errors) -> Parsed {
+        let mut names: Vec<(&String, &usize)> = self.columns.iter().collect();
+        names.sort_by_key(|(_, i)| **i);
+        self.skip = vec![false; self.rows.len()];
+        for (i, rec) in self.rows.iter().enumerate() {
+            for (j, cell) in rec.iter().enumerate() {
+                if cell.contains('\0') {
+                    let col = names
+                        .iter()
+                        .find(|(_, idx)| **idx == j)
+                        .map(|(n, _)| n.to_string())
+                        .unwrap_or_else(|| format!("column {}", j + 1));
+                    errs.add(
+                        i,
+                        &col,
+                        "nul_character",
+                        format!("{col} contains a NUL byte; the row was not imported"),
+                    );
+                    self.skip[i] = true;
+                }
+            }
+        }
+        self
     }
 
     fn text(&self, i: usize, col: &str) -> Option<String> {
@@ -572,6 +607,7 @@ pub async fn run(
         Err(e) => return Err(e),
     };
     let mut errs = Errors::default();
+    let parsed = parsed.without_nul_rows(&mut errs);
     let plan = match imp.kind {
         ImportKind::Clients => plan_clients(tx, &parsed, &mut errs).await?,
         ImportKind::Contacts => plan_contacts(tx, &parsed, &mut errs).await?,
@@ -593,6 +629,24 @@ pub async fn run(
     }
     plan.apply(tx, user, &mut counts).await?;
     finish(tx, id, ImportStatus::Completed, counts, None, &errs.0).await
+}
+
+/// Ends an import that could not run (its job gave up): `failed` with
+/// `reason`, unless it already reached a final state. Idempotent.
+pub async fn fail(tx: &mut TenantTx, id: ImportId, reason: &str) -> DomainResult<Import> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let reason: String = reason.replace('\0', "").chars().take(2000).collect();
+    sqlx::query(
+        "UPDATE imports SET status = 'failed', failure = $3, finished_at = $4 \
+         WHERE company_id = $1 AND id = $2 AND status = 'queued'",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(reason)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    get(tx, id).await
 }
 
 async fn finish(
@@ -821,7 +875,11 @@ fn parse_bool(p: &Parsed, i: usize, col: &str, errs: &mut Errors) -> bool {
 fn parse_date(p: &Parsed, i: usize, col: &str, errs: &mut Errors) -> Option<NaiveDate> {
     let s = p.cell(i, col)?;
     match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        Ok(d) => Some(d),
+        Ok(d) if crate::dates::in_range(d) => Some(d),
+        Ok(_) => {
+            errs.add(i, col, "out_of_range", crate::dates::range_message(col));
+            None
+        }
         Err(_) => {
             errs.add(
                 i,
@@ -874,6 +932,9 @@ async fn plan_clients(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Domai
     let mut file_domains: HashMap<String, usize> = HashMap::new();
     let (mut new, mut changed, mut same) = (Vec::new(), Vec::new(), 0);
     for i in 0..p.len() {
+        if p.skipped(i) {
+            continue;
+        }
         if !check_width(p, i, errs) {
             continue;
         }
@@ -1044,6 +1105,9 @@ async fn plan_contacts(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Doma
     let mut primary_seen: Seen<ClientId> = Seen::new();
     let (mut new, mut changed, mut same) = (Vec::new(), Vec::new(), 0);
     for i in 0..p.len() {
+        if p.skipped(i) {
+            continue;
+        }
         if !check_width(p, i, errs) {
             continue;
         }
@@ -1201,6 +1265,9 @@ async fn plan_locations(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Dom
     let mut seen = Seen::new();
     let (mut new, mut changed, mut same) = (Vec::new(), Vec::new(), 0);
     for i in 0..p.len() {
+        if p.skipped(i) {
+            continue;
+        }
         if !check_width(p, i, errs) {
             continue;
         }
@@ -1319,6 +1386,9 @@ async fn plan_assets(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Domain
     let mut seen = Seen::new();
     let (mut out, mut same) = (Vec::new(), 0);
     for i in 0..p.len() {
+        if p.skipped(i) {
+            continue;
+        }
         if !check_width(p, i, errs) {
             continue;
         }

@@ -6,12 +6,13 @@
 //! [`crate::money::totals`]; lines keep a copy of the taxes they were
 //! issued with.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::catalogue::{self, TaxRate};
+use crate::dates;
 use crate::money::{self, Discount, LineInput, Tax};
 use crate::pagination::{Cursor, Page, PageRequest};
 use crate::validation::ValidationErrors;
@@ -136,8 +137,10 @@ pub struct InvoiceRequest {
     /// Defaults to the company's currency.
     pub currency: Option<String>,
     /// Defaults to today in the company's time zone.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub issue_date: Option<NaiveDate>,
     /// Defaults to the issue date plus the payment terms' days, or 30 days.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub due_date: Option<NaiveDate>,
     pub payment_term_id: Option<PaymentTermId>,
     pub discount: Option<Discount>,
@@ -444,9 +447,23 @@ async fn price_checked(
         }
         None => None,
     };
-    let due_date = req
-        .due_date
-        .unwrap_or(issue_date + Duration::days(term_days.unwrap_or(DEFAULT_DUE_DAYS)));
+    let due_date = match req.due_date {
+        Some(d) => d,
+        None => {
+            let days = term_days.unwrap_or(DEFAULT_DUE_DAYS);
+            dates::add_days(issue_date, days).unwrap_or_else(|| {
+                v.add(
+                    "issue_date",
+                    "out_of_range",
+                    format!(
+                        "issue_date plus {days} days of payment terms must be at most {}",
+                        dates::MAX
+                    ),
+                );
+                issue_date
+            })
+        }
+    };
     if due_date < issue_date {
         v.add(
             "due_date",
@@ -469,7 +486,7 @@ async fn price_checked(
             v.add(
                 &format!("lines[{i}].quantity"),
                 "invalid",
-                "quantity must have at most 4 decimals",
+                "quantity must have at most 4 decimals and be at most 1000000000 in magnitude",
             );
         }
         if let Some(p) = l.unit_price
@@ -478,7 +495,17 @@ async fn price_checked(
             v.add(
                 &format!("lines[{i}].unit_price"),
                 "invalid",
-                "unit_price must have at most 4 decimals",
+                "unit_price must have at most 4 decimals and be at most 1000000000000 in magnitude",
+            );
+        }
+        if l.tax_rate_ids
+            .as_ref()
+            .is_some_and(|t| t.len() > money::MAX_TAXES_PER_LINE)
+        {
+            v.add(
+                &format!("lines[{i}].tax_rate_ids"),
+                "too_many",
+                format!("a line has at most {} taxes", money::MAX_TAXES_PER_LINE),
             );
         }
         check_discount(&mut v, &format!("lines[{i}].discount"), l.discount);
@@ -574,6 +601,9 @@ async fn price_checked(
         })
         .collect();
     let totals = money::totals(&inputs, req.discount, minor);
+    let mut v = ValidationErrors::new();
+    money::check_totals(&mut v, &totals);
+    v.finish()?;
     let lines = resolved
         .into_iter()
         .zip(totals.lines.iter().cloned())
@@ -1108,7 +1138,7 @@ pub async fn duplicate(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice
     };
     let mut copy = create(tx, req).await?;
     let tenant = tx.tenant();
-    let due = copy.issue_date + Duration::days(term_days);
+    let due = dates::add_days(copy.issue_date, term_days).unwrap_or(dates::MAX);
     sqlx::query(
         "UPDATE invoices SET duplicated_from = $3, due_date = $4 WHERE company_id = $1 AND id = $2",
     )

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod company;
 pub mod contacts;
 pub mod crypto;
+pub mod dates;
 pub mod db;
 pub mod documents;
 pub mod error;

@@ -4,6 +4,8 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
+use crate::validation::ValidationErrors;
+
 /// ISO 4217 codes we accept, with their minor units (digits after the point).
 const CURRENCIES: &[(&str, u32)] = &[
     ("AED", 2),
@@ -67,6 +69,135 @@ mod tests {
         assert_eq!(super::minor_units("JPY"), Some(0));
         assert_eq!(super::minor_units("eur"), None);
         assert_eq!(super::minor_units("XXX"), None);
+    }
+}
+
+// ---- column limits -------------------------------------------------------------
+
+/// A `NUMERIC(precision, scale)` column: the amounts it holds. Inputs and
+/// computed amounts are checked against their column before they are
+/// written, so an amount too large is a 422 naming the field, not a
+/// database error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numeric {
+    pub precision: u32,
+    pub scale: u32,
+}
+
+impl Numeric {
+    /// The largest magnitude the column holds, e.g. 99,999,999,999,999.9999
+    /// for `NUMERIC(18, 4)`.
+    pub fn max(self) -> Decimal {
+        Decimal::from_i128_with_scale(10i128.pow(self.precision) - 1, self.scale)
+    }
+
+    /// Whether `x`, rounded to the column's scale as PostgreSQL rounds it,
+    /// fits.
+    pub fn holds(self, x: Decimal) -> bool {
+        round_money(x, self.scale).abs() <= self.max()
+    }
+}
+
+/// Invoice, quote and payment amounts, line quantities and prices, product
+/// prices: `NUMERIC(18, 4)`, below 10^14.
+pub const AMOUNT: Numeric = Numeric {
+    precision: 18,
+    scale: 4,
+};
+
+/// An asset's purchase cost: `NUMERIC(16, 4)`, below 10^12.
+pub const ASSET_COST: Numeric = Numeric {
+    precision: 16,
+    scale: 4,
+};
+
+/// At most this many taxes on one line (or one product): with compound
+/// taxes each may double what the next is charged on.
+pub const MAX_TAXES_PER_LINE: usize = 10;
+
+/// Adds `field` to `v` unless `x` fits `column`.
+pub fn check_fits(v: &mut ValidationErrors, field: &str, x: Decimal, column: Numeric) {
+    if !column.holds(x) {
+        v.add(
+            field,
+            "too_large",
+            format!("{field} must be at most {} in magnitude", column.max()),
+        );
+    }
+}
+
+/// Adds an error to `v` for each computed amount of `t` that [`AMOUNT`]
+/// does not hold: a line's on `lines[i].quantity` (quantity × price is
+/// what makes it), the document's on `lines`.
+pub fn check_totals(v: &mut ValidationErrors, t: &Totals) {
+    for (i, l) in t.lines.iter().enumerate() {
+        let fits = [l.gross, l.discount, l.net, l.total]
+            .iter()
+            .chain(&l.taxes)
+            .chain(std::iter::once(&l.taxes.iter().sum::<Decimal>()))
+            .all(|x| AMOUNT.holds(*x));
+        if !fits {
+            let field = format!("lines[{i}].quantity");
+            v.add(
+                &field,
+                "too_large",
+                format!(
+                    "quantity × unit_price of line {i} (with its taxes) must stay at most {}",
+                    AMOUNT.max()
+                ),
+            );
+        }
+    }
+    if [t.subtotal, t.discount, t.tax, t.total]
+        .iter()
+        .any(|x| !AMOUNT.holds(*x))
+    {
+        v.add(
+            "lines",
+            "too_large",
+            format!("the document's totals must stay at most {}", AMOUNT.max()),
+        );
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn columns_hold_what_postgres_holds() {
+        assert_eq!(AMOUNT.max(), dec!(99999999999999.9999));
+        assert_eq!(ASSET_COST.max(), dec!(999999999999.9999));
+        assert!(AMOUNT.holds(dec!(99999999999999.9999)));
+        assert!(AMOUNT.holds(dec!(-99999999999999.99994)));
+        // Rounds up to 10^14 when stored.
+        assert!(!AMOUNT.holds(dec!(99999999999999.99995)));
+        assert!(!AMOUNT.holds(dec!(1000000000000000)));
+        assert!(!ASSET_COST.holds(dec!(1000000000000)));
+    }
+
+    #[test]
+    fn totals_beyond_the_columns_name_the_line() {
+        let line = LineInput {
+            quantity: dec!(1000000),
+            unit_price: dec!(1000000000),
+            discount: None,
+            taxes: vec![],
+        };
+        let small = LineInput {
+            quantity: dec!(1),
+            unit_price: dec!(1),
+            discount: None,
+            taxes: vec![],
+        };
+        let mut v = ValidationErrors::new();
+        check_totals(&mut v, &totals(&[small.clone(), line], None, 2));
+        let fields: Vec<&str> = v.0.iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["lines[1].quantity", "lines"]);
+        let mut v = ValidationErrors::new();
+        check_totals(&mut v, &totals(&[small], None, 2));
+        assert!(v.is_empty());
     }
 }
 

@@ -78,6 +78,7 @@ pub struct PaymentRequest {
     pub method: Method,
     pub reference: Option<String>,
     /// Defaults to today in the company's time zone.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub paid_on: Option<NaiveDate>,
 }
 
@@ -87,6 +88,7 @@ pub struct RefundRequest {
     /// Defaults to all that the payment still has applied.
     pub amount: Option<Decimal>,
     pub reference: Option<String>,
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub paid_on: Option<NaiveDate>,
 }
 
@@ -113,6 +115,12 @@ fn check_amount(v: &mut ValidationErrors, field: &str, amount: Decimal, currency
             field,
             "not_positive",
             format!("{field} must be more than zero"),
+        );
+    } else if !money::AMOUNT.holds(amount) {
+        v.add(
+            field,
+            "too_large",
+            format!("{field} must be at most {}", money::AMOUNT.max()),
         );
     } else if amount.normalize().scale() > minor {
         v.add(

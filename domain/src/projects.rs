@@ -157,7 +157,9 @@ pub struct NewProject {
     pub description: Option<String>,
     /// Default `planned`.
     pub status: Option<ProjectStatus>,
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub start_date: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub due_date: Option<NaiveDate>,
     /// An active tech or admin.
     pub manager_id: Option<UserId>,
@@ -177,10 +179,10 @@ pub struct ProjectPatch {
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     pub status: Option<ProjectStatus>,
-    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[serde(default, deserialize_with = "crate::dates::nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     pub start_date: Option<Option<NaiveDate>>,
-    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[serde(default, deserialize_with = "crate::dates::nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     pub due_date: Option<Option<NaiveDate>>,
     #[serde(default, deserialize_with = "crate::patch::nullable")]
@@ -500,6 +502,7 @@ pub struct NewTask {
     pub status: Option<TaskStatus>,
     /// An active tech or admin.
     pub assignee_id: Option<UserId>,
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub due_date: Option<NaiveDate>,
 }
 
@@ -514,7 +517,7 @@ pub struct TaskPatch {
     #[serde(default, deserialize_with = "crate::patch::nullable")]
     #[schema(value_type = Option<UserId>)]
     pub assignee_id: Option<Option<UserId>>,
-    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[serde(default, deserialize_with = "crate::dates::nullable")]
     #[schema(value_type = Option<NaiveDate>)]
     pub due_date: Option<Option<NaiveDate>>,
 }

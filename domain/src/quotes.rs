@@ -78,8 +78,10 @@ pub struct QuoteRequest {
     pub client_id: ClientId,
     pub currency: Option<String>,
     /// Defaults to today in the company's time zone.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub issue_date: Option<NaiveDate>,
     /// Defaults to 30 days after the issue date.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub valid_until: Option<NaiveDate>,
     pub discount: Option<Discount>,
     pub notes: Option<String>,

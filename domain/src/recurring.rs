@@ -77,7 +77,9 @@ pub struct TemplateRequest {
     /// Defaults to the company's currency.
     pub currency: Option<String>,
     pub frequency: Frequency,
+    #[serde(deserialize_with = "crate::dates::de")]
     pub start_date: NaiveDate,
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub end_date: Option<NaiveDate>,
     pub max_cycles: Option<i32>,
     #[serde(default = "yes")]
@@ -87,6 +89,7 @@ pub struct TemplateRequest {
     pub escalation: Option<Escalation>,
     /// When service starts inside the first period: that period is billed
     /// for the days from here to its end.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub prorate_from: Option<NaiveDate>,
     /// Days from issue to due date (default 30).
     pub due_days: Option<i32>,

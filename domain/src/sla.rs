@@ -206,6 +206,7 @@ pub async fn delete_policy(tx: &mut TenantTx, priority: Priority) -> DomainResul
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Holiday {
+    #[serde(deserialize_with = "crate::dates::de")]
     pub day: NaiveDate,
     pub name: String,
 }

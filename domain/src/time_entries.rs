@@ -152,6 +152,7 @@ pub struct NewTimeEntry {
     pub project_id: Option<ProjectId>,
     /// The day worked; default the start's day, or today, in the company's
     /// time zone.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub date: Option<NaiveDate>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -170,6 +171,7 @@ pub struct NewTimeEntry {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeEntryPatch {
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub date: Option<NaiveDate>,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
@@ -691,6 +693,7 @@ pub async fn list(
 pub struct BillTime {
     /// Bill time worked up to and including this day; default today in the
     /// company's time zone.
+    #[serde(default, deserialize_with = "crate::dates::de_opt")]
     pub until: Option<NaiveDate>,
     /// Only this project's time.
     pub project_id: Option<ProjectId>,

@@ -35,7 +35,28 @@ impl Job for Run {
     /// transaction; a run over an import no longer queued changes nothing and
     /// returns the same report. Rows match on natural keys, so even a second
     /// import of the same file creates nothing.
-    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
+    ///
+    /// The last attempt, or a failure no retry can fix, ends the import as
+    /// `failed` with the error, so an import always reaches a final state.
+    async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        match self.attempt(&ctx).await {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                let ends = !e.retryable || meta.attempt >= Self::retry_policy().max_attempts;
+                if ends {
+                    let mut tx = ctx.db.tenant(self.tenant).await?;
+                    let reason = format!("the import could not run: {}", e.message);
+                    imports::fail(&mut tx, self.import, &reason).await?;
+                    tx.commit().await?;
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Run {
+    async fn attempt(&self, ctx: &JobContext) -> Result<serde_json::Value, JobError> {
         let mut tx = ctx.db.tenant(self.tenant).await?;
         let imp = imports::get(&mut tx, self.import).await?;
         if imp.status == ImportStatus::Queued {

@@ -327,12 +327,27 @@ async fn the_company_pattern_is_used_and_checked() {
         .body["number"],
         "2603-001"
     );
-    app.patch(
-        "/api/v1/company",
-        &t.admin,
-        json!({"settings": {"invoice_number_pattern": "INV-{YEAR}"}}),
+    // A bad pattern is refused when set...
+    let set = app
+        .patch(
+            "/api/v1/company",
+            &t.admin,
+            json!({"settings": {"invoice_number_pattern": "INV-{YEAR}"}}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", set.body);
+    assert_eq!(
+        set.body["error"]["details"]["fields"][0]["field"],
+        "settings.invoice_number_pattern"
+    );
+    // ...and one stored before that check still fails finalizing, naming it.
+    sqlx::query(
+        "UPDATE companies SET settings = jsonb_set(settings, '{invoice_number_pattern}', '\"INV-{YEAR}\"') WHERE id = $1",
     )
-    .await;
+    .bind(t.id)
+    .execute(&app.owner)
+    .await
+    .expect("stored pattern");
     let b = app.post("/api/v1/invoices", &t.admin, draft(&s)).await.id();
     let bad = app
         .post(

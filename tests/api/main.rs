@@ -12,6 +12,7 @@ mod conflicts;
 mod documents;
 mod dovecot;
 mod foreign_ids;
+mod hostile_input;
 mod idempotency;
 mod imap_harness;
 mod imports;

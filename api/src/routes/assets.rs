@@ -47,8 +47,10 @@ pub struct AssetListQuery {
     pub status: Option<AssetStatus>,
     pub location_id: Option<LocationId>,
     /// Warranty expiring on or after this day.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub warranty_from: Option<NaiveDate>,
     /// Warranty expiring on or before this day.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub warranty_to: Option<NaiveDate>,
     /// Case-insensitive search in name, serial, hostname, make and model.
     pub q: Option<String>,

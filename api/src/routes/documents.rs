@@ -237,8 +237,10 @@ async fn quote_pdf(
 #[into_params(parameter_in = Query)]
 pub struct StatementPeriod {
     /// First day (YYYY-MM-DD); defaults to 90 days before `to`.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Last day; defaults to today in the company's time zone.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub to: Option<NaiveDate>,
     /// Defaults to the company's currency.
     pub currency: Option<String>,

@@ -259,8 +259,10 @@ pub struct ExportQuery {
     /// Only this client's rows.
     pub client_id: Option<ClientId>,
     /// From this day (invoices: issue date; payments: paid on; tickets: created, UTC).
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub from: Option<chrono::NaiveDate>,
     /// To this day, included.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub to: Option<chrono::NaiveDate>,
 }
 

@@ -42,8 +42,10 @@ pub struct InvoiceQuery {
     /// Search in numbers.
     pub q: Option<String>,
     /// Issued on or after (YYYY-MM-DD).
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Issued on or before (YYYY-MM-DD).
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub to: Option<NaiveDate>,
 }
 

@@ -146,6 +146,7 @@ async fn set_paused(
 pub struct RunRequest {
     /// Bill periods starting on or before this date; defaults to today in
     /// the company's time zone.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub as_of: Option<NaiveDate>,
     /// Say what would be billed, writing nothing.
     #[serde(default)]

@@ -63,8 +63,10 @@ async fn list_reports(
 pub struct ReportParams {
     /// First period (a date). Defaults to 90 days, 13 weeks or 12 months
     /// before `to`; point-in-time reports ignore it.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Last period (a date). Defaults to the snapshot's as-of date.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub to: Option<NaiveDate>,
     /// Only this client's rows (`ar_ageing`, `revenue_by_client`,
     /// `tickets_by_client`).
@@ -188,6 +190,7 @@ async fn refresh_report(
 #[serde(deny_unknown_fields)]
 pub struct ManagementRequest {
     /// Any day of the month to report on; by default last month.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub month: Option<NaiveDate>,
 }
 

@@ -47,8 +47,10 @@ pub struct TimeListQuery {
     /// `true`: billed entries only; `false`: entries not billed yet.
     pub billed: Option<bool>,
     /// First day worked, inclusive.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Last day worked, inclusive.
+    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
     pub to: Option<NaiveDate>,
 }
 
