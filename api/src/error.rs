@@ -130,6 +130,20 @@ impl IntoResponse for ApiError {
                     tracing::error!(error = %err, "database error");
                     if is_unavailable(err) {
                         unavailable("the database is unavailable; try again")
+                    } else if nestogy_domain::error::is_transient_conflict(err) {
+                        // A deadlock or serialization failure: the same
+                        // request again gets past it.
+                        unavailable("the request met a concurrent one; try again")
+                    } else if let Some(code) = data_exception(err) {
+                        // The boundary checks should have named the field;
+                        // PostgreSQL refusing a value is still the
+                        // client's input, not our failure.
+                        body(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "invalid_value",
+                            "a value in the request cannot be stored",
+                            serde_json::json!({ "sqlstate": code }),
+                        )
                     } else {
                         internal()
                     }
@@ -166,6 +180,14 @@ pub fn set_retry_after(r: &mut Response) {
         r.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
+}
+
+/// The SQLSTATE of a data exception PostgreSQL raised about a value
+/// (class 22: a NUL or untranslatable character, a number or date out of
+/// range, a string too long).
+fn data_exception(e: &sqlx::Error) -> Option<String> {
+    let code = e.as_database_error()?.code()?.into_owned();
+    code.starts_with("22").then_some(code)
 }
 
 /// True when `e` says PostgreSQL cannot be reached or is going away (a
