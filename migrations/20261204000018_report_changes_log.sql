@@ -12,36 +12,35 @@
 ALTER TABLE report_changes DROP CONSTRAINT report_changes_pkey;
 CREATE INDEX report_changes_day_idx ON report_changes (company_id, area, day);
 
+-- Notes each (company, day) pair of `area` that the log does not show yet.
+CREATE FUNCTION report_changes_note(p_area text, p_companies uuid[], p_days date[])
+RETURNS void LANGUAGE sql AS $$
+    INSERT INTO report_changes (company_id, area, day)
+    SELECT DISTINCT x.company_id, p_area, x.day
+    FROM unnest(p_companies, p_days) AS x(company_id, day)
+    WHERE x.day IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM report_changes r
+                      WHERE r.company_id = x.company_id AND r.area = p_area AND r.day = x.day)
+$$;
+
 -- The same triggers as before (see 20261130000017_reports.sql for what each
--- notes), each noting only the days the log does not show yet. A transition
--- table exists only for its own event, hence the branches.
+-- notes), noting through that function. A transition table exists only for
+-- its own event, hence the branches.
 CREATE OR REPLACE FUNCTION report_changes_invoices() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'finance', c.day
-        FROM (SELECT company_id, issue_date AS day FROM new_rows) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'finance' AND r.day = c.day);
+        PERFORM report_changes_note('finance', array_agg(company_id), array_agg(issue_date)) FROM new_rows;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'finance', c.day
-        FROM (SELECT x.company_id, x.day
-              FROM new_rows n JOIN old_rows o ON o.id = n.id,
-                   LATERAL (VALUES (n.company_id, n.issue_date), (o.company_id, o.issue_date)) x(company_id, day)
-              WHERE (n.status IN ('draft', 'void'), n.status = 'void', n.issue_date, n.total, n.subtotal,
-                     n.client_id, n.currency)
-                    IS DISTINCT FROM
-                    (o.status IN ('draft', 'void'), o.status = 'void', o.issue_date, o.total, o.subtotal,
-                     o.client_id, o.currency)) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'finance' AND r.day = c.day);
+        PERFORM report_changes_note('finance', array_agg(x.company_id), array_agg(x.day))
+        FROM new_rows n JOIN old_rows o ON o.id = n.id,
+             LATERAL (VALUES (n.company_id, n.issue_date), (o.company_id, o.issue_date)) x(company_id, day)
+        WHERE (n.status IN ('draft', 'void'), n.status = 'void', n.issue_date, n.total, n.subtotal,
+               n.client_id, n.currency)
+              IS DISTINCT FROM
+              (o.status IN ('draft', 'void'), o.status = 'void', o.issue_date, o.total, o.subtotal,
+               o.client_id, o.currency);
     ELSE
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'finance', c.day
-        FROM (SELECT company_id, issue_date AS day FROM old_rows) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'finance' AND r.day = c.day);
+        PERFORM report_changes_note('finance', array_agg(company_id), array_agg(issue_date)) FROM old_rows;
     END IF;
     RETURN NULL;
 END $$;
@@ -49,18 +48,10 @@ END $$;
 CREATE OR REPLACE FUNCTION report_changes_payments() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'finance', c.day
-        FROM (SELECT company_id, paid_on AS day FROM new_rows) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'finance' AND r.day = c.day);
+        PERFORM report_changes_note('finance', array_agg(company_id), array_agg(paid_on)) FROM new_rows;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'finance', c.day
-        FROM (SELECT company_id, paid_on AS day FROM old_rows) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'finance' AND r.day = c.day);
+        PERFORM report_changes_note('finance', array_agg(company_id), array_agg(paid_on)) FROM old_rows;
     END IF;
     RETURN NULL;
 END $$;
@@ -68,18 +59,10 @@ END $$;
 CREATE OR REPLACE FUNCTION report_changes_credits() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'finance', c.day
-        FROM (SELECT company_id, on_date AS day FROM new_rows) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'finance' AND r.day = c.day);
+        PERFORM report_changes_note('finance', array_agg(company_id), array_agg(on_date)) FROM new_rows;
     END IF;
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'finance', c.day
-        FROM (SELECT company_id, on_date AS day FROM old_rows) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'finance' AND r.day = c.day);
+        PERFORM report_changes_note('finance', array_agg(company_id), array_agg(on_date)) FROM old_rows;
     END IF;
     RETURN NULL;
 END $$;
@@ -87,38 +70,23 @@ END $$;
 CREATE OR REPLACE FUNCTION report_changes_tickets() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'service', c.day
-        FROM (SELECT n.company_id, (d AT TIME ZONE 'UTC')::date AS day
-              FROM new_rows n, unnest(ARRAY[n.created_at, n.first_response_at, n.resolved_at]) d
-              WHERE d IS NOT NULL) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'service' AND r.day = c.day);
+        PERFORM report_changes_note('service', array_agg(n.company_id), array_agg((d AT TIME ZONE 'UTC')::date))
+        FROM new_rows n, unnest(ARRAY[n.created_at, n.first_response_at, n.resolved_at]) d;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'service', c.day
-        FROM (SELECT n.company_id, (d AT TIME ZONE 'UTC')::date AS day
-              FROM new_rows n JOIN old_rows o ON o.id = n.id,
-                   unnest(ARRAY[n.created_at, n.first_response_at, n.resolved_at,
-                                o.created_at, o.first_response_at, o.resolved_at]) d
-              WHERE d IS NOT NULL
-                AND (n.created_at, n.first_response_at, n.resolved_at, n.priority, n.client_id, n.source,
-                     n.assignee_id, n.sla_response_due, n.sla_resolution_due, n.sla_response_state,
-                     n.sla_resolution_state)
-                    IS DISTINCT FROM
-                    (o.created_at, o.first_response_at, o.resolved_at, o.priority, o.client_id, o.source,
-                     o.assignee_id, o.sla_response_due, o.sla_resolution_due, o.sla_response_state,
-                     o.sla_resolution_state)) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'service' AND r.day = c.day);
+        PERFORM report_changes_note('service', array_agg(n.company_id), array_agg((d AT TIME ZONE 'UTC')::date))
+        FROM new_rows n JOIN old_rows o ON o.id = n.id,
+             unnest(ARRAY[n.created_at, n.first_response_at, n.resolved_at,
+                          o.created_at, o.first_response_at, o.resolved_at]) d
+        WHERE (n.created_at, n.first_response_at, n.resolved_at, n.priority, n.client_id, n.source,
+               n.assignee_id, n.sla_response_due, n.sla_resolution_due, n.sla_response_state,
+               n.sla_resolution_state)
+              IS DISTINCT FROM
+              (o.created_at, o.first_response_at, o.resolved_at, o.priority, o.client_id, o.source,
+               o.assignee_id, o.sla_response_due, o.sla_resolution_due, o.sla_response_state,
+               o.sla_resolution_state);
     ELSE
-        INSERT INTO report_changes (company_id, area, day)
-        SELECT DISTINCT c.company_id, 'service', c.day
-        FROM (SELECT o.company_id, (d AT TIME ZONE 'UTC')::date AS day
-              FROM old_rows o, unnest(ARRAY[o.created_at, o.first_response_at, o.resolved_at]) d
-              WHERE d IS NOT NULL) c
-        WHERE NOT EXISTS (SELECT 1 FROM report_changes r
-                          WHERE r.company_id = c.company_id AND r.area = 'service' AND r.day = c.day);
+        PERFORM report_changes_note('service', array_agg(o.company_id), array_agg((d AT TIME ZONE 'UTC')::date))
+        FROM old_rows o, unnest(ARRAY[o.created_at, o.first_response_at, o.resolved_at]) d;
     END IF;
     RETURN NULL;
 END $$;

@@ -35,6 +35,9 @@ CREATE TABLE sign_in_throttle (
 );
 CREATE INDEX sign_in_throttle_window_idx ON sign_in_throttle (window_start);
 REVOKE ALL ON sign_in_throttle FROM PUBLIC;
+-- Row-level security with no policy: a role that is not the owner sees no
+-- row even if granted one later. The owner's functions below bypass it.
+ALTER TABLE sign_in_throttle ENABLE ROW LEVEL SECURITY;
 
 -- Counts one attempt. Returns no row when it may go on; else the scope that
 -- refused it and the seconds until that window ends.

@@ -407,28 +407,6 @@ async fn check_parties(
     asset: Option<uuid::Uuid>,
 ) -> DomainResult<()> {
     let tenant = tx.tenant();
-    if let Some(a) = asset {
-        let owner: Option<ClientId> =
-            sqlx::query_scalar("SELECT client_id FROM assets WHERE company_id = $1 AND id = $2")
-                .bind(tenant)
-                .bind(a)
-                .fetch_optional(tx.conn())
-                .await?;
-        match (owner, client) {
-            (None, _) => v.add("asset_id", "not_found", "no such asset"),
-            (Some(_), None) => v.add(
-                "asset_id",
-                "requires_client",
-                "an asset needs the client it belongs to",
-            ),
-            (Some(o), Some(c)) if o != c => v.add(
-                "asset_id",
-                "other_client",
-                "the asset belongs to another client",
-            ),
-            _ => {}
-        }
-    }
     if let Some(c) = client {
         let found: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM clients WHERE company_id = $1 AND id = $2")
@@ -441,28 +419,54 @@ async fn check_parties(
         }
     }
     if let Some(k) = contact {
-        let owner: Option<ClientId> =
-            sqlx::query_scalar("SELECT client_id FROM contacts WHERE company_id = $1 AND id = $2")
-                .bind(tenant)
-                .bind(k)
-                .fetch_optional(tx.conn())
-                .await?;
-        match (owner, client) {
-            (None, _) => v.add("contact_id", "not_found", "no such contact"),
-            (Some(_), None) => v.add(
-                "contact_id",
-                "requires_client",
-                "a contact needs the client it belongs to",
-            ),
-            (Some(o), Some(c)) if o != c => v.add(
-                "contact_id",
-                "other_client",
-                "the contact belongs to another client",
-            ),
-            _ => {}
-        }
+        let owner = client_of(tx, "contacts", k.as_uuid()).await?;
+        check_owner(v, "contact_id", "contact", owner, client);
+    }
+    if let Some(a) = asset {
+        let owner = client_of(tx, "assets", a).await?;
+        check_owner(v, "asset_id", "asset", owner, client);
     }
     Ok(())
+}
+
+/// The client a row of `table` (contacts or assets) of this tenant belongs to.
+async fn client_of(
+    tx: &mut TenantTx,
+    table: &'static str,
+    id: uuid::Uuid,
+) -> DomainResult<Option<ClientId>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT client_id FROM {table} WHERE company_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// A contact or asset (`what`) named in `field` exists and is `client`'s.
+fn check_owner(
+    v: &mut ValidationErrors,
+    field: &str,
+    what: &str,
+    owner: Option<ClientId>,
+    client: Option<ClientId>,
+) {
+    match (owner, client) {
+        (None, _) => v.add(field, "not_found", format!("no such {what}")),
+        (Some(_), None) => v.add(
+            field,
+            "requires_client",
+            format!("a {what} needs the client it belongs to"),
+        ),
+        (Some(o), Some(c)) if o != c => v.add(
+            field,
+            "other_client",
+            format!("the {what} belongs to another client"),
+        ),
+        _ => {}
+    }
 }
 
 /// Opens a ticket through the API, its description as the first message.

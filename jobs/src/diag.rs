@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use nestogy_domain::TenantId;
+use nestogy_domain::{JobId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy};
@@ -65,16 +65,21 @@ impl Job for Record {
             tokio::time::sleep(Duration::from_millis(self.sleep_ms)).await;
         }
         let mut tx = ctx.db.system().await?;
-        let runs: i32 = sqlx::query_scalar(
-            "INSERT INTO job_effects (job_id, runs) VALUES ($1, 1) \
-             ON CONFLICT (job_id) DO UPDATE SET runs = job_effects.runs + 1 RETURNING runs",
-        )
-        .bind(meta.id)
-        .fetch_one(tx.conn())
-        .await?;
+        let runs = count_run(&mut tx, meta.id).await?;
         tx.commit().await?;
         Ok(serde_json::json!({ "runs": runs }))
     }
+}
+
+/// Counts one run of job `id` in `job_effects`; returns the runs so far.
+async fn count_run(tx: &mut nestogy_domain::SystemTx, id: JobId) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO job_effects (job_id, runs) VALUES ($1, 1) \
+         ON CONFLICT (job_id) DO UPDATE SET runs = job_effects.runs + 1 RETURNING runs",
+    )
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await
 }
 
 /// Fails its first `failures` attempts, then succeeds.
@@ -156,13 +161,7 @@ impl Job for Deadlock {
     async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
         let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
         let mut tx = ctx.db.system().await?;
-        let runs: i32 = sqlx::query_scalar(
-            "INSERT INTO job_effects (job_id, runs) VALUES ($1, 1) \
-             ON CONFLICT (job_id) DO UPDATE SET runs = job_effects.runs + 1 RETURNING runs",
-        )
-        .bind(meta.id)
-        .fetch_one(tx.conn())
-        .await?;
+        let runs = count_run(&mut tx, meta.id).await?;
         if runs > self.times {
             tx.commit().await?;
             return Ok(serde_json::json!({ "runs": runs }));
