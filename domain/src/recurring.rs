@@ -1079,10 +1079,10 @@ pub async fn get_run(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<Billin
          count(i.run_id) FILTER (WHERE i.outcome = 'created') AS created, \
          count(i.run_id) FILTER (WHERE i.outcome = 'skipped') AS skipped, \
          count(i.run_id) FILTER (WHERE i.outcome = 'failed') AS failed, \
-         (SELECT j.state FROM jobs j WHERE j.company_id = r.company_id AND j.id = r.id) AS run_job_state, \
-         (SELECT j.last_error FROM jobs j WHERE j.company_id = r.company_id AND j.id = r.id) AS run_job_error \
+         j.state AS run_job_state, j.last_error AS run_job_error \
          FROM billing_runs r LEFT JOIN billing_run_items i ON i.run_id = r.id AND i.company_id = r.company_id \
-         WHERE r.company_id = $1 AND r.id = $2 GROUP BY r.id",
+         LEFT JOIN jobs j ON j.company_id = r.company_id AND j.id = r.id \
+         WHERE r.company_id = $1 AND r.id = $2 GROUP BY r.id, j.id",
     )
     .bind(tenant)
     .bind(id)
