@@ -372,6 +372,12 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
             header_timeout: std::time::Duration::from_secs(g.http_header_timeout),
             max_connections: g.http_max_connections as usize,
         };
+        // Users' states are kept per process and forgotten on change.
+        let (users_db, stop) = (dbh.clone(), stopped());
+        tasks.spawn(async move {
+            nestogy_domain::user_state::listen(users_db, stop).await;
+            Ok(())
+        });
         let stop = stopped();
         tasks.spawn(async move {
             nestogy_api::server::serve(listener, app, limits, stop)

@@ -171,7 +171,7 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| ApiError::unauthenticated("the access token is invalid or expired"))?;
         let (tenant, user_id) = (TenantId(claims.cid), UserId(claims.sub));
         // The user as it is now, not as the token remembers it.
-        let current = tokens::user_state(&state.db, tenant, user_id)
+        let current = nestogy_domain::user_state::current(&state.db, tenant, user_id)
             .await?
             .filter(|u| u.active)
             .ok_or_else(|| ApiError::unauthenticated("the account is deactivated"))?;

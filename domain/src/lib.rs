@@ -51,6 +51,7 @@ pub mod threading;
 pub mod tickets;
 pub mod time_entries;
 pub mod tokens;
+pub mod user_state;
 pub mod users;
 pub mod validation;
 pub mod webhooks;

@@ -3,11 +3,13 @@
 //! carries its [`TenantId`] for the repositories' own `WHERE company_id`.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use crate::clock::SharedClock;
-use crate::ids::TenantId;
+use crate::ids::{TenantId, UserId};
+use crate::user_state::UserStateCache;
 
 /// The application's handle on PostgreSQL (as the non-owner app role) and
 /// its clock.
@@ -15,11 +17,17 @@ use crate::ids::TenantId;
 pub struct Db {
     pub pool: PgPool,
     pub clock: SharedClock,
+    /// This process's users' states; see [`crate::user_state`].
+    pub users: Arc<UserStateCache>,
 }
 
 impl Db {
     pub fn new(pool: PgPool, clock: SharedClock) -> Self {
-        Self { pool, clock }
+        Self {
+            pool,
+            clock,
+            users: Arc::default(),
+        }
     }
 
     /// Opens a transaction scoped to `tenant`. BEGIN and SET LOCAL go to the
@@ -35,6 +43,8 @@ impl Db {
             tx,
             tenant,
             now: self.clock.now(),
+            users: self.users.clone(),
+            changed_users: Vec::new(),
         })
     }
 
@@ -75,6 +85,9 @@ pub struct TenantTx {
     tx: Transaction<'static, Postgres>,
     tenant: TenantId,
     now: chrono::DateTime<chrono::Utc>,
+    users: Arc<UserStateCache>,
+    /// Users whose role, `active` or token version this transaction changed.
+    changed_users: Vec<UserId>,
 }
 
 impl TenantTx {
@@ -88,8 +101,20 @@ impl TenantTx {
         self.now
     }
 
+    /// Commits, then forgets the users this transaction changed in this
+    /// process's cache (other processes hear of it by the trigger's NOTIFY).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.tx.commit().await?;
+        for user in self.changed_users {
+            self.users.forget(self.tenant, user);
+        }
+        Ok(())
+    }
+
+    /// Notes that this transaction changes `user`'s role, `active` or token
+    /// version: the repository function that changes them calls it.
+    pub fn forget_user_state(&mut self, user: UserId) {
+        self.changed_users.push(user);
     }
 
     /// Ends a transaction that only read. It rolls back, and sqlx sends the

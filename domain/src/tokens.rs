@@ -161,6 +161,7 @@ async fn revoke_family(tx: &mut TenantTx, family: uuid::Uuid) -> DomainResult<()
 /// issued to it so far (by moving its token version on).
 pub async fn revoke_all_for_user(tx: &mut TenantTx, user: UserId) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
+    tx.forget_user_state(user);
     // Access tokens issued before carry the old version: they end too.
     sqlx::query(
         "UPDATE users SET token_version = token_version + 1 WHERE company_id = $1 AND id = $2",
@@ -200,39 +201,6 @@ pub async fn token_version(tx: &mut TenantTx, user: UserId) -> DomainResult<i32>
             .fetch_one(tx.conn())
             .await?,
     )
-}
-
-/// A user's state as every request with an access token checks it.
-#[derive(Debug, Clone)]
-pub struct UserState {
-    pub role: crate::roles::Role,
-    pub active: bool,
-    pub token_version: i32,
-}
-
-/// The current state of `user` of `tenant`; `None` if there is no such user.
-/// One read by primary key, before the request's tenant transaction.
-pub async fn user_state(
-    db: &Db,
-    tenant: TenantId,
-    user: UserId,
-) -> DomainResult<Option<UserState>> {
-    let row: Option<(String, bool, i32)> =
-        sqlx::query_as("SELECT role, active, token_version FROM auth_user_state($1, $2)")
-            .bind(user)
-            .bind(tenant)
-            .fetch_optional(&db.pool)
-            .await?;
-    row.map(|(role, active, token_version)| {
-        let role = crate::roles::Role::parse(&role)
-            .ok_or_else(|| DomainError::Internal(format!("unknown role {role:?}")))?;
-        Ok(UserState {
-            role,
-            active,
-            token_version,
-        })
-    })
-    .transpose()
 }
 
 // ---- sign-in throttling ------------------------------------------------------

@@ -301,6 +301,7 @@ pub async fn upsert_admin(
             .bind(now)
             .execute(tx.conn())
             .await?;
+            tx.forget_user_state(id);
             get(tx, id).await
         }
     }
@@ -355,6 +356,7 @@ pub async fn update(tx: &mut TenantTx, id: UserId, patch: UserPatch) -> DomainRe
     .await
     .on_constraint("users_email_key", email_taken)?;
     let user = row.into_credentials()?.user;
+    tx.forget_user_state(id);
     // A deactivated user or a new password ends every session and token.
     if !user.active || password_changed {
         crate::tokens::revoke_all_for_user(tx, id).await?;

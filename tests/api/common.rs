@@ -246,6 +246,8 @@ impl TestApp {
         let owner = db::connect_owner(&url).await.expect("owner pool");
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
         let db = Db::new(pool, clock.clone());
+        // As `nestogy api` does: users' states kept, forgotten on NOTIFY.
+        nestogy_domain::user_state::spawn_listener(&db);
         let redis = redis::Client::open(redis_url().as_str()).expect("redis url");
         let queue = RedisQueue::connect(redis, db_name.clone())
             .await
