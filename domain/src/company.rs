@@ -441,6 +441,7 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     let branding = patch.branding.map(|b| b.validated(&mut v));
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
+    let time_zone = patch.time_zone;
     let row: CompanyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE companies SET name = COALESCE($2, name), time_zone = COALESCE($3, time_zone), \
          currency = COALESCE($4, currency), locale = COALESCE($5, locale), \
@@ -449,7 +450,7 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     )))
     .bind(tenant)
     .bind(name)
-    .bind(patch.time_zone)
+    .bind(&time_zone)
     .bind(patch.currency)
     .bind(patch.locale)
     .bind(address.map(|a| a.to_json()))
@@ -458,6 +459,10 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     .bind(branding.map(|b| serde_json::to_value(b).unwrap_or_default()))
     .fetch_one(tx.conn())
     .await?;
+    // Schedules that follow the company's time zone move with it.
+    if let Some(tz) = &time_zone {
+        crate::schedules::follow_company_time_zone(tx, tz).await?;
+    }
     Ok(row.into())
 }
 

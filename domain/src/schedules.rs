@@ -113,6 +113,10 @@ pub struct Schedule {
     pub kind: String,
     pub cron: String,
     pub time_zone: String,
+    /// Whether `time_zone` is the company's and moves with it. True for the
+    /// default schedules and for any created without a time zone; false
+    /// once an admin sets a time zone of its own.
+    pub follows_company_time_zone: bool,
     #[schema(value_type = Object)]
     pub payload: serde_json::Value,
     pub enabled: bool,
@@ -123,8 +127,8 @@ pub struct Schedule {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, kind, cron, time_zone, payload, enabled, fired_through, \
-                       next_fire_at, created_at, updated_at";
+const COLUMNS: &str = "id, name, kind, cron, time_zone, follows_company_time_zone, payload, \
+                       enabled, fired_through, next_fire_at, created_at, updated_at";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -133,7 +137,8 @@ pub struct NewSchedule {
     pub kind: String,
     /// Five-field cron (`*/5 * * * *`), or six/seven fields with seconds first.
     pub cron: String,
-    /// IANA time zone; defaults to the company's.
+    /// IANA time zone of its own; without one the schedule follows the
+    /// company's, also when the company's changes.
     pub time_zone: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
@@ -145,7 +150,11 @@ pub struct NewSchedule {
 pub struct SchedulePatch {
     pub name: Option<String>,
     pub cron: Option<String>,
+    /// A time zone of its own: the schedule stops following the company's.
     pub time_zone: Option<String>,
+    /// `true`: back to the company's time zone, following it from now on
+    /// (not together with `time_zone`).
+    pub follow_company_time_zone: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub payload: Option<serde_json::Value>,
     pub enabled: Option<bool>,
@@ -201,6 +210,7 @@ pub async fn create(
             format!("{:?} is not a job kind that can be scheduled", new.kind),
         );
     }
+    let follows = new.time_zone.is_none();
     let tz = new.time_zone.unwrap_or(company.time_zone);
     let payload = new.payload.unwrap_or_else(|| serde_json::json!({}));
     let parts = validate_parts(&mut v, &new.cron, &tz, &payload);
@@ -212,8 +222,8 @@ pub async fn create(
     let next = enabled.then(|| spec.next_after(zone, now)).flatten();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO schedules (id, company_id, name, kind, cron, time_zone, payload, enabled, \
-         fired_through, next_fire_at, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9) RETURNING {COLUMNS}"
+         fired_through, next_fire_at, created_at, updated_at, follows_company_time_zone) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9, $9, $11) RETURNING {COLUMNS}"
     )))
     .bind(ScheduleId::new())
     .bind(tenant)
@@ -225,6 +235,7 @@ pub async fn create(
     .bind(enabled)
     .bind(now)
     .bind(next)
+    .bind(follows)
     .fetch_one(tx.conn())
     .await
     .map_err(map_name_clash)
@@ -282,10 +293,49 @@ pub async fn update(
 ) -> DomainResult<Schedule> {
     let current = get(tx, id).await?;
     let mut v = ValidationErrors::new();
+    let (time_zone, follows) = match (&patch.time_zone, patch.follow_company_time_zone) {
+        (Some(_), Some(true)) => {
+            v.add(
+                "follow_company_time_zone",
+                "conflict",
+                "give either time_zone or follow_company_time_zone: true, not both",
+            );
+            (None, current.follows_company_time_zone)
+        }
+        (Some(tz), _) => (Some(tz.clone()), false),
+        (None, Some(true)) => (Some(crate::company::get(tx).await?.time_zone), true),
+        (None, Some(false)) => (None, false),
+        (None, None) => (None, current.follows_company_time_zone),
+    };
     let name = match &patch.name {
         Some(n) => v.required_text("name", n, 100),
         None => current.name.clone(),
     };
+    let retime = Retime {
+        cron: patch.cron.clone(),
+        time_zone,
+        payload: patch.payload.clone(),
+        enabled: patch.enabled,
+    };
+    apply(tx, current, name, retime, follows, v).await
+}
+
+/// What an update may change about when and what a schedule fires.
+struct Retime {
+    cron: Option<String>,
+    time_zone: Option<String>,
+    payload: Option<serde_json::Value>,
+    enabled: Option<bool>,
+}
+
+async fn apply(
+    tx: &mut TenantTx,
+    current: Schedule,
+    name: String,
+    patch: Retime,
+    follows: bool,
+    mut v: ValidationErrors,
+) -> DomainResult<Schedule> {
     let cron_expr = patch.cron.clone().unwrap_or(current.cron.clone());
     let tz = patch.time_zone.clone().unwrap_or(current.time_zone.clone());
     let payload = patch.payload.clone().unwrap_or(current.payload.clone());
@@ -296,7 +346,7 @@ pub async fn update(
     let enabled = patch.enabled.unwrap_or(current.enabled);
     let now = tx.now();
     let timing_changed =
-        patch.cron.is_some() || patch.time_zone.is_some() || (enabled && !current.enabled);
+        patch.cron.is_some() || tz != current.time_zone || (enabled && !current.enabled);
     let fired_through = if timing_changed {
         now.max(current.fired_through)
     } else {
@@ -308,11 +358,11 @@ pub async fn update(
     let tenant = tx.tenant();
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE schedules SET name = $3, cron = $4, time_zone = $5, payload = $6, enabled = $7, \
-         fired_through = $8, next_fire_at = $9, updated_at = $10 \
+         fired_through = $8, next_fire_at = $9, updated_at = $10, follows_company_time_zone = $11 \
          WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
-    .bind(id)
+    .bind(current.id)
     .bind(name)
     .bind(cron_expr.trim())
     .bind(tz)
@@ -321,9 +371,37 @@ pub async fn update(
     .bind(fired_through)
     .bind(next)
     .bind(now)
+    .bind(follows)
     .fetch_one(tx.conn())
     .await
     .map_err(map_name_clash)
+}
+
+/// Moves every schedule that follows the company's time zone to `time_zone`
+/// (the company's new one): each fires from now on at its wall-clock times
+/// there. Schedules with a time zone of their own keep it.
+pub async fn follow_company_time_zone(tx: &mut TenantTx, time_zone: &str) -> DomainResult<u64> {
+    let tenant = tx.tenant();
+    let following: Vec<Schedule> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM schedules WHERE company_id = $1 \
+         AND follows_company_time_zone AND time_zone <> $2 ORDER BY id FOR UPDATE"
+    )))
+    .bind(tenant)
+    .bind(time_zone)
+    .fetch_all(tx.conn())
+    .await?;
+    let moved = following.len() as u64;
+    for s in following {
+        let name = s.name.clone();
+        let retime = Retime {
+            cron: None,
+            time_zone: Some(time_zone.to_owned()),
+            payload: None,
+            enabled: None,
+        };
+        apply(tx, s, name, retime, true, ValidationErrors::new()).await?;
+    }
+    Ok(moved)
 }
 
 pub async fn delete(tx: &mut TenantTx, id: ScheduleId) -> DomainResult<()> {
@@ -445,7 +523,8 @@ pub async fn create_defaults(
             .next_after(tz, now);
         sqlx::query(
             "INSERT INTO schedules (id, company_id, name, kind, cron, time_zone, payload, enabled, fired_through, \
-             next_fire_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, '{}'::jsonb, true, $7, $8, $7, $7) \
+             next_fire_at, created_at, updated_at, follows_company_time_zone) \
+             VALUES ($1, $2, $3, $4, $5, $6, '{}'::jsonb, true, $7, $8, $7, $7, true) \
              ON CONFLICT DO NOTHING",
         )
         .bind(ScheduleId::new())

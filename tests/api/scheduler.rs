@@ -167,3 +167,115 @@ async fn half_past_two_in_new_york_fires_once_a_day_across_both_dst_changes() {
         assert_eq!(got, want, "from {start}");
     }
 }
+
+#[tokio::test]
+async fn schedules_that_follow_the_company_move_with_its_time_zone_across_dst() {
+    let app = TestApp::new().await;
+    let cfg = SchedulerConfig::default();
+    app.clock.set(utc("2026-03-05T12:00:00Z"));
+    let t = app.tenant("Moving West").await;
+    let create = |name: &'static str, zone: Option<&'static str>| {
+        let mut body = json!({"name": name, "kind": "diag.noop", "cron": "0 2 * * *"});
+        if let Some(z) = zone {
+            body["time_zone"] = json!(z);
+        }
+        body
+    };
+    let own = app
+        .post(
+            "/api/v1/schedules",
+            &t.admin,
+            create("own zone", Some("Europe/Berlin")),
+        )
+        .await;
+    assert_eq!(own.status, axum::http::StatusCode::CREATED, "{}", own.body);
+    assert_eq!(own.body["follows_company_time_zone"], false);
+    let follows = app
+        .post("/api/v1/schedules", &t.admin, create("follows", None))
+        .await;
+    assert_eq!(follows.body["follows_company_time_zone"], true);
+    let own_ny = app
+        .post(
+            "/api/v1/schedules",
+            &t.admin,
+            create("own back", Some("UTC")),
+        )
+        .await;
+
+    let r = app
+        .patch(
+            "/api/v1/company",
+            &t.admin,
+            json!({"time_zone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.body);
+
+    // Both at once is refused; following again takes the company's zone.
+    let both = app
+        .patch(
+            &format!("/api/v1/schedules/{}", own_ny.id()),
+            &t.admin,
+            json!({"time_zone": "UTC", "follow_company_time_zone": true}),
+        )
+        .await;
+    assert_eq!(both.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    let back = app
+        .patch(
+            &format!("/api/v1/schedules/{}", own_ny.id()),
+            &t.admin,
+            json!({"follow_company_time_zone": true}),
+        )
+        .await;
+    assert_eq!(back.body["time_zone"], "America/New_York", "{}", back.body);
+    assert_eq!(back.body["follows_company_time_zone"], true);
+
+    let list = app.get("/api/v1/schedules?limit=100", &t.admin).await;
+    let by_name = |n: &str| {
+        list.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap_or_else(|| panic!("no schedule {n}: {}", list.body))
+            .clone()
+    };
+    let billing = by_name("billing run");
+    assert_eq!(billing["time_zone"], "America/New_York");
+    assert_eq!(billing["follows_company_time_zone"], true);
+    assert_eq!(billing["next_fire_at"], "2026-03-06T07:00:00Z");
+    assert_eq!(by_name("own zone")["time_zone"], "Europe/Berlin");
+    assert_eq!(by_name("follows")["time_zone"], "America/New_York");
+
+    // New York moves its clocks on 8 March at 02:00: that night's 02:00 is
+    // the jump itself, 07:00 UTC; after it 02:00 is 06:00 UTC. Berlin's
+    // 02:00 stays 01:00 UTC until its own switch on 29 March.
+    for _ in 0..(5 * 24) {
+        app.clock.advance(Duration::hours(1));
+        tick(&app.jobs(), &cfg).await.unwrap();
+    }
+    let at = |xs: &[&str]| xs.iter().map(|s| utc(s)).collect::<Vec<_>>();
+    let got = |v: Vec<(DateTime<Utc>, bool)>| v.into_iter().map(|(f, _)| f).collect::<Vec<_>>();
+    let following = at(&[
+        "2026-03-06T07:00:00Z",
+        "2026-03-07T07:00:00Z",
+        "2026-03-08T07:00:00Z",
+        "2026-03-09T06:00:00Z",
+        "2026-03-10T06:00:00Z",
+    ]);
+    assert_eq!(got(fires(&app, &follows.id()).await), following);
+    assert_eq!(
+        got(fires(&app, billing["id"].as_str().unwrap()).await),
+        following
+    );
+    assert_eq!(
+        got(fires(&app, &own.id()).await),
+        at(&[
+            "2026-03-06T01:00:00Z",
+            "2026-03-07T01:00:00Z",
+            "2026-03-08T01:00:00Z",
+            "2026-03-09T01:00:00Z",
+            "2026-03-10T01:00:00Z",
+        ])
+    );
+}
