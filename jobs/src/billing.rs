@@ -139,7 +139,7 @@ impl Job for Bill {
             Ok(items) => {
                 recurring::record_items(&mut tx, self.run, &items).await?;
                 recurring::record_not_due(&mut tx, self.run, &self.templates, self.as_of).await?;
-                messages = auto_send(&mut tx, &ctx, &items).await?;
+                messages = auto_send(&mut tx, &ctx, &items, self.as_of).await?;
                 tx.commit().await?;
                 items
             }
@@ -204,7 +204,7 @@ impl Bill {
             Ok(items) => {
                 recurring::record_items(&mut tx, self.run, &items).await?;
                 recurring::record_not_due(&mut tx, self.run, &[id], self.as_of).await?;
-                let messages = auto_send(&mut tx, ctx, &items).await?;
+                let messages = auto_send(&mut tx, ctx, &items, self.as_of).await?;
                 tx.commit().await?;
                 mail::dispatch(ctx, self.tenant, &messages)
                     .await
@@ -236,10 +236,16 @@ impl Bill {
 /// Creates, in the billing transaction, the mail of every invoice just
 /// created from a template with auto-send (one per invoice, by its dedupe
 /// key), so an invoice billed is an invoice mailed, exactly once.
+///
+/// A period caught up late (its invoice already past due on the run's
+/// as-of day) is not mailed: the invoice is created and listed in the run,
+/// and finance sends it on request (`POST /api/v1/invoices/{id}/send`), so a
+/// client is never sent a pile of invoices already overdue at once.
 async fn auto_send(
     tx: &mut nestogy_domain::TenantTx,
     ctx: &JobContext,
     items: &[PeriodOutcome],
+    as_of: NaiveDate,
 ) -> Result<Vec<MailId>, JobError> {
     let created: Vec<(RecurringId, nestogy_domain::InvoiceId)> = items
         .iter()
@@ -259,9 +265,18 @@ async fn auto_send(
     .bind(&template_ids)
     .fetch_all(tx.conn())
     .await?;
+    let invoice_ids: Vec<nestogy_domain::InvoiceId> = created.iter().map(|(_, i)| *i).collect();
+    let backfilled: Vec<nestogy_domain::InvoiceId> = sqlx::query_scalar(
+        "SELECT id FROM invoices WHERE company_id = $1 AND id = ANY($2) AND due_date < $3",
+    )
+    .bind(tenant)
+    .bind(&invoice_ids)
+    .bind(as_of)
+    .fetch_all(tx.conn())
+    .await?;
     let mut out = Vec::new();
     for (template, invoice) in created {
-        if !sending.contains(&template) {
+        if !sending.contains(&template) || backfilled.contains(&invoice) {
             continue;
         }
         let new = compose::document_message(
@@ -324,11 +339,18 @@ impl Job for MarkOverdue {
     }
 }
 
-/// Sends payment reminders: for each open invoice past its due date, the
-/// latest of the company's reminder offsets (`settings.reminder_days`,
-/// default 3, 7 and 14 days) it has reached, at most once per offset; none
-/// once the invoice is paid or voided. Also dispatches any message whose
-/// enqueue was lost. Running it twice sends nothing more.
+/// Sends payment reminders. The policy (README, "Reminders"):
+/// - only for an open invoice the client was sent: one whose invoice mail
+///   was delivered (a reminder is never the first the client hears of it);
+/// - counted from the later of its due date and that first delivery (in the
+///   company's time zone), so an invoice mailed late gets its full grace;
+/// - at each of the company's reminder offsets (`settings.reminder_days`,
+///   default 3, 7 and 14 days) it has reached, the latest one only, at most
+///   once per offset; none once the invoice is paid or voided;
+/// - the text states how late the invoice really is (days since its due date).
+///
+/// Also dispatches any message whose enqueue was lost. Running it twice
+/// sends nothing more.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Remind {
     pub tenant: TenantId,
@@ -348,26 +370,32 @@ impl Job for Remind {
         let company = nestogy_domain::company::get(&mut tx).await?;
         let today = company.today(tx.now());
         let days = company.reminder_days();
-        let due: Vec<(nestogy_domain::InvoiceId, i32)> = sqlx::query_as(
-            "SELECT i.id, o.d FROM invoices i \
-             CROSS JOIN LATERAL (SELECT max(x) AS d FROM unnest($2::int[]) x WHERE x <= $3 - i.due_date) o \
+        let due: Vec<(nestogy_domain::InvoiceId, i32, i32, NaiveDate)> = sqlx::query_as(
+            "SELECT i.id, o.d, $3 - i.due_date, f.first_sent FROM invoices i \
+             CROSS JOIN LATERAL (SELECT (min(m.sent_at) AT TIME ZONE $4)::date AS first_sent \
+               FROM mail_messages m WHERE m.company_id = $1 AND m.subject_kind = 'invoice' \
+               AND m.subject_id = i.id AND m.template = 'invoice' AND m.status = 'sent') f \
+             CROSS JOIN LATERAL (SELECT max(x) AS d FROM unnest($2::int[]) x \
+               WHERE x <= $3 - greatest(i.due_date, f.first_sent)) o \
              WHERE i.company_id = $1 AND i.status IN ('sent', 'partially_paid', 'overdue') \
-             AND o.d IS NOT NULL AND NOT EXISTS (SELECT 1 FROM mail_messages m WHERE m.company_id = $1 \
+             AND f.first_sent IS NOT NULL AND o.d IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM mail_messages m WHERE m.company_id = $1 \
                AND m.dedupe_key = 'invoice:' || i.id || ':reminder:' || o.d) \
              ORDER BY i.id",
         )
         .bind(self.tenant)
         .bind(&days)
         .bind(today)
+        .bind(&company.time_zone)
         .fetch_all(tx.conn())
         .await?;
         let (mut created, mut unaddressed) = (Vec::new(), 0u32);
-        for (invoice, d) in due {
+        for (invoice, d, late, first_sent) in due {
             let new = compose::document_message(
                 &mut tx,
                 MailTemplate::OverdueReminder,
                 invoice.as_uuid(),
-                serde_json::json!({ "days": d }),
+                serde_json::json!({ "days": d, "days_late": late, "first_sent": first_sent }),
                 format!("invoice:{invoice}:reminder:{d}"),
             )
             .await?;

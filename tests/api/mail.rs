@@ -300,7 +300,7 @@ async fn auto_send_mails_each_billed_invoice_once_even_when_the_chunk_runs_twice
             "/api/v1/recurring-invoices",
             &t.admin,
             json!({"client_id": client, "name": "Monthly", "frequency": {"unit": "months", "every": 1},
-                   "start_date": "2026-01-01", "auto_send": true,
+                   "start_date": "2026-01-01", "auto_send": true, "due_days": 60,
                    "lines": [{"description": "Managed services", "quantity": "1", "unit_price": "500"}]}),
         )
         .await;
@@ -363,6 +363,7 @@ async fn reminders_go_out_once_at_3_7_and_14_days_and_stop_when_paid() {
         let app = &app;
         let client = client.clone();
         let token = t.admin.clone();
+        let tenant = &t;
         async move {
             let r = app
                 .post(
@@ -379,6 +380,8 @@ async fn reminders_go_out_once_at_3_7_and_14_days_and_stop_when_paid() {
                 json!({}),
             )
             .await;
+            // Reminders follow only an invoice the client was sent.
+            mail_invoice(app, tenant, &id).await;
             id
         }
     };
@@ -425,7 +428,8 @@ async fn reminders_go_out_once_at_3_7_and_14_days_and_stop_when_paid() {
         [(3, 2), (7, 1), (14, 1)],
         "the paid invoice stops at day 3"
     );
-    let got = sink.messages();
+    let mut got = sink.messages();
+    got.retain(|m| m["subject"].as_str().unwrap().starts_with("Reminder"));
     assert_eq!(
         got.len(),
         4,
@@ -486,6 +490,12 @@ async fn a_reminder_for_an_invoice_paid_before_delivery_is_cancelled() {
         json!({}),
     )
     .await;
+    mail_invoice(&app, &t, &id).await;
+    // Mailed on 10 January, before it was due.
+    sqlx::query("UPDATE mail_messages SET sent_at = '2026-01-10T09:00:00Z'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
     let out = app
         .run_job(nestogy_jobs::billing::Remind { tenant: t.id })
         .await
@@ -500,13 +510,14 @@ async fn a_reminder_for_an_invoice_paid_before_delivery_is_cancelled() {
         json!({"amount": "50", "method": "card"}),
     )
     .await;
-    let mail: MailId = sqlx::query_scalar("SELECT id FROM mail_messages")
-        .fetch_one(&app.owner)
-        .await
-        .unwrap();
+    let mail: MailId =
+        sqlx::query_scalar("SELECT id FROM mail_messages WHERE template = 'overdue_reminder'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
     let out = app.run_job(Deliver { tenant: t.id, mail }).await.unwrap();
     assert_eq!(out["status"], "cancelled");
-    assert!(sink.messages().is_empty());
+    assert_eq!(sink.messages().len(), 1, "the invoice only");
 }
 
 #[tokio::test]
@@ -576,4 +587,133 @@ async fn receipts_quotes_and_statements_are_mailed() {
     let pdf = std::fs::read(st["attachments"][0]["path"].as_str().unwrap()).unwrap();
     let (text, _) = pdf_text(&pdf);
     assert!(text.contains("INV-2026-000001"), "{text}");
+}
+
+/// Sends an invoice through the API and delivers the message at once.
+async fn mail_invoice(app: &TestApp, t: &crate::common::Tenant, id: &str) {
+    let r = app
+        .post(&format!("/api/v1/invoices/{id}/send"), &t.admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let mail: MailId = r.body["mail_id"].as_str().unwrap().parse().unwrap();
+    let out = app.run_job(Deliver { tenant: t.id, mail }).await.unwrap();
+    assert_eq!(out["status"], "sent", "{out}");
+}
+
+/// An invoice mailed late: reminders count from the day it was mailed,
+/// state how late it really is, and none go for one never mailed.
+#[tokio::test]
+async fn reminders_count_from_the_first_mailing_and_state_the_real_lateness() {
+    let app = TestApp::new().await;
+    let (t, sink) = tenant_with_sink(&app, "Late Mail Co", "accept").await;
+    let client = app
+        .billed_client(&t.admin, "Payer", "ap@payer.example")
+        .await;
+    let mut ids = Vec::new();
+    for desc in ["Mailed late", "Never mailed"] {
+        let r = app
+            .post(
+                "/api/v1/invoices",
+                &t.admin,
+                json!({"client_id": client, "issue_date": "2026-01-01", "due_date": "2026-01-20",
+                       "lines": [{"description": desc, "quantity": "1", "unit_price": "50"}]}),
+            )
+            .await;
+        let id = r.id();
+        app.post(
+            &format!("/api/v1/invoices/{id}/finalize"),
+            &t.admin,
+            json!({}),
+        )
+        .await;
+        ids.push(id);
+    }
+    // Mailed on 1 March, 40 days after it was due.
+    mail_invoice(&app, &t, &ids[0]).await;
+    let remind = || nestogy_jobs::billing::Remind { tenant: t.id };
+    let out = app.run_job(remind()).await.unwrap();
+    assert_eq!(out["reminders"], 0, "not on the day it was mailed: {out}");
+    app.clock.advance(chrono::Duration::days(3));
+    let out = app.run_job(remind()).await.unwrap();
+    assert_eq!(out["reminders"], 1, "3 days after mailing, one: {out}");
+    let (text, params): (String, serde_json::Value) = sqlx::query_as(
+        "SELECT subject_id::text, params FROM mail_messages WHERE template = 'overdue_reminder'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(text, ids[0], "the mailed one only");
+    assert_eq!(params["days"], 3);
+    assert_eq!(params["days_late"], 43);
+    let mail: MailId =
+        sqlx::query_scalar("SELECT id FROM mail_messages WHERE template = 'overdue_reminder'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    app.run_job(Deliver { tenant: t.id, mail }).await.unwrap();
+    let reminder = sink
+        .messages()
+        .into_iter()
+        .find(|m| m["subject"].as_str().unwrap().starts_with("Reminder"))
+        .expect("the reminder was delivered");
+    let body = reminder["text"].as_str().unwrap();
+    assert!(body.contains("43 days ago"), "{body}");
+    assert!(!body.contains(", 3 days ago"), "{body}");
+    assert!(body.contains("We sent it to you on"), "{body}");
+}
+
+/// A run catching up periods already past due creates their invoices but
+/// mails only those not yet due; reminders do not follow the held ones.
+#[tokio::test]
+async fn a_catch_up_run_holds_back_invoices_already_overdue() {
+    let app = TestApp::new().await;
+    let (t, _sink) = tenant_with_sink(&app, "Catch Up Co", "accept").await;
+    let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
+    let tpl = app
+        .post(
+            "/api/v1/recurring-invoices",
+            &t.admin,
+            json!({"client_id": client, "name": "Monthly", "frequency": {"unit": "months", "every": 1},
+                   "start_date": "2026-01-01", "auto_send": true,
+                   "lines": [{"description": "Managed services", "quantity": "1", "unit_price": "500"}]}),
+        )
+        .await;
+    assert_eq!(tpl.status, StatusCode::CREATED, "{}", tpl.body);
+    let tpl: nestogy_domain::RecurringId = tpl.id().parse().unwrap();
+    let run = nestogy_domain::BillingRunId::new();
+    let as_of: chrono::NaiveDate = "2026-03-10".parse().unwrap();
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    nestogy_domain::recurring::open_run(&mut tx, run, as_of, "manual")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let out = app
+        .run_job(nestogy_jobs::billing::Bill {
+            tenant: t.id,
+            run,
+            as_of,
+            templates: vec![tpl],
+        })
+        .await
+        .unwrap();
+    // January (due 31 January) and February (due 3 March) are overdue on
+    // 10 March: created, not mailed. March (due 31 March) is mailed.
+    assert_eq!(out["created"], 3, "{out}");
+    assert_eq!(out["mailed"], 1, "{out}");
+    let mailed: Vec<chrono::NaiveDate> = sqlx::query_scalar(
+        "SELECT i.due_date FROM mail_messages m JOIN invoices i ON i.id = m.subject_id \
+         WHERE m.template = 'invoice'",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(mailed, ["2026-03-31".parse::<chrono::NaiveDate>().unwrap()]);
+    // Weeks on, nothing reminds the client of invoices it was never sent.
+    app.clock
+        .set(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 3, 25, 9, 0, 0).unwrap());
+    let out = app
+        .run_job(nestogy_jobs::billing::Remind { tenant: t.id })
+        .await
+        .unwrap();
+    assert_eq!(out["reminders"], 0, "{out}");
 }

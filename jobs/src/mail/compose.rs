@@ -99,13 +99,29 @@ pub async fn compose(
                     ),
                 )
             } else {
-                let days = params.get("days").and_then(Value::as_i64).unwrap_or(0);
+                // How late it is now (older messages carry only the offset).
+                let late = params
+                    .get("days_late")
+                    .or_else(|| params.get("days"))
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                let ago = match late {
+                    1 => "1 day ago".to_owned(),
+                    n => format!("{n} days ago"),
+                };
+                // Reminders go only for invoices mailed before (see `billing::Remind`).
+                let sent = params
+                    .get("first_sent")
+                    .and_then(Value::as_str)
+                    .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
+                    .map(|d| format!("We sent it to you on {}; it", w.date(d)))
+                    .unwrap_or_else(|| "It".to_owned());
                 (
                     format!("Reminder: invoice {} is overdue", number(&inv)),
                     format!(
-                        "Hello,\n\nour records show that invoice {} was due on {due}, {days} days ago, \
-                         and {balance} of {total} is still open. The invoice is attached again; \
-                         if you have paid it meanwhile, please disregard this reminder.",
+                        "Hello,\n\nour records show that invoice {} was due on {due}, {ago}, \
+                         and {balance} of {total} is still open. {sent} is attached again. \
+                         If you have paid it meanwhile, please disregard this reminder.",
                         number(&inv)
                     ),
                 )
