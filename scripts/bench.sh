@@ -60,3 +60,4 @@ run() { # run LABEL PATH
 echo "nestogy API benchmark: $CONNECTIONS connections, $DURATION each, $CLIENTS clients, $(nproc) cores (wrk on the same machine)"
 run "GET /api/v1/clients/{id}" "/api/v1/clients/$client"
 run "GET /api/v1/clients?limit=50" "/api/v1/clients?limit=50"
+python3 scripts/idle_sockets.py "$PORT" "$api_pid" "${IDLE_SOCKETS:-5000}" "${NESTOGY_HTTP_HEADER_TIMEOUT:-10}"

@@ -295,11 +295,15 @@ async fn check_pool(g: &Global, parts: &Parts) -> anyhow::Result<()> {
             l.split(',')
                 .any(|n| n.trim() == nestogy_jobs::Queue::Inbound.name())
         });
-    let extra = if serves_inbound {
+    let mut extra = if serves_inbound {
         nestogy_jobs::Queue::Inbound.concurrency() as i64
     } else {
         0
     };
+    // The API's listener for users' state changes holds one of its own.
+    if parts.api {
+        extra += 1;
+    }
     let left = cap.left();
     if pool + extra > left {
         tracing::warn!(
@@ -307,7 +311,7 @@ async fn check_pool(g: &Global, parts: &Parts) -> anyhow::Result<()> {
             outside_pool = extra,
             left,
             "PostgreSQL has {left} connections left for this process, which may use {} \
-             ({pool} in its pool, {extra} for mailbox polls): once they run out, work fails \
+             ({pool} in its pool, {extra} outside it: mailbox polls, the API's user state listener): once they run out, work fails \
              waiting for connections; lower NESTOGY_DB_POOL_SIZE or raise max_connections",
             pool + extra
         );

@@ -154,7 +154,14 @@ pub async fn listen(db: Db, stop: impl std::future::Future<Output = ()>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let session = async {
-            let mut listener = PgListener::connect_with(&db.pool).await?;
+            // A connection of its own, outside the request pool.
+            let own = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .max_lifetime(None)
+                .idle_timeout(None)
+                .connect_with((*db.pool.connect_options()).clone())
+                .await?;
+            let mut listener = PgListener::connect_with(&own).await?;
             listener.listen(CHANNEL).await?;
             // Anything that changed before the LISTEN took hold is unknown.
             db.users.forget_all(true);
