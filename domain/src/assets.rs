@@ -133,9 +133,8 @@ impl From<Row> for Asset {
 
 /// An amount with as many decimals as the currency's minor unit (the
 /// column keeps four; validation allows no more than the minor unit).
-fn in_minor_units(mut x: Decimal, currency: &str) -> Decimal {
-    x.rescale(money::minor_units(currency).unwrap_or(2));
-    x
+fn in_minor_units(x: Decimal, currency: &str) -> Decimal {
+    money::to_minor(x, money::minor_units(currency).unwrap_or(2))
 }
 
 const COLUMNS: &str = "id, client_id, name, asset_type, make, model, serial, hostname, ip_address, \

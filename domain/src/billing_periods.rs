@@ -88,6 +88,40 @@ pub fn period(anchor: NaiveDate, f: Frequency, k: u32) -> Option<(NaiveDate, Nai
     ))
 }
 
+/// The period `[start, end)` of a template anchored at `anchor` that
+/// contains `date`; `None` before the anchor.
+pub fn period_containing(
+    anchor: NaiveDate,
+    f: Frequency,
+    date: NaiveDate,
+) -> Option<(NaiveDate, NaiveDate)> {
+    if date < anchor {
+        return None;
+    }
+    let months = (date.year() as i64 * 12 + date.month0() as i64)
+        - (anchor.year() as i64 * 12 + anchor.month0() as i64);
+    let days = (date - anchor).num_days();
+    // An estimate at or below the period's index (month-end clamping can
+    // only put a start earlier than the plain arithmetic), then forward.
+    let estimate = match f {
+        Frequency::Days(n) => days / i64::from(n),
+        Frequency::Weeks(n) => days / (7 * i64::from(n)),
+        Frequency::Months(n) => (months - 1) / i64::from(n),
+        Frequency::Years(n) => (months - 1) / (12 * i64::from(n)),
+    };
+    let mut k = u32::try_from(estimate.max(0)).ok()?;
+    loop {
+        let (start, end) = period(anchor, f, k)?;
+        if start > date {
+            return None;
+        }
+        if date < end {
+            return Some((start, end));
+        }
+        k = k.checked_add(1)?;
+    }
+}
+
 /// The periods due on `as_of` (those starting on or before it), from period
 /// `from` on, at most `limit`, oldest first, stopping at `end` (a last
 /// billing date, inclusive) or after `max_cycles` periods in all.
@@ -162,6 +196,34 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn every_day_lies_in_the_period_that_contains_it() {
+        for (anchor, f) in [
+            (d(2026, 1, 31), Frequency::MONTHLY),
+            (d(2026, 8, 31), Frequency::QUARTERLY),
+            (d(2024, 2, 29), Frequency::YEARLY),
+            (d(2026, 3, 15), Frequency::BIWEEKLY),
+            (d(2026, 3, 15), Frequency::Days(10)),
+        ] {
+            assert_eq!(
+                period_containing(anchor, f, anchor.pred_opt().unwrap()),
+                None
+            );
+            for k in 0..30 {
+                let (start, end) = period(anchor, f, k).unwrap();
+                let mut day = start;
+                while day < end {
+                    assert_eq!(
+                        period_containing(anchor, f, day),
+                        Some((start, end)),
+                        "{anchor} {f:?} {day}"
+                    );
+                    day = day.succ_opt().unwrap();
+                }
+            }
+        }
     }
 
     #[test]

@@ -235,8 +235,18 @@ pub struct ProductInput {
     pub tax_rate_ids: Vec<TaxRateId>,
 }
 
-const PRODUCT_COLUMNS: &str = "id, name, description, round(unit_price, greatest(2, scale(trim_scale(unit_price)))) AS unit_price, \
-     tax_rate_ids, archived_at, created_at, updated_at";
+const PRODUCT_COLUMNS: &str =
+    "id, name, description, unit_price, tax_rate_ids, archived_at, created_at, updated_at";
+
+impl Product {
+    /// The price by the money rule ([`money::to_price`]) in the company's
+    /// currency.
+    async fn shown(mut self, tx: &mut TenantTx) -> DomainResult<Product> {
+        let minor = crate::company::currency_minor(tx).await?;
+        self.unit_price = money::to_price(self.unit_price, minor);
+        Ok(self)
+    }
+}
 
 fn product_name_taken() -> DomainError {
     DomainError::conflict("product_name_taken", "a product with this name exists")
@@ -273,7 +283,7 @@ async fn validate_product(
 pub async fn create_product(tx: &mut TenantTx, p: ProductInput) -> DomainResult<Product> {
     let (name, description) = validate_product(tx, &p).await?;
     let (tenant, now) = (tx.tenant(), tx.now());
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let product: Product = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO products (id, company_id, name, description, unit_price, tax_rate_ids, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {PRODUCT_COLUMNS}"
     )))
@@ -286,7 +296,8 @@ pub async fn create_product(tx: &mut TenantTx, p: ProductInput) -> DomainResult<
     .bind(now)
     .fetch_one(tx.conn())
     .await
-    .on_constraint("products_name_key", product_name_taken)
+    .on_constraint("products_name_key", product_name_taken)?;
+    product.shown(tx).await
 }
 
 pub async fn update_product(
@@ -310,10 +321,17 @@ pub async fn update_product(
     .fetch_optional(tx.conn())
     .await
     .on_constraint("products_name_key", product_name_taken)?;
-    row.ok_or(DomainError::not_found("product"))
+    row.ok_or(DomainError::not_found("product"))?
+        .shown(tx)
+        .await
 }
 
 pub async fn get_product(tx: &mut TenantTx, id: ProductId) -> DomainResult<Product> {
+    product(tx, id).await?.shown(tx).await
+}
+
+/// A product with its price as stored, for pricing.
+pub(crate) async fn product(tx: &mut TenantTx, id: ProductId) -> DomainResult<Product> {
     let tenant = tx.tenant();
     let row: Option<Product> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {PRODUCT_COLUMNS} FROM products WHERE company_id = $1 AND id = $2"
@@ -355,6 +373,14 @@ pub async fn list_products(
     .bind(&q)
     .fetch_one(tx.conn())
     .await?;
+    let minor = crate::company::currency_minor(tx).await?;
+    let rows = rows
+        .into_iter()
+        .map(|mut p| {
+            p.unit_price = money::to_price(p.unit_price, minor);
+            p
+        })
+        .collect();
     Ok(Page::from_rows(rows, page, total, |p| Cursor {
         key: p.name.to_lowercase(),
         id: p.id.as_uuid(),
@@ -377,7 +403,9 @@ pub async fn set_product_archived(
     .bind(now)
     .fetch_optional(tx.conn())
     .await?;
-    row.ok_or(DomainError::not_found("product"))
+    row.ok_or(DomainError::not_found("product"))?
+        .shown(tx)
+        .await
 }
 
 // ---- payment terms ----------------------------------------------------------------

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::company::Address;
 use crate::error::OnConstraint;
 use crate::pagination::{Cursor, Page, PageRequest, like_pattern};
 use crate::validation::ValidationErrors;
@@ -17,6 +18,10 @@ pub struct Client {
     pub phone: Option<String>,
     pub website: Option<String>,
     pub tax_id: Option<String>,
+    /// Where invoices, quotes and statements are addressed; without one,
+    /// documents show the address of the client's primary location.
+    #[sqlx(json(nullable))]
+    pub billing_address: Option<Address>,
     pub notes: Option<String>,
     /// Mail from these domains belongs to this client.
     pub email_domains: Vec<String>,
@@ -30,9 +35,20 @@ pub struct Client {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, name, email, phone, website, tax_id, notes, email_domains, \
-    round(hourly_rate, greatest(2, scale(trim_scale(hourly_rate)))) AS hourly_rate, archived_at, \
-    created_at, updated_at";
+const COLUMNS: &str = "id, name, email, phone, website, tax_id, billing_address, notes, email_domains, \
+    hourly_rate, archived_at, created_at, updated_at";
+
+impl Client {
+    /// The rate by the money rule ([`crate::money::to_price`]) in the
+    /// company's currency.
+    async fn shown(mut self, tx: &mut TenantTx) -> DomainResult<Client> {
+        if let Some(r) = self.hourly_rate {
+            let minor = crate::company::currency_minor(tx).await?;
+            self.hourly_rate = Some(crate::money::to_price(r, minor));
+        }
+        Ok(self)
+    }
+}
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +58,9 @@ pub struct NewClient {
     pub phone: Option<String>,
     pub website: Option<String>,
     pub tax_id: Option<String>,
+    /// Printed on the client's documents.
+    #[serde(default)]
+    pub billing_address: Option<Address>,
     pub notes: Option<String>,
     /// Mail from these domains (`example.com`) belongs to this client.
     #[serde(default)]
@@ -69,6 +88,10 @@ pub struct ClientPatch {
     #[serde(default, deserialize_with = "crate::patch::nullable")]
     #[schema(value_type = Option<String>)]
     pub tax_id: Option<Option<String>>,
+    /// Replaces the whole billing address; `null` removes it.
+    #[serde(default, deserialize_with = "crate::patch::nullable")]
+    #[schema(value_type = Option<Address>)]
+    pub billing_address: Option<Option<Address>>,
     #[serde(default, deserialize_with = "crate::patch::nullable")]
     #[schema(value_type = Option<String>)]
     pub notes: Option<Option<String>>,
@@ -232,7 +255,7 @@ pub async fn get(tx: &mut TenantTx, id: ClientId) -> DomainResult<Client> {
     .bind(id)
     .fetch_optional(tx.conn())
     .await?;
-    row.ok_or(DomainError::not_found("client"))
+    row.ok_or(DomainError::not_found("client"))?.shown(tx).await
 }
 
 /// Fails with 404 unless the client exists in this tenant; for nested
@@ -285,22 +308,37 @@ pub async fn list(
     .bind(status)
     .fetch_one(tx.conn())
     .await?;
+    let minor = crate::company::currency_minor(tx).await?;
+    let rows = rows
+        .into_iter()
+        .map(|mut c| {
+            c.hourly_rate = c.hourly_rate.map(|r| crate::money::to_price(r, minor));
+            c
+        })
+        .collect();
     Ok(Page::from_rows(rows, page, total, |c| Cursor {
         key: c.name.to_lowercase(),
         id: c.id.as_uuid(),
     }))
 }
 
-pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
+/// A billing address checked; `None` when it has no field.
+fn billing_address(v: &mut ValidationErrors, a: Option<Address>) -> Option<Address> {
+    a.map(|a| a.validated(v, "billing_address"))
+        .filter(|a| *a != Address::default())
+}
+
+pub async fn create(tx: &mut TenantTx, mut new: NewClient) -> DomainResult<Client> {
     let mut v = ValidationErrors::new();
+    let billing = billing_address(&mut v, new.billing_address.take());
     let f = validate(&mut v, new);
     check_domains_free(tx, &mut v, &f.email_domains, None).await?;
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
     let client: Client = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, email_domains, \
-         hourly_rate, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $9, $9) \
-         RETURNING {COLUMNS}"
+         hourly_rate, billing_address, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $9, $9) RETURNING {COLUMNS}"
     )))
     .bind(ClientId::new())
     .bind(tenant)
@@ -313,8 +351,10 @@ pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     .bind(now)
     .bind(f.email_domains)
     .bind(f.hourly_rate)
+    .bind(billing.map(sqlx::types::Json))
     .fetch_one(tx.conn())
     .await?;
+    let client = client.shown(tx).await?;
     crate::events::emit(
         tx,
         crate::events::CLIENT_CREATED,
@@ -333,18 +373,24 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
         phone: patch.phone.unwrap_or(current.phone),
         website: patch.website.unwrap_or(current.website),
         tax_id: patch.tax_id.unwrap_or(current.tax_id),
+        billing_address: None,
         notes: patch.notes.unwrap_or(current.notes),
         email_domains: patch.email_domains.unwrap_or(current.email_domains),
         hourly_rate: patch.hourly_rate.unwrap_or(current.hourly_rate),
     };
     let mut v = ValidationErrors::new();
+    let billing = billing_address(
+        &mut v,
+        patch.billing_address.unwrap_or(current.billing_address),
+    );
     let f = validate(&mut v, merged);
     check_domains_free(tx, &mut v, &f.email_domains, Some(id)).await?;
     v.finish()?;
     let (tenant, now) = (tx.tenant(), tx.now());
-    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let client: Client = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE clients SET name = $3, email = $4, phone = $5, website = $6, tax_id = $7, \
-         notes = $8, updated_at = $9, email_domains = $10, hourly_rate = $11 WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
+         notes = $8, updated_at = $9, email_domains = $10, hourly_rate = $11, billing_address = $12 \
+         WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(id)
@@ -357,8 +403,10 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
     .bind(now)
     .bind(f.email_domains)
     .bind(f.hourly_rate)
+    .bind(billing.map(sqlx::types::Json))
     .fetch_one(tx.conn())
-    .await?)
+    .await?;
+    client.shown(tx).await
 }
 
 /// Archives (`true`) or restores (`false`) a client. Idempotent.
@@ -374,7 +422,7 @@ pub async fn set_archived(tx: &mut TenantTx, id: ClientId, archived: bool) -> Do
     .bind(now)
     .fetch_optional(tx.conn())
     .await?;
-    row.ok_or(DomainError::not_found("client"))
+    row.ok_or(DomainError::not_found("client"))?.shown(tx).await
 }
 
 /// Deletes a client with its contacts and locations.

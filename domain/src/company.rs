@@ -271,6 +271,16 @@ struct CompanyRow {
 
 impl From<CompanyRow> for Company {
     fn from(r: CompanyRow) -> Self {
+        let mut settings = r.settings;
+        // A rate is shown by the money rule ("95" as "95.00" in EUR).
+        let minor = crate::money::minor_units(r.currency.trim()).unwrap_or(2);
+        if let Some(rate) = settings.get_mut("default_hourly_rate")
+            && let Some(d) = rate
+                .as_str()
+                .and_then(|r| r.parse::<rust_decimal::Decimal>().ok())
+        {
+            *rate = crate::money::to_price(d, minor).to_string().into();
+        }
         Company {
             id: r.id,
             name: r.name,
@@ -279,11 +289,23 @@ impl From<CompanyRow> for Company {
             locale: r.locale,
             address: Address::from_json(r.address),
             branding: serde_json::from_value(r.branding).unwrap_or_default(),
-            settings: r.settings,
+            settings,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
     }
+}
+
+/// The digits of the company's currency: how its money is shown.
+pub async fn currency_minor(tx: &mut TenantTx) -> DomainResult<u32> {
+    let tenant = tx.tenant();
+    let currency: Option<String> =
+        sqlx::query_scalar("SELECT currency::text FROM companies WHERE id = $1")
+            .bind(tenant)
+            .fetch_optional(tx.conn())
+            .await?;
+    let currency = currency.ok_or(DomainError::not_found("company"))?;
+    Ok(crate::money::minor_units(currency.trim()).unwrap_or(2))
 }
 
 const COLUMNS: &str =

@@ -5,6 +5,17 @@
 //! dates, labels), so templates only lay text out. Its digest (SHA-256 of
 //! the data and the logo) names a rendering: a changed document has a new
 //! digest, so a stale PDF is never served as current.
+//!
+//! The printed arithmetic: invoices and quotes print their lines and totals
+//! by [`money::printed`] (where the rule is written), an invoice then what
+//! was paid and what credit was applied (both negative) and the balance
+//! due. A statement prints the opening balance, each invoice (debit),
+//! payment (credit) and refund (debit) with the running balance, each
+//! credit applied to an invoice (a movement between the client's credit
+//! and that invoice: the balance does not change), and the closing
+//! balance. Every printed number is rounded by the money rule before it is
+//! printed, so adding the printed numbers gives the printed result to the
+//! cent (`tests/api/printed.rs` reads them back and checks).
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -16,10 +27,11 @@ use uuid::Uuid;
 
 use crate::company::{self, Address, Company, Logo};
 use crate::invoices::{self, InvoiceLine, InvoiceStatus};
-use crate::locale::{self, Locale};
+use crate::locale::{self, Labels, Locale};
+use crate::money::{Discount, LineFigures, Printed, Tax};
 use crate::{
-    ClientId, DomainResult, InvoiceId, QuoteId, TenantId, TenantTx, clients, money, payments,
-    quotes,
+    ClientId, DomainResult, InvoiceId, QuoteId, RecurringId, TenantId, TenantTx, billing_periods,
+    clients, money, payments, quotes, recurring,
 };
 
 /// What kind of document.
@@ -136,12 +148,43 @@ struct Fmt {
 }
 
 impl Fmt {
+    fn minor(&self) -> u32 {
+        money::minor_units(&self.currency).unwrap_or(2)
+    }
     fn money(&self, x: Decimal) -> String {
-        let minor = money::minor_units(&self.currency).unwrap_or(2);
-        locale::format_money(money::to_minor(x, minor), &self.currency, self.locale)
+        locale::format_money(
+            money::to_minor(x, self.minor()),
+            &self.currency,
+            self.locale,
+        )
+    }
+    fn price(&self, x: Decimal) -> String {
+        locale::format_price(
+            money::to_price(x, self.minor()),
+            &self.currency,
+            self.locale,
+        )
     }
     fn date(&self, d: NaiveDate) -> String {
         locale::format_date(d, self.locale)
+    }
+    /// "1 Sep 2026 – 30 Sep 2026".
+    fn dates(&self, from: NaiveDate, to: NaiveDate) -> String {
+        format!("{} – {}", self.date(from), self.date(to))
+    }
+    /// A tax rate as a totals row names it: "VAT 19%", or its name alone
+    /// when the name gives the rate already ("USt 19%").
+    fn tax_name(&self, t: &Tax) -> String {
+        let rate = locale::format_number(t.percent, self.locale);
+        if t.name.contains(&rate) {
+            t.name.clone()
+        } else {
+            format!(
+                "{} {}",
+                t.name,
+                locale::format_percent(t.percent, self.locale)
+            )
+        }
     }
 }
 
@@ -150,6 +193,14 @@ impl Fmt {
 pub(crate) fn base_json(company: &Company, logo: Option<&Logo>) -> serde_json::Value {
     let loc = Locale::parse(&company.locale);
     json!({ "lang": loc.lang(), "labels": locale::labels(loc), "company": company_json(company, logo) })
+}
+
+/// [`base_json`] for a document of `kind`: its own title, date label and
+/// recipient heading among the labels.
+fn doc_base_json(company: &Company, logo: Option<&Logo>, kind: DocKind) -> serde_json::Value {
+    let mut data = base_json(company, logo);
+    data["labels"] = locale::labels_json(Locale::parse(&company.locale), kind);
+    data
 }
 
 fn company_json(c: &Company, logo: Option<&Logo>) -> serde_json::Value {
@@ -164,67 +215,219 @@ fn company_json(c: &Company, logo: Option<&Logo>) -> serde_json::Value {
     })
 }
 
+/// The recipient block: the client's name, its billing address (else the
+/// address of its primary location, else of any location) and tax id.
 async fn client_json(tx: &mut TenantTx, id: ClientId) -> DomainResult<(String, serde_json::Value)> {
     let client = clients::get(tx, id).await?;
-    let tenant = tx.tenant();
-    let address: Option<serde_json::Value> = sqlx::query_scalar(
-        "SELECT address FROM locations WHERE company_id = $1 AND client_id = $2 \
-         ORDER BY is_primary DESC, id LIMIT 1",
-    )
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?;
-    let lines = address
-        .map(|a| address_lines(&Address::from_json(a)))
+    let mut lines = client
+        .billing_address
+        .as_ref()
+        .map(address_lines)
         .unwrap_or_default();
+    if lines.is_empty() {
+        let tenant = tx.tenant();
+        let address: Option<serde_json::Value> = sqlx::query_scalar(
+            "SELECT address FROM locations WHERE company_id = $1 AND client_id = $2 \
+             ORDER BY is_primary DESC, id LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?;
+        lines = address
+            .map(|a| address_lines(&Address::from_json(a)))
+            .unwrap_or_default();
+    }
     Ok((
         client.name.clone(),
         json!({ "name": client.name, "address_lines": lines, "tax_id": client.tax_id }),
     ))
 }
 
-fn line_json(f: &Fmt, l: &InvoiceLine) -> serde_json::Value {
+/// What [`money::printed`] reads of stored lines.
+fn figures(lines: &[InvoiceLine]) -> Vec<LineFigures> {
+    lines
+        .iter()
+        .map(|l| LineFigures {
+            gross: l.gross,
+            discount: l.discount,
+            discount_amount: l.discount_amount,
+            taxes: l
+                .taxes
+                .iter()
+                .map(|t| {
+                    (
+                        Tax {
+                            name: t.name.clone(),
+                            percent: t.percent,
+                            inclusive: t.inclusive,
+                            compound: t.compound,
+                        },
+                        t.amount,
+                    )
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn line_json(
+    f: &Fmt,
+    labels: &Labels,
+    l: &InvoiceLine,
+    p: &money::PrintedLine,
+) -> serde_json::Value {
     let tax = l
         .taxes
         .iter()
-        .map(|t| locale::format_percent(t.percent, f.locale))
+        .map(|t| {
+            let rate = locale::format_percent(t.percent, f.locale);
+            if t.inclusive {
+                format!("{rate} {}", labels.included)
+            } else {
+                rate
+            }
+        })
         .collect::<Vec<_>>()
         .join(" + ");
     json!({
         "description": l.description,
         "quantity": locale::format_number(l.quantity, f.locale),
-        "unit_price": f.money(l.unit_price),
+        "unit_price": f.price(l.unit_price),
+        "discount": if p.discount.is_zero() { String::new() } else { f.money(-p.discount) },
         "tax": tax,
-        "amount": f.money(l.net),
+        "amount": f.money(p.amount),
     })
 }
 
-struct Sums {
-    subtotal: Decimal,
-    discount: Decimal,
-    tax: Decimal,
-    total: Decimal,
-    paid: Option<Decimal>,
+/// Sets the lines of an invoice or a quote as printed, and
+/// `line_discounts`: whether any has a discount of its own (then the table
+/// shows the discount column).
+fn set_lines(
+    data: &mut serde_json::Value,
+    f: &Fmt,
+    labels: &Labels,
+    lines: &[InvoiceLine],
+    p: &Printed,
+) {
+    data["lines"] = lines
+        .iter()
+        .zip(&p.lines)
+        .map(|(l, pl)| line_json(f, labels, l, pl))
+        .collect();
+    data["line_discounts"] = json!(p.lines.iter().any(|l| !l.discount.is_zero()));
 }
 
-fn totals_json(f: &Fmt, labels: &locale::Labels, s: &Sums) -> serde_json::Value {
-    let mut rows =
-        vec![json!({ "label": labels.subtotal, "value": f.money(s.subtotal), "strong": false })];
-    if !s.discount.is_zero() {
+/// What an invoice received: payments and credit applied.
+struct Received {
+    paid: Decimal,
+    credit: Decimal,
+}
+
+/// The printed figures of a document whose computed total is `total`; a
+/// disagreement (lines stored by other rules) is logged, and the document
+/// still prints its real total.
+fn printed_of(lines: &[InvoiceLine], total: Decimal, f: &Fmt, doc: &DocRef) -> Printed {
+    let p = money::printed(&figures(lines), f.minor());
+    if p.total != total {
+        tracing::warn!(doc = %doc.key(), printed = %p.total, %total, "printed figures do not add up to the total");
+    }
+    p
+}
+
+fn row(label: impl Into<String>, value: String) -> serde_json::Value {
+    json!({ "label": label.into(), "value": value, "strong": false, "note": false })
+}
+
+/// The totals block: subtotal, document discount, each added tax, total;
+/// what the total includes; then, on invoices, what was received and the
+/// balance due.
+fn totals_json(
+    f: &Fmt,
+    labels: &Labels,
+    p: &Printed,
+    document_discount: Option<Discount>,
+    total: Decimal,
+    received: Option<Received>,
+) -> serde_json::Value {
+    let mut rows = vec![row(labels.subtotal, f.money(p.subtotal))];
+    if !p.document_discount.is_zero() {
+        let label = match document_discount {
+            Some(Discount::Percent(pct)) => format!(
+                "{} {}",
+                labels.discount,
+                locale::format_percent(pct, f.locale)
+            ),
+            _ => labels.discount.to_owned(),
+        };
+        rows.push(row(label, f.money(-p.document_discount)));
+    }
+    for (tax, amount) in &p.added_taxes {
+        rows.push(row(f.tax_name(tax), f.money(*amount)));
+    }
+    rows.push(json!({ "label": labels.total, "value": f.money(total), "strong": received.is_none(), "note": false }));
+    for (tax, amount) in &p.included_taxes {
         rows.push(
-            json!({ "label": labels.discount, "value": f.money(-s.discount), "strong": false }),
+            json!({ "label": format!("{} {}", labels.includes, f.tax_name(tax)),
+                          "value": f.money(*amount), "strong": false, "note": true }),
         );
     }
-    rows.push(json!({ "label": labels.tax_total, "value": f.money(s.tax), "strong": false }));
-    rows.push(
-        json!({ "label": labels.total, "value": f.money(s.total), "strong": s.paid.is_none() }),
-    );
-    if let Some(paid) = s.paid {
-        rows.push(json!({ "label": labels.paid, "value": f.money(paid), "strong": false }));
-        rows.push(json!({ "label": labels.balance_due, "value": f.money(s.total - paid), "strong": true }));
+    if let Some(r) = received {
+        rows.push(row(labels.paid, f.money(-r.paid)));
+        if !r.credit.is_zero() {
+            rows.push(row(labels.credit_applied, f.money(-r.credit)));
+        }
+        rows.push(
+            json!({ "label": labels.balance_due, "value": f.money(total - r.paid - r.credit),
+                          "strong": true, "note": false }),
+        );
     }
     serde_json::Value::Array(rows)
+}
+
+/// The credit applied to an invoice (what of its `amount_paid` came from
+/// the client's credit rather than a payment).
+async fn credit_applied(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Decimal> {
+    let tenant = tx.tenant();
+    let credit: Decimal = sqlx::query_scalar(
+        "SELECT COALESCE(-sum(amount), 0) FROM client_credits \
+         WHERE company_id = $1 AND invoice_id = $2 AND amount < 0",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_one(tx.conn())
+    .await?;
+    Ok(credit)
+}
+
+/// The service period a recurring invoice bills: its period (a first
+/// period billed pro rata from the day service started), last day
+/// inclusive; `None` for other invoices.
+async fn service_period(
+    tx: &mut TenantTx,
+    id: InvoiceId,
+) -> DomainResult<Option<(NaiveDate, NaiveDate)>> {
+    let tenant = tx.tenant();
+    let row: Option<(Option<RecurringId>, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT recurring_id, period_start FROM invoices WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    let Some((Some(template), Some(start))) = row else {
+        return Ok(None);
+    };
+    let t = recurring::get(tx, template).await?;
+    let Some((first, end)) = billing_periods::period_containing(t.start_date, t.frequency, start)
+    else {
+        return Ok(None);
+    };
+    let from = match t.prorate_from {
+        Some(p) if first == t.start_date && p > first && p < end => p,
+        _ => start,
+    };
+    Ok(end.pred_opt().map(|last| (from, last)))
 }
 
 fn finish(
@@ -289,7 +492,8 @@ async fn view_for(
 ) -> DomainResult<View> {
     let loc = Locale::parse(&company.locale);
     let labels = locale::labels(loc);
-    let base = || base_json(company, logo.as_ref());
+    let words = locale::doc_labels(loc, doc.kind());
+    let base = || doc_base_json(company, logo.as_ref(), doc.kind());
     match doc {
         DocRef::Invoice { id } => {
             let inv = invoices::get(tx, *id).await?;
@@ -311,32 +515,32 @@ async fn view_for(
                 .filter(|n| !n.trim().is_empty())
                 .collect::<Vec<_>>()
                 .join("\n\n");
+            let service = service_period(tx, inv.id).await?;
             let mut data = base();
             data["client"] = client;
             data["document"] = json!({
-                "title": labels.invoice,
+                "title": words.title,
                 "number": inv.number,
                 "status_label": status_label,
                 "issue_date": f.date(inv.issue_date),
                 "due_date": f.date(inv.due_date),
                 "valid_until": null,
+                "service_period": service.map(|(a, b)| f.dates(a, b)),
                 "notes": (!notes.is_empty()).then_some(notes),
-                "period_from": null, "period_to": null,
+                "period_from": null, "period_to": null, "available_credit": null,
             });
-            data["lines"] = inv.lines.iter().map(|l| line_json(&f, l)).collect();
-            let paid = (!inv.amount_paid.is_zero() || inv.status != InvoiceStatus::Draft)
-                .then_some(inv.amount_paid);
-            data["totals"] = totals_json(
-                &f,
-                labels,
-                &Sums {
-                    subtotal: inv.subtotal,
-                    discount: inv.discount_total,
-                    tax: inv.tax_total,
-                    total: inv.total,
-                    paid,
-                },
-            );
+            let printed = printed_of(&inv.lines, inv.total, &f, doc);
+            set_lines(&mut data, &f, labels, &inv.lines, &printed);
+            let received = if !inv.amount_paid.is_zero() || inv.status != InvoiceStatus::Draft {
+                let credit = credit_applied(tx, inv.id).await?;
+                Some(Received {
+                    paid: inv.amount_paid - credit,
+                    credit,
+                })
+            } else {
+                None
+            };
+            data["totals"] = totals_json(&f, labels, &printed, inv.discount, inv.total, received);
             data["entries"] = json!([]);
             data["opening_balance"] = serde_json::Value::Null;
             data["closing_balance"] = serde_json::Value::Null;
@@ -362,26 +566,18 @@ async fn view_for(
             let mut data = base();
             data["client"] = client;
             data["document"] = json!({
-                "title": labels.quote,
+                "title": words.title,
                 "number": q.number,
                 "status_label": q.number.is_none().then_some(labels.draft),
                 "issue_date": f.date(q.issue_date),
                 "due_date": null,
                 "valid_until": f.date(q.valid_until),
-                "notes": null, "period_from": null, "period_to": null,
+                "service_period": null,
+                "notes": null, "period_from": null, "period_to": null, "available_credit": null,
             });
-            data["lines"] = q.lines.iter().map(|l| line_json(&f, l)).collect();
-            data["totals"] = totals_json(
-                &f,
-                labels,
-                &Sums {
-                    subtotal: q.subtotal,
-                    discount: q.discount_total,
-                    tax: q.tax_total,
-                    total: q.total,
-                    paid: None,
-                },
-            );
+            let printed = printed_of(&q.lines, q.total, &f, doc);
+            set_lines(&mut data, &f, labels, &q.lines, &printed);
+            data["totals"] = totals_json(&f, labels, &printed, q.discount, q.total, None);
             data["entries"] = json!([]);
             data["opening_balance"] = serde_json::Value::Null;
             data["closing_balance"] = serde_json::Value::Null;
@@ -405,43 +601,55 @@ async fn view_for(
                 currency: st.currency.clone(),
             };
             let (client_name, client_data) = client_json(tx, *client).await?;
-            let (payment, refund) = match loc.lang() {
-                "de" => ("Zahlung", "Erstattung"),
-                "fr" => ("Paiement", "Remboursement"),
-                _ => ("Payment", "Refund"),
-            };
             let mut data = base();
             data["client"] = client_data;
             data["document"] = json!({
-                "title": labels.statement,
+                "title": words.title,
                 "number": null,
                 "status_label": null,
                 "issue_date": f.date(period.to),
-                "due_date": null, "valid_until": null, "notes": null,
+                "due_date": null, "valid_until": null, "service_period": null, "notes": null,
                 "period_from": f.date(period.from),
                 "period_to": f.date(period.to),
+                "available_credit": (!st.credit.is_zero()).then(|| f.money(st.credit)),
             });
             data["lines"] = json!([]);
+            data["line_discounts"] = json!(false);
             data["totals"] = json!([]);
             data["entries"] = st
                 .entries
                 .iter()
                 .map(|e| {
-                    let what = match e.kind.as_str() {
-                        "invoice" => labels.invoice,
-                        "refund" => refund,
-                        _ => payment,
+                    let reference = e.reference.as_deref().unwrap_or_default();
+                    let (what, debit, credit) = match e.kind.as_str() {
+                        "credit_applied" => (
+                            format!(
+                                "{} {reference}: {}",
+                                labels.entry_credit_applied,
+                                f.money(e.applied.unwrap_or_default())
+                            ),
+                            String::new(),
+                            String::new(),
+                        ),
+                        kind => {
+                            let word = match kind {
+                                "invoice" => labels.entry_invoice,
+                                "refund" => labels.entry_refund,
+                                _ => labels.entry_payment,
+                            };
+                            let (debit, credit) = if e.amount.is_sign_negative() {
+                                (String::new(), f.money(-e.amount))
+                            } else {
+                                (f.money(e.amount), String::new())
+                            };
+                            (
+                                format!("{word} {reference}").trim_end().to_owned(),
+                                debit,
+                                credit,
+                            )
+                        }
                     };
-                    let description = match &e.reference {
-                        Some(r) => format!("{what} {r}"),
-                        None => what.to_owned(),
-                    };
-                    let (debit, credit) = if e.amount.is_sign_negative() {
-                        (String::new(), f.money(-e.amount))
-                    } else {
-                        (f.money(e.amount), String::new())
-                    };
-                    json!({ "date": f.date(e.date), "description": description,
+                    json!({ "date": f.date(e.date), "description": what,
                             "debit": debit, "credit": credit, "balance": f.money(e.balance) })
                 })
                 .collect();

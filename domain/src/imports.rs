@@ -957,6 +957,7 @@ async fn plan_clients(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Domai
                 phone: p.text(i, "phone"),
                 website: p.text(i, "website"),
                 tax_id: p.text(i, "tax_id"),
+                billing_address: None,
                 notes: p.text(i, "notes"),
                 email_domains: domains,
                 hourly_rate: None,

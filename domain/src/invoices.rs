@@ -200,24 +200,50 @@ fn shown(d: Decimal, minor: u32) -> Decimal {
     money::to_minor(d, minor)
 }
 
+impl InvoiceLine {
+    /// The line as the API shows it: amounts with the currency's digits,
+    /// the unit price by [`money::to_price`], the quantity without
+    /// trailing zeros.
+    pub(crate) fn shown(mut self, minor: u32) -> InvoiceLine {
+        self.quantity = self.quantity.normalize();
+        self.unit_price = money::to_price(self.unit_price, minor);
+        for t in &mut self.taxes {
+            t.amount = shown(t.amount, minor);
+        }
+        for x in [
+            &mut self.gross,
+            &mut self.discount_amount,
+            &mut self.net,
+            &mut self.tax,
+            &mut self.total,
+        ] {
+            *x = shown(*x, minor);
+        }
+        self
+    }
+}
+
 fn assemble(r: InvoiceRow, lines: Vec<LineRow>) -> DomainResult<Invoice> {
     let minor = money::minor_units(&r.currency).unwrap_or(2);
     let status = InvoiceStatus::parse(&r.status)
         .ok_or_else(|| DomainError::Internal(format!("unknown invoice status {:?}", r.status)))?;
     let lines = lines
         .into_iter()
-        .map(|l| InvoiceLine {
-            product_id: l.product_id,
-            description: l.description,
-            quantity: l.quantity.normalize(),
-            unit_price: l.unit_price.normalize(),
-            discount: l.discount.and_then(|d| serde_json::from_value(d).ok()),
-            taxes: serde_json::from_value(l.taxes).unwrap_or_default(),
-            gross: shown(l.gross, minor),
-            discount_amount: shown(l.discount_amount, minor),
-            net: shown(l.net, minor),
-            tax: shown(l.tax, minor),
-            total: shown(l.total, minor),
+        .map(|l| {
+            InvoiceLine {
+                product_id: l.product_id,
+                description: l.description,
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                discount: l.discount.and_then(|d| serde_json::from_value(d).ok()),
+                taxes: serde_json::from_value(l.taxes).unwrap_or_default(),
+                gross: l.gross,
+                discount_amount: l.discount_amount,
+                net: l.net,
+                tax: l.tax,
+                total: l.total,
+            }
+            .shown(minor)
         })
         .collect();
     Ok(Invoice {
@@ -539,7 +565,7 @@ async fn price_checked(
     let mut resolved = Vec::with_capacity(req.lines.len());
     for (i, l) in req.lines.into_iter().enumerate() {
         let product = match l.product_id {
-            Some(pid) => Some(catalogue::get_product(tx, pid).await.map_err(|_| {
+            Some(pid) => Some(catalogue::product(tx, pid).await.map_err(|_| {
                 let mut v = ValidationErrors::new();
                 v.add(
                     &format!("lines[{i}].product_id"),
@@ -741,30 +767,33 @@ pub(crate) async fn preview(tx: &mut TenantTx, req: InvoiceRequest) -> DomainRes
     let lines = p
         .lines
         .iter()
-        .map(|(l, a)| InvoiceLine {
-            product_id: l.product_id,
-            description: l.description.clone(),
-            quantity: l.quantity.normalize(),
-            unit_price: l.unit_price.normalize(),
-            discount: l.discount,
-            taxes: l
-                .rates
-                .iter()
-                .zip(&a.taxes)
-                .map(|(r, amount)| AppliedTax {
-                    tax_rate_id: r.id,
-                    name: r.name.clone(),
-                    percent: r.percent,
-                    inclusive: r.inclusive,
-                    compound: r.compound,
-                    amount: money::to_minor(*amount, minor),
-                })
-                .collect(),
-            gross: money::to_minor(a.gross, minor),
-            discount_amount: money::to_minor(a.discount, minor),
-            net: money::to_minor(a.net, minor),
-            tax: money::to_minor(a.taxes.iter().sum(), minor),
-            total: money::to_minor(a.total, minor),
+        .map(|(l, a)| {
+            InvoiceLine {
+                product_id: l.product_id,
+                description: l.description.clone(),
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                discount: l.discount,
+                taxes: l
+                    .rates
+                    .iter()
+                    .zip(&a.taxes)
+                    .map(|(r, amount)| AppliedTax {
+                        tax_rate_id: r.id,
+                        name: r.name.clone(),
+                        percent: r.percent,
+                        inclusive: r.inclusive,
+                        compound: r.compound,
+                        amount: *amount,
+                    })
+                    .collect(),
+                gross: a.gross,
+                discount_amount: a.discount,
+                net: a.net,
+                tax: a.taxes.iter().sum(),
+                total: a.total,
+            }
+            .shown(minor)
         })
         .collect();
     Ok(Preview {

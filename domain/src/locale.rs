@@ -11,6 +11,8 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
+use crate::documents::DocKind;
+
 /// No-break space (U+00A0): between an amount and a trailing symbol.
 const NBSP: char = '\u{a0}';
 /// Narrow no-break space (U+202F): the French digit group separator.
@@ -156,9 +158,23 @@ fn digits(value: Decimal, places: Option<u32>, locale: Locale) -> (bool, String)
 /// rounded already and is only rounded (half away from zero) if it has more.
 pub fn format_money(amount: Decimal, currency: &str, locale: Locale) -> String {
     let code = currency.trim().to_ascii_uppercase();
-    let (negative, number) = digits(amount, Some(currency_digits(&code)), locale);
+    money_with(amount, &code, currency_digits(&code), locale)
+}
+
+/// A price (unit price, hourly rate) as the locale writes it: like
+/// [`format_money`], with more decimals where the price has more (up to
+/// four, as prices are kept): `$0.125`, `1.234,5678 €`; see
+/// [`crate::money::to_price`].
+pub fn format_price(price: Decimal, currency: &str, locale: Locale) -> String {
+    let code = currency.trim().to_ascii_uppercase();
+    let places = currency_digits(&code).max(price.normalize().scale().min(4));
+    money_with(price, &code, places, locale)
+}
+
+fn money_with(amount: Decimal, code: &str, places: u32, locale: Locale) -> String {
+    let (negative, number) = digits(amount, Some(places), locale);
     let sign = if negative { "-" } else { "" };
-    match (currency_symbol(&code, locale), locale.symbol_first()) {
+    match (currency_symbol(code, locale), locale.symbol_first()) {
         (Some(symbol), true) => format!("{sign}{symbol}{number}"),
         (None, true) => format!("{sign}{code}{NBSP}{number}"),
         (Some(symbol), false) => format!("{sign}{number}{NBSP}{symbol}"),
@@ -205,28 +221,29 @@ pub fn format_date(date: NaiveDate, locale: Locale) -> String {
     }
 }
 
-/// The fixed words of a document in one language. Serialized as the
+/// The fixed words of every document in one language. Serialized, with
+/// the words of the document's kind ([`DocLabels`]) merged in, as the
 /// `labels` object of the renderer's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Labels {
-    pub invoice: &'static str,
-    pub quote: &'static str,
-    pub statement: &'static str,
     pub number: &'static str,
-    pub issue_date: &'static str,
     pub due_date: &'static str,
     pub valid_until: &'static str,
-    pub bill_to: &'static str,
+    pub service_period: &'static str,
     pub description: &'static str,
     pub quantity: &'static str,
     pub unit_price: &'static str,
     pub tax: &'static str,
+    /// After a line's tax rate when its price contains the tax.
+    pub included: &'static str,
     pub amount: &'static str,
     pub subtotal: &'static str,
     pub discount: &'static str,
-    pub tax_total: &'static str,
     pub total: &'static str,
+    /// Before a tax the total contains: "includes VAT 19%".
+    pub includes: &'static str,
     pub paid: &'static str,
+    pub credit_applied: &'static str,
     pub balance_due: &'static str,
     pub notes: &'static str,
     pub payment_instructions: &'static str,
@@ -236,35 +253,52 @@ pub struct Labels {
     pub period: &'static str,
     pub opening_balance: &'static str,
     pub closing_balance: &'static str,
+    pub available_credit: &'static str,
     pub date: &'static str,
     pub debit: &'static str,
     pub credit: &'static str,
     pub balance: &'static str,
+    /// A statement's entries: "Invoice INV-2026-000001", "Payment CARD-77".
+    pub entry_invoice: &'static str,
+    pub entry_payment: &'static str,
+    pub entry_refund: &'static str,
+    /// "Credit applied to INV-2026-000002".
+    pub entry_credit_applied: &'static str,
     pub draft: &'static str,
     pub void: &'static str,
     pub paid_status: &'static str,
     pub overdue: &'static str,
 }
 
+/// The words that name a kind of document and its parts, so a quote never
+/// says "invoice date" and a statement never says "bill to".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocLabels {
+    /// The document's title: "Invoice", "Quote", "Statement".
+    pub title: &'static str,
+    /// The label of its date: "Invoice date", "Quote date", "Statement date".
+    pub doc_date: &'static str,
+    /// The heading of the client's block: "Bill to", "Prepared for", "Customer".
+    pub recipient: &'static str,
+}
+
 static ENGLISH: Labels = Labels {
-    invoice: "Invoice",
-    quote: "Quote",
-    statement: "Statement",
     number: "Number",
-    issue_date: "Issue date",
     due_date: "Due date",
     valid_until: "Valid until",
-    bill_to: "Bill to",
+    service_period: "Service period",
     description: "Description",
     quantity: "Quantity",
     unit_price: "Unit price",
     tax: "Tax",
+    included: "incl.",
     amount: "Amount",
     subtotal: "Subtotal",
     discount: "Discount",
-    tax_total: "Tax",
     total: "Total",
+    includes: "Includes",
     paid: "Paid",
+    credit_applied: "Credit applied",
     balance_due: "Balance due",
     notes: "Notes",
     payment_instructions: "Payment instructions",
@@ -274,35 +308,56 @@ static ENGLISH: Labels = Labels {
     period: "Period",
     opening_balance: "Opening balance",
     closing_balance: "Closing balance",
+    available_credit: "Available credit",
     date: "Date",
     debit: "Debit",
     credit: "Credit",
     balance: "Balance",
+    entry_invoice: "Invoice",
+    entry_payment: "Payment",
+    entry_refund: "Refund",
+    entry_credit_applied: "Credit applied to",
     draft: "DRAFT",
     void: "VOID",
     paid_status: "PAID",
     overdue: "OVERDUE",
 };
 
+static ENGLISH_DOCS: [DocLabels; 3] = [
+    DocLabels {
+        title: "Invoice",
+        doc_date: "Invoice date",
+        recipient: "Bill to",
+    },
+    DocLabels {
+        title: "Quote",
+        doc_date: "Quote date",
+        recipient: "Prepared for",
+    },
+    DocLabels {
+        title: "Statement",
+        doc_date: "Statement date",
+        recipient: "Customer",
+    },
+];
+
 static GERMAN: Labels = Labels {
-    invoice: "Rechnung",
-    quote: "Angebot",
-    statement: "Kontoauszug",
     number: "Nummer",
-    issue_date: "Rechnungsdatum",
     due_date: "Fällig am",
     valid_until: "Gültig bis",
-    bill_to: "Rechnungsempfänger",
+    service_period: "Leistungszeitraum",
     description: "Beschreibung",
     quantity: "Menge",
     unit_price: "Einzelpreis",
     tax: "MwSt.",
+    included: "inkl.",
     amount: "Betrag",
     subtotal: "Zwischensumme",
     discount: "Rabatt",
-    tax_total: "MwSt.",
     total: "Gesamtbetrag",
+    includes: "Darin enthalten",
     paid: "Bezahlt",
+    credit_applied: "Guthaben verrechnet",
     balance_due: "Offener Betrag",
     notes: "Anmerkungen",
     payment_instructions: "Zahlungsinformationen",
@@ -312,35 +367,56 @@ static GERMAN: Labels = Labels {
     period: "Zeitraum",
     opening_balance: "Anfangssaldo",
     closing_balance: "Endsaldo",
+    available_credit: "Verfügbares Guthaben",
     date: "Datum",
     debit: "Soll",
     credit: "Haben",
     balance: "Saldo",
+    entry_invoice: "Rechnung",
+    entry_payment: "Zahlung",
+    entry_refund: "Erstattung",
+    entry_credit_applied: "Guthaben verrechnet mit",
     draft: "ENTWURF",
     void: "STORNIERT",
     paid_status: "BEZAHLT",
     overdue: "ÜBERFÄLLIG",
 };
 
+static GERMAN_DOCS: [DocLabels; 3] = [
+    DocLabels {
+        title: "Rechnung",
+        doc_date: "Rechnungsdatum",
+        recipient: "Rechnungsempfänger",
+    },
+    DocLabels {
+        title: "Angebot",
+        doc_date: "Angebotsdatum",
+        recipient: "Angebot für",
+    },
+    DocLabels {
+        title: "Kontoauszug",
+        doc_date: "Auszugsdatum",
+        recipient: "Kunde",
+    },
+];
+
 static FRENCH: Labels = Labels {
-    invoice: "Facture",
-    quote: "Devis",
-    statement: "Relevé de compte",
     number: "Numéro",
-    issue_date: "Date d’émission",
     due_date: "Date d’échéance",
     valid_until: "Valable jusqu’au",
-    bill_to: "Facturé à",
+    service_period: "Période de prestation",
     description: "Désignation",
     quantity: "Quantité",
     unit_price: "Prix unitaire",
     tax: "TVA",
+    included: "incl.",
     amount: "Montant",
     subtotal: "Sous-total",
     discount: "Remise",
-    tax_total: "TVA",
     total: "Total",
+    includes: "Dont",
     paid: "Payé",
+    credit_applied: "Avoir imputé",
     balance_due: "Solde dû",
     notes: "Remarques",
     payment_instructions: "Modalités de paiement",
@@ -350,15 +426,38 @@ static FRENCH: Labels = Labels {
     period: "Période",
     opening_balance: "Solde d’ouverture",
     closing_balance: "Solde de clôture",
+    available_credit: "Avoir disponible",
     date: "Date",
     debit: "Débit",
     credit: "Crédit",
     balance: "Solde",
+    entry_invoice: "Facture",
+    entry_payment: "Paiement",
+    entry_refund: "Remboursement",
+    entry_credit_applied: "Avoir imputé sur",
     draft: "BROUILLON",
     void: "ANNULÉE",
     paid_status: "PAYÉE",
     overdue: "EN RETARD",
 };
+
+static FRENCH_DOCS: [DocLabels; 3] = [
+    DocLabels {
+        title: "Facture",
+        doc_date: "Date de facture",
+        recipient: "Facturé à",
+    },
+    DocLabels {
+        title: "Devis",
+        doc_date: "Date du devis",
+        recipient: "Devis établi pour",
+    },
+    DocLabels {
+        title: "Relevé de compte",
+        doc_date: "Date du relevé",
+        recipient: "Client",
+    },
+];
 
 /// The labels of a locale: English for en-US and en-GB, German, French.
 pub fn labels(locale: Locale) -> &'static Labels {
@@ -367,6 +466,33 @@ pub fn labels(locale: Locale) -> &'static Labels {
         Locale::DeDe => &GERMAN,
         Locale::FrFr => &FRENCH,
     }
+}
+
+/// The words of one kind of document in a locale.
+pub fn doc_labels(locale: Locale, kind: DocKind) -> &'static DocLabels {
+    let docs = match locale {
+        Locale::EnUs | Locale::EnGb => &ENGLISH_DOCS,
+        Locale::DeDe => &GERMAN_DOCS,
+        Locale::FrFr => &FRENCH_DOCS,
+    };
+    match kind {
+        DocKind::Invoice => &docs[0],
+        DocKind::Quote => &docs[1],
+        DocKind::Statement => &docs[2],
+    }
+}
+
+/// The `labels` object a document's template reads: the locale's words
+/// with those of `kind` merged in.
+pub fn labels_json(locale: Locale, kind: DocKind) -> serde_json::Value {
+    let mut out = serde_json::to_value(labels(locale)).unwrap_or_default();
+    if let (Some(out), serde_json::Value::Object(kind)) = (
+        out.as_object_mut(),
+        serde_json::to_value(doc_labels(locale, kind)).unwrap_or_default(),
+    ) {
+        out.extend(kind);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -498,6 +624,19 @@ mod tests {
     }
 
     #[test]
+    fn prices_keep_their_extra_digits() {
+        assert_eq!(format_price(dec!(95), "EUR", DE), "95,00\u{a0}€");
+        assert_eq!(format_price(dec!(0.125), "USD", US), "$0.125");
+        assert_eq!(
+            format_price(dec!(1234.5678), "EUR", DE),
+            "1.234,5678\u{a0}€"
+        );
+        assert_eq!(format_price(dec!(120.5000), "GBP", GB), "£120.50");
+        assert_eq!(format_price(dec!(333.5), "JPY", US), "¥333.5");
+        assert_eq!(format_price(dec!(1001), "JPY", US), "¥1,001");
+    }
+
+    #[test]
     fn numbers() {
         assert_eq!(format_number(dec!(2), US), "2");
         assert_eq!(format_number(dec!(2.000), US), "2");
@@ -545,21 +684,53 @@ mod tests {
 
     #[test]
     fn labels_per_language() {
-        assert_eq!(labels(US).invoice, "Invoice");
+        assert_eq!(labels(US).entry_invoice, "Invoice");
         assert!(std::ptr::eq(labels(US), labels(GB)));
-        assert_eq!(labels(DE).invoice, "Rechnung");
+        assert_eq!(labels(DE).entry_invoice, "Rechnung");
         assert_eq!(labels(DE).page, "Seite");
-        assert_eq!(labels(FR).invoice, "Facture");
+        assert_eq!(labels(FR).entry_invoice, "Facture");
         assert_eq!(labels(FR).of, "sur");
         let json = serde_json::to_value(labels(DE)).unwrap();
         assert_eq!(json["balance_due"], "Offener Betrag");
-        assert_eq!(json.as_object().unwrap().len(), 35);
         // No label is left empty in any language.
         for l in Locale::ALL {
-            let json = serde_json::to_value(labels(l)).unwrap();
-            for (k, v) in json.as_object().unwrap() {
-                assert!(!v.as_str().unwrap().is_empty(), "{l:?} {k}");
+            for kind in [DocKind::Invoice, DocKind::Quote, DocKind::Statement] {
+                let json = labels_json(l, kind);
+                let words = json.as_object().unwrap();
+                assert_eq!(words.len(), 41, "{l:?} {kind:?}");
+                for (k, v) in words {
+                    assert!(!v.as_str().unwrap().is_empty(), "{l:?} {kind:?} {k}");
+                }
             }
         }
+    }
+
+    /// A quote or a statement never names itself with an invoice's words:
+    /// each kind's title, date label and recipient heading are its own, in
+    /// every locale.
+    #[test]
+    fn each_kind_of_document_has_its_own_words() {
+        for l in Locale::ALL {
+            let invoice = doc_labels(l, DocKind::Invoice);
+            for kind in [DocKind::Quote, DocKind::Statement] {
+                let other = doc_labels(l, kind);
+                for (mine, theirs) in [
+                    (other.title, invoice.title),
+                    (other.doc_date, invoice.doc_date),
+                    (other.recipient, invoice.recipient),
+                ] {
+                    assert!(
+                        !mine.to_lowercase().contains(&theirs.to_lowercase()),
+                        "{l:?} {kind:?}: {mine:?} says {theirs:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(doc_labels(DE, DocKind::Quote).doc_date, "Angebotsdatum");
+        assert_eq!(doc_labels(DE, DocKind::Statement).doc_date, "Auszugsdatum");
+        assert_eq!(
+            doc_labels(DE, DocKind::Invoice).recipient,
+            "Rechnungsempfänger"
+        );
     }
 }

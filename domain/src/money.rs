@@ -217,6 +217,18 @@ pub fn to_minor(x: Decimal, minor: u32) -> Decimal {
     r
 }
 
+/// A price (a unit price, an hourly rate) as documents and the API show it:
+/// at least the currency's digits, more only where the price has more (a
+/// price keeps up to four decimals, and quantity × price is rounded only
+/// after multiplying): "95.00", "0.125", "1001" (JPY). Amounts (totals,
+/// line amounts, taxes, payments) are [`to_minor`], prices this: the one
+/// rule for money in JSON and on documents.
+pub fn to_price(x: Decimal, minor: u32) -> Decimal {
+    let mut r = x.normalize();
+    r.rescale(r.scale().max(minor));
+    r
+}
+
 /// A discount on a line or an invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "value", rename_all = "snake_case")]
@@ -554,5 +566,252 @@ mod amount_tests {
         );
         let kwd = totals(&[l], None, minor_units("KWD").unwrap());
         assert_eq!((kwd.subtotal, kwd.tax), (dec!(1000.500), dec!(100.050)));
+    }
+}
+
+// ---- what a document prints ------------------------------------------------------
+
+/// One computed line as a document prints it (see [`printed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineFigures {
+    /// quantity × unit price, rounded.
+    pub gross: Decimal,
+    /// The line's own discount as entered.
+    pub discount: Option<Discount>,
+    /// The line's own discount plus its share of the document's, as computed.
+    pub discount_amount: Decimal,
+    /// Each tax of the line with its amount.
+    pub taxes: Vec<(Tax, Decimal)>,
+}
+
+/// A line's printed amounts: `gross − discount = amount`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrintedLine {
+    pub gross: Decimal,
+    /// The line's own discount (printed negative; zero: none).
+    pub discount: Decimal,
+    /// What the line adds to the subtotal.
+    pub amount: Decimal,
+}
+
+/// The amounts a document prints: lines, then subtotal, document
+/// discount, each added tax per rate, total; taxes already in the prices
+/// are printed after the total as "includes", never added again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Printed {
+    pub lines: Vec<PrintedLine>,
+    /// The sum of the printed line amounts.
+    pub subtotal: Decimal,
+    /// The document's discount (printed negative): its shares over the lines.
+    pub document_discount: Decimal,
+    /// Exclusive taxes, summed per rate, in the order rates first appear.
+    pub added_taxes: Vec<(Tax, Decimal)>,
+    /// Inclusive taxes, summed per rate: contained in the line amounts.
+    pub included_taxes: Vec<(Tax, Decimal)>,
+    /// subtotal − document discount + added taxes.
+    pub total: Decimal,
+}
+
+/// THE printed rule: what an invoice or a quote prints so that a reader
+/// adding the printed numbers gets the printed total, to the cent.
+///
+/// - Each line prints quantity × unit price, its own discount (if any) and
+///   its amount = gross − own discount. The own discount is recomputed from
+///   the line's [`Discount`] by [`Discount::of`], exactly as [`totals`]
+///   took it; the rest of the line's computed discount is its share of the
+///   document discount.
+/// - The subtotal is the sum of the printed line amounts.
+/// - The document discount is the sum of the shares (printed negative).
+/// - Exclusive taxes are printed per rate (name, percent, compound) as the
+///   sum of the lines' rounded taxes of that rate, and added.
+/// - The total is subtotal − document discount + added taxes. It equals the
+///   document's computed total: per line, the net plus its inclusive taxes
+///   is the amount after all discounts (inclusive taxes are taken out of it
+///   and shared out exactly), so Σ (net + taxes) = Σ amounts − shares +
+///   exclusive taxes.
+/// - Inclusive taxes are already in the line amounts: printed after the
+///   total per rate as what it includes, not added.
+pub fn printed(lines: &[LineFigures], minor: u32) -> Printed {
+    let mut out = Vec::with_capacity(lines.len());
+    let mut document_discount = Decimal::ZERO;
+    let mut added: Vec<(Tax, Decimal)> = Vec::new();
+    let mut included: Vec<(Tax, Decimal)> = Vec::new();
+    for l in lines {
+        let own = l.discount.map(|d| d.of(l.gross, minor)).unwrap_or_default();
+        document_discount += l.discount_amount - own;
+        out.push(PrintedLine {
+            gross: l.gross,
+            discount: own,
+            amount: l.gross - own,
+        });
+        for (tax, amount) in &l.taxes {
+            let sums = if tax.inclusive {
+                &mut included
+            } else {
+                &mut added
+            };
+            match sums.iter_mut().find(|(t, _)| t == tax) {
+                Some((_, sum)) => *sum += amount,
+                None => sums.push((tax.clone(), *amount)),
+            }
+        }
+    }
+    let subtotal: Decimal = out.iter().map(|l| l.amount).sum();
+    let total = subtotal - document_discount + added.iter().map(|(_, a)| *a).sum::<Decimal>();
+    Printed {
+        lines: out,
+        subtotal,
+        document_discount,
+        added_taxes: added,
+        included_taxes: included,
+        total,
+    }
+}
+
+#[cfg(test)]
+mod printed_tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rust_decimal_macros::dec;
+
+    fn figures(inputs: &[LineInput], t: &Totals) -> Vec<LineFigures> {
+        inputs
+            .iter()
+            .zip(&t.lines)
+            .map(|(i, l)| LineFigures {
+                gross: l.gross,
+                discount: i.discount,
+                discount_amount: l.discount,
+                taxes: i
+                    .taxes
+                    .iter()
+                    .cloned()
+                    .zip(l.taxes.iter().copied())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    fn tax(name: &str, percent: Decimal, inclusive: bool, compound: bool) -> Tax {
+        Tax {
+            name: name.into(),
+            percent,
+            inclusive,
+            compound,
+        }
+    }
+
+    #[test]
+    fn the_issues_quote_adds_up() {
+        // 2.5 × 120.00 with 10 % off and 19 % VAT, and a second line.
+        let vat = tax("VAT", dec!(19), false, false);
+        let lines = [
+            LineInput {
+                quantity: dec!(2.5),
+                unit_price: dec!(120.00),
+                discount: Some(Discount::Percent(dec!(10))),
+                taxes: vec![vat.clone()],
+            },
+            LineInput {
+                quantity: dec!(1),
+                unit_price: dec!(33.33),
+                discount: None,
+                taxes: vec![vat.clone()],
+            },
+        ];
+        let t = totals(&lines, None, 2);
+        let p = printed(&figures(&lines, &t), 2);
+        assert_eq!(
+            p.lines[0],
+            PrintedLine {
+                gross: dec!(300.00),
+                discount: dec!(30.00),
+                amount: dec!(270.00)
+            }
+        );
+        assert_eq!(p.subtotal, dec!(303.33));
+        assert_eq!(p.document_discount, dec!(0));
+        assert_eq!(p.added_taxes, [(vat, dec!(57.63))]);
+        assert_eq!(p.total, t.total);
+        assert_eq!(p.total, dec!(360.96));
+    }
+
+    #[test]
+    fn inclusive_taxes_are_printed_but_not_added() {
+        let vat = tax("MwSt.", dec!(19), true, false);
+        let lines = [LineInput {
+            quantity: dec!(1),
+            unit_price: dec!(119.00),
+            discount: None,
+            taxes: vec![vat.clone()],
+        }];
+        let t = totals(&lines, Some(Discount::Percent(dec!(10))), 2);
+        let p = printed(&figures(&lines, &t), 2);
+        assert_eq!(p.subtotal, dec!(119.00));
+        assert_eq!(p.document_discount, dec!(11.90));
+        assert!(p.added_taxes.is_empty());
+        assert_eq!(p.included_taxes, [(vat, dec!(17.10))]);
+        assert_eq!(p.total, dec!(107.10));
+        assert_eq!(p.total, t.total);
+    }
+
+    fn arb_discount() -> impl Strategy<Value = Option<Discount>> {
+        prop_oneof![
+            Just(None),
+            (0i64..=10000).prop_map(|p| Some(Discount::Percent(Decimal::new(p, 2)))),
+            (0i64..=500_000).prop_map(|a| Some(Discount::Amount(Decimal::new(a, 2)))),
+        ]
+    }
+
+    fn arb_taxes() -> impl Strategy<Value = Vec<Tax>> {
+        let rates = vec![
+            tax("VAT", dec!(19), false, false),
+            tax("VAT", dec!(7), false, false),
+            tax("VAT incl", dec!(19), true, false),
+            tax("Eco incl", dec!(2.5), true, false),
+            tax("GST", dec!(5), false, false),
+            tax("QST", dec!(9.975), false, true),
+        ];
+        proptest::sample::subsequence(rates, 0..=3)
+    }
+
+    fn arb_line() -> impl Strategy<Value = LineInput> {
+        (
+            -5i64..=100_000,
+            0i64..=10_000_000,
+            arb_discount(),
+            arb_taxes(),
+        )
+            .prop_map(|(q, p, discount, taxes)| LineInput {
+                quantity: Decimal::new(q, 2),
+                unit_price: Decimal::new(p, 4),
+                discount,
+                taxes,
+            })
+    }
+
+    proptest! {
+        /// Whatever the lines, discounts and taxes, the printed numbers add
+        /// up to the computed total, and the printed discounts to the
+        /// computed discount.
+        #[test]
+        fn printed_numbers_add_up_to_the_total(
+            lines in proptest::collection::vec(arb_line(), 1..40),
+            doc in arb_discount(),
+            minor in prop_oneof![Just(0u32), Just(2u32), Just(3u32)],
+        ) {
+            let t = totals(&lines, doc, minor);
+            let p = printed(&figures(&lines, &t), minor);
+            prop_assert_eq!(p.total, t.total);
+            prop_assert_eq!(
+                p.lines.iter().map(|l| l.discount).sum::<Decimal>() + p.document_discount,
+                t.discount
+            );
+            let taxes: Decimal = p.added_taxes.iter().chain(&p.included_taxes).map(|(_, a)| *a).sum();
+            prop_assert_eq!(taxes, t.tax);
+            for l in &p.lines {
+                prop_assert_eq!(l.gross - l.discount, l.amount);
+            }
+        }
     }
 }

@@ -551,11 +551,15 @@ pub async fn list(
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct StatementEntry {
     pub date: NaiveDate,
-    /// `invoice`, `payment` or `refund`.
+    /// `invoice`, `payment`, `refund` or `credit_applied` (credit the
+    /// client had moved onto the invoice `reference`: the balance does not
+    /// change, since the payment that made the credit counted already).
     pub kind: String,
     pub reference: Option<String>,
-    /// What the client owes more (+) or less (−).
+    /// What the client owes more (+) or less (−); zero for `credit_applied`.
     pub amount: Decimal,
+    /// For `credit_applied`: the credit applied.
+    pub applied: Option<Decimal>,
     /// The balance after this entry.
     #[sqlx(default)]
     pub balance: Decimal,
@@ -575,7 +579,8 @@ pub struct Statement {
 }
 
 /// A client's statement of account in one currency for `[from, to]`:
-/// finalized invoices (void ones excluded) owe, payments pay, refunds owe again.
+/// finalized invoices (void ones excluded) owe, payments pay, refunds owe
+/// again; credit applied to an invoice is listed and moves nothing.
 pub async fn statement(
     tx: &mut TenantTx,
     client: ClientId,
@@ -585,10 +590,14 @@ pub async fn statement(
 ) -> DomainResult<Statement> {
     crate::clients::ensure_exists(tx, client).await?;
     let tenant = tx.tenant();
-    const ENTRIES: &str = "SELECT issue_date AS date, 'invoice' AS kind, number AS reference, total AS amount \
+    const ENTRIES: &str = "SELECT issue_date AS date, 'invoice' AS kind, number AS reference, total AS amount, \
+          NULL::numeric AS applied \
           FROM invoices WHERE company_id = $1 AND client_id = $2 AND currency = $3 AND status NOT IN ('draft', 'void') \
-        UNION ALL SELECT paid_on, kind, reference, CASE kind WHEN 'payment' THEN -amount ELSE amount END \
-          FROM payments WHERE company_id = $1 AND client_id = $2 AND currency = $3";
+        UNION ALL SELECT paid_on, kind, reference, CASE kind WHEN 'payment' THEN -amount ELSE amount END, NULL \
+          FROM payments WHERE company_id = $1 AND client_id = $2 AND currency = $3 \
+        UNION ALL SELECT c.on_date, 'credit_applied', i.number, 0, -c.amount \
+          FROM client_credits c JOIN invoices i ON i.company_id = c.company_id AND i.id = c.invoice_id \
+          WHERE c.company_id = $1 AND c.client_id = $2 AND c.currency = $3 AND c.amount < 0";
     let opening: Decimal = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "SELECT COALESCE(sum(amount), 0) FROM ({ENTRIES}) e WHERE date < $4"
     )))
@@ -599,7 +608,7 @@ pub async fn statement(
     .fetch_one(tx.conn())
     .await?;
     let mut entries: Vec<StatementEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT date, kind, reference, amount FROM ({ENTRIES}) e WHERE date BETWEEN $4 AND $5 \
+        "SELECT date, kind, reference, amount, applied FROM ({ENTRIES}) e WHERE date BETWEEN $4 AND $5 \
          ORDER BY date, CASE kind WHEN 'invoice' THEN 0 ELSE 1 END, reference"
     )))
     .bind(tenant)
@@ -614,6 +623,7 @@ pub async fn statement(
     for e in &mut entries {
         running += e.amount;
         e.amount = money::to_minor(e.amount, minor);
+        e.applied = e.applied.map(|a| money::to_minor(a, minor));
         e.balance = money::to_minor(running, minor);
     }
     let credit: Decimal = sqlx::query_scalar(

@@ -127,7 +127,7 @@ impl ProjectRow {
             spent: Spent {
                 minutes: self.minutes,
                 hours: money::to_minor(Decimal::from(self.minutes) / Decimal::from(60), 2),
-                billable_amount: money::round_money(self.billable_amount, minor),
+                billable_amount: money::to_minor(self.billable_amount, minor),
             },
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -264,13 +264,8 @@ fn validate(v: &mut ValidationErrors, f: Fields, minor: u32) -> Fields {
     }
 }
 
-async fn currency_minor(tx: &mut TenantTx) -> DomainResult<u32> {
-    let c = company::get(tx).await?;
-    Ok(money::minor_units(&c.currency).unwrap_or(2))
-}
-
 pub async fn get(tx: &mut TenantTx, id: ProjectId) -> DomainResult<Project> {
-    let minor = currency_minor(tx).await?;
+    let minor = company::currency_minor(tx).await?;
     let tenant = tx.tenant();
     let row: Option<ProjectRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{SELECT} WHERE p.company_id = $1 AND p.id = $2"
@@ -302,7 +297,7 @@ pub async fn list(
     f: &ProjectFilter,
     page: &PageRequest,
 ) -> DomainResult<Page<Project>> {
-    let minor = currency_minor(tx).await?;
+    let minor = company::currency_minor(tx).await?;
     const FILTER: &str = "p.company_id = $1 \
         AND ($2::uuid IS NULL OR p.client_id = $2) \
         AND ($3::text IS NULL OR p.status = $3) \
@@ -344,7 +339,7 @@ pub async fn list(
 }
 
 pub async fn create(tx: &mut TenantTx, new: NewProject) -> DomainResult<Project> {
-    let minor = currency_minor(tx).await?;
+    let minor = company::currency_minor(tx).await?;
     let mut v = ValidationErrors::new();
     let f = validate(
         &mut v,
@@ -395,7 +390,7 @@ pub async fn update(
     patch: ProjectPatch,
 ) -> DomainResult<Project> {
     let current = get(tx, id).await?;
-    let minor = currency_minor(tx).await?;
+    let minor = company::currency_minor(tx).await?;
     let mut v = ValidationErrors::new();
     let manager_changed = patch.manager_id.is_some_and(|m| m != current.manager_id);
     let f = validate(

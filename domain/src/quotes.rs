@@ -59,6 +59,8 @@ pub struct Quote {
     pub currency: String,
     pub issue_date: NaiveDate,
     pub valid_until: NaiveDate,
+    /// The quote's own discount, shared over its lines.
+    pub discount: Option<Discount>,
     pub lines: Vec<InvoiceLine>,
     pub subtotal: Decimal,
     pub discount_total: Decimal,
@@ -98,6 +100,7 @@ struct Row {
     currency: String,
     issue_date: NaiveDate,
     valid_until: NaiveDate,
+    discount: Option<serde_json::Value>,
     lines: serde_json::Value,
     subtotal: Decimal,
     discount_total: Decimal,
@@ -110,7 +113,8 @@ struct Row {
     updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, client_id, number, status, currency::text AS currency, issue_date, valid_until, lines, \
+const COLUMNS: &str = "id, client_id, number, status, currency::text AS currency, issue_date, valid_until, \
+    request->'discount' AS discount, lines, \
     subtotal, discount_total, tax_total, total, invoice_id, sent_at, decided_at, created_at, updated_at";
 
 impl TryFrom<Row> for Quote {
@@ -126,7 +130,12 @@ impl TryFrom<Row> for Quote {
             status,
             issue_date: r.issue_date,
             valid_until: r.valid_until,
-            lines: serde_json::from_value(r.lines).unwrap_or_default(),
+            discount: r.discount.and_then(|d| serde_json::from_value(d).ok()),
+            lines: serde_json::from_value::<Vec<InvoiceLine>>(r.lines)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|l| l.shown(minor))
+                .collect(),
             subtotal: crate::money::to_minor(r.subtotal, minor),
             discount_total: crate::money::to_minor(r.discount_total, minor),
             tax_total: crate::money::to_minor(r.tax_total, minor),

@@ -136,8 +136,16 @@ impl From<EntryRow> for TimeEntry {
 }
 
 const COLUMNS: &str = "id, user_id, ticket_id, task_id, project_id, client_id, work_date, started_at, \
-    ended_at, minutes, description, billable, \
-    round(rate, greatest(2, scale(trim_scale(rate)))) AS rate, invoice_id, billed_at, created_at, updated_at";
+    ended_at, minutes, description, billable, rate, invoice_id, billed_at, created_at, updated_at";
+
+impl TimeEntry {
+    /// The rate by the money rule ([`crate::money::to_price`]) in the
+    /// company's currency (`minor` digits).
+    fn shown(mut self, minor: u32) -> TimeEntry {
+        self.rate = self.rate.map(|r| crate::money::to_price(r, minor));
+        self
+    }
+}
 
 /// Time to log. Name one of `ticket_id`, `task_id` or `project_id`, and
 /// either `minutes`, or `started_at` with `ended_at`, or `started_at` alone
@@ -410,7 +418,8 @@ pub async fn get(tx: &mut TenantTx, id: TimeEntryId) -> DomainResult<TimeEntry> 
     .bind(id)
     .fetch_optional(tx.conn())
     .await?;
-    row.map(TimeEntry::from)
+    let minor = company::currency_minor(tx).await?;
+    row.map(|r| TimeEntry::from(r).shown(minor))
         .ok_or(DomainError::not_found("time entry"))
 }
 
@@ -482,7 +491,8 @@ pub async fn create(tx: &mut TenantTx, user: UserId, new: NewTimeEntry) -> Domai
         }
         _ => e.into(),
     })?;
-    Ok(row.into())
+    let minor = crate::money::minor_units(&company.currency).unwrap_or(2);
+    Ok(TimeEntry::from(row).shown(minor))
 }
 
 /// The entry locked for a change; 409 once it is billed.
@@ -582,7 +592,8 @@ pub async fn update(
     .bind(now)
     .fetch_one(tx.conn())
     .await?;
-    Ok(row.into())
+    let minor = company::currency_minor(tx).await?;
+    Ok(TimeEntry::from(row).shown(minor))
 }
 
 /// Stops a running timer now.
@@ -613,7 +624,8 @@ pub async fn stop(tx: &mut TenantTx, id: TimeEntryId) -> DomainResult<TimeEntry>
     .bind(minutes as i32)
     .fetch_one(tx.conn())
     .await?;
-    Ok(row.into())
+    let minor = company::currency_minor(tx).await?;
+    Ok(TimeEntry::from(row).shown(minor))
 }
 
 pub async fn delete(tx: &mut TenantTx, id: TimeEntryId) -> DomainResult<TimeEntry> {
@@ -624,7 +636,8 @@ pub async fn delete(tx: &mut TenantTx, id: TimeEntryId) -> DomainResult<TimeEntr
         .bind(id)
         .execute(tx.conn())
         .await?;
-    Ok(entry)
+    let minor = company::currency_minor(tx).await?;
+    Ok(entry.shown(minor))
 }
 
 /// Entries by day worked, newest first.
@@ -678,7 +691,11 @@ pub async fn list(
     .bind(f.to)
     .fetch_one(tx.conn())
     .await?;
-    let rows = rows.into_iter().map(TimeEntry::from).collect();
+    let minor = company::currency_minor(tx).await?;
+    let rows = rows
+        .into_iter()
+        .map(|r| TimeEntry::from(r).shown(minor))
+        .collect();
     Ok(Page::from_rows(rows, page, total, |e| Cursor {
         key: e.work_date.format("%Y-%m-%d").to_string(),
         id: e.id.as_uuid(),
@@ -731,14 +748,20 @@ struct Billable {
 }
 
 impl Billable {
-    fn line_description(&self) -> String {
+    /// "02.02.2026 · Admin · Rollout: Plan": the day in the company's
+    /// locale, as every date on its documents.
+    fn line_description(&self, locale: crate::locale::Locale) -> String {
         let what = match (&self.ticket, &self.project, &self.task) {
             (Some(t), _, _) => t.clone(),
             (None, Some(p), Some(t)) => format!("{p} / {t}"),
             (None, Some(p), None) => p.clone(),
             _ => String::new(),
         };
-        let mut d = format!("{} · {}", self.work_date.format("%Y-%m-%d"), self.user_name);
+        let mut d = format!(
+            "{} · {}",
+            crate::locale::format_date(self.work_date, locale),
+            self.user_name
+        );
         if !what.is_empty() {
             d.push_str(" · ");
             d.push_str(&what);
@@ -810,11 +833,12 @@ pub async fn bill(tx: &mut TenantTx, client: ClientId, req: BillTime) -> DomainR
             format!("the client has no unbilled billable time up to {until}"),
         ));
     }
+    let locale = crate::locale::Locale::parse(&company.locale);
     let lines: Vec<LineRequest> = entries
         .iter()
         .map(|e| LineRequest {
             product_id: None,
-            description: Some(e.line_description()),
+            description: Some(e.line_description(locale)),
             quantity: hours(e.minutes.into()),
             unit_price: Some(e.rate.normalize()),
             discount: None,

@@ -44,6 +44,8 @@ struct UserRow {
     active: bool,
     totp_enabled: bool,
     hourly_rate: Option<rust_decimal::Decimal>,
+    /// The company's currency: the rate's digits.
+    currency: String,
     last_login_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -63,7 +65,12 @@ impl UserRow {
                 role,
                 active: self.active,
                 totp_enabled: self.totp_enabled,
-                hourly_rate: self.hourly_rate,
+                hourly_rate: self.hourly_rate.map(|r| {
+                    crate::money::to_price(
+                        r,
+                        crate::money::minor_units(self.currency.trim()).unwrap_or(2),
+                    )
+                }),
                 last_login_at: self.last_login_at,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
@@ -74,8 +81,8 @@ impl UserRow {
     }
 }
 
-const COLUMNS: &str = "id, email, name, role, active, totp_enabled, \
-    round(hourly_rate, greatest(2, scale(trim_scale(hourly_rate)))) AS hourly_rate, last_login_at, created_at, \
+const COLUMNS: &str = "id, email, name, role, active, totp_enabled, hourly_rate, \
+    (SELECT c.currency::text FROM companies c WHERE c.id = users.company_id) AS currency, last_login_at, created_at, \
                        updated_at, password_hash, totp_secret";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]

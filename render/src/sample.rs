@@ -7,16 +7,18 @@
 //! ```json
 //! {
 //!   "lang": "en",
-//!   "labels": { "invoice": "Invoice", "page": "Page", "of": "of", ... },
+//!   "labels": { "title": "Invoice", "doc_date": "Invoice date", "page": "Page", ... },
 //!   "company": { "name": "..", "address_lines": [".."], "tax_id": null, "accent": "#1f6feb",
 //!                "footer": null, "payment_instructions": null, "logo": "/logo.png" },
 //!   "client": { "name": "..", "address_lines": [".."], "tax_id": null },
 //!   "document": { "title": "Invoice", "number": "INV-2026-000001", "status_label": "DRAFT",
 //!                 "issue_date": "Nov 25, 2026", "due_date": null, "valid_until": null,
-//!                 "notes": null, "period_from": null, "period_to": null },
+//!                 "service_period": null, "notes": null, "period_from": null,
+//!                 "period_to": null, "available_credit": null },
 //!   "lines": [ { "description": "..", "quantity": "2", "unit_price": "$10.00",
-//!                "tax": "8.25%", "amount": "$20.00" } ],
-//!   "totals": [ { "label": "Total", "value": "$21.65", "strong": true } ],
+//!                "discount": "", "tax": "8.25%", "amount": "$20.00" } ],
+//!   "line_discounts": false,
+//!   "totals": [ { "label": "Total", "value": "$21.65", "strong": true, "note": false } ],
 //!   "entries": [ { "date": "..", "description": "..", "debit": "$10.00", "credit": "",
 //!                  "balance": "$10.00" } ],
 //!   "opening_balance": null, "closing_balance": null
@@ -31,21 +33,25 @@
 
 use serde_json::{Value, json};
 
-/// The English labels, as `domain::locale::labels(Locale::EnUs)` serializes
+/// The English labels of an invoice, as
+/// `domain::locale::labels_json(Locale::EnUs, DocKind::Invoice)` serializes
 /// them (this crate does not depend on the domain crate).
 pub fn labels_en() -> Value {
     json!({
-        "invoice": "Invoice", "quote": "Quote", "statement": "Statement", "number": "Number",
-        "issue_date": "Issue date", "due_date": "Due date", "valid_until": "Valid until",
-        "bill_to": "Bill to", "description": "Description", "quantity": "Quantity",
-        "unit_price": "Unit price", "tax": "Tax", "amount": "Amount", "subtotal": "Subtotal",
-        "discount": "Discount", "tax_total": "Tax", "total": "Total", "paid": "Paid",
+        "number": "Number", "due_date": "Due date", "valid_until": "Valid until",
+        "service_period": "Service period", "description": "Description",
+        "quantity": "Quantity", "unit_price": "Unit price", "tax": "Tax", "included": "incl.",
+        "amount": "Amount", "subtotal": "Subtotal", "discount": "Discount", "total": "Total",
+        "includes": "Includes", "paid": "Paid", "credit_applied": "Credit applied",
         "balance_due": "Balance due", "notes": "Notes",
         "payment_instructions": "Payment instructions", "tax_id": "Tax ID", "page": "Page",
         "of": "of", "period": "Period", "opening_balance": "Opening balance",
-        "closing_balance": "Closing balance", "date": "Date", "debit": "Debit",
-        "credit": "Credit", "balance": "Balance", "draft": "DRAFT", "void": "VOID",
-        "paid_status": "PAID", "overdue": "OVERDUE"
+        "closing_balance": "Closing balance", "available_credit": "Available credit",
+        "date": "Date", "debit": "Debit", "credit": "Credit", "balance": "Balance",
+        "entry_invoice": "Invoice", "entry_payment": "Payment", "entry_refund": "Refund",
+        "entry_credit_applied": "Credit applied to", "draft": "DRAFT", "void": "VOID",
+        "paid_status": "PAID", "overdue": "OVERDUE",
+        "title": "Invoice", "doc_date": "Invoice date", "recipient": "Bill to"
     })
 }
 
@@ -116,7 +122,7 @@ fn lines_and_totals(n: usize) -> (Vec<Value>, Vec<Value>) {
     let tax = (subtotal * 825 + 5_000) / 10_000;
     let totals = vec![
         json!({ "label": "Subtotal", "value": usd(subtotal), "strong": false }),
-        json!({ "label": "Tax", "value": usd(tax), "strong": false }),
+        json!({ "label": "Tax 8.25%", "value": usd(tax), "strong": false }),
         json!({ "label": "Total", "value": usd(subtotal + tax), "strong": true }),
     ];
     (lines, totals)
@@ -153,8 +159,11 @@ pub fn invoice_data(lines: usize) -> Value {
 /// A quote with `lines` lines, valid for 30 days.
 pub fn quote_data(lines: usize) -> Value {
     let mut data = invoice_data(lines);
+    data["document"]["title"] = json!("Quote");
+    data["labels"]["title"] = json!("Quote");
+    data["labels"]["doc_date"] = json!("Quote date");
+    data["labels"]["recipient"] = json!("Prepared for");
     let doc = &mut data["document"];
-    doc["title"] = json!("Quote");
     doc["number"] = json!("QUO-2026-000001");
     doc["due_date"] = Value::Null;
     doc["valid_until"] = json!("Dec 25, 2026");
@@ -198,8 +207,11 @@ pub fn statement_data(entries: usize) -> Value {
         }));
     }
     let mut data = invoice_data(0);
+    data["document"]["title"] = json!("Statement");
+    data["labels"]["title"] = json!("Statement");
+    data["labels"]["doc_date"] = json!("Statement date");
+    data["labels"]["recipient"] = json!("Customer");
     let doc = &mut data["document"];
-    doc["title"] = json!("Statement");
     doc["number"] = json!("STM-2026-11-0001");
     doc["issue_date"] = json!("Dec 1, 2026");
     doc["due_date"] = Value::Null;

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
+use nestogy_domain::documents::DocKind;
 use nestogy_domain::locale::{self, Locale};
 use nestogy_render::{Logo, RenderError, Renderer, Template, sample};
 use rust_decimal::Decimal;
@@ -423,11 +424,12 @@ fn every_locale_renders_its_formats_and_labels() {
         (Locale::FrFr, "EUR"),
     ] {
         let labels = locale::labels(loc);
+        let words = locale::doc_labels(loc, DocKind::Invoice);
         let money = |x: &str| locale::format_money(d(x), currency, loc);
         let mut data = sample::invoice_data(0);
         data["lang"] = json!(loc.lang());
-        data["labels"] = serde_json::to_value(labels).unwrap();
-        data["document"]["title"] = json!(labels.invoice);
+        data["labels"] = locale::labels_json(loc, DocKind::Invoice);
+        data["document"]["title"] = json!(words.title);
         data["document"]["issue_date"] = json!(locale::format_date(date, loc));
         data["document"]["status_label"] = json!(labels.overdue);
         data["lines"] = json!([
@@ -476,8 +478,9 @@ fn every_locale_renders_its_formats_and_labels() {
             .map(|v| v.as_str().unwrap().to_owned())
             .chain([
                 locale::format_date(date, loc),
-                labels.invoice.to_owned(),
-                labels.bill_to.to_uppercase(),
+                words.title.to_owned(),
+                words.doc_date.to_owned(),
+                words.recipient.to_uppercase(),
                 labels.description.to_owned(),
                 labels.unit_price.to_owned(),
                 labels.subtotal.to_owned(),

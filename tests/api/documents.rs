@@ -2,6 +2,7 @@
 //! the company's logo and SMTP settings.
 
 use axum::http::StatusCode;
+use nestogy_domain::documents::DocRef;
 use serde_json::json;
 
 use crate::common::{TestApp, pdf_text};
@@ -424,4 +425,240 @@ async fn rendering_many_at_once_is_idempotent_and_matches_one_at_a_time() {
         .await
         .unwrap();
     assert_eq!(&stored[..], &alone[..]);
+}
+
+/// The text of the current view of `doc`, rendered as a worker renders it.
+async fn rendered_text(app: &TestApp, tenant: nestogy_domain::TenantId, doc: DocRef) -> String {
+    let mut tx = app.db.tenant(tenant).await.unwrap();
+    let view = nestogy_domain::documents::view(&mut tx, &doc)
+        .await
+        .unwrap();
+    drop(tx);
+    let pdf = nestogy_jobs::documents::render(&view).await.unwrap();
+    pdf_text(&pdf).0.replace(['\u{a0}', '\u{202f}'], " ")
+}
+
+/// The recipient block prints the client's billing address and tax id, on
+/// invoices, quotes and statements; without a billing address, the primary
+/// location's.
+#[tokio::test]
+async fn the_recipient_block_prints_the_billing_address_and_tax_id() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Address Co").await;
+    let r = app
+        .post(
+            "/api/v1/clients",
+            &t.admin,
+            json!({"name": "Kunde GmbH", "tax_id": "DE811907980",
+                   "billing_address": {"line1": "Rechnungsweg 7", "line2": "Buchhaltung", "postal_code": "80331",
+                                       "city": "München", "country": "de"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["billing_address"]["country"], "DE");
+    assert_eq!(r.body["billing_address"]["city"], "München");
+    let client = r.id();
+    let bad = app
+        .patch(
+            &format!("/api/v1/clients/{client}"),
+            &t.admin,
+            json!({"billing_address": {"country": "Germany"}}),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.body.to_string().contains("billing_address.country"),
+        "{}",
+        bad.body
+    );
+
+    let inv: nestogy_domain::InvoiceId = app
+        .open_invoice(&t.admin, &client, "Wartung")
+        .await
+        .parse()
+        .unwrap();
+    let quote = app
+        .post(
+            "/api/v1/quotes",
+            &t.admin,
+            json!({"client_id": client, "lines": [{"description": "Umbau", "quantity": "1", "unit_price": "10"}]}),
+        )
+        .await
+        .id();
+    let statement = DocRef::Statement {
+        client: client.parse().unwrap(),
+        period: nestogy_domain::documents::Period {
+            currency: "EUR".into(),
+            from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            to: chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+        },
+    };
+    for doc in [
+        DocRef::Invoice { id: inv },
+        DocRef::Quote {
+            id: quote.parse().unwrap(),
+        },
+        statement,
+    ] {
+        let text = rendered_text(&app, t.id, doc.clone()).await;
+        for want in [
+            "Kunde GmbH",
+            "Rechnungsweg 7",
+            "Buchhaltung",
+            "80331 München",
+            "DE",
+            "Tax ID: DE811907980",
+        ] {
+            assert!(
+                text.contains(want),
+                "{:?}: {want:?} missing from:\n{text}",
+                doc.kind()
+            );
+        }
+    }
+
+    // Without a billing address, the primary location's address.
+    let r = app
+        .patch(
+            &format!("/api/v1/clients/{client}"),
+            &t.admin,
+            json!({"billing_address": null, "tax_id": null}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert!(r.body["billing_address"].is_null());
+    let loc = app
+        .post(
+            &format!("/api/v1/clients/{client}/locations"),
+            &t.admin,
+            json!({"name": "HQ", "is_primary": true, "address": {"line1": "Hauptsitz 1", "city": "Berlin"}}),
+        )
+        .await;
+    assert_eq!(loc.status, StatusCode::CREATED, "{}", loc.body);
+    let text = rendered_text(&app, t.id, DocRef::Invoice { id: inv }).await;
+    assert!(text.contains("Hauptsitz 1"), "{text}");
+    assert!(
+        !text.contains("Rechnungsweg") && !text.contains("Tax ID"),
+        "{text}"
+    );
+}
+
+/// An invoice a recurring template made prints the service period it bills
+/// (a first period billed pro rata from the day service started); other
+/// invoices print none.
+#[tokio::test]
+async fn a_recurring_invoice_prints_its_service_period() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Period Co").await;
+    let r = app
+        .patch("/api/v1/company", &t.admin, json!({"locale": "de-DE"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let client = app.client(&t.admin, "Acme").await;
+    let tpl = app
+        .post(
+            "/api/v1/recurring-invoices",
+            &t.admin,
+            json!({"client_id": client, "name": "Managed services", "frequency": {"unit": "months", "every": 1},
+                   "start_date": "2026-01-31", "prorate_from": "2026-02-10",
+                   "lines": [{"description": "Managed services", "quantity": "1", "unit_price": "100.00"}]}),
+        )
+        .await;
+    assert_eq!(tpl.status, StatusCode::CREATED, "{}", tpl.body);
+    let tpl: nestogy_domain::RecurringId = tpl.id().parse().unwrap();
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let billed = nestogy_domain::recurring::bill(
+        &mut tx,
+        tpl,
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        false,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let ids: Vec<_> = billed.iter().filter_map(|p| p.invoice_id).collect();
+    assert_eq!(ids.len(), 2, "{billed:?}");
+    // Jan 31 – Feb 27, from Feb 10 (pro rata); then Feb 28 – Mar 30.
+    let first = rendered_text(&app, t.id, DocRef::Invoice { id: ids[0] }).await;
+    assert!(first.contains("Leistungszeitraum"), "{first}");
+    assert!(first.contains("10.02.2026 – 27.02.2026"), "{first}");
+    let second = rendered_text(&app, t.id, DocRef::Invoice { id: ids[1] }).await;
+    assert!(second.contains("28.02.2026 – 30.03.2026"), "{second}");
+    let other = app.open_invoice(&t.admin, &client, "Einmalig").await;
+    let text = rendered_text(
+        &app,
+        t.id,
+        DocRef::Invoice {
+            id: other.parse().unwrap(),
+        },
+    )
+    .await;
+    assert!(!text.contains("Leistungszeitraum"), "{text}");
+}
+
+/// A statement lists credit applied to an invoice (moving nothing: the
+/// payment that made the credit counted already) and the credit left, in
+/// its JSON and its PDF.
+#[tokio::test]
+async fn a_statement_shows_credit_applied() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Credit Co").await;
+    let client = app.billed_client(&t.admin, "Acme", "ap@acme.example").await;
+    let a = app.open_invoice(&t.admin, &client, "First").await;
+    let b = app.open_invoice(&t.admin, &client, "Second").await;
+    // 361.50 each; 400.00 paid on the first leaves 38.50 of credit.
+    let r = app
+        .post(
+            &format!("/api/v1/invoices/{a}/payments"),
+            &t.admin,
+            json!({"amount": "400.00", "method": "bank_transfer", "reference": "TX-1"}),
+        )
+        .await;
+    assert_eq!(r.body["credited"], "38.50", "{}", r.body);
+    let r = app
+        .post(
+            &format!("/api/v1/invoices/{b}/apply-credit"),
+            &t.admin,
+            json!({"amount": "30.00"}),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let number_b = r.body["number"].as_str().unwrap().to_owned();
+    let st = app
+        .get(
+            &format!("/api/v1/clients/{client}/statement?from=2026-01-01&to=2026-03-31"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(st.status, StatusCode::OK, "{}", st.body);
+    let entries = st.body["entries"].as_array().unwrap();
+    let applied = entries
+        .iter()
+        .find(|e| e["kind"] == "credit_applied")
+        .unwrap_or_else(|| panic!("no credit applied in {}", st.body));
+    assert_eq!(applied["reference"], number_b.as_str());
+    assert_eq!(applied["applied"], "30.00");
+    assert_eq!(applied["amount"], "0.00");
+    assert_eq!(st.body["closing_balance"], "323.00");
+    assert_eq!(st.body["credit"], "8.50");
+
+    let text = rendered_text(
+        &app,
+        t.id,
+        DocRef::Statement {
+            client: client.parse().unwrap(),
+            period: nestogy_domain::documents::Period {
+                currency: "EUR".into(),
+                from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+                to: chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
+            },
+        },
+    )
+    .await;
+    assert!(
+        text.contains(&format!("Credit applied to {number_b}: €30.00")),
+        "{text}"
+    );
+    assert!(text.contains("Available credit"), "{text}");
+    assert!(text.contains("€8.50"), "{text}");
 }

@@ -24,6 +24,7 @@ mod openapi;
 mod ops;
 mod outages;
 mod payments;
+mod printed;
 mod processes;
 mod projects;
 mod quotes;

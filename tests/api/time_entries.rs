@@ -554,21 +554,21 @@ async fn billing_time_makes_one_line_per_entry_once() {
         lines(invoice),
         [
             (
-                "2026-02-02 · Admin · Rollout: Plan".to_owned(),
+                "Feb 2, 2026 · Admin · Rollout: Plan".to_owned(),
                 "1.5".to_owned(),
-                "100".to_owned(),
+                "100.00".to_owned(),
                 "150.00".to_owned()
             ),
             (
-                "2026-02-03 · Admin · Rollout / Switches: Order".to_owned(),
+                "Feb 3, 2026 · Admin · Rollout / Switches: Order".to_owned(),
                 "0.3333".to_owned(),
-                "90".to_owned(),
+                "90.00".to_owned(),
                 "30.00".to_owned()
             ),
             (
-                format!("2026-02-04 · Admin · #{number} VPN down: Fixed"),
+                format!("Feb 4, 2026 · Admin · #{number} VPN down: Fixed"),
                 "0.75".to_owned(),
-                "120".to_owned(),
+                "120.00".to_owned(),
                 "90.00".to_owned()
             ),
         ]
@@ -749,4 +749,135 @@ async fn billing_time_twice_at_once_bills_each_entry_once() {
     );
     assert_eq!(app.count("SELECT count(*) FROM invoices").await, 3);
     assert_eq!(app.count("SELECT count(*) FROM invoice_lines").await, 60);
+}
+
+/// Money in JSON has the currency's digits everywhere ("95.00", never
+/// "95"): rates of the company, clients, users and entries, product prices,
+/// the lines of invoices and quotes (time lines too) and their taxes, a
+/// project's billable amount. Time lines carry the day in the company's
+/// locale, as every date on its documents.
+#[tokio::test]
+async fn money_in_json_has_the_currencys_digits_and_time_lines_the_locales_dates() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Digits").await;
+    let r = app
+        .patch(
+            "/api/v1/company",
+            &t.admin,
+            json!({"locale": "de-DE", "settings": {"default_hourly_rate": "95"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["settings"]["default_hourly_rate"], "95.00");
+    let acme = app.client(&t.admin, "Acme").await;
+    let other = app.client(&t.admin, "Other").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/clients/{other}"),
+            &t.admin,
+            json!({"hourly_rate": "120"}),
+        )
+        .await;
+    assert_eq!(r.body["hourly_rate"], "120.00", "{}", r.body);
+    let listed = app.get("/api/v1/clients?q=Other", &t.admin).await;
+    assert_eq!(
+        listed.body["data"][0]["hourly_rate"], "120.00",
+        "{}",
+        listed.body
+    );
+    let tech = app.user(&t, nestogy_domain::roles::Role::Tech).await;
+    let tech_id = me(&app, &tech).await;
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{tech_id}"),
+            &t.admin,
+            json!({"hourly_rate": "110"}),
+        )
+        .await;
+    assert_eq!(r.body["hourly_rate"], "110.00", "{}", r.body);
+    let vat = app
+        .post(
+            "/api/v1/tax-rates",
+            &t.admin,
+            json!({"name": "MwSt.", "percent": "19"}),
+        )
+        .await
+        .id();
+    let r = app
+        .post(
+            "/api/v1/products",
+            &t.admin,
+            json!({"name": "Backup", "unit_price": "49.9", "tax_rate_ids": [vat]}),
+        )
+        .await;
+    assert_eq!(r.body["unit_price"], "49.90", "{}", r.body);
+    let product = r.id();
+    assert_eq!(
+        app.get(&format!("/api/v1/products/{product}"), &t.admin)
+            .await
+            .body["unit_price"],
+        "49.90"
+    );
+
+    let p = project(&app, &t.admin, &acme, "Rollout").await;
+    let entry = logged(
+        &app,
+        &t.admin,
+        json!({"project_id": p, "date": "2026-02-02", "minutes": 60, "description": "Plan"}),
+    )
+    .await;
+    let r = app
+        .get(&format!("/api/v1/time-entries/{entry}"), &t.admin)
+        .await;
+    assert_eq!(r.body["rate"], "95.00", "{}", r.body);
+    let r = app.get(&format!("/api/v1/projects/{p}"), &t.admin).await;
+    assert_eq!(r.body["spent"]["billable_amount"], "95.00", "{}", r.body);
+
+    let r = app
+        .post(
+            &format!("/api/v1/clients/{acme}/bill-time"),
+            &t.admin,
+            json!({"until": "2026-02-10", "tax_rate_ids": [vat]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let line = &r.body["invoice"]["lines"][0];
+    assert_eq!(line["description"], "02.02.2026 · Admin · Rollout: Plan");
+    assert_eq!(line["unit_price"], "95.00", "{line}");
+    assert_eq!(line["taxes"][0]["amount"], "18.05", "{line}");
+    assert_eq!(line["total"], "113.05", "{line}");
+    let draft = r.body["invoice"]["id"].as_str().unwrap().to_owned();
+
+    let r = app
+        .post(
+            "/api/v1/quotes",
+            &t.admin,
+            json!({"client_id": acme, "lines": [{"product_id": product, "quantity": "2"},
+                   {"description": "Fine", "quantity": "3", "unit_price": "0.125"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["lines"][0]["unit_price"], "49.90", "{}", r.body);
+    assert_eq!(r.body["lines"][0]["taxes"][0]["amount"], "18.96");
+    // A price finer than a cent keeps its digits: 3 × 0.125 = 0.375 → 0.38.
+    assert_eq!(r.body["lines"][1]["unit_price"], "0.125");
+    assert_eq!(r.body["lines"][1]["gross"], "0.38");
+
+    // On the PDF: the day and the rate as a German reader writes them.
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let view = nestogy_domain::documents::view(
+        &mut tx,
+        &nestogy_domain::documents::DocRef::Invoice {
+            id: draft.parse().unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    drop(tx);
+    let pdf = nestogy_jobs::documents::render(&view).await.unwrap();
+    let text = crate::common::pdf_text(&pdf).0.replace('\u{a0}', " ");
+    for want in ["02.02.2026 · Admin · Rollout: Plan", "95,00 €", "113,05 €"] {
+        assert!(text.contains(want), "{want:?} missing from:\n{text}");
+    }
+    assert!(!text.contains("2026-02-02"), "{text}");
 }
