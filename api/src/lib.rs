@@ -6,6 +6,7 @@ pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+mod json_objects;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
