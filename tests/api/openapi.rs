@@ -501,6 +501,11 @@ async fn common_error_answers_are_stated_once_and_referenced() {
             assert!(!inline, "{} {status} is stated inline", op.label());
         }
     }
+    // Sign-in is the one throttled operation: its 429 carries Retry-After.
+    assert_eq!(
+        doc["paths"]["/api/v1/auth/login"]["post"]["responses"]["429"]["$ref"],
+        "#/components/responses/TooManyRequests"
+    );
 }
 
 #[tokio::test]
