@@ -5,7 +5,7 @@ export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
 export REDIS_URL ?= redis://127.0.0.1:6379
 export NESTOGY_BIND ?= 127.0.0.1:8080
 
-.PHONY: run test services build bench bench-jobs bench-billing bench-render bench-documents bench-inbound bench-reports lint
+.PHONY: run test contract services build bench bench-jobs bench-billing bench-render bench-documents bench-inbound bench-reports lint
 
 services:
 	@bash scripts/services.sh
@@ -19,13 +19,19 @@ run: services build
 	./target/release/nestogy seed --company "Demo MSP" --admin-email admin@demo-msp.example
 	./target/release/nestogy all
 
-## Start PostgreSQL and Redis and run the whole test suite.
+## Start PostgreSQL and Redis and run the whole test suite, then the
+## contract test: schemathesis against the real server (scripts/schemathesis.sh).
 test: services
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast -- --test-threads=2; \
 	fi
+	CARGO=$(CARGO) bash scripts/schemathesis.sh
+
+## The contract test alone (see README: The contract test).
+contract: services
+	CARGO=$(CARGO) bash scripts/schemathesis.sh
 
 ## Load-test the API (see README: Benchmarks).
 bench: services

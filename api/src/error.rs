@@ -34,9 +34,34 @@ pub struct ErrorDetail {
     /// A stable, machine-readable code, e.g. `validation_failed`.
     pub code: String,
     pub message: String,
-    /// For validation errors, the failing fields; otherwise an object or null.
-    #[schema(value_type = Object)]
+    /// Null, or an object with what the error has to add: the failing
+    /// fields of `validation_failed`, the wait of `account_locked`, the
+    /// SQLSTATE of `invalid_value`, the header of `invalid_idempotency_key`.
+    #[schema(value_type = Option<ErrorDetails>, required)]
     pub details: serde_json::Value,
+}
+
+/// What `details` holds when it is not null: the key (or keys) its error
+/// code sends, and no other.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetails {
+    /// `validation_failed`: each failing field, by its JSON path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub fields: Option<Vec<nestogy_domain::validation::FieldError>>,
+    /// `account_locked`: seconds until a sign-in is counted again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, minimum = 0)]
+    pub retry_after_secs: Option<u64>,
+    /// `invalid_value`: the SQLSTATE PostgreSQL refused the value with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub sqlstate: Option<String>,
+    /// `invalid_idempotency_key`: the header at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub header: Option<String>,
 }
 
 impl ApiError {

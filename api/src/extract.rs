@@ -15,6 +15,7 @@ use nestogy_domain::validation::ValidationErrors;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
+use crate::json_objects::Objects;
 
 /// A JSON body, checked before it is read into `T`: no string or key holds
 /// a NUL character (`\u0000`, which PostgreSQL refuses in text and JSONB),
@@ -164,8 +165,8 @@ pub fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
             return Err(DomainError::Validation(v).into());
         }
     }
-    // Serde reads a struct from an array too (`[]` fills every defaulted
-    // field); no route takes an array at the top, so none is accepted.
+    // No route takes an array at the top, so none is accepted (structs
+    // deeper down are read from objects only: `Objects` below).
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(malformed)?;
         return Err(ApiError::status(
@@ -175,7 +176,7 @@ pub fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value: T = serde_path_to_error::deserialize(Objects(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {

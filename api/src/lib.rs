@@ -6,6 +6,7 @@ pub mod client_addr;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+mod json_objects;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
@@ -69,7 +70,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
 /// The OpenAPI document the router serves at `/api/v1/openapi.json`.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = api_routes().split_for_parts().1;
-    openapi::document_idempotency_key(&mut doc);
+    openapi::complete(&mut doc);
     doc
 }
 
@@ -84,7 +85,7 @@ pub fn app(state: AppState) -> Router {
 /// [`app`] with a request timeout of its own (504 past it).
 pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let (router, mut api) = api_routes().split_for_parts();
-    openapi::document_idempotency_key(&mut api);
+    openapi::complete(&mut api);
     let request_id = HeaderName::from_static("x-request-id");
     router
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", api))

@@ -112,7 +112,7 @@ impl Drop for LocalRedis {
     }
 }
 
-fn jwt() -> nestogy_api::JwtKeys {
+pub(crate) fn jwt() -> nestogy_api::JwtKeys {
     nestogy_api::JwtKeys::new(
         b"test secret that is long enough for hs256!",
         chrono::Duration::minutes(15),
@@ -120,7 +120,7 @@ fn jwt() -> nestogy_api::JwtKeys {
 }
 
 /// Serves `app` over `db` and `queue` instead of its own.
-fn rewire(app: &mut TestApp, db: Db, queue: RedisQueue) {
+pub(crate) fn rewire(app: &mut TestApp, db: Db, queue: RedisQueue) {
     let state = nestogy_api::AppState::new(
         JobContext {
             db,

@@ -166,7 +166,7 @@ fn totp_ok(totp: &Totp, code: &str, now: chrono::DateTime<chrono::Utc>) -> bool 
 /// address) count over. Unknown e-mail addresses are counted the same way.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "throttled; see Retry-After")))]
+        (status = 429, body = ErrorBody)))]
 async fn login(
     State(s): State<AppState>,
     meta: RequestMeta,

@@ -34,6 +34,7 @@ pub struct ClientListQuery {
     /// Case-insensitive search in name and e-mail.
     pub q: Option<String>,
     /// `active` (default), `archived` or `all`.
+    #[param(inline)]
     pub status: Option<ArchiveFilter>,
 }
 

@@ -51,7 +51,9 @@ async fn update_company(
 
 /// The company's logo, as uploaded.
 #[utoipa::path(get, path = "/api/v1/company/logo", tag = "company",
-    responses((status = 200, description = "The image (PNG or SVG)"), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "The image, as uploaded",
+            content((Vec<u8> = "image/png"), (String = "image/svg+xml"))),
+        (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn get_logo(p: Principal, State(s): State<AppState>) -> ApiResult<Response> {
     p.require(Permission::CompanyRead)?;
@@ -70,7 +72,7 @@ async fn get_logo(p: Principal, State(s): State<AppState>) -> ApiResult<Response
 /// Upload the logo documents carry: the raw image as the body, with
 /// `Content-Type: image/png` or `image/svg+xml`, at most 512 KiB (admins).
 #[utoipa::path(put, path = "/api/v1/company/logo", tag = "company",
-    request_body(content = Vec<u8>, content_type = "image/png"),
+    request_body(content((Vec<u8> = "image/png"), (String = "image/svg+xml"))),
     responses((status = 204), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn put_logo(

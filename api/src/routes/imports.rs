@@ -45,9 +45,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// `clients`, `contacts`, `locations` or `assets`.
+    #[param(inline, value_type = ImportKind)]
     pub kind: String,
     /// `all_or_nothing` (default): any row error imports nothing.
     /// `valid_rows`: the valid rows are imported, the others reported.
+    #[param(inline, value_type = Option<ImportMode>)]
     pub mode: Option<String>,
     /// The file's name, for people to recognise it.
     pub filename: Option<String>,
@@ -279,7 +281,7 @@ fn export_permission(kind: ExportKind) -> Permission {
 /// streamed. Client and asset files have the import's columns. Text cells
 /// that start like a spreadsheet formula get a leading `'`.
 #[utoipa::path(get, path = "/api/v1/exports/{kind}", tag = "import and export",
-    params(("kind" = String, Path), ExportQuery),
+    params(("kind" = inline(ExportKind), Path), ExportQuery),
     responses((status = 200, content_type = "text/csv", body = String),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]

@@ -82,9 +82,9 @@ pub struct ReportParams {
 /// `computed_at` says when the snapshot was computed (null, with no rows,
 /// before the first aggregation).
 #[utoipa::path(get, path = "/api/v1/reports/{name}", tag = "reports",
-    params(("name" = String, Path), ReportParams),
-    responses((status = 200, body = ReportData),
-        (status = 200, content_type = "text/csv", body = String),
+    params(("name" = inline(ReportName), Path), ReportParams),
+    responses((status = 200, description = "The report: JSON, or CSV when `Accept` names `text/csv`",
+            content((ReportData = "application/json"), (String = "text/csv"))),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -161,7 +161,7 @@ fn wants_csv(headers: &HeaderMap) -> bool {
 /// Recomputes one report whole, now, in a job; answers with the job's id
 /// (`GET /api/v1/jobs/{id}` follows it).
 #[utoipa::path(post, path = "/api/v1/reports/{name}/refresh", tag = "reports",
-    params(("name" = String, Path)),
+    params(("name" = inline(ReportName), Path)),
     responses((status = 202, body = Queued), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
