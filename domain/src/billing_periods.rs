@@ -53,11 +53,17 @@ pub fn local_date(now: chrono::DateTime<chrono::Utc>, tz: chrono_tz::Tz) -> Naiv
 /// `date` moved by `months` calendar months, its day clamped to the
 /// target month's length.
 pub fn add_months_clamped(date: NaiveDate, months: i64) -> Option<NaiveDate> {
+    months_on_day(date, months, date.day())
+}
+
+/// The month `months` calendar months from `date`'s, on `day` clamped to
+/// that month's length.
+fn months_on_day(date: NaiveDate, months: i64, day: u32) -> Option<NaiveDate> {
     let total = date.year() as i64 * 12 + date.month0() as i64 + months;
     let year = i32::try_from(total.div_euclid(12)).ok()?;
     let month = total.rem_euclid(12) as u32 + 1;
     let last = last_day_of_month(year, month)?;
-    NaiveDate::from_ymd_opt(year, month, date.day().min(last))
+    NaiveDate::from_ymd_opt(year, month, day.min(last))
 }
 
 fn last_day_of_month(year: i32, month: u32) -> Option<u32> {
@@ -69,23 +75,116 @@ fn last_day_of_month(year: i32, month: u32) -> Option<u32> {
     Some(first_of_next.pred_opt()?.day())
 }
 
+/// When a template's periods start. Period `k`, from `cycle` on, starts
+/// `k - cycle` intervals after `anchor`, always computed from the anchor;
+/// in months and years it falls on `day`, clamped to the month's length.
+///
+/// A template's schedule starts at cycle 0 on its start date (`new`). A
+/// change of frequency starts a new schedule at the first period not yet
+/// billed (`rebased`), keeping the day of month, so a template from 31
+/// January that turns quarterly on 28 February bills 31 May next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub anchor: NaiveDate,
+    pub day: u32,
+    pub cycle: u32,
+    pub frequency: Frequency,
+}
+
+impl Schedule {
+    pub fn new(start: NaiveDate, frequency: Frequency) -> Schedule {
+        Schedule {
+            anchor: start,
+            day: start.day(),
+            cycle: 0,
+            frequency,
+        }
+    }
+
+    /// The first day of period `k` (`None` before the schedule's cycle).
+    pub fn start_of(&self, k: u32) -> Option<NaiveDate> {
+        let j = i64::from(k.checked_sub(self.cycle)?);
+        match self.frequency {
+            Frequency::Days(n) => self
+                .anchor
+                .checked_add_signed(Duration::days(i64::from(n) * j)),
+            Frequency::Weeks(n) => self
+                .anchor
+                .checked_add_signed(Duration::days(7 * i64::from(n) * j)),
+            Frequency::Months(n) => months_on_day(self.anchor, i64::from(n) * j, self.day),
+            Frequency::Years(n) => months_on_day(self.anchor, 12 * i64::from(n) * j, self.day),
+        }
+    }
+
+    /// Period `k` as `[start, end)`: its end is the next period's start.
+    pub fn period(&self, k: u32) -> Option<(NaiveDate, NaiveDate)> {
+        Some((self.start_of(k)?, self.start_of(k.checked_add(1)?)?))
+    }
+
+    /// The last day of period `k` (the day before the next one starts).
+    pub fn last_day(&self, k: u32) -> Option<NaiveDate> {
+        self.start_of(k.checked_add(1)?)?.pred_opt()
+    }
+
+    /// The schedule that bills every `frequency` from period `k` on, where
+    /// period `k` starts as it does now. Months and years keep this
+    /// schedule's day of month (a period clamped to 28 February still
+    /// belongs to the 31st); after days or weeks the day is period `k`'s.
+    pub fn rebased(&self, k: u32, frequency: Frequency) -> Option<Schedule> {
+        let anchor = self.start_of(k)?;
+        let day = match self.frequency {
+            Frequency::Months(_) | Frequency::Years(_) => self.day,
+            Frequency::Days(_) | Frequency::Weeks(_) => anchor.day(),
+        };
+        Some(Schedule {
+            anchor,
+            day,
+            cycle: k,
+            frequency,
+        })
+    }
+
+    /// The periods due on `as_of` (those starting on or before it), from
+    /// period `from` on, at most `limit`, oldest first, stopping at `end` (a
+    /// last billing date, inclusive) or after `max_cycles` periods in all.
+    pub fn due(
+        &self,
+        from: u32,
+        as_of: NaiveDate,
+        end: Option<NaiveDate>,
+        max_cycles: Option<u32>,
+        limit: usize,
+    ) -> Vec<(u32, NaiveDate)> {
+        let mut out = Vec::new();
+        let mut k = from;
+        while out.len() < limit {
+            if max_cycles.is_some_and(|m| k >= m) {
+                break;
+            }
+            let Some(start) = self.start_of(k) else {
+                break;
+            };
+            if start > as_of || end.is_some_and(|e| start > e) {
+                break;
+            }
+            out.push((k, start));
+            k = match k.checked_add(1) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        out
+    }
+}
+
 /// The first day of period `k` of a template anchored at `anchor`.
 pub fn period_start(anchor: NaiveDate, f: Frequency, k: u32) -> Option<NaiveDate> {
-    let k = i64::from(k);
-    match f {
-        Frequency::Days(n) => anchor.checked_add_signed(Duration::days(i64::from(n) * k)),
-        Frequency::Weeks(n) => anchor.checked_add_signed(Duration::days(7 * i64::from(n) * k)),
-        Frequency::Months(n) => add_months_clamped(anchor, i64::from(n) * k),
-        Frequency::Years(n) => add_months_clamped(anchor, 12 * i64::from(n) * k),
-    }
+    Schedule::new(anchor, f).start_of(k)
 }
 
 /// Period `k` as `[start, end)`: its end is the next period's start.
 pub fn period(anchor: NaiveDate, f: Frequency, k: u32) -> Option<(NaiveDate, NaiveDate)> {
-    Some((
-        period_start(anchor, f, k)?,
-        period_start(anchor, f, k.checked_add(1)?)?,
-    ))
+    Schedule::new(anchor, f).period(k)
 }
 
 /// The period `[start, end)` of a template anchored at `anchor` that
@@ -122,9 +221,7 @@ pub fn period_containing(
     }
 }
 
-/// The periods due on `as_of` (those starting on or before it), from period
-/// `from` on, at most `limit`, oldest first, stopping at `end` (a last
-/// billing date, inclusive) or after `max_cycles` periods in all.
+/// [`Schedule::due`] of the schedule anchored at `anchor`.
 pub fn due_periods(
     anchor: NaiveDate,
     f: Frequency,
@@ -134,25 +231,7 @@ pub fn due_periods(
     max_cycles: Option<u32>,
     limit: usize,
 ) -> Vec<(u32, NaiveDate)> {
-    let mut out = Vec::new();
-    let mut k = from;
-    while out.len() < limit {
-        if max_cycles.is_some_and(|m| k >= m) {
-            break;
-        }
-        let Some(start) = period_start(anchor, f, k) else {
-            break;
-        };
-        if start > as_of || end.is_some_and(|e| start > e) {
-            break;
-        }
-        out.push((k, start));
-        k = match k.checked_add(1) {
-            Some(n) => n,
-            None => break,
-        };
-    }
-    out
+    Schedule::new(anchor, f).due(from, as_of, end, max_cycles, limit)
 }
 
 /// The part of `amount` for service from `from` to the end of the period
@@ -318,6 +397,43 @@ mod tests {
             3
         );
         assert!(due_periods(a, Frequency::MONTHLY, 0, d(2026, 1, 30), None, None, 100).is_empty());
+    }
+
+    #[test]
+    fn a_rebased_schedule_keeps_billed_periods_and_the_day_of_month() {
+        let s = Schedule::new(d(2025, 12, 31), Frequency::MONTHLY);
+        // Quarterly from cycle 2 (28 February, clamped from the 31st).
+        let q = s.rebased(2, Frequency::QUARTERLY).unwrap();
+        let starts: Vec<NaiveDate> = (2..7).map(|k| q.start_of(k).unwrap()).collect();
+        assert_eq!(
+            starts,
+            [
+                d(2026, 2, 28),
+                d(2026, 5, 31),
+                d(2026, 8, 31),
+                d(2026, 11, 30),
+                d(2027, 2, 28)
+            ]
+        );
+        assert_eq!(q.start_of(1), None, "before the new schedule");
+        assert_eq!(q.last_day(2), Some(d(2026, 5, 30)));
+        // From weeks to months: the day is the period's own.
+        let w = Schedule::new(d(2026, 1, 5), Frequency::WEEKLY);
+        let m = w.rebased(3, Frequency::MONTHLY).unwrap();
+        assert_eq!(m.start_of(3), Some(d(2026, 1, 26)));
+        assert_eq!(m.start_of(4), Some(d(2026, 2, 26)));
+        // Rebasing at cycle 0 is the schedule a new template would have.
+        for f in [Frequency::WEEKLY, Frequency::MONTHLY, Frequency::Years(2)] {
+            assert_eq!(s.rebased(0, f), Some(Schedule::new(d(2025, 12, 31), f)));
+        }
+        assert_eq!(
+            q.due(2, d(2026, 9, 1), None, None, 100),
+            [
+                (2, d(2026, 2, 28)),
+                (3, d(2026, 5, 31)),
+                (4, d(2026, 8, 31))
+            ]
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ use crate::money::{self, Discount, LineInput, Tax};
 use crate::pagination::{Cursor, Page, PageRequest};
 use crate::validation::ValidationErrors;
 use crate::{
-    ClientId, DomainError, DomainResult, InvoiceId, PaymentTermId, ProductId, RecurringId,
-    TaxRateId, TenantTx, numbering,
+    BillingRunId, ClientId, DomainError, DomainResult, InvoiceId, PaymentTermId, ProductId,
+    QuoteId, RecurringId, TaxRateId, TenantTx, numbering,
 };
 
 pub const DEFAULT_PATTERN: &str = "INV-{YYYY}-{SEQ:6}";
@@ -109,6 +109,15 @@ pub struct Invoice {
     /// total − amount paid.
     pub balance: Decimal,
     pub duplicated_from: Option<InvoiceId>,
+    /// The quote this invoice was converted from (the quote names it too).
+    pub quote_id: Option<QuoteId>,
+    /// The recurring template that billed it, and the period it bills.
+    pub recurring_invoice_id: Option<RecurringId>,
+    pub period_start: Option<NaiveDate>,
+    /// The period's last day.
+    pub period_end: Option<NaiveDate>,
+    /// The billing run that created it.
+    pub billing_run_id: Option<BillingRunId>,
     pub finalized_at: Option<DateTime<Utc>>,
     pub voided_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -167,6 +176,11 @@ struct InvoiceRow {
     total: Decimal,
     amount_paid: Decimal,
     duplicated_from: Option<InvoiceId>,
+    quote_id: Option<QuoteId>,
+    recurring_id: Option<RecurringId>,
+    period_start: Option<NaiveDate>,
+    period_end: Option<NaiveDate>,
+    billing_run_id: Option<BillingRunId>,
     finalized_at: Option<DateTime<Utc>>,
     voided_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -190,8 +204,8 @@ struct LineRow {
 }
 
 const COLUMNS: &str = "id, client_id, number, status, currency, issue_date, due_date, discount, notes, terms, \
-    subtotal, discount_total, tax_total, total, amount_paid, duplicated_from, finalized_at, voided_at, \
-    created_at, updated_at";
+    subtotal, discount_total, tax_total, total, amount_paid, duplicated_from, quote_id, recurring_id, \
+    period_start, period_end, billing_run_id, finalized_at, voided_at, created_at, updated_at";
 const LINE_COLUMNS: &str = "invoice_id, product_id, description, quantity, unit_price, discount, taxes, \
     gross, discount_amount, net, tax, total";
 
@@ -264,6 +278,11 @@ fn assemble(r: InvoiceRow, lines: Vec<LineRow>) -> DomainResult<Invoice> {
         amount_paid: shown(r.amount_paid, minor),
         balance: shown(r.total - r.amount_paid, minor),
         duplicated_from: r.duplicated_from,
+        quote_id: r.quote_id,
+        recurring_invoice_id: r.recurring_id,
+        period_start: r.period_start,
+        period_end: r.period_end,
+        billing_run_id: r.billing_run_id,
         finalized_at: r.finalized_at,
         voided_at: r.voided_at,
         created_at: r.created_at,
@@ -750,10 +769,11 @@ pub async fn create(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Invo
     get(tx, id).await
 }
 
-/// A request priced but not stored (for quotes).
+/// A request priced but not stored (for quotes and template previews).
 pub(crate) struct Preview {
     pub currency: String,
     pub issue_date: NaiveDate,
+    pub due_date: NaiveDate,
     pub lines: Vec<InvoiceLine>,
     pub subtotal: Decimal,
     pub discount_total: Decimal,
@@ -798,6 +818,7 @@ pub(crate) async fn preview(tx: &mut TenantTx, req: InvoiceRequest) -> DomainRes
         .collect();
     Ok(Preview {
         issue_date: p.issue_date,
+        due_date: p.due_date,
         lines,
         subtotal: money::to_minor(p.totals.subtotal, minor),
         discount_total: money::to_minor(p.totals.discount, minor),
@@ -825,20 +846,29 @@ pub(crate) async fn net_of(
     Ok(price_for(tx, req, company, cache).await?.totals.subtotal)
 }
 
-/// Creates the draft for period `period_start` of a recurring template, or
-/// `None` when that period has its invoice already.
+/// The period of a recurring template an invoice bills, and the run
+/// billing it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Period {
+    pub recurring: RecurringId,
+    pub start: NaiveDate,
+    pub last_day: Option<NaiveDate>,
+    pub run: Option<BillingRunId>,
+}
+
+/// Creates the draft for a period of a recurring template, or `None` when
+/// that period has its invoice already.
 pub(crate) async fn create_for_period(
     tx: &mut TenantTx,
     req: InvoiceRequest,
-    recurring: RecurringId,
-    period_start: NaiveDate,
+    period: Period,
     company: &crate::company::Company,
     cache: &mut PriceCache,
 ) -> DomainResult<Option<(InvoiceId, Decimal)>> {
     let p = price_for(tx, req, company, cache).await?;
     let minor = money::minor_units(&p.currency).unwrap_or(2);
     let total = money::to_minor(p.totals.total, minor);
-    Ok(insert_priced(tx, p, Some((recurring, period_start)))
+    Ok(insert_priced(tx, p, Some(period))
         .await?
         .map(|id| (id, total)))
 }
@@ -905,14 +935,15 @@ pub(crate) async fn finalize_new_many(
 async fn insert_priced(
     tx: &mut TenantTx,
     p: Priced,
-    recurring: Option<(RecurringId, NaiveDate)>,
+    period: Option<Period>,
 ) -> DomainResult<Option<InvoiceId>> {
     let (tenant, now) = (tx.tenant(), tx.now());
     let id = InvoiceId::new();
     let inserted = sqlx::query(
         "INSERT INTO invoices (id, company_id, client_id, status, currency, issue_date, due_date, discount, notes, \
-         terms, subtotal, discount_total, tax_total, total, recurring_id, period_start, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16) \
+         terms, subtotal, discount_total, tax_total, total, recurring_id, period_start, period_end, billing_run_id, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18) \
          ON CONFLICT (recurring_id, period_start) WHERE recurring_id IS NOT NULL DO NOTHING",
     )
     .bind(id)
@@ -928,8 +959,10 @@ async fn insert_priced(
     .bind(p.totals.discount)
     .bind(p.totals.tax)
     .bind(p.totals.total)
-    .bind(recurring.map(|r| r.0))
-    .bind(recurring.map(|r| r.1))
+    .bind(period.map(|r| r.recurring))
+    .bind(period.map(|r| r.start))
+    .bind(period.and_then(|r| r.last_day))
+    .bind(period.and_then(|r| r.run))
     .bind(now)
     .execute(tx.conn())
     .await?

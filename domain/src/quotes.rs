@@ -405,7 +405,7 @@ pub async fn convert(tx: &mut TenantTx, id: QuoteId) -> DomainResult<(Quote, Inv
         .map_err(|e| DomainError::Internal(format!("stored quote request: {e}")))?;
     let mut inv_req = as_invoice(&req);
     inv_req.issue_date = None;
-    let invoice = invoices::create(tx, inv_req).await?;
+    let mut invoice = invoices::create(tx, inv_req).await?;
     let now = tx.now();
     sqlx::query("UPDATE invoices SET quote_id = $3 WHERE company_id = $1 AND id = $2")
         .bind(tenant)
@@ -423,6 +423,7 @@ pub async fn convert(tx: &mut TenantTx, id: QuoteId) -> DomainResult<(Quote, Inv
     .bind(now)
     .execute(tx.conn())
     .await?;
+    invoice.quote_id = Some(id);
     Ok((get(tx, id).await?, invoice))
 }
 

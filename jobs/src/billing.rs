@@ -50,7 +50,8 @@ impl Job for Run {
 
     /// Idempotent: the run row is keyed by this job's id, and each chunk job
     /// by (run, first template), so a rerun enqueues no chunk twice; a chunk
-    /// enqueued twice bills nothing twice.
+    /// enqueued twice bills nothing twice. A run fanned out already is left
+    /// as it is: what it found due stays what it found.
     async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
         let run = BillingRunId(meta.id.as_uuid());
         let as_of = match self.as_of {
@@ -58,14 +59,21 @@ impl Job for Run {
             None => today(&ctx, self.tenant).await?,
         };
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        recurring::open_run(
+        let opened = recurring::open_run(
             &mut tx,
             run,
             as_of,
             if self.manual { "manual" } else { "schedule" },
+            true,
         )
         .await?;
-        let as_of = recurring::run_as_of(&mut tx, run).await?;
+        let as_of = opened.as_of;
+        if opened.fanned_out {
+            tx.commit().await?;
+            return Ok(
+                serde_json::json!({ "run_id": run, "as_of": as_of, "chunks": 0, "fanned_out_before": true }),
+            );
+        }
         let due = recurring::due_periods(&mut tx, as_of).await?;
         tx.commit().await?;
         let now = ctx.db.clock.now();
@@ -77,33 +85,35 @@ impl Job for Run {
             records.push(recurring::ChunkRecord {
                 job_key: key.clone(),
                 templates: templates.clone(),
-                periods: c.iter().map(|(_, n)| *n as i32).sum(),
+                periods: c.iter().map(|(_, p)| p.len() as i32).sum(),
             });
             let job = Bill {
                 tenant: self.tenant,
                 run,
                 as_of,
                 templates,
+                due: c.iter().map(|(_, p)| p.clone()).collect(),
             };
             chunks.push(
                 Prepared::typed(&job, now, Some(key))
                     .map_err(|e| JobError::retry(e.to_string()))?,
             );
         }
-        // The chunks' jobs and the run's record of them commit together.
+        // The chunks' jobs, the run's record of them and the run's mark
+        // commit together: a repeated fan-out finds the run fanned out and
+        // leaves it (a push lost here is queued again by the workers' sweep).
+        let periods: i32 = records.iter().map(|r| r.periods).sum();
         let mut sys = ctx.db.system().await?;
         let recorded = enqueue::record(&mut sys, chunks, now)
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
         recurring::record_chunks(&mut sys, self.tenant, run, &records).await?;
+        recurring::mark_fanned_out(&mut sys, self.tenant, run, due.len() as i32, periods, now)
+            .await?;
         sys.commit().await?;
         enqueue::push(&ctx.queue, &recorded, now)
             .await
             .map_err(|e| JobError::retry(e.to_string()))?;
-        let periods: i32 = records.iter().map(|r| r.periods).sum();
-        let mut tx = ctx.db.tenant(self.tenant).await?;
-        recurring::mark_fanned_out(&mut tx, run, due.len() as i32, periods).await?;
-        tx.commit().await?;
         Ok(
             serde_json::json!({ "run_id": run, "as_of": as_of, "templates": due.len(), "periods": periods, "chunks": recorded.len() }),
         )
@@ -117,6 +127,11 @@ pub struct Bill {
     pub run: BillingRunId,
     pub as_of: NaiveDate,
     pub templates: Vec<RecurringId>,
+    /// The periods (their starts) of each template the run found due when
+    /// it looked, in the order of `templates`: the chunk accounts for each.
+    /// (Empty in chunks enqueued before it existed.)
+    #[serde(default)]
+    pub due: Vec<Vec<NaiveDate>>,
 }
 
 impl Job for Bill {
@@ -129,16 +144,17 @@ impl Job for Bill {
 
     /// Idempotent: a template's periods are billed under its row lock and the
     /// invoice table's unique (template, period start); a period billed
-    /// before is `skipped`, never billed again.
+    /// before is `skipped` (naming its invoice and run), never billed again.
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
         // The whole chunk in one transaction; if a template cannot be billed,
         // the chunk is billed again template by template so only that one fails.
         let mut tx = ctx.db.tenant(self.tenant).await?;
         let mut messages = Vec::new();
-        let items = match recurring::bill_many(&mut tx, &self.templates, self.as_of, false).await {
+        let billed =
+            recurring::bill_many(&mut tx, &self.templates, self.as_of, Some(self.run), false).await;
+        let items = match billed {
             Ok(items) => {
-                recurring::record_items(&mut tx, self.run, &items).await?;
-                recurring::record_not_due(&mut tx, self.run, &self.templates, self.as_of).await?;
+                recurring::record_outcomes(&mut tx, self.run, &items, &self.seen()).await?;
                 messages = auto_send(&mut tx, &ctx, &items, self.as_of).await?;
                 tx.commit().await?;
                 items
@@ -194,16 +210,26 @@ impl Job for Bill {
 }
 
 impl Bill {
+    /// What the run found due, per template.
+    fn seen(&self) -> Vec<(RecurringId, Vec<NaiveDate>)> {
+        self.templates
+            .iter()
+            .copied()
+            .zip(self.due.iter().cloned())
+            .collect()
+    }
+
     async fn bill_one(
         &self,
         ctx: &JobContext,
         id: RecurringId,
     ) -> Result<Vec<PeriodOutcome>, JobError> {
+        let seen: Vec<(RecurringId, Vec<NaiveDate>)> =
+            self.seen().into_iter().filter(|(t, _)| *t == id).collect();
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        match recurring::bill(&mut tx, id, self.as_of, false).await {
+        match recurring::bill(&mut tx, id, self.as_of, Some(self.run), false).await {
             Ok(items) => {
-                recurring::record_items(&mut tx, self.run, &items).await?;
-                recurring::record_not_due(&mut tx, self.run, &[id], self.as_of).await?;
+                recurring::record_outcomes(&mut tx, self.run, &items, &seen).await?;
                 let messages = auto_send(&mut tx, ctx, &items, self.as_of).await?;
                 tx.commit().await?;
                 mail::dispatch(ctx, self.tenant, &messages)
@@ -214,20 +240,23 @@ impl Bill {
             Err(e @ nestogy_domain::DomainError::Database(_)) => Err(e.into()),
             Err(e) => {
                 drop(tx);
-                // A template that cannot be billed (an archived tax, say) is
-                // recorded, and the run goes on.
-                let failure = PeriodOutcome {
-                    template_id: id,
-                    period_start: self.as_of,
-                    outcome: "failed".into(),
-                    invoice_id: None,
-                    total: None,
-                    reason: Some(describe(&e)),
-                };
+                // A template that cannot be billed (an archived tax, say)
+                // fails each period the run found due (or, without those,
+                // once as of the run's date), and the run goes on.
+                let reason = describe(&e);
+                let mut starts: Vec<NaiveDate> =
+                    seen.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+                if starts.is_empty() {
+                    starts.push(self.as_of);
+                }
+                let failures: Vec<PeriodOutcome> = starts
+                    .into_iter()
+                    .map(|start| PeriodOutcome::failed(id, start, reason.clone()))
+                    .collect();
                 let mut tx = ctx.db.tenant(self.tenant).await?;
-                recurring::record_items(&mut tx, self.run, std::slice::from_ref(&failure)).await?;
+                recurring::record_outcomes(&mut tx, self.run, &failures, &[]).await?;
                 tx.commit().await?;
-                Ok(vec![failure])
+                Ok(failures)
             }
         }
     }

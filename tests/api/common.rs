@@ -560,7 +560,7 @@ impl TestApp {
         let run = nestogy_domain::BillingRunId::new();
         let mut tx = self.db.tenant(tenant).await.expect("tx");
         let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date");
-        nestogy_domain::recurring::open_run(&mut tx, run, today, "manual")
+        nestogy_domain::recurring::open_run(&mut tx, run, today, "manual", false)
             .await
             .expect("run");
         tx.commit().await.expect("commit");

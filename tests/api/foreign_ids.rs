@@ -155,6 +155,7 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
         "invoices" => &o.invoice,
         "quotes" => &o.quote,
         "products" => &o.product,
+        "recurring-invoices" => &o.template,
         _ => "",
     };
     assert!(
@@ -187,6 +188,7 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
             json!({"client_id": o.billed, "name": "Probe", "frequency": {"unit": "months", "every": 1},
                    "start_date": "2026-01-01", "lines": [line]})
         }
+        ("PATCH", "/api/v1/recurring-invoices/{id}") => json!({"lines": [line]}),
         ("POST", "/api/v1/products") | ("PUT", "/api/v1/products/{id}") => {
             json!({"name": format!("Probe {field}"), "unit_price": "10.00", "tax_rate_ids": [o.tax_rate]})
         }

@@ -312,11 +312,18 @@ async fn auto_send_mails_each_billed_invoice_once_even_when_the_chunk_runs_twice
         run,
         as_of: "2026-03-01".parse().unwrap(),
         templates: vec![tpl],
+        due: Vec::new(),
     };
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    nestogy_domain::recurring::open_run(&mut tx, run, "2026-03-01".parse().unwrap(), "manual")
-        .await
-        .unwrap();
+    nestogy_domain::recurring::open_run(
+        &mut tx,
+        run,
+        "2026-03-01".parse().unwrap(),
+        "manual",
+        true,
+    )
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     // The chunk delivered twice, the second time at once with a third.
     let first = app.run_job(bill.clone()).await.unwrap();

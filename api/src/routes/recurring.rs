@@ -4,10 +4,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
 use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::recurring::{self, BillingRun, PeriodOutcome, Template, TemplateRequest};
+use nestogy_domain::recurring::{
+    self, BillingRun, BillingRunSummary, PeriodOutcome, PreviewInvoice, Removal, Template,
+    TemplatePatch, TemplateRequest,
+};
 use nestogy_domain::roles::Permission;
 use nestogy_domain::validation::ValidationErrors;
-use nestogy_domain::{BillingRunId, ClientId, JobId, RecurringId};
+use nestogy_domain::{BillingRunId, ClientId, RecurringId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -21,7 +24,8 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_templates, create_template))
-        .routes(routes!(get_template))
+        .routes(routes!(get_template, update_template, remove_template))
+        .routes(routes!(preview_template))
         .routes(routes!(pause_template))
         .routes(routes!(resume_template))
         .routes(routes!(list_runs, start_run))
@@ -97,6 +101,139 @@ async fn get_template(
     Ok(axum::Json(t))
 }
 
+/// Change a template for the periods it has not billed yet: name, lines
+/// and prices, frequency (from the next period on, keeping the day of
+/// month), end date, maximum cycles, escalation, due days, discount, notes,
+/// terms, auto-finalize and auto-send. Absent fields stay; `null` clears an
+/// optional one. Checked as a new template is; invoices already created
+/// never change. Audited with the template before and after. An archived
+/// template cannot change (409).
+#[utoipa::path(patch, path = "/api/v1/recurring-invoices/{id}", tag = "recurring", params(("id" = RecurringId, Path)),
+    request_body = TemplatePatch,
+    responses((status = 200, body = Template), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_template(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<RecurringId>,
+    Json(body): Json<TemplatePatch>,
+) -> ApiResult<axum::Json<Template>> {
+    p.require(Permission::BillingWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let (before, after) = recurring::update(&mut tx, id, body).await?;
+    let details = serde_json::json!({ "before": before, "after": after });
+    p.audit(
+        &mut tx,
+        "recurring.updated",
+        "recurring_invoice",
+        id.as_uuid(),
+        &details,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(after))
+}
+
+/// Remove a template. One without invoices is deleted (204); one with
+/// invoices is archived instead (200 with the template): it never bills
+/// again and stays listed with status `archived`, its invoices still
+/// naming it.
+#[utoipa::path(delete, path = "/api/v1/recurring-invoices/{id}", tag = "recurring", params(("id" = RecurringId, Path)),
+    responses((status = 204), (status = 200, body = Template), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn remove_template(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<RecurringId>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    p.require(Permission::BillingWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let out = match recurring::remove(&mut tx, id).await? {
+        Removal::Deleted(t) => {
+            p.audit(
+                &mut tx,
+                "recurring.deleted",
+                "recurring_invoice",
+                id.as_uuid(),
+                &t,
+            )
+            .await?;
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Removal::Archived(t, now) => {
+            if now {
+                p.audit(
+                    &mut tx,
+                    "recurring.archived",
+                    "recurring_invoice",
+                    id.as_uuid(),
+                    &t,
+                )
+                .await?;
+            }
+            (StatusCode::OK, axum::Json(t)).into_response()
+        }
+    };
+    tx.commit().await?;
+    Ok(out)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// How many invoices, 1 to 24 (default 3).
+    pub count: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplatePreview {
+    pub template_id: RecurringId,
+    /// The next invoices, oldest first (fewer when the template ends
+    /// sooner; none when it is ended or archived).
+    pub invoices: Vec<PreviewInvoice>,
+}
+
+/// The next N invoices of a template as billing would create them: their
+/// periods, dates, lines and totals, priced by the code billing uses.
+/// Creates nothing.
+#[utoipa::path(get, path = "/api/v1/recurring-invoices/{id}/preview", tag = "recurring",
+    params(("id" = RecurringId, Path), PreviewQuery),
+    responses((status = 200, body = TemplatePreview), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn preview_template(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<RecurringId>,
+    Query(q): Query<PreviewQuery>,
+) -> ApiResult<axum::Json<TemplatePreview>> {
+    p.require(Permission::BillingRead)?;
+    let mut v = ValidationErrors::new();
+    let count = match q.count.map(u32::try_from) {
+        None => 3,
+        Some(Ok(n)) if (1..=recurring::MAX_PREVIEW).contains(&n) => n,
+        Some(_) => {
+            v.add(
+                "count",
+                "out_of_range",
+                format!("count must be from 1 to {}", recurring::MAX_PREVIEW),
+            );
+            0
+        }
+    };
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    let invoices = recurring::preview(&mut tx, id, count).await?;
+    // Pricing wrote nothing; the transaction rolls back.
+    drop(tx);
+    Ok(axum::Json(TemplatePreview {
+        template_id: id,
+        invoices,
+    }))
+}
+
 /// Pause a template: no billing until resumed.
 #[utoipa::path(post, path = "/api/v1/recurring-invoices/{id}/pause", tag = "recurring", params(("id" = RecurringId, Path)),
     responses((status = 200, body = Template), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
@@ -154,13 +291,6 @@ pub struct RunRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct RunStarted {
-    /// The run's job; also the run's id.
-    pub job_id: JobId,
-    pub run_id: BillingRunId,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct DryRun {
     pub as_of: NaiveDate,
     /// Templates with periods due.
@@ -169,10 +299,11 @@ pub struct DryRun {
     pub items: Vec<PeriodOutcome>,
 }
 
-/// Start a billing run now (202 with its job id), or with `dry_run` see
-/// what it would bill (200).
+/// Start a billing run now (202 with the run: its id, which is its job's,
+/// state `pending`, times and counts), or with `dry_run` see what it would
+/// bill (200).
 #[utoipa::path(post, path = "/api/v1/billing-runs", tag = "recurring", request_body = RunRequest,
-    responses((status = 202, body = RunStarted), (status = 200, body = DryRun), (status = 422, body = ErrorBody)),
+    responses((status = 202, body = BillingRun), (status = 200, body = DryRun), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn start_run(
     p: Principal,
@@ -188,7 +319,7 @@ async fn start_run(
         let due = recurring::due_ids(&mut tx, as_of).await?;
         // Each due template has at least one period: 500 templates fill the preview.
         let shown = &due[..due.len().min(500)];
-        let mut items = recurring::bill_many(&mut tx, shown, as_of, true).await?;
+        let mut items = recurring::bill_many(&mut tx, shown, as_of, None, true).await?;
         items.truncate(500);
         // Nothing was written; the transaction rolls back.
         drop(tx);
@@ -213,7 +344,7 @@ async fn start_run(
     // The run is there to read at once (pending until a worker fans it
     // out); the job opens it too, idempotently.
     let run_id = BillingRunId(job_id.as_uuid());
-    recurring::open_run(&mut tx, run_id, as_of, "manual").await?;
+    recurring::open_run(&mut tx, run_id, as_of, "manual", false).await?;
     let details = serde_json::json!({"as_of": as_of, "job_id": job_id});
     p.audit(
         &mut tx,
@@ -223,19 +354,20 @@ async fn start_run(
         &details,
     )
     .await?;
+    let run = recurring::get_run(&mut tx, run_id).await?;
     tx.commit().await?;
-    let started = RunStarted { job_id, run_id };
-    Ok((StatusCode::ACCEPTED, axum::Json(started)).into_response())
+    Ok((StatusCode::ACCEPTED, axum::Json(run)).into_response())
 }
 
-/// Billing runs, newest first: the ids (open one for its summary).
+/// Billing runs, newest first, each with its state, times and counts (open
+/// one for the periods it skipped or failed and its chunks' errors).
 #[utoipa::path(get, path = "/api/v1/billing-runs", tag = "recurring", params(crate::routes::ListQuery),
-    responses((status = 200, body = Page<BillingRunId>)), security(("bearer" = [])))]
+    responses((status = 200, body = Page<BillingRunSummary>)), security(("bearer" = [])))]
 async fn list_runs(
     p: Principal,
     State(s): State<AppState>,
     Query(q): Query<crate::routes::ListQuery>,
-) -> ApiResult<axum::Json<Page<BillingRunId>>> {
+) -> ApiResult<axum::Json<Page<BillingRunSummary>>> {
     p.require(Permission::BillingRead)?;
     let mut v = ValidationErrors::new();
     let page = q.page(&mut v);
@@ -246,7 +378,9 @@ async fn list_runs(
     Ok(axum::Json(out))
 }
 
-/// A run's summary: templates seen, invoices created, skipped, failed with reasons.
+/// A run's summary: its state, times, the templates and periods it found
+/// due and what became of each (created, skipped with the invoice and run
+/// that billed it, failed with reasons, pending, unbilled), and its chunks.
 #[utoipa::path(get, path = "/api/v1/billing-runs/{id}", tag = "recurring", params(("id" = BillingRunId, Path)),
     responses((status = 200, body = BillingRun), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
 async fn get_run(

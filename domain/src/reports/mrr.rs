@@ -53,14 +53,13 @@ fn active_cycle(
         return None;
     }
     let mut k = from;
-    while billing_periods::period_start(t.start_date, t.frequency, k + 1).is_some_and(|s| s <= day)
-    {
+    while recurring::period_start_of(t, k + 1).is_some_and(|s| s <= day) {
         k += 1;
     }
     if t.max_cycles.is_some_and(|m| i64::from(k) >= i64::from(m)) {
         return None;
     }
-    let start = billing_periods::period_start(t.start_date, t.frequency, k)?;
+    let start = recurring::period_start_of(t, k)?;
     if t.end_date.is_some_and(|end| start > end) {
         return None;
     }

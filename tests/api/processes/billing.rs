@@ -7,15 +7,17 @@ use chrono::NaiveDate;
 use nestogy_domain::TenantId;
 use serde_json::Value;
 
+use axum::http::StatusCode;
+
 use crate::common::{Proc, Tenant, TestApp, eventually};
 
 const TEMPLATES: i64 = 2_000;
 
-/// Seeds `TEMPLATES` monthly templates that auto-finalize, starting on
+/// Seeds `n` monthly templates that auto-finalize, starting on
 /// every day from 1 January to 28 February 2026 in turn, so a run as of
 /// 31 March bills each template's two or three periods, and chunks note
 /// their invoices' days in no common order. Returns the periods due.
-async fn seed(app: &TestApp, tenant: TenantId) -> i64 {
+async fn seed(app: &TestApp, tenant: TenantId, n: i64) -> i64 {
     let (client, tax) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     sqlx::query("INSERT INTO clients (id, company_id, name, created_at, updated_at) VALUES ($1, $2, 'Client', now(), now())")
         .bind(client)
@@ -41,15 +43,13 @@ async fn seed(app: &TestApp, tenant: TenantId) -> i64 {
     .bind(tenant)
     .bind(client)
     .bind(tax.to_string())
-    .bind(TEMPLATES)
+    .bind(n)
     .execute(&app.owner)
     .await
     .unwrap();
     // Started in January (day 1 to 31): January, February, March; in
     // February: February and March.
-    (1..=TEMPLATES)
-        .map(|i| if i % 59 < 31 { 3 } else { 2 })
-        .sum()
+    (1..=n).map(|i| if i % 59 < 31 { 3 } else { 2 }).sum()
 }
 
 /// The run's summary; `Null` until a worker opens the run.
@@ -69,8 +69,8 @@ async fn three_workers_bill_two_tenants_runs_at_once_each_period_once() {
     let app = TestApp::new().await;
     let empty = app.tenant("Empty Log").await;
     let full = app.tenant("Full Log").await;
-    let due_empty = seed(&app, empty.id).await;
-    let due_full = seed(&app, full.id).await;
+    let due_empty = seed(&app, empty.id, TEMPLATES).await;
+    let due_full = seed(&app, full.id, TEMPLATES).await;
     // One tenant's change log already notes every day the run bills.
     sqlx::query(
         "INSERT INTO report_changes (company_id, area, day) \
@@ -174,4 +174,99 @@ async fn three_workers_bill_two_tenants_runs_at_once_each_period_once() {
         .count("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
         .await;
     eprintln!("conflicts retried at once: {conflicts}; deadlocks PostgreSQL counted: {deadlocks}");
+}
+
+#[tokio::test]
+async fn three_workers_three_runs_at_once_each_account_for_every_period() {
+    const N: i64 = 300;
+    let app = TestApp::new().await;
+    let t = app.tenant("Three Runs").await;
+    let due = seed(&app, t.id, N).await;
+    let workers: Vec<Proc> = (0..3).map(|_| Proc::spawn(&app, "worker", &[])).collect();
+    let start = || {
+        app.post(
+            "/api/v1/billing-runs",
+            &t.admin,
+            serde_json::json!({"as_of": "2026-03-31"}),
+        )
+    };
+    let (a, b, c) = tokio::join!(start(), start(), start());
+    let mut runs = Vec::new();
+    for r in [a, b, c] {
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        assert_eq!(r.body["state"], "pending", "{}", r.body);
+        runs.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    for run in &runs {
+        eventually("the run to finish", Duration::from_secs(300), || async {
+            let s = summary(&app, &t, run).await;
+            !matches!(s["state"].as_str(), None | Some("pending" | "running"))
+        })
+        .await;
+    }
+
+    let mut created = 0;
+    for run in &runs {
+        let s = summary(&app, &t, run).await;
+        assert_eq!(s["state"], "succeeded", "{s}");
+        let periods = s["periods"].as_i64().unwrap();
+        let (c, k) = (
+            s["invoices_created"].as_i64().unwrap(),
+            s["skipped"].as_i64().unwrap(),
+        );
+        assert_eq!(
+            c + k,
+            periods,
+            "every due period is created or skipped: {s}"
+        );
+        assert_eq!(
+            (
+                s["failed"].as_i64(),
+                s["pending"].as_i64(),
+                s["unbilled"].as_i64()
+            ),
+            (Some(0), Some(0), Some(0)),
+            "{s}"
+        );
+        assert!(s["finished_at"].is_string(), "{s}");
+        created += c;
+        eprintln!("run {run}: {periods} periods due, {c} created, {k} skipped");
+    }
+    assert_eq!(created, due, "every period billed by exactly one run");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM invoices WHERE company_id = '{}'",
+            t.id
+        ))
+        .await,
+        due
+    );
+    // Each skipped period names the invoice and the other run that created it.
+    assert_eq!(
+        app.count(
+            "SELECT count(*) FROM billing_run_items s WHERE s.outcome = 'skipped' AND NOT EXISTS \
+             (SELECT 1 FROM billing_run_items c WHERE c.outcome = 'created' AND c.run_id = s.billed_by_run \
+              AND c.run_id <> s.run_id AND c.invoice_id = s.invoice_id AND c.template_id = s.template_id \
+              AND c.period_start = s.period_start)"
+        )
+        .await,
+        0
+    );
+    // The list shows each run with its state and counts, as its summary does.
+    let list = app.get("/api/v1/billing-runs", &t.admin).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    for row in list.body["data"].as_array().unwrap() {
+        let s = summary(&app, &t, row["id"].as_str().unwrap()).await;
+        for k in [
+            "state",
+            "periods",
+            "invoices_created",
+            "skipped",
+            "finished_at",
+        ] {
+            assert_eq!(row[k], s[k], "{k}: {row} vs {s}");
+        }
+    }
+    assert_eq!(list.body["data"].as_array().unwrap().len(), 3);
+    drop(workers);
 }
