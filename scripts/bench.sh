@@ -19,8 +19,13 @@ if ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release --bin nestogy
-bin=./target/release/nestogy
+# NESTOGY_BENCH_BIN: a binary built already (skips the build).
+if [ -n "${NESTOGY_BENCH_BIN:-}" ]; then
+  bin=$NESTOGY_BENCH_BIN
+else
+  cargo build --release --bin nestogy
+  bin=./target/release/nestogy
+fi
 
 psql "$ADMIN_URL" -q -c "DROP DATABASE IF EXISTS nestogy_bench WITH (FORCE)"
 export DATABASE_URL=$DB_URL NESTOGY_BIND=127.0.0.1:$PORT NESTOGY_LOG_FORMAT=json RUST_LOG=warn

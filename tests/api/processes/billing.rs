@@ -138,10 +138,18 @@ async fn three_workers_bill_two_tenants_runs_at_once_each_period_once() {
             .await;
         assert_eq!(top, due);
     }
-    // No chunk failed an attempt: a deadlock would have cost one.
+    // Every chunk succeeded, and none lost an attempt to a deadlock (on a
+    // loaded machine an attempt may be lost waiting for a pooled connection:
+    // that is retried, and is not what this test is about).
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE kind = 'billing.bill' AND state <> 'succeeded'")
+            .await,
+        0
+    );
     assert_eq!(
         app.count(
-            "SELECT count(*) FROM jobs WHERE kind = 'billing.bill' AND (state <> 'succeeded' OR attempts <> 1)"
+            "SELECT count(*) FROM jobs WHERE kind = 'billing.bill' AND attempts <> 1 \
+             AND (last_error IS NULL OR last_error ILIKE '%deadlock%' OR last_error ILIKE '%40P01%')"
         )
         .await,
         0
