@@ -1124,14 +1124,16 @@ fn classify(
                         .is_some_and(|s| s.eq_ignore_ascii_case("report"))
             })
         });
-    let embedded_auto_submitted = embedded_messages(message, raw).any(|bytes| {
-        RawHeaders::scan(bytes)
-            .get("auto-submitted")
-            .is_some_and(|v| {
-                let v = v.split(';').next().unwrap_or("").trim();
-                !v.is_empty() && !v.eq_ignore_ascii_case("no")
-            })
-    });
+    // A person forwarding an automatic answer ("Fwd: ...") asks about it.
+    let embedded_auto_submitted = !is_forward_subject(subject)
+        && embedded_messages(message, raw).any(|bytes| {
+            RawHeaders::scan(bytes)
+                .get("auto-submitted")
+                .is_some_and(|v| {
+                    let v = v.split(';').next().unwrap_or("").trim();
+                    !v.is_empty() && !v.eq_ignore_ascii_case("no")
+                })
+        });
     let lookup = |name: &str| headers.get(name);
     super::robots::classify(&super::robots::Signals {
         header: &lookup,
@@ -2075,6 +2077,24 @@ original
         );
         // A stray % or non-ASCII byte does not panic.
         assert!(rfc2231_param("attachment; filename*=utf-8''%Zé%", "filename").is_some());
+    }
+
+    #[test]
+    fn an_automatic_answer_attached_is_a_loop_unless_a_person_forwards_it() {
+        let raw = |subject: &str| {
+            format!(
+                "From: robot@vendor.example\nSubject: {subject}\nContent-Type: multipart/mixed; boundary=B\n\n\
+                 --B\nContent-Type: text/plain\n\nReceived.\n--B\nContent-Type: message/rfc822\n\n\
+                 From: help@msp.example\nAuto-Submitted: auto-replied\nSubject: [#1-ABCDEF] x\n\nWe got it.\n--B--\n"
+            )
+        };
+        let m = p(&raw("Re: [#1-ABCDEF] x"));
+        assert_eq!(m.automated, Some(Automated::Loop));
+        assert_eq!(
+            m.automated_signal,
+            Some("an attached automatic answer (Auto-Submitted)")
+        );
+        assert_eq!(p(&raw("Fwd: why did I get this?")).automated, None);
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //!    laptop" from a person is a ticket.
 //! 3. [`Automated::Loop`]: `X-Loop`, or an attached message carrying
 //!    `Auto-Submitted` (other than `no`): one of our automatic answers (or
-//!    another system's) coming back.
+//!    another system's) coming back; not when a person forwards it
+//!    (a `Fwd:`/`FW:` subject).
 //! 4. [`Automated::AutoReplied`]: `Auto-Submitted: auto-replied`
 //!    (out-of-office and other responders).
 //! 5. [`Automated::AutoReplyHeader`]: `X-Autoreply`, `X-Autorespond`,

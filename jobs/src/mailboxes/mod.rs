@@ -20,6 +20,7 @@
 
 pub mod imap;
 pub mod ingest;
+pub mod wakes;
 
 use std::time::Duration;
 
@@ -50,11 +51,6 @@ pub struct Poll {
     #[serde(default)]
     pub idle_secs: Option<u64>,
 }
-
-/// The PostgreSQL channel that wakes polls: payload `<mailbox id> poll`
-/// (drain now) or `<mailbox id> handover` (stop listening: another poll
-/// takes over).
-pub const WAKE_CHANNEL: &str = "mailbox_poll";
 
 /// How long a scheduled poll waits for a running one to hand over.
 const HANDOVER_WAIT: Duration = Duration::from_secs(30);
@@ -187,7 +183,7 @@ async fn follow_up(
 /// listening (`handover`).
 async fn wake(ctx: &JobContext, mailbox: MailboxId, what: &str) -> Result<(), JobError> {
     sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(WAKE_CHANNEL)
+        .bind(wakes::CHANNEL)
         .bind(format!("{mailbox} {what}"))
         .execute(&ctx.db.pool)
         .await?;
@@ -253,54 +249,36 @@ pub async fn poll_now(
     }
 }
 
-/// The wake-ups of one mailbox's poll, from `LISTEN mailbox_poll`. Without
-/// a listener (it could not connect) a poll still works, it just cannot be
-/// woken: it ends at its deadline.
+/// The wake-ups of one mailbox's poll, from the process's listener
+/// ([`wakes::WakeHub`]).
 struct Wakes {
-    listener: Option<sqlx::postgres::PgListener>,
+    payloads: tokio::sync::broadcast::Receiver<String>,
     mailbox: String,
 }
 
 impl Wakes {
     async fn listen(ctx: &JobContext, mailbox: MailboxId) -> Wakes {
-        let listener = async {
-            let mut l = sqlx::postgres::PgListener::connect_with(&ctx.db.pool).await?;
-            l.listen(WAKE_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(l)
-        }
-        .await
-        .map_err(|e| tracing::warn!(error = %e, "mailbox poll: cannot LISTEN for wake-ups"))
-        .ok();
         Wakes {
-            listener,
+            payloads: ctx.services.mailbox_wakes.subscribe(&ctx.db.pool).await,
             mailbox: mailbox.to_string(),
         }
     }
 
     /// The next wake-up for this mailbox: [`Woken::Asked`] or
-    /// [`Woken::Handover`]; never, without a listener.
+    /// [`Woken::Handover`].
     async fn next(&mut self) -> Woken {
+        use tokio::sync::broadcast::error::RecvError;
         loop {
-            let Some(l) = self.listener.as_mut() else {
-                return std::future::pending().await;
-            };
-            match l.recv().await {
-                Ok(n) => match n.payload().split_once(' ') {
+            match self.payloads.recv().await {
+                Ok(p) => match p.split_once(' ') {
                     Some((m, "poll")) if m == self.mailbox => return Woken::Asked,
                     Some((m, "handover")) if m == self.mailbox => return Woken::Handover,
                     _ => {}
                 },
-                Err(e) => {
-                    tracing::warn!(error = %e, "mailbox poll: lost the wake-up listener");
-                    self.listener = None;
-                }
+                // Missed some: one of them may have been for us.
+                Err(RecvError::Lagged(_)) => return Woken::Asked,
+                Err(RecvError::Closed) => return std::future::pending().await,
             }
-        }
-    }
-
-    async fn close(self) {
-        if let Some(mut l) = self.listener {
-            let _ = l.unlisten_all().await;
         }
     }
 }
@@ -504,9 +482,6 @@ async fn poll(
         Ok::<_, PollError>((Some(session), report))
     }
     .await;
-    if let Some(w) = wakes {
-        w.close().await;
-    }
     let (session, report) = result?;
     if let Some(s) = session {
         imap::logout(s).await;
