@@ -118,6 +118,7 @@ async fn run() {
             folder: None,
             unknown_senders: None,
             closed_replies: None,
+            automated_mail: None,
             enabled: None,
         },
         ctx.services.secrets.as_ref(),

@@ -339,6 +339,7 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
         db: dbh.clone(),
         queue: queue.clone(),
         services: services(g)?,
+        stop: Default::default(),
     };
     let metrics = nestogy_api::middleware::metrics_handle();
 

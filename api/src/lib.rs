@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod client_addr;
+pub mod download;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

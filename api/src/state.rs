@@ -61,6 +61,7 @@ impl AppState {
             db: self.db.clone(),
             queue: self.queue.clone(),
             services: self.services.clone(),
+            stop: Default::default(),
         }
     }
 }

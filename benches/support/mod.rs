@@ -88,6 +88,7 @@ pub async fn job_context(db: Db, name: &str) -> JobContext {
         db,
         queue,
         services,
+        stop: Default::default(),
     }
 }
 

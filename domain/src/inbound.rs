@@ -1,6 +1,7 @@
 //! Every message a mailbox delivered, once per (mailbox, content hash),
 //! with its raw bytes in the object store and what became of it: a ticket,
-//! a reply, or a quarantine entry with its reason.
+//! a reply, a quarantine entry with its reason, or automated mail ignored
+//! with its reason.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,6 +19,9 @@ pub enum Outcome {
     Reply,
     /// It could not be processed; see `reason`.
     Quarantined,
+    /// Automated mail (out-of-office, bulk, list, no-reply) that answers no
+    /// ticket, recorded without one; see `reason`.
+    Ignored,
 }
 
 impl Outcome {
@@ -26,12 +30,14 @@ impl Outcome {
             Outcome::Ticket => "ticket",
             Outcome::Reply => "reply",
             Outcome::Quarantined => "quarantined",
+            Outcome::Ignored => "ignored",
         }
     }
     fn parse(s: &str) -> Outcome {
         match s {
             "ticket" => Outcome::Ticket,
             "reply" => Outcome::Reply,
+            "ignored" => Outcome::Ignored,
             _ => Outcome::Quarantined,
         }
     }
@@ -50,7 +56,7 @@ pub struct InboundMessage {
     pub subject: Option<String>,
     pub outcome: Outcome,
     pub ticket_id: Option<TicketId>,
-    /// Why it is in quarantine.
+    /// Why it is in quarantine, or ignored.
     pub reason: Option<String>,
     /// Why it was not answered (auto-reply, bounce, list mail).
     pub automated: Option<String>,
@@ -197,23 +203,30 @@ async fn row(tx: &mut TenantTx, id: InboundId, suffix: &str) -> DomainResult<(Ro
         .ok_or(DomainError::not_found("message"))
 }
 
-/// Locks a quarantined message for reprocessing; its raw key with it.
-pub async fn lock_quarantined(
+/// Locks a message of `mailbox` that is still `held` (quarantined or
+/// ignored) for reprocessing; its raw key with it.
+pub async fn lock_held(
     tx: &mut TenantTx,
     mailbox: MailboxId,
     id: InboundId,
+    held: Outcome,
 ) -> DomainResult<(InboundMessage, String)> {
     let (r, key) = row(tx, id, "FOR UPDATE").await?;
     if r.mailbox_id != mailbox {
         return Err(DomainError::not_found("message"));
     }
-    if r.outcome != "quarantined" {
-        return Err(DomainError::conflict(
-            "not_quarantined",
-            "this message is not in quarantine",
-        ));
+    if r.outcome != held.as_str() {
+        return Err(not_held(held));
     }
     Ok((r.into(), key))
+}
+
+/// The conflict of reprocessing a message that is not (any more) `held`.
+pub fn not_held(held: Outcome) -> DomainError {
+    match held {
+        Outcome::Ignored => DomainError::conflict("not_ignored", "this message was not ignored"),
+        _ => DomainError::conflict("not_quarantined", "this message is not in quarantine"),
+    }
 }
 
 /// Counts another processing attempt of a message.
@@ -229,29 +242,33 @@ pub async fn count_attempt(tx: &mut TenantTx, id: InboundId) -> DomainResult<()>
     Ok(())
 }
 
-/// A mailbox's quarantine, newest first.
-pub async fn quarantine(
+/// A mailbox's quarantine (`Quarantined`) or ignored mail (`Ignored`),
+/// newest first.
+pub async fn held(
     tx: &mut TenantTx,
     mailbox: MailboxId,
+    outcome: Outcome,
     page: &PageRequest,
 ) -> DomainResult<Page<InboundMessage>> {
     let tenant = tx.tenant();
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM inbound_messages WHERE company_id = $1 AND mailbox_id = $2 \
-         AND outcome = 'quarantined' AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+         AND outcome = $5 AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
     )))
     .bind(tenant)
     .bind(mailbox)
     .bind(page.after_id())
     .bind(page.fetch())
+    .bind(outcome.as_str())
     .fetch_all(tx.conn())
     .await?;
     let total: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM inbound_messages WHERE company_id = $1 AND mailbox_id = $2 \
-         AND outcome = 'quarantined'",
+         AND outcome = $3",
     )
     .bind(tenant)
     .bind(mailbox)
+    .bind(outcome.as_str())
     .fetch_one(tx.conn())
     .await?;
     let items = rows.into_iter().map(InboundMessage::from).collect();

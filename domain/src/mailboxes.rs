@@ -33,6 +33,26 @@ pub enum ClosedReplies {
     Reopen,
 }
 
+/// Automated mail (out-of-office, bulk, list, no-reply senders) that
+/// answers none of our tickets. Bounces go to the quarantine either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AutomatedMail {
+    /// Record it without a ticket (outcome `ignored`, with its reason).
+    Ignore,
+    /// Open a ticket, tagged `automated`, never answered.
+    Accept,
+}
+
+impl AutomatedMail {
+    fn as_str(self) -> &'static str {
+        match self {
+            AutomatedMail::Ignore => "ignore",
+            AutomatedMail::Accept => "accept",
+        }
+    }
+}
+
 impl UnknownSenders {
     fn as_str(self) -> &'static str {
         match self {
@@ -65,6 +85,7 @@ pub struct Mailbox {
     pub folder: String,
     pub unknown_senders: UnknownSenders,
     pub closed_replies: ClosedReplies,
+    pub automated_mail: AutomatedMail,
     pub enabled: bool,
     pub uidvalidity: Option<i64>,
     /// The highest UID taken under `uidvalidity`.
@@ -72,6 +93,11 @@ pub struct Mailbox {
     pub last_polled_at: Option<DateTime<Utc>>,
     /// The last poll's failure; cleared by a poll that works.
     pub last_error: Option<String>,
+    /// When "poll now" was last asked for.
+    pub poll_requested_at: Option<DateTime<Utc>>,
+    /// When the last complete pass over the folder started: all mail
+    /// delivered before it has been taken.
+    pub last_drained_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -89,18 +115,21 @@ struct Row {
     folder: String,
     unknown_senders: String,
     closed_replies: String,
+    automated_mail: String,
     enabled: bool,
     uidvalidity: Option<i64>,
     last_uid: i64,
     last_polled_at: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    poll_requested_at: Option<DateTime<Utc>>,
+    last_drained_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, name, address, host, port, tls, username, password_enc, folder, \
-    unknown_senders, closed_replies, enabled, uidvalidity, last_uid, last_polled_at, last_error, \
-    created_at, updated_at";
+    unknown_senders, closed_replies, automated_mail, enabled, uidvalidity, last_uid, last_polled_at, \
+    last_error, poll_requested_at, last_drained_at, created_at, updated_at";
 
 impl Row {
     fn shown(self) -> (Mailbox, Vec<u8>) {
@@ -124,11 +153,18 @@ impl Row {
                 } else {
                     ClosedReplies::NewTicket
                 },
+                automated_mail: if self.automated_mail == "accept" {
+                    AutomatedMail::Accept
+                } else {
+                    AutomatedMail::Ignore
+                },
                 enabled: self.enabled,
                 uidvalidity: self.uidvalidity,
                 last_uid: self.last_uid,
                 last_polled_at: self.last_polled_at,
                 last_error: self.last_error,
+                poll_requested_at: self.poll_requested_at,
+                last_drained_at: self.last_drained_at,
                 created_at: self.created_at,
                 updated_at: self.updated_at,
             },
@@ -156,6 +192,8 @@ pub struct NewMailbox {
     pub unknown_senders: Option<UnknownSenders>,
     /// Default `new_ticket`.
     pub closed_replies: Option<ClosedReplies>,
+    /// Default `ignore`.
+    pub automated_mail: Option<AutomatedMail>,
     /// Default true.
     pub enabled: Option<bool>,
 }
@@ -175,6 +213,7 @@ pub struct MailboxPatch {
     pub folder: Option<String>,
     pub unknown_senders: Option<UnknownSenders>,
     pub closed_replies: Option<ClosedReplies>,
+    pub automated_mail: Option<AutomatedMail>,
     pub enabled: Option<bool>,
 }
 
@@ -206,6 +245,7 @@ struct Fields {
     folder: String,
     unknown_senders: UnknownSenders,
     closed_replies: ClosedReplies,
+    automated_mail: AutomatedMail,
     enabled: bool,
 }
 
@@ -260,6 +300,7 @@ fn validate(v: &mut ValidationErrors, m: &NewMailbox, key: Option<&SecretKey>) -
         folder,
         unknown_senders: m.unknown_senders.unwrap_or(UnknownSenders::Triage),
         closed_replies: m.closed_replies.unwrap_or(ClosedReplies::NewTicket),
+        automated_mail: m.automated_mail.unwrap_or(AutomatedMail::Ignore),
         enabled: m.enabled.unwrap_or(true),
     }
 }
@@ -283,8 +324,8 @@ pub async fn create(
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "INSERT INTO mailboxes (id, company_id, name, address, host, port, tls, username, password_enc, \
-         folder, unknown_senders, closed_replies, enabled, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) RETURNING {COLUMNS}"
+         folder, unknown_senders, closed_replies, enabled, automated_mail, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $14, $14) RETURNING {COLUMNS}"
     )))
     .bind(MailboxId::new())
     .bind(tenant)
@@ -300,6 +341,7 @@ pub async fn create(
     .bind(f.closed_replies.as_str())
     .bind(f.enabled)
     .bind(now)
+    .bind(f.automated_mail.as_str())
     .fetch_one(tx.conn())
     .await
     .on_constraint("mailboxes_account_key", in_use)?;
@@ -377,6 +419,7 @@ pub async fn update(
         folder: Some(p.folder.unwrap_or(shown.folder.clone())),
         unknown_senders: Some(p.unknown_senders.unwrap_or(shown.unknown_senders)),
         closed_replies: Some(p.closed_replies.unwrap_or(shown.closed_replies)),
+        automated_mail: Some(p.automated_mail.unwrap_or(shown.automated_mail)),
         enabled: Some(p.enabled.unwrap_or(shown.enabled)),
     };
     let mut v = ValidationErrors::new();
@@ -396,7 +439,7 @@ pub async fn update(
         "UPDATE mailboxes SET name = $3, address = $4, host = $5, port = $6, tls = $7, username = $8, \
          password_enc = $9, folder = $10, unknown_senders = $11, closed_replies = $12, enabled = $13, \
          uidvalidity = CASE WHEN $14 THEN NULL ELSE uidvalidity END, \
-         last_uid = CASE WHEN $14 THEN 0 ELSE last_uid END, updated_at = $15 \
+         last_uid = CASE WHEN $14 THEN 0 ELSE last_uid END, updated_at = $15, automated_mail = $16 \
          WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
@@ -414,6 +457,7 @@ pub async fn update(
     .bind(f.enabled)
     .bind(moved)
     .bind(now)
+    .bind(f.automated_mail.as_str())
     .fetch_one(tx.conn())
     .await
     .on_constraint("mailboxes_account_key", in_use)?;
@@ -527,4 +571,86 @@ pub async fn own_addresses(tx: &mut TenantTx) -> DomainResult<Vec<String>> {
     .bind(tenant)
     .fetch_all(tx.conn())
     .await?)
+}
+
+/// Notes that "poll now" was asked for; returns when, in database time
+/// (`clock_timestamp()`), the clock every process shares.
+pub async fn request_poll(tx: &mut TenantTx, id: MailboxId) -> DomainResult<DateTime<Utc>> {
+    let tenant = tx.tenant();
+    let at: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "UPDATE mailboxes SET poll_requested_at = clock_timestamp() \
+         WHERE company_id = $1 AND id = $2 RETURNING poll_requested_at",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    at.ok_or(DomainError::not_found("mailbox"))
+}
+
+/// The "poll now" request no pass over the folder has served yet: asked
+/// for at or after the start of the last pass.
+pub async fn poll_requested_since(
+    tx: &mut TenantTx,
+    id: MailboxId,
+) -> DomainResult<Option<DateTime<Utc>>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_scalar(
+        "SELECT poll_requested_at FROM mailboxes WHERE company_id = $1 AND id = $2 \
+         AND poll_requested_at IS NOT NULL \
+         AND (last_drained_at IS NULL OR poll_requested_at >= last_drained_at)",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
+/// When "poll now" was last asked for, and the job of the poll that last
+/// held the mailbox's lock.
+pub async fn poll_state(
+    tx: &mut TenantTx,
+    id: MailboxId,
+) -> DomainResult<(Option<DateTime<Utc>>, Option<uuid::Uuid>)> {
+    let tenant = tx.tenant();
+    let r: Option<(Option<DateTime<Utc>>, Option<uuid::Uuid>)> = sqlx::query_as(
+        "SELECT poll_requested_at, poll_job_id FROM mailboxes WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    r.ok_or(DomainError::not_found("mailbox"))
+}
+
+/// Notes the job of the poll that holds the mailbox's lock.
+pub async fn set_poll_job(tx: &mut TenantTx, id: MailboxId, job: uuid::Uuid) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    sqlx::query("UPDATE mailboxes SET poll_job_id = $3 WHERE company_id = $1 AND id = $2")
+        .bind(tenant)
+        .bind(id)
+        .bind(job)
+        .execute(tx.conn())
+        .await?;
+    Ok(())
+}
+
+/// Records a complete pass over the folder that started at `started`
+/// (database time).
+pub async fn record_drain(
+    tx: &mut TenantTx,
+    id: MailboxId,
+    started: DateTime<Utc>,
+) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "UPDATE mailboxes SET last_drained_at = GREATEST(last_drained_at, $3) \
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(started)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
 }

@@ -49,4 +49,36 @@ pub struct JobContext {
     pub db: Db,
     pub queue: RedisQueue,
     pub services: Arc<Services>,
+    /// The worker's stop signal: a job that waits (IMAP IDLE) ends its
+    /// wait when it fires. Never fires outside a worker.
+    pub stop: Stopping,
+}
+
+/// Whether the process running a job is stopping (SIGTERM).
+#[derive(Clone, Debug, Default)]
+pub struct Stopping(Option<tokio::sync::watch::Receiver<bool>>);
+
+impl Stopping {
+    /// Follows a worker's stop channel (`true` once stopping).
+    pub fn new(rx: tokio::sync::watch::Receiver<bool>) -> Self {
+        Stopping(Some(rx))
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.0.as_ref().is_some_and(|rx| *rx.borrow())
+    }
+
+    /// Resolves once the process is stopping; never without a signal.
+    pub async fn stopped(&self) {
+        match &self.0 {
+            Some(rx) => {
+                let mut rx = rx.clone();
+                if rx.wait_for(|s| *s).await.is_err() {
+                    // The sender is gone: nobody will ever say stop.
+                    std::future::pending::<()>().await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
 }

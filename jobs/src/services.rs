@@ -87,6 +87,8 @@ pub struct Services {
     /// Seals tenants' SMTP passwords; without it none can be stored.
     pub secrets: Option<SecretKey>,
     pub integrations: IntegrationsConfig,
+    /// Wake-ups of the mailbox polls running in this process.
+    pub mailbox_wakes: crate::mailboxes::wakes::WakeHub,
 }
 
 impl Services {
@@ -101,6 +103,7 @@ impl Services {
             mail,
             secrets,
             integrations,
+            mailbox_wakes: Default::default(),
         })
     }
 }

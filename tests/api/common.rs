@@ -275,6 +275,7 @@ impl TestApp {
                 db: db.clone(),
                 queue: queue.clone(),
                 services: services.clone(),
+                stop: Default::default(),
             },
             jwt,
             nestogy_api::middleware::metrics_handle(),
@@ -662,6 +663,7 @@ impl TestApp {
             db: self.db.clone(),
             queue: self.queue.clone(),
             services: self.services.clone(),
+            stop: Default::default(),
         }
     }
 
@@ -754,6 +756,7 @@ impl TestApp {
             db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
             queue: self.queue.clone(),
             services: self.services.clone(),
+            stop: Default::default(),
         };
         let mut cfg = nestogy_workers::WorkerConfig::new(nestogy_workers::consumer_name());
         cfg.grace = std::time::Duration::from_secs(5);
@@ -861,6 +864,7 @@ impl TestApp {
             db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
             queue: self.queue.clone(),
             services: self.services.clone(),
+            stop: Default::default(),
         }
     }
 

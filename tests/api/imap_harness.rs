@@ -274,7 +274,7 @@ fn every_fixture_is_in_the_manifest_and_uses_only_documented_placeholders() {
         let file = &f.file;
         let outcome = e["expect"].as_str().unwrap_or_default();
         assert!(
-            ["new_ticket", "reply", "quarantine"].contains(&outcome),
+            ["new_ticket", "reply", "quarantine", "ignored"].contains(&outcome),
             "{file}: expect {outcome:?}"
         );
         *outcomes.entry(outcome.to_owned()).or_default() += 1;
@@ -292,6 +292,10 @@ fn every_fixture_is_in_the_manifest_and_uses_only_documented_placeholders() {
                     ["parse", "from", "own address", "bounce"].contains(&reason),
                     "{file}: reason_contains {reason:?}"
                 );
+                assert_eq!(e["acknowledged"], Value::Bool(false), "{file}");
+            }
+            "ignored" => {
+                assert!(e["reason_contains"].is_string(), "{file}: the robot signal");
                 assert_eq!(e["acknowledged"], Value::Bool(false), "{file}");
             }
             _ => assert!(e["ticket"].is_null(), "{file}: a new ticket names none"),

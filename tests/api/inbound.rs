@@ -4,7 +4,7 @@
 //! quarantine, and IDLE.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use nestogy_domain::mail::{self, MailTemplate, NewMessage};
@@ -23,16 +23,16 @@ const IMAP_PASSWORD: &str = "imap-secret";
 
 /// A tenant with a support mailbox on a private Dovecot and its outbound
 /// mail going to an SMTP sink.
-struct Desk {
-    app: TestApp,
-    t: Tenant,
-    imap: Dovecot,
-    sink: SmtpSink,
-    mailbox: MailboxId,
+pub(crate) struct Desk {
+    pub(crate) app: TestApp,
+    pub(crate) t: Tenant,
+    pub(crate) imap: Dovecot,
+    pub(crate) sink: SmtpSink,
+    pub(crate) mailbox: MailboxId,
 }
 
 impl Desk {
-    async fn new() -> Desk {
+    pub(crate) async fn new() -> Desk {
         let app = TestApp::new().await;
         let t = app.tenant("MSP A").await;
         let imap = Dovecot::start().await;
@@ -69,7 +69,7 @@ impl Desk {
         }
     }
 
-    async fn append(&self, raw: &[u8]) -> u32 {
+    pub(crate) async fn append(&self, raw: &[u8]) -> u32 {
         self.imap
             .append(SUPPORT, IMAP_PASSWORD, "INBOX", raw, false)
             .await
@@ -86,7 +86,7 @@ impl Desk {
             .expect("poll")
     }
 
-    async fn count(&self, sql: &str) -> i64 {
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
         self.app.count(sql).await
     }
 
@@ -114,7 +114,7 @@ impl Desk {
     }
 }
 
-fn message(from: &str, subject: &str, body: &str, extra: &str) -> Vec<u8> {
+pub(crate) fn message(from: &str, subject: &str, body: &str, extra: &str) -> Vec<u8> {
     let id = uuid::Uuid::now_v7().simple().to_string();
     format!(
         "From: {from}\r\nTo: {SUPPORT}\r\nSubject: {subject}\r\nDate: Tue, 24 Nov 2026 10:00:00 +0100\r\n\
@@ -353,6 +353,30 @@ async fn every_fixture_becomes_exactly_what_its_manifest_says() {
             ));
             continue;
         }
+        if want == "ignored" {
+            // No ticket; the reason names the robot signal, the automated
+            // column its kind.
+            let automated: Option<String> = sqlx::query_scalar(
+                "SELECT automated FROM inbound_messages WHERE mailbox_id = $1 AND uid = $2",
+            )
+            .bind(d.mailbox)
+            .bind(i64::from(*uid))
+            .fetch_one(&d.app.owner)
+            .await
+            .expect("automated");
+            if automated.as_deref() != e["reason_contains"].as_str()
+                || ticket.is_some()
+                || !reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("without a ticket"))
+            {
+                failures.push(format!(
+                    "{}: ignored as {automated:?} ({reason:?}), expected {}",
+                    f.file, e["reason_contains"]
+                ));
+            }
+            continue;
+        }
         if want == "quarantine" {
             if let Some(r) = e["reason_contains"].as_str() {
                 let reason = reason.clone().unwrap_or_default().to_lowercase();
@@ -407,6 +431,35 @@ async fn every_fixture_becomes_exactly_what_its_manifest_says() {
             }
             let acks = d.acks_for(ticket).await;
             let want_ack = e["acknowledged"].as_bool().unwrap_or(false);
+            if want_ack {
+                let (to, subject): (Vec<String>, String) = sqlx::query_as(
+                    "SELECT recipients, subject FROM mail_messages \
+                     WHERE template = 'ticket_acknowledgement' AND subject_id = $1",
+                )
+                .bind(ticket)
+                .fetch_one(&d.app.owner)
+                .await
+                .expect("acknowledgement");
+                if let Some(want) = e["ack_to"].as_str()
+                    && to != [want]
+                {
+                    failures.push(format!(
+                        "{}: acknowledged to {to:?}, expected {want}",
+                        f.file
+                    ));
+                }
+                if let Some(want) = e["ack_subject_contains"].as_str()
+                    && !subject.contains(want)
+                {
+                    failures.push(format!("{}: acknowledgement subject {subject:?}", f.file));
+                }
+                if subject.contains('\u{fffd}') {
+                    failures.push(format!(
+                        "{}: undecoded acknowledgement subject {subject:?}",
+                        f.file
+                    ));
+                }
+            }
             if (acks == 1) != want_ack || acks > 1 {
                 failures.push(format!(
                     "{}: {acks} acknowledgements, expected {want_ack}",
@@ -425,8 +478,10 @@ async fn every_fixture_becomes_exactly_what_its_manifest_says() {
                 }
             }
         }
-        let (body, attachments): (String, i64) = sqlx::query_as(
-            "SELECT m.body, (SELECT count(*) FROM ticket_attachments a WHERE a.message_id = m.id) \
+        let (body, attachments, names): (String, i64, Vec<String>) = sqlx::query_as(
+            "SELECT m.body, (SELECT count(*) FROM ticket_attachments a WHERE a.message_id = m.id), \
+             ARRAY(SELECT a.filename FROM ticket_attachments a WHERE a.message_id = m.id \
+                   ORDER BY a.created_at, a.id) \
              FROM ticket_messages m JOIN inbound_messages i ON i.id = m.inbound_id \
              WHERE i.mailbox_id = $1 AND i.uid = $2",
         )
@@ -445,6 +500,15 @@ async fn every_fixture_becomes_exactly_what_its_manifest_says() {
             let s = s.as_str().unwrap_or_default();
             if body.contains(s) {
                 failures.push(format!("{}: new text keeps the quote {s:?}", f.file));
+            }
+        }
+        if let Some(want) = e["attachment_names"].as_array() {
+            let want: Vec<&str> = want.iter().filter_map(|n| n.as_str()).collect();
+            if names != want {
+                failures.push(format!(
+                    "{}: attachments named {names:?}, expected {want:?}",
+                    f.file
+                ));
             }
         }
         if let Some(n) = e["attachments"].as_i64()
@@ -478,6 +542,87 @@ async fn every_fixture_becomes_exactly_what_its_manifest_says() {
             "{k}"
         );
     }
+    // Every acknowledgement goes out as RFC 3834 asks: a null envelope
+    // sender, to the address in the registry (the Return-Path's).
+    let acks: Vec<(Vec<String>, String)> = sqlx::query_as(
+        "SELECT recipients, message_id FROM mail_messages WHERE template = 'ticket_acknowledgement' \
+         AND params ? 'null_sender'",
+    )
+    .fetch_all(&d.app.owner)
+    .await
+    .expect("acks");
+    assert!(acks.len() > 40, "{} acknowledgements", acks.len());
+    let worker = d.app.start_worker();
+    eventually("every acknowledgement delivered or failed", Duration::from_secs(60), || async {
+        d.count("SELECT count(*) FROM mail_messages WHERE status = 'queued' AND params ? 'null_sender'")
+            .await
+            == 0
+    })
+    .await;
+    worker.stop().await;
+    let failed: Vec<(Vec<String>, Option<String>)> = sqlx::query_as(
+        "SELECT recipients, last_response FROM mail_messages WHERE status <> 'sent' \
+         AND params ? 'null_sender'",
+    )
+    .fetch_all(&d.app.owner)
+    .await
+    .expect("failed");
+    assert!(failed.is_empty(), "not sent: {failed:?}");
+    let sent = d.sink.messages();
+    for (to, message_id) in &acks {
+        let m = sent
+            .iter()
+            .find(|m| m["message_id"].as_str() == Some(message_id.as_str()))
+            .unwrap_or_else(|| panic!("{message_id} not at the sink"));
+        assert_eq!(m["mail_from"], json!("<>"), "MAIL FROM:<> for {to:?}: {m}");
+        assert_eq!(m["rcpt_tos"], json!(to), "{m}");
+    }
+    // A koi8-r name downloads under its name (RFC 6266 filename*).
+    let (ticket, attachment): (uuid::Uuid, uuid::Uuid) = sqlx::query_as(
+        "SELECT ticket_id, id FROM ticket_attachments WHERE filename = 'Счет на оплату 17 марта.pdf'",
+    )
+    .fetch_one(&d.app.owner)
+    .await
+    .expect("the koi8-r attachment");
+    let (status, headers, _) = d
+        .app
+        .get_bytes(
+            &format!("/api/v1/tickets/{ticket}/attachments/{attachment}"),
+            &d.t.admin,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let disposition = headers["content-disposition"].to_str().expect("ascii");
+    assert!(
+        disposition.ends_with(
+            "filename*=UTF-8''%D0%A1%D1%87%D0%B5%D1%82%20%D0%BD%D0%B0%20%D0%BE%D0%BF%D0%BB%D0%B0%D1%82%D1%83%2017%20%D0%BC%D0%B0%D1%80%D1%82%D0%B0.pdf"
+        ),
+        "{disposition}"
+    );
+    let phishing = sent
+        .iter()
+        .find(|m| {
+            m["subject"]
+                .as_str()
+                .is_some_and(|s| s.contains("Updated bank details"))
+        })
+        .expect("the phishing mail's acknowledgement");
+    assert_eq!(
+        phishing["rcpt_tos"],
+        json!(["alice@acme.example"]),
+        "never the Reply-To"
+    );
+    assert!(
+        sent.iter()
+            .any(|m| m["rcpt_tos"] == json!(["\"system administrator\"@oldcorp.example"])),
+        "the quoted local part is answered"
+    );
+    assert!(
+        sent.iter().any(|m| m["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains("Не работает принтер"))),
+        "the cp1251 subject went out decoded"
+    );
 }
 
 #[tokio::test]
@@ -899,6 +1044,7 @@ async fn unknown_senders_can_be_quarantined_and_reprocessed() {
             tenant: d.t.id,
             mailbox: d.mailbox,
             message: entry["id"].as_str().unwrap().parse().unwrap(),
+            ignored: false,
         })
         .await
         .expect("rerun");
@@ -1038,4 +1184,355 @@ async fn mailbox_settings_are_validated_and_the_password_never_shown() {
     worker.stop().await;
     let (_, _, err) = d.app.job_state(job).await;
     assert!(err.unwrap_or_default().contains("refused the login"));
+}
+
+/// The mailbox's last complete pass and last "poll now", database time.
+pub(crate) async fn drained_and_requested(
+    app: &TestApp,
+    mailbox: MailboxId,
+) -> (
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+) {
+    sqlx::query_as("SELECT last_drained_at, poll_requested_at FROM mailboxes WHERE id = $1")
+        .bind(mailbox)
+        .fetch_one(&app.owner)
+        .await
+        .expect("mailbox")
+}
+
+#[tokio::test]
+async fn automated_mail_is_ignored_listed_reprocessed_or_accepted() {
+    let d = Desk::new().await;
+    let ooo = d
+        .append(&message(
+            "carol@customer.example",
+            "Out of office",
+            "Back on Monday.",
+            "Auto-Submitted: auto-replied\r\n",
+        ))
+        .await;
+    let digest = d
+        .append(&message(
+            "users-request@lists.example",
+            "Users Digest, Vol 1, Issue 2",
+            "Today's topics",
+            "X-Mailman-Version: 2.1.39\r\n",
+        ))
+        .await;
+    let person = d
+        .append(&message("dave@customer.example", "Printer", "Jammed.", ""))
+        .await;
+    let report = d.poll().await;
+    assert_eq!(report["ignored"], json!(2), "{report}");
+    assert_eq!(report["tickets"], json!(1), "{report}");
+    for uid in [ooo, digest] {
+        let (o, t, reason) = d.outcome(uid).await;
+        assert_eq!((o.as_str(), t), ("ignored", None), "{reason:?}");
+    }
+    assert_eq!(d.outcome(person).await.0, "ticket");
+    let listed = d
+        .app
+        .get(
+            &format!("/api/v1/mailboxes/{}/ignored", d.mailbox),
+            &d.t.admin,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(listed.body["total"], json!(2), "{}", listed.body);
+    let reasons: Vec<String> = listed.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| format!("{} {}", m["automated"], m["reason"]))
+        .collect();
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("auto_replied") && r.contains("Auto-Submitted")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("list_mail") && r.contains("X-Mailman-Version")),
+        "{reasons:?}"
+    );
+    // The quarantine stays apart.
+    let q = d
+        .app
+        .get(
+            &format!("/api/v1/mailboxes/{}/quarantine", d.mailbox),
+            &d.t.admin,
+        )
+        .await;
+    assert_eq!(q.body["total"], json!(0), "{}", q.body);
+
+    // A person reprocesses the out-of-office: a ticket, never answered.
+    let entry = listed.body["data"]
+        .as_array()
+        .and_then(|a| a.iter().find(|m| m["uid"] == json!(ooo)))
+        .cloned()
+        .expect("the out-of-office");
+    let path = format!(
+        "/api/v1/mailboxes/{}/ignored/{}/reprocess",
+        d.mailbox,
+        entry["id"].as_str().expect("id")
+    );
+    let wrong = d
+        .app
+        .post(
+            &format!(
+                "/api/v1/mailboxes/{}/quarantine/{}/reprocess",
+                d.mailbox,
+                entry["id"].as_str().expect("id")
+            ),
+            &d.t.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::CONFLICT, "{}", wrong.body);
+    let r = d.app.post(&path, &d.t.admin, json!({})).await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    let job: nestogy_domain::JobId = r.body["job_id"].as_str().unwrap().parse().unwrap();
+    let worker = d.app.start_worker();
+    eventually("the reprocess job", Duration::from_secs(30), || async {
+        d.app.job_state(job).await.0 == "succeeded"
+    })
+    .await;
+    worker.stop().await;
+    let (o, t, _) = d.outcome(ooo).await;
+    assert_eq!(o, "ticket");
+    let t = t.expect("ticket");
+    assert_eq!(d.acks_for(t).await, 0, "automated mail is never answered");
+    let again = d.app.post(&path, &d.t.admin, json!({})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert_eq!(
+        again.body["error"]["code"],
+        json!("not_ignored"),
+        "{}",
+        again.body
+    );
+
+    // A mailbox that accepts automated mail opens tickets from it.
+    let r = d
+        .app
+        .patch(
+            &format!("/api/v1/mailboxes/{}", d.mailbox),
+            &d.t.admin,
+            json!({"automated_mail": "accept"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["automated_mail"], json!("accept"));
+    let later = d
+        .append(&message(
+            "erin@customer.example",
+            "Automatic reply",
+            "Away.",
+            "X-Autoreply: yes\r\n",
+        ))
+        .await;
+    d.poll().await;
+    let (o, t, _) = d.outcome(later).await;
+    assert_eq!(o, "ticket");
+    let tags: Vec<String> = sqlx::query_scalar("SELECT tags FROM tickets WHERE id = $1")
+        .bind(t)
+        .fetch_one(&d.app.owner)
+        .await
+        .expect("tags");
+    assert_eq!(tags, vec!["automated".to_owned()]);
+    assert_eq!(d.acks_for(t.expect("ticket")).await, 0);
+}
+
+/// A poll running in the background: its result and when it ended.
+type Running = tokio::task::JoinHandle<(Result<Value, nestogy_jobs::JobError>, std::time::Instant)>;
+
+/// A poll in IDLE for `idle_secs`, run as a worker would, with a stop
+/// signal of its own.
+fn idle_poll(
+    d: &Desk,
+    idle_secs: u64,
+) -> (
+    nestogy_domain::JobId,
+    tokio::sync::watch::Sender<bool>,
+    Running,
+) {
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut ctx = d.app.jobs();
+    ctx.stop = nestogy_jobs::Stopping::new(rx);
+    let job = Poll {
+        tenant: d.t.id,
+        mailbox: d.mailbox,
+        idle_secs: Some(idle_secs),
+    };
+    let id = nestogy_domain::JobId::new();
+    let meta = nestogy_jobs::JobMeta { id, attempt: 1 };
+    let running = tokio::spawn(async move {
+        let r = nestogy_jobs::Job::run(job, ctx, meta).await;
+        (r, std::time::Instant::now())
+    });
+    (id, stop, running)
+}
+
+#[tokio::test]
+async fn poll_now_wakes_the_poll_listening_in_idle_and_stop_ends_its_wait_at_once() {
+    let d = Desk::new().await;
+    let (job, stop, running) = idle_poll(&d, 60);
+    eventually("the poll's first pass", Duration::from_secs(10), || async {
+        drained_and_requested(&d.app, d.mailbox).await.0.is_some()
+    })
+    .await;
+    let (first, _) = drained_and_requested(&d.app, d.mailbox).await;
+    // No new mail: only a wake-up can make the poll look again.
+    let r = d
+        .app
+        .post(
+            &format!("/api/v1/mailboxes/{}/poll", d.mailbox),
+            &d.t.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["polled"], json!("woke_running_poll"), "{}", r.body);
+    assert_eq!(r.body["woke_running_poll"], json!(true));
+    assert_eq!(
+        r.body["job_id"],
+        json!(job.as_uuid().to_string()),
+        "{}",
+        r.body
+    );
+    let asked = Instant::now();
+    eventually(
+        "the woken poll to look again",
+        Duration::from_secs(5),
+        || async {
+            let (drained, requested) = drained_and_requested(&d.app, d.mailbox).await;
+            drained > first && drained >= requested
+        },
+    )
+    .await;
+    println!(
+        "poll now served by the running poll after {:?}",
+        asked.elapsed()
+    );
+    assert!(!running.is_finished(), "it goes on listening");
+    // And mail that arrives now is taken by the same poll.
+    d.append(&message("alice@acme.example", "After the wake", "x", ""))
+        .await;
+    eventually("the ticket", Duration::from_secs(10), || async {
+        d.count("SELECT count(*) FROM tickets").await == 1
+    })
+    .await;
+
+    // The worker stops: the IDLE wait ends at once, the poll succeeds.
+    let stopping = Instant::now();
+    stop.send(true).expect("stop");
+    let (result, ended) = running.await.expect("join");
+    let report = result.expect("the poll succeeds");
+    assert!(
+        ended.duration_since(stopping) < Duration::from_secs(2),
+        "{:?}",
+        ended.duration_since(stopping)
+    );
+    assert_eq!(report["idle_ended"], json!("stop"), "{report}");
+    assert!(report["drains"].as_u64() >= Some(2), "{report}");
+
+    // Nobody listens now: poll now queues a poll.
+    let r = d
+        .app
+        .post(
+            &format!("/api/v1/mailboxes/{}/poll", d.mailbox),
+            &d.t.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    assert_eq!(r.body["polled"], json!("queued"), "{}", r.body);
+    assert_eq!(r.body["woke_running_poll"], json!(false));
+    let queued: nestogy_domain::JobId = r.body["job_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(d.app.job_state(queued).await.0, "queued");
+}
+
+#[tokio::test]
+async fn idle_ends_at_its_deadline_and_the_next_poll_takes_over_without_a_gap() {
+    let d = Desk::new().await;
+    // The deadline is kept to the moment.
+    let started = Instant::now();
+    let report = d
+        .app
+        .run_job(Poll {
+            tenant: d.t.id,
+            mailbox: d.mailbox,
+            idle_secs: Some(2),
+        })
+        .await
+        .expect("poll");
+    let took = started.elapsed();
+    assert_eq!(report["idle_ended"], json!("deadline"), "{report}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(4),
+        "IDLE of 2 s took {took:?}"
+    );
+
+    // A scheduled poll listening past the next one's start hands over.
+    let (before, _) = drained_and_requested(&d.app, d.mailbox).await;
+    let (_, _stop, first) = idle_poll(&d, 90);
+    eventually("the first poll's pass", Duration::from_secs(10), || async {
+        drained_and_requested(&d.app, d.mailbox).await.0 > before
+    })
+    .await;
+    let next = Poll {
+        tenant: d.t.id,
+        mailbox: d.mailbox,
+        idle_secs: Some(3),
+    };
+    let app = &d.app;
+    let (second, handed) = tokio::join!(app.run_job(next), async {
+        // Mail arriving during the handover is taken by one of them.
+        d.append(&message(
+            "alice@acme.example",
+            "During the handover",
+            "x",
+            "",
+        ))
+        .await;
+        first.await.expect("join")
+    });
+    let second = second.expect("the next poll");
+    let (first, first_ended) = handed;
+    let first = first.expect("the first poll");
+    assert_eq!(first["idle_ended"], json!("handover"), "{first}");
+    assert!(second.get("skipped").is_none(), "{second}");
+    assert_eq!(second["idle_ended"], json!("deadline"), "{second}");
+    assert!(
+        first_ended.elapsed() >= Duration::from_secs(2),
+        "the first handed over at once, long before its deadline"
+    );
+    assert_eq!(d.count("SELECT count(*) FROM tickets").await, 1);
+}
+
+#[tokio::test]
+async fn a_subject_that_did_not_decode_is_never_sent() {
+    let d = Desk::new().await;
+    // An encoded word whose bytes are not UTF-8: it decodes to U+FFFD.
+    d.append(&message(
+        "alice@acme.example",
+        "=?utf-8?B?/w==?= Drucker",
+        "Der Drucker druckt nicht.",
+        "",
+    ))
+    .await;
+    d.poll().await;
+    let subject: String = sqlx::query_scalar(
+        "SELECT subject FROM mail_messages WHERE template = 'ticket_acknowledgement'",
+    )
+    .fetch_one(&d.app.owner)
+    .await
+    .expect("an acknowledgement");
+    // The token and the number, nothing undecoded.
+    assert!(
+        subject.starts_with("[#1-") && subject.ends_with("] Ticket #1"),
+        "{subject}"
+    );
 }

@@ -126,6 +126,7 @@ pub(crate) fn rewire(app: &mut TestApp, db: Db, queue: RedisQueue) {
             db,
             queue: queue.clone(),
             services: app.services.clone(),
+            stop: Default::default(),
         },
         jwt(),
         nestogy_api::middleware::metrics_handle(),
@@ -205,6 +206,7 @@ async fn the_scheduler_pushes_at_once_on_the_first_tick_after_redis_restarts() {
         db: app.db.clone(),
         queue: queue.clone(),
         services: app.services.clone(),
+        stop: Default::default(),
     };
     let t = app.tenant("Broken Pipe Co").await;
     let s = app

@@ -104,6 +104,9 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("worker timing: {e}"))?;
     ctx.queue.ensure_groups().await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Jobs that wait (IMAP IDLE) end their wait at once on stop.
+    let mut ctx = ctx;
+    ctx.stop = nestogy_jobs::Stopping::new(stop_rx.clone());
     let mut runners = tokio::task::JoinSet::new();
     for (queue, concurrency) in cfg.queues.clone() {
         let runner = QueueRunner::new(ctx.clone(), cfg.clone(), queue, concurrency);

@@ -76,11 +76,10 @@ pub async fn pdf_response(p: &Principal, s: &AppState, doc: DocRef) -> ApiResult
                     HeaderValue::from_static("application/pdf"),
                 );
                 h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-                if let Ok(v) =
-                    HeaderValue::from_str(&format!("inline; filename=\"{}\"", view.file_name))
-                {
-                    h.insert(header::CONTENT_DISPOSITION, v);
-                }
+                h.insert(
+                    header::CONTENT_DISPOSITION,
+                    crate::download::content_disposition("inline", &view.file_name),
+                );
                 if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", view.digest)) {
                     h.insert(header::ETAG, v);
                 }

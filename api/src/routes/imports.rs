@@ -318,11 +318,9 @@ async fn export(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}\"",
-        exports::filename(kind, today)
-    )) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::download::content_disposition("attachment", &exports::filename(kind, today)),
+    );
     Ok(resp)
 }

@@ -1,5 +1,6 @@
-//! IMAP mailboxes (admins), their connection test and polls, and the
-//! quarantine of messages that could not be processed (techs and admins).
+//! IMAP mailboxes (admins), their connection test and polls, the
+//! quarantine of messages that could not be processed and the automated
+//! mail that was ignored (techs and admins).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,7 +10,7 @@ use nestogy_domain::pagination::Page;
 use nestogy_domain::roles::Permission;
 use nestogy_domain::validation::ValidationErrors;
 use nestogy_domain::{InboundId, MailboxId};
-use nestogy_jobs::mailboxes::{Poll, Reprocess, Test};
+use nestogy_jobs::mailboxes::{Reprocess, Test};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -29,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(poll_mailbox))
         .routes(routes!(list_quarantine))
         .routes(routes!(reprocess_message))
+        .routes(routes!(list_ignored))
+        .routes(routes!(reprocess_ignored))
 }
 
 /// Work handed to a job.
@@ -162,29 +165,47 @@ async fn test_mailbox(
     ))
 }
 
-/// Poll now, in a job; one poll per mailbox runs at a time.
+/// What "poll now" did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PollNowAnswer {
+    /// `woke_running_poll`: a poll was listening on the mailbox and takes
+    /// its mail now, then listens on; `queued`: none was running, a poll
+    /// job was queued.
+    pub polled: String,
+    pub woke_running_poll: bool,
+    /// The job taking the mail (`GET /api/v1/jobs/{id}`): the running
+    /// poll's, or the queued one's.
+    pub job_id: Option<uuid::Uuid>,
+    /// When it was asked. Once the mailbox's `last_drained_at` reaches it,
+    /// all mail delivered before it has been taken.
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Poll now: new mail arrives now. A poll listening on the mailbox (IMAP
+/// IDLE) is woken and takes it at once; otherwise a poll job is queued.
+/// The answer says which.
 #[utoipa::path(post, path = "/api/v1/mailboxes/{id}/poll", tag = "mailboxes", params(("id" = MailboxId, Path)),
-    responses((status = 202, body = Queued), (status = 404, body = ErrorBody)),
+    responses((status = 202, body = PollNowAnswer), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn poll_mailbox(
     p: Principal,
     State(s): State<AppState>,
     Path(id): Path<MailboxId>,
-) -> ApiResult<(StatusCode, axum::Json<Queued>)> {
+) -> ApiResult<(StatusCode, axum::Json<PollNowAnswer>)> {
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     mailboxes::get(&mut tx, id).await?;
     tx.end_read();
-    let job = Poll {
-        tenant: p.tenant,
-        mailbox: id,
-        idle_secs: None,
-    };
-    let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
+    let done = nestogy_jobs::mailboxes::poll_now(&s.jobs(), p.tenant, id)
+        .await
+        .map_err(|e| nestogy_domain::DomainError::Internal(e.to_string()))?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(Queued {
-            job_id: job_id.as_uuid(),
+        axum::Json(PollNowAnswer {
+            polled: done.polled.to_owned(),
+            woke_running_poll: done.woke_running_poll,
+            job_id: done.job_id,
+            requested_at: done.requested_at,
         }),
     ))
 }
@@ -207,9 +228,50 @@ async fn list_quarantine(
     v.finish()?;
     let mut tx = p.tx(&s).await?;
     mailboxes::get(&mut tx, id).await?;
-    let out = inbound::quarantine(&mut tx, id, &page).await?;
+    let out = inbound::held(&mut tx, id, inbound::Outcome::Quarantined, &page).await?;
     tx.end_read();
     Ok(axum::Json(out))
+}
+
+/// Automated mail of a mailbox that answered none of its tickets and was
+/// recorded without one (out-of-office, bulk, list, no-reply, automatic
+/// answers coming back), newest first, each with its reason. Their raw
+/// bytes are kept. The mailbox's `automated_mail: accept` opens tickets
+/// from such mail instead.
+#[utoipa::path(get, path = "/api/v1/mailboxes/{id}/ignored", tag = "mailboxes",
+    params(("id" = MailboxId, Path), ListQuery),
+    responses((status = 200, body = Page<InboundMessage>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_ignored(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<MailboxId>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<axum::Json<Page<InboundMessage>>> {
+    p.require(Permission::TicketsRead)?;
+    let mut v = ValidationErrors::new();
+    let page = q.page(&mut v);
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    mailboxes::get(&mut tx, id).await?;
+    let out = inbound::held(&mut tx, id, inbound::Outcome::Ignored, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(out))
+}
+
+/// Open a ticket from an ignored message after all (never acknowledged:
+/// it is still automated mail), in a job.
+#[utoipa::path(post, path = "/api/v1/mailboxes/{id}/ignored/{message_id}/reprocess", tag = "mailboxes",
+    params(("id" = MailboxId, Path), ("message_id" = InboundId, Path)),
+    responses((status = 202, body = Queued), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The message was not ignored")),
+    security(("bearer" = [])))]
+async fn reprocess_ignored(
+    p: Principal,
+    State(s): State<AppState>,
+    Path((id, message)): Path<(MailboxId, InboundId)>,
+) -> ApiResult<(StatusCode, axum::Json<Queued>)> {
+    reprocess(p, s, id, message, inbound::Outcome::Ignored).await
 }
 
 /// Process a quarantined message again (after fixing what stopped it: a
@@ -224,6 +286,18 @@ async fn reprocess_message(
     State(s): State<AppState>,
     Path((id, message)): Path<(MailboxId, InboundId)>,
 ) -> ApiResult<(StatusCode, axum::Json<Queued>)> {
+    reprocess(p, s, id, message, inbound::Outcome::Quarantined).await
+}
+
+/// Queues the reprocessing of a message still `held` (quarantined or
+/// ignored).
+async fn reprocess(
+    p: Principal,
+    s: AppState,
+    id: MailboxId,
+    message: InboundId,
+    held: inbound::Outcome,
+) -> ApiResult<(StatusCode, axum::Json<Queued>)> {
     p.require(Permission::TicketsWrite)?;
     let mut tx = p.tx(&s).await?;
     let m = inbound::get(&mut tx, message).await?;
@@ -231,17 +305,14 @@ async fn reprocess_message(
     if m.mailbox_id != id {
         return Err(nestogy_domain::DomainError::not_found("message").into());
     }
-    if m.outcome != inbound::Outcome::Quarantined {
-        return Err(nestogy_domain::DomainError::conflict(
-            "not_quarantined",
-            "this message is not in quarantine",
-        )
-        .into());
+    if m.outcome != held {
+        return Err(inbound::not_held(held).into());
     }
     let job = Reprocess {
         tenant: p.tenant,
         mailbox: id,
         message,
+        ignored: held == inbound::Outcome::Ignored,
     };
     let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
     Ok((

@@ -134,13 +134,14 @@ async fn get_report(
         HeaderValue::from_static("text/csv; charset=utf-8"),
     );
     let file = format!(
-        "attachment; filename=\"{}-{}.csv\"",
+        "{}-{}.csv",
         name.as_str(),
         data.as_of.map(|d| d.to_string()).unwrap_or_default()
     );
-    if let Ok(v) = HeaderValue::from_str(&file) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::download::content_disposition("attachment", &file),
+    );
     Ok(resp)
 }
 

@@ -584,20 +584,10 @@ async fn get_attachment(
         h.insert(header::CONTENT_TYPE, v);
     }
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(size));
-    let safe: String = a
-        .filename
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::download::content_disposition("attachment", &a.filename),
+    );
     Ok(resp)
 }
 

@@ -19,9 +19,11 @@
 //!   indented by nesting depth; table cells on a row are joined by a space;
 //! - `<blockquote>` content is prefixed with `> ` per level, so quoted
 //!   history in HTML mail looks like quoted history in text mail;
-//! - links become `text (url)` when the text differs from the URL
-//!   (ignoring `mailto:`, case and a trailing slash); links without text,
-//!   `javascript:` and in-page `#` links show only their text;
+//! - links become `text [n]` when the text differs from the URL (ignoring
+//!   `mailto:`, case and a trailing slash), with the URLs listed as
+//!   numbered footnotes (`[n] url`) after the text, so long tracking URLs
+//!   never break a sentence (one number per distinct URL); links without
+//!   text, `javascript:` and in-page `#` links show only their text;
 //! - entities are decoded: common named ones and all numeric ones
 //!   (`&#150;` style references in the C1 range are read as windows-1252,
 //!   as browsers do; invalid code points become U+FFFD);
@@ -110,6 +112,8 @@ struct Converter {
     lists: Vec<ListKind>,
     /// Open links: the href and where their text starts in `out`.
     links: Vec<(Option<String>, usize)>,
+    /// The footnoted URLs, in order of first use.
+    footnotes: Vec<String>,
     /// Needles known to be absent from a position on, so that many
     /// unclosed `<style>` tags cost one scan, not one each.
     absent: Vec<(String, usize)>,
@@ -304,8 +308,15 @@ impl Converter {
         if text.len() <= href.len() + 64 && same_target(text, href) {
             return;
         }
+        let n = match self.footnotes.iter().position(|f| f == href) {
+            Some(i) => i + 1,
+            None => {
+                self.footnotes.push(href.to_owned());
+                self.footnotes.len()
+            }
+        };
         self.emit_char(' ');
-        self.emit_str(&format!("({href})"));
+        self.emit_str(&format!("[{n}]"));
     }
 
     /// Requires `n` newlines (1: new line, 2: blank line) before more text.
@@ -405,7 +416,14 @@ impl Converter {
         while !self.links.is_empty() {
             self.close_link();
         }
-        tidy_text(&self.out)
+        let mut text = tidy_text(&self.out);
+        if !self.footnotes.is_empty() {
+            text.push('\n');
+            for (i, url) in self.footnotes.iter().enumerate() {
+                text.push_str(&format!("\n[{}] {url}", i + 1));
+            }
+        }
+        text
     }
 }
 
@@ -755,8 +773,14 @@ mod tests {
                     and <a href=\"https://x.test/pixel\"><img src=\"x.png\"></a>.";
         assert_eq!(
             html_to_text(html),
-            "See the article (https://example.com/kb?a=1&b=2), https://example.com, \
-             help@example.com, top, click and ."
+            "See the article [1], https://example.com, \
+             help@example.com, top, click and .\n\n[1] https://example.com/kb?a=1&b=2"
+        );
+        let twice = "<p><a href=\"https://a.test/x\">one</a> <a href=\"https://b.test/\">two</a> \
+                     <a href=\"https://a.test/x\">again</a></p>";
+        assert_eq!(
+            html_to_text(twice),
+            "one [1] two [2] again [1]\n\n[1] https://a.test/x\n[2] https://b.test/"
         );
     }
 
@@ -822,7 +846,7 @@ mod tests {
         assert!(out.len() < 5_000 * 64, "{}", out.len());
         assert!(out.ends_with("x"));
         let links = "<a href=\"u\">".repeat(20_000) + "text";
-        assert!(html_to_text(&links).starts_with("text (u)"));
+        assert!(html_to_text(&links).starts_with("text [1]"));
     }
 
     #[test]

@@ -1,3 +1,5 @@
+pub mod charset;
 pub mod html;
 pub mod parse;
 pub mod quote;
+pub mod robots;

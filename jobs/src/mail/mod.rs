@@ -251,11 +251,25 @@ fn build(
         .subject(msg.subject.clone())
         .message_id(Some(msg.message_id.clone()));
     for r in &msg.recipients {
-        b = b.to(r
-            .parse()
-            .map_err(|e| invalid(format!("recipient {r:?}: {e}")))?);
+        b = b.to(lettre::message::Mailbox::new(
+            None,
+            recipient(r).map_err(invalid)?,
+        ));
     }
     b = threading_headers(b, &msg.params).map_err(invalid)?;
+    // RFC 3834: an automatic answer goes out with a null envelope sender
+    // (`MAIL FROM:<>`), so nothing it causes can come back to us.
+    if msg.params.get("null_sender").and_then(|v| v.as_bool()) == Some(true) {
+        let to = msg
+            .recipients
+            .iter()
+            .map(|r| recipient(r))
+            .collect::<Result<Vec<lettre::Address>, _>>()
+            .map_err(invalid)?;
+        let envelope = lettre::address::Envelope::new(None, to)
+            .map_err(|e| invalid(format!("envelope: {e}")))?;
+        b = b.envelope(envelope);
+    }
     let text = SinglePart::plain(composed.text.clone());
     let built = if attachments.is_empty() {
         b.singlepart(text)
@@ -270,6 +284,38 @@ fn build(
         b.multipart(parts)
     };
     built.map_err(|e| invalid(format!("building the message: {e}")))
+}
+
+/// A recipient address. lettre refuses RFC 5322 quoted local parts
+/// (`"System Administrator"@example.com`), which are valid and in use: a
+/// quoted string of printable characters (quotes and backslashes escaped)
+/// is taken as it is.
+fn recipient(r: &str) -> Result<lettre::Address, String> {
+    if let Ok(a) = r.parse::<lettre::Address>() {
+        return Ok(a);
+    }
+    let refused = || format!("recipient {r:?}: not an e-mail address");
+    let (local, domain) = r.rsplit_once('@').ok_or_else(refused)?;
+    let inner = local
+        .strip_prefix('"')
+        .and_then(|l| l.strip_suffix('"'))
+        .ok_or_else(refused)?;
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        let ok = match c {
+            '\\' => chars
+                .next()
+                .is_some_and(|n| n == ' ' || n.is_ascii_graphic()),
+            '"' => false,
+            c => c == ' ' || c.is_ascii_graphic(),
+        };
+        if !ok {
+            return Err(refused());
+        }
+    }
+    // The domain is checked as lettre checks any.
+    let checked: lettre::Address = format!("x@{domain}").parse().map_err(|_| refused())?;
+    Ok(lettre::Address::new_dangerous(local, checked.domain()))
 }
 
 /// The headers that thread a message and stop loops, from its params:
@@ -314,5 +360,26 @@ impl lettre::message::header::Header for AutoSubmitted {
     }
     fn display(&self) -> lettre::message::header::HeaderValue {
         lettre::message::header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recipient;
+
+    #[test]
+    fn quoted_local_parts_are_recipients() {
+        let a = recipient("\"system administrator\"@oldcorp.example").expect("quoted");
+        assert_eq!(a.to_string(), "\"system administrator\"@oldcorp.example");
+        assert_eq!(a.domain(), "oldcorp.example");
+        assert!(recipient("alice@acme.example").is_ok());
+        for bad in [
+            "\"a\"b\"@x.example",
+            "\"a\u{7}\"@x.example",
+            "\"a\"@bad domain",
+            "nobody",
+        ] {
+            assert!(recipient(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -243,20 +243,63 @@ pub async fn has_idle(s: &mut ImapSession) -> Result<bool, ImapError> {
     Ok(caps.has_str("IDLE"))
 }
 
-/// Waits in IDLE for up to `span`; returns the session and whether the
-/// server announced something (new mail) rather than the time running out.
-pub async fn idle(s: ImapSession, span: Duration) -> Result<(ImapSession, bool), ImapError> {
+/// Why an IDLE wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woken {
+    /// The server announced something (new mail, flags).
+    News,
+    /// Someone asked for a poll now.
+    Asked,
+    /// Another poll takes over the mailbox.
+    Handover,
+    /// The wait's deadline passed.
+    Deadline,
+    /// The process is stopping.
+    Stop,
+}
+
+/// How long ending an IDLE (DONE and its answer) may take.
+const DONE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Waits in IDLE until the server announces something, `until` passes, or
+/// `wake` resolves (a poll asked for, a handover, the process stopping),
+/// whichever comes first; the deadline is kept to the moment, whatever
+/// the server sends meanwhile. Returns the session, ready for commands,
+/// unless the wait ended with [`Woken::Stop`] (the connection is dropped at
+/// once) or the server did not end the IDLE in time after the deadline or
+/// a handover (nothing is lost: the checkpoint is in the database).
+pub async fn idle(
+    s: ImapSession,
+    until: tokio::time::Instant,
+    wake: impl std::future::Future<Output = Woken>,
+) -> Result<(Option<ImapSession>, Woken), ImapError> {
     use async_imap::extensions::idle::IdleResponse;
     let mut handle = s.idle();
     within(handle.init(), ImapError::Protocol).await?;
-    let (wait, _stop) = handle.wait_with_timeout(span);
-    let news = match wait.await {
-        Ok(IdleResponse::NewData(_)) => true,
-        Ok(IdleResponse::Timeout | IdleResponse::ManualInterrupt) => false,
-        Err(e) => return Err(ImapError::Protocol(e.to_string())),
+    let woken = {
+        let span = until
+            .saturating_duration_since(tokio::time::Instant::now())
+            .max(Duration::from_millis(1));
+        let (wait, _interrupt) = handle.wait_with_timeout(span);
+        tokio::select! {
+            r = wait => match r {
+                Ok(IdleResponse::NewData(_)) => Woken::News,
+                Ok(IdleResponse::Timeout | IdleResponse::ManualInterrupt) => Woken::Deadline,
+                Err(e) => return Err(ImapError::Protocol(e.to_string())),
+            },
+            _ = tokio::time::sleep_until(until) => Woken::Deadline,
+            w = wake => w,
+        }
     };
-    let s = within(handle.done(), ImapError::Protocol).await?;
-    Ok((s, news))
+    if woken == Woken::Stop {
+        return Ok((None, woken));
+    }
+    match tokio::time::timeout(DONE_TIMEOUT, handle.done()).await {
+        Ok(Ok(s)) => Ok((Some(s), woken)),
+        _ if matches!(woken, Woken::Deadline | Woken::Handover) => Ok((None, woken)),
+        Ok(Err(e)) => Err(ImapError::Protocol(e.to_string())),
+        Err(_) => Err(ImapError::Timeout(DONE_TIMEOUT)),
+    }
 }
 
 pub async fn logout(mut s: ImapSession) {

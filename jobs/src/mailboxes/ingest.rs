@@ -8,16 +8,27 @@
 //! ticket of this tenant. A bounce is threaded by the headers of the
 //! message it returns.
 //!
-//! Automated mail (auto-replies, bulk and list mail, bounces, a null
-//! sender) is recorded but never answered and never reopens a ticket; a
-//! bounce that threads nowhere is quarantined. Mail from our own addresses
-//! is quarantined, so two systems can never answer each other in a loop.
+//! Automated mail ([`crate::inbound::robots`]) is recorded but never
+//! answered and never reopens a ticket. Threading nowhere, a bounce
+//! (delivery report, antivirus notice, null sender) is quarantined; an
+//! out-of-office, bulk, list or no-reply message, or an automatic answer
+//! coming back, is ignored: recorded with its reason and no ticket, unless
+//! the mailbox accepts automated mail (then a ticket tagged `automated`).
+//! Automatic notices (`Auto-Submitted: auto-generated`, monitoring) open a
+//! ticket, never answered. Mail from our own addresses is quarantined, so
+//! two systems can never answer each other in a loop.
+//!
+//! An acknowledgement goes the way RFC 3834 asks: to the Return-Path
+//! address (else the From), never to `Reply-To`, with a null envelope
+//! sender (`MAIL FROM:<>`, so nothing can bounce back to us), `Auto-Submitted:
+//! auto-replied`, at most `ack_limit` per address an hour, and with a
+//! subject that decoded cleanly (else the ticket's token and number).
 
 use chrono::Duration;
 use nestogy_domain::files::Files;
 use nestogy_domain::inbound::{self, Arrival, Outcome};
 use nestogy_domain::mail::{self, MailTemplate, NewMessage};
-use nestogy_domain::mailboxes::{ClosedReplies, Mailbox, UnknownSenders};
+use nestogy_domain::mailboxes::{AutomatedMail, ClosedReplies, Mailbox, UnknownSenders};
 use nestogy_domain::threading;
 use nestogy_domain::tickets::{
     self, MessageKind, NewMessageRecord, Priority, Ticket, TicketDraft, TicketSource, TicketStatus,
@@ -47,6 +58,9 @@ pub struct Env<'a> {
     pub mail_domain: &'a str,
     /// Acknowledgements one sender gets per [`ACK_WINDOW`].
     pub ack_limit: i64,
+    /// Open tickets from ignorable automated mail whatever the mailbox
+    /// says: a person reprocessing an ignored message asked for it.
+    pub accept_automated: bool,
 }
 
 /// Senders of a batch resolved in two queries instead of two per message.
@@ -210,6 +224,16 @@ fn quarantine(id: InboundId, reason: impl Into<String>) -> Processed {
     }
 }
 
+fn ignored(id: InboundId, reason: String) -> Processed {
+    Processed {
+        inbound: id,
+        outcome: Outcome::Ignored,
+        ticket: None,
+        reason: Some(reason),
+        mails: Vec::new(),
+    }
+}
+
 async fn decide(
     tx: &mut TenantTx,
     env: &Env<'_>,
@@ -233,10 +257,10 @@ async fn decide(
             ),
         ));
     }
-    let bounce = matches!(
-        p.automated,
-        Some(Automated::DeliveryStatus | Automated::NullSender)
-    );
+    let bounce = p.automated.is_some_and(Automated::is_bounce);
+    let ignorable = p.automated.is_some_and(Automated::is_ignorable)
+        && env.mailbox.automated_mail == AutomatedMail::Ignore
+        && !env.accept_automated;
     let threaded = thread(tx, p).await?;
     let target = match threaded {
         Some(t)
@@ -249,7 +273,24 @@ async fn decide(
         None if bounce => {
             return Ok(quarantine(
                 id,
-                "bounce or delivery report that answers none of our messages",
+                format!(
+                    "bounce, delivery report or antivirus notice ({}) that answers none of our messages",
+                    p.automated_signal.unwrap_or("automated")
+                ),
+            ));
+        }
+        None if ignorable => {
+            let kind = p
+                .automated
+                .map(Automated::describe)
+                .unwrap_or("automated mail");
+            return Ok(ignored(
+                id,
+                format!(
+                    "{kind} ({}) that answers none of our tickets: recorded without a ticket \
+                     (the mailbox's automated_mail is ignore)",
+                    p.automated_signal.unwrap_or("automated")
+                ),
             ));
         }
         None => Target::New { linked: None },
@@ -308,7 +349,8 @@ async fn decide(
             add_incoming(tx, env, id, &ticket, p, true).await?;
             let mut mails = Vec::new();
             if p.automated.is_none() {
-                let to = p.reply_to.as_ref().unwrap_or(from).email.clone();
+                // RFC 3834: to the envelope sender, never to Reply-To.
+                let to = p.return_path.as_ref().unwrap_or(from).email.clone();
                 if !env.own.contains(&to)
                     && inbound::allow_auto_reply(tx, &to, env.ack_limit, ACK_WINDOW).await?
                 {
@@ -451,6 +493,13 @@ async fn acknowledge(
     to: &str,
 ) -> DomainResult<MailId> {
     let number = ticket.token.trim_matches(['[', ']']).to_owned();
+    // Never send a subject that did not decode: the token and number say
+    // enough.
+    let subject = if p.subject_decoded {
+        ticket.subject.clone()
+    } else {
+        format!("Ticket #{}", ticket.number)
+    };
     let mut references: Vec<String> = p.references.clone();
     if let Some(m) = &p.message_id {
         references.push(m.clone());
@@ -462,14 +511,15 @@ async fn acknowledge(
         subject_id: Some(ticket.id.as_uuid()),
         params: json!({
             "ticket_number": number,
-            "ticket_subject": ticket.subject,
+            "ticket_subject": subject,
             "in_reply_to": p.message_id,
             "references": references,
             "reply_to": env.mailbox.address,
             "auto_submitted": "auto-replied",
+            "null_sender": true,
         }),
         recipients: vec![to.to_owned()],
-        subject: format!("{} {}", ticket.token, ticket.subject),
+        subject: format!("{} {subject}", ticket.token),
     };
     let (m, _) = mail::create_or_get(tx, new, env.mail_domain).await?;
     Ok(m.id)

@@ -1,6 +1,6 @@
 //! Mailbox jobs: polling a mailbox (one job per mailbox at a time), the
 //! per-minute fan-out over a tenant's mailboxes, a connection test, and
-//! reprocessing a quarantined message.
+//! reprocessing a quarantined or ignored message.
 //!
 //! A poll reads UIDs above the checkpoint with `BODY.PEEK[]`, in batches.
 //! Each batch is stored (raw bytes first, in the object store, named by
@@ -8,9 +8,19 @@
 //! checkpoint, so a worker killed mid-batch leaves the batch undone and the
 //! next poll does it again; the (mailbox, content hash) claim makes the
 //! redo, an overlapping poll or a UIDVALIDITY rescan add nothing twice.
+//!
+//! Listening without gaps: a scheduled poll waits in IMAP IDLE past the
+//! next scheduled poll, which finds it holding the mailbox and asks it to
+//! hand over (`NOTIFY mailbox_poll`): the running poll ends its IDLE at
+//! once and the new one takes the lock, drains and listens on. "Poll now"
+//! ([`poll_now`]) wakes a running poll the same way (it drains at once and
+//! goes on listening), or queues a poll when none runs; a poll that ends
+//! before serving a request made meanwhile queues one. An IDLE wait ends at
+//! its deadline to the moment and at once when the worker stops.
 
 pub mod imap;
 pub mod ingest;
+pub mod wakes;
 
 use std::time::Duration;
 
@@ -22,7 +32,7 @@ use sqlx::Connection as _;
 
 use crate::enqueue::{self, Prepared};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
-use imap::ImapError;
+use imap::{ImapError, Woken};
 use ingest::Env;
 
 /// Messages fetched and committed together.
@@ -35,10 +45,19 @@ pub struct Poll {
     pub mailbox: MailboxId,
     /// After polling, wait in IDLE (where the server offers it) for up to
     /// this many seconds and take new mail as it arrives. Scheduled polls
-    /// idle until shortly before the next one.
+    /// idle past the next one, which takes over from them; they wait for a
+    /// running poll to hand over, while a poll without IDLE ("poll now")
+    /// wakes a running one instead.
     #[serde(default)]
     pub idle_secs: Option<u64>,
 }
+
+/// How long a scheduled poll waits for a running one to hand over.
+const HANDOVER_WAIT: Duration = Duration::from_secs(30);
+
+/// How far past the next scheduled poll a scheduled poll listens, so that
+/// the next one takes over before it stops.
+const IDLE_OVERLAP_SECS: u64 = 30;
 
 /// What a poll did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -49,7 +68,17 @@ pub struct PollReport {
     pub replies: usize,
     pub quarantined: usize,
     pub duplicates: usize,
+    pub ignored: usize,
     pub last_uid: u32,
+    /// Passes over the folder (the first, then one per wake-up or news).
+    pub drains: usize,
+    /// Why the IDLE wait ended: `news` never, `deadline`, `handover`,
+    /// `stop`; absent without IDLE.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle_ended: Option<&'static str>,
+    /// The poll queued for a "poll now" made after this one last looked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<nestogy_domain::JobId>,
 }
 
 impl Job for Poll {
@@ -73,18 +102,41 @@ impl Job for Poll {
     }
 
     /// Idempotent: see the module documentation.
-    async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
-        let Some(guard) = PollLock::try_acquire(&ctx, self.mailbox).await? else {
-            return Ok(serde_json::json!({ "skipped": "another poll of this mailbox is running" }));
+    async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        let guard = match PollLock::try_acquire(&ctx, self.mailbox).await? {
+            Some(g) => g,
+            // "Poll now": the running poll takes the mail now and listens on.
+            None if self.idle_secs.is_none() => {
+                wake(&ctx, self.mailbox, "poll").await?;
+                return Ok(serde_json::json!({ "woke_running_poll": true }));
+            }
+            // A scheduled poll takes over: the running one stops listening.
+            None => {
+                wake(&ctx, self.mailbox, "handover").await?;
+                match PollLock::acquire_within(&ctx, self.mailbox, HANDOVER_WAIT).await? {
+                    Some(g) => g,
+                    None => {
+                        return Ok(serde_json::json!({
+                            "skipped": "another poll of this mailbox is running and did not hand over"
+                        }));
+                    }
+                }
+            }
         };
         let idle = self.idle_secs.map(Duration::from_secs);
-        let result = poll(&ctx, self.tenant, self.mailbox, idle).await;
+        let result = poll(&ctx, self.tenant, self.mailbox, idle, meta.id).await;
         guard.release().await;
         let mut tx = ctx.db.tenant(self.tenant).await?;
+        // A "poll now" asked for after this poll last looked is served by
+        // another poll (this one no longer listens).
+        let asked = mailboxes::poll_requested_since(&mut tx, self.mailbox).await?;
         match result {
-            Ok(report) => {
+            Ok(mut report) => {
                 mailboxes::record_poll(&mut tx, self.mailbox, None).await?;
                 tx.commit().await?;
+                if let Some(at) = asked {
+                    report.follow_up = Some(follow_up(&ctx, self.tenant, self.mailbox, at).await?);
+                }
                 metrics::counter!("mail_ingested_total").increment(report.fetched as u64);
                 Ok(serde_json::to_value(report).unwrap_or_default())
             }
@@ -98,6 +150,135 @@ impl Job for Poll {
                 })
             }
             Err(PollError::Job(e)) => Err(e),
+        }
+    }
+}
+
+/// Queues a poll (no IDLE) for a "poll now" made at `at`; once per request.
+async fn follow_up(
+    ctx: &JobContext,
+    tenant: TenantId,
+    mailbox: MailboxId,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<nestogy_domain::JobId, JobError> {
+    let job = Poll {
+        tenant,
+        mailbox,
+        idle_secs: None,
+    };
+    let key = format!("mailbox-poll-now:{mailbox}:{}", at.timestamp_micros());
+    crate::enqueue_with(
+        ctx,
+        &job,
+        crate::EnqueueOptions {
+            unique_key: Some(key),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| JobError::retry(e.to_string()))
+}
+
+/// Tells a running poll of `mailbox` to drain now (`poll`) or to stop
+/// listening (`handover`).
+async fn wake(ctx: &JobContext, mailbox: MailboxId, what: &str) -> Result<(), JobError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(wakes::CHANNEL)
+        .bind(format!("{mailbox} {what}"))
+        .execute(&ctx.db.pool)
+        .await?;
+    Ok(())
+}
+
+/// What "poll now" did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PollNow {
+    /// `woke_running_poll`: a poll was listening and takes the mail now;
+    /// `queued`: none was running, a poll job was queued.
+    pub polled: &'static str,
+    pub woke_running_poll: bool,
+    /// The job that takes the mail: the running poll's or the new one's.
+    pub job_id: Option<uuid::Uuid>,
+    /// When it was asked (database time). The mailbox's `last_drained_at`
+    /// reaching it means all mail delivered before was taken.
+    pub requested_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// "Poll now": wakes the poll listening on the mailbox, or queues one.
+/// The request is noted first, and a running poll checks for requests
+/// after it stops listening, so a poll ending at this very moment still
+/// leaves none unserved.
+pub async fn poll_now(
+    ctx: &JobContext,
+    tenant: TenantId,
+    mailbox: MailboxId,
+) -> Result<PollNow, JobError> {
+    let mut tx = ctx.db.tenant(tenant).await?;
+    let requested_at = mailboxes::request_poll(&mut tx, mailbox).await?;
+    tx.commit().await?;
+    match PollLock::try_acquire(ctx, mailbox).await? {
+        Some(free) => {
+            free.release().await;
+            let job = Poll {
+                tenant,
+                mailbox,
+                idle_secs: None,
+            };
+            let id = crate::enqueue(ctx, &job)
+                .await
+                .map_err(|e| JobError::retry(e.to_string()))?;
+            Ok(PollNow {
+                polled: "queued",
+                woke_running_poll: false,
+                job_id: Some(id.as_uuid()),
+                requested_at,
+            })
+        }
+        None => {
+            wake(ctx, mailbox, "poll").await?;
+            let mut tx = ctx.db.tenant(tenant).await?;
+            let (_, job) = mailboxes::poll_state(&mut tx, mailbox).await?;
+            tx.end_read();
+            Ok(PollNow {
+                polled: "woke_running_poll",
+                woke_running_poll: true,
+                job_id: job,
+                requested_at,
+            })
+        }
+    }
+}
+
+/// The wake-ups of one mailbox's poll, from the process's listener
+/// ([`wakes::WakeHub`]).
+struct Wakes {
+    payloads: tokio::sync::broadcast::Receiver<String>,
+    mailbox: String,
+}
+
+impl Wakes {
+    async fn listen(ctx: &JobContext, mailbox: MailboxId) -> Wakes {
+        Wakes {
+            payloads: ctx.services.mailbox_wakes.subscribe(&ctx.db.pool).await,
+            mailbox: mailbox.to_string(),
+        }
+    }
+
+    /// The next wake-up for this mailbox: [`Woken::Asked`] or
+    /// [`Woken::Handover`].
+    async fn next(&mut self) -> Woken {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match self.payloads.recv().await {
+                Ok(p) => match p.split_once(' ') {
+                    Some((m, "poll")) if m == self.mailbox => return Woken::Asked,
+                    Some((m, "handover")) if m == self.mailbox => return Woken::Handover,
+                    _ => {}
+                },
+                // Missed some: one of them may have been for us.
+                Err(RecvError::Lagged(_)) => return Woken::Asked,
+                Err(RecvError::Closed) => return std::future::pending().await,
+            }
         }
     }
 }
@@ -159,6 +340,38 @@ impl PollLock {
         Ok(Some(PollLock { conn, key }))
     }
 
+    /// Waits up to `wait` for the lock (a running poll handing over).
+    async fn acquire_within(
+        ctx: &JobContext,
+        mailbox: MailboxId,
+        wait: Duration,
+    ) -> Result<Option<PollLock>, JobError> {
+        let mut conn = ctx.db.pool.acquire().await?.detach();
+        let key = lock_key(mailbox);
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SET lock_timeout = {}",
+            wait.as_millis()
+        )))
+        .execute(&mut conn)
+        .await?;
+        let got = sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(key)
+            .execute(&mut conn)
+            .await;
+        match got {
+            Ok(_) => {
+                sqlx::query("RESET lock_timeout").execute(&mut conn).await?;
+                Ok(Some(PollLock { conn, key }))
+            }
+            // 55P03: lock_not_available (the timeout).
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {
+                let _ = conn.close().await;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     async fn release(mut self) {
         let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
             .bind(self.key)
@@ -187,6 +400,7 @@ async fn poll(
     tenant: TenantId,
     id: MailboxId,
     idle: Option<Duration>,
+    job: nestogy_domain::JobId,
 ) -> Result<PollReport, PollError> {
     let mut tx = ctx.db.tenant(tenant).await?;
     let (mailbox, conn) = mailboxes::connection(&mut tx, id, ctx.services.secrets.as_ref()).await?;
@@ -196,59 +410,103 @@ async fn poll(
         .await?
         .acks_per_sender_hour();
     let (stored_validity, stored_uid) = (mailbox.uidvalidity, mailbox.last_uid);
-    tx.end_read();
+    mailboxes::set_poll_job(&mut tx, id, job.as_uuid()).await?;
+    tx.commit().await?;
     if !mailbox.enabled {
         return Ok(PollReport::default());
     }
-
-    let mut session = imap::connect(&conn).await?;
-    let (validity, _) = imap::examine(&mut session, &conn.folder).await?;
-    // A new UIDVALIDITY renumbers the folder: read it all again; the
-    // content-hash claim keeps what was taken from being taken twice.
-    let after = if stored_validity == Some(i64::from(validity)) {
-        u32::try_from(stored_uid).unwrap_or(0)
-    } else {
-        0
+    // Listening before the first pass: a wake-up sent from now on is seen.
+    let mut wakes = match idle {
+        Some(_) => Some(Wakes::listen(ctx, id).await),
+        None => None,
     };
-    if stored_validity != Some(i64::from(validity)) {
-        let mut tx = ctx.db.tenant(tenant).await?;
-        mailboxes::set_checkpoint(&mut tx, id, i64::from(validity), 0).await?;
-        tx.commit().await?;
-    }
-    let mut report = PollReport {
-        uidvalidity: validity,
-        last_uid: after,
-        ..PollReport::default()
-    };
-    let env = Env {
-        mailbox: &mailbox,
-        own: &own,
-        files: &ctx.services.files,
-        mail_domain: &domain,
-        ack_limit,
-    };
-    drain(ctx, tenant, &env, &mut session, &mut report).await?;
-    // IDLE, where the server offers it: new mail is taken within seconds,
-    // until the next scheduled poll takes over.
-    if let Some(span) = idle
-        && imap::has_idle(&mut session).await.unwrap_or(false)
-    {
-        let until = tokio::time::Instant::now() + span;
-        loop {
-            let left = until.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            let (back, news) = imap::idle(session, left).await?;
-            session = back;
-            if !news {
-                break;
-            }
-            drain(ctx, tenant, &env, &mut session, &mut report).await?;
+    let result = async {
+        let mut session = imap::connect(&conn).await?;
+        let (validity, _) = imap::examine(&mut session, &conn.folder).await?;
+        // A new UIDVALIDITY renumbers the folder: read it all again; the
+        // content-hash claim keeps what was taken from being taken twice.
+        let after = if stored_validity == Some(i64::from(validity)) {
+            u32::try_from(stored_uid).unwrap_or(0)
+        } else {
+            0
+        };
+        if stored_validity != Some(i64::from(validity)) {
+            let mut tx = ctx.db.tenant(tenant).await?;
+            mailboxes::set_checkpoint(&mut tx, id, i64::from(validity), 0).await?;
+            tx.commit().await?;
         }
+        let mut report = PollReport {
+            uidvalidity: validity,
+            last_uid: after,
+            ..PollReport::default()
+        };
+        let env = Env {
+            mailbox: &mailbox,
+            own: &own,
+            files: &ctx.services.files,
+            mail_domain: &domain,
+            ack_limit,
+            accept_automated: false,
+        };
+        drain_recorded(ctx, tenant, &env, &mut session, &mut report).await?;
+        // IDLE, where the server offers it: new mail is taken within
+        // seconds, until the deadline, a handover or the worker stopping.
+        if let (Some(span), Some(wakes)) = (idle, wakes.as_mut())
+            && imap::has_idle(&mut session).await.unwrap_or(false)
+        {
+            let until = tokio::time::Instant::now() + span;
+            loop {
+                let woken_by = async {
+                    tokio::select! {
+                        w = wakes.next() => w,
+                        () = ctx.stop.stopped() => Woken::Stop,
+                    }
+                };
+                let (back, woken) = imap::idle(session, until, woken_by).await?;
+                match (back, woken) {
+                    (Some(s), Woken::News | Woken::Asked) => {
+                        session = s;
+                        drain_recorded(ctx, tenant, &env, &mut session, &mut report).await?;
+                    }
+                    (back, woken) => {
+                        report.idle_ended = Some(match woken {
+                            Woken::Handover => "handover",
+                            Woken::Stop => "stop",
+                            _ => "deadline",
+                        });
+                        return Ok((back, report));
+                    }
+                }
+            }
+        }
+        Ok::<_, PollError>((Some(session), report))
     }
-    imap::logout(session).await;
+    .await;
+    let (session, report) = result?;
+    if let Some(s) = session {
+        imap::logout(s).await;
+    }
     Ok(report)
+}
+
+/// [`drain`], then records the pass (its start, in database time) on the
+/// mailbox.
+async fn drain_recorded(
+    ctx: &JobContext,
+    tenant: TenantId,
+    env: &Env<'_>,
+    session: &mut imap::ImapSession,
+    report: &mut PollReport,
+) -> Result<(), PollError> {
+    let started: chrono::DateTime<chrono::Utc> = sqlx::query_scalar("SELECT clock_timestamp()")
+        .fetch_one(&ctx.db.pool)
+        .await?;
+    drain(ctx, tenant, env, session, report).await?;
+    let mut tx = ctx.db.tenant(tenant).await?;
+    mailboxes::record_drain(&mut tx, env.mailbox.id, started).await?;
+    tx.commit().await?;
+    report.drains += 1;
+    Ok(())
 }
 
 /// Takes every message above the report's last UID, batch by batch.
@@ -364,6 +622,7 @@ async fn process_batch(
                     inbound::Outcome::Ticket => counts.tickets += 1,
                     inbound::Outcome::Reply => counts.replies += 1,
                     inbound::Outcome::Quarantined => counts.quarantined += 1,
+                    inbound::Outcome::Ignored => counts.ignored += 1,
                 }
                 mails.extend(p.mails);
             }
@@ -383,6 +642,7 @@ async fn process_batch(
     report.tickets += counts.tickets;
     report.replies += counts.replies;
     report.quarantined += counts.quarantined;
+    report.ignored += counts.ignored;
     Ok(mails)
 }
 
@@ -419,8 +679,8 @@ impl Job for PollAll {
         tx.end_read();
         let now = ctx.db.clock.now();
         let minute = now.timestamp() / 60;
-        // Idle until 10 s before the next minute's poll.
-        let idle_secs = (60 - (now.timestamp() % 60)).saturating_sub(10).max(0) as u64;
+        // Listen past the next minute's poll, which takes over: no gap.
+        let idle_secs = (60 - (now.timestamp() % 60)) as u64 + IDLE_OVERLAP_SECS;
         let jobs: Vec<Prepared> = ids
             .iter()
             .map(|m| {
@@ -493,12 +753,16 @@ impl Job for Test {
     }
 }
 
-/// Processes a quarantined message again, from its stored raw bytes.
+/// Processes a quarantined (or ignored) message again, from its stored raw
+/// bytes. An ignored message reprocessed opens its ticket: a person asked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Reprocess {
     pub tenant: TenantId,
     pub mailbox: MailboxId,
     pub message: InboundId,
+    /// The message was ignored (automated mail), not quarantined.
+    #[serde(default)]
+    pub ignored: bool,
 }
 
 impl Job for Reprocess {
@@ -509,8 +773,8 @@ impl Job for Reprocess {
         Some(self.tenant)
     }
 
-    /// Idempotent: the message is locked and must still be quarantined; a
-    /// second run finds it processed and does nothing.
+    /// Idempotent: the message is locked and must still be quarantined (or
+    /// ignored); a second run finds it processed and does nothing.
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
         let mut tx = ctx.db.tenant(self.tenant).await?;
         let mailbox: Mailbox = mailboxes::get(&mut tx, self.mailbox).await?;
@@ -519,8 +783,12 @@ impl Job for Reprocess {
         let ack_limit = nestogy_domain::company::get(&mut tx)
             .await?
             .acks_per_sender_hour();
-        let (msg, key) = match inbound::lock_quarantined(&mut tx, self.mailbox, self.message).await
-        {
+        let held = if self.ignored {
+            inbound::Outcome::Ignored
+        } else {
+            inbound::Outcome::Quarantined
+        };
+        let (msg, key) = match inbound::lock_held(&mut tx, self.mailbox, self.message, held).await {
             Ok(found) => found,
             Err(nestogy_domain::DomainError::Conflict { .. }) => {
                 return Ok(serde_json::json!({ "already": true }));
@@ -546,6 +814,7 @@ impl Job for Reprocess {
             files: &ctx.services.files,
             mail_domain: &domain,
             ack_limit,
+            accept_automated: self.ignored,
         };
         inbound::count_attempt(&mut tx, msg.id).await?;
         let p =
