@@ -571,6 +571,7 @@ async fn a_recurring_invoice_prints_its_service_period() {
         &mut tx,
         tpl,
         chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+        None,
         false,
     )
     .await

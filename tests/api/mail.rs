@@ -690,7 +690,7 @@ async fn a_catch_up_run_holds_back_invoices_already_overdue() {
     let run = nestogy_domain::BillingRunId::new();
     let as_of: chrono::NaiveDate = "2026-03-10".parse().unwrap();
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    nestogy_domain::recurring::open_run(&mut tx, run, as_of, "manual")
+    nestogy_domain::recurring::open_run(&mut tx, run, as_of, "manual", true)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -700,6 +700,7 @@ async fn a_catch_up_run_holds_back_invoices_already_overdue() {
             run,
             as_of,
             templates: vec![tpl],
+            due: Vec::new(),
         })
         .await
         .unwrap();
