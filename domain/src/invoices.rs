@@ -401,6 +401,24 @@ struct LineRequestResolved {
     rates: Vec<TaxRate>,
 }
 
+impl LineRequestResolved {
+    /// The line's rates with the amounts `money` computed for them, in order.
+    fn applied_taxes(&self, amounts: &[Decimal]) -> Vec<AppliedTax> {
+        self.rates
+            .iter()
+            .zip(amounts)
+            .map(|(r, amount)| AppliedTax {
+                tax_rate_id: r.id,
+                name: r.name.clone(),
+                percent: r.percent,
+                inclusive: r.inclusive,
+                compound: r.compound,
+                amount: *amount,
+            })
+            .collect()
+    }
+}
+
 fn check_discount(v: &mut ValidationErrors, field: &str, d: Option<Discount>) {
     match d {
         Some(Discount::Percent(p)) if p < Decimal::ZERO || p > Decimal::ONE_HUNDRED => v.add(
@@ -700,19 +718,7 @@ async fn store_lines(
         Vec::with_capacity(n),
     );
     for (pos, (l, a)) in lines.iter().enumerate() {
-        let applied: Vec<AppliedTax> = l
-            .rates
-            .iter()
-            .zip(&a.taxes)
-            .map(|(r, amount)| AppliedTax {
-                tax_rate_id: r.id,
-                name: r.name.clone(),
-                percent: r.percent,
-                inclusive: r.inclusive,
-                compound: r.compound,
-                amount: *amount,
-            })
-            .collect();
+        let applied = l.applied_taxes(&a.taxes);
         ids.push(uuid::Uuid::now_v7());
         positions.push(pos as i32);
         products.push(l.product_id);
@@ -794,19 +800,7 @@ pub(crate) async fn preview(tx: &mut TenantTx, req: InvoiceRequest) -> DomainRes
                 quantity: l.quantity,
                 unit_price: l.unit_price,
                 discount: l.discount,
-                taxes: l
-                    .rates
-                    .iter()
-                    .zip(&a.taxes)
-                    .map(|(r, amount)| AppliedTax {
-                        tax_rate_id: r.id,
-                        name: r.name.clone(),
-                        percent: r.percent,
-                        inclusive: r.inclusive,
-                        compound: r.compound,
-                        amount: *amount,
-                    })
-                    .collect(),
+                taxes: l.applied_taxes(&a.taxes),
                 gross: a.gross,
                 discount_amount: a.discount,
                 net: a.net,

@@ -210,6 +210,25 @@ async fn poll_mailbox(
     ))
 }
 
+/// A page of a mailbox's messages recorded with `outcome` and no ticket.
+async fn held(
+    p: Principal,
+    s: AppState,
+    id: MailboxId,
+    q: ListQuery,
+    outcome: inbound::Outcome,
+) -> ApiResult<axum::Json<Page<InboundMessage>>> {
+    p.require(Permission::TicketsRead)?;
+    let mut v = ValidationErrors::new();
+    let page = q.page(&mut v);
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    mailboxes::get(&mut tx, id).await?;
+    let out = inbound::held(&mut tx, id, outcome, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(out))
+}
+
 /// Messages of a mailbox that could not be processed, newest first, each
 /// with its reason. Their raw bytes are kept.
 #[utoipa::path(get, path = "/api/v1/mailboxes/{id}/quarantine", tag = "mailboxes",
@@ -222,15 +241,7 @@ async fn list_quarantine(
     Path(id): Path<MailboxId>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<InboundMessage>>> {
-    p.require(Permission::TicketsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
-    let mut tx = p.tx(&s).await?;
-    mailboxes::get(&mut tx, id).await?;
-    let out = inbound::held(&mut tx, id, inbound::Outcome::Quarantined, &page).await?;
-    tx.end_read();
-    Ok(axum::Json(out))
+    held(p, s, id, q, inbound::Outcome::Quarantined).await
 }
 
 /// Automated mail of a mailbox that answered none of its tickets and was
@@ -248,15 +259,7 @@ async fn list_ignored(
     Path(id): Path<MailboxId>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<InboundMessage>>> {
-    p.require(Permission::TicketsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
-    let mut tx = p.tx(&s).await?;
-    mailboxes::get(&mut tx, id).await?;
-    let out = inbound::held(&mut tx, id, inbound::Outcome::Ignored, &page).await?;
-    tx.end_read();
-    Ok(axum::Json(out))
+    held(p, s, id, q, inbound::Outcome::Ignored).await
 }
 
 /// Open a ticket from an ignored message after all (never acknowledged:
