@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 #[path = "support/mod.rs"]
 mod support;
 
-use nestogy_domain::company;
+use nestogy_domain::identity::company;
 use nestogy_jobs::enqueue;
 use support::env_or;
 

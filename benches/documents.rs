@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 #[path = "support/mod.rs"]
 mod support;
 
-use nestogy_domain::company;
-use nestogy_domain::documents::DocRef;
+use nestogy_domain::billing::documents::DocRef;
+use nestogy_domain::identity::company;
 use nestogy_jobs::documents::{Render, RenderMany};
 use support::env_or;
 
@@ -110,7 +110,7 @@ async fn run() {
     for id in &ids[1..201] {
         let t0 = Instant::now();
         let mut tx = dbh.tenant(c.id).await.expect("tx");
-        let view = nestogy_domain::documents::view(&mut tx, &DocRef::Invoice { id: *id })
+        let view = nestogy_domain::billing::documents::view(&mut tx, &DocRef::Invoice { id: *id })
             .await
             .expect("view");
         tx.end_read();

@@ -16,7 +16,7 @@ mod support;
 #[path = "../tests/api/dovecot.rs"]
 mod dovecot;
 
-use nestogy_domain::{company, mail::TlsMode, mailboxes};
+use nestogy_domain::{identity::company, platform::mail::TlsMode, service_desk::mailboxes};
 use nestogy_jobs::mailboxes::Poll;
 use support::env_or;
 
@@ -95,7 +95,7 @@ async fn run() {
     let mut tx = dbh.tenant(c.id).await.expect("tx");
     // A hundred clients with registered domains, so senders are matched.
     for d in 0..100 {
-        nestogy_domain::clients::create(
+        nestogy_domain::customers::clients::create(
             &mut tx,
             serde_json::from_value(serde_json::json!({
                 "name": format!("Client {d}"), "email_domains": [format!("client{d}.example")]

@@ -64,10 +64,10 @@ mod support;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use nestogy_domain::clock::{ManualClock, SharedClock};
+use nestogy_domain::kernel::clock::{ManualClock, SharedClock};
+use nestogy_domain::kernel::roles::Role;
 use nestogy_domain::reports::{self, AggregateMode, AggregateSummary, ReportName, ReportQuery};
-use nestogy_domain::roles::Role;
-use nestogy_domain::{ClientId, Db, TenantId, UserId, company};
+use nestogy_domain::{ClientId, Db, TenantId, UserId, identity::company};
 use support::env_or;
 use tower::ServiceExt;
 
@@ -965,7 +965,7 @@ async fn check(owner: &sqlx::PgPool, tenants: &[Tenant], want_tickets: i64, labe
 /// A read's first page, as the handler asks for it by default.
 fn paged(q: ReportQuery) -> ReportQuery {
     ReportQuery {
-        page: Some(nestogy_domain::pagination::PageRequest::first(
+        page: Some(nestogy_domain::kernel::pagination::PageRequest::first(
             reports::DEFAULT_ROWS,
         )),
         ..q
@@ -1047,7 +1047,7 @@ async fn reads(
     tenants: &[Tenant],
     clock: &ManualClock,
 ) -> (f64, f64) {
-    use nestogy_domain::clock::Clock;
+    use nestogy_domain::kernel::clock::Clock;
     let now = clock.now();
     let jwt = nestogy_api::JwtKeys::new(
         b"benchmark secret that is long enough for hs256",

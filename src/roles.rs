@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use base64::Engine;
-use nestogy_domain::{Db, clock, company, db, secrets, users};
+use nestogy_domain::{
+    Db, identity::company, identity::users, kernel::clock, kernel::db, kernel::secrets,
+};
 use nestogy_jobs::{JobContext, RedisQueue};
 use tokio::sync::watch;
 
@@ -200,12 +202,12 @@ fn clock_for(g: &Global) -> clock::SharedClock {
 }
 
 fn services(g: &Global) -> anyhow::Result<std::sync::Arc<nestogy_jobs::Services>> {
-    let files = nestogy_domain::files::Files::from_url(&g.object_store)
+    let files = nestogy_domain::kernel::files::Files::from_url(&g.object_store)
         .context("opening the object store (NESTOGY_OBJECT_STORE)")?;
     let secrets = g
         .secret_key
         .as_deref()
-        .map(nestogy_domain::crypto::SecretKey::from_base64)
+        .map(nestogy_domain::kernel::crypto::SecretKey::from_base64)
         .transpose()
         .context("reading NESTOGY_SECRET_KEY")?;
     let mail = nestogy_jobs::MailConfig {
@@ -380,7 +382,7 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
         // Users' states are kept per process and forgotten on change.
         let (users_db, stop) = (dbh.clone(), stopped());
         tasks.spawn(async move {
-            nestogy_domain::user_state::listen(users_db, stop).await;
+            nestogy_domain::kernel::user_state::listen(users_db, stop).await;
             Ok(())
         });
         let stop = stopped();

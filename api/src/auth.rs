@@ -7,9 +7,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use nestogy_domain::audit::Actor;
-use nestogy_domain::roles::{Permission, Role};
-use nestogy_domain::tokens::{self, API_TOKEN_PREFIX, Scopes};
+use nestogy_domain::identity::tokens::{self, API_TOKEN_PREFIX, Scopes};
+use nestogy_domain::kernel::audit::Actor;
+use nestogy_domain::kernel::roles::{Permission, Role};
 use nestogy_domain::{ApiTokenId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 
@@ -171,7 +171,7 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| ApiError::unauthenticated("the access token is invalid or expired"))?;
         let (tenant, user_id) = (TenantId(claims.cid), UserId(claims.sub));
         // The user as it is now, not as the token remembers it.
-        let current = nestogy_domain::user_state::current(&state.db, tenant, user_id)
+        let current = nestogy_domain::kernel::user_state::current(&state.db, tenant, user_id)
             .await?
             .filter(|u| u.active)
             .ok_or_else(|| ApiError::unauthenticated("the account is deactivated"))?;

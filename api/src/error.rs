@@ -49,7 +49,7 @@ pub struct ErrorDetails {
     /// `validation_failed`: each failing field, by its JSON path.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
-    pub fields: Option<Vec<nestogy_domain::validation::FieldError>>,
+    pub fields: Option<Vec<nestogy_domain::kernel::validation::FieldError>>,
     /// `account_locked`: seconds until a sign-in is counted again.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, minimum = 0)]
@@ -155,7 +155,7 @@ impl IntoResponse for ApiError {
                     tracing::error!(error = %err, "database error");
                     if is_unavailable(err) {
                         unavailable("the database is unavailable; try again")
-                    } else if nestogy_domain::error::is_transient_conflict(err) {
+                    } else if nestogy_domain::kernel::error::is_transient_conflict(err) {
                         // A deadlock or serialization failure: the same
                         // request again gets past it.
                         unavailable("the request met a concurrent one; try again")

@@ -1,7 +1,7 @@
 //! Extractors that answer bad input in the API's error shape: malformed JSON
 //! 400, JSON of the wrong shape 422, oversized bodies 413, bad query strings
 //! and path ids 400; a NUL character anywhere (body, query string, path) or
-//! a date outside [`nestogy_domain::dates`]' range 422 `validation_failed`
+//! a date outside [`nestogy_domain::kernel::dates`]' range 422 `validation_failed`
 //! naming the field. Every route reads its input through these, so a new
 //! route inherits the checks.
 
@@ -10,8 +10,8 @@ use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use nestogy_domain::DomainError;
-use nestogy_domain::dates;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::dates;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -19,7 +19,7 @@ use crate::json_objects::Objects;
 
 /// A JSON body, checked before it is read into `T`: no string or key holds
 /// a NUL character (`\u0000`, which PostgreSQL refuses in text and JSONB),
-/// and every date a request type reads through [`nestogy_domain::dates`]
+/// and every date a request type reads through [`nestogy_domain::kernel::dates`]
 /// lies in the accepted range; either is a 422 `validation_failed` naming
 /// the field by its JSON path (`lines[0].description`).
 pub struct Json<T>(pub T);

@@ -1,7 +1,7 @@
 //! What the benchmarks share: a throw-away database, the queue, and worker
 //! runtimes inside the benchmark process.
 
-use nestogy_domain::{Db, clock, db};
+use nestogy_domain::{Db, kernel::clock, kernel::db};
 use nestogy_jobs::{JobContext, RedisQueue};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -68,7 +68,7 @@ pub async fn job_context(db: Db, name: &str) -> JobContext {
     queue.ensure_groups().await.expect("groups");
     let dir = std::env::temp_dir().join(format!("nestogy-bench-{name}-{}", std::process::id()));
     let services = nestogy_jobs::Services::new(
-        nestogy_domain::files::Files::from_url(&dir.join("files").display().to_string())
+        nestogy_domain::kernel::files::Files::from_url(&dir.join("files").display().to_string())
             .expect("object store"),
         nestogy_jobs::MailConfig {
             smtp_url: None,
@@ -77,7 +77,7 @@ pub async fn job_context(db: Db, name: &str) -> JobContext {
         },
         // A fixed key: mailbox passwords are sealed with it.
         Some(
-            nestogy_domain::crypto::SecretKey::from_base64(
+            nestogy_domain::kernel::crypto::SecretKey::from_base64(
                 "YmVuY2htYXJrIGtleSB0aGF0IGlzIDMyIGJ5dGVzISE=",
             )
             .expect("bench key"),

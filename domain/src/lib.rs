@@ -1,61 +1,33 @@
 //! Nestogy's domain: ids, tenancy, roles, validation and the repositories
 //! over PostgreSQL. It knows nothing of HTTP or of the job runtime.
+//!
+//! Modules are grouped by bounded context. Arrows between contexts go one
+//! way, from the top of this list to the bottom: a context uses the ones
+//! listed after it, never those before.
+//!
+//! - [`reports`]: figures computed over every other context.
+//! - [`integrations`]: data in and out (imports, exports, Stripe, accounting,
+//!   webhooks).
+//! - [`inventory`]: the assets an MSP manages, their networks and alerts.
+//! - [`service_desk`]: tickets, SLAs, support mailboxes, projects, time.
+//! - [`billing`]: catalogue, invoices, quotes, payments, recurring billing,
+//!   documents.
+//! - [`customers`]: an MSP's clients, their contacts and locations.
+//! - [`platform`]: jobs, schedules and outbound mail, for every context.
+//! - [`identity`]: the company (tenant), its users and their credentials.
+//! - [`kernel`]: what every context stands on: ids, errors, tenancy, money,
+//!   dates, validation, pagination, roles.
 
-pub mod accounting;
-pub mod assets;
-pub mod audit;
-pub mod billing_periods;
-pub mod catalogue;
-pub mod clients;
-pub mod clock;
-pub mod company;
-pub mod contacts;
-pub mod crypto;
-pub mod dates;
-pub mod db;
-pub mod documents;
-pub mod error;
-pub mod events;
-pub mod exports;
-pub mod files;
-pub mod ids;
-pub mod imports;
-pub mod inbound;
-pub mod invoices;
-pub mod jobs;
-pub mod locale;
-pub mod locations;
-pub mod mail;
-pub mod mailboxes;
-pub mod money;
-pub mod networks;
-pub mod numbering;
-pub mod outbound;
-pub mod pagination;
-pub mod passwords;
-pub mod patch;
-pub mod payments;
-pub mod projects;
-pub mod quotes;
-pub mod recurring;
+pub mod billing;
+pub mod customers;
+pub mod identity;
+pub mod integrations;
+pub mod inventory;
+pub mod kernel;
+pub mod platform;
 pub mod reports;
-pub mod rmm;
-pub mod roles;
-pub mod schedules;
-pub mod secrets;
-pub mod sla;
-pub mod sla_clock;
-pub mod stripe;
-pub mod tenancy;
-pub mod threading;
-pub mod tickets;
-pub mod time_entries;
-pub mod tokens;
-pub mod user_state;
-pub mod users;
-pub mod validation;
-pub mod webhooks;
+pub mod service_desk;
 
-pub use error::{DomainError, DomainResult};
-pub use ids::*;
-pub use tenancy::{Db, SystemTx, TenantTx};
+pub use kernel::error::{DomainError, DomainResult};
+pub use kernel::ids::*;
+pub use kernel::tenancy::{Db, SystemTx, TenantTx};

@@ -14,11 +14,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nestogy_domain::accounting::{
+use nestogy_domain::integrations::accounting::{
     self as acc, ClientData, ConnectionRow, ConnectionStatus, EntityType, InvoiceData, ItemAction,
     PaymentData, RunStatus, XERO,
 };
-use nestogy_domain::crypto::SecretKey;
+use nestogy_domain::kernel::crypto::SecretKey;
 use nestogy_domain::{SyncRunId, TenantId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -1,9 +1,9 @@
 //! Assets: the daily warranty alerts.
 
-use nestogy_domain::assets::{self, WarrantyAlert};
-use nestogy_domain::mail::{MailTemplate, NewMessage};
-use nestogy_domain::roles::Role;
-use nestogy_domain::{TenantId, company, users};
+use nestogy_domain::inventory::assets::{self, WarrantyAlert};
+use nestogy_domain::kernel::roles::Role;
+use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
+use nestogy_domain::{TenantId, identity::company, identity::users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};

@@ -1,12 +1,12 @@
 //! Billing runs: a run finds a tenant's templates with periods due and fans
 //! out one job per chunk of templates; each chunk bills its templates, each
-//! in its own transaction (see `nestogy_domain::recurring::bill`). And the
+//! in its own transaction (see `nestogy_domain::billing::recurring::bill`). And the
 //! daily job that marks invoices overdue.
 
 use chrono::NaiveDate;
-use nestogy_domain::documents::DocRef;
-use nestogy_domain::mail::MailTemplate;
-use nestogy_domain::recurring::{self, PeriodOutcome};
+use nestogy_domain::billing::documents::DocRef;
+use nestogy_domain::billing::recurring::{self, PeriodOutcome};
+use nestogy_domain::platform::mail::MailTemplate;
 use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -26,7 +26,7 @@ pub const RENDER_AFTER_BILLING: chrono::Duration = chrono::Duration::minutes(5);
 
 async fn today(ctx: &JobContext, tenant: TenantId) -> Result<NaiveDate, JobError> {
     let mut tx = ctx.db.tenant(tenant).await?;
-    Ok(nestogy_domain::company::today(&mut tx).await?)
+    Ok(nestogy_domain::identity::company::today(&mut tx).await?)
 }
 
 /// A tenant's billing run. Its job id is the run's id; scheduled runs bill
@@ -361,8 +361,8 @@ impl Job for MarkOverdue {
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
         let today = today(&ctx, self.tenant).await?;
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        let n = nestogy_domain::invoices::mark_overdue(&mut tx, today).await?;
-        let expired = nestogy_domain::quotes::expire(&mut tx, today).await?;
+        let n = nestogy_domain::billing::invoices::mark_overdue(&mut tx, today).await?;
+        let expired = nestogy_domain::billing::quotes::expire(&mut tx, today).await?;
         tx.commit().await?;
         Ok(serde_json::json!({ "marked_overdue": n, "quotes_expired": expired, "as_of": today }))
     }
@@ -396,7 +396,7 @@ impl Job for Remind {
 
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        let company = nestogy_domain::company::get(&mut tx).await?;
+        let company = nestogy_domain::identity::company::get(&mut tx).await?;
         let today = company.today(tx.now());
         let days = company.reminder_days();
         let due: Vec<(nestogy_domain::InvoiceId, i32, i32, NaiveDate)> = sqlx::query_as(
@@ -439,7 +439,7 @@ impl Job for Remind {
             }
         }
         let stale = ctx.db.clock.now() - chrono::Duration::minutes(10);
-        let orphans = nestogy_domain::mail::orphaned(&mut tx, stale).await?;
+        let orphans = nestogy_domain::platform::mail::orphaned(&mut tx, stale).await?;
         tx.commit().await?;
         let mut all = created.clone();
         all.extend(orphans.iter().filter(|o| !created.contains(o)));

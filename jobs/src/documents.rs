@@ -1,13 +1,13 @@
 //! Rendering documents to PDF and keeping them in the object store.
 //!
 //! A rendering is named by the digest of the data it was rendered from
-//! (`nestogy_domain::documents`): rendering the same data again is a no-op,
+//! (`nestogy_domain::billing::documents`): rendering the same data again is a no-op,
 //! and a changed document is rendered under a new key.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use nestogy_domain::documents::{self, DocRef, View};
+use nestogy_domain::billing::documents::{self, DocRef, View};
 use nestogy_domain::{DomainError, TenantId};
 use nestogy_render::{Logo, RenderError, Renderer, Template};
 use serde::{Deserialize, Serialize};
@@ -50,7 +50,7 @@ pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
 pub async fn render_template(
     template: Template,
     data: Vec<u8>,
-    logo: Option<&nestogy_domain::company::Logo>,
+    logo: Option<&nestogy_domain::identity::company::Logo>,
 ) -> Result<Vec<u8>, RenderError> {
     let logo = logo.map(|l| logo_of(&l.content_type, l.bytes.clone()));
     tokio::task::spawn_blocking(move || RENDERER.render(template, &data, logo.as_ref()))

@@ -2,7 +2,7 @@
 //! never fetches a job it cannot find), then pushed to Redis.
 
 use chrono::{DateTime, Utc};
-use nestogy_domain::jobs::JobRecord;
+use nestogy_domain::platform::jobs::JobRecord;
 use nestogy_domain::{JobId, SystemTx, TenantId};
 
 use crate::envelope::Envelope;

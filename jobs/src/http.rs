@@ -15,7 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nestogy_domain::outbound;
+use nestogy_domain::integrations::outbound;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 /// Builds a client whose requests time out after `timeout`.

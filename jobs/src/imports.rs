@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use nestogy_domain::imports::{self, ImportStatus};
+use nestogy_domain::integrations::imports::{self, ImportStatus};
 use nestogy_domain::{ImportId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

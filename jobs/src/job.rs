@@ -119,7 +119,7 @@ impl From<nestogy_domain::DomainError> for JobError {
 
 impl From<sqlx::Error> for JobError {
     fn from(e: sqlx::Error) -> Self {
-        if nestogy_domain::error::is_transient_conflict(&e) {
+        if nestogy_domain::kernel::error::is_transient_conflict(&e) {
             return JobError::conflict(format!("database: {e}"));
         }
         JobError::retry(format!("database: {e}"))

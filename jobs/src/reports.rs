@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use nestogy_domain::files::Files;
-use nestogy_domain::mail::{MailTemplate, NewMessage};
+use nestogy_domain::kernel::files::Files;
+use nestogy_domain::kernel::roles::Role;
+use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
 use nestogy_domain::reports::{self, AggregateMode, ReportName, management};
-use nestogy_domain::roles::Role;
-use nestogy_domain::{TenantId, company, users};
+use nestogy_domain::{TenantId, identity::company, identity::users};
 use nestogy_render::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use nestogy_domain::crypto::SecretKey;
-use nestogy_domain::files::Files;
+use nestogy_domain::kernel::crypto::SecretKey;
+use nestogy_domain::kernel::files::Files;
 
 /// Outbound mail's platform-wide settings.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! platform transactions (the rows belong to every tenant).
 
 use chrono::{DateTime, Utc};
-use nestogy_domain::jobs::JobState;
+use nestogy_domain::platform::jobs::JobState;
 use nestogy_domain::{Db, JobId, SystemTx, TenantId};
 
 /// A job about to be recorded.

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
-use nestogy_domain::mail::{MailTemplate, NewMessage};
-use nestogy_domain::stripe::{self, AutopayAttempt, Keys};
-use nestogy_domain::{TenantId, contacts, invoices, users};
+use nestogy_domain::integrations::stripe::{self, AutopayAttempt, Keys};
+use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
+use nestogy_domain::{TenantId, billing::invoices, customers::contacts, identity::users};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -251,7 +251,7 @@ impl Job for Autopay {
     /// per PaymentIntent.
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<Value, JobError> {
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        let today = nestogy_domain::company::today(&mut tx).await?;
+        let today = nestogy_domain::identity::company::today(&mut tx).await?;
         let Some(keys) = stripe::keys(&mut tx, ctx.services.secrets.as_ref()).await? else {
             tx.end_read();
             return Ok(json!({ "charged": 0, "reason": "Stripe is not configured" }));

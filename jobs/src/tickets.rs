@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use nestogy_domain::mail::{MailMessage, MailTemplate, NewMessage};
-use nestogy_domain::tickets::{self, MessageKind, NewMessageRecord, Ticket};
+use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
+use nestogy_domain::service_desk::tickets::{self, MessageKind, NewMessageRecord, Ticket};
 use nestogy_domain::{
-    DomainError, DomainResult, TenantId, TenantTx, TicketMessageId, UserId, mailboxes, sla, users,
+    DomainError, DomainResult, TenantId, TenantTx, TicketMessageId, UserId, identity::users,
+    service_desk::mailboxes, service_desk::sla,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;

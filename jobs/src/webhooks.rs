@@ -1,7 +1,7 @@
 //! Webhook delivery jobs.
 //!
 //! Events and their deliveries are created in the transaction of the change
-//! (`nestogy_domain::events`). Getting them to the queue after commit:
+//! (`nestogy_domain::kernel::events`). Getting them to the queue after commit:
 //! - [`listen`] runs in every worker process: PostgreSQL's `NOTIFY` (sent on
 //!   commit by `events::emit`) names the tenant, and the listener enqueues a
 //!   [`Dispatch`] for it;
@@ -21,10 +21,10 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use nestogy_domain::crypto::SecretKey;
-use nestogy_domain::mail::{MailTemplate, NewMessage};
-use nestogy_domain::webhooks::{self, Claimed, NotClaimed, Outcome};
-use nestogy_domain::{TenantId, WebhookDeliveryId, events, users};
+use nestogy_domain::integrations::webhooks::{self, Claimed, NotClaimed, Outcome};
+use nestogy_domain::kernel::crypto::SecretKey;
+use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
+use nestogy_domain::{TenantId, WebhookDeliveryId, identity::users, kernel::events};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -241,7 +241,7 @@ pub async fn refused(url: &str, allow_private: bool) -> Option<String> {
     if allow_private {
         return None;
     }
-    let mut v = nestogy_domain::validation::ValidationErrors::new();
+    let mut v = nestogy_domain::kernel::validation::ValidationErrors::new();
     webhooks::check_url(&mut v, url, false);
     if let Some(e) = v.0.first() {
         return Some(format!("refused: {}", e.message));

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use chrono_tz::Tz;
-use nestogy_domain::schedules::{self, CronSpec, DueSchedule};
+use nestogy_domain::platform::schedules::{self, CronSpec, DueSchedule};
 use nestogy_jobs::JobContext;
 use nestogy_jobs::enqueue::{self, Prepared};
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use axum::http::StatusCode;
-use nestogy_domain::accounting::{self as acc, XERO};
-use nestogy_domain::roles::Role;
+use nestogy_domain::integrations::accounting::{self as acc, XERO};
+use nestogy_domain::kernel::roles::Role;
 use nestogy_domain::{SyncRunId, TenantId};
 use nestogy_jobs::accounting::{Connect, RunSync};
 use serde_json::{Value, json};

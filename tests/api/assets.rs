@@ -5,7 +5,7 @@
 use axum::http::{Method, StatusCode};
 use chrono::{Duration, TimeZone, Utc};
 use nestogy_domain::MailId;
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use nestogy_jobs::assets::WarrantyAlerts;
 use nestogy_jobs::mail::Deliver;
 use serde_json::{Value, json};
@@ -1305,7 +1305,7 @@ async fn warranty_alerts_go_out_once_at_30_7_and_1_days_over_a_moved_clock() {
             // as the token expired).
             let mut tx = app.db.tenant(t.id).await.unwrap();
             let patch = serde_json::from_value(json!({"warranty_expires": "2026-03-10"})).unwrap();
-            nestogy_domain::assets::update(&mut tx, soon.parse().unwrap(), patch, None)
+            nestogy_domain::inventory::assets::update(&mut tx, soon.parse().unwrap(), patch, None)
                 .await
                 .unwrap();
             tx.commit().await.unwrap();

@@ -7,10 +7,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use chrono::{TimeZone, Utc};
-use nestogy_domain::clock::ManualClock;
-use nestogy_domain::roles::Role;
-use nestogy_domain::users::NewUser;
-use nestogy_domain::{Db, TenantId, company, db, users};
+use nestogy_domain::identity::users::NewUser;
+use nestogy_domain::kernel::clock::ManualClock;
+use nestogy_domain::kernel::roles::Role;
+use nestogy_domain::{Db, TenantId, identity::company, identity::users, kernel::db};
 use nestogy_jobs::{JobContext, RedisQueue};
 use serde_json::{Value, json};
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -247,7 +247,7 @@ impl TestApp {
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
         let db = Db::new(pool, clock.clone());
         // As `nestogy api` does: users' states kept, forgotten on NOTIFY.
-        nestogy_domain::user_state::spawn_listener(&db);
+        nestogy_domain::kernel::user_state::spawn_listener(&db);
         let redis = redis::Client::open(redis_url().as_str()).expect("redis url");
         let queue = RedisQueue::connect(redis, db_name.clone())
             .await
@@ -258,15 +258,18 @@ impl TestApp {
         );
         let dir = std::env::temp_dir().join("nestogy-tests").join(&db_name);
         let services = nestogy_jobs::Services::new(
-            nestogy_domain::files::Files::from_url(&dir.join("files").display().to_string())
-                .expect("object store"),
+            nestogy_domain::kernel::files::Files::from_url(
+                &dir.join("files").display().to_string(),
+            )
+            .expect("object store"),
             nestogy_jobs::MailConfig {
                 smtp_url: None,
                 outbox: dir.join("outbox"),
                 from_address: "billing@nestogy.test".into(),
             },
             Some(
-                nestogy_domain::crypto::SecretKey::from_base64(TEST_SECRET_KEY).expect("test key"),
+                nestogy_domain::kernel::crypto::SecretKey::from_base64(TEST_SECRET_KEY)
+                    .expect("test key"),
             ),
             integrations,
         );
@@ -414,7 +417,7 @@ impl TestApp {
     }
 
     pub fn clock_now(&self) -> chrono::DateTime<Utc> {
-        use nestogy_domain::clock::Clock;
+        use nestogy_domain::kernel::clock::Clock;
         self.clock.now()
     }
 
@@ -561,7 +564,7 @@ impl TestApp {
         let run = nestogy_domain::BillingRunId::new();
         let mut tx = self.db.tenant(tenant).await.expect("tx");
         let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date");
-        nestogy_domain::recurring::open_run(&mut tx, run, today, "manual", false)
+        nestogy_domain::billing::recurring::open_run(&mut tx, run, today, "manual", false)
             .await
             .expect("run");
         tx.commit().await.expect("commit");
@@ -753,7 +756,10 @@ impl InProcessWorker {
 impl TestApp {
     pub fn start_worker(&self) -> InProcessWorker {
         let ctx = JobContext {
-            db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
+            db: Db::new(
+                self.db.pool.clone(),
+                nestogy_domain::kernel::clock::system(),
+            ),
             queue: self.queue.clone(),
             services: self.services.clone(),
             stop: Default::default(),
@@ -861,7 +867,10 @@ impl TestApp {
     /// Job code on the system clock, as the binary's processes run.
     pub fn real_jobs(&self) -> JobContext {
         JobContext {
-            db: Db::new(self.db.pool.clone(), nestogy_domain::clock::system()),
+            db: Db::new(
+                self.db.pool.clone(),
+                nestogy_domain::kernel::clock::system(),
+            ),
             queue: self.queue.clone(),
             services: self.services.clone(),
             stop: Default::default(),

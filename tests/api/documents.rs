@@ -2,7 +2,7 @@
 //! the company's logo and SMTP settings.
 
 use axum::http::StatusCode;
-use nestogy_domain::documents::DocRef;
+use nestogy_domain::billing::documents::DocRef;
 use serde_json::json;
 
 use crate::common::{TestApp, pdf_text};
@@ -135,7 +135,7 @@ async fn rendering_is_idempotent_and_reproducible() {
         .await
         .parse()
         .unwrap();
-    let doc = nestogy_domain::documents::DocRef::Invoice { id };
+    let doc = nestogy_domain::billing::documents::DocRef::Invoice { id };
     let job = || nestogy_jobs::documents::Render {
         tenant: t.id,
         doc: doc.clone(),
@@ -155,7 +155,7 @@ async fn rendering_is_idempotent_and_reproducible() {
     );
     // Rendered afresh, the same data gives the same bytes.
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    let view = nestogy_domain::documents::view(&mut tx, &doc)
+    let view = nestogy_domain::billing::documents::view(&mut tx, &doc)
         .await
         .unwrap();
     drop(tx);
@@ -292,7 +292,7 @@ async fn branding_and_logo_appear_on_documents() {
     let out = app
         .run_job(nestogy_jobs::documents::Render {
             tenant: t.id,
-            doc: nestogy_domain::documents::DocRef::Invoice { id },
+            doc: nestogy_domain::billing::documents::DocRef::Invoice { id },
         })
         .await
         .expect("render");
@@ -367,10 +367,11 @@ async fn smtp_passwords_are_sealed_and_never_shown() {
         assert!(fields.contains(&format!("\"{f}\"")), "{f} in {fields}");
     }
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    let server = nestogy_domain::mail::smtp_server(&mut tx, app.services.secrets.as_ref())
-        .await
-        .unwrap()
-        .unwrap();
+    let server =
+        nestogy_domain::platform::mail::smtp_server(&mut tx, app.services.secrets.as_ref())
+            .await
+            .unwrap()
+            .unwrap();
     assert_eq!(server.password.as_deref(), Some("hunter2-very-secret"));
 }
 
@@ -384,7 +385,7 @@ async fn rendering_many_at_once_is_idempotent_and_matches_one_at_a_time() {
         let id = app
             .open_invoice(&t.admin, &client, &format!("Service {n}"))
             .await;
-        docs.push(nestogy_domain::documents::DocRef::Invoice {
+        docs.push(nestogy_domain::billing::documents::DocRef::Invoice {
             id: id.parse().unwrap(),
         });
     }
@@ -413,7 +414,7 @@ async fn rendering_many_at_once_is_idempotent_and_matches_one_at_a_time() {
         .unwrap();
     assert_eq!(single["key"], key.as_str());
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    let view = nestogy_domain::documents::view(&mut tx, &docs[3])
+    let view = nestogy_domain::billing::documents::view(&mut tx, &docs[3])
         .await
         .unwrap();
     drop(tx);
@@ -421,7 +422,7 @@ async fn rendering_many_at_once_is_idempotent_and_matches_one_at_a_time() {
     let stored = app
         .services
         .files
-        .get(&nestogy_domain::documents::object_key(t.id, &view))
+        .get(&nestogy_domain::billing::documents::object_key(t.id, &view))
         .await
         .unwrap();
     assert_eq!(&stored[..], &alone[..]);
@@ -430,7 +431,7 @@ async fn rendering_many_at_once_is_idempotent_and_matches_one_at_a_time() {
 /// The text of the current view of `doc`, rendered as a worker renders it.
 async fn rendered_text(app: &TestApp, tenant: nestogy_domain::TenantId, doc: DocRef) -> String {
     let mut tx = app.db.tenant(tenant).await.unwrap();
-    let view = nestogy_domain::documents::view(&mut tx, &doc)
+    let view = nestogy_domain::billing::documents::view(&mut tx, &doc)
         .await
         .unwrap();
     drop(tx);
@@ -487,7 +488,7 @@ async fn the_recipient_block_prints_the_billing_address_and_tax_id() {
         .id();
     let statement = DocRef::Statement {
         client: client.parse().unwrap(),
-        period: nestogy_domain::documents::Period {
+        period: nestogy_domain::billing::documents::Period {
             currency: "EUR".into(),
             from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             to: chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),
@@ -567,7 +568,7 @@ async fn a_recurring_invoice_prints_its_service_period() {
     assert_eq!(tpl.status, StatusCode::CREATED, "{}", tpl.body);
     let tpl: nestogy_domain::RecurringId = tpl.id().parse().unwrap();
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    let billed = nestogy_domain::recurring::bill(
+    let billed = nestogy_domain::billing::recurring::bill(
         &mut tx,
         tpl,
         chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
@@ -648,7 +649,7 @@ async fn a_statement_shows_credit_applied() {
         t.id,
         DocRef::Statement {
             client: client.parse().unwrap(),
-            period: nestogy_domain::documents::Period {
+            period: nestogy_domain::billing::documents::Period {
                 currency: "EUR".into(),
                 from: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                 to: chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap(),

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use nestogy_domain::ImportId;
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use nestogy_jobs::imports::Run;
 use serde_json::{Value, json};
 

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
-use nestogy_domain::mail::{self, MailTemplate, NewMessage};
-use nestogy_domain::tickets::{
+use nestogy_domain::platform::mail::{self, MailTemplate, NewMessage};
+use nestogy_domain::service_desk::tickets::{
     self, MessageKind, NewMessageRecord, Priority, TicketDraft, TicketSource, TicketStatus,
 };
 use nestogy_domain::{MailboxId, TicketId};
@@ -817,7 +817,7 @@ async fn acknowledgements_are_rate_limited_per_sender() {
     assert_eq!(
         d.count("SELECT count(*) FROM mail_messages WHERE template = 'ticket_acknowledgement'")
             .await,
-        nestogy_domain::company::DEFAULT_ACKS_PER_SENDER_HOUR
+        nestogy_domain::identity::company::DEFAULT_ACKS_PER_SENDER_HOUR
     );
 }
 

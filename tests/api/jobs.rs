@@ -228,7 +228,7 @@ async fn tenants_see_only_their_own_jobs_and_schedules() {
     let b_list = app.get("/api/v1/schedules", &b.admin).await;
     assert_eq!(
         b_list.body["total"],
-        nestogy_domain::schedules::COMPANY_DEFAULTS.len()
+        nestogy_domain::platform::schedules::COMPANY_DEFAULTS.len()
     );
     assert!(!b_list.body.to_string().contains(&a_sched));
     let still = app
@@ -310,7 +310,9 @@ async fn schedules_are_validated_and_run_now_enqueues() {
     assert_eq!(job.body["kind"], "diag.record");
     assert_eq!(job.body["payload"]["tenant"], t.id.to_string());
 
-    let tech = app.user(&t, nestogy_domain::roles::Role::Tech).await;
+    let tech = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Tech)
+        .await;
     assert_eq!(
         app.get("/api/v1/schedules", &tech).await.status,
         StatusCode::FORBIDDEN

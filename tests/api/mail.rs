@@ -315,7 +315,7 @@ async fn auto_send_mails_each_billed_invoice_once_even_when_the_chunk_runs_twice
         due: Vec::new(),
     };
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    nestogy_domain::recurring::open_run(
+    nestogy_domain::billing::recurring::open_run(
         &mut tx,
         run,
         "2026-03-01".parse().unwrap(),
@@ -407,7 +407,7 @@ async fn reminders_go_out_once_at_3_7_and_14_days_and_stop_when_paid() {
             // (Days on, the admin's access token has expired: straight to the domain.)
             let mut tx = app.db.tenant(t.id).await.unwrap();
             let req = serde_json::from_value(json!({"amount": "100", "method": "card"})).unwrap();
-            nestogy_domain::payments::record(&mut tx, paid_soon.parse().unwrap(), req)
+            nestogy_domain::billing::payments::record(&mut tx, paid_soon.parse().unwrap(), req)
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -690,7 +690,7 @@ async fn a_catch_up_run_holds_back_invoices_already_overdue() {
     let run = nestogy_domain::BillingRunId::new();
     let as_of: chrono::NaiveDate = "2026-03-10".parse().unwrap();
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    nestogy_domain::recurring::open_run(&mut tx, run, as_of, "manual", true)
+    nestogy_domain::billing::recurring::open_run(&mut tx, run, as_of, "manual", true)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -439,7 +439,7 @@ async fn with_postgresql_unreachable_every_operation_that_needs_it_documents_its
         .issue(
             nestogy_domain::TenantId(uuid::Uuid::now_v7()),
             nestogy_domain::UserId(uuid::Uuid::now_v7()),
-            nestogy_domain::roles::Role::Admin,
+            nestogy_domain::kernel::roles::Role::Admin,
             0,
             app.clock_now(),
         )

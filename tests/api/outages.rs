@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use nestogy_domain::{Db, TenantId, UserId};
 use nestogy_jobs::{JobContext, Queue, RedisQueue};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //! progress they give, time spent against budget, and linking tickets.
 
 use axum::http::StatusCode;
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use serde_json::json;
 
 use crate::common::{TestApp, field_code, fields};

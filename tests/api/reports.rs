@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use chrono::{TimeZone, Utc};
 use nestogy_domain::TenantId;
+use nestogy_domain::kernel::roles::Role;
 use nestogy_domain::reports::ReportName;
-use nestogy_domain::roles::Role;
 use nestogy_jobs::reports::{Aggregate, Management};
 use serde_json::{Value, json};
 

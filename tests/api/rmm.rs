@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use serde_json::{Value, json};
 
 use crate::common::{Response, TestApp, fields};

@@ -1,7 +1,7 @@
 //! Every route × every role, asserting the status.
 
 use axum::http::StatusCode;
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use serde_json::{Value, json};
 
 use crate::common::{Fixture, PASSWORD, TestApp};

@@ -12,7 +12,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use hmac::{Hmac, Mac};
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use nestogy_jobs::stripe::{Autopay, PaymentLink};
 use serde_json::{Value, json};
 use sha2::Sha256;

@@ -53,9 +53,9 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
     // A message of A's mailbox in quarantine, as a poll leaves it.
     let quarantined = {
         let mut tx = app.db.tenant(a.id).await.unwrap();
-        let id = nestogy_domain::inbound::claim(
+        let id = nestogy_domain::service_desk::inbound::claim(
             &mut tx,
-            &nestogy_domain::inbound::Arrival {
+            &nestogy_domain::service_desk::inbound::Arrival {
                 mailbox_id: mb.parse().unwrap(),
                 uidvalidity: 1,
                 uid: 7,

@@ -6,7 +6,7 @@
 use axum::http::{Method, StatusCode};
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use nestogy_domain::tickets::{self, MessageKind, NewMessageRecord};
+use nestogy_domain::service_desk::tickets::{self, MessageKind, NewMessageRecord};
 use nestogy_domain::{MailId, TicketId};
 use nestogy_jobs::mail::Deliver;
 use nestogy_jobs::tickets::SlaCheck;

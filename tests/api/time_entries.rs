@@ -170,7 +170,9 @@ async fn rates_come_from_the_user_then_the_client_then_the_company() {
     let t = app.tenant("Rates").await;
     let acme = app.client(&t.admin, "Acme").await;
     let p = project(&app, &t.admin, &acme, "Rollout").await;
-    let tech = app.user(&t, nestogy_domain::roles::Role::Tech).await;
+    let tech = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Tech)
+        .await;
     let tech_id = me(&app, &tech).await;
     let entry = json!({"project_id": p, "minutes": 60, "description": "Work"});
 
@@ -356,8 +358,12 @@ async fn a_tech_changes_only_its_own_time() {
     let t: Tenant = app.tenant("Own Time").await;
     let client = app.client(&t.admin, "Acme").await;
     let p = project(&app, &t.admin, &client, "Rollout").await;
-    let ann = app.user(&t, nestogy_domain::roles::Role::Tech).await;
-    let bob = app.user(&t, nestogy_domain::roles::Role::Tech).await;
+    let ann = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Tech)
+        .await;
+    let bob = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Tech)
+        .await;
     let ann_id = me(&app, &ann).await;
     let body = json!({"project_id": p, "minutes": 20, "description": "Ann's", "rate": "60"});
     let ann_entry = logged(&app, &ann, body.clone()).await;
@@ -394,7 +400,9 @@ async fn a_tech_changes_only_its_own_time() {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
     assert_eq!(r.body["user_id"], ann_id.as_str());
     // Time is logged for staff only: not for an accountant.
-    let acc = app.user(&t, nestogy_domain::roles::Role::Accountant).await;
+    let acc = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Accountant)
+        .await;
     let acc_id = me(&app, &acc).await;
     let mut for_acc = body.clone();
     for_acc["user_id"] = json!(acc_id);
@@ -412,7 +420,9 @@ async fn lists_filter_and_page() {
     let globex = app.client(&t.admin, "Globex").await;
     let pa = project(&app, &t.admin, &acme, "Acme rollout").await;
     let pg = project(&app, &t.admin, &globex, "Globex audit").await;
-    let tech = app.user(&t, nestogy_domain::roles::Role::Tech).await;
+    let tech = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Tech)
+        .await;
     for (token, p, date, billable) in [
         (&t.admin, &pa, "2026-02-02", true),
         (&t.admin, &pa, "2026-02-03", false),
@@ -533,7 +543,9 @@ async fn billing_time_makes_one_line_per_entry_once() {
     logged(&app, &t.admin, json!({"project_id": other_p, "date": "2026-02-02", "minutes": 30, "description": "Else", "rate": "100"})).await;
     let late = logged(&app, &t.admin, json!({"project_id": p, "date": "2026-02-20", "minutes": 60, "description": "Later", "rate": "100"})).await;
 
-    let accountant = app.user(&t, nestogy_domain::roles::Role::Accountant).await;
+    let accountant = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Accountant)
+        .await;
     let r = app
         .post(
             &format!("/api/v1/clients/{acme}/bill-time"),
@@ -677,7 +689,9 @@ async fn billing_time_makes_one_line_per_entry_once() {
         .await;
     assert_eq!(fields(&r), ["project_id"]);
     // A tech may log time but not bill it.
-    let tech = app.user(&t, nestogy_domain::roles::Role::Tech).await;
+    let tech = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Tech)
+        .await;
     let r = app
         .post(
             &format!("/api/v1/clients/{acme}/bill-time"),
@@ -785,7 +799,9 @@ async fn money_in_json_has_the_currencys_digits_and_time_lines_the_locales_dates
         "{}",
         listed.body
     );
-    let tech = app.user(&t, nestogy_domain::roles::Role::Tech).await;
+    let tech = app
+        .user(&t, nestogy_domain::kernel::roles::Role::Tech)
+        .await;
     let tech_id = me(&app, &tech).await;
     let r = app
         .patch(
@@ -865,9 +881,9 @@ async fn money_in_json_has_the_currencys_digits_and_time_lines_the_locales_dates
 
     // On the PDF: the day and the rate as a German reader writes them.
     let mut tx = app.db.tenant(t.id).await.unwrap();
-    let view = nestogy_domain::documents::view(
+    let view = nestogy_domain::billing::documents::view(
         &mut tx,
-        &nestogy_domain::documents::DocRef::Invoice {
+        &nestogy_domain::billing::documents::DocRef::Invoice {
             id: draft.parse().unwrap(),
         },
     )

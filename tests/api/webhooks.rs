@@ -14,7 +14,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use nestogy_domain::WebhookDeliveryId;
-use nestogy_domain::roles::Role;
+use nestogy_domain::kernel::roles::Role;
 use nestogy_jobs::webhooks::{Deliver, Dispatch};
 use serde_json::{Value, json};
 use sha2::Sha256;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use nestogy_domain::JobId;
-use nestogy_domain::jobs::JobState;
+use nestogy_domain::platform::jobs::JobState;
 use nestogy_jobs::envelope::Envelope;
 use nestogy_jobs::queue::{Delivery, Settle};
 use nestogy_jobs::store::{self, Finish};

@@ -5,9 +5,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::accounting::{self as acc, Connection, SyncRun, SyncRunDetail, XERO};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
+use nestogy_domain::integrations::accounting::{
+    self as acc, Connection, SyncRun, SyncRunDetail, XERO,
+};
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::{DomainError, SyncRunId};
 use nestogy_jobs::accounting::{Connect, RunSync, STATE_TTL, xero};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
@@ -40,10 +42,10 @@ pub struct AuthorizeUrl {
 }
 
 fn state_hash(state: &str) -> Vec<u8> {
-    nestogy_domain::secrets::hash_token(state)
+    nestogy_domain::kernel::secrets::hash_token(state)
 }
 
-fn sealing_key(s: &AppState) -> ApiResult<&nestogy_domain::crypto::SecretKey> {
+fn sealing_key(s: &AppState) -> ApiResult<&nestogy_domain::kernel::crypto::SecretKey> {
     s.services.secrets.as_ref().ok_or_else(|| {
         ApiError::status(
             StatusCode::CONFLICT,

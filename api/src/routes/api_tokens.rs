@@ -1,10 +1,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::ApiTokenId;
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::tokens::{self, ApiToken, NewApiToken};
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::identity::tokens::{self, ApiToken, NewApiToken};
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

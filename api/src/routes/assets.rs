@@ -4,14 +4,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use nestogy_domain::assets::{
+use nestogy_domain::inventory::assets::{
     self, Asset, AssetEvent, AssetFilter, AssetPatch, AssetStatus, AssetType, MAX_EXPIRING_DAYS,
     NewAsset,
 };
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
-use nestogy_domain::{AssetId, ClientId, LocationId, company};
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::{AssetId, ClientId, LocationId, identity::company};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -47,10 +47,10 @@ pub struct AssetListQuery {
     pub status: Option<AssetStatus>,
     pub location_id: Option<LocationId>,
     /// Warranty expiring on or after this day.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub warranty_from: Option<NaiveDate>,
     /// Warranty expiring on or before this day.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub warranty_to: Option<NaiveDate>,
     /// Case-insensitive search in name, serial, hostname, make and model.
     pub q: Option<String>,

@@ -1,10 +1,10 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use nestogy_domain::UserId;
-use nestogy_domain::audit::{self, AuditEntry, AuditFilter};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::audit::{self, AuditEntry, AuditFilter};
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -48,7 +48,11 @@ async fn list_audit(
 ) -> ApiResult<axum::Json<Page<AuditEntry>>> {
     p.require(Permission::AuditRead)?;
     let mut v = ValidationErrors::new();
-    let page = nestogy_domain::pagination::PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
+    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
+        &mut v,
+        q.limit,
+        q.cursor.as_deref(),
+    );
     v.finish()?;
     let filter = AuditFilter {
         entity_type: q.entity_type,

@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use nestogy_domain::audit::{self, Actor};
-use nestogy_domain::tokens::{self, RefreshOutcome};
-use nestogy_domain::users::{self, User};
-use nestogy_domain::{DomainError, TenantId, TenantTx, UserId, passwords};
+use nestogy_domain::identity::tokens::{self, RefreshOutcome};
+use nestogy_domain::identity::users::{self, User};
+use nestogy_domain::kernel::audit::{self, Actor};
+use nestogy_domain::{DomainError, TenantId, TenantTx, UserId, identity::passwords};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 use totp_rs::{Builder, Secret, Totp};
@@ -428,7 +428,7 @@ async fn totp_change(
         );
     }
     if !totp_ok(&totp_for(secret, &creds.user.email)?, &body.code, tx.now()) {
-        let mut v = nestogy_domain::validation::ValidationErrors::new();
+        let mut v = nestogy_domain::kernel::validation::ValidationErrors::new();
         v.add("code", "invalid_totp", "the TOTP code is wrong");
         return Err(DomainError::Validation(v).into());
     }

@@ -2,12 +2,12 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::catalogue::{
+use nestogy_domain::billing::catalogue::{
     self, PaymentTerm, PaymentTermInput, Product, ProductInput, TaxRate, TaxRateInput,
 };
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{PaymentTermId, ProductId, TaxRateId};
 use serde::Deserialize;
 use utoipa::IntoParams;

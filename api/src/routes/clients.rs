@@ -1,10 +1,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::ClientId;
-use nestogy_domain::clients::{self, ArchiveFilter, Client, ClientFilter, ClientPatch, NewClient};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::customers::clients::{
+    self, ArchiveFilter, Client, ClientFilter, ClientPatch, NewClient,
+};
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,7 +51,11 @@ async fn list_clients(
 ) -> ApiResult<axum::Json<Page<Client>>> {
     p.require(Permission::ClientsRead)?;
     let mut v = ValidationErrors::new();
-    let page = nestogy_domain::pagination::PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
+    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
+        &mut v,
+        q.limit,
+        q.cursor.as_deref(),
+    );
     v.finish()?;
     let filter = ClientFilter {
         q: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),

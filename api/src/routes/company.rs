@@ -2,9 +2,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nestogy_domain::company::{self, Company, CompanyPatch};
-use nestogy_domain::mail::{self, SmtpRequest, SmtpSettings};
-use nestogy_domain::roles::Permission;
+use nestogy_domain::identity::company::{self, Company, CompanyPatch};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::platform::mail::{self, SmtpRequest, SmtpSettings};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -95,7 +95,7 @@ async fn put_logo(
         .unwrap_or_default();
     company::validate_logo(&content_type, &body)?;
     if let Err(why) = nestogy_jobs::documents::check_logo(&content_type, body.to_vec()).await {
-        let mut v = nestogy_domain::validation::ValidationErrors::new();
+        let mut v = nestogy_domain::kernel::validation::ValidationErrors::new();
         v.add(
             "logo",
             "undecodable",

@@ -11,11 +11,13 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Duration, NaiveDate};
-use nestogy_domain::documents::{self, DocRef, Period};
-use nestogy_domain::invoices::{self, InvoiceStatus};
-use nestogy_domain::mail::MailTemplate;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::{ClientId, DomainError, InvoiceId, MailId, PaymentId, QuoteId, company};
+use nestogy_domain::billing::documents::{self, DocRef, Period};
+use nestogy_domain::billing::invoices::{self, InvoiceStatus};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::platform::mail::MailTemplate;
+use nestogy_domain::{
+    ClientId, DomainError, InvoiceId, MailId, PaymentId, QuoteId, identity::company,
+};
 use nestogy_jobs::documents::{Render, current, render_key};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
 use nestogy_jobs::mail::{self as mailer, compose};
@@ -236,10 +238,10 @@ async fn quote_pdf(
 #[into_params(parameter_in = Query)]
 pub struct StatementPeriod {
     /// First day (YYYY-MM-DD); defaults to 90 days before `to`.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Last day; defaults to today in the company's time zone.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<NaiveDate>,
     /// Defaults to the company's currency.
     pub currency: Option<String>,
@@ -313,7 +315,7 @@ async fn send_receipt(
 ) -> ApiResult<(StatusCode, axum::Json<Sending>)> {
     p.require(Permission::BillingWrite)?;
     let mut tx = p.tx(&s).await?;
-    let payment = nestogy_domain::payments::get(&mut tx, id).await?;
+    let payment = nestogy_domain::billing::payments::get(&mut tx, id).await?;
     tx.end_read();
     if payment.kind != "payment" {
         return Err(DomainError::conflict(

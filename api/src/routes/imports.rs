@@ -5,13 +5,15 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use nestogy_domain::exports::{self, ExportFilter, ExportKind};
-use nestogy_domain::files::Files;
-use nestogy_domain::imports::{self, Import, ImportKind, ImportMode, NewImport, RowError};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
-use nestogy_domain::{ClientId, ImportId, clients, company};
+use nestogy_domain::integrations::exports::{self, ExportFilter, ExportKind};
+use nestogy_domain::integrations::imports::{
+    self, Import, ImportKind, ImportMode, NewImport, RowError,
+};
+use nestogy_domain::kernel::files::Files;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::{ClientId, ImportId, customers::clients, identity::company};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -261,10 +263,10 @@ pub struct ExportQuery {
     /// Only this client's rows.
     pub client_id: Option<ClientId>,
     /// From this day (invoices: issue date; payments: paid on; tickets: created, UTC).
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub from: Option<chrono::NaiveDate>,
     /// To this day, included.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<chrono::NaiveDate>,
 }
 

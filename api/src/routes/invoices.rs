@@ -3,11 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use nestogy_domain::documents::DocRef;
-use nestogy_domain::invoices::{self, Invoice, InvoiceFilter, InvoiceRequest, InvoiceStatus};
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::billing::documents::DocRef;
+use nestogy_domain::billing::invoices::{
+    self, Invoice, InvoiceFilter, InvoiceRequest, InvoiceStatus,
+};
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, InvoiceId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -42,10 +44,10 @@ pub struct InvoiceQuery {
     /// Search in numbers.
     pub q: Option<String>,
     /// Issued on or after (YYYY-MM-DD).
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Issued on or before (YYYY-MM-DD).
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<NaiveDate>,
 }
 

@@ -1,10 +1,10 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use nestogy_domain::JobId;
-use nestogy_domain::jobs::{self, JobFilter, JobRecord, JobState};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::platform::jobs::{self, JobFilter, JobRecord, JobState};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -49,7 +49,11 @@ async fn list_jobs(
 ) -> ApiResult<axum::Json<Page<JobRecord>>> {
     p.require(Permission::JobsRead)?;
     let mut v = ValidationErrors::new();
-    let page = nestogy_domain::pagination::PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
+    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
+        &mut v,
+        q.limit,
+        q.cursor.as_deref(),
+    );
     v.finish()?;
     let filter = JobFilter {
         state: q.state,

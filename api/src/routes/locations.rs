@@ -1,9 +1,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::locations::{self, Location, LocationPatch, NewLocation};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::customers::locations::{self, Location, LocationPatch, NewLocation};
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, LocationId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -3,10 +3,10 @@
 
 use axum::extract::State;
 use nestogy_domain::MailId;
-use nestogy_domain::mail::{self, Attempt, MailFilter, MailMessage, MailStatus};
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::platform::mail::{self, Attempt, MailFilter, MailMessage, MailStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;

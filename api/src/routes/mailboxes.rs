@@ -4,11 +4,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::inbound::{self, InboundMessage};
-use nestogy_domain::mailboxes::{self, Mailbox, MailboxPatch, NewMailbox};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::service_desk::inbound::{self, InboundMessage};
+use nestogy_domain::service_desk::mailboxes::{self, Mailbox, MailboxPatch, NewMailbox};
 use nestogy_domain::{InboundId, MailboxId};
 use nestogy_jobs::mailboxes::{Reprocess, Test};
 use serde::Serialize;

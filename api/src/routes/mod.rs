@@ -33,8 +33,8 @@ pub mod users;
 pub mod webhooks;
 
 use nestogy_domain::TenantTx;
-use nestogy_domain::pagination::PageRequest;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::pagination::PageRequest;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
@@ -59,7 +59,7 @@ impl Principal {
         after: &T,
     ) -> ApiResult<()> {
         let details = serde_json::to_value(after).unwrap_or_default();
-        nestogy_domain::audit::record(
+        nestogy_domain::kernel::audit::record(
             tx,
             &self.actor(),
             action,

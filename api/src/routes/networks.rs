@@ -2,10 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::networks::{self, Network, NetworkPatch, NewNetwork};
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::inventory::networks::{self, Network, NetworkPatch, NewNetwork};
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, NetworkId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

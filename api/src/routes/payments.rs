@@ -3,15 +3,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, NaiveDate};
-use nestogy_domain::documents::DocRef;
-use nestogy_domain::invoices::Invoice;
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::payments::{
+use nestogy_domain::billing::documents::DocRef;
+use nestogy_domain::billing::invoices::Invoice;
+use nestogy_domain::billing::payments::{
     self, ApplyCreditRequest, CreditBalance, Payment, PaymentFilter, PaymentRequest, Recorded,
     RefundRequest, Statement,
 };
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, InvoiceId, PaymentId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -179,10 +179,10 @@ async fn client_credit(
 #[into_params(parameter_in = Query)]
 pub struct StatementQuery {
     /// First day (YYYY-MM-DD); defaults to 90 days before `to`.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Last day; defaults to today in the company's time zone.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<NaiveDate>,
     /// Defaults to the company's currency.
     pub currency: Option<String>,
@@ -201,7 +201,7 @@ async fn client_statement(
 ) -> ApiResult<axum::Json<Statement>> {
     p.require(Permission::BillingRead)?;
     let mut tx = p.tx(&s).await?;
-    let company = nestogy_domain::company::get(&mut tx).await?;
+    let company = nestogy_domain::identity::company::get(&mut tx).await?;
     let to = q.to.unwrap_or_else(|| company.today(tx.now()));
     let from = q.from.unwrap_or(to - Duration::days(90));
     let currency = q.currency.unwrap_or(company.currency);
@@ -209,7 +209,7 @@ async fn client_statement(
     if from > to {
         v.add("from", "after_to", "from must not be after to");
     }
-    nestogy_domain::company::validate_currency(&mut v, &currency);
+    nestogy_domain::identity::company::validate_currency(&mut v, &currency);
     v.finish()?;
     let out = payments::statement(&mut tx, id, &currency, from, to).await?;
     tx.end_read();

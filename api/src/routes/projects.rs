@@ -3,13 +3,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::projects::{
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::service_desk::projects::{
     self, LinkedTicket, NewProject, NewTask, Project, ProjectFilter, ProjectPatch, ProjectStatus,
     Task, TaskFilter, TaskPatch, TaskStatus,
 };
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
 use nestogy_domain::{ClientId, ProjectId, TaskId, TicketId, UserId};
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -2,11 +2,11 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::invoices::Invoice;
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::quotes::{self, Quote, QuoteRequest, QuoteStatus};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::billing::invoices::Invoice;
+use nestogy_domain::billing::quotes::{self, Quote, QuoteRequest, QuoteStatus};
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, QuoteId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -178,7 +178,7 @@ async fn send_quote(
     let mut tx = p.tx(&s).await?;
     let current = quotes::get(&mut tx, id).await?;
     let recipients =
-        nestogy_domain::contacts::billing_recipients(&mut tx, current.client_id).await?;
+        nestogy_domain::customers::contacts::billing_recipients(&mut tx, current.client_id).await?;
     if recipients.is_empty() {
         return Err(nestogy_domain::DomainError::conflict(
             "no_recipients",
@@ -199,7 +199,7 @@ async fn send_quote(
     let mail = crate::routes::documents::send(
         &p,
         &s,
-        nestogy_domain::mail::MailTemplate::Quote,
+        nestogy_domain::platform::mail::MailTemplate::Quote,
         id.as_uuid(),
         serde_json::json!({}),
     )

@@ -3,13 +3,13 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::recurring::{
+use nestogy_domain::billing::recurring::{
     self, BillingRun, BillingRunSummary, PeriodOutcome, PreviewInvoice, Removal, Template,
     TemplatePatch, TemplateRequest,
 };
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{BillingRunId, ClientId, RecurringId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -283,7 +283,7 @@ async fn set_paused(
 pub struct RunRequest {
     /// Bill periods starting on or before this date; defaults to today in
     /// the company's time zone.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub as_of: Option<NaiveDate>,
     /// Say what would be billed, writing nothing.
     #[serde(default)]
@@ -313,7 +313,7 @@ async fn start_run(
     use axum::response::IntoResponse;
     p.require(Permission::BillingWrite)?;
     let mut tx = p.tx(&s).await?;
-    let company = nestogy_domain::company::get(&mut tx).await?;
+    let company = nestogy_domain::identity::company::get(&mut tx).await?;
     let as_of = body.as_of.unwrap_or_else(|| company.today(tx.now()));
     if body.dry_run {
         let due = recurring::due_ids(&mut tx, as_of).await?;

@@ -6,11 +6,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{Datelike, NaiveDate};
-use nestogy_domain::pagination::PageRequest;
+use nestogy_domain::kernel::pagination::PageRequest;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::reports::{self, ReportData, ReportInfo, ReportName, ReportQuery};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
-use nestogy_domain::{ClientId, DomainError, clients, company};
+use nestogy_domain::{ClientId, DomainError, customers::clients, identity::company};
 use nestogy_jobs::reports::{Aggregate, Management};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -63,10 +63,10 @@ async fn list_reports(
 pub struct ReportParams {
     /// First period (a date). Defaults to 90 days, 13 weeks or 12 months
     /// before `to`; point-in-time reports ignore it.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Last period (a date). Defaults to the snapshot's as-of date.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<NaiveDate>,
     /// Only this client's rows (`ar_ageing`, `revenue_by_client`,
     /// `tickets_by_client`).
@@ -191,7 +191,7 @@ async fn refresh_report(
 #[serde(deny_unknown_fields)]
 pub struct ManagementRequest {
     /// Any day of the month to report on; by default last month.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub month: Option<NaiveDate>,
 }
 

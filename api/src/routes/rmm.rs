@@ -5,8 +5,8 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use nestogy_domain::TenantId;
-use nestogy_domain::rmm::{self, Action, Alert, Received, Settings, SettingsInput};
-use nestogy_domain::roles::Permission;
+use nestogy_domain::inventory::rmm::{self, Action, Alert, Received, Settings, SettingsInput};
+use nestogy_domain::kernel::roles::Permission;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

@@ -4,9 +4,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::sla::{self, Holiday, PolicyRequest, SlaPolicy};
-use nestogy_domain::tickets::Priority;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::service_desk::sla::{self, Holiday, PolicyRequest, SlaPolicy};
+use nestogy_domain::service_desk::tickets::Priority;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;

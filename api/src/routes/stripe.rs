@@ -7,11 +7,11 @@
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::stripe::{
+use nestogy_domain::integrations::stripe::{
     self, Autopay, AutopayAttempt, AutopayRequest, PaymentLink, Receipt, StripeRequest,
     StripeSettings,
 };
+use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::{InvoiceId, RecurringId, TenantId};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
 use serde::Serialize;
@@ -231,7 +231,7 @@ async fn autopay_attempts(
 ) -> ApiResult<axum::Json<Vec<AutopayAttempt>>> {
     p.require(Permission::BillingRead)?;
     let mut tx = p.tx(&s).await?;
-    nestogy_domain::invoices::get(&mut tx, id).await?;
+    nestogy_domain::billing::invoices::get(&mut tx, id).await?;
     let out = stripe::attempts(&mut tx, id).await?;
     tx.end_read();
     Ok(axum::Json(out))

@@ -7,15 +7,15 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::roles::Permission;
-use nestogy_domain::sla::{self, SlaEvent};
-use nestogy_domain::sla_clock::SlaState;
-use nestogy_domain::tickets::{
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::service_desk::sla::{self, SlaEvent};
+use nestogy_domain::service_desk::sla_clock::SlaState;
+use nestogy_domain::service_desk::tickets::{
     self, MessageKind, NewMessageRecord, NewTicket, Priority, StatusChange, Ticket, TicketFilter,
     TicketMessage, TicketPatch, TicketStatus,
 };
-use nestogy_domain::validation::ValidationErrors;
 use nestogy_domain::{AttachmentId, ClientId, DomainError, MailId, TicketId, UserId};
 use nestogy_jobs::mail as mailer;
 use nestogy_jobs::tickets as ticket_jobs;
@@ -453,7 +453,7 @@ async fn add_message(
     let mut stored = Vec::with_capacity(files.len());
     for (name, content_type, bytes) in files {
         let digest = hex::encode(Sha256::digest(&bytes));
-        let key = nestogy_domain::files::Files::key(
+        let key = nestogy_domain::kernel::files::Files::key(
             p.tenant,
             &format!("tickets/{id}/{}/{name}", &digest[..16]),
         );

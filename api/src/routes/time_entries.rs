@@ -5,12 +5,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use nestogy_domain::pagination::{Page, PageRequest};
-use nestogy_domain::roles::{Permission, Role};
-use nestogy_domain::time_entries::{
+use nestogy_domain::kernel::pagination::{Page, PageRequest};
+use nestogy_domain::kernel::roles::{Permission, Role};
+use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::service_desk::time_entries::{
     self, BillTime, BilledTime, NewTimeEntry, TimeEntry, TimeEntryPatch, TimeFilter,
 };
-use nestogy_domain::validation::ValidationErrors;
 use nestogy_domain::{ClientId, ProjectId, TaskId, TenantTx, TicketId, TimeEntryId, UserId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -47,10 +47,10 @@ pub struct TimeListQuery {
     /// `true`: billed entries only; `false`: entries not billed yet.
     pub billed: Option<bool>,
     /// First day worked, inclusive.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub from: Option<NaiveDate>,
     /// Last day worked, inclusive.
-    #[serde(default, deserialize_with = "nestogy_domain::dates::de_opt")]
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<NaiveDate>,
 }
 

@@ -1,10 +1,10 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::UserId;
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::{Permission, Role};
-use nestogy_domain::users::{self, NewUser, User, UserFilter, UserPatch};
-use nestogy_domain::validation::ValidationErrors;
+use nestogy_domain::identity::users::{self, NewUser, User, UserFilter, UserPatch};
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::{Permission, Role};
+use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -46,7 +46,11 @@ async fn list_users(
 ) -> ApiResult<axum::Json<Page<User>>> {
     p.require(Permission::UsersRead)?;
     let mut v = ValidationErrors::new();
-    let page = nestogy_domain::pagination::PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
+    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
+        &mut v,
+        q.limit,
+        q.cursor.as_deref(),
+    );
     v.finish()?;
     let filter = UserFilter {
         q: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),

@@ -4,13 +4,13 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::crypto::SecretKey;
-use nestogy_domain::pagination::Page;
-use nestogy_domain::roles::Permission;
-use nestogy_domain::validation::ValidationErrors;
-use nestogy_domain::webhooks::{
+use nestogy_domain::integrations::webhooks::{
     self, Delivery, DeliveryDetail, Endpoint, EndpointPatch, EndpointWithSecret, Host, NewEndpoint,
 };
+use nestogy_domain::kernel::crypto::SecretKey;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{DomainError, WebhookDeliveryId, WebhookEndpointId};
 use serde::Serialize;
 use utoipa::ToSchema;

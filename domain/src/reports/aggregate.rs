@@ -95,7 +95,7 @@ pub async fn aggregate(
     ] {
         sqlx::query(setting).execute(tx.conn()).await?;
     }
-    let company = crate::company::get(tx).await?;
+    let company = crate::identity::company::get(tx).await?;
     let mut ctx = Ctx {
         tenant,
         today: company.today(tx.now()),
@@ -268,7 +268,7 @@ pub(super) fn months_between(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     let last = month_of(to);
     while m <= last {
         out.push(m);
-        match crate::billing_periods::add_months_clamped(m, 1) {
+        match crate::billing::billing_periods::add_months_clamped(m, 1) {
             Some(n) => m = n,
             None => break,
         }
@@ -347,7 +347,7 @@ async fn finance_summary(tx: &mut TenantTx, ctx: &Ctx, scope: Scope) -> DomainRe
     .bind(
         months
             .last()
-            .and_then(|m| crate::billing_periods::add_months_clamped(*m, 1))
+            .and_then(|m| crate::billing::billing_periods::add_months_clamped(*m, 1))
             .unwrap_or(ctx.today),
     )
     .execute(tx.conn())
@@ -429,7 +429,7 @@ async fn monthly_finance(
     let (Some(lo), Some(last)) = (months.first().copied(), months.last().copied()) else {
         return Ok(0);
     };
-    let hi = crate::billing_periods::add_months_clamped(last, 1).unwrap_or(last);
+    let hi = crate::billing::billing_periods::add_months_clamped(last, 1).unwrap_or(last);
     sqlx::query(sql)
         .bind(ctx.tenant)
         .bind(&months)

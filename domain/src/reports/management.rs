@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::{ReportName, ReportQuery, month_of, read};
-use crate::billing_periods::add_months_clamped;
-use crate::company::{self, Logo};
-use crate::locale::{self, Locale};
-use crate::{DomainResult, TenantTx, money};
+use crate::billing::billing_periods::add_months_clamped;
+use crate::billing::locale::{self, Locale};
+use crate::identity::company::{self, Logo};
+use crate::{DomainResult, TenantTx, kernel::money};
 
 /// What the job renders and mails.
 #[derive(Debug, Clone)]
@@ -275,7 +275,7 @@ pub async fn view(tx: &mut TenantTx, month: NaiveDate) -> DomainResult<Managemen
 
     let number = format!("MR-{}", month.format("%Y-%m"));
     let period_label = month_label(month);
-    let mut data = crate::documents::base_json(&company, logo.as_ref());
+    let mut data = crate::billing::documents::base_json(&company, logo.as_ref());
     data["document"] = json!({
         "title": "Management report",
         "number": number,

@@ -15,14 +15,14 @@ mod mrr;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::pagination::{Cursor, PageRequest};
-use crate::roles::Permission;
-use crate::tickets::text_enum;
-use crate::validation::ValidationErrors;
-use crate::{ClientId, DomainError, DomainResult, TenantTx, money};
+use crate::kernel::pagination::{Cursor, PageRequest};
+use crate::kernel::roles::Permission;
+use crate::kernel::text::text_enum;
+use crate::kernel::validation::ValidationErrors;
+use crate::{ClientId, DomainError, DomainResult, TenantTx, kernel::money};
 
 pub use aggregate::{AggregateMode, AggregateSummary, aggregate};
 
@@ -558,7 +558,7 @@ fn default_from(g: Granularity, to: NaiveDate) -> NaiveDate {
         }
         Granularity::Month | Granularity::AsOf => {
             let first = to.with_day(1).unwrap_or(to);
-            crate::billing_periods::add_months_clamped(first, -11).unwrap_or(first)
+            crate::billing::billing_periods::add_months_clamped(first, -11).unwrap_or(first)
         }
     }
 }
@@ -595,7 +595,7 @@ fn shape_row(
 
 /// The report as CSV: a header of `period` and the columns, then a line per
 /// row. Text cells are guarded against formulas as exports are
-/// ([`crate::exports::guard`]); numbers and money are written as they are.
+/// ([`crate::integrations::exports::guard`]); numbers and money are written as they are.
 pub fn to_csv(data: &ReportData) -> DomainResult<String> {
     let csv_err = |e: csv::Error| DomainError::Internal(format!("writing CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -613,7 +613,7 @@ pub fn to_csv(data: &ReportData) -> DomainResult<String> {
             cells.push(match row.get(c.name) {
                 None | Some(serde_json::Value::Null) => String::new(),
                 Some(serde_json::Value::String(s)) if c.kind == ColumnKind::Text => {
-                    crate::exports::guard(s)
+                    crate::integrations::exports::guard(s)
                 }
                 Some(serde_json::Value::String(s)) => s.clone(),
                 Some(v) => v.to_string(),
@@ -635,7 +635,7 @@ pub(crate) fn month_of(d: NaiveDate) -> NaiveDate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roles::Role;
+    use crate::kernel::roles::Role;
 
     #[test]
     fn every_report_has_columns_and_an_audience() {

@@ -22,10 +22,10 @@ use rust_decimal::Decimal;
 
 use super::aggregate::months_between;
 use super::month_of;
-use crate::billing_periods::{self, Frequency};
-use crate::invoices::PriceCache;
-use crate::recurring::{self, Template};
-use crate::{ClientId, DomainResult, TenantTx, money};
+use crate::billing::billing_periods::{self, Frequency};
+use crate::billing::invoices::PriceCache;
+use crate::billing::recurring::{self, Template};
+use crate::{ClientId, DomainResult, TenantTx, kernel::money};
 
 /// MRR by (currency, client).
 type ByClient = BTreeMap<(String, ClientId), Decimal>;
@@ -83,7 +83,7 @@ async fn by_client(
     today: NaiveDate,
     from: Option<NaiveDate>,
 ) -> DomainResult<Vec<(NaiveDate, ByClient)>> {
-    let company = crate::company::get(tx).await?;
+    let company = crate::identity::company::get(tx).await?;
     let tz = company.zone();
     let templates = recurring::all_with_pauses(tx).await?;
     let Some(first) = templates.iter().map(|(t, _)| t.start_date).min() else {

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use nestogy_domain::accounting::{ClientData, InvoiceData, PaymentData};
+use nestogy_domain::integrations::accounting::{ClientData, InvoiceData, PaymentData};
 use oauth2::basic::{BasicClient, BasicErrorResponseType, BasicTokenResponse};
 use oauth2::{
     AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,

@@ -79,7 +79,9 @@ use chrono::{DateTime, Utc};
 use mail_parser::{
     HeaderName, HeaderValue, Message, MessageParser, MessagePart, MimeHeaders, PartType,
 };
-use nestogy_domain::threading::{collapse_whitespace, is_forward_subject, normalize_message_id};
+use nestogy_domain::service_desk::threading::{
+    collapse_whitespace, is_forward_subject, normalize_message_id,
+};
 use sha2::{Digest, Sha256};
 
 use super::html::html_to_text;

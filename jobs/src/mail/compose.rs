@@ -3,14 +3,14 @@
 //! then. Amounts and dates follow the company's locale; the wording is
 //! English.
 
-use nestogy_domain::company::{self, Company};
-use nestogy_domain::documents::{DocRef, Period};
-use nestogy_domain::invoices::{self, Invoice};
-use nestogy_domain::locale::{self, Locale};
-use nestogy_domain::mail::{MailTemplate, NewMessage};
+use nestogy_domain::billing::documents::{DocRef, Period};
+use nestogy_domain::billing::invoices::{self, Invoice};
+use nestogy_domain::billing::locale::{self, Locale};
+use nestogy_domain::identity::company::{self, Company};
+use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
 use nestogy_domain::{
-    ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx, clients,
-    contacts, money, payments, quotes,
+    ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx,
+    billing::payments, billing::quotes, customers::clients, customers::contacts, kernel::money,
 };
 use rust_decimal::Decimal;
 use serde_json::{Value, json};

@@ -1,5 +1,5 @@
 //! Outbound mail, sent only from jobs. A message is first created in the
-//! registry (`nestogy_domain::mail`), once per dedupe key; [`Deliver`] then
+//! registry (`nestogy_domain::platform::mail`), once per dedupe key; [`Deliver`] then
 //! hands it to the tenant's SMTP server, the platform's default, or the
 //! outbox folder.
 
@@ -11,8 +11,8 @@ use std::time::Duration;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
-use nestogy_domain::mail::{self, MailStatus, MailTemplate, NewMessage, Outcome};
-use nestogy_domain::{JobId, MailId, TenantId, TenantTx, company, invoices};
+use nestogy_domain::platform::mail::{self, MailStatus, MailTemplate, NewMessage, Outcome};
+use nestogy_domain::{JobId, MailId, TenantId, TenantTx, billing::invoices, identity::company};
 use serde::{Deserialize, Serialize};
 
 use crate::enqueue::{self, EnqueueError, Prepared};

@@ -7,7 +7,7 @@ use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use nestogy_domain::mail::{SmtpServer, TlsMode};
+use nestogy_domain::platform::mail::{SmtpServer, TlsMode};
 
 use crate::services::MailConfig;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use async_imap::{Client, Session};
 use futures_util::TryStreamExt;
-use nestogy_domain::mail::TlsMode;
-use nestogy_domain::mailboxes::Connection;
+use nestogy_domain::platform::mail::TlsMode;
+use nestogy_domain::service_desk::mailboxes::Connection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

@@ -25,19 +25,21 @@
 //! subject that decoded cleanly (else the ticket's token and number).
 
 use chrono::Duration;
-use nestogy_domain::files::Files;
-use nestogy_domain::inbound::{self, Arrival, Outcome};
-use nestogy_domain::mail::{self, MailTemplate, NewMessage};
-use nestogy_domain::mailboxes::{AutomatedMail, ClosedReplies, Mailbox, UnknownSenders};
-use nestogy_domain::threading;
-use nestogy_domain::tickets::{
+use nestogy_domain::kernel::files::Files;
+use nestogy_domain::platform::mail::{self, MailTemplate, NewMessage};
+use nestogy_domain::service_desk::inbound::{self, Arrival, Outcome};
+use nestogy_domain::service_desk::mailboxes::{
+    AutomatedMail, ClosedReplies, Mailbox, UnknownSenders,
+};
+use nestogy_domain::service_desk::threading;
+use nestogy_domain::service_desk::tickets::{
     self, MessageKind, NewMessageRecord, Priority, Ticket, TicketDraft, TicketSource, TicketStatus,
 };
 use std::collections::HashMap;
 
 use nestogy_domain::{
-    ClientId, ContactId, DomainError, DomainResult, InboundId, MailId, TenantTx, TicketId, clients,
-    contacts,
+    ClientId, ContactId, DomainError, DomainResult, InboundId, MailId, TenantTx, TicketId,
+    customers::clients, customers::contacts,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -156,7 +158,9 @@ pub fn arrive(
         Ok(p) => (
             p.message_id.clone(),
             p.from.as_ref().map(|a| a.email.clone()),
-            Some(tickets::truncate_chars(&p.subject, 500)),
+            Some(nestogy_domain::kernel::text::truncate_chars(
+                &p.subject, 500,
+            )),
         ),
         Err(_) => (None, None, None),
     };

@@ -25,8 +25,8 @@ pub mod wakes;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use nestogy_domain::mailboxes::{self, Mailbox};
-use nestogy_domain::{InboundId, MailId, MailboxId, TenantId, TenantTx, inbound};
+use nestogy_domain::service_desk::mailboxes::{self, Mailbox};
+use nestogy_domain::{InboundId, MailId, MailboxId, TenantId, TenantTx, service_desk::inbound};
 use serde::{Deserialize, Serialize};
 use sqlx::Connection as _;
 
@@ -406,7 +406,7 @@ async fn poll(
     let (mailbox, conn) = mailboxes::connection(&mut tx, id, ctx.services.secrets.as_ref()).await?;
     let own = own_addresses(&mut tx, ctx).await?;
     let domain = mail::sender_domain(&mut tx, &ctx.services.mail).await?;
-    let ack_limit = nestogy_domain::company::get(&mut tx)
+    let ack_limit = nestogy_domain::identity::company::get(&mut tx)
         .await?
         .acks_per_sender_hour();
     let (stored_validity, stored_uid) = (mailbox.uidvalidity, mailbox.last_uid);
@@ -556,7 +556,7 @@ async fn drain(
 /// A batch fetched, parsed, and its raw bytes kept: ready to process.
 struct Batch {
     arrivals: Vec<(
-        nestogy_domain::inbound::Arrival,
+        nestogy_domain::service_desk::inbound::Arrival,
         Result<crate::inbound::parse::ParsedMail, crate::inbound::parse::ParseError>,
     )>,
     /// The batch's highest UID: the checkpoint once it is processed.
@@ -649,7 +649,7 @@ async fn process_batch(
 /// Keeps a raw message; named by content, so putting it again (a redone
 /// batch) writes the same object.
 async fn store_raw(
-    files: &nestogy_domain::files::Files,
+    files: &nestogy_domain::kernel::files::Files,
     key: String,
     raw: Vec<u8>,
 ) -> Result<(), String> {
@@ -780,7 +780,7 @@ impl Job for Reprocess {
         let mailbox: Mailbox = mailboxes::get(&mut tx, self.mailbox).await?;
         let own = own_addresses(&mut tx, &ctx).await?;
         let domain = mail::sender_domain(&mut tx, &ctx.services.mail).await?;
-        let ack_limit = nestogy_domain::company::get(&mut tx)
+        let ack_limit = nestogy_domain::identity::company::get(&mut tx)
             .await?
             .acks_per_sender_hour();
         let held = if self.ignored {

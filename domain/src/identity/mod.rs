@@ -1,0 +1,7 @@
+//! The company (the tenant) and its users: settings, roles, passwords,
+//! sessions and API tokens.
+
+pub mod company;
+pub mod passwords;
+pub mod tokens;
+pub mod users;

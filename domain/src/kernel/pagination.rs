@@ -1,0 +1,185 @@
+//! Keyset pagination: an opaque cursor names the last row of a page, so
+//! pages stay stable while rows are added, and deep pages cost the same as
+//! the first.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::kernel::validation::ValidationErrors;
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+/// The position after which the next page starts: the sort key of the last
+/// row shown and its id, to break ties.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "k")]
+    pub key: String,
+    #[serde(rename = "i")]
+    pub id: uuid::Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        let bytes = URL_SAFE_NO_PAD.decode(s).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+/// A validated page request.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<Cursor>,
+}
+
+impl PageRequest {
+    /// Validates `limit` (1..=200, default 50) and `cursor`, collecting
+    /// errors into `v`.
+    pub fn parse(v: &mut ValidationErrors, limit: Option<i64>, cursor: Option<&str>) -> Self {
+        Self::parse_within(v, limit, cursor, DEFAULT_LIMIT, MAX_LIMIT)
+    }
+
+    /// As [`PageRequest::parse`], with another default and maximum (for
+    /// lists whose rows are small, such as report rows).
+    pub fn parse_within(
+        v: &mut ValidationErrors,
+        limit: Option<i64>,
+        cursor: Option<&str>,
+        default: i64,
+        max: i64,
+    ) -> Self {
+        let limit = match limit {
+            None => default,
+            Some(l) if (1..=max).contains(&l) => l,
+            Some(_) => {
+                v.add(
+                    "limit",
+                    "out_of_range",
+                    format!("limit must be between 1 and {max}"),
+                );
+                default
+            }
+        };
+        let after = match cursor.filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => match Cursor::decode(c) {
+                Some(c) => Some(c),
+                None => {
+                    v.add("cursor", "invalid", "cursor is not one this API returned");
+                    None
+                }
+            },
+        };
+        PageRequest { limit, after }
+    }
+
+    pub fn first(limit: i64) -> Self {
+        PageRequest { limit, after: None }
+    }
+
+    /// The number of rows to fetch: one more than shown, to know whether a
+    /// next page exists.
+    pub fn fetch(&self) -> i64 {
+        self.limit + 1
+    }
+
+    pub fn after_key(&self) -> Option<&str> {
+        self.after.as_ref().map(|c| c.key.as_str())
+    }
+
+    pub fn after_id(&self) -> Option<uuid::Uuid> {
+        self.after.as_ref().map(|c| c.id)
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+    /// How many rows match the filters, across all pages.
+    pub total: i64,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows; `cursor_of` gives the
+    /// sort key and id of a row.
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        req: &PageRequest,
+        total: i64,
+        cursor_of: impl Fn(&T) -> Cursor,
+    ) -> Self {
+        let has_more = rows.len() as i64 > req.limit;
+        rows.truncate(req.limit as usize);
+        let next_cursor = if has_more {
+            rows.last().map(|r| cursor_of(r).encode())
+        } else {
+            None
+        };
+        Page {
+            data: rows,
+            next_cursor,
+            total,
+        }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+            total: self.total,
+        }
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE` pattern and wraps it in `%...%`.
+pub fn like_pattern(q: &str) -> String {
+    let mut s = String::with_capacity(q.len() + 2);
+    s.push('%');
+    for c in q.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            key: "acme".into(),
+            id: uuid::Uuid::now_v7(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("not a cursor"), None);
+    }
+
+    #[test]
+    fn limits() {
+        let mut v = ValidationErrors::new();
+        assert_eq!(PageRequest::parse(&mut v, None, None).limit, 50);
+        PageRequest::parse(&mut v, Some(0), Some("%%"));
+        assert_eq!(v.0.len(), 2);
+    }
+
+    #[test]
+    fn like_escapes() {
+        assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
+    }
+}

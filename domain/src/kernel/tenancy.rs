@@ -1,0 +1,143 @@
+//! Tenancy: the only way to reach tenant data is a [`TenantTx`], a
+//! transaction that has `app.company_id` set for row-level security and
+//! carries its [`TenantId`] for the repositories' own `WHERE company_id`.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::kernel::clock::SharedClock;
+use crate::kernel::ids::{TenantId, UserId};
+use crate::kernel::user_state::UserStateCache;
+
+/// The application's handle on PostgreSQL (as the non-owner app role) and
+/// its clock.
+#[derive(Clone)]
+pub struct Db {
+    pub pool: PgPool,
+    pub clock: SharedClock,
+    /// This process's users' states; see [`crate::kernel::user_state`].
+    pub users: Arc<UserStateCache>,
+}
+
+impl Db {
+    pub fn new(pool: PgPool, clock: SharedClock) -> Self {
+        Self {
+            pool,
+            clock,
+            users: Arc::default(),
+        }
+    }
+
+    /// Opens a transaction scoped to `tenant`. BEGIN and SET LOCAL go to the
+    /// server in one round trip. The UUID is formatted by its own type, so
+    /// nothing from a request reaches the SQL text.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<TenantTx, sqlx::Error> {
+        let begin = format!(
+            "BEGIN; SELECT set_config('app.company_id', '{}', true)",
+            tenant.as_uuid().hyphenated()
+        );
+        let tx = self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await?;
+        Ok(TenantTx {
+            tx,
+            tenant,
+            now: self.clock.now(),
+            users: self.users.clone(),
+            changed_users: Vec::new(),
+        })
+    }
+
+    /// Opens a platform transaction; see [`SystemTx`].
+    pub async fn system(&self) -> Result<SystemTx, sqlx::Error> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN; SELECT set_config('app.system', 'on', true)")
+            .await?;
+        Ok(SystemTx { tx })
+    }
+}
+
+/// A transaction of the platform itself (queue bookkeeping, schedules),
+/// across tenants. Only the tables whose policies accept `app.system` are
+/// visible to it: jobs, schedules, schedule fires. Request paths never open one.
+pub struct SystemTx {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl SystemTx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// A transaction inside one tenant. Repository functions take it, so a
+/// query on tenant data without a tenant does not compile.
+pub struct TenantTx {
+    tx: Transaction<'static, Postgres>,
+    tenant: TenantId,
+    now: chrono::DateTime<chrono::Utc>,
+    users: Arc<UserStateCache>,
+    /// Users whose role, `active` or token version this transaction changed.
+    changed_users: Vec<UserId>,
+}
+
+impl TenantTx {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+
+    /// The clock's "now" when the transaction began: one instant for every
+    /// row a request writes.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.now
+    }
+
+    /// Commits, then forgets the users this transaction changed in this
+    /// process's cache (other processes hear of it by the trigger's NOTIFY).
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await?;
+        for user in self.changed_users {
+            self.users.forget(self.tenant, user);
+        }
+        Ok(())
+    }
+
+    /// Notes that this transaction changes `user`'s role, `active` or token
+    /// version: the repository function that changes them calls it.
+    pub fn forget_user_state(&mut self, user: UserId) {
+        self.changed_users.push(user);
+    }
+
+    /// Ends a transaction that only read. It rolls back, and sqlx sends the
+    /// ROLLBACK together with the ping it makes when the connection returns
+    /// to the pool: one round trip fewer than a COMMIT, off the response path.
+    pub fn end_read(self) {
+        drop(self.tx);
+    }
+
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+impl Deref for TenantTx {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for TenantTx {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}

@@ -1,0 +1,40 @@
+//! Text helpers every context shares: string enums ([`text_enum!`]) and
+//! cutting text to a number of characters.
+
+/// A closed set of values stored and sent as strings: one declaration gives
+/// the enum, its serde form (each variant's string, as given), its OpenAPI
+/// schema, `ALL`, `as_str`, `parse` and `TryFrom<String>` (for `sqlx`'s
+/// `#[sqlx(try_from = "String")]`). Every string enum is declared with it.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $s)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $s),+ }
+            }
+            pub fn parse(s: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|x| x.as_str() == s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                $name::parse(&s).ok_or(s)
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+/// Cuts `s` to at most `max` characters, on a character boundary.
+pub fn truncate_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s[..i].to_owned(),
+        None => s.to_owned(),
+    }
+}

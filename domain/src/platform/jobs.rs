@@ -1,0 +1,232 @@
+//! Job state as people read it. The queue itself lives in Redis (see
+//! `nestogy-jobs`); this table is the record of each job: what it is, where
+//! it stands, how many attempts, the last error and a small result.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::{DomainError, DomainResult, JobId, TenantTx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    /// Failed; another attempt is scheduled.
+    FailedWillRetry,
+    /// Failed its last attempt; `retry` replays it.
+    Dead,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::FailedWillRetry => "failed_will_retry",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobState> {
+        [
+            JobState::Queued,
+            JobState::Running,
+            JobState::Succeeded,
+            JobState::FailedWillRetry,
+            JobState::Dead,
+            JobState::Cancelled,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub kind: String,
+    pub queue: String,
+    pub state: JobState,
+    /// Attempts started so far.
+    pub attempts: i32,
+    pub max_attempts: i32,
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub last_error: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub result: Option<serde_json::Value>,
+    /// When the job is (or was) due to run.
+    pub run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(sqlx::FromRow)]
+pub struct JobRow {
+    pub id: JobId,
+    pub kind: String,
+    pub queue: String,
+    pub state: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub payload: serde_json::Value,
+    pub last_error: Option<String>,
+    pub result: Option<serde_json::Value>,
+    pub run_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<JobRow> for JobRecord {
+    type Error = DomainError;
+    fn try_from(r: JobRow) -> DomainResult<Self> {
+        let state = JobState::parse(&r.state)
+            .ok_or_else(|| DomainError::Internal(format!("unknown job state {:?}", r.state)))?;
+        Ok(JobRecord {
+            id: r.id,
+            kind: r.kind,
+            queue: r.queue,
+            state,
+            attempts: r.attempts,
+            max_attempts: r.max_attempts,
+            payload: r.payload,
+            last_error: r.last_error,
+            result: r.result,
+            run_at: r.run_at,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+pub const COLUMNS: &str = "id, kind, queue, state, attempts, max_attempts, payload, last_error, \
+                           result, run_at, created_at, started_at, finished_at, updated_at";
+
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+}
+
+pub async fn get(tx: &mut TenantTx, id: JobId) -> DomainResult<JobRecord> {
+    let tenant = tx.tenant();
+    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE company_id = $1 AND id = $2"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or(DomainError::not_found("job"))?.try_into()
+}
+
+/// Newest first.
+pub async fn list(
+    tx: &mut TenantTx,
+    f: &JobFilter,
+    page: &PageRequest,
+) -> DomainResult<Page<JobRecord>> {
+    const FILTER: &str = "company_id = $1 AND ($2::text IS NULL OR state = $2) \
+        AND ($3::text IS NULL OR kind = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)";
+    let tenant = tx.tenant();
+    let state = f.state.map(JobState::as_str);
+    let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM jobs WHERE {FILTER} AND ($5::uuid IS NULL OR id < $5) \
+         ORDER BY id DESC LIMIT $6"
+    )))
+    .bind(tenant)
+    .bind(state)
+    .bind(f.kind.as_deref())
+    .bind(f.since)
+    .bind(page.after_id())
+    .bind(page.fetch())
+    .fetch_all(tx.conn())
+    .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM jobs WHERE {FILTER}"
+    )))
+    .bind(tenant)
+    .bind(state)
+    .bind(f.kind.as_deref())
+    .bind(f.since)
+    .fetch_one(tx.conn())
+    .await?;
+    let records = rows
+        .into_iter()
+        .map(JobRecord::try_from)
+        .collect::<DomainResult<Vec<_>>>()?;
+    Ok(Page::from_rows(records, page, total, |j| Cursor {
+        key: String::new(),
+        id: j.id.as_uuid(),
+    }))
+}
+
+/// Cancels a job that has not started (queued, or waiting to retry). The
+/// worker that later fetches it finds it cancelled and drops it.
+pub async fn cancel(tx: &mut TenantTx, id: JobId) -> DomainResult<JobRecord> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET state = 'cancelled', finished_at = $3, updated_at = $3 \
+         WHERE company_id = $1 AND id = $2 AND state IN ('queued', 'failed_will_retry') RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    match row {
+        Some(r) => r.try_into(),
+        None => {
+            let current = get(tx, id).await?;
+            Err(DomainError::conflict(
+                "job_not_cancellable",
+                format!(
+                    "only a queued job can be cancelled; this one is {}",
+                    current.state.as_str()
+                ),
+            ))
+        }
+    }
+}
+
+/// Marks a dead job queued again with a fresh attempt budget; the caller
+/// then pushes it to the queue.
+pub async fn revive(tx: &mut TenantTx, id: JobId) -> DomainResult<JobRecord> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $3, finished_at = NULL, \
+         updated_at = $3 WHERE company_id = $1 AND id = $2 AND state = 'dead' RETURNING {COLUMNS}"
+    )))
+    .bind(tenant)
+    .bind(id)
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    match row {
+        Some(r) => r.try_into(),
+        None => {
+            let current = get(tx, id).await?;
+            Err(DomainError::conflict(
+                "job_not_dead",
+                format!(
+                    "only a dead job can be retried; this one is {}",
+                    current.state.as_str()
+                ),
+            ))
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Support work: tickets and their threads, SLA policies and clocks,
+//! support mailboxes and inbound mail, projects and time entries.
+
+pub mod inbound;
+pub mod mailboxes;
+pub mod projects;
+pub mod sla;
+pub mod sla_clock;
+pub mod threading;
+pub mod tickets;
+pub mod time_entries;
