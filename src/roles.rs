@@ -380,9 +380,9 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
             max_connections: g.http_max_connections as usize,
         };
         // Users' states are kept per process and forgotten on change.
-        let (users_db, stop) = (dbh.clone(), stopped());
+        let (pool, users, stop) = (dbh.pool.clone(), dbh.users.clone(), stopped());
         tasks.spawn(async move {
-            nestogy_domain::kernel::user_state::listen(users_db, stop).await;
+            nestogy_domain::kernel::user_state::listen(pool, users, stop).await;
             Ok(())
         });
         let stop = stopped();

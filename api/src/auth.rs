@@ -171,10 +171,15 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| ApiError::unauthenticated("the access token is invalid or expired"))?;
         let (tenant, user_id) = (TenantId(claims.cid), UserId(claims.sub));
         // The user as it is now, not as the token remembers it.
-        let current = nestogy_domain::kernel::user_state::current(&state.db, tenant, user_id)
-            .await?
-            .filter(|u| u.active)
-            .ok_or_else(|| ApiError::unauthenticated("the account is deactivated"))?;
+        let current = nestogy_domain::kernel::user_state::current(
+            &state.db.pool,
+            &state.db.users,
+            tenant,
+            user_id,
+        )
+        .await?
+        .filter(|u| u.active)
+        .ok_or_else(|| ApiError::unauthenticated("the account is deactivated"))?;
         if current.token_version != claims.ver {
             return Err(ApiError::unauthenticated(
                 "the access token was revoked (a new password, or signed out everywhere); sign in again",

@@ -13,8 +13,8 @@
 //! - [`billing`]: catalogue, invoices, quotes, payments, recurring billing,
 //!   documents.
 //! - [`customers`]: an MSP's clients, their contacts and locations.
-//! - [`platform`]: jobs, schedules and outbound mail, for every context.
 //! - [`identity`]: the company (tenant), its users and their credentials.
+//! - [`platform`]: jobs, schedules and outbound mail, for every context.
 //! - [`kernel`]: what every context stands on: ids, errors, tenancy, money,
 //!   dates, validation, pagination, roles.
 

@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 use nestogy_domain::billing::documents::DocRef;
-use nestogy_domain::billing::recurring::{self, PeriodOutcome};
+use nestogy_domain::billing::recurring::{self, PeriodOutcome, PeriodResult};
 use nestogy_domain::platform::mail::MailTemplate;
 use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
 use serde::{Deserialize, Serialize};
@@ -171,10 +171,10 @@ impl Job for Bill {
         };
         let (mut created, mut skipped, mut failed) = (0u64, 0u64, 0u64);
         for i in &items {
-            match i.outcome.as_str() {
-                "created" => created += 1,
-                "skipped" => skipped += 1,
-                _ => failed += 1,
+            match i.outcome {
+                PeriodResult::Created => created += 1,
+                PeriodResult::Skipped => skipped += 1,
+                PeriodResult::Failed => failed += 1,
             }
         }
         metrics::counter!("invoices_billed_total").increment(created);
@@ -183,7 +183,7 @@ impl Job for Bill {
         // reminder job's sweep, renderings on first request.
         let docs: Vec<DocRef> = items
             .iter()
-            .filter(|i| i.outcome == "created")
+            .filter(|i| i.outcome == PeriodResult::Created)
             .filter_map(|i| i.invoice_id)
             .map(|id| DocRef::Invoice { id })
             .collect();
@@ -278,7 +278,7 @@ async fn auto_send(
 ) -> Result<Vec<MailId>, JobError> {
     let created: Vec<(RecurringId, nestogy_domain::InvoiceId)> = items
         .iter()
-        .filter(|i| i.outcome == "created")
+        .filter(|i| i.outcome == PeriodResult::Created)
         .filter_map(|i| i.invoice_id.map(|inv| (i.template_id, inv)))
         .collect();
     if created.is_empty() {

@@ -39,9 +39,9 @@ pub(crate) fn render_failure(e: RenderError) -> JobError {
 /// Renders `view` on a blocking thread (typst is synchronous and CPU-bound).
 pub async fn render(view: &View) -> Result<Vec<u8>, RenderError> {
     let template = match view.doc.kind() {
-        documents::DocKind::Invoice => Template::Invoice,
-        documents::DocKind::Quote => Template::Quote,
-        documents::DocKind::Statement => Template::Statement,
+        nestogy_domain::billing::DocKind::Invoice => Template::Invoice,
+        nestogy_domain::billing::DocKind::Quote => Template::Quote,
+        nestogy_domain::billing::DocKind::Statement => Template::Statement,
     };
     render_template(template, view.data.clone(), view.logo.as_ref()).await
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
-use nestogy_domain::billing::documents::DocKind;
+use nestogy_domain::billing::DocKind;
 use nestogy_domain::billing::locale::{self, Locale};
 use nestogy_render::{Logo, RenderError, Renderer, Template, sample};
 use rust_decimal::Decimal;

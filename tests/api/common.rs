@@ -247,7 +247,7 @@ impl TestApp {
         let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap());
         let db = Db::new(pool, clock.clone());
         // As `nestogy api` does: users' states kept, forgotten on NOTIFY.
-        nestogy_domain::kernel::user_state::spawn_listener(&db);
+        nestogy_domain::kernel::user_state::spawn_listener(&db.pool, &db.users);
         let redis = redis::Client::open(redis_url().as_str()).expect("redis url");
         let queue = RedisQueue::connect(redis, db_name.clone())
             .await

@@ -6,7 +6,8 @@
 //! or statement may speak with an invoice's words.
 
 use axum::http::StatusCode;
-use nestogy_domain::billing::documents::{self, DocKind, DocRef, Period};
+use nestogy_domain::billing::DocKind;
+use nestogy_domain::billing::documents::{self, DocRef, Period};
 use nestogy_domain::billing::locale::{self, Locale};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde_json::{Value, json};

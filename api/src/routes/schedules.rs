@@ -2,6 +2,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::JobId;
 use nestogy_domain::ScheduleId;
+use nestogy_domain::identity::company;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::kernel::validation::ValidationErrors;
@@ -54,7 +55,9 @@ async fn create_schedule(
 ) -> ApiResult<(StatusCode, axum::Json<Schedule>)> {
     p.require(Permission::JobsWrite)?;
     let mut tx = p.tx(&s).await?;
-    let sched = schedules::create(&mut tx, body, nestogy_jobs::registry::schedulable).await?;
+    let zone = company::get(&mut tx).await?.time_zone;
+    let sched =
+        schedules::create(&mut tx, body, &zone, nestogy_jobs::registry::schedulable).await?;
     p.audit(
         &mut tx,
         "schedule.created",
@@ -96,7 +99,8 @@ async fn update_schedule(
 ) -> ApiResult<axum::Json<Schedule>> {
     p.require(Permission::JobsWrite)?;
     let mut tx = p.tx(&s).await?;
-    let sched = schedules::update(&mut tx, id, body).await?;
+    let zone = company::get(&mut tx).await?.time_zone;
+    let sched = schedules::update(&mut tx, id, body, &zone).await?;
     p.audit(
         &mut tx,
         "schedule.updated",

@@ -22,9 +22,10 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use utoipa::ToSchema;
+
 use uuid::Uuid;
 
+use crate::billing::DocKind;
 use crate::billing::invoices::{self, InvoiceLine, InvoiceStatus};
 use crate::billing::locale::{self, Labels, Locale};
 use crate::identity::company::{self, Address, Company, Logo};
@@ -34,25 +35,6 @@ use crate::{
     billing::billing_periods, billing::payments, billing::quotes, billing::recurring,
     customers::clients, kernel::money,
 };
-
-/// What kind of document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DocKind {
-    Invoice,
-    Quote,
-    Statement,
-}
-
-impl DocKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DocKind::Invoice => "invoice",
-            DocKind::Quote => "quote",
-            DocKind::Statement => "statement",
-        }
-    }
-}
 
 /// A statement's currency and period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

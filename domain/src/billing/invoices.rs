@@ -15,6 +15,7 @@ use crate::billing::catalogue::{self, TaxRate};
 use crate::kernel::dates;
 use crate::kernel::money::{self, Discount, LineInput, Tax};
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::{
     BillingRunId, ClientId, DomainError, DomainResult, InvoiceId, PaymentTermId, ProductId,
@@ -22,43 +23,21 @@ use crate::{
 };
 
 pub const DEFAULT_PATTERN: &str = "INV-{YYYY}-{SEQ:6}";
-/// The company setting that overrides [`DEFAULT_PATTERN`].
-pub const PATTERN_SETTING: &str = "invoice_number_pattern";
 /// Days to the due date when neither a date nor payment terms are given.
 pub const DEFAULT_DUE_DAYS: i64 = 30;
 pub const MAX_LINES: usize = 500;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InvoiceStatus {
-    Draft,
-    /// Finalized and open for payment.
-    Sent,
-    PartiallyPaid,
-    Paid,
-    Overdue,
-    Void,
-}
-
-impl InvoiceStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceStatus::Draft => "draft",
-            InvoiceStatus::Sent => "sent",
-            InvoiceStatus::PartiallyPaid => "partially_paid",
-            InvoiceStatus::Paid => "paid",
-            InvoiceStatus::Overdue => "overdue",
-            InvoiceStatus::Void => "void",
-        }
+text_enum!(
+    InvoiceStatus {
+        Draft = "draft",
+        /// Finalized and open for payment.
+        Sent = "sent",
+        PartiallyPaid = "partially_paid",
+        Paid = "paid",
+        Overdue = "overdue",
+        Void = "void",
     }
-
-    fn parse(s: &str) -> Option<InvoiceStatus> {
-        use InvoiceStatus::*;
-        [Draft, Sent, PartiallyPaid, Paid, Overdue, Void]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-    }
-}
+);
 
 /// A tax as a line carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -873,7 +852,7 @@ pub(crate) async fn create_for_period(
 pub(crate) async fn finalize_new_many(
     tx: &mut TenantTx,
     drafts: &[(InvoiceId, NaiveDate)],
-    pattern: &numbering::NumberPattern,
+    pattern: &crate::kernel::number_pattern::NumberPattern,
 ) -> DomainResult<()> {
     if drafts.is_empty() {
         return Ok(());
@@ -1112,7 +1091,7 @@ pub async fn finalize(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice>
     let number = numbering::next(
         tx,
         "invoice",
-        PATTERN_SETTING,
+        crate::identity::company::INVOICE_NUMBER_PATTERN,
         DEFAULT_PATTERN,
         invoice.issue_date,
     )

@@ -11,7 +11,7 @@ use chrono::{Datelike, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::Serialize;
 
-use crate::billing::documents::DocKind;
+use crate::billing::DocKind;
 
 /// No-break space (U+00A0): between an amount and a trailing symbol.
 const NBSP: char = '\u{a0}';

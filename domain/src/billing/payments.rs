@@ -13,32 +13,20 @@ use utoipa::ToSchema;
 use crate::billing::invoices::{self, Invoice};
 use crate::kernel::money;
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, DomainError, DomainResult, InvoiceId, PaymentId, TenantTx};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Method {
-    BankTransfer,
-    Card,
-    Cash,
-    Check,
-    Credit,
-    Other,
-}
-
-impl Method {
-    fn as_str(self) -> &'static str {
-        match self {
-            Method::BankTransfer => "bank_transfer",
-            Method::Card => "card",
-            Method::Cash => "cash",
-            Method::Check => "check",
-            Method::Credit => "credit",
-            Method::Other => "other",
-        }
+text_enum!(
+    Method {
+        BankTransfer = "bank_transfer",
+        Card = "card",
+        Cash = "cash",
+        Check = "check",
+        Credit = "credit",
+        Other = "other",
     }
-}
+);
 
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Payment {

@@ -11,46 +11,26 @@ use utoipa::ToSchema;
 use crate::billing::invoices::{self, Invoice, InvoiceLine, InvoiceRequest, LineRequest};
 use crate::kernel::money::Discount;
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::{
     ClientId, DomainError, DomainResult, InvoiceId, QuoteId, TenantTx, billing::numbering,
 };
 
 pub const DEFAULT_PATTERN: &str = "QUO-{YYYY}-{SEQ:6}";
-pub const PATTERN_SETTING: &str = "quote_number_pattern";
 /// Days a quote is valid when no date is given.
 pub const DEFAULT_VALID_DAYS: i64 = 30;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum QuoteStatus {
-    Draft,
-    Sent,
-    Accepted,
-    Declined,
-    Expired,
-    Converted,
-}
-
-impl QuoteStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            QuoteStatus::Draft => "draft",
-            QuoteStatus::Sent => "sent",
-            QuoteStatus::Accepted => "accepted",
-            QuoteStatus::Declined => "declined",
-            QuoteStatus::Expired => "expired",
-            QuoteStatus::Converted => "converted",
-        }
+text_enum!(
+    QuoteStatus {
+        Draft = "draft",
+        Sent = "sent",
+        Accepted = "accepted",
+        Declined = "declined",
+        Expired = "expired",
+        Converted = "converted",
     }
-
-    fn parse(s: &str) -> Option<QuoteStatus> {
-        use QuoteStatus::*;
-        [Draft, Sent, Accepted, Declined, Expired, Converted]
-            .into_iter()
-            .find(|x| x.as_str() == s)
-    }
-}
+);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Quote {
@@ -334,8 +314,14 @@ pub async fn send(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
             "a quote needs at least one line to be sent",
         ));
     }
-    let number =
-        numbering::next(tx, "quote", PATTERN_SETTING, DEFAULT_PATTERN, q.issue_date).await?;
+    let number = numbering::next(
+        tx,
+        "quote",
+        crate::identity::company::QUOTE_NUMBER_PATTERN,
+        DEFAULT_PATTERN,
+        q.issue_date,
+    )
+    .await?;
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query("UPDATE quotes SET number = $3, status = 'sent', sent_at = $4, updated_at = $4 WHERE company_id = $1 AND id = $2")
         .bind(tenant)

@@ -15,6 +15,7 @@ use crate::billing::billing_periods::{self, Frequency, Schedule};
 use crate::billing::invoices::{self, InvoiceRequest, LineRequest};
 use crate::kernel::money::{self, Discount};
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::{
     BillingRunId, ClientId, DomainError, DomainResult, InvoiceId, JobId, RecurringId, TenantTx,
@@ -31,28 +32,17 @@ pub struct Escalation {
     pub every: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TemplateStatus {
-    Active,
-    Paused,
-    /// Past its end date or its last cycle.
-    Ended,
-    /// Removed from billing for good (a template with invoices is archived
-    /// instead of deleted): it never bills again and stays listed.
-    Archived,
-}
-
-impl TemplateStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            TemplateStatus::Active => "active",
-            TemplateStatus::Paused => "paused",
-            TemplateStatus::Ended => "ended",
-            TemplateStatus::Archived => "archived",
-        }
+text_enum!(
+    TemplateStatus {
+        Active = "active",
+        Paused = "paused",
+        /// Past its end date or its last cycle.
+        Ended = "ended",
+        /// Removed from billing for good (a template with invoices is archived
+        /// instead of deleted): it never bills again and stays listed.
+        Archived = "archived",
     }
-}
+);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Template {
@@ -949,15 +939,23 @@ pub(crate) fn period_start_of(t: &Template, k: u32) -> Option<NaiveDate> {
     billing_periods::period_start(t.start_date, t.frequency, k).map(|d| d.min(t.schedule.anchor))
 }
 
+text_enum!(
+    /// What became of one due period when a template is billed.
+    PeriodResult {
+        Created = "created",
+        /// Billed already, or not billed because the template was paused,
+        /// ended, archived or deleted since the run looked.
+        Skipped = "skipped",
+        Failed = "failed",
+    }
+);
+
 /// One period's outcome when a template is billed.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct PeriodOutcome {
     pub template_id: RecurringId,
     pub period_start: NaiveDate,
-    /// `created`, `skipped` (billed already, or not billed because the
-    /// template was paused, ended, archived or deleted since the run looked)
-    /// or `failed`.
-    pub outcome: String,
+    pub outcome: PeriodResult,
     /// The invoice created, or for a skipped period the one that bills it.
     pub invoice_id: Option<InvoiceId>,
     /// For a skipped period: the run that created its invoice (none when
@@ -968,11 +966,15 @@ pub struct PeriodOutcome {
 }
 
 impl PeriodOutcome {
-    fn new(template_id: RecurringId, period_start: NaiveDate, outcome: &str) -> PeriodOutcome {
+    fn new(
+        template_id: RecurringId,
+        period_start: NaiveDate,
+        outcome: PeriodResult,
+    ) -> PeriodOutcome {
         PeriodOutcome {
             template_id,
             period_start,
-            outcome: outcome.into(),
+            outcome,
             invoice_id: None,
             billed_by_run: None,
             total: None,
@@ -984,7 +986,7 @@ impl PeriodOutcome {
     pub fn failed(template_id: RecurringId, period_start: NaiveDate, reason: String) -> Self {
         PeriodOutcome {
             reason: Some(reason),
-            ..PeriodOutcome::new(template_id, period_start, "failed")
+            ..PeriodOutcome::new(template_id, period_start, PeriodResult::Failed)
         }
     }
 }
@@ -1027,7 +1029,7 @@ pub async fn bill_many(
     let company = crate::identity::company::get(tx).await?;
     let pattern = crate::billing::numbering::pattern_from_settings(
         &company.settings,
-        invoices::PATTERN_SETTING,
+        crate::identity::company::INVOICE_NUMBER_PATTERN,
         invoices::DEFAULT_PATTERN,
     )?;
     let mut cache = invoices::PriceCache::default();
@@ -1059,7 +1061,7 @@ pub async fn bill_many(
             let outcome = if dry_run {
                 PeriodOutcome {
                     total: Some(invoices::check(tx, req).await?),
-                    ..PeriodOutcome::new(t.id, start, "created")
+                    ..PeriodOutcome::new(t.id, start, PeriodResult::Created)
                 }
             } else {
                 let period = invoices::Period {
@@ -1076,12 +1078,12 @@ pub async fn bill_many(
                         PeriodOutcome {
                             invoice_id: Some(inv),
                             total: Some(total),
-                            ..PeriodOutcome::new(t.id, start, "created")
+                            ..PeriodOutcome::new(t.id, start, PeriodResult::Created)
                         }
                     }
                     None => PeriodOutcome {
                         reason: Some("this period has its invoice already".into()),
-                        ..PeriodOutcome::new(t.id, start, "skipped")
+                        ..PeriodOutcome::new(t.id, start, PeriodResult::Skipped)
                     },
                 }
             };
@@ -1415,8 +1417,9 @@ pub async fn record_outcomes(
     let (tenant, now) = (tx.tenant(), tx.now());
     // Skipped periods are recorded with the due ones below, where their
     // invoice and its run are looked up.
-    let (skipped, items): (Vec<&PeriodOutcome>, Vec<&PeriodOutcome>) =
-        items.iter().partition(|i| i.outcome == "skipped");
+    let (skipped, items): (Vec<&PeriodOutcome>, Vec<&PeriodOutcome>) = items
+        .iter()
+        .partition(|i| i.outcome == PeriodResult::Skipped);
     if !items.is_empty() {
         let templates: Vec<RecurringId> = items.iter().map(|i| i.template_id).collect();
         let starts: Vec<NaiveDate> = items.iter().map(|i| i.period_start).collect();
@@ -1643,7 +1646,8 @@ struct ChunkRow {
 struct ItemRow {
     template_id: RecurringId,
     period_start: NaiveDate,
-    outcome: String,
+    #[sqlx(try_from = "String")]
+    outcome: PeriodResult,
     invoice_id: Option<InvoiceId>,
     billed_by_run: Option<BillingRunId>,
     reason: Option<String>,
@@ -1677,15 +1681,16 @@ pub async fn get_run(tx: &mut TenantTx, id: BillingRunId) -> DomainResult<Billin
     .bind(id)
     .fetch_all(tx.conn())
     .await?;
-    let (failed, skipped): (Vec<ItemRow>, Vec<ItemRow>) =
-        items.into_iter().partition(|i| i.outcome == "failed");
+    let (failed, skipped): (Vec<ItemRow>, Vec<ItemRow>) = items
+        .into_iter()
+        .partition(|i| i.outcome == PeriodResult::Failed);
     let outcomes = |rows: Vec<ItemRow>| -> Vec<PeriodOutcome> {
         rows.into_iter()
             .map(|i| PeriodOutcome {
                 invoice_id: i.invoice_id,
                 billed_by_run: i.billed_by_run,
                 reason: i.reason,
-                ..PeriodOutcome::new(i.template_id, i.period_start, &i.outcome)
+                ..PeriodOutcome::new(i.template_id, i.period_start, i.outcome)
             })
             .collect()
     };

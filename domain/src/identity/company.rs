@@ -183,19 +183,23 @@ fn validate_default_rate(v: &mut ValidationErrors, settings: &serde_json::Value)
     }
 }
 
-/// The number patterns (`invoice_number_pattern`, `quote_number_pattern`):
+/// The setting that overrides the invoice number pattern (`INV-{YYYY}-{SEQ:6}`).
+pub const INVOICE_NUMBER_PATTERN: &str = "invoice_number_pattern";
+/// The setting that overrides the quote number pattern (`QUO-{YYYY}-{SEQ:6}`).
+pub const QUOTE_NUMBER_PATTERN: &str = "quote_number_pattern";
+
+/// The number patterns ([`INVOICE_NUMBER_PATTERN`], [`QUOTE_NUMBER_PATTERN`]):
 /// absent or `null` for the default, else a pattern
-/// [`crate::billing::numbering::NumberPattern::parse`] accepts, so a bad one is
+/// [`crate::kernel::number_pattern::NumberPattern::parse`] accepts, so a bad one is
 /// refused when set rather than when a document is finalized.
 fn validate_number_patterns(v: &mut ValidationErrors, settings: &serde_json::Value) {
-    for key in [
-        crate::billing::invoices::PATTERN_SETTING,
-        crate::billing::quotes::PATTERN_SETTING,
-    ] {
+    for key in [INVOICE_NUMBER_PATTERN, QUOTE_NUMBER_PATTERN] {
         let field = format!("settings.{key}");
         match settings.get(key) {
             None | Some(serde_json::Value::Null) => {}
-            Some(serde_json::Value::String(p)) => crate::billing::numbering::validate(v, &field, p),
+            Some(serde_json::Value::String(p)) => {
+                crate::kernel::number_pattern::validate(v, &field, p)
+            }
             Some(_) => v.add(
                 &field,
                 "invalid",

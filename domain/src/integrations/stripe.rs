@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::billing::invoices::{self, InvoiceStatus};
 use crate::billing::payments::{self, Method, PaymentRequest, RefundRequest};
 use crate::kernel::crypto::SecretKey;
+use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::{
     AutopayAttemptId, DomainError, DomainResult, InvoiceId, PaymentId, RecurringId, TenantTx,
@@ -325,6 +326,23 @@ pub fn sign(body: &[u8], secret: &str, t: i64) -> String {
 
 // -------------------------------------------------------------- events ----
 
+text_enum!(
+    /// What became of a received event.
+    EventOutcome {
+        /// A payment was recorded for it.
+        Recorded = "recorded",
+        /// Its payment (or refund) was recorded before.
+        AlreadyRecorded = "already_recorded",
+        Refunded = "refunded",
+        /// A type we do not act on, or a session not paid.
+        Ignored = "ignored",
+        /// No invoice or payment of this tenant matches it.
+        Unmatched = "unmatched",
+        /// The event id was received before.
+        Duplicate = "duplicate",
+    }
+);
+
 /// What receiving an event did.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Receipt {
@@ -333,8 +351,7 @@ pub struct Receipt {
     pub duplicate: bool,
     /// An event type we do not act on.
     pub ignored: bool,
-    /// `recorded`, `already_recorded`, `refunded`, `ignored`, `unmatched`.
-    pub outcome: String,
+    pub outcome: EventOutcome,
     pub payment_id: Option<PaymentId>,
 }
 
@@ -385,7 +402,7 @@ pub async fn receive(tx: &mut TenantTx, event: &Value) -> DomainResult<Receipt> 
             received: true,
             duplicate: true,
             ignored: false,
-            outcome: "duplicate".into(),
+            outcome: EventOutcome::Duplicate,
             payment_id: None,
         });
     }
@@ -398,7 +415,7 @@ pub async fn receive(tx: &mut TenantTx, event: &Value) -> DomainResult<Receipt> 
                 (true, Some(pi), Some(amount)) => {
                     paid_intent(tx, &object, pi, amount, "Stripe Checkout").await?
                 }
-                _ => ("ignored".to_owned(), None),
+                _ => (EventOutcome::Ignored, None),
             }
         }
         "payment_intent.succeeded" => {
@@ -411,7 +428,7 @@ pub async fn receive(tx: &mut TenantTx, event: &Value) -> DomainResult<Receipt> 
                 (Some(pi), Some(amount)) => {
                     paid_intent(tx, &object, pi, amount, "Stripe payment").await?
                 }
-                _ => ("unmatched".to_owned(), None),
+                _ => (EventOutcome::Unmatched, None),
             }
         }
         "charge.refunded" => refunded(tx, &object).await?,
@@ -427,7 +444,7 @@ pub async fn receive(tx: &mut TenantTx, event: &Value) -> DomainResult<Receipt> 
                 received: true,
                 duplicate: false,
                 ignored: true,
-                outcome: "ignored".into(),
+                outcome: EventOutcome::Ignored,
                 payment_id: None,
             });
         }
@@ -437,14 +454,14 @@ pub async fn receive(tx: &mut TenantTx, event: &Value) -> DomainResult<Receipt> 
     )
     .bind(tenant)
     .bind(id)
-    .bind(&outcome)
+    .bind(outcome.as_str())
     .bind(payment)
     .execute(tx.conn())
     .await?;
     Ok(Receipt {
         received: true,
         duplicate: false,
-        ignored: outcome == "ignored",
+        ignored: outcome == EventOutcome::Ignored,
         outcome,
         payment_id: payment,
     })
@@ -476,12 +493,12 @@ async fn paid_intent(
     intent: &str,
     amount_minor: i64,
     reference: &str,
-) -> DomainResult<(String, Option<PaymentId>)> {
+) -> DomainResult<(EventOutcome, Option<PaymentId>)> {
     if let Some(p) = payments::by_external_ref(tx, intent).await? {
-        return Ok(("already_recorded".into(), Some(p.id)));
+        return Ok((EventOutcome::AlreadyRecorded, Some(p.id)));
     }
     let Some(inv) = invoice_of(tx, object).await? else {
-        return Ok(("unmatched".into(), None));
+        return Ok((EventOutcome::Unmatched, None));
     };
     if amount_minor <= 0
         || !matches!(
@@ -492,7 +509,7 @@ async fn paid_intent(
                 | InvoiceStatus::Paid
         )
     {
-        return Ok(("unmatched".into(), None));
+        return Ok((EventOutcome::Unmatched, None));
     }
     let req = PaymentRequest {
         amount: minor_to_decimal(amount_minor, &inv.currency),
@@ -502,9 +519,9 @@ async fn paid_intent(
     };
     Ok(
         match payments::record_external(tx, inv.id, req, intent).await? {
-            Some(r) => ("recorded".into(), Some(r.payment.id)),
+            Some(r) => (EventOutcome::Recorded, Some(r.payment.id)),
             None => (
-                "already_recorded".into(),
+                EventOutcome::AlreadyRecorded,
                 payments::by_external_ref(tx, intent).await?.map(|p| p.id),
             ),
         },
@@ -513,16 +530,19 @@ async fn paid_intent(
 
 /// Records what a charge's refunds gave back beyond what was recorded of
 /// them before (`amount_refunded` is cumulative).
-async fn refunded(tx: &mut TenantTx, charge: &Value) -> DomainResult<(String, Option<PaymentId>)> {
+async fn refunded(
+    tx: &mut TenantTx,
+    charge: &Value,
+) -> DomainResult<(EventOutcome, Option<PaymentId>)> {
     let (Some(charge_id), Some(intent), Some(total_refunded)) = (
         charge.get("id").and_then(Value::as_str),
         charge.get("payment_intent").and_then(Value::as_str),
         charge.get("amount_refunded").and_then(Value::as_i64),
     ) else {
-        return Ok(("unmatched".into(), None));
+        return Ok((EventOutcome::Unmatched, None));
     };
     let Some(payment) = payments::by_external_ref(tx, intent).await? else {
-        return Ok(("unmatched".into(), None));
+        return Ok((EventOutcome::Unmatched, None));
     };
     let external = format!("{charge_id}:refunded:{total_refunded}");
     let tenant = tx.tenant();
@@ -538,7 +558,7 @@ async fn refunded(tx: &mut TenantTx, charge: &Value) -> DomainResult<(String, Op
     let wanted = minor_to_decimal(total_refunded, &payment.currency) - before;
     let amount = wanted.min(payments::refundable(tx, payment.id).await?);
     if amount <= Decimal::ZERO {
-        return Ok(("already_recorded".into(), Some(payment.id)));
+        return Ok((EventOutcome::AlreadyRecorded, Some(payment.id)));
     }
     let req = RefundRequest {
         amount: Some(amount),
@@ -547,8 +567,8 @@ async fn refunded(tx: &mut TenantTx, charge: &Value) -> DomainResult<(String, Op
     };
     Ok(
         match payments::refund_external(tx, payment.id, req, &external).await? {
-            Some(r) => ("refunded".into(), Some(r.payment.id)),
-            None => ("already_recorded".into(), Some(payment.id)),
+            Some(r) => (EventOutcome::Refunded, Some(r.payment.id)),
+            None => (EventOutcome::AlreadyRecorded, Some(payment.id)),
         },
     )
 }

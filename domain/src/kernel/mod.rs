@@ -11,6 +11,7 @@ pub mod events;
 pub mod files;
 pub mod ids;
 pub mod money;
+pub mod number_pattern;
 pub mod pagination;
 pub mod patch;
 pub mod roles;

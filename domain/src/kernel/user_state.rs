@@ -15,16 +15,16 @@
 //!   only if nothing was forgotten meanwhile ([`UserStateCache::generation`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 
 use crate::kernel::error::{DomainError, DomainResult};
 use crate::kernel::ids::{TenantId, UserId};
 use crate::kernel::roles::Role;
-use crate::kernel::tenancy::Db;
 
 /// The channel the `users` trigger notifies (migration `..._user_state_notify`).
 pub const CHANNEL: &str = "user_state";
@@ -40,7 +40,7 @@ pub struct UserState {
     pub token_version: i32,
 }
 
-/// The per-process cache; one per [`Db`].
+/// The per-process cache; one per [`crate::Db`].
 #[derive(Default)]
 pub struct UserStateCache {
     entries: Mutex<HashMap<(TenantId, UserId), UserState>>,
@@ -114,8 +114,12 @@ impl UserStateCache {
 
 /// The current state of `user` of `tenant`; `None` if there is no such user.
 /// From the cache when it is there, else one read by primary key.
-pub async fn current(db: &Db, tenant: TenantId, user: UserId) -> DomainResult<Option<UserState>> {
-    let cache = &db.users;
+pub async fn current(
+    pool: &PgPool,
+    cache: &UserStateCache,
+    tenant: TenantId,
+    user: UserId,
+) -> DomainResult<Option<UserState>> {
     if let Some(state) = cache.get((tenant, user)) {
         return Ok(Some(state));
     }
@@ -124,7 +128,7 @@ pub async fn current(db: &Db, tenant: TenantId, user: UserId) -> DomainResult<Op
         sqlx::query_as("SELECT role, active, token_version FROM auth_user_state($1, $2)")
             .bind(user)
             .bind(tenant)
-            .fetch_optional(&db.pool)
+            .fetch_optional(pool)
             .await?;
     let Some((role, active, token_version)) = row else {
         return Ok(None);
@@ -149,7 +153,11 @@ fn parse_payload(payload: &str) -> Option<(TenantId, UserId)> {
 /// Listens for changes to users and forgets them, for as long as the
 /// process runs; reconnects after a lost connection (every state kept is
 /// dropped meanwhile). Runs until `stop` resolves.
-pub async fn listen(db: Db, stop: impl std::future::Future<Output = ()>) {
+pub async fn listen(
+    pool: PgPool,
+    cache: Arc<UserStateCache>,
+    stop: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(stop);
     let mut backoff = Duration::from_millis(100);
     loop {
@@ -159,30 +167,30 @@ pub async fn listen(db: Db, stop: impl std::future::Future<Output = ()>) {
                 .max_connections(1)
                 .max_lifetime(None)
                 .idle_timeout(None)
-                .connect_with((*db.pool.connect_options()).clone())
+                .connect_with((*pool.connect_options()).clone())
                 .await?;
             let mut listener = PgListener::connect_with(&own).await?;
             listener.listen(CHANNEL).await?;
             // Anything that changed before the LISTEN took hold is unknown.
-            db.users.forget_all(true);
+            cache.forget_all(true);
             tracing::debug!("listening for user state changes");
             // `try_recv` answers `None` when the connection is lost:
             // notifications may have been missed, so start afresh.
             while let Some(n) = listener.try_recv().await? {
                 match parse_payload(n.payload()) {
-                    Some((tenant, user)) => db.users.forget(tenant, user),
-                    None => db.users.forget_all(true),
+                    Some((tenant, user)) => cache.forget(tenant, user),
+                    None => cache.forget_all(true),
                 }
             }
             Ok::<(), sqlx::Error>(())
         };
         tokio::select! {
             _ = &mut stop => {
-                db.users.forget_all(false);
+                cache.forget_all(false);
                 return;
             }
             r = session => {
-                db.users.forget_all(false);
+                cache.forget_all(false);
                 let error = r.err().map(|e| e.to_string()).unwrap_or_else(|| "connection lost".into());
                 tracing::warn!(%error, "lost the user state listener; reading users until it is back");
             }
@@ -196,9 +204,8 @@ pub async fn listen(db: Db, stop: impl std::future::Future<Output = ()>) {
 }
 
 /// Starts [`listen`] on its own task, for the life of the runtime.
-pub fn spawn_listener(db: &Db) -> tokio::task::JoinHandle<()> {
-    let db = db.clone();
-    tokio::spawn(listen(db, std::future::pending()))
+pub fn spawn_listener(pool: &PgPool, cache: &Arc<UserStateCache>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(listen(pool.clone(), cache.clone(), std::future::pending()))
 }
 
 #[cfg(test)]

@@ -194,13 +194,14 @@ fn validate_parts(
     spec.zip(zone)
 }
 
-/// Creates a tenant schedule. `known_kind` says whether a kind may be scheduled.
+/// Creates a tenant schedule. `company_time_zone` is the zone a schedule
+/// without one follows; `known_kind` says whether a kind may be scheduled.
 pub async fn create(
     tx: &mut TenantTx,
     new: NewSchedule,
+    company_time_zone: &str,
     known_kind: impl Fn(&str) -> bool,
 ) -> DomainResult<Schedule> {
-    let company = crate::identity::company::get(tx).await?;
     let mut v = ValidationErrors::new();
     let name = v.required_text("name", &new.name, 100);
     if !known_kind(&new.kind) {
@@ -211,7 +212,9 @@ pub async fn create(
         );
     }
     let follows = new.time_zone.is_none();
-    let tz = new.time_zone.unwrap_or(company.time_zone);
+    let tz = new
+        .time_zone
+        .unwrap_or_else(|| company_time_zone.to_owned());
     let payload = new.payload.unwrap_or_else(|| serde_json::json!({}));
     let parts = validate_parts(&mut v, &new.cron, &tz, &payload);
     v.finish()?;
@@ -286,10 +289,12 @@ pub async fn list(tx: &mut TenantTx, page: &PageRequest) -> DomainResult<Page<Sc
 
 /// Applies `patch`. A changed cron, zone or re-enabling fires from now on:
 /// ticks missed while a schedule was disabled are not caught up.
+/// `company_time_zone` is the zone a schedule made to follow the company takes.
 pub async fn update(
     tx: &mut TenantTx,
     id: ScheduleId,
     patch: SchedulePatch,
+    company_time_zone: &str,
 ) -> DomainResult<Schedule> {
     let current = get(tx, id).await?;
     let mut v = ValidationErrors::new();
@@ -303,10 +308,7 @@ pub async fn update(
             (None, current.follows_company_time_zone)
         }
         (Some(tz), _) => (Some(tz.clone()), false),
-        (None, Some(true)) => (
-            Some(crate::identity::company::get(tx).await?.time_zone),
-            true,
-        ),
+        (None, Some(true)) => (Some(company_time_zone.to_owned()), true),
         (None, Some(false)) => (None, false),
         (None, None) => (None, current.follows_company_time_zone),
     };

@@ -4,44 +4,26 @@
 //! with its reason.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::{DomainError, DomainResult, InboundId, MailboxId, TenantTx, TicketId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// It opened a ticket.
-    Ticket,
-    /// It was added to a ticket.
-    Reply,
-    /// It could not be processed; see `reason`.
-    Quarantined,
-    /// Automated mail (out-of-office, bulk, list, no-reply) that answers no
-    /// ticket, recorded without one; see `reason`.
-    Ignored,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ticket => "ticket",
-            Outcome::Reply => "reply",
-            Outcome::Quarantined => "quarantined",
-            Outcome::Ignored => "ignored",
-        }
+text_enum!(
+    Outcome {
+        /// It opened a ticket.
+        Ticket = "ticket",
+        /// It was added to a ticket.
+        Reply = "reply",
+        /// It could not be processed; see `reason`.
+        Quarantined = "quarantined",
+        /// Automated mail (out-of-office, bulk, list, no-reply) that answers no
+        /// ticket, recorded without one; see `reason`.
+        Ignored = "ignored",
     }
-    fn parse(s: &str) -> Outcome {
-        match s {
-            "ticket" => Outcome::Ticket,
-            "reply" => Outcome::Reply,
-            "ignored" => Outcome::Ignored,
-            _ => Outcome::Quarantined,
-        }
-    }
-}
+);
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct InboundMessage {
@@ -101,7 +83,8 @@ impl From<Row> for InboundMessage {
             size_bytes: r.size_bytes,
             from_address: r.from_address,
             subject: r.subject,
-            outcome: Outcome::parse(&r.outcome),
+            // The table's check constraint allows only these four.
+            outcome: Outcome::parse(&r.outcome).unwrap_or(Outcome::Quarantined),
             ticket_id: r.ticket_id,
             reason: r.reason,
             automated: r.automated,

@@ -9,67 +9,41 @@ use utoipa::ToSchema;
 use crate::kernel::crypto::SecretKey;
 use crate::kernel::error::OnConstraint;
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::platform::mail::TlsMode;
 use crate::{DomainError, DomainResult, MailboxId, TenantTx};
 
-/// Mail from a sender who is no contact and of no client's domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum UnknownSenders {
-    /// Open a ticket without a client, for triage.
-    Triage,
-    /// Put the message in quarantine.
-    Quarantine,
-}
-
-/// Mail answering a closed ticket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ClosedReplies {
-    /// Open a new ticket linked to the closed one.
-    NewTicket,
-    /// Reopen the closed ticket.
-    Reopen,
-}
-
-/// Automated mail (out-of-office, bulk, list, no-reply senders) that
-/// answers none of our tickets. Bounces go to the quarantine either way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AutomatedMail {
-    /// Record it without a ticket (outcome `ignored`, with its reason).
-    Ignore,
-    /// Open a ticket, tagged `automated`, never answered.
-    Accept,
-}
-
-impl AutomatedMail {
-    fn as_str(self) -> &'static str {
-        match self {
-            AutomatedMail::Ignore => "ignore",
-            AutomatedMail::Accept => "accept",
-        }
+text_enum!(
+    /// Mail from a sender who is no contact and of no client's domain.
+    UnknownSenders {
+        /// Open a ticket without a client, for triage.
+        Triage = "triage",
+        /// Put the message in quarantine.
+        Quarantine = "quarantine",
     }
-}
+);
 
-impl UnknownSenders {
-    fn as_str(self) -> &'static str {
-        match self {
-            UnknownSenders::Triage => "triage",
-            UnknownSenders::Quarantine => "quarantine",
-        }
+text_enum!(
+    /// Mail answering a closed ticket.
+    ClosedReplies {
+        /// Open a new ticket linked to the closed one.
+        NewTicket = "new_ticket",
+        /// Reopen the closed ticket.
+        Reopen = "reopen",
     }
-}
+);
 
-impl ClosedReplies {
-    fn as_str(self) -> &'static str {
-        match self {
-            ClosedReplies::NewTicket => "new_ticket",
-            ClosedReplies::Reopen => "reopen",
-        }
+text_enum!(
+    /// Automated mail (out-of-office, bulk, list, no-reply senders) that
+    /// answers none of our tickets. Bounces go to the quarantine either way.
+    AutomatedMail {
+        /// Record it without a ticket (outcome `ignored`, with its reason).
+        Ignore = "ignore",
+        /// Open a ticket, tagged `automated`, never answered.
+        Accept = "accept",
     }
-}
+);
 
 /// A mailbox as shown: never its password.
 #[derive(Debug, Clone, Serialize, ToSchema)]

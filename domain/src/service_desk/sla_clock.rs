@@ -62,9 +62,9 @@ use chrono::{
     TimeZone, Timelike, Utc,
 };
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+
+use crate::kernel::text::text_enum;
 
 /// The keys used in the JSON form of opening hours, Monday first.
 pub const DAY_KEYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -533,35 +533,15 @@ pub fn hours_to_json(h: &[Option<DayHours>; 7]) -> Value {
     Value::Object(m)
 }
 
-/// SLA state of one target, ordered by severity.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum SlaState {
-    Ok,
-    Warning,
-    Breached,
-}
-
-impl SlaState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Warning => "warning",
-            Self::Breached => "breached",
-        }
+text_enum!(
+    /// SLA state of one target, ordered by severity.
+    #[derive(PartialOrd, Ord)]
+    SlaState {
+        Ok = "ok",
+        Warning = "warning",
+        Breached = "breached",
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ok" => Some(Self::Ok),
-            "warning" => Some(Self::Warning),
-            "breached" => Some(Self::Breached),
-            _ => None,
-        }
-    }
-}
+);
 
 /// `Breached` when `elapsed >= target`; `Warning` when
 /// `elapsed >= target * warn_percent / 100` (compared exactly, to the
