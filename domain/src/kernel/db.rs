@@ -11,6 +11,10 @@ pub const APP_ROLE: &str = "nestogy_app"; // keep in step with `connect_app` and
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// How long a pooled connection may sit idle before it is pinged on its
+/// next use; see [`connect_app`].
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
+
 /// A pool for the application: every connection switches to [`APP_ROLE`].
 /// One connection is opened first, on its own, so a refusal (too many
 /// connections, a failed login) is returned at once as the server's error
@@ -22,6 +26,21 @@ pub async fn connect_app(url: &str, max_connections: u32) -> Result<PgPool, sqlx
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings every connection as it returns to the pool (which also
+        // sends a read's ROLLBACK), so one taken from the pool was alive a
+        // moment ago: a ping before each use too would cost every request a
+        // round trip. Only a connection idle for longer than
+        // [`PING_IDLE_AFTER`] (the server or a firewall may have closed it)
+        // is pinged before use; a dead one is replaced, not handed out.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IDLE_AFTER {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute("SET ROLE nestogy_app").await?;
