@@ -11,7 +11,7 @@ use super::{Found, Plan, Seen, clients_by_name, lookup, required_client, resolve
 use crate::identity::company;
 use crate::inventory::assets::{self, Asset, AssetStatus, AssetType, NewAsset};
 use crate::kernel::validation::ValidationErrors;
-use crate::{AssetId, ClientId, DomainResult, TenantTx, UserId};
+use crate::{AssetId, ClientId, DomainResult, TenantTx};
 
 pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> DomainResult<Plan> {
     let clients = clients_by_name(tx).await?;
@@ -30,7 +30,7 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
             .push(a);
     }
     let mut seen = Seen::new();
-    let (mut out, mut same) = (Vec::new(), 0);
+    let (mut new, mut changed, mut events, mut same) = (Vec::new(), Vec::new(), Vec::new(), 0);
     for i in 0..p.len() {
         if p.skipped(i) {
             continue;
@@ -149,7 +149,8 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
                 if changes.is_empty() {
                     same += 1;
                 } else {
-                    out.push((after, "updated", serde_json::Value::Object(changes)));
+                    events.push((cur.id, "updated", serde_json::Value::Object(changes)));
+                    changed.push((cur.id, f));
                 }
             }
             None => {
@@ -178,83 +179,10 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
                 };
                 let after = f.preview(&blank);
                 let changes = assets::diff(None, &after);
-                out.push((after, "created", serde_json::Value::Object(changes)));
+                events.push((after.id, "created", serde_json::Value::Object(changes)));
+                new.push((after.id, f));
             }
         }
     }
-    Ok(Plan::Assets(out, same))
-}
-
-pub(super) async fn write(
-    tx: &mut TenantTx,
-    rows: &[(Asset, &'static str, serde_json::Value)],
-    user: Option<UserId>,
-) -> DomainResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let col = |f: fn(&Asset) -> Option<String>| rows.iter().map(|r| f(&r.0)).collect::<Vec<_>>();
-    // One statement inserts the new and updates the changed.
-    sqlx::query(
-        "INSERT INTO assets (id, company_id, client_id, name, asset_type, make, model, serial, \
-         hostname, ip_address, mac_address, operating_system, location_id, contact_id, purchase_date, \
-         purchase_cost, currency, warranty_expires, status, notes, created_at, updated_at) \
-         SELECT u.id, $1, u.client, u.name, u.t, u.make, u.model, u.serial, u.host, u.ip, u.mac, u.os, \
-         u.loc, u.contact, u.pdate, u.cost, u.cur, u.wexp, u.status, u.notes, $2, $2 \
-         FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], \
-         $10::text[], $11::text[], $12::text[], $13::text[], $14::uuid[], $15::uuid[], $16::date[], \
-         $17::numeric[], $18::text[], $19::date[], $20::text[], $21::text[]) \
-         AS u(id, client, name, t, make, model, serial, host, ip, mac, os, loc, contact, pdate, cost, \
-         cur, wexp, status, notes) \
-         ON CONFLICT (id) DO UPDATE SET name = excluded.name, asset_type = excluded.asset_type, \
-         make = excluded.make, model = excluded.model, serial = excluded.serial, \
-         hostname = excluded.hostname, ip_address = excluded.ip_address, \
-         mac_address = excluded.mac_address, operating_system = excluded.operating_system, \
-         purchase_date = excluded.purchase_date, purchase_cost = excluded.purchase_cost, \
-         currency = excluded.currency, warranty_expires = excluded.warranty_expires, \
-         status = excluded.status, notes = excluded.notes, updated_at = excluded.updated_at \
-         WHERE assets.company_id = $1",
-    )
-    .bind(tenant)
-    .bind(now)
-    .bind(rows.iter().map(|r| r.0.id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.client_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.name.clone()).collect::<Vec<_>>())
-    .bind(
-        rows.iter()
-            .map(|r| r.0.asset_type.as_str())
-            .collect::<Vec<_>>(),
-    )
-    .bind(col(|a| a.make.clone()))
-    .bind(col(|a| a.model.clone()))
-    .bind(col(|a| a.serial.clone()))
-    .bind(col(|a| a.hostname.clone()))
-    .bind(col(|a| a.ip_address.clone()))
-    .bind(col(|a| a.mac_address.clone()))
-    .bind(col(|a| a.operating_system.clone()))
-    .bind(rows.iter().map(|r| r.0.location_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.contact_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.purchase_date).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.purchase_cost).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.currency.clone()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.warranty_expires).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.0.status.as_str()).collect::<Vec<_>>())
-    .bind(col(|a| a.notes.clone()))
-    .execute(tx.conn())
-    .await?;
-    sqlx::query(
-        "INSERT INTO asset_events (company_id, asset_id, kind, changes, user_id, created_at) \
-         SELECT $1, u.id, u.kind, u.changes, $2, $3 \
-         FROM unnest($4::uuid[], $5::text[], $6::jsonb[]) AS u(id, kind, changes)",
-    )
-    .bind(tenant)
-    .bind(user)
-    .bind(now)
-    .bind(rows.iter().map(|r| r.0.id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())
-    .execute(tx.conn())
-    .await?;
-    Ok(())
+    Ok(Plan::Assets(new, changed, events, same))
 }

@@ -7,13 +7,9 @@ use rust_decimal::Decimal;
 use super::file::{Errors, Parsed, check_width};
 use super::{Found, Plan, Seen, lookup};
 use crate::customers::clients::NewClient;
+use crate::identity::company::Address;
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, DomainResult, TenantTx};
-
-pub(super) struct ClientRow {
-    id: ClientId,
-    f: crate::customers::clients::Fields,
-}
 
 pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> DomainResult<Plan> {
     let tenant = tx.tenant();
@@ -28,10 +24,12 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
         notes: Option<String>,
         email_domains: Vec<String>,
         hourly_rate: Option<Decimal>,
+        #[sqlx(json(nullable))]
+        billing_address: Option<Address>,
     }
     let existing: Vec<Existing> = sqlx::query_as(
-        "SELECT id, name, email, phone, website, tax_id, notes, email_domains, hourly_rate \
-         FROM clients WHERE company_id = $1",
+        "SELECT id, name, email, phone, website, tax_id, notes, email_domains, hourly_rate, \
+         billing_address FROM clients WHERE company_id = $1",
     )
     .bind(tenant)
     .fetch_all(tx.conn())
@@ -119,9 +117,11 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
             file_domains.insert(d.clone(), i);
         }
         match matched {
-            None => new.push(ClientRow { id, f }),
+            None => new.push((id, f)),
             Some(e) => {
+                // Not in the file: kept as they are.
                 f.hourly_rate = e.hourly_rate;
+                f.billing_address = e.billing_address.clone();
                 let unchanged = e.name == f.name
                     && e.email == f.email
                     && e.phone == f.phone
@@ -132,51 +132,10 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
                 if unchanged {
                     same += 1;
                 } else {
-                    changed.push(ClientRow { id, f });
+                    changed.push((id, f));
                 }
             }
         }
     }
     Ok(Plan::Clients(new, changed, same))
-}
-
-pub(super) async fn write(tx: &mut TenantTx, rows: &[ClientRow], insert: bool) -> DomainResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let sql = if insert {
-        "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, \
-         email_domains, created_at, updated_at) \
-         SELECT u.id, $1, u.name, u.email, u.phone, u.website, u.tax_id, u.notes, \
-         COALESCE(string_to_array(NULLIF(u.domains, ''), ' '), '{}'), $2, $2 \
-         FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
-         AS u(id, name, email, phone, website, tax_id, notes, domains)"
-    } else {
-        "UPDATE clients c SET name = u.name, email = u.email, phone = u.phone, website = u.website, \
-         tax_id = u.tax_id, notes = u.notes, \
-         email_domains = COALESCE(string_to_array(NULLIF(u.domains, ''), ' '), '{}'), updated_at = $2 \
-         FROM unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[]) \
-         AS u(id, name, email, phone, website, tax_id, notes, domains) \
-         WHERE c.company_id = $1 AND c.id = u.id"
-    };
-    sqlx::query(sql)
-        .bind(tenant)
-        .bind(now)
-        .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.f.name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.f.email.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.f.phone.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.f.website.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.f.tax_id.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.f.notes.clone()).collect::<Vec<_>>())
-        // Domains hold no spaces (validated), so a space joins them.
-        .bind(
-            rows.iter()
-                .map(|r| r.f.email_domains.join(" "))
-                .collect::<Vec<_>>(),
-        )
-        .execute(tx.conn())
-        .await?;
-    Ok(())
 }

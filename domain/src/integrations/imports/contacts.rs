@@ -9,12 +9,6 @@ use crate::customers::contacts::NewContact;
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, ContactId, DomainResult, TenantTx};
 
-pub(super) struct ContactRow {
-    id: ContactId,
-    client: ClientId,
-    c: NewContact,
-}
-
 pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> DomainResult<Plan> {
     let tenant = tx.tenant();
     let clients = clients_by_name(tx).await?;
@@ -88,11 +82,7 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
             continue;
         }
         match lookup(&by_key, &(client, k)) {
-            Found::None => new.push(ContactRow {
-                id: ContactId::new(),
-                client,
-                c,
-            }),
+            Found::None => new.push((ContactId::new(), client, c)),
             Found::One(e) => {
                 let unchanged = e.2 == c.name
                     && e.3 == c.email
@@ -103,7 +93,7 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
                 if unchanged {
                     same += 1;
                 } else {
-                    changed.push(ContactRow { id: e.0, client, c });
+                    changed.push((e.0, client, c));
                 }
             }
             Found::Many => errs.add(
@@ -115,67 +105,4 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
         }
     }
     Ok(Plan::Contacts(new, changed, same))
-}
-
-pub(super) async fn write(
-    tx: &mut TenantTx,
-    rows: &[ContactRow],
-    insert: bool,
-) -> DomainResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let sql = if insert {
-        "INSERT INTO contacts (id, company_id, client_id, name, email, phone, title, is_primary, \
-         is_billing, created_at, updated_at) \
-         SELECT u.id, $1, u.client, u.name, u.email, u.phone, u.title, u.pri, u.bill, $2, $2 \
-         FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[]) \
-         AS u(id, client, name, email, phone, title, pri, bill)"
-    } else {
-        "UPDATE contacts c SET name = u.name, email = u.email, phone = u.phone, title = u.title, \
-         is_primary = u.pri, is_billing = u.bill, updated_at = $2 \
-         FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::bool[], $10::bool[]) \
-         AS u(id, client, name, email, phone, title, pri, bill) \
-         WHERE c.company_id = $1 AND c.id = u.id AND c.client_id = u.client"
-    };
-    sqlx::query(sql)
-        .bind(tenant)
-        .bind(now)
-        .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.client).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.c.name.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.c.email.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.c.phone.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.c.title.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.c.is_primary).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.c.is_billing).collect::<Vec<_>>())
-        .execute(tx.conn())
-        .await?;
-    Ok(())
-}
-
-/// A contact made primary by the file leaves its client's others not.
-pub(super) async fn clear_other_primaries<'a>(
-    tx: &mut TenantTx,
-    rows: impl Iterator<Item = &'a ContactRow>,
-) -> DomainResult<()> {
-    let (ids, clients): (Vec<ContactId>, Vec<ClientId>) = rows
-        .filter(|r| r.c.is_primary)
-        .map(|r| (r.id, r.client))
-        .unzip();
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let tenant = tx.tenant();
-    sqlx::query(
-        "UPDATE contacts SET is_primary = false WHERE company_id = $1 AND client_id = ANY($2) \
-         AND is_primary AND NOT (id = ANY($3))",
-    )
-    .bind(tenant)
-    .bind(clients)
-    .bind(ids)
-    .execute(tx.conn())
-    .await?;
-    Ok(())
 }

@@ -9,12 +9,6 @@ use crate::identity::company::Address;
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, DomainResult, LocationId, TenantTx};
 
-pub(super) struct LocationRow {
-    id: LocationId,
-    client: ClientId,
-    l: NewLocation,
-}
-
 pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> DomainResult<Plan> {
     let tenant = tx.tenant();
     let clients = clients_by_name(tx).await?;
@@ -25,9 +19,11 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
         serde_json::Value,
         Option<String>,
         Option<String>,
+        bool,
     );
     let existing: Vec<Existing> = sqlx::query_as(
-        "SELECT id, client_id, name, address, phone, notes FROM locations WHERE company_id = $1",
+        "SELECT id, client_id, name, address, phone, notes, is_primary FROM locations \
+         WHERE company_id = $1",
     )
     .bind(tenant)
     .fetch_all(tx.conn())
@@ -72,11 +68,7 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
             continue;
         }
         match lookup(&by_key, &(client, l.name.to_lowercase())) {
-            Found::None => new.push(LocationRow {
-                id: LocationId::new(),
-                client,
-                l,
-            }),
+            Found::None => new.push((LocationId::new(), client, l)),
             Found::One(e) => {
                 let unchanged = e.2 == l.name
                     && Address::from_json(e.3.clone()) == l.address
@@ -85,7 +77,12 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
                 if unchanged {
                     same += 1;
                 } else {
-                    changed.push(LocationRow { id: e.0, client, l });
+                    // Not in the file: kept as it is.
+                    let l = NewLocation {
+                        is_primary: e.6,
+                        ..l
+                    };
+                    changed.push((e.0, client, l));
                 }
             }
             Found::Many => errs.add(
@@ -97,44 +94,4 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
         }
     }
     Ok(Plan::Locations(new, changed, same))
-}
-
-pub(super) async fn write(
-    tx: &mut TenantTx,
-    rows: &[LocationRow],
-    insert: bool,
-) -> DomainResult<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let sql = if insert {
-        "INSERT INTO locations (id, company_id, client_id, name, address, phone, notes, \
-         is_primary, created_at, updated_at) \
-         SELECT u.id, $1, u.client, u.name, u.address, u.phone, u.notes, false, $2, $2 \
-         FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], $8::text[]) \
-         AS u(id, client, name, address, phone, notes)"
-    } else {
-        "UPDATE locations l SET name = u.name, address = u.address, phone = u.phone, \
-         notes = u.notes, updated_at = $2 \
-         FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], $8::text[]) \
-         AS u(id, client, name, address, phone, notes) \
-         WHERE l.company_id = $1 AND l.id = u.id AND l.client_id = u.client"
-    };
-    sqlx::query(sql)
-        .bind(tenant)
-        .bind(now)
-        .bind(rows.iter().map(|r| r.id).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.client).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.l.name.clone()).collect::<Vec<_>>())
-        .bind(
-            rows.iter()
-                .map(|r| r.l.address.to_json())
-                .collect::<Vec<_>>(),
-        )
-        .bind(rows.iter().map(|r| r.l.phone.clone()).collect::<Vec<_>>())
-        .bind(rows.iter().map(|r| r.l.notes.clone()).collect::<Vec<_>>())
-        .execute(tx.conn())
-        .await?;
-    Ok(())
 }

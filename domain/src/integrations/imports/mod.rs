@@ -25,7 +25,9 @@ use utoipa::ToSchema;
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
 use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
-use crate::{ClientId, DomainError, DomainResult, ImportId, TenantTx, UserId};
+use crate::{
+    AssetId, ClientId, ContactId, DomainError, DomainResult, ImportId, LocationId, TenantTx, UserId,
+};
 
 mod assets;
 mod clients;
@@ -505,24 +507,32 @@ async fn finish(
     .await?)
 }
 
-/// What to write: new records and changed ones, per kind.
+/// What to write, per kind: the new records, the changed ones, and how
+/// many rows matched a record that already had their values. Each kind is
+/// written by its owning module, as the API writes it.
 enum Plan {
-    Clients(Vec<clients::ClientRow>, Vec<clients::ClientRow>, usize),
-    Contacts(Vec<contacts::ContactRow>, Vec<contacts::ContactRow>, usize),
-    Locations(
-        Vec<locations::LocationRow>,
-        Vec<locations::LocationRow>,
+    Clients(
+        Vec<(ClientId, crate::customers::clients::Fields)>,
+        Vec<(ClientId, crate::customers::clients::Fields)>,
         usize,
     ),
+    Contacts(Vec<ContactRow>, Vec<ContactRow>, usize),
+    Locations(Vec<LocationRow>, Vec<LocationRow>, usize),
+    /// With each asset's event (`created` or `updated`), in file order.
     Assets(
-        Vec<(
-            crate::inventory::assets::Asset,
-            &'static str,
-            serde_json::Value,
-        )>,
+        Vec<(AssetId, crate::inventory::assets::Fields)>,
+        Vec<(AssetId, crate::inventory::assets::Fields)>,
+        Vec<(AssetId, &'static str, serde_json::Value)>,
         usize,
     ),
 }
+
+type ContactRow = (ContactId, ClientId, crate::customers::contacts::NewContact);
+type LocationRow = (
+    LocationId,
+    ClientId,
+    crate::customers::locations::NewLocation,
+);
 
 impl Plan {
     async fn apply(
@@ -531,28 +541,36 @@ impl Plan {
         user: Option<UserId>,
         c: &mut Counts,
     ) -> DomainResult<()> {
+        use crate::customers::{clients, contacts, locations};
+        use crate::inventory::assets;
         match self {
             Plan::Clients(new, changed, same) => {
                 (c.created, c.updated, c.unchanged) = (new.len(), changed.len(), same);
-                clients::write(tx, &new, true).await?;
-                clients::write(tx, &changed, false).await
+                clients::insert(tx, &new).await?;
+                clients::overwrite(tx, &changed).await
             }
             Plan::Contacts(new, changed, same) => {
                 (c.created, c.updated, c.unchanged) = (new.len(), changed.len(), same);
-                contacts::write(tx, &new, true).await?;
-                contacts::write(tx, &changed, false).await?;
-                contacts::clear_other_primaries(tx, new.iter().chain(&changed)).await
+                contacts::insert(tx, &new).await?;
+                contacts::overwrite(tx, &changed).await?;
+                let primaries: Vec<(ContactId, ClientId)> = new
+                    .iter()
+                    .chain(&changed)
+                    .filter(|r| r.2.is_primary)
+                    .map(|r| (r.0, r.1))
+                    .collect();
+                contacts::clear_other_primaries(tx, &primaries).await
             }
             Plan::Locations(new, changed, same) => {
                 (c.created, c.updated, c.unchanged) = (new.len(), changed.len(), same);
-                locations::write(tx, &new, true).await?;
-                locations::write(tx, &changed, false).await
+                locations::insert(tx, &new).await?;
+                locations::overwrite(tx, &changed).await
             }
-            Plan::Assets(rows, same) => {
-                c.created = rows.iter().filter(|r| r.1 == "created").count();
-                c.updated = rows.len() - c.created;
-                c.unchanged = same;
-                assets::write(tx, &rows, user).await
+            Plan::Assets(new, changed, events, same) => {
+                (c.created, c.updated, c.unchanged) = (new.len(), changed.len(), same);
+                assets::insert(tx, &new).await?;
+                assets::overwrite(tx, &changed).await?;
+                assets::record_events(tx, &events, user).await
             }
         }
     }
