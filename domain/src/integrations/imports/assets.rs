@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
-use super::file::{Errors, Parsed, check_width, parse_date};
-use super::{Found, Plan, Seen, clients_by_name, lookup, required_client, resolve_client};
+use super::file::{Errors, Parsed, parse_date};
+use super::{Found, Plan, Seen, clients_by_name, lookup, natural_key, resolve_client};
 use crate::identity::company;
 use crate::inventory::assets::{self, Asset, AssetStatus, AssetType, NewAsset};
 use crate::kernel::validation::ValidationErrors;
@@ -18,28 +18,17 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
     let c = company::get(tx).await?;
     let (now, today) = (tx.now(), c.today(tx.now()));
     let existing = assets::all(tx).await?;
-    let key = |client: ClientId, serial: &Option<String>, name: &str| match serial {
-        Some(s) => (client, format!("s:{}", s.to_lowercase())),
-        None => (client, format!("n:{}", name.to_lowercase())),
-    };
     let mut by_key: HashMap<(ClientId, String), Vec<&Asset>> = HashMap::new();
     for a in &existing {
         by_key
-            .entry(key(a.client_id, &a.serial, &a.name))
+            .entry(natural_key(a.client_id, a.serial.as_deref(), &a.name))
             .or_default()
             .push(a);
     }
     let mut seen = Seen::new();
     let (mut new, mut changed, mut events, mut same) = (Vec::new(), Vec::new(), Vec::new(), 0);
-    for i in 0..p.len() {
-        if p.skipped(i) {
-            continue;
-        }
-        if !check_width(p, i, errs) {
-            continue;
-        }
+    for i in p.rows() {
         let before = errs.0.len();
-        required_client(p, i, errs);
         let client = resolve_client(p, i, &clients, errs);
         let asset_type = match p.cell(i, "type") {
             None => {
@@ -92,7 +81,10 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
         let client_id = client.unwrap_or_else(|| ClientId(uuid::Uuid::nil()));
         let name = p.text(i, "name").unwrap_or_default();
         let serial = p.text(i, "serial");
-        let cur = match lookup(&by_key, &key(client_id, &serial, name.trim())) {
+        let cur = match lookup(
+            &by_key,
+            &natural_key(client_id, serial.as_deref(), name.trim()),
+        ) {
             Found::Many => {
                 let field = if serial.is_some() { "serial" } else { "name" };
                 errs.add(
@@ -137,7 +129,7 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
         if client.is_none() || errs.0.len() > before {
             continue;
         }
-        let k = key(client_id, &f.serial, &f.name);
+        let k = natural_key(client_id, f.serial.as_deref(), &f.name);
         let field = if f.serial.is_some() { "serial" } else { "name" };
         if !seen.first(errs, i, k, field) {
             continue;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use rust_decimal::Decimal;
 
-use super::file::{Errors, Parsed, check_width};
+use super::file::{Errors, Parsed};
 use super::{Found, Plan, Seen, lookup};
 use crate::customers::clients::NewClient;
 use crate::identity::company::Address;
@@ -45,13 +45,7 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
     let mut seen = Seen::new();
     let mut file_domains: HashMap<String, usize> = HashMap::new();
     let (mut new, mut changed, mut same) = (Vec::new(), Vec::new(), 0);
-    for i in 0..p.len() {
-        if p.skipped(i) {
-            continue;
-        }
-        if !check_width(p, i, errs) {
-            continue;
-        }
+    for i in p.rows() {
         let mut v = ValidationErrors::new();
         let domains: Vec<String> = p
             .cell(i, "email_domains")

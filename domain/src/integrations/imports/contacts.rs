@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::file::{Errors, Parsed, check_width, parse_bool};
-use super::{Found, Plan, Seen, clients_by_name, lookup, required_client, resolve_client};
+use super::file::{Errors, Parsed, parse_bool};
+use super::{Found, Plan, Seen, clients_by_name, lookup, natural_key, resolve_client};
 use crate::customers::contacts::NewContact;
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, ContactId, DomainResult, TenantTx};
@@ -29,27 +29,18 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
     .bind(tenant)
     .fetch_all(tx.conn())
     .await?;
-    // Key: (client, "e:" + email) or (client, "n:" + name) for those without e-mail.
     let mut by_key: HashMap<(ClientId, String), Vec<&Existing>> = HashMap::new();
     for e in &existing {
-        let k = match &e.3 {
-            Some(m) => format!("e:{}", m.to_lowercase()),
-            None => format!("n:{}", e.2.to_lowercase()),
-        };
-        by_key.entry((e.1, k)).or_default().push(e);
+        by_key
+            .entry(natural_key(e.1, e.3.as_deref(), &e.2))
+            .or_default()
+            .push(e);
     }
     let mut seen = Seen::new();
     let mut primary_seen: Seen<ClientId> = Seen::new();
     let (mut new, mut changed, mut same) = (Vec::new(), Vec::new(), 0);
-    for i in 0..p.len() {
-        if p.skipped(i) {
-            continue;
-        }
-        if !check_width(p, i, errs) {
-            continue;
-        }
+    for i in p.rows() {
         let before = errs.0.len();
-        required_client(p, i, errs);
         let client = resolve_client(p, i, &clients, errs);
         let is_primary = parse_bool(p, i, "is_primary", errs);
         let is_billing = parse_bool(p, i, "is_billing", errs);
@@ -70,18 +61,15 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
         if errs.0.len() > before {
             continue;
         }
-        let k = match &c.email {
-            Some(m) => format!("e:{}", m.to_lowercase()),
-            None => format!("n:{}", c.name.to_lowercase()),
-        };
+        let k = natural_key(client, c.email.as_deref(), &c.name);
         let field = if c.email.is_some() { "email" } else { "name" };
-        if !seen.first(errs, i, (client, k.clone()), field) {
+        if !seen.first(errs, i, k.clone(), field) {
             continue;
         }
         if c.is_primary && !primary_seen.first(errs, i, client, "is_primary") {
             continue;
         }
-        match lookup(&by_key, &(client, k)) {
+        match lookup(&by_key, &k) {
             Found::None => new.push((ContactId::new(), client, c)),
             Found::One(e) => {
                 let unchanged = e.2 == c.name

@@ -14,7 +14,7 @@ pub struct Parsed {
     columns: HashMap<String, usize>,
     rows: Vec<csv::StringRecord>,
     width: usize,
-    /// Rows not to plan, already reported (see `without_nul_rows`).
+    /// Rows not to plan, already reported (see `without_bad_rows`).
     skip: Vec<bool>,
 }
 
@@ -128,14 +128,15 @@ impl Parsed {
             .filter(|c| !c.is_empty())
     }
 
-    /// Whether row `i` is to be skipped (it had a NUL byte).
-    pub(super) fn skipped(&self, i: usize) -> bool {
-        self.skip.get(i).copied().unwrap_or(false)
+    /// The data rows to check against the records: those not skipped.
+    pub(super) fn rows(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.rows.len()).filter(|i| !self.skip.get(*i).copied().unwrap_or(false))
     }
 
-    /// Marks rows holding a NUL byte (which no text column stores) as
-    /// skipped, each with a row error naming the column.
-    pub(super) fn without_nul_rows(mut self, errs: &mut Errors) -> Parsed {
+    /// Marks as skipped, each with a row error, the rows holding a NUL byte
+    /// (which no text column stores; an error per such cell, naming its
+    /// column) and the rows with more or fewer cells than the header.
+    pub(super) fn without_bad_rows(mut self, errs: &mut Errors) -> Parsed {
         let mut names: Vec<(&String, &usize)> = self.columns.iter().collect();
         names.sort_by_key(|(_, i)| **i);
         self.skip = vec![false; self.rows.len()];
@@ -155,6 +156,19 @@ impl Parsed {
                     );
                     self.skip[i] = true;
                 }
+            }
+            if !self.skip[i] && rec.len() != self.width {
+                errs.add(
+                    i,
+                    "",
+                    "wrong_cell_count",
+                    format!(
+                        "the row has {} cells; the header has {}",
+                        rec.len(),
+                        self.width
+                    ),
+                );
+                self.skip[i] = true;
             }
         }
         self
@@ -196,21 +210,6 @@ impl Errors {
         rows.dedup();
         rows.len()
     }
-}
-
-/// Checks the row has as many cells as the header.
-pub(super) fn check_width(p: &Parsed, i: usize, errs: &mut Errors) -> bool {
-    let n = p.rows[i].len();
-    if n != p.width {
-        errs.add(
-            i,
-            "",
-            "wrong_cell_count",
-            format!("the row has {n} cells; the header has {}", p.width),
-        );
-        return false;
-    }
-    true
 }
 
 pub(super) fn parse_bool(p: &Parsed, i: usize, col: &str, errs: &mut Errors) -> bool {

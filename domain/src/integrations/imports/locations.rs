@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use super::file::{Errors, Parsed, check_width};
-use super::{Found, Plan, Seen, clients_by_name, lookup, required_client, resolve_client};
+use super::file::{Errors, Parsed};
+use super::{Found, Plan, Seen, clients_by_name, lookup, resolve_client};
 use crate::customers::locations::NewLocation;
 use crate::identity::company::Address;
 use crate::kernel::validation::ValidationErrors;
@@ -34,15 +34,8 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
     }
     let mut seen = Seen::new();
     let (mut new, mut changed, mut same) = (Vec::new(), Vec::new(), 0);
-    for i in 0..p.len() {
-        if p.skipped(i) {
-            continue;
-        }
-        if !check_width(p, i, errs) {
-            continue;
-        }
+    for i in p.rows() {
         let before = errs.0.len();
-        required_client(p, i, errs);
         let client = resolve_client(p, i, &clients, errs);
         let mut v = ValidationErrors::new();
         let l = crate::customers::locations::validate(

@@ -3,8 +3,9 @@
 //! A file is checked at the door (UTF-8, a header row naming known columns
 //! with every required one, at least one data row) and stored; a job then
 //! validates every row with the domains' own rules, resolves client names,
-//! and writes in one transaction with batched statements. Rows are matched
-//! on natural keys, so importing a file again creates nothing:
+//! and writes in one transaction through the owning modules' batched
+//! `insert` and `overwrite` (the statements the API writes with). Rows are
+//! matched on natural keys, so importing a file again creates nothing:
 //!
 //! - clients: `lower(name)`;
 //! - contacts: the client and `lower(email)`, or without an e-mail the
@@ -15,6 +16,9 @@
 //!
 //! A match is updated, or left alone when nothing differs. An existing key
 //! matching several records, or a key repeated in the file, is a row error.
+//!
+//! Here: the import record and its run; `file` reads the CSV into rows;
+//! one file per kind turns rows into a `Plan` of what to write.
 
 use std::collections::HashMap;
 
@@ -66,18 +70,7 @@ impl ImportKind {
     /// The columns a file may have, and which of them it must have.
     pub fn columns(self) -> (&'static [&'static str], &'static [&'static str]) {
         match self {
-            ImportKind::Clients => (
-                &[
-                    "name",
-                    "email",
-                    "phone",
-                    "website",
-                    "tax_id",
-                    "notes",
-                    "email_domains",
-                ],
-                &["name"],
-            ),
+            ImportKind::Clients => (CLIENT_COLUMNS, &["name"]),
             ImportKind::Contacts => (
                 &[
                     "client",
@@ -406,7 +399,7 @@ pub async fn run(
         Err(e) => return Err(e),
     };
     let mut errs = Errors::default();
-    let parsed = parsed.without_nul_rows(&mut errs);
+    let parsed = parsed.without_bad_rows(&mut errs);
     let plan = match imp.kind {
         ImportKind::Clients => clients::plan(tx, &parsed, &mut errs).await?,
         ImportKind::Contacts => contacts::plan(tx, &parsed, &mut errs).await?,
@@ -615,6 +608,16 @@ impl<K: std::hash::Hash + Eq> Seen<K> {
     }
 }
 
+/// The key a contact or an asset is matched on: its client and its
+/// identifying field (an e-mail, a serial) lower-cased, or without one its
+/// name lower-cased.
+fn natural_key(client: ClientId, ident: Option<&str>, name: &str) -> (ClientId, String) {
+    match ident {
+        Some(s) => (client, format!("k:{}", s.to_lowercase())),
+        None => (client, format!("n:{}", name.to_lowercase())),
+    }
+}
+
 /// The tenant's clients by lower-cased name.
 async fn clients_by_name(tx: &mut TenantTx) -> DomainResult<HashMap<String, Vec<ClientId>>> {
     let tenant = tx.tenant();
@@ -630,14 +633,18 @@ async fn clients_by_name(tx: &mut TenantTx) -> DomainResult<HashMap<String, Vec<
     Ok(map)
 }
 
-/// The client a row names, or an error on the row.
+/// The client a row names, or an error on the row (none named, none or
+/// several of that name).
 fn resolve_client(
     p: &Parsed,
     i: usize,
     clients: &HashMap<String, Vec<ClientId>>,
     errs: &mut Errors,
 ) -> Option<ClientId> {
-    let name = p.cell(i, "client")?;
+    let Some(name) = p.cell(i, "client") else {
+        errs.add(i, "client", "required", "client must not be empty");
+        return None;
+    };
     match lookup(clients, &name.to_lowercase()) {
         Found::One(id) => Some(*id),
         Found::None => {
@@ -658,11 +665,5 @@ fn resolve_client(
             );
             None
         }
-    }
-}
-
-fn required_client(p: &Parsed, i: usize, errs: &mut Errors) {
-    if p.cell(i, "client").is_none() {
-        errs.add(i, "client", "required", "client must not be empty");
     }
 }
