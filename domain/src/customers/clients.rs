@@ -118,6 +118,7 @@ pub struct ClientFilter {
     pub status: ArchiveFilter,
 }
 
+/// A validated client, ready to be written.
 pub(crate) struct Fields {
     pub(crate) name: String,
     pub(crate) email: Option<String>,
@@ -127,6 +128,7 @@ pub(crate) struct Fields {
     pub(crate) notes: Option<String>,
     pub(crate) email_domains: Vec<String>,
     pub(crate) hourly_rate: Option<rust_decimal::Decimal>,
+    pub(crate) billing_address: Option<Address>,
 }
 
 /// Most registered domains per client.
@@ -165,6 +167,7 @@ fn validate_domains(v: &mut ValidationErrors, domains: &[String]) -> Vec<String>
 }
 
 pub(crate) fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
+    let billing_address = billing_address(v, c.billing_address);
     Fields {
         name: v.required_text("name", &c.name, 200),
         email: v.optional_email("email", c.email.as_deref()),
@@ -174,6 +177,7 @@ pub(crate) fn validate(v: &mut ValidationErrors, c: NewClient) -> Fields {
         notes: v.optional_text("notes", c.notes.as_deref(), 10_000),
         email_domains: validate_domains(v, &c.email_domains),
         hourly_rate: crate::kernel::money::validate_rate(v, "hourly_rate", c.hourly_rate),
+        billing_address,
     }
 }
 
@@ -330,33 +334,14 @@ fn billing_address(v: &mut ValidationErrors, a: Option<Address>) -> Option<Addre
         .filter(|a| *a != Address::default())
 }
 
-pub async fn create(tx: &mut TenantTx, mut new: NewClient) -> DomainResult<Client> {
+pub async fn create(tx: &mut TenantTx, new: NewClient) -> DomainResult<Client> {
     let mut v = ValidationErrors::new();
-    let billing = billing_address(&mut v, new.billing_address.take());
     let f = validate(&mut v, new);
     check_domains_free(tx, &mut v, &f.email_domains, None).await?;
     v.finish()?;
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let client: Client = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, email_domains, \
-         hourly_rate, billing_address, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $9, $9) RETURNING {COLUMNS}"
-    )))
-    .bind(ClientId::new())
-    .bind(tenant)
-    .bind(f.name)
-    .bind(f.email)
-    .bind(f.phone)
-    .bind(f.website)
-    .bind(f.tax_id)
-    .bind(f.notes)
-    .bind(now)
-    .bind(f.email_domains)
-    .bind(f.hourly_rate)
-    .bind(billing.map(sqlx::types::Json))
-    .fetch_one(tx.conn())
-    .await?;
-    let client = client.shown(tx).await?;
+    let id = ClientId::new();
+    insert(tx, &[(id, f)]).await?;
+    let client = get(tx, id).await?;
     crate::kernel::events::emit(
         tx,
         crate::kernel::events::CLIENT_CREATED,
@@ -375,40 +360,91 @@ pub async fn update(tx: &mut TenantTx, id: ClientId, patch: ClientPatch) -> Doma
         phone: patch.phone.unwrap_or(current.phone),
         website: patch.website.unwrap_or(current.website),
         tax_id: patch.tax_id.unwrap_or(current.tax_id),
-        billing_address: None,
+        billing_address: patch.billing_address.unwrap_or(current.billing_address),
         notes: patch.notes.unwrap_or(current.notes),
         email_domains: patch.email_domains.unwrap_or(current.email_domains),
         hourly_rate: patch.hourly_rate.unwrap_or(current.hourly_rate),
     };
     let mut v = ValidationErrors::new();
-    let billing = billing_address(
-        &mut v,
-        patch.billing_address.unwrap_or(current.billing_address),
-    );
     let f = validate(&mut v, merged);
     check_domains_free(tx, &mut v, &f.email_domains, Some(id)).await?;
     v.finish()?;
+    overwrite(tx, &[(id, f)]).await?;
+    get(tx, id).await
+}
+
+/// The columns [`insert`] and [`overwrite`] write, as `unnest` arrays from
+/// `$3`: one element per client. Domains hold no spaces (validated), so a
+/// space joins each client's.
+const WRITTEN: &str = "unnest($3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], \
+    $8::text[], $9::text[], $10::text[], $11::numeric[], $12::jsonb[]) \
+    AS u(id, name, email, phone, website, tax_id, notes, domains, rate, billing)";
+
+/// Inserts validated clients, many at once: the one statement that creates
+/// clients (the API's [`create`] and the CSV import). Emits nothing.
+pub(crate) async fn insert(tx: &mut TenantTx, rows: &[(ClientId, Fields)]) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "INSERT INTO clients (id, company_id, name, email, phone, website, tax_id, notes, \
+             email_domains, hourly_rate, billing_address, created_at, updated_at) \
+             SELECT u.id, $1, u.name, u.email, u.phone, u.website, u.tax_id, u.notes, \
+             COALESCE(string_to_array(NULLIF(u.domains, ''), ' '), '{{}}'), u.rate, u.billing, $2, $2 \
+             FROM {WRITTEN}"
+        ),
+    )
+    .await
+}
+
+/// Sets every field of existing clients to the validated ones, many at
+/// once: the one statement that updates a client's fields (the API's
+/// [`update`] and the CSV import).
+pub(crate) async fn overwrite(tx: &mut TenantTx, rows: &[(ClientId, Fields)]) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "UPDATE clients c SET name = u.name, email = u.email, phone = u.phone, \
+             website = u.website, tax_id = u.tax_id, notes = u.notes, \
+             email_domains = COALESCE(string_to_array(NULLIF(u.domains, ''), ' '), '{{}}'), \
+             hourly_rate = u.rate, billing_address = u.billing, updated_at = $2 \
+             FROM {WRITTEN} WHERE c.company_id = $1 AND c.id = u.id"
+        ),
+    )
+    .await
+}
+
+async fn write(tx: &mut TenantTx, rows: &[(ClientId, Fields)], sql: &str) -> DomainResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let (tenant, now) = (tx.tenant(), tx.now());
-    let client: Client = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE clients SET name = $3, email = $4, phone = $5, website = $6, tax_id = $7, \
-         notes = $8, updated_at = $9, email_domains = $10, hourly_rate = $11, billing_address = $12 \
-         WHERE company_id = $1 AND id = $2 RETURNING {COLUMNS}"
-    )))
-    .bind(tenant)
-    .bind(id)
-    .bind(f.name)
-    .bind(f.email)
-    .bind(f.phone)
-    .bind(f.website)
-    .bind(f.tax_id)
-    .bind(f.notes)
-    .bind(now)
-    .bind(f.email_domains)
-    .bind(f.hourly_rate)
-    .bind(billing.map(sqlx::types::Json))
-    .fetch_one(tx.conn())
-    .await?;
-    client.shown(tx).await
+    let col = |g: fn(&Fields) -> Option<String>| rows.iter().map(|r| g(&r.1)).collect::<Vec<_>>();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(now)
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.name.clone()).collect::<Vec<_>>())
+        .bind(col(|f| f.email.clone()))
+        .bind(col(|f| f.phone.clone()))
+        .bind(col(|f| f.website.clone()))
+        .bind(col(|f| f.tax_id.clone()))
+        .bind(col(|f| f.notes.clone()))
+        .bind(
+            rows.iter()
+                .map(|r| r.1.email_domains.join(" "))
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.1.hourly_rate).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.1.billing_address.clone().map(sqlx::types::Json))
+                .collect::<Vec<_>>(),
+        )
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }
 
 /// Archives (`true`) or restores (`false`) a client. Idempotent.

@@ -128,15 +128,23 @@ pub(crate) fn validate(v: &mut ValidationErrors, c: NewContact) -> NewContact {
     }
 }
 
-async fn clear_primary(tx: &mut TenantTx, client: ClientId, except: ContactId) -> DomainResult<()> {
+/// Makes each given contact the only primary one of its client: the
+/// client's other contacts stop being primary.
+pub(crate) async fn clear_other_primaries(
+    tx: &mut TenantTx,
+    primaries: &[(ContactId, ClientId)],
+) -> DomainResult<()> {
+    if primaries.is_empty() {
+        return Ok(());
+    }
     let tenant = tx.tenant();
     sqlx::query(
-        "UPDATE contacts SET is_primary = false \
-         WHERE company_id = $1 AND client_id = $2 AND id <> $3 AND is_primary",
+        "UPDATE contacts SET is_primary = false WHERE company_id = $1 AND client_id = ANY($2) \
+         AND is_primary AND NOT (id = ANY($3))",
     )
     .bind(tenant)
-    .bind(client)
-    .bind(except)
+    .bind(primaries.iter().map(|p| p.1).collect::<Vec<_>>())
+    .bind(primaries.iter().map(|p| p.0).collect::<Vec<_>>())
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -149,26 +157,10 @@ pub async fn create(tx: &mut TenantTx, client: ClientId, new: NewContact) -> Dom
     clients::ensure_exists(tx, client).await?;
     let id = ContactId::new();
     if c.is_primary {
-        clear_primary(tx, client, id).await?;
+        clear_other_primaries(tx, &[(id, client)]).await?;
     }
-    let (tenant, now) = (tx.tenant(), tx.now());
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO contacts (id, company_id, client_id, name, email, phone, title, is_primary, is_billing, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $9, $9) RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(tenant)
-    .bind(client)
-    .bind(c.name)
-    .bind(c.email)
-    .bind(c.phone)
-    .bind(c.title)
-    .bind(c.is_primary)
-    .bind(now)
-    .bind(c.is_billing)
-    .fetch_one(tx.conn())
-    .await
-    .on_constraint("contacts_client_email_key", email_taken)
+    insert(tx, &[(id, client, c)]).await?;
+    get(tx, client, id).await
 }
 
 pub async fn update(
@@ -190,26 +182,82 @@ pub async fn update(
     let c = validate(&mut v, merged);
     v.finish()?;
     if c.is_primary {
-        clear_primary(tx, client, id).await?;
+        clear_other_primaries(tx, &[(id, client)]).await?;
+    }
+    overwrite(tx, &[(id, client, c)]).await?;
+    get(tx, client, id).await
+}
+
+/// The columns [`insert`] and [`overwrite`] write, as `unnest` arrays from
+/// `$3`: one element per contact.
+const WRITTEN: &str = "unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
+    $8::text[], $9::bool[], $10::bool[]) AS u(id, client, name, email, phone, title, pri, bill)";
+
+/// Inserts validated contacts, many at once: the one statement that creates
+/// contacts (the API's [`create`] and the CSV import). Leaves other
+/// contacts' `is_primary` as it is.
+pub(crate) async fn insert(
+    tx: &mut TenantTx,
+    rows: &[(ContactId, ClientId, NewContact)],
+) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "INSERT INTO contacts (id, company_id, client_id, name, email, phone, title, is_primary, \
+             is_billing, created_at, updated_at) \
+             SELECT u.id, $1, u.client, u.name, u.email, u.phone, u.title, u.pri, u.bill, $2, $2 \
+             FROM {WRITTEN}"
+        ),
+    )
+    .await
+}
+
+/// Sets every field of existing contacts to the validated ones, many at
+/// once: the one statement that updates a contact (the API's [`update`] and
+/// the CSV import). Leaves other contacts' `is_primary` as it is.
+pub(crate) async fn overwrite(
+    tx: &mut TenantTx,
+    rows: &[(ContactId, ClientId, NewContact)],
+) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "UPDATE contacts c SET name = u.name, email = u.email, phone = u.phone, title = u.title, \
+             is_primary = u.pri, is_billing = u.bill, updated_at = $2 FROM {WRITTEN} \
+             WHERE c.company_id = $1 AND c.id = u.id AND c.client_id = u.client"
+        ),
+    )
+    .await
+}
+
+async fn write(
+    tx: &mut TenantTx,
+    rows: &[(ContactId, ClientId, NewContact)],
+    sql: &str,
+) -> DomainResult<()> {
+    if rows.is_empty() {
+        return Ok(());
     }
     let (tenant, now) = (tx.tenant(), tx.now());
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE contacts SET name = $4, email = $5, phone = $6, title = $7, is_primary = $8, \
-         updated_at = $9, is_billing = $10 WHERE company_id = $1 AND client_id = $2 AND id = $3 RETURNING {COLUMNS}"
-    )))
-    .bind(tenant)
-    .bind(client)
-    .bind(id)
-    .bind(c.name)
-    .bind(c.email)
-    .bind(c.phone)
-    .bind(c.title)
-    .bind(c.is_primary)
-    .bind(now)
-    .bind(c.is_billing)
-    .fetch_one(tx.conn())
-    .await
-    .on_constraint("contacts_client_email_key", email_taken)
+    let col =
+        |g: fn(&NewContact) -> Option<String>| rows.iter().map(|r| g(&r.2)).collect::<Vec<_>>();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(now)
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2.name.clone()).collect::<Vec<_>>())
+        .bind(col(|c| c.email.clone()))
+        .bind(col(|c| c.phone.clone()))
+        .bind(col(|c| c.title.clone()))
+        .bind(rows.iter().map(|r| r.2.is_primary).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2.is_billing).collect::<Vec<_>>())
+        .execute(tx.conn())
+        .await
+        .on_constraint("contacts_client_email_key", email_taken)?;
+    Ok(())
 }
 
 /// Where a client's invoices, statements and reminders go: its billing

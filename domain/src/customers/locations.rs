@@ -176,23 +176,8 @@ pub async fn create(
     if l.is_primary {
         clear_primary(tx, client, id).await?;
     }
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let row: LocationRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO locations (id, company_id, client_id, name, address, phone, notes, is_primary, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING {COLUMNS}"
-    )))
-    .bind(id)
-    .bind(tenant)
-    .bind(client)
-    .bind(l.name)
-    .bind(l.address.to_json())
-    .bind(l.phone)
-    .bind(l.notes)
-    .bind(l.is_primary)
-    .bind(now)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(row.into())
+    insert(tx, &[(id, client, l)]).await?;
+    get(tx, client, id).await
 }
 
 pub async fn update(
@@ -215,23 +200,80 @@ pub async fn update(
     if l.is_primary {
         clear_primary(tx, client, id).await?;
     }
+    overwrite(tx, &[(id, client, l)]).await?;
+    get(tx, client, id).await
+}
+
+/// The columns [`insert`] and [`overwrite`] write, as `unnest` arrays from
+/// `$3`: one element per location.
+const WRITTEN: &str = "unnest($3::uuid[], $4::uuid[], $5::text[], $6::jsonb[], $7::text[], \
+    $8::text[], $9::bool[]) AS u(id, client, name, address, phone, notes, pri)";
+
+/// Inserts validated locations, many at once: the one statement that
+/// creates locations (the API's [`create`] and the CSV import). Leaves other
+/// locations' `is_primary` as it is.
+pub(crate) async fn insert(
+    tx: &mut TenantTx,
+    rows: &[(LocationId, ClientId, NewLocation)],
+) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "INSERT INTO locations (id, company_id, client_id, name, address, phone, notes, \
+             is_primary, created_at, updated_at) \
+             SELECT u.id, $1, u.client, u.name, u.address, u.phone, u.notes, u.pri, $2, $2 \
+             FROM {WRITTEN}"
+        ),
+    )
+    .await
+}
+
+/// Sets every field of existing locations to the validated ones, many at
+/// once: the one statement that updates a location (the API's [`update`]
+/// and the CSV import). Leaves other locations' `is_primary` as it is.
+pub(crate) async fn overwrite(
+    tx: &mut TenantTx,
+    rows: &[(LocationId, ClientId, NewLocation)],
+) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "UPDATE locations l SET name = u.name, address = u.address, phone = u.phone, \
+             notes = u.notes, is_primary = u.pri, updated_at = $2 FROM {WRITTEN} \
+             WHERE l.company_id = $1 AND l.id = u.id AND l.client_id = u.client"
+        ),
+    )
+    .await
+}
+
+async fn write(
+    tx: &mut TenantTx,
+    rows: &[(LocationId, ClientId, NewLocation)],
+    sql: &str,
+) -> DomainResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
     let (tenant, now) = (tx.tenant(), tx.now());
-    let row: LocationRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE locations SET name = $4, address = $5, phone = $6, notes = $7, is_primary = $8, \
-         updated_at = $9 WHERE company_id = $1 AND client_id = $2 AND id = $3 RETURNING {COLUMNS}"
-    )))
-    .bind(tenant)
-    .bind(client)
-    .bind(id)
-    .bind(l.name)
-    .bind(l.address.to_json())
-    .bind(l.phone)
-    .bind(l.notes)
-    .bind(l.is_primary)
-    .bind(now)
-    .fetch_one(tx.conn())
-    .await?;
-    Ok(row.into())
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(now)
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2.name.clone()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.2.address.to_json())
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.2.phone.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2.notes.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.2.is_primary).collect::<Vec<_>>())
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }
 
 pub async fn delete(tx: &mut TenantTx, client: ClientId, id: LocationId) -> DomainResult<()> {

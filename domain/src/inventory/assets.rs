@@ -682,50 +682,104 @@ pub async fn create(tx: &mut TenantTx, new: NewAsset, user: Option<UserId>) -> D
     let c = company::get(tx).await?;
     let today = c.today(tx.now());
     let f = validate(tx, new, &c.currency, today).await?;
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let row: Row = bind_fields(
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO assets (id, company_id, client_id, name, asset_type, make, model, serial, hostname, \
-             ip_address, mac_address, operating_system, location_id, contact_id, purchase_date, purchase_cost, \
-             currency, warranty_expires, status, notes, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21) \
-             RETURNING {COLUMNS}"
-        )))
-        .bind(AssetId::new())
-        .bind(tenant),
-        f,
-    )
-    .bind(now)
-    .fetch_one(tx.conn())
-    .await?;
-    let a = Asset::from(row);
+    let id = AssetId::new();
+    insert(tx, &[(id, f)]).await?;
+    let a = get(tx, id).await?;
     let changes = diff(None, &a);
     record_event(tx, a.id, "created", changes, user).await?;
     Ok(a)
 }
 
-type AsRow<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Row, sqlx::postgres::PgArguments>;
+/// The columns [`insert`] and [`overwrite`] write, as `unnest` arrays from
+/// `$3`: one element per asset.
+const WRITTEN: &str = "unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], \
+    $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::uuid[], \
+    $15::uuid[], $16::date[], $17::numeric[], $18::text[], $19::date[], $20::text[], $21::text[]) \
+    AS u(id, client, name, t, make, model, serial, host, ip, mac, os, loc, contact, pdate, cost, \
+    cur, wexp, status, notes)";
 
-/// Binds the fields in column order: client_id to notes.
-fn bind_fields(q: AsRow<'_>, f: Fields) -> AsRow<'_> {
-    q.bind(f.client_id)
-        .bind(f.name)
-        .bind(f.asset_type.as_str())
-        .bind(f.make)
-        .bind(f.model)
-        .bind(f.serial)
-        .bind(f.hostname)
-        .bind(f.ip_address)
-        .bind(f.mac_address)
-        .bind(f.operating_system)
-        .bind(f.location_id)
-        .bind(f.contact_id)
-        .bind(f.purchase_date)
-        .bind(f.purchase_cost)
-        .bind(f.currency)
-        .bind(f.warranty_expires)
-        .bind(f.status.as_str())
-        .bind(f.notes)
+/// Inserts validated assets, many at once: the one statement that creates
+/// assets (the API's [`create`] and the CSV import). Records no event.
+pub(crate) async fn insert(tx: &mut TenantTx, rows: &[(AssetId, Fields)]) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "INSERT INTO assets (id, company_id, client_id, name, asset_type, make, model, serial, \
+             hostname, ip_address, mac_address, operating_system, location_id, contact_id, \
+             purchase_date, purchase_cost, currency, warranty_expires, status, notes, created_at, \
+             updated_at) \
+             SELECT u.id, $1, u.client, u.name, u.t, u.make, u.model, u.serial, u.host, u.ip, u.mac, \
+             u.os, u.loc, u.contact, u.pdate, u.cost, u.cur, u.wexp, u.status, u.notes, $2, $2 \
+             FROM {WRITTEN}"
+        ),
+    )
+    .await
+}
+
+/// Sets every field of existing assets to the validated ones, many at once:
+/// the one statement that updates an asset's fields (the API's [`update`]
+/// and the CSV import). Records no event.
+pub(crate) async fn overwrite(tx: &mut TenantTx, rows: &[(AssetId, Fields)]) -> DomainResult<()> {
+    write(
+        tx,
+        rows,
+        &format!(
+            "UPDATE assets a SET client_id = u.client, name = u.name, asset_type = u.t, \
+             make = u.make, model = u.model, serial = u.serial, hostname = u.host, \
+             ip_address = u.ip, mac_address = u.mac, operating_system = u.os, \
+             location_id = u.loc, contact_id = u.contact, purchase_date = u.pdate, \
+             purchase_cost = u.cost, currency = u.cur, warranty_expires = u.wexp, \
+             status = u.status, notes = u.notes, updated_at = $2 \
+             FROM {WRITTEN} WHERE a.company_id = $1 AND a.id = u.id"
+        ),
+    )
+    .await
+}
+
+async fn write(tx: &mut TenantTx, rows: &[(AssetId, Fields)], sql: &str) -> DomainResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let col = |g: fn(&Fields) -> Option<String>| rows.iter().map(|r| g(&r.1)).collect::<Vec<_>>();
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(tenant)
+        .bind(now)
+        .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.client_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.name.clone()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.1.asset_type.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(col(|f| f.make.clone()))
+        .bind(col(|f| f.model.clone()))
+        .bind(col(|f| f.serial.clone()))
+        .bind(col(|f| f.hostname.clone()))
+        .bind(col(|f| f.ip_address.clone()))
+        .bind(col(|f| f.mac_address.clone()))
+        .bind(col(|f| f.operating_system.clone()))
+        .bind(rows.iter().map(|r| r.1.location_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.contact_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.purchase_date).collect::<Vec<_>>())
+        .bind(rows.iter().map(|r| r.1.purchase_cost).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.1.currency.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            rows.iter()
+                .map(|r| r.1.warranty_expires)
+                .collect::<Vec<_>>(),
+        )
+        .bind(rows.iter().map(|r| r.1.status.as_str()).collect::<Vec<_>>())
+        .bind(col(|f| f.notes.clone()))
+        .execute(tx.conn())
+        .await?;
+    Ok(())
 }
 
 /// Applies `patch`; records which fields changed. Returns the asset as it is
@@ -766,23 +820,8 @@ pub async fn update(
     if diff(Some(&cur), &f.preview(&cur)).is_empty() {
         return Ok(cur);
     }
-    let (tenant, now) = (tx.tenant(), tx.now());
-    let row: Row = bind_fields(
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "UPDATE assets SET client_id = $3, name = $4, asset_type = $5, make = $6, model = $7, \
-             serial = $8, hostname = $9, ip_address = $10, mac_address = $11, operating_system = $12, \
-             location_id = $13, contact_id = $14, purchase_date = $15, purchase_cost = $16, currency = $17, \
-             warranty_expires = $18, status = $19, notes = $20, updated_at = $21 \
-             WHERE company_id = $2 AND id = $1 RETURNING {COLUMNS}"
-        )))
-        .bind(id)
-        .bind(tenant),
-        f,
-    )
-    .bind(now)
-    .fetch_one(tx.conn())
-    .await?;
-    let a = Asset::from(row);
+    overwrite(tx, &[(id, f)]).await?;
+    let a = get(tx, id).await?;
     record_event(tx, id, "updated", diff(Some(&cur), &a), user).await?;
     Ok(a)
 }
@@ -1003,21 +1042,36 @@ pub(crate) fn diff(
 async fn record_event(
     tx: &mut TenantTx,
     asset: AssetId,
-    kind: &str,
+    kind: &'static str,
     changes: serde_json::Map<String, serde_json::Value>,
     user: Option<UserId>,
 ) -> DomainResult<()> {
+    let changes = serde_json::Value::Object(changes);
+    record_events(tx, &[(asset, kind, changes)], user).await
+}
+
+/// Records changes of assets, many at once, in the order given: each an
+/// asset, a kind (`created`, `updated`, `bulk`) and the changes by field.
+pub(crate) async fn record_events(
+    tx: &mut TenantTx,
+    events: &[(AssetId, &'static str, serde_json::Value)],
+    user: Option<UserId>,
+) -> DomainResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query(
         "INSERT INTO asset_events (company_id, asset_id, kind, changes, user_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         SELECT $1, u.id, u.kind, u.changes, $2, $3 \
+         FROM unnest($4::uuid[], $5::text[], $6::jsonb[]) AS u(id, kind, changes)",
     )
     .bind(tenant)
-    .bind(asset)
-    .bind(kind)
-    .bind(serde_json::Value::Object(changes))
     .bind(user)
     .bind(now)
+    .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.2.clone()).collect::<Vec<_>>())
     .execute(tx.conn())
     .await?;
     Ok(())
