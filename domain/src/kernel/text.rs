@@ -6,7 +6,7 @@
 /// schema, `ALL`, `as_str`, `parse` and `TryFrom<String>` (for `sqlx`'s
 /// `#[sqlx(try_from = "String")]`). Every string enum is declared with it.
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $s:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         pub enum $name { $($(#[$vmeta])* #[serde(rename = $s)] $variant),+ }
@@ -36,5 +36,32 @@ pub fn truncate_chars(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         Some((i, _)) => s[..i].to_owned(),
         None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+
+    text_enum!(Sample {
+        First = "first",
+        Second = "second:two",
+    });
+
+    #[test]
+    fn serde_the_schema_and_as_str_say_the_same_strings() {
+        assert_eq!(serde_json::to_value(Sample::Second).unwrap(), "second:two");
+        assert_eq!(
+            serde_json::from_value::<Sample>("first".into()).unwrap(),
+            Sample::First
+        );
+        let schema = serde_json::to_value(Sample::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["first", "second:two"]));
+        assert_eq!(Sample::parse("second:two"), Some(Sample::Second));
+        assert_eq!(Sample::Second.as_str(), "second:two");
+        assert_eq!(
+            Sample::try_from("third".to_owned()),
+            Err("third".to_owned())
+        );
     }
 }
