@@ -57,9 +57,7 @@ impl Job for WarrantyAlerts {
             }
         }
         tx.commit().await?;
-        mail::dispatch(&ctx, self.tenant, &mails)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &mails).await?;
         Ok(json!({
             "as_of": today, "alerts": alerts.len(), "messages": mails.len(),
             "without_recipients": unaddressed,

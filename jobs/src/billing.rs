@@ -94,26 +94,19 @@ impl Job for Run {
                 templates,
                 due: c.iter().map(|(_, p)| p.clone()).collect(),
             };
-            chunks.push(
-                Prepared::typed(&job, now, Some(key))
-                    .map_err(|e| JobError::retry(e.to_string()))?,
-            );
+            chunks.push(Prepared::typed(&job, now, Some(key))?);
         }
         // The chunks' jobs, the run's record of them and the run's mark
         // commit together: a repeated fan-out finds the run fanned out and
         // leaves it (a push lost here is queued again by the workers' sweep).
         let periods: i32 = records.iter().map(|r| r.periods).sum();
         let mut sys = ctx.db.system().await?;
-        let recorded = enqueue::record(&mut sys, chunks, now)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        let recorded = enqueue::record(&mut sys, chunks, now).await?;
         recurring::record_chunks(&mut sys, self.tenant, run, &records).await?;
         recurring::mark_fanned_out(&mut sys, self.tenant, run, due.len() as i32, periods, now)
             .await?;
         sys.commit().await?;
-        enqueue::push(&ctx.queue, &recorded, now)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        enqueue::push(&ctx.queue, &recorded, now).await?;
         Ok(
             serde_json::json!({ "run_id": run, "as_of": as_of, "templates": due.len(), "periods": periods, "chunks": recorded.len() }),
         )
@@ -196,13 +189,9 @@ impl Job for Bill {
                 run_at: Some(ctx.db.clock.now() + RENDER_AFTER_BILLING),
                 unique_key: None,
             };
-            enqueue::enqueue_with(&ctx, &job, opts)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            enqueue::enqueue_with(&ctx, &job, opts).await?;
         }
-        mail::dispatch(&ctx, self.tenant, &messages)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &messages).await?;
         Ok(
             serde_json::json!({ "created": created, "skipped": skipped, "failed": failed, "mailed": messages.len() }),
         )
@@ -232,9 +221,7 @@ impl Bill {
                 recurring::record_outcomes(&mut tx, self.run, &items, &seen).await?;
                 let messages = auto_send(&mut tx, ctx, &items, self.as_of).await?;
                 tx.commit().await?;
-                mail::dispatch(ctx, self.tenant, &messages)
-                    .await
-                    .map_err(|e| JobError::retry(e.to_string()))?;
+                mail::dispatch(ctx, self.tenant, &messages).await?;
                 Ok(items)
             }
             Err(e @ nestogy_domain::DomainError::Database(_)) => Err(e.into()),
@@ -443,9 +430,7 @@ impl Job for Remind {
         tx.commit().await?;
         let mut all = created.clone();
         all.extend(orphans.iter().filter(|o| !created.contains(o)));
-        mail::dispatch(&ctx, self.tenant, &all)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &all).await?;
         Ok(serde_json::json!({
             "as_of": today, "reminders": created.len(), "without_recipients": unaddressed,
             "redispatched": orphans.len(),

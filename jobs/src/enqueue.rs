@@ -7,7 +7,7 @@ use nestogy_domain::{JobId, SystemTx, TenantId};
 
 use crate::envelope::Envelope;
 use crate::store::{self, NewJob};
-use crate::{Job, JobContext, Queue, RedisQueue, registry};
+use crate::{Job, JobContext, JobError, Queue, RedisQueue, registry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
@@ -19,6 +19,14 @@ pub enum EnqueueError {
     Database(#[from] sqlx::Error),
     #[error("queueing the job in Redis: {0}")]
     Redis(#[from] redis::RedisError),
+}
+
+/// A job that could not be put on the queue (the database or Redis did not
+/// take it) fails its attempt and is tried again, whatever the cause.
+impl From<EnqueueError> for JobError {
+    fn from(e: EnqueueError) -> Self {
+        JobError::retry(e.to_string())
+    }
 }
 
 /// When to run, and an optional key that makes the enqueue happen once.

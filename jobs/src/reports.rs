@@ -151,9 +151,7 @@ impl Job for Management {
         let (m, created) = mail::create(&mut tx, &ctx, new).await?;
         tx.commit().await?;
         if created {
-            mail::dispatch(&ctx, self.tenant, &[m.id])
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            mail::dispatch(&ctx, self.tenant, &[m.id]).await?;
         }
         Ok(
             json!({"month": view.month, "file": key, "bytes": bytes, "mail": m.id, "created": created}),

@@ -348,9 +348,7 @@ impl Job for Autopay {
             }
             tx.commit().await?;
         }
-        mail::dispatch(&ctx, self.tenant, &mails)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &mails).await?;
         if let Some(e) = retry {
             return Err(e);
         }

@@ -87,9 +87,7 @@ impl Job for SlaCheck {
             mails.push(m.id);
         }
         tx.commit().await?;
-        mail::dispatch(&ctx, self.tenant, &mails)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &mails).await?;
         Ok(json!({ "events": events.len(), "notified": mails.len() }))
     }
 }

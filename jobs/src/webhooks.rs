@@ -77,13 +77,9 @@ impl Job for Dispatch {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| JobError::permanent(e.to_string()))?;
             let mut sys = ctx.db.system().await?;
-            let recorded = enqueue::record(&mut sys, prepared, now)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            let recorded = enqueue::record(&mut sys, prepared, now).await?;
             sys.commit().await?;
-            enqueue::push(&ctx.queue, &recorded, now)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            enqueue::push(&ctx.queue, &recorded, now).await?;
             enqueued += recorded.len();
             if (fresh.len() as i64) < BATCH {
                 break;
@@ -204,9 +200,7 @@ pub async fn deliver(
         }
     }
     tx.commit().await?;
-    mail::dispatch(ctx, tenant, &mails)
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    mail::dispatch(ctx, tenant, &mails).await?;
     if let Some(next) = recorded.next_attempt_at {
         enqueue::enqueue_with(
             ctx,
@@ -219,8 +213,7 @@ pub async fn deliver(
                 unique_key: Some(deliver_key(id, c.attempt, next)),
             },
         )
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+        .await?;
     }
     Ok(json!({
         "attempt": c.attempt,
@@ -382,9 +375,7 @@ fn elapsed_ms(started: Instant) -> i32 {
 /// Enqueues a [`Dispatch`] for `tenant` now (after a commit that made
 /// deliveries, when the caller does not want to wait for the listener).
 pub async fn dispatch_now(ctx: &JobContext, tenant: TenantId) -> Result<(), JobError> {
-    enqueue::enqueue(ctx, &Dispatch { tenant })
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    enqueue::enqueue(ctx, &Dispatch { tenant }).await?;
     Ok(())
 }
 
@@ -490,13 +481,9 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize, JobError> {
         return Ok(0);
     }
     let mut sys = ctx.db.system().await?;
-    let recorded = enqueue::record(&mut sys, prepared, now)
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    let recorded = enqueue::record(&mut sys, prepared, now).await?;
     sys.commit().await?;
-    enqueue::push(&ctx.queue, &recorded, now)
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    enqueue::push(&ctx.queue, &recorded, now).await?;
     Ok(recorded.len())
 }
 
