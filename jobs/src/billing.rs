@@ -6,7 +6,7 @@
 use chrono::NaiveDate;
 use nestogy_domain::billing::documents::DocRef;
 use nestogy_domain::billing::recurring::{self, PeriodOutcome};
-use nestogy_domain::platform::mail::MailTemplate;
+use nestogy_domain::platform::mail::{CreateError, MailTemplate};
 use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
 use serde::{Deserialize, Serialize};
 
@@ -307,10 +307,7 @@ async fn auto_send(
             Ok((m, true)) => out.push(m.id),
             Ok((_, false)) => {}
             // A client with no one to send to: the invoice stands unsent.
-            Err(nestogy_domain::DomainError::Conflict {
-                code: "no_recipients",
-                ..
-            }) => {}
+            Err(CreateError::NoRecipients) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -418,10 +415,7 @@ impl Job for Remind {
             match mail::create(&mut tx, &ctx, new).await {
                 Ok((m, true)) => created.push(m.id),
                 Ok((_, false)) => {}
-                Err(nestogy_domain::DomainError::Conflict {
-                    code: "no_recipients",
-                    ..
-                }) => unaddressed += 1,
+                Err(CreateError::NoRecipients) => unaddressed += 1,
                 Err(e) => return Err(e.into()),
             }
         }

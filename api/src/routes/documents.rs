@@ -148,7 +148,9 @@ pub async fn send(
     let request = Uuid::now_v7();
     let key = format!("{}:{subject_id}:send:{request}", template.as_str());
     let new = compose::document_message(&mut tx, template, subject_id, params, key).await?;
-    let (msg, _) = mailer::create(&mut tx, &ctx, new).await?;
+    let (msg, _) = mailer::create(&mut tx, &ctx, new)
+        .await
+        .map_err(DomainError::from)?;
     p.audit(&mut tx, "mail.queued", "mail", msg.id.as_uuid(), &msg)
         .await?;
     tx.commit().await?;

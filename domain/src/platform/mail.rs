@@ -210,18 +210,44 @@ pub fn new_message_id(id: MailId, domain: &str) -> String {
     format!("<{}@{}>", id.as_uuid().simple(), domain)
 }
 
+/// Why a message was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// It has no recipients: no one to send it to. Answered as the
+    /// conflict `no_recipients`.
+    #[error("there is no one to send this to")]
+    NoRecipients,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+impl From<sqlx::Error> for CreateError {
+    fn from(e: sqlx::Error) -> Self {
+        CreateError::Domain(e.into())
+    }
+}
+
+impl From<CreateError> for DomainError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::NoRecipients => DomainError::conflict(
+                "no_recipients",
+                "there is no one to send this to: give the client a billing or primary contact with an e-mail address",
+            ),
+            CreateError::Domain(e) => e,
+        }
+    }
+}
+
 /// Creates the message for `new.dedupe_key`, or returns the one that
 /// exists; `true` when it was created now.
 pub async fn create_or_get(
     tx: &mut TenantTx,
     new: NewMessage,
     mail_domain: &str,
-) -> DomainResult<(MailMessage, bool)> {
+) -> Result<(MailMessage, bool), CreateError> {
     if new.recipients.is_empty() {
-        return Err(DomainError::conflict(
-            "no_recipients",
-            "there is no one to send this to: give the client a billing or primary contact with an e-mail address",
-        ));
+        return Err(CreateError::NoRecipients);
     }
     let (tenant, now) = (tx.tenant(), tx.now());
     let id = MailId::new();

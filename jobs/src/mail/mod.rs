@@ -11,7 +11,9 @@ use std::time::Duration;
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
-use nestogy_domain::platform::mail::{self, MailStatus, MailTemplate, NewMessage, Outcome};
+use nestogy_domain::platform::mail::{
+    self, CreateError, MailStatus, MailTemplate, NewMessage, Outcome,
+};
 use nestogy_domain::{JobId, MailId, TenantId, TenantTx, billing::invoices, identity::company};
 use serde::{Deserialize, Serialize};
 
@@ -26,9 +28,15 @@ pub async fn create(
     tx: &mut TenantTx,
     ctx: &JobContext,
     new: NewMessage,
-) -> Result<(mail::MailMessage, bool), nestogy_domain::DomainError> {
+) -> Result<(mail::MailMessage, bool), CreateError> {
     let domain = sender_domain(tx, &ctx.services.mail).await?;
     mail::create_or_get(tx, new, &domain).await
+}
+
+impl From<CreateError> for JobError {
+    fn from(e: CreateError) -> Self {
+        nestogy_domain::DomainError::from(e).into()
+    }
 }
 
 pub(crate) async fn sender_domain(
