@@ -14,6 +14,7 @@ pub mod diag;
 pub mod documents;
 pub mod enqueue;
 pub mod envelope;
+pub mod handler;
 pub mod http;
 pub mod imports;
 pub mod inbound;
@@ -36,11 +37,12 @@ use std::sync::Arc;
 use nestogy_domain::Db;
 
 pub use enqueue::{
-    EnqueueError, EnqueueOptions, enqueue, enqueue_kind, enqueue_many, enqueue_with, push_existing,
+    EnqueueError, EnqueueOptions, enqueue, enqueue_many, enqueue_with, push_existing,
 };
 pub use job::{Job, JobError, JobMeta, RetryPolicy};
 pub use queue::RedisQueue;
 pub use queues::Queue;
+pub use registry::enqueue_kind;
 pub use services::{IntegrationsConfig, MailConfig, Services, XeroConfig};
 
 /// What a job handler may reach.
