@@ -6,12 +6,13 @@
 use chrono::NaiveDate;
 use nestogy_domain::billing::documents::DocRef;
 use nestogy_domain::billing::recurring::{self, PeriodOutcome};
-use nestogy_domain::platform::mail::{CreateError, MailTemplate};
+use nestogy_domain::platform::mail::CreateError;
 use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::enqueue::{self, Prepared};
 use crate::mail::compose;
+use crate::mail::message::{Message, Reminder};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
 
 /// Templates per fan-out job.
@@ -297,9 +298,7 @@ async fn auto_send(
         }
         let new = compose::document_message(
             tx,
-            MailTemplate::Invoice,
-            invoice.as_uuid(),
-            serde_json::json!({}),
+            Message::Invoice { invoice },
             format!("invoice:{invoice}:auto"),
         )
         .await?;
@@ -404,11 +403,14 @@ impl Job for Remind {
         .await?;
         let (mut created, mut unaddressed) = (Vec::new(), 0u32);
         for (invoice, d, late, first_sent) in due {
+            let reminder = Reminder {
+                days: d,
+                days_late: Some(late),
+                first_sent: Some(first_sent),
+            };
             let new = compose::document_message(
                 &mut tx,
-                MailTemplate::OverdueReminder,
-                invoice.as_uuid(),
-                serde_json::json!({ "days": d, "days_late": late, "first_sent": first_sent }),
+                Message::OverdueReminder { invoice, reminder },
                 format!("invoice:{invoice}:reminder:{d}"),
             )
             .await?;

@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use nestogy_domain::integrations::webhooks::{self, Claimed, NotClaimed, Outcome};
 use nestogy_domain::kernel::crypto::SecretKey;
-use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
 use nestogy_domain::{TenantId, WebhookDeliveryId, identity::users, kernel::events};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::enqueue::{self, Prepared};
+use crate::mail::message::{EndpointDisabled, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, http, mail};
 
 /// Deliveries one dispatch enqueues per batch.
@@ -175,8 +175,16 @@ pub async fn deliver(
         let admins = users::admin_emails(&mut tx).await?;
         if !admins.is_empty() {
             let endpoint = webhooks::get(&mut tx, c.endpoint_id).await?;
-            let new = NewMessage {
-                dedupe_key: format!(
+            let disabled = EndpointDisabled {
+                url: endpoint.url.clone(),
+                reason: endpoint.disabled_reason.clone(),
+            };
+            let new = Message::WebhookDisabled {
+                endpoint: c.endpoint_id,
+                disabled,
+            }
+            .new_message(
+                format!(
                     "webhook-disabled:{}:{}",
                     c.endpoint_id,
                     endpoint
@@ -184,17 +192,9 @@ pub async fn deliver(
                         .map(|d| d.timestamp())
                         .unwrap_or_default()
                 ),
-                template: MailTemplate::WebhookDisabled,
-                subject_kind: Some("webhook_endpoint"),
-                subject_id: Some(c.endpoint_id.as_uuid()),
-                params: json!({
-                    "url": endpoint.url,
-                    "reason": endpoint.disabled_reason,
-                    "auto_submitted": "auto-generated",
-                }),
-                recipients: admins,
-                subject: format!("Webhook endpoint disabled: {}", endpoint.url),
-            };
+                admins,
+                format!("Webhook endpoint disabled: {}", endpoint.url),
+            );
             let (m, _) = mail::create(&mut tx, ctx, new).await?;
             mails.push(m.id);
         }
