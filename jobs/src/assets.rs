@@ -2,13 +2,14 @@
 
 use nestogy_domain::inventory::assets::{self, WarrantyAlert};
 use nestogy_domain::kernel::roles::Role;
-use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
+use nestogy_domain::platform::mail::NewMessage;
 use nestogy_domain::{TenantId, identity::company, identity::users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::mail::compose::warranty_subject;
+use crate::mail::message::{ExpiringAsset, ExpiringWarranties, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, mail};
 
 /// Alerts the techs and admins by mail when warranties expire in 30, 7 and
@@ -57,9 +58,7 @@ impl Job for WarrantyAlerts {
             }
         }
         tx.commit().await?;
-        mail::dispatch(&ctx, self.tenant, &mails)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &mails).await?;
         Ok(json!({
             "as_of": today, "alerts": alerts.len(), "messages": mails.len(),
             "without_recipients": unaddressed,
@@ -81,31 +80,28 @@ fn message(group: &[WarrantyAlert], recipients: Vec<String>) -> NewMessage {
         );
     }
     let digest = hex::encode(h.finalize());
-    let list: Vec<serde_json::Value> = group
+    let assets = group
         .iter()
-        .map(|a| {
-            json!({
-                "asset_id": a.asset_id,
-                "name": a.asset_name,
-                "serial": a.serial,
-                "hostname": a.hostname,
-                "threshold_days": a.threshold_days,
-                "warranty_expires": a.warranty_expires,
-                "days_left": a.days_left,
-            })
+        .map(|a| ExpiringAsset {
+            asset_id: a.asset_id,
+            name: a.asset_name.clone(),
+            serial: a.serial.clone(),
+            hostname: a.hostname.clone(),
+            threshold_days: a.threshold_days,
+            warranty_expires: Some(a.warranty_expires),
+            days_left: a.days_left,
         })
         .collect();
-    NewMessage {
-        dedupe_key: format!("warranty:{}:{}", first.client_id, &digest[..32]),
-        template: MailTemplate::WarrantyExpiring,
-        subject_kind: Some("client"),
-        subject_id: Some(first.client_id.as_uuid()),
-        params: json!({
-            "client_name": first.client_name,
-            "assets": list,
-            "auto_submitted": "auto-generated",
-        }),
+    let message = Message::WarrantyExpiring {
+        client: first.client_id,
+        alert: ExpiringWarranties {
+            client_name: first.client_name.clone(),
+            assets,
+        },
+    };
+    message.new_message(
+        format!("warranty:{}:{}", first.client_id, &digest[..32]),
         recipients,
-        subject: warranty_subject(&first.client_name, group.len()),
-    }
+        warranty_subject(&first.client_name, group.len()),
+    )
 }

@@ -6,12 +6,13 @@
 use chrono::NaiveDate;
 use nestogy_domain::billing::documents::DocRef;
 use nestogy_domain::billing::recurring::{self, PeriodOutcome, PeriodResult};
-use nestogy_domain::platform::mail::MailTemplate;
+use nestogy_domain::platform::mail::CreateError;
 use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
 use serde::{Deserialize, Serialize};
 
 use crate::enqueue::{self, Prepared};
 use crate::mail::compose;
+use crate::mail::message::{Message, Reminder};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
 
 /// Templates per fan-out job.
@@ -94,26 +95,19 @@ impl Job for Run {
                 templates,
                 due: c.iter().map(|(_, p)| p.clone()).collect(),
             };
-            chunks.push(
-                Prepared::typed(&job, now, Some(key))
-                    .map_err(|e| JobError::retry(e.to_string()))?,
-            );
+            chunks.push(Prepared::typed(&job, now, Some(key))?);
         }
         // The chunks' jobs, the run's record of them and the run's mark
         // commit together: a repeated fan-out finds the run fanned out and
         // leaves it (a push lost here is queued again by the workers' sweep).
         let periods: i32 = records.iter().map(|r| r.periods).sum();
         let mut sys = ctx.db.system().await?;
-        let recorded = enqueue::record(&mut sys, chunks, now)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        let recorded = enqueue::record(&mut sys, chunks, now).await?;
         recurring::record_chunks(&mut sys, self.tenant, run, &records).await?;
         recurring::mark_fanned_out(&mut sys, self.tenant, run, due.len() as i32, periods, now)
             .await?;
         sys.commit().await?;
-        enqueue::push(&ctx.queue, &recorded, now)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        enqueue::push(&ctx.queue, &recorded, now).await?;
         Ok(
             serde_json::json!({ "run_id": run, "as_of": as_of, "templates": due.len(), "periods": periods, "chunks": recorded.len() }),
         )
@@ -196,13 +190,9 @@ impl Job for Bill {
                 run_at: Some(ctx.db.clock.now() + RENDER_AFTER_BILLING),
                 unique_key: None,
             };
-            enqueue::enqueue_with(&ctx, &job, opts)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            enqueue::enqueue_with(&ctx, &job, opts).await?;
         }
-        mail::dispatch(&ctx, self.tenant, &messages)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &messages).await?;
         Ok(
             serde_json::json!({ "created": created, "skipped": skipped, "failed": failed, "mailed": messages.len() }),
         )
@@ -232,9 +222,7 @@ impl Bill {
                 recurring::record_outcomes(&mut tx, self.run, &items, &seen).await?;
                 let messages = auto_send(&mut tx, ctx, &items, self.as_of).await?;
                 tx.commit().await?;
-                mail::dispatch(ctx, self.tenant, &messages)
-                    .await
-                    .map_err(|e| JobError::retry(e.to_string()))?;
+                mail::dispatch(ctx, self.tenant, &messages).await?;
                 Ok(items)
             }
             Err(e @ nestogy_domain::DomainError::Database(_)) => Err(e.into()),
@@ -310,9 +298,7 @@ async fn auto_send(
         }
         let new = compose::document_message(
             tx,
-            MailTemplate::Invoice,
-            invoice.as_uuid(),
-            serde_json::json!({}),
+            Message::Invoice { invoice },
             format!("invoice:{invoice}:auto"),
         )
         .await?;
@@ -320,10 +306,7 @@ async fn auto_send(
             Ok((m, true)) => out.push(m.id),
             Ok((_, false)) => {}
             // A client with no one to send to: the invoice stands unsent.
-            Err(nestogy_domain::DomainError::Conflict {
-                code: "no_recipients",
-                ..
-            }) => {}
+            Err(CreateError::NoRecipients) => {}
             Err(e) => return Err(e.into()),
         }
     }
@@ -420,21 +403,21 @@ impl Job for Remind {
         .await?;
         let (mut created, mut unaddressed) = (Vec::new(), 0u32);
         for (invoice, d, late, first_sent) in due {
+            let reminder = Reminder {
+                days: d,
+                days_late: Some(late),
+                first_sent: Some(first_sent),
+            };
             let new = compose::document_message(
                 &mut tx,
-                MailTemplate::OverdueReminder,
-                invoice.as_uuid(),
-                serde_json::json!({ "days": d, "days_late": late, "first_sent": first_sent }),
+                Message::OverdueReminder { invoice, reminder },
                 format!("invoice:{invoice}:reminder:{d}"),
             )
             .await?;
             match mail::create(&mut tx, &ctx, new).await {
                 Ok((m, true)) => created.push(m.id),
                 Ok((_, false)) => {}
-                Err(nestogy_domain::DomainError::Conflict {
-                    code: "no_recipients",
-                    ..
-                }) => unaddressed += 1,
+                Err(CreateError::NoRecipients) => unaddressed += 1,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -443,9 +426,7 @@ impl Job for Remind {
         tx.commit().await?;
         let mut all = created.clone();
         all.extend(orphans.iter().filter(|o| !created.contains(o)));
-        mail::dispatch(&ctx, self.tenant, &all)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &all).await?;
         Ok(serde_json::json!({
             "as_of": today, "reminders": created.len(), "without_recipients": unaddressed,
             "redispatched": orphans.len(),

@@ -6,8 +6,9 @@ use nestogy_domain::platform::jobs::JobRecord;
 use nestogy_domain::{JobId, SystemTx, TenantId};
 
 use crate::envelope::Envelope;
+use crate::handler::Handler;
 use crate::store::{self, NewJob};
-use crate::{Job, JobContext, Queue, RedisQueue, registry};
+use crate::{Job, JobContext, JobError, Queue, RedisQueue};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
@@ -19,6 +20,14 @@ pub enum EnqueueError {
     Database(#[from] sqlx::Error),
     #[error("queueing the job in Redis: {0}")]
     Redis(#[from] redis::RedisError),
+}
+
+/// A job that could not be put on the queue (the database or Redis did not
+/// take it) fails its attempt and is tried again, whatever the cause.
+impl From<EnqueueError> for JobError {
+    fn from(e: EnqueueError) -> Self {
+        JobError::retry(e.to_string())
+    }
 }
 
 /// When to run, and an optional key that makes the enqueue happen once.
@@ -37,17 +46,15 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Prepares a job of `kind`, as the scheduler and the API do with kinds
-    /// they know only by name.
-    pub fn new(
-        kind: &str,
+    /// Prepares a job of the kind `h` runs.
+    pub fn of(
+        h: &Handler,
         tenant: Option<TenantId>,
         payload: serde_json::Value,
         run_at: DateTime<Utc>,
         unique_key: Option<String>,
-    ) -> Result<Prepared, EnqueueError> {
-        let h = registry::get(kind).ok_or_else(|| EnqueueError::UnknownKind(kind.to_owned()))?;
-        Ok(Prepared {
+    ) -> Prepared {
+        Prepared {
             row: NewJob {
                 id: JobId::new(),
                 tenant,
@@ -59,7 +66,7 @@ impl Prepared {
                 unique_key,
             },
             queue: h.queue,
-        })
+        }
     }
 
     pub fn typed<J: Job>(
@@ -69,7 +76,13 @@ impl Prepared {
     ) -> Result<Prepared, EnqueueError> {
         let payload = serde_json::to_value(job)
             .map_err(|e| EnqueueError::Payload(format!("{}: {e}", J::KIND)))?;
-        Prepared::new(J::KIND, job.tenant(), payload, run_at, unique_key)
+        Ok(Prepared::of(
+            &Handler::of::<J>(),
+            job.tenant(),
+            payload,
+            run_at,
+            unique_key,
+        ))
     }
 
     fn push_item(&self, now: DateTime<Utc>) -> (Queue, Envelope, Option<i64>) {
@@ -192,7 +205,7 @@ pub async fn enqueue_with<J: Job>(
     enqueue_prepared(ctx, prepared, key.as_deref(), now).await
 }
 
-async fn enqueue_prepared(
+pub(crate) async fn enqueue_prepared(
     ctx: &JobContext,
     prepared: Prepared,
     key: Option<&str>,
@@ -212,18 +225,6 @@ async fn enqueue_prepared(
     tx.commit().await?;
     push(&ctx.queue, &recorded, now).await?;
     Ok(id)
-}
-
-/// Enqueues a job known by kind name (schedules' run-now, the API).
-pub async fn enqueue_kind(
-    ctx: &JobContext,
-    kind: &str,
-    tenant: Option<TenantId>,
-    payload: serde_json::Value,
-) -> Result<JobId, EnqueueError> {
-    let now = ctx.db.clock.now();
-    let prepared = Prepared::new(kind, tenant, payload, now, None)?;
-    enqueue_prepared(ctx, prepared, None, now).await
 }
 
 /// Enqueues many jobs of one kind in one insert and one Redis round trip.

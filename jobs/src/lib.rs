@@ -3,7 +3,7 @@
 //! A job is a small serializable payload (ids, not data) implementing
 //! [`Job`]: its kind, its queue, its retry policy, its timeout and an
 //! idempotent `run`. [`enqueue`] records the job in PostgreSQL (the state
-//! people read) and pushes it to its queue in Redis ([`queue`]).
+//! people read) and pushes it to its [`Queue`] in Redis ([`redis_queue`]).
 //!
 //! Delivery is at least once; every handler must be idempotent.
 
@@ -14,6 +14,7 @@ pub mod diag;
 pub mod documents;
 pub mod enqueue;
 pub mod envelope;
+pub mod handler;
 pub mod http;
 pub mod imports;
 pub mod inbound;
@@ -22,7 +23,7 @@ pub mod mail;
 pub mod mailboxes;
 pub mod maintenance;
 pub mod queue;
-pub mod queues;
+pub mod redis_queue;
 pub mod registry;
 pub mod reports;
 pub mod services;
@@ -36,11 +37,12 @@ use std::sync::Arc;
 use nestogy_domain::Db;
 
 pub use enqueue::{
-    EnqueueError, EnqueueOptions, enqueue, enqueue_kind, enqueue_many, enqueue_with, push_existing,
+    EnqueueError, EnqueueOptions, enqueue, enqueue_many, enqueue_with, push_existing,
 };
 pub use job::{Job, JobError, JobMeta, RetryPolicy};
-pub use queue::RedisQueue;
-pub use queues::Queue;
+pub use queue::Queue;
+pub use redis_queue::RedisQueue;
+pub use registry::enqueue_kind;
 pub use services::{IntegrationsConfig, MailConfig, Services, XeroConfig};
 
 /// What a job handler may reach.

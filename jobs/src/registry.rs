@@ -2,102 +2,50 @@
 //! place a new kind is registered.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::OnceLock;
-use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use nestogy_domain::{JobId, TenantId};
+
+use crate::enqueue::{self, EnqueueError, Prepared};
+use crate::handler::Handler;
 use crate::{
-    Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, accounting, assets, billing, diag,
-    documents, imports, mail, mailboxes, maintenance, reports, stripe, tickets, webhooks,
+    JobContext, accounting, assets, billing, diag, documents, imports, mail, mailboxes,
+    maintenance, reports, stripe, tickets, webhooks,
 };
-
-pub type JobFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, JobError>> + Send>>;
-
-/// How to run one kind, type-erased.
-pub struct Handler {
-    pub kind: &'static str,
-    pub queue: Queue,
-    pub retry: RetryPolicy,
-    pub timeout: Duration,
-    pub schedulable: bool,
-    pub run: fn(JobContext, JobMeta, serde_json::Value) -> JobFuture,
-}
-
-fn handler<J: Job>() -> Handler {
-    Handler {
-        kind: J::KIND,
-        queue: J::QUEUE,
-        retry: J::retry_policy(),
-        timeout: J::timeout(),
-        schedulable: J::SCHEDULABLE,
-        run: |ctx, meta, payload| {
-            Box::pin(async move {
-                let mut conflicts = 0;
-                loop {
-                    let job: J = serde_json::from_value(payload.clone()).map_err(|e| {
-                        JobError::permanent(format!("payload does not fit {}: {e}", J::KIND))
-                    })?;
-                    match job.run(ctx.clone(), meta).await {
-                        Err(e) if e.conflict && conflicts < CONFLICT_RETRIES => {
-                            conflicts += 1;
-                            metrics::counter!("job_conflicts_total", "kind" => J::KIND)
-                                .increment(1);
-                            tracing::info!(error = %e.message, conflicts, "conflict with a concurrent transaction; running again");
-                            tokio::time::sleep(conflict_pause(conflicts)).await;
-                        }
-                        other => return other,
-                    }
-                }
-            })
-        },
-    }
-}
-
-/// How often a handler that hit a deadlock or serialization failure runs
-/// again at once, before the failure counts as an attempt.
-pub const CONFLICT_RETRIES: u32 = 5;
-
-/// A random pause before running again after the `n`th conflict: 5–50 ms,
-/// then 10–100 ms, ... so the transactions that collided go apart.
-fn conflict_pause(n: u32) -> Duration {
-    use rand::Rng;
-    let ms = rand::rng().random_range(5..50u64) * u64::from(n.min(8));
-    Duration::from_millis(ms)
-}
 
 fn handlers() -> &'static HashMap<&'static str, Handler> {
     static ALL: OnceLock<HashMap<&'static str, Handler>> = OnceLock::new();
     ALL.get_or_init(|| {
         [
-            handler::<diag::Noop>(),
-            handler::<diag::Record>(),
-            handler::<diag::Flaky>(),
-            handler::<diag::Fail>(),
-            handler::<diag::Deadlock>(),
-            handler::<maintenance::Vacuum>(),
-            handler::<reports::Aggregate>(),
-            handler::<reports::Management>(),
-            handler::<billing::Run>(),
-            handler::<billing::Bill>(),
-            handler::<billing::MarkOverdue>(),
-            handler::<billing::Remind>(),
-            handler::<documents::Render>(),
-            handler::<documents::RenderMany>(),
-            handler::<mail::Deliver>(),
-            handler::<mailboxes::Poll>(),
-            handler::<mailboxes::PollAll>(),
-            handler::<mailboxes::Test>(),
-            handler::<mailboxes::Reprocess>(),
-            handler::<tickets::SlaCheck>(),
-            handler::<assets::WarrantyAlerts>(),
-            handler::<imports::Run>(),
-            handler::<accounting::Connect>(),
-            handler::<accounting::RunSync>(),
-            handler::<stripe::PaymentLink>(),
-            handler::<stripe::Autopay>(),
-            handler::<webhooks::Dispatch>(),
-            handler::<webhooks::Deliver>(),
+            Handler::of::<diag::Noop>(),
+            Handler::of::<diag::Record>(),
+            Handler::of::<diag::Flaky>(),
+            Handler::of::<diag::Fail>(),
+            Handler::of::<diag::Deadlock>(),
+            Handler::of::<maintenance::Vacuum>(),
+            Handler::of::<reports::Aggregate>(),
+            Handler::of::<reports::Management>(),
+            Handler::of::<billing::Run>(),
+            Handler::of::<billing::Bill>(),
+            Handler::of::<billing::MarkOverdue>(),
+            Handler::of::<billing::Remind>(),
+            Handler::of::<documents::Render>(),
+            Handler::of::<documents::RenderMany>(),
+            Handler::of::<mail::Deliver>(),
+            Handler::of::<mailboxes::Poll>(),
+            Handler::of::<mailboxes::PollAll>(),
+            Handler::of::<mailboxes::Test>(),
+            Handler::of::<mailboxes::Reprocess>(),
+            Handler::of::<tickets::SlaCheck>(),
+            Handler::of::<assets::WarrantyAlerts>(),
+            Handler::of::<imports::Run>(),
+            Handler::of::<accounting::Connect>(),
+            Handler::of::<accounting::RunSync>(),
+            Handler::of::<stripe::PaymentLink>(),
+            Handler::of::<stripe::Autopay>(),
+            Handler::of::<webhooks::Dispatch>(),
+            Handler::of::<webhooks::Deliver>(),
         ]
         .into_iter()
         .map(|h| (h.kind, h))
@@ -116,4 +64,29 @@ pub fn all() -> impl Iterator<Item = &'static Handler> {
 /// Whether tenants may schedule `kind`.
 pub fn schedulable(kind: &str) -> bool {
     get(kind).is_some_and(|h| h.schedulable)
+}
+
+/// Prepares a job of `kind`, as the scheduler and the API do with kinds
+/// they know only by name.
+pub fn prepare(
+    kind: &str,
+    tenant: Option<TenantId>,
+    payload: serde_json::Value,
+    run_at: DateTime<Utc>,
+    unique_key: Option<String>,
+) -> Result<Prepared, EnqueueError> {
+    let h = get(kind).ok_or_else(|| EnqueueError::UnknownKind(kind.to_owned()))?;
+    Ok(Prepared::of(h, tenant, payload, run_at, unique_key))
+}
+
+/// Enqueues a job known by kind name (schedules' run-now, the API).
+pub async fn enqueue_kind(
+    ctx: &JobContext,
+    kind: &str,
+    tenant: Option<TenantId>,
+    payload: serde_json::Value,
+) -> Result<JobId, EnqueueError> {
+    let now = ctx.db.clock.now();
+    let prepared = prepare(kind, tenant, payload, now, None)?;
+    enqueue::enqueue_prepared(ctx, prepared, None, now).await
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use nestogy_domain::kernel::files::Files;
 use nestogy_domain::kernel::roles::Role;
-use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
 use nestogy_domain::reports::{self, AggregateMode, ReportName, management};
 use nestogy_domain::{TenantId, identity::company, identity::users};
 use nestogy_render::Template;
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::mail::compose::management_subject;
+use crate::mail::message::{Attachment, Kpi, ManagementReport, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
 
 /// Recomputes a tenant's report snapshots: the periods changed since the
@@ -133,27 +133,33 @@ impl Job for Management {
                              "reason": "no report recipients, accountants or admins"}),
             );
         }
-        let new = NewMessage {
-            dedupe_key: format!("management-report:{}", view.month.format("%Y-%m")),
-            template: MailTemplate::ManagementReport,
-            subject_kind: None,
-            subject_id: None,
-            params: json!({
-                "period": view.month,
-                "period_label": view.period_label,
-                "kpis": view.kpis.iter().map(|(l, v)| json!({"label": l, "value": v})).collect::<Vec<_>>(),
-                "attachments": [{"key": key, "filename": view.file_name, "content_type": "application/pdf"}],
-                "auto_submitted": "auto-generated",
-            }),
-            recipients,
-            subject: management_subject(&view.period_label),
+        let report = ManagementReport {
+            period: Some(view.month),
+            period_label: view.period_label.clone(),
+            kpis: view
+                .kpis
+                .iter()
+                .map(|(label, value)| Kpi {
+                    label: label.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            attachments: vec![Attachment {
+                filename: view.file_name.clone(),
+                content_type: "application/pdf".into(),
+                size: None,
+                key: key.clone(),
+            }],
         };
+        let new = Message::ManagementReport { report }.new_message(
+            format!("management-report:{}", view.month.format("%Y-%m")),
+            recipients,
+            management_subject(&view.period_label),
+        );
         let (m, created) = mail::create(&mut tx, &ctx, new).await?;
         tx.commit().await?;
         if created {
-            mail::dispatch(&ctx, self.tenant, &[m.id])
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            mail::dispatch(&ctx, self.tenant, &[m.id]).await?;
         }
         Ok(
             json!({"month": view.month, "file": key, "bytes": bytes, "mail": m.id, "created": created}),

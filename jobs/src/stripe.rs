@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use nestogy_domain::integrations::stripe::{self, AutopayAttempt, Keys};
-use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
 use nestogy_domain::{TenantId, billing::invoices, customers::contacts, identity::users};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::mail::compose;
+use crate::mail::message::{ChargeFailure, Message};
 
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
 
@@ -348,9 +348,7 @@ impl Job for Autopay {
             }
             tx.commit().await?;
         }
-        mail::dispatch(&ctx, self.tenant, &mails)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &mails).await?;
         if let Some(e) = retry {
             return Err(e);
         }
@@ -378,15 +376,20 @@ async fn notify(
     if recipients.is_empty() {
         return Ok(None);
     }
-    let new = NewMessage {
-        dedupe_key: format!("autopay:{}:{}:failed", a.invoice_id, a.attempt),
-        template: MailTemplate::PaymentFailed,
-        subject_kind: Some("invoice"),
-        subject_id: Some(inv.id.as_uuid()),
-        params: json!({ "reason": reason, "next_attempt_on": next, "attempt": a.attempt }),
-        recipients,
-        subject: compose::payment_failed_subject(&inv),
+    let failure = ChargeFailure {
+        reason: reason.to_owned(),
+        next_attempt_on: next,
+        attempt: a.attempt,
     };
+    let new = Message::PaymentFailed {
+        invoice: inv.id,
+        failure,
+    }
+    .new_message(
+        format!("autopay:{}:{}:failed", a.invoice_id, a.attempt),
+        recipients,
+        compose::payment_failed_subject(&inv),
+    );
     let (m, created) = mail::create(tx, ctx, new).await?;
     Ok(created.then_some(m.id))
 }

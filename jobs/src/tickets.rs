@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
+use nestogy_domain::platform::mail::MailMessage;
 use nestogy_domain::service_desk::tickets::{self, MessageKind, NewMessageRecord, Ticket};
 use nestogy_domain::{
     DomainError, DomainResult, TenantId, TenantTx, TicketMessageId, UserId, identity::users,
@@ -12,6 +12,7 @@ use nestogy_domain::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::mail::message::{Attachment, Message, SlaChange, Thread, TicketTitle};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
 
 /// Recomputes the SLA state of a tenant's running tickets and notifies the
@@ -61,36 +62,41 @@ impl Job for SlaCheck {
             if recipients.is_empty() {
                 continue;
             }
-            let new = NewMessage {
-                dedupe_key: format!("sla:{}", e.event_id),
-                template: MailTemplate::TicketSla,
-                subject_kind: Some("ticket"),
-                subject_id: Some(ticket.id.as_uuid()),
-                params: json!({
-                    "ticket_number": ticket.token.trim_matches(['[', ']']),
-                    "ticket_subject": ticket.subject,
-                    "target": e.target,
-                    "state": e.state.as_str(),
-                    "due_at": e.due_at,
-                    "auto_submitted": "auto-generated",
-                }),
+            let change = SlaChange {
+                target: e.target.to_owned(),
+                state: e.state.as_str().to_owned(),
+                due_at: e.due_at,
+            };
+            let new = Message::TicketSla {
+                ticket: ticket.id,
+                about: title(&ticket),
+                change,
+            }
+            .new_message(
+                format!("sla:{}", e.event_id),
                 recipients,
-                subject: format!(
+                format!(
                     "SLA {}: {} {}",
                     e.state.as_str(),
                     ticket.token,
                     ticket.subject
                 ),
-            };
+            );
             let (m, _) = mail::create(&mut tx, &ctx, new).await?;
             sla::set_event_mail(&mut tx, e.event_id, m.id).await?;
             mails.push(m.id);
         }
         tx.commit().await?;
-        mail::dispatch(&ctx, self.tenant, &mails)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        mail::dispatch(&ctx, self.tenant, &mails).await?;
         Ok(json!({ "events": events.len(), "notified": mails.len() }))
+    }
+}
+
+/// The ticket as its messages name it.
+fn title(t: &Ticket) -> TicketTitle {
+    TicketTitle {
+        ticket_number: t.token.trim_matches(['[', ']']).to_owned(),
+        ticket_subject: t.subject.clone(),
     }
 }
 
@@ -154,23 +160,32 @@ pub async fn public_reply(
         }
         hex::encode(h.finalize())
     };
-    let new = NewMessage {
-        dedupe_key: format!("ticket:{}:reply:{request}:{}", ticket.id, &digest[..16]),
-        template: MailTemplate::TicketReply,
-        subject_kind: Some("ticket"),
-        subject_id: Some(ticket.id.as_uuid()),
-        params: json!({
-            "ticket_number": ticket.token.trim_matches(['[', ']']),
-            "ticket_subject": ticket.subject,
-            "body": body,
-            "in_reply_to": references.last(),
-            "references": references,
-            "reply_to": reply_to(tx, ticket).await?,
-            "attachments": files,
-        }),
-        recipients: vec![to],
-        subject: format!("Re: {} {}", ticket.token, ticket.subject),
+    let thread = Thread {
+        in_reply_to: references.last().cloned(),
+        reply_to: reply_to(tx, ticket).await?,
+        references,
     };
+    let attachments = files
+        .iter()
+        .map(|f| Attachment {
+            filename: f.filename.clone(),
+            content_type: f.content_type.clone(),
+            size: Some(f.size),
+            key: f.key.clone(),
+        })
+        .collect();
+    let new = Message::TicketReply {
+        ticket: ticket.id,
+        about: title(ticket),
+        thread,
+        body: body.to_owned(),
+        attachments,
+    }
+    .new_message(
+        format!("ticket:{}:reply:{request}:{}", ticket.id, &digest[..16]),
+        vec![to],
+        format!("Re: {} {}", ticket.token, ticket.subject),
+    );
     let (m, created) = mail::create(tx, ctx, new).await?;
     if !created && let Some(message) = tickets::message_of_mail(tx, ticket.id, m.id).await? {
         return Ok(Reply {
@@ -222,27 +237,23 @@ pub async fn notify_assigned(
         Some(b) => users::get(tx, b).await.map(|u| u.name).unwrap_or_default(),
         None => "the system".into(),
     };
-    let new = NewMessage {
-        dedupe_key: format!(
+    let new = Message::TicketAssigned {
+        ticket: ticket.id,
+        about: title(ticket),
+        by: by_name,
+    }
+    .new_message(
+        format!(
             "ticket:{}:assigned:{}:{}",
             ticket.id,
             assignee,
             tx.now().timestamp_micros()
         ),
-        template: MailTemplate::TicketAssigned,
-        subject_kind: Some("ticket"),
-        subject_id: Some(ticket.id.as_uuid()),
-        params: json!({
-            "ticket_number": ticket.token.trim_matches(['[', ']']),
-            "ticket_subject": ticket.subject,
-            "by": by_name,
-            "auto_submitted": "auto-generated",
-        }),
-        recipients: vec![user.email],
-        subject: format!(
+        vec![user.email],
+        format!(
             "Ticket {} assigned to you: {}",
             ticket.token, ticket.subject
         ),
-    };
+    );
     Ok(Some(mail::create(tx, ctx, new).await?.0))
 }

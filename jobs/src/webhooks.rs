@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use nestogy_domain::integrations::webhooks::{self, Claimed, NotClaimed, Outcome};
 use nestogy_domain::kernel::crypto::SecretKey;
-use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
 use nestogy_domain::{TenantId, WebhookDeliveryId, identity::users, kernel::events};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::enqueue::{self, Prepared};
+use crate::mail::message::{EndpointDisabled, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, http, mail};
 
 /// Deliveries one dispatch enqueues per batch.
@@ -77,13 +77,9 @@ impl Job for Dispatch {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| JobError::permanent(e.to_string()))?;
             let mut sys = ctx.db.system().await?;
-            let recorded = enqueue::record(&mut sys, prepared, now)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            let recorded = enqueue::record(&mut sys, prepared, now).await?;
             sys.commit().await?;
-            enqueue::push(&ctx.queue, &recorded, now)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            enqueue::push(&ctx.queue, &recorded, now).await?;
             enqueued += recorded.len();
             if (fresh.len() as i64) < BATCH {
                 break;
@@ -179,8 +175,16 @@ pub async fn deliver(
         let admins = users::admin_emails(&mut tx).await?;
         if !admins.is_empty() {
             let endpoint = webhooks::get(&mut tx, c.endpoint_id).await?;
-            let new = NewMessage {
-                dedupe_key: format!(
+            let disabled = EndpointDisabled {
+                url: endpoint.url.clone(),
+                reason: endpoint.disabled_reason.clone(),
+            };
+            let new = Message::WebhookDisabled {
+                endpoint: c.endpoint_id,
+                disabled,
+            }
+            .new_message(
+                format!(
                     "webhook-disabled:{}:{}",
                     c.endpoint_id,
                     endpoint
@@ -188,25 +192,15 @@ pub async fn deliver(
                         .map(|d| d.timestamp())
                         .unwrap_or_default()
                 ),
-                template: MailTemplate::WebhookDisabled,
-                subject_kind: Some("webhook_endpoint"),
-                subject_id: Some(c.endpoint_id.as_uuid()),
-                params: json!({
-                    "url": endpoint.url,
-                    "reason": endpoint.disabled_reason,
-                    "auto_submitted": "auto-generated",
-                }),
-                recipients: admins,
-                subject: format!("Webhook endpoint disabled: {}", endpoint.url),
-            };
+                admins,
+                format!("Webhook endpoint disabled: {}", endpoint.url),
+            );
             let (m, _) = mail::create(&mut tx, ctx, new).await?;
             mails.push(m.id);
         }
     }
     tx.commit().await?;
-    mail::dispatch(ctx, tenant, &mails)
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    mail::dispatch(ctx, tenant, &mails).await?;
     if let Some(next) = recorded.next_attempt_at {
         enqueue::enqueue_with(
             ctx,
@@ -219,8 +213,7 @@ pub async fn deliver(
                 unique_key: Some(deliver_key(id, c.attempt, next)),
             },
         )
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+        .await?;
     }
     Ok(json!({
         "attempt": c.attempt,
@@ -382,9 +375,7 @@ fn elapsed_ms(started: Instant) -> i32 {
 /// Enqueues a [`Dispatch`] for `tenant` now (after a commit that made
 /// deliveries, when the caller does not want to wait for the listener).
 pub async fn dispatch_now(ctx: &JobContext, tenant: TenantId) -> Result<(), JobError> {
-    enqueue::enqueue(ctx, &Dispatch { tenant })
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    enqueue::enqueue(ctx, &Dispatch { tenant }).await?;
     Ok(())
 }
 
@@ -490,13 +481,9 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize, JobError> {
         return Ok(0);
     }
     let mut sys = ctx.db.system().await?;
-    let recorded = enqueue::record(&mut sys, prepared, now)
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    let recorded = enqueue::record(&mut sys, prepared, now).await?;
     sys.commit().await?;
-    enqueue::push(&ctx.queue, &recorded, now)
-        .await
-        .map_err(|e| JobError::retry(e.to_string()))?;
+    enqueue::push(&ctx.queue, &recorded, now).await?;
     Ok(recorded.len())
 }
 

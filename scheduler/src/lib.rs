@@ -14,6 +14,7 @@ use chrono_tz::Tz;
 use nestogy_domain::platform::schedules::{self, CronSpec, DueSchedule};
 use nestogy_jobs::JobContext;
 use nestogy_jobs::enqueue::{self, Prepared};
+use nestogy_jobs::registry;
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
@@ -128,7 +129,7 @@ async fn fire(
         obj.insert("tenant".into(), serde_json::json!(tenant));
     }
     let key = format!("schedule:{}:{}", s.id, fire_at.timestamp());
-    let job = match Prepared::new(&s.kind, s.company_id, payload, now, Some(key)) {
+    let job = match registry::prepare(&s.kind, s.company_id, payload, now, Some(key)) {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(schedule = %s.id, error = %e, "schedule names a job kind this build does not know");

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use nestogy_domain::JobId;
 use nestogy_domain::platform::jobs::JobState;
 use nestogy_jobs::envelope::Envelope;
-use nestogy_jobs::queue::{Delivery, Settle};
+use nestogy_jobs::redis_queue::{Delivery, Settle};
 use nestogy_jobs::store::{self, Finish};
 use nestogy_jobs::{JobContext, JobError, JobMeta, Queue, registry};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};

@@ -14,13 +14,12 @@ use chrono::{Duration, NaiveDate};
 use nestogy_domain::billing::documents::{self, DocRef, Period};
 use nestogy_domain::billing::invoices::{self, InvoiceStatus};
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::platform::mail::MailTemplate;
 use nestogy_domain::{
     ClientId, DomainError, InvoiceId, MailId, PaymentId, QuoteId, identity::company,
 };
 use nestogy_jobs::documents::{Render, current, render_key};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
-use nestogy_jobs::mail::{self as mailer, compose};
+use nestogy_jobs::mail::{self as mailer, Message, compose};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -136,19 +135,19 @@ pub async fn render_later(s: &AppState, tenant: nestogy_domain::TenantId, doc: D
 }
 
 /// Creates the message (in the caller's tenant, audited) and dispatches it.
-pub async fn send(
-    p: &Principal,
-    s: &AppState,
-    template: MailTemplate,
-    subject_id: Uuid,
-    params: serde_json::Value,
-) -> ApiResult<Sending> {
+pub async fn send(p: &Principal, s: &AppState, message: Message) -> ApiResult<Sending> {
     let ctx = s.jobs();
     let mut tx = p.tx(s).await?;
     let request = Uuid::now_v7();
-    let key = format!("{}:{subject_id}:send:{request}", template.as_str());
-    let new = compose::document_message(&mut tx, template, subject_id, params, key).await?;
-    let (msg, _) = mailer::create(&mut tx, &ctx, new).await?;
+    let subject_id = message.subject().map(|(_, id)| id).unwrap_or_default();
+    let key = format!(
+        "{}:{subject_id}:send:{request}",
+        message.template().as_str()
+    );
+    let new = compose::document_message(&mut tx, message, key).await?;
+    let (msg, _) = mailer::create(&mut tx, &ctx, new)
+        .await
+        .map_err(DomainError::from)?;
     p.audit(&mut tx, "mail.queued", "mail", msg.id.as_uuid(), &msg)
         .await?;
     tx.commit().await?;
@@ -208,14 +207,7 @@ async fn send_invoice(
         }
         _ => {}
     }
-    let sent = send(
-        &p,
-        &s,
-        MailTemplate::Invoice,
-        id.as_uuid(),
-        serde_json::json!({}),
-    )
-    .await?;
+    let sent = send(&p, &s, Message::Invoice { invoice: id }).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(sent)))
 }
 
@@ -293,14 +285,7 @@ async fn send_statement(
 ) -> ApiResult<(StatusCode, axum::Json<Sending>)> {
     p.require(Permission::BillingWrite)?;
     let period = period(&p, &s, body).await?;
-    let sent = send(
-        &p,
-        &s,
-        MailTemplate::Statement,
-        id.as_uuid(),
-        compose::statement_params(&period),
-    )
-    .await?;
+    let sent = send(&p, &s, Message::Statement { client: id, period }).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(sent)))
 }
 
@@ -324,13 +309,6 @@ async fn send_receipt(
         )
         .into());
     }
-    let sent = send(
-        &p,
-        &s,
-        MailTemplate::PaymentReceipt,
-        id.as_uuid(),
-        serde_json::json!({}),
-    )
-    .await?;
+    let sent = send(&p, &s, Message::PaymentReceipt { payment: id }).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(sent)))
 }

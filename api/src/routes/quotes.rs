@@ -196,14 +196,9 @@ async fn send_quote(
         tx.commit().await?;
         q
     };
-    let mail = crate::routes::documents::send(
-        &p,
-        &s,
-        nestogy_domain::platform::mail::MailTemplate::Quote,
-        id.as_uuid(),
-        serde_json::json!({}),
-    )
-    .await?;
+    let mail =
+        crate::routes::documents::send(&p, &s, nestogy_jobs::mail::Message::Quote { quote: id })
+            .await?;
     Ok((StatusCode::ACCEPTED, axum::Json(QuoteSent { quote, mail })))
 }
 

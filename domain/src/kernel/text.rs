@@ -5,6 +5,11 @@
 /// the enum, its serde form (each variant's string, as given), its OpenAPI
 /// schema, `ALL`, `as_str`, `parse` and `TryFrom<String>` (for `sqlx`'s
 /// `#[sqlx(try_from = "String")]`). Every string enum is declared with it.
+///
+/// Each string is taken as a token tree, not a `literal` fragment: a
+/// fragment reaches the derives wrapped in an invisible group, which serde
+/// reads but utoipa does not (the OpenAPI schema then lists the variants'
+/// Rust names).
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $s:tt),+ $(,)? }) => {
         $(#[$meta])*

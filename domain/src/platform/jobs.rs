@@ -3,50 +3,23 @@
 //! it stands, how many attempts, the last error and a small result.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::{DomainError, DomainResult, JobId, TenantTx};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Queued,
-    Running,
-    Succeeded,
+text_enum!(JobState {
+    Queued = "queued",
+    Running = "running",
+    Succeeded = "succeeded",
     /// Failed; another attempt is scheduled.
-    FailedWillRetry,
+    FailedWillRetry = "failed_will_retry",
     /// Failed its last attempt; `retry` replays it.
-    Dead,
-    Cancelled,
-}
-
-impl JobState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-            JobState::Succeeded => "succeeded",
-            JobState::FailedWillRetry => "failed_will_retry",
-            JobState::Dead => "dead",
-            JobState::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<JobState> {
-        [
-            JobState::Queued,
-            JobState::Running,
-            JobState::Succeeded,
-            JobState::FailedWillRetry,
-            JobState::Dead,
-            JobState::Cancelled,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
-    }
-}
+    Dead = "dead",
+    Cancelled = "cancelled",
+});
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct JobRecord {

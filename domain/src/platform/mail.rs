@@ -13,116 +13,55 @@ use uuid::Uuid;
 
 use crate::kernel::crypto::SecretKey;
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::{DomainError, DomainResult, MailId, TenantTx};
 
-/// What a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MailTemplate {
-    /// An invoice, its PDF attached.
-    Invoice,
-    /// A quote, its PDF attached.
-    Quote,
-    /// A statement of account, its PDF attached.
-    Statement,
-    /// A receipt for a payment.
-    PaymentReceipt,
-    /// An unpaid invoice `params.days` past its due date, its PDF attached.
-    OverdueReminder,
-    /// To a contact: their request was received as ticket `params.ticket`.
-    TicketAcknowledgement,
-    /// To a contact: a public reply on their ticket.
-    TicketReply,
-    /// To a tech: a ticket was assigned to them.
-    TicketAssigned,
-    /// To a tech or the admins: a ticket's SLA state changed.
-    TicketSla,
-    /// To the techs and admins: warranties of a client's assets expire soon
-    /// (`params.assets`).
-    WarrantyExpiring,
-    /// To the client's billing contacts (or the admins): an automatic
-    /// charge of invoice `subject_id` failed (`params.reason`,
-    /// `params.next_attempt_on`).
-    PaymentFailed,
-    /// To the admins: a webhook endpoint was disabled after sustained
-    /// failure (`params.url`, `params.reason`).
-    WebhookDisabled,
-    /// To the finance list: the monthly management report
-    /// (`params.period_label`, `params.kpis`), its PDF attached.
-    ManagementReport,
-}
-
-impl MailTemplate {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MailTemplate::Invoice => "invoice",
-            MailTemplate::Quote => "quote",
-            MailTemplate::Statement => "statement",
-            MailTemplate::PaymentReceipt => "payment_receipt",
-            MailTemplate::OverdueReminder => "overdue_reminder",
-            MailTemplate::TicketAcknowledgement => "ticket_acknowledgement",
-            MailTemplate::TicketReply => "ticket_reply",
-            MailTemplate::TicketAssigned => "ticket_assigned",
-            MailTemplate::TicketSla => "ticket_sla",
-            MailTemplate::WarrantyExpiring => "warranty_expiring",
-            MailTemplate::PaymentFailed => "payment_failed",
-            MailTemplate::WebhookDisabled => "webhook_disabled",
-            MailTemplate::ManagementReport => "management_report",
-        }
+text_enum!(
+    /// What a message is.
+    MailTemplate {
+        /// An invoice, its PDF attached.
+        Invoice = "invoice",
+        /// A quote, its PDF attached.
+        Quote = "quote",
+        /// A statement of account, its PDF attached.
+        Statement = "statement",
+        /// A receipt for a payment.
+        PaymentReceipt = "payment_receipt",
+        /// An unpaid invoice `params.days` past its due date, its PDF attached.
+        OverdueReminder = "overdue_reminder",
+        /// To a contact: their request was received as ticket `params.ticket`.
+        TicketAcknowledgement = "ticket_acknowledgement",
+        /// To a contact: a public reply on their ticket.
+        TicketReply = "ticket_reply",
+        /// To a tech: a ticket was assigned to them.
+        TicketAssigned = "ticket_assigned",
+        /// To a tech or the admins: a ticket's SLA state changed.
+        TicketSla = "ticket_sla",
+        /// To the techs and admins: warranties of a client's assets expire soon
+        /// (`params.assets`).
+        WarrantyExpiring = "warranty_expiring",
+        /// To the client's billing contacts (or the admins): an automatic
+        /// charge of invoice `subject_id` failed (`params.reason`,
+        /// `params.next_attempt_on`).
+        PaymentFailed = "payment_failed",
+        /// To the admins: a webhook endpoint was disabled after sustained
+        /// failure (`params.url`, `params.reason`).
+        WebhookDisabled = "webhook_disabled",
+        /// To the finance list: the monthly management report
+        /// (`params.period_label`, `params.kpis`), its PDF attached.
+        ManagementReport = "management_report",
     }
+);
 
-    pub fn parse(s: &str) -> Option<MailTemplate> {
-        use MailTemplate::*;
-        [
-            Invoice,
-            Quote,
-            Statement,
-            PaymentReceipt,
-            OverdueReminder,
-            TicketAcknowledgement,
-            TicketReply,
-            TicketAssigned,
-            TicketSla,
-            WarrantyExpiring,
-            PaymentFailed,
-            WebhookDisabled,
-            ManagementReport,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MailStatus {
-    Queued,
-    Sent,
+text_enum!(MailStatus {
+    Queued = "queued",
+    Sent = "sent",
     /// The server refused it for good (5xx), or attempts ran out.
-    Failed,
+    Failed = "failed",
     /// No longer worth sending (a reminder for an invoice paid meanwhile).
-    Cancelled,
-}
-
-impl MailStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MailStatus::Queued => "queued",
-            MailStatus::Sent => "sent",
-            MailStatus::Failed => "failed",
-            MailStatus::Cancelled => "cancelled",
-        }
-    }
-    fn parse(s: &str) -> MailStatus {
-        match s {
-            "sent" => MailStatus::Sent,
-            "failed" => MailStatus::Failed,
-            "cancelled" => MailStatus::Cancelled,
-            _ => MailStatus::Queued,
-        }
-    }
-}
+    Cancelled = "cancelled",
+});
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MailMessage {
@@ -177,7 +116,7 @@ impl From<Row> for MailMessage {
             params: r.params,
             recipients: r.recipients,
             subject: r.subject,
-            status: MailStatus::parse(&r.status),
+            status: MailStatus::parse(&r.status).unwrap_or(MailStatus::Queued),
             attempts: r.attempts,
             last_response: r.last_response,
             job_id: r.job_id,
@@ -210,18 +149,44 @@ pub fn new_message_id(id: MailId, domain: &str) -> String {
     format!("<{}@{}>", id.as_uuid().simple(), domain)
 }
 
+/// Why a message was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// It has no recipients: no one to send it to. Answered as the
+    /// conflict `no_recipients`.
+    #[error("there is no one to send this to")]
+    NoRecipients,
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+impl From<sqlx::Error> for CreateError {
+    fn from(e: sqlx::Error) -> Self {
+        CreateError::Domain(e.into())
+    }
+}
+
+impl From<CreateError> for DomainError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::NoRecipients => DomainError::conflict(
+                "no_recipients",
+                "there is no one to send this to: give the client a billing or primary contact with an e-mail address",
+            ),
+            CreateError::Domain(e) => e,
+        }
+    }
+}
+
 /// Creates the message for `new.dedupe_key`, or returns the one that
 /// exists; `true` when it was created now.
 pub async fn create_or_get(
     tx: &mut TenantTx,
     new: NewMessage,
     mail_domain: &str,
-) -> DomainResult<(MailMessage, bool)> {
+) -> Result<(MailMessage, bool), CreateError> {
     if new.recipients.is_empty() {
-        return Err(DomainError::conflict(
-            "no_recipients",
-            "there is no one to send this to: give the client a billing or primary contact with an e-mail address",
-        ));
+        return Err(CreateError::NoRecipients);
     }
     let (tenant, now) = (tx.tenant(), tx.now());
     let id = MailId::new();
@@ -467,31 +432,19 @@ pub async fn orphaned(tx: &mut TenantTx, before: DateTime<Utc>) -> DomainResult<
 
 // ---------------------------------------------------------------- SMTP ----
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TlsMode {
+text_enum!(TlsMode {
     /// Plain text (loopback relays only).
-    None,
+    None = "none",
     /// Plain connection upgraded with STARTTLS (usually port 587).
-    Starttls,
+    Starttls = "starttls",
     /// TLS from the first byte (usually port 465).
-    Tls,
-}
+    Tls = "tls",
+});
 
 impl TlsMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsMode::None => "none",
-            TlsMode::Starttls => "starttls",
-            TlsMode::Tls => "tls",
-        }
-    }
-    pub fn parse(s: &str) -> TlsMode {
-        match s {
-            "none" => TlsMode::None,
-            "tls" => TlsMode::Tls,
-            _ => TlsMode::Starttls,
-        }
+    /// The mode stored as `s`; STARTTLS when `s` is none of them.
+    pub fn stored(s: &str) -> TlsMode {
+        TlsMode::parse(s).unwrap_or(TlsMode::Starttls)
     }
 }
 
@@ -561,7 +514,7 @@ fn shown(r: SmtpRow) -> SmtpSettings {
     SmtpSettings {
         host: r.host,
         port: r.port as u16,
-        tls: TlsMode::parse(&r.tls),
+        tls: TlsMode::stored(&r.tls),
         username: r.username,
         has_password: r.password_enc.is_some(),
         from_address: r.from_address,
@@ -598,7 +551,7 @@ pub async fn smtp_server(
     Ok(Some(SmtpServer {
         host: r.host,
         port: r.port as u16,
-        tls: TlsMode::parse(&r.tls),
+        tls: TlsMode::stored(&r.tls),
         username: r.username,
         password,
         from_address: r.from_address,

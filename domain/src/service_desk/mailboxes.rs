@@ -114,7 +114,7 @@ impl Row {
                 address: self.address,
                 host: self.host,
                 port: self.port as u16,
-                tls: TlsMode::parse(&self.tls),
+                tls: TlsMode::stored(&self.tls),
                 username: self.username,
                 folder: self.folder,
                 unknown_senders: if self.unknown_senders == "quarantine" {

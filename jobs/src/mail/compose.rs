@@ -7,14 +7,18 @@ use nestogy_domain::billing::documents::{DocRef, Period};
 use nestogy_domain::billing::invoices::{self, Invoice};
 use nestogy_domain::billing::locale::{self, Locale};
 use nestogy_domain::identity::company::{self, Company};
-use nestogy_domain::platform::mail::{MailTemplate, NewMessage};
+use nestogy_domain::platform::mail::NewMessage;
 use nestogy_domain::{
     ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx,
-    billing::payments, billing::quotes, customers::clients, customers::contacts, kernel::money,
+    WebhookEndpointId, billing::payments, billing::quotes, customers::clients, customers::contacts,
+    kernel::money,
 };
 use rust_decimal::Decimal;
-use serde_json::{Value, json};
-use uuid::Uuid;
+
+use super::message::{
+    ChargeFailure, EndpointDisabled, ExpiringWarranties, ManagementReport, Message, Reminder,
+    SlaChange, TicketTitle,
+};
 
 /// A message's words and what goes with it.
 #[derive(Debug, Clone)]
@@ -58,288 +62,294 @@ fn number(inv: &Invoice) -> &str {
     inv.number.as_deref().unwrap_or("(draft)")
 }
 
-fn param_str<'a>(params: &'a Value, key: &str) -> &'a str {
-    params.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-fn subject_uuid(subject_id: Option<Uuid>) -> DomainResult<Uuid> {
-    subject_id.ok_or_else(|| DomainError::Internal("message has no subject id".into()))
-}
-
-/// The statement period a message's params name.
-pub fn statement_period(params: &Value) -> DomainResult<Period> {
-    serde_json::from_value(params.get("period").cloned().unwrap_or(Value::Null))
-        .map_err(|e| DomainError::Internal(format!("statement message without a period: {e}")))
-}
-
-/// Writes a message of `template` about `subject_id`.
-pub async fn compose(
-    tx: &mut TenantTx,
-    template: MailTemplate,
-    subject_id: Option<Uuid>,
-    params: &Value,
-) -> DomainResult<Composed> {
+/// Writes `message`.
+pub async fn compose(tx: &mut TenantTx, message: &Message) -> DomainResult<Composed> {
     let w = Words::load(tx).await?;
-    let company = w.company.name.clone();
-    Ok(match template {
-        MailTemplate::Invoice | MailTemplate::OverdueReminder => {
-            let id = InvoiceId(subject_uuid(subject_id)?);
-            let inv = invoices::get(tx, id).await?;
-            let (total, balance) = (
-                w.money(inv.total, &inv.currency),
-                w.money(inv.balance, &inv.currency),
-            );
-            let due = w.date(inv.due_date);
-            let (subject, intro) = if template == MailTemplate::Invoice {
-                (
-                    format!("Invoice {} from {company}", number(&inv)),
-                    format!(
-                        "Hello,\n\nplease find attached invoice {} for {total}, due on {due}.",
-                        number(&inv)
-                    ),
-                )
-            } else {
-                // How late it is now (older messages carry only the offset).
-                let late = params
-                    .get("days_late")
-                    .or_else(|| params.get("days"))
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0);
-                let ago = match late {
-                    1 => "1 day ago".to_owned(),
-                    n => format!("{n} days ago"),
-                };
-                // Reminders go only for invoices mailed before (see `billing::Remind`).
-                let sent = params
-                    .get("first_sent")
-                    .and_then(Value::as_str)
-                    .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
-                    .map(|d| format!("We sent it to you on {}; it", w.date(d)))
-                    .unwrap_or_else(|| "It".to_owned());
-                (
-                    format!("Reminder: invoice {} is overdue", number(&inv)),
-                    format!(
-                        "Hello,\n\nour records show that invoice {} was due on {due}, {ago}, \
-                         and {balance} of {total} is still open. {sent} is attached again. \
-                         If you have paid it meanwhile, please disregard this reminder.",
-                        number(&inv)
-                    ),
-                )
-            };
-            Composed {
-                subject,
-                text: intro + &w.sign_off(),
-                attachment: Some(DocRef::Invoice { id }),
-            }
+    match message {
+        Message::Invoice { invoice } => invoice_mail(tx, &w, *invoice).await,
+        Message::OverdueReminder { invoice, reminder } => {
+            overdue_reminder(tx, &w, *invoice, reminder).await
         }
-        MailTemplate::Quote => {
-            let id = QuoteId(subject_uuid(subject_id)?);
-            let q = quotes::get(tx, id).await?;
-            let no = q.number.clone().unwrap_or_else(|| "(draft)".into());
-            Composed {
-                subject: format!("Quote {no} from {company}"),
-                text: format!(
-                    "Hello,\n\nplease find attached our quote {no} for {}, valid until {}.\n\nKind regards,\n{company}",
-                    w.money(q.total, &q.currency),
-                    w.date(q.valid_until)
-                ),
-                attachment: Some(DocRef::Quote { id }),
-            }
+        Message::Quote { quote } => quote_mail(tx, &w, *quote).await,
+        Message::Statement { client, period } => Ok(statement(&w, *client, period)),
+        Message::PaymentReceipt { payment } => payment_receipt(tx, &w, *payment).await,
+        Message::TicketAcknowledgement { about, .. } => Ok(ticket_acknowledgement(&w, about)),
+        Message::TicketReply { about, body, .. } => Ok(ticket_reply(&w, about, body)),
+        Message::TicketAssigned { about, by, .. } => Ok(ticket_assigned(about, by)),
+        Message::TicketSla { about, change, .. } => Ok(ticket_sla(about, change)),
+        Message::WarrantyExpiring { alert, .. } => Ok(warranty_expiring(&w, alert)),
+        Message::PaymentFailed { invoice, failure } => {
+            payment_failed(tx, &w, *invoice, failure).await
         }
-        MailTemplate::Statement => {
-            let client = ClientId(subject_uuid(subject_id)?);
-            let period = statement_period(params)?;
-            Composed {
-                subject: format!(
-                    "Statement of account from {company}, {} to {}",
-                    w.date(period.from),
-                    w.date(period.to)
-                ),
-                text: format!(
-                    "Hello,\n\nplease find attached your statement of account in {} for {} to {}.{}",
-                    period.currency,
-                    w.date(period.from),
-                    w.date(period.to),
-                    w.sign_off()
-                ),
-                attachment: Some(DocRef::Statement { client, period }),
-            }
+        Message::ManagementReport { report } => Ok(management_report(&w, report)),
+        Message::WebhookDisabled { endpoint, disabled } => {
+            Ok(webhook_disabled(&w, *endpoint, disabled))
         }
-        MailTemplate::PaymentReceipt => {
-            let id = PaymentId(subject_uuid(subject_id)?);
-            let p = payments::get(tx, id).await?;
-            let inv = invoices::get(tx, p.invoice_id).await?;
-            Composed {
-                subject: format!("Receipt for your payment to {company}"),
-                text: format!(
-                    "Hello,\n\nthank you: we received your payment of {} on {} for invoice {}.\n\
-                     The balance of the invoice is now {}.\n\nKind regards,\n{company}",
-                    w.money(p.amount, &p.currency),
-                    w.date(p.paid_on),
-                    number(&inv),
-                    w.money(inv.balance, &inv.currency)
-                ),
-                attachment: None,
-            }
-        }
-        MailTemplate::TicketAcknowledgement => {
-            let (no, subj) = (
-                param_str(params, "ticket_number"),
-                param_str(params, "ticket_subject"),
-            );
-            Composed {
-                subject: format!("[{no}] {subj}"),
-                text: format!(
-                    "Hello,\n\nwe received your request and opened ticket {no}. \
-                     Reply to this message to add to it; keep [{no}] in the subject.\n\n{company} support"
-                ),
-                attachment: None,
-            }
-        }
-        MailTemplate::TicketReply => {
-            let (no, subj) = (
-                param_str(params, "ticket_number"),
-                param_str(params, "ticket_subject"),
-            );
-            Composed {
-                subject: format!("Re: [{no}] {subj}"),
-                text: format!("{}\n\n-- \n{company} support", param_str(params, "body")),
-                attachment: None,
-            }
-        }
-        MailTemplate::TicketAssigned => {
-            let (no, subj) = (
-                param_str(params, "ticket_number"),
-                param_str(params, "ticket_subject"),
-            );
-            Composed {
-                subject: format!("Ticket {no} assigned to you: {subj}"),
-                text: format!(
-                    "Ticket {no} ({subj}) was assigned to you by {}.",
-                    param_str(params, "by")
-                ),
-                attachment: None,
-            }
-        }
-        MailTemplate::TicketSla => {
-            let (no, subj) = (
-                param_str(params, "ticket_number"),
-                param_str(params, "ticket_subject"),
-            );
-            let state = param_str(params, "state");
-            Composed {
-                subject: format!("SLA {state}: ticket {no} {subj}"),
-                text: format!(
-                    "The {} target of ticket {no} ({subj}) is {state}: due {}.",
-                    param_str(params, "target"),
-                    param_str(params, "due_at")
-                ),
-                attachment: None,
-            }
-        }
-        MailTemplate::WarrantyExpiring => {
-            let client = param_str(params, "client_name");
-            let assets = params
-                .get("assets")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let mut lines = String::new();
-            for a in &assets {
-                let expires = a
-                    .get("warranty_expires")
-                    .and_then(Value::as_str)
-                    .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
-                    .map(|d| w.date(d))
-                    .unwrap_or_default();
-                let days = a.get("days_left").and_then(Value::as_i64).unwrap_or(0);
-                let mut ids = Vec::new();
-                for key in ["serial", "hostname"] {
-                    if let Some(x) = a.get(key).and_then(Value::as_str) {
-                        ids.push(format!("{key} {x}"));
-                    }
-                }
-                let ids = if ids.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", ids.join(", "))
-                };
-                lines.push_str(&format!(
-                    "\n- {}{ids}: expires {expires}, in {days} {}",
-                    param_str(a, "name"),
-                    if days == 1 { "day" } else { "days" }
-                ));
-            }
-            Composed {
-                subject: warranty_subject(client, assets.len()),
-                text: format!(
-                    "The warranties of these assets of {client} expire soon:\n{lines}\n\n-- \n{company}"
-                ),
-                attachment: None,
-            }
-        }
-        MailTemplate::PaymentFailed => {
-            let id = InvoiceId(subject_uuid(subject_id)?);
-            let inv = invoices::get(tx, id).await?;
-            let next = params
-                .get("next_attempt_on")
-                .and_then(Value::as_str)
-                .and_then(|d| d.parse::<chrono::NaiveDate>().ok())
-                .map(|d| format!("We will try again on {}.", w.date(d)))
-                .unwrap_or_else(|| {
-                    "We will not try again automatically; please pay the invoice another way."
-                        .into()
-                });
-            Composed {
-                subject: payment_failed_subject(&inv),
-                text: format!(
-                    "Hello,\n\nthe automatic payment of {} for invoice {} could not be taken: {}.\n{next}{}",
-                    w.money(inv.balance, &inv.currency),
-                    number(&inv),
-                    param_str(params, "reason"),
-                    w.sign_off()
-                ),
-                attachment: None,
-            }
-        }
-        MailTemplate::ManagementReport => {
-            let period = param_str(params, "period_label");
-            let mut figures = String::new();
-            for k in params
-                .get("kpis")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                figures.push_str(&format!(
-                    "\n  {}: {}",
-                    param_str(k, "label"),
-                    param_str(k, "value")
-                ));
-            }
-            Composed {
-                subject: management_subject(period),
-                text: format!(
-                    "Hello,\n\nattached is the management report of {company} for {period}, with charts.\n{figures}\n\nThe figures by client, product and day are in the reports (GET /api/v1/reports), also as CSV.\n\n-- \n{company}"
-                ),
-                attachment: None,
-            }
-        }
-        MailTemplate::WebhookDisabled => {
-            let url = param_str(params, "url");
-            Composed {
-                subject: format!("Webhook endpoint disabled: {url}"),
-                text: format!(
-                    "The webhook endpoint {url} was disabled: {}.\n\nNo events are sent to it \
-                     until an administrator enables it again (POST /api/v1/webhooks/endpoints/{}/enable); \
-                     the deliveries that failed can then be redelivered.\n\n-- \n{company}",
-                    param_str(params, "reason"),
-                    subject_id.map(|u| u.to_string()).unwrap_or_default()
-                ),
-                attachment: None,
-            }
-        }
+    }
+}
+
+/// An invoice with its amounts and due date in the company's locale.
+struct InvoiceFacts {
+    inv: Invoice,
+    total: String,
+    balance: String,
+    due: String,
+}
+
+impl InvoiceFacts {
+    async fn load(tx: &mut TenantTx, w: &Words, id: InvoiceId) -> DomainResult<InvoiceFacts> {
+        let inv = invoices::get(tx, id).await?;
+        Ok(InvoiceFacts {
+            total: w.money(inv.total, &inv.currency),
+            balance: w.money(inv.balance, &inv.currency),
+            due: w.date(inv.due_date),
+            inv,
+        })
+    }
+}
+
+async fn invoice_mail(tx: &mut TenantTx, w: &Words, id: InvoiceId) -> DomainResult<Composed> {
+    let company = &w.company.name;
+    let InvoiceFacts {
+        inv, total, due, ..
+    } = InvoiceFacts::load(tx, w, id).await?;
+    Ok(Composed {
+        subject: format!("Invoice {} from {company}", number(&inv)),
+        text: format!(
+            "Hello,\n\nplease find attached invoice {} for {total}, due on {due}.",
+            number(&inv)
+        ) + &w.sign_off(),
+        attachment: Some(DocRef::Invoice { id }),
     })
+}
+
+async fn overdue_reminder(
+    tx: &mut TenantTx,
+    w: &Words,
+    id: InvoiceId,
+    reminder: &Reminder,
+) -> DomainResult<Composed> {
+    let InvoiceFacts {
+        inv,
+        total,
+        balance,
+        due,
+    } = InvoiceFacts::load(tx, w, id).await?;
+    // How late it is now (older messages carry only the offset).
+    let ago = match reminder.days_late.unwrap_or(reminder.days) {
+        1 => "1 day ago".to_owned(),
+        n => format!("{n} days ago"),
+    };
+    // Reminders go only for invoices mailed before (see `billing::Remind`).
+    let sent = reminder
+        .first_sent
+        .map(|d| format!("We sent it to you on {}; it", w.date(d)))
+        .unwrap_or_else(|| "It".to_owned());
+    Ok(Composed {
+        subject: format!("Reminder: invoice {} is overdue", number(&inv)),
+        text: format!(
+            "Hello,\n\nour records show that invoice {} was due on {due}, {ago}, \
+             and {balance} of {total} is still open. {sent} is attached again. \
+             If you have paid it meanwhile, please disregard this reminder.",
+            number(&inv)
+        ) + &w.sign_off(),
+        attachment: Some(DocRef::Invoice { id }),
+    })
+}
+
+async fn quote_mail(tx: &mut TenantTx, w: &Words, id: QuoteId) -> DomainResult<Composed> {
+    let company = &w.company.name;
+    let q = quotes::get(tx, id).await?;
+    let no = q.number.clone().unwrap_or_else(|| "(draft)".into());
+    Ok(Composed {
+        subject: format!("Quote {no} from {company}"),
+        text: format!(
+            "Hello,\n\nplease find attached our quote {no} for {}, valid until {}.\n\nKind regards,\n{company}",
+            w.money(q.total, &q.currency),
+            w.date(q.valid_until)
+        ),
+        attachment: Some(DocRef::Quote { id }),
+    })
+}
+
+fn statement(w: &Words, client: ClientId, period: &Period) -> Composed {
+    let company = &w.company.name;
+    Composed {
+        subject: format!(
+            "Statement of account from {company}, {} to {}",
+            w.date(period.from),
+            w.date(period.to)
+        ),
+        text: format!(
+            "Hello,\n\nplease find attached your statement of account in {} for {} to {}.{}",
+            period.currency,
+            w.date(period.from),
+            w.date(period.to),
+            w.sign_off()
+        ),
+        attachment: Some(DocRef::Statement {
+            client,
+            period: period.clone(),
+        }),
+    }
+}
+
+async fn payment_receipt(tx: &mut TenantTx, w: &Words, id: PaymentId) -> DomainResult<Composed> {
+    let company = &w.company.name;
+    let p = payments::get(tx, id).await?;
+    let inv = invoices::get(tx, p.invoice_id).await?;
+    Ok(Composed {
+        subject: format!("Receipt for your payment to {company}"),
+        text: format!(
+            "Hello,\n\nthank you: we received your payment of {} on {} for invoice {}.\n\
+             The balance of the invoice is now {}.\n\nKind regards,\n{company}",
+            w.money(p.amount, &p.currency),
+            w.date(p.paid_on),
+            number(&inv),
+            w.money(inv.balance, &inv.currency)
+        ),
+        attachment: None,
+    })
+}
+
+fn ticket_acknowledgement(w: &Words, about: &TicketTitle) -> Composed {
+    let company = &w.company.name;
+    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
+    Composed {
+        subject: format!("[{no}] {subj}"),
+        text: format!(
+            "Hello,\n\nwe received your request and opened ticket {no}. \
+             Reply to this message to add to it; keep [{no}] in the subject.\n\n{company} support"
+        ),
+        attachment: None,
+    }
+}
+
+fn ticket_reply(w: &Words, about: &TicketTitle, body: &str) -> Composed {
+    let company = &w.company.name;
+    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
+    Composed {
+        subject: format!("Re: [{no}] {subj}"),
+        text: format!("{body}\n\n-- \n{company} support"),
+        attachment: None,
+    }
+}
+
+fn ticket_assigned(about: &TicketTitle, by: &str) -> Composed {
+    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
+    Composed {
+        subject: format!("Ticket {no} assigned to you: {subj}"),
+        text: format!("Ticket {no} ({subj}) was assigned to you by {by}."),
+        attachment: None,
+    }
+}
+
+fn ticket_sla(about: &TicketTitle, change: &SlaChange) -> Composed {
+    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
+    let state = &change.state;
+    Composed {
+        subject: format!("SLA {state}: ticket {no} {subj}"),
+        text: format!(
+            "The {} target of ticket {no} ({subj}) is {state}: due {}.",
+            change.target,
+            change.due_at_text()
+        ),
+        attachment: None,
+    }
+}
+
+fn warranty_expiring(w: &Words, alert: &ExpiringWarranties) -> Composed {
+    let company = &w.company.name;
+    let client = &alert.client_name;
+    let mut lines = String::new();
+    for a in &alert.assets {
+        let expires = a.warranty_expires.map(|d| w.date(d)).unwrap_or_default();
+        let days = a.days_left;
+        let mut ids = Vec::new();
+        for (key, x) in [("serial", &a.serial), ("hostname", &a.hostname)] {
+            if let Some(x) = x {
+                ids.push(format!("{key} {x}"));
+            }
+        }
+        let ids = if ids.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", ids.join(", "))
+        };
+        lines.push_str(&format!(
+            "\n- {}{ids}: expires {expires}, in {days} {}",
+            a.name,
+            if days == 1 { "day" } else { "days" }
+        ));
+    }
+    Composed {
+        subject: warranty_subject(client, alert.assets.len()),
+        text: format!(
+            "The warranties of these assets of {client} expire soon:\n{lines}\n\n-- \n{company}"
+        ),
+        attachment: None,
+    }
+}
+
+async fn payment_failed(
+    tx: &mut TenantTx,
+    w: &Words,
+    id: InvoiceId,
+    failure: &ChargeFailure,
+) -> DomainResult<Composed> {
+    let inv = invoices::get(tx, id).await?;
+    let next = failure
+        .next_attempt_on
+        .map(|d| format!("We will try again on {}.", w.date(d)))
+        .unwrap_or_else(|| {
+            "We will not try again automatically; please pay the invoice another way.".into()
+        });
+    Ok(Composed {
+        subject: payment_failed_subject(&inv),
+        text: format!(
+            "Hello,\n\nthe automatic payment of {} for invoice {} could not be taken: {}.\n{next}{}",
+            w.money(inv.balance, &inv.currency),
+            number(&inv),
+            failure.reason,
+            w.sign_off()
+        ),
+        attachment: None,
+    })
+}
+
+fn management_report(w: &Words, report: &ManagementReport) -> Composed {
+    let company = &w.company.name;
+    let period = &report.period_label;
+    let mut figures = String::new();
+    for k in &report.kpis {
+        figures.push_str(&format!("\n  {}: {}", k.label, k.value));
+    }
+    Composed {
+        subject: management_subject(period),
+        text: format!(
+            "Hello,\n\nattached is the management report of {company} for {period}, with charts.\n{figures}\n\nThe figures by client, product and day are in the reports (GET /api/v1/reports), also as CSV.\n\n-- \n{company}"
+        ),
+        attachment: None,
+    }
+}
+
+fn webhook_disabled(
+    w: &Words,
+    endpoint: WebhookEndpointId,
+    disabled: &EndpointDisabled,
+) -> Composed {
+    let company = &w.company.name;
+    let url = &disabled.url;
+    Composed {
+        subject: format!("Webhook endpoint disabled: {url}"),
+        text: format!(
+            "The webhook endpoint {url} was disabled: {}.\n\nNo events are sent to it \
+             until an administrator enables it again (POST /api/v1/webhooks/endpoints/{endpoint}/enable); \
+             the deliveries that failed can then be redelivered.\n\n-- \n{company}",
+            disabled.reason.as_deref().unwrap_or("")
+        ),
+        attachment: None,
+    }
 }
 
 /// The subject of a failed automatic payment's notice.
@@ -364,50 +374,27 @@ pub fn warranty_subject(client: &str, count: usize) -> String {
 /// contacts, once per `dedupe_key`.
 pub async fn document_message(
     tx: &mut TenantTx,
-    template: MailTemplate,
-    subject_id: Uuid,
-    params: Value,
+    message: Message,
     dedupe_key: String,
 ) -> DomainResult<NewMessage> {
-    let (kind, client) = match template {
-        MailTemplate::Invoice | MailTemplate::OverdueReminder => {
-            let inv = invoices::get(tx, InvoiceId(subject_id)).await?;
-            ("invoice", inv.client_id)
+    let client = match &message {
+        Message::Invoice { invoice } | Message::OverdueReminder { invoice, .. } => {
+            invoices::get(tx, *invoice).await?.client_id
         }
-        MailTemplate::Quote => (
-            "quote",
-            quotes::get(tx, QuoteId(subject_id)).await?.client_id,
-        ),
-        MailTemplate::Statement => {
-            let client = ClientId(subject_id);
-            clients::ensure_exists(tx, client).await?;
-            ("client", client)
+        Message::Quote { quote } => quotes::get(tx, *quote).await?.client_id,
+        Message::Statement { client, .. } => {
+            clients::ensure_exists(tx, *client).await?;
+            *client
         }
-        MailTemplate::PaymentReceipt => (
-            "payment",
-            payments::get(tx, PaymentId(subject_id)).await?.client_id,
-        ),
+        Message::PaymentReceipt { payment } => payments::get(tx, *payment).await?.client_id,
         other => {
             return Err(DomainError::Internal(format!(
                 "{} is not a message about a document",
-                other.as_str()
+                other.template().as_str()
             )));
         }
     };
     let recipients = contacts::billing_recipients(tx, client).await?;
-    let composed = compose(tx, template, Some(subject_id), &params).await?;
-    Ok(NewMessage {
-        dedupe_key,
-        template,
-        subject_kind: Some(kind),
-        subject_id: Some(subject_id),
-        params,
-        recipients,
-        subject: composed.subject,
-    })
-}
-
-/// Params of a statement message.
-pub fn statement_params(period: &Period) -> Value {
-    json!({ "period": period })
+    let composed = compose(tx, &message).await?;
+    Ok(message.new_message(dedupe_key, recipients, composed.subject))
 }

@@ -4,14 +4,14 @@
 //! outbox folder.
 
 pub mod compose;
+pub mod message;
 pub mod transport;
 
 use std::time::Duration;
 
-use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart, SinglePart};
-use nestogy_domain::platform::mail::{self, MailStatus, MailTemplate, NewMessage, Outcome};
+use nestogy_domain::platform::mail::{self, CreateError, MailStatus, NewMessage, Outcome};
 use nestogy_domain::{JobId, MailId, TenantId, TenantTx, billing::invoices, identity::company};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,7 @@ use crate::enqueue::{self, EnqueueError, Prepared};
 use crate::services::MailConfig;
 use crate::store;
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, documents};
+pub use message::Message;
 use transport::{SendFailure, Sender};
 
 /// Creates a message in `tx` (or finds the one with its dedupe key).
@@ -26,9 +27,15 @@ pub async fn create(
     tx: &mut TenantTx,
     ctx: &JobContext,
     new: NewMessage,
-) -> Result<(mail::MailMessage, bool), nestogy_domain::DomainError> {
+) -> Result<(mail::MailMessage, bool), CreateError> {
     let domain = sender_domain(tx, &ctx.services.mail).await?;
     mail::create_or_get(tx, new, &domain).await
+}
+
+impl From<CreateError> for JobError {
+    fn from(e: CreateError) -> Self {
+        nestogy_domain::DomainError::from(e).into()
+    }
 }
 
 pub(crate) async fn sender_domain(
@@ -135,35 +142,35 @@ impl Job for Deliver {
         if msg.status != MailStatus::Queued {
             return Ok(serde_json::json!({ "status": msg.status, "already": true }));
         }
+        let message = Message::read(&msg)?;
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        if let Some(why) = obsolete(&mut tx, &msg).await? {
+        if let Some(why) = obsolete(&mut tx, &message).await? {
             mail::cancel(&mut tx, msg.id, why).await?;
             tx.commit().await?;
             return Ok(serde_json::json!({ "status": "cancelled", "reason": why }));
         }
-        let composed = compose::compose(&mut tx, msg.template, msg.subject_id, &msg.params).await?;
+        let composed = compose::compose(&mut tx, &message).await?;
         tx.end_read();
         let mut attachments = Vec::new();
         if let Some(doc) = &composed.attachment {
             let r = documents::ensure_rendered(&ctx, self.tenant, doc).await?;
             attachments.push((r.file_name, "application/pdf".to_owned(), r.bytes));
         }
-        // Files a person attached (a ticket reply's), kept in the object store.
-        for f in msg.params["attachments"].as_array().into_iter().flatten() {
-            let (Some(key), Some(name)) = (f["key"].as_str(), f["filename"].as_str()) else {
+        // Files kept in the object store (a ticket reply's, a report's).
+        for f in message.attachments() {
+            if f.key.is_empty() || f.filename.is_empty() {
                 continue;
+            }
+            let bytes =
+                ctx.services.files.get(&f.key).await.map_err(|e| {
+                    JobError::retry(format!("reading attachment {}: {e}", f.filename))
+                })?;
+            let content_type = if f.content_type.is_empty() {
+                "application/octet-stream".to_owned()
+            } else {
+                f.content_type.clone()
             };
-            let bytes = ctx
-                .services
-                .files
-                .get(key)
-                .await
-                .map_err(|e| JobError::retry(format!("reading attachment {name}: {e}")))?;
-            let content_type = f["content_type"]
-                .as_str()
-                .unwrap_or("application/octet-stream")
-                .to_owned();
-            attachments.push((name.to_owned(), content_type, bytes.to_vec()));
+            attachments.push((f.filename.clone(), content_type, bytes.to_vec()));
         }
 
         let mut tx = ctx.db.tenant(self.tenant).await?;
@@ -179,7 +186,7 @@ impl Job for Deliver {
             None => Sender::default(&ctx.services.mail, &company.name),
         };
         let result = match sender {
-            Ok(sender) => match build(&sender, &msg, &composed, attachments) {
+            Ok(sender) => match build(&sender, &msg, &message, &composed, attachments) {
                 Ok(m) => sender.send(m).await,
                 Err(e) => Err(e),
             },
@@ -216,17 +223,11 @@ impl Job for Deliver {
 }
 
 /// Why a queued message is no longer worth sending.
-async fn obsolete(
-    tx: &mut TenantTx,
-    msg: &mail::MailMessage,
-) -> Result<Option<&'static str>, JobError> {
-    if msg.template != MailTemplate::OverdueReminder {
-        return Ok(None);
-    }
-    let Some(id) = msg.subject_id else {
+async fn obsolete(tx: &mut TenantTx, message: &Message) -> Result<Option<&'static str>, JobError> {
+    let Message::OverdueReminder { invoice, .. } = message else {
         return Ok(None);
     };
-    let inv = invoices::get(tx, nestogy_domain::InvoiceId(id)).await?;
+    let inv = invoices::get(tx, *invoice).await?;
     Ok(match inv.status {
         invoices::InvoiceStatus::Paid => Some("the invoice was paid before the reminder went out"),
         invoices::InvoiceStatus::Void => {
@@ -239,14 +240,15 @@ async fn obsolete(
 fn build(
     sender: &Sender,
     msg: &mail::MailMessage,
+    message: &Message,
     composed: &compose::Composed,
     attachments: Vec<(String, String, Vec<u8>)>,
-) -> Result<Message, SendFailure> {
+) -> Result<lettre::Message, SendFailure> {
     let invalid = |e: String| SendFailure {
         temporary: false,
         message: e,
     };
-    let mut b = Message::builder()
+    let mut b = lettre::Message::builder()
         .from(sender.from.clone())
         .subject(msg.subject.clone())
         .message_id(Some(msg.message_id.clone()));
@@ -256,10 +258,10 @@ fn build(
             recipient(r).map_err(invalid)?,
         ));
     }
-    b = threading_headers(b, &msg.params).map_err(invalid)?;
+    b = threading_headers(b, message).map_err(invalid)?;
     // RFC 3834: an automatic answer goes out with a null envelope sender
     // (`MAIL FROM:<>`), so nothing it causes can come back to us.
-    if msg.params.get("null_sender").and_then(|v| v.as_bool()) == Some(true) {
+    if message.null_sender() {
         let to = msg
             .recipients
             .iter()
@@ -318,30 +320,26 @@ fn recipient(r: &str) -> Result<lettre::Address, String> {
     Ok(lettre::Address::new_dangerous(local, checked.domain()))
 }
 
-/// The headers that thread a message and stop loops, from its params:
-/// `in_reply_to`, `references` (oldest first), `reply_to` (where answers
-/// go: a support mailbox) and `auto_submitted` (RFC 3834, for answers no
-/// person wrote).
+/// The headers that thread a message and stop loops: `In-Reply-To`,
+/// `References` (oldest first), `Reply-To` (where answers go: a support
+/// mailbox) and `Auto-Submitted` (RFC 3834, for messages no person wrote).
 fn threading_headers(
     mut b: lettre::message::MessageBuilder,
-    params: &serde_json::Value,
+    message: &Message,
 ) -> Result<lettre::message::MessageBuilder, String> {
-    if let Some(id) = params.get("in_reply_to").and_then(|v| v.as_str()) {
-        b = b.in_reply_to(id.to_owned());
+    if let Some(thread) = message.thread() {
+        if let Some(id) = &thread.in_reply_to {
+            b = b.in_reply_to(id.clone());
+        }
+        if !thread.references.is_empty() {
+            b = b.references(thread.references.join(" "));
+        }
+        if let Some(to) = &thread.reply_to {
+            let mbox = to.parse().map_err(|e| format!("reply-to {to:?}: {e}"))?;
+            b = b.reply_to(mbox);
+        }
     }
-    let refs: Vec<&str> = params
-        .get("references")
-        .and_then(|v| v.as_array())
-        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-        .unwrap_or_default();
-    if !refs.is_empty() {
-        b = b.references(refs.join(" "));
-    }
-    if let Some(to) = params.get("reply_to").and_then(|v| v.as_str()) {
-        let mbox = to.parse().map_err(|e| format!("reply-to {to:?}: {e}"))?;
-        b = b.reply_to(mbox);
-    }
-    if let Some(v) = params.get("auto_submitted").and_then(|v| v.as_str()) {
+    if let Some(v) = message.auto_submitted() {
         b = b.header(AutoSubmitted(v.to_owned()));
     }
     Ok(b)

@@ -26,7 +26,7 @@
 
 use chrono::Duration;
 use nestogy_domain::kernel::files::Files;
-use nestogy_domain::platform::mail::{self, MailTemplate, NewMessage};
+use nestogy_domain::platform::mail;
 use nestogy_domain::service_desk::inbound::{self, Arrival, Outcome};
 use nestogy_domain::service_desk::mailboxes::{
     AutomatedMail, ClosedReplies, Mailbox, UnknownSenders,
@@ -41,10 +41,10 @@ use nestogy_domain::{
     ClientId, ContactId, DomainError, DomainResult, InboundId, MailId, TenantTx, TicketId,
     customers::clients, customers::contacts,
 };
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::inbound::parse::{self, Automated, Limits, ParsedMail};
+use crate::mail::message::{Message, Thread, TicketTitle};
 
 /// The window the company's acknowledgement limit per sender counts in
 /// (`settings.acknowledgements_per_sender_hour`, default 5).
@@ -508,23 +508,23 @@ async fn acknowledge(
     if let Some(m) = &p.message_id {
         references.push(m.clone());
     }
-    let new = NewMessage {
-        dedupe_key: format!("ticket:{}:ack", ticket.id),
-        template: MailTemplate::TicketAcknowledgement,
-        subject_kind: Some("ticket"),
-        subject_id: Some(ticket.id.as_uuid()),
-        params: json!({
-            "ticket_number": number,
-            "ticket_subject": subject,
-            "in_reply_to": p.message_id,
-            "references": references,
-            "reply_to": env.mailbox.address,
-            "auto_submitted": "auto-replied",
-            "null_sender": true,
-        }),
-        recipients: vec![to.to_owned()],
-        subject: format!("{} {subject}", ticket.token),
+    let message = Message::TicketAcknowledgement {
+        ticket: ticket.id,
+        about: TicketTitle {
+            ticket_number: number,
+            ticket_subject: subject.clone(),
+        },
+        thread: Thread {
+            in_reply_to: p.message_id.clone(),
+            references,
+            reply_to: Some(env.mailbox.address.clone()),
+        },
     };
+    let new = message.new_message(
+        format!("ticket:{}:ack", ticket.id),
+        vec![to.to_owned()],
+        format!("{} {subject}", ticket.token),
+    );
     let (m, _) = mail::create_or_get(tx, new, env.mail_domain).await?;
     Ok(m.id)
 }

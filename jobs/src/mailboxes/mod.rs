@@ -167,16 +167,11 @@ async fn follow_up(
         idle_secs: None,
     };
     let key = format!("mailbox-poll-now:{mailbox}:{}", at.timestamp_micros());
-    crate::enqueue_with(
-        ctx,
-        &job,
-        crate::EnqueueOptions {
-            unique_key: Some(key),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| JobError::retry(e.to_string()))
+    let opts = crate::EnqueueOptions {
+        unique_key: Some(key),
+        ..Default::default()
+    };
+    Ok(crate::enqueue_with(ctx, &job, opts).await?)
 }
 
 /// Tells a running poll of `mailbox` to drain now (`poll`) or to stop
@@ -224,9 +219,7 @@ pub async fn poll_now(
                 mailbox,
                 idle_secs: None,
             };
-            let id = crate::enqueue(ctx, &job)
-                .await
-                .map_err(|e| JobError::retry(e.to_string()))?;
+            let id = crate::enqueue(ctx, &job).await?;
             Ok(PollNow {
                 polled: "queued",
                 woke_running_poll: false,
@@ -691,16 +684,11 @@ impl Job for PollAll {
                 };
                 Prepared::typed(&job, now, Some(format!("mailbox-poll:{m}:{minute}")))
             })
-            .collect::<Result<_, _>>()
-            .map_err(|e| JobError::retry(e.to_string()))?;
+            .collect::<Result<_, _>>()?;
         let mut sys = ctx.db.system().await?;
-        let recorded = enqueue::record(&mut sys, jobs, now)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        let recorded = enqueue::record(&mut sys, jobs, now).await?;
         sys.commit().await?;
-        enqueue::push(&ctx.queue, &recorded, now)
-            .await
-            .map_err(|e| JobError::retry(e.to_string()))?;
+        enqueue::push(&ctx.queue, &recorded, now).await?;
         Ok(serde_json::json!({ "mailboxes": ids.len(), "enqueued": recorded.len() }))
     }
 }
