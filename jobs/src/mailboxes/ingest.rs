@@ -42,7 +42,6 @@ use nestogy_domain::{
     customers::clients, customers::contacts,
 };
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::inbound::parse::{self, Automated, Limits, ParsedMail};
 
@@ -464,11 +463,7 @@ async fn add_incoming(
     .await?;
     let tenant = tx.tenant();
     for a in &p.attachments {
-        let digest = hex::encode(Sha256::digest(&a.bytes));
-        let key = Files::key(
-            tenant,
-            &format!("tickets/{}/{}/{}", ticket.id, &digest[..16], a.filename),
-        );
+        let key = tickets::attachment_key(tenant, ticket.id, &a.filename, &a.bytes);
         env.files
             .put(&key, a.bytes.clone())
             .await
