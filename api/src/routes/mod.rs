@@ -1,4 +1,10 @@
-//! One module per resource: its routes, request and response types.
+//! One module per resource: its routes, each with its OpenAPI description,
+//! and the types only HTTP needs (query strings, request shapes a handler
+//! takes apart, answers that wrap what the domain returns). The request
+//! bodies that are the domain's own input (`NewContact`, `InvoiceRequest`,
+//! `TicketPatch`, ...) and what the routes answer with (`Contact`,
+//! `Invoice`, ...) live in `nestogy_domain`, beside the code that checks
+//! and stores them.
 //!
 //! Path parameters, one convention:
 //! - `{id}` is the id of the resource the path starts from, right after its
