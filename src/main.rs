@@ -1,8 +1,9 @@
-//! `nestogy`: the one binary. `nestogy --help` lists the roles and every
-//! setting with its environment variable and default.
+//! `nestogy`: the one binary. `nestogy --help` lists the subcommands (the
+//! processes it runs: api, worker, scheduler or all; and migrate, seed)
+//! and every setting with its environment variable and default.
 
+mod commands;
 mod config;
-mod roles;
 
 use clap::Parser;
 
@@ -10,5 +11,5 @@ use clap::Parser;
 async fn main() -> anyhow::Result<()> {
     let cli = config::Cli::parse();
     config::init_tracing(&cli.global);
-    roles::run(cli).await
+    commands::run(cli).await
 }

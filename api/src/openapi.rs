@@ -218,8 +218,8 @@ const OPEN_TO_EVERY_CALLER: &[(&str, &str)] = &[("get", "/api/v1/auth/me")];
 /// or secret over it first: they read it whatever its content type (so
 /// never answer 415).
 const RAW_JSON_RECEIVERS: &[&str] = &[
-    "/api/v1/webhooks/stripe/{company}",
-    "/api/v1/webhooks/rmm/{company}",
+    "/api/v1/webhooks/stripe/{company_id}",
+    "/api/v1/webhooks/rmm/{company_id}",
 ];
 
 /// Operations that never touch PostgreSQL or Redis (so never answer 503

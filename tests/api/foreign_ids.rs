@@ -150,6 +150,7 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
                       "product_id": o.product, "tax_rate_ids": [o.tax_rate]});
     let own = match path.split('/').nth(3).unwrap() {
         "assets" => &a.asset,
+        "clients" => &o.billed,
         "projects" => &o.project,
         "tickets" => &o.ticket,
         "invoices" => &o.invoice,
@@ -162,10 +163,7 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
         !path.contains("{id}") || !own.is_empty(),
         "{method} {path}: no such thing in the fixture"
     );
-    let concrete = path
-        .replace("{client_id}", &o.billed)
-        .replace("{task_id}", &o.task)
-        .replace("{id}", own);
+    let concrete = path.replace("{task_id}", &o.task).replace("{id}", own);
     let body = match (method, path) {
         ("POST", "/api/v1/assets") | ("PATCH", "/api/v1/assets/{id}") => {
             json!({"client_id": o.client, "name": "Probe", "type": "laptop",
@@ -175,7 +173,7 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
             json!({"ids": [a.asset], "location_id": o.location})
         }
         ("POST", "/api/v1/assets/bulk-status") => json!({"ids": [a.asset], "status": "spare"}),
-        ("POST", "/api/v1/clients/{client_id}/bill-time") => {
+        ("POST", "/api/v1/clients/{id}/bill-time") => {
             json!({"project_id": o.project, "invoice_id": o.invoice, "tax_rate_ids": [o.tax_rate]})
         }
         ("POST", "/api/v1/invoices") | ("PUT", "/api/v1/invoices/{id}") => {

@@ -270,7 +270,7 @@ async fn the_header_is_documented_on_the_posts_that_take_it() {
     for path in [
         "/api/v1/auth/login",
         "/api/v1/api-tokens",
-        "/api/v1/webhooks/stripe/{company}",
+        "/api/v1/webhooks/stripe/{company_id}",
     ] {
         assert!(!has_key(path), "POST {path} does not take Idempotency-Key");
     }

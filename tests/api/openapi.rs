@@ -71,8 +71,8 @@ async fn the_routes_we_rely_on_are_documented() {
         ("/api/v1/users/{id}", "delete"),
         ("/api/v1/clients", "get"),
         ("/api/v1/clients/{id}/archive", "post"),
-        ("/api/v1/clients/{client_id}/contacts/{id}", "patch"),
-        ("/api/v1/clients/{client_id}/locations", "post"),
+        ("/api/v1/clients/{id}/contacts/{contact_id}", "patch"),
+        ("/api/v1/clients/{id}/locations", "post"),
         ("/api/v1/audit", "get"),
         ("/readyz", "get"),
     ] {

@@ -21,8 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// List a client's contacts, by name.
-#[utoipa::path(get, path = "/api/v1/clients/{client_id}/contacts", tag = "contacts",
-    params(("client_id" = ClientId, Path), ListQuery),
+#[utoipa::path(get, path = "/api/v1/clients/{id}/contacts", tag = "contacts",
+    params(("id" = ClientId, Path), ListQuery),
     responses((status = 200, body = Page<Contact>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_contacts(
@@ -42,8 +42,8 @@ async fn list_contacts(
 }
 
 /// Add a contact to a client. Its e-mail address must be unique within the client.
-#[utoipa::path(post, path = "/api/v1/clients/{client_id}/contacts", tag = "contacts",
-    params(("client_id" = ClientId, Path)), request_body = NewContact,
+#[utoipa::path(post, path = "/api/v1/clients/{id}/contacts", tag = "contacts",
+    params(("id" = ClientId, Path)), request_body = NewContact,
     responses((status = 201, body = Contact), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -63,8 +63,8 @@ async fn create_contact(
 }
 
 /// Get a contact.
-#[utoipa::path(get, path = "/api/v1/clients/{client_id}/contacts/{id}", tag = "contacts",
-    params(("client_id" = ClientId, Path), ("id" = ContactId, Path)),
+#[utoipa::path(get, path = "/api/v1/clients/{id}/contacts/{contact_id}", tag = "contacts",
+    params(("id" = ClientId, Path), ("contact_id" = ContactId, Path)),
     responses((status = 200, body = Contact), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn get_contact(
@@ -80,8 +80,8 @@ async fn get_contact(
 }
 
 /// Change a contact. Absent fields stay; `null` clears an optional field.
-#[utoipa::path(patch, path = "/api/v1/clients/{client_id}/contacts/{id}", tag = "contacts",
-    params(("client_id" = ClientId, Path), ("id" = ContactId, Path)), request_body = ContactPatch,
+#[utoipa::path(patch, path = "/api/v1/clients/{id}/contacts/{contact_id}", tag = "contacts",
+    params(("id" = ClientId, Path), ("contact_id" = ContactId, Path)), request_body = ContactPatch,
     responses((status = 200, body = Contact), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -101,8 +101,8 @@ async fn update_contact(
 }
 
 /// Delete a contact.
-#[utoipa::path(delete, path = "/api/v1/clients/{client_id}/contacts/{id}", tag = "contacts",
-    params(("client_id" = ClientId, Path), ("id" = ContactId, Path)),
+#[utoipa::path(delete, path = "/api/v1/clients/{id}/contacts/{contact_id}", tag = "contacts",
+    params(("id" = ClientId, Path), ("contact_id" = ContactId, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_contact(

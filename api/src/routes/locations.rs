@@ -21,8 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// List a client's locations, by name.
-#[utoipa::path(get, path = "/api/v1/clients/{client_id}/locations", tag = "locations",
-    params(("client_id" = ClientId, Path), ListQuery),
+#[utoipa::path(get, path = "/api/v1/clients/{id}/locations", tag = "locations",
+    params(("id" = ClientId, Path), ListQuery),
     responses((status = 200, body = Page<Location>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_locations(
@@ -42,8 +42,8 @@ async fn list_locations(
 }
 
 /// Add a location (site) to a client.
-#[utoipa::path(post, path = "/api/v1/clients/{client_id}/locations", tag = "locations",
-    params(("client_id" = ClientId, Path)), request_body = NewLocation,
+#[utoipa::path(post, path = "/api/v1/clients/{id}/locations", tag = "locations",
+    params(("id" = ClientId, Path)), request_body = NewLocation,
     responses((status = 201, body = Location), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -63,8 +63,8 @@ async fn create_location(
 }
 
 /// Get a location.
-#[utoipa::path(get, path = "/api/v1/clients/{client_id}/locations/{id}", tag = "locations",
-    params(("client_id" = ClientId, Path), ("id" = LocationId, Path)),
+#[utoipa::path(get, path = "/api/v1/clients/{id}/locations/{location_id}", tag = "locations",
+    params(("id" = ClientId, Path), ("location_id" = LocationId, Path)),
     responses((status = 200, body = Location), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn get_location(
@@ -80,8 +80,8 @@ async fn get_location(
 }
 
 /// Change a location. Absent fields stay; `null` clears an optional field.
-#[utoipa::path(patch, path = "/api/v1/clients/{client_id}/locations/{id}", tag = "locations",
-    params(("client_id" = ClientId, Path), ("id" = LocationId, Path)), request_body = LocationPatch,
+#[utoipa::path(patch, path = "/api/v1/clients/{id}/locations/{location_id}", tag = "locations",
+    params(("id" = ClientId, Path), ("location_id" = LocationId, Path)), request_body = LocationPatch,
     responses((status = 200, body = Location), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -101,8 +101,8 @@ async fn update_location(
 }
 
 /// Delete a location.
-#[utoipa::path(delete, path = "/api/v1/clients/{client_id}/locations/{id}", tag = "locations",
-    params(("client_id" = ClientId, Path), ("id" = LocationId, Path)),
+#[utoipa::path(delete, path = "/api/v1/clients/{id}/locations/{location_id}", tag = "locations",
+    params(("id" = ClientId, Path), ("location_id" = LocationId, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_location(

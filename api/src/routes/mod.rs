@@ -1,4 +1,27 @@
-//! One module per resource: its routes, request and response types.
+//! One module per resource: its routes, each with its OpenAPI description,
+//! and the types only HTTP needs (query strings, request shapes a handler
+//! takes apart, answers that wrap what the domain returns). The request
+//! bodies that are the domain's own input (`NewContact`, `InvoiceRequest`,
+//! `TicketPatch`, ...) and what the routes answer with (`Contact`,
+//! `Invoice`, ...) live in `nestogy_domain`, beside the code that checks
+//! and stores them.
+//!
+//! Path parameters, one convention:
+//! - `{id}` is the id of the resource the path starts from, right after its
+//!   collection: `/invoices/{id}`, `/invoices/{id}/finalize`, and also
+//!   `/clients/{id}/contacts` (the client's contacts);
+//! - every other id is `{<thing>_id}`, named after what it identifies:
+//!   `/clients/{id}/contacts/{contact_id}`,
+//!   `/tickets/{id}/attachments/{attachment_id}`,
+//!   `/mailboxes/{id}/quarantine/{message_id}/reprocess`, and
+//!   `/webhooks/stripe/{company_id}` (a company, though the path names no
+//!   collection of them);
+//! - a key that is not an id says what it is: `/reports/{name}`,
+//!   `/sla/policies/{priority}`, `/sla/holidays/{day}`, `/exports/{kind}`.
+//!
+//! The route string and the OpenAPI document are one: `utoipa`'s `path`
+//! is the route axum serves, and its `params` name each parameter in the
+//! path's order, as the handler's `Path` extractor reads them.
 
 pub mod accounting;
 pub mod api_tokens;

@@ -23,8 +23,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// List a client's networks, by name; `q` searches names and CIDRs.
-#[utoipa::path(get, path = "/api/v1/clients/{client_id}/networks", tag = "networks",
-    params(("client_id" = ClientId, Path), ListQuery),
+#[utoipa::path(get, path = "/api/v1/clients/{id}/networks", tag = "networks",
+    params(("id" = ClientId, Path), ListQuery),
     responses((status = 200, body = Page<Network>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_networks(
@@ -44,8 +44,8 @@ async fn list_networks(
 }
 
 /// Add a network to a client.
-#[utoipa::path(post, path = "/api/v1/clients/{client_id}/networks", tag = "networks",
-    params(("client_id" = ClientId, Path)), request_body = NewNetwork,
+#[utoipa::path(post, path = "/api/v1/clients/{id}/networks", tag = "networks",
+    params(("id" = ClientId, Path)), request_body = NewNetwork,
     responses((status = 201, body = Network), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -65,8 +65,8 @@ async fn create_network(
 }
 
 /// Get a network.
-#[utoipa::path(get, path = "/api/v1/clients/{client_id}/networks/{id}", tag = "networks",
-    params(("client_id" = ClientId, Path), ("id" = NetworkId, Path)),
+#[utoipa::path(get, path = "/api/v1/clients/{id}/networks/{network_id}", tag = "networks",
+    params(("id" = ClientId, Path), ("network_id" = NetworkId, Path)),
     responses((status = 200, body = Network), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn get_network(
@@ -82,8 +82,8 @@ async fn get_network(
 }
 
 /// Change a network. Absent fields stay; `null` clears an optional field.
-#[utoipa::path(patch, path = "/api/v1/clients/{client_id}/networks/{id}", tag = "networks",
-    params(("client_id" = ClientId, Path), ("id" = NetworkId, Path)), request_body = NetworkPatch,
+#[utoipa::path(patch, path = "/api/v1/clients/{id}/networks/{network_id}", tag = "networks",
+    params(("id" = ClientId, Path), ("network_id" = NetworkId, Path)), request_body = NetworkPatch,
     responses((status = 200, body = Network), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -103,8 +103,8 @@ async fn update_network(
 }
 
 /// Delete a network.
-#[utoipa::path(delete, path = "/api/v1/clients/{client_id}/networks/{id}", tag = "networks",
-    params(("client_id" = ClientId, Path), ("id" = NetworkId, Path)),
+#[utoipa::path(delete, path = "/api/v1/clients/{id}/networks/{network_id}", tag = "networks",
+    params(("id" = ClientId, Path), ("network_id" = NetworkId, Path)),
     responses((status = 204), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_network(

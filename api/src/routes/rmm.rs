@@ -1,4 +1,4 @@
-//! RMM alerts in: the tenant's receiver (`POST /api/v1/webhooks/rmm/{company}`,
+//! RMM alerts in: the tenant's receiver (`POST /api/v1/webhooks/rmm/{company_id}`,
 //! authenticated by the tenant's secret as a bearer token) and its settings
 //! (admins).
 
@@ -147,8 +147,8 @@ async fn rotate_secret(
 /// the same alert id updates its open ticket; a resolved alert resolves it
 /// when the receiver's `auto_resolve` is on. A wrong secret, an unknown
 /// company and a company without a receiver all answer the same 401.
-#[utoipa::path(post, path = "/api/v1/webhooks/rmm/{company}", tag = "rmm",
-    params(("company" = TenantId, Path)), request_body = Alert,
+#[utoipa::path(post, path = "/api/v1/webhooks/rmm/{company_id}", tag = "rmm",
+    params(("company_id" = TenantId, Path)), request_body = Alert,
     responses((status = 201, body = Received), (status = 200, body = Received),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)))]

@@ -248,7 +248,7 @@ fn refused() -> ApiError {
 /// header is checked against the company's endpoint secret, within five
 /// minutes). Each event id is acted on once; payments are recorded once per
 /// PaymentIntent; unknown event types are acknowledged and ignored.
-#[utoipa::path(post, path = "/api/v1/webhooks/stripe/{company}", tag = "stripe", params(("company" = TenantId, Path)),
+#[utoipa::path(post, path = "/api/v1/webhooks/stripe/{company_id}", tag = "stripe", params(("company_id" = TenantId, Path)),
     request_body(content = Object, description = "A Stripe event, as Stripe sends it"),
     responses((status = 200, body = Receipt), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 422, body = ErrorBody)))]

@@ -10,17 +10,21 @@ use base64::Engine;
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::platform::mail::MailMessage;
 use nestogy_domain::service_desk::sla::{self, SlaEvent};
 use nestogy_domain::service_desk::sla_clock::SlaState;
 use nestogy_domain::service_desk::tickets::{
     self, MessageKind, NewMessageRecord, NewTicket, Priority, StatusChange, Ticket, TicketFilter,
     TicketMessage, TicketPatch, TicketStatus,
 };
-use nestogy_domain::{AttachmentId, ClientId, DomainError, MailId, TicketId, UserId};
+use nestogy_domain::{
+    AttachmentId, ClientId, DomainError, MailId, TenantId, TenantTx, TicketId, TicketMessageId,
+    UserId,
+};
+use nestogy_jobs::JobContext;
 use nestogy_jobs::mail as mailer;
 use nestogy_jobs::tickets as ticket_jobs;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -392,8 +396,6 @@ pub struct MessageCreated {
     pub job_id: Option<uuid::Uuid>,
 }
 
-const MAX_ATTACHMENTS: usize = 10;
-
 /// Add a public reply (mailed to the contact, threaded so the answer comes
 /// back to this ticket), an internal note, or an incoming message.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = TicketId, Path)),
@@ -409,56 +411,84 @@ async fn add_message(
     Json(body): Json<NewMessageRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageCreated>)> {
     p.require(Permission::TicketsWrite)?;
+    let (text, files) = read_message(&body)?;
+    let ctx = s.jobs();
+    let stored = store_attachments(&ctx, p.tenant, id, files).await?;
+    let mut tx = p.tx(&s).await?;
+    let ticket = tickets::lock(&mut tx, id).await?;
+    let (msg_id, mail) =
+        record_message(&mut tx, &ctx, &p, &ticket, body.kind, text, &stored).await?;
+    sla::refresh(&mut tx, Some(&[id])).await?;
+    let message = tickets::message(&mut tx, id, msg_id).await?;
+    p.audit(
+        &mut tx,
+        "ticket.message_added",
+        "ticket",
+        id.as_uuid(),
+        &message,
+    )
+    .await?;
+    tx.commit().await?;
+    let job_id = match &mail {
+        Some(m) => send_reply(&ctx, p.tenant, m).await?,
+        None => None,
+    };
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(MessageCreated {
+            message,
+            mail_id: mail.map(|m| m.id),
+            job_id,
+        }),
+    ))
+}
+
+/// An attachment as sent, its bytes decoded.
+struct DecodedFile {
+    filename: String,
+    content_type: String,
+    bytes: Vec<u8>,
+}
+
+/// The message's text and its files decoded from base64, or every problem
+/// with them at once (422).
+fn read_message(body: &NewMessageRequest) -> ApiResult<(String, Vec<DecodedFile>)> {
     let mut v = ValidationErrors::new();
     let text = v.required_text("body", &body.body, 100_000);
-    if body.attachments.len() > MAX_ATTACHMENTS {
-        v.add(
-            "attachments",
-            "too_many",
-            format!("at most {MAX_ATTACHMENTS} attachments"),
-        );
-    }
+    tickets::check_attachment_count(&mut v, body.attachments.len());
     let mut files = Vec::new();
     for (i, a) in body.attachments.iter().enumerate() {
         let field = format!("attachments[{i}]");
-        let name = a.filename.trim();
-        if name.is_empty()
-            || name.chars().count() > 200
-            || name.contains(['/', '\\'])
-            || name.chars().any(char::is_control)
-        {
-            v.add(
-                &field,
-                "invalid",
-                "filename must be 1 to 200 characters, without path separators",
-            );
+        let Some(filename) = tickets::attachment_filename(&mut v, &field, &a.filename) else {
             continue;
-        }
+        };
         match base64::engine::general_purpose::STANDARD.decode(a.content_base64.trim()) {
-            Ok(bytes) => files.push((
-                name.to_owned(),
-                a.content_type
-                    .clone()
-                    .filter(|c| !c.trim().is_empty())
-                    .unwrap_or_else(|| "application/octet-stream".into()),
+            Ok(bytes) => files.push(DecodedFile {
+                filename,
+                content_type: tickets::attachment_content_type(a.content_type.as_deref()),
                 bytes,
-            )),
+            }),
             Err(_) => v.add(&field, "invalid", "content_base64 is not valid base64"),
         }
     }
     v.finish()?;
-    let ctx = s.jobs();
-    // The files go to the object store first, named by their content, so a
-    // retried request writes the same objects.
+    Ok((text, files))
+}
+
+/// Puts the files in the object store before the message is written, each
+/// named by its content, so a retried request writes the same objects
+/// (503 when the store does not take one).
+async fn store_attachments(
+    ctx: &JobContext,
+    tenant: TenantId,
+    ticket: TicketId,
+    files: Vec<DecodedFile>,
+) -> ApiResult<Vec<ticket_jobs::StoredFile>> {
     let mut stored = Vec::with_capacity(files.len());
-    for (name, content_type, bytes) in files {
-        let digest = hex::encode(Sha256::digest(&bytes));
-        let key = nestogy_domain::kernel::files::Files::key(
-            p.tenant,
-            &format!("tickets/{id}/{}/{name}", &digest[..16]),
-        );
-        let size = bytes.len() as i64;
-        ctx.services.files.put(&key, bytes).await.map_err(|e| {
+    for f in files {
+        let key = tickets::attachment_key(tenant, ticket, &f.filename, &f.bytes);
+        let size = f.bytes.len() as i64;
+        ctx.services.files.put(&key, f.bytes).await.map_err(|e| {
             ApiError::status(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
@@ -466,26 +496,40 @@ async fn add_message(
             )
         })?;
         stored.push(ticket_jobs::StoredFile {
-            filename: name,
-            content_type,
+            filename: f.filename,
+            content_type: f.content_type,
             size,
             key,
         });
     }
-    let mut tx = p.tx(&s).await?;
-    let ticket = tickets::lock(&mut tx, id).await?;
+    Ok(stored)
+}
+
+/// Stores the message with its files: a reply with its mail to the contact
+/// (a retried request finds the reply it made, whose files are recorded
+/// already), another kind as it is. Returns the message and, for a reply,
+/// the mail to send after commit.
+async fn record_message(
+    tx: &mut TenantTx,
+    ctx: &JobContext,
+    p: &Principal,
+    ticket: &Ticket,
+    kind: MessageKind,
+    text: String,
+    stored: &[ticket_jobs::StoredFile],
+) -> ApiResult<(TicketMessageId, Option<MailMessage>)> {
     let request = p
         .request_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let (msg_id, mail, created) = match body.kind {
+    let (msg_id, mail, created) = match kind {
         MessageKind::Reply => {
             let r = ticket_jobs::public_reply(
-                &mut tx,
-                &ctx,
-                &ticket,
+                tx,
+                ctx,
+                ticket,
                 &text,
-                &stored,
+                stored,
                 Some(p.user_id),
                 &request,
             )
@@ -494,8 +538,8 @@ async fn add_message(
         }
         kind => {
             let m = tickets::add_message(
-                &mut tx,
-                &ticket,
+                tx,
+                ticket,
                 NewMessageRecord {
                     kind,
                     author_id: Some(p.user_id),
@@ -514,10 +558,10 @@ async fn add_message(
         }
     };
     if created {
-        for f in &stored {
+        for f in stored {
             tickets::add_attachment(
-                &mut tx,
-                id,
+                tx,
+                ticket.id,
                 msg_id,
                 &f.filename,
                 &f.content_type,
@@ -527,30 +571,17 @@ async fn add_message(
             .await?;
         }
     }
-    sla::refresh(&mut tx, Some(&[id])).await?;
-    let message = tickets::message(&mut tx, id, msg_id).await?;
-    p.audit(
-        &mut tx,
-        "ticket.message_added",
-        "ticket",
-        id.as_uuid(),
-        &message,
-    )
-    .await?;
-    tx.commit().await?;
-    let mut job_id = None;
-    if let Some(m) = &mail {
-        let jobs = mailer::dispatch(&ctx, p.tenant, &[m.id]).await?;
-        job_id = jobs.first().map(|j| j.as_uuid());
-    }
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(MessageCreated {
-            message,
-            mail_id: mail.map(|m| m.id),
-            job_id,
-        }),
-    ))
+    Ok((msg_id, mail))
+}
+
+/// Queues a reply's mail for delivery; the delivery job's id.
+async fn send_reply(
+    ctx: &JobContext,
+    tenant: TenantId,
+    mail: &MailMessage,
+) -> ApiResult<Option<uuid::Uuid>> {
+    let jobs = mailer::dispatch(ctx, tenant, &[mail.id]).await?;
+    Ok(jobs.first().map(|j| j.as_uuid()))
 }
 
 /// Download an attachment of a ticket.

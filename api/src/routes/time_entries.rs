@@ -240,8 +240,8 @@ async fn stop_entry(
 /// lines of a draft invoice, one line per entry: a new draft (201) or the
 /// given one (200). Each entry is billed once, however often or however
 /// concurrently this is called: when nothing is left, 409 `nothing_to_bill`.
-#[utoipa::path(post, path = "/api/v1/clients/{client_id}/bill-time", tag = "time",
-    params(("client_id" = ClientId, Path)), request_body = BillTime,
+#[utoipa::path(post, path = "/api/v1/clients/{id}/bill-time", tag = "time",
+    params(("id" = ClientId, Path)), request_body = BillTime,
     responses((status = 201, body = BilledTime), (status = 200, body = BilledTime),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody)),

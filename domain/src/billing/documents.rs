@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::billing::DocKind;
 use crate::billing::invoices::{self, InvoiceLine, InvoiceStatus};
-use crate::billing::locale::{self, Labels, Locale};
+use crate::billing::locale::{self, DocLabels, Labels, Locale};
 use crate::identity::company::{self, Address, Company, Logo};
 use crate::kernel::money::{Discount, LineFigures, Printed, Tax};
 use crate::{
@@ -467,181 +467,232 @@ pub async fn views(tx: &mut TenantTx, docs: &[DocRef]) -> DomainResult<Vec<View>
     Ok(out)
 }
 
+/// What the documents of one company are written in: its locale, the
+/// labels every document prints and the words of this kind of document.
+struct Wording {
+    locale: Locale,
+    labels: &'static Labels,
+    words: &'static DocLabels,
+}
+
+impl Wording {
+    fn new(company: &Company, kind: DocKind) -> Wording {
+        let locale = Locale::parse(&company.locale);
+        Wording {
+            locale,
+            labels: locale::labels(locale),
+            words: locale::doc_labels(locale, kind),
+        }
+    }
+
+    /// Formats money, prices and dates of a document in `currency`.
+    fn fmt(&self, currency: &str) -> Fmt {
+        Fmt {
+            locale: self.locale,
+            currency: currency.to_owned(),
+        }
+    }
+}
+
 async fn view_for(
     tx: &mut TenantTx,
     doc: &DocRef,
     company: &Company,
     logo: Option<Logo>,
 ) -> DomainResult<View> {
-    let loc = Locale::parse(&company.locale);
-    let labels = locale::labels(loc);
-    let words = locale::doc_labels(loc, doc.kind());
-    let base = || doc_base_json(company, logo.as_ref(), doc.kind());
+    let w = Wording::new(company, doc.kind());
+    let base = doc_base_json(company, logo.as_ref(), doc.kind());
     match doc {
-        DocRef::Invoice { id } => {
-            let inv = invoices::get(tx, *id).await?;
-            let f = Fmt {
-                locale: loc,
-                currency: inv.currency.clone(),
-            };
-            let (_, client) = client_json(tx, inv.client_id).await?;
-            let status_label = match inv.status {
-                InvoiceStatus::Draft => Some(labels.draft),
-                InvoiceStatus::Void => Some(labels.void),
-                InvoiceStatus::Paid => Some(labels.paid_status),
-                InvoiceStatus::Overdue => Some(labels.overdue),
-                _ => None,
-            };
-            let notes = [inv.notes.as_deref(), inv.terms.as_deref()]
-                .into_iter()
-                .flatten()
-                .filter(|n| !n.trim().is_empty())
-                .collect::<Vec<_>>()
-                .join("\n\n");
-            let service = service_period(tx, inv.id).await?;
-            let mut data = base();
-            data["client"] = client;
-            data["document"] = json!({
-                "title": words.title,
-                "number": inv.number,
-                "status_label": status_label,
-                "issue_date": f.date(inv.issue_date),
-                "due_date": f.date(inv.due_date),
-                "valid_until": null,
-                "service_period": service.map(|(a, b)| f.dates(a, b)),
-                "notes": (!notes.is_empty()).then_some(notes),
-                "period_from": null, "period_to": null, "available_credit": null,
-            });
-            let printed = printed_of(&inv.lines, inv.total, &f, doc);
-            set_lines(&mut data, &f, labels, &inv.lines, &printed);
-            let received = if !inv.amount_paid.is_zero() || inv.status != InvoiceStatus::Draft {
-                let credit = credit_applied(tx, inv.id).await?;
-                Some(Received {
-                    paid: inv.amount_paid - credit,
-                    credit,
-                })
-            } else {
-                None
-            };
-            data["totals"] = totals_json(&f, labels, &printed, inv.discount, inv.total, received);
-            data["entries"] = json!([]);
-            data["opening_balance"] = serde_json::Value::Null;
-            data["closing_balance"] = serde_json::Value::Null;
-            let name = inv
-                .number
-                .clone()
-                .unwrap_or_else(|| format!("draft-{}", inv.id));
-            Ok(finish(
-                doc.clone(),
-                inv.client_id,
-                data,
-                logo,
-                format!("{name}.pdf"),
-            ))
-        }
-        DocRef::Quote { id } => {
-            let q = quotes::get(tx, *id).await?;
-            let f = Fmt {
-                locale: loc,
-                currency: q.currency.clone(),
-            };
-            let (_, client) = client_json(tx, q.client_id).await?;
-            let mut data = base();
-            data["client"] = client;
-            data["document"] = json!({
-                "title": words.title,
-                "number": q.number,
-                "status_label": q.number.is_none().then_some(labels.draft),
-                "issue_date": f.date(q.issue_date),
-                "due_date": null,
-                "valid_until": f.date(q.valid_until),
-                "service_period": null,
-                "notes": null, "period_from": null, "period_to": null, "available_credit": null,
-            });
-            let printed = printed_of(&q.lines, q.total, &f, doc);
-            set_lines(&mut data, &f, labels, &q.lines, &printed);
-            data["totals"] = totals_json(&f, labels, &printed, q.discount, q.total, None);
-            data["entries"] = json!([]);
-            data["opening_balance"] = serde_json::Value::Null;
-            data["closing_balance"] = serde_json::Value::Null;
-            let name = q
-                .number
-                .clone()
-                .unwrap_or_else(|| format!("draft-{}", q.id));
-            Ok(finish(
-                doc.clone(),
-                q.client_id,
-                data,
-                logo,
-                format!("{name}.pdf"),
-            ))
-        }
+        DocRef::Invoice { id } => invoice_view(tx, doc, *id, &w, base, logo).await,
+        DocRef::Quote { id } => quote_view(tx, doc, *id, &w, base, logo).await,
         DocRef::Statement { client, period } => {
-            let st =
-                payments::statement(tx, *client, &period.currency, period.from, period.to).await?;
-            let f = Fmt {
-                locale: loc,
-                currency: st.currency.clone(),
-            };
-            let (client_name, client_data) = client_json(tx, *client).await?;
-            let mut data = base();
-            data["client"] = client_data;
-            data["document"] = json!({
-                "title": words.title,
-                "number": null,
-                "status_label": null,
-                "issue_date": f.date(period.to),
-                "due_date": null, "valid_until": null, "service_period": null, "notes": null,
-                "period_from": f.date(period.from),
-                "period_to": f.date(period.to),
-                "available_credit": (!st.credit.is_zero()).then(|| f.money(st.credit)),
-            });
-            data["lines"] = json!([]);
-            data["line_discounts"] = json!(false);
-            data["totals"] = json!([]);
-            data["entries"] = st
-                .entries
-                .iter()
-                .map(|e| {
-                    let reference = e.reference.as_deref().unwrap_or_default();
-                    let (what, debit, credit) = match e.kind.as_str() {
-                        "credit_applied" => (
-                            format!(
-                                "{} {reference}: {}",
-                                labels.entry_credit_applied,
-                                f.money(e.applied.unwrap_or_default())
-                            ),
-                            String::new(),
-                            String::new(),
-                        ),
-                        kind => {
-                            let word = match kind {
-                                "invoice" => labels.entry_invoice,
-                                "refund" => labels.entry_refund,
-                                _ => labels.entry_payment,
-                            };
-                            let (debit, credit) = if e.amount.is_sign_negative() {
-                                (String::new(), f.money(-e.amount))
-                            } else {
-                                (f.money(e.amount), String::new())
-                            };
-                            (
-                                format!("{word} {reference}").trim_end().to_owned(),
-                                debit,
-                                credit,
-                            )
-                        }
-                    };
-                    json!({ "date": f.date(e.date), "description": what,
-                            "debit": debit, "credit": credit, "balance": f.money(e.balance) })
-                })
-                .collect();
-            data["opening_balance"] = json!(f.money(st.opening_balance));
-            data["closing_balance"] = json!(f.money(st.closing_balance));
-            let file = format!("statement-{client_name}-{}-{}.pdf", period.from, period.to);
-            Ok(finish(doc.clone(), *client, data, logo, file))
+            statement_view(tx, doc, *client, period, &w, base, logo).await
         }
     }
+}
+
+/// An invoice: its lines and totals, then, once it is final (or something
+/// was paid), what was paid and what credit was applied; a recurring
+/// invoice also prints the service period it bills.
+async fn invoice_view(
+    tx: &mut TenantTx,
+    doc: &DocRef,
+    id: InvoiceId,
+    w: &Wording,
+    mut data: serde_json::Value,
+    logo: Option<Logo>,
+) -> DomainResult<View> {
+    let inv = invoices::get(tx, id).await?;
+    let f = w.fmt(&inv.currency);
+    let (_, client) = client_json(tx, inv.client_id).await?;
+    let labels = w.labels;
+    let status_label = match inv.status {
+        InvoiceStatus::Draft => Some(labels.draft),
+        InvoiceStatus::Void => Some(labels.void),
+        InvoiceStatus::Paid => Some(labels.paid_status),
+        InvoiceStatus::Overdue => Some(labels.overdue),
+        _ => None,
+    };
+    let notes = [inv.notes.as_deref(), inv.terms.as_deref()]
+        .into_iter()
+        .flatten()
+        .filter(|n| !n.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    let service = service_period(tx, inv.id).await?;
+    data["client"] = client;
+    data["document"] = json!({
+        "title": w.words.title,
+        "number": inv.number,
+        "status_label": status_label,
+        "issue_date": f.date(inv.issue_date),
+        "due_date": f.date(inv.due_date),
+        "valid_until": null,
+        "service_period": service.map(|(a, b)| f.dates(a, b)),
+        "notes": (!notes.is_empty()).then_some(notes),
+        "period_from": null, "period_to": null, "available_credit": null,
+    });
+    let printed = printed_of(&inv.lines, inv.total, &f, doc);
+    set_lines(&mut data, &f, labels, &inv.lines, &printed);
+    let received = if !inv.amount_paid.is_zero() || inv.status != InvoiceStatus::Draft {
+        let credit = credit_applied(tx, inv.id).await?;
+        Some(Received {
+            paid: inv.amount_paid - credit,
+            credit,
+        })
+    } else {
+        None
+    };
+    data["totals"] = totals_json(&f, labels, &printed, inv.discount, inv.total, received);
+    set_no_entries(&mut data);
+    let file = pdf_file_name(inv.number.as_deref(), inv.id);
+    Ok(finish(doc.clone(), inv.client_id, data, logo, file))
+}
+
+/// A quote: its lines and totals, valid until a date.
+async fn quote_view(
+    tx: &mut TenantTx,
+    doc: &DocRef,
+    id: QuoteId,
+    w: &Wording,
+    mut data: serde_json::Value,
+    logo: Option<Logo>,
+) -> DomainResult<View> {
+    let q = quotes::get(tx, id).await?;
+    let f = w.fmt(&q.currency);
+    let (_, client) = client_json(tx, q.client_id).await?;
+    data["client"] = client;
+    data["document"] = json!({
+        "title": w.words.title,
+        "number": q.number,
+        "status_label": q.number.is_none().then_some(w.labels.draft),
+        "issue_date": f.date(q.issue_date),
+        "due_date": null,
+        "valid_until": f.date(q.valid_until),
+        "service_period": null,
+        "notes": null, "period_from": null, "period_to": null, "available_credit": null,
+    });
+    let printed = printed_of(&q.lines, q.total, &f, doc);
+    set_lines(&mut data, &f, w.labels, &q.lines, &printed);
+    data["totals"] = totals_json(&f, w.labels, &printed, q.discount, q.total, None);
+    set_no_entries(&mut data);
+    let file = pdf_file_name(q.number.as_deref(), q.id);
+    Ok(finish(doc.clone(), q.client_id, data, logo, file))
+}
+
+/// An invoice or a quote has no statement entries or balances.
+fn set_no_entries(data: &mut serde_json::Value) {
+    data["entries"] = json!([]);
+    data["opening_balance"] = serde_json::Value::Null;
+    data["closing_balance"] = serde_json::Value::Null;
+}
+
+/// The PDF's file name of an invoice or a quote: its number, or
+/// `draft-<id>` before it has one.
+fn pdf_file_name(number: Option<&str>, id: impl std::fmt::Display) -> String {
+    let name = number.map_or_else(|| format!("draft-{id}"), str::to_owned);
+    format!("{name}.pdf")
+}
+
+/// A client's statement for a period: no lines or totals, the entries
+/// with their running balance between the opening and closing balances,
+/// and the credit left.
+async fn statement_view(
+    tx: &mut TenantTx,
+    doc: &DocRef,
+    client: ClientId,
+    period: &Period,
+    w: &Wording,
+    mut data: serde_json::Value,
+    logo: Option<Logo>,
+) -> DomainResult<View> {
+    let st = payments::statement(tx, client, &period.currency, period.from, period.to).await?;
+    let f = w.fmt(&st.currency);
+    let (client_name, client_data) = client_json(tx, client).await?;
+    data["client"] = client_data;
+    data["document"] = json!({
+        "title": w.words.title,
+        "number": null,
+        "status_label": null,
+        "issue_date": f.date(period.to),
+        "due_date": null, "valid_until": null, "service_period": null, "notes": null,
+        "period_from": f.date(period.from),
+        "period_to": f.date(period.to),
+        "available_credit": (!st.credit.is_zero()).then(|| f.money(st.credit)),
+    });
+    data["lines"] = json!([]);
+    data["line_discounts"] = json!(false);
+    data["totals"] = json!([]);
+    data["entries"] = st
+        .entries
+        .iter()
+        .map(|e| statement_entry_json(&f, w.labels, e))
+        .collect();
+    data["opening_balance"] = json!(f.money(st.opening_balance));
+    data["closing_balance"] = json!(f.money(st.closing_balance));
+    let file = format!("statement-{client_name}-{}-{}.pdf", period.from, period.to);
+    Ok(finish(doc.clone(), client, data, logo, file))
+}
+
+/// One row of a statement: an invoice is a debit, a payment a credit, a
+/// refund a debit again; credit applied to an invoice names the amount in
+/// its description and moves neither column.
+fn statement_entry_json(
+    f: &Fmt,
+    labels: &Labels,
+    e: &payments::StatementEntry,
+) -> serde_json::Value {
+    let reference = e.reference.as_deref().unwrap_or_default();
+    let (what, debit, credit) = match e.kind.as_str() {
+        "credit_applied" => (
+            format!(
+                "{} {reference}: {}",
+                labels.entry_credit_applied,
+                f.money(e.applied.unwrap_or_default())
+            ),
+            String::new(),
+            String::new(),
+        ),
+        kind => {
+            let word = match kind {
+                "invoice" => labels.entry_invoice,
+                "refund" => labels.entry_refund,
+                _ => labels.entry_payment,
+            };
+            let (debit, credit) = if e.amount.is_sign_negative() {
+                (String::new(), f.money(-e.amount))
+            } else {
+                (f.money(e.amount), String::new())
+            };
+            (
+                format!("{word} {reference}").trim_end().to_owned(),
+                debit,
+                credit,
+            )
+        }
+    };
+    json!({ "date": f.date(e.date), "description": what,
+            "debit": debit, "credit": credit, "balance": f.money(e.balance) })
 }
 
 /// The object-store name of a rendering (under the tenant's prefix).

@@ -381,6 +381,25 @@ struct LineRequestResolved {
 }
 
 impl LineRequestResolved {
+    /// What `money` computes the line's amounts from.
+    fn input(&self) -> LineInput {
+        LineInput {
+            quantity: self.quantity,
+            unit_price: self.unit_price,
+            discount: self.discount,
+            taxes: self
+                .rates
+                .iter()
+                .map(|r| Tax {
+                    name: r.name.clone(),
+                    percent: r.percent,
+                    inclusive: r.inclusive,
+                    compound: r.compound,
+                })
+                .collect(),
+        }
+    }
+
     /// The line's rates with the amounts `money` computed for them, in order.
     fn applied_taxes(&self, amounts: &[Decimal]) -> Vec<AppliedTax> {
         self.rates
@@ -422,6 +441,23 @@ async fn price(tx: &mut TenantTx, req: InvoiceRequest) -> DomainResult<Priced> {
 pub(crate) struct PriceCache {
     clients: std::collections::HashSet<ClientId>,
     rates: std::collections::HashMap<Vec<TaxRateId>, Vec<TaxRate>>,
+}
+
+impl PriceCache {
+    /// The tax rates `ids` of line `i`, read once per set of ids.
+    async fn tax_rates(
+        &mut self,
+        tx: &mut TenantTx,
+        ids: Vec<TaxRateId>,
+        i: usize,
+    ) -> DomainResult<Vec<TaxRate>> {
+        if let Some(r) = self.rates.get(&ids) {
+            return Ok(r.clone());
+        }
+        let r = catalogue::tax_rates_by_ids(tx, &ids, &format!("lines[{i}].tax_rate_ids")).await?;
+        self.rates.insert(ids, r.clone());
+        Ok(r)
+    }
 }
 
 async fn price_for(
@@ -467,26 +503,52 @@ async fn price_checked(
             "currency must be a supported ISO 4217 code",
         );
     }
+    let (issue_date, due_date) = invoice_dates(tx, &mut v, &req, company).await?;
+    check_discount(&mut v, "discount", req.discount);
+    let notes = v.optional_text("notes", req.notes.as_deref(), 10_000);
+    let terms = v.optional_text("terms", req.terms.as_deref(), 10_000);
+    check_lines(&mut v, &req.lines);
+    v.finish()?;
+    let minor = minor.unwrap_or(2);
+
+    let mut resolved = Vec::with_capacity(req.lines.len());
+    for (i, l) in req.lines.into_iter().enumerate() {
+        resolved.push(resolve_line(tx, i, l, cache).await?);
+    }
+    let inputs: Vec<LineInput> = resolved.iter().map(LineRequestResolved::input).collect();
+    let totals = money::totals(&inputs, req.discount, minor);
+    let mut v = ValidationErrors::new();
+    money::check_totals(&mut v, &totals);
+    v.finish()?;
+    let lines = resolved
+        .into_iter()
+        .zip(totals.lines.iter().cloned())
+        .collect();
+    Ok(Priced {
+        client_id: req.client_id,
+        currency,
+        issue_date,
+        due_date,
+        discount: req.discount,
+        notes,
+        terms,
+        lines,
+        totals,
+    })
+}
+
+/// The issue date (default: today where the company is) and the due date
+/// (default: the payment terms' days after it, else [`DEFAULT_DUE_DAYS`]),
+/// not before the issue date.
+async fn invoice_dates(
+    tx: &mut TenantTx,
+    v: &mut ValidationErrors,
+    req: &InvoiceRequest,
+    company: &crate::identity::company::Company,
+) -> DomainResult<(NaiveDate, NaiveDate)> {
     let issue_date = req.issue_date.unwrap_or_else(|| company.today(tx.now()));
     let term_days = match req.payment_term_id {
-        Some(id) => {
-            let tenant = tx.tenant();
-            let days: Option<i32> = sqlx::query_scalar(
-                "SELECT days FROM payment_terms WHERE company_id = $1 AND id = $2",
-            )
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(tx.conn())
-            .await?;
-            if days.is_none() {
-                v.add(
-                    "payment_term_id",
-                    "unknown",
-                    "payment_term_id names no payment terms of this company",
-                );
-            }
-            days.map(i64::from)
-        }
+        Some(id) => payment_term_days(tx, v, id).await?,
         None => None,
     };
     let due_date = match req.due_date {
@@ -513,153 +575,144 @@ async fn price_checked(
             "due_date must not be before issue_date",
         );
     }
-    check_discount(&mut v, "discount", req.discount);
-    let notes = v.optional_text("notes", req.notes.as_deref(), 10_000);
-    let terms = v.optional_text("terms", req.terms.as_deref(), 10_000);
-    if req.lines.len() > MAX_LINES {
+    Ok((issue_date, due_date))
+}
+
+/// The days of the company's payment terms `id` (an error in `v` when it
+/// has none of that id).
+async fn payment_term_days(
+    tx: &mut TenantTx,
+    v: &mut ValidationErrors,
+    id: PaymentTermId,
+) -> DomainResult<Option<i64>> {
+    let tenant = tx.tenant();
+    let days: Option<i32> =
+        sqlx::query_scalar("SELECT days FROM payment_terms WHERE company_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(tx.conn())
+            .await?;
+    if days.is_none() {
+        v.add(
+            "payment_term_id",
+            "unknown",
+            "payment_term_id names no payment terms of this company",
+        );
+    }
+    Ok(days.map(i64::from))
+}
+
+/// At most [`MAX_LINES`] lines, each checked by [`check_line`].
+fn check_lines(v: &mut ValidationErrors, lines: &[LineRequest]) {
+    if lines.len() > MAX_LINES {
         v.add(
             "lines",
             "too_many",
             format!("an invoice has at most {MAX_LINES} lines"),
         );
     }
-    for (i, l) in req.lines.iter().enumerate() {
-        if l.quantity.scale() > 4 || l.quantity.abs() > Decimal::from(1_000_000_000) {
-            v.add(
-                &format!("lines[{i}].quantity"),
-                "invalid",
-                "quantity must have at most 4 decimals and be at most 1000000000 in magnitude",
-            );
-        }
-        if let Some(p) = l.unit_price
-            && (p.scale() > 4 || p.abs() > Decimal::from(1_000_000_000_000i64))
-        {
-            v.add(
-                &format!("lines[{i}].unit_price"),
-                "invalid",
-                "unit_price must have at most 4 decimals and be at most 1000000000000 in magnitude",
-            );
-        }
-        if l.tax_rate_ids
-            .as_ref()
-            .is_some_and(|t| t.len() > money::MAX_TAXES_PER_LINE)
-        {
-            v.add(
-                &format!("lines[{i}].tax_rate_ids"),
-                "too_many",
-                format!("a line has at most {} taxes", money::MAX_TAXES_PER_LINE),
-            );
-        }
-        check_discount(&mut v, &format!("lines[{i}].discount"), l.discount);
-        if l.product_id.is_none() && l.description.as_deref().is_none_or(|d| d.trim().is_empty()) {
-            v.add(
-                &format!("lines[{i}].description"),
-                "required",
-                "a line without a product needs a description",
-            );
-        }
-        if l.product_id.is_none() && l.unit_price.is_none() {
-            v.add(
-                &format!("lines[{i}].unit_price"),
-                "required",
-                "a line without a product needs a unit_price",
-            );
-        }
-        if let Some(d) = &l.description
-            && d.chars().count() > 2000
-        {
-            v.add(
-                &format!("lines[{i}].description"),
-                "too_long",
-                "description must be at most 2000 characters",
-            );
-        }
+    for (i, l) in lines.iter().enumerate() {
+        check_line(v, i, l);
     }
-    v.finish()?;
-    let minor = minor.unwrap_or(2);
+}
 
-    let mut resolved = Vec::with_capacity(req.lines.len());
-    for (i, l) in req.lines.into_iter().enumerate() {
-        let product = match l.product_id {
-            Some(pid) => Some(catalogue::product(tx, pid).await.map_err(|_| {
-                let mut v = ValidationErrors::new();
-                v.add(
-                    &format!("lines[{i}].product_id"),
-                    "unknown",
-                    "product_id names no product of this company",
-                );
-                DomainError::Validation(v)
-            })?),
-            None => None,
-        };
-        let rate_ids = l
-            .tax_rate_ids
-            .clone()
-            .or_else(|| product.as_ref().map(|p| p.tax_rate_ids.clone()))
-            .unwrap_or_default();
-        let rates = match cache.rates.get(&rate_ids) {
-            Some(r) => r.clone(),
-            None => {
-                let r =
-                    catalogue::tax_rates_by_ids(tx, &rate_ids, &format!("lines[{i}].tax_rate_ids"))
-                        .await?;
-                cache.rates.insert(rate_ids.clone(), r.clone());
-                r
-            }
-        };
-        resolved.push(LineRequestResolved {
-            product_id: l.product_id,
-            description: l
-                .description
-                .map(|d| d.trim().to_owned())
-                .filter(|d| !d.is_empty())
-                .or_else(|| product.as_ref().map(|p| p.name.clone()))
-                .unwrap_or_default(),
-            quantity: l.quantity,
-            unit_price: l
-                .unit_price
-                .or(product.as_ref().map(|p| p.unit_price))
-                .unwrap_or_default(),
-            discount: l.discount,
-            rates,
-        });
+/// A line's figures in range, its taxes at most
+/// [`money::MAX_TAXES_PER_LINE`], and a description and a price given
+/// when no product gives them.
+fn check_line(v: &mut ValidationErrors, i: usize, l: &LineRequest) {
+    if l.quantity.scale() > 4 || l.quantity.abs() > Decimal::from(1_000_000_000) {
+        v.add(
+            &format!("lines[{i}].quantity"),
+            "invalid",
+            "quantity must have at most 4 decimals and be at most 1000000000 in magnitude",
+        );
     }
-    let inputs: Vec<LineInput> = resolved
-        .iter()
-        .map(|l| LineInput {
-            quantity: l.quantity,
-            unit_price: l.unit_price,
-            discount: l.discount,
-            taxes: l
-                .rates
-                .iter()
-                .map(|r| Tax {
-                    name: r.name.clone(),
-                    percent: r.percent,
-                    inclusive: r.inclusive,
-                    compound: r.compound,
-                })
-                .collect(),
-        })
-        .collect();
-    let totals = money::totals(&inputs, req.discount, minor);
-    let mut v = ValidationErrors::new();
-    money::check_totals(&mut v, &totals);
-    v.finish()?;
-    let lines = resolved
-        .into_iter()
-        .zip(totals.lines.iter().cloned())
-        .collect();
-    Ok(Priced {
-        client_id: req.client_id,
-        currency,
-        issue_date,
-        due_date,
-        discount: req.discount,
-        notes,
-        terms,
-        lines,
-        totals,
+    if let Some(p) = l.unit_price
+        && (p.scale() > 4 || p.abs() > Decimal::from(1_000_000_000_000i64))
+    {
+        v.add(
+            &format!("lines[{i}].unit_price"),
+            "invalid",
+            "unit_price must have at most 4 decimals and be at most 1000000000000 in magnitude",
+        );
+    }
+    if l.tax_rate_ids
+        .as_ref()
+        .is_some_and(|t| t.len() > money::MAX_TAXES_PER_LINE)
+    {
+        v.add(
+            &format!("lines[{i}].tax_rate_ids"),
+            "too_many",
+            format!("a line has at most {} taxes", money::MAX_TAXES_PER_LINE),
+        );
+    }
+    check_discount(v, &format!("lines[{i}].discount"), l.discount);
+    if l.product_id.is_none() && l.description.as_deref().is_none_or(|d| d.trim().is_empty()) {
+        v.add(
+            &format!("lines[{i}].description"),
+            "required",
+            "a line without a product needs a description",
+        );
+    }
+    if l.product_id.is_none() && l.unit_price.is_none() {
+        v.add(
+            &format!("lines[{i}].unit_price"),
+            "required",
+            "a line without a product needs a unit_price",
+        );
+    }
+    if let Some(d) = &l.description
+        && d.chars().count() > 2000
+    {
+        v.add(
+            &format!("lines[{i}].description"),
+            "too_long",
+            "description must be at most 2000 characters",
+        );
+    }
+}
+
+/// Line `i` with what its product gives (description, price, taxes) where
+/// the line gives none, and its tax rates read (once per set in `cache`).
+async fn resolve_line(
+    tx: &mut TenantTx,
+    i: usize,
+    l: LineRequest,
+    cache: &mut PriceCache,
+) -> DomainResult<LineRequestResolved> {
+    let product = match l.product_id {
+        Some(pid) => Some(catalogue::product(tx, pid).await.map_err(|_| {
+            let mut v = ValidationErrors::new();
+            v.add(
+                &format!("lines[{i}].product_id"),
+                "unknown",
+                "product_id names no product of this company",
+            );
+            DomainError::Validation(v)
+        })?),
+        None => None,
+    };
+    let rate_ids = l
+        .tax_rate_ids
+        .clone()
+        .or_else(|| product.as_ref().map(|p| p.tax_rate_ids.clone()))
+        .unwrap_or_default();
+    let rates = cache.tax_rates(tx, rate_ids, i).await?;
+    Ok(LineRequestResolved {
+        product_id: l.product_id,
+        description: l
+            .description
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty())
+            .or_else(|| product.as_ref().map(|p| p.name.clone()))
+            .unwrap_or_default(),
+        quantity: l.quantity,
+        unit_price: l
+            .unit_price
+            .or(product.as_ref().map(|p| p.unit_price))
+            .unwrap_or_default(),
+        discount: l.discount,
+        rates,
     })
 }
 

@@ -16,7 +16,7 @@ use crate::service_desk::sla_clock::SlaState;
 use crate::service_desk::threading::TicketToken;
 use crate::{
     AttachmentId, ClientId, ContactId, DomainError, DomainResult, InboundId, MailId, MailboxId,
-    TenantTx, TicketId, TicketMessageId, UserId,
+    TenantId, TenantTx, TicketId, TicketMessageId, UserId,
 };
 
 /// Most ids one bulk request may name.
@@ -1128,6 +1128,64 @@ pub async fn add_attachment(
     .execute(tx.conn())
     .await?;
     Ok(id)
+}
+
+/// Most files one message may carry.
+pub const MAX_ATTACHMENTS: usize = 10;
+/// The content type of a file that names none.
+pub const DEFAULT_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// At most [`MAX_ATTACHMENTS`] files to a message (an error in `v` when
+/// `count` is more).
+pub fn check_attachment_count(v: &mut ValidationErrors, count: usize) {
+    if count > MAX_ATTACHMENTS {
+        v.add(
+            "attachments",
+            "too_many",
+            format!("at most {MAX_ATTACHMENTS} attachments"),
+        );
+    }
+}
+
+/// An attachment's file name as given, trimmed: 1 to 200 characters,
+/// without path separators or control characters (else `None`, and an
+/// error in `v` under `field`).
+pub fn attachment_filename(v: &mut ValidationErrors, field: &str, name: &str) -> Option<String> {
+    let name = name.trim();
+    if name.is_empty()
+        || name.chars().count() > 200
+        || name.contains(['/', '\\'])
+        || name.chars().any(char::is_control)
+    {
+        v.add(
+            field,
+            "invalid",
+            "filename must be 1 to 200 characters, without path separators",
+        );
+        return None;
+    }
+    Some(name.to_owned())
+}
+
+/// An attachment's content type as given, [`DEFAULT_CONTENT_TYPE`] when
+/// it names none.
+pub fn attachment_content_type(given: Option<&str>) -> String {
+    given
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or(DEFAULT_CONTENT_TYPE)
+        .to_owned()
+}
+
+/// Where the bytes of a ticket's attachment are kept in the object store:
+/// named by their content, so storing the same file again (a retried
+/// request, a message read twice) writes the same object.
+pub fn attachment_key(tenant: TenantId, ticket: TicketId, filename: &str, bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(bytes));
+    crate::kernel::files::Files::key(
+        tenant,
+        &format!("tickets/{ticket}/{}/{filename}", &digest[..16]),
+    )
 }
 
 /// An attachment of a ticket: its metadata and where the bytes are.

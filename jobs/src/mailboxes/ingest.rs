@@ -41,7 +41,6 @@ use nestogy_domain::{
     ClientId, ContactId, DomainError, DomainResult, InboundId, MailId, TenantTx, TicketId,
     customers::clients, customers::contacts,
 };
-use sha2::{Digest, Sha256};
 
 use crate::inbound::parse::{self, Automated, Limits, ParsedMail};
 use crate::mail::message::{Message, Thread, TicketTitle};
@@ -464,11 +463,7 @@ async fn add_incoming(
     .await?;
     let tenant = tx.tenant();
     for a in &p.attachments {
-        let digest = hex::encode(Sha256::digest(&a.bytes));
-        let key = Files::key(
-            tenant,
-            &format!("tickets/{}/{}/{}", ticket.id, &digest[..16], a.filename),
-        );
+        let key = tickets::attachment_key(tenant, ticket.id, &a.filename, &a.bytes);
         env.files
             .put(&key, a.bytes.clone())
             .await

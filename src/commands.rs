@@ -1,4 +1,7 @@
-//! What each subcommand runs.
+//! What each subcommand runs: the processes (`api`, `worker`, `scheduler`,
+//! or `all` of them in one) and the one-off `migrate` and `seed`.
+//! (Named `commands`, after [`Command`], not `roles`: the roles of this
+//! code base are users' roles, `nestogy_domain::kernel::roles`.)
 
 use std::sync::Arc;
 
