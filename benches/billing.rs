@@ -16,18 +16,7 @@ use nestogy_jobs::enqueue;
 use support::env_or;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
-}
-
-async fn count(owner: &sqlx::PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(owner)
-        .await
-        .expect("count")
+    support::block_on(run());
 }
 
 async fn run() {
@@ -139,7 +128,7 @@ async fn run() {
     let want = per * tenants;
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
-        let n = count(
+        let n = support::count(
             &owner,
             "SELECT count(*) FROM invoices WHERE status = 'sent'",
         )
@@ -154,8 +143,8 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let took = started.elapsed();
-    let dupes = count(&owner, "SELECT count(*) FROM (SELECT recurring_id, period_start FROM invoices GROUP BY 1, 2 HAVING count(*) > 1) d").await;
-    let gaps = count(
+    let dupes = support::count(&owner, "SELECT count(*) FROM (SELECT recurring_id, period_start FROM invoices GROUP BY 1, 2 HAVING count(*) > 1) d").await;
+    let gaps = support::count(
         &owner,
         "SELECT count(*) FROM (SELECT company_id, count(*) AS n, max(split_part(number, '-', 3)::int) AS top \
          FROM invoices GROUP BY company_id) s WHERE n <> top",
@@ -177,12 +166,12 @@ async fn run() {
     // Backends report their counts when they go idle, within a second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let seen = deadlocks(&owner).await - deadlocks_before;
-    let failed = count(
+    let failed = support::count(
         &owner,
         "SELECT count(*) FROM jobs WHERE kind = 'billing.bill' AND attempts > 1",
     )
     .await;
-    let dead = count(
+    let dead = support::count(
         &owner,
         "SELECT count(*) FROM jobs WHERE kind = 'billing.bill' AND state = 'dead'",
     )
@@ -197,7 +186,7 @@ async fn deadlocks(owner: &sqlx::PgPool) -> i64 {
         .execute(owner)
         .await
         .expect("clear stats snapshot");
-    count(
+    support::count(
         owner,
         "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
     )

@@ -15,18 +15,7 @@ use nestogy_jobs::documents::{Render, RenderMany};
 use support::env_or;
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
-}
-
-async fn count(owner: &sqlx::PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(owner)
-        .await
-        .expect("count")
+    support::block_on(run());
 }
 
 async fn run() {
@@ -162,7 +151,7 @@ async fn run() {
 async fn wait_for(owner: &sqlx::PgPool, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(900);
     loop {
-        let done = count(owner, "SELECT count(*) FROM documents").await;
+        let done = support::count(owner, "SELECT count(*) FROM documents").await;
         if done >= n {
             return;
         }
@@ -183,7 +172,7 @@ async fn report(owner: &sqlx::PgPool, kind: &str, docs: usize, took: Duration, w
     .fetch_one(owner)
     .await
     .expect("percentiles");
-    let bytes = count(
+    let bytes = support::count(
         owner,
         "SELECT COALESCE(avg(size_bytes), 0)::bigint FROM documents",
     )

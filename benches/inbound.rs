@@ -24,18 +24,7 @@ const USER: &str = "support@bench-msp.test";
 const PASSWORD: &str = "bench-imap-secret";
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(run());
-}
-
-async fn count(owner: &sqlx::PgPool, sql: &str) -> i64 {
-    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-        .fetch_one(owner)
-        .await
-        .expect("count")
+    support::block_on(run());
 }
 
 /// A realistic mix: plain text, multipart/alternative with HTML, quoted
@@ -152,7 +141,7 @@ async fn run() {
     .expect("enqueue");
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let n = count(&owner, "SELECT count(*) FROM tickets").await;
+        let n = support::count(&owner, "SELECT count(*) FROM tickets").await;
         if n >= total as i64 {
             break;
         }
@@ -164,13 +153,13 @@ async fn run() {
     }
     let took = started.elapsed();
     support::finish(&ctx, stop, handles).await;
-    let messages = count(&owner, "SELECT count(*) FROM ticket_messages").await;
-    let acks = count(
+    let messages = support::count(&owner, "SELECT count(*) FROM ticket_messages").await;
+    let acks = support::count(
         &owner,
         "SELECT count(*) FROM mail_messages WHERE template = 'ticket_acknowledgement'",
     )
     .await;
-    let matched = count(
+    let matched = support::count(
         &owner,
         "SELECT count(*) FROM tickets WHERE client_id IS NOT NULL",
     )

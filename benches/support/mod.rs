@@ -6,6 +6,24 @@ use nestogy_jobs::{JobContext, RedisQueue};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// Runs a benchmark's body on a multi-threaded runtime.
+pub fn block_on(run: impl std::future::Future<Output = ()>) {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(run);
+}
+
+/// One figure read from the database (`SELECT count(*) ...`).
+#[allow(dead_code)]
+pub async fn count(owner: &sqlx::PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_one(owner)
+        .await
+        .expect("count")
+}
+
 pub fn env_or(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
 }

@@ -4,7 +4,6 @@ use nestogy_domain::ApiTokenId;
 use nestogy_domain::identity::tokens::{self, ApiToken, NewApiToken};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,9 +38,7 @@ async fn list_api_tokens(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<ApiToken>>> {
     p.require(Permission::UsersRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     let page = tokens::list_api_tokens(&mut tx, &page).await?;
     tx.end_read();

@@ -199,9 +199,8 @@ async fn asset_history(
     Query(q): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Page<AssetEvent>>> {
     p.require(Permission::AssetsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page =
+        nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let mut tx = p.tx(&s).await?;
     let page = assets::history(&mut tx, id, &page).await?;
     tx.end_read();

@@ -4,7 +4,6 @@ use nestogy_domain::UserId;
 use nestogy_domain::kernel::audit::{self, AuditEntry, AuditFilter};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -47,13 +46,8 @@ async fn list_audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<axum::Json<Page<AuditEntry>>> {
     p.require(Permission::AuditRead)?;
-    let mut v = ValidationErrors::new();
-    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
-        &mut v,
-        q.limit,
-        q.cursor.as_deref(),
-    );
-    v.finish()?;
+    let page =
+        nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = AuditFilter {
         entity_type: q.entity_type,
         entity_id: q.entity_id,

@@ -6,7 +6,6 @@ use nestogy_domain::customers::clients::{
 };
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -50,13 +49,8 @@ async fn list_clients(
     Query(q): Query<ClientListQuery>,
 ) -> ApiResult<axum::Json<Page<Client>>> {
     p.require(Permission::ClientsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
-        &mut v,
-        q.limit,
-        q.cursor.as_deref(),
-    );
-    v.finish()?;
+    let page =
+        nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = ClientFilter {
         q: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         status: q.status.unwrap_or_default(),

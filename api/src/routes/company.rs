@@ -105,11 +105,9 @@ async fn put_logo(
     }
     let mut tx = p.tx(&s).await?;
     company::set_logo(&mut tx, &content_type, body.to_vec()).await?;
-    p.audit(
+    p.audit_company(
         &mut tx,
         "company.logo_set",
-        "company",
-        p.tenant.as_uuid(),
         &serde_json::json!({ "content_type": content_type, "bytes": body.len() }),
     )
     .await?;
@@ -127,14 +125,8 @@ async fn delete_logo(p: Principal, State(s): State<AppState>) -> ApiResult<Statu
     if !company::delete_logo(&mut tx).await? {
         return Err(nestogy_domain::DomainError::not_found("logo").into());
     }
-    p.audit(
-        &mut tx,
-        "company.logo_deleted",
-        "company",
-        p.tenant.as_uuid(),
-        &serde_json::json!({}),
-    )
-    .await?;
+    p.audit_company(&mut tx, "company.logo_deleted", &serde_json::json!({}))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -166,14 +158,7 @@ async fn put_smtp(
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     let out = mail::set_smtp(&mut tx, body, s.services.secrets.as_ref()).await?;
-    p.audit(
-        &mut tx,
-        "company.smtp_set",
-        "company",
-        p.tenant.as_uuid(),
-        &out,
-    )
-    .await?;
+    p.audit_company(&mut tx, "company.smtp_set", &out).await?;
     tx.commit().await?;
     Ok(axum::Json(out))
 }
@@ -188,14 +173,8 @@ async fn delete_smtp(p: Principal, State(s): State<AppState>) -> ApiResult<Statu
     if !mail::delete_smtp(&mut tx).await? {
         return Err(nestogy_domain::DomainError::not_found("SMTP settings").into());
     }
-    p.audit(
-        &mut tx,
-        "company.smtp_deleted",
-        "company",
-        p.tenant.as_uuid(),
-        &serde_json::json!({}),
-    )
-    .await?;
+    p.audit_company(&mut tx, "company.smtp_deleted", &serde_json::json!({}))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,6 @@ use axum::http::StatusCode;
 use nestogy_domain::customers::contacts::{self, Contact, ContactPatch, NewContact};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, ContactId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -32,9 +31,7 @@ async fn list_contacts(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<Contact>>> {
     p.require(Permission::ClientsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     let page = contacts::list(&mut tx, client, q.search(), &page).await?;
     tx.end_read();

@@ -9,7 +9,6 @@ use nestogy_domain::billing::invoices::{
 };
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, InvoiceId};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -60,9 +59,7 @@ async fn list_invoices(
     Query(q): Query<InvoiceQuery>,
 ) -> ApiResult<axum::Json<Page<Invoice>>> {
     p.require(Permission::BillingRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = InvoiceFilter {
         status: q.status,
         client_id: q.client_id,

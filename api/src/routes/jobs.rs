@@ -3,7 +3,6 @@ use chrono::{DateTime, Utc};
 use nestogy_domain::JobId;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::platform::jobs::{self, JobFilter, JobRecord, JobState};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -48,13 +47,8 @@ async fn list_jobs(
     Query(q): Query<JobQuery>,
 ) -> ApiResult<axum::Json<Page<JobRecord>>> {
     p.require(Permission::JobsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
-        &mut v,
-        q.limit,
-        q.cursor.as_deref(),
-    );
-    v.finish()?;
+    let page =
+        nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = JobFilter {
         state: q.state,
         kind: q.kind,

@@ -5,7 +5,6 @@ use axum::extract::State;
 use nestogy_domain::MailId;
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::platform::mail::{self, Attempt, MailFilter, MailMessage, MailStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -48,9 +47,7 @@ async fn list_mail(
     Query(q): Query<MailQuery>,
 ) -> ApiResult<axum::Json<Page<MailMessage>>> {
     p.require(Permission::BillingRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = MailFilter {
         status: q.status,
         subject_kind: q.subject_kind,

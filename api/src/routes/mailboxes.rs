@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::service_desk::inbound::{self, InboundMessage};
 use nestogy_domain::service_desk::mailboxes::{self, Mailbox, MailboxPatch, NewMailbox};
 use nestogy_domain::{InboundId, MailboxId};
@@ -51,9 +50,7 @@ async fn list_mailboxes(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<Mailbox>>> {
     p.require(Permission::CompanyWrite)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     let out = mailboxes::list(&mut tx, &page).await?;
     tx.end_read();
@@ -219,9 +216,7 @@ async fn held(
     outcome: inbound::Outcome,
 ) -> ApiResult<axum::Json<Page<InboundMessage>>> {
     p.require(Permission::TicketsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     mailboxes::get(&mut tx, id).await?;
     let out = inbound::held(&mut tx, id, outcome, &page).await?;

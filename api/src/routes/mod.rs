@@ -93,6 +93,17 @@ impl Principal {
         .await?;
         Ok(())
     }
+
+    /// [`Principal::audit`] for a change to the caller's company itself.
+    pub async fn audit_company<T: Serialize>(
+        &self,
+        tx: &mut TenantTx,
+        action: &str,
+        after: &T,
+    ) -> ApiResult<()> {
+        self.audit(tx, action, "company", self.tenant.as_uuid(), after)
+            .await
+    }
 }
 
 /// Paging alone, for lists without search.
@@ -130,8 +141,9 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    pub fn page(&self, v: &mut ValidationErrors) -> PageRequest {
-        PageRequest::parse(v, self.limit, self.cursor.as_deref())
+    /// The page asked for; a bad limit or cursor is a 422.
+    pub fn page(&self) -> Result<PageRequest, nestogy_domain::DomainError> {
+        PageRequest::from_query(self.limit, self.cursor.as_deref())
     }
 
     pub fn search(&self) -> Option<&str> {

@@ -5,7 +5,6 @@ use axum::http::StatusCode;
 use nestogy_domain::inventory::networks::{self, Network, NetworkPatch, NewNetwork};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, NetworkId};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,9 +33,7 @@ async fn list_networks(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<Network>>> {
     p.require(Permission::AssetsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     let page = networks::list(&mut tx, client, q.search(), &page).await?;
     tx.end_read();

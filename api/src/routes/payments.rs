@@ -112,9 +112,7 @@ async fn list_payments(
     Query(q): Query<PaymentQuery>,
 ) -> ApiResult<axum::Json<Page<Payment>>> {
     p.require(Permission::BillingRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = PaymentFilter {
         client_id: q.client_id,
         invoice_id: q.invoice_id,

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::service_desk::projects::{
     self, LinkedTicket, NewProject, NewTask, Project, ProjectFilter, ProjectPatch, ProjectStatus,
     Task, TaskFilter, TaskPatch, TaskStatus,
@@ -58,9 +57,7 @@ async fn list_projects(
     Query(q): Query<ProjectListQuery>,
 ) -> ApiResult<axum::Json<Page<Project>>> {
     p.require(Permission::ProjectsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = ProjectFilter {
         client_id: q.client_id,
         status: q.status,
@@ -193,9 +190,7 @@ async fn list_tasks(
     Query(q): Query<TaskListQuery>,
 ) -> ApiResult<axum::Json<Page<Task>>> {
     p.require(Permission::ProjectsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = TaskFilter {
         status: q.status,
         assignee_id: q.assignee_id,

@@ -6,7 +6,6 @@ use nestogy_domain::billing::invoices::Invoice;
 use nestogy_domain::billing::quotes::{self, Quote, QuoteRequest, QuoteStatus};
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, QuoteId};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -48,9 +47,7 @@ async fn list_quotes(
     Query(q): Query<QuoteQuery>,
 ) -> ApiResult<axum::Json<Page<Quote>>> {
     p.require(Permission::BillingRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let mut tx = p.tx(&s).await?;
     let out = quotes::list(&mut tx, q.client_id, &page).await?;
     tx.end_read();

@@ -52,9 +52,7 @@ async fn list_templates(
     Query(q): Query<TemplateQuery>,
 ) -> ApiResult<axum::Json<Page<Template>>> {
     p.require(Permission::BillingRead)?;
-    let mut v = ValidationErrors::new();
-    let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
-    v.finish()?;
+    let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let mut tx = p.tx(&s).await?;
     let out = recurring::list(&mut tx, q.client_id, &page).await?;
     tx.end_read();
@@ -369,9 +367,7 @@ async fn list_runs(
     Query(q): Query<crate::routes::ListQuery>,
 ) -> ApiResult<axum::Json<Page<BillingRunSummary>>> {
     p.require(Permission::BillingRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     let out = recurring::list_runs(&mut tx, &page).await?;
     tx.end_read();

@@ -80,14 +80,8 @@ async fn configure(
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     let (settings, secret) = rmm::configure(&mut tx, body).await?;
-    p.audit(
-        &mut tx,
-        "rmm.configured",
-        "company",
-        p.tenant.as_uuid(),
-        &settings,
-    )
-    .await?;
+    p.audit_company(&mut tx, "rmm.configured", &settings)
+        .await?;
     tx.commit().await?;
     let status = if secret.is_some() {
         StatusCode::CREATED
@@ -105,14 +99,8 @@ async fn remove(p: Principal, State(s): State<AppState>) -> ApiResult<StatusCode
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     rmm::remove(&mut tx).await?;
-    p.audit(
-        &mut tx,
-        "rmm.removed",
-        "company",
-        p.tenant.as_uuid(),
-        &serde_json::json!({}),
-    )
-    .await?;
+    p.audit_company(&mut tx, "rmm.removed", &serde_json::json!({}))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -128,14 +116,8 @@ async fn rotate_secret(
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     let (settings, secret) = rmm::rotate_secret(&mut tx).await?;
-    p.audit(
-        &mut tx,
-        "rmm.secret_rotated",
-        "company",
-        p.tenant.as_uuid(),
-        &settings,
-    )
-    .await?;
+    p.audit_company(&mut tx, "rmm.secret_rotated", &settings)
+        .await?;
     tx.commit().await?;
     Ok(axum::Json(view(&s, p.tenant, settings, Some(secret))))
 }

@@ -5,7 +5,6 @@ use nestogy_domain::ScheduleId;
 use nestogy_domain::identity::company;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::platform::schedules::{self, NewSchedule, Schedule, SchedulePatch};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -34,9 +33,7 @@ async fn list_schedules(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<axum::Json<Page<Schedule>>> {
     p.require(Permission::JobsRead)?;
-    let mut v = ValidationErrors::new();
-    let page = q.page(&mut v);
-    v.finish()?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     let page = schedules::list(&mut tx, &page).await?;
     tx.end_read();

@@ -67,14 +67,7 @@ async fn put_stripe(
         &s.services.integrations.public_url,
     )
     .await?;
-    p.audit(
-        &mut tx,
-        "company.stripe_set",
-        "company",
-        p.tenant.as_uuid(),
-        &out,
-    )
-    .await?;
+    p.audit_company(&mut tx, "company.stripe_set", &out).await?;
     tx.commit().await?;
     Ok(axum::Json(out))
 }
@@ -88,14 +81,8 @@ async fn delete_stripe(p: Principal, State(s): State<AppState>) -> ApiResult<Sta
     if !stripe::delete_settings(&mut tx).await? {
         return Err(nestogy_domain::DomainError::not_found("Stripe settings").into());
     }
-    p.audit(
-        &mut tx,
-        "company.stripe_deleted",
-        "company",
-        p.tenant.as_uuid(),
-        &serde_json::json!({}),
-    )
-    .await?;
+    p.audit_company(&mut tx, "company.stripe_deleted", &serde_json::json!({}))
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,6 @@ use nestogy_domain::UserId;
 use nestogy_domain::identity::users::{self, NewUser, User, UserFilter, UserPatch};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::{Permission, Role};
-use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -45,13 +44,8 @@ async fn list_users(
     Query(q): Query<UserListQuery>,
 ) -> ApiResult<axum::Json<Page<User>>> {
     p.require(Permission::UsersRead)?;
-    let mut v = ValidationErrors::new();
-    let page = nestogy_domain::kernel::pagination::PageRequest::parse(
-        &mut v,
-        q.limit,
-        q.cursor.as_deref(),
-    );
-    v.finish()?;
+    let page =
+        nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = UserFilter {
         q: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         role: q.role,

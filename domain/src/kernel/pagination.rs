@@ -47,6 +47,15 @@ impl PageRequest {
         Self::parse_within(v, limit, cursor, DEFAULT_LIMIT, MAX_LIMIT)
     }
 
+    /// [`PageRequest::parse`] for a request with nothing else to check: a
+    /// bad limit or cursor is its validation error.
+    pub fn from_query(limit: Option<i64>, cursor: Option<&str>) -> crate::DomainResult<Self> {
+        let mut v = ValidationErrors::new();
+        let page = Self::parse(&mut v, limit, cursor);
+        v.finish()?;
+        Ok(page)
+    }
+
     /// As [`PageRequest::parse`], with another default and maximum (for
     /// lists whose rows are small, such as report rows).
     pub fn parse_within(
