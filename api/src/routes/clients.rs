@@ -117,7 +117,8 @@ async fn update_client(
 
 /// Delete a client with its contacts and locations. Prefer archiving.
 #[utoipa::path(delete, path = "/api/v1/clients/{id}", tag = "clients", params(("id" = ClientId, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)),
+    responses((status = 204), (status = 404, body = ErrorBody),
+        (status = 409, description = "The client has invoices, tickets, projects or time: archive it instead", body = ErrorBody)),
     security(("bearer" = [])))]
 async fn delete_client(
     p: Principal,
