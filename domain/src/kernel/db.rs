@@ -12,8 +12,13 @@ pub const APP_ROLE: &str = "nestogy_app"; // keep in step with `connect_app` and
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
 /// How long a pooled connection may sit idle before it is pinged on its
-/// next use; see [`connect_app`].
-pub const PING_IDLE_AFTER: Duration = Duration::from_secs(30);
+/// next use; see [`connect_app`]. Short, as in HikariCP's bypass window: a
+/// busy server reuses its connections within milliseconds and skips the
+/// ping, a quiet one pays a round trip it does not feel. The cost of the
+/// skipped ping: a connection the server dropped since its last use (a
+/// PostgreSQL restart) fails the one request that takes it with a 503 and
+/// `Retry-After`, and is replaced when it returns to the pool.
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// A pool for the application: every connection switches to [`APP_ROLE`].
 /// One connection is opened first, on its own, so a refusal (too many
