@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
-# The job platform benchmark: the Redis ceiling for the commands the queue
-# uses, then end-to-end throughput and latency (benches/jobs.rs, release).
+# The job platform benchmark, side by side in one run (release builds):
+#   1. the Redis ceiling for the commands the queue uses (redis-benchmark);
+#   2. ours end to end: JOBS no-op jobs (100,000) and latency at 1,000 jobs/s
+#      (benches/jobs.rs);
+#   3. Sidekiq 6.4 (Debian's ruby-sidekiq), 2 processes x 10 threads, the
+#      same burst on the same Redis (scripts/bench_sidekiq.rb);
+#   4. apalis-redis 1.0's own storage on the same burst (benches/apalis_redis.rs);
+# then ours against Sidekiq.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export JOBS=${JOBS:-100000}
+
+if ! command -v sidekiq >/dev/null; then
+  echo "installing ruby-sidekiq" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ruby-sidekiq >/dev/null
+fi
+cargo bench --no-run --bench jobs --bench apalis_redis 2>&1 | grep -v '^\s*\(Compiling\|Executable\)' || true
+
 echo "== Redis ceiling (redis-benchmark, 50 clients; unpipelined, then pipelined 16 deep)"
 ceiling() { # ceiling PIPELINE COMMAND...: the final line of redis-benchmark's quiet output
   redis-benchmark -q -n 200000 -c 50 -r 1000000 -P "$@" | tr '\r' '\n' | grep 'requests per second' | tail -n 1
@@ -14,5 +29,16 @@ for p in 1 16; do
   ceiling "$p" XLEN nestogy_bench_ceiling
 done
 redis-cli DEL nestogy_bench_ceiling nestogy_bench_ceiling_z >/dev/null
-echo "== Job platform"
-cargo bench --bench jobs
+
+echo "== Ours: apalis workers over our Redis Streams + PostgreSQL backend"
+ours=$(cargo bench --bench jobs 2>/dev/null | tee /dev/stderr | awk '/^end to end:/ {for (i = 1; i <= NF; i++) if ($i == "jobs/s") {print $(i-1); exit}}')
+
+echo "== Sidekiq"
+sidekiq=$(ruby scripts/bench_sidekiq.rb | tee /dev/stderr | awk '{for (i = 1; i <= NF; i++) if ($i == "jobs/s") {print $(i-1); exit}}')
+
+echo "== apalis-redis 1.0's own storage"
+cargo bench --bench apalis_redis 2>/dev/null
+
+if [[ -n $ours && -n $sidekiq ]]; then
+  awk -v o="$ours" -v s="$sidekiq" 'BEGIN { printf "== ours / Sidekiq: %.2fx (%s vs %s jobs/s)\n", o / s, o, s }'
+fi

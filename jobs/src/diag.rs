@@ -1,6 +1,6 @@
 //! Diagnostic jobs: check the pipeline end to end (`diag.noop`), leave a
 //! countable effect (`diag.record`), or fail on purpose (`diag.flaky`,
-//! `diag.fail`). The test suite and the benchmark drive the platform with
+//! `diag.panic`, `diag.fail`). The test suite and the benchmark drive the platform with
 //! them; operators can use them to probe a deployment.
 
 use std::time::Duration;
@@ -109,6 +109,36 @@ impl Job for Flaky {
                 "planned failure on attempt {}",
                 meta.attempt
             )));
+        }
+        Ok(serde_json::json!({ "succeeded_on_attempt": meta.attempt }))
+    }
+}
+
+/// Panics on its first `times` attempts, then succeeds: shows that a
+/// panicking handler fails its attempt (retryable) and never the worker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Panic {
+    pub times: i32,
+}
+
+impl Job for Panic {
+    const KIND: &'static str = "diag.panic";
+    const QUEUE: Queue = Queue::Default;
+
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 5,
+            ..QUICK_RETRY
+        }
+    }
+
+    fn tenant(&self) -> Option<TenantId> {
+        None
+    }
+
+    async fn run(self, _: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        if meta.attempt <= self.times {
+            panic!("diag.panic panics on attempt {}", meta.attempt);
         }
         Ok(serde_json::json!({ "succeeded_on_attempt": meta.attempt }))
     }

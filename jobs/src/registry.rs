@@ -21,6 +21,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             Handler::of::<diag::Noop>(),
             Handler::of::<diag::Record>(),
             Handler::of::<diag::Flaky>(),
+            Handler::of::<diag::Panic>(),
             Handler::of::<diag::Fail>(),
             Handler::of::<diag::Deadlock>(),
             Handler::of::<maintenance::Vacuum>(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use nestogy_domain::JobId;
-use nestogy_jobs::diag::{Fail, Flaky, Noop, Record};
+use nestogy_jobs::diag::{Fail, Flaky, Noop, Panic, Record};
 use nestogy_jobs::maintenance::Vacuum;
 use nestogy_jobs::{Job, JobMeta, enqueue};
 use serde_json::json;
@@ -48,6 +48,29 @@ async fn a_flaky_job_succeeds_on_its_third_attempt() {
     ] {
         assert!(text.contains(series), "{series} missing from /metrics");
     }
+}
+
+/// apalis's panic capture: a handler that panics fails its attempt, which
+/// is retried by the job's policy, and the worker goes on.
+#[tokio::test]
+async fn a_panicking_handler_fails_its_attempt_and_the_next_one_succeeds() {
+    let app = TestApp::new().await;
+    let worker = app.start_worker();
+    let id = enqueue(&app.jobs(), &Panic { times: 1 }).await.unwrap();
+    eventually("the job to succeed after its panic", WAIT, || {
+        state_is(&app, id, "succeeded")
+    })
+    .await;
+    let (_, attempts, last_error) = app.job_state(id).await;
+    assert_eq!(attempts, 2);
+    assert_eq!(last_error.as_deref(), Some("the handler panicked"));
+    // The same worker runs the next job.
+    let next = enqueue(&app.jobs(), &Noop::default()).await.unwrap();
+    eventually("the next job to succeed", WAIT, || {
+        state_is(&app, next, "succeeded")
+    })
+    .await;
+    worker.stop().await;
 }
 
 #[tokio::test]
@@ -343,13 +366,15 @@ async fn every_handler_is_idempotent() {
         .unwrap();
     assert_eq!((effects, runs), (1, 2));
 
-    // diag.noop and diag.flaky change nothing; diag.fail fails the same way.
+    // diag.noop, diag.flaky and diag.panic change nothing; diag.fail fails the same way.
     for _ in 0..2 {
         assert_eq!(
             Noop::default().run(ctx.clone(), meta).await.unwrap(),
             json!({})
         );
         let r = Flaky { failures: 0 }.run(ctx.clone(), meta).await.unwrap();
+        assert_eq!(r["succeeded_on_attempt"], 1);
+        let r = Panic { times: 0 }.run(ctx.clone(), meta).await.unwrap();
         assert_eq!(r["succeeded_on_attempt"], 1);
         assert!(Fail::default().run(ctx.clone(), meta).await.is_err());
     }

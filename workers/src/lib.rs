@@ -1,18 +1,31 @@
-//! The worker runtime: runs every job family's queue with its own
-//! concurrency, one retry path (the job's policy), per-job timeouts, a
-//! lease with heartbeats so a dead worker's jobs come back, and graceful
-//! shutdown that finishes or hands back what it holds, and a sweeper that
+//! The worker runtime: apalis 1.0 workers, one per job family's queue,
+//! under apalis's `Monitor`, each reading our Redis Streams + PostgreSQL
+//! store through [`StreamsBackend`]. Each queue has its own concurrency,
+//! one retry path (the job's policy, applied by the backend's
+//! [`SettleLayer`]; no apalis `RetryLayer`), per-kind timeouts, a lease
+//! with heartbeats so a dead worker's jobs come back, and graceful shutdown
+//! that finishes or hands back what it holds. Beside the workers, a sweeper
 //! queues again the jobs Redis lost.
+//!
+//! Each worker's service stack, outermost first: the backend's
+//! [`SettleLayer`] (the outcome to the store), `parallelize(tokio::spawn)`
+//! (jobs on every core), apalis's tracing layer (a span per job, in which
+//! the handler logs), apalis's panic capture (a panic fails the attempt, retryable), then
+//! [`RunJob`] (the handler, within its kind's timeout).
 
-mod runner;
+mod backend;
+mod run_job;
+mod settle;
 mod sweep;
 
 use std::future::Future;
 use std::time::Duration;
 
-use nestogy_jobs::{JobContext, Queue};
+use nestogy_jobs::{JobContext, JobError, Queue};
 
-pub use runner::QueueRunner;
+pub use backend::{Claim, StreamsBackend};
+pub use run_job::{HandedBack, RunJob};
+pub use settle::{Ended, SettleLayer};
 pub use sweep::{Swept, sweep_lost};
 
 #[derive(Debug, Clone)]
@@ -98,7 +111,7 @@ pub fn consumer_name() -> String {
 pub async fn run(
     ctx: JobContext,
     cfg: WorkerConfig,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     cfg.check()
         .map_err(|e| anyhow::anyhow!("worker timing: {e}"))?;
@@ -107,30 +120,56 @@ pub async fn run(
     // Jobs that wait (IMAP IDLE) end their wait at once on stop.
     let mut ctx = ctx;
     ctx.stop = nestogy_jobs::Stopping::new(stop_rx.clone());
-    let mut runners = tokio::task::JoinSet::new();
+    let mut monitor = apalis_core::monitor::Monitor::new();
     for (queue, concurrency) in cfg.queues.clone() {
-        let runner = QueueRunner::new(ctx.clone(), cfg.clone(), queue, concurrency);
-        runners.spawn(runner.run(stop_rx.clone()));
+        let (ctx, cfg, stop) = (ctx.clone(), cfg.clone(), stop_rx.clone());
+        // One apalis worker per queue; the layers are the crate doc's.
+        monitor = monitor.register(move |_| {
+            use apalis::layers::catch_panic::CatchPanicLayer;
+            use apalis::layers::tracing::TraceLayer;
+            use apalis_core::worker::builder::WorkerBuilder;
+            use apalis_core::worker::ext::parallelize::ParallelizeExt;
+            let backend =
+                StreamsBackend::new(ctx.clone(), cfg.clone(), queue, concurrency, stop.clone());
+            let run = RunJob::new(ctx.clone(), backend.handing_back());
+            WorkerBuilder::new(format!("{}/{}", cfg.consumer, queue.name()))
+                .backend(backend)
+                .parallelize(tokio::spawn)
+                // Inside the spawned task, so the handler logs in the job's span.
+                .layer(TraceLayer::new().make_span_with(job_span).on_failure(()))
+                .layer(CatchPanicLayer::with_panic_handler(
+                    |_: &Box<dyn std::any::Any + Send>| JobError::retry("the handler panicked"),
+                ))
+                .build(run)
+        });
     }
+    let mut side = tokio::task::JoinSet::new();
     // Jobs lost from Redis, found by their age whatever the queues hold.
     let (sweep_ctx, sweep_cfg, sweep_stop) = (ctx.clone(), cfg.clone(), stop_rx.clone());
-    runners.spawn(async move {
-        sweep::sweep_loop(sweep_ctx, sweep_cfg, sweep_stop).await;
-        Ok(())
-    });
+    side.spawn(sweep::sweep_loop(sweep_ctx, sweep_cfg, sweep_stop));
     // Webhook deliveries made by committed transactions, dispatched at once.
-    let (listen_ctx, listen_stop) = (ctx.clone(), stop_rx.clone());
-    runners.spawn(async move {
-        nestogy_jobs::webhooks::listen(listen_ctx, listen_stop).await;
-        Ok(())
-    });
+    side.spawn(nestogy_jobs::webhooks::listen(ctx.clone(), stop_rx.clone()));
     tracing::info!(consumer = %cfg.consumer, queues = cfg.queues.len(), "worker started");
-    shutdown.await;
-    tracing::info!("worker stopping: no new jobs; finishing or handing back what it holds");
-    let _ = stop_tx.send(true);
-    while let Some(done) = runners.join_next().await {
-        done??;
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("worker stopping: no new jobs; finishing or handing back what it holds");
+        let _ = stop_tx.send(true);
+        Ok(())
+    };
+    monitor
+        .run_with_signal(signal)
+        .await
+        .map_err(|e| anyhow::anyhow!("the workers failed: {e}"))?;
+    while let Some(done) = side.join_next().await {
+        done?;
     }
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// The span a job runs in: its id, kind, tenant and attempt.
+fn job_span(task: &apalis_core::task::Task<nestogy_jobs::envelope::Envelope>) -> tracing::Span {
+    let attempt = task.ctx().data().get::<Claim>().map_or(0, |c| c.attempt);
+    let env = &task.args;
+    tracing::info_span!("job", job_id = %env.id, kind = %env.kind, tenant = ?env.tenant, attempt)
 }
