@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+// Only `block_on` and `env_or` of the shared support are used here.
+#[allow(dead_code)]
 #[path = "support/mod.rs"]
 mod support;
 
@@ -53,56 +55,60 @@ async fn run() {
         .data(done.clone())
         .parallelize(tokio::spawn)
         .build(noop);
-    let (failed_tx, mut failed) = tokio::sync::watch::channel(None::<String>);
-    let running = tokio::spawn(async move {
-        let message = match worker.run().await {
-            Ok(()) => "the worker stopped".to_owned(),
-            Err(e) => format!("the worker failed: {e}"),
-        };
-        let _ = failed_tx.send(Some(message));
-    });
-
     let start = Instant::now();
     let mut pushed = 0usize;
-    let mut push_error = None;
-    while pushed < total {
-        let n = (total - pushed).min(1000);
-        let batch: Vec<u64> = (pushed as u64..(pushed + n) as u64).collect();
-        if let Err(e) = storage.push_bulk(batch).await {
-            push_error = Some(format!("push of jobs {pushed}..{} failed: {e}", pushed + n));
-            break;
+    let drive = async {
+        let mut push_error = None;
+        while pushed < total {
+            let n = (total - pushed).min(1000);
+            let batch: Vec<u64> = (pushed as u64..(pushed + n) as u64).collect();
+            if let Err(e) = storage.push_bulk(batch).await {
+                push_error = Some(format!("push of jobs {pushed}..{} failed: {e}", pushed + n));
+                break;
+            }
+            pushed += n;
         }
-        pushed += n;
-    }
-    let push_time = start.elapsed();
-
-    // Until every pushed job ran, the worker failed, or nothing moved for 30 s.
-    let mut last = (0, Instant::now());
-    let outcome = loop {
-        let n = done.load(Ordering::Relaxed);
-        if n >= pushed {
-            break None;
+        let push_time = start.elapsed();
+        // Until every pushed job ran, or nothing moved for 30 s.
+        let mut last = (0, Instant::now());
+        loop {
+            let n = done.load(Ordering::Relaxed);
+            if n >= pushed {
+                return (push_error, None, push_time);
+            }
+            if n != last.0 {
+                last = (n, Instant::now());
+            } else if last.1.elapsed() > Duration::from_secs(30) {
+                return (
+                    push_error,
+                    Some("no job finished for 30 s".to_owned()),
+                    push_time,
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        if let Some(why) = failed.borrow_and_update().clone() {
-            break Some(why);
+    };
+    // The worker runs beside the pushes; it ends only if it fails.
+    let (push_error, stalled, push_time) = tokio::select! {
+        r = worker.run() => {
+            let why = match r {
+                Ok(()) => "the worker stopped".to_owned(),
+                Err(e) => format!("the worker failed: {e}"),
+            };
+            (None, Some(why), start.elapsed())
         }
-        if n != last.0 {
-            last = (n, Instant::now());
-        } else if last.1.elapsed() > Duration::from_secs(30) {
-            break Some("no job finished for 30 s".to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        r = drive => r,
     };
     let elapsed = start.elapsed();
     let n = done.load(Ordering::Relaxed);
-    match (outcome, push_error) {
+    match (push_error, stalled) {
         (None, None) => println!(
             "apalis-redis: {n} jobs in {:.2} s = {:.0} jobs/s (push alone {:.0} jobs/s)",
             elapsed.as_secs_f64(),
             n as f64 / elapsed.as_secs_f64(),
-            pushed as f64 / push_time.as_secs_f64()
+            n as f64 / push_time.as_secs_f64()
         ),
-        (why, push) => println!(
+        (push, why) => println!(
             "apalis-redis: failed after {n} of {total} jobs in {:.2} s: {}",
             elapsed.as_secs_f64(),
             [push, why]
@@ -112,7 +118,6 @@ async fn run() {
                 .join("; ")
         ),
     }
-    running.abort();
     let _: () = redis::cmd("FLUSHDB")
         .query_async(&mut admin)
         .await

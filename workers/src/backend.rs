@@ -622,5 +622,5 @@ async fn promote_loop(s: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 
 /// An outcome for the settler, sent by the [`SettleLayer`].
 pub(crate) fn send_outcome(s: &Shared, outcome: Outcome) {
-    let _ = s.outcomes.send(settle::Message::Outcome(outcome));
+    let _ = s.outcomes.send(settle::Message::Outcome(Box::new(outcome)));
 }

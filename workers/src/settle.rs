@@ -34,7 +34,7 @@ pub(crate) struct Outcome {
 
 /// What the settler receives.
 pub(crate) enum Message {
-    Outcome(Outcome),
+    Outcome(Box<Outcome>),
     /// Answered once every outcome sent before it is recorded and settled.
     Flush(oneshot::Sender<()>),
 }
@@ -232,7 +232,7 @@ pub(crate) async fn settle_loop(
         let mut next = Some(first);
         while let Some(m) = next.take() {
             match m {
-                Message::Outcome(o) => batch.push(o),
+                Message::Outcome(o) => batch.push(*o),
                 Message::Flush(done) => flushes.push(done),
             }
             if batch.len() < 500 {
