@@ -379,10 +379,10 @@ async fn list_page(
     ))
 }
 
-/// The job id of a path, or a 404 page (an id that cannot exist).
-fn job_id(raw: &str, frame: &Frame<'_>) -> Result<JobId, Response> {
-    raw.parse::<JobId>()
-        .map_err(|_| html::problem(StatusCode::NOT_FOUND, Some(frame), "job not found"))
+/// The 404 page of a job id that does not name one of the company's jobs
+/// (or cannot name any job).
+fn no_such_job(frame: &Frame<'_>) -> Response {
+    html::problem(StatusCode::NOT_FOUND, Some(frame), "job not found")
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -399,9 +399,8 @@ pub async fn job(
     RawQuery(q): RawQuery,
 ) -> Response {
     let frame = admin.frame();
-    let id = match job_id(&raw, &frame) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Ok(id) = raw.parse::<JobId>() else {
+        return no_such_job(&frame);
     };
     let done = serde_urlencoded::from_str::<JobPageQuery>(q.as_deref().unwrap_or(""))
         .ok()
@@ -532,12 +531,11 @@ enum Action {
 
 async fn act(admin: Admin, s: AppState, raw: String, form: CsrfForm, action: Action) -> Response {
     let frame = admin.frame();
-    if let Err(r) = admin.check_csrf(&s, &form.csrf) {
-        return r;
+    if !admin.csrf_ok(&s, &form.csrf) {
+        return admin.bad_csrf();
     }
-    let id = match job_id(&raw, &frame) {
-        Ok(id) => id,
-        Err(r) => return r,
+    let Ok(id) = raw.parse::<JobId>() else {
+        return no_such_job(&frame);
     };
     let (outcome, done) = match action {
         Action::Retry => (

@@ -136,16 +136,16 @@ impl Admin {
         Frame { csrf: &self.csrf }
     }
 
-    /// 403 unless `token` is this session's CSRF token.
-    pub fn check_csrf(&self, state: &AppState, token: &str) -> Result<(), Response> {
-        if state
+    /// Whether `token` is this session's CSRF token.
+    pub fn csrf_ok(&self, state: &AppState, token: &str) -> bool {
+        state
             .jwt
             .csrf_ok(SESSION_PURPOSE, &self.session_token, token)
-        {
-            Ok(())
-        } else {
-            Err(bad_csrf(Some(&self.frame())))
-        }
+    }
+
+    /// The 403 page of a form without this session's CSRF token.
+    pub fn bad_csrf(&self) -> Response {
+        bad_csrf(Some(&self.frame()))
     }
 }
 
@@ -376,8 +376,8 @@ pub async fn logout(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(r) = admin.check_csrf(&s, &form.csrf) {
-        return r;
+    if !admin.csrf_ok(&s, &form.csrf) {
+        return admin.bad_csrf();
     }
     if let Some(refresh) = cookie(&headers, REFRESH_COOKIE)
         && let Err(e) = sign_out(&s, &meta, &refresh).await
