@@ -102,4 +102,6 @@ ensure_test_tools() {
 ensure_postgres
 ensure_redis
 ensure_test_tools
-log "PostgreSQL, Redis and the test tools are ready"
+# The browser of the queue dashboard's end-to-end test.
+bash "$(dirname "$0")/browser.sh"
+log "PostgreSQL, Redis and the test tools (chromium too) are ready"

@@ -23,6 +23,9 @@ pub struct JwtKeys {
     decoding: DecodingKey,
     validation: Validation,
     pub access_ttl: Duration,
+    /// The admin pages' CSRF key, derived from the same secret (so every
+    /// API process that shares `NESTOGY_JWT_SECRET` checks the same tokens).
+    csrf: [u8; 32],
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,7 +52,34 @@ impl JwtKeys {
             decoding: DecodingKey::from_secret(secret),
             validation,
             access_ttl,
+            csrf: mac(secret, b"nestogy admin pages csrf v1"),
         }
+    }
+
+    /// The CSRF token of a form bound to `session` (a cookie's value) for
+    /// `purpose`: HMAC-SHA256 under the CSRF key, hex.
+    pub fn csrf_token(&self, purpose: &str, session: &str) -> String {
+        let mut msg = Vec::with_capacity(purpose.len() + 1 + session.len());
+        msg.extend_from_slice(purpose.as_bytes());
+        msg.push(0);
+        msg.extend_from_slice(session.as_bytes());
+        hex::encode(mac(&self.csrf, &msg))
+    }
+
+    /// Whether `token` is the CSRF token of `session` for `purpose`
+    /// (compared in constant time).
+    pub fn csrf_ok(&self, purpose: &str, session: &str, token: &str) -> bool {
+        use hmac::Mac;
+        let Ok(given) = hex::decode(token.trim()) else {
+            return false;
+        };
+        let Ok(mut m) = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.csrf) else {
+            return false;
+        };
+        m.update(purpose.as_bytes());
+        m.update(&[0]);
+        m.update(session.as_bytes());
+        m.verify_slice(&given).is_ok()
     }
 
     pub fn issue(
@@ -79,6 +109,16 @@ impl JwtKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         (data.claims.exp > now.timestamp()).then_some(data.claims)
     }
+}
+
+/// HMAC-SHA256 of `msg` under `key`.
+fn mac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    // HMAC takes a key of any length: this cannot fail.
+    let mut m = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of every length"));
+    m.update(msg);
+    m.finalize().into_bytes().into()
 }
 
 /// The authenticated caller of a request.
@@ -150,7 +190,19 @@ impl FromRequestParts<AppState> for Principal {
             .ok_or_else(|| {
                 ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
             })?;
-        let request_id = request_id(parts);
+        Principal::authenticate(state, token, request_id(parts)).await
+    }
+}
+
+impl Principal {
+    /// The caller an access token or API token names, checked against the
+    /// user as it is now (active, role, token version): the one check of
+    /// the bearer header and of the admin pages' cookie.
+    pub async fn authenticate(
+        state: &AppState,
+        token: &str,
+        request_id: Option<String>,
+    ) -> Result<Self, ApiError> {
         if token.starts_with(API_TOKEN_PREFIX) {
             let p = tokens::authenticate_api_token(&state.db, token)
                 .await?

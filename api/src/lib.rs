@@ -1,6 +1,7 @@
 //! The HTTP API: authentication, authorization, validation, short reads and
 //! writes. Anything slow, scheduled or external goes to the job queue.
 
+pub mod admin;
 pub mod auth;
 pub mod client_addr;
 pub mod download;
@@ -90,6 +91,8 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     router
         .merge(SwaggerUi::new("/docs").url("/api/v1/openapi.json", api))
+        // HTML for people in a browser; not part of the OpenAPI document.
+        .merge(admin::router())
         .fallback(middleware::not_found)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         // Innermost: a replayed answer is counted and timed like any other.

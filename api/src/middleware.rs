@@ -93,15 +93,17 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Bo
 /// Rewrites any error response that is not JSON yet (from a layer, or a
 /// framework rejection) into the error shape, keeping its status and headers;
 /// every 503 leaves with `Retry-After`.
+/// The admin pages' own HTML error pages under `/admin` are left as they are.
 pub async fn json_errors(req: Request, next: Next) -> Response<Body> {
+    let admin_page = req.uri().path().starts_with("/admin/") || req.uri().path() == "/admin";
     let mut resp = next.run(req).await;
     error::set_retry_after(&mut resp);
     let status = resp.status();
-    let is_json = resp
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+    let content_type = resp.headers().get(header::CONTENT_TYPE);
+    let is_json = content_type.is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_admin_html =
+        admin_page && content_type.is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json || is_admin_html {
         return resp;
     }
     let code = match status {

@@ -31,6 +31,7 @@ pub mod store;
 pub mod stripe;
 pub mod tickets;
 pub mod webhooks;
+pub mod workers_seen;
 
 use std::sync::Arc;
 

@@ -172,12 +172,23 @@ async fn login(
     meta: RequestMeta,
     Json(body): Json<LoginRequest>,
 ) -> ApiResult<axum::Json<TokenResponse>> {
+    Ok(axum::Json(sign_in(&s, &meta, body).await?))
+}
+
+/// Checks e-mail, password and TOTP code with throttling and audit, and
+/// issues an access and a refresh token: the sign-in of both the API
+/// (`POST /api/v1/auth/login`) and the admin pages (`POST /admin/login`).
+pub async fn sign_in(
+    s: &AppState,
+    meta: &RequestMeta,
+    body: LoginRequest,
+) -> ApiResult<TokenResponse> {
     let key = tokens::SignInKey::new(&body.email, meta.source);
     let account = users::resolve_email(&s.db.pool, &body.email).await?;
     if let Err(locked) = tokens::sign_in_attempt(&s.db, &key).await {
         if let Some((user_id, tenant)) = account {
             let mut tx = s.db.tenant(tenant).await?;
-            audit_auth(&mut tx, &meta, user_id, "auth.login_locked").await?;
+            audit_auth(&mut tx, meta, user_id, "auth.login_locked").await?;
             tx.commit().await?;
         }
         return Err(locked.into());
@@ -190,7 +201,7 @@ async fn login(
     let creds = users::credentials(&mut tx, user_id).await?;
     let password_ok = passwords::verify(body.password, creds.password_hash.clone()).await?;
     if !password_ok || !creds.user.active {
-        audit_auth(&mut tx, &meta, user_id, "auth.login_failed").await?;
+        audit_auth(&mut tx, meta, user_id, "auth.login_failed").await?;
         tx.commit().await?;
         return Err(invalid_credentials());
     }
@@ -207,7 +218,7 @@ async fn login(
             .into());
         };
         if !totp_ok(&totp_for(secret, &creds.user.email)?, code, tx.now()) {
-            audit_auth(&mut tx, &meta, user_id, "auth.login_failed").await?;
+            audit_auth(&mut tx, meta, user_id, "auth.login_failed").await?;
             tx.commit().await?;
             return Err(
                 DomainError::unauthenticated("invalid_totp", "the TOTP code is wrong").into(),
@@ -216,11 +227,11 @@ async fn login(
     }
     users::record_login(&mut tx, user_id).await?;
     let refresh_token = tokens::issue_refresh(&mut tx, user_id, None).await?;
-    audit_auth(&mut tx, &meta, user_id, "auth.login").await?;
-    let resp = tokens_for(&s, &mut tx, tenant, &creds.user, refresh_token).await?;
+    audit_auth(&mut tx, meta, user_id, "auth.login").await?;
+    let resp = tokens_for(s, &mut tx, tenant, &creds.user, refresh_token).await?;
     tx.commit().await?;
     tokens::sign_in_succeeded(&s.db, &key).await?;
-    Ok(axum::Json(resp))
+    Ok(resp)
 }
 
 /// Exchange a refresh token for a new pair. Each refresh token works once;
@@ -276,16 +287,26 @@ async fn logout(
     meta: RequestMeta,
     Json(body): Json<RefreshRequest>,
 ) -> ApiResult<StatusCode> {
-    let Some((mut tx, user)) = tokens::logout(&s.db, body.refresh_token.trim()).await? else {
+    if !sign_out(&s, &meta, &body.refresh_token).await? {
         return Err(DomainError::unauthenticated(
             "invalid_refresh_token",
             "the refresh token is unknown",
         )
         .into());
-    };
-    audit_auth(&mut tx, &meta, user, "auth.logout").await?;
-    tx.commit().await?;
+    }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revokes `refresh_token` and every token rotated from it, with its audit
+/// row; false when the token is unknown. The API's sign-out and the admin
+/// pages' both come here.
+pub async fn sign_out(s: &AppState, meta: &RequestMeta, refresh_token: &str) -> ApiResult<bool> {
+    let Some((mut tx, user)) = tokens::logout(&s.db, refresh_token.trim()).await? else {
+        return Ok(false);
+    };
+    audit_auth(&mut tx, meta, user, "auth.logout").await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Sign out everywhere: ends every access, refresh and API token of the

@@ -52,6 +52,7 @@ async fn list_jobs(
     let filter = JobFilter {
         state: q.state,
         kind: q.kind,
+        queue: None,
         since: q.since,
     };
     let mut tx = p.tx(&s).await?;
@@ -85,8 +86,15 @@ async fn retry_job(
     State(s): State<AppState>,
     Path(id): Path<JobId>,
 ) -> ApiResult<axum::Json<JobRecord>> {
+    Ok(axum::Json(retry(&p, &s, id).await?))
+}
+
+/// Replays a dead job of the caller's company (needs `jobs:write`): marks it
+/// queued with a fresh attempt budget, audits, commits, then pushes it. The
+/// API's retry route and the queue dashboard's retry button both come here.
+pub async fn retry(p: &Principal, s: &AppState, id: JobId) -> ApiResult<JobRecord> {
     p.require(Permission::JobsWrite)?;
-    let mut tx = p.tx(&s).await?;
+    let mut tx = p.tx(s).await?;
     let job = jobs::revive(&mut tx, id).await?;
     p.audit(
         &mut tx,
@@ -98,7 +106,7 @@ async fn retry_job(
     .await?;
     tx.commit().await?;
     nestogy_jobs::push_existing(&s.jobs(), &job, Some(p.tenant)).await?;
-    Ok(axum::Json(job))
+    Ok(job)
 }
 
 /// Cancel a job that has not started (admins).
@@ -110,8 +118,15 @@ async fn cancel_job(
     State(s): State<AppState>,
     Path(id): Path<JobId>,
 ) -> ApiResult<axum::Json<JobRecord>> {
+    Ok(axum::Json(cancel(&p, &s, id).await?))
+}
+
+/// Cancels a job of the caller's company that has not started (needs
+/// `jobs:write`), with its audit row. The API's cancel route and the queue
+/// dashboard's cancel button both come here.
+pub async fn cancel(p: &Principal, s: &AppState, id: JobId) -> ApiResult<JobRecord> {
     p.require(Permission::JobsWrite)?;
-    let mut tx = p.tx(&s).await?;
+    let mut tx = p.tx(s).await?;
     let job = jobs::cancel(&mut tx, id).await?;
     p.audit(
         &mut tx,
@@ -122,5 +137,5 @@ async fn cancel_job(
     )
     .await?;
     tx.commit().await?;
-    Ok(axum::Json(job))
+    Ok(job)
 }

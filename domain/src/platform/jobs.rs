@@ -92,6 +92,8 @@ pub const COLUMNS: &str = "id, kind, queue, state, attempts, max_attempts, paylo
 pub struct JobFilter {
     pub state: Option<JobState>,
     pub kind: Option<String>,
+    /// Only the jobs of this queue.
+    pub queue: Option<String>,
     pub since: Option<DateTime<Utc>>,
 }
 
@@ -114,17 +116,19 @@ pub async fn list(
     page: &PageRequest,
 ) -> DomainResult<Page<JobRecord>> {
     const FILTER: &str = "company_id = $1 AND ($2::text IS NULL OR state = $2) \
-        AND ($3::text IS NULL OR kind = $3) AND ($4::timestamptz IS NULL OR created_at >= $4)";
+        AND ($3::text IS NULL OR kind = $3) AND ($4::timestamptz IS NULL OR created_at >= $4) \
+        AND ($5::text IS NULL OR queue = $5)";
     let tenant = tx.tenant();
     let state = f.state.map(JobState::as_str);
     let rows: Vec<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM jobs WHERE {FILTER} AND ($5::uuid IS NULL OR id < $5) \
-         ORDER BY id DESC LIMIT $6"
+        "SELECT {COLUMNS} FROM jobs WHERE {FILTER} AND ($6::uuid IS NULL OR id < $6) \
+         ORDER BY id DESC LIMIT $7"
     )))
     .bind(tenant)
     .bind(state)
     .bind(f.kind.as_deref())
     .bind(f.since)
+    .bind(f.queue.as_deref())
     .bind(page.after_id())
     .bind(page.fetch())
     .fetch_all(tx.conn())
@@ -136,6 +140,7 @@ pub async fn list(
     .bind(state)
     .bind(f.kind.as_deref())
     .bind(f.since)
+    .bind(f.queue.as_deref())
     .fetch_one(tx.conn())
     .await?;
     let records = rows
@@ -146,6 +151,59 @@ pub async fn list(
         key: String::new(),
         id: j.id.as_uuid(),
     }))
+}
+
+/// One queue's figures for one tenant: its depth by state now, and its
+/// outcomes in the last minute and hour.
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct QueueStats {
+    pub queue: String,
+    /// Queued and due: waiting for a worker.
+    pub waiting: i64,
+    /// Queued to run later (scheduled with a run-at in the future).
+    pub delayed: i64,
+    /// Failed an attempt; another is scheduled.
+    pub retrying: i64,
+    pub running: i64,
+    pub dead: i64,
+    pub succeeded: i64,
+    pub cancelled: i64,
+    /// Jobs that succeeded within the last minute / hour (by `finished_at`).
+    pub succeeded_1m: i64,
+    pub succeeded_1h: i64,
+    /// Jobs whose latest attempt failed within the last minute / hour (now
+    /// retrying or dead; by their last change).
+    pub failed_1m: i64,
+    pub failed_1h: i64,
+}
+
+/// The tenant's figures per queue, for the queues it has jobs in, by name.
+/// One query over the tenant's own rows.
+pub async fn queue_stats(tx: &mut TenantTx) -> DomainResult<Vec<QueueStats>> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    Ok(sqlx::query_as(
+        "SELECT queue, \
+           count(*) FILTER (WHERE state = 'queued' AND run_at <= $2) AS waiting, \
+           count(*) FILTER (WHERE state = 'queued' AND run_at > $2) AS delayed, \
+           count(*) FILTER (WHERE state = 'failed_will_retry') AS retrying, \
+           count(*) FILTER (WHERE state = 'running') AS running, \
+           count(*) FILTER (WHERE state = 'dead') AS dead, \
+           count(*) FILTER (WHERE state = 'succeeded') AS succeeded, \
+           count(*) FILTER (WHERE state = 'cancelled') AS cancelled, \
+           count(*) FILTER (WHERE state = 'succeeded' \
+                            AND finished_at > $2 - interval '1 minute') AS succeeded_1m, \
+           count(*) FILTER (WHERE state = 'succeeded' \
+                            AND finished_at > $2 - interval '1 hour') AS succeeded_1h, \
+           count(*) FILTER (WHERE state IN ('failed_will_retry', 'dead') \
+                            AND updated_at > $2 - interval '1 minute') AS failed_1m, \
+           count(*) FILTER (WHERE state IN ('failed_will_retry', 'dead') \
+                            AND updated_at > $2 - interval '1 hour') AS failed_1h \
+         FROM jobs WHERE company_id = $1 GROUP BY queue ORDER BY queue",
+    )
+    .bind(tenant)
+    .bind(now)
+    .fetch_all(tx.conn())
+    .await?)
 }
 
 /// Cancels a job that has not started (queued, or waiting to retry). The
