@@ -73,6 +73,26 @@ async fn a_panicking_handler_fails_its_attempt_and_the_next_one_succeeds() {
     worker.stop().await;
 }
 
+/// A running worker records its heartbeat for the queue dashboard, with
+/// the queues it serves, and keeps it fresh.
+#[tokio::test]
+async fn a_running_worker_records_its_heartbeat() {
+    let app = TestApp::new().await;
+    // The worker runs on the system clock: so does the list here.
+    app.clock.set(chrono::Utc::now());
+    let worker = app.start_worker();
+    let db = app.jobs().db;
+    eventually("the worker to record its heartbeat", WAIT, || async {
+        nestogy_jobs::workers_seen::list(&db)
+            .await
+            .unwrap()
+            .iter()
+            .any(|w| w.queues.iter().any(|q| q == "default") && w.pid == std::process::id() as i32)
+    })
+    .await;
+    worker.stop().await;
+}
+
 #[tokio::test]
 async fn an_always_failing_job_ends_dead_and_retry_replays_it() {
     let app = TestApp::new().await;

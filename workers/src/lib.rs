@@ -147,6 +147,29 @@ pub async fn run(
     // Jobs lost from Redis, found by their age whatever the queues hold.
     let (sweep_ctx, sweep_cfg, sweep_stop) = (ctx.clone(), cfg.clone(), stop_rx.clone());
     side.spawn(sweep::sweep_loop(sweep_ctx, sweep_cfg, sweep_stop));
+    // This process on the queue dashboard: a heartbeat row per worker process.
+    let (beat_ctx, beat_cfg, mut beat_stop) = (ctx.clone(), cfg.clone(), stop_rx.clone());
+    side.spawn(async move {
+        let started_at = beat_ctx.db.clock.now();
+        let queues: Vec<Queue> = beat_cfg.queues.iter().map(|(q, _)| *q).collect();
+        let mut tick = tokio::time::interval(beat_cfg.heartbeat);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = beat_stop.wait_for(|s| *s) => return,
+            }
+            let seen = nestogy_jobs::workers_seen::beat(
+                &beat_ctx.db,
+                &beat_cfg.consumer,
+                &queues,
+                started_at,
+            );
+            if let Err(e) = seen.await {
+                tracing::warn!(error = %e, "recording this worker's heartbeat failed");
+            }
+        }
+    });
     // Webhook deliveries made by committed transactions, dispatched at once.
     side.spawn(nestogy_jobs::webhooks::listen(ctx.clone(), stop_rx.clone()));
     tracing::info!(consumer = %cfg.consumer, queues = cfg.queues.len(), "worker started");
