@@ -29,6 +29,7 @@ mod processes;
 mod projects;
 mod quotes;
 mod recurring;
+mod redis_cluster;
 mod reports;
 mod rmm;
 mod roles;
