@@ -223,19 +223,15 @@ async fn every_queue_operation_works_on_a_redis_cluster() {
     let mut conn = queue.dedicated().await.unwrap();
     let got = queue.fetch(&mut conn, q, "a", 10, 100).await.unwrap();
     assert_eq!(got.len(), 2);
-    queue
-        .touch(q, "a", &[got[0].stream_id.clone()])
-        .await
-        .unwrap();
-    // Held by `a` for at least a millisecond: `b` takes both over.
+    let held: Vec<String> = got.iter().map(|d| d.stream_id.clone()).collect();
+    queue.touch(q, "a", &held).await.unwrap();
+    // Each idle for a millisecond once touched: `b` takes both over.
     let deadline = Instant::now() + Duration::from_secs(5);
-    let taken = loop {
-        let taken = queue.reclaim(q, "b", 1, 10).await.unwrap();
-        if !taken.is_empty() || Instant::now() > deadline {
-            break taken;
-        }
+    let mut taken = Vec::new();
+    while taken.len() < 2 && Instant::now() < deadline {
+        taken.extend(queue.reclaim(q, "b", 1, 10).await.unwrap());
         tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    }
     assert_eq!(taken.len(), 2);
     let (done, retry) = (&taken[0], &taken[1]);
     let retry_env = retry.envelope.clone().expect("a job");
@@ -287,9 +283,9 @@ async fn every_queue_operation_works_on_a_redis_cluster() {
 }
 
 /// A fetch blocked on an empty queue does not hold up the queue's other
-/// commands, on one Redis and on a cluster (where the blocked read goes
-/// to the very node serving that queue's slot), and it wakes the moment a
-/// job is pushed.
+/// commands, on one Redis and on a cluster (where the blocked read is on
+/// the very node serving that queue's slot), and it wakes the moment a job
+/// is pushed. `url`: a Redis (or cluster) of the test's own.
 async fn a_blocked_fetch_holds_nothing_up(url: &str) {
     let queue = queue_on(url).await;
     queue.ensure_groups().await.unwrap();
@@ -303,9 +299,9 @@ async fn a_blocked_fetch_holds_nothing_up(url: &str) {
             (got, started.elapsed())
         })
     };
-    // The fetch is blocked once Redis lists its consumer.
+    // Redis of this test's own: no other client blocks there.
     eventually("the fetch to block", Duration::from_secs(5), || async {
-        consumer_count(&queue, q).await == 1
+        blocked_clients(url).await == 1
     })
     .await;
     let started = Instant::now();
@@ -326,25 +322,24 @@ async fn a_blocked_fetch_holds_nothing_up(url: &str) {
     );
 }
 
-async fn consumer_count(queue: &RedisQueue, q: Queue) -> usize {
-    let mut conn = queue
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
-        .arg("CONSUMERS")
-        .arg(queue.stream_key(q))
-        .arg(nestogy_jobs::redis_queue::GROUP)
-        .query_async(&mut conn)
-        .await
-        .unwrap_or_default();
-    consumers.len()
+/// Clients blocked in a command, over every node of `url`.
+async fn blocked_clients(url: &str) -> u64 {
+    let mut n = 0;
+    for node in url.split(',') {
+        let info = node_info(node, "INFO clients").await.unwrap_or_default();
+        n += info
+            .lines()
+            .find_map(|l| l.strip_prefix("blocked_clients:"))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    n
 }
 
 #[tokio::test]
 async fn a_blocked_fetch_holds_nothing_up_on_one_redis() {
-    a_blocked_fetch_holds_nothing_up(&redis_url()).await;
+    let redis = crate::outages::LocalRedis::start().await;
+    a_blocked_fetch_holds_nothing_up(&redis.url()).await;
 }
 
 #[tokio::test]
