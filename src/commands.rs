@@ -10,7 +10,7 @@ use base64::Engine;
 use nestogy_domain::{
     Db, identity::company, identity::users, kernel::clock, kernel::db, kernel::secrets,
 };
-use nestogy_jobs::{JobContext, RedisQueue};
+use nestogy_jobs::{JobContext, QueueClient, RedisQueue};
 use tokio::sync::watch;
 
 use crate::config::{Cli, Command, Global, SeedArgs};
@@ -336,7 +336,7 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
         .await
         .map_err(refused)?;
     let dbh = Db::new(pool, clock_for(g));
-    let redis = redis::Client::open(g.redis_url.as_str()).context("parsing REDIS_URL")?;
+    let redis = QueueClient::open(&g.redis_url).context("parsing REDIS_URL")?;
     let queue = RedisQueue::connect(redis, g.redis_prefix.clone())
         .await
         .context("connecting to Redis")?;

@@ -39,7 +39,9 @@ pub struct Global {
     )]
     pub db_pool_size: u32,
 
-    /// Redis connection URL (job queue, readiness).
+    /// Redis connection URL (job queue, readiness): one server
+    /// (`redis://host:6379`), or several comma-separated URLs, the seed
+    /// nodes of a Redis Cluster (`redis://h1:6379,redis://h2:6379`).
     #[arg(
         long,
         env = "REDIS_URL",

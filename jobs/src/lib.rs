@@ -42,7 +42,7 @@ pub use enqueue::{
 };
 pub use job::{Job, JobError, JobMeta, RetryPolicy};
 pub use queue::Queue;
-pub use redis_queue::RedisQueue;
+pub use redis_queue::{QueueClient, RedisQueue};
 pub use registry::enqueue_kind;
 pub use services::{IntegrationsConfig, MailConfig, Services, XeroConfig};
 

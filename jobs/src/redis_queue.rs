@@ -22,12 +22,28 @@
 //!   set may wrongly say absent (a duplicate entry settled while the job
 //!   waits again), which costs a duplicate entry that the claim drops; it
 //!   never says present for a job without an entry.
+//!
+//! Keys: every key of one queue carries the hash tag `{q:<queue>}`
+//! (`<prefix>:{q:billing}:stream`, `:delayed`, `:present`), so on a Redis
+//! Cluster they share one hash slot, and every transaction and script above
+//! touches one slot. A push spanning queues goes out as one transaction per
+//! queue on a cluster (one for all of them on a single server). The sweep's
+//! lock and cursor (`<prefix>:sweep:lock`, `:cursor`) are used one command
+//! at a time.
+//!
+//! Connections: `REDIS_URL` names one server (`redis://host:6379`) or, with
+//! several comma-separated URLs, the seed nodes of a Redis Cluster
+//! ([`QueueClient::open`]). [`QueueConnection`] is either kind; callers do
+//! not see the difference.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
-use redis::aio::{ConnectionManager, MultiplexedConnection};
+use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::streams::{StreamAutoClaimReply, StreamReadReply};
-use redis::{AsyncCommands, RedisResult, Value};
+use redis::{AsyncCommands, Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, Value};
 
 use nestogy_domain::JobId;
 
@@ -37,13 +53,136 @@ use crate::envelope::Envelope;
 pub const GROUP: &str = "workers";
 /// Longest a fetch blocks waiting for a job.
 pub const MAX_BLOCK_MS: u64 = 5_000;
-const RESPONSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a blocking read's connection waits for an answer: longer than
+/// the longest `BLOCK` a fetch asks for.
+const BLOCKING_RESPONSE_TIMEOUT: Duration =
+    Duration::from_millis(RESPONSE_TIMEOUT.as_millis() as u64 + MAX_BLOCK_MS);
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Where the queues live: one Redis server, or a Redis Cluster.
+#[derive(Clone)]
+pub struct QueueClient(Client);
+
+#[derive(Clone)]
+enum Client {
+    Single(redis::Client),
+    Cluster(Box<ClusterClients>),
+}
+
+/// Two clients on the same cluster: one for commands, one whose response
+/// timeout outlasts a blocking read.
+#[derive(Clone)]
+struct ClusterClients {
+    commands: ClusterClient,
+    blocking: ClusterClient,
+}
+
+impl QueueClient {
+    /// Reads `REDIS_URL`: one URL is one server (`redis://127.0.0.1:6379`);
+    /// several, comma-separated, are seed nodes of a Redis Cluster
+    /// (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`), from which the
+    /// client learns the rest of the cluster. All of a cluster's URLs must
+    /// carry the same user and password; a comma inside a password is
+    /// written `%2C`.
+    pub fn open(url: &str) -> RedisResult<QueueClient> {
+        let nodes: Vec<&str> = url.split(',').map(str::trim).collect();
+        if nodes.iter().any(|n| n.is_empty()) {
+            return Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "REDIS_URL names an empty node: give one URL, or several separated by commas",
+            )));
+        }
+        match nodes.as_slice() {
+            [one] => Ok(QueueClient(Client::Single(redis::Client::open(*one)?))),
+            several => {
+                let cluster = |response| {
+                    ClusterClient::builder(several.iter().copied())
+                        .connection_timeout(CONNECTION_TIMEOUT)
+                        .response_timeout(response)
+                        .build()
+                };
+                Ok(QueueClient(Client::Cluster(Box::new(ClusterClients {
+                    commands: cluster(RESPONSE_TIMEOUT)?,
+                    blocking: cluster(BLOCKING_RESPONSE_TIMEOUT)?,
+                }))))
+            }
+        }
+    }
+
+    /// True for a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.0, Client::Cluster(_))
+    }
+
+    /// A new connection of its own (on a cluster, one to each node, each
+    /// multiplexed), with the client's default timeouts: for checks and
+    /// tools, not for the queue's traffic.
+    pub async fn get_multiplexed_async_connection(&self) -> RedisResult<QueueConnection> {
+        Ok(QueueConnection(match &self.0 {
+            Client::Single(c) => Conn::Multiplexed(c.get_multiplexed_async_connection().await?),
+            Client::Cluster(c) => Conn::Cluster(c.commands.get_async_connection().await?),
+        }))
+    }
+}
+
+impl From<redis::Client> for QueueClient {
+    fn from(c: redis::Client) -> Self {
+        QueueClient(Client::Single(c))
+    }
+}
+
+/// A connection to the queues' Redis, whichever kind it is: on one server
+/// a connection manager (it reconnects after a broken connection) or a
+/// plain multiplexed connection (for blocking reads); on a cluster a
+/// cluster connection, which routes each command to the node serving its
+/// key's slot, follows MOVED and ASK, and reconnects by itself.
+#[derive(Clone)]
+pub struct QueueConnection(Conn);
+
+#[derive(Clone)]
+enum Conn {
+    Managed(ConnectionManager),
+    Multiplexed(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for QueueConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match &mut self.0 {
+            Conn::Managed(c) => c.req_packed_command(cmd),
+            Conn::Multiplexed(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match &mut self.0 {
+            Conn::Managed(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Multiplexed(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match &self.0 {
+            Conn::Managed(c) => c.get_db(),
+            Conn::Multiplexed(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
 
 /// A handle on the queues in Redis, cheap to clone.
 #[derive(Clone)]
 pub struct RedisQueue {
-    client: redis::Client,
-    conn: ConnectionManager,
+    client: QueueClient,
+    conn: QueueConnection,
     prefix: String,
 }
 
@@ -77,6 +216,9 @@ pub enum Settle {
     },
 }
 
+/// Moves due jobs of one queue: `KEYS[1]` its delayed set, `KEYS[2]` its
+/// stream (one hash slot); `ARGV[1]` now in ms, `ARGV[2]` the most to move.
+/// Like every script here it names no key but those it is given.
 const PROMOTE: &str = r"
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, e in ipairs(due) do
@@ -87,27 +229,52 @@ return #due
 ";
 
 impl RedisQueue {
-    pub async fn connect(client: redis::Client, prefix: impl Into<String>) -> RedisResult<Self> {
-        // Redis answers within milliseconds, but a burst's pipelines can take
-        // longer than the client's default 500 ms; a timeout there would
-        // fail an enqueue that Redis in fact carries out.
-        // Reconnecting gives up after one quick retry (a few hundred ms; a
-        // connection attempt times out after a second): with the default six
-        // retries every call waited about 9 s while Redis was down. Callers
-        // retry on their own (enqueue's push, the workers' loops).
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(std::time::Duration::from_secs(1)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client.clone(), config).await?;
+    /// Connects to one server (a `redis::Client`) or a cluster (a
+    /// [`QueueClient`] from [`QueueClient::open`]). The prefix may not hold
+    /// `{` or `}`: the queues' hash tags must be the first in their keys.
+    pub async fn connect(
+        client: impl Into<QueueClient>,
+        prefix: impl Into<String>,
+    ) -> RedisResult<Self> {
+        let client = client.into();
+        let prefix = prefix.into();
+        if prefix.contains(['{', '}']) {
+            return Err(RedisError::from((
+                ErrorKind::InvalidClientConfig,
+                "the Redis key prefix may not contain { or }",
+                prefix,
+            )));
+        }
+        let conn = match &client.0 {
+            Client::Single(c) => {
+                // Redis answers within milliseconds, but a burst's pipelines
+                // can take longer than the client's default 500 ms; a
+                // timeout there would fail an enqueue that Redis in fact
+                // carries out.
+                // Reconnecting gives up after one quick retry (a few hundred
+                // ms; a connection attempt times out after a second): with
+                // the default six retries every call waited about 9 s while
+                // Redis was down. Callers retry on their own (enqueue's
+                // push, the workers' loops).
+                let config = redis::aio::ConnectionManagerConfig::new()
+                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
+                    .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                    .set_number_of_retries(1);
+                Conn::Managed(ConnectionManager::new_with_config(c.clone(), config).await?)
+            }
+            // The cluster connection keeps one multiplexed connection per
+            // node and reconnects by itself; a call gives up after the
+            // response timeout (10 s), retries and redirections included.
+            Client::Cluster(c) => Conn::Cluster(c.commands.get_async_connection().await?),
+        };
         Ok(Self {
             client,
-            conn,
-            prefix: prefix.into(),
+            conn: QueueConnection(conn),
+            prefix,
         })
     }
 
-    pub fn client(&self) -> &redis::Client {
+    pub fn client(&self) -> &QueueClient {
         &self.client
     }
 
@@ -115,17 +282,19 @@ impl RedisQueue {
         &self.prefix
     }
 
+    /// The stream of jobs due (its consumer group: [`GROUP`]).
     pub fn stream_key(&self, q: Queue) -> String {
-        format!("{}:q:{}", self.prefix, q.name())
+        queue_keys(&self.prefix, q).stream
     }
 
+    /// The sorted set of jobs not due yet, scored by when they are.
     pub fn delayed_key(&self, q: Queue) -> String {
-        format!("{}:d:{}", self.prefix, q.name())
+        queue_keys(&self.prefix, q).delayed
     }
 
     /// The set of ids of this family's jobs that have an entry in Redis.
     pub fn present_key(&self, q: Queue) -> String {
-        format!("{}:in:{}", self.prefix, q.name())
+        queue_keys(&self.prefix, q).present
     }
 
     fn sweep_lock_key(&self) -> String {
@@ -136,14 +305,20 @@ impl RedisQueue {
         format!("{}:sweep:cursor", self.prefix)
     }
 
-    /// A connection of its own, for blocking reads.
-    /// Its response timeout outlasts the longest `BLOCK` a fetch asks for.
-    pub async fn dedicated(&self) -> RedisResult<MultiplexedConnection> {
-        let mut conn = self.client.get_multiplexed_async_connection().await?;
-        conn.set_response_timeout(
-            RESPONSE_TIMEOUT + std::time::Duration::from_millis(MAX_BLOCK_MS),
-        );
-        Ok(conn)
+    /// A connection of its own, for blocking reads: a command waits behind
+    /// a blocked one on the same connection, so no other command uses it.
+    /// On a cluster, a cluster connection of its own (its own connection to
+    /// each node). Its response timeout outlasts the longest `BLOCK` a fetch
+    /// asks for.
+    pub async fn dedicated(&self) -> RedisResult<QueueConnection> {
+        Ok(QueueConnection(match &self.client.0 {
+            Client::Single(c) => {
+                let mut conn = c.get_multiplexed_async_connection().await?;
+                conn.set_response_timeout(BLOCKING_RESPONSE_TIMEOUT);
+                Conn::Multiplexed(conn)
+            }
+            Client::Cluster(c) => Conn::Cluster(c.blocking.get_async_connection().await?),
+        }))
     }
 
     /// Creates each queue's stream and consumer group if missing (after a
@@ -169,31 +344,61 @@ impl RedisQueue {
         Ok(())
     }
 
-    /// Puts jobs on their queues in one atomic round trip; `Some(ms)` holds
-    /// a job until then.
+    /// Puts jobs on their queues; `Some(ms)` holds a job until then. On one
+    /// server, one atomic round trip; on a cluster, one atomic transaction
+    /// per queue (a transaction cannot span hash slots), sent at once. When
+    /// some queues took their jobs and another failed, the error is
+    /// returned; pushing all of them again only adds duplicate entries,
+    /// which the claim drops.
     pub async fn push(&self, items: &[(Queue, Envelope, Option<i64>)]) -> RedisResult<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for (q, env, due) in items {
-            match due {
-                None => pipe
-                    .xadd(self.stream_key(*q), "*", &[("e", env.encode())])
-                    .ignore(),
-                Some(ms) => pipe.zadd(self.delayed_key(*q), env.encode(), *ms).ignore(),
-            };
-            pipe.sadd(self.present_key(*q), member(env.id)).ignore();
+        if !self.client.is_cluster() {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for (q, env, due) in items {
+                self.add_push(&mut pipe, *q, env, *due);
+            }
+            let mut conn = self.conn.clone();
+            return pipe.query_async::<()>(&mut conn).await;
         }
-        let mut conn = self.conn.clone();
-        pipe.query_async::<()>(&mut conn).await
+        let mut per_queue: Vec<(Queue, Pipeline)> = Vec::new();
+        for (q, env, due) in items {
+            let at = match per_queue.iter().position(|(pq, _)| pq == q) {
+                Some(at) => at,
+                None => {
+                    let mut pipe = redis::pipe();
+                    pipe.atomic();
+                    per_queue.push((*q, pipe));
+                    per_queue.len() - 1
+                }
+            };
+            self.add_push(&mut per_queue[at].1, *q, env, *due);
+        }
+        futures_util::future::try_join_all(per_queue.into_iter().map(|(_, pipe)| {
+            let mut conn = self.conn.clone();
+            async move { pipe.query_async::<()>(&mut conn).await }
+        }))
+        .await
+        .map(|_| ())
     }
 
-    /// Reads up to `count` new entries for `consumer`, waiting up to `block_ms`.
+    fn add_push(&self, pipe: &mut Pipeline, q: Queue, env: &Envelope, due: Option<i64>) {
+        match due {
+            None => pipe
+                .xadd(self.stream_key(q), "*", &[("e", env.encode())])
+                .ignore(),
+            Some(ms) => pipe.zadd(self.delayed_key(q), env.encode(), ms).ignore(),
+        };
+        pipe.sadd(self.present_key(q), member(env.id)).ignore();
+    }
+
+    /// Reads up to `count` new entries for `consumer`, waiting up to
+    /// `block_ms`, on a connection from [`RedisQueue::dedicated`].
     pub async fn fetch(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut QueueConnection,
         q: Queue,
         consumer: &str,
         count: usize,
@@ -414,6 +619,25 @@ impl RedisQueue {
     }
 }
 
+/// Every key of one queue.
+struct QueueKeys {
+    stream: String,
+    delayed: String,
+    present: String,
+}
+
+/// `<prefix>:{q:<queue>}:<part>`: the hash tag `{q:<queue>}` (the first
+/// braces in the key, as the prefix holds none) puts every key of a queue in
+/// one hash slot of a cluster.
+fn queue_keys(prefix: &str, q: Queue) -> QueueKeys {
+    let key = |part: &str| format!("{prefix}:{{q:{}}}:{part}", q.name());
+    QueueKeys {
+        stream: key("stream"),
+        delayed: key("delayed"),
+        present: key("present"),
+    }
+}
+
 /// A job's member in the presence set: its id's 16 bytes.
 fn member(id: JobId) -> Vec<u8> {
     id.as_uuid().as_bytes().to_vec()
@@ -428,5 +652,66 @@ fn delivery(s: redis::streams::StreamId) -> Delivery {
     Delivery {
         stream_id: s.id,
         envelope,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redis::cluster_routing::Slot;
+
+    use super::*;
+
+    /// Every key one transaction or script of a queue touches is in one
+    /// hash slot, whatever the prefix; the queues are spread over slots.
+    #[test]
+    fn every_key_of_a_queue_maps_to_one_slot() {
+        for prefix in ["nestogy", "nestogy_t_0192", "a:b", ""] {
+            let mut slots = std::collections::HashSet::new();
+            for q in Queue::ALL {
+                let k = queue_keys(prefix, q);
+                let slot = Slot::for_key(&k.stream);
+                assert_eq!(Slot::for_key(&k.delayed), slot, "{}", k.delayed);
+                assert_eq!(Slot::for_key(&k.present), slot, "{}", k.present);
+                assert!(k.stream.starts_with(&format!("{prefix}:")), "{}", k.stream);
+                let distinct: std::collections::HashSet<_> =
+                    [&k.stream, &k.delayed, &k.present].into_iter().collect();
+                assert_eq!(distinct.len(), 3);
+                slots.insert(format!("{slot:?}"));
+            }
+            assert_eq!(slots.len(), Queue::ALL.len(), "a slot per queue: {slots:?}");
+        }
+    }
+
+    /// The crate's slot of a key is the one Redis computes (`CLUSTER
+    /// KEYSLOT` on redis-server 7.0 gave these).
+    #[test]
+    fn slots_agree_with_redis() {
+        for (key, slot) in [
+            ("x:{q:default}:stream", 270),
+            ("x:{q:billing}:stream", 9938),
+            ("x:{q:inbound}:stream", 14249),
+        ] {
+            assert_eq!(Slot::for_key(key), Slot::new(slot).unwrap(), "{key}");
+        }
+    }
+
+    #[test]
+    fn redis_url_names_one_server_or_a_cluster() {
+        assert!(
+            !QueueClient::open("redis://127.0.0.1:6379")
+                .unwrap()
+                .is_cluster()
+        );
+        let c = QueueClient::open(
+            "redis://127.0.0.1:7001, redis://127.0.0.1:7002,redis://127.0.0.1:7003",
+        )
+        .unwrap();
+        assert!(c.is_cluster());
+        for bad in ["", "redis://127.0.0.1:7001,", "redis://a:1,,redis://b:2"] {
+            let e = QueueClient::open(bad).err().expect(bad);
+            assert_eq!(e.kind(), ErrorKind::InvalidClientConfig, "{bad}: {e}");
+        }
+        // Nodes of one cluster share their credentials.
+        assert!(QueueClient::open("redis://:a@127.0.0.1:7001,redis://:b@127.0.0.1:7002").is_err());
     }
 }

@@ -229,6 +229,23 @@ impl TestApp {
     /// A fresh app talking to the other systems where `integrations` says
     /// (a wiremock server's URL, for one).
     pub async fn with_integrations(integrations: nestogy_jobs::IntegrationsConfig) -> TestApp {
+        Self::build(integrations, &redis_url()).await
+    }
+
+    /// A fresh app whose queue is the Redis at `redis_url` (one server, or
+    /// a cluster's comma-separated nodes).
+    pub async fn on_redis(redis_url: &str) -> TestApp {
+        Self::build(
+            nestogy_jobs::IntegrationsConfig {
+                allow_private_targets: true,
+                ..Default::default()
+            },
+            redis_url,
+        )
+        .await
+    }
+
+    async fn build(integrations: nestogy_jobs::IntegrationsConfig, redis_url: &str) -> TestApp {
         let mut admin = PgConnection::connect(&admin_url())
             .await
             .expect("connect as admin");
@@ -248,7 +265,7 @@ impl TestApp {
         let db = Db::new(pool, clock.clone());
         // As `nestogy api` does: users' states kept, forgotten on NOTIFY.
         nestogy_domain::kernel::user_state::spawn_listener(&db.pool, &db.users);
-        let redis = redis::Client::open(redis_url().as_str()).expect("redis url");
+        let redis = nestogy_jobs::QueueClient::open(redis_url).expect("redis url");
         let queue = RedisQueue::connect(redis, db_name.clone())
             .await
             .expect("redis");

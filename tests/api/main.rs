@@ -30,6 +30,7 @@ mod projects;
 mod queue_board;
 mod quotes;
 mod recurring;
+mod redis_cluster;
 mod reports;
 mod rmm;
 mod roles;

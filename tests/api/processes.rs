@@ -11,7 +11,8 @@ mod billing;
 mod mailboxes;
 mod users;
 
-use crate::common::{Proc, TestApp, eventually};
+use crate::common::{Proc, TestApp, eventually, redis_url};
+use crate::redis_cluster::RedisCluster;
 
 async fn enqueue_records(app: &TestApp, n: usize, sleep_ms: u64) {
     let jobs = app.real_jobs();
@@ -37,14 +38,42 @@ async fn succeeded(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn three_workers_drain_ten_thousand_jobs_each_exactly_once() {
     let app = TestApp::new().await;
-    enqueue_records(&app, 10_000, 0).await;
-    let workers: Vec<Proc> = (0..3).map(|_| Proc::spawn(&app, "worker", &[])).collect();
+    let took = three_workers_drain_ten_thousand_jobs(&app, &redis_url()).await;
+    eprintln!("one Redis: three workers drained 10,000 jobs in {took:?}");
+}
+
+/// The same over a Redis Cluster of three masters: the queues' keys spread
+/// over the masters, each queue's in one slot.
+#[tokio::test]
+async fn three_workers_drain_ten_thousand_jobs_each_exactly_once_on_a_redis_cluster() {
+    let cluster = RedisCluster::start().await;
+    let app = TestApp::on_redis(&cluster.url()).await;
+    assert!(app.queue.client().is_cluster());
+    let took = three_workers_drain_ten_thousand_jobs(&app, &cluster.url()).await;
+    eprintln!("Redis Cluster: three workers drained 10,000 jobs in {took:?}");
+    // The workers made every queue's stream: they are spread over all
+    // three masters.
+    let keys = cluster.keys_on_each_node().await;
+    assert!(keys.iter().all(|n| *n > 0), "keys per master: {keys:?}");
+}
+
+/// Enqueues 10,000 jobs, starts three `nestogy worker` processes on the
+/// Redis at `redis_url` (the app's queue must be on it too) and checks each
+/// job ran exactly once and Redis kept nothing of them; returns how long
+/// the workers took, from their start.
+async fn three_workers_drain_ten_thousand_jobs(app: &TestApp, redis_url: &str) -> Duration {
+    enqueue_records(app, 10_000, 0).await;
+    let started = Instant::now();
+    let workers: Vec<Proc> = (0..3)
+        .map(|_| Proc::spawn(app, "worker", &[("REDIS_URL", redis_url)]))
+        .collect();
     eventually(
         "10,000 jobs to succeed",
         Duration::from_secs(240),
-        || async { succeeded(&app).await == 10_000 },
+        || async { succeeded(app).await == 10_000 },
     )
     .await;
+    let took = started.elapsed();
     assert_eq!(app.count("SELECT count(*) FROM job_effects").await, 10_000);
     assert_eq!(
         app.count("SELECT sum(runs) FROM job_effects").await,
@@ -61,6 +90,7 @@ async fn three_workers_drain_ten_thousand_jobs_each_exactly_once() {
     }
     let (stream, delayed) = app.queue.depth(nestogy_jobs::Queue::Default).await.unwrap();
     assert_eq!((stream, delayed), (0, 0), "settled entries leave Redis");
+    took
 }
 
 #[tokio::test]
@@ -415,6 +445,93 @@ async fn jobs_redis_lost_run_once_within_the_bound_while_a_trickle_keeps_the_que
         "exactly the lost jobs were queued again:\n{}",
         worker.log()
     );
+}
+
+/// An upgrade from the key names before hash tags (`<prefix>:q:<queue>`,
+/// `<prefix>:d:<queue>`, `<prefix>:in:<queue>`): the new workers never read
+/// the old keys, and the jobs waiting there, a delayed one too, are found by
+/// the lost-job sweep (the new presence set lacks them), pushed under the
+/// new names and run once each. The old keys stay for the operator to
+/// delete.
+#[tokio::test]
+async fn jobs_waiting_under_the_old_key_names_run_once_after_an_upgrade() {
+    let app = TestApp::new().await;
+    enqueue_records(&app, 200, 0).await;
+    let run_at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    let later = nestogy_jobs::enqueue_with(
+        &app.real_jobs(),
+        &Record {
+            tenant: None,
+            sleep_ms: 0,
+        },
+        nestogy_jobs::EnqueueOptions {
+            run_at: Some(run_at),
+            unique_key: None,
+        },
+    )
+    .await
+    .unwrap();
+    // Where the previous release kept the same entries.
+    let (q, p) = (nestogy_jobs::Queue::Default, &app.db_name);
+    let mut conn = app
+        .queue
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    for (new, old) in [
+        (app.queue.stream_key(q), format!("{p}:q:default")),
+        (app.queue.delayed_key(q), format!("{p}:d:default")),
+        (app.queue.present_key(q), format!("{p}:in:default")),
+    ] {
+        let () = redis::cmd("RENAME")
+            .arg(&new)
+            .arg(&old)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(app.queue.depth(q).await.unwrap(), (0, 0));
+    // Enqueued a while before the upgrade: older than the sweep's 10 s.
+    sqlx::query("UPDATE jobs SET updated_at = updated_at - interval '1 minute'")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+
+    let worker = Proc::spawn(&app, "worker", &[]);
+    eventually(
+        "the 201 jobs to succeed",
+        Duration::from_secs(40),
+        || async { succeeded(&app).await == 201 },
+    )
+    .await;
+    assert_eq!(
+        app.count("SELECT sum(runs) FROM job_effects").await,
+        201,
+        "each job ran once"
+    );
+    assert_eq!(
+        logged_jobs(&worker.log(), "jobs missing from Redis"),
+        201,
+        "{}",
+        worker.log()
+    );
+    let started: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT started_at FROM jobs WHERE id = $1")
+            .bind(later)
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert!(
+        started.timestamp_millis() >= run_at.timestamp_millis(),
+        "the delayed job ran at {started}, due {run_at}"
+    );
+    let old_entries: u64 = redis::cmd("XLEN")
+        .arg(format!("{p}:q:default"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(old_entries, 200, "the old stream is left as it was");
 }
 
 /// A role PostgreSQL lets hold two connections, dropped at the end.
