@@ -31,10 +31,19 @@ done
 redis-cli DEL nestogy_bench_ceiling nestogy_bench_ceiling_z >/dev/null
 
 echo "== Ours: apalis workers over our Redis Streams + PostgreSQL backend"
-ours=$(cargo bench --bench jobs 2>/dev/null | tee /dev/stderr | awk '/^end to end:/ {for (i = 1; i <= NF; i++) if ($i == "jobs/s") {print $(i-1); exit}}')
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+rate() { # rate FILE PATTERN: the jobs/s figure of the first line matching PATTERN
+  awk -v p="$2" '$0 ~ p && !n {for (i = 2; i <= NF; i++) if ($i == "jobs/s") {print $(i-1); n = 1; break}}' "$1"
+}
+cargo bench --bench jobs 2>/dev/null >"$out"
+cat "$out"
+ours=$(rate "$out" '^end to end:')
 
 echo "== Sidekiq"
-sidekiq=$(ruby scripts/bench_sidekiq.rb | tee /dev/stderr | awk '{for (i = 1; i <= NF; i++) if ($i == "jobs/s") {print $(i-1); exit}}')
+ruby scripts/bench_sidekiq.rb >"$out"
+cat "$out"
+sidekiq=$(rate "$out" '^sidekiq:')
 
 echo "== apalis-redis 1.0's own storage"
 cargo bench --bench apalis_redis 2>/dev/null
