@@ -161,7 +161,7 @@ async fn update_endpoint(
     // Enabled again: its waiting deliveries go out now, the dispatch
     // committed with the change.
     let dispatch = match body.enabled {
-        Some(true) => Some(dispatch_in(&mut tx, p.tenant).await?),
+        Some(true) => Some(dispatch_in(&mut tx).await?),
         _ => None,
     };
     tx.commit().await?;
@@ -246,7 +246,7 @@ async fn enable_endpoint(
         &out,
     )
     .await?;
-    let dispatch = dispatch_in(&mut tx, p.tenant).await?;
+    let dispatch = dispatch_in(&mut tx).await?;
     tx.commit().await?;
     dispatch.push(&s.queue).await;
     Ok(axum::Json(out))
@@ -357,10 +357,9 @@ async fn redeliver(
 
 /// Records in `tx` a dispatch of the tenant's waiting deliveries (an
 /// endpoint enabled again); push it after the commit.
-async fn dispatch_in(
-    tx: &mut nestogy_domain::TenantTx,
-    tenant: nestogy_domain::TenantId,
-) -> ApiResult<nestogy_jobs::Enqueued> {
-    let job = nestogy_jobs::webhooks::Dispatch { tenant };
+async fn dispatch_in(tx: &mut nestogy_domain::TenantTx) -> ApiResult<nestogy_jobs::Enqueued> {
+    let job = nestogy_jobs::webhooks::Dispatch {
+        tenant: tx.tenant(),
+    };
     Ok(nestogy_jobs::enqueue_in(tx, &job, Default::default()).await?)
 }
