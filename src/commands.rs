@@ -331,6 +331,13 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
     } else {
         None
     };
+    // A test-only knob (NESTOGY_FAILPOINT), read once here; see
+    // `nestogy_jobs::enqueue::failpoint`.
+    if nestogy_jobs::enqueue::failpoint::init() {
+        tracing::warn!(
+            "NESTOGY_FAILPOINT=after_commit_before_push: this process aborts at its first push of recorded jobs (tests only)"
+        );
+    }
     check_pool(g, &parts).await?;
     let pool = db::connect_app(&g.database_url, g.db_pool_size)
         .await

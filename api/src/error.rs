@@ -263,6 +263,7 @@ impl From<nestogy_jobs::EnqueueError> for ApiError {
             // so Redis errors reach here only from code that pushes without
             // recording.
             Database(e) => ApiError::Domain(DomainError::Database(e)),
+            Domain(e) => ApiError::Domain(e),
             Redis(_) => {
                 tracing::error!(error = %e, "enqueueing failed");
                 ApiError::status(

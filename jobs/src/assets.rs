@@ -57,8 +57,9 @@ impl Job for WarrantyAlerts {
                 }
             }
         }
+        let (_, pending) = mail::dispatch_in(&mut tx, &mails).await?;
         tx.commit().await?;
-        mail::dispatch(&ctx, self.tenant, &mails).await?;
+        pending.push(&ctx.queue).await;
         Ok(json!({
             "as_of": today, "alerts": alerts.len(), "messages": mails.len(),
             "without_recipients": unaddressed,

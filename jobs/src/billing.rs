@@ -7,10 +7,10 @@ use chrono::NaiveDate;
 use nestogy_domain::billing::documents::DocRef;
 use nestogy_domain::billing::recurring::{self, PeriodOutcome, PeriodResult};
 use nestogy_domain::platform::mail::CreateError;
-use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId};
+use nestogy_domain::{BillingRunId, MailId, RecurringId, TenantId, TenantTx};
 use serde::{Deserialize, Serialize};
 
-use crate::enqueue::{self, Prepared};
+use crate::enqueue::{self, PendingPush, Prepared};
 use crate::mail::compose;
 use crate::mail::message::{Message, Reminder};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
@@ -100,16 +100,19 @@ impl Job for Run {
         // The chunks' jobs, the run's record of them and the run's mark
         // commit together: a repeated fan-out finds the run fanned out and
         // leaves it (a push lost here is queued again by the workers' sweep).
+        // A platform transaction, because the run's chunk records are
+        // platform bookkeeping (billing_run_chunks accepts `app.system`).
         let periods: i32 = records.iter().map(|r| r.periods).sum();
         let mut sys = ctx.db.system().await?;
-        let recorded = enqueue::record(&mut sys, chunks, now).await?;
+        let pending = enqueue::record(&mut sys, chunks, now).await?;
         recurring::record_chunks(&mut sys, self.tenant, run, &records).await?;
         recurring::mark_fanned_out(&mut sys, self.tenant, run, due.len() as i32, periods, now)
             .await?;
         sys.commit().await?;
-        enqueue::push(&ctx.queue, &recorded, now).await?;
+        let chunks = pending.len();
+        pending.push(&ctx.queue).await;
         Ok(
-            serde_json::json!({ "run_id": run, "as_of": as_of, "templates": due.len(), "periods": periods, "chunks": recorded.len() }),
+            serde_json::json!({ "run_id": run, "as_of": as_of, "templates": due.len(), "periods": periods, "chunks": chunks }),
         )
     }
 }
@@ -142,25 +145,30 @@ impl Job for Bill {
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
         // The whole chunk in one transaction; if a template cannot be billed,
         // the chunk is billed again template by template so only that one fails.
+        // The invoices, their mail and the jobs that render and send them
+        // commit together.
         let mut tx = ctx.db.tenant(self.tenant).await?;
-        let mut messages = Vec::new();
         let billed =
             recurring::bill_many(&mut tx, &self.templates, self.as_of, Some(self.run), false).await;
-        let items = match billed {
+        let (items, mailed) = match billed {
             Ok(items) => {
                 recurring::record_outcomes(&mut tx, self.run, &items, &self.seen()).await?;
-                messages = auto_send(&mut tx, &ctx, &items, self.as_of).await?;
+                let messages = auto_send(&mut tx, &ctx, &items, self.as_of).await?;
+                let pending = follow_up(&mut tx, &items, &messages).await?;
                 tx.commit().await?;
-                items
+                pending.push(&ctx.queue).await;
+                (items, messages.len())
             }
             Err(e @ nestogy_domain::DomainError::Database(_)) => return Err(e.into()),
             Err(_) => {
                 drop(tx);
-                let mut items = Vec::new();
+                let (mut items, mut mailed) = (Vec::new(), 0);
                 for id in &self.templates {
-                    items.extend(self.bill_one(&ctx, *id).await?);
+                    let (one, sent) = self.bill_one(&ctx, *id).await?;
+                    items.extend(one);
+                    mailed += sent;
                 }
-                items
+                (items, mailed)
             }
         };
         let (mut created, mut skipped, mut failed) = (0u64, 0u64, 0u64);
@@ -172,31 +180,42 @@ impl Job for Bill {
             }
         }
         metrics::counter!("invoices_billed_total").increment(created);
-        // Every new invoice is rendered; auto-send ones are mailed (which
-        // renders them too). Lost enqueues are picked up: mail by the daily
-        // reminder job's sweep, renderings on first request.
-        let docs: Vec<DocRef> = items
-            .iter()
-            .filter(|i| i.outcome == PeriodResult::Created)
-            .filter_map(|i| i.invoice_id)
-            .map(|id| DocRef::Invoice { id })
-            .collect();
-        if !docs.is_empty() {
-            let job = documents::RenderMany {
-                tenant: self.tenant,
-                docs,
-            };
-            let opts = enqueue::EnqueueOptions {
-                run_at: Some(ctx.db.clock.now() + RENDER_AFTER_BILLING),
-                unique_key: None,
-            };
-            enqueue::enqueue_with(&ctx, &job, opts).await?;
-        }
-        mail::dispatch(&ctx, self.tenant, &messages).await?;
         Ok(
-            serde_json::json!({ "created": created, "skipped": skipped, "failed": failed, "mailed": messages.len() }),
+            serde_json::json!({ "created": created, "skipped": skipped, "failed": failed, "mailed": mailed }),
         )
     }
+}
+
+/// Records in the billing transaction `tx` what follows the invoices it
+/// created: a rendering of each (a little later), and the delivery of the
+/// mail created for auto-send ones (which renders them too). Push the
+/// answer after `tx` commits.
+async fn follow_up(
+    tx: &mut TenantTx,
+    items: &[PeriodOutcome],
+    messages: &[MailId],
+) -> Result<PendingPush, JobError> {
+    let docs: Vec<DocRef> = items
+        .iter()
+        .filter(|i| i.outcome == PeriodResult::Created)
+        .filter_map(|i| i.invoice_id)
+        .map(|id| DocRef::Invoice { id })
+        .collect();
+    let mut pending = PendingPush::none();
+    if !docs.is_empty() {
+        let job = documents::RenderMany {
+            tenant: tx.tenant(),
+            docs,
+        };
+        let opts = enqueue::EnqueueOptions {
+            run_at: Some(tx.now() + RENDER_AFTER_BILLING),
+            unique_key: None,
+        };
+        pending.merge(enqueue::enqueue_in(tx, &job, opts).await?.into_pending());
+    }
+    let (_, mail) = mail::dispatch_in(tx, messages).await?;
+    pending.merge(mail);
+    Ok(pending)
 }
 
 impl Bill {
@@ -209,11 +228,13 @@ impl Bill {
             .collect()
     }
 
+    /// Bills one template in a transaction of its own; returns its
+    /// outcomes and how many invoices it mailed.
     async fn bill_one(
         &self,
         ctx: &JobContext,
         id: RecurringId,
-    ) -> Result<Vec<PeriodOutcome>, JobError> {
+    ) -> Result<(Vec<PeriodOutcome>, usize), JobError> {
         let seen: Vec<(RecurringId, Vec<NaiveDate>)> =
             self.seen().into_iter().filter(|(t, _)| *t == id).collect();
         let mut tx = ctx.db.tenant(self.tenant).await?;
@@ -221,9 +242,10 @@ impl Bill {
             Ok(items) => {
                 recurring::record_outcomes(&mut tx, self.run, &items, &seen).await?;
                 let messages = auto_send(&mut tx, ctx, &items, self.as_of).await?;
+                let pending = follow_up(&mut tx, &items, &messages).await?;
                 tx.commit().await?;
-                mail::dispatch(ctx, self.tenant, &messages).await?;
-                Ok(items)
+                pending.push(&ctx.queue).await;
+                Ok((items, messages.len()))
             }
             Err(e @ nestogy_domain::DomainError::Database(_)) => Err(e.into()),
             Err(e) => {
@@ -244,7 +266,7 @@ impl Bill {
                 let mut tx = ctx.db.tenant(self.tenant).await?;
                 recurring::record_outcomes(&mut tx, self.run, &failures, &[]).await?;
                 tx.commit().await?;
-                Ok(failures)
+                Ok((failures, 0))
             }
         }
     }
@@ -423,10 +445,11 @@ impl Job for Remind {
         }
         let stale = ctx.db.clock.now() - chrono::Duration::minutes(10);
         let orphans = nestogy_domain::platform::mail::orphaned(&mut tx, stale).await?;
-        tx.commit().await?;
         let mut all = created.clone();
         all.extend(orphans.iter().filter(|o| !created.contains(o)));
-        mail::dispatch(&ctx, self.tenant, &all).await?;
+        let (_, pending) = mail::dispatch_in(&mut tx, &all).await?;
+        tx.commit().await?;
+        pending.push(&ctx.queue).await;
         Ok(serde_json::json!({
             "as_of": today, "reminders": created.len(), "without_recipients": unaddressed,
             "redispatched": orphans.len(),

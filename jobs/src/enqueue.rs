@@ -1,9 +1,32 @@
-//! Putting jobs on the queue: recorded in PostgreSQL first (so a worker
-//! never fetches a job it cannot find), then pushed to Redis.
+//! Putting jobs on the queue.
+//!
+//! A job is recorded in PostgreSQL in the transaction of the change that
+//! causes it (as River's `InsertTx` does): it exists exactly when that
+//! change commits, and never without it. Recording returns a
+//! [`PendingPush`] (or an [`Enqueued`] for one job); once the transaction
+//! has committed, its `push` puts the jobs on their Redis streams. A push
+//! that never happens (the process died between the commit and the push,
+//! or Redis did not take it) is repaired by the workers' sweep, which
+//! queues again the waiting jobs Redis does not hold. A worker therefore
+//! never fetches a job it cannot find, and no committed job is lost.
+//!
+//! One way in per situation:
+//! - [`enqueue_in`] (one typed job) and [`record_in`] (prepared jobs), in a
+//!   tenant's business transaction ([`TenantTx`]): whenever a change of
+//!   state causes the job. The usual case.
+//! - [`record`], in a platform transaction ([`SystemTx`]): the platform's
+//!   own bookkeeping, across tenants or for platform jobs (the scheduler's
+//!   fires, sweeps), where the change that causes the job is a platform row.
+//! - [`enqueue`], [`enqueue_with`], [`enqueue_many`]: a job no change of
+//!   state causes (a pure trigger: "refresh this report", "test this
+//!   mailbox", a benchmark's batch); they open, commit and push a
+//!   transaction of their own.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use nestogy_domain::platform::jobs::JobRecord;
-use nestogy_domain::{JobId, SystemTx, TenantId};
+use nestogy_domain::{JobId, SystemTx, TenantId, TenantTx};
 
 use crate::envelope::Envelope;
 use crate::handler::Handler;
@@ -16,17 +39,31 @@ pub enum EnqueueError {
     UnknownKind(String),
     #[error("the job's payload does not serialize: {0}")]
     Payload(String),
+    /// A tenant's transaction may record only that tenant's jobs.
+    #[error("a job of kind {0:?} for another tenant (or none) in a tenant's transaction")]
+    OtherTenant(String),
+    /// The unique key is taken by a job this transaction may not see
+    /// (another tenant's, or a platform job).
+    #[error("the unique key {0:?} is held by a job of another tenant")]
+    KeyHeldElsewhere(String),
     #[error("recording the job: {0}")]
     Database(#[from] sqlx::Error),
+    /// A change made with the job in its transaction failed.
+    #[error(transparent)]
+    Domain(#[from] nestogy_domain::DomainError),
     #[error("queueing the job in Redis: {0}")]
     Redis(#[from] redis::RedisError),
 }
 
 /// A job that could not be put on the queue (the database or Redis did not
-/// take it) fails its attempt and is tried again, whatever the cause.
+/// take it) fails its attempt and is tried again, whatever the cause; a
+/// change made beside it fails as that change does.
 impl From<EnqueueError> for JobError {
     fn from(e: EnqueueError) -> Self {
-        JobError::retry(e.to_string())
+        match e {
+            EnqueueError::Domain(e) => e.into(),
+            e => JobError::retry(e.to_string()),
+        }
     }
 }
 
@@ -102,19 +139,191 @@ impl Prepared {
     }
 }
 
-/// Records prepared jobs in `tx`; returns the ones inserted (unique keys
-/// already taken are skipped). Push them with [`push`] after commit.
+/// Jobs recorded in a transaction that has not committed yet: push them
+/// once it has. Dropped without a push (the transaction rolled back, or an
+/// error came first), nothing is queued; a job whose transaction committed
+/// and whose push never came is queued again by the workers' sweep, late.
+#[must_use = "recorded jobs are queued only when pushed: call `push` once the transaction commits"]
+#[derive(Debug, Default)]
+pub struct PendingPush {
+    jobs: Vec<Prepared>,
+    now: DateTime<Utc>,
+}
+
+impl PendingPush {
+    /// Nothing to push.
+    pub fn none() -> PendingPush {
+        PendingPush::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+
+    /// The jobs recorded (a unique key already taken records none).
+    pub fn jobs(&self) -> &[Prepared] {
+        &self.jobs
+    }
+
+    /// Adds `other`'s jobs, to push them together.
+    pub fn merge(&mut self, other: PendingPush) {
+        self.now = self.now.max(other.now);
+        self.jobs.extend(other.jobs);
+    }
+
+    /// Pushes the jobs to Redis. Call it after the transaction that
+    /// recorded them committed, never before (a worker would fetch a job it
+    /// cannot find yet). It does not fail: a recorded job is durable, and
+    /// when Redis cannot take it the failure is logged and counted
+    /// (`jobs_push_deferred_total`) and the workers' sweep pushes it once
+    /// Redis is back.
+    pub async fn push(self, queue: &RedisQueue) {
+        if self.jobs.is_empty() {
+            return;
+        }
+        failpoint::after_commit_before_push();
+        push(queue, &self.jobs, self.now).await;
+    }
+}
+
+/// One job recorded in a transaction (or found by its unique key): its id,
+/// and what to push after the commit.
+#[must_use = "a recorded job is queued only when pushed: call `push` once the transaction commits"]
+#[derive(Debug)]
+pub struct Enqueued {
+    id: JobId,
+    pending: PendingPush,
+}
+
+impl Enqueued {
+    /// The job's id (with a unique key already taken, the first job's).
+    pub fn id(&self) -> JobId {
+        self.id
+    }
+
+    /// Pushes the job (see [`PendingPush::push`]) after the commit; returns
+    /// its id.
+    pub async fn push(self, queue: &RedisQueue) -> JobId {
+        self.pending.push(queue).await;
+        self.id
+    }
+
+    /// What to push, to push it with other jobs.
+    pub fn into_pending(self) -> PendingPush {
+        self.pending
+    }
+}
+
+/// Records `job` in the tenant's business transaction `tx`, the one that
+/// makes the change causing it; `opts.run_at` defaults to the
+/// transaction's "now". With a unique key some job of this tenant holds
+/// already, records nothing and answers that job's id. Push the answer
+/// after `tx` commits.
+pub async fn enqueue_in<J: Job>(
+    tx: &mut TenantTx,
+    job: &J,
+    opts: EnqueueOptions,
+) -> Result<Enqueued, EnqueueError> {
+    let run_at = opts.run_at.unwrap_or_else(|| tx.now());
+    let prepared = Prepared::typed(job, run_at, opts.unique_key)?;
+    enqueue_prepared_in(tx, prepared).await
+}
+
+pub(crate) async fn enqueue_prepared_in(
+    tx: &mut TenantTx,
+    prepared: Prepared,
+) -> Result<Enqueued, EnqueueError> {
+    let id = prepared.row.id;
+    let key = prepared.row.unique_key.clone();
+    let pending = record_in(tx, vec![prepared]).await?;
+    if !pending.is_empty() {
+        return Ok(Enqueued { id, pending });
+    }
+    let key = key.ok_or(EnqueueError::Database(sqlx::Error::RowNotFound))?;
+    match store::tenant_by_unique_key(tx, &key).await? {
+        Some(id) => Ok(Enqueued {
+            id,
+            pending: PendingPush::none(),
+        }),
+        None => Err(EnqueueError::KeyHeldElsewhere(key)),
+    }
+}
+
+/// Records prepared jobs of `tx`'s tenant in `tx` (unique keys already
+/// taken are skipped), stamped with the transaction's "now". A job of
+/// another tenant, or a platform job, is refused before the database
+/// (whose row-level security would refuse it too). Push the answer after
+/// `tx` commits.
+pub async fn record_in(
+    tx: &mut TenantTx,
+    jobs: Vec<Prepared>,
+) -> Result<PendingPush, EnqueueError> {
+    let tenant = tx.tenant();
+    if let Some(p) = jobs.iter().find(|p| p.row.tenant != Some(tenant)) {
+        return Err(EnqueueError::OtherTenant(p.row.kind.clone()));
+    }
+    let now = tx.now();
+    let rows: Vec<NewJob> = jobs.iter().map(|p| p.row.clone()).collect();
+    let inserted = store::insert_tenant(tx, &rows, now).await?;
+    Ok(recorded(jobs, &inserted, now))
+}
+
+/// Records prepared jobs in the platform transaction `tx` (unique keys
+/// already taken are skipped); for the platform's own bookkeeping across
+/// tenants (see the module's documentation). Push the answer after `tx`
+/// commits.
 pub async fn record(
     tx: &mut SystemTx,
     jobs: Vec<Prepared>,
     now: DateTime<Utc>,
-) -> Result<Vec<Prepared>, EnqueueError> {
+) -> Result<PendingPush, EnqueueError> {
     let rows: Vec<NewJob> = jobs.iter().map(|p| p.row.clone()).collect();
     let inserted = store::insert(tx, &rows, now).await?;
-    Ok(jobs
-        .into_iter()
-        .filter(|p| inserted.contains(&p.row.id))
-        .collect())
+    Ok(recorded(jobs, &inserted, now))
+}
+
+fn recorded(jobs: Vec<Prepared>, inserted: &[JobId], now: DateTime<Utc>) -> PendingPush {
+    PendingPush {
+        jobs: jobs
+            .into_iter()
+            .filter(|p| inserted.contains(&p.row.id))
+            .collect(),
+        now,
+    }
+}
+
+/// A test-only knob: with `NESTOGY_FAILPOINT=after_commit_before_push` in
+/// its environment, a process aborts (`std::process::abort`, as a kill
+/// would end it) at its first push of recorded jobs: right after the
+/// transaction that recorded them committed, before Redis hears of them.
+/// The multi-process test of that crash (tests/api/processes/enqueue.rs)
+/// sets it on an API process. The variable is read once, at start-up
+/// ([`failpoint::init`]) or else at the first push; never set it in
+/// production.
+pub mod failpoint {
+    use super::LazyLock;
+
+    static AFTER_COMMIT_BEFORE_PUSH: LazyLock<bool> = LazyLock::new(|| {
+        std::env::var("NESTOGY_FAILPOINT").is_ok_and(|v| v == "after_commit_before_push")
+    });
+
+    /// Reads `NESTOGY_FAILPOINT` now (the binary calls it at start-up);
+    /// true when the failpoint is armed.
+    pub fn init() -> bool {
+        *AFTER_COMMIT_BEFORE_PUSH
+    }
+
+    /// Aborts the process when the failpoint is armed.
+    pub(crate) fn after_commit_before_push() {
+        if *AFTER_COMMIT_BEFORE_PUSH {
+            eprintln!("NESTOGY_FAILPOINT=after_commit_before_push: aborting after the commit");
+            std::process::abort();
+        }
+    }
 }
 
 /// Attempts at a push when the connection to Redis is broken; each retry
@@ -153,17 +362,12 @@ pub async fn push_items(
 }
 
 /// Pushes jobs already recorded (and committed) in PostgreSQL to Redis and
-/// counts them. A job recorded is durable: when Redis cannot take it (even
-/// after [`push_items`]' retries), the failure is logged and counted
-/// (`jobs_push_deferred_total`) and the job stays waiting in PostgreSQL,
-/// where the workers' sweep for lost jobs finds it and pushes it once
-/// Redis is back. So this does not fail on Redis errors: an enqueue whose
-/// row committed has succeeded.
-pub async fn push(
-    queue: &RedisQueue,
-    jobs: &[Prepared],
-    now: DateTime<Utc>,
-) -> Result<(), EnqueueError> {
+/// counts them. When Redis cannot take them (even after [`push_items`]'
+/// retries), the failure is logged and counted (`jobs_push_deferred_total`)
+/// and the jobs stay waiting in PostgreSQL, where the workers' sweep for
+/// lost jobs finds them and pushes them once Redis is back. So this does
+/// not fail: an enqueue whose row committed has succeeded.
+async fn push(queue: &RedisQueue, jobs: &[Prepared], now: DateTime<Utc>) {
     let items: Vec<_> = jobs.iter().map(|p| p.push_item(now)).collect();
     match push_items(queue, &items).await {
         Ok(()) => {
@@ -184,50 +388,52 @@ pub async fn push(
             }
         }
     }
-    Ok(())
 }
 
-/// Enqueues one job now; returns its id.
+/// Enqueues one job now, in a transaction of its own; returns its id. Only
+/// for a job no change of state causes (a pure trigger); a job caused by a
+/// change is recorded in that change's transaction ([`enqueue_in`]).
 pub async fn enqueue<J: Job>(ctx: &JobContext, job: &J) -> Result<JobId, EnqueueError> {
     enqueue_with(ctx, job, EnqueueOptions::default()).await
 }
 
-/// Enqueues one job with options; with a unique key already used, returns
-/// the existing job's id and enqueues nothing.
+/// [`enqueue`] with options; with a unique key already used, returns the
+/// existing job's id and enqueues nothing.
 pub async fn enqueue_with<J: Job>(
     ctx: &JobContext,
     job: &J,
     opts: EnqueueOptions,
 ) -> Result<JobId, EnqueueError> {
     let now = ctx.db.clock.now();
-    let key = opts.unique_key.clone();
     let prepared = Prepared::typed(job, opts.run_at.unwrap_or(now), opts.unique_key)?;
-    enqueue_prepared(ctx, prepared, key.as_deref(), now).await
+    enqueue_prepared(ctx, prepared, now).await
 }
 
-pub(crate) async fn enqueue_prepared(
+async fn enqueue_prepared(
     ctx: &JobContext,
     prepared: Prepared,
-    key: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<JobId, EnqueueError> {
     let id = prepared.row.id;
+    let key = prepared.row.unique_key.clone();
     let mut tx = ctx.db.system().await?;
-    let recorded = record(&mut tx, vec![prepared], now).await?;
-    if recorded.is_empty() {
+    let pending = record(&mut tx, vec![prepared], now).await?;
+    if pending.is_empty() {
         let existing = match key {
-            Some(k) => store::by_unique_key(&mut tx, k).await?,
+            Some(k) => store::by_unique_key(&mut tx, &k).await?,
             None => None,
         };
         tx.commit().await?;
         return existing.ok_or(EnqueueError::Database(sqlx::Error::RowNotFound));
     }
     tx.commit().await?;
-    push(&ctx.queue, &recorded, now).await?;
+    pending.push(&ctx.queue).await;
     Ok(id)
 }
 
-/// Enqueues many jobs of one kind in one insert and one Redis round trip.
+/// Enqueues many jobs of one kind in one insert and one Redis round trip,
+/// in a transaction of its own (a batch no change of state causes, as
+/// [`enqueue`]).
 pub async fn enqueue_many<J: Job>(
     ctx: &JobContext,
     jobs: &[J],
@@ -238,13 +444,15 @@ pub async fn enqueue_many<J: Job>(
         .map(|j| Prepared::typed(j, now, None))
         .collect::<Result<Vec<_>, _>>()?;
     let mut tx = ctx.db.system().await?;
-    let recorded = record(&mut tx, prepared, now).await?;
+    let pending = record(&mut tx, prepared, now).await?;
     tx.commit().await?;
-    push(&ctx.queue, &recorded, now).await?;
-    Ok(recorded.iter().map(|p| p.row.id).collect())
+    let ids = pending.jobs().iter().map(|p| p.row.id).collect();
+    pending.push(&ctx.queue).await;
+    Ok(ids)
 }
 
-/// Pushes a job that is already recorded (a dead job replayed) to its queue.
+/// Pushes a job already recorded and committed (a dead job revived in the
+/// caller's transaction, after its commit) to its queue.
 pub async fn push_existing(
     ctx: &JobContext,
     job: &JobRecord,
@@ -266,7 +474,13 @@ pub async fn push_existing(
         },
         queue,
     };
-    push(&ctx.queue, &[prepared], now).await
+    PendingPush {
+        jobs: vec![prepared],
+        now,
+    }
+    .push(&ctx.queue)
+    .await;
+    Ok(())
 }
 
 /// Puts back on its queue a job that PostgreSQL holds as waiting but Redis

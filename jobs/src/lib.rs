@@ -2,8 +2,10 @@
 //!
 //! A job is a small serializable payload (ids, not data) implementing
 //! [`Job`]: its kind, its queue, its retry policy, its timeout and an
-//! idempotent `run`. [`enqueue`] records the job in PostgreSQL (the state
-//! people read) and pushes it to its [`Queue`] in Redis ([`redis_queue`]).
+//! idempotent `run`. [`enqueue_in`] records the job in PostgreSQL (the state
+//! people read) in the transaction of the change that causes it, and the
+//! [`Enqueued`] it returns pushes it to its [`Queue`] in Redis
+//! ([`redis_queue`]) once that transaction commits; see [`enqueue`].
 //!
 //! Delivery is at least once; every handler must be idempotent.
 
@@ -38,7 +40,8 @@ use std::sync::Arc;
 use nestogy_domain::Db;
 
 pub use enqueue::{
-    EnqueueError, EnqueueOptions, enqueue, enqueue_many, enqueue_with, push_existing,
+    EnqueueError, EnqueueOptions, Enqueued, PendingPush, enqueue, enqueue_in, enqueue_many,
+    enqueue_with, push_existing, record_in,
 };
 pub use job::{Job, JobError, JobMeta, RetryPolicy};
 pub use queue::Queue;

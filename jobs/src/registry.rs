@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
-use nestogy_domain::{JobId, TenantId};
+use nestogy_domain::{TenantId, TenantTx};
 
 use crate::enqueue::{self, EnqueueError, Prepared};
 use crate::handler::Handler;
 use crate::{
-    JobContext, accounting, assets, billing, diag, documents, imports, mail, mailboxes,
-    maintenance, reports, stripe, tickets, webhooks,
+    accounting, assets, billing, diag, documents, imports, mail, mailboxes, maintenance, reports,
+    stripe, tickets, webhooks,
 };
 
 fn handlers() -> &'static HashMap<&'static str, Handler> {
@@ -80,14 +80,14 @@ pub fn prepare(
     Ok(Prepared::of(h, tenant, payload, run_at, unique_key))
 }
 
-/// Enqueues a job known by kind name (schedules' run-now, the API).
+/// Records a job known by kind name (a schedule's "run now") for `tx`'s
+/// tenant in `tx`, the transaction of the change that causes it; push the
+/// answer after `tx` commits (see [`enqueue::enqueue_in`]).
 pub async fn enqueue_kind(
-    ctx: &JobContext,
+    tx: &mut TenantTx,
     kind: &str,
-    tenant: Option<TenantId>,
     payload: serde_json::Value,
-) -> Result<JobId, EnqueueError> {
-    let now = ctx.db.clock.now();
-    let prepared = prepare(kind, tenant, payload, now, None)?;
-    enqueue::enqueue_prepared(ctx, prepared, None, now).await
+) -> Result<enqueue::Enqueued, EnqueueError> {
+    let prepared = prepare(kind, Some(tx.tenant()), payload, tx.now(), None)?;
+    enqueue::enqueue_prepared_in(tx, prepared).await
 }

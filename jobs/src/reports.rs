@@ -157,10 +157,10 @@ impl Job for Management {
             management_subject(&view.period_label),
         );
         let (m, created) = mail::create(&mut tx, &ctx, new).await?;
+        let fresh = if created { vec![m.id] } else { Vec::new() };
+        let (_, pending) = mail::dispatch_in(&mut tx, &fresh).await?;
         tx.commit().await?;
-        if created {
-            mail::dispatch(&ctx, self.tenant, &[m.id]).await?;
-        }
+        pending.push(&ctx.queue).await;
         Ok(
             json!({"month": view.month, "file": key, "bytes": bytes, "mail": m.id, "created": created}),
         )

@@ -1,9 +1,12 @@
 //! The job table in PostgreSQL, as the queue keeps it: in batches, inside
-//! platform transactions (the rows belong to every tenant).
+//! platform transactions (the rows belong to every tenant), except new jobs,
+//! which are recorded in the transaction of the change that causes them
+//! (a tenant's, see [`insert_tenant`]).
 
 use chrono::{DateTime, Utc};
 use nestogy_domain::platform::jobs::JobState;
-use nestogy_domain::{Db, JobId, SystemTx, TenantId};
+use nestogy_domain::{Db, JobId, SystemTx, TenantId, TenantTx};
+use sqlx::PgConnection;
 
 /// A job about to be recorded.
 #[derive(Debug, Clone)]
@@ -18,10 +21,31 @@ pub struct NewJob {
     pub unique_key: Option<String>,
 }
 
-/// Records jobs; returns the ids inserted (a job whose unique key exists
+/// Records jobs in a platform transaction (jobs of any tenant, and
+/// platform jobs); returns the ids inserted (a job whose unique key exists
 /// already is not).
 pub async fn insert(
     tx: &mut SystemTx,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> Result<Vec<JobId>, sqlx::Error> {
+    insert_rows(tx.conn(), jobs, now).await
+}
+
+/// Records jobs of `tx`'s tenant in that tenant's transaction; returns the
+/// ids inserted. The caller checks that every job is the tenant's; the
+/// jobs table's row-level security refuses any other row (another tenant's,
+/// or a platform job) as a second wall.
+pub async fn insert_tenant(
+    tx: &mut TenantTx,
+    jobs: &[NewJob],
+    now: DateTime<Utc>,
+) -> Result<Vec<JobId>, sqlx::Error> {
+    insert_rows(tx.conn(), jobs, now).await
+}
+
+async fn insert_rows(
+    conn: &mut PgConnection,
     jobs: &[NewJob],
     now: DateTime<Utc>,
 ) -> Result<Vec<JobId>, sqlx::Error> {
@@ -54,16 +78,31 @@ pub async fn insert(
     .bind(run_at)
     .bind(keys)
     .bind(now)
-    .fetch_all(tx.conn())
+    .fetch_all(conn)
     .await
+}
+
+/// The id of the job holding `key`, among the jobs `conn`'s transaction
+/// may see (a tenant transaction sees only its tenant's).
+async fn by_key(conn: &mut PgConnection, key: &str) -> Result<Option<JobId>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM jobs WHERE unique_key = $1")
+        .bind(key)
+        .fetch_optional(conn)
+        .await
 }
 
 /// The id of the job holding `key`.
 pub async fn by_unique_key(tx: &mut SystemTx, key: &str) -> Result<Option<JobId>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM jobs WHERE unique_key = $1")
-        .bind(key)
-        .fetch_optional(tx.conn())
-        .await
+    by_key(tx.conn(), key).await
+}
+
+/// The id of the job of `tx`'s tenant holding `key`; `None` when no job of
+/// this tenant holds it (another tenant's job is never seen).
+pub async fn tenant_by_unique_key(
+    tx: &mut TenantTx,
+    key: &str,
+) -> Result<Option<JobId>, sqlx::Error> {
+    by_key(tx.conn(), key).await
 }
 
 /// A job a worker may now run.

@@ -262,6 +262,7 @@ impl Job for Autopay {
         let (mut paid, mut failed, mut pending) = (0u32, 0u32, 0u32);
         let mut retry: Option<JobError> = None;
         let mut mails = Vec::new();
+        let mut dispatched = 0;
         for a in &due {
             let form = vec![
                 field("amount", stripe::to_minor_units(a.amount, &a.currency)),
@@ -346,9 +347,13 @@ impl Job for Autopay {
                     failed += 1;
                 }
             }
+            // The attempt's outcome and its notice's delivery job commit
+            // together.
+            let (_, push) = mail::dispatch_in(&mut tx, &mails[dispatched..]).await?;
+            dispatched = mails.len();
             tx.commit().await?;
+            push.push(&ctx.queue).await;
         }
-        mail::dispatch(&ctx, self.tenant, &mails).await?;
         if let Some(e) = retry {
             return Err(e);
         }

@@ -86,8 +86,9 @@ impl Job for SlaCheck {
             sla::set_event_mail(&mut tx, e.event_id, m.id).await?;
             mails.push(m.id);
         }
+        let (_, pending) = mail::dispatch_in(&mut tx, &mails).await?;
         tx.commit().await?;
-        mail::dispatch(&ctx, self.tenant, &mails).await?;
+        pending.push(&ctx.queue).await;
         Ok(json!({ "events": events.len(), "notified": mails.len() }))
     }
 }

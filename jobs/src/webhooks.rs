@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use nestogy_domain::integrations::webhooks::{self, Claimed, NotClaimed, Outcome};
 use nestogy_domain::kernel::crypto::SecretKey;
-use nestogy_domain::{TenantId, WebhookDeliveryId, identity::users, kernel::events};
+use nestogy_domain::{TenantId, TenantTx, WebhookDeliveryId, identity::users, kernel::events};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -57,9 +57,9 @@ impl Job for Dispatch {
         loop {
             let mut tx = ctx.db.tenant(self.tenant).await?;
             let due = webhooks::pending(&mut tx, now, BATCH).await?;
-            tx.end_read();
             let fresh: Vec<_> = due.into_iter().filter(|d| seen.insert(d.id)).collect();
             if fresh.is_empty() {
+                tx.end_read();
                 break;
             }
             let prepared = fresh
@@ -76,11 +76,10 @@ impl Job for Dispatch {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| JobError::permanent(e.to_string()))?;
-            let mut sys = ctx.db.system().await?;
-            let recorded = enqueue::record(&mut sys, prepared, now).await?;
-            sys.commit().await?;
-            enqueue::push(&ctx.queue, &recorded, now).await?;
-            enqueued += recorded.len();
+            let pending = enqueue::record_in(&mut tx, prepared).await?;
+            tx.commit().await?;
+            enqueued += pending.len();
+            pending.push(&ctx.queue).await;
             if (fresh.len() as i64) < BATCH {
                 break;
             }
@@ -199,11 +198,12 @@ pub async fn deliver(
             mails.push(m.id);
         }
     }
-    tx.commit().await?;
-    mail::dispatch(ctx, tenant, &mails).await?;
+    // The attempt's record, its mail and the next attempt's job commit
+    // together.
+    let (_, mut pending) = mail::dispatch_in(&mut tx, &mails).await?;
     if let Some(next) = recorded.next_attempt_at {
-        enqueue::enqueue_with(
-            ctx,
+        let job = enqueue::enqueue_in(
+            &mut tx,
             &Deliver {
                 tenant,
                 delivery: id,
@@ -214,7 +214,10 @@ pub async fn deliver(
             },
         )
         .await?;
+        pending.merge(job.into_pending());
     }
+    tx.commit().await?;
+    pending.push(&ctx.queue).await;
     Ok(json!({
         "attempt": c.attempt,
         "status_code": outcome.as_ref().and_then(|o| o.status_code),
@@ -372,8 +375,10 @@ fn elapsed_ms(started: Instant) -> i32 {
     i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX)
 }
 
-/// Enqueues a [`Dispatch`] for `tenant` now (after a commit that made
-/// deliveries, when the caller does not want to wait for the listener).
+/// Enqueues a [`Dispatch`] for `tenant` now, in a transaction of its own:
+/// the listener's trigger after a `NOTIFY` of deliveries committed before.
+/// (A change that itself makes deliveries due records its dispatch in its
+/// own transaction with [`crate::enqueue_in`].)
 pub async fn dispatch_now(ctx: &JobContext, tenant: TenantId) -> Result<(), JobError> {
     enqueue::enqueue(ctx, &Dispatch { tenant }).await?;
     Ok(())
@@ -480,11 +485,15 @@ pub async fn sweep(ctx: &JobContext) -> Result<usize, JobError> {
     if prepared.is_empty() {
         return Ok(0);
     }
+    // One Dispatch per tenant, across tenants: a platform transaction (no
+    // change of state causes these; the unique key makes them once per
+    // minute).
     let mut sys = ctx.db.system().await?;
-    let recorded = enqueue::record(&mut sys, prepared, now).await?;
+    let pending = enqueue::record(&mut sys, prepared, now).await?;
     sys.commit().await?;
-    enqueue::push(&ctx.queue, &recorded, now).await?;
-    Ok(recorded.len())
+    let enqueued = pending.len();
+    pending.push(&ctx.queue).await;
+    Ok(enqueued)
 }
 
 /// Waits a second or until stopped; true when stopped.
@@ -495,16 +504,17 @@ async fn pause(stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
     }
 }
 
-/// Enqueues the next attempt of a delivery made due by a request (a ping,
-/// a redelivery); once per (delivery, attempts, due time).
+/// Records in `tx`, the transaction that made the delivery due (a ping, a
+/// redelivery), its next attempt's job; once per (delivery, attempts, due
+/// time). Push the answer after `tx` commits.
 pub async fn enqueue_delivery(
-    ctx: &JobContext,
-    tenant: TenantId,
+    tx: &mut TenantTx,
     d: &webhooks::Delivery,
-) -> Result<nestogy_domain::JobId, crate::EnqueueError> {
-    let due = d.next_attempt_at.unwrap_or_else(|| ctx.db.clock.now());
-    enqueue::enqueue_with(
-        ctx,
+) -> Result<enqueue::Enqueued, crate::EnqueueError> {
+    let due = d.next_attempt_at.unwrap_or_else(|| tx.now());
+    let tenant = tx.tenant();
+    enqueue::enqueue_in(
+        tx,
         &Deliver {
             tenant,
             delivery: d.id,

@@ -107,12 +107,15 @@ pub async fn tick(ctx: &JobContext, cfg: &SchedulerConfig) -> anyhow::Result<Tic
         }
         schedules::advance(&mut tx, s.id, now, spec.next_after(tz, now)).await?;
     }
-    let recorded = enqueue::record(&mut tx, jobs, now).await?;
+    // The fires, the schedules' advance and the fired jobs commit together,
+    // in a platform transaction: one tick serves every tenant's schedules.
+    let pending = enqueue::record(&mut tx, jobs, now).await?;
     let next_due = schedules::next_due(&mut tx).await?;
     tx.commit().await?;
-    enqueue::push(&ctx.queue, &recorded, now).await?;
+    let fired = pending.len();
+    pending.push(&ctx.queue).await;
     Ok(Tick {
-        fired: recorded.len(),
+        fired,
         more,
         next_due,
     })

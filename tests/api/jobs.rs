@@ -441,10 +441,11 @@ async fn a_job_lost_on_its_way_to_redis_is_queued_again() {
     let job = nestogy_jobs::enqueue::Prepared::typed(&Record::default(), now, None).unwrap();
     let id = job.row.id;
     let mut tx = ctx.db.system().await.unwrap();
-    nestogy_jobs::enqueue::record(&mut tx, vec![job], now)
+    let never_pushed = nestogy_jobs::enqueue::record(&mut tx, vec![job], now)
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    drop(never_pushed);
     sqlx::query("UPDATE jobs SET updated_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now - chrono::Duration::minutes(5))
@@ -491,10 +492,11 @@ async fn the_sweeper_queues_again_only_jobs_absent_from_redis() {
         .unwrap(),
     );
     let mut tx = ctx.db.system().await.unwrap();
-    nestogy_jobs::enqueue::record(&mut tx, lost, now)
+    let never_pushed = nestogy_jobs::enqueue::record(&mut tx, lost, now)
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    drop(never_pushed);
     sqlx::query("UPDATE jobs SET updated_at = updated_at - interval '5 minutes'")
         .execute(&app.owner)
         .await

@@ -11,6 +11,7 @@ mod common;
 mod conflicts;
 mod documents;
 mod dovecot;
+mod enqueue_in;
 mod foreign_ids;
 mod hostile_input;
 mod idempotency;

@@ -8,6 +8,7 @@ use nestogy_jobs::diag::{Noop, Record};
 use nestogy_jobs::enqueue_many;
 
 mod billing;
+mod enqueue;
 mod mailboxes;
 mod users;
 

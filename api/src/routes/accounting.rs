@@ -12,7 +12,7 @@ use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::{DomainError, SyncRunId};
 use nestogy_jobs::accounting::{Connect, RunSync, STATE_TTL, xero};
-use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
+use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_in};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -153,9 +153,8 @@ async fn xero_callback(
     if !acc::accept_code(&mut tx, &hash, &key.seal(tenant, code)).await? {
         return Err(bad_state());
     }
-    tx.commit().await?;
-    let job = enqueue_with(
-        &s.jobs(),
+    let job = enqueue_in(
+        &mut tx,
         &Connect { tenant },
         EnqueueOptions {
             run_at: None,
@@ -163,6 +162,8 @@ async fn xero_callback(
         },
     )
     .await?;
+    tx.commit().await?;
+    let job = job.push(&s.queue).await;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Connecting {
@@ -248,9 +249,8 @@ async fn start_sync(
         &run,
     )
     .await?;
-    tx.commit().await?;
-    let job = enqueue_with(
-        &s.jobs(),
+    let job = enqueue_in(
+        &mut tx,
         &RunSync {
             tenant: p.tenant,
             run,
@@ -261,9 +261,9 @@ async fn start_sync(
         },
     )
     .await?;
-    let mut tx = p.tx(&s).await?;
-    acc::set_run_job(&mut tx, run, job).await?;
+    acc::set_run_job(&mut tx, run, job.id()).await?;
     tx.commit().await?;
+    let job = job.push(&s.queue).await;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(SyncStarted {

@@ -15,8 +15,9 @@ use nestogy_domain::billing::documents::{self, DocRef, Period};
 use nestogy_domain::billing::invoices::{self, InvoiceStatus};
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::{
-    ClientId, DomainError, InvoiceId, MailId, PaymentId, QuoteId, identity::company,
+    ClientId, DomainError, InvoiceId, MailId, PaymentId, QuoteId, TenantTx, identity::company,
 };
+use nestogy_jobs::Enqueued;
 use nestogy_jobs::documents::{Render, current, render_key};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
 use nestogy_jobs::mail::{self as mailer, Message, compose};
@@ -124,14 +125,14 @@ pub async fn pdf_response(p: &Principal, s: &AppState, doc: DocRef) -> ApiResult
     Ok(resp)
 }
 
-/// Enqueues a rendering of a document that just changed. A failure is
-/// logged, not answered: the change is committed, and the PDF is rendered
-/// on its first request anyway.
-pub async fn render_later(s: &AppState, tenant: nestogy_domain::TenantId, doc: DocRef) {
-    let ctx = s.jobs();
-    if let Err(e) = nestogy_jobs::enqueue(&ctx, &Render { tenant, doc }).await {
-        tracing::warn!(error = %e, "enqueueing a rendering");
-    }
+/// Records, in the transaction `tx` that changes a document, a rendering
+/// of it; push the answer after `tx` commits.
+pub async fn render_in(tx: &mut TenantTx, doc: DocRef) -> ApiResult<Enqueued> {
+    let job = Render {
+        tenant: tx.tenant(),
+        doc,
+    };
+    Ok(nestogy_jobs::enqueue_in(tx, &job, EnqueueOptions::default()).await?)
 }
 
 /// Creates the message (in the caller's tenant, audited) and dispatches it.
@@ -150,8 +151,9 @@ pub async fn send(p: &Principal, s: &AppState, message: Message) -> ApiResult<Se
         .map_err(DomainError::from)?;
     p.audit(&mut tx, "mail.queued", "mail", msg.id.as_uuid(), &msg)
         .await?;
+    let (jobs, pending) = mailer::dispatch_in(&mut tx, &[msg.id]).await?;
     tx.commit().await?;
-    let jobs = mailer::dispatch(&ctx, p.tenant, &[msg.id]).await?;
+    pending.push(&ctx.queue).await;
     Ok(Sending {
         job_id: jobs.first().map(|j| j.as_uuid()).unwrap_or_default(),
         mail_id: msg.id,

@@ -14,7 +14,7 @@ use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{ClientId, ImportId, customers::clients, identity::company};
-use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
+use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_in};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
@@ -169,9 +169,8 @@ async fn create_import(
     .await?;
     p.audit(&mut tx, "import.created", "import", id.as_uuid(), &imp)
         .await?;
-    tx.commit().await?;
-    let job = enqueue_with(
-        &s.jobs(),
+    let job = enqueue_in(
+        &mut tx,
         &nestogy_jobs::imports::Run {
             tenant: p.tenant,
             import: id,
@@ -183,10 +182,10 @@ async fn create_import(
         },
     )
     .await?;
-    let mut tx = p.tx(&s).await?;
-    imports::set_job(&mut tx, id, job.as_uuid()).await?;
+    imports::set_job(&mut tx, id, job.id().as_uuid()).await?;
     let imp = imports::get(&mut tx, id).await?;
     tx.commit().await?;
+    let job = job.push(&s.queue).await;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(ImportQueued {

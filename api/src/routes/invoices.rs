@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
-use crate::routes::documents::render_later;
+use crate::routes::documents::render_in;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -166,8 +166,9 @@ async fn finalize_invoice(
     let inv = invoices::finalize(&mut tx, id).await?;
     p.audit(&mut tx, "invoice.finalized", "invoice", id.as_uuid(), &inv)
         .await?;
+    let render = render_in(&mut tx, DocRef::Invoice { id }).await?;
     tx.commit().await?;
-    render_later(&s, p.tenant, DocRef::Invoice { id }).await;
+    render.push(&s.queue).await;
     Ok(axum::Json(inv))
 }
 
@@ -185,8 +186,9 @@ async fn void_invoice(
     let inv = invoices::void(&mut tx, id).await?;
     p.audit(&mut tx, "invoice.voided", "invoice", id.as_uuid(), &inv)
         .await?;
+    let render = render_in(&mut tx, DocRef::Invoice { id }).await?;
     tx.commit().await?;
-    render_later(&s, p.tenant, DocRef::Invoice { id }).await;
+    render.push(&s.queue).await;
     Ok(axum::Json(inv))
 }
 

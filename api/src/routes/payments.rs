@@ -21,7 +21,7 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
-use crate::routes::documents::render_later;
+use crate::routes::documents::render_in;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -58,15 +58,15 @@ async fn record_payment(
         &r.payment,
     )
     .await?;
-    tx.commit().await?;
-    render_later(
-        &s,
-        p.tenant,
+    let render = render_in(
+        &mut tx,
         DocRef::Invoice {
             id: r.payment.invoice_id,
         },
     )
-    .await;
+    .await?;
+    tx.commit().await?;
+    render.push(&s.queue).await;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 
@@ -145,15 +145,15 @@ async fn refund_payment(
         &r.payment,
     )
     .await?;
-    tx.commit().await?;
-    render_later(
-        &s,
-        p.tenant,
+    let render = render_in(
+        &mut tx,
         DocRef::Invoice {
             id: r.payment.invoice_id,
         },
     )
-    .await;
+    .await?;
+    tx.commit().await?;
+    render.push(&s.queue).await;
     Ok((StatusCode::CREATED, axum::Json(r)))
 }
 

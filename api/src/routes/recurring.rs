@@ -331,14 +331,14 @@ async fn start_run(
         )
             .into_response());
     }
-    tx.end_read();
     let job = nestogy_jobs::billing::Run {
         tenant: p.tenant,
         as_of: Some(as_of),
         manual: true,
     };
-    let job_id = nestogy_jobs::enqueue(&s.jobs(), &job).await?;
-    let mut tx = p.tx(&s).await?;
+    // The run's job commits with the run: neither exists without the other.
+    let job = nestogy_jobs::enqueue_in(&mut tx, &job, Default::default()).await?;
+    let job_id = job.id();
     // The run is there to read at once (pending until a worker fans it
     // out); the job opens it too, idempotently.
     let run_id = BillingRunId(job_id.as_uuid());
@@ -354,6 +354,7 @@ async fn start_run(
     .await?;
     let run = recurring::get_run(&mut tx, run_id).await?;
     tx.commit().await?;
+    job.push(&s.queue).await;
     Ok((StatusCode::ACCEPTED, axum::Json(run)).into_response())
 }
 

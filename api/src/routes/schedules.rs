@@ -152,12 +152,13 @@ async fn run_schedule(
     let sched = schedules::get(&mut tx, id).await?;
     p.audit(&mut tx, "schedule.run", "schedule", id.as_uuid(), &sched)
         .await?;
-    tx.commit().await?;
     let mut payload = sched.payload.clone();
     if let Some(obj) = payload.as_object_mut() {
         obj.insert("tenant".into(), serde_json::json!(p.tenant));
     }
-    let job_id =
-        nestogy_jobs::enqueue_kind(&s.jobs(), &sched.kind, Some(p.tenant), payload).await?;
+    // The job commits with the audit row that says it was asked for.
+    let job = nestogy_jobs::enqueue_kind(&mut tx, &sched.kind, payload).await?;
+    tx.commit().await?;
+    let job_id = job.push(&s.queue).await;
     Ok((StatusCode::ACCEPTED, axum::Json(Enqueued { job_id })))
 }

@@ -13,7 +13,7 @@ use nestogy_domain::integrations::stripe::{
 };
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::{InvoiceId, RecurringId, TenantId};
-use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_with};
+use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_in};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -115,9 +115,8 @@ async fn create_payment_link(
         &link,
     )
     .await?;
-    tx.commit().await?;
-    let job = enqueue_with(
-        &s.jobs(),
+    let job = enqueue_in(
+        &mut tx,
         &nestogy_jobs::stripe::PaymentLink {
             tenant: p.tenant,
             link: link.id,
@@ -128,9 +127,9 @@ async fn create_payment_link(
         },
     )
     .await?;
-    let mut tx = p.tx(&s).await?;
-    stripe::set_link_job(&mut tx, link.id, job.as_uuid()).await?;
+    stripe::set_link_job(&mut tx, link.id, job.id().as_uuid()).await?;
     tx.commit().await?;
+    let job = job.push(&s.queue).await;
     link.job_id = Some(job.as_uuid());
     Ok((
         StatusCode::ACCEPTED,

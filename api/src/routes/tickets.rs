@@ -21,9 +21,9 @@ use nestogy_domain::{
     AttachmentId, ClientId, DomainError, MailId, TenantId, TenantTx, TicketId, TicketMessageId,
     UserId,
 };
-use nestogy_jobs::JobContext;
 use nestogy_jobs::mail as mailer;
 use nestogy_jobs::tickets as ticket_jobs;
+use nestogy_jobs::{JobContext, PendingPush};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -139,17 +139,18 @@ async fn create_ticket(
     let notice = ticket_jobs::notify_assigned(&mut tx, &ctx, &t, Some(p.user_id)).await?;
     p.audit(&mut tx, "ticket.created", "ticket", t.id.as_uuid(), &t)
         .await?;
+    let pending = dispatch_in(&mut tx, notice.map(|m| m.id)).await?;
     tx.commit().await?;
-    dispatch(&s, &p, notice.map(|m| m.id)).await;
+    pending.push(&s.queue).await;
     Ok((StatusCode::CREATED, axum::Json(t)))
 }
 
-async fn dispatch(s: &AppState, p: &Principal, mail: Option<MailId>) {
-    if let Some(m) = mail
-        && let Err(e) = mailer::dispatch(&s.jobs(), p.tenant, &[m]).await
-    {
-        tracing::warn!(error = %e, "dispatching a ticket notice");
-    }
+/// Records in `tx`, the transaction that creates the notice, its delivery
+/// job; push the answer after `tx` commits.
+async fn dispatch_in(tx: &mut TenantTx, mail: Option<MailId>) -> ApiResult<PendingPush> {
+    let ids: Vec<MailId> = mail.into_iter().collect();
+    let (_, pending) = mailer::dispatch_in(tx, &ids).await?;
+    Ok(pending)
 }
 
 /// Get a ticket.
@@ -240,8 +241,9 @@ async fn assign_ticket(
         p.audit(&mut tx, "ticket.assigned", "ticket", id.as_uuid(), &t)
             .await?;
     }
+    let pending = dispatch_in(&mut tx, notice.map(|m| m.id)).await?;
     tx.commit().await?;
-    dispatch(&s, &p, notice.map(|m| m.id)).await;
+    pending.push(&s.queue).await;
     Ok(axum::Json(t))
 }
 
@@ -308,10 +310,9 @@ async fn bulk_assign(
         p.audit(&mut tx, "ticket.assigned", "ticket", t.id.as_uuid(), t)
             .await?;
     }
+    let (_, pending) = mailer::dispatch_in(&mut tx, &notices).await?;
     tx.commit().await?;
-    if let Err(e) = mailer::dispatch(&ctx, p.tenant, &notices).await {
-        tracing::warn!(error = %e, "dispatching assignment notices");
-    }
+    pending.push(&s.queue).await;
     Ok(axum::Json(BulkResult { changed }))
 }
 
@@ -428,11 +429,12 @@ async fn add_message(
         &message,
     )
     .await?;
+    // The reply's mail and its delivery job commit with the message.
+    let ids: Vec<MailId> = mail.iter().map(|m| m.id).collect();
+    let (jobs, pending) = mailer::dispatch_in(&mut tx, &ids).await?;
     tx.commit().await?;
-    let job_id = match &mail {
-        Some(m) => send_reply(&ctx, p.tenant, m).await?,
-        None => None,
-    };
+    pending.push(&ctx.queue).await;
+    let job_id = jobs.first().map(|j| j.as_uuid());
     Ok((
         StatusCode::CREATED,
         axum::Json(MessageCreated {
@@ -572,16 +574,6 @@ async fn record_message(
         }
     }
     Ok((msg_id, mail))
-}
-
-/// Queues a reply's mail for delivery; the delivery job's id.
-async fn send_reply(
-    ctx: &JobContext,
-    tenant: TenantId,
-    mail: &MailMessage,
-) -> ApiResult<Option<uuid::Uuid>> {
-    let jobs = mailer::dispatch(ctx, tenant, &[mail.id]).await?;
-    Ok(jobs.first().map(|j| j.as_uuid()))
 }
 
 /// Download an attachment of a ticket.

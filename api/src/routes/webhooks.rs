@@ -158,11 +158,15 @@ async fn update_endpoint(
         &out,
     )
     .await?;
+    // Enabled again: its waiting deliveries go out now, the dispatch
+    // committed with the change.
+    let dispatch = match body.enabled {
+        Some(true) => Some(dispatch_in(&mut tx).await?),
+        _ => None,
+    };
     tx.commit().await?;
-    if body.enabled == Some(true) {
-        nestogy_jobs::webhooks::dispatch_now(&s.jobs(), p.tenant)
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
+    if let Some(job) = dispatch {
+        job.push(&s.queue).await;
     }
     Ok(axum::Json(out))
 }
@@ -242,10 +246,9 @@ async fn enable_endpoint(
         &out,
     )
     .await?;
+    let dispatch = dispatch_in(&mut tx).await?;
     tx.commit().await?;
-    nestogy_jobs::webhooks::dispatch_now(&s.jobs(), p.tenant)
-        .await
-        .map_err(|e| DomainError::Internal(e.to_string()))?;
+    dispatch.push(&s.queue).await;
     Ok(axum::Json(out))
 }
 
@@ -269,8 +272,9 @@ async fn ping_endpoint(
     p.require(Permission::CompanyWrite)?;
     let mut tx = p.tx(&s).await?;
     let delivery = webhooks::ping(&mut tx, id).await?;
+    let job = nestogy_jobs::webhooks::enqueue_delivery(&mut tx, &delivery).await?;
     tx.commit().await?;
-    let job = nestogy_jobs::webhooks::enqueue_delivery(&s.jobs(), p.tenant, &delivery).await?;
+    let job = job.push(&s.queue).await;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Queued {
@@ -339,8 +343,9 @@ async fn redeliver(
         &delivery,
     )
     .await?;
+    let job = nestogy_jobs::webhooks::enqueue_delivery(&mut tx, &delivery).await?;
     tx.commit().await?;
-    let job = nestogy_jobs::webhooks::enqueue_delivery(&s.jobs(), p.tenant, &delivery).await?;
+    let job = job.push(&s.queue).await;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Queued {
@@ -348,4 +353,13 @@ async fn redeliver(
             job_id: job.as_uuid(),
         }),
     ))
+}
+
+/// Records in `tx` a dispatch of the tenant's waiting deliveries (an
+/// endpoint enabled again); push it after the commit.
+async fn dispatch_in(tx: &mut nestogy_domain::TenantTx) -> ApiResult<nestogy_jobs::Enqueued> {
+    let job = nestogy_jobs::webhooks::Dispatch {
+        tenant: tx.tenant(),
+    };
+    Ok(nestogy_jobs::enqueue_in(tx, &job, Default::default()).await?)
 }

@@ -15,7 +15,7 @@ use nestogy_domain::platform::mail::{self, CreateError, MailStatus, NewMessage, 
 use nestogy_domain::{JobId, MailId, TenantId, TenantTx, billing::invoices, identity::company};
 use serde::{Deserialize, Serialize};
 
-use crate::enqueue::{self, EnqueueError, Prepared};
+use crate::enqueue::{self, EnqueueError, PendingPush, Prepared};
 use crate::services::MailConfig;
 use crate::store;
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, documents};
@@ -51,57 +51,45 @@ pub(crate) async fn sender_domain(
     Ok(MailConfig::domain_of(own.as_deref().unwrap_or(&cfg.from_address)).to_owned())
 }
 
-/// Enqueues delivery of messages created and committed before; returns a
-/// job id per message. A message's job has the unique key `mail:<id>`, so
-/// dispatching it again returns the first job.
-pub async fn dispatch(
-    ctx: &JobContext,
-    tenant: TenantId,
+/// Records the delivery jobs of messages created in `tx` (or before) in
+/// `tx`, the transaction that creates them, and notes each message's job;
+/// returns a job id per message and what to push after `tx` commits. A
+/// message's job has the unique key `mail:<id>`, so dispatching it again
+/// answers the first job.
+pub async fn dispatch_in(
+    tx: &mut TenantTx,
     ids: &[MailId],
-) -> Result<Vec<JobId>, EnqueueError> {
+) -> Result<(Vec<JobId>, PendingPush), EnqueueError> {
     if ids.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), PendingPush::none()));
     }
-    let now = ctx.db.clock.now();
+    let tenant = tx.tenant();
+    let now = tx.now();
     let keys: Vec<String> = ids.iter().map(|id| format!("mail:{id}")).collect();
     let prepared = ids
         .iter()
         .zip(&keys)
         .map(|(id, key)| Prepared::typed(&Deliver { tenant, mail: *id }, now, Some(key.clone())))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut sys = ctx.db.system().await?;
-    let recorded = enqueue::record(&mut sys, prepared, now).await?;
-    sys.commit().await?;
-    enqueue::push(&ctx.queue, &recorded, now).await?;
+    let pending = enqueue::record_in(tx, prepared).await?;
     // A message dispatched before keeps the job its key names.
     let mut jobs = Vec::with_capacity(ids.len());
-    let mut sys = ctx.db.system().await?;
     for key in &keys {
-        let job = match recorded
+        let job = match pending
+            .jobs()
             .iter()
             .find(|r| r.row.unique_key.as_ref() == Some(key))
         {
             Some(r) => r.row.id,
-            None => store::by_unique_key(&mut sys, key)
+            None => store::tenant_by_unique_key(tx, key)
                 .await?
-                .ok_or(EnqueueError::Database(sqlx::Error::RowNotFound))?,
+                .ok_or_else(|| EnqueueError::KeyHeldElsewhere(key.clone()))?,
         };
         jobs.push(job);
     }
-    sys.commit().await?;
-    // The job ids are for people to read; the unique keys are what make
-    // dispatch safe to repeat, so failing to note them is no failure.
     let job_ids: Vec<uuid::Uuid> = jobs.iter().map(|j| j.as_uuid()).collect();
-    let noted = async {
-        let mut tx = ctx.db.tenant(tenant).await?;
-        mail::set_job(&mut tx, ids, &job_ids).await?;
-        tx.commit().await?;
-        Ok::<_, nestogy_domain::DomainError>(())
-    };
-    if let Err(e) = noted.await {
-        tracing::warn!(error = %e, "noting the delivery jobs of messages");
-    }
-    Ok(jobs)
+    mail::set_job(tx, ids, &job_ids).await?;
+    Ok((jobs, pending))
 }
 
 /// Delivers one message. Idempotent: the message row is locked while the

@@ -26,11 +26,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use nestogy_domain::service_desk::mailboxes::{self, Mailbox};
-use nestogy_domain::{InboundId, MailId, MailboxId, TenantId, TenantTx, service_desk::inbound};
+use nestogy_domain::{InboundId, MailboxId, TenantId, TenantTx, service_desk::inbound};
 use serde::{Deserialize, Serialize};
 use sqlx::Connection as _;
 
-use crate::enqueue::{self, Prepared};
+use crate::enqueue::{self, PendingPush, Prepared};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
 use imap::{ImapError, Woken};
 use ingest::Env;
@@ -133,9 +133,13 @@ impl Job for Poll {
         match result {
             Ok(mut report) => {
                 mailboxes::record_poll(&mut tx, self.mailbox, None).await?;
+                let follow = match asked {
+                    Some(at) => Some(follow_up(&mut tx, self.mailbox, at).await?),
+                    None => None,
+                };
                 tx.commit().await?;
-                if let Some(at) = asked {
-                    report.follow_up = Some(follow_up(&ctx, self.tenant, self.mailbox, at).await?);
+                if let Some(job) = follow {
+                    report.follow_up = Some(job.push(&ctx.queue).await);
                 }
                 metrics::counter!("mail_ingested_total").increment(report.fetched as u64);
                 Ok(serde_json::to_value(report).unwrap_or_default())
@@ -154,15 +158,15 @@ impl Job for Poll {
     }
 }
 
-/// Queues a poll (no IDLE) for a "poll now" made at `at`; once per request.
+/// Records in `tx` (with the poll's record) a poll (no IDLE) for a "poll
+/// now" made at `at`; once per request.
 async fn follow_up(
-    ctx: &JobContext,
-    tenant: TenantId,
+    tx: &mut TenantTx,
     mailbox: MailboxId,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<nestogy_domain::JobId, JobError> {
+) -> Result<enqueue::Enqueued, JobError> {
     let job = Poll {
-        tenant,
+        tenant: tx.tenant(),
         mailbox,
         idle_secs: None,
     };
@@ -171,7 +175,7 @@ async fn follow_up(
         unique_key: Some(key),
         ..Default::default()
     };
-    Ok(crate::enqueue_with(ctx, &job, opts).await?)
+    Ok(enqueue::enqueue_in(tx, &job, opts).await?)
 }
 
 /// Tells a running poll of `mailbox` to drain now (`poll`) or to stop
@@ -535,12 +539,9 @@ async fn drain(
             process_batch(ctx, tenant, env, validity, current, report),
             following
         );
-        let mails = done?;
+        let pending = done?;
         report.last_uid = last;
-        if let Err(e) = mail::dispatch(ctx, tenant, &mails).await {
-            // The registry keeps the messages; the daily sweep sends them.
-            tracing::warn!(error = %e, "dispatching acknowledgements");
-        }
+        pending.push(&ctx.queue).await;
         next = following?;
     }
     Ok(())
@@ -594,7 +595,8 @@ async fn prepare(
 }
 
 /// Processes a prepared batch in one transaction that also moves the
-/// checkpoint to its last UID. Returns the mail to dispatch.
+/// checkpoint to its last UID and records the delivery jobs of the mail it
+/// answers with. Returns those jobs, to push.
 async fn process_batch(
     ctx: &JobContext,
     tenant: TenantId,
@@ -602,7 +604,7 @@ async fn process_batch(
     validity: u32,
     batch: Batch,
     report: &mut PollReport,
-) -> Result<Vec<MailId>, PollError> {
+) -> Result<PendingPush, PollError> {
     let mut tx = ctx.db.tenant(tenant).await?;
     let senders = ingest::Senders::load(&mut tx, batch.arrivals.iter().map(|(_, p)| p)).await?;
     let mut mails = Vec::new();
@@ -628,6 +630,9 @@ async fn process_batch(
         i64::from(batch.last),
     )
     .await?;
+    let (_, pending) = mail::dispatch_in(&mut tx, &mails)
+        .await
+        .map_err(JobError::from)?;
     tx.commit().await?;
     // Counted once committed: a batch rolled back did nothing.
     report.fetched += batch.arrivals.len();
@@ -636,7 +641,7 @@ async fn process_batch(
     report.replies += counts.replies;
     report.quarantined += counts.quarantined;
     report.ignored += counts.ignored;
-    Ok(mails)
+    Ok(pending)
 }
 
 /// Keeps a raw message; named by content, so putting it again (a redone
@@ -669,8 +674,7 @@ impl Job for PollAll {
     async fn run(self, ctx: JobContext, _: JobMeta) -> Result<serde_json::Value, JobError> {
         let mut tx = ctx.db.tenant(self.tenant).await?;
         let ids = mailboxes::enabled(&mut tx).await?;
-        tx.end_read();
-        let now = ctx.db.clock.now();
+        let now = tx.now();
         let minute = now.timestamp() / 60;
         // Listen past the next minute's poll, which takes over: no gap.
         let idle_secs = (60 - (now.timestamp() % 60)) as u64 + IDLE_OVERLAP_SECS;
@@ -685,11 +689,11 @@ impl Job for PollAll {
                 Prepared::typed(&job, now, Some(format!("mailbox-poll:{m}:{minute}")))
             })
             .collect::<Result<_, _>>()?;
-        let mut sys = ctx.db.system().await?;
-        let recorded = enqueue::record(&mut sys, jobs, now).await?;
-        sys.commit().await?;
-        enqueue::push(&ctx.queue, &recorded, now).await?;
-        Ok(serde_json::json!({ "mailboxes": ids.len(), "enqueued": recorded.len() }))
+        let pending = enqueue::record_in(&mut tx, jobs).await?;
+        tx.commit().await?;
+        let enqueued = pending.len();
+        pending.push(&ctx.queue).await;
+        Ok(serde_json::json!({ "mailboxes": ids.len(), "enqueued": enqueued }))
     }
 }
 
@@ -807,10 +811,9 @@ impl Job for Reprocess {
         inbound::count_attempt(&mut tx, msg.id).await?;
         let p =
             ingest::process(&mut tx, &env, &ingest::Senders::default(), msg.id, &parsed).await?;
+        let (_, pending) = mail::dispatch_in(&mut tx, &p.mails).await?;
         tx.commit().await?;
-        if let Err(e) = mail::dispatch(&ctx, self.tenant, &p.mails).await {
-            tracing::warn!(error = %e, "dispatching acknowledgements");
-        }
+        pending.push(&ctx.queue).await;
         Ok(serde_json::json!({
             "outcome": p.outcome, "ticket_id": p.ticket, "reason": p.reason,
         }))

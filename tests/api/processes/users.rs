@@ -13,17 +13,23 @@ const JWT_SECRET: &str = "a secret both API processes of this test share";
 
 /// `nestogy api` on a free port of loopback; returns it with its base URL
 /// once it answers.
-async fn api(app: &TestApp) -> (Proc, String) {
+pub(super) async fn api(app: &TestApp) -> (Proc, String) {
+    api_with(app, &[]).await
+}
+
+/// [`api`] with more environment variables.
+pub(super) async fn api_with(app: &TestApp, env: &[(&str, &str)]) -> (Proc, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
     let bind = format!("127.0.0.1:{port}");
-    let proc = Proc::spawn(
-        app,
-        "api",
-        &[("NESTOGY_BIND", &bind), ("NESTOGY_JWT_SECRET", JWT_SECRET)],
-    );
+    let mut vars = vec![
+        ("NESTOGY_BIND", bind.as_str()),
+        ("NESTOGY_JWT_SECRET", JWT_SECRET),
+    ];
+    vars.extend_from_slice(env);
+    let proc = Proc::spawn(app, "api", &vars);
     let base = format!("http://{bind}");
     let client = reqwest::Client::new();
     eventually("the API process to answer", Duration::from_secs(30), || {
@@ -34,7 +40,7 @@ async fn api(app: &TestApp) -> (Proc, String) {
     (proc, base)
 }
 
-async fn sign_in(base: &str, email: &str) -> String {
+pub(super) async fn sign_in(base: &str, email: &str) -> String {
     let r: Value = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/login"))
         .json(&json!({"email": email, "password": PASSWORD}))
