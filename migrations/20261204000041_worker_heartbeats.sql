@@ -1,9 +1,10 @@
 -- The worker processes seen lately, for the queue dashboard: one row per
 -- process (its consumer name), upserted by each heartbeat. Worker processes
 -- are platform infrastructure and serve every tenant: the rows hold no
--- tenant data, so the table has no company_id and no tenant policy; the
--- application role reads and writes it directly. A process silent for over
--- a day is forgotten (`nestogy_jobs::workers_seen`).
+-- tenant data, so the table has no company_id. Every transaction may read
+-- it (the dashboard lists workers to each company's admins); only a
+-- platform transaction (`app.system`, the workers' own) may write it. A
+-- process silent for over a day is forgotten (`nestogy_jobs::workers_seen`).
 CREATE TABLE worker_heartbeats (
     consumer        text PRIMARY KEY,
     host            text NOT NULL,
@@ -14,3 +15,7 @@ CREATE TABLE worker_heartbeats (
 );
 CREATE INDEX worker_heartbeats_last_idx ON worker_heartbeats (last_heartbeat);
 GRANT SELECT, INSERT, UPDATE, DELETE ON worker_heartbeats TO nestogy_app;
+ALTER TABLE worker_heartbeats ENABLE ROW LEVEL SECURITY;
+CREATE POLICY worker_heartbeats_read ON worker_heartbeats FOR SELECT USING (true);
+CREATE POLICY worker_heartbeats_write ON worker_heartbeats FOR ALL
+    USING (app_is_system()) WITH CHECK (app_is_system());

@@ -48,6 +48,8 @@ pub async fn beat(
     let now = db.clock.now();
     let queues: Vec<&str> = queues.iter().map(|q| q.name()).collect();
     let pid = i32::try_from(std::process::id()).unwrap_or(i32::MAX);
+    // A platform transaction: only the workers write this table.
+    let mut tx = db.system().await?;
     // One round trip: the upsert, and the forgetting of the long silent.
     sqlx::query(
         "WITH forgotten AS (DELETE FROM worker_heartbeats \
@@ -65,8 +67,9 @@ pub async fn beat(
     .bind(started_at)
     .bind(now - FORGET_AFTER)
     .bind(now)
-    .execute(&db.pool)
+    .execute(tx.conn())
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

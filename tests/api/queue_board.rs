@@ -778,6 +778,33 @@ async fn worker_heartbeats_are_kept_listed_and_forgotten_after_a_day() {
         1,
         "the silent worker's row is deleted"
     );
+
+    // Only the workers (a platform transaction) write the table: a
+    // tenant's transaction reads it but cannot add, change or delete a row.
+    let t = app.tenant("Spoof Co").await;
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let listed: i64 = sqlx::query_scalar("SELECT count(*) FROM worker_heartbeats")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(listed, 1);
+    let changed = sqlx::query("UPDATE worker_heartbeats SET host = 'spoofed'")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 0);
+    let deleted = sqlx::query("DELETE FROM worker_heartbeats")
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(deleted.rows_affected(), 0);
+    let inserted = sqlx::query(
+        "INSERT INTO worker_heartbeats (consumer, host, pid, queues, started_at, last_heartbeat) \
+         VALUES ('fake', 'fake', 1, '{}', now(), now())",
+    )
+    .execute(tx.conn())
+    .await;
+    assert!(inserted.is_err(), "a tenant inserted a worker row");
 }
 
 /// The whole dashboard in Debian's chromium: sign in through the form, see
