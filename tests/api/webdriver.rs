@@ -230,22 +230,38 @@ impl Browser {
         .to_owned()
     }
 
+    /// The rendered text of the element `css` selects now, if any: `None`
+    /// also when the page changed between finding it and reading it (a
+    /// stale element, as while a form's answer loads).
+    pub async fn try_text(&self, css: &str) -> Option<String> {
+        let e = self.try_find(css).await?;
+        let resp = self
+            .http
+            .get(format!(
+                "{}{}",
+                self.base,
+                self.at(&format!("/element/{e}/text"))
+            ))
+            .send()
+            .await
+            .ok()?;
+        if !resp.status().is_success() {
+            return None;
+        }
+        let v: Value = resp.json().await.ok()?;
+        v["value"].as_str().map(str::to_owned)
+    }
+
     /// Waits up to 10 s until the text of `css` contains `want`; returns it.
     pub async fn wait_for_text(&self, css: &str, want: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let text = match self.try_find(css).await {
-                Some(_) => self.text(css).await,
-                None => String::new(),
-            };
+            let text = self.try_text(css).await.unwrap_or_default();
             if text.contains(want) {
                 return text;
             }
             if Instant::now() >= deadline {
-                let page = match self.try_find("body").await {
-                    Some(_) => self.text("body").await,
-                    None => String::new(),
-                };
+                let page = self.try_text("body").await.unwrap_or_default();
                 panic!(
                     "{css} never contained {want:?}; last: {text:?} on {}; the page says:\n{page}",
                     self.current_url().await
