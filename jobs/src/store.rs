@@ -130,7 +130,13 @@ pub async fn claim(
     } else {
         &["queued", "failed_will_retry"]
     };
-    let mut tx = db.system().await?;
+    // The claim need not wait for the disk: lost in a crash, the job is
+    // waiting again in PostgreSQL while its entry stays unacknowledged in
+    // Redis, so it is reclaimed after the lease and runs again (at least
+    // once, as every job). Its outcome is recorded with a synchronous
+    // commit before the entry is acknowledged, which makes this claim
+    // durable first. Measured by `make bench-jobs`: about a fifth more jobs/s.
+    let mut tx = db.system_async_commit().await?;
     let claimed = sqlx::query_as(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = $3, updated_at = $3 \
          WHERE id = ANY($1) AND state = ANY($2) RETURNING id, attempts, max_attempts",

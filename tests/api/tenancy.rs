@@ -738,3 +738,27 @@ async fn the_application_role_does_not_own_tenant_tables() {
         "tables without RLS: {without_rls:?}"
     );
 }
+
+/// A platform transaction that commits without waiting for the disk (the
+/// queue's claim) is a platform transaction in every other way, and the
+/// setting ends with it.
+#[tokio::test]
+async fn an_async_commit_system_transaction_is_scoped_to_itself() {
+    let app = TestApp::new().await;
+    let mut tx = app.db.system_async_commit().await.unwrap();
+    let (sync, system): (String, String) = sqlx::query_as(
+        "SELECT current_setting('synchronous_commit'), current_setting('app.system')",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!((sync.as_str(), system.as_str()), ("off", "on"));
+    tx.commit().await.unwrap();
+    let mut tx = app.db.system().await.unwrap();
+    let sync: String = sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(sync, "on");
+    tx.commit().await.unwrap();
+}

@@ -56,6 +56,23 @@ impl Db {
             .await?;
         Ok(SystemTx { tx })
     }
+
+    /// Opens a platform transaction whose commit does not wait for its WAL
+    /// to reach the disk (`synchronous_commit = off`): a crash of PostgreSQL
+    /// within a fraction of a second after the commit may undo it. Only for
+    /// changes that a later synchronous commit makes durable before anything
+    /// outside PostgreSQL depends on them (WAL is written in order), and
+    /// whose loss the caller repairs; see the queue's claim.
+    pub async fn system_async_commit(&self) -> Result<SystemTx, sqlx::Error> {
+        let tx = self
+            .pool
+            .begin_with(
+                "BEGIN; SELECT set_config('app.system', 'on', true); \
+                 SET LOCAL synchronous_commit = off",
+            )
+            .await?;
+        Ok(SystemTx { tx })
+    }
 }
 
 /// A transaction of the platform itself (queue bookkeeping, schedules),
