@@ -279,7 +279,16 @@ async fn drain(s: &Arc<Shared>) {
             .filter_map(|k| held.remove(&k).map(|h| (k, h)))
             .collect()
     };
-    hand_back(s, waiting, "fetched but not started: handing jobs back").await;
+    // Fetched as the stop came (apalis starts nothing once stopping): they
+    // go back as an unclaimed fetch does, which is no warning.
+    if !waiting.is_empty() {
+        tracing::info!(
+            queue = s.queue.name(),
+            jobs = waiting.len(),
+            "returning jobs fetched as the stop came, not started, to their queue"
+        );
+    }
+    hand_back(s, waiting).await;
     let grace_end = Instant::now() + s.cfg.grace;
     let mut lease_ending = false;
     loop {
@@ -302,21 +311,28 @@ async fn drain(s: &Arc<Shared>) {
     }
     // The running jobs end at once; their outcome is not recorded.
     let _ = s.handing_back.send(true);
-    let why = if lease_ending {
-        "heartbeats failing and the lease ending: handing jobs back"
+    if lease_ending {
+        tracing::warn!(
+            queue = s.queue.name(),
+            jobs = remaining.len(),
+            "heartbeats failing and the lease ending: handing jobs back"
+        );
     } else {
-        "grace period over: handing jobs back"
-    };
-    hand_back(s, remaining, why).await;
+        tracing::warn!(
+            queue = s.queue.name(),
+            jobs = remaining.len(),
+            "grace period over: handing jobs back"
+        );
+    }
+    hand_back(s, remaining).await;
 }
 
 /// Records jobs as waiting again and puts their entries back at the end of
 /// the stream, uncounted.
-async fn hand_back(s: &Shared, jobs: Vec<(String, Held)>, why: &str) {
+async fn hand_back(s: &Shared, jobs: Vec<(String, Held)>) {
     if jobs.is_empty() {
         return;
     }
-    tracing::warn!(queue = s.queue.name(), jobs = jobs.len(), "{why}");
     let ids: Vec<JobId> = jobs.iter().map(|(_, h)| h.envelope.id).collect();
     let now = s.ctx.db.clock.now();
     if let Err(e) = store::hand_back(&s.ctx.db, &ids, now).await {
