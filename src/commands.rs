@@ -103,7 +103,7 @@ async fn seed(g: &Global, args: SeedArgs) -> anyhow::Result<()> {
         clock.now(),
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+    .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
     drop(conn);
     let app = db::connect_app(&g.database_url, 2).await?;
     let dbh = Db::new(app, clock);
@@ -119,7 +119,7 @@ async fn seed(g: &Global, args: SeedArgs) -> anyhow::Result<()> {
         password.clone(),
     )
     .await
-    .map_err(|e| anyhow::anyhow!("{}", describe(e)))?;
+    .map_err(|e| anyhow::anyhow!("{}", e.describe()))?;
     tx.commit().await?;
     println!(
         "{} company \"{}\" ({})",
@@ -134,18 +134,6 @@ async fn seed(g: &Global, args: SeedArgs) -> anyhow::Result<()> {
         println!("Admin password:  (as given)");
     }
     Ok(())
-}
-
-fn describe(e: nestogy_domain::DomainError) -> String {
-    match e {
-        nestogy_domain::DomainError::Validation(v) => {
-            v.0.iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        }
-        other => other.to_string(),
-    }
 }
 
 struct Parts {

@@ -253,7 +253,7 @@ impl Bill {
                 // A template that cannot be billed (an archived tax, say)
                 // fails each period the run found due (or, without those,
                 // once as of the run's date), and the run goes on.
-                let reason = describe(&e);
+                let reason = e.describe();
                 let mut starts: Vec<NaiveDate> =
                     seen.iter().flat_map(|(_, s)| s.iter().copied()).collect();
                 if starts.is_empty() {
@@ -333,18 +333,6 @@ async fn auto_send(
         }
     }
     Ok(out)
-}
-
-fn describe(e: &nestogy_domain::DomainError) -> String {
-    match e {
-        nestogy_domain::DomainError::Validation(v) => {
-            v.0.iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        }
-        other => other.to_string(),
-    }
 }
 
 /// Marks a tenant's open invoices past their due date (in its time zone)

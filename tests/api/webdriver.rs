@@ -164,20 +164,33 @@ impl Browser {
             .to_owned()
     }
 
-    /// The element `css` selects now, if any.
-    pub async fn try_find(&self, css: &str) -> Option<String> {
-        let resp = self
-            .http
-            .post(format!("{}{}", self.base, self.at("/element")))
-            .json(&json!({"using": "css selector", "value": css}))
-            .send()
-            .await
-            .ok()?;
+    /// One WebDriver command's `value`; `None` when it failed (no such
+    /// element, a stale one while a page loads).
+    async fn try_send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<Value> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.ok()?;
         if !resp.status().is_success() {
             return None;
         }
         let v: Value = resp.json().await.ok()?;
-        v["value"][ELEMENT].as_str().map(str::to_owned)
+        Some(v["value"].clone())
+    }
+
+    /// The element `css` selects now, if any.
+    pub async fn try_find(&self, css: &str) -> Option<String> {
+        let body = json!({"using": "css selector", "value": css});
+        let v = self
+            .try_send(reqwest::Method::POST, &self.at("/element"), Some(body))
+            .await?;
+        v[ELEMENT].as_str().map(str::to_owned)
     }
 
     /// The element `css` selects, waiting up to 10 s for it.
@@ -235,21 +248,9 @@ impl Browser {
     /// stale element, as while a form's answer loads).
     pub async fn try_text(&self, css: &str) -> Option<String> {
         let e = self.try_find(css).await?;
-        let resp = self
-            .http
-            .get(format!(
-                "{}{}",
-                self.base,
-                self.at(&format!("/element/{e}/text"))
-            ))
-            .send()
-            .await
-            .ok()?;
-        if !resp.status().is_success() {
-            return None;
-        }
-        let v: Value = resp.json().await.ok()?;
-        v["value"].as_str().map(str::to_owned)
+        let path = self.at(&format!("/element/{e}/text"));
+        let v = self.try_send(reqwest::Method::GET, &path, None).await?;
+        v.as_str().map(str::to_owned)
     }
 
     /// Waits up to 10 s until the text of `css` contains `want`; returns it.

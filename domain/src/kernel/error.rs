@@ -24,6 +24,22 @@ pub enum DomainError {
     Internal(String),
 }
 
+impl DomainError {
+    /// The error in one line for a log or a command's output: each field
+    /// and its message for a validation error, the error's text otherwise.
+    pub fn describe(&self) -> String {
+        match self {
+            DomainError::Validation(v) => {
+                v.0.iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 pub type DomainResult<T> = Result<T, DomainError>;
 
 /// Whether a database error is a conflict between concurrent transactions
