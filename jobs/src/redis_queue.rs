@@ -354,29 +354,27 @@ impl RedisQueue {
         if items.is_empty() {
             return Ok(());
         }
+        // By queue, each in the order given: one SADD per queue's presence set.
+        let mut per_queue: Vec<(Queue, Vec<Push<'_>>)> = Vec::new();
+        for (q, env, due) in items {
+            match per_queue.iter_mut().find(|(pq, _)| pq == q) {
+                Some((_, list)) => list.push((env, *due)),
+                None => per_queue.push((*q, vec![(env, *due)])),
+            }
+        }
         if !self.client.is_cluster() {
             let mut pipe = redis::pipe();
             pipe.atomic();
-            for (q, env, due) in items {
-                self.add_push(&mut pipe, *q, env, *due);
+            for (q, list) in &per_queue {
+                self.add_pushes(&mut pipe, *q, list);
             }
             let mut conn = self.conn.clone();
             return pipe.query_async::<()>(&mut conn).await;
         }
-        let mut per_queue: Vec<(Queue, Pipeline)> = Vec::new();
-        for (q, env, due) in items {
-            let at = match per_queue.iter().position(|(pq, _)| pq == q) {
-                Some(at) => at,
-                None => {
-                    let mut pipe = redis::pipe();
-                    pipe.atomic();
-                    per_queue.push((*q, pipe));
-                    per_queue.len() - 1
-                }
-            };
-            self.add_push(&mut per_queue[at].1, *q, env, *due);
-        }
-        futures_util::future::try_join_all(per_queue.into_iter().map(|(_, pipe)| {
+        futures_util::future::try_join_all(per_queue.iter().map(|(q, list)| {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            self.add_pushes(&mut pipe, *q, list);
             let mut conn = self.conn.clone();
             async move { pipe.query_async::<()>(&mut conn).await }
         }))
@@ -384,14 +382,19 @@ impl RedisQueue {
         .map(|_| ())
     }
 
-    fn add_push(&self, pipe: &mut Pipeline, q: Queue, env: &Envelope, due: Option<i64>) {
-        match due {
-            None => pipe
-                .xadd(self.stream_key(q), "*", &[("e", env.encode())])
-                .ignore(),
-            Some(ms) => pipe.zadd(self.delayed_key(q), env.encode(), ms).ignore(),
-        };
-        pipe.sadd(self.present_key(q), member(env.id)).ignore();
+    /// Adds the entries of queue `q` to `pipe`, and their ids to its presence set.
+    fn add_pushes(&self, pipe: &mut Pipeline, q: Queue, list: &[Push<'_>]) {
+        let keys = queue_keys(&self.prefix, q);
+        for (env, due) in list {
+            match due {
+                None => pipe
+                    .xadd(&keys.stream, "*", &[("e", env.encode())])
+                    .ignore(),
+                Some(ms) => pipe.zadd(&keys.delayed, env.encode(), *ms).ignore(),
+            };
+        }
+        let members: Vec<Vec<u8>> = list.iter().map(|(env, _)| member(env.id)).collect();
+        pipe.sadd(&keys.present, members).ignore();
     }
 
     /// Reads up to `count` new entries for `consumer`, waiting up to
@@ -433,15 +436,17 @@ impl RedisQueue {
         if items.is_empty() {
             return Ok(());
         }
-        let (stream, delayed, present) =
-            (self.stream_key(q), self.delayed_key(q), self.present_key(q));
+        let keys = queue_keys(&self.prefix, q);
         let mut pipe = redis::pipe();
         pipe.atomic();
+        let mut ids: Vec<&str> = Vec::with_capacity(items.len());
+        // Each job's presence as the items leave it, in their order.
+        let mut presence: HashMap<JobId, bool> = HashMap::new();
         for item in items {
             let id = match item {
                 Settle::Done { stream_id, job } => {
                     if let Some(job) = job {
-                        pipe.srem(&present, member(*job)).ignore();
+                        presence.insert(*job, false);
                     }
                     stream_id
                 }
@@ -450,23 +455,34 @@ impl RedisQueue {
                     envelope,
                     due_ms,
                 } => {
-                    pipe.zadd(&delayed, envelope.encode(), *due_ms).ignore();
-                    pipe.sadd(&present, member(envelope.id)).ignore();
+                    pipe.zadd(&keys.delayed, envelope.encode(), *due_ms)
+                        .ignore();
+                    presence.insert(envelope.id, true);
                     stream_id
                 }
                 Settle::HandBack {
                     stream_id,
                     envelope,
                 } => {
-                    pipe.xadd(&stream, "*", &[("e", envelope.encode())])
+                    pipe.xadd(&keys.stream, "*", &[("e", envelope.encode())])
                         .ignore();
-                    pipe.sadd(&present, member(envelope.id)).ignore();
+                    presence.insert(envelope.id, true);
                     stream_id
                 }
             };
-            pipe.xack(&stream, GROUP, &[id]).ignore();
-            pipe.xdel(&stream, &[id]).ignore();
+            ids.push(id);
         }
+        let (added, removed): (Vec<_>, Vec<_>) = presence.into_iter().partition(|(_, p)| *p);
+        if !added.is_empty() {
+            let members: Vec<Vec<u8>> = added.into_iter().map(|(j, _)| member(j)).collect();
+            pipe.sadd(&keys.present, members).ignore();
+        }
+        if !removed.is_empty() {
+            let members: Vec<Vec<u8>> = removed.into_iter().map(|(j, _)| member(j)).collect();
+            pipe.srem(&keys.present, members).ignore();
+        }
+        pipe.xack(&keys.stream, GROUP, &ids).ignore();
+        pipe.xdel(&keys.stream, &ids).ignore();
         let mut conn = self.conn.clone();
         pipe.query_async::<()>(&mut conn).await
     }
@@ -637,6 +653,9 @@ fn queue_keys(prefix: &str, q: Queue) -> QueueKeys {
         present: key("present"),
     }
 }
+
+/// An entry to push: the job and, for a delayed one, when it is due (ms).
+type Push<'a> = (&'a Envelope, Option<i64>);
 
 /// A job's member in the presence set: its id's 16 bytes.
 fn member(id: JobId) -> Vec<u8> {

@@ -2,8 +2,12 @@
 //! platform transactions (the rows belong to every tenant), except new jobs,
 //! which are recorded in the transaction of the change that causes them
 //! (a tenant's, see [`insert_tenant`]).
+//!
+//! The batches that find jobs by id run in [`Db::system_by_id`]
+//! transactions, which keep the planner on the primary key.
 
 use chrono::{DateTime, Utc};
+use nestogy_domain::kernel::tenancy::Commit;
 use nestogy_domain::platform::jobs::JobState;
 use nestogy_domain::{Db, JobId, SystemTx, TenantId, TenantTx};
 use sqlx::PgConnection;
@@ -136,7 +140,7 @@ pub async fn claim(
     // once, as every job). Its outcome is recorded with a synchronous
     // commit before the entry is acknowledged, which makes this claim
     // durable first. Measured by `make bench-jobs`: about a fifth more jobs/s.
-    let mut tx = db.system_async_commit().await?;
+    let mut tx = db.system_by_id(Commit::Async).await?;
     let claimed = sqlx::query_as(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = $3, updated_at = $3 \
          WHERE id = ANY($1) AND state = ANY($2) RETURNING id, attempts, max_attempts",
@@ -172,7 +176,7 @@ pub async fn finish(db: &Db, done: &[Finish], now: DateTime<Utc>) -> Result<(), 
     let errors: Vec<Option<&str>> = done.iter().map(|f| f.error.as_deref()).collect();
     let results: Vec<Option<&serde_json::Value>> = done.iter().map(|f| f.result.as_ref()).collect();
     let next: Vec<Option<DateTime<Utc>>> = done.iter().map(|f| f.next_run_at).collect();
-    let mut tx = db.system().await?;
+    let mut tx = db.system_by_id(Commit::Durable).await?;
     sqlx::query(
         "UPDATE jobs SET state = v.state, last_error = COALESCE(v.error, jobs.last_error), \
          result = COALESCE(v.result, jobs.result), run_at = COALESCE(v.next_run_at, jobs.run_at), \
@@ -197,7 +201,7 @@ pub async fn hand_back(db: &Db, ids: &[JobId], now: DateTime<Utc>) -> Result<(),
     if ids.is_empty() {
         return Ok(());
     }
-    let mut tx = db.system().await?;
+    let mut tx = db.system_by_id(Commit::Durable).await?;
     sqlx::query(
         "UPDATE jobs SET state = 'queued', attempts = greatest(attempts - 1, 0), updated_at = $2 \
          WHERE id = ANY($1) AND state = 'running'",
@@ -294,7 +298,7 @@ pub async fn waiting_by_ids(db: &Db, ids: &[JobId]) -> Result<Vec<Waiting>, sqlx
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let mut tx = db.system().await?;
+    let mut tx = db.system_by_id(Commit::Durable).await?;
     let rows = sqlx::query_as(
         "SELECT id, company_id, kind, queue, payload, run_at FROM jobs \
          WHERE id = ANY($1) AND state IN ('queued', 'failed_will_retry')",

@@ -1,5 +1,6 @@
 use axum::http::StatusCode;
 use nestogy_domain::TenantTx;
+use nestogy_domain::kernel::tenancy::Commit;
 use serde_json::json;
 use sqlx::Row;
 
@@ -739,26 +740,41 @@ async fn the_application_role_does_not_own_tenant_tables() {
     );
 }
 
-/// A platform transaction that commits without waiting for the disk (the
-/// queue's claim) is a platform transaction in every other way, and the
-/// setting ends with it.
+/// A platform transaction for the queue's batches by id (the claim commits
+/// without waiting for the disk) is a platform transaction in every other
+/// way, and its settings end with it.
 #[tokio::test]
 async fn an_async_commit_system_transaction_is_scoped_to_itself() {
     let app = TestApp::new().await;
-    let mut tx = app.db.system_async_commit().await.unwrap();
-    let (sync, system): (String, String) = sqlx::query_as(
-        "SELECT current_setting('synchronous_commit'), current_setting('app.system')",
+    let mut tx = app.db.system_by_id(Commit::Async).await.unwrap();
+    let (sync, system, seqscan): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('synchronous_commit'), current_setting('app.system'), \
+         current_setting('enable_seqscan')",
     )
     .fetch_one(tx.conn())
     .await
     .unwrap();
-    assert_eq!((sync.as_str(), system.as_str()), ("off", "on"));
+    assert_eq!(
+        (sync.as_str(), system.as_str(), seqscan.as_str()),
+        ("off", "on", "off")
+    );
+    tx.commit().await.unwrap();
+    let mut tx = app.db.system_by_id(Commit::Durable).await.unwrap();
+    let (sync, seqscan): (String, String) = sqlx::query_as(
+        "SELECT current_setting('synchronous_commit'), current_setting('enable_seqscan')",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!((sync.as_str(), seqscan.as_str()), ("on", "off"));
     tx.commit().await.unwrap();
     let mut tx = app.db.system().await.unwrap();
-    let sync: String = sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
-        .fetch_one(tx.conn())
-        .await
-        .unwrap();
-    assert_eq!(sync, "on");
+    let (sync, seqscan): (String, String) = sqlx::query_as(
+        "SELECT current_setting('synchronous_commit'), current_setting('enable_seqscan')",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!((sync.as_str(), seqscan.as_str()), ("on", "on"));
     tx.commit().await.unwrap();
 }

@@ -360,16 +360,26 @@ type Tasks = mpsc::UnboundedSender<Task<Envelope>>;
 async fn fetch_loop(s: Arc<Shared>, tasks: Tasks, mut stop: watch::Receiver<bool>) {
     let mut conn = None;
     let mut failures = 0u32;
+    // Claims in flight: the next read goes on while PostgreSQL claims the last.
+    let mut claiming = tokio::task::JoinSet::new();
     while !*stop.borrow() {
-        // Wait for a free slot, then read as many as there are free slots.
-        let first = tokio::select! {
-            p = s.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-            _ = stop.changed() => return,
+        while claiming.try_join_next().is_some() {}
+        // Wait for a free slot, then take every free slot (up to the batch)
+        // and read as many entries as slots were taken.
+        let mut slots = tokio::select! {
+            p = s.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            _ = stop.changed() => break,
         };
-        let room = 1 + s
+        let more = s
             .slots
             .available_permits()
             .min(s.cfg.fetch_batch.saturating_sub(1));
+        if more > 0
+            && let Ok(p) = s.slots.clone().try_acquire_many_owned(more as u32)
+        {
+            slots.merge(p);
+        }
+        let room = slots.num_permits();
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match s.ctx.queue.dedicated().await {
@@ -393,7 +403,10 @@ async fn fetch_loop(s: Arc<Shared>, tasks: Tasks, mut stop: watch::Receiver<bool
                     // Read as the stop came: not claimed, so back at once.
                     put_back(&s, deliveries).await;
                 } else {
-                    start(&s, &tasks, deliveries, false, Some(first)).await;
+                    let (s, tasks) = (s.clone(), tasks.clone());
+                    claiming.spawn(async move {
+                        start(&s, &tasks, deliveries, false, Some(slots)).await;
+                    });
                 }
             }
             Err(e) => {
@@ -406,6 +419,8 @@ async fn fetch_loop(s: Arc<Shared>, tasks: Tasks, mut stop: watch::Receiver<bool
             }
         }
     }
+    // Every claim ends before the drain looks at what this worker holds.
+    while claiming.join_next().await.is_some() {}
 }
 
 /// Returns entries fetched but never claimed to the end of the stream.
@@ -441,13 +456,14 @@ async fn backoff(s: &Shared, failures: &mut u32, error: &str) {
 }
 
 /// Claims fetched entries in PostgreSQL and hands the claimed ones to the
-/// worker, each with a slot.
+/// worker, each with a slot: one of `slots` (taken before the read), or
+/// one waited for.
 async fn start(
     s: &Arc<Shared>,
     tasks: &Tasks,
     deliveries: Vec<Delivery>,
     reclaimed: bool,
-    first: Option<OwnedSemaphorePermit>,
+    mut slots: Option<OwnedSemaphorePermit>,
 ) {
     let now = s.ctx.db.clock.now();
     let mut drop_now = Vec::new();
@@ -477,7 +493,6 @@ async fn start(
         .into_iter()
         .map(|c| (c.id, (c.attempts, c.max_attempts)))
         .collect();
-    let mut first = first;
     for (stream_id, env) in readable {
         // Taken out, so a second entry of one job in this batch runs nothing.
         let Some((attempt, max_attempts)) = claimed.remove(&env.id) else {
@@ -488,7 +503,11 @@ async fn start(
             });
             continue;
         };
-        let slot = match first.take() {
+        let taken = match slots.as_mut() {
+            Some(p) if p.num_permits() > 1 => p.split(1),
+            _ => slots.take(),
+        };
+        let slot = match taken {
             Some(p) => p,
             None => match s.slots.clone().try_acquire_owned() {
                 Ok(p) => p,
