@@ -368,8 +368,10 @@ async fn serve(g: &Global, parts: Parts) -> anyhow::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(%addr, "API listening");
         println!("API docs: http://{addr}/docs  (OpenAPI: http://{addr}/api/v1/openapi.json)");
+        println!("Console:  http://{addr}/console  (sign in with a user's e-mail and password)");
         // The server gives handlers the peer's address (sign-in throttling).
-        let app = nestogy_api::app_with_timeout(
+        // The console under /console; every other path is the API's.
+        let app = nestogy_web::app_with_timeout(
             state,
             std::time::Duration::from_secs(g.http_request_timeout),
         );

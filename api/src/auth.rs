@@ -105,10 +105,34 @@ impl JwtKeys {
         })
     }
 
+    /// What a valid, unexpired access token of ours says (signature and
+    /// expiry checked at `now`; not whether the user still accepts it: that
+    /// is [`Principal::authenticate`]'s). The console reads its sign-in's
+    /// token with it.
+    pub fn access_claims(&self, token: &str, now: DateTime<Utc>) -> Option<AccessClaims> {
+        self.verify(token, now).map(|c| AccessClaims {
+            tenant: TenantId(c.cid),
+            user_id: UserId(c.sub),
+            role: c.role,
+            token_version: c.ver,
+        })
+    }
+
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
         (data.claims.exp > now.timestamp()).then_some(data.claims)
     }
+}
+
+/// The claims of an access token, as [`JwtKeys::access_claims`] reads them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub tenant: TenantId,
+    pub user_id: UserId,
+    /// The role when issued (informational).
+    pub role: Role,
+    /// The user's token version when issued.
+    pub token_version: i32,
 }
 
 /// HMAC-SHA256 of `msg` under `key`.

@@ -8,8 +8,8 @@ use crate::{Job, JobContext, JobError, JobMeta, Queue, store};
 
 /// Deletes finished jobs past their retention (succeeded and cancelled after
 /// `keep_hours`, dead after `keep_dead_hours`) and idempotency keys past
-/// their expiry (24 hours after first use), and removes stopped workers'
-/// consumers from the Redis groups. Running it twice deletes nothing more.
+/// their expiry (24 hours after first use) and ended console sessions, and
+/// removes stopped workers' consumers from the Redis groups. Running it twice deletes nothing more.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Vacuum {
     #[serde(default = "default_keep")]
@@ -43,6 +43,7 @@ impl Job for Vacuum {
         )
         .await?;
         let keys = delete_expired_idempotency_keys(&ctx.db, now).await?;
+        let sessions = nestogy_domain::identity::web_sessions::delete_ended(&ctx.db, now).await?;
         let mut consumers = 0;
         for q in Queue::ALL {
             consumers += ctx
@@ -54,6 +55,7 @@ impl Job for Vacuum {
         Ok(serde_json::json!({
             "jobs_deleted": deleted,
             "idempotency_keys_deleted": keys,
+            "console_sessions_deleted": sessions,
             "consumers_removed": consumers,
         }))
     }

@@ -193,7 +193,7 @@ async fn failures_spread_over_more_than_the_window_do_not_lock() {
     );
 }
 
-fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+pub(crate) fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
     let totp = totp_rs::Builder::new()
         .with_secret(totp_rs::Secret::try_from_base32(secret).unwrap())
         .with_account_name("x")

@@ -96,6 +96,9 @@ async fn ensure_template(admin: &mut PgConnection) -> String {
 
 pub struct TestApp {
     pub router: Router,
+    /// The whole site as `nestogy api` serves it: the console under
+    /// `/console` in front of [`TestApp::router`]'s API.
+    pub web: Router,
     pub db: Db,
     pub owner: PgPool,
     pub clock: Arc<ManualClock>,
@@ -301,7 +304,8 @@ impl TestApp {
             nestogy_api::middleware::metrics_handle(),
         );
         TestApp {
-            router: nestogy_api::app(state),
+            router: nestogy_api::app(state.clone()),
+            web: nestogy_web::app(state),
             db,
             owner,
             clock,
@@ -731,6 +735,25 @@ impl Drop for TestApp {
         })
         .join();
     }
+}
+
+/// `router` served on a free loopback port by the binary's server (peer
+/// addresses and all): its base URL, and the sender that stops it.
+pub async fn serve(router: Router) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("its address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(nestogy_api::server::serve(
+        listener,
+        router,
+        nestogy_api::server::Limits::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (format!("http://127.0.0.1:{}", addr.port()), stop)
 }
 
 /// Waits until `check` holds, polling, or fails the test after `timeout`.

@@ -9,6 +9,7 @@ mod catalogue;
 mod clients;
 mod common;
 mod conflicts;
+mod console;
 mod documents;
 mod dovecot;
 mod enqueue_in;

@@ -851,18 +851,7 @@ async fn the_dashboard_works_in_a_real_browser() {
     app.clock.set(Utc::now());
 
     // The app on a real port.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(nestogy_api::server::serve(
-        listener,
-        app.router.clone(),
-        nestogy_api::server::Limits::default(),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
-    let base = format!("http://127.0.0.1:{}", addr.port());
+    let (base, stop) = crate::common::serve(app.router.clone()).await;
 
     let b = Browser::start().await;
     // Not signed in: the sign-in page.
@@ -887,15 +876,7 @@ async fn the_dashboard_works_in_a_real_browser() {
             .contains("browser-host-4242-cafe")
     );
     // The artifact: the queues, the dead job with its error, the worker.
-    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("target/test-artifacts/queue-dashboard.png");
-    let png = b.screenshot(&artifact).await;
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(
-        png.len() > 10_000,
-        "a blank screenshot? {} bytes",
-        png.len()
-    );
+    b.keep_screenshot("queue-dashboard.png").await;
 
     // Its page: retry, and it is queued again.
     b.click(&format!("#job-{dead} a")).await;

@@ -287,6 +287,22 @@ impl Browser {
         png
     }
 
+    /// A screenshot kept as the test artifact `target/test-artifacts/<name>`,
+    /// checked to be a PNG of some substance (not a blank page).
+    pub async fn keep_screenshot(&self, name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target/test-artifacts")
+            .join(name);
+        let png = self.screenshot(&path).await;
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+        assert!(
+            png.len() > 10_000,
+            "a blank screenshot? {} bytes",
+            png.len()
+        );
+        png
+    }
+
     /// Ends the session (closing the browser).
     pub async fn quit(mut self) {
         let at = self.at("");

@@ -4,7 +4,7 @@
 //! Content-Security-Policy says so to the browser.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
@@ -108,22 +108,29 @@ pub fn page(title: &str, frame: Option<&Frame<'_>>, body: &str) -> String {
 }
 
 /// `html` as a response with `status` and the headers every admin page
-/// carries: no caching, no framing, no script, nothing from elsewhere.
+/// carries ([`page_headers`]): no script, nothing from elsewhere.
 pub fn respond(status: StatusCode, html: String) -> Response {
     let mut r = (status, Body::from(html)).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
+    page_headers(
+        r.headers_mut(),
         HeaderValue::from_static(
             "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
              frame-ancestors 'none'; base-uri 'none'",
         ),
     );
+    r
+}
+
+/// The headers of every server-rendered page (the admin pages' and the
+/// console's, crate `nestogy-web`): HTML, no caching, the page's
+/// Content-Security-Policy `csp`, no framing, no sniffing, no referrer.
+pub fn page_headers(h: &mut HeaderMap, csp: HeaderValue) {
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -133,7 +140,6 @@ pub fn respond(status: StatusCode, html: String) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    r
 }
 
 /// A page that says what went wrong, with `status`.

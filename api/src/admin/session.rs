@@ -63,7 +63,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// Whether the request named a loopback host (`localhost`, `127.0.0.1`,
 /// `[::1]`): browsers keep no Secure cookie from plain HTTP elsewhere, and
 /// elsewhere the pages must be served over HTTPS.
-fn loopback_host(headers: &HeaderMap) -> bool {
+pub fn loopback_host(headers: &HeaderMap) -> bool {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -75,18 +75,34 @@ fn loopback_host(headers: &HeaderMap) -> bool {
     matches!(name, "localhost" | "127.0.0.1" | "[::1]")
 }
 
-/// A `Set-Cookie` value for `name`: `max_age` seconds (0 deletes it).
-fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: i64) -> HeaderValue {
+/// A `Set-Cookie` value for `name`, HttpOnly, on `path`, with `same_site`
+/// (`Strict` or `Lax`), for `max_age` seconds (0 deletes it), and Secure
+/// unless the request named a loopback host ([`loopback_host`]). The admin
+/// pages' cookies and the console's (crate `nestogy-web`) are made here.
+pub fn set_cookie_on(
+    headers: &HeaderMap,
+    name: &str,
+    value: &str,
+    max_age: i64,
+    path: &str,
+    same_site: &str,
+) -> HeaderValue {
     let secure = if loopback_host(headers) {
         ""
     } else {
         "; Secure"
     };
     let v = format!(
-        "{name}={value}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{secure}"
     );
     // Tokens are base64url or JWTs: always a valid header value.
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A `Set-Cookie` value for an admin page's cookie `name`: `max_age`
+/// seconds (0 deletes it).
+fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age: i64) -> HeaderValue {
+    set_cookie_on(headers, name, value, max_age, "/admin", "Strict")
 }
 
 /// A 303 to `to`.
@@ -194,6 +210,15 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// Whether the request's body is an HTML form's
+/// (`application/x-www-form-urlencoded`).
+pub fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
+}
+
 /// A form body (`application/x-www-form-urlencoded`); a body of another
 /// type or shape answers with an HTML page.
 pub struct Form<T>(pub T);
@@ -202,12 +227,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Form<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, s: &AppState) -> Result<Self, Response> {
-        let is_form = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-        if !is_form {
+        if !is_form(req.headers()) {
             return Err(html::problem(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 None,

@@ -67,7 +67,7 @@ pub struct InvoiceLine {
     pub total: Decimal,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Invoice {
     pub id: InvoiceId,
     pub client_id: ClientId,

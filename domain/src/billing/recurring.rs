@@ -1189,7 +1189,7 @@ struct DueRow {
 /// A billing run as the list shows it: where it stands, when, and what
 /// became of the periods it found due. `periods` = `invoices_created` +
 /// `skipped` + `failed` + `pending` + `unbilled`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BillingRunSummary {
     pub id: BillingRunId,
     /// The run's fan-out job (`GET /api/v1/jobs/{id}`): the run's own id.
@@ -1245,7 +1245,7 @@ pub struct BillingRun {
 /// Where a billing run stands. (Richer than queued / running / succeeded /
 /// failed: `pending` is queued, and a run whose chunks all ran but some of
 /// whose periods failed is `completed_with_failures`.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     /// Queued: the run has not looked for due templates yet.
@@ -1261,7 +1261,7 @@ pub enum RunState {
     Failed,
 }
 
-#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 pub struct ChunkCounts {
     pub total: i64,
     pub queued: i64,

@@ -238,7 +238,7 @@ fn validate_report_recipients(v: &mut ValidationErrors, settings: &serde_json::V
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Company {
     pub id: TenantId,
     pub name: String,

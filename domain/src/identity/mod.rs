@@ -5,3 +5,4 @@ pub mod company;
 pub mod passwords;
 pub mod tokens;
 pub mod users;
+pub mod web_sessions;

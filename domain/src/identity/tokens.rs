@@ -157,8 +157,9 @@ async fn revoke_family(tx: &mut TenantTx, family: uuid::Uuid) -> DomainResult<()
     Ok(())
 }
 
-/// Revokes every refresh and API token of a user, and every access token
-/// issued to it so far (by moving its token version on).
+/// Revokes every refresh and API token of a user, every access token
+/// issued to it so far (by moving its token version on), and its console
+/// sessions.
 pub async fn revoke_all_for_user(tx: &mut TenantTx, user: UserId) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
     tx.forget_user_state(user);
@@ -188,6 +189,9 @@ pub async fn revoke_all_for_user(tx: &mut TenantTx, user: UserId) -> DomainResul
     .bind(now)
     .execute(tx.conn())
     .await?;
+    // The console's sessions would die at their next request anyway (their
+    // tokens carry the old version); end them now.
+    crate::identity::web_sessions::delete_for_user(tx, user).await?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use crate::kernel::roles::Role;
 use crate::kernel::validation::ValidationErrors;
 use crate::{DomainError, DomainResult, TenantTx, UserId, identity::passwords};
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct User {
     pub id: UserId,
     pub email: String,

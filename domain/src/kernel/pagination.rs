@@ -110,7 +110,7 @@ impl PageRequest {
 }
 
 /// One page of results.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.

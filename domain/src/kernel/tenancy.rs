@@ -96,7 +96,9 @@ pub enum Commit {
 
 /// A transaction of the platform itself (queue bookkeeping, schedules),
 /// across tenants. Only the tables whose policies accept `app.system` are
-/// visible to it: jobs, schedules, schedule fires. Request paths never open one.
+/// visible to it: jobs, schedules, schedule fires. Request paths never open one,
+/// but for the console's session lookup by cookie, before the tenant is known
+/// ([`crate::identity::web_sessions::find`]).
 pub struct SystemTx {
     tx: Transaction<'static, Postgres>,
 }

@@ -64,7 +64,7 @@ text_enum!(MessageKind {
 });
 
 /// Where a ticket stands against its SLA policy.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TicketSla {
     pub response_due: Option<DateTime<Utc>>,
     pub resolution_due: Option<DateTime<Utc>>,
@@ -75,7 +75,7 @@ pub struct TicketSla {
     pub checked_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Ticket {
     pub id: TicketId,
     pub number: i64,

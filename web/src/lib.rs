@@ -1,0 +1,161 @@
+//! The staff console: server-rendered HTML under `/console`, served by the
+//! same binary beside the JSON API ([`app`]).
+//!
+//! # The console is a client of the API
+//! Every read and every action of a page is a call to the JSON API's own
+//! router, in process ([`api_client::Api`]), as the signed-in user, with a
+//! short token minted per request from the console session. So the console
+//! has no business rule, no permission check, no validation and no tenant
+//! query of its own: the API's are the only ones, and every thing the
+//! console can do is an API operation. The user's current state (active,
+//! role, token version) is checked by the API on every call.
+//!
+//! This is why `web` depends on `api`, where the architecture's table has
+//! `web -> jobs, domain` ("calls the same domain functions and permission
+//! checks"): calling the domain functions directly would repeat each
+//! handler's permission check, validation, audit row and enqueue, and the
+//! two would drift. Going through the router costs a request parse and a
+//! JSON round trip per call (microseconds), and gives one implementation.
+//! The console reads the domain's serde types back (`Ticket`, `Invoice`,
+//! `Page<T>`, ...); `serde_json::Value` only where the API's type is not
+//! one of those (reports' rows).
+//!
+//! # Modules
+//! - [`api_client`]: `Api::get::<T>`, `get_optional` (403 → `None`, for a
+//!   block some roles do not see), `send::<T>(method, path, &json)`,
+//!   `send_empty`, `bytes` (PDFs, CSV, uploads), and [`ApiFailure`], which
+//!   is a response: 401 → sign-in (the session ends), 403 and 404 pages,
+//!   other 4xx with the API's message and fields.
+//! - [`session`]: sign-in, sign-out, [`Console`] (the signed-in user, the
+//!   API as them, their company, formatting, the page frame) and [`Form`]
+//!   (a form body whose CSRF token is checked before anything else).
+//! - [`layout`]: the page frame (navigation by role, skip link, inline
+//!   stylesheet under a strict CSP), [`layout::csrf_field`], error pages.
+//! - [`fmt`]: money, dates and times in the company's locale and zone.
+//! - [`pages`]: one module per page or group of pages.
+//!
+//! # How to add a page
+//! 1. A module under `pages/` (say `pages/tickets.rs`), registered in
+//!    `pages/mod.rs` and routed in [`console_routes`] by its full path
+//!    (`/console/tickets/{id}`).
+//! 2. A handler takes [`Console`] first (no session: the sign-in page),
+//!    then any `Path`/`Query`, and for a POST [`Form<T>`] last (`T` a
+//!    `#[serde(deny_unknown_fields)]` struct of the other fields). It returns
+//!    `Result<Response, ApiFailure>`:
+//!    ```ignore
+//!    pub async fn ticket(c: Console, Path(id): Path<TicketId>) -> Result<Response, ApiFailure> {
+//!        let t: Ticket = c.api.get(&format!("/api/v1/tickets/{id}")).await?; // 404 page for another tenant's id
+//!        Ok(c.page(Section::Tickets, &t.subject, html! { h1 { (t.subject) } }))
+//!    }
+//!    ```
+//! 3. A form: `form method="post" action="..." { (layout::csrf_field(c.csrf())) ... }`.
+//!    Its handler sends the API call and, on a 422 (`f.is_validation()`),
+//!    re-renders the form with `c.page_with(f.status, ...)`, showing
+//!    `f.message`, `layout::field_problems(&f.fields)` or `f.field("name")`
+//!    beside each input; on success it answers `see_other(...)` (303).
+//! 4. Money and dates through `c.fmt` ([`fmt::Fmt`]); never format by hand.
+//! 5. Tests in `tests/api/console.rs` (or a sibling module): status, title,
+//!    the tenant's data and not another's (another tenant's id → 404 page),
+//!    the form's CSRF token, a POST without it → 403.
+
+pub mod api_client;
+pub mod fmt;
+pub mod layout;
+pub mod pages;
+pub mod session;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use nestogy_api::AppState;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use api_client::{Api, ApiFailure};
+pub use session::{Console, Form};
+
+/// What console handlers reach: the application's state (database, clock,
+/// keys) and the API's router, which every page calls.
+#[derive(Clone)]
+pub struct WebState {
+    pub app: AppState,
+    pub api: Router,
+}
+
+/// Largest form the console accepts (uploads will go straight to the API).
+pub const FORM_LIMIT: usize = 1024 * 1024;
+
+/// The console's routes, by full path, before middleware.
+pub fn console_routes() -> Router<WebState> {
+    Router::new()
+        .route("/console", get(pages::home::home))
+        .route(
+            "/console/login",
+            get(session::login_page).post(session::login),
+        )
+        .route("/console/logout", post(session::logout))
+        .route(
+            "/console/logout-everywhere",
+            post(session::logout_everywhere),
+        )
+        .route("/console/{*rest}", any(not_found))
+}
+
+/// The whole site: the console under `/console`, and every other path
+/// answered by [`nestogy_api::app`] unchanged.
+pub fn app(state: AppState) -> Router {
+    app_with_timeout(state, nestogy_api::REQUEST_TIMEOUT)
+}
+
+/// [`app`] with a request timeout of its own (the API's and the console's).
+pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
+    let api = nestogy_api::app_with_timeout(state.clone(), request_timeout);
+    let web = WebState {
+        app: state,
+        api: api.clone(),
+    };
+    let request_id = HeaderName::from_static("x-request-id");
+    console_routes()
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            session::end_sessions,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
+        .with_state(web)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http())
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(panic_page))
+                .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    request_timeout,
+                )),
+        )
+        .fallback_service(api)
+}
+
+async fn not_found() -> Response {
+    layout::problem(
+        StatusCode::NOT_FOUND,
+        None,
+        "there is no such page in the console",
+        &[],
+    )
+}
+
+fn panic_page(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("console: a page panicked");
+    layout::problem(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        None,
+        "something went wrong on our side; try again in a moment",
+        &[],
+    )
+}

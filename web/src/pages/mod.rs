@@ -1,0 +1,3 @@
+//! The console's pages, one module per page or group of pages.
+
+pub mod home;
