@@ -364,22 +364,18 @@ async fn fetch_loop(s: Arc<Shared>, tasks: Tasks, mut stop: watch::Receiver<bool
     let mut claiming = tokio::task::JoinSet::new();
     while !*stop.borrow() {
         while claiming.try_join_next().is_some() {}
-        // Wait for a free slot, then take every free slot (up to the batch)
-        // and read as many entries as slots were taken.
-        let mut slots = tokio::select! {
+        // Wait for a free slot, then read as many entries as slots are free
+        // (up to the batch). Only that first slot is held while the read
+        // blocks: the reclaimer takes over a dead worker's jobs with the
+        // others meanwhile.
+        let first = tokio::select! {
             p = s.slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             _ = stop.changed() => break,
         };
-        let more = s
+        let room = 1 + s
             .slots
             .available_permits()
             .min(s.cfg.fetch_batch.saturating_sub(1));
-        if more > 0
-            && let Ok(p) = s.slots.clone().try_acquire_many_owned(more as u32)
-        {
-            slots.merge(p);
-        }
-        let room = slots.num_permits();
         let c = match conn.as_mut() {
             Some(c) => c,
             None => match s.ctx.queue.dedicated().await {
@@ -403,6 +399,27 @@ async fn fetch_loop(s: Arc<Shared>, tasks: Tasks, mut stop: watch::Receiver<bool
                     // Read as the stop came: not claimed, so back at once.
                     put_back(&s, deliveries).await;
                 } else {
+                    // A slot for each entry read, taken before the next read
+                    // counts the free ones; waited for if the reclaimer took
+                    // some meanwhile.
+                    let mut slots = first;
+                    let want = (deliveries.len() - 1) as u32;
+                    if want > 0 {
+                        let more = match s.slots.clone().try_acquire_many_owned(want) {
+                            Ok(p) => Ok(p),
+                            Err(_) => tokio::select! {
+                                p = s.slots.clone().acquire_many_owned(want) => p,
+                                _ = stop.changed() => {
+                                    put_back(&s, deliveries).await;
+                                    break;
+                                }
+                            },
+                        };
+                        match more {
+                            Ok(p) => slots.merge(p),
+                            Err(_) => break,
+                        }
+                    }
                     let (s, tasks) = (s.clone(), tasks.clone());
                     claiming.spawn(async move {
                         start(&s, &tasks, deliveries, false, Some(slots)).await;
