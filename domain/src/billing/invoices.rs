@@ -75,7 +75,9 @@ pub struct Invoice {
     pub number: Option<String>,
     pub status: InvoiceStatus,
     pub currency: String,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub issue_date: NaiveDate,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub due_date: NaiveDate,
     pub discount: Option<Discount>,
     pub notes: Option<String>,
@@ -92,8 +94,10 @@ pub struct Invoice {
     pub quote_id: Option<QuoteId>,
     /// The recurring template that billed it, and the period it bills.
     pub recurring_invoice_id: Option<RecurringId>,
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub period_start: Option<NaiveDate>,
     /// The period's last day.
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub period_end: Option<NaiveDate>,
     /// The billing run that created it.
     pub billing_run_id: Option<BillingRunId>,

@@ -1194,6 +1194,7 @@ pub struct BillingRunSummary {
     pub id: BillingRunId,
     /// The run's fan-out job (`GET /api/v1/jobs/{id}`): the run's own id.
     pub job_id: JobId,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub as_of: NaiveDate,
     /// `schedule` or `manual`.
     pub trigger: String,
