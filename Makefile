@@ -5,7 +5,7 @@ export DATABASE_URL ?= postgres://postgres:postgres@127.0.0.1:5432/nestogy
 export REDIS_URL ?= redis://127.0.0.1:6379
 export NESTOGY_BIND ?= 127.0.0.1:8080
 
-.PHONY: run test contract services build bench bench-jobs bench-billing bench-render bench-documents bench-inbound bench-reports lint
+.PHONY: run test contract services build bench bench-jobs bench-billing bench-render bench-documents bench-inbound bench-reports bench-console lint
 
 services:
 	@bash scripts/services.sh
@@ -65,3 +65,7 @@ bench-inbound: services
 ## Benchmark report aggregation and reads: 1,000,000 tickets and invoice lines (see benches/reports.rs).
 bench-reports: services
 	cargo bench --bench reports
+
+## The console's busiest pages for a tenant with 1,000,000 tickets (README: Benchmarks).
+bench-console: services
+	cargo bench --bench console

@@ -1,6 +1,9 @@
 //! What the benchmarks share: a throw-away database, the queue, and worker
 //! runtimes inside the benchmark process.
 
+#[allow(dead_code)]
+pub mod seed;
+
 use nestogy_domain::{Db, kernel::clock, kernel::db};
 use nestogy_jobs::{JobContext, RedisQueue};
 use tokio::sync::watch;
