@@ -312,6 +312,15 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
             .unwrap()
             .contains("fw.log")
     );
+    assert_eq!(a.headers["content-type"], "text/plain");
+    assert!(
+        a.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    let nf = get(&app, &format!("{base}/attachments/{id}"), &s.cookie).await;
+    assert_eq!(nf.status, StatusCode::NOT_FOUND);
 
     // Another tenant's ticket, and a made-up id: the 404 page.
     let nf = get(&app, &format!("/console/tickets/{theirs}"), &s.cookie).await;
@@ -377,9 +386,35 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     assert_eq!(time.body["data"][0]["minutes"], 45);
     assert_eq!(time.body["data"][0]["billable"], true);
 
+    // A public reply is mailed to the contact; on a ticket with no one to
+    // mail, the API's 409 is shown beside the form.
+    let r = send(
+        "messages",
+        vec![("kind", "reply".into()), ("body", "We are on it.".into())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let msgs = app
+        .get(&format!("/api/v1/tickets/{id}/messages"), &t.admin)
+        .await;
+    let last = msgs.body.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["kind"], "reply");
+    assert_eq!(last["body"], "We are on it.");
+    let lonely = open_ticket(&app, &t.admin, json!({"subject": "No contact"})).await;
+    let r = post(
+        &app,
+        &format!("/console/tickets/{lonely}/messages"),
+        &s.cookie,
+        &[("csrf", &csrf), ("kind", "reply"), ("body", "Hello?")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(r.has_id("message-form") && r.html.contains("Hello?"));
+
     // The page shows it all, with the history.
     let p = get(&app, &base, &s.cookie).await;
     assert!(p.html.contains("Escalated to the ISP."));
+    assert!(p.html.contains("Public reply") && p.html.contains("We are on it."));
     assert!(p.html.contains("Router swap"));
     assert!(p.html.contains("new → in_progress"), "{}", p.html);
     assert!(p.html.contains("critical") && p.html.contains("vpn, network"));

@@ -954,9 +954,20 @@ pub async fn attachment(
             r.headers_mut().insert(name, v.clone());
         }
     }
-    r.headers_mut().insert(
+    // A client's file is never a page of the console: no script, no
+    // style, its own origin if a browser shows it anyway.
+    let h = r.headers_mut();
+    h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
     );
     Ok(r)
 }
