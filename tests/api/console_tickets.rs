@@ -7,8 +7,9 @@ use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::common::TestApp;
+use crate::common::{PASSWORD, TestApp};
 use crate::console::{Page, admin_email, get, post, sign_in, user};
+use crate::webdriver::Browser;
 
 async fn open_ticket(app: &TestApp, token: &str, body: Value) -> String {
     let r = app.post("/api/v1/tickets", token, body).await;
@@ -86,6 +87,22 @@ async fn the_queue_filters_pages_and_acts_in_bulk() {
     }
     let csrf = q.csrf();
     assert!(!csrf.is_empty());
+    // The keyboard script: first-party, allowed by the page's CSP.
+    assert!(
+        q.html
+            .contains("<script src=\"/console/static/app.js\" defer></script>")
+    );
+    let csp = q.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let js = get(&app, "/console/static/app.js", "").await;
+    assert_eq!(js.status, StatusCode::OK);
+    assert!(
+        js.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.html.contains("#queue tbody tr") && js.html.contains("\"j\""));
 
     // The next page keeps the filters.
     let low = get(&app, "/console/tickets?priority=low", &s.cookie).await;
@@ -545,4 +562,50 @@ async fn a_new_ticket_is_opened_through_the_api() {
     let q = get(&app, "/console/tickets", &a.cookie).await;
     assert_eq!(q.status, StatusCode::FORBIDDEN);
     assert!(q.html.contains("id=\"problem\""));
+}
+
+/// In chromium: the queue's keys (j and k move, Enter opens the ticket)
+/// from the first-party script under the page's CSP, and the ticket page
+/// (screenshot at `target/test-artifacts/console-ticket.png`).
+#[tokio::test]
+async fn the_queue_keys_work_in_a_real_browser() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Keys Console").await;
+    for subject in ["First ask", "Second ask", "Third ask"] {
+        open_ticket(
+            &app,
+            &t.admin,
+            json!({"subject": subject, "description": "x"}),
+        )
+        .await;
+    }
+    // The queue is newest first: the second row is the second-newest.
+    let list = app.get("/api/v1/tickets", &t.admin).await;
+    let second = list.body["data"][1].clone();
+    let (base, stop) = crate::common::serve(app.web.clone()).await;
+
+    let b = Browser::start().await;
+    b.goto(&format!("{base}/console/login")).await;
+    b.type_into("#email", &admin_email("Keys Console")).await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_for_text("h1", "Home").await;
+    b.goto(&format!("{base}/console/tickets")).await;
+    b.wait_for_text("h1", "Tickets").await;
+    b.click("h1").await;
+    for key in ["j", "j", "j", "k"] {
+        b.press(key).await;
+    }
+    let current = b.find("#queue tr.current").await;
+    assert!(!current.is_empty());
+    b.press("\u{E007}").await;
+    b.wait_for_text("h1", second["subject"].as_str().unwrap())
+        .await;
+    assert!(b.current_url().await.ends_with(&format!(
+        "/console/tickets/{}",
+        second["id"].as_str().unwrap()
+    )));
+    b.keep_screenshot("console-ticket.png").await;
+    b.quit().await;
+    let _ = stop.send(());
 }

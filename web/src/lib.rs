@@ -130,6 +130,7 @@ pub fn console_routes() -> Router<WebState> {
             "/console/tickets/{id}/attachments/{attachment_id}",
             get(pages::tickets::attachment),
         )
+        .route(pages::tickets::SCRIPT_PATH, get(pages::tickets::script))
         // end tickets
         .route("/console/{*rest}", any(not_found))
 }
