@@ -245,6 +245,25 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     let t = app.tenant("Ticket Console").await;
     let other = app.tenant("Ticket Other").await;
     let client = app.client(&t.admin, "Globex").await;
+    // An SLA for high tickets, and a company in New York: the clocks'
+    // due times are shown in its zone.
+    let r = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/sla/policies/high",
+            Some(&t.admin),
+            Some(json!({"first_response_minutes": 60, "resolution_minutes": 480})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .patch(
+            "/api/v1/company",
+            &t.admin,
+            json!({"time_zone": "America/New_York"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let c = app
         .post(
             &format!("/api/v1/clients/{client}/contacts"),
@@ -302,6 +321,18 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
         assert!(p.html.contains(text), "{text} missing");
     }
     assert!(p.has_id("response-due") && p.has_id("history"));
+    let new_york = nestogy_web::fmt::Fmt {
+        locale: nestogy_domain::billing::locale::Locale::EnUs,
+        zone: chrono_tz::America::New_York,
+    };
+    let sla = &ticket(&app, &t.admin, &id).await["sla"];
+    for key in ["response_due", "resolution_due"] {
+        let due: chrono::DateTime<chrono::Utc> =
+            serde_json::from_value(sla[key].clone()).expect("a due time");
+        let shown = new_york.datetime(due);
+        assert!(shown.ends_with("EST") || shown.ends_with("EDT"), "{shown}");
+        assert!(p.html.contains(&shown), "{shown} not in {}", p.html);
+    }
     let csrf = p.csrf();
     for form in [
         "status-form",
