@@ -62,7 +62,7 @@ async fn the_queue_filters_pages_and_acts_in_bulk() {
     let fire = open_ticket(
         &app,
         &t.admin,
-        json!({"subject": "Printer on fire", "priority": "high", "client_id": client}),
+        json!({"subject": "Printer on fire", "priority": "high", "client_id": client, "tags": ["hardware"]}),
     )
     .await;
     let (tech_id, tech) = user(&app, &t.admin, "tech").await;
@@ -132,6 +132,16 @@ async fn the_queue_filters_pages_and_acts_in_bulk() {
     )
     .await;
     assert!(by_client.html.contains("(1)"), "{}", by_client.html);
+    let tagged = get(&app, "/console/tickets?tag=Hardware", &s.cookie).await;
+    assert!(tagged.html.contains("(1)"), "{}", tagged.html);
+    assert!(tagged.has_id(&format!("ticket-{fire}")));
+    let combined = get(
+        &app,
+        "/console/tickets?priority=low&q=printer&status=new",
+        &s.cookie,
+    )
+    .await;
+    assert!(combined.has_id("no-tickets"), "{}", combined.html);
     let bad = get(&app, "/console/tickets?status=nonsense", &s.cookie).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 

@@ -463,13 +463,21 @@ async fn ticket_page(
         Names::load(&c),
     );
     let (messages, history, time, names) = (messages?, history?, time?, names?);
+    // The ticket's own client and contact, by id (a deleted one: none).
+    let client = match t.client_id {
+        Some(cl) => gone(
+            c.api
+                .get_optional::<Client>(format!("/api/v1/clients/{cl}"))
+                .await,
+        )?,
+        None => None,
+    };
     let contact = match (t.client_id, t.contact_id) {
-        (Some(cl), Some(ct)) => c
-            .api
-            .get_optional::<Contact>(format!("/api/v1/clients/{cl}/contacts/{ct}"))
-            .await
-            .ok()
-            .flatten(),
+        (Some(cl), Some(ct)) => gone(
+            c.api
+                .get_optional::<Contact>(format!("/api/v1/clients/{cl}/contacts/{ct}"))
+                .await,
+        )?,
         _ => None,
     };
     let status = problem
@@ -489,7 +497,7 @@ async fn ticket_page(
         h1 { "#" (t.number) " " (t.subject) }
         section.card #ticket-header aria-label="Ticket" {
             dl.figures {
-                dt { "Client" } dd #client { (names.client(t.client_id).unwrap_or_else(|| "none".into())) }
+                dt { "Client" } dd #client { @match &client { Some(cl) => { (cl.name) } None => { span.muted { "none" } } } }
                 dt { "Contact" } dd #contact {
                     @match (&contact, &t.requester_email) {
                         (Some(ct), _) => { (ct.name) @if let Some(e) = &ct.email { " <" (e) ">" } }
@@ -523,6 +531,14 @@ async fn ticket_page(
         (history_block(&c, &history, &names))
     };
     Ok(c.page_with(status, Some(Section::Tickets), &title, body))
+}
+
+/// A read whose 404 means "no longer there": `None`.
+fn gone<T>(r: Result<Option<T>, ApiFailure>) -> Result<Option<T>, ApiFailure> {
+    match r {
+        Err(f) if f.status == StatusCode::NOT_FOUND => Ok(None),
+        r => r,
+    }
 }
 
 fn clock(
