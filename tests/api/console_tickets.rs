@@ -607,7 +607,8 @@ async fn a_new_ticket_is_opened_through_the_api() {
 
 /// In chromium: the queue's keys (j and k move, Enter opens the ticket)
 /// from the first-party script under the page's CSP, and the ticket page
-/// (screenshot at `target/test-artifacts/console-ticket.png`).
+/// (screenshots at `target/test-artifacts/console-queue.png` and
+/// `console-ticket.png`).
 #[tokio::test]
 async fn the_queue_keys_work_in_a_real_browser() {
     let app = TestApp::new().await;
@@ -639,6 +640,7 @@ async fn the_queue_keys_work_in_a_real_browser() {
     }
     let current = b.find("#queue tr.current").await;
     assert!(!current.is_empty());
+    b.keep_screenshot("console-queue.png").await;
     b.press("\u{E007}").await;
     b.wait_for_text("h1", second["subject"].as_str().unwrap())
         .await;

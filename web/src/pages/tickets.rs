@@ -259,7 +259,7 @@ async fn queue_page(
                 }
             } }
             @if page.data.is_empty() { p.muted #no-tickets { "No ticket matches these filters." } }
-            fieldset {
+            fieldset.inline {
                 legend { "With the selected tickets" }
                 label for="bulk-assignee" { "Assign to" }
                 select #bulk-assignee name="assignee_id" {
@@ -285,7 +285,7 @@ async fn queue_page(
 fn filter_form(f: &Filters, names: &Names) -> Markup {
     let sel = |a: &str, b: &str| a == b;
     html! {
-        form #filters method="get" action="/console/tickets" {
+        form.inline #filters method="get" action="/console/tickets" {
             fieldset {
                 legend { "Status" }
                 @for s in TicketStatus::ALL {
