@@ -305,7 +305,7 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
         .as_str()
         .unwrap()
         .to_owned();
-    let (tech_id, _) = user(&app, &t.admin, "tech").await;
+    let (tech_id, tech) = user(&app, &t.admin, "tech").await;
     let rate = app
         .patch(
             "/api/v1/company",
@@ -521,6 +521,27 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(ticket(&app, &other.admin, &theirs).await["status"], "new");
+
+    // A tech (who may not list users) assigns to themselves or nobody.
+    let ts = sign_in(&app, &tech).await;
+    let p = get(&app, &base, &ts.cookie).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.html);
+    assert!(
+        p.html
+            .contains(&format!("<option value=\"{tech_id}\" selected>"))
+    );
+    let r = post(
+        &app,
+        &format!("{base}/assign"),
+        &ts.cookie,
+        &[("csrf", &p.csrf()), ("assignee_id", "")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(
+        ticket(&app, &t.admin, &id).await["assignee_id"],
+        Value::Null
+    );
 }
 
 /// A new ticket: the tenant's clients to choose from, the API's 422 beside
