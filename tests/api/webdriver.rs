@@ -229,6 +229,15 @@ impl Browser {
         .await;
     }
 
+    /// Presses and releases `key` (a character, or a WebDriver key code
+    /// such as `"\u{E007}"` for Enter) where the focus is.
+    pub async fn press(&self, key: &str) {
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": key}, {"type": "keyUp", "value": key}]}]});
+        self.send(reqwest::Method::POST, &self.at("/actions"), Some(actions))
+            .await;
+    }
+
     /// The rendered text of the element `css` selects.
     pub async fn text(&self, css: &str) -> String {
         let e = self.find(css).await;

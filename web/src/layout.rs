@@ -131,6 +131,13 @@ form.stack{background:var(--card);border:1px solid var(--line);border-radius:6px
 form.stack label{display:block;margin:.7em 0 .2em;font-weight:600}\
 form.stack input{width:100%;padding:.5em;font:inherit;border:1px solid #7d8496;border-radius:4px}\
 form.stack .hint{font-weight:400;color:var(--muted)}\
+form.stack input[type=checkbox],form.stack input[type=radio]{width:auto}\
+form.stack select,form.stack textarea{width:100%;padding:.5em;font:inherit;border:1px solid #7d8496;border-radius:4px}\
+fieldset{border:1px solid var(--line);border-radius:4px;margin:.5em 0}tr.current{background:#eef2fb}\
+article.message{background:var(--card);border:1px solid var(--line);border-left:4px solid var(--line);border-radius:6px;padding:.5em 1em;margin:.6em 0}\
+article.note{border-left-color:#e89b0c;background:#fff8e6}article.message h3{font-size:1em;margin:0 0 .3em}\
+section.card+.grid,.grid+section,.grid+form,section+form,form+section{margin-top:1em}\
+.inline label{margin:0 .3em 0 .9em;white-space:nowrap}.inline select,.inline input{margin:.2em 0}.inline button{margin-left:.9em}\
 .field-problem{color:var(--bad);margin:.2em 0 0}\
 button{font:inherit;padding:.45em 1em;border-radius:4px;border:1px solid #163a8f;background:var(--accent);color:#fff;cursor:pointer}\
 form.stack button{margin-top:1em}\

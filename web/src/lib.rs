@@ -103,6 +103,35 @@ pub fn console_routes() -> Router<WebState> {
             "/console/logout-everywhere",
             post(session::logout_everywhere),
         )
+        // tickets
+        .route("/console/tickets", get(pages::tickets::queue))
+        .route("/console/tickets/bulk", post(pages::tickets::bulk))
+        .route(
+            "/console/tickets/new",
+            get(pages::tickets::new_ticket).post(pages::tickets::create_ticket),
+        )
+        .route("/console/tickets/{id}", get(pages::tickets::ticket))
+        .route(
+            "/console/tickets/{id}/status",
+            post(pages::tickets::set_status),
+        )
+        .route(
+            "/console/tickets/{id}/priority",
+            post(pages::tickets::set_priority),
+        )
+        .route("/console/tickets/{id}/assign", post(pages::tickets::assign))
+        .route("/console/tickets/{id}/tags", post(pages::tickets::set_tags))
+        .route(
+            "/console/tickets/{id}/messages",
+            post(pages::tickets::add_message),
+        )
+        .route("/console/tickets/{id}/time", post(pages::tickets::log_time))
+        .route(
+            "/console/tickets/{id}/attachments/{attachment_id}",
+            get(pages::tickets::attachment),
+        )
+        .route(pages::tickets::SCRIPT_PATH, get(pages::tickets::script))
+        // end tickets
         .route("/console/{*rest}", any(not_found))
 }
 

@@ -519,7 +519,7 @@ pub async fn set_event_mail(
 }
 
 /// An SLA state a ticket reached.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct SlaEvent {
     pub ticket_id: TicketId,
     pub target: String,

@@ -703,7 +703,7 @@ async fn record_status(
 }
 
 /// One status change.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StatusChange {
     pub from: Option<TicketStatus>,
     pub to: TicketStatus,
@@ -816,7 +816,7 @@ fn dedup(ids: &[TicketId]) -> Vec<TicketId> {
 
 // ---- messages ----
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Attachment {
     pub id: AttachmentId,
     pub filename: String,
@@ -824,7 +824,7 @@ pub struct Attachment {
     pub size_bytes: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TicketMessage {
     pub id: TicketMessageId,
     pub kind: MessageKind,

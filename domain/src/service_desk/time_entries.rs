@@ -38,7 +38,7 @@ fn minutes_between(start: DateTime<Utc>, end: DateTime<Utc>) -> i64 {
     ((secs + 30) / 60).max(1)
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TimeEntry {
     pub id: TimeEntryId,
     pub user_id: UserId,

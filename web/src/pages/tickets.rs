@@ -1,0 +1,1104 @@
+//! `/console/tickets`: the queue (the API's list with its filters, 50 a
+//! page, bulk assign and bulk status), one ticket (header, SLA clocks,
+//! thread, history, time, and the forms that act on it) and a new ticket.
+//!
+//! Filters are the API's own query parameters, in the page's URL, so a
+//! filtered queue is a bookmarkable link (the API has no saved views).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use nestogy_api::admin::session::see_other;
+use nestogy_domain::customers::clients::Client;
+use nestogy_domain::customers::contacts::Contact;
+use nestogy_domain::identity::users::User;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::service_desk::sla::SlaEvent;
+use nestogy_domain::service_desk::sla_clock::SlaState;
+use nestogy_domain::service_desk::tickets::{
+    MessageKind, Priority, StatusChange, Ticket, TicketMessage, TicketStatus,
+};
+use nestogy_domain::service_desk::time_entries::TimeEntry;
+use nestogy_domain::{AttachmentId, TicketId, UserId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api_client::{ApiBody, ApiFailure, query};
+use crate::layout::{Section, csrf_field, field_problems};
+use crate::session::{Console, Form};
+
+/// Where the console's script is served ([`script`]).
+pub const SCRIPT_PATH: &str = "/console/static/app.js";
+
+/// Rows of the queue per page.
+const PAGE_SIZE: &str = "50";
+
+// ---- the queue ----
+
+/// The queue's filters, as the page's query string has them (and as the
+/// API's list takes them).
+#[derive(Debug, Default, Clone)]
+struct Filters {
+    status: Vec<String>,
+    priority: String,
+    client_id: String,
+    assignee_id: String,
+    unassigned: bool,
+    sla_state: String,
+    tag: String,
+    q: String,
+}
+
+impl Filters {
+    /// The filters of `pairs`; other keys are left to [`Extra`].
+    fn read(pairs: &[(String, String)]) -> Self {
+        let mut f = Filters::default();
+        for (k, v) in pairs {
+            let v = v.trim().to_owned();
+            match k.as_str() {
+                "status" => f.status.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned),
+                ),
+                "priority" => f.priority = v,
+                "client_id" => f.client_id = v,
+                "assignee_id" => f.assignee_id = v,
+                "unassigned" => f.unassigned = v == "true",
+                "sla_state" => f.sla_state = v,
+                "tag" => f.tag = v,
+                "q" => f.q = v,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn pairs(&self) -> Vec<(&str, &str)> {
+        let mut p: Vec<(&str, &str)> = self.status.iter().map(|s| ("status", s.as_str())).collect();
+        p.extend([
+            ("priority", self.priority.as_str()),
+            ("client_id", self.client_id.as_str()),
+            ("assignee_id", self.assignee_id.as_str()),
+            ("unassigned", if self.unassigned { "true" } else { "" }),
+            ("sla_state", self.sla_state.as_str()),
+            ("tag", self.tag.as_str()),
+            ("q", self.q.as_str()),
+        ]);
+        p
+    }
+
+    /// `?status=new&status=open&...`: the queue's own URL query.
+    fn console_query(&self) -> String {
+        query(&self.pairs())
+    }
+
+    /// The API list's path for one page from `cursor`.
+    fn api_path(&self, cursor: &str) -> String {
+        let status = self.status.join(",");
+        let mut p = vec![
+            ("limit", PAGE_SIZE),
+            ("cursor", cursor),
+            ("status", status.as_str()),
+        ];
+        p.extend(self.pairs().into_iter().filter(|(k, _)| *k != "status"));
+        format!("/api/v1/tickets{}", query(&p))
+    }
+}
+
+fn pairs_of(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn value_of<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
+/// Names of the company's clients and users, for the pages' cells and
+/// selects. Users only when the role may list them (admins); others see
+/// themselves by name.
+struct Names {
+    clients: Vec<Client>,
+    users: Option<Vec<User>>,
+    me: User,
+}
+
+impl Names {
+    async fn load(c: &Console) -> Result<Self, ApiFailure> {
+        let (clients, users) = tokio::join!(
+            c.api
+                .get::<Page<Client>>("/api/v1/clients?limit=200&status=all"),
+            c.api
+                .get_optional::<Page<User>>("/api/v1/users?limit=200&active=true"),
+        );
+        Ok(Names {
+            clients: clients?.data,
+            users: users?.map(|p| p.data),
+            me: c.user.clone(),
+        })
+    }
+
+    fn client(&self, id: Option<impl ToString>) -> Option<String> {
+        let id = id?.to_string();
+        Some(
+            self.clients
+                .iter()
+                .find(|cl| cl.id.to_string() == id)
+                .map(|cl| cl.name.clone())
+                .unwrap_or_else(|| "(another client)".to_owned()),
+        )
+    }
+
+    fn user(&self, id: Option<UserId>) -> Option<String> {
+        let id = id?;
+        if id == self.me.id {
+            return Some(self.me.name.clone());
+        }
+        Some(
+            self.users
+                .iter()
+                .flatten()
+                .find(|u| u.id == id)
+                .map(|u| u.name.clone())
+                .unwrap_or_else(|| "another user".to_owned()),
+        )
+    }
+
+    /// The users a ticket can be assigned to: techs and admins, or only
+    /// the signed-in user when the role cannot list users.
+    fn assignable(&self) -> Vec<(String, String)> {
+        use nestogy_domain::kernel::roles::Role;
+        match &self.users {
+            Some(us) => us
+                .iter()
+                .filter(|u| matches!(u.role, Role::Admin | Role::Tech))
+                .map(|u| (u.id.to_string(), u.name.clone()))
+                .collect(),
+            None => vec![(self.me.id.to_string(), self.me.name.clone())],
+        }
+    }
+}
+
+/// `GET /console/tickets`: the queue.
+pub async fn queue(c: Console, RawQuery(raw): RawQuery) -> Result<Response, ApiFailure> {
+    let pairs = pairs_of(raw.as_deref());
+    queue_page(c, &pairs, None).await
+}
+
+async fn queue_page(
+    c: Console,
+    pairs: &[(String, String)],
+    problem: Option<ApiFailure>,
+) -> Result<Response, ApiFailure> {
+    let filters = Filters::read(pairs);
+    let cursor = value_of(pairs, "cursor");
+    let (page, names) = tokio::join!(
+        c.api.get::<Page<Ticket>>(filters.api_path(cursor)),
+        Names::load(&c)
+    );
+    let (page, names) = (page?, names?);
+    let notice = match (value_of(pairs, "changed"), value_of(pairs, "did")) {
+        ("", _) => None,
+        (n, "assign") => Some(format!("{n} ticket(s) assigned.")),
+        (n, _) => Some(format!("{n} ticket(s) changed status.")),
+    };
+    let here = filters.console_query();
+    let next = page.next_cursor.as_deref().map(|cur| {
+        let mut p = filters.pairs();
+        p.push(("cursor", cur));
+        format!("/console/tickets{}", query(&p))
+    });
+    let status = problem.as_ref().map(|f| f.status).unwrap_or(StatusCode::OK);
+    let body = html! {
+        h1 { "Tickets " span.muted { "(" (page.total) ")" } }
+        p { a #new-ticket href="/console/tickets/new" { "New ticket" } }
+        (filter_form(&filters, &names))
+        p.muted { "This page's address keeps its filters: bookmark it to come back to this view." }
+        @if let Some(n) = notice { p.notice #bulk-result role="status" { (n) } }
+        @if let Some(f) = &problem {
+            p.problem #problem role="alert" { (f.message) }
+            (field_problems(&f.fields))
+        }
+        form #bulk method="post" action="/console/tickets/bulk" {
+            (csrf_field(c.csrf()))
+            input type="hidden" name="back" value=(here.trim_start_matches('?'));
+            div.scroll { table #queue {
+                thead { tr {
+                    th { span.skip { "Select" } }
+                    th.n { "#" } th { "Subject" } th { "Client" } th { "Status" }
+                    th { "Priority" } th { "Assignee" } th { "SLA" } th { "Updated" }
+                } }
+                tbody {
+                    @for t in &page.data {
+                        tr id={ "ticket-" (t.id) } {
+                            td { input type="checkbox" name="ids" value=(t.id) id={ "select-" (t.id) }
+                                aria-label={ "Select ticket " (t.number) }; }
+                            td.n { (t.number) }
+                            td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
+                            td { (names.client(t.client_id).unwrap_or_default()) }
+                            td { (t.status.as_str()) }
+                            td { (t.priority.as_str()) }
+                            td { @match names.user(t.assignee_id) {
+                                Some(n) => { (n) }
+                                None => { span.muted { "unassigned" } }
+                            } }
+                            td { (sla_cell(&c, t)) }
+                            td { (c.fmt.datetime(t.updated_at)) }
+                        }
+                    }
+                }
+            } }
+            @if page.data.is_empty() { p.muted #no-tickets { "No ticket matches these filters." } }
+            fieldset.inline {
+                legend { "With the selected tickets" }
+                label for="bulk-assignee" { "Assign to" }
+                select #bulk-assignee name="assignee_id" {
+                    option value="" { "nobody" }
+                    @for (id, name) in names.assignable() { option value=(id) { (name) } }
+                }
+                button type="submit" name="action" value="assign" #bulk-assign { "Assign" }
+                " "
+                label for="bulk-status" { "Status" }
+                select #bulk-status name="status" {
+                    @for s in TicketStatus::ALL { option value=(s.as_str()) { (s.as_str()) } }
+                }
+                button type="submit" name="action" value="status" #bulk-set-status { "Set status" }
+            }
+        }
+        @if let Some(n) = next { p { a #next-page href=(n) { "Next page" } } }
+        p.muted { "Keys: j and k move through the tickets, Enter opens one." }
+        script src=(SCRIPT_PATH) defer {}
+    };
+    Ok(c.page_with(status, Some(Section::Tickets), "Tickets", body))
+}
+
+fn filter_form(f: &Filters, names: &Names) -> Markup {
+    let sel = |a: &str, b: &str| a == b;
+    html! {
+        form.inline #filters method="get" action="/console/tickets" {
+            fieldset {
+                legend { "Status" }
+                @for s in TicketStatus::ALL {
+                    label {
+                        input type="checkbox" name="status" value=(s.as_str())
+                            checked[f.status.iter().any(|x| x == s.as_str())];
+                        " " (s.as_str())
+                    }
+                    " "
+                }
+            }
+            label for="f-priority" { "Priority" }
+            select #f-priority name="priority" {
+                option value="" { "any" }
+                @for p in Priority::ALL {
+                    option value=(p.as_str()) selected[sel(&f.priority, p.as_str())] { (p.as_str()) }
+                }
+            }
+            label for="f-client" { "Client" }
+            select #f-client name="client_id" {
+                option value="" { "any" }
+                @for cl in &names.clients {
+                    option value=(cl.id) selected[f.client_id == cl.id.to_string()] { (cl.name) }
+                }
+            }
+            label for="f-assignee" { "Assignee" }
+            select #f-assignee name="assignee_id" {
+                option value="" { "anyone" }
+                @for (id, name) in names.assignable() {
+                    option value=(id) selected[sel(&f.assignee_id, &id)] { (name) }
+                }
+            }
+            label for="f-unassigned" {
+                input #f-unassigned type="checkbox" name="unassigned" value="true" checked[f.unassigned];
+                " Unassigned only"
+            }
+            label for="f-sla" { "SLA" }
+            select #f-sla name="sla_state" {
+                option value="" { "any" }
+                @for s in SlaState::ALL {
+                    option value=(s.as_str()) selected[sel(&f.sla_state, s.as_str())] { (s.as_str()) }
+                }
+            }
+            label for="f-tag" { "Tag" }
+            input #f-tag type="text" name="tag" value=(f.tag);
+            label for="f-q" { "Search" }
+            input #f-q type="search" name="q" value=(f.q);
+            button type="submit" #apply-filters { "Filter" }
+        }
+    }
+}
+
+/// The SLA state as text and a class, with the next due time.
+fn sla_cell(c: &Console, t: &Ticket) -> Markup {
+    let (class, text) = match t.sla.state {
+        Some(SlaState::Breached) => ("bad", "breached"),
+        Some(SlaState::Warning) => ("warn", "due soon"),
+        Some(SlaState::Ok) => ("ok", "on time"),
+        None => ("muted", "no SLA"),
+    };
+    let due = match (
+        t.sla.response_due,
+        t.first_response_at,
+        t.sla.resolution_due,
+    ) {
+        (Some(r), None, _) => Some(r),
+        (_, _, Some(r)) => Some(r),
+        _ => None,
+    };
+    html! {
+        span class={ "sla " (class) } { (text) }
+        @if let Some(d) = due.filter(|_| !t.status.is_done()) {
+            br; span.muted { "due " (c.fmt.datetime(d)) }
+        }
+    }
+}
+
+/// `POST /console/tickets/bulk`: the selected tickets assigned or moved.
+pub async fn bulk(c: Console, Form(fields): Form<Vec<(String, String)>>) -> Response {
+    let ids: Vec<&str> = fields
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    let action = value_of(&fields, "action");
+    let back = pairs_of(Some(value_of(&fields, "back")));
+    let result = match action {
+        "assign" => {
+            let assignee = value_of(&fields, "assignee_id");
+            let assignee = (!assignee.is_empty()).then_some(assignee);
+            c.api
+                .send::<Value>(
+                    Method::POST,
+                    "/api/v1/tickets/bulk-assign",
+                    &json!({ "ids": ids, "assignee_id": assignee }),
+                )
+                .await
+        }
+        _ => {
+            c.api
+                .send::<Value>(
+                    Method::POST,
+                    "/api/v1/tickets/bulk-status",
+                    &json!({ "ids": ids, "status": value_of(&fields, "status") }),
+                )
+                .await
+        }
+    };
+    match result {
+        Ok(v) => {
+            let n = v["changed"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0)
+                .to_string();
+            let filters = Filters::read(&back);
+            let mut p = filters.pairs();
+            let did = if action == "assign" {
+                "assign"
+            } else {
+                "status"
+            };
+            p.extend([("changed", n.as_str()), ("did", did)]);
+            see_other(&format!("/console/tickets{}", query(&p)))
+        }
+        Err(f) if f.is_validation() => queue_page(c, &back, Some(f))
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Err(f) => f.into_response(),
+    }
+}
+
+// ---- one ticket ----
+
+fn ticket_id(raw: &str) -> Result<TicketId, ApiFailure> {
+    raw.parse().map_err(|_| ApiFailure::not_found("ticket"))
+}
+
+#[derive(Deserialize)]
+struct History {
+    status_changes: Vec<StatusChange>,
+    sla_events: Vec<SlaEvent>,
+}
+
+/// Which form of the ticket page a failure belongs to.
+struct FormProblem {
+    form: &'static str,
+    failure: ApiFailure,
+    /// What the user typed, to show again.
+    typed: HashMap<&'static str, String>,
+}
+
+/// `GET /console/tickets/{id}`.
+pub async fn ticket(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    ticket_page(c, id, None).await
+}
+
+async fn ticket_page(
+    c: Console,
+    id: TicketId,
+    problem: Option<FormProblem>,
+) -> Result<Response, ApiFailure> {
+    let t: Ticket = c.api.get(format!("/api/v1/tickets/{id}")).await?;
+    let tid = id.to_string();
+    let (messages, history, time, names) = tokio::join!(
+        c.api
+            .get::<Vec<TicketMessage>>(format!("/api/v1/tickets/{id}/messages")),
+        c.api
+            .get::<History>(format!("/api/v1/tickets/{id}/history")),
+        c.api.get_optional::<Page<TimeEntry>>(format!(
+            "/api/v1/time-entries{}",
+            query(&[("ticket_id", tid.as_str()), ("limit", "200")])
+        )),
+        Names::load(&c),
+    );
+    let (messages, history, time, names) = (messages?, history?, time?, names?);
+    // The ticket's own client and contact, by id (a deleted one: none).
+    let client = match t.client_id {
+        Some(cl) => gone(
+            c.api
+                .get_optional::<Client>(format!("/api/v1/clients/{cl}"))
+                .await,
+        )?,
+        None => None,
+    };
+    let contact = match (t.client_id, t.contact_id) {
+        (Some(cl), Some(ct)) => gone(
+            c.api
+                .get_optional::<Contact>(format!("/api/v1/clients/{cl}/contacts/{ct}"))
+                .await,
+        )?,
+        _ => None,
+    };
+    let status = problem
+        .as_ref()
+        .map(|p| p.failure.status)
+        .unwrap_or(StatusCode::OK);
+    let title = format!("#{} {}", t.number, t.subject);
+    let base = format!("/console/tickets/{id}");
+    let problem_of = |form: &str| problem.as_ref().filter(|p| p.form == form);
+    let typed = |form: &str, field: &'static str| {
+        problem_of(form)
+            .and_then(|p| p.typed.get(field).cloned())
+            .unwrap_or_default()
+    };
+    let body = html! {
+        p { a href="/console/tickets" { "All tickets" } }
+        h1 { "#" (t.number) " " (t.subject) }
+        section.card #ticket-header aria-label="Ticket" {
+            dl.figures {
+                dt { "Client" } dd #client { @match &client { Some(cl) => { (cl.name) } None => { span.muted { "none" } } } }
+                dt { "Contact" } dd #contact {
+                    @match (&contact, &t.requester_email) {
+                        (Some(ct), _) => { (ct.name) @if let Some(e) = &ct.email { " <" (e) ">" } }
+                        (None, Some(e)) => { (t.requester_name.as_deref().unwrap_or_default()) " <" (e) ">" }
+                        _ => { "none" }
+                    }
+                }
+                dt { "Status" } dd #status { (t.status.as_str()) }
+                dt { "Priority" } dd #priority { (t.priority.as_str()) }
+                dt { "Assignee" } dd #assignee { (names.user(t.assignee_id).unwrap_or_else(|| "unassigned".into())) }
+                dt { "Tags" } dd #tags { @if t.tags.is_empty() { span.muted { "none" } } @else { (t.tags.join(", ")) } }
+                dt { "Response due" } dd #response-due { (clock(&c, t.sla.response_due, t.sla.response_state, t.first_response_at)) }
+                dt { "Resolution due" } dd #resolution-due { (clock(&c, t.sla.resolution_due, t.sla.resolution_state, t.resolved_at)) }
+                dt { "Opened" } dd { (c.fmt.datetime(t.created_at)) }
+            }
+        }
+        div.grid {
+            (status_form(&c, &base, &t, problem_of("status")))
+            (priority_form(&c, &base, &t, problem_of("priority")))
+            (assign_form(&c, &base, &t, &names, problem_of("assign")))
+            (tags_form(&c, &base, &t, problem_of("tags"), &typed("tags", "tags")))
+        }
+        section #thread aria-labelledby="thread-title" {
+            h2 #thread-title { "Conversation" }
+            @for m in &messages {
+                (message(&c, &base, m, &names))
+            }
+        }
+        (message_form(&c, &base, problem_of("message"), &typed("message", "body"), &typed("message", "kind")))
+        (time_block(&c, &base, time.as_ref(), &names, problem_of("time"), &typed("time", "minutes"), &typed("time", "description")))
+        (history_block(&c, &history, &names))
+    };
+    Ok(c.page_with(status, Some(Section::Tickets), &title, body))
+}
+
+/// A read whose 404 means "no longer there": `None`.
+fn gone<T>(r: Result<Option<T>, ApiFailure>) -> Result<Option<T>, ApiFailure> {
+    match r {
+        Err(f) if f.status == StatusCode::NOT_FOUND => Ok(None),
+        r => r,
+    }
+}
+
+fn clock(
+    c: &Console,
+    due: Option<chrono::DateTime<chrono::Utc>>,
+    state: Option<SlaState>,
+    met: Option<chrono::DateTime<chrono::Utc>>,
+) -> Markup {
+    let (class, text) = match state {
+        Some(SlaState::Breached) => ("bad", "breached"),
+        Some(SlaState::Warning) => ("warn", "due soon"),
+        Some(SlaState::Ok) => ("ok", "on time"),
+        None => ("muted", ""),
+    };
+    html! {
+        @match due {
+            None => { span.muted { "no SLA" } }
+            Some(d) => {
+                (c.fmt.datetime(d)) " "
+                span class={ "sla " (class) } { (text) }
+                @if let Some(m) = met { span.muted { " (met " (c.fmt.datetime(m)) ")" } }
+            }
+        }
+    }
+}
+
+fn problem_block(p: Option<&FormProblem>) -> Markup {
+    html! {
+        @if let Some(p) = p {
+            p.problem role="alert" { (p.failure.message) }
+            (field_problems(&p.failure.fields))
+        }
+    }
+}
+
+fn status_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>) -> Markup {
+    html! {
+        form.stack #status-form method="post" action={ (base) "/status" } {
+            (csrf_field(c.csrf()))
+            (problem_block(p))
+            label for="status-select" { "Status" }
+            select #status-select name="status" {
+                @for s in TicketStatus::ALL {
+                    option value=(s.as_str()) selected[*s == t.status] { (s.as_str()) }
+                }
+            }
+            button type="submit" { "Change status" }
+        }
+    }
+}
+
+fn priority_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>) -> Markup {
+    html! {
+        form.stack #priority-form method="post" action={ (base) "/priority" } {
+            (csrf_field(c.csrf()))
+            (problem_block(p))
+            label for="priority-select" { "Priority" }
+            select #priority-select name="priority" {
+                @for s in Priority::ALL {
+                    option value=(s.as_str()) selected[*s == t.priority] { (s.as_str()) }
+                }
+            }
+            button type="submit" { "Change priority" }
+        }
+    }
+}
+
+fn assign_form(
+    c: &Console,
+    base: &str,
+    t: &Ticket,
+    names: &Names,
+    p: Option<&FormProblem>,
+) -> Markup {
+    let current = t.assignee_id.map(|u| u.to_string()).unwrap_or_default();
+    html! {
+        form.stack #assign-form method="post" action={ (base) "/assign" } {
+            (csrf_field(c.csrf()))
+            (problem_block(p))
+            label for="assignee-select" { "Assignee" }
+            select #assignee-select name="assignee_id" {
+                option value="" { "nobody" }
+                @for (id, name) in names.assignable() {
+                    option value=(id) selected[id == current] { (name) }
+                }
+            }
+            button type="submit" { "Assign" }
+        }
+    }
+}
+
+fn tags_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>, typed: &str) -> Markup {
+    let value = if p.is_some() {
+        typed.to_owned()
+    } else {
+        t.tags.join(", ")
+    };
+    html! {
+        form.stack #tags-form method="post" action={ (base) "/tags" } {
+            (csrf_field(c.csrf()))
+            (problem_block(p))
+            label for="tags-input" { "Tags " span.hint { "(comma-separated)" } }
+            input #tags-input type="text" name="tags" value=(value);
+            button type="submit" { "Save tags" }
+        }
+    }
+}
+
+fn message(c: &Console, base: &str, m: &TicketMessage, names: &Names) -> Markup {
+    let (class, label) = match m.kind {
+        MessageKind::Incoming => ("incoming", "Incoming"),
+        MessageKind::Reply => ("reply", "Public reply"),
+        MessageKind::Note => ("note", "Internal note"),
+    };
+    let who = names
+        .user(m.author_id)
+        .or_else(|| m.from_name.clone().or_else(|| m.from_address.clone()));
+    html! {
+        article class={ "card message " (class) } id={ "message-" (m.id) } {
+            h3 {
+                @if m.kind == MessageKind::Note { strong.warn { "Internal note" } } @else { (label) }
+                " · " (who.unwrap_or_default()) " · " span.muted { (c.fmt.datetime(m.created_at)) }
+            }
+            @if let Some(a) = &m.automated { p.muted { "Automated: " (a) } }
+            div.body { @for line in m.body.lines() { (line) br; } }
+            @if !m.attachments.is_empty() {
+                ul.attachments {
+                    @for a in &m.attachments {
+                        li { a href={ (base) "/attachments/" (a.id) } { (a.filename) } " " span.muted { "(" (a.size_bytes) " bytes)" } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn message_form(
+    c: &Console,
+    base: &str,
+    p: Option<&FormProblem>,
+    body: &str,
+    kind: &str,
+) -> Markup {
+    let note = kind == "note";
+    html! {
+        form.stack #message-form method="post" action={ (base) "/messages" } {
+            h2 { "Add to the conversation" }
+            (csrf_field(c.csrf()))
+            (problem_block(p))
+            fieldset {
+                legend { "Kind" }
+                label { input type="radio" name="kind" value="reply" checked[!note]; " Public reply (mailed to the contact)" }
+                label { input type="radio" name="kind" value="note" checked[note]; " Internal note (never mailed)" }
+            }
+            label for="message-body" { "Message" }
+            textarea #message-body name="body" rows="6" { (body) }
+            button type="submit" { "Send" }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn time_block(
+    c: &Console,
+    base: &str,
+    time: Option<&Page<TimeEntry>>,
+    names: &Names,
+    p: Option<&FormProblem>,
+    minutes: &str,
+    description: &str,
+) -> Markup {
+    html! {
+        section.card #time aria-labelledby="time-title" {
+            h2 #time-title { "Time" }
+            @if let Some(page) = time {
+                @if page.data.is_empty() { p.muted { "No time logged yet." } }
+                @else {
+                    table #time-entries {
+                        thead { tr { th { "Day" } th { "Who" } th.n { "Minutes" } th { "Note" } th { "Billable" } } }
+                        tbody { @for e in &page.data {
+                            tr id={ "time-" (e.id) } {
+                                td { (c.fmt.date(e.work_date)) }
+                                td { (names.user(Some(e.user_id)).unwrap_or_default()) }
+                                td.n { (e.minutes.map(|m| m.to_string()).unwrap_or_else(|| "running".into())) }
+                                td { (e.description) }
+                                td { @if e.billable { "yes" } @else { "no" } }
+                            }
+                        } }
+                    }
+                }
+            }
+            form.stack #time-form method="post" action={ (base) "/time" } {
+                (csrf_field(c.csrf()))
+                (problem_block(p))
+                label for="time-minutes" { "Minutes" }
+                input #time-minutes type="number" name="minutes" min="1" max="1440" value=(minutes);
+                label for="time-description" { "Note" }
+                input #time-description type="text" name="description" value=(description);
+                label for="time-billable" {
+                    input #time-billable type="checkbox" name="billable" value="true" checked;
+                    " Billable"
+                }
+                button type="submit" { "Log time" }
+            }
+        }
+    }
+}
+
+fn history_block(c: &Console, h: &History, names: &Names) -> Markup {
+    html! {
+        section.card #history aria-labelledby="history-title" {
+            h2 #history-title { "History" }
+            ul {
+                @for s in &h.status_changes {
+                    li { (c.fmt.datetime(s.at)) ": "
+                        (s.from.map(|f| f.as_str()).unwrap_or("(new)")) " → " (s.to.as_str())
+                        @if let Some(u) = names.user(s.user_id) { " by " (u) } }
+                }
+                @for e in &h.sla_events {
+                    li { (c.fmt.datetime(e.at)) ": SLA " (e.target) " "
+                        span class=(if e.state == "breached" { "bad" } else { "warn" }) { (e.state) }
+                        @if let Some(d) = e.due_at { " (due " (c.fmt.datetime(d)) ")" } }
+                }
+            }
+        }
+    }
+}
+
+/// Sends one action of the ticket page; on success back to the ticket
+/// (303), on a 422 (or 409) the page again with the problem beside `form`.
+async fn act(
+    c: Console,
+    id: TicketId,
+    form: &'static str,
+    typed: HashMap<&'static str, String>,
+    method: Method,
+    path: String,
+    body: Value,
+) -> Response {
+    match c.api.send::<Value>(method, path, &body).await {
+        Ok(_) => see_other(&format!("/console/tickets/{id}")),
+        Err(failure) if failure.is_validation() || failure.status == StatusCode::CONFLICT => {
+            let p = FormProblem {
+                form,
+                failure,
+                typed,
+            };
+            match ticket_page(c, id, Some(p)).await {
+                Ok(r) => r,
+                Err(f) => f.into_response(),
+            }
+        }
+        Err(f) => f.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusFields {
+    status: String,
+}
+
+pub async fn set_status(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<StatusFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let path = format!("/api/v1/tickets/{id}/status");
+    Ok(act(
+        c,
+        id,
+        "status",
+        HashMap::new(),
+        Method::POST,
+        path,
+        json!({ "status": f.status }),
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityFields {
+    priority: String,
+}
+
+pub async fn set_priority(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<PriorityFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let path = format!("/api/v1/tickets/{id}");
+    Ok(act(
+        c,
+        id,
+        "priority",
+        HashMap::new(),
+        Method::PATCH,
+        path,
+        json!({ "priority": f.priority }),
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignFields {
+    assignee_id: String,
+}
+
+pub async fn assign(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<AssignFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let who = f.assignee_id.trim();
+    let who = (!who.is_empty()).then_some(who);
+    let path = format!("/api/v1/tickets/{id}/assign");
+    Ok(act(
+        c,
+        id,
+        "assign",
+        HashMap::new(),
+        Method::POST,
+        path,
+        json!({ "assignee_id": who }),
+    )
+    .await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagsFields {
+    tags: String,
+}
+
+pub async fn set_tags(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<TagsFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let tags: Vec<&str> = f
+        .tags
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let path = format!("/api/v1/tickets/{id}");
+    let body = json!({ "tags": tags });
+    let typed = HashMap::from([("tags", f.tags.clone())]);
+    Ok(act(c, id, "tags", typed, Method::PATCH, path, body).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageFields {
+    kind: String,
+    body: String,
+}
+
+pub async fn add_message(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<MessageFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let path = format!("/api/v1/tickets/{id}/messages");
+    let body = json!({ "kind": f.kind, "body": f.body });
+    let typed = HashMap::from([("kind", f.kind), ("body", f.body)]);
+    Ok(act(c, id, "message", typed, Method::POST, path, body).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeFields {
+    minutes: String,
+    description: String,
+    billable: Option<String>,
+}
+
+pub async fn log_time(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<TimeFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    // A number as a number; anything else as typed, for the API to refuse.
+    let minutes = match f.minutes.trim().parse::<i64>() {
+        Ok(n) => json!(n),
+        Err(_) if f.minutes.trim().is_empty() => Value::Null,
+        Err(_) => json!(f.minutes),
+    };
+    let body = json!({
+        "ticket_id": id,
+        "minutes": minutes,
+        "description": f.description,
+        "billable": f.billable.as_deref() == Some("true"),
+    });
+    let typed = HashMap::from([("minutes", f.minutes), ("description", f.description)]);
+    let path = "/api/v1/time-entries".to_owned();
+    Ok(act(c, id, "time", typed, Method::POST, path, body).await)
+}
+
+/// `GET /console/tickets/{id}/attachments/{attachment_id}`: the API's
+/// download, passed on with its type, length and disposition.
+pub async fn attachment(
+    c: Console,
+    Path((id, attachment)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let attachment: AttachmentId = attachment
+        .parse()
+        .map_err(|_| ApiFailure::not_found("attachment"))?;
+    let a = c
+        .api
+        .bytes(
+            Method::GET,
+            format!("/api/v1/tickets/{id}/attachments/{attachment}"),
+            ApiBody::Empty,
+            None,
+        )
+        .await?;
+    let mut r = a.bytes.into_response();
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::CONTENT_DISPOSITION,
+    ] {
+        if let Some(v) = a.headers.get(&name) {
+            r.headers_mut().insert(name, v.clone());
+        }
+    }
+    // A client's file is never a page of the console: no script, no
+    // style, its own origin if a browser shows it anyway.
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; sandbox"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    Ok(r)
+}
+
+// ---- a new ticket ----
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NewTicketFields {
+    client_id: String,
+    subject: String,
+    description: String,
+    priority: String,
+}
+
+pub async fn new_ticket(c: Console) -> Result<Response, ApiFailure> {
+    let names = Names::load(&c).await?;
+    let f = NewTicketFields {
+        priority: "medium".into(),
+        ..Default::default()
+    };
+    Ok(new_ticket_page(&c, &names, &f, None))
+}
+
+fn new_ticket_page(
+    c: &Console,
+    names: &Names,
+    f: &NewTicketFields,
+    problem: Option<&ApiFailure>,
+) -> Response {
+    let status = problem.map(|p| p.status).unwrap_or(StatusCode::OK);
+    let field = |name: &str| problem.and_then(|p| p.field(name)).map(str::to_owned);
+    let body = html! {
+        p { a href="/console/tickets" { "All tickets" } }
+        h1 { "New ticket" }
+        form.stack #new-ticket-form method="post" action="/console/tickets/new" {
+            (csrf_field(c.csrf()))
+            @if let Some(p) = problem {
+                p.problem #problem role="alert" { (p.message) }
+                (field_problems(&p.fields))
+            }
+            label for="nt-client" { "Client" }
+            select #nt-client name="client_id" {
+                option value="" { "none" }
+                @for cl in &names.clients {
+                    option value=(cl.id) selected[f.client_id == cl.id.to_string()] { (cl.name) }
+                }
+            }
+            @if let Some(m) = field("client_id") { p.field-problem { (m) } }
+            label for="nt-subject" { "Subject" }
+            input #nt-subject type="text" name="subject" value=(f.subject) required;
+            @if let Some(m) = field("subject") { p.field-problem { (m) } }
+            label for="nt-description" { "Description" }
+            textarea #nt-description name="description" rows="6" { (f.description) }
+            @if let Some(m) = field("description") { p.field-problem { (m) } }
+            label for="nt-priority" { "Priority" }
+            select #nt-priority name="priority" {
+                @for p in Priority::ALL {
+                    option value=(p.as_str()) selected[f.priority == p.as_str()] { (p.as_str()) }
+                }
+            }
+            button type="submit" { "Open ticket" }
+        }
+    };
+    c.page_with(status, Some(Section::Tickets), "New ticket", body)
+}
+
+pub async fn create_ticket(
+    c: Console,
+    Form(f): Form<NewTicketFields>,
+) -> Result<Response, ApiFailure> {
+    let opt = |s: &str| {
+        let s = s.trim();
+        (!s.is_empty()).then(|| s.to_owned())
+    };
+    let body = json!({
+        "client_id": opt(&f.client_id),
+        "subject": f.subject,
+        "description": opt(&f.description),
+        "priority": opt(&f.priority),
+    });
+    match c
+        .api
+        .send::<Ticket>(Method::POST, "/api/v1/tickets", &body)
+        .await
+    {
+        Ok(t) => Ok(see_other(&format!("/console/tickets/{}", t.id))),
+        Err(p) if p.is_validation() => {
+            let names = Names::load(&c).await?;
+            Ok(new_ticket_page(&c, &names, &f, Some(&p)))
+        }
+        Err(p) => Err(p),
+    }
+}
+
+// ---- the script ----
+
+/// `GET /console/static/app.js`: the queue's keyboard navigation (j, k,
+/// Enter), a first-party file the pages' CSP (`script-src 'self'`) allows.
+pub async fn script() -> Response {
+    let mut r = include_str!("../../static/app.js").into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
