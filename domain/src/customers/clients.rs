@@ -10,7 +10,7 @@ use crate::kernel::pagination::{Cursor, Page, PageRequest, like_pattern};
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, DomainError, DomainResult, TenantTx};
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Client {
     pub id: ClientId,
     pub name: String,

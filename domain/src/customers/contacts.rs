@@ -9,7 +9,7 @@ use crate::kernel::pagination::{Cursor, Page, PageRequest, like_pattern};
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, ContactId, DomainError, DomainResult, TenantTx, customers::clients};
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Contact {
     pub id: ContactId,
     pub client_id: ClientId,
