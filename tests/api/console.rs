@@ -23,14 +23,14 @@ const SESSION: &str = "nestogy_console";
 const LOGIN: &str = "nestogy_console_login";
 
 /// An answer of the site, body as text.
-struct Page {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    html: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: axum::http::HeaderMap,
+    pub(crate) html: String,
 }
 
 impl Page {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
@@ -50,14 +50,14 @@ impl Page {
             })
     }
 
-    fn title(&self) -> &str {
+    pub(crate) fn title(&self) -> &str {
         let start = self.html.find("<title>").map(|i| i + 7).unwrap_or(0);
         let end = self.html.find("</title>").unwrap_or(start);
         &self.html[start..end]
     }
 
     /// The CSRF token of the first form on the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let key = "name=\"csrf\" value=\"";
         let at = self
             .html
@@ -67,7 +67,7 @@ impl Page {
         rest[..rest.find('"').expect("end of value")].to_owned()
     }
 
-    fn has_id(&self, id: &str) -> bool {
+    pub(crate) fn has_id(&self, id: &str) -> bool {
         self.html.contains(&format!("id=\"{id}\""))
     }
 }
@@ -131,11 +131,11 @@ async fn call(
     }
 }
 
-async fn get(app: &TestApp, path: &str, cookies: &str) -> Page {
+pub(crate) async fn get(app: &TestApp, path: &str, cookies: &str) -> Page {
     call(app, Method::GET, path, cookies, None, None).await
 }
 
-async fn post(app: &TestApp, path: &str, cookies: &str, form: &[(&str, &str)]) -> Page {
+pub(crate) async fn post(app: &TestApp, path: &str, cookies: &str, form: &[(&str, &str)]) -> Page {
     call(app, Method::POST, path, cookies, Some(form), None).await
 }
 
@@ -160,12 +160,12 @@ async fn sign_in_answer(app: &TestApp, email: &str, password: &str, totp: &str) 
 }
 
 /// A signed-in console session.
-struct Session {
+pub(crate) struct Session {
     /// `nestogy_console=<value>`
-    cookie: String,
+    pub(crate) cookie: String,
 }
 
-async fn sign_in(app: &TestApp, email: &str) -> Session {
+pub(crate) async fn sign_in(app: &TestApp, email: &str) -> Session {
     let r = sign_in_answer(app, email, PASSWORD, "").await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
     assert_eq!(r.location(), "/console");
@@ -175,12 +175,12 @@ async fn sign_in(app: &TestApp, email: &str) -> Session {
     }
 }
 
-fn admin_email(company: &str) -> String {
+pub(crate) fn admin_email(company: &str) -> String {
     format!("admin@{}.example", slug(company))
 }
 
 /// A user of the admin's company with `role`, made through the API.
-async fn user(app: &TestApp, admin: &str, role: &str) -> (String, String) {
+pub(crate) async fn user(app: &TestApp, admin: &str, role: &str) -> (String, String) {
     let email = format!("{role}-{}@staff.example", uuid::Uuid::now_v7().simple());
     let r = app
         .post(

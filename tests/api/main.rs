@@ -10,6 +10,7 @@ mod clients;
 mod common;
 mod conflicts;
 mod console;
+mod console_clients;
 mod documents;
 mod dovecot;
 mod enqueue_in;

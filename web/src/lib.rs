@@ -103,6 +103,28 @@ pub fn console_routes() -> Router<WebState> {
             "/console/logout-everywhere",
             post(session::logout_everywhere),
         )
+        // clients and finance
+        .route("/console/clients", get(pages::clients::list))
+        .route(
+            "/console/clients/new",
+            get(pages::clients::new_form).post(pages::clients::create),
+        )
+        .route(
+            "/console/clients/{id}",
+            get(pages::clients::show).post(pages::clients::update),
+        )
+        .route(
+            "/console/clients/{id}/contacts",
+            post(pages::clients::add_contact),
+        )
+        .route(
+            "/console/clients/{id}/locations",
+            post(pages::clients::add_location),
+        )
+        .route(
+            "/console/clients/{id}/statement.pdf",
+            get(pages::clients::statement_pdf),
+        )
         .route("/console/{*rest}", any(not_found))
 }
 

@@ -1,3 +1,4 @@
 //! The console's pages, one module per page or group of pages.
 
+pub mod clients;
 pub mod home;
