@@ -11,6 +11,7 @@ mod common;
 mod conflicts;
 mod console;
 mod console_clients;
+mod console_invoices;
 mod documents;
 mod dovecot;
 mod enqueue_in;

@@ -125,6 +125,19 @@ pub fn console_routes() -> Router<WebState> {
             "/console/clients/{id}/statement.pdf",
             get(pages::clients::statement_pdf),
         )
+        .route("/console/invoices", get(pages::invoices::list))
+        .route("/console/invoices/{id}", get(pages::invoices::show))
+        .route("/console/invoices/{id}/pdf", get(pages::invoices::pdf))
+        .route(
+            "/console/invoices/{id}/finalize",
+            post(pages::invoices::finalize),
+        )
+        .route("/console/invoices/{id}/send", post(pages::invoices::send))
+        .route(
+            "/console/invoices/{id}/payments",
+            post(pages::invoices::record_payment),
+        )
+        .route("/console/invoices/{id}/void", post(pages::invoices::void))
         .route("/console/{*rest}", any(not_found))
 }
 
