@@ -266,3 +266,95 @@ async fn an_open_invoice_is_voided_and_its_pdf_comes_through() {
     assert!(!page.has_id("send"));
     assert!(!page.has_id("record-payment"));
 }
+
+#[tokio::test]
+async fn a_draft_is_created_from_the_client_page() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Draft MSP").await;
+    let other = app.tenant("Other Draft MSP").await;
+    let client = app.client(&t.admin, "Nu Networks").await;
+    let theirs = app.client(&other.admin, "Their Draft Client").await;
+    let s = sign_in(&app, &admin_email("Draft MSP")).await;
+
+    let page = get(&app, &format!("/console/clients/{client}"), &s.cookie).await;
+    assert!(page.html.contains(&format!(
+        "href=\"/console/invoices/new?client_id={client}\""
+    )));
+    let path = format!("/console/invoices/new?client_id={client}");
+    let form = get(&app, &path, &s.cookie).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert_eq!(form.title(), "New draft invoice · Nestogy");
+    assert!(form.html.contains("Nu Networks"));
+    let csrf = form.csrf();
+    let nope = get(
+        &app,
+        &format!("/console/invoices/new?client_id={theirs}"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+    assert!(!nope.html.contains("Their Draft Client"));
+
+    let no_token = post(
+        &app,
+        "/console/invoices/new",
+        &s.cookie,
+        &[("client_id", &client)],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        "/console/invoices/new",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client),
+            // A line without a description (nor a product to give one).
+            ("quantity_1", "1"),
+            ("unit_price_1", "5.25"),
+            ("description_2", "Onboarding"),
+            ("quantity_2", "1"),
+            ("unit_price_2", "10"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"Onboarding\""));
+    assert!(bad.html.contains("value=\"5.25\""));
+    assert!(bad.html.contains("id=\"field-problems\""), "{}", bad.html);
+    assert!(bad.html.contains("lines[0]"), "{}", bad.html);
+    let drafts = app.get("/api/v1/invoices?status=draft", &t.admin).await;
+    assert_eq!(drafts.body["total"], 0, "nothing created");
+    let ok = post(
+        &app,
+        "/console/invoices/new",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client),
+            ("due_date", "2026-04-30"),
+            ("description_1", "Onboarding"),
+            ("quantity_1", "2"),
+            ("unit_price_1", "80"),
+            ("description_3", "Cabling"),
+            ("quantity_3", "1"),
+            ("unit_price_3", "25.50"),
+            ("notes", "Thank you"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let id = ok
+        .location()
+        .trim_start_matches("/console/invoices/")
+        .to_owned();
+    let inv = app.get(&format!("/api/v1/invoices/{id}"), &t.admin).await;
+    assert_eq!(inv.status, StatusCode::OK, "{}", inv.body);
+    assert_eq!(inv.body["status"], "draft");
+    assert_eq!(inv.body["client_id"], client.as_str());
+    assert_eq!(inv.body["due_date"], "2026-04-30");
+    assert_eq!(inv.body["notes"], "Thank you");
+    assert_eq!(inv.body["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(inv.body["total"], "185.50");
+}

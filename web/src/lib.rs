@@ -126,6 +126,10 @@ pub fn console_routes() -> Router<WebState> {
             get(pages::clients::statement_pdf),
         )
         .route("/console/invoices", get(pages::invoices::list))
+        .route(
+            "/console/invoices/new",
+            get(pages::invoices::new_draft).post(pages::invoices::create_draft),
+        )
         .route("/console/invoices/{id}", get(pages::invoices::show))
         .route("/console/invoices/{id}/pdf", get(pages::invoices::pdf))
         .route(

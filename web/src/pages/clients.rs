@@ -533,6 +533,7 @@ async fn client_page(
         @if let Some(inv) = invoices {
             section.card #invoices aria-labelledby="invoices-title" {
                 h2 #invoices-title { "Invoices " span.muted { "(" (inv.total) ")" } }
+                p { a #new-draft-link href={ "/console/invoices/new?client_id=" (id) } { "New draft invoice" } }
                 @if inv.data.is_empty() { p.muted { "No invoice yet." } } @else {
                     div.scroll { table {
                         thead { tr { th { "Number" } th { "Status" } th.n { "Total" } th { "Due" } th.n { "Balance" } } }

@@ -381,3 +381,129 @@ pub async fn pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFail
     let id: InvoiceId = parse_id(&c, &id, "invoice")?;
     document(&c, &format!("/api/v1/invoices/{id}/pdf"), "Invoice").await
 }
+
+/// Lines the new-draft form offers.
+const DRAFT_LINES: usize = 3;
+
+/// The new-draft form as entered: up to [`DRAFT_LINES`] lines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftFields {
+    client_id: String,
+    #[serde(default)]
+    due_date: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    description_1: String,
+    #[serde(default)]
+    quantity_1: String,
+    #[serde(default)]
+    unit_price_1: String,
+    #[serde(default)]
+    description_2: String,
+    #[serde(default)]
+    quantity_2: String,
+    #[serde(default)]
+    unit_price_2: String,
+    #[serde(default)]
+    description_3: String,
+    #[serde(default)]
+    quantity_3: String,
+    #[serde(default)]
+    unit_price_3: String,
+}
+
+impl DraftFields {
+    fn lines(&self) -> [(&str, &str, &str); DRAFT_LINES] {
+        [
+            (&self.description_1, &self.quantity_1, &self.unit_price_1),
+            (&self.description_2, &self.quantity_2, &self.unit_price_2),
+            (&self.description_3, &self.quantity_3, &self.unit_price_3),
+        ]
+    }
+
+    /// The body of `POST /invoices`; a line left wholly empty is no line.
+    fn body(&self) -> serde_json::Value {
+        let t = |v: &str| {
+            let v = v.trim();
+            (!v.is_empty()).then(|| v.to_owned())
+        };
+        let lines: Vec<_> = self
+            .lines()
+            .into_iter()
+            .filter(|(d, q, p)| [d, q, p].iter().any(|v| !v.trim().is_empty()))
+            .map(|(d, q, p)| json!({"description": t(d), "quantity": q.trim(), "unit_price": t(p)}))
+            .collect();
+        json!({
+            "client_id": self.client_id.trim(),
+            "due_date": t(&self.due_date),
+            "notes": t(&self.notes),
+            "lines": lines,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewParams {
+    #[serde(default)]
+    client_id: String,
+}
+
+fn draft_page(
+    c: &Console,
+    status: StatusCode,
+    client: &Client,
+    f: &DraftFields,
+    problem: Option<&ApiFailure>,
+) -> Response {
+    let body = html! {
+        h1 { "New draft invoice" }
+        p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
+        form.stack #new-draft method="post" action="/console/invoices/new" {
+            (layout::csrf_field(c.csrf()))
+            (refusal(problem))
+            input type="hidden" name="client_id" value=(client.id);
+            (input("Due date (empty: by the payment terms)", "due_date", "date", &f.due_date, problem))
+            @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
+                fieldset {
+                    legend { "Line " (n + 1) }
+                    (input("Description", &format!("description_{}", n + 1), "text", d, problem))
+                    (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
+                    (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
+                }
+            }
+            label for="f-notes" { "Notes" }
+            textarea #f-notes name="notes" rows="3" { (f.notes) }
+            button type="submit" { "Create draft" }
+        }
+    };
+    c.page_with(status, Some(Section::Finance), "New draft invoice", body)
+}
+
+pub async fn new_draft(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
+    let id: ClientId = parse_id(&c, &p.client_id, "client")?;
+    let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+    let f = DraftFields {
+        client_id: id.to_string(),
+        quantity_1: "1".to_owned(),
+        ..Default::default()
+    };
+    Ok(draft_page(&c, StatusCode::OK, &client, &f, None))
+}
+
+pub async fn create_draft(c: Console, Form(f): Form<DraftFields>) -> Result<Response, ApiFailure> {
+    let id: ClientId = parse_id(&c, &f.client_id, "client")?;
+    match c
+        .api
+        .send::<Invoice>(Method::POST, "/api/v1/invoices", &f.body())
+        .await
+    {
+        Ok(inv) => Ok(see_other(&format!("/console/invoices/{}", inv.id))),
+        Err(e) if e.is_validation() => {
+            let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+            Ok(draft_page(&c, e.status, &client, &f, Some(&e)))
+        }
+        Err(e) => Err(e),
+    }
+}
