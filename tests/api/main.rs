@@ -10,6 +10,8 @@ mod clients;
 mod common;
 mod conflicts;
 mod console;
+mod console_clients;
+mod console_invoices;
 mod console_tickets;
 mod documents;
 mod dovecot;

@@ -41,24 +41,15 @@ pub enum Section {
     Tickets,
     Clients,
     Finance,
-    Assets,
-    Projects,
-    Time,
-    Reports,
-    Settings,
 }
 
 impl Section {
-    pub const ALL: [Section; 9] = [
+    /// The sections built so far; the navigation offers only these.
+    pub const ALL: [Section; 4] = [
         Section::Home,
         Section::Tickets,
         Section::Clients,
         Section::Finance,
-        Section::Assets,
-        Section::Projects,
-        Section::Time,
-        Section::Reports,
-        Section::Settings,
     ];
 
     pub fn label(self) -> &'static str {
@@ -67,11 +58,6 @@ impl Section {
             Section::Tickets => "Tickets",
             Section::Clients => "Clients",
             Section::Finance => "Finance",
-            Section::Assets => "Assets",
-            Section::Projects => "Projects",
-            Section::Time => "Time",
-            Section::Reports => "Reports",
-            Section::Settings => "Settings",
         }
     }
 
@@ -80,12 +66,7 @@ impl Section {
             Section::Home => "/console",
             Section::Tickets => "/console/tickets",
             Section::Clients => "/console/clients",
-            Section::Finance => "/console/finance",
-            Section::Assets => "/console/assets",
-            Section::Projects => "/console/projects",
-            Section::Time => "/console/time",
-            Section::Reports => "/console/reports",
-            Section::Settings => "/console/settings",
+            Section::Finance => "/console/invoices",
         }
     }
 
@@ -95,7 +76,6 @@ impl Section {
     pub fn offered_to(self, role: Role) -> bool {
         match self {
             Section::Finance => matches!(role, Role::Admin | Role::Accountant),
-            Section::Settings => role == Role::Admin,
             _ => true,
         }
     }
@@ -311,14 +291,12 @@ mod tests {
         assert!(tech.contains("&lt;Acme &amp; Co&gt;"));
         assert!(!tech.contains("<Acme"));
         assert!(tech.contains("href=\"/console/tickets\""));
-        assert!(!tech.contains("/console/finance"));
-        assert!(!tech.contains("/console/settings"));
+        assert!(!tech.contains("/console/invoices"));
         assert!(tech.contains("aria-current=\"page\""));
         let accountant = page(Some(&chrome(Role::Accountant)), None, "x", html! {}).into_string();
-        assert!(accountant.contains("/console/finance"));
-        assert!(!accountant.contains("/console/settings"));
+        assert!(accountant.contains("/console/invoices"));
         let admin = page(Some(&chrome(Role::Admin)), None, "x", html! {}).into_string();
-        assert!(admin.contains("/console/settings"));
+        assert!(admin.contains("/console/invoices"));
     }
 
     #[test]

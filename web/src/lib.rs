@@ -132,6 +132,45 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route(pages::tickets::SCRIPT_PATH, get(pages::tickets::script))
         // end tickets
+        // clients and finance
+        .route("/console/clients", get(pages::clients::list))
+        .route(
+            "/console/clients/new",
+            get(pages::clients::new_form).post(pages::clients::create),
+        )
+        .route(
+            "/console/clients/{id}",
+            get(pages::clients::show).post(pages::clients::update),
+        )
+        .route(
+            "/console/clients/{id}/contacts",
+            post(pages::clients::add_contact),
+        )
+        .route(
+            "/console/clients/{id}/locations",
+            post(pages::clients::add_location),
+        )
+        .route(
+            "/console/clients/{id}/statement.pdf",
+            get(pages::clients::statement_pdf),
+        )
+        .route("/console/invoices", get(pages::invoices::list))
+        .route(
+            "/console/invoices/new",
+            get(pages::invoices::new_draft).post(pages::invoices::create_draft),
+        )
+        .route("/console/invoices/{id}", get(pages::invoices::show))
+        .route("/console/invoices/{id}/pdf", get(pages::invoices::pdf))
+        .route(
+            "/console/invoices/{id}/finalize",
+            post(pages::invoices::finalize),
+        )
+        .route("/console/invoices/{id}/send", post(pages::invoices::send))
+        .route(
+            "/console/invoices/{id}/payments",
+            post(pages::invoices::record_payment),
+        )
+        .route("/console/invoices/{id}/void", post(pages::invoices::void))
         .route("/console/{*rest}", any(not_found))
 }
 

@@ -28,7 +28,7 @@ text_enum!(
     }
 );
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Payment {
     pub id: PaymentId,
     pub client_id: ClientId,
@@ -88,7 +88,7 @@ pub struct ApplyCreditRequest {
 }
 
 /// What a payment did.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Recorded {
     pub payment: Payment,
     pub invoice: Invoice,
@@ -407,7 +407,7 @@ async fn refund_with(
 }
 
 /// The client's credit in each currency.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct CreditBalance {
     pub currency: String,
     pub amount: Decimal,
@@ -536,7 +536,7 @@ pub async fn list(
 }
 
 /// One line of a statement of account.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct StatementEntry {
     pub date: NaiveDate,
     /// `invoice`, `payment`, `refund` or `credit_applied` (credit the
@@ -553,7 +553,7 @@ pub struct StatementEntry {
     pub balance: Decimal,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Statement {
     pub client_id: ClientId,
     pub currency: String,

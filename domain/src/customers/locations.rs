@@ -9,7 +9,7 @@ use crate::kernel::pagination::{Cursor, Page, PageRequest, like_pattern};
 use crate::kernel::validation::ValidationErrors;
 use crate::{ClientId, DomainError, DomainResult, LocationId, TenantTx, customers::clients};
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Location {
     pub id: LocationId,
     pub client_id: ClientId,

@@ -47,6 +47,7 @@ pub struct TimeEntry {
     pub project_id: Option<ProjectId>,
     /// Absent for time on a ticket without a client (never billable).
     pub client_id: Option<ClientId>,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub work_date: NaiveDate,
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,

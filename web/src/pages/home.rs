@@ -153,7 +153,7 @@ fn invoice_block(c: &Console, p: &Page<Invoice>) -> Markup {
                     tbody {
                         @for i in &p.data {
                             tr id={ "invoice-" (i.id) } {
-                                td { a href={ "/console/finance/invoices/" (i.id) } {
+                                td { a href={ "/console/invoices/" (i.id) } {
                                     (i.number.as_deref().unwrap_or("draft"))
                                 } }
                                 td.bad { (c.fmt.date(i.due_date)) }

@@ -1,0 +1,760 @@
+//! `/console/clients`: the client list (search, archive filter, cursor
+//! pages), the new-client form, and one client's page: its details and
+//! edit form, contacts and locations with their add forms, open tickets,
+//! and, for those the API lets read billing, invoices, payments, credit and
+//! the statement (its PDF through [`statement_pdf`]).
+
+use axum::extract::{Path, Query};
+use axum::http::{Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use nestogy_api::admin::session::see_other;
+use nestogy_domain::ClientId;
+use nestogy_domain::billing::invoices::Invoice;
+use nestogy_domain::billing::payments::{CreditBalance, Payment, Statement};
+use nestogy_domain::customers::clients::Client;
+use nestogy_domain::customers::contacts::Contact;
+use nestogy_domain::customers::locations::Location;
+use nestogy_domain::identity::company::Address;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::service_desk::tickets::Ticket;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::api_client::{ApiBody, ApiFailure, query};
+use crate::layout::{self, Section};
+use crate::session::{Console, Form};
+
+/// The statuses of a ticket someone still has to work on.
+const OPEN: &str = "new,open,in_progress,waiting_on_client";
+
+/// `s` as an id of type `T`, or the 404 page (an id that does not read is
+/// no one's).
+pub(crate) fn parse_id<T: std::str::FromStr>(
+    c: &Console,
+    s: &str,
+    what: &str,
+) -> Result<T, ApiFailure> {
+    s.parse()
+        .map_err(|_| ApiFailure::not_found(what).in_frame(c.chrome.clone()))
+}
+
+/// A labelled input with the API's problem for `name` under it.
+pub(crate) fn input(
+    label: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    problem: Option<&ApiFailure>,
+) -> Markup {
+    let id = format!("f-{name}");
+    let message = problem.and_then(|f| f.field(name));
+    html! {
+        label for=(id) { (label) }
+        input id=(id) name=(name) type=(kind) value=(value)
+            aria-invalid=[message.map(|_| "true")];
+        @if let Some(m) = message { p.field-problem { (m) } }
+    }
+}
+
+/// A checkbox sending `true` when ticked.
+pub(crate) fn checkbox(label: &str, name: &str, checked: bool) -> Markup {
+    html! {
+        label { input name=(name) type="checkbox" value="true" checked[checked]; " " (label) }
+    }
+}
+
+/// The top of a form the API refused: its message and failing fields.
+pub(crate) fn refusal(f: Option<&ApiFailure>) -> Markup {
+    html! {
+        @if let Some(f) = f {
+            div.problem role="alert" {
+                p { (f.message) }
+                (layout::field_problems(&f.fields))
+            }
+        }
+    }
+}
+
+/// A "Next page" link to `base` with `pairs` and the cursor.
+pub(crate) fn next_link(base: &str, pairs: &[(&str, &str)], next: Option<&str>) -> Markup {
+    html! {
+        @if let Some(cursor) = next {
+            @let all: Vec<_> = pairs.iter().copied().chain([("cursor", cursor)]).collect();
+            p { a #next-page href={ (base) (query(&all)) } { "Next page" } }
+        }
+    }
+}
+
+fn some(s: &str) -> Option<&str> {
+    let s = s.trim();
+    (!s.is_empty()).then_some(s)
+}
+
+// ---------------------------------------------------------------- list
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, ApiFailure> {
+    let filters = [("q", p.q.as_str()), ("status", p.status.as_str())];
+    let mut pairs = filters.to_vec();
+    pairs.push(("cursor", p.cursor.as_str()));
+    let page: Page<Client> = c
+        .api
+        .get(format!("/api/v1/clients{}", query(&pairs)))
+        .await?;
+    let body = html! {
+        h1 { "Clients" }
+        p { a #new-client href="/console/clients/new" { "New client" } }
+        form #client-search method="get" action="/console/clients" {
+            label for="q" { "Search" } " "
+            input #q name="q" type="search" value=(p.q);
+            " "
+            label for="status" { "Show" } " "
+            select #status name="status" {
+                @for (v, l) in [("", "Active"), ("archived", "Archived"), ("all", "All")] {
+                    option value=(v) selected[p.status == v] { (l) }
+                }
+            }
+            " " button type="submit" { "Search" }
+        }
+        p.muted #client-count { (page.total) " clients" }
+        @if page.data.is_empty() {
+            p.muted { "No client matches." }
+        } @else {
+            div.scroll { table #clients {
+                thead { tr { th { "Name" } th { "E-mail" } th { "Phone" } } }
+                tbody {
+                    @for cl in &page.data {
+                        tr id={ "client-" (cl.id) } {
+                            td { a href={ "/console/clients/" (cl.id) } { (cl.name) } }
+                            td { (cl.email.as_deref().unwrap_or("")) }
+                            td { (cl.phone.as_deref().unwrap_or("")) }
+                        }
+                    }
+                }
+            } }
+        }
+        (next_link("/console/clients", &filters, page.next_cursor.as_deref()))
+    };
+    Ok(c.page(Section::Clients, "Clients", body))
+}
+
+// ---------------------------------------------------------------- create and edit
+
+/// The fields of the new-client and edit forms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientFields {
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    website: String,
+    #[serde(default)]
+    tax_id: String,
+    #[serde(default)]
+    hourly_rate: String,
+    #[serde(default)]
+    email_domains: String,
+    #[serde(default)]
+    line1: String,
+    #[serde(default)]
+    line2: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    notes: String,
+}
+
+impl ClientFields {
+    fn of(cl: &Client) -> Self {
+        let a = cl.billing_address.clone().unwrap_or_default();
+        let s = |o: &Option<String>| o.clone().unwrap_or_default();
+        ClientFields {
+            name: cl.name.clone(),
+            email: s(&cl.email),
+            phone: s(&cl.phone),
+            website: s(&cl.website),
+            tax_id: s(&cl.tax_id),
+            hourly_rate: cl.hourly_rate.map(|r| r.to_string()).unwrap_or_default(),
+            email_domains: cl.email_domains.join(", "),
+            line1: s(&a.line1),
+            line2: s(&a.line2),
+            city: s(&a.city),
+            region: s(&a.region),
+            postal_code: s(&a.postal_code),
+            country: s(&a.country),
+            notes: s(&cl.notes),
+        }
+    }
+
+    fn address(&self) -> Option<Address> {
+        let a = Address {
+            line1: some(&self.line1).map(str::to_owned),
+            line2: some(&self.line2).map(str::to_owned),
+            city: some(&self.city).map(str::to_owned),
+            region: some(&self.region).map(str::to_owned),
+            postal_code: some(&self.postal_code).map(str::to_owned),
+            country: some(&self.country).map(str::to_owned),
+        };
+        (a != Address::default()).then_some(a)
+    }
+
+    fn domains(&self) -> Vec<String> {
+        self.email_domains
+            .split([',', ' ', '\n'])
+            .filter_map(some)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The body of `POST /clients`: empty fields left out.
+    fn create_body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("name".into(), json!(self.name));
+        for (k, v) in self.optional() {
+            if let Some(v) = some(v) {
+                m.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(a) = self.address() {
+            m.insert("billing_address".into(), json!(a));
+        }
+        m.insert("email_domains".into(), json!(self.domains()));
+        Value::Object(m)
+    }
+
+    /// The body of `PATCH /clients/{id}`: every field, empty ones cleared.
+    fn patch_body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("name".into(), json!(self.name));
+        for (k, v) in self.optional() {
+            m.insert(k.into(), json!(some(v)));
+        }
+        m.insert("billing_address".into(), json!(self.address()));
+        m.insert("email_domains".into(), json!(self.domains()));
+        Value::Object(m)
+    }
+
+    fn optional(&self) -> [(&'static str, &str); 6] {
+        [
+            ("email", &self.email),
+            ("phone", &self.phone),
+            ("website", &self.website),
+            ("tax_id", &self.tax_id),
+            ("hourly_rate", &self.hourly_rate),
+            ("notes", &self.notes),
+        ]
+    }
+}
+
+fn client_form(
+    c: &Console,
+    id: &str,
+    action: &str,
+    submit: &str,
+    f: &ClientFields,
+    problem: Option<&ApiFailure>,
+) -> Markup {
+    html! {
+        form.stack id=(id) method="post" action=(action) {
+            (layout::csrf_field(c.csrf()))
+            (refusal(problem))
+            (input("Name", "name", "text", &f.name, problem))
+            (input("E-mail", "email", "email", &f.email, problem))
+            (input("Phone", "phone", "tel", &f.phone, problem))
+            (input("Website", "website", "text", &f.website, problem))
+            (input("Tax id", "tax_id", "text", &f.tax_id, problem))
+            (input(&format!("Hourly rate ({})", c.company.currency), "hourly_rate", "text", &f.hourly_rate, problem))
+            (input("Mail domains (comma-separated)", "email_domains", "text", &f.email_domains, problem))
+            fieldset {
+                legend { "Billing address" }
+                (input("Address line 1", "line1", "text", &f.line1, problem))
+                (input("Address line 2", "line2", "text", &f.line2, problem))
+                (input("City", "city", "text", &f.city, problem))
+                (input("Region", "region", "text", &f.region, problem))
+                (input("Postal code", "postal_code", "text", &f.postal_code, problem))
+                (input("Country (ISO code)", "country", "text", &f.country, problem))
+            }
+            label for="f-notes" { "Notes" }
+            textarea #f-notes name="notes" rows="3" { (f.notes) }
+            button type="submit" { (submit) }
+        }
+    }
+}
+
+fn new_page(c: &Console, status: StatusCode, f: &ClientFields, p: Option<&ApiFailure>) -> Response {
+    let body = html! {
+        h1 { "New client" }
+        (client_form(c, "new-client-form", "/console/clients/new", "Create client", f, p))
+    };
+    c.page_with(status, Some(Section::Clients), "New client", body)
+}
+
+pub async fn new_form(c: Console) -> Response {
+    new_page(&c, StatusCode::OK, &ClientFields::default(), None)
+}
+
+pub async fn create(c: Console, Form(f): Form<ClientFields>) -> Result<Response, ApiFailure> {
+    match c
+        .api
+        .send::<Client>(Method::POST, "/api/v1/clients", &f.create_body())
+        .await
+    {
+        Ok(cl) => Ok(see_other(&format!("/console/clients/{}", cl.id))),
+        Err(e) if e.is_validation() => Ok(new_page(&c, e.status, &f, Some(&e))),
+        Err(e) => Err(e),
+    }
+}
+
+// ---------------------------------------------------------------- one client
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactFields {
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    title: String,
+    is_primary: Option<String>,
+    is_billing: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationFields {
+    name: String,
+    #[serde(default)]
+    line1: String,
+    #[serde(default)]
+    line2: String,
+    #[serde(default)]
+    city: String,
+    #[serde(default)]
+    region: String,
+    #[serde(default)]
+    postal_code: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    phone: String,
+    is_primary: Option<String>,
+}
+
+/// A form of the client page the API refused, with what was entered.
+enum Refused {
+    Edit(ClientFields, ApiFailure),
+    Contact(ContactFields, ApiFailure),
+    Location(LocationFields, ApiFailure),
+}
+
+pub async fn show(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
+    client_page(c, &id, None).await
+}
+
+async fn client_page(
+    c: Console,
+    id: &str,
+    refused: Option<Refused>,
+) -> Result<Response, ApiFailure> {
+    let id: ClientId = parse_id(&c, id, "client")?;
+    let api = &c.api;
+    let cl: Client = api.get(format!("/api/v1/clients/{id}")).await?;
+    let ticket_path = format!(
+        "/api/v1/tickets{}",
+        query(&[
+            ("client_id", &id.to_string()),
+            ("status", OPEN),
+            ("limit", "20")
+        ])
+    );
+    let (contacts, locations, tickets) = tokio::join!(
+        api.get::<Page<Contact>>(format!("/api/v1/clients/{id}/contacts?limit=200")),
+        api.get::<Page<Location>>(format!("/api/v1/clients/{id}/locations?limit=200")),
+        api.get_optional::<Page<Ticket>>(ticket_path),
+    );
+    let (invoices, payments, credit, statement) = tokio::join!(
+        api.get_optional::<Page<Invoice>>(format!("/api/v1/invoices?client_id={id}&limit=20")),
+        api.get_optional::<Page<Payment>>(format!("/api/v1/payments?client_id={id}&limit=20")),
+        api.get_optional::<Vec<CreditBalance>>(format!("/api/v1/clients/{id}/credit")),
+        api.get_optional::<Statement>(format!("/api/v1/clients/{id}/statement")),
+    );
+    let (contacts, locations, tickets) = (contacts?, locations?, tickets?);
+    let (invoices, payments, credit, statement) = (invoices?, payments?, credit?, statement?);
+
+    let (edit, edit_problem) = match &refused {
+        Some(Refused::Edit(f, e)) => (None, Some((f, e))),
+        _ => (Some(ClientFields::of(&cl)), None),
+    };
+    let (cf, cp) = match &refused {
+        Some(Refused::Contact(f, e)) => (Some(f), Some(e)),
+        _ => (None, None),
+    };
+    let (lf, lp) = match &refused {
+        Some(Refused::Location(f, e)) => (Some(f), Some(e)),
+        _ => (None, None),
+    };
+    let status = refused
+        .as_ref()
+        .map(|r| match r {
+            Refused::Edit(_, e) | Refused::Contact(_, e) | Refused::Location(_, e) => e.status,
+        })
+        .unwrap_or(StatusCode::OK);
+    let base = format!("/console/clients/{id}");
+    let cur = &c.company.currency;
+    let body = html! {
+        h1 { (cl.name) @if cl.archived_at.is_some() { " " span.muted { "(archived)" } } }
+        div.grid {
+            section.card #details aria-labelledby="details-title" {
+                h2 #details-title { "Details" }
+                dl.figures {
+                    dt { "E-mail" } dd { (cl.email.as_deref().unwrap_or("–")) }
+                    dt { "Phone" } dd { (cl.phone.as_deref().unwrap_or("–")) }
+                    dt { "Website" } dd { (cl.website.as_deref().unwrap_or("–")) }
+                    dt { "Tax id" } dd { (cl.tax_id.as_deref().unwrap_or("–")) }
+                    dt { "Hourly rate" } dd {
+                        @match cl.hourly_rate { Some(r) => (c.fmt.money(r, cur)), None => "–" }
+                    }
+                    dt { "Mail domains" } dd { (cl.email_domains.join(", ")) }
+                    dt { "Billing address" } dd { (address_text(cl.billing_address.as_ref())) }
+                    dt { "Notes" } dd { (cl.notes.as_deref().unwrap_or("–")) }
+                }
+            }
+            @if let Some(t) = tickets {
+                section.card #open-tickets aria-labelledby="open-tickets-title" {
+                    h2 #open-tickets-title { "Open tickets " span.muted { "(" (t.total) ")" } }
+                    @if t.data.is_empty() { p.muted { "No open ticket." } } @else {
+                        div.scroll { table {
+                            thead { tr { th { "#" } th { "Subject" } th { "Status" } th { "Priority" } } }
+                            tbody { @for t in &t.data {
+                                tr id={ "ticket-" (t.id) } {
+                                    td.n { a href={ "/console/tickets/" (t.id) } { (t.number) } }
+                                    td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
+                                    td { (t.status.as_str()) }
+                                    td { (t.priority.as_str()) }
+                                }
+                            } }
+                        } }
+                    }
+                }
+            }
+        }
+        section.card #contacts aria-labelledby="contacts-title" {
+            h2 #contacts-title { "Contacts " span.muted { "(" (contacts.total) ")" } }
+            @if contacts.data.is_empty() { p.muted { "No contact yet." } } @else {
+                div.scroll { table {
+                    thead { tr { th { "Name" } th { "Title" } th { "E-mail" } th { "Phone" } th { "Role" } } }
+                    tbody { @for ct in &contacts.data {
+                        tr id={ "contact-" (ct.id) } {
+                            td { (ct.name) }
+                            td { (ct.title.as_deref().unwrap_or("")) }
+                            td { (ct.email.as_deref().unwrap_or("")) }
+                            td { (ct.phone.as_deref().unwrap_or("")) }
+                            td {
+                                @if ct.is_primary { "primary " }
+                                @if ct.is_billing { "billing" }
+                            }
+                        }
+                    } }
+                } }
+            }
+            details open[cp.is_some()] {
+                summary { "Add a contact" }
+                @let d = ContactFields::default();
+                @let f = cf.unwrap_or(&d);
+                form.stack #add-contact method="post" action={ (base) "/contacts" } {
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(cp))
+                    (input("Name", "name", "text", &f.name, cp))
+                    (input("E-mail", "email", "email", &f.email, cp))
+                    (input("Phone", "phone", "tel", &f.phone, cp))
+                    (input("Title", "title", "text", &f.title, cp))
+                    (checkbox("Primary contact", "is_primary", f.is_primary.is_some()))
+                    (checkbox("Receives invoices and statements", "is_billing", f.is_billing.is_some()))
+                    button type="submit" { "Add contact" }
+                }
+            }
+        }
+        section.card #locations aria-labelledby="locations-title" {
+            h2 #locations-title { "Locations " span.muted { "(" (locations.total) ")" } }
+            @if locations.data.is_empty() { p.muted { "No location yet." } } @else {
+                div.scroll { table {
+                    thead { tr { th { "Name" } th { "Address" } th { "Phone" } th { "" } } }
+                    tbody { @for l in &locations.data {
+                        tr id={ "location-" (l.id) } {
+                            td { (l.name) }
+                            td { (address_text(Some(&l.address))) }
+                            td { (l.phone.as_deref().unwrap_or("")) }
+                            td { @if l.is_primary { "primary" } }
+                        }
+                    } }
+                } }
+            }
+            details open[lp.is_some()] {
+                summary { "Add a location" }
+                @let d = LocationFields::default();
+                @let f = lf.unwrap_or(&d);
+                form.stack #add-location method="post" action={ (base) "/locations" } {
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(lp))
+                    (input("Name", "name", "text", &f.name, lp))
+                    (input("Address line 1", "line1", "text", &f.line1, lp))
+                    (input("Address line 2", "line2", "text", &f.line2, lp))
+                    (input("City", "city", "text", &f.city, lp))
+                    (input("Region", "region", "text", &f.region, lp))
+                    (input("Postal code", "postal_code", "text", &f.postal_code, lp))
+                    (input("Country (ISO code)", "country", "text", &f.country, lp))
+                    (input("Phone", "phone", "tel", &f.phone, lp))
+                    (checkbox("Primary location", "is_primary", f.is_primary.is_some()))
+                    button type="submit" { "Add location" }
+                }
+            }
+        }
+        @if let Some(inv) = invoices {
+            section.card #invoices aria-labelledby="invoices-title" {
+                h2 #invoices-title { "Invoices " span.muted { "(" (inv.total) ")" } }
+                p { a #new-draft-link href={ "/console/invoices/new?client_id=" (id) } { "New draft invoice" } }
+                @if inv.data.is_empty() { p.muted { "No invoice yet." } } @else {
+                    div.scroll { table {
+                        thead { tr { th { "Number" } th { "Status" } th.n { "Total" } th { "Due" } th.n { "Balance" } } }
+                        tbody { @for i in &inv.data {
+                            tr id={ "invoice-" (i.id) } {
+                                td { a href={ "/console/invoices/" (i.id) } { (i.number.as_deref().unwrap_or("draft")) } }
+                                td { (i.status.as_str()) }
+                                td.n { (c.fmt.money(i.total, &i.currency)) }
+                                td { (c.fmt.date(i.due_date)) }
+                                td.n { (c.fmt.money(i.balance, &i.currency)) }
+                            }
+                        } }
+                    } }
+                    @if inv.next_cursor.is_some() {
+                        p { a href={ "/console/invoices?client_id=" (id) } { "All of this client's invoices" } }
+                    }
+                }
+            }
+        }
+        div.grid {
+            @if let Some(p) = payments {
+                section.card #payments aria-labelledby="payments-title" {
+                    h2 #payments-title { "Payments " span.muted { "(" (p.total) ")" } }
+                    @if p.data.is_empty() { p.muted { "No payment yet." } } @else {
+                        div.scroll { table {
+                            thead { tr { th { "Date" } th { "Kind" } th { "Method" } th.n { "Amount" } } }
+                            tbody { @for p in &p.data {
+                                tr id={ "payment-" (p.id) } {
+                                    td { a href={ "/console/invoices/" (p.invoice_id) } { (c.fmt.date(p.paid_on)) } }
+                                    td { (p.kind) }
+                                    td { (p.method) }
+                                    td.n { (c.fmt.money(p.amount, &p.currency)) }
+                                }
+                            } }
+                        } }
+                    }
+                }
+            }
+            @if credit.is_some() || statement.is_some() {
+                section.card #account aria-labelledby="account-title" {
+                    h2 #account-title { "Account" }
+                    dl.figures {
+                        @if let Some(cr) = &credit {
+                            @if cr.is_empty() { dt { "Credit" } dd #credit { (c.fmt.money(rust_decimal::Decimal::ZERO, cur)) } }
+                            @for b in cr {
+                                dt { "Credit (" (b.currency) ")" } dd.credit { (c.fmt.money(b.amount, &b.currency)) }
+                            }
+                        }
+                        @if let Some(s) = &statement {
+                            dt { "Statement period" } dd { (c.fmt.date(s.from)) " – " (c.fmt.date(s.to)) }
+                            dt { "Opening balance" } dd #opening-balance { (c.fmt.money(s.opening_balance, &s.currency)) }
+                            dt { "Closing balance" } dd #closing-balance { (c.fmt.money(s.closing_balance, &s.currency)) }
+                        }
+                    }
+                    @if statement.is_some() {
+                        p { a #statement-pdf href={ (base) "/statement.pdf" } { "Statement (PDF)" } }
+                    }
+                }
+            }
+        }
+        section.card #edit aria-labelledby="edit-title" {
+            h2 #edit-title { "Edit" }
+            @match (&edit, edit_problem) {
+                (Some(f), _) => (client_form(&c, "edit-client", &base, "Save changes", f, None)),
+                (None, Some((f, e))) => (client_form(&c, "edit-client", &base, "Save changes", f, Some(e))),
+                (None, None) => {}
+            }
+        }
+    };
+    Ok(c.page_with(status, Some(Section::Clients), &cl.name, body))
+}
+
+fn address_text(a: Option<&Address>) -> String {
+    let Some(a) = a else { return "–".to_owned() };
+    let parts: Vec<&str> = [
+        &a.line1,
+        &a.line2,
+        &a.postal_code,
+        &a.city,
+        &a.region,
+        &a.country,
+    ]
+    .into_iter()
+    .filter_map(|p| p.as_deref())
+    .collect();
+    if parts.is_empty() {
+        "–".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub async fn update(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<ClientFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    match c
+        .api
+        .send::<Client>(
+            Method::PATCH,
+            format!("/api/v1/clients/{cid}"),
+            &f.patch_body(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/clients/{cid}"))),
+        Err(e) if e.is_validation() => client_page(c, &id, Some(Refused::Edit(f, e))).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn add_contact(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<ContactFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    let body = json!({
+        "name": f.name,
+        "email": some(&f.email),
+        "phone": some(&f.phone),
+        "title": some(&f.title),
+        "is_primary": f.is_primary.is_some(),
+        "is_billing": f.is_billing.is_some(),
+    });
+    match c
+        .api
+        .send::<Contact>(
+            Method::POST,
+            format!("/api/v1/clients/{cid}/contacts"),
+            &body,
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#contacts"))),
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            client_page(c, &id, Some(Refused::Contact(f, e))).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn add_location(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<LocationFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    let address = Address {
+        line1: some(&f.line1).map(str::to_owned),
+        line2: some(&f.line2).map(str::to_owned),
+        city: some(&f.city).map(str::to_owned),
+        region: some(&f.region).map(str::to_owned),
+        postal_code: some(&f.postal_code).map(str::to_owned),
+        country: some(&f.country).map(str::to_owned),
+    };
+    let body = json!({
+        "name": f.name,
+        "address": address,
+        "phone": some(&f.phone),
+        "is_primary": f.is_primary.is_some(),
+    });
+    match c
+        .api
+        .send::<Location>(
+            Method::POST,
+            format!("/api/v1/clients/{cid}/locations"),
+            &body,
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#locations"))),
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            client_page(c, &id, Some(Refused::Location(f, e))).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A PDF (or any document) from the API, passed on with its content type;
+/// while the API is still rendering it (202), a page saying so.
+pub(crate) async fn document(c: &Console, path: &str, what: &str) -> Result<Response, ApiFailure> {
+    let r = c
+        .api
+        .bytes(Method::GET, path, ApiBody::Empty, Some("application/pdf"))
+        .await?;
+    if r.status == StatusCode::ACCEPTED {
+        let mut page = c.page_with(
+            StatusCode::ACCEPTED,
+            None,
+            what,
+            html! {
+                h1 { (what) }
+                p.notice #rendering role="status" { "The document is being prepared. Reload this page in a moment." }
+            },
+        );
+        page.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return Ok(page);
+    }
+    let mut out = (r.status, r.bytes).into_response();
+    for name in [header::CONTENT_TYPE, header::CONTENT_DISPOSITION] {
+        if let Some(v) = r.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-store"),
+    );
+    Ok(out)
+}
+
+pub async fn statement_pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
+    let id: ClientId = parse_id(&c, &id, "client")?;
+    document(
+        &c,
+        &format!("/api/v1/clients/{id}/statement/pdf"),
+        "Statement",
+    )
+    .await
+}

@@ -1,0 +1,509 @@
+//! `/console/invoices`: the invoice list (status filter, number search,
+//! cursor pages) and one invoice: its lines and totals as the API computed
+//! them, its payments, and the actions finalize, send, record a payment and
+//! void, each a form calling the API's endpoint; the PDF through
+//! [`pdf`]. Who may do what is the API's rule (a tech gets its 403).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::html;
+use nestogy_api::admin::session::see_other;
+use nestogy_domain::billing::invoices::{Invoice, InvoiceStatus};
+use nestogy_domain::billing::payments::{Payment, Recorded};
+use nestogy_domain::customers::clients::Client;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::{ClientId, InvoiceId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api_client::{ApiFailure, query};
+use crate::layout::{self, Section};
+use crate::pages::clients::{document, input, next_link, parse_id, refusal};
+use crate::session::{Console, Form, NoFields};
+
+const STATUSES: [(&str, &str); 7] = [
+    ("", "All"),
+    ("draft", "Draft"),
+    ("sent", "Sent"),
+    ("partially_paid", "Partially paid"),
+    ("overdue", "Overdue"),
+    ("paid", "Paid"),
+    ("void", "Void"),
+];
+
+const METHODS: [(&str, &str); 6] = [
+    ("bank_transfer", "Bank transfer"),
+    ("card", "Card"),
+    ("cash", "Cash"),
+    ("check", "Check"),
+    ("credit", "Credit"),
+    ("other", "Other"),
+];
+
+fn status_class(s: InvoiceStatus) -> &'static str {
+    match s {
+        InvoiceStatus::Overdue => "bad",
+        InvoiceStatus::Paid => "ok",
+        InvoiceStatus::Draft | InvoiceStatus::Void => "muted",
+        _ => "",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, ApiFailure> {
+    let filters = [
+        ("status", p.status.as_str()),
+        ("q", p.q.as_str()),
+        ("client_id", p.client_id.as_str()),
+    ];
+    let mut pairs = filters.to_vec();
+    pairs.push(("cursor", p.cursor.as_str()));
+    let page: Page<Invoice> = c
+        .api
+        .get(format!("/api/v1/invoices{}", query(&pairs)))
+        .await?;
+    // The clients' names, one read per client on the page.
+    let mut names: HashMap<ClientId, String> = HashMap::new();
+    for i in &page.data {
+        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(i.client_id) {
+            let cl: Client = c
+                .api
+                .get(format!("/api/v1/clients/{}", i.client_id))
+                .await?;
+            e.insert(cl.name);
+        }
+    }
+    let body = html! {
+        h1 { "Invoices" }
+        form #invoice-filter method="get" action="/console/invoices" {
+            label for="status" { "Status" } " "
+            select #status name="status" {
+                @for (v, l) in STATUSES {
+                    option value=(v) selected[p.status == v] { (l) }
+                }
+            }
+            " " label for="q" { "Number" } " "
+            input #q name="q" type="search" value=(p.q);
+            @if !p.client_id.is_empty() {
+                input type="hidden" name="client_id" value=(p.client_id);
+            }
+            " " button type="submit" { "Filter" }
+        }
+        p.muted #invoice-count { (page.total) " invoices" }
+        @if page.data.is_empty() {
+            p.muted { "No invoice matches." }
+        } @else {
+            div.scroll { table #invoices {
+                thead { tr {
+                    th { "Number" } th { "Client" } th { "Status" } th { "Issued" } th { "Due" }
+                    th.n { "Total" } th.n { "Balance" }
+                } }
+                tbody { @for i in &page.data {
+                    tr id={ "invoice-" (i.id) } {
+                        td { a href={ "/console/invoices/" (i.id) } { (i.number.as_deref().unwrap_or("draft")) } }
+                        td { a href={ "/console/clients/" (i.client_id) } { (names.get(&i.client_id).map(String::as_str).unwrap_or("")) } }
+                        td class=(status_class(i.status)) { (i.status.as_str()) }
+                        td { (c.fmt.date(i.issue_date)) }
+                        td { (c.fmt.date(i.due_date)) }
+                        td.n { (c.fmt.money(i.total, &i.currency)) }
+                        td.n { (c.fmt.money(i.balance, &i.currency)) }
+                    }
+                } }
+            } }
+        }
+        (next_link("/console/invoices", &filters, page.next_cursor.as_deref()))
+    };
+    Ok(c.page(Section::Finance, "Invoices", body))
+}
+
+/// The record-payment form as entered.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentFields {
+    amount: String,
+    #[serde(default)]
+    paid_on: String,
+    method: String,
+    #[serde(default)]
+    reference: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowParams {
+    #[serde(default)]
+    done: String,
+}
+
+pub async fn show(
+    c: Console,
+    Path(id): Path<String>,
+    Query(p): Query<ShowParams>,
+) -> Result<Response, ApiFailure> {
+    invoice_page(c, &id, &p.done, None).await
+}
+
+async fn invoice_page(
+    c: Console,
+    id: &str,
+    done: &str,
+    refused: Option<(PaymentFields, ApiFailure)>,
+) -> Result<Response, ApiFailure> {
+    let id: InvoiceId = parse_id(&c, id, "invoice")?;
+    let inv: Invoice = c.api.get(format!("/api/v1/invoices/{id}")).await?;
+    let (client, payments) = tokio::join!(
+        c.api
+            .get::<Client>(format!("/api/v1/clients/{}", inv.client_id)),
+        c.api
+            .get::<Page<Payment>>(format!("/api/v1/payments?invoice_id={id}&limit=200")),
+    );
+    let (client, payments) = (client?, payments?);
+    let title = match &inv.number {
+        Some(n) => format!("Invoice {n}"),
+        None => "Draft invoice".to_owned(),
+    };
+    let base = format!("/console/invoices/{id}");
+    let cur = inv.currency.as_str();
+    let money = |d| c.fmt.money(d, cur);
+    let notice = match done {
+        "finalized" => Some("The invoice is finalized."),
+        "sent" => Some("The invoice is on its way to the client's billing contacts."),
+        "paid" => Some("The payment is recorded."),
+        "voided" => Some("The invoice is void."),
+        _ => None,
+    };
+    let open = matches!(
+        inv.status,
+        InvoiceStatus::Sent | InvoiceStatus::PartiallyPaid | InvoiceStatus::Overdue
+    );
+    let (pf, pp) = match &refused {
+        Some((f, e)) => (Some(f), Some(e)),
+        None => (None, None),
+    };
+    let default_fields = PaymentFields {
+        amount: inv.balance.to_string(),
+        paid_on: c.fmt.today(c.now).to_string(),
+        method: "bank_transfer".to_owned(),
+        reference: String::new(),
+    };
+    let f = pf.unwrap_or(&default_fields);
+    let status = pp.map(|e| e.status).unwrap_or(StatusCode::OK);
+    let body = html! {
+        h1 { (title) " " span #invoice-status class=(status_class(inv.status)) { "(" (inv.status.as_str()) ")" } }
+        @if let Some(n) = notice { p.notice #done role="status" { (n) } }
+        div.grid {
+            section.card #summary aria-labelledby="summary-title" {
+                h2 #summary-title { "Summary" }
+                dl.figures {
+                    dt { "Client" } dd { a #client-link href={ "/console/clients/" (client.id) } { (client.name) } }
+                    dt { "Issued" } dd { (c.fmt.date(inv.issue_date)) }
+                    dt { "Due" } dd { (c.fmt.date(inv.due_date)) }
+                    @if let (Some(a), Some(b)) = (inv.period_start, inv.period_end) {
+                        dt { "Period" } dd { (c.fmt.date(a)) " – " (c.fmt.date(b)) }
+                    }
+                    @if let Some(t) = inv.finalized_at { dt { "Finalized" } dd { (c.fmt.datetime(t)) } }
+                    @if let Some(t) = inv.voided_at { dt { "Voided" } dd { (c.fmt.datetime(t)) } }
+                }
+                p { a #invoice-pdf href={ (base) "/pdf" } { "PDF" } }
+            }
+            section.card #totals aria-labelledby="totals-title" {
+                h2 #totals-title { "Totals" }
+                dl.figures {
+                    dt { "Subtotal" } dd #subtotal { (money(inv.subtotal)) }
+                    dt { "Discount" } dd #discount-total { (money(inv.discount_total)) }
+                    dt { "Tax" } dd #tax-total { (money(inv.tax_total)) }
+                    dt { "Total" } dd #total { (money(inv.total)) }
+                    dt { "Paid" } dd #amount-paid { (money(inv.amount_paid)) }
+                    dt { "Balance" } dd #balance { (money(inv.balance)) }
+                }
+            }
+        }
+        section.card #lines aria-labelledby="lines-title" {
+            h2 #lines-title { "Lines" }
+            div.scroll { table {
+                thead { tr {
+                    th { "Description" } th.n { "Quantity" } th.n { "Unit price" }
+                    th.n { "Discount" } th.n { "Tax" } th.n { "Total" }
+                } }
+                tbody { @for l in &inv.lines {
+                    tr {
+                        td { (l.description) }
+                        td.n { (l.quantity.normalize()) }
+                        td.n { (money(l.unit_price)) }
+                        td.n { (money(l.discount_amount)) }
+                        td.n {
+                            (money(l.tax))
+                            @for t in &l.taxes { br; span.muted { (t.name) " " (t.percent.normalize()) "%" } }
+                        }
+                        td.n { (money(l.total)) }
+                    }
+                } }
+            } }
+            @if let Some(n) = &inv.notes { p { (n) } }
+            @if let Some(t) = &inv.terms { p.muted { (t) } }
+        }
+        section.card #payments aria-labelledby="payments-title" {
+            h2 #payments-title { "Payments " span.muted { "(" (payments.total) ")" } }
+            @if payments.data.is_empty() { p.muted { "No payment yet." } } @else {
+                div.scroll { table {
+                    thead { tr { th { "Date" } th { "Kind" } th { "Method" } th { "Reference" } th.n { "Amount" } th.n { "Applied" } } }
+                    tbody { @for p in &payments.data {
+                        tr id={ "payment-" (p.id) } {
+                            td { (c.fmt.date(p.paid_on)) }
+                            td { (p.kind) }
+                            td { (p.method) }
+                            td { (p.reference.as_deref().unwrap_or("")) }
+                            td.n { (c.fmt.money(p.amount, &p.currency)) }
+                            td.n { (c.fmt.money(p.applied, &p.currency)) }
+                        }
+                    } }
+                } }
+            }
+        }
+        section.card #actions aria-labelledby="actions-title" {
+            h2 #actions-title { "Actions" }
+            div.grid {
+                @if inv.status == InvoiceStatus::Draft {
+                    (layout::post_button(&format!("{base}/finalize"), c.csrf(), "finalize", "Finalize"))
+                }
+                @if inv.status != InvoiceStatus::Draft && inv.status != InvoiceStatus::Void {
+                    (layout::post_button(&format!("{base}/send"), c.csrf(), "send", "Send to the client"))
+                }
+                @if inv.status != InvoiceStatus::Void {
+                    (layout::post_button(&format!("{base}/void"), c.csrf(), "void", "Void"))
+                }
+            }
+            @if open || pp.is_some() {
+                form.stack #record-payment method="post" action={ (base) "/payments" } {
+                    h2 { "Record a payment" }
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(pp))
+                    (input(&format!("Amount ({cur})"), "amount", "text", &f.amount, pp))
+                    (input("Paid on", "paid_on", "date", &f.paid_on, pp))
+                    label for="f-method" { "Method" }
+                    select #f-method name="method" {
+                        @for (v, l) in METHODS {
+                            option value=(v) selected[f.method == v] { (l) }
+                        }
+                    }
+                    (input("Reference", "reference", "text", &f.reference, pp))
+                    button type="submit" { "Record payment" }
+                }
+            }
+        }
+    };
+    Ok(c.page_with(status, Some(Section::Finance), &title, body))
+}
+
+/// One of the invoice's actions without fields: `POST api_path`, then the
+/// invoice page saying `done`.
+async fn act(c: &Console, id: &str, action: &str, done: &str) -> Result<Response, ApiFailure> {
+    let id: InvoiceId = parse_id(c, id, "invoice")?;
+    c.api
+        .send::<serde_json::Value>(
+            Method::POST,
+            format!("/api/v1/invoices/{id}/{action}"),
+            &json!({}),
+        )
+        .await?;
+    Ok(see_other(&format!("/console/invoices/{id}?done={done}")))
+}
+
+pub async fn finalize(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    act(&c, &id, "finalize", "finalized").await
+}
+
+pub async fn send(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    act(&c, &id, "send", "sent").await
+}
+
+pub async fn void(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    act(&c, &id, "void", "voided").await
+}
+
+pub async fn record_payment(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<PaymentFields>,
+) -> Result<Response, ApiFailure> {
+    let iid: InvoiceId = parse_id(&c, &id, "invoice")?;
+    let s = |v: &str| {
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.to_owned())
+    };
+    let body = json!({
+        "amount": f.amount.trim(),
+        "method": f.method,
+        "paid_on": s(&f.paid_on),
+        "reference": s(&f.reference),
+    });
+    match c
+        .api
+        .send::<Recorded>(
+            Method::POST,
+            format!("/api/v1/invoices/{iid}/payments"),
+            &body,
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/invoices/{iid}?done=paid"))),
+        Err(e) if e.is_validation() => invoice_page(c, &id, "", Some((f, e))).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
+    let id: InvoiceId = parse_id(&c, &id, "invoice")?;
+    document(&c, &format!("/api/v1/invoices/{id}/pdf"), "Invoice").await
+}
+
+/// Lines the new-draft form offers.
+const DRAFT_LINES: usize = 3;
+
+/// The new-draft form as entered: up to [`DRAFT_LINES`] lines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftFields {
+    client_id: String,
+    #[serde(default)]
+    due_date: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    description_1: String,
+    #[serde(default)]
+    quantity_1: String,
+    #[serde(default)]
+    unit_price_1: String,
+    #[serde(default)]
+    description_2: String,
+    #[serde(default)]
+    quantity_2: String,
+    #[serde(default)]
+    unit_price_2: String,
+    #[serde(default)]
+    description_3: String,
+    #[serde(default)]
+    quantity_3: String,
+    #[serde(default)]
+    unit_price_3: String,
+}
+
+impl DraftFields {
+    fn lines(&self) -> [(&str, &str, &str); DRAFT_LINES] {
+        [
+            (&self.description_1, &self.quantity_1, &self.unit_price_1),
+            (&self.description_2, &self.quantity_2, &self.unit_price_2),
+            (&self.description_3, &self.quantity_3, &self.unit_price_3),
+        ]
+    }
+
+    /// The body of `POST /invoices`; a line left wholly empty is no line.
+    fn body(&self) -> serde_json::Value {
+        let t = |v: &str| {
+            let v = v.trim();
+            (!v.is_empty()).then(|| v.to_owned())
+        };
+        let lines: Vec<_> = self
+            .lines()
+            .into_iter()
+            .filter(|(d, q, p)| [d, q, p].iter().any(|v| !v.trim().is_empty()))
+            .map(|(d, q, p)| json!({"description": t(d), "quantity": q.trim(), "unit_price": t(p)}))
+            .collect();
+        json!({
+            "client_id": self.client_id.trim(),
+            "due_date": t(&self.due_date),
+            "notes": t(&self.notes),
+            "lines": lines,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewParams {
+    #[serde(default)]
+    client_id: String,
+}
+
+fn draft_page(
+    c: &Console,
+    status: StatusCode,
+    client: &Client,
+    f: &DraftFields,
+    problem: Option<&ApiFailure>,
+) -> Response {
+    let body = html! {
+        h1 { "New draft invoice" }
+        p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
+        form.stack #new-draft method="post" action="/console/invoices/new" {
+            (layout::csrf_field(c.csrf()))
+            (refusal(problem))
+            input type="hidden" name="client_id" value=(client.id);
+            (input("Due date (empty: by the payment terms)", "due_date", "date", &f.due_date, problem))
+            @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
+                fieldset {
+                    legend { "Line " (n + 1) }
+                    (input("Description", &format!("description_{}", n + 1), "text", d, problem))
+                    (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
+                    (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
+                }
+            }
+            label for="f-notes" { "Notes" }
+            textarea #f-notes name="notes" rows="3" { (f.notes) }
+            button type="submit" { "Create draft" }
+        }
+    };
+    c.page_with(status, Some(Section::Finance), "New draft invoice", body)
+}
+
+pub async fn new_draft(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
+    let id: ClientId = parse_id(&c, &p.client_id, "client")?;
+    let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+    let f = DraftFields {
+        client_id: id.to_string(),
+        quantity_1: "1".to_owned(),
+        ..Default::default()
+    };
+    Ok(draft_page(&c, StatusCode::OK, &client, &f, None))
+}
+
+pub async fn create_draft(c: Console, Form(f): Form<DraftFields>) -> Result<Response, ApiFailure> {
+    let id: ClientId = parse_id(&c, &f.client_id, "client")?;
+    match c
+        .api
+        .send::<Invoice>(Method::POST, "/api/v1/invoices", &f.body())
+        .await
+    {
+        Ok(inv) => Ok(see_other(&format!("/console/invoices/{}", inv.id))),
+        Err(e) if e.is_validation() => {
+            let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+            Ok(draft_page(&c, e.status, &client, &f, Some(&e)))
+        }
+        Err(e) => Err(e),
+    }
+}
