@@ -42,6 +42,7 @@ pub struct Payment {
     pub applied: Decimal,
     pub method: String,
     pub reference: Option<String>,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub paid_on: NaiveDate,
     pub created_at: DateTime<Utc>,
 }
@@ -538,6 +539,7 @@ pub async fn list(
 /// One line of a statement of account.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct StatementEntry {
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub date: NaiveDate,
     /// `invoice`, `payment`, `refund` or `credit_applied` (credit the
     /// client had moved onto the invoice `reference`: the balance does not
@@ -557,7 +559,9 @@ pub struct StatementEntry {
 pub struct Statement {
     pub client_id: ClientId,
     pub currency: String,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub from: NaiveDate,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub to: NaiveDate,
     pub opening_balance: Decimal,
     pub entries: Vec<StatementEntry>,
