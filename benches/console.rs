@@ -226,18 +226,6 @@ async fn get(site: &axum::Router, path: &str, cookie: &str) -> (StatusCode, Vec<
     (status, body)
 }
 
-/// `s` percent-encoded for a form body.
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// The value of cookie `name` set by `headers`.
 fn set_cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
@@ -266,16 +254,13 @@ async fn sign_in(site: &axum::Router) -> String {
     let key = "name=\"csrf\" value=\"";
     let at = html.find(key).expect("a CSRF field") + key.len();
     let csrf = &html[at..at + html[at..].find('"').expect("end of value")];
-    let form = [
+    let form = serde_urlencoded::to_string([
         ("csrf", csrf),
         ("email", EMAIL),
         ("password", PASSWORD),
         ("totp_code", ""),
-    ]
-    .iter()
-    .map(|(k, v)| format!("{k}={}", urlencode(v)))
-    .collect::<Vec<_>>()
-    .join("&");
+    ])
+    .expect("form");
     let req = Request::builder()
         .method(Method::POST)
         .uri("/console/login")

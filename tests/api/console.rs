@@ -72,26 +72,6 @@ impl Page {
     }
 }
 
-fn form_urlencoded_pairs(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            let e = |s: &str| {
-                s.bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                            (b as char).to_string()
-                        }
-                        _ => format!("%{b:02X}"),
-                    })
-                    .collect::<String>()
-            };
-            format!("{}={}", e(k), e(v))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// A request to the site with `cookies`, from 192.0.2.10 (and for a POST
 /// a form body), asking for `host` (none: no Host header).
 async fn call(
@@ -112,7 +92,7 @@ async fn call(
     let mut req = match form {
         Some(f) => req
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form_urlencoded_pairs(f))),
+            .body(Body::from(serde_urlencoded::to_string(f).expect("form"))),
         None => req.body(Body::empty()),
     }
     .expect("request");
