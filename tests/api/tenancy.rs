@@ -778,3 +778,29 @@ async fn an_async_commit_system_transaction_is_scoped_to_itself() {
     assert_eq!((sync.as_str(), seqscan.as_str()), ("on", "on"));
     tx.commit().await.unwrap();
 }
+
+/// A tenant transaction plans each statement for its parameters (the lists'
+/// optional filters make a generic plan scan the whole table), and the
+/// setting ends with the transaction.
+#[tokio::test]
+async fn a_tenant_transaction_plans_each_statement_for_its_parameters() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Planned").await;
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let (mode, company): (String, String) = sqlx::query_as(
+        "SELECT current_setting('plan_cache_mode'), current_setting('app.company_id')",
+    )
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(mode, "force_custom_plan");
+    assert_eq!(company, t.id.as_uuid().to_string());
+    tx.commit().await.unwrap();
+    let mut tx = app.db.system().await.unwrap();
+    let mode: String = sqlx::query_scalar("SELECT current_setting('plan_cache_mode')")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(mode, "auto");
+    tx.commit().await.unwrap();
+}

@@ -2377,3 +2377,55 @@ async fn business_hours_keep_to_the_companys_local_time_across_daylight_saving_c
         utc("2026-03-09T09:00:00Z")
     );
 }
+
+/// The queue counts at most 10,000 matching tickets: past that, `total` is
+/// 10,000 with `total_exact` false ("10,000+"), and below it the count is
+/// exact. Counting a million tickets on every page cost ~100 ms.
+#[tokio::test]
+async fn the_ticket_count_stops_at_ten_thousand() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Counted").await;
+    let one = open(&app, &t.admin, json!({"subject": "The real one"})).await;
+    let r = app.get("/api/v1/tickets", &t.admin).await;
+    assert_eq!(
+        (r.body["total"].clone(), r.body["total_exact"].clone()),
+        (json!(1), json!(true))
+    );
+    sqlx::query(
+        "INSERT INTO tickets (id, company_id, number, token_code, subject, status, priority, source, \
+                              created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, 1000 + i, 'ABCDEF', 'Bulk ' || i, \
+                CASE WHEN i <= 10000 THEN 'open' ELSE 'closed' END, 'low', 'api', $2, $2 \
+         FROM generate_series(1, 10005) i",
+    )
+    .bind(t.id.as_uuid())
+    .bind(app.clock_now())
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let r = app.get("/api/v1/tickets?limit=1", &t.admin).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        (r.body["total"].clone(), r.body["total_exact"].clone()),
+        (json!(10000), json!(false))
+    );
+    // 10,000 open ones plus the real (new) one is still past the cap ...
+    let r = app.get("/api/v1/tickets?status=open,new", &t.admin).await;
+    assert_eq!(
+        (r.body["total"].clone(), r.body["total_exact"].clone()),
+        (json!(10000), json!(false))
+    );
+    // ... exactly 10,000 is not.
+    let r = app.get("/api/v1/tickets?status=open", &t.admin).await;
+    assert_eq!(
+        (r.body["total"].clone(), r.body["total_exact"].clone()),
+        (json!(10000), json!(true))
+    );
+    let r = app.get("/api/v1/tickets?status=closed", &t.admin).await;
+    assert_eq!(
+        (r.body["total"].clone(), r.body["total_exact"].clone()),
+        (json!(5), json!(true))
+    );
+    let r = app.get("/api/v1/tickets?status=new", &t.admin).await;
+    assert_eq!(ids(&r), vec![one["id"].as_str().unwrap().to_owned()]);
+}

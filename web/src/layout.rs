@@ -41,6 +41,11 @@ pub enum Section {
     Tickets,
     Clients,
     Finance,
+    Assets,
+    Projects,
+    Time,
+    Reports,
+    Settings,
 }
 
 impl Section {
@@ -58,6 +63,11 @@ impl Section {
             Section::Tickets => "Tickets",
             Section::Clients => "Clients",
             Section::Finance => "Finance",
+            Section::Assets => "Assets",
+            Section::Projects => "Projects",
+            Section::Time => "Time",
+            Section::Reports => "Reports",
+            Section::Settings => "Settings",
         }
     }
 
@@ -67,6 +77,11 @@ impl Section {
             Section::Tickets => "/console/tickets",
             Section::Clients => "/console/clients",
             Section::Finance => "/console/invoices",
+            Section::Assets => "/console/assets",
+            Section::Projects => "/console/projects",
+            Section::Time => "/console/time",
+            Section::Reports => "/console/reports",
+            Section::Settings => "/console/settings",
         }
     }
 
@@ -75,7 +90,8 @@ impl Section {
     /// URL gets the API's 403 as a page).
     pub fn offered_to(self, role: Role) -> bool {
         match self {
-            Section::Finance => matches!(role, Role::Admin | Role::Accountant),
+            Section::Finance | Section::Reports => matches!(role, Role::Admin | Role::Accountant),
+            Section::Settings => role == Role::Admin,
             _ => true,
         }
     }

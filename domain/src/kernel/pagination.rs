@@ -12,6 +12,21 @@ use crate::kernel::validation::ValidationErrors;
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
+/// The most rows a list that can grow without bound (tickets) counts for
+/// its `total`: counting a million rows costs ~100 ms on every page, and
+/// past this many "10,000+" is all a reader needs. See [`capped_count_sql`].
+pub const COUNT_CAP: i64 = 10_000;
+
+/// The statement that counts the rows of `from_where` (`tickets t WHERE
+/// ...`) but stops at one more than [`COUNT_CAP`]; give its result to
+/// [`Page::capped`].
+pub fn capped_count_sql(from_where: &str) -> String {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM {from_where} LIMIT {}) capped",
+        COUNT_CAP + 1
+    )
+}
+
 /// The position after which the next page starts: the sort key of the last
 /// row shown and its id, to break ties.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,8 +130,17 @@ pub struct Page<T> {
     pub data: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
-    /// How many rows match the filters, across all pages.
+    /// How many rows match the filters, across all pages; at most
+    /// 10,000 for the lists that count no further (tickets), with
+    /// `total_exact` false when more match.
     pub total: i64,
+    /// False when more than `total` rows match and the count stopped there.
+    #[serde(default = "exact")]
+    pub total_exact: bool,
+}
+
+fn exact() -> bool {
+    true
 }
 
 impl<T> Page<T> {
@@ -139,7 +163,16 @@ impl<T> Page<T> {
             data: rows,
             next_cursor,
             total,
+            total_exact: true,
         }
+    }
+
+    /// This page with the count of [`capped_count_sql`]: `total` at most
+    /// [`COUNT_CAP`], and `total_exact` false when the count reached past it.
+    pub fn capped(mut self) -> Self {
+        self.total_exact = self.total <= COUNT_CAP;
+        self.total = self.total.min(COUNT_CAP);
+        self
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
@@ -147,6 +180,7 @@ impl<T> Page<T> {
             data: self.data.into_iter().map(f).collect(),
             next_cursor: self.next_cursor,
             total: self.total,
+            total_exact: self.total_exact,
         }
     }
 }

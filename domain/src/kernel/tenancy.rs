@@ -33,9 +33,19 @@ impl Db {
     /// Opens a transaction scoped to `tenant`. BEGIN and SET LOCAL go to the
     /// server in one round trip. The UUID is formatted by its own type, so
     /// nothing from a request reaches the SQL text.
+    ///
+    /// Its statements are planned for their parameters each time
+    /// (`plan_cache_mode = force_custom_plan`). The lists filter with
+    /// optional parameters (`$4::uuid IS NULL OR client_id = $4`), and after
+    /// five runs of a prepared statement PostgreSQL may switch to one
+    /// generic plan for every value: for the ticket queue at 1,000,000
+    /// tickets, that plan scanned and sorted the tenant's tickets (982 ms)
+    /// where the plan for the actual filters reads 51 rows of an index
+    /// (0.17 ms). Planning these statements costs tens of microseconds.
     pub async fn tenant(&self, tenant: TenantId) -> Result<TenantTx, sqlx::Error> {
         let begin = format!(
-            "BEGIN; SELECT set_config('app.company_id', '{}', true)",
+            "BEGIN; SELECT set_config('app.company_id', '{}', true); \
+             SET LOCAL plan_cache_mode = force_custom_plan",
             tenant.as_uuid().hyphenated()
         );
         let tx = self.pool.begin_with(sqlx::AssertSqlSafe(begin)).await?;

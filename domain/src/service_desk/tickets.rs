@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::pagination::{Cursor, Page, PageRequest, capped_count_sql};
 use crate::kernel::text::{text_enum, truncate_chars};
 use crate::kernel::validation::ValidationErrors;
 use crate::service_desk::sla_clock::SlaState;
@@ -347,9 +347,9 @@ pub async fn list(
     .bind(page.fetch())
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM tickets t WHERE {FILTER}"
-    )))
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(capped_count_sql(&format!(
+        "tickets t WHERE {FILTER}"
+    ))))
     .bind(tenant)
     .bind(&statuses)
     .bind(priority)
@@ -365,7 +365,8 @@ pub async fn list(
     Ok(Page::from_rows(tickets, page, total, |t: &Ticket| Cursor {
         key: String::new(),
         id: t.id.as_uuid(),
-    }))
+    })
+    .capped())
 }
 
 /// Checks that the client exists here and the contact belongs to it.

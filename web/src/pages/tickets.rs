@@ -220,7 +220,7 @@ async fn queue_page(
     });
     let status = problem.as_ref().map(|f| f.status).unwrap_or(StatusCode::OK);
     let body = html! {
-        h1 { "Tickets " span.muted { "(" (page.total) ")" } }
+        h1 { "Tickets " span.muted { "(" (page.total) @if !page.total_exact { "+" } ")" } }
         p { a #new-ticket href="/console/tickets/new" { "New ticket" } }
         (filter_form(&filters, &names))
         p.muted { "This page's address keeps its filters: bookmark it to come back to this view." }
