@@ -474,8 +474,10 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     assert!(p.html.contains("Escalated to the ISP."));
     assert!(p.html.contains("Public reply") && p.html.contains("We are on it."));
     assert!(p.html.contains("Router swap"));
-    assert!(p.html.contains("new → in_progress"), "{}", p.html);
-    assert!(p.html.contains("critical") && p.html.contains("vpn, network"));
+    assert!(p.html.contains("New → In progress"), "{}", p.html);
+    assert!(
+        p.html.contains("<dd id=\"priority\">Critical</dd>") && p.html.contains("vpn, network")
+    );
 
     // 422s: the page again, the API's message beside the form, input kept.
     let r = send(

@@ -27,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api_client::{ApiBody, ApiFailure, query};
+use crate::fmt::label;
 use crate::layout::{Section, csrf_field, field_problems};
 use crate::session::{Console, Form};
 
@@ -246,8 +247,8 @@ async fn queue_page(
                             td.n { (t.number) }
                             td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
                             td { (names.client(t.client_id).unwrap_or_default()) }
-                            td { (t.status.as_str()) }
-                            td { (t.priority.as_str()) }
+                            td { (label(t.status.as_str())) }
+                            td { (label(t.priority.as_str())) }
                             td { @match names.user(t.assignee_id) {
                                 Some(n) => { (n) }
                                 None => { span.muted { "unassigned" } }
@@ -270,7 +271,7 @@ async fn queue_page(
                 " "
                 label for="bulk-status" { "Status" }
                 select #bulk-status name="status" {
-                    @for s in TicketStatus::ALL { option value=(s.as_str()) { (s.as_str()) } }
+                    @for s in TicketStatus::ALL { option value=(s.as_str()) { (label(s.as_str())) } }
                 }
                 button type="submit" name="action" value="status" #bulk-set-status { "Set status" }
             }
@@ -292,7 +293,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
                     label {
                         input type="checkbox" name="status" value=(s.as_str())
                             checked[f.status.iter().any(|x| x == s.as_str())];
-                        " " (s.as_str())
+                        " " (label(s.as_str()))
                     }
                     " "
                 }
@@ -301,7 +302,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
             select #f-priority name="priority" {
                 option value="" { "any" }
                 @for p in Priority::ALL {
-                    option value=(p.as_str()) selected[sel(&f.priority, p.as_str())] { (p.as_str()) }
+                    option value=(p.as_str()) selected[sel(&f.priority, p.as_str())] { (label(p.as_str())) }
                 }
             }
             label for="f-client" { "Client" }
@@ -326,7 +327,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
             select #f-sla name="sla_state" {
                 option value="" { "any" }
                 @for s in SlaState::ALL {
-                    option value=(s.as_str()) selected[sel(&f.sla_state, s.as_str())] { (s.as_str()) }
+                    option value=(s.as_str()) selected[sel(&f.sla_state, s.as_str())] { (label(s.as_str())) }
                 }
             }
             label for="f-tag" { "Tag" }
@@ -505,8 +506,8 @@ async fn ticket_page(
                         _ => { "none" }
                     }
                 }
-                dt { "Status" } dd #status { (t.status.as_str()) }
-                dt { "Priority" } dd #priority { (t.priority.as_str()) }
+                dt { "Status" } dd #status { (label(t.status.as_str())) }
+                dt { "Priority" } dd #priority { (label(t.priority.as_str())) }
                 dt { "Assignee" } dd #assignee { (names.user(t.assignee_id).unwrap_or_else(|| "unassigned".into())) }
                 dt { "Tags" } dd #tags { @if t.tags.is_empty() { span.muted { "none" } } @else { (t.tags.join(", ")) } }
                 dt { "Response due" } dd #response-due { (clock(&c, t.sla.response_due, t.sla.response_state, t.first_response_at)) }
@@ -582,7 +583,7 @@ fn status_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>) -> 
             label for="status-select" { "Status" }
             select #status-select name="status" {
                 @for s in TicketStatus::ALL {
-                    option value=(s.as_str()) selected[*s == t.status] { (s.as_str()) }
+                    option value=(s.as_str()) selected[*s == t.status] { (label(s.as_str())) }
                 }
             }
             button type="submit" { "Change status" }
@@ -598,7 +599,7 @@ fn priority_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>) -
             label for="priority-select" { "Priority" }
             select #priority-select name="priority" {
                 @for s in Priority::ALL {
-                    option value=(s.as_str()) selected[*s == t.priority] { (s.as_str()) }
+                    option value=(s.as_str()) selected[*s == t.priority] { (label(s.as_str())) }
                 }
             }
             button type="submit" { "Change priority" }
@@ -754,7 +755,7 @@ fn history_block(c: &Console, h: &History, names: &Names) -> Markup {
             ul {
                 @for s in &h.status_changes {
                     li { (c.fmt.datetime(s.at)) ": "
-                        (s.from.map(|f| f.as_str()).unwrap_or("(new)")) " → " (s.to.as_str())
+                        (s.from.map(|f| label(f.as_str())).unwrap_or_else(|| "(new)".to_owned())) " → " (label(s.to.as_str()))
                         @if let Some(u) = names.user(s.user_id) { " by " (u) } }
                 }
                 @for e in &h.sla_events {
@@ -1047,7 +1048,7 @@ fn new_ticket_page(
             label for="nt-priority" { "Priority" }
             select #nt-priority name="priority" {
                 @for p in Priority::ALL {
-                    option value=(p.as_str()) selected[f.priority == p.as_str()] { (p.as_str()) }
+                    option value=(p.as_str()) selected[f.priority == p.as_str()] { (label(p.as_str())) }
                 }
             }
             button type="submit" { "Open ticket" }
