@@ -233,7 +233,8 @@ async fn the_queue_filters_pages_and_acts_in_bulk() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(ticket(&app, &t.admin, &ids[1]).await["status"], "new");
 
-    // A tech sees the queue (assignable: themselves).
+    // A tech sees the queue, and can assign to the admin too (the staff
+    // directory, which every role reads).
     let ts = sign_in(&app, &tech).await;
     let q = get(
         &app,
@@ -243,6 +244,12 @@ async fn the_queue_filters_pages_and_acts_in_bulk() {
     .await;
     assert_eq!(q.status, StatusCode::OK, "{}", q.html);
     assert!(q.html.contains("(2)"), "{}", q.html);
+    assert!(
+        q.html
+            .contains(&format!("<option value=\"{}\">Admin</option>", t.admin_id)),
+        "{}",
+        q.html
+    );
 }
 
 /// One ticket: header with client, contact and SLA clocks, the thread with

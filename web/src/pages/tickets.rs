@@ -14,7 +14,7 @@ use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
 use nestogy_domain::customers::clients::Client;
 use nestogy_domain::customers::contacts::Contact;
-use nestogy_domain::identity::users::User;
+use nestogy_domain::identity::users::{StaffMember, User};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::service_desk::sla::SlaEvent;
 use nestogy_domain::service_desk::sla_clock::SlaState;
@@ -130,7 +130,7 @@ fn value_of<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
 /// themselves by name.
 struct Names {
     clients: Vec<Client>,
-    users: Option<Vec<User>>,
+    users: Vec<StaffMember>,
     me: User,
 }
 
@@ -139,12 +139,11 @@ impl Names {
         let (clients, users) = tokio::join!(
             c.api
                 .get::<Page<Client>>("/api/v1/clients?limit=200&status=all"),
-            c.api
-                .get_optional::<Page<User>>("/api/v1/users?limit=200&active=true"),
+            c.api.get::<Page<StaffMember>>("/api/v1/staff?limit=200"),
         );
         Ok(Names {
             clients: clients?.data,
-            users: users?.map(|p| p.data),
+            users: users?.data,
             me: c.user.clone(),
         })
     }
@@ -168,25 +167,20 @@ impl Names {
         Some(
             self.users
                 .iter()
-                .flatten()
                 .find(|u| u.id == id)
                 .map(|u| u.name.clone())
                 .unwrap_or_else(|| "another user".to_owned()),
         )
     }
 
-    /// The users a ticket can be assigned to: techs and admins, or only
-    /// the signed-in user when the role cannot list users.
+    /// The users a ticket can be assigned to: active techs and admins.
     fn assignable(&self) -> Vec<(String, String)> {
         use nestogy_domain::kernel::roles::Role;
-        match &self.users {
-            Some(us) => us
-                .iter()
-                .filter(|u| matches!(u.role, Role::Admin | Role::Tech))
-                .map(|u| (u.id.to_string(), u.name.clone()))
-                .collect(),
-            None => vec![(self.me.id.to_string(), self.me.name.clone())],
-        }
+        self.users
+            .iter()
+            .filter(|u| matches!(u.role, Role::Admin | Role::Tech))
+            .map(|u| (u.id.to_string(), u.name.clone()))
+            .collect()
     }
 }
 
