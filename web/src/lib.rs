@@ -106,6 +106,11 @@ pub fn console_routes() -> Router<WebState> {
         // tickets
         .route("/console/tickets", get(pages::tickets::queue))
         .route("/console/tickets/bulk", post(pages::tickets::bulk))
+        .route("/console/tickets/views", post(pages::tickets::save_view))
+        .route(
+            "/console/tickets/views/{id}/delete",
+            post(pages::tickets::delete_view),
+        )
         .route(
             "/console/tickets/new",
             get(pages::tickets::new_ticket).post(pages::tickets::create_ticket),

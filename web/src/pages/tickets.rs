@@ -3,7 +3,8 @@
 //! thread, history, time, and the forms that act on it) and a new ticket.
 //!
 //! Filters are the API's own query parameters, in the page's URL, so a
-//! filtered queue is a bookmarkable link (the API has no saved views).
+//! filtered queue is a bookmarkable link; saved views (the API's
+//! `/api/v1/tickets/views`) keep them under a name, per user.
 
 use std::collections::HashMap;
 
@@ -18,18 +19,19 @@ use nestogy_domain::identity::users::{StaffMember, User};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::service_desk::sla::SlaEvent;
 use nestogy_domain::service_desk::sla_clock::SlaState;
+use nestogy_domain::service_desk::ticket_views::TicketView;
 use nestogy_domain::service_desk::tickets::{
     MessageKind, Priority, StatusChange, Ticket, TicketMessage, TicketStatus,
 };
 use nestogy_domain::service_desk::time_entries::TimeEntry;
-use nestogy_domain::{AttachmentId, TicketId, UserId};
+use nestogy_domain::{AttachmentId, TicketId, TicketViewId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{Section, csrf_field, field_problems};
-use crate::session::{Console, Form};
+use crate::session::{Console, Form, NoFields};
 
 /// Where the console's script is served ([`script`]).
 pub const SCRIPT_PATH: &str = "/console/static/app.js";
@@ -100,14 +102,20 @@ impl Filters {
 
     /// The API list's path for one page from `cursor`.
     fn api_path(&self, cursor: &str) -> String {
+        format!(
+            "/api/v1/tickets{}",
+            self.api_query(&[("limit", PAGE_SIZE), ("cursor", cursor)])
+        )
+    }
+
+    /// The API list's query (`?status=new,open&...`, or empty) with `first`
+    /// ahead of the filters; a saved view keeps it without `first`.
+    fn api_query(&self, first: &[(&str, &str)]) -> String {
         let status = self.status.join(",");
-        let mut p = vec![
-            ("limit", PAGE_SIZE),
-            ("cursor", cursor),
-            ("status", status.as_str()),
-        ];
+        let mut p = first.to_vec();
+        p.push(("status", status.as_str()));
         p.extend(self.pairs().into_iter().filter(|(k, _)| *k != "status"));
-        format!("/api/v1/tickets{}", query(&p))
+        query(&p)
     }
 }
 
@@ -197,11 +205,12 @@ async fn queue_page(
 ) -> Result<Response, ApiFailure> {
     let filters = Filters::read(pairs);
     let cursor = value_of(pairs, "cursor");
-    let (page, names) = tokio::join!(
+    let (page, names, views) = tokio::join!(
         c.api.get::<Page<Ticket>>(filters.api_path(cursor)),
-        Names::load(&c)
+        Names::load(&c),
+        c.api.get::<Vec<TicketView>>("/api/v1/tickets/views"),
     );
-    let (page, names) = (page?, names?);
+    let (page, names, views) = (page?, names?, views?);
     let notice = match (value_of(pairs, "changed"), value_of(pairs, "did")) {
         ("", _) => None,
         (n, "assign") => Some(format!("{n} ticket(s) assigned.")),
@@ -218,7 +227,7 @@ async fn queue_page(
         h1 { "Tickets " span.muted { "(" (page.total) @if !page.total_exact { "+" } ")" } }
         p { a #new-ticket href="/console/tickets/new" { "New ticket" } }
         (filter_form(&filters, &names))
-        p.muted { "This page's address keeps its filters: bookmark it to come back to this view." }
+        (views_block(&c, &views, &filters))
         @if let Some(n) = notice { p.notice #bulk-result role="status" { (n) } }
         @if let Some(f) = &problem {
             p.problem #problem role="alert" { (f.message) }
@@ -411,6 +420,91 @@ pub async fn bulk(c: Console, Form(fields): Form<Vec<(String, String)>>) -> Resp
             .unwrap_or_else(IntoResponse::into_response),
         Err(f) => f.into_response(),
     }
+}
+
+// ---- saved views ----
+
+/// The user's saved views (links that apply their filters, each with a
+/// delete button) and the form that saves the current filters as one.
+fn views_block(c: &Console, views: &[TicketView], filters: &Filters) -> Markup {
+    html! {
+        section.card #views aria-labelledby="views-title" {
+            h2 #views-title { "Saved views" }
+            @if views.is_empty() {
+                p.muted { "None yet. Filter the queue, then save the filters under a name." }
+            } @else {
+                ul #view-list {
+                    @for v in views {
+                        li {
+                            a href={ "/console/tickets" @if !v.query.is_empty() { "?" (v.query) } } { (v.name) }
+                            " "
+                            form.inline method="post" action={ "/console/tickets/views/" (v.id) "/delete" } {
+                                (csrf_field(c.csrf()))
+                                button type="submit" aria-label={ "Delete the view " (v.name) } { "Delete" }
+                            }
+                        }
+                    }
+                }
+            }
+            form.inline #save-view method="post" action="/console/tickets/views" {
+                (csrf_field(c.csrf()))
+                input type="hidden" name="query" value=(filters.api_query(&[]).trim_start_matches('?'));
+                label for="view-name" { "Save these filters as" }
+                input #view-name type="text" name="name" maxlength="80" required;
+                button type="submit" #save-view-submit { "Save view" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewFields {
+    name: String,
+    query: String,
+}
+
+/// `POST /console/tickets/views`: saves the filters under a name, then
+/// shows the queue with them; a refused name shows the queue with why.
+pub async fn save_view(c: Console, Form(f): Form<ViewFields>) -> Response {
+    let back = pairs_of(Some(&f.query));
+    let saved = c
+        .api
+        .send::<TicketView>(
+            Method::POST,
+            "/api/v1/tickets/views",
+            &json!({ "name": f.name, "query": f.query }),
+        )
+        .await;
+    match saved {
+        Ok(v) => {
+            let q = if v.query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", v.query)
+            };
+            see_other(&format!("/console/tickets{q}"))
+        }
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            queue_page(c, &back, Some(e))
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /console/tickets/views/{id}/delete`.
+pub async fn delete_view(
+    c: Console,
+    Path(id): Path<String>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let id: TicketViewId = id.parse().map_err(|_| ApiFailure::not_found("view"))?;
+    c.api
+        .send_empty::<()>(Method::DELETE, format!("/api/v1/tickets/views/{id}"))
+        .await?;
+    Ok(see_other("/console/tickets"))
 }
 
 // ---- one ticket ----
