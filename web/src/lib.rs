@@ -171,6 +171,25 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::invoices::record_payment),
         )
         .route("/console/invoices/{id}/void", post(pages::invoices::void))
+        // finance pages
+        .route("/console/recurring", get(pages::recurring::list))
+        .route(
+            "/console/recurring/new",
+            get(pages::recurring::new_form).post(pages::recurring::create),
+        )
+        .route(
+            "/console/recurring/{id}",
+            get(pages::recurring::show).post(pages::recurring::update),
+        )
+        .route(
+            "/console/recurring/{id}/pause",
+            post(pages::recurring::pause),
+        )
+        .route(
+            "/console/recurring/{id}/resume",
+            post(pages::recurring::resume),
+        )
+        // end finance pages
         .route("/console/{*rest}", any(not_found))
 }
 

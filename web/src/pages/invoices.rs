@@ -3,13 +3,15 @@
 //! them, its payments, and the actions finalize, send, record a payment and
 //! void, each a form calling the API's endpoint; the PDF through
 //! [`pdf`]. Who may do what is the API's rule (a tech gets its 403).
+//! [`finance_nav`] is the finance section's sub-navigation, on every
+//! finance page.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
 use nestogy_domain::billing::invoices::{Invoice, InvoiceStatus};
 use nestogy_domain::billing::payments::{Payment, Recorded};
@@ -42,6 +44,40 @@ const METHODS: [(&str, &str); 6] = [
     ("credit", "Credit"),
     ("other", "Other"),
 ];
+
+/// The pages of the finance section, for its sub-navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FinancePage {
+    Invoices,
+    Recurring,
+}
+
+/// The finance section's sub-navigation, `current` marked.
+pub(crate) fn finance_nav(current: FinancePage) -> Markup {
+    let pages = [
+        (
+            FinancePage::Invoices,
+            "/console/invoices",
+            "Invoices",
+            "sub-invoices",
+        ),
+        (
+            FinancePage::Recurring,
+            "/console/recurring",
+            "Recurring",
+            "sub-recurring",
+        ),
+    ];
+    html! {
+        nav.sub aria-label="Finance" {
+            ul {
+                @for (p, href, label, id) in pages {
+                    li { a id=(id) href=(href) aria-current=[(p == current).then_some("page")] { (label) } }
+                }
+            }
+        }
+    }
+}
 
 fn status_class(s: InvoiceStatus) -> &'static str {
     match s {
@@ -88,6 +124,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
         }
     }
     let body = html! {
+        (finance_nav(FinancePage::Invoices))
         h1 { "Invoices" }
         form #invoice-filter method="get" action="/console/invoices" {
             label for="status" { "Status" } " "
@@ -202,6 +239,7 @@ async fn invoice_page(
     let f = pf.unwrap_or(&default_fields);
     let status = pp.map(|e| e.status).unwrap_or(StatusCode::OK);
     let body = html! {
+        (finance_nav(FinancePage::Invoices))
         h1 { (title) " " span #invoice-status class=(status_class(inv.status)) { "(" (inv.status.as_str()) ")" } }
         @if let Some(n) = notice { p.notice #done role="status" { (n) } }
         div.grid {
@@ -458,6 +496,7 @@ fn draft_page(
     problem: Option<&ApiFailure>,
 ) -> Response {
     let body = html! {
+        (finance_nav(FinancePage::Invoices))
         h1 { "New draft invoice" }
         p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
         form.stack #new-draft method="post" action="/console/invoices/new" {

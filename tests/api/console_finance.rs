@@ -1,0 +1,261 @@
+//! The console's finance pages beyond invoices: quotes (list by status and
+//! client, a draft created, sent, accepted, declined, converted), recurring
+//! templates (created, previewed, edited, paused, resumed), billing runs (a
+//! dry run, a run started and its summary), and the invoice page's credit,
+//! refund, duplicate and payment-link actions, each checked through the
+//! JSON API; and the API's filters they read (quotes by status, invoices by
+//! billing run).
+
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::common::TestApp;
+use crate::console::{Page, admin_email, get, post, sign_in, user};
+
+/// The finance sub-navigation is on the page, `current` marked.
+fn has_finance_nav(p: &Page, current: &str) {
+    for id in ["sub-invoices", "sub-recurring"] {
+        assert!(p.has_id(id), "{id} missing");
+    }
+    assert!(
+        p.html.contains(&format!(
+            "id=\"{current}\" href=\"/console/{}\" aria-current=\"page\"",
+            current.trim_start_matches("sub-")
+        )),
+        "{current} not current"
+    );
+}
+
+/// A form's fields as `post` takes them.
+fn pairs<'a>(v: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A tech gets the API's 403 page for each of `paths`.
+async fn tech_refused(app: &TestApp, admin: &str, paths: &[String]) {
+    let (_, tech) = user(app, admin, "tech").await;
+    let ts = sign_in(app, &tech).await;
+    for path in paths {
+        let r = get(app, path, &ts.cookie).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.html);
+        assert!(r.title().starts_with("Not allowed"), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn recurring_templates_are_created_previewed_edited_paused_and_resumed() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Recurring Console MSP").await;
+    let other = app.tenant("Other Recurring MSP").await;
+    let client = app.client(&t.admin, "Sigma Systems").await;
+    let their_client = app.client(&other.admin, "Their Recurring Client").await;
+    let theirs = app
+        .post(
+            "/api/v1/recurring-invoices",
+            &other.admin,
+            json!({"client_id": their_client, "name": "Their secret plan", "frequency": {"unit": "months", "every": 1},
+                   "start_date": "2026-01-01", "lines": [{"description": "X", "quantity": "1", "unit_price": "1"}]}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let theirs = theirs.id();
+    let s = sign_in(&app, &admin_email("Recurring Console MSP")).await;
+
+    let form = get(
+        &app,
+        &format!("/console/recurring/new?client_id={client}"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert_eq!(form.title(), "New recurring invoice · Nestogy");
+    has_finance_nav(&form, "sub-recurring");
+    let csrf = form.csrf();
+    let fields = |every: &str, csrf: Option<&str>| {
+        let mut v = vec![
+            ("client_id", client.clone()),
+            ("name", "Managed <services>".to_owned()),
+            ("unit", "months".to_owned()),
+            ("every", every.to_owned()),
+            ("start_date", "2026-01-31".to_owned()),
+            ("due_days", "14".to_owned()),
+            ("auto_finalize", "true".to_owned()),
+            ("description_1", "Monitoring".to_owned()),
+            ("quantity_1", "2".to_owned()),
+            ("unit_price_1", "50".to_owned()),
+            ("description_2", "Backup".to_owned()),
+            ("quantity_2", "1".to_owned()),
+            ("unit_price_2", "25.50".to_owned()),
+        ];
+        if let Some(c) = csrf {
+            v.push(("csrf", c.to_owned()));
+        }
+        v
+    };
+    let body = fields("1", None);
+    let no_token = post(&app, "/console/recurring/new", &s.cookie, &pairs(&body)).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let body = fields("0", Some(&csrf));
+    let bad = post(&app, "/console/recurring/new", &s.cookie, &pairs(&body)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.has_id("new-template-form"));
+    assert!(bad.html.contains("Managed &lt;services&gt;"));
+    assert!(bad.html.contains("id=\"field-problems\""), "{}", bad.html);
+    assert!(bad.html.contains("frequency"));
+    assert_eq!(
+        app.get("/api/v1/recurring-invoices", &t.admin).await.body["total"],
+        0,
+        "nothing created"
+    );
+    let body = fields("1", Some(&csrf));
+    let ok = post(&app, "/console/recurring/new", &s.cookie, &pairs(&body)).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let path = ok.location().trim_end_matches("?done=created").to_owned();
+    let id = path.trim_start_matches("/console/recurring/").to_owned();
+    let api_path = format!("/api/v1/recurring-invoices/{id}");
+    let tpl = app.get(&api_path, &t.admin).await;
+    assert_eq!(tpl.status, StatusCode::OK, "{}", tpl.body);
+    assert_eq!(tpl.body["name"], "Managed <services>");
+    assert_eq!(tpl.body["frequency"], json!({"unit": "months", "every": 1}));
+    assert_eq!(tpl.body["due_days"], 14);
+    assert_eq!(tpl.body["auto_finalize"], true);
+    assert_eq!(tpl.body["auto_send"], false);
+    assert_eq!(tpl.body["lines"].as_array().unwrap().len(), 2);
+
+    // The page: schedule, lines, and the preview's dates and totals as
+    // the API priced them.
+    let page = get(&app, ok.location(), &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Managed &lt;services&gt; · Nestogy");
+    has_finance_nav(&page, "sub-recurring");
+    assert!(page.html.contains("Sigma Systems"));
+    assert!(page.has_id("preview"));
+    let preview = app
+        .get(&format!("{api_path}/preview?count=6"), &t.admin)
+        .await
+        .body;
+    let invoices = preview["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 6);
+    assert_eq!(invoices[0]["total"], "125.50");
+    assert_eq!(invoices[1]["period_start"], "2026-02-28");
+    for i in invoices {
+        assert!(page.has_id(&format!("cycle-{}", i["cycle"])));
+    }
+    assert!(
+        page.html.contains("Jan 31, 2026 – Feb 27, 2026"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Feb 28, 2026"));
+    assert!(page.html.contains("€125.50"));
+    assert!(page.has_id("pause"));
+    assert!(!page.has_id("resume"));
+
+    // Another tenant's template: the 404 page, and it cannot be paused.
+    let r = get(&app, &format!("/console/recurring/{theirs}"), &s.cookie).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(!r.html.contains("Their secret plan"));
+    let r = post(
+        &app,
+        &format!("/console/recurring/{theirs}/pause"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/recurring-invoices/{theirs}"),
+            &other.admin
+        )
+        .await
+        .body["status"],
+        "active"
+    );
+
+    // Edit: a refused change re-rendered, then a saved one.
+    let edit = |name: &str, every: &str, quantity: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("name", name.to_owned()),
+            ("unit", "months".to_owned()),
+            ("every", every.to_owned()),
+            ("due_days", "14".to_owned()),
+            ("auto_finalize", "true".to_owned()),
+            ("description_1", "Monitoring".to_owned()),
+            ("quantity_1", quantity.to_owned()),
+            ("unit_price_1", "50".to_owned()),
+            ("description_2", "Backup".to_owned()),
+            ("quantity_2", "1".to_owned()),
+            ("unit_price_2", "25.5".to_owned()),
+        ]
+    };
+    let body = edit("Renamed plan", "many", "3");
+    let r = post(&app, &path, &s.cookie, &pairs(&body)[1..]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let bad = post(&app, &path, &s.cookie, &pairs(&body)).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.has_id("edit-template"));
+    assert!(bad.html.contains("value=\"many\""));
+    assert!(bad.html.contains("value=\"Renamed plan\""));
+    assert_eq!(
+        app.get(&api_path, &t.admin).await.body["name"],
+        "Managed <services>"
+    );
+    let body = edit("Renamed plan", "1", "3");
+    let r = post(&app, &path, &s.cookie, &pairs(&body)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let tpl = app.get(&api_path, &t.admin).await.body;
+    assert_eq!(tpl["name"], "Renamed plan");
+    assert_eq!(tpl["lines"][0]["quantity"], "3");
+    assert_eq!(tpl["lines"][1]["description"], "Backup");
+    let preview = app
+        .get(&format!("{api_path}/preview?count=1"), &t.admin)
+        .await
+        .body;
+    assert_eq!(preview["invoices"][0]["total"], "175.50");
+    let page = get(&app, r.location(), &s.cookie).await;
+    assert!(page.html.contains("€175.50"));
+
+    // Pause and resume.
+    let r = post(&app, &format!("{path}/pause"), &s.cookie, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("{path}/pause"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(app.get(&api_path, &t.admin).await.body["status"], "paused");
+    let page = get(&app, r.location(), &s.cookie).await;
+    assert!(page.has_id("resume"));
+    assert!(!page.has_id("pause"));
+    let r = post(
+        &app,
+        &format!("{path}/resume"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(app.get(&api_path, &t.admin).await.body["status"], "active");
+
+    // The list: this tenant's templates only.
+    let list = get(&app, "/console/recurring", &s.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert_eq!(list.title(), "Recurring invoices · Nestogy");
+    assert!(list.has_id(&format!("template-{id}")));
+    assert!(!list.has_id(&format!("template-{theirs}")));
+    assert!(list.html.contains("Renamed plan"));
+    assert!(list.html.contains("every month"));
+    assert!(!list.html.contains("Their secret plan"));
+
+    tech_refused(
+        &app,
+        &t.admin,
+        &["/console/recurring".to_owned(), path.clone()],
+    )
+    .await;
+}
