@@ -6,15 +6,17 @@
 //! JSON API; and the API's filters they read (quotes by status, invoices by
 //! billing run).
 
+use std::time::Duration;
+
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::common::TestApp;
+use crate::common::{TestApp, eventually};
 use crate::console::{Page, admin_email, get, post, sign_in, user};
 
 /// The finance sub-navigation is on the page, `current` marked.
 fn has_finance_nav(p: &Page, current: &str) {
-    for id in ["sub-invoices", "sub-recurring"] {
+    for id in ["sub-invoices", "sub-recurring", "sub-billing-runs"] {
         assert!(p.has_id(id), "{id} missing");
     }
     assert!(
@@ -256,6 +258,198 @@ async fn recurring_templates_are_created_previewed_edited_paused_and_resumed() {
         &app,
         &t.admin,
         &["/console/recurring".to_owned(), path.clone()],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_billing_run_is_previewed_started_and_summarized() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Runs MSP").await;
+    let other = app.tenant("Other Runs MSP").await;
+    let client = app.client(&t.admin, "Tau Trading").await;
+    let tpl = app
+        .post(
+            "/api/v1/recurring-invoices",
+            &t.admin,
+            json!({"client_id": client, "name": "Support plan", "frequency": {"unit": "months", "every": 1},
+                   "start_date": "2025-12-31", "lines": [{"description": "Support", "quantity": "1", "unit_price": "100.00"}]}),
+        )
+        .await;
+    assert_eq!(tpl.status, StatusCode::CREATED, "{}", tpl.body);
+    let tpl = tpl.id();
+    // An invoice made by hand: no run's.
+    let manual = app.open_invoice(&t.admin, &client, "By hand").await;
+    let their_run = app
+        .post(
+            "/api/v1/billing-runs",
+            &other.admin,
+            json!({"as_of": "2026-03-01"}),
+        )
+        .await;
+    assert_eq!(their_run.status, StatusCode::ACCEPTED, "{}", their_run.body);
+    let their_run = their_run.id();
+    let s = sign_in(&app, &admin_email("Runs MSP")).await;
+
+    let list = get(&app, "/console/billing-runs", &s.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert_eq!(list.title(), "Billing runs · Nestogy");
+    has_finance_nav(&list, "sub-billing-runs");
+    assert!(list.has_id("start-billing-run"));
+    assert!(!list.has_id(&format!("run-{their_run}")));
+    let csrf = list.csrf();
+
+    // The dry run: three periods behind, nothing billed.
+    let dry = get(
+        &app,
+        "/console/billing-runs/preview?as_of=2026-03-01",
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(dry.status, StatusCode::OK, "{}", dry.html);
+    assert!(dry.has_id("dry-run-periods"));
+    assert!(
+        dry.html.contains("id=\"dry-run-templates\">1<"),
+        "{}",
+        dry.html
+    );
+    assert!(dry.html.contains("id=\"dry-run-count\">3<"), "{}", dry.html);
+    assert!(dry.html.contains("Dec 31, 2025"));
+    assert!(dry.html.contains("Feb 28, 2026"));
+    assert!(dry.html.contains("€100.00"));
+    assert!(
+        dry.html
+            .contains(&format!("href=\"/console/recurring/{tpl}\""))
+    );
+    assert!(dry.has_id("start-billing-run"));
+    assert_eq!(
+        app.get("/api/v1/invoices", &t.admin).await.body["total"],
+        1,
+        "a dry run bills nothing"
+    );
+    let bad_dry = get(
+        &app,
+        "/console/billing-runs/preview?as_of=someday",
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(
+        bad_dry.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        bad_dry.html
+    );
+
+    // Starting: the token, the API's 422, then a run.
+    let r = post(
+        &app,
+        "/console/billing-runs",
+        &s.cookie,
+        &[("as_of", "2026-03-01")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        "/console/billing-runs",
+        &s.cookie,
+        &[("csrf", &csrf), ("as_of", "2026-02-30")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.has_id("start-billing-run"));
+    assert!(bad.html.contains("value=\"2026-02-30\""));
+    assert!(bad.html.contains("role=\"alert\""));
+    assert_eq!(
+        app.get("/api/v1/billing-runs", &t.admin).await.body["total"],
+        0
+    );
+    let r = post(
+        &app,
+        "/console/billing-runs",
+        &s.cookie,
+        &[("csrf", &csrf), ("as_of", "2026-03-01")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let path = r.location().to_owned();
+    let run = path.trim_start_matches("/console/billing-runs/").to_owned();
+    let api_run = format!("/api/v1/billing-runs/{run}");
+    assert_eq!(app.get(&api_run, &t.admin).await.status, StatusCode::OK);
+    // Before a worker takes it: pending, and the page reloads itself.
+    let page = get(&app, &path, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("(pending)"), "{}", page.html);
+    assert!(page.has_id("run-live"));
+    assert!(page.has_id("run-periods"));
+    assert!(page.has_id("no-periods"));
+    assert_eq!(page.headers["refresh"], "2");
+
+    let worker = app.start_worker();
+    eventually("the run to finish", Duration::from_secs(30), || async {
+        let state = app.get(&api_run, &t.admin).await.body["state"].clone();
+        state == "succeeded" || state == "failed" || state == "completed_with_failures"
+    })
+    .await;
+    worker.stop().await;
+    let summary = app.get(&api_run, &t.admin).await.body;
+    assert_eq!(summary["state"], "succeeded", "{summary}");
+    assert_eq!(summary["invoices_created"], 3);
+
+    // The API's invoices of the run: its three, not the one made by hand,
+    // and none for another tenant's run.
+    let of_run = app
+        .get(&format!("/api/v1/invoices?billing_run_id={run}"), &t.admin)
+        .await;
+    assert_eq!(of_run.status, StatusCode::OK, "{}", of_run.body);
+    assert_eq!(of_run.body["total"], 3);
+    let created: Vec<&serde_json::Value> = of_run.body["data"].as_array().unwrap().iter().collect();
+    assert!(created.iter().all(|i| i["id"] != manual.as_str()));
+    assert!(created.iter().all(|i| i["billing_run_id"] == run.as_str()));
+    let theirs = app
+        .get(
+            &format!("/api/v1/invoices?billing_run_id={their_run}"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(theirs.body["total"], 0);
+
+    // The summary page: every period with its invoice and total.
+    let page = get(&app, &path, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("(succeeded)"));
+    assert!(!page.headers.contains_key("refresh"));
+    assert!(page.has_id("run-periods"));
+    assert!(page.html.contains("id=\"run-created\">3<"));
+    for i in &created {
+        assert!(page.has_id(&format!("period-{}", i["id"].as_str().unwrap())));
+        assert!(page.html.contains(i["number"].as_str().unwrap()));
+    }
+    assert!(!page.html.contains(&format!("/console/invoices/{manual}")));
+    assert_eq!(page.html.matches("€100.00").count(), 3, "{}", page.html);
+    assert!(page.html.contains("Support plan"));
+    assert!(page.html.contains("Jan 31, 2026 – Feb 27, 2026"));
+
+    let list = get(&app, "/console/billing-runs", &s.cookie).await;
+    assert!(list.has_id(&format!("run-{run}")));
+    let r = get(
+        &app,
+        &format!("/console/billing-runs/{their_run}"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(&app, "/console/billing-runs/nope", &s.cookie)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    tech_refused(
+        &app,
+        &t.admin,
+        &["/console/billing-runs".to_owned(), path.clone()],
     )
     .await;
 }

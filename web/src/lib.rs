@@ -189,6 +189,15 @@ pub fn console_routes() -> Router<WebState> {
             "/console/recurring/{id}/resume",
             post(pages::recurring::resume),
         )
+        .route(
+            "/console/billing-runs",
+            get(pages::billing_runs::list).post(pages::billing_runs::start),
+        )
+        .route(
+            "/console/billing-runs/preview",
+            get(pages::billing_runs::preview),
+        )
+        .route("/console/billing-runs/{id}", get(pages::billing_runs::show))
         // end finance pages
         .route("/console/{*rest}", any(not_found))
 }

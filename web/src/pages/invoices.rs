@@ -50,6 +50,7 @@ const METHODS: [(&str, &str); 6] = [
 pub(crate) enum FinancePage {
     Invoices,
     Recurring,
+    BillingRuns,
 }
 
 /// The finance section's sub-navigation, `current` marked.
@@ -66,6 +67,12 @@ pub(crate) fn finance_nav(current: FinancePage) -> Markup {
             "/console/recurring",
             "Recurring",
             "sub-recurring",
+        ),
+        (
+            FinancePage::BillingRuns,
+            "/console/billing-runs",
+            "Billing runs",
+            "sub-billing-runs",
         ),
     ];
     html! {
