@@ -16,7 +16,12 @@ use crate::console::{Page, admin_email, get, post, sign_in, user};
 
 /// The finance sub-navigation is on the page, `current` marked.
 fn has_finance_nav(p: &Page, current: &str) {
-    for id in ["sub-invoices", "sub-recurring", "sub-billing-runs"] {
+    for id in [
+        "sub-invoices",
+        "sub-quotes",
+        "sub-recurring",
+        "sub-billing-runs",
+    ] {
         assert!(p.has_id(id), "{id} missing");
     }
     assert!(
@@ -42,6 +47,302 @@ async fn tech_refused(app: &TestApp, admin: &str, paths: &[String]) {
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.html);
         assert!(r.title().starts_with("Not allowed"), "{path}");
     }
+}
+
+#[tokio::test]
+async fn quotes_are_drafted_sent_accepted_declined_and_converted() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Quotes MSP").await;
+    let other = app.tenant("Other Quotes MSP").await;
+    let client = app
+        .billed_client(&t.admin, "Omega <Optics>", "ap@omega.example")
+        .await;
+    let their_client = app.client(&other.admin, "Their Quote Client").await;
+    let theirs = app
+        .post(
+            "/api/v1/quotes",
+            &other.admin,
+            json!({"client_id": their_client, "lines": [{"description": "Secret work", "quantity": "1", "unit_price": "9"}]}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let theirs = theirs.id();
+    let s = sign_in(&app, &admin_email("Quotes MSP")).await;
+
+    // The new-quote form: a client picker, then the form.
+    let picker = get(&app, "/console/quotes/new?q=omega", &s.cookie).await;
+    assert_eq!(picker.status, StatusCode::OK, "{}", picker.html);
+    assert!(
+        picker
+            .html
+            .contains(&format!("href=\"/console/quotes/new?client_id={client}\""))
+    );
+    assert!(!picker.html.contains("Their Quote Client"));
+    let form = get(
+        &app,
+        &format!("/console/quotes/new?client_id={client}"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert_eq!(form.title(), "New quote · Nestogy");
+    has_finance_nav(&form, "sub-quotes");
+    let csrf = form.csrf();
+    let nope = get(
+        &app,
+        &format!("/console/quotes/new?client_id={their_client}"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+
+    let no_token = post(
+        &app,
+        "/console/quotes/new",
+        &s.cookie,
+        &[("client_id", &client), ("description_1", "x")],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        "/console/quotes/new",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client),
+            ("description_1", "Rack <install>"),
+            ("quantity_1", "two"),
+            ("unit_price_1", "300"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.has_id("new-quote-form"));
+    assert!(bad.html.contains("value=\"two\""));
+    assert!(bad.html.contains("Rack &lt;install&gt;"));
+    assert!(bad.html.contains("role=\"alert\""));
+    assert_eq!(
+        app.get("/api/v1/quotes", &t.admin).await.body["total"],
+        0,
+        "nothing created"
+    );
+    let ok = post(
+        &app,
+        "/console/quotes/new",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client),
+            ("valid_until", "2026-04-15"),
+            ("description_1", "Rack <install>"),
+            ("quantity_1", "2"),
+            ("unit_price_1", "300"),
+            ("description_2", "Cabling"),
+            ("quantity_2", "1"),
+            ("unit_price_2", "45.25"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let path = ok.location().trim_end_matches("?done=created").to_owned();
+    let id = path.trim_start_matches("/console/quotes/").to_owned();
+    let api_path = format!("/api/v1/quotes/{id}");
+    let q = app.get(&api_path, &t.admin).await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.body);
+    assert_eq!(q.body["status"], "draft");
+    assert_eq!(q.body["valid_until"], "2026-04-15");
+    assert_eq!(q.body["total"], "645.25");
+
+    // The quote page: the API's figures, in the company's locale.
+    let page = get(&app, ok.location(), &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Draft quote · Nestogy");
+    assert!(page.has_id("done"));
+    assert!(page.html.contains("Rack &lt;install&gt;"));
+    assert!(page.html.contains("Omega &lt;Optics&gt;"));
+    assert!(page.html.contains("id=\"total\">€645.25<"), "{}", page.html);
+    assert!(page.html.contains("€600.00"));
+    assert!(page.html.contains(&format!("href=\"{path}/pdf\"")));
+    assert!(page.has_id("send"));
+    assert!(!page.has_id("accept"));
+    assert!(!page.has_id("convert"));
+    has_finance_nav(&page, "sub-quotes");
+    let pdf = get(&app, &format!("{path}/pdf"), &s.cookie).await;
+    assert!(
+        pdf.status == StatusCode::ACCEPTED || pdf.status == StatusCode::OK,
+        "{}",
+        pdf.status
+    );
+
+    // Another tenant's quote, a junk id: the 404 page; their quote unmoved.
+    let r = get(&app, &format!("/console/quotes/{theirs}"), &s.cookie).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(!r.html.contains("Secret work"));
+    assert_eq!(
+        get(&app, "/console/quotes/42", &s.cookie).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let r = post(
+        &app,
+        &format!("/console/quotes/{theirs}/send"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&format!("/api/v1/quotes/{theirs}"), &other.admin)
+            .await
+            .body["status"],
+        "draft"
+    );
+
+    // Every action refuses a POST without the token.
+    for action in ["send", "accept", "decline", "convert"] {
+        let r = post(&app, &format!("{path}/{action}"), &s.cookie, &[]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}");
+    }
+    assert_eq!(app.get(&api_path, &t.admin).await.body["status"], "draft");
+
+    // Send: numbered, and mailed to the billing contact.
+    let r = post(&app, &format!("{path}/send"), &s.cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), format!("{path}?done=sent"));
+    let q = app.get(&api_path, &t.admin).await.body;
+    assert_eq!(q["status"], "sent");
+    let number = q["number"].as_str().unwrap().to_owned();
+    let page = get(&app, &path, &s.cookie).await;
+    assert_eq!(page.title(), format!("Quote {number} · Nestogy"));
+    for id in ["accept", "decline", "convert", "send"] {
+        assert!(page.has_id(id), "{id}");
+    }
+
+    // A second quote, made and sent by API, declined in the console.
+    let second = app
+        .post(
+            "/api/v1/quotes",
+            &t.admin,
+            json!({"client_id": client, "lines": [{"description": "Audit", "quantity": "1", "unit_price": "80"}]}),
+        )
+        .await
+        .id();
+    let third = app
+        .post(
+            "/api/v1/quotes",
+            &t.admin,
+            json!({"client_id": client, "lines": [{"description": "Spare draft", "quantity": "1", "unit_price": "5"}]}),
+        )
+        .await
+        .id();
+    let sent = app
+        .post(
+            &format!("/api/v1/quotes/{second}/send"),
+            &t.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{}", sent.body);
+    let r = post(
+        &app,
+        &format!("/console/quotes/{second}/decline"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(
+        app.get(&format!("/api/v1/quotes/{second}"), &t.admin)
+            .await
+            .body["status"],
+        "declined"
+    );
+    // Converting a declined quote: the API's conflict as a page.
+    let r = post(
+        &app,
+        &format!("/console/quotes/{second}/convert"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(r.has_id("problem"));
+
+    // The list: filtered by status (the API's filter) and by client.
+    let list = get(&app, "/console/quotes", &s.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert_eq!(list.title(), "Quotes · Nestogy");
+    has_finance_nav(&list, "sub-quotes");
+    for q in [&id, &second, &third] {
+        assert!(list.has_id(&format!("quote-{q}")), "{q}");
+    }
+    assert!(!list.has_id(&format!("quote-{theirs}")));
+    assert!(!list.html.contains("Their Quote Client"));
+    let drafts = get(&app, "/console/quotes?status=draft", &s.cookie).await;
+    assert!(drafts.has_id(&format!("quote-{third}")));
+    assert!(!drafts.has_id(&format!("quote-{id}")));
+    assert!(!drafts.has_id(&format!("quote-{second}")));
+    let api = app.get("/api/v1/quotes?status=declined", &t.admin).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.body);
+    assert_eq!(api.body["total"], 1);
+    assert_eq!(api.body["data"][0]["id"], second.as_str());
+    let bad = app.get("/api/v1/quotes?status=nonsense", &t.admin).await;
+    assert!(bad.status.is_client_error(), "{}", bad.status);
+    let by_client = get(
+        &app,
+        &format!("/console/quotes?client_id={client}&status=sent"),
+        &s.cookie,
+    )
+    .await;
+    assert!(by_client.has_id(&format!("quote-{id}")));
+    assert!(!by_client.has_id(&format!("quote-{third}")));
+
+    // Accept, then convert: the quote links to its new draft invoice.
+    let r = post(
+        &app,
+        &format!("{path}/accept"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(
+        app.get(&api_path, &t.admin).await.body["status"],
+        "accepted"
+    );
+    let r = post(
+        &app,
+        &format!("{path}/convert"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let q = app.get(&api_path, &t.admin).await.body;
+    assert_eq!(q["status"], "converted");
+    let invoice = q["invoice_id"].as_str().unwrap().to_owned();
+    let inv = app
+        .get(&format!("/api/v1/invoices/{invoice}"), &t.admin)
+        .await
+        .body;
+    assert_eq!(inv["status"], "draft");
+    assert_eq!(inv["total"], "645.25");
+    let page = get(&app, r.location(), &s.cookie).await;
+    assert!(
+        page.html.contains(&format!(
+            "id=\"invoice-link\" href=\"/console/invoices/{invoice}\""
+        )),
+        "{}",
+        page.html
+    );
+    assert!(!page.has_id("convert"));
+
+    tech_refused(
+        &app,
+        &t.admin,
+        &["/console/quotes".to_owned(), path.clone()],
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -172,6 +172,17 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route("/console/invoices/{id}/void", post(pages::invoices::void))
         // finance pages
+        .route("/console/quotes", get(pages::quotes::list))
+        .route(
+            "/console/quotes/new",
+            get(pages::quotes::new_form).post(pages::quotes::create),
+        )
+        .route("/console/quotes/{id}", get(pages::quotes::show))
+        .route("/console/quotes/{id}/pdf", get(pages::quotes::pdf))
+        .route("/console/quotes/{id}/send", post(pages::quotes::send))
+        .route("/console/quotes/{id}/accept", post(pages::quotes::accept))
+        .route("/console/quotes/{id}/decline", post(pages::quotes::decline))
+        .route("/console/quotes/{id}/convert", post(pages::quotes::convert))
         .route("/console/recurring", get(pages::recurring::list))
         .route(
             "/console/recurring/new",

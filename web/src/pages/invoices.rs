@@ -49,6 +49,7 @@ const METHODS: [(&str, &str); 6] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FinancePage {
     Invoices,
+    Quotes,
     Recurring,
     BillingRuns,
 }
@@ -61,6 +62,12 @@ pub(crate) fn finance_nav(current: FinancePage) -> Markup {
             "/console/invoices",
             "Invoices",
             "sub-invoices",
+        ),
+        (
+            FinancePage::Quotes,
+            "/console/quotes",
+            "Quotes",
+            "sub-quotes",
         ),
         (
             FinancePage::Recurring,

@@ -4,5 +4,6 @@ pub mod billing_runs;
 pub mod clients;
 pub mod home;
 pub mod invoices;
+pub mod quotes;
 pub mod recurring;
 pub mod tickets;
