@@ -754,3 +754,236 @@ async fn a_billing_run_is_previewed_started_and_summarized() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_invoice_page_applies_credit_refunds_duplicates_and_links_payment() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Credit MSP").await;
+    let other = app.tenant("Other Credit MSP").await;
+    let client = app
+        .billed_client(&t.admin, "Upsilon Utilities", "ap@upsilon.example")
+        .await;
+    // 361.50 due; 400 paid: 38.50 becomes credit.
+    let paid = app.open_invoice(&t.admin, &client, "Hosting").await;
+    let r = app
+        .post(
+            &format!("/api/v1/invoices/{paid}/payments"),
+            &t.admin,
+            json!({"amount": "400.00", "method": "bank_transfer"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let payment = r.body["payment"]["id"].as_str().unwrap().to_owned();
+    let open = app.open_invoice(&t.admin, &client, "Support").await;
+    let their_client = app.client(&other.admin, "Their Credit Client").await;
+    let their_invoice = app
+        .open_invoice(&other.admin, &their_client, "Theirs")
+        .await;
+    let their_payment = app
+        .post(
+            &format!("/api/v1/invoices/{their_invoice}/payments"),
+            &other.admin,
+            json!({"amount": "10.00", "method": "cash"}),
+        )
+        .await
+        .body["payment"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let s = sign_in(&app, &admin_email("Credit MSP")).await;
+
+    // Apply credit.
+    let path = format!("/console/invoices/{open}");
+    let page = get(&app, &path, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    has_finance_nav(&page, "sub-invoices");
+    assert!(page.has_id("apply-credit"));
+    assert!(
+        page.html.contains("The client has €38.50 of credit."),
+        "{}",
+        page.html
+    );
+    assert!(page.has_id("duplicate"));
+    assert!(page.has_id("create-payment-link"));
+    let csrf = page.csrf();
+    for action in ["apply-credit", "duplicate", "payment-link"] {
+        let r = post(&app, &format!("{path}/{action}"), &s.cookie, &[]).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{action}");
+    }
+    let bad = post(
+        &app,
+        &format!("{path}/apply-credit"),
+        &s.cookie,
+        &[("csrf", &csrf), ("amount", "-3")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.has_id("apply-credit"));
+    assert!(bad.html.contains("value=\"-3\""));
+    assert!(bad.html.contains("role=\"alert\""));
+    let r = post(
+        &app,
+        &format!("{path}/apply-credit"),
+        &s.cookie,
+        &[("csrf", &csrf), ("amount", "")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), format!("{path}?done=credited"));
+    let inv = app
+        .get(&format!("/api/v1/invoices/{open}"), &t.admin)
+        .await
+        .body;
+    assert_eq!(inv["balance"], "323.00");
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(page.html.contains("id=\"balance\">€323.00<"));
+    assert!(!page.has_id("apply-credit"), "no credit left");
+
+    // Refund part of the first invoice's payment.
+    let paid_path = format!("/console/invoices/{paid}");
+    let page = get(&app, &paid_path, &s.cookie).await;
+    let form_id = format!("refund-{payment}");
+    assert!(page.has_id(&form_id), "{}", page.html);
+    let refund_path = format!("{paid_path}/payments/{payment}/refund");
+    let r = post(&app, &refund_path, &s.cookie, &[("amount", "50")]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        &refund_path,
+        &s.cookie,
+        &[("csrf", &csrf), ("amount", "0"), ("reference", "RF-0")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"RF-0\""));
+    assert!(
+        bad.html.contains(&format!(
+            "<details open><summary>Refund</summary><form class=\"stack\" id=\"{form_id}\""
+        )),
+        "{}",
+        bad.html
+    );
+    let r = post(
+        &app,
+        &refund_path,
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("amount", "50"),
+            ("paid_on", "2026-03-01"),
+            ("reference", "RF-1"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), format!("{paid_path}?done=refunded"));
+    let inv = app
+        .get(&format!("/api/v1/invoices/{paid}"), &t.admin)
+        .await
+        .body;
+    assert_eq!(inv["balance"], "50.00");
+    let pays = app
+        .get(&format!("/api/v1/payments?invoice_id={paid}"), &t.admin)
+        .await
+        .body;
+    let refund = pays["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "refund")
+        .expect("a refund");
+    assert_eq!(refund["reference"], "RF-1");
+    let page = get(&app, r.location(), &s.cookie).await;
+    assert!(page.has_id(&format!("payment-{}", refund["id"].as_str().unwrap())));
+    // Another tenant's payment: not found, not refunded.
+    let r = post(
+        &app,
+        &format!("{paid_path}/payments/{their_payment}/refund"),
+        &s.cookie,
+        &[("csrf", &csrf), ("amount", "1")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let theirs = app
+        .get(
+            &format!("/api/v1/payments?invoice_id={their_invoice}"),
+            &other.admin,
+        )
+        .await
+        .body;
+    assert_eq!(theirs["total"], 1);
+
+    // Duplicate: a new draft with the same lines.
+    let r = post(
+        &app,
+        &format!("{paid_path}/duplicate"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let copy = r
+        .location()
+        .trim_start_matches("/console/invoices/")
+        .to_owned();
+    assert_ne!(copy, paid);
+    let dup = app
+        .get(&format!("/api/v1/invoices/{copy}"), &t.admin)
+        .await
+        .body;
+    assert_eq!(dup["status"], "draft");
+    assert_eq!(dup["duplicated_from"], paid.as_str());
+    assert_eq!(dup["total"], "361.50");
+    let r = post(
+        &app,
+        &format!("/console/invoices/{their_invoice}/duplicate"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // The payment link: refused without Stripe, then created (pending
+    // until the job reaches Stripe) and shown.
+    let r = post(
+        &app,
+        &format!("{path}/payment-link"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(r.html.contains("Stripe"), "{}", r.html);
+    let stripe = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/company/stripe",
+            Some(&t.admin),
+            Some(json!({"secret_key": "sk_test_console123", "webhook_secret": "whsec_console123"})),
+        )
+        .await;
+    assert_eq!(stripe.status, StatusCode::OK, "{}", stripe.body);
+    let r = post(
+        &app,
+        &format!("{path}/payment-link"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let link = app
+        .get(&format!("/api/v1/invoices/{open}/payment-link"), &t.admin)
+        .await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.body);
+    assert_eq!(link.body["amount"], "323.00");
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(
+        page.html.contains(&format!(
+            "id=\"payment-link-status\">{}<",
+            link.body["status"].as_str().unwrap()
+        )),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("€323.00"));
+}

@@ -209,6 +209,22 @@ pub fn console_routes() -> Router<WebState> {
             get(pages::billing_runs::preview),
         )
         .route("/console/billing-runs/{id}", get(pages::billing_runs::show))
+        .route(
+            "/console/invoices/{id}/apply-credit",
+            post(pages::invoices::apply_credit),
+        )
+        .route(
+            "/console/invoices/{id}/payments/{payment_id}/refund",
+            post(pages::invoices::refund),
+        )
+        .route(
+            "/console/invoices/{id}/duplicate",
+            post(pages::invoices::duplicate),
+        )
+        .route(
+            "/console/invoices/{id}/payment-link",
+            post(pages::invoices::create_payment_link),
+        )
         // end finance pages
         .route("/console/{*rest}", any(not_found))
 }
