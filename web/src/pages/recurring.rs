@@ -360,7 +360,8 @@ impl TemplateFields {
 
     /// The body of `PATCH /recurring-invoices/{id}`: every field the form
     /// shows (empty optional ones cleared); the lines only when they
-    /// changed, so what the form does not show of them stays.
+    /// changed, so what the form does not show of them stays (and never
+    /// for a template with more lines than the form has).
     fn patch_body(&self, t: &TemplateView) -> Value {
         let mut m = Map::new();
         m.insert("name".into(), json!(self.name));
@@ -378,22 +379,31 @@ impl TemplateFields {
         m.insert("notes".into(), json!(some(&self.notes)));
         m.insert("terms".into(), json!(some(&self.terms)));
         let before = TemplateFields::of(t);
-        if self.lines() != before.lines() {
+        if lines_editable(t) && self.lines() != before.lines() {
             m.insert("lines".into(), json!(self.lines_json(&t.lines)));
         }
         Value::Object(m)
     }
 }
 
+/// Whether the edit form can hold all of `t`'s lines.
+fn lines_editable(t: &TemplateView) -> bool {
+    t.lines.len() <= LINES
+}
+
+/// The new-template form (`editing` None) or the edit form of a template
+/// (`Some(lines_editable)`).
 fn template_form(
     c: &Console,
     id: &str,
     action: &str,
     submit: &str,
     f: &TemplateFields,
-    editing: bool,
+    editing: Option<bool>,
     problem: Option<&ApiFailure>,
 ) -> Markup {
+    let lines = editing.unwrap_or(true);
+    let editing = editing.is_some();
     html! {
         form.stack id=(id) method="post" action=(action) {
             (layout::csrf_field(c.csrf()))
@@ -417,13 +427,17 @@ fn template_form(
             (input("Days from issue to due date", "due_days", "number", &f.due_days, problem))
             (checkbox("Finalize each invoice", "auto_finalize", f.auto_finalize.is_some()))
             (checkbox("E-mail each invoice to the client (needs finalize)", "auto_send", f.auto_send.is_some()))
-            @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
-                fieldset {
-                    legend { "Line " (n + 1) }
-                    (input("Description", &format!("description_{}", n + 1), "text", d, problem))
-                    (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
-                    (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
+            @if lines {
+                @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
+                    fieldset {
+                        legend { "Line " (n + 1) }
+                        (input("Description", &format!("description_{}", n + 1), "text", d, problem))
+                        (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
+                        (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
+                    }
                 }
+            } @else {
+                p.muted #lines-not-editable { "This template has more than " (LINES) " lines: its lines change through the API only." }
             }
             label for="f-notes" { "Notes" }
             textarea #f-notes name="notes" rows="2" { (f.notes) }
@@ -489,7 +503,7 @@ fn new_page(
         (finance_nav(FinancePage::Recurring))
         h1 { "New recurring invoice" }
         p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
-        (template_form(c, "new-template-form", "/console/recurring/new", "Create recurring invoice", f, false, problem))
+        (template_form(c, "new-template-form", "/console/recurring/new", "Create recurring invoice", f, None, problem))
     };
     c.page_with(
         status,
@@ -666,8 +680,8 @@ async fn template_page(
                 h2 #edit-title { "Edit" }
                 p.muted { "Changes apply to the invoices not billed yet." }
                 @match (&f, problem) {
-                    (Some(f), _) => (template_form(&c, "edit-template", &base, "Save changes", f, true, None)),
-                    (None, Some((f, e))) => (template_form(&c, "edit-template", &base, "Save changes", f, true, Some(e))),
+                    (Some(f), _) => (template_form(&c, "edit-template", &base, "Save changes", f, Some(lines_editable(&t)), None)),
+                    (None, Some((f, e))) => (template_form(&c, "edit-template", &base, "Save changes", f, Some(lines_editable(&t)), Some(e))),
                     (None, None) => {}
                 }
             }
@@ -731,4 +745,70 @@ pub async fn resume(
     Form(_): Form<NoFields>,
 ) -> Result<Response, ApiFailure> {
     set_paused(&c, &id, "resume").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(lines: Value) -> TemplateView {
+        serde_json::from_value(json!({
+            "id": "01900000-0000-7000-8000-000000000001",
+            "client_id": "01900000-0000-7000-8000-000000000002",
+            "name": "Plan", "currency": "EUR",
+            "frequency": {"unit": "months", "every": 1},
+            "start_date": "2026-01-31", "end_date": null, "max_cycles": null,
+            "next_cycle": 0, "next_period_start": "2026-01-31", "status": "active",
+            "auto_finalize": true, "auto_send": false, "due_days": 30,
+            "notes": null, "terms": null, "lines": lines, "archived_at": null,
+        }))
+        .unwrap()
+    }
+
+    fn line(description: &str) -> Value {
+        json!({"product_id": null, "description": description, "quantity": "1.00", "unit_price": "10",
+               "discount": {"kind": "percent", "value": "5"}, "tax_rate_ids": ["01900000-0000-7000-8000-000000000003"]})
+    }
+
+    #[test]
+    fn unchanged_lines_are_not_sent_and_changed_ones_keep_what_the_form_does_not_show() {
+        let t = template(json!([line("Monitoring"), line("Backup")]));
+        let f = TemplateFields::of(&t);
+        assert_eq!(f.quantity_1, "1");
+        let body = f.patch_body(&t);
+        assert!(body.get("lines").is_none(), "{body}");
+        assert_eq!(body["frequency"], json!({"unit": "months", "every": 1}));
+        assert_eq!(body["end_date"], Value::Null);
+
+        let mut f = TemplateFields::of(&t);
+        f.quantity_2 = "3".into();
+        f.description_3 = "Extra".into();
+        f.quantity_3 = "1".into();
+        let body = f.patch_body(&t);
+        let lines = body["lines"].as_array().unwrap();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1]["quantity"], "3");
+        assert_eq!(
+            lines[1]["discount"],
+            json!({"kind": "percent", "value": "5"})
+        );
+        assert_eq!(lines[1]["tax_rate_ids"].as_array().unwrap().len(), 1);
+        assert!(
+            lines[2].get("tax_rate_ids").is_none(),
+            "a new line: {}",
+            lines[2]
+        );
+        assert_eq!(number("12"), json!(12));
+        assert_eq!(number(" x "), json!("x"));
+    }
+
+    #[test]
+    fn a_template_with_more_lines_than_the_form_never_sends_them() {
+        let many: Vec<Value> = (0..LINES + 1).map(|n| line(&format!("L{n}"))).collect();
+        let t = template(Value::Array(many));
+        assert!(!lines_editable(&t));
+        let mut f = TemplateFields::of(&t);
+        f.quantity_1 = "9".into();
+        assert!(f.patch_body(&t).get("lines").is_none());
+    }
 }
