@@ -336,6 +336,11 @@ async fn quotes_are_drafted_sent_accepted_declined_and_converted() {
         page.html
     );
     assert!(!page.has_id("convert"));
+    let page = get(&app, &format!("/console/invoices/{invoice}"), &s.cookie).await;
+    assert!(
+        page.html
+            .contains(&format!("id=\"quote-link\" href=\"{path}\""))
+    );
 
     tech_refused(
         &app,
@@ -730,6 +735,16 @@ async fn a_billing_run_is_previewed_started_and_summarized() {
     assert_eq!(page.html.matches("€100.00").count(), 3, "{}", page.html);
     assert!(page.html.contains("Support plan"));
     assert!(page.html.contains("Jan 31, 2026 – Feb 27, 2026"));
+    // Each invoice names its template and its run.
+    let one = created[0]["id"].as_str().unwrap();
+    let inv = get(&app, &format!("/console/invoices/{one}"), &s.cookie).await;
+    assert!(
+        inv.html
+            .contains(&format!("id=\"run-link\" href=\"{path}\""))
+    );
+    assert!(inv.html.contains(&format!(
+        "id=\"template-link\" href=\"/console/recurring/{tpl}\""
+    )));
 
     let list = get(&app, "/console/billing-runs", &s.cookie).await;
     assert!(list.has_id(&format!("run-{run}")));
@@ -927,6 +942,10 @@ async fn the_invoice_page_applies_credit_refunds_duplicates_and_links_payment() 
         .trim_start_matches("/console/invoices/")
         .to_owned();
     assert_ne!(copy, paid);
+    let page = get(&app, r.location(), &s.cookie).await;
+    assert!(page.html.contains(&format!(
+        "id=\"original-link\" href=\"/console/invoices/{paid}\""
+    )));
     let dup = app
         .get(&format!("/api/v1/invoices/{copy}"), &t.admin)
         .await

@@ -363,6 +363,10 @@ async fn invoice_page(
                     }
                     @if let Some(t) = inv.finalized_at { dt { "Finalized" } dd { (c.fmt.datetime(t)) } }
                     @if let Some(t) = inv.voided_at { dt { "Voided" } dd { (c.fmt.datetime(t)) } }
+                    @if let Some(q) = inv.quote_id { dt { "From" } dd { a #quote-link href={ "/console/quotes/" (q) } { "its quote" } } }
+                    @if let Some(r) = inv.recurring_invoice_id { dt { "Billed by" } dd { a #template-link href={ "/console/recurring/" (r) } { "its recurring invoice" } } }
+                    @if let Some(r) = inv.billing_run_id { dt { "Billing run" } dd { a #run-link href={ "/console/billing-runs/" (r) } { "the run that created it" } } }
+                    @if let Some(d) = inv.duplicated_from { dt { "Copy of" } dd { a #original-link href={ "/console/invoices/" (d) } { "the original" } } }
                 }
                 p { a #invoice-pdf href={ (base) "/pdf" } { "PDF" } }
             }
