@@ -768,6 +768,19 @@ async fn a_billing_run_is_previewed_started_and_summarized() {
         &["/console/billing-runs".to_owned(), path.clone()],
     )
     .await;
+    // An accountant works here.
+    let (_, acc) = user(&app, &t.admin, "accountant").await;
+    let acs = sign_in(&app, &acc).await;
+    for p in [
+        "/console/billing-runs",
+        path.as_str(),
+        "/console/quotes",
+        "/console/recurring",
+    ] {
+        let r = get(&app, p, &acs.cookie).await;
+        assert_eq!(r.status, StatusCode::OK, "{p}: {}", r.html);
+        assert!(r.html.contains("id=\"nav-finance\""), "{p}");
+    }
 }
 
 #[tokio::test]
