@@ -11,6 +11,7 @@ mod common;
 mod conflicts;
 mod console;
 mod console_clients;
+mod console_finance;
 mod console_invoices;
 mod console_tickets;
 mod documents;

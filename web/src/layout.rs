@@ -140,7 +140,8 @@ form.stack button{margin-top:1em}\
 header form{margin:0}header button{background:transparent;border-color:#9aa3b5;padding:.2em .7em}\
 dl.figures{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;margin:0}\
 dl.figures dt{color:var(--muted)}dl.figures dd{margin:0;font-variant-numeric:tabular-nums}\
-@media (max-width:640px){header .who{margin-left:0}main{padding:.6em}th,td{padding:.3em .25em}}";
+@media (max-width:640px){header .who{margin-left:0}main{padding:.6em}th,td{padding:.3em .25em}}\
+nav.sub{margin:0 0 .8em}nav.sub a[aria-current=page]{border-bottom-color:var(--accent)}";
 
 /// The Content-Security-Policy of every console page: the inline
 /// stylesheet by its hash, scripts only from this site, nothing else.

@@ -176,6 +176,61 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::invoices::record_payment),
         )
         .route("/console/invoices/{id}/void", post(pages::invoices::void))
+        // finance pages
+        .route("/console/quotes", get(pages::quotes::list))
+        .route(
+            "/console/quotes/new",
+            get(pages::quotes::new_form).post(pages::quotes::create),
+        )
+        .route("/console/quotes/{id}", get(pages::quotes::show))
+        .route("/console/quotes/{id}/pdf", get(pages::quotes::pdf))
+        .route("/console/quotes/{id}/send", post(pages::quotes::send))
+        .route("/console/quotes/{id}/accept", post(pages::quotes::accept))
+        .route("/console/quotes/{id}/decline", post(pages::quotes::decline))
+        .route("/console/quotes/{id}/convert", post(pages::quotes::convert))
+        .route("/console/recurring", get(pages::recurring::list))
+        .route(
+            "/console/recurring/new",
+            get(pages::recurring::new_form).post(pages::recurring::create),
+        )
+        .route(
+            "/console/recurring/{id}",
+            get(pages::recurring::show).post(pages::recurring::update),
+        )
+        .route(
+            "/console/recurring/{id}/pause",
+            post(pages::recurring::pause),
+        )
+        .route(
+            "/console/recurring/{id}/resume",
+            post(pages::recurring::resume),
+        )
+        .route(
+            "/console/billing-runs",
+            get(pages::billing_runs::list).post(pages::billing_runs::start),
+        )
+        .route(
+            "/console/billing-runs/preview",
+            get(pages::billing_runs::preview),
+        )
+        .route("/console/billing-runs/{id}", get(pages::billing_runs::show))
+        .route(
+            "/console/invoices/{id}/apply-credit",
+            post(pages::invoices::apply_credit),
+        )
+        .route(
+            "/console/invoices/{id}/payments/{payment_id}/refund",
+            post(pages::invoices::refund),
+        )
+        .route(
+            "/console/invoices/{id}/duplicate",
+            post(pages::invoices::duplicate),
+        )
+        .route(
+            "/console/invoices/{id}/payment-link",
+            post(pages::invoices::create_payment_link),
+        )
+        // end finance pages
         .route("/console/{*rest}", any(not_found))
 }
 

@@ -575,7 +575,7 @@ async fn refunded(
 
 // ------------------------------------------------------- payment links ----
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct PaymentLink {
     pub id: Uuid,
     pub invoice_id: InvoiceId,
