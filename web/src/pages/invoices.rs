@@ -169,7 +169,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
                     tr id={ "invoice-" (i.id) } {
                         td { a href={ "/console/invoices/" (i.id) } { (i.number.as_deref().unwrap_or("draft")) } }
                         td { a href={ "/console/clients/" (i.client_id) } { (names.get(&i.client_id).map(String::as_str).unwrap_or("")) } }
-                        td class=(status_class(i.status)) { (i.status.as_str()) }
+                        td class=(status_class(i.status)) { (crate::fmt::label(i.status.as_str())) }
                         td { (c.fmt.date(i.issue_date)) }
                         td { (c.fmt.date(i.due_date)) }
                         td.n { (c.fmt.money(i.total, &i.currency)) }
@@ -349,7 +349,7 @@ async fn invoice_page(
         .unwrap_or(StatusCode::OK);
     let body = html! {
         (finance_nav(FinancePage::Invoices))
-        h1 { (title) " " span #invoice-status class=(status_class(inv.status)) { "(" (inv.status.as_str()) ")" } }
+        h1 { (title) " " span #invoice-status class=(status_class(inv.status)) { "(" (crate::fmt::label(inv.status.as_str())) ")" } }
         @if let Some(n) = notice { p.notice #done role="status" { (n) } }
         div.grid {
             section.card #summary aria-labelledby="summary-title" {

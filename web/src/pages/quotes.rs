@@ -109,7 +109,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
                     tr id={ "quote-" (q.id) } {
                         td { a href={ "/console/quotes/" (q.id) } { (q.number.as_deref().unwrap_or("draft")) } }
                         td { a href={ "/console/quotes?client_id=" (q.client_id) } { (names.get(&q.client_id).map(String::as_str).unwrap_or("")) } }
-                        td class=(status_class(q.status)) { (q.status.as_str()) }
+                        td class=(status_class(q.status)) { (crate::fmt::label(q.status.as_str())) }
                         td { (c.fmt.date(q.issue_date)) }
                         td { (c.fmt.date(q.valid_until)) }
                         td.n { (c.fmt.money(q.total, &q.currency)) }
@@ -157,7 +157,7 @@ pub async fn show(
     };
     let body = html! {
         (finance_nav(FinancePage::Quotes))
-        h1 { (title) " " span #quote-status class=(status_class(q.status)) { "(" (q.status.as_str()) ")" } }
+        h1 { (title) " " span #quote-status class=(status_class(q.status)) { "(" (crate::fmt::label(q.status.as_str())) ")" } }
         @if let Some(n) = notice { p.notice #done role="status" { (n) } }
         @if let Some(inv) = q.invoice_id {
             p #converted { "Converted to " a #invoice-link href={ "/console/invoices/" (inv) } { "this invoice" } "." }
@@ -218,7 +218,7 @@ pub async fn show(
                         (layout::post_button(&format!("{base}/convert"), c.csrf(), "convert", "Convert to invoice"))
                     },
                     QuoteStatus::Accepted => (layout::post_button(&format!("{base}/convert"), c.csrf(), "convert", "Convert to invoice")),
-                    _ => p.muted { "A quote that is " (q.status.as_str()) " has nothing left to do." },
+                    _ => p.muted { "A quote that is " (crate::fmt::label(q.status.as_str()).to_lowercase()) " has nothing left to do." },
                 }
             }
         }

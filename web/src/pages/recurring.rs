@@ -168,7 +168,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
                         td { a href={ "/console/clients/" (t.client_id) } { (names.get(&t.client_id).map(String::as_str).unwrap_or("")) } }
                         td { (frequency_text(t.frequency)) }
                         td { @match t.next_period_start { Some(d) => (c.fmt.date(d)), None => "–" } }
-                        td class=(status_class(t.status)) { (t.status.as_str()) }
+                        td class=(status_class(t.status)) { (crate::fmt::label(t.status.as_str())) }
                     }
                 } }
             } }
@@ -605,7 +605,7 @@ async fn template_page(
     let editable = t.status != TemplateStatus::Archived;
     let body = html! {
         (finance_nav(FinancePage::Recurring))
-        h1 { (t.name) " " span #template-status class=(status_class(t.status)) { "(" (t.status.as_str()) ")" } }
+        h1 { (t.name) " " span #template-status class=(status_class(t.status)) { "(" (crate::fmt::label(t.status.as_str())) ")" } }
         @if let Some(n) = notice { p.notice #done role="status" { (n) } }
         div.grid {
             section.card #schedule aria-labelledby="schedule-title" {
@@ -630,7 +630,7 @@ async fn template_page(
                 @match t.status {
                     TemplateStatus::Active => (layout::post_button(&format!("{base}/pause"), c.csrf(), "pause", "Pause")),
                     TemplateStatus::Paused => (layout::post_button(&format!("{base}/resume"), c.csrf(), "resume", "Resume")),
-                    _ => p.muted { "A template that is " (t.status.as_str()) " bills no more." },
+                    _ => p.muted { "A template that is " (crate::fmt::label(t.status.as_str()).to_lowercase()) " bills no more." },
                 }
             }
         }
