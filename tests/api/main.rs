@@ -12,6 +12,7 @@ mod conflicts;
 mod console;
 mod console_clients;
 mod console_invoices;
+mod console_settings;
 mod console_tickets;
 mod documents;
 mod dovecot;

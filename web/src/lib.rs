@@ -171,6 +171,29 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::invoices::record_payment),
         )
         .route("/console/invoices/{id}/void", post(pages::invoices::void))
+        // settings pages
+        .route("/console/settings", get(pages::settings::index))
+        .route(
+            "/console/settings/company",
+            get(pages::settings::company::show).post(pages::settings::company::update),
+        )
+        .route(
+            "/console/settings/branding",
+            get(pages::settings::branding::show).post(pages::settings::branding::update),
+        )
+        .route(
+            "/console/settings/branding/logo",
+            get(pages::settings::branding::logo).post(pages::settings::branding::upload_logo),
+        )
+        .route(
+            "/console/settings/branding/logo/delete",
+            post(pages::settings::branding::delete_logo),
+        )
+        .route(
+            "/console/settings/branding/preview.pdf",
+            get(pages::settings::branding::preview_pdf),
+        )
+        // end settings pages
         .route("/console/{*rest}", any(not_found))
 }
 

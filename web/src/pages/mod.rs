@@ -3,4 +3,5 @@
 pub mod clients;
 pub mod home;
 pub mod invoices;
+pub mod settings;
 pub mod tickets;

@@ -1,0 +1,517 @@
+//! The console's settings pages (admins only; others get the API's 403):
+//! the index, the company form, branding with the logo's multipart upload
+//! (its CSRF token checked before anything reaches the API) and the
+//! invoice preview; every form's CSRF token, its 422 path and each
+//! action's effect through the JSON API.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, StatusCode, header};
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::common::{Tenant, TestApp, pdf_text};
+use crate::console::{Page, Session, admin_email, get, post, sign_in, user};
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+const SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"40\" height=\"10\"><rect width=\"40\" height=\"10\" fill=\"#c0392b\"/></svg>";
+
+/// The whole form of `id` on `page`: its fields must include the CSRF token.
+fn assert_form_has_csrf(page: &Page, id: &str) {
+    let at = page
+        .html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no form {id} in {}", page.html));
+    let rest = &page.html[at..];
+    let form = &rest[..rest.find("</form>").expect("end of form")];
+    assert!(
+        form.contains("name=\"csrf\" value=\""),
+        "form {id} has no CSRF token: {form}"
+    );
+}
+
+/// The value of attribute `attr` of the element with `id`.
+fn attr(page: &Page, id: &str, attr: &str) -> String {
+    let at = page
+        .html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no {id} in {}", page.html));
+    let start = page.html[..at].rfind('<').expect("tag start");
+    let end = at + page.html[at..].find('>').expect("tag end");
+    let tag = &page.html[start..end];
+    let key = format!("{attr}=\"");
+    let v = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {attr} in {tag}"))
+        + key.len();
+    tag[v..v + tag[v..].find('"').unwrap()].replace("&amp;", "&")
+}
+
+/// A `multipart/form-data` POST of `fields` (name, value) and a file part
+/// `logo` (file name, content type, bytes), as a browser sends it.
+async fn post_multipart(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file: Option<(&str, &str, &[u8])>,
+) -> Page {
+    let boundary = "----nestogy-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((name, ctype, bytes)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::COOKIE, cookie)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    req.extensions_mut().insert(ConnectInfo(
+        "192.0.2.10:40000".parse::<SocketAddr>().unwrap(),
+    ));
+    let r = app.web.clone().oneshot(req).await.expect("infallible");
+    let (status, headers) = (r.status(), r.headers().clone());
+    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    Page {
+        status,
+        headers,
+        html: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+/// Renders `invoice` of `t` as a worker would.
+async fn render(app: &TestApp, t: &Tenant, invoice: &str) {
+    app.run_job(nestogy_jobs::documents::Render {
+        tenant: t.id,
+        doc: nestogy_domain::billing::documents::DocRef::Invoice {
+            id: invoice.parse().unwrap(),
+        },
+    })
+    .await
+    .expect("render");
+}
+
+/// An admin's session and a tech's and an accountant's of the same company.
+async fn sessions(app: &TestApp, t: &Tenant, company: &str) -> (Session, Session, Session) {
+    let admin = sign_in(app, &admin_email(company)).await;
+    let (_, tech) = user(app, &t.admin, "tech").await;
+    let (_, accountant) = user(app, &t.admin, "accountant").await;
+    (
+        admin,
+        sign_in(app, &tech).await,
+        sign_in(app, &accountant).await,
+    )
+}
+
+#[tokio::test]
+async fn settings_are_for_admins_only() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Settings MSP").await;
+    let other = app.tenant("Other Settings MSP").await;
+    let r = app
+        .patch(
+            "/api/v1/company",
+            &other.admin,
+            json!({"name": "Other Settings MSP renamed"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (admin, tech, accountant) = sessions(&app, &t, "Settings MSP").await;
+
+    let index = get(&app, "/console/settings", &admin.cookie).await;
+    assert_eq!(index.status, StatusCode::OK, "{}", index.html);
+    assert_eq!(index.title(), "Settings · Nestogy");
+    assert!(index.html.contains("aria-current=\"page\">Settings"));
+    for href in ["/console/settings/company", "/console/settings/branding"] {
+        assert!(index.html.contains(&format!("href=\"{href}\"")), "{href}");
+    }
+    assert!(index.has_id("queue-dashboard"));
+    // The latest changes are the tenant's: the user made for the tech is
+    // there, the other company's rename is not.
+    assert!(index.html.contains("user.created"), "{}", index.html);
+    assert!(!index.html.contains("company.updated"));
+
+    let home = get(&app, "/console", &tech.cookie).await;
+    assert!(!home.html.contains("href=\"/console/settings\""));
+    for s in [&tech, &accountant] {
+        for path in [
+            "/console/settings",
+            "/console/settings/company",
+            "/console/settings/branding",
+        ] {
+            let p = get(&app, path, &s.cookie).await;
+            assert_eq!(p.status, StatusCode::FORBIDDEN, "{path}: {}", p.html);
+            assert!(p.title().starts_with("Not allowed"), "{path}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn company_page_changes_the_company() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Company Page MSP").await;
+    app.tenant("Rival Company MSP").await;
+    let (admin, tech, _) = sessions(&app, &t, "Company Page MSP").await;
+    let path = "/console/settings/company";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Company · Nestogy");
+    assert_form_has_csrf(&page, "company-form");
+    assert!(page.html.contains("value=\"Company Page MSP\""));
+    assert!(page.html.contains("value=\"Europe/Berlin\""));
+    assert!(page.html.contains("<option value=\"de-DE\""));
+    assert!(!page.html.contains("Rival Company MSP"));
+    let csrf = page.csrf();
+    let fields = |name: &'static str, tz: &'static str| {
+        vec![
+            ("name", name),
+            ("time_zone", tz),
+            ("currency", "EUR"),
+            ("locale", "de-DE"),
+            ("line1", "Hauptstraße 1"),
+            ("city", "Berlin"),
+            ("country", "de"),
+        ]
+    };
+
+    // Without the token: refused, nothing changed.
+    let no_token = post(&app, path, &admin.cookie, &fields("Sneaky", "UTC")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    // A time zone that is none: the API's message, what was typed kept.
+    let mut bad = fields("Company Renamed", "Mars/Olympus");
+    bad.push(("csrf", &csrf));
+    let bad = post(&app, path, &admin.cookie, &bad).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("IANA time zone"), "{}", bad.html);
+    assert!(bad.html.contains("value=\"Mars/Olympus\""));
+    assert!(bad.html.contains("value=\"Company Renamed\""));
+    assert!(bad.html.contains("class=\"field-problem\""));
+    let now = app.get("/api/v1/company", &t.admin).await;
+    assert_eq!(now.body["name"], "Company Page MSP");
+
+    let mut good = fields("Company Renamed", "America/New_York");
+    good.push(("csrf", &csrf));
+    let ok = post(&app, path, &admin.cookie, &good).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    assert_eq!(ok.location(), path);
+    let now = app.get("/api/v1/company", &t.admin).await;
+    assert_eq!(now.body["name"], "Company Renamed");
+    assert_eq!(now.body["time_zone"], "America/New_York");
+    assert_eq!(now.body["locale"], "de-DE");
+    assert_eq!(now.body["address"]["city"], "Berlin");
+    assert_eq!(now.body["address"]["country"], "DE");
+    let again = get(&app, path, &admin.cookie).await;
+    assert!(again.html.contains("value=\"America/New_York\""));
+    assert!(
+        again.html.contains("company.updated"),
+        "the change is listed"
+    );
+    assert!(again.html.contains("<option value=\"de-DE\" selected"));
+
+    // A tech may read the company through the API, not this page nor its form.
+    let refused = post(
+        &app,
+        path,
+        &tech.cookie,
+        &[
+            ("csrf", &get(&app, "/console", &tech.cookie).await.csrf()),
+            ("name", "By a tech"),
+            ("time_zone", "UTC"),
+            ("currency", "EUR"),
+            ("locale", "en-US"),
+        ],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    let now = app.get("/api/v1/company", &t.admin).await;
+    assert_eq!(now.body["name"], "Company Renamed");
+}
+
+#[tokio::test]
+async fn branding_uploads_a_logo_and_previews_the_newest_invoice() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Brand MSP").await;
+    let other = app.tenant("Other Brand MSP").await;
+    let (admin, tech, _) = sessions(&app, &t, "Brand MSP").await;
+    let path = "/console/settings/branding";
+
+    // No logo, no invoice yet.
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Branding · Nestogy");
+    assert!(page.has_id("no-logo"));
+    assert!(page.has_id("branding-preview"));
+    assert!(page.has_id("preview-none"));
+    assert_form_has_csrf(&page, "logo-form");
+    assert_form_has_csrf(&page, "brand-form");
+    assert!(page.html.contains("enctype=\"multipart/form-data\""));
+    assert!(page.has_id("logo-file"));
+    let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-src 'self'"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    let csrf = page.csrf();
+
+    // The preview is the tenant's newest invoice, rendered by the API.
+    let client = app
+        .billed_client(&t.admin, "Preview Client", "ap@preview.example")
+        .await;
+    let invoice = app
+        .open_invoice(&t.admin, &client, "Our own managed backup")
+        .await;
+    let theirs = app
+        .billed_client(&other.admin, "Their Client", "ap@their.example")
+        .await;
+    let their_invoice = app
+        .open_invoice(&other.admin, &theirs, "Their secret service")
+        .await;
+    render(&app, &other, &their_invoice).await;
+    let rendering = get(&app, path, &admin.cookie).await;
+    assert!(rendering.has_id("preview-rendering"), "{}", rendering.html);
+    render(&app, &t, &invoice).await;
+    let ready = get(&app, path, &admin.cookie).await;
+    let before = attr(&ready, "preview-frame", "src");
+    assert!(
+        before.starts_with("/console/settings/branding/preview.pdf?v="),
+        "{before}"
+    );
+    let pdf = get(&app, &before, &admin.cookie).await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(pdf.headers["content-type"], "application/pdf");
+    let (status, _, bytes) = {
+        // The PDF's bytes (the page helper reads text).
+        let r = app
+            .web
+            .clone()
+            .oneshot(
+                Request::get(&before)
+                    .header(header::COOKIE, &admin.cookie)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let s = r.status();
+        let h = r.headers().clone();
+        (
+            s,
+            h,
+            axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .unwrap(),
+        )
+    };
+    assert_eq!(status, StatusCode::OK);
+    let (text, _) = pdf_text(&bytes);
+    assert!(text.contains("Our own managed backup"), "{text}");
+    assert!(!text.contains("Their secret service"));
+
+    // The logo form without its token: refused before the API sees the file.
+    let no_token = post_multipart(
+        &app,
+        "/console/settings/branding/logo",
+        &admin.cookie,
+        &[],
+        Some(("logo.png", "image/png", PNG)),
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN, "{}", no_token.html);
+    let wrong = post_multipart(
+        &app,
+        "/console/settings/branding/logo",
+        &admin.cookie,
+        &[("csrf", "00ff")],
+        Some(("logo.png", "image/png", PNG)),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get("/api/v1/company/logo", &t.admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // A urlencoded post is not the upload.
+    let not_multipart = post(
+        &app,
+        "/console/settings/branding/logo",
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(not_multipart.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    // Not an image: the API's reason on the page.
+    let bad = post_multipart(
+        &app,
+        "/console/settings/branding/logo",
+        &admin.cookie,
+        &[("csrf", &csrf)],
+        Some(("logo.png", "image/png", b"not a png at all")),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("not a PNG"), "{}", bad.html);
+    assert!(bad.has_id("logo-form"));
+
+    // A PNG: uploaded, shown, and the preview renders again with it.
+    let ok = post_multipart(
+        &app,
+        "/console/settings/branding/logo",
+        &admin.cookie,
+        &[("csrf", &csrf)],
+        Some(("logo.png", "image/png", PNG)),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    assert_eq!(ok.location(), path);
+    let (status, headers, got) = app.get_bytes("/api/v1/company/logo", &t.admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(got, PNG);
+    let with_logo = get(&app, path, &admin.cookie).await;
+    let src = attr(&with_logo, "current-logo", "src");
+    assert!(
+        src.starts_with("/console/settings/branding/logo?v="),
+        "{src}"
+    );
+    assert!(
+        with_logo.has_id("preview-rendering"),
+        "a new logo is a new rendering"
+    );
+    let img = get(&app, &src, &admin.cookie).await;
+    assert_eq!(img.status, StatusCode::OK);
+    assert_eq!(img.headers["content-type"], "image/png");
+    assert!(
+        img.headers[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    render(&app, &t, &invoice).await;
+    let after = attr(
+        &get(&app, path, &admin.cookie).await,
+        "preview-frame",
+        "src",
+    );
+    assert_ne!(before, after, "the preview's address follows the rendering");
+
+    // An SVG replaces it: the logo's address changes with it.
+    let svg = post_multipart(
+        &app,
+        "/console/settings/branding/logo",
+        &admin.cookie,
+        &[("csrf", &csrf)],
+        Some(("logo.svg", "image/svg+xml", SVG.as_bytes())),
+    )
+    .await;
+    assert_eq!(svg.status, StatusCode::SEE_OTHER, "{}", svg.html);
+    let src2 = attr(&get(&app, path, &admin.cookie).await, "current-logo", "src");
+    assert_ne!(src, src2);
+
+    // The brand fields: a bad colour re-rendered, then saved.
+    let bad = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("accent_color", "blue-ish"),
+            ("footer", "Registergericht Berlin"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(
+        bad.html.contains("accent_color must be a colour"),
+        "{}",
+        bad.html
+    );
+    assert!(bad.html.contains("Registergericht Berlin"), "kept");
+    let no_token = post(&app, path, &admin.cookie, &[("accent_color", "#112233")]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let saved = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("accent_color", "#C0392B"),
+            ("tax_id", "DE123456789"),
+            ("footer", "Registergericht Berlin"),
+            ("payment_instructions", "IBAN DE89 3704 0044 0532 0130 00"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let co = app.get("/api/v1/company", &t.admin).await;
+    assert_eq!(co.body["branding"]["accent_color"], "#c0392b");
+    assert_eq!(co.body["branding"]["tax_id"], "DE123456789");
+    assert_eq!(
+        app.get("/api/v1/company", &other.admin).await.body["branding"],
+        json!({}),
+        "the other company's branding is its own"
+    );
+
+    // A tech cannot upload (the API's 403), and the logo stays.
+    let tech_page = get(&app, "/console", &tech.cookie).await;
+    let refused = post_multipart(
+        &app,
+        "/console/settings/branding/logo",
+        &tech.cookie,
+        &[("csrf", &tech_page.csrf())],
+        Some(("logo.png", "image/png", PNG)),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.html);
+    assert_eq!(
+        app.get_bytes("/api/v1/company/logo", &t.admin).await.2,
+        SVG.as_bytes()
+    );
+
+    // Remove the logo.
+    let gone = post(
+        &app,
+        "/console/settings/branding/logo/delete",
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+    assert_eq!(
+        app.get("/api/v1/company/logo", &t.admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert!(get(&app, path, &admin.cookie).await.has_id("no-logo"));
+}

@@ -1,0 +1,108 @@
+//! `/console/settings`: the company's settings, for admins. Every page
+//! reads through an admin-only API call (the audit log, the users, the
+//! tokens, ...), so a tech or an accountant who types a settings URL gets
+//! the API's 403 as a page; the navigation offers the section to admins
+//! only ([`Section::offered_to`]).
+//!
+//! - [`index`]: the settings' pages and the company's latest changes.
+//! - [`company`]: name, time zone, currency, locale and address.
+//! - [`branding`]: the logo (a multipart upload whose CSRF token is checked
+//!   before anything is forwarded), the brand fields, and a preview: the
+//!   tenant's newest invoice as the API renders it now.
+
+pub mod branding;
+pub mod company;
+
+use axum::response::Response;
+use maud::{Markup, html};
+use nestogy_domain::kernel::audit::AuditEntry;
+use nestogy_domain::kernel::pagination::Page;
+
+use crate::api_client::ApiFailure;
+use crate::layout::Section;
+use crate::session::Console;
+
+/// The settings' pages: path, title, what it holds.
+const PAGES: &[(&str, &str, &str)] = &[
+    (
+        "/console/settings/company",
+        "Company",
+        "Name, time zone, currency, locale and postal address.",
+    ),
+    (
+        "/console/settings/branding",
+        "Branding",
+        "The logo, accent colour, footer and payment instructions documents carry, with a preview.",
+    ),
+];
+
+/// A compare of two strings in time independent of where they differ
+/// (the CSRF token of a form the console reads itself).
+pub(crate) fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A "Back to settings" link for the top of every settings page.
+pub(crate) fn back() -> Markup {
+    html! { p { a href="/console/settings" { "← Settings" } } }
+}
+
+/// A card of audit entries: when, what, on what.
+pub(crate) fn changes(c: &Console, id: &str, title: &str, entries: &[AuditEntry]) -> Markup {
+    html! {
+        section.card id=(id) aria-labelledby={ (id) "-title" } {
+            h2 id={ (id) "-title" } { (title) }
+            @if entries.is_empty() {
+                p.muted { "No change recorded yet." }
+            } @else {
+                div.scroll { table {
+                    thead { tr { th { "When" } th { "What" } th { "On" } } }
+                    tbody { @for e in entries {
+                        tr {
+                            td { (c.fmt.datetime(e.at)) }
+                            td { code { (e.action) } }
+                            td { (e.entity_type) }
+                        }
+                    } }
+                } }
+            }
+        }
+    }
+}
+
+/// The newest `limit` audit entries of `entity_type` (admins only: the
+/// API's 403 otherwise, which is the settings pages' gate).
+pub(crate) async fn recent(
+    c: &Console,
+    entity_type: &str,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, ApiFailure> {
+    let page: Page<AuditEntry> = c
+        .api
+        .get(format!(
+            "/api/v1/audit{}",
+            crate::api_client::query(&[
+                ("entity_type", entity_type),
+                ("limit", &limit.to_string())
+            ])
+        ))
+        .await?;
+    Ok(page.data)
+}
+
+/// `GET /console/settings`: the pages, and the company's last changes.
+pub async fn index(c: Console) -> Result<Response, ApiFailure> {
+    let latest: Page<AuditEntry> = c.api.get("/api/v1/audit?limit=10").await?;
+    let body = html! {
+        h1 { "Settings" }
+        ul #settings-pages {
+            @for (href, title, what) in PAGES {
+                li { a href=(href) { (title) } " — " span.muted { (what) } }
+            }
+        }
+        p { a #queue-dashboard href="/admin/queues" { "Job queues (operators' dashboard)" } }
+        (changes(&c, "latest-changes", "Latest changes", &latest.data))
+    };
+    Ok(c.page(Section::Settings, "Settings", body))
+}
