@@ -12,7 +12,7 @@ use axum::http::{Method, Request, StatusCode, header};
 use serde_json::json;
 use tower::ServiceExt;
 
-use crate::common::{Tenant, TestApp, pdf_text};
+use crate::common::{PASSWORD, Tenant, TestApp, pdf_text};
 use crate::console::{Page, Session, admin_email, get, post, sign_in, user};
 
 /// A 1×1 PNG.
@@ -66,6 +66,18 @@ async fn post_multipart(
     fields: &[(&str, &str)],
     file: Option<(&str, &str, &[u8])>,
 ) -> Page {
+    post_file(app, path, cookie, fields, "logo", file).await
+}
+
+/// [`post_multipart`] with the file in part `file_field`.
+async fn post_file(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file_field: &str,
+    file: Option<(&str, &str, &[u8])>,
+) -> Page {
     let boundary = "----nestogy-test-boundary-7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (k, v) in fields {
@@ -77,7 +89,7 @@ async fn post_multipart(
     if let Some((name, ctype, bytes)) = file {
         body.extend_from_slice(
             format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"logo\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n"
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n"
             )
             .as_bytes(),
         );
@@ -514,4 +526,146 @@ async fn branding_uploads_a_logo_and_previews_the_newest_invoice() {
         StatusCode::NOT_FOUND
     );
     assert!(get(&app, path, &admin.cookie).await.has_id("no-logo"));
+}
+
+#[tokio::test]
+async fn users_page_creates_changes_and_deactivates_users() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Users MSP").await;
+    let other = app.tenant("Rival Users MSP").await;
+    let (their_id, their_email) = user(&app, &other.admin, "tech").await;
+    let (admin, tech, _) = sessions(&app, &t, "Users MSP").await;
+    let path = "/console/settings/users";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Users · Nestogy");
+    assert!(page.html.contains("admin@users-msp.example"));
+    assert!(!page.html.contains(&their_email));
+    assert!(!page.html.contains(&their_id));
+    assert_form_has_csrf(&page, "new-user-form");
+    let csrf = page.csrf();
+    assert!(page.html.contains(">3 users<"), "admin, tech, accountant");
+    // The filters are the API's.
+    let techs = get(&app, &format!("{path}?role=tech"), &admin.cookie).await;
+    assert!(techs.html.contains(">1 users<"), "{}", techs.html);
+
+    // New user: without a token, a short password (422), then made.
+    let new = |password: &'static str| {
+        let password = if password == "long" {
+            PASSWORD
+        } else {
+            password
+        };
+        vec![
+            ("name", "Nia <Newcomer>"),
+            ("email", "nia@users.example"),
+            ("role", "accountant"),
+            ("password", password),
+        ]
+    };
+    let no_token = post(&app, path, &admin.cookie, &new("long")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut short = new("short");
+    short.push(("csrf", &csrf));
+    let bad = post(&app, path, &admin.cookie, &short).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"nia@users.example\""));
+    assert!(bad.html.contains("class=\"field-problem\""), "{}", bad.html);
+    assert!(
+        !bad.html.contains("value=\"short\""),
+        "passwords are not echoed"
+    );
+    let mut good = new("long");
+    good.push(("csrf", &csrf));
+    let ok = post(&app, path, &admin.cookie, &good).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let found = app.get("/api/v1/users?q=nia", &t.admin).await;
+    assert_eq!(found.body["total"], 1, "{}", found.body);
+    let nia = found.body["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(found.body["data"][0]["role"], "accountant");
+    assert!(ok.location().ends_with(&format!("#user-{nia}")));
+    let list = get(&app, path, &admin.cookie).await;
+    assert!(list.html.contains("Nia &lt;Newcomer&gt;"));
+    assert!(list.has_id(&format!("deactivate-{nia}")));
+    // She signs in with that password.
+    sign_in(&app, "nia@users.example").await;
+
+    // Change her role.
+    let role_path = format!("{path}/{nia}/role");
+    let no_token = post(&app, &role_path, &admin.cookie, &[("role", "admin")]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &role_path,
+        &admin.cookie,
+        &[("csrf", &csrf), ("role", "tech")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let u = app.get(&format!("/api/v1/users/{nia}"), &t.admin).await;
+    assert_eq!(u.body["role"], "tech");
+
+    // Deactivate and reactivate.
+    let r = post(
+        &app,
+        &format!("{path}/{nia}/deactivate"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let u = app.get(&format!("/api/v1/users/{nia}"), &t.admin).await;
+    assert_eq!(u.body["active"], false);
+    let list = get(&app, path, &admin.cookie).await;
+    assert!(list.has_id(&format!("reactivate-{nia}")));
+    let r = post(
+        &app,
+        &format!("{path}/{nia}/reactivate"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let u = app.get(&format!("/api/v1/users/{nia}"), &t.admin).await;
+    assert_eq!(u.body["active"], true);
+
+    // The last admin stays an admin: the API's 409 on the page.
+    let me = t.admin_id.to_string();
+    let r = post(
+        &app,
+        &format!("{path}/{me}/role"),
+        &admin.cookie,
+        &[("csrf", &csrf), ("role", "tech")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(r.has_id("problem"));
+    assert!(r.has_id("users"), "the list again");
+
+    // Another tenant's user: the 404 page, and nothing changes.
+    let r = post(
+        &app,
+        &format!("{path}/{their_id}/deactivate"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.html);
+    let theirs = app
+        .get(&format!("/api/v1/users/{their_id}"), &other.admin)
+        .await;
+    assert_eq!(theirs.body["active"], true);
+    let junk = post(
+        &app,
+        &format!("{path}/not-an-id/deactivate"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(junk.status, StatusCode::NOT_FOUND);
+
+    // A tech gets the API's 403.
+    let p = get(&app, path, &tech.cookie).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
 }

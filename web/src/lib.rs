@@ -193,6 +193,22 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/branding/preview.pdf",
             get(pages::settings::branding::preview_pdf),
         )
+        .route(
+            "/console/settings/users",
+            get(pages::settings::users::list).post(pages::settings::users::create),
+        )
+        .route(
+            "/console/settings/users/{id}/role",
+            post(pages::settings::users::set_role),
+        )
+        .route(
+            "/console/settings/users/{id}/deactivate",
+            post(pages::settings::users::deactivate),
+        )
+        .route(
+            "/console/settings/users/{id}/reactivate",
+            post(pages::settings::users::reactivate),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

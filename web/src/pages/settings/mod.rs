@@ -9,9 +9,11 @@
 //! - [`branding`]: the logo (a multipart upload whose CSRF token is checked
 //!   before anything is forwarded), the brand fields, and a preview: the
 //!   tenant's newest invoice as the API renders it now.
+//! - [`users`]: users and roles.
 
 pub mod branding;
 pub mod company;
+pub mod users;
 
 use axum::response::Response;
 use maud::{Markup, html};
@@ -33,6 +35,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/branding",
         "Branding",
         "The logo, accent colour, footer and payment instructions documents carry, with a preview.",
+    ),
+    (
+        "/console/settings/users",
+        "Users and roles",
+        "Who signs in, with which role; new users, role changes, deactivation.",
     ),
 ];
 
