@@ -669,3 +669,113 @@ async fn users_page_creates_changes_and_deactivates_users() {
     let p = get(&app, path, &tech.cookie).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn tokens_page_shows_a_secret_once_and_revokes() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Tokens MSP").await;
+    let other = app.tenant("Rival Tokens MSP").await;
+    let theirs = app
+        .post(
+            "/api/v1/api-tokens",
+            &other.admin,
+            json!({"name": "Their RMM", "scopes": ["tickets:read"]}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let their_id = theirs.id();
+    let (admin, tech, _) = sessions(&app, &t, "Tokens MSP").await;
+    let path = "/console/settings/tokens";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "API tokens · Nestogy");
+    assert_form_has_csrf(&page, "new-token-form");
+    assert!(!page.html.contains("Their RMM"));
+    let csrf = page.csrf();
+
+    let no_token = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[("name", "PSA sync"), ("scope", "tickets:read")],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    // No scope: the API's message, the name kept.
+    let bad = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[("csrf", &csrf), ("name", "PSA sync")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"PSA sync\""));
+    assert!(!bad.has_id("new-token-secret"));
+
+    let made = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "PSA sync"),
+            ("scope", "tickets:read"),
+            ("scope", "clients:read"),
+            ("expires_on", "2026-12-31"),
+        ],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.html);
+    let secret = attr(&made, "new-token-secret", "value");
+    assert!(secret.len() > 20, "{secret}");
+    // The secret works, with its scopes.
+    let r = app.get("/api/v1/tickets", &secret).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.get("/api/v1/invoices", &secret).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let listed = app.get("/api/v1/api-tokens", &t.admin).await;
+    let token = &listed.body["data"][0];
+    assert_eq!(token["name"], "PSA sync");
+    assert_eq!(token["scopes"], json!(["clients:read", "tickets:read"]));
+    // The last day ends at the next midnight in Berlin.
+    assert_eq!(token["expires_at"], "2026-12-31T23:00:00Z");
+    let id = token["id"].as_str().unwrap().to_owned();
+    // Never shown again.
+    let again = get(&app, path, &admin.cookie).await;
+    assert!(!again.html.contains(&secret));
+    assert!(again.has_id(&format!("token-{id}")));
+    assert!(again.html.contains("tickets:read"));
+
+    // Revoke: the other tenant's is not found; ours stops working.
+    let r = post(
+        &app,
+        &format!("{path}/{their_id}/revoke"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.html);
+    let no_token = post(&app, &format!("{path}/{id}/revoke"), &admin.cookie, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("{path}/{id}/revoke"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(
+        app.get("/api/v1/tickets", &secret).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let after = get(&app, path, &admin.cookie).await;
+    assert!(!after.has_id(&format!("revoke-{id}")));
+    assert!(after.html.contains("revoked"));
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -209,6 +209,14 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/users/{id}/reactivate",
             post(pages::settings::users::reactivate),
         )
+        .route(
+            "/console/settings/tokens",
+            get(pages::settings::tokens::list).post(pages::settings::tokens::create),
+        )
+        .route(
+            "/console/settings/tokens/{id}/revoke",
+            post(pages::settings::tokens::revoke),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

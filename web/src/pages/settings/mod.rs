@@ -10,9 +10,11 @@
 //!   before anything is forwarded), the brand fields, and a preview: the
 //!   tenant's newest invoice as the API renders it now.
 //! - [`users`]: users and roles.
+//! - [`tokens`]: API tokens.
 
 pub mod branding;
 pub mod company;
+pub mod tokens;
 pub mod users;
 
 use axum::response::Response;
@@ -40,6 +42,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/users",
         "Users and roles",
         "Who signs in, with which role; new users, role changes, deactivation.",
+    ),
+    (
+        "/console/settings/tokens",
+        "API tokens",
+        "Scoped tokens for integrations: create (the secret is shown once) and revoke.",
     ),
 ];
 
