@@ -779,3 +779,239 @@ async fn tokens_page_shows_a_secret_once_and_revokes() {
         StatusCode::FORBIDDEN
     );
 }
+
+/// A message of `mailbox` held back with `outcome` (as ingestion records
+/// one), seeded through the domain.
+async fn held_message(
+    app: &TestApp,
+    t: &Tenant,
+    mailbox: &str,
+    uid: i64,
+    subject: &str,
+    outcome: nestogy_domain::service_desk::inbound::Outcome,
+    reason: &str,
+) -> String {
+    use nestogy_domain::service_desk::inbound;
+    let mut tx = app.db.tenant(t.id).await.unwrap();
+    let id = inbound::claim(
+        &mut tx,
+        &inbound::Arrival {
+            mailbox_id: mailbox.parse().unwrap(),
+            uidvalidity: 1,
+            uid,
+            message_id: Some(format!("<{uid}@held.example>")),
+            content_hash: format!("hash-{uid}"),
+            raw_key: format!("raw/{uid}"),
+            size_bytes: 100,
+            from_address: Some("robot@held.example".into()),
+            subject: Some(subject.into()),
+        },
+    )
+    .await
+    .unwrap()
+    .expect("claimed");
+    inbound::settle(&mut tx, id, outcome, None, Some(reason), None)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id.to_string()
+}
+
+#[tokio::test]
+async fn mailboxes_connect_test_and_reprocess() {
+    use nestogy_domain::service_desk::inbound::Outcome;
+    let app = TestApp::new().await;
+    let t = app.tenant("Mailbox MSP").await;
+    let other = app.tenant("Rival Mailbox MSP").await;
+    let theirs = app
+        .post(
+            "/api/v1/mailboxes",
+            &other.admin,
+            json!({"name": "Their desk", "address": "desk@their.example", "host": "127.0.0.1",
+                   "port": 1, "tls": "none", "username": "u", "password": "their-secret-pw"}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let their_id = theirs.id();
+    let (admin, tech, _) = sessions(&app, &t, "Mailbox MSP").await;
+    let path = "/console/settings/mailboxes";
+
+    let list = get(&app, path, &admin.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert_eq!(list.title(), "Mailboxes · Nestogy");
+    assert_form_has_csrf(&list, "new-mailbox-form");
+    assert!(!list.html.contains("Their desk"));
+    let csrf = list.csrf();
+    let fields = |address: &'static str| {
+        vec![
+            ("name", "Support desk"),
+            ("address", address),
+            ("host", "127.0.0.1"),
+            ("port", "1"),
+            ("tls", "none"),
+            ("username", "support"),
+            ("password", "imap-secret-pw"),
+            ("folder", "INBOX"),
+            ("unknown_senders", "quarantine"),
+            ("closed_replies", "reopen"),
+            ("automated_mail", "ignore"),
+            ("enabled", "true"),
+        ]
+    };
+    let no_token = post(&app, path, &admin.cookie, &fields("desk@msp.example")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut bad = fields("not an address");
+    bad.push(("csrf", &csrf));
+    let bad = post(&app, path, &admin.cookie, &bad).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"Support desk\""));
+    assert!(
+        !bad.html.contains("imap-secret-pw"),
+        "the password is not echoed"
+    );
+    let mut good = fields("desk@msp.example");
+    good.push(("csrf", &csrf));
+    let made = post(&app, path, &admin.cookie, &good).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.html);
+    let id = made
+        .location()
+        .trim_start_matches("/console/settings/mailboxes/")
+        .to_owned();
+    let m = app.get(&format!("/api/v1/mailboxes/{id}"), &t.admin).await;
+    assert_eq!(m.status, StatusCode::OK, "{}", m.body);
+    assert_eq!(m.body["address"], "desk@msp.example");
+    assert_eq!(m.body["unknown_senders"], "quarantine");
+    assert_eq!(m.body["closed_replies"], "reopen");
+    assert_eq!(m.body["port"], 1);
+
+    let mpath = format!("{path}/{id}");
+    let page = get(&app, &mpath, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Support desk · Nestogy");
+    assert!(!page.html.contains("imap-secret-pw"));
+    for form in ["edit-mailbox", "test-connection"] {
+        assert!(page.has_id(form), "{form}");
+    }
+    assert_form_has_csrf(&page, "edit-mailbox");
+    let nope = get(&app, &format!("{path}/{their_id}"), &admin.cookie).await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+    assert!(!nope.html.contains("Their desk"));
+
+    // Edit: the password left empty stays as stored.
+    let mut edit = fields("desk@msp.example");
+    edit[0] = ("name", "Helpdesk");
+    edit[6] = ("password", "");
+    edit.push(("csrf", &csrf));
+    let saved = post(&app, &mpath, &admin.cookie, &edit).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let m = app.get(&format!("/api/v1/mailboxes/{id}"), &t.admin).await;
+    assert_eq!(m.body["name"], "Helpdesk");
+    let sealed: i64 = sqlx::query_scalar(
+        "SELECT length(password_enc)::bigint FROM mailboxes WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert!(sealed > 0, "the stored password stays");
+    let mut bad = edit.clone();
+    bad[2] = ("host", "");
+    let bad = post(&app, &mpath, &admin.cookie, &bad).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.has_id("edit-mailbox"));
+
+    // The connection test: a job, whose result the page shows.
+    let no_token = post(&app, &format!("{mpath}/test"), &admin.cookie, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let queued = post(
+        &app,
+        &format!("{mpath}/test"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(queued.status, StatusCode::SEE_OTHER, "{}", queued.html);
+    let result = queued.location().trim_end_matches("#test").to_owned();
+    assert!(result.starts_with(&format!("{mpath}?test=")), "{result}");
+    let waiting = get(&app, &result, &admin.cookie).await;
+    assert_eq!(waiting.status, StatusCode::OK, "{}", waiting.html);
+    assert!(
+        waiting.html.contains("data-state=\"queued\""),
+        "{}",
+        waiting.html
+    );
+    let worker = app.start_worker();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let p = get(&app, &result, &admin.cookie).await;
+        if p.html.contains("data-state=\"dead\"") {
+            break p;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", p.html);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    worker.stop().await;
+    assert!(done.html.contains("The connection failed"), "{}", done.html);
+
+    // Held messages: listed, and reprocessed through the API's job.
+    let q = held_message(
+        &app,
+        &t,
+        &id,
+        7,
+        "Who am I?",
+        Outcome::Quarantined,
+        "unknown sender",
+    )
+    .await;
+    let i = held_message(
+        &app,
+        &t,
+        &id,
+        8,
+        "Out of office",
+        Outcome::Ignored,
+        "auto-reply",
+    )
+    .await;
+    let page = get(&app, &mpath, &admin.cookie).await;
+    assert!(page.has_id(&format!("quarantine-{q}")), "{}", page.html);
+    assert!(page.has_id(&format!("ignored-{i}")));
+    assert!(page.html.contains("unknown sender"));
+    let no_token = post(
+        &app,
+        &format!("{mpath}/quarantine/{q}/reprocess"),
+        &admin.cookie,
+        &[],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    for (kind, m) in [("quarantine", &q), ("ignored", &i)] {
+        let r = post(
+            &app,
+            &format!("{mpath}/{kind}/{m}/reprocess"),
+            &admin.cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{kind}: {}", r.html);
+    }
+    let jobs = app
+        .get("/api/v1/jobs?kind=mailboxes.reprocess", &t.admin)
+        .await;
+    assert_eq!(jobs.body["total"], 2, "{}", jobs.body);
+    // Another tenant's mailbox: 404.
+    let r = post(
+        &app,
+        &format!("{path}/{their_id}/quarantine/{q}/reprocess"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

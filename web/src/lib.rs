@@ -217,6 +217,26 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/tokens/{id}/revoke",
             post(pages::settings::tokens::revoke),
         )
+        .route(
+            "/console/settings/mailboxes",
+            get(pages::settings::mailboxes::list).post(pages::settings::mailboxes::create),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}",
+            get(pages::settings::mailboxes::show).post(pages::settings::mailboxes::update),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/test",
+            post(pages::settings::mailboxes::test),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/quarantine/{message}/reprocess",
+            post(pages::settings::mailboxes::reprocess_quarantined),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/ignored/{message}/reprocess",
+            post(pages::settings::mailboxes::reprocess_ignored),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

@@ -11,9 +11,11 @@
 //!   tenant's newest invoice as the API renders it now.
 //! - [`users`]: users and roles.
 //! - [`tokens`]: API tokens.
+//! - [`mailboxes`]: IMAP mailboxes, the connection test, held messages.
 
 pub mod branding;
 pub mod company;
+pub mod mailboxes;
 pub mod tokens;
 pub mod users;
 
@@ -47,6 +49,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/tokens",
         "API tokens",
         "Scoped tokens for integrations: create (the secret is shown once) and revoke.",
+    ),
+    (
+        "/console/settings/mailboxes",
+        "Mailboxes",
+        "The IMAP mailboxes tickets arrive by: connection test, quarantine and ignored mail.",
     ),
 ];
 
