@@ -1015,3 +1015,201 @@ async fn mailboxes_connect_test_and_reprocess() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn sla_policies_and_holidays() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Sla MSP").await;
+    let other = app.tenant("Rival Sla MSP").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/sla/holidays/2026-07-04",
+            Some(&other.admin),
+            Some(json!({"name": "Their holiday"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (admin, tech, _) = sessions(&app, &t, "Sla MSP").await;
+    let path = "/console/settings/sla";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "SLA policies · Nestogy");
+    for p in ["critical", "high", "medium", "low"] {
+        assert_form_has_csrf(&page, &format!("policy-form-{p}"));
+    }
+    assert_form_has_csrf(&page, "holiday-form");
+    assert!(!page.html.contains("Their holiday"));
+    let csrf = page.csrf();
+    let policy = |resolution: &'static str| {
+        vec![
+            ("first_response_minutes", "60"),
+            ("resolution_minutes", resolution),
+            ("warn_percent", "75"),
+            ("use_holidays", "true"),
+            ("pause", "waiting_on_client"),
+            ("pause", "new"),
+            ("hours_only", "true"),
+            ("mon_from", "09:00"),
+            ("mon_to", "17:00"),
+            ("fri_from", "08:00"),
+            ("fri_to", "12:00"),
+        ]
+    };
+    let high = format!("{path}/high");
+    let no_token = post(&app, &high, &admin.cookie, &policy("480")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut bad = policy("0");
+    bad.push(("csrf", &csrf));
+    let bad = post(&app, &high, &admin.cookie, &bad).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("resolution_minutes"), "{}", bad.html);
+    assert!(
+        bad.html.contains("value=\"08:00\""),
+        "what was typed is kept"
+    );
+    let mut good = policy("480");
+    good.push(("csrf", &csrf));
+    let ok = post(&app, &high, &admin.cookie, &good).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let policies = app.get("/api/v1/sla/policies", &t.admin).await;
+    let p = policies
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["priority"] == "high")
+        .cloned()
+        .expect("the high policy");
+    assert_eq!(p["first_response_minutes"], 60);
+    assert_eq!(p["resolution_minutes"], 480);
+    assert_eq!(p["warn_percent"], 75);
+    assert_eq!(p["business_hours"]["mon"], json!(["09:00", "17:00"]));
+    assert_eq!(p["business_hours"]["fri"], json!(["08:00", "12:00"]));
+    assert!(p["business_hours"]["sat"].is_null());
+    assert_eq!(p["pause_statuses"], json!(["waiting_on_client", "new"]));
+    let again = get(&app, path, &admin.cookie).await;
+    assert!(again.html.contains("sla.policy_set"));
+    assert!(again.has_id("delete-policy-high"));
+    // Around the clock: business hours cleared.
+    let around = post(
+        &app,
+        &high,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("first_response_minutes", "30"),
+            ("resolution_minutes", "240"),
+            ("warn_percent", "80"),
+        ],
+    )
+    .await;
+    assert_eq!(around.status, StatusCode::SEE_OTHER, "{}", around.html);
+    let policies = app.get("/api/v1/sla/policies", &t.admin).await;
+    let p = policies
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["priority"] == "high")
+        .cloned()
+        .unwrap();
+    assert!(p["business_hours"].is_null(), "{p}");
+    assert_eq!(p["use_holidays"], false);
+    // Removed.
+    let gone = post(
+        &app,
+        &format!("{high}/delete"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+    let policies = app.get("/api/v1/sla/policies", &t.admin).await;
+    assert!(
+        !policies
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["priority"] == "high"),
+        "{}",
+        policies.body
+    );
+    let junk = post(&app, &format!("{path}/urgentest"), &admin.cookie, &good).await;
+    assert_eq!(junk.status, StatusCode::NOT_FOUND);
+
+    // Holidays.
+    let holidays = format!("{path}/holidays");
+    let no_token = post(
+        &app,
+        &holidays,
+        &admin.cookie,
+        &[("day", "2026-12-25"), ("name", "X")],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        &holidays,
+        &admin.cookie,
+        &[("csrf", &csrf), ("day", "2026-12-25"), ("name", "")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"2026-12-25\""));
+    let ok = post(
+        &app,
+        &holidays,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("day", "2026-12-25"),
+            ("name", "Christmas <Day>"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let list = app.get("/api/v1/sla/holidays", &t.admin).await;
+    assert_eq!(
+        list.body,
+        json!([{"day": "2026-12-25", "name": "Christmas <Day>"}])
+    );
+    let page = get(&app, path, &admin.cookie).await;
+    assert!(page.has_id("holiday-2026-12-25"));
+    assert!(page.html.contains("Christmas &lt;Day&gt;"));
+    // Berlin writes dates the German way? The company's locale is en-US
+    // by default; the date goes through the formatter either way.
+    assert!(!page.html.contains("Their holiday"));
+    let gone = post(
+        &app,
+        &format!("{holidays}/2026-12-25/delete"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+    assert_eq!(
+        app.get("/api/v1/sla/holidays", &t.admin).await.body,
+        json!([])
+    );
+    // The other tenant's holiday is not ours to remove.
+    let theirs = post(
+        &app,
+        &format!("{holidays}/2026-07-04/delete"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get("/api/v1/sla/holidays", &other.admin).await.body[0]["name"],
+        "Their holiday"
+    );
+
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -237,6 +237,23 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/mailboxes/{id}/ignored/{message}/reprocess",
             post(pages::settings::mailboxes::reprocess_ignored),
         )
+        .route("/console/settings/sla", get(pages::settings::sla::show))
+        .route(
+            "/console/settings/sla/holidays",
+            post(pages::settings::sla::set_holiday),
+        )
+        .route(
+            "/console/settings/sla/holidays/{day}/delete",
+            post(pages::settings::sla::delete_holiday),
+        )
+        .route(
+            "/console/settings/sla/{priority}",
+            post(pages::settings::sla::set_policy),
+        )
+        .route(
+            "/console/settings/sla/{priority}/delete",
+            post(pages::settings::sla::delete_policy),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

@@ -12,10 +12,12 @@
 //! - [`users`]: users and roles.
 //! - [`tokens`]: API tokens.
 //! - [`mailboxes`]: IMAP mailboxes, the connection test, held messages.
+//! - [`sla`]: SLA policies per priority, and holidays.
 
 pub mod branding;
 pub mod company;
 pub mod mailboxes;
+pub mod sla;
 pub mod tokens;
 pub mod users;
 
@@ -54,6 +56,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/mailboxes",
         "Mailboxes",
         "The IMAP mailboxes tickets arrive by: connection test, quarantine and ignored mail.",
+    ),
+    (
+        "/console/settings/sla",
+        "SLA policies and holidays",
+        "Response and resolution targets per priority, business hours, the holiday calendar.",
     ),
 ];
 
