@@ -1213,3 +1213,223 @@ async fn sla_policies_and_holidays() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn webhooks_endpoints_ping_rotate_and_redeliver() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Hooks MSP").await;
+    let other = app.tenant("Rival Hooks MSP").await;
+    let theirs = app
+        .post(
+            "/api/v1/webhooks/endpoints",
+            &other.admin,
+            json!({"url": "https://their-hooks.example.com/in", "event_types": ["*"]}),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let their_id = theirs.id();
+    let (admin, tech, _) = sessions(&app, &t, "Hooks MSP").await;
+    let path = "/console/settings/webhooks";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Webhooks · Nestogy");
+    assert_form_has_csrf(&page, "new-endpoint-form");
+    assert!(!page.html.contains("their-hooks"));
+    let csrf = page.csrf();
+
+    let no_token = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[("url", "https://hooks.example.com/in"), ("event", "*")],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("url", "ftp://hooks.example.com/in"),
+            ("event", "ticket.created"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"ftp://hooks.example.com/in\""));
+    assert!(!bad.has_id("new-secret"));
+    let made = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("url", "https://hooks.example.com/in"),
+            ("description", "PSA"),
+            ("event", "ticket.created"),
+            ("event", "invoice.paid"),
+        ],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.html);
+    let secret = attr(&made, "new-secret", "value");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let listed = app.get("/api/v1/webhooks/endpoints", &t.admin).await;
+    assert_eq!(listed.body["total"], 1, "{}", listed.body);
+    let ep = &listed.body["data"][0];
+    assert_eq!(ep["event_types"], json!(["invoice.paid", "ticket.created"]));
+    let id = ep["id"].as_str().unwrap().to_owned();
+    assert!(!get(&app, path, &admin.cookie).await.html.contains(&secret));
+
+    let epath = format!("{path}/{id}");
+    let page = get(&app, &epath, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_form_has_csrf(&page, "edit-endpoint");
+    for b in ["disable-endpoint", "ping-endpoint", "rotate-secret"] {
+        assert!(page.has_id(b), "{b}");
+    }
+    let nope = get(&app, &format!("{path}/{their_id}"), &admin.cookie).await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+    let nope = post(
+        &app,
+        &format!("{path}/{their_id}/ping"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+
+    // Edit: a bad event refused, then saved.
+    let bad = post(
+        &app,
+        &epath,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("url", "https://hooks.example.com/in"),
+            ("event", "no.such.event"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    let saved = post(
+        &app,
+        &epath,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("url", "https://hooks.example.com/v2"),
+            ("event", "*"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let ep = app
+        .get(&format!("/api/v1/webhooks/endpoints/{id}"), &t.admin)
+        .await;
+    assert_eq!(ep.body["url"], "https://hooks.example.com/v2");
+    assert!(ep.body["description"].is_null());
+
+    // Disable and enable.
+    for (action, enabled) in [("disable", false), ("enable", true)] {
+        let no_token = post(&app, &format!("{epath}/{action}"), &admin.cookie, &[]).await;
+        assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+        let r = post(
+            &app,
+            &format!("{epath}/{action}"),
+            &admin.cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{action}: {}", r.html);
+        let ep = app
+            .get(&format!("/api/v1/webhooks/endpoints/{id}"), &t.admin)
+            .await;
+        assert_eq!(ep.body["enabled"], enabled, "{action}");
+    }
+
+    // Ping: a delivery in the log, with its attempts and redeliver.
+    let r = post(
+        &app,
+        &format!("{epath}/ping"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let log = app
+        .get(
+            &format!("/api/v1/webhooks/endpoints/{id}/deliveries"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(log.body["total"], 1, "{}", log.body);
+    assert_eq!(log.body["data"][0]["event_type"], "webhook.ping");
+    let delivery = log.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let page = get(&app, &format!("{epath}?delivery={delivery}"), &admin.cookie).await;
+    assert!(
+        page.has_id(&format!("delivery-{delivery}")),
+        "{}",
+        page.html
+    );
+    assert!(page.has_id("attempts"));
+    assert!(page.html.contains("webhook.ping"));
+    let no_token = post(
+        &app,
+        &format!("{epath}/deliveries/{delivery}/redeliver"),
+        &admin.cookie,
+        &[],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("{epath}/deliveries/{delivery}/redeliver"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert!(
+        r.status == StatusCode::SEE_OTHER || r.status == StatusCode::CONFLICT,
+        "{}: {}",
+        r.status,
+        r.html
+    );
+    let audit = app
+        .get(
+            "/api/v1/audit?action=webhook_delivery.redelivered",
+            &t.admin,
+        )
+        .await;
+    if r.status == StatusCode::SEE_OTHER {
+        assert_eq!(audit.body["total"], 1, "{}", audit.body);
+    }
+
+    // Rotate: a new secret, shown once.
+    let no_token = post(&app, &format!("{epath}/rotate-secret"), &admin.cookie, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let rotated = post(
+        &app,
+        &format!("{epath}/rotate-secret"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.html);
+    let new_secret = attr(&rotated, "new-secret", "value");
+    assert!(new_secret.starts_with("whsec_"));
+    assert_ne!(new_secret, secret);
+    assert!(
+        !get(&app, &epath, &admin.cookie)
+            .await
+            .html
+            .contains(&new_secret)
+    );
+
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -254,6 +254,34 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/sla/{priority}/delete",
             post(pages::settings::sla::delete_policy),
         )
+        .route(
+            "/console/settings/webhooks",
+            get(pages::settings::webhooks::list).post(pages::settings::webhooks::create),
+        )
+        .route(
+            "/console/settings/webhooks/{id}",
+            get(pages::settings::webhooks::show).post(pages::settings::webhooks::update),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/enable",
+            post(pages::settings::webhooks::enable),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/disable",
+            post(pages::settings::webhooks::disable),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/ping",
+            post(pages::settings::webhooks::ping),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/rotate-secret",
+            post(pages::settings::webhooks::rotate_secret),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(pages::settings::webhooks::redeliver),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

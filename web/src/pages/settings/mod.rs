@@ -13,6 +13,7 @@
 //! - [`tokens`]: API tokens.
 //! - [`mailboxes`]: IMAP mailboxes, the connection test, held messages.
 //! - [`sla`]: SLA policies per priority, and holidays.
+//! - [`webhooks`]: webhook endpoints and their delivery log.
 
 pub mod branding;
 pub mod company;
@@ -20,6 +21,7 @@ pub mod mailboxes;
 pub mod sla;
 pub mod tokens;
 pub mod users;
+pub mod webhooks;
 
 use axum::response::Response;
 use maud::{Markup, html};
@@ -61,6 +63,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/sla",
         "SLA policies and holidays",
         "Response and resolution targets per priority, business hours, the holiday calendar.",
+    ),
+    (
+        "/console/settings/webhooks",
+        "Webhooks",
+        "Endpoints that receive events: ping, secret rotation, the delivery log and redelivery.",
     ),
 ];
 
