@@ -1433,3 +1433,75 @@ async fn webhooks_endpoints_ping_rotate_and_redeliver() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn audit_log_filters_and_pages() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Audit MSP").await;
+    let other = app.tenant("Rival Audit MSP").await;
+    app.client(&other.admin, "Their Audited Client").await;
+    for i in 0..52 {
+        app.client(&t.admin, &format!("Audited {i:02}")).await;
+    }
+    let (admin, tech, _) = sessions(&app, &t, "Audit MSP").await;
+    let path = "/console/settings/audit";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Audit log · Nestogy");
+    assert!(page.html.contains("client.created"));
+    assert!(!page.html.contains("Their Audited Client"));
+    assert!(page.html.contains("href=\"/admin/queues\""));
+    // The admin is named as the actor.
+    assert!(page.html.contains(">Admin<"), "{}", page.html);
+
+    let created = get(
+        &app,
+        &format!("{path}?action=client.created"),
+        &admin.cookie,
+    )
+    .await;
+    assert!(created.html.contains(">52 entries<"), "{}", created.html);
+    assert!(created.has_id("next-page"));
+    let key = "id=\"next-page\" href=\"";
+    let at = created.html.find(key).unwrap() + key.len();
+    let href = created.html[at..created.html[at..].find('"').unwrap() + at].replace("&amp;", "&");
+    assert!(href.contains("action=client.created"), "{href}");
+    let second = get(&app, &href, &admin.cookie).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.html);
+    assert!(second.html.contains("Audited 00"), "the oldest on page two");
+    assert!(!second.html.contains("user.created"));
+    assert!(!second.has_id("next-page"));
+
+    let users = get(&app, &format!("{path}?action=user.created"), &admin.cookie).await;
+    assert!(users.html.contains(">2 entries<"), "{}", users.html);
+    let clients = get(&app, &format!("{path}?entity_type=client"), &admin.cookie).await;
+    assert!(clients.html.contains(">52 entries<"), "{}", clients.html);
+    // By the tech: their sign-in only, none of the admin's clients.
+    let tech_id = app.get("/api/v1/users?role=tech", &t.admin).await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_tech = get(&app, &format!("{path}?actor={tech_id}"), &admin.cookie).await;
+    assert_eq!(by_tech.status, StatusCode::OK, "{}", by_tech.html);
+    assert!(
+        !by_tech.html.contains("<code>client.created</code>"),
+        "{}",
+        by_tech.html
+    );
+    assert!(
+        by_tech
+            .html
+            .contains(&format!("<option value=\"{tech_id}\" selected"))
+    );
+    // From tomorrow on: nothing.
+    let none = get(&app, &format!("{path}?since=2026-03-02"), &admin.cookie).await;
+    assert!(none.html.contains(">0 entries<"), "{}", none.html);
+    let junk = get(&app, &format!("{path}?since=yesterday"), &admin.cookie).await;
+    assert_eq!(junk.status, StatusCode::BAD_REQUEST);
+
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

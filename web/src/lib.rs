@@ -282,6 +282,7 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
             post(pages::settings::webhooks::redeliver),
         )
+        .route("/console/settings/audit", get(pages::settings::audit::list))
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

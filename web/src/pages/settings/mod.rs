@@ -14,7 +14,9 @@
 //! - [`mailboxes`]: IMAP mailboxes, the connection test, held messages.
 //! - [`sla`]: SLA policies per priority, and holidays.
 //! - [`webhooks`]: webhook endpoints and their delivery log.
+//! - [`audit`]: the audit log, and a link to the job queues' dashboard.
 
+pub mod audit;
 pub mod branding;
 pub mod company;
 pub mod mailboxes;
@@ -68,6 +70,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/webhooks",
         "Webhooks",
         "Endpoints that receive events: ping, secret rotation, the delivery log and redelivery.",
+    ),
+    (
+        "/console/settings/audit",
+        "Audit log",
+        "Every change and sign-in, filtered by action, entity, user and day.",
     ),
 ];
 
