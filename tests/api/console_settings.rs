@@ -1505,3 +1505,73 @@ async fn audit_log_filters_and_pages() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn smtp_settings_never_show_the_password() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Smtp Page MSP").await;
+    let (admin, tech, _) = sessions(&app, &t, "Smtp Page MSP").await;
+    let path = "/console/settings/smtp";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Outgoing mail · Nestogy");
+    assert!(page.html.contains("the platform's server"));
+    assert!(!page.has_id("delete-smtp"));
+    assert_form_has_csrf(&page, "smtp-form");
+    let csrf = page.csrf();
+    let fields = |from: &'static str, password: &'static str| {
+        vec![
+            ("host", "smtp.msp.example"),
+            ("port", "587"),
+            ("tls", "starttls"),
+            ("username", "mailer"),
+            ("password", password),
+            ("from_address", from),
+            ("from_name", "MSP Desk"),
+        ]
+    };
+    let no_token = post(&app, path, &admin.cookie, &fields("desk@msp.example", "pw")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut bad = fields("not an address", "smtp-secret-pw");
+    bad.push(("csrf", &csrf));
+    let bad = post(&app, path, &admin.cookie, &bad).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"smtp.msp.example\""));
+    assert!(!bad.html.contains("smtp-secret-pw"));
+    let mut good = fields("desk@msp.example", "smtp-secret-pw");
+    good.push(("csrf", &csrf));
+    let ok = post(&app, path, &admin.cookie, &good).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let s = app.get("/api/v1/company/smtp", &t.admin).await;
+    assert_eq!(s.body["host"], "smtp.msp.example");
+    assert_eq!(s.body["has_password"], true);
+    let page = get(&app, path, &admin.cookie).await;
+    assert!(page.html.contains("A password is stored"));
+    assert!(!page.html.contains("smtp-secret-pw"));
+    // Saved again without a password: the stored one stays.
+    let mut again = fields("desk2@msp.example", "");
+    again.push(("csrf", &csrf));
+    let ok = post(&app, path, &admin.cookie, &again).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let s = app.get("/api/v1/company/smtp", &t.admin).await;
+    assert_eq!(s.body["from_address"], "desk2@msp.example");
+    assert_eq!(s.body["has_password"], true);
+
+    let gone = post(
+        &app,
+        &format!("{path}/delete"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+    assert_eq!(
+        app.get("/api/v1/company/smtp", &t.admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

@@ -283,6 +283,14 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::settings::webhooks::redeliver),
         )
         .route("/console/settings/audit", get(pages::settings::audit::list))
+        .route(
+            "/console/settings/smtp",
+            get(pages::settings::smtp::show).post(pages::settings::smtp::save),
+        )
+        .route(
+            "/console/settings/smtp/delete",
+            post(pages::settings::smtp::delete),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

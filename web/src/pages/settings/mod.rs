@@ -14,6 +14,7 @@
 //! - [`mailboxes`]: IMAP mailboxes, the connection test, held messages.
 //! - [`sla`]: SLA policies per priority, and holidays.
 //! - [`webhooks`]: webhook endpoints and their delivery log.
+//! - [`smtp`]: the company's own SMTP server (its password never shown).
 //! - [`audit`]: the audit log, and a link to the job queues' dashboard.
 
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod branding;
 pub mod company;
 pub mod mailboxes;
 pub mod sla;
+pub mod smtp;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
@@ -70,6 +72,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/webhooks",
         "Webhooks",
         "Endpoints that receive events: ping, secret rotation, the delivery log and redelivery.",
+    ),
+    (
+        "/console/settings/smtp",
+        "Outgoing mail (SMTP)",
+        "Send the company's mail through its own server, or the platform's.",
     ),
     (
         "/console/settings/audit",
