@@ -1575,3 +1575,149 @@ async fn smtp_settings_never_show_the_password() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn imports_show_row_errors_and_exports_download() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Import MSP").await;
+    let other = app.tenant("Rival Import MSP").await;
+    app.client(&other.admin, "Their Exported Client").await;
+    let theirs = app
+        .raw(
+            Request::post("/api/v1/imports?kind=clients")
+                .header("authorization", format!("Bearer {}", other.admin))
+                .header("content-type", "text/csv")
+                .body(Body::from("name\nTheir Import\n"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::ACCEPTED, "{}", theirs.body);
+    let their_import = theirs.body["import"]["id"].as_str().unwrap().to_owned();
+    let (admin, _, accountant) = sessions(&app, &t, "Import MSP").await;
+    let path = "/console/settings/imports";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Imports and exports · Nestogy");
+    assert_form_has_csrf(&page, "import-form");
+    assert!(page.html.contains("enctype=\"multipart/form-data\""));
+    assert!(page.has_id("export-form"));
+    assert!(!page.has_id(&format!("import-{their_import}")));
+    let csrf = page.csrf();
+    let csv = b"name,email\nAcme Imported,ops@acme.example\nBroken Row,not-an-email\n";
+
+    let no_token = post_file(
+        &app,
+        path,
+        &admin.cookie,
+        &[("kind", "clients"), ("mode", "valid_rows")],
+        "file",
+        Some(("clients.csv", "text/csv", csv)),
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN, "{}", no_token.html);
+    assert_eq!(app.get("/api/v1/imports", &t.admin).await.body["total"], 0);
+    // A file without the required column: the API's reason on the page.
+    let bad = post_file(
+        &app,
+        path,
+        &admin.cookie,
+        &[("csrf", &csrf), ("kind", "clients"), ("mode", "valid_rows")],
+        "file",
+        Some((
+            "clients.csv",
+            "application/vnd.ms-excel",
+            b"email\nx@y.example\n",
+        )),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(
+        bad.html.contains("class=\"problem\" role=\"alert\""),
+        "{}",
+        bad.html
+    );
+    assert!(bad.html.contains("<option value=\"valid_rows\" selected"));
+
+    // A browser may call a CSV file anything: the console sends it as CSV.
+    let ok = post_file(
+        &app,
+        path,
+        &admin.cookie,
+        &[("csrf", &csrf), ("kind", "clients"), ("mode", "valid_rows")],
+        "file",
+        Some(("clients.csv", "application/vnd.ms-excel", csv)),
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let id = ok
+        .location()
+        .trim_start_matches("/console/settings/imports/")
+        .to_owned();
+    let imp = app.get(&format!("/api/v1/imports/{id}"), &t.admin).await;
+    assert_eq!(imp.status, StatusCode::OK, "{}", imp.body);
+    assert_eq!(imp.body["filename"], "clients.csv");
+    assert_eq!(imp.body["mode"], "valid_rows");
+    let queued = get(&app, ok.location(), &admin.cookie).await;
+    assert_eq!(queued.status, StatusCode::OK, "{}", queued.html);
+    assert!(queued.html.contains(">queued<"), "{}", queued.html);
+    app.run_job(nestogy_jobs::imports::Run {
+        tenant: t.id,
+        import: id.parse().unwrap(),
+        user: None,
+    })
+    .await
+    .expect("import");
+    let done = get(&app, ok.location(), &admin.cookie).await;
+    assert!(done.html.contains(">completed<"), "{}", done.html);
+    assert!(
+        done.html.contains("id=\"created-rows\">1<"),
+        "{}",
+        done.html
+    );
+    assert!(done.html.contains("id=\"failed-rows\">1<"));
+    assert!(done.has_id("row-error-list"));
+    assert!(done.html.contains("<code>email</code>"), "{}", done.html);
+    let found = app.get("/api/v1/clients?q=acme+imported", &t.admin).await;
+    assert_eq!(found.body["total"], 1);
+    let list = get(&app, path, &admin.cookie).await;
+    assert!(list.has_id(&format!("import-{id}")));
+    let nope = get(&app, &format!("{path}/{their_import}"), &admin.cookie).await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+
+    // Exports: the tenant's rows as CSV.
+    let csv = get(
+        &app,
+        "/console/settings/exports?kind=clients",
+        &admin.cookie,
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.html);
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv"),
+        "{:?}",
+        csv.headers
+    );
+    assert!(csv.html.contains("Acme Imported"));
+    assert!(!csv.html.contains("Their Exported Client"));
+    let bad = get(
+        &app,
+        "/console/settings/exports?kind=invoices&from=2026-03-02&to=2026-03-01",
+        &admin.cookie,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    let junk = get(
+        &app,
+        "/console/settings/exports?kind=secrets",
+        &admin.cookie,
+    )
+    .await;
+    assert_eq!(junk.status, StatusCode::NOT_FOUND);
+    // An accountant may not import clients: the API's 403.
+    let p = get(&app, path, &accountant.cookie).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+}

@@ -291,6 +291,22 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/smtp/delete",
             post(pages::settings::smtp::delete),
         )
+        .route(
+            "/console/settings/imports",
+            get(pages::settings::imports::list)
+                .post(pages::settings::imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    pages::settings::imports::UPLOAD_LIMIT,
+                )),
+        )
+        .route(
+            "/console/settings/imports/{id}",
+            get(pages::settings::imports::show),
+        )
+        .route(
+            "/console/settings/exports",
+            get(pages::settings::imports::export),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

@@ -15,11 +15,13 @@
 //! - [`sla`]: SLA policies per priority, and holidays.
 //! - [`webhooks`]: webhook endpoints and their delivery log.
 //! - [`smtp`]: the company's own SMTP server (its password never shown).
+//! - [`imports`]: CSV imports (multipart, CSRF checked first) and exports.
 //! - [`audit`]: the audit log, and a link to the job queues' dashboard.
 
 pub mod audit;
 pub mod branding;
 pub mod company;
+pub mod imports;
 pub mod mailboxes;
 pub mod sla;
 pub mod smtp;
@@ -77,6 +79,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/smtp",
         "Outgoing mail (SMTP)",
         "Send the company's mail through its own server, or the platform's.",
+    ),
+    (
+        "/console/settings/imports",
+        "Imports and exports",
+        "CSV imports of clients, contacts, locations and assets (with row errors), and CSV exports.",
     ),
     (
         "/console/settings/audit",
