@@ -1721,3 +1721,81 @@ async fn imports_show_row_errors_and_exports_download() {
     let p = get(&app, path, &accountant.cookie).await;
     assert_eq!(p.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn stripe_keys_are_never_shown() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Stripe Page MSP").await;
+    let (admin, tech, _) = sessions(&app, &t, "Stripe Page MSP").await;
+    let path = "/console/settings/stripe";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Stripe · Nestogy");
+    assert!(page.has_id("stripe-webhook-url"));
+    assert!(!page.has_id("delete-stripe"));
+    assert_form_has_csrf(&page, "stripe-form");
+    let csrf = page.csrf();
+    let key = "sk_test_51Nestogy0000abcd";
+    let no_token = post(&app, path, &admin.cookie, &[("secret_key", key)]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[("csrf", &csrf), ("secret_key", "pk_test_not_a_secret")],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(
+        !bad.html.contains("pk_test_not_a_secret"),
+        "keys are not echoed"
+    );
+    let ok = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("secret_key", key),
+            ("webhook_secret", "whsec_0123456789ab"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let s = app.get("/api/v1/company/stripe", &t.admin).await;
+    assert_eq!(s.body["has_secret_key"], true);
+    assert_eq!(s.body["secret_key_last4"], "abcd");
+    assert_eq!(s.body["mode"], "test");
+    assert_eq!(s.body["has_webhook_secret"], true);
+    let page = get(&app, path, &admin.cookie).await;
+    assert!(!page.html.contains(key));
+    assert!(!page.html.contains("whsec_0123456789ab"));
+    assert!(page.html.contains("abcd"));
+    // Saved with empty fields: both stay.
+    let again = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[("csrf", &csrf), ("secret_key", "")],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.html);
+    let s = app.get("/api/v1/company/stripe", &t.admin).await;
+    assert_eq!(s.body["has_secret_key"], true);
+    assert_eq!(s.body["has_webhook_secret"], true);
+    let gone = post(
+        &app,
+        &format!("{path}/delete"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+    let s = app.get("/api/v1/company/stripe", &t.admin).await;
+    assert_eq!(s.body["has_secret_key"], false);
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

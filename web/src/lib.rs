@@ -307,6 +307,14 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/exports",
             get(pages::settings::imports::export),
         )
+        .route(
+            "/console/settings/stripe",
+            get(pages::settings::stripe::show).post(pages::settings::stripe::save),
+        )
+        .route(
+            "/console/settings/stripe/delete",
+            post(pages::settings::stripe::delete),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

@@ -15,6 +15,7 @@
 //! - [`sla`]: SLA policies per priority, and holidays.
 //! - [`webhooks`]: webhook endpoints and their delivery log.
 //! - [`smtp`]: the company's own SMTP server (its password never shown).
+//! - [`stripe`]: the Stripe keys (never shown) and webhook URL.
 //! - [`imports`]: CSV imports (multipart, CSRF checked first) and exports.
 //! - [`audit`]: the audit log, and a link to the job queues' dashboard.
 
@@ -25,6 +26,7 @@ pub mod imports;
 pub mod mailboxes;
 pub mod sla;
 pub mod smtp;
+pub mod stripe;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
@@ -79,6 +81,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/smtp",
         "Outgoing mail (SMTP)",
         "Send the company's mail through its own server, or the platform's.",
+    ),
+    (
+        "/console/settings/stripe",
+        "Stripe",
+        "The Stripe account invoices are paid through (its keys never shown).",
     ),
     (
         "/console/settings/imports",
