@@ -1799,3 +1799,75 @@ async fn stripe_keys_are_never_shown() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn rmm_receiver_shows_its_secret_once() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Rmm Page MSP").await;
+    let (admin, tech, _) = sessions(&app, &t, "Rmm Page MSP").await;
+    let path = "/console/settings/rmm";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "RMM alerts · Nestogy");
+    assert!(page.has_id("rmm-off"));
+    assert_form_has_csrf(&page, "rmm-form");
+    let csrf = page.csrf();
+    let no_token = post(&app, path, &admin.cookie, &[("auto_resolve", "true")]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let made = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[("csrf", &csrf), ("auto_resolve", "true")],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.html);
+    let secret = attr(&made, "new-rmm-secret", "value");
+    let s = app.get("/api/v1/company/rmm", &t.admin).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert_eq!(s.body["auto_resolve"], true);
+    let hint = s.body["secret_hint"].as_str().unwrap().to_owned();
+    assert!(secret.ends_with(&hint), "{secret} / {hint}");
+    assert!(
+        made.html
+            .contains(&format!("/api/v1/webhooks/rmm/{}", t.id))
+    );
+    let page = get(&app, path, &admin.cookie).await;
+    assert!(!page.html.contains(&secret), "shown once");
+    assert!(page.has_id("rmm-url"));
+    // auto_resolve off.
+    let saved = post(&app, path, &admin.cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let s = app.get("/api/v1/company/rmm", &t.admin).await;
+    assert_eq!(s.body["auto_resolve"], false);
+    // Rotate: a new secret, once.
+    let rotated = post(
+        &app,
+        &format!("{path}/rotate-secret"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.html);
+    let new_secret = attr(&rotated, "new-rmm-secret", "value");
+    assert_ne!(new_secret, secret);
+    let s = app.get("/api/v1/company/rmm", &t.admin).await;
+    assert!(new_secret.ends_with(s.body["secret_hint"].as_str().unwrap()));
+    let gone = post(
+        &app,
+        &format!("{path}/delete"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+    assert_eq!(
+        app.get("/api/v1/company/rmm", &t.admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

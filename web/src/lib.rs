@@ -315,6 +315,18 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/stripe/delete",
             post(pages::settings::stripe::delete),
         )
+        .route(
+            "/console/settings/rmm",
+            get(pages::settings::rmm::show).post(pages::settings::rmm::save),
+        )
+        .route(
+            "/console/settings/rmm/rotate-secret",
+            post(pages::settings::rmm::rotate_secret),
+        )
+        .route(
+            "/console/settings/rmm/delete",
+            post(pages::settings::rmm::delete),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

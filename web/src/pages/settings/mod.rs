@@ -16,6 +16,7 @@
 //! - [`webhooks`]: webhook endpoints and their delivery log.
 //! - [`smtp`]: the company's own SMTP server (its password never shown).
 //! - [`stripe`]: the Stripe keys (never shown) and webhook URL.
+//! - [`rmm`]: the RMM alert receiver (its secret shown once).
 //! - [`imports`]: CSV imports (multipart, CSRF checked first) and exports.
 //! - [`audit`]: the audit log, and a link to the job queues' dashboard.
 
@@ -24,6 +25,7 @@ pub mod branding;
 pub mod company;
 pub mod imports;
 pub mod mailboxes;
+pub mod rmm;
 pub mod sla;
 pub mod smtp;
 pub mod stripe;
@@ -86,6 +88,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/stripe",
         "Stripe",
         "The Stripe account invoices are paid through (its keys never shown).",
+    ),
+    (
+        "/console/settings/rmm",
+        "RMM alerts",
+        "The receiver RMM alerts arrive at as tickets: its URL and secret.",
     ),
     (
         "/console/settings/imports",
