@@ -1871,3 +1871,155 @@ async fn rmm_receiver_shows_its_secret_once() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn schedules_are_created_edited_run_and_deleted() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Schedule MSP").await;
+    let other = app.tenant("Rival Schedule MSP").await;
+    let theirs = app.get("/api/v1/schedules", &other.admin).await.body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (admin, tech, _) = sessions(&app, &t, "Schedule MSP").await;
+    let path = "/console/settings/schedules";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Schedules · Nestogy");
+    assert!(page.html.contains("billing.run"), "the company's defaults");
+    assert!(!page.has_id(&format!("schedule-{theirs}")));
+    assert_form_has_csrf(&page, "new-schedule-form");
+    let csrf = page.csrf();
+
+    let new = |cron: &'static str| {
+        vec![
+            ("name", "Extra SLA check"),
+            ("kind", "tickets.sla_check"),
+            ("cron", cron),
+            ("time_zone", ""),
+            ("payload", ""),
+            ("enabled", "true"),
+        ]
+    };
+    let no_token = post(&app, path, &admin.cookie, &new("0 3 * * *")).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let mut bad = new("every tuesday");
+    bad.push(("csrf", &csrf));
+    let bad = post(&app, path, &admin.cookie, &bad).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"every tuesday\""));
+    let mut good = new("0 3 * * *");
+    good.push(("csrf", &csrf));
+    let ok = post(&app, path, &admin.cookie, &good).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let id = ok.location().split("#schedule-").nth(1).unwrap().to_owned();
+    let s = app.get(&format!("/api/v1/schedules/{id}"), &t.admin).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert_eq!(s.body["cron"], "0 3 * * *");
+    assert_eq!(s.body["follows_company_time_zone"], true);
+
+    // Edit: a zone of its own, then the company's again.
+    let spath = format!("{path}/{id}");
+    let r = post(
+        &app,
+        &spath,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Extra SLA check"),
+            ("cron", "30 4 * * *"),
+            ("time_zone", "UTC"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let s = app.get(&format!("/api/v1/schedules/{id}"), &t.admin).await;
+    assert_eq!(s.body["cron"], "30 4 * * *");
+    assert_eq!(s.body["time_zone"], "UTC");
+    assert_eq!(s.body["enabled"], false, "the box was not ticked");
+    let bad = post(
+        &app,
+        &spath,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Extra SLA check"),
+            ("cron", "61 * * * *"),
+            ("enabled", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"61 * * * *\""));
+    let r = post(
+        &app,
+        &spath,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Extra SLA check"),
+            ("cron", "30 4 * * *"),
+            ("enabled", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let s = app.get(&format!("/api/v1/schedules/{id}"), &t.admin).await;
+    assert_eq!(s.body["follows_company_time_zone"], true);
+    assert_eq!(s.body["time_zone"], "Europe/Berlin");
+
+    // Run now: a job of its kind.
+    let before = app
+        .get("/api/v1/jobs?kind=tickets.sla_check", &t.admin)
+        .await
+        .body["total"]
+        .as_i64()
+        .unwrap();
+    let no_token = post(&app, &format!("{spath}/run"), &admin.cookie, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("{spath}/run"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let after = app
+        .get("/api/v1/jobs?kind=tickets.sla_check", &t.admin)
+        .await
+        .body["total"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(after, before + 1);
+
+    // Another tenant's schedule: 404.
+    let r = post(
+        &app,
+        &format!("{path}/{theirs}/run"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Delete.
+    let r = post(
+        &app,
+        &format!("{spath}/delete"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(
+        app.get(&format!("/api/v1/schedules/{id}"), &t.admin)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

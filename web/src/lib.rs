@@ -327,6 +327,22 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/rmm/delete",
             post(pages::settings::rmm::delete),
         )
+        .route(
+            "/console/settings/schedules",
+            get(pages::settings::schedules::list).post(pages::settings::schedules::create),
+        )
+        .route(
+            "/console/settings/schedules/{id}",
+            post(pages::settings::schedules::update),
+        )
+        .route(
+            "/console/settings/schedules/{id}/run",
+            post(pages::settings::schedules::run),
+        )
+        .route(
+            "/console/settings/schedules/{id}/delete",
+            post(pages::settings::schedules::delete),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

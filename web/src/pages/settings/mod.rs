@@ -17,6 +17,7 @@
 //! - [`smtp`]: the company's own SMTP server (its password never shown).
 //! - [`stripe`]: the Stripe keys (never shown) and webhook URL.
 //! - [`rmm`]: the RMM alert receiver (its secret shown once).
+//! - [`schedules`]: the company's schedules.
 //! - [`imports`]: CSV imports (multipart, CSRF checked first) and exports.
 //! - [`audit`]: the audit log, and a link to the job queues' dashboard.
 
@@ -26,6 +27,7 @@ pub mod company;
 pub mod imports;
 pub mod mailboxes;
 pub mod rmm;
+pub mod schedules;
 pub mod sla;
 pub mod smtp;
 pub mod stripe;
@@ -93,6 +95,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/rmm",
         "RMM alerts",
         "The receiver RMM alerts arrive at as tickets: its URL and secret.",
+    ),
+    (
+        "/console/settings/schedules",
+        "Schedules",
+        "Recurring jobs (billing runs, reminders, polls, reports): cron, time zone, run now.",
     ),
     (
         "/console/settings/imports",
