@@ -2023,3 +2023,149 @@ async fn schedules_are_created_edited_run_and_deleted() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn xero_connects_through_the_authorisation_link_and_syncs() {
+    use wiremock::matchers::{body_string_contains, method, path as at};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let mock = MockServer::start().await;
+    let app = TestApp::with_integrations(nestogy_jobs::IntegrationsConfig {
+        allow_private_targets: true,
+        public_url: "https://msp.example.com".into(),
+        xero: nestogy_jobs::XeroConfig {
+            client_id: Some("cid".into()),
+            client_secret: Some("secret".into()),
+            api_base: mock.uri(),
+            identity_base: mock.uri(),
+            login_base: mock.uri(),
+        },
+        ..Default::default()
+    })
+    .await;
+    let t = app.tenant("Xero Page MSP").await;
+    let (admin, tech, _) = sessions(&app, &t, "Xero Page MSP").await;
+    let path = "/console/settings/xero";
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Xero · Nestogy");
+    assert!(page.html.contains("Not connected."));
+    assert!(!page.has_id("sync-xero"));
+    assert!(
+        page.html.contains(
+            "action=\"/console/settings/xero/connect\"><input type=\"hidden\" name=\"csrf\""
+        ),
+        "{}",
+        page.html
+    );
+    let csrf = page.csrf();
+    let no_token = post(&app, &format!("{path}/connect"), &admin.cookie, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let started = post(
+        &app,
+        &format!("{path}/connect"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(started.status, StatusCode::OK, "{}", started.html);
+    let url = attr(&started, "xero-authorize", "href");
+    assert!(url.starts_with(&mock.uri()), "{url}");
+    let state = url
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("state="))
+        .expect("state")
+        .to_owned();
+
+    // Xero's side: the user authorises and is sent to the API's callback.
+    Mock::given(method("POST"))
+        .and(at("/connect/token"))
+        .and(body_string_contains("grant_type=authorization_code"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id_token": "x", "access_token": "at-1", "expires_in": 1800, "token_type": "Bearer",
+            "refresh_token": "rt-1", "scope": "offline_access accounting.transactions accounting.contacts"
+        })))
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(at("/connections"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": "c0", "authEventId": "e0", "tenantId": "xt-1", "tenantType": "ORGANISATION",
+             "tenantName": "Demo Org", "createdDateUtc": "2026-03-01T12:00:00", "updatedDateUtc": "2026-03-01T12:00:00"}
+        ])))
+        .mount(&mock)
+        .await;
+    let r = app
+        .get(
+            &format!("/api/v1/accounting/xero/callback?code=the-code&state={state}"),
+            "",
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+    app.run_job(nestogy_jobs::accounting::Connect { tenant: t.id })
+        .await
+        .expect("connect");
+
+    let page = get(&app, path, &admin.cookie).await;
+    assert!(
+        page.html.contains("id=\"xero-status\">connected<"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Demo Org"));
+    assert!(
+        !page.html.contains("at-1") && !page.html.contains("rt-1"),
+        "no tokens"
+    );
+    assert!(page.has_id("sync-xero"));
+
+    // Sync now: a run.
+    let no_token = post(&app, &format!("{path}/sync"), &admin.cookie, &[]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("{path}/sync"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let runs = app.get("/api/v1/accounting/sync-runs", &t.admin).await;
+    assert_eq!(runs.body["total"], 1, "{}", runs.body);
+    let run = runs.body["data"][0]["id"].as_str().unwrap().to_owned();
+    assert!(
+        get(&app, path, &admin.cookie)
+            .await
+            .has_id(&format!("run-{run}"))
+    );
+
+    // Disconnect.
+    let r = post(
+        &app,
+        &format!("{path}/disconnect"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(
+        app.get("/api/v1/accounting/connection", &t.admin)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    // Sync without a connection: the API's 409 on the page.
+    let r = post(
+        &app,
+        &format!("{path}/sync"),
+        &admin.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(r.has_id("problem"));
+    assert_eq!(
+        get(&app, path, &tech.cookie).await.status,
+        StatusCode::FORBIDDEN
+    );
+}

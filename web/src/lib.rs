@@ -343,6 +343,19 @@ pub fn console_routes() -> Router<WebState> {
             "/console/settings/schedules/{id}/delete",
             post(pages::settings::schedules::delete),
         )
+        .route("/console/settings/xero", get(pages::settings::xero::show))
+        .route(
+            "/console/settings/xero/connect",
+            post(pages::settings::xero::connect),
+        )
+        .route(
+            "/console/settings/xero/disconnect",
+            post(pages::settings::xero::disconnect),
+        )
+        .route(
+            "/console/settings/xero/sync",
+            post(pages::settings::xero::sync),
+        )
         // end settings pages
         .route("/console/{*rest}", any(not_found))
 }

@@ -16,6 +16,7 @@
 //! - [`webhooks`]: webhook endpoints and their delivery log.
 //! - [`smtp`]: the company's own SMTP server (its password never shown).
 //! - [`stripe`]: the Stripe keys (never shown) and webhook URL.
+//! - [`xero`]: the Xero connection and its sync runs.
 //! - [`rmm`]: the RMM alert receiver (its secret shown once).
 //! - [`schedules`]: the company's schedules.
 //! - [`imports`]: CSV imports (multipart, CSRF checked first) and exports.
@@ -34,6 +35,7 @@ pub mod stripe;
 pub mod tokens;
 pub mod users;
 pub mod webhooks;
+pub mod xero;
 
 use axum::response::Response;
 use maud::{Markup, html};
@@ -90,6 +92,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/stripe",
         "Stripe",
         "The Stripe account invoices are paid through (its keys never shown).",
+    ),
+    (
+        "/console/settings/xero",
+        "Xero",
+        "The accounting connection: connect, disconnect, sync now, the sync runs.",
     ),
     (
         "/console/settings/rmm",
