@@ -2169,3 +2169,85 @@ async fn xero_connects_through_the_authorisation_link_and_syncs() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn company_rules_replace_only_their_own_settings() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Rules MSP").await;
+    let r = app
+        .patch(
+            "/api/v1/company",
+            &t.admin,
+            json!({"settings": {"custom_key": "kept", "reminder_days": [5]}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let (admin, tech, _) = sessions(&app, &t, "Rules MSP").await;
+    let path = "/console/settings/company/rules";
+
+    let page = get(&app, "/console/settings/company", &admin.cookie).await;
+    assert_form_has_csrf(&page, "rules-form");
+    assert!(
+        page.html
+            .contains("id=\"r-reminder_days\" name=\"reminder_days\" type=\"text\" value=\"5\""),
+        "{}",
+        page.html
+    );
+    let csrf = page.csrf();
+    let no_token = post(&app, path, &admin.cookie, &[("reminder_days", "1")]).await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let bad = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("reminder_days", "3, x"),
+            ("report_recipients", "ap@x.example"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(bad.html.contains("value=\"3, x\""));
+    assert!(bad.html.contains("class=\"field-problem\""), "{}", bad.html);
+    assert!(bad.html.contains("value=\"ap@x.example\""));
+    let ok = post(
+        &app,
+        path,
+        &admin.cookie,
+        &[
+            ("csrf", &csrf),
+            ("reminder_days", "7, 1"),
+            ("invoice_number_pattern", "R-{YYYY}-{SEQ:6}"),
+            ("acknowledgements_per_sender_hour", "2"),
+            ("default_hourly_rate", "95"),
+            ("report_recipients", "ap@x.example, boss@x.example"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let s = &app.get("/api/v1/company", &t.admin).await.body["settings"];
+    assert_eq!(s["custom_key"], "kept", "{s}");
+    assert_eq!(s["reminder_days"], json!([7, 1]));
+    assert_eq!(s["invoice_number_pattern"], "R-{YYYY}-{SEQ:6}");
+    assert_eq!(s["acknowledgements_per_sender_hour"], 2);
+    assert_eq!(s["default_hourly_rate"], "95.00");
+    assert_eq!(
+        s["report_recipients"],
+        json!(["ap@x.example", "boss@x.example"])
+    );
+    // Emptied: the defaults again, the other key still kept.
+    let ok = post(&app, path, &admin.cookie, &[("csrf", &csrf)]).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.html);
+    let s = &app.get("/api/v1/company", &t.admin).await.body["settings"];
+    assert_eq!(s, &json!({"custom_key": "kept"}));
+    let tech_csrf = get(&app, "/console", &tech.cookie).await.csrf();
+    let refused = post(
+        &app,
+        path,
+        &tech.cookie,
+        &[("csrf", &tech_csrf), ("reminder_days", "1")],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}

@@ -178,6 +178,10 @@ pub fn console_routes() -> Router<WebState> {
             get(pages::settings::company::show).post(pages::settings::company::update),
         )
         .route(
+            "/console/settings/company/rules",
+            post(pages::settings::company::update_rules),
+        )
+        .route(
             "/console/settings/branding",
             get(pages::settings::branding::show).post(pages::settings::branding::update),
         )
