@@ -2251,3 +2251,107 @@ async fn company_rules_replace_only_their_own_settings() {
     .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn mailboxes_and_webhook_endpoints_are_removed() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Removal MSP").await;
+    let other = app.tenant("Rival Removal MSP").await;
+    let mailbox = |token: String, username: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/mailboxes",
+                &token,
+                json!({"name": "Desk", "address": "desk@removal.example", "host": "127.0.0.1",
+                       "port": 1, "tls": "none", "username": username, "password": "pw"}),
+            )
+            .await
+            .id()
+        }
+    };
+    let endpoint = |token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/webhooks/endpoints",
+                &token,
+                json!({"url": "https://hooks.example.com/in", "event_types": ["*"]}),
+            )
+            .await
+            .id()
+        }
+    };
+    let (mine_box, their_box) = (
+        mailbox(t.admin.clone(), "ours").await,
+        mailbox(other.admin.clone(), "theirs").await,
+    );
+    let (mine_ep, their_ep) = (
+        endpoint(t.admin.clone()).await,
+        endpoint(other.admin.clone()).await,
+    );
+    let (admin, _, _) = sessions(&app, &t, "Removal MSP").await;
+    let page = get(
+        &app,
+        &format!("/console/settings/mailboxes/{mine_box}"),
+        &admin.cookie,
+    )
+    .await;
+    assert!(page.has_id("delete-mailbox"));
+    let csrf = page.csrf();
+    for (console, api, mine, theirs) in [
+        (
+            "/console/settings/mailboxes",
+            "/api/v1/mailboxes",
+            &mine_box,
+            &their_box,
+        ),
+        (
+            "/console/settings/webhooks",
+            "/api/v1/webhooks/endpoints",
+            &mine_ep,
+            &their_ep,
+        ),
+    ] {
+        let no_token = post(
+            &app,
+            &format!("{console}/{mine}/delete"),
+            &admin.cookie,
+            &[],
+        )
+        .await;
+        assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+        let nope = post(
+            &app,
+            &format!("{console}/{theirs}/delete"),
+            &admin.cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(nope.status, StatusCode::NOT_FOUND, "{console}");
+        assert_eq!(
+            app.get(&format!("{api}/{theirs}"), &other.admin)
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let gone = post(
+            &app,
+            &format!("{console}/{mine}/delete"),
+            &admin.cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(
+            gone.status,
+            StatusCode::SEE_OTHER,
+            "{console}: {}",
+            gone.html
+        );
+        assert_eq!(gone.location(), console);
+        assert_eq!(
+            app.get(&format!("{api}/{mine}"), &t.admin).await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+}

@@ -230,6 +230,10 @@ pub fn console_routes() -> Router<WebState> {
             get(pages::settings::mailboxes::show).post(pages::settings::mailboxes::update),
         )
         .route(
+            "/console/settings/mailboxes/{id}/delete",
+            post(pages::settings::mailboxes::delete),
+        )
+        .route(
             "/console/settings/mailboxes/{id}/test",
             post(pages::settings::mailboxes::test),
         )
@@ -273,6 +277,10 @@ pub fn console_routes() -> Router<WebState> {
         .route(
             "/console/settings/webhooks/{id}/disable",
             post(pages::settings::webhooks::disable),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/delete",
+            post(pages::settings::webhooks::delete),
         )
         .route(
             "/console/settings/webhooks/{id}/ping",

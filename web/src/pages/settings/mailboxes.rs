@@ -4,7 +4,7 @@
 //! - One mailbox: its state (last poll, last error), its edit form (the
 //!   password is never shown; left empty it stays as stored), the
 //!   connection test, and the messages it held back: the quarantine and
-//!   the ignored automated mail, each with "reprocess".
+//!   the ignored automated mail, each with "reprocess"; removing it.
 //! - The connection test is a job (`POST /mailboxes/{id}/test` answers its
 //!   id): the console sends the browser back to the mailbox with `?test=`
 //!   the job, and the page reads the job (`GET /api/v1/jobs/{id}`) and says
@@ -377,6 +377,11 @@ async fn mailbox_page(
                 @if let Some(j) = &test { (test_result(c, j)) }
                 (layout::post_button(&format!("{base}/test"), c.csrf(), "test-connection", "Test the connection"))
             }
+            section.card #remove aria-labelledby="remove-title" {
+                h2 #remove-title { "Remove" }
+                p.muted { "Its tickets and the messages it took stay." }
+                (layout::post_button(&format!("{base}/delete"), c.csrf(), "delete-mailbox", "Remove this mailbox"))
+            }
         }
         section.card #quarantine aria-labelledby="quarantine-title" {
             h2 #quarantine-title { "Quarantine " span.muted { "(" (quarantine.total) ")" } }
@@ -430,6 +435,24 @@ pub async fn update(
         }
         Err(e) => Err(e),
     }
+}
+
+/// `POST /console/settings/mailboxes/{id}/delete`.
+pub async fn delete(
+    c: Console,
+    Path(id): Path<String>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let id: MailboxId = parse_id(&c, &id, "mailbox")?;
+    c.api
+        .bytes(
+            Method::DELETE,
+            format!("/api/v1/mailboxes/{id}"),
+            crate::api_client::ApiBody::Empty,
+            None,
+        )
+        .await?;
+    Ok(see_other(BASE))
 }
 
 /// `POST /console/settings/mailboxes/{id}/test`: queues the test, then the

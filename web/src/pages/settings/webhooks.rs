@@ -1,7 +1,7 @@
 //! `/console/settings/webhooks`: the company's webhook endpoints (list,
 //! new; the signing secret shown once, on creation and on rotation),
 //! and one endpoint: its settings, enable or disable, ping, rotate the
-//! secret, and its delivery log (cursor pages) with each delivery's
+//! secret, delete it, and its delivery log (cursor pages) with each delivery's
 //! attempts and "redeliver".
 
 use axum::extract::{Path, Query};
@@ -303,6 +303,7 @@ async fn endpoint_page(
                 }
                 (layout::post_button(&format!("{base}/ping"), c.csrf(), "ping-endpoint", "Send a ping"))
                 (layout::post_button(&format!("{base}/rotate-secret"), c.csrf(), "rotate-secret", "Rotate the signing secret"))
+                (layout::post_button(&format!("{base}/delete"), c.csrf(), "delete-endpoint", "Delete the endpoint"))
             }
             section.card #edit-endpoint-card aria-labelledby="edit-endpoint-title" {
                 h2 #edit-endpoint-title { "Edit" }
@@ -426,6 +427,24 @@ pub async fn disable(
         )
         .await?;
     Ok(see_other(&format!("{BASE}/{id}")))
+}
+
+/// `POST /console/settings/webhooks/{id}/delete`.
+pub async fn delete(
+    c: Console,
+    Path(id): Path<String>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let id: WebhookEndpointId = parse_id(&c, &id, "webhook endpoint")?;
+    c.api
+        .bytes(
+            Method::DELETE,
+            format!("/api/v1/webhooks/endpoints/{id}"),
+            crate::api_client::ApiBody::Empty,
+            None,
+        )
+        .await?;
+    Ok(see_other(BASE))
 }
 
 /// `POST /console/settings/webhooks/{id}/ping`: a `webhook.ping` to this
