@@ -6,4 +6,5 @@ pub mod home;
 pub mod invoices;
 pub mod quotes;
 pub mod recurring;
+pub mod settings;
 pub mod tickets;
