@@ -13,6 +13,7 @@ mod console;
 mod console_clients;
 mod console_invoices;
 mod console_tickets;
+mod console_work;
 mod documents;
 mod dovecot;
 mod enqueue_in;

@@ -50,11 +50,12 @@ pub enum Section {
 
 impl Section {
     /// The sections built so far; the navigation offers only these.
-    pub const ALL: [Section; 4] = [
+    pub const ALL: [Section; 5] = [
         Section::Home,
         Section::Tickets,
         Section::Clients,
         Section::Finance,
+        Section::Assets,
     ];
 
     pub fn label(self) -> &'static str {

@@ -171,6 +171,22 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::invoices::record_payment),
         )
         .route("/console/invoices/{id}/void", post(pages::invoices::void))
+        // work pages
+        .route("/console/assets", get(pages::assets::list))
+        .route(
+            "/console/assets/bulk-status",
+            post(pages::assets::bulk_status),
+        )
+        .route("/console/assets/warranties", get(pages::assets::warranties))
+        .route(
+            "/console/assets/new",
+            get(pages::assets::new_form).post(pages::assets::create),
+        )
+        .route(
+            "/console/assets/{id}",
+            get(pages::assets::show).post(pages::assets::update),
+        )
+        // end work pages
         .route("/console/{*rest}", any(not_found))
 }
 

@@ -702,7 +702,7 @@ pub struct BillTime {
     pub tax_rate_ids: Option<Vec<TaxRateId>>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BilledTime {
     /// The draft the time is on.
     pub invoice: Invoice,

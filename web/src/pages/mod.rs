@@ -1,5 +1,6 @@
 //! The console's pages, one module per page or group of pages.
 
+pub mod assets;
 pub mod clients;
 pub mod home;
 pub mod invoices;

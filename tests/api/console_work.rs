@@ -1,0 +1,331 @@
+//! The console's work pages: assets (list with filters, bulk status,
+//! warranties expiring, one asset with its history, create and edit),
+//! projects (list, tasks and progress, linked tickets, create and edit),
+//! time (entries with filters, timers, logging, billing time onto a draft)
+//! and reports (tables, charts, CSV), each action checked through the API.
+
+use axum::http::StatusCode;
+use chrono::Duration;
+use serde_json::json;
+
+use crate::common::TestApp;
+use crate::console::{admin_email, get, post, sign_in, user};
+
+async fn asset(app: &TestApp, token: &str, body: serde_json::Value) -> String {
+    let r = app.post("/api/v1/assets", token, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.id()
+}
+
+/// Owned form fields as the pairs `post` sends.
+fn pairs<'a>(v: &'a [(&'a str, String)]) -> Vec<(&'a str, &'a str)> {
+    v.iter().map(|(k, val)| (*k, val.as_str())).collect()
+}
+
+#[tokio::test]
+async fn asset_list_filters_changes_status_in_bulk_and_keeps_to_its_tenant() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Asset List MSP").await;
+    let other = app.tenant("Other Asset MSP").await;
+    let client = app.client(&t.admin, "Acme <Corp>").await;
+    let laptop = asset(
+        &app,
+        &t.admin,
+        json!({"client_id": client, "name": "Pat's laptop", "type": "laptop", "serial": "SN-LAP-1"}),
+    )
+    .await;
+    let server = asset(
+        &app,
+        &t.admin,
+        json!({"client_id": client, "name": "File server", "type": "server"}),
+    )
+    .await;
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let theirs = asset(
+        &app,
+        &other.admin,
+        json!({"client_id": their_client, "name": "Secret box", "type": "server"}),
+    )
+    .await;
+    let s = sign_in(&app, &admin_email("Asset List MSP")).await;
+
+    let list = get(&app, "/console/assets", &s.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert_eq!(list.title(), "Assets · Nestogy");
+    assert!(list.has_id(&format!("asset-{laptop}")));
+    assert!(list.has_id(&format!("asset-{server}")));
+    assert!(!list.has_id(&format!("asset-{theirs}")));
+    assert!(list.html.contains("Acme &lt;Corp&gt;"), "{}", list.html);
+    assert!(!list.html.contains("Secret box"));
+    assert!(!list.html.contains("Their Corp"));
+    assert!(list.html.contains("aria-current=\"page\">Assets<"));
+
+    let servers = get(&app, "/console/assets?type=server", &s.cookie).await;
+    assert!(servers.has_id(&format!("asset-{server}")));
+    assert!(!servers.has_id(&format!("asset-{laptop}")));
+    let found = get(&app, "/console/assets?q=SN-LAP", &s.cookie).await;
+    assert!(found.has_id(&format!("asset-{laptop}")));
+    assert!(!found.has_id(&format!("asset-{server}")));
+    let bad = get(&app, "/console/assets?status=nonsense", &s.cookie).await;
+    assert!(bad.status.is_client_error(), "{}", bad.status);
+    assert!(bad.html.contains("id=\"problem\""));
+
+    // Bulk status: the token, then the change, seen through the API.
+    assert!(list.has_id("bulk-status"));
+    let csrf = list.csrf();
+    let without = post(
+        &app,
+        "/console/assets/bulk-status",
+        &s.cookie,
+        &[("ids", &laptop), ("status", "spare")],
+    )
+    .await;
+    assert_eq!(without.status, StatusCode::FORBIDDEN);
+    let a = app.get(&format!("/api/v1/assets/{laptop}"), &t.admin).await;
+    assert_eq!(a.body["status"], "in_use");
+    let none = post(
+        &app,
+        "/console/assets/bulk-status",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("status", "spare"),
+            ("back", "?type=server"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        none.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        none.html
+    );
+    assert!(none.html.contains("role=\"alert\""), "{}", none.html);
+    assert!(none.has_id(&format!("asset-{server}")), "the list again");
+    let done = post(
+        &app,
+        "/console/assets/bulk-status",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("ids", &laptop),
+            ("ids", &server),
+            ("status", "spare"),
+            ("back", "?type=laptop"),
+        ],
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.html);
+    assert_eq!(done.location(), "/console/assets?type=laptop&changed=2");
+    for id in [&laptop, &server] {
+        let a = app.get(&format!("/api/v1/assets/{id}"), &t.admin).await;
+        assert_eq!(a.body["status"], "spare");
+    }
+    let after = get(&app, done.location(), &s.cookie).await;
+    assert!(after.html.contains("2 assets changed."));
+    // Another tenant's asset cannot be changed through the form.
+    let r = post(
+        &app,
+        "/console/assets/bulk-status",
+        &s.cookie,
+        &[("csrf", &csrf), ("ids", &theirs), ("status", "retired")],
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let a = app
+        .get(&format!("/api/v1/assets/{theirs}"), &other.admin)
+        .await;
+    assert_eq!(a.body["status"], "in_use");
+
+    // An accountant gets the API's 403 as a page.
+    let (_, acc) = user(&app, &t.admin, "accountant").await;
+    let acs = sign_in(&app, &acc).await;
+    let r = get(&app, "/console/assets", &acs.cookie).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.html);
+    assert!(r.title().starts_with("Not allowed"));
+}
+
+#[tokio::test]
+async fn an_asset_is_created_shown_with_its_history_and_edited() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Asset Page MSP").await;
+    let other = app.tenant("Other Asset Page MSP").await;
+    let client = app.client(&t.admin, "Beta Builders").await;
+    let loc = app
+        .post(
+            &format!("/api/v1/clients/{client}/locations"),
+            &t.admin,
+            json!({"name": "Head office"}),
+        )
+        .await
+        .id();
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let theirs = asset(
+        &app,
+        &other.admin,
+        json!({"client_id": their_client, "name": "Secret box", "type": "server"}),
+    )
+    .await;
+    let (_, tech) = user(&app, &t.admin, "tech").await;
+    let s = sign_in(&app, &tech).await;
+
+    let form = get(&app, "/console/assets/new", &s.cookie).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert_eq!(form.title(), "New asset · Nestogy");
+    assert!(form.html.contains("Beta Builders"));
+    assert!(!form.html.contains("Their Corp"));
+    let csrf = form.csrf();
+    let fields = |name: &'static str, mac: &'static str| {
+        vec![
+            ("client_id", client.clone()),
+            ("name", name.to_owned()),
+            ("type", "laptop".to_owned()),
+            ("status", "in_use".to_owned()),
+            ("serial", "SN-9".to_owned()),
+            ("mac_address", mac.to_owned()),
+            ("purchase_cost", "1299.5".to_owned()),
+            ("warranty_expires", "2030-06-30".to_owned()),
+        ]
+    };
+    let as_form = |v: &[(&'static str, String)], csrf: &str| {
+        let mut f: Vec<(&str, String)> = v.to_vec();
+        f.push(("csrf", csrf.to_owned()));
+        f
+    };
+    let refused_f = as_form(&fields("Reception <PC>", "not-a-mac"), &csrf);
+    let refs = pairs(&refused_f);
+    let refused = post(&app, "/console/assets/new", &s.cookie, &refs).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("role=\"alert\""));
+    assert!(refused.html.contains("mac_address"), "{}", refused.html);
+    assert!(
+        refused.html.contains("value=\"Reception &lt;PC&gt;\""),
+        "what was typed"
+    );
+    let no_token = post(
+        &app,
+        "/console/assets/new",
+        &s.cookie,
+        &refs[..refs.len() - 1],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+
+    let good = as_form(&fields("Reception <PC>", "AA-BB-CC-DD-EE-0F"), &csrf);
+    let refs = pairs(&good);
+    let made = post(&app, "/console/assets/new", &s.cookie, &refs).await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.html);
+    let id = made
+        .location()
+        .strip_prefix("/console/assets/")
+        .expect("the asset's page")
+        .to_owned();
+    let a = app.get(&format!("/api/v1/assets/{id}"), &t.admin).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["name"], "Reception <PC>");
+    assert_eq!(a.body["mac_address"], "aa:bb:cc:dd:ee:0f");
+    assert_eq!(a.body["purchase_cost"], "1299.50");
+
+    let page = get(&app, made.location(), &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Reception &lt;PC&gt; · Nestogy");
+    assert!(page.html.contains("€1,299.50"), "{}", page.html);
+    assert!(page.html.contains("Jun 30, 2030"), "{}", page.html);
+    assert!(page.html.contains("Head office"), "the location picker");
+    assert!(page.has_id("history"));
+    assert!(page.html.contains("Created"));
+
+    // Edit: a refused value re-renders with the API's message, then a change.
+    let csrf = page.csrf();
+    let mut edit = fields("Reception <PC>", "aa:bb:cc:dd:ee:0f");
+    edit.retain(|(k, _)| *k != "client_id");
+    edit.push(("location_id", loc.clone()));
+    edit.push(("notes", "front desk".to_owned()));
+    let mut bad = edit.clone();
+    bad.retain(|(k, _)| *k != "warranty_expires");
+    bad.push(("warranty_expires", "2030-13-45".to_owned()));
+    let bad = as_form(&bad, &csrf);
+    let refs = pairs(&bad);
+    let r = post(&app, made.location(), &s.cookie, &refs).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("role=\"alert\""));
+    edit.retain(|(k, _)| *k != "status");
+    edit.push(("status", "in_repair".to_owned()));
+    let ok = as_form(&edit, &csrf);
+    let refs = pairs(&ok);
+    let r = post(&app, made.location(), &s.cookie, &refs).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let a = app.get(&format!("/api/v1/assets/{id}"), &t.admin).await;
+    assert_eq!(a.body["status"], "in_repair");
+    assert_eq!(a.body["location_id"], loc.as_str());
+    assert_eq!(a.body["notes"], "front desk");
+    let page = get(&app, made.location(), &s.cookie).await;
+    assert!(page.html.contains("in_use → in_repair"), "{}", page.html);
+
+    // Another tenant's asset and a junk id: the 404 page; no change.
+    let nope = get(&app, &format!("/console/assets/{theirs}"), &s.cookie).await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+    assert!(!nope.html.contains("Secret box"));
+    let junk = get(&app, "/console/assets/123", &s.cookie).await;
+    assert_eq!(junk.status, StatusCode::NOT_FOUND);
+    let r = post(&app, &format!("/console/assets/{theirs}"), &s.cookie, &refs).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let a = app
+        .get(&format!("/api/v1/assets/{theirs}"), &other.admin)
+        .await;
+    assert_eq!(a.body["name"], "Secret box");
+}
+
+#[tokio::test]
+async fn warranties_expiring_soon_are_listed_by_window() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Warranty MSP").await;
+    let other = app.tenant("Other Warranty MSP").await;
+    let client = app.client(&t.admin, "Gamma Garage").await;
+    let today = app.clock_now().date_naive();
+    let soon = asset(
+        &app,
+        &t.admin,
+        json!({"client_id": client, "name": "Soon box", "type": "server",
+               "warranty_expires": (today + Duration::days(10)).to_string()}),
+    )
+    .await;
+    let later = asset(
+        &app,
+        &t.admin,
+        json!({"client_id": client, "name": "Later box", "type": "server",
+               "warranty_expires": (today + Duration::days(100)).to_string()}),
+    )
+    .await;
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let theirs = asset(
+        &app,
+        &other.admin,
+        json!({"client_id": their_client, "name": "Secret box", "type": "server",
+               "warranty_expires": (today + Duration::days(10)).to_string()}),
+    )
+    .await;
+    let s = sign_in(&app, &admin_email("Warranty MSP")).await;
+    let r = get(&app, "/console/assets/warranties", &s.cookie).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.html);
+    assert_eq!(r.title(), "Warranties expiring soon · Nestogy");
+    assert!(r.has_id(&format!("asset-{soon}")));
+    assert!(!r.has_id(&format!("asset-{later}")));
+    assert!(!r.has_id(&format!("asset-{theirs}")));
+    assert!(r.html.contains("Gamma Garage"));
+    let wide = get(&app, "/console/assets/warranties?days=200", &s.cookie).await;
+    assert!(wide.has_id(&format!("asset-{soon}")));
+    assert!(wide.has_id(&format!("asset-{later}")));
+    let bad = get(&app, "/console/assets/warranties?days=900", &s.cookie).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        bad.html.contains("days must be between 1 and 365"),
+        "{}",
+        bad.html
+    );
+}
