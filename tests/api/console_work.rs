@@ -329,3 +329,302 @@ async fn warranties_expiring_soon_are_listed_by_window() {
         bad.html
     );
 }
+
+#[tokio::test]
+async fn projects_are_listed_created_and_edited() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Project List MSP").await;
+    let other = app.tenant("Other Project MSP").await;
+    let client = app.client(&t.admin, "Delta <Dairy>").await;
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let theirs = app
+        .post(
+            "/api/v1/projects",
+            &other.admin,
+            json!({"client_id": their_client, "name": "Secret migration"}),
+        )
+        .await
+        .id();
+    let (_, tech) = user(&app, &t.admin, "tech").await;
+    let s = sign_in(&app, &tech).await;
+
+    let form = get(&app, "/console/projects/new", &s.cookie).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert_eq!(form.title(), "New project · Nestogy");
+    assert!(form.html.contains("Delta &lt;Dairy&gt;"));
+    assert!(!form.html.contains("Their Corp"));
+    let csrf = form.csrf();
+    let refused = post(
+        &app,
+        "/console/projects/new",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client),
+            ("name", "Office move"),
+            ("status", "active"),
+            ("budget_hours", "-4"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.html
+    );
+    assert!(refused.html.contains("role=\"alert\""));
+    assert!(
+        refused.html.contains("value=\"Office move\""),
+        "what was typed"
+    );
+    let no_token = post(
+        &app,
+        "/console/projects/new",
+        &s.cookie,
+        &[("client_id", &client), ("name", "Office move")],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let made = post(
+        &app,
+        "/console/projects/new",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("client_id", &client),
+            ("name", "Office move"),
+            ("status", "active"),
+            ("due_date", "2030-03-31"),
+            ("budget_hours", "40"),
+        ],
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::SEE_OTHER, "{}", made.html);
+    let id = made
+        .location()
+        .strip_prefix("/console/projects/")
+        .expect("the project's page")
+        .to_owned();
+    let p = app.get(&format!("/api/v1/projects/{id}"), &t.admin).await;
+    assert_eq!(p.body["name"], "Office move");
+    assert_eq!(p.body["status"], "active");
+    assert_eq!(p.body["budget_hours"], "40");
+
+    let list = get(&app, "/console/projects", &s.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert_eq!(list.title(), "Projects · Nestogy");
+    assert!(list.has_id(&format!("project-{id}")));
+    assert!(!list.has_id(&format!("project-{theirs}")));
+    assert!(!list.html.contains("Secret migration"));
+    let done = get(&app, "/console/projects?status=done", &s.cookie).await;
+    assert!(!done.has_id(&format!("project-{id}")));
+
+    // Edit: a refused change, then a saved one.
+    let page = get(&app, &format!("/console/projects/{id}"), &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Office move · Nestogy");
+    let csrf = page.csrf();
+    let r = post(
+        &app,
+        &format!("/console/projects/{id}"),
+        &s.cookie,
+        &[("csrf", &csrf), ("name", ""), ("status", "on_hold")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("role=\"alert\""));
+    let r = post(
+        &app,
+        &format!("/console/projects/{id}"),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Office move 2030"),
+            ("status", "on_hold"),
+            ("description", "Two floors"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let p = app.get(&format!("/api/v1/projects/{id}"), &t.admin).await;
+    assert_eq!(p.body["name"], "Office move 2030");
+    assert_eq!(p.body["status"], "on_hold");
+    assert_eq!(p.body["description"], "Two floors");
+    assert_eq!(p.body["due_date"], serde_json::Value::Null, "cleared");
+
+    // Another tenant's project: the 404 page, and no change.
+    let nope = get(&app, &format!("/console/projects/{theirs}"), &s.cookie).await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND);
+    assert!(!nope.html.contains("Secret migration"));
+    let r = post(
+        &app,
+        &format!("/console/projects/{theirs}"),
+        &s.cookie,
+        &[("csrf", &csrf), ("name", "Mine now"), ("status", "done")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let p = app
+        .get(&format!("/api/v1/projects/{theirs}"), &other.admin)
+        .await;
+    assert_eq!(p.body["name"], "Secret migration");
+}
+
+#[tokio::test]
+async fn a_project_page_adds_and_completes_tasks_and_links_tickets() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Project Page MSP").await;
+    let other = app.tenant("Other Project Page MSP").await;
+    let client = app.client(&t.admin, "Echo Events").await;
+    let id = app
+        .post(
+            "/api/v1/projects",
+            &t.admin,
+            json!({"client_id": client, "name": "Network refresh"}),
+        )
+        .await
+        .id();
+    let ticket = app
+        .post(
+            "/api/v1/tickets",
+            &t.admin,
+            json!({"subject": "Switch <dead>", "description": "x", "client_id": client}),
+        )
+        .await;
+    assert_eq!(ticket.status, StatusCode::CREATED, "{}", ticket.body);
+    let ticket = ticket.id();
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let their_ticket = app
+        .post(
+            "/api/v1/tickets",
+            &other.admin,
+            json!({"subject": "Their secret", "description": "x", "client_id": their_client}),
+        )
+        .await
+        .id();
+    let s = sign_in(&app, &admin_email("Project Page MSP")).await;
+    let path = format!("/console/projects/{id}");
+
+    let page = get(&app, &path, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("aria-valuenow=\"0\""), "{}", page.html);
+    assert!(page.has_id("project-progress"));
+    assert!(page.html.contains("<progress"));
+    assert!(
+        page.html.contains("Switch &lt;dead&gt;"),
+        "a linkable ticket"
+    );
+    assert!(!page.html.contains("Their secret"));
+    let csrf = page.csrf();
+
+    // Tasks: refused, added twice, one completed.
+    let r = post(
+        &app,
+        &format!("{path}/tasks"),
+        &s.cookie,
+        &[("csrf", &csrf), ("title", "  ")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("role=\"alert\""));
+    let r = post(
+        &app,
+        &format!("{path}/tasks"),
+        &s.cookie,
+        &[("title", "Order switches")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    for title in ["Order switches", "Install switches"] {
+        let r = post(
+            &app,
+            &format!("{path}/tasks"),
+            &s.cookie,
+            &[
+                ("csrf", &csrf),
+                ("title", title),
+                ("due_date", "2030-01-31"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    }
+    let tasks = app
+        .get(&format!("/api/v1/projects/{id}/tasks"), &t.admin)
+        .await;
+    assert_eq!(tasks.body["total"], 2, "{}", tasks.body);
+    let first = tasks.body["data"][0]["id"].as_str().unwrap().to_owned();
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(page.has_id(&format!("complete-{first}")));
+    let no_token = post(
+        &app,
+        &format!("{path}/tasks/{first}/complete"),
+        &s.cookie,
+        &[],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("{path}/tasks/{first}/complete"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let p = app.get(&format!("/api/v1/projects/{id}"), &t.admin).await;
+    assert_eq!(p.body["progress"]["tasks_done"], 1);
+    assert_eq!(p.body["progress"]["percent"], 50);
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(page.html.contains("aria-valuenow=\"50\""), "{}", page.html);
+    assert!(page.html.contains("1 of 2 tasks done (50%)"));
+    assert!(!page.has_id(&format!("complete-{first}")));
+
+    // Linking: another tenant's ticket is not found; ours is linked.
+    let r = post(
+        &app,
+        &format!("{path}/tickets"),
+        &s.cookie,
+        &[("csrf", &csrf), ("ticket_id", &their_ticket)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let r = post(
+        &app,
+        &format!("{path}/tickets"),
+        &s.cookie,
+        &[("ticket_id", &ticket)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("{path}/tickets"),
+        &s.cookie,
+        &[("csrf", &csrf), ("ticket_id", &ticket)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let linked = app
+        .get(&format!("/api/v1/projects/{id}/tickets"), &t.admin)
+        .await;
+    assert_eq!(linked.body["data"][0]["id"], ticket.as_str());
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(page.has_id(&format!("ticket-{ticket}")));
+
+    // An accountant reads the project but the API refuses its changes.
+    let (_, acc) = user(&app, &t.admin, "accountant").await;
+    let acs = sign_in(&app, &acc).await;
+    let page = get(&app, &path, &acs.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    let r = post(
+        &app,
+        &format!("{path}/tasks"),
+        &acs.cookie,
+        &[("csrf", &page.csrf()), ("title", "Sneaky")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.title().starts_with("Not allowed"));
+}

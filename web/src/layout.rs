@@ -50,12 +50,13 @@ pub enum Section {
 
 impl Section {
     /// The sections built so far; the navigation offers only these.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 6] = [
         Section::Home,
         Section::Tickets,
         Section::Clients,
         Section::Finance,
         Section::Assets,
+        Section::Projects,
     ];
 
     pub fn label(self) -> &'static str {

@@ -186,6 +186,27 @@ pub fn console_routes() -> Router<WebState> {
             "/console/assets/{id}",
             get(pages::assets::show).post(pages::assets::update),
         )
+        .route("/console/projects", get(pages::projects::list))
+        .route(
+            "/console/projects/new",
+            get(pages::projects::new_form).post(pages::projects::create),
+        )
+        .route(
+            "/console/projects/{id}",
+            get(pages::projects::show).post(pages::projects::update),
+        )
+        .route(
+            "/console/projects/{id}/tasks",
+            post(pages::projects::add_task),
+        )
+        .route(
+            "/console/projects/{id}/tasks/{task_id}/complete",
+            post(pages::projects::complete_task),
+        )
+        .route(
+            "/console/projects/{id}/tickets",
+            post(pages::projects::link_ticket),
+        )
         // end work pages
         .route("/console/{*rest}", any(not_found))
 }

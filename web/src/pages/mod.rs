@@ -4,4 +4,5 @@ pub mod assets;
 pub mod clients;
 pub mod home;
 pub mod invoices;
+pub mod projects;
 pub mod tickets;
