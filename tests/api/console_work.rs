@@ -628,3 +628,326 @@ async fn a_project_page_adds_and_completes_tasks_and_links_tickets() {
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.title().starts_with("Not allowed"));
 }
+
+/// A project of `client` made through the API.
+async fn project(app: &TestApp, token: &str, client: &str, name: &str) -> String {
+    let r = app
+        .post(
+            "/api/v1/projects",
+            token,
+            json!({"client_id": client, "name": name}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.id()
+}
+
+#[tokio::test]
+async fn the_time_page_starts_and_stops_timers_logs_time_and_filters() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Time Page MSP").await;
+    let other = app.tenant("Other Time MSP").await;
+    let client = app.client(&t.admin, "Foxtrot Farms").await;
+    let r = app
+        .patch(
+            &format!("/api/v1/clients/{client}"),
+            &t.admin,
+            json!({"hourly_rate": "100"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let p = project(&app, &t.admin, &client, "Rollout <west>").await;
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let their_p = project(&app, &other.admin, &their_client, "Secret work").await;
+    let their_timer = app
+        .post(
+            "/api/v1/time-entries",
+            &other.admin,
+            json!({"project_id": their_p, "started_at": app.clock_now().to_rfc3339(), "description": "Their timer", "rate": "100"}),
+        )
+        .await
+        .id();
+    let (tech_id, tech) = user(&app, &t.admin, "tech").await;
+    let s = sign_in(&app, &tech).await;
+
+    let page = get(&app, "/console/time", &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Time · Nestogy");
+    assert!(page.has_id("start-timer"));
+    assert!(page.has_id("log-time"));
+    assert!(page.html.contains("Rollout &lt;west&gt;"));
+    assert!(!page.html.contains("Secret work"));
+    assert!(!page.has_id(&format!("timer-{their_timer}")));
+    let csrf = page.csrf();
+    let target = format!("project:{p}");
+
+    // Start a timer; a second one is refused with the API's message.
+    let no_token = post(
+        &app,
+        "/console/time/start",
+        &s.cookie,
+        &[("target", &target), ("description", "On site")],
+    )
+    .await;
+    assert_eq!(no_token.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        "/console/time/start",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("target", &target),
+            ("description", "On site"),
+            ("billable", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let running = app.get("/api/v1/time-entries?running=true", &t.admin).await;
+    assert_eq!(running.body["total"], 1, "{}", running.body);
+    let timer = running.body["data"][0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(running.body["data"][0]["user_id"], tech_id.as_str());
+    let again = post(
+        &app,
+        "/console/time/start",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("target", &target),
+            ("description", "Twice"),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.html);
+    assert!(
+        again.html.contains("timer running already"),
+        "{}",
+        again.html
+    );
+    assert!(again.html.contains("value=\"Twice\""), "what was typed");
+    let page = get(&app, "/console/time?done=started", &s.cookie).await;
+    assert!(page.has_id(&format!("timer-{timer}")));
+    assert!(page.has_id(&format!("stop-{timer}")));
+
+    // Stop it: not without the token, not another tenant's, then ours.
+    let r = post(&app, &format!("/console/time/{timer}/stop"), &s.cookie, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("/console/time/{their_timer}/stop"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let theirs = app
+        .get(&format!("/api/v1/time-entries/{their_timer}"), &other.admin)
+        .await;
+    assert_eq!(theirs.body["running"], true);
+    // (Within the API token's lifetime.)
+    app.clock.advance(Duration::minutes(5));
+    let r = post(
+        &app,
+        &format!("/console/time/{timer}/stop"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), "/console/time?done=stopped");
+    let e = app
+        .get(&format!("/api/v1/time-entries/{timer}"), &t.admin)
+        .await;
+    assert_eq!(e.body["running"], false, "{}", e.body);
+    assert_eq!(e.body["minutes"], 5);
+
+    // Log time: refused, then logged.
+    let today = app.clock_now().date_naive().to_string();
+    let r = post(
+        &app,
+        "/console/time/log",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("target", &target),
+            ("date", &today),
+            ("minutes", "0"),
+            ("description", "Cabling"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("role=\"alert\""));
+    assert!(r.html.contains("value=\"Cabling\""));
+    let r = post(
+        &app,
+        "/console/time/log",
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("target", &target),
+            ("date", &today),
+            ("minutes", "90"),
+            ("description", "Cabling"),
+            ("billable", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let list = app
+        .get(&format!("/api/v1/time-entries?user_id={tech_id}"), &t.admin)
+        .await;
+    assert_eq!(list.body["total"], 2, "{}", list.body);
+    let logged = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["minutes"] == 90)
+        .expect("the logged entry");
+    let logged_id = logged["id"].as_str().unwrap().to_owned();
+    assert_eq!(logged["description"], "Cabling");
+    assert_eq!(logged["billable"], true);
+
+    // Filters, through the API's.
+    let page = get(&app, "/console/time", &s.cookie).await;
+    assert!(page.has_id(&format!("entry-{logged_id}")));
+    assert!(page.html.contains("1 h 30 min"), "{}", page.html);
+    assert!(page.html.contains("Foxtrot Farms"));
+    let billed = get(&app, "/console/time?billed=true", &s.cookie).await;
+    assert_eq!(billed.status, StatusCode::OK);
+    assert!(!billed.has_id(&format!("entry-{logged_id}")));
+    let unbilled = get(
+        &app,
+        &format!("/console/time?billed=false&user_id={tech_id}&client_id={client}"),
+        &s.cookie,
+    )
+    .await;
+    assert!(unbilled.has_id(&format!("entry-{logged_id}")));
+    let tomorrow = (app.clock_now().date_naive() + Duration::days(2)).to_string();
+    let later = get(&app, &format!("/console/time?from={tomorrow}"), &s.cookie).await;
+    assert!(!later.has_id(&format!("entry-{logged_id}")));
+    let bad = get(
+        &app,
+        &format!("/console/time?from={tomorrow}&to={today}"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.html.contains("to must not be before from"));
+}
+
+#[tokio::test]
+async fn bill_time_puts_a_clients_unbilled_time_on_a_draft_invoice() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Bill Time MSP").await;
+    let other = app.tenant("Other Bill MSP").await;
+    let client = app.client(&t.admin, "Golf Goods").await;
+    let p = project(&app, &t.admin, &client, "Rollout").await;
+    for (minutes, what) in [(60, "Planning"), (30, "Install")] {
+        let r = app
+            .post(
+                "/api/v1/time-entries",
+                &t.admin,
+                json!({"project_id": p, "minutes": minutes, "description": what, "rate": "100"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let s = sign_in(&app, &admin_email("Bill Time MSP")).await;
+
+    let form = get(&app, "/console/time/bill", &s.cookie).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    assert_eq!(form.title(), "Bill time · Nestogy");
+    assert!(form.has_id("bill-time"));
+    assert!(form.has_id("bill-time-submit"));
+    assert!(form.html.contains("Golf Goods"));
+    assert!(!form.html.contains("Their Corp"));
+    let csrf = form.csrf();
+
+    let r = post(
+        &app,
+        "/console/time/bill",
+        &s.cookie,
+        &[("client_id", &client)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        "/console/time/bill",
+        &s.cookie,
+        &[("csrf", &csrf), ("client_id", "")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(r.html.contains("choose a client"));
+    let r = post(
+        &app,
+        "/console/time/bill",
+        &s.cookie,
+        &[("csrf", &csrf), ("client_id", &their_client)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    let r = post(
+        &app,
+        "/console/time/bill",
+        &s.cookie,
+        &[("csrf", &csrf), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert!(
+        r.location().starts_with("/console/time/bill?invoice="),
+        "{}",
+        r.location()
+    );
+    let done = get(&app, r.location(), &s.cookie).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
+    let key = "id=\"billed-invoice\" href=\"/console/invoices/";
+    let at = done.html.find(key).expect("a link to the draft") + key.len();
+    let invoice = &done.html[at..at + done.html[at..].find('"').unwrap()];
+    let inv = app
+        .get(&format!("/api/v1/invoices/{invoice}"), &t.admin)
+        .await;
+    assert_eq!(inv.status, StatusCode::OK, "{}", inv.body);
+    assert_eq!(inv.body["status"], "draft");
+    assert_eq!(inv.body["client_id"], client.as_str());
+    assert_eq!(inv.body["lines"].as_array().unwrap().len(), 2);
+    assert_eq!(inv.body["total"], "150.00");
+    assert!(
+        done.html.contains("2 time entries (1 h 30 min)"),
+        "{}",
+        done.html
+    );
+    assert!(done.html.contains("€150.00"));
+    let unbilled = app.get("/api/v1/time-entries?billed=false", &t.admin).await;
+    assert_eq!(unbilled.body["total"], 0);
+
+    // Nothing left: the API's 409 with its message, on the form.
+    let r = post(
+        &app,
+        "/console/time/bill",
+        &s.cookie,
+        &[("csrf", &csrf), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(r.has_id("bill-time"));
+    assert!(r.html.contains("role=\"alert\""));
+
+    // A tech may not bill.
+    let (_, tech) = user(&app, &t.admin, "tech").await;
+    let ts = sign_in(&app, &tech).await;
+    let form = get(&app, "/console/time/bill", &ts.cookie).await;
+    let r = post(
+        &app,
+        "/console/time/bill",
+        &ts.cookie,
+        &[("csrf", &form.csrf()), ("client_id", &client)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

@@ -50,13 +50,14 @@ pub enum Section {
 
 impl Section {
     /// The sections built so far; the navigation offers only these.
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Home,
         Section::Tickets,
         Section::Clients,
         Section::Finance,
         Section::Assets,
         Section::Projects,
+        Section::Time,
     ];
 
     pub fn label(self) -> &'static str {

@@ -207,6 +207,14 @@ pub fn console_routes() -> Router<WebState> {
             "/console/projects/{id}/tickets",
             post(pages::projects::link_ticket),
         )
+        .route("/console/time", get(pages::time::list))
+        .route("/console/time/log", post(pages::time::log_time))
+        .route("/console/time/start", post(pages::time::start_timer))
+        .route("/console/time/{id}/stop", post(pages::time::stop_timer))
+        .route(
+            "/console/time/bill",
+            get(pages::time::bill_form).post(pages::time::bill),
+        )
         // end work pages
         .route("/console/{*rest}", any(not_found))
 }

@@ -6,3 +6,4 @@ pub mod home;
 pub mod invoices;
 pub mod projects;
 pub mod tickets;
+pub mod time;
