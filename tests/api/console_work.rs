@@ -951,3 +951,214 @@ async fn bill_time_puts_a_clients_unbilled_time_on_a_draft_invoice() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+async fn aggregate(app: &TestApp, tenant: nestogy_domain::TenantId) {
+    app.run_job(nestogy_jobs::reports::Aggregate {
+        tenant,
+        report: None,
+        full: true,
+    })
+    .await
+    .expect("aggregate");
+}
+
+#[tokio::test]
+async fn reports_are_listed_by_role_and_shown_as_a_table_a_chart_and_csv() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Reports MSP").await;
+    let other = app.tenant("Other Reports MSP").await;
+    let quoted = app.client(&t.admin, "Acme, \"Quoted\"\nInc").await;
+    let plain = app.client(&t.admin, "Plain Co").await;
+    for (client, subject) in [(&quoted, "One"), (&quoted, "Two"), (&plain, "Three")] {
+        let r = app
+            .post(
+                "/api/v1/tickets",
+                &t.admin,
+                json!({"subject": subject, "description": "x", "client_id": client}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let their_client = app.client(&other.admin, "Their Corp").await;
+    let r = app
+        .post(
+            "/api/v1/tickets",
+            &other.admin,
+            json!({"subject": "Theirs", "description": "x", "client_id": their_client}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    aggregate(&app, t.id).await;
+    aggregate(&app, other.id).await;
+    let s = sign_in(&app, &admin_email("Reports MSP")).await;
+
+    let index = get(&app, "/console/reports", &s.cookie).await;
+    assert_eq!(index.status, StatusCode::OK, "{}", index.html);
+    assert_eq!(index.title(), "Reports · Nestogy");
+    assert!(index.has_id("report-tickets_by_client"));
+    assert!(index.has_id("report-finance_summary"));
+    assert!(
+        index
+            .html
+            .contains("href=\"/console/reports/tickets_by_client\"")
+    );
+
+    let path = "/console/reports/tickets_by_client";
+    let page = get(&app, path, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert_eq!(page.title(), "Tickets by client · Nestogy");
+    assert!(page.has_id("report-rows"));
+    assert!(
+        page.html.contains("<th scope=\"col\">Client name</th>"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html.contains("<td>Acme, &quot;Quoted&quot;\nInc</td>"),
+        "{}",
+        page.html
+    );
+    assert!(page.html.contains("Plain Co"));
+    assert!(!page.html.contains("Their Corp"));
+    // The chart: an SVG image with its title, a bar per client and series.
+    assert!(page.html.contains("<svg id=\"report-chart\""));
+    assert!(page.html.contains("role=\"img\""));
+    assert!(
+        page.html
+            .contains("<title id=\"report-chart-title\">Tickets by client</title>")
+    );
+    assert!(
+        page.html.contains("<title>Opened, Plain Co: 1</title>"),
+        "{}",
+        page.html
+    );
+    assert!(
+        page.html
+            .contains("<title>Opened, Acme, &quot;Quoted&quot;\nInc: 2</title>")
+    );
+    assert!(
+        page.has_id("client_id"),
+        "a client filter for a report by client"
+    );
+
+    // The client filter is the API's: only that client's rows; another
+    // tenant's client is not found.
+    let only = get(&app, &format!("{path}?client_id={plain}"), &s.cookie).await;
+    assert_eq!(only.status, StatusCode::OK);
+    assert!(only.html.contains("<title>Opened, Plain Co: 1</title>"));
+    assert!(!only.html.contains("<title>Opened, Acme"), "{}", only.html);
+    assert!(!only.html.contains("<td>Acme"));
+    let theirs = get(&app, &format!("{path}?client_id={their_client}"), &s.cookie).await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
+    let bad = get(
+        &app,
+        &format!("{path}?from=2026-05-01&to=2026-01-01"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.html.contains("from must not be after to"));
+    let unknown = get(&app, "/console/reports/nonsense", &s.cookie).await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+
+    // CSV: the API's, with quotes, commas and newlines escaped.
+    assert!(
+        page.html
+            .contains("href=\"/console/reports/tickets_by_client/csv\"")
+    );
+    let csv = get(&app, &format!("{path}/csv"), &s.cookie).await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.html);
+    assert!(
+        csv.headers[axum::http::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        csv.headers[axum::http::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        csv.html
+            .starts_with("period,client_id,client_name,opened,resolved\n"),
+        "{}",
+        csv.html
+    );
+    assert!(
+        csv.html.contains(",\"Acme, \"\"Quoted\"\"\nInc\",2,0\n"),
+        "{}",
+        csv.html
+    );
+    assert!(!csv.html.contains("Their Corp"));
+    let mut reader = csv::Reader::from_reader(csv.html.as_bytes());
+    let names: Vec<String> = reader.records().map(|r| r.unwrap()[2].to_owned()).collect();
+    assert!(
+        names.contains(&"Acme, \"Quoted\"\nInc".to_owned()),
+        "{names:?}"
+    );
+
+    // Recompute: the token, then a job.
+    let r = post(&app, &format!("{path}/refresh"), &s.cookie, &[]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let before = app
+        .count("SELECT count(*) FROM jobs WHERE kind = 'reports.aggregate'")
+        .await;
+    let r = post(
+        &app,
+        &format!("{path}/refresh"),
+        &s.cookie,
+        &[("csrf", &page.csrf())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), format!("{path}?done=refresh"));
+    let after = app
+        .count("SELECT count(*) FROM jobs WHERE kind = 'reports.aggregate'")
+        .await;
+    assert_eq!(after, before + 1);
+
+    // A tech sees the service reports only; finance ones are the 403 page.
+    let (_, tech) = user(&app, &t.admin, "tech").await;
+    let ts = sign_in(&app, &tech).await;
+    let index = get(&app, "/console/reports", &ts.cookie).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(index.has_id("report-tickets_by_client"));
+    assert!(!index.has_id("report-finance_summary"));
+    for p in [
+        "/console/reports/finance_summary",
+        "/console/reports/finance_summary/csv",
+    ] {
+        let r = get(&app, p, &ts.cookie).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{p}");
+    }
+}
+
+#[tokio::test]
+async fn a_finance_report_draws_a_line_chart_in_the_companys_money() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Finance Report MSP").await;
+    let client = app
+        .billed_client(&t.admin, "Hotel Hub", "ap@hotel.example")
+        .await;
+    app.open_invoice(&t.admin, &client, "Backup").await;
+    aggregate(&app, t.id).await;
+    let (_, acc) = user(&app, &t.admin, "accountant").await;
+    let s = sign_in(&app, &acc).await;
+    let page = get(&app, "/console/reports/finance_summary", &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("€361.50"), "{}", page.html);
+    assert!(
+        page.html.contains("<polyline"),
+        "a line chart over the months"
+    );
+    assert!(
+        page.html
+            .contains("Line chart of Invoiced, Collected, Outstanding, Credit")
+    );
+    assert!(!page.has_id("client_id"), "not a report by client");
+    let index = get(&app, "/console/reports", &s.cookie).await;
+    assert!(index.has_id("report-finance_summary"));
+    assert!(!index.has_id("report-tickets_by_client"));
+}

@@ -50,7 +50,7 @@ pub enum Section {
 
 impl Section {
     /// The sections built so far; the navigation offers only these.
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Home,
         Section::Tickets,
         Section::Clients,
@@ -58,6 +58,7 @@ impl Section {
         Section::Assets,
         Section::Projects,
         Section::Time,
+        Section::Reports,
     ];
 
     pub fn label(self) -> &'static str {

@@ -215,6 +215,13 @@ pub fn console_routes() -> Router<WebState> {
             "/console/time/bill",
             get(pages::time::bill_form).post(pages::time::bill),
         )
+        .route("/console/reports", get(pages::reports::index))
+        .route("/console/reports/{name}", get(pages::reports::report))
+        .route("/console/reports/{name}/csv", get(pages::reports::csv))
+        .route(
+            "/console/reports/{name}/refresh",
+            post(pages::reports::refresh),
+        )
         // end work pages
         .route("/console/{*rest}", any(not_found))
 }
