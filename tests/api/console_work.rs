@@ -1162,3 +1162,93 @@ async fn a_finance_report_draws_a_line_chart_in_the_companys_money() {
     assert!(index.has_id("report-finance_summary"));
     assert!(!index.has_id("report-tickets_by_client"));
 }
+
+#[tokio::test]
+async fn management_reports_are_listed_served_and_prepared_through_the_console() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Management MSP").await;
+    app.tenant("Other Management MSP").await;
+    app.run_job(nestogy_jobs::reports::Management {
+        tenant: t.id,
+        month: Some(app.clock_now().date_naive() - Duration::days(40)),
+    })
+    .await
+    .expect("report");
+    let list = app.get("/api/v1/management-reports", &t.admin).await;
+    let month = list.body[0]["month"].as_str().expect("a report").to_owned();
+    let ym = &month[..7];
+    let s = sign_in(&app, &admin_email("Management MSP")).await;
+
+    let index = get(&app, "/console/reports", &s.cookie).await;
+    assert_eq!(index.status, StatusCode::OK, "{}", index.html);
+    assert!(index.has_id("management"));
+    assert!(index.has_id(&format!("management-{ym}")), "{}", index.html);
+    let href = format!("/console/management-reports/{ym}/pdf");
+    assert!(index.html.contains(&format!("href=\"{href}\"")));
+    let pdf = get(&app, &href, &s.cookie).await;
+    assert_eq!(pdf.status, StatusCode::OK);
+    assert_eq!(
+        pdf.headers[axum::http::header::CONTENT_TYPE],
+        "application/pdf"
+    );
+    assert!(pdf.html.starts_with("%PDF"));
+    let junk = get(&app, "/console/management-reports/junk/pdf", &s.cookie).await;
+    assert_eq!(junk.status, StatusCode::NOT_FOUND);
+
+    // Another tenant's admin: none listed, the PDF not found.
+    let os = sign_in(&app, &admin_email("Other Management MSP")).await;
+    let theirs = get(&app, "/console/reports", &os.cookie).await;
+    assert!(!theirs.has_id(&format!("management-{ym}")));
+    let r = get(&app, &href, &os.cookie).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+
+    // Preparing one: the token, a refused month, then a job.
+    let r = post(
+        &app,
+        "/console/management-reports",
+        &s.cookie,
+        &[("month", ym)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let csrf = index.csrf();
+    let r = post(
+        &app,
+        "/console/management-reports",
+        &s.cookie,
+        &[("csrf", &csrf), ("month", "2999-01")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);
+    assert!(
+        r.html.contains("month must not be after this month"),
+        "{}",
+        r.html
+    );
+    assert!(r.html.contains("value=\"2999-01\""));
+    let before = app
+        .count("SELECT count(*) FROM jobs WHERE kind = 'reports.management'")
+        .await;
+    let r = post(
+        &app,
+        "/console/management-reports",
+        &s.cookie,
+        &[("csrf", &csrf), ("month", ym)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), "/console/reports?done=management");
+    let after = app
+        .count("SELECT count(*) FROM jobs WHERE kind = 'reports.management'")
+        .await;
+    assert_eq!(after, before + 1);
+
+    // A tech: no management block, the PDF refused.
+    let (_, tech) = user(&app, &t.admin, "tech").await;
+    let ts = sign_in(&app, &tech).await;
+    let index = get(&app, "/console/reports", &ts.cookie).await;
+    assert_eq!(index.status, StatusCode::OK);
+    assert!(!index.has_id("management"));
+    let r = get(&app, &href, &ts.cookie).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

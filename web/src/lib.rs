@@ -222,6 +222,14 @@ pub fn console_routes() -> Router<WebState> {
             "/console/reports/{name}/refresh",
             post(pages::reports::refresh),
         )
+        .route(
+            "/console/management-reports",
+            post(pages::reports::prepare_management),
+        )
+        .route(
+            "/console/management-reports/{month}/pdf",
+            get(pages::reports::management_pdf),
+        )
         // end work pages
         .route("/console/{*rest}", any(not_found))
 }

@@ -8,11 +8,12 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
+use nestogy_domain::reports::management::StoredReport;
 use nestogy_domain::reports::{Audience, ColumnKind, Granularity, ReportName};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -21,7 +22,7 @@ use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::layout::{self, Section};
 use crate::pages::assets::{client_options, human};
 use crate::pages::chart::{self, Chart, Kind, Series};
-use crate::pages::clients::next_link;
+use crate::pages::clients::{document, next_link, refusal};
 use crate::session::{Console, Form, NoFields};
 
 /// A column of a report as the API describes it.
@@ -70,10 +71,44 @@ fn report_of(name: &str) -> Result<ReportName, ApiFailure> {
 
 // ---------------------------------------------------------------- index
 
-pub async fn index(c: Console) -> Result<Response, ApiFailure> {
-    let reports: Vec<ReportInfo> = c.api.get("/api/v1/reports").await?;
+#[derive(Debug, Default, Deserialize)]
+pub struct IndexParams {
+    #[serde(default)]
+    done: String,
+}
+
+pub async fn index(c: Console, Query(p): Query<IndexParams>) -> Result<Response, ApiFailure> {
+    index_page(c, &p.done, None).await
+}
+
+async fn index_page(
+    c: Console,
+    done: &str,
+    refused: Option<(ManagementFields, ApiFailure)>,
+) -> Result<Response, ApiFailure> {
+    let (reports, management) = tokio::join!(
+        c.api.get::<Vec<ReportInfo>>("/api/v1/reports"),
+        c.api
+            .get_optional::<Vec<StoredReport>>("/api/v1/management-reports"),
+    );
+    let (reports, management) = (reports?, management?);
+    let (mf, mp) = match &refused {
+        Some((f, e)) => (Some(f), Some(e)),
+        None => (None, None),
+    };
+    let status = mp.map(|e| e.status).unwrap_or(StatusCode::OK);
+    let last_month = {
+        let today = c.fmt.today(c.now);
+        let first = today.with_day(1).unwrap_or(today);
+        (first - chrono::Duration::days(1))
+            .format("%Y-%m")
+            .to_string()
+    };
     let body = html! {
         h1 { "Reports" }
+        @if done == "management" {
+            p.notice #done role="status" { "The management report is being prepared; it is mailed to the finance list and listed here when ready." }
+        }
         div.scroll { table #reports {
             thead { tr { th { "Report" } th { "For" } th { "By" } th { "Computed" } } }
             tbody { @for r in &reports {
@@ -91,8 +126,82 @@ pub async fn index(c: Console) -> Result<Response, ApiFailure> {
                 }
             } }
         } }
+        @if let Some(m) = &management {
+            section.card #management aria-labelledby="management-title" {
+                h2 #management-title { "Monthly management reports" }
+                @if m.is_empty() { p.muted { "No management report has been prepared yet." } } @else {
+                    div.scroll { table #management-reports {
+                        thead { tr { th { "Month" } th { "Prepared" } th.n { "Size" } th { "PDF" } } }
+                        tbody { @for r in m {
+                            @let ym = r.month.format("%Y-%m").to_string();
+                            tr id={ "management-" (ym) } {
+                                td { (c.fmt.date(r.month)) }
+                                td { (c.fmt.datetime(r.rendered_at)) }
+                                td.n { ((r.bytes + 1023) / 1024) " KB" }
+                                td { a href={ "/console/management-reports/" (ym) "/pdf" } { (r.file_name) } }
+                            }
+                        } }
+                    } }
+                }
+                @let d = ManagementFields { month: last_month.clone() };
+                @let f = mf.unwrap_or(&d);
+                form.stack #management-report method="post" action="/console/management-reports" {
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(mp))
+                    label for="f-month" { "Month" }
+                    input #f-month name="month" type="month" value=(f.month) aria-invalid=[mp.and_then(|e| e.field("month")).map(|_| "true")];
+                    @if let Some(m) = mp.and_then(|e| e.field("month")) { p.field-problem { (m) } }
+                    button #management-report-submit type="submit" { "Prepare and mail the report" }
+                }
+            }
+        }
     };
-    Ok(c.page(Section::Reports, "Reports", body))
+    Ok(c.page_with(status, Some(Section::Reports), "Reports", body))
+}
+
+/// The prepare-a-management-report form: a month as `2026-11`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManagementFields {
+    #[serde(default)]
+    month: String,
+}
+
+/// `2026-11` as the first of that month.
+fn month_of(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(&format!("{}-01", s.trim()), "%Y-%m-%d").ok()
+}
+
+/// `POST /console/management-reports`: the API prepares and mails the
+/// month's report in a job.
+pub async fn prepare_management(
+    c: Console,
+    Form(f): Form<ManagementFields>,
+) -> Result<Response, ApiFailure> {
+    let month = month_of(&f.month).map(|d| d.to_string());
+    let body = serde_json::json!({ "month": month.as_deref().unwrap_or(f.month.trim()) });
+    match c
+        .api
+        .send::<Value>(Method::POST, "/api/v1/management-reports", &body)
+        .await
+    {
+        Ok(_) => Ok(see_other("/console/reports?done=management")),
+        Err(e) if e.is_validation() => index_page(c, "", Some((f, e))).await,
+        Err(e) => Err(e),
+    }
+}
+
+/// A month's management report PDF, through the API.
+pub async fn management_pdf(c: Console, Path(month): Path<String>) -> Result<Response, ApiFailure> {
+    let Some(m) = month_of(&month) else {
+        return Err(ApiFailure::not_found("management report").in_frame(c.chrome.clone()));
+    };
+    document(
+        &c,
+        &format!("/api/v1/management-reports/{}/pdf", m.format("%Y-%m")),
+        "Management report",
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- one report
