@@ -120,6 +120,15 @@ impl Job for Management {
             .map_err(|e| JobError::retry(format!("storing the report: {e}")))?;
 
         let mut tx = ctx.db.tenant(self.tenant).await?;
+        management::record(
+            &mut tx,
+            view.month,
+            &key,
+            &view.file_name,
+            i64::try_from(bytes).unwrap_or(i64::MAX),
+            &view.digest,
+        )
+        .await?;
         let configured = settings.report_recipients();
         let recipients = if configured.is_empty() {
             users::emails_of(&mut tx, &[Role::Accountant, Role::Admin]).await?

@@ -15,6 +15,7 @@ mod console_finance;
 mod console_invoices;
 mod console_settings;
 mod console_tickets;
+mod console_work;
 mod documents;
 mod dovecot;
 mod enqueue_in;

@@ -1359,3 +1359,70 @@ async fn warranties_by_month_and_open_projects_by_status() {
     assert_eq!(by("on_hold")["projects"], 1);
     assert_eq!(p.len(), 3, "done projects are not open");
 }
+
+#[tokio::test]
+async fn rendered_management_reports_are_listed_and_served_to_finance_only() {
+    let app = TestApp::new().await;
+    set_today(&app);
+    let t = app.tenant("Stored Reports").await;
+    let other = app.tenant("Other Stored Reports").await;
+    let empty = app.get("/api/v1/management-reports", &t.admin).await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert_eq!(empty.body, json!([]));
+    for _ in 0..2 {
+        app.run_job(Management {
+            tenant: t.id,
+            month: Some(chrono::NaiveDate::from_ymd_opt(2026, 10, 9).unwrap()),
+        })
+        .await
+        .expect("report");
+    }
+    let list = app.get("/api/v1/management-reports", &t.admin).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    let rows = list.body.as_array().unwrap();
+    assert_eq!(
+        rows.len(),
+        1,
+        "one per month, however often rendered: {}",
+        list.body
+    );
+    assert_eq!(rows[0]["month"], "2026-10-01");
+    assert_eq!(rows[0]["file_name"], "management-report-2026-10.pdf");
+    assert!(rows[0]["bytes"].as_i64().unwrap() > 1000, "{}", list.body);
+
+    let (status, headers, pdf) = app
+        .get_bytes("/api/v1/management-reports/2026-10/pdf", &t.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("management-report-2026-10.pdf")
+    );
+    assert!(pdf.starts_with(b"%PDF"));
+    assert_eq!(pdf.len() as i64, rows[0]["bytes"].as_i64().unwrap());
+    for path in [
+        "/api/v1/management-reports/2026-09/pdf",
+        "/api/v1/management-reports/junk/pdf",
+    ] {
+        let r = app.get(path, &t.admin).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+    }
+
+    // Another tenant sees none of it; a tech may not.
+    let theirs = app.get("/api/v1/management-reports", &other.admin).await;
+    assert_eq!(theirs.body, json!([]));
+    let r = app
+        .get("/api/v1/management-reports/2026-10/pdf", &other.admin)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let tech = app.user(&t, Role::Tech).await;
+    let r = app.get("/api/v1/management-reports", &tech).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = app
+        .get("/api/v1/management-reports/2026-10/pdf", &tech)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

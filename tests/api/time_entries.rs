@@ -897,3 +897,41 @@ async fn money_in_json_has_the_currencys_digits_and_time_lines_the_locales_dates
     }
     assert!(!text.contains("2026-02-02"), "{text}");
 }
+
+#[tokio::test]
+async fn the_list_filters_running_timers() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Running Filter").await;
+    let client = app.client(&t.admin, "Acme").await;
+    let p = project(&app, &t.admin, &client, "Rollout").await;
+    let done = logged(
+        &app,
+        &t.admin,
+        json!({"project_id": p, "minutes": 30, "description": "Done", "rate": "100"}),
+    )
+    .await;
+    let timer = logged(
+        &app,
+        &t.admin,
+        json!({"project_id": p, "started_at": app.clock_now().to_rfc3339(), "description": "Now", "rate": "100"}),
+    )
+    .await;
+    let ids = |r: &Response| -> Vec<String> {
+        r.body["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("not a page: {}", r.body))
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let running = app.get("/api/v1/time-entries?running=true", &t.admin).await;
+    assert_eq!(running.status, StatusCode::OK, "{}", running.body);
+    assert_eq!(ids(&running), [timer.clone()]);
+    assert_eq!(running.body["total"], 1);
+    let stopped = app
+        .get("/api/v1/time-entries?running=false", &t.admin)
+        .await;
+    assert_eq!(ids(&stopped), [done.clone()]);
+    let all = app.get("/api/v1/time-entries", &t.admin).await;
+    assert_eq!(all.body["total"], 2);
+}

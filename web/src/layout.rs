@@ -50,11 +50,15 @@ pub enum Section {
 
 impl Section {
     /// The sections built so far; the navigation offers only these.
-    pub const ALL: [Section; 5] = [
+    pub const ALL: [Section; 9] = [
         Section::Home,
         Section::Tickets,
         Section::Clients,
         Section::Finance,
+        Section::Assets,
+        Section::Projects,
+        Section::Time,
+        Section::Reports,
         Section::Settings,
     ];
 

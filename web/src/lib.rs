@@ -429,6 +429,66 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::settings::xero::sync),
         )
         // end settings pages
+        // work pages
+        .route("/console/assets", get(pages::assets::list))
+        .route(
+            "/console/assets/bulk-status",
+            post(pages::assets::bulk_status),
+        )
+        .route("/console/assets/warranties", get(pages::assets::warranties))
+        .route(
+            "/console/assets/new",
+            get(pages::assets::new_form).post(pages::assets::create),
+        )
+        .route(
+            "/console/assets/{id}",
+            get(pages::assets::show).post(pages::assets::update),
+        )
+        .route("/console/projects", get(pages::projects::list))
+        .route(
+            "/console/projects/new",
+            get(pages::projects::new_form).post(pages::projects::create),
+        )
+        .route(
+            "/console/projects/{id}",
+            get(pages::projects::show).post(pages::projects::update),
+        )
+        .route(
+            "/console/projects/{id}/tasks",
+            post(pages::projects::add_task),
+        )
+        .route(
+            "/console/projects/{id}/tasks/{task_id}/complete",
+            post(pages::projects::complete_task),
+        )
+        .route(
+            "/console/projects/{id}/tickets",
+            post(pages::projects::link_ticket),
+        )
+        .route("/console/time", get(pages::time::list))
+        .route("/console/time/log", post(pages::time::log_time))
+        .route("/console/time/start", post(pages::time::start_timer))
+        .route("/console/time/{id}/stop", post(pages::time::stop_timer))
+        .route(
+            "/console/time/bill",
+            get(pages::time::bill_form).post(pages::time::bill),
+        )
+        .route("/console/reports", get(pages::reports::index))
+        .route("/console/reports/{name}", get(pages::reports::report))
+        .route("/console/reports/{name}/csv", get(pages::reports::csv))
+        .route(
+            "/console/reports/{name}/refresh",
+            post(pages::reports::refresh),
+        )
+        .route(
+            "/console/management-reports",
+            post(pages::reports::prepare_management),
+        )
+        .route(
+            "/console/management-reports/{month}/pdf",
+            get(pages::reports::management_pdf),
+        )
+        // end work pages
         .route("/console/{*rest}", any(not_found))
 }
 

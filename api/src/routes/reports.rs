@@ -9,6 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use nestogy_domain::kernel::pagination::PageRequest;
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::reports::management::{self, StoredReport};
 use nestogy_domain::reports::{self, ReportData, ReportInfo, ReportName, ReportQuery};
 use nestogy_domain::{ClientId, DomainError, customers::clients, identity::company};
 use nestogy_jobs::reports::{Aggregate, Management};
@@ -28,7 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_reports))
         .routes(routes!(get_report))
         .routes(routes!(refresh_report))
-        .routes(routes!(send_management_report))
+        .routes(routes!(list_management_reports, send_management_report))
+        .routes(routes!(management_report_pdf))
 }
 
 /// The report `name` names, or a 404. (A report the caller may not read is
@@ -231,4 +233,64 @@ async fn send_management_report(
             job_id: job_id.as_uuid(),
         }),
     ))
+}
+
+/// The monthly management reports rendered so far (by the schedule on the
+/// 1st or on request), newest month first, at most 120.
+#[utoipa::path(get, path = "/api/v1/management-reports", tag = "reports",
+    responses((status = 200, body = Vec<StoredReport>), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_management_reports(
+    p: Principal,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Vec<StoredReport>>> {
+    p.require(Permission::FinanceReports)?;
+    let mut tx = p.tx(&s).await?;
+    let out = management::stored(&mut tx).await?;
+    tx.end_read();
+    Ok(axum::Json(out))
+}
+
+/// The PDF of a month's management report (`month` as `2026-11`), as it was
+/// rendered and mailed.
+#[utoipa::path(get, path = "/api/v1/management-reports/{month}/pdf", tag = "reports",
+    params(("month" = String, Path, example = "2026-11")),
+    responses((status = 200, description = "The PDF", content_type = "application/pdf"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn management_report_pdf(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(month): Path<String>,
+) -> ApiResult<Response> {
+    p.require(Permission::FinanceReports)?;
+    let month = NaiveDate::parse_from_str(&format!("{month}-01"), "%Y-%m-%d")
+        .map_err(|_| ApiError::from(DomainError::not_found("management report")))?;
+    let mut tx = p.tx(&s).await?;
+    let (key, file_name) = management::file_of(&mut tx, month).await?;
+    tx.end_read();
+    let bytes = match s.jobs().services.files.get(&key).await {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => {
+            return Err(DomainError::not_found("management report").into());
+        }
+        Err(e) => {
+            return Err(ApiError::status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("the object store is unavailable: {e}"),
+            ));
+        }
+    };
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/pdf"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::download::content_disposition("attachment", &file_name),
+    );
+    Ok(resp)
 }

@@ -52,6 +52,8 @@ pub struct TimeListQuery {
     /// Last day worked, inclusive.
     #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<NaiveDate>,
+    /// `true`: running timers only; `false`: stopped entries only.
+    pub running: Option<bool>,
 }
 
 /// List time entries by day worked, newest first.
@@ -83,6 +85,7 @@ async fn list_entries(
         billed: q.billed,
         from: q.from,
         to: q.to,
+        running: q.running,
     };
     let mut tx = p.tx(&s).await?;
     let page = time_entries::list(&mut tx, &filter, &page).await?;

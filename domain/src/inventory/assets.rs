@@ -46,7 +46,7 @@ text_enum!(AssetStatus {
     Retired = "retired",
 });
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Asset {
     pub id: AssetId,
     pub client_id: ClientId,
@@ -66,11 +66,13 @@ pub struct Asset {
     pub location_id: Option<LocationId>,
     /// A contact of the asset's client: who uses it.
     pub contact_id: Option<ContactId>,
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub purchase_date: Option<NaiveDate>,
     #[schema(value_type = Option<String>, example = "1299.00")]
     pub purchase_cost: Option<Decimal>,
     /// The currency of the purchase cost.
     pub currency: String,
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub warranty_expires: Option<NaiveDate>,
     pub status: AssetStatus,
     pub notes: Option<String>,
@@ -993,7 +995,7 @@ async fn set_column(
 // ---- history ----
 
 /// One change of an asset.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct AssetEvent {
     pub id: i64,
     /// `created`, `updated` or `bulk` (a bulk status or location change).

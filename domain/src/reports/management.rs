@@ -367,6 +367,85 @@ fn capitalised(s: &str) -> String {
     }
 }
 
+/// A rendered management report, as the API lists it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct StoredReport {
+    /// The first of the month reported on.
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
+    pub month: NaiveDate,
+    /// `management-report-2026-11.pdf`.
+    pub file_name: String,
+    pub bytes: i64,
+    pub rendered_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Notes the PDF of `month`'s report at `key` (replacing an earlier render
+/// of the month): idempotent.
+pub async fn record(
+    tx: &mut TenantTx,
+    month: NaiveDate,
+    key: &str,
+    file_name: &str,
+    bytes: i64,
+    digest: &str,
+) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    let now = tx.now();
+    sqlx::query(
+        "INSERT INTO management_reports (company_id, month, file_key, file_name, bytes, digest, rendered_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (company_id, month) DO UPDATE SET file_key = EXCLUDED.file_key, \
+         file_name = EXCLUDED.file_name, bytes = EXCLUDED.bytes, digest = EXCLUDED.digest, \
+         rendered_at = EXCLUDED.rendered_at \
+         WHERE management_reports.digest <> EXCLUDED.digest",
+    )
+    .bind(tenant)
+    .bind(month_of(month))
+    .bind(key)
+    .bind(file_name)
+    .bind(bytes)
+    .bind(digest)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
+    Ok(())
+}
+
+/// The company's rendered reports, newest month first (at most 120).
+pub async fn stored(tx: &mut TenantTx) -> DomainResult<Vec<StoredReport>> {
+    let tenant = tx.tenant();
+    let rows: Vec<(NaiveDate, String, i64, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT month, file_name, bytes, rendered_at FROM management_reports \
+         WHERE company_id = $1 ORDER BY month DESC LIMIT 120",
+    )
+    .bind(tenant)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(month, file_name, bytes, rendered_at)| StoredReport {
+            month,
+            file_name,
+            bytes,
+            rendered_at,
+        })
+        .collect())
+}
+
+/// The object-store key and file name of `month`'s report (any day of
+/// it), or not found.
+pub async fn file_of(tx: &mut TenantTx, month: NaiveDate) -> DomainResult<(String, String)> {
+    let tenant = tx.tenant();
+    let row: Option<(String, String)> = sqlx::query_as(
+        "SELECT file_key, file_name FROM management_reports WHERE company_id = $1 AND month = $2",
+    )
+    .bind(tenant)
+    .bind(month_of(month))
+    .fetch_optional(tx.conn())
+    .await?;
+    row.ok_or_else(|| crate::DomainError::not_found("management report"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ mod mrr;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, PageRequest};
@@ -69,7 +69,7 @@ text_enum!(
 );
 
 /// What a column holds, which fixes how it is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ColumnKind {
     Text,

@@ -31,7 +31,7 @@ text_enum!(TaskStatus {
 });
 
 /// Progress from tasks: done ÷ (all − cancelled).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Progress {
     pub tasks_total: i64,
     pub tasks_done: i64,
@@ -54,7 +54,7 @@ impl Progress {
 }
 
 /// Time logged on the project (its tasks and linked tickets included).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Spent {
     pub minutes: i64,
     /// minutes ÷ 60, to two decimals.
@@ -65,14 +65,16 @@ pub struct Spent {
     pub billable_amount: Decimal,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Project {
     pub id: ProjectId,
     pub client_id: ClientId,
     pub name: String,
     pub description: Option<String>,
     pub status: ProjectStatus,
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub start_date: Option<NaiveDate>,
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub due_date: Option<NaiveDate>,
     pub manager_id: Option<UserId>,
     #[schema(value_type = Option<String>)]
@@ -461,7 +463,7 @@ pub async fn delete(tx: &mut TenantTx, id: ProjectId) -> DomainResult<Project> {
 
 // ---- Tasks ----
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Task {
     pub id: TaskId,
     pub project_id: ProjectId,
@@ -470,6 +472,7 @@ pub struct Task {
     #[sqlx(try_from = "String")]
     pub status: TaskStatus,
     pub assignee_id: Option<UserId>,
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub due_date: Option<NaiveDate>,
     pub completed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -673,7 +676,7 @@ pub async fn delete_task(tx: &mut TenantTx, project: ProjectId, id: TaskId) -> D
 // ---- Linked tickets ----
 
 /// A ticket linked to a project, as the project lists it.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct LinkedTicket {
     pub id: TicketId,
     pub number: i64,

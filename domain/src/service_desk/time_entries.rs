@@ -184,6 +184,8 @@ pub struct TimeFilter {
     pub billed: Option<bool>,
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,
+    /// `true`: running timers only; `false`: stopped entries only.
+    pub running: Option<bool>,
 }
 
 /// Where the time went, resolved from the entry's target.
@@ -633,15 +635,16 @@ pub async fn list(
         AND ($4::uuid IS NULL OR project_id = $4) AND ($5::uuid IS NULL OR task_id = $5) \
         AND ($6::uuid IS NULL OR ticket_id = $6) AND ($7::bool IS NULL OR billable = $7) \
         AND ($8::bool IS NULL OR (invoice_id IS NOT NULL) = $8) \
-        AND ($9::date IS NULL OR work_date >= $9) AND ($10::date IS NULL OR work_date <= $10)";
+        AND ($9::date IS NULL OR work_date >= $9) AND ($10::date IS NULL OR work_date <= $10) \
+        AND ($11::bool IS NULL OR (minutes IS NULL) = $11)";
     let tenant = tx.tenant();
     let after_date = page
         .after_key()
         .and_then(|k| NaiveDate::parse_from_str(k, "%Y-%m-%d").ok());
     let rows: Vec<EntryRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM time_entries WHERE {FILTER} \
-         AND ($11::date IS NULL OR (work_date, id) < ($11, $12)) \
-         ORDER BY work_date DESC, id DESC LIMIT $13"
+         AND ($12::date IS NULL OR (work_date, id) < ($12, $13)) \
+         ORDER BY work_date DESC, id DESC LIMIT $14"
     )))
     .bind(tenant)
     .bind(f.user_id)
@@ -653,6 +656,7 @@ pub async fn list(
     .bind(f.billed)
     .bind(f.from)
     .bind(f.to)
+    .bind(f.running)
     .bind(after_date)
     .bind(page.after_id())
     .bind(page.fetch())
@@ -671,6 +675,7 @@ pub async fn list(
     .bind(f.billed)
     .bind(f.from)
     .bind(f.to)
+    .bind(f.running)
     .fetch_one(tx.conn())
     .await?;
     let minor = company::currency_minor(tx).await?;
@@ -702,7 +707,7 @@ pub struct BillTime {
     pub tax_rate_ids: Option<Vec<TaxRateId>>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BilledTime {
     /// The draft the time is on.
     pub invoice: Invoice,
