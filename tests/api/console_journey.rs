@@ -45,6 +45,27 @@ async fn reload_until(b: &Browser, base: &str, path: &str, css: &str, want: &str
     }
 }
 
+/// The branding page's preview frame's address, once the preview is ready
+/// and (with `unlike`) differs from `unlike`.
+async fn preview_src(b: &Browser, base: &str, unlike: Option<&str>) -> String {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        b.goto(&format!("{base}/console/settings/branding")).await;
+        b.wait_for_text("h1", "Branding").await;
+        if b.try_find("#preview-frame").await.is_some() {
+            let src = b.attribute("#preview-frame", "src").await.expect("src");
+            if unlike != Some(src.as_str()) {
+                return src;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the branding preview never became ready (or never changed)"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_working_day_in_the_console() {
     let d = Desk::new().await;
@@ -172,6 +193,8 @@ async fn a_working_day_in_the_console() {
     b.click(&format!("#bill-time option[value='{client}']"))
         .await;
     b.click("#bill-time-submit").await;
+    b.wait_for_text("#billed", "draft invoice").await;
+    b.click("#billed-invoice").await;
     b.wait_for_text("h1", "Draft").await;
     let lines = b.text("#lines").await;
     assert!(lines.contains("Replaced the power supply"), "{lines}");
@@ -180,7 +203,7 @@ async fn a_working_day_in_the_console() {
 
     // Finalize, send (the sink receives the invoice), record the payment.
     b.click("#finalize").await;
-    b.wait_for_text("#invoice-status", "Open").await;
+    b.wait_for_text("#done", "finalized").await;
     let due = b.text("#balance").await;
     assert!(due.contains("180"), "90 minutes at 120.00 an hour: {due}");
     let before = d.sink.messages().len();
@@ -201,18 +224,19 @@ async fn a_working_day_in_the_console() {
     assert!(periods.contains("Managed desktops"), "{periods}");
     b.keep_screenshot("journey-billing-run.png").await;
 
-    // Upload a logo and see the preview change.
-    visit(&b, &base, "/console/settings/branding", "Branding").await;
-    let before = b.attribute("#branding-preview", "src").await;
+    // Upload a logo and see the preview change: the newest invoice,
+    // rendered again (by the worker) with the logo.
+    let before = preview_src(&b, &base, None).await;
     let logo = std::env::temp_dir().join(format!("logo-{}.png", uuid::Uuid::now_v7()));
     std::fs::write(&logo, crate::documents::PNG).expect("logo file");
     b.type_into("#logo-file", &logo.display().to_string()).await;
-    b.click("#logo-form button[type=submit]").await;
+    b.click("#upload-logo").await;
     b.wait_for_text("h1", "Branding").await;
-    let src = b.attribute("#current-logo", "src").await;
-    assert!(src.is_some(), "no logo shown after the upload");
-    assert_ne!(b.attribute("#branding-preview", "src").await, before);
+    assert!(b.attribute("#current-logo", "src").await.is_some());
+    let after = preview_src(&b, &base, Some(&before)).await;
+    assert_ne!(after, before);
     b.keep_screenshot("journey-branding.png").await;
+    let _ = std::fs::remove_file(&logo);
 
     // Another tenant's ticket is a 404 page.
     visit(

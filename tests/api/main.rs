@@ -13,6 +13,7 @@ mod console;
 mod console_clients;
 mod console_finance;
 mod console_invoices;
+mod console_journey;
 mod console_settings;
 mod console_tickets;
 mod console_work;
