@@ -95,7 +95,7 @@ impl Section {
     /// URL gets the API's 403 as a page).
     pub fn offered_to(self, role: Role) -> bool {
         match self {
-            Section::Finance | Section::Reports => matches!(role, Role::Admin | Role::Accountant),
+            Section::Finance => matches!(role, Role::Admin | Role::Accountant),
             Section::Settings => role == Role::Admin,
             _ => true,
         }
