@@ -119,6 +119,61 @@ pub(crate) async fn post(app: &TestApp, path: &str, cookies: &str, form: &[(&str
     call(app, Method::POST, path, cookies, Some(form), None).await
 }
 
+/// A `multipart/form-data` POST of `fields` (name, value) and a file
+/// (file name, content type, bytes) in part `file_field`, as a browser
+/// sends it.
+pub(crate) async fn post_file(
+    app: &TestApp,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    file_field: &str,
+    file: Option<(&str, &str, &[u8])>,
+) -> Page {
+    let boundary = "----nestogy-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (k, v) in fields {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                .as_bytes(),
+        );
+    }
+    if let Some((name, ctype, bytes)) = file {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut req = Request::builder()
+        .method(Method::POST)
+        .uri(path)
+        .header(header::COOKIE, cookie)
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(body))
+        .expect("request");
+    req.extensions_mut().insert(ConnectInfo(
+        "192.0.2.10:40000".parse::<SocketAddr>().unwrap(),
+    ));
+    let r = app.web.clone().oneshot(req).await.expect("infallible");
+    let (status, headers) = (r.status(), r.headers().clone());
+    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    Page {
+        status,
+        headers,
+        html: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
 /// The sign-in form's answer for `email` with `password` and `totp`.
 async fn sign_in_answer(app: &TestApp, email: &str, password: &str, totp: &str) -> Page {
     let form = get(app, "/console/login", "").await;

@@ -13,7 +13,7 @@ use serde_json::json;
 use tower::ServiceExt;
 
 use crate::common::{PASSWORD, Tenant, TestApp, pdf_text};
-use crate::console::{Page, Session, admin_email, get, post, sign_in, user};
+use crate::console::{Page, Session, admin_email, get, post, post_file, sign_in, user};
 
 /// A 1×1 PNG.
 const PNG: &[u8] = &[
@@ -67,59 +67,6 @@ async fn post_multipart(
     file: Option<(&str, &str, &[u8])>,
 ) -> Page {
     post_file(app, path, cookie, fields, "logo", file).await
-}
-
-/// [`post_multipart`] with the file in part `file_field`.
-async fn post_file(
-    app: &TestApp,
-    path: &str,
-    cookie: &str,
-    fields: &[(&str, &str)],
-    file_field: &str,
-    file: Option<(&str, &str, &[u8])>,
-) -> Page {
-    let boundary = "----nestogy-test-boundary-7MA4YWxkTrZu0gW";
-    let mut body = Vec::new();
-    for (k, v) in fields {
-        body.extend_from_slice(
-            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
-                .as_bytes(),
-        );
-    }
-    if let Some((name, ctype, bytes)) = file {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{file_field}\"; filename=\"{name}\"\r\nContent-Type: {ctype}\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
-    }
-    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri(path)
-        .header(header::COOKIE, cookie)
-        .header(
-            header::CONTENT_TYPE,
-            format!("multipart/form-data; boundary={boundary}"),
-        )
-        .body(Body::from(body))
-        .expect("request");
-    req.extensions_mut().insert(ConnectInfo(
-        "192.0.2.10:40000".parse::<SocketAddr>().unwrap(),
-    ));
-    let r = app.web.clone().oneshot(req).await.expect("infallible");
-    let (status, headers) = (r.status(), r.headers().clone());
-    let bytes = axum::body::to_bytes(r.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    Page {
-        status,
-        headers,
-        html: String::from_utf8_lossy(&bytes).into_owned(),
-    }
 }
 
 /// Renders `invoice` of `t` as a worker would.

@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::common::{PASSWORD, TestApp};
-use crate::console::{Page, admin_email, get, post, sign_in, user};
+use crate::console::{Page, admin_email, get, post, post_file, sign_in, user};
 use crate::webdriver::Browser;
 
 async fn open_ticket(app: &TestApp, token: &str, body: Value) -> String {
@@ -418,21 +418,56 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     assert_eq!(now["assignee_id"], tech_id);
     assert_eq!(now["tags"], json!(["vpn", "network"]));
 
-    let r = send(
-        "messages",
-        vec![
-            ("kind", "note".into()),
-            ("body", "Escalated to the ISP.".into()),
+    // The message form is multipart (attachments): with a file, and
+    // without the CSRF token refused.
+    let r = post_file(
+        &app,
+        &format!("{base}/messages"),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("kind", "note"),
+            ("body", "Escalated to the ISP."),
         ],
+        "attachments",
+        Some(("isp-ticket.txt", "text/plain", b"ISP ref 4711")),
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let forged = post_file(
+        &app,
+        &format!("{base}/messages"),
+        &s.cookie,
+        &[("kind", "note"), ("body", "Forged")],
+        "attachments",
+        None,
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let urlencoded = send(
+        "messages",
+        vec![("kind", "note".into()), ("body", "Plain".into())],
+    )
+    .await;
+    assert_eq!(urlencoded.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     let msgs = app
         .get(&format!("/api/v1/tickets/{id}/messages"), &t.admin)
         .await;
     let last = msgs.body.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["kind"], "note");
     assert_eq!(last["body"], "Escalated to the ISP.");
+    assert_eq!(
+        last["attachments"][0]["filename"], "isp-ticket.txt",
+        "{last}"
+    );
+    let att = last["attachments"][0]["id"].as_str().unwrap().to_owned();
+    let (status, _, bytes) = app
+        .get_bytes(&format!("/api/v1/tickets/{id}/attachments/{att}"), &t.admin)
+        .await;
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (StatusCode::OK, b"ISP ref 4711".as_slice())
+    );
 
     let r = send(
         "time",
@@ -453,9 +488,17 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
 
     // A public reply is mailed to the contact; on a ticket with no one to
     // mail, the API's 409 is shown beside the form.
-    let r = send(
-        "messages",
-        vec![("kind", "reply".into()), ("body", "We are on it.".into())],
+    let r = post_file(
+        &app,
+        &format!("{base}/messages"),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("kind", "reply"),
+            ("body", "We are on it."),
+        ],
+        "attachments",
+        None,
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
@@ -466,11 +509,13 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     assert_eq!(last["kind"], "reply");
     assert_eq!(last["body"], "We are on it.");
     let lonely = open_ticket(&app, &t.admin, json!({"subject": "No contact"})).await;
-    let r = post(
+    let r = post_file(
         &app,
         &format!("/console/tickets/{lonely}/messages"),
         &s.cookie,
         &[("csrf", &csrf), ("kind", "reply"), ("body", "Hello?")],
+        "attachments",
+        None,
     )
     .await;
     assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
@@ -487,9 +532,13 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     );
 
     // 422s: the page again, the API's message beside the form, input kept.
-    let r = send(
-        "messages",
-        vec![("kind", "note".into()), ("body", "  ".into())],
+    let r = post_file(
+        &app,
+        &format!("{base}/messages"),
+        &s.cookie,
+        &[("csrf", &csrf), ("kind", "note"), ("body", "  ")],
+        "attachments",
+        None,
     )
     .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.html);

@@ -77,7 +77,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 
 pub use api_client::{Api, ApiFailure};
-pub use session::{Console, Form};
+pub use session::{Console, Form, Upload, UploadedFile};
 
 /// What console handlers reach: the application's state (database, clock,
 /// keys) and the API's router, which every page calls.

@@ -318,6 +318,109 @@ impl<T: DeserializeOwned> FromRequest<WebState> for Form<T> {
     }
 }
 
+/// A file of an [`Upload`].
+#[derive(Debug, Clone)]
+pub struct UploadedFile {
+    /// The form field it came in.
+    pub field: String,
+    /// The name the browser gave it (may be empty).
+    pub filename: String,
+    /// The type the browser gave it (may be empty).
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// A `multipart/form-data` form of a signed-in page (uploads): its CSRF
+/// token checked as [`Form`] checks it, before the handler sees anything;
+/// its text fields and its files. A body that is not multipart answers a
+/// 415 page, one that cannot be read (or is larger than the route's body
+/// limit) a 400 page.
+pub struct Upload {
+    pub fields: Vec<(String, String)>,
+    pub files: Vec<UploadedFile>,
+}
+
+impl Upload {
+    /// The text field `name`, or "".
+    pub fn field(&self, name: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
+
+    /// The files sent in `field` that are not empty (a file input left
+    /// empty sends an empty part).
+    pub fn files_in<'a>(&'a self, field: &'a str) -> impl Iterator<Item = &'a UploadedFile> {
+        self.files
+            .iter()
+            .filter(move |f| f.field == field && !(f.bytes.is_empty() && f.filename.is_empty()))
+    }
+}
+
+impl FromRequest<WebState> for Upload {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &WebState) -> Result<Self, Response> {
+        let session = cookie(req.headers(), COOKIE);
+        let unreadable = || {
+            layout::problem(
+                StatusCode::BAD_REQUEST,
+                None,
+                "the form could not be read (is the file too large?)",
+                &[],
+            )
+        };
+        let mut m = axum::extract::Multipart::from_request(req, s)
+            .await
+            .map_err(|_| {
+                layout::problem(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    None,
+                    "send this form from its page (multipart/form-data)",
+                    &[],
+                )
+            })?;
+        let mut up = Upload {
+            fields: Vec::new(),
+            files: Vec::new(),
+        };
+        let mut token = None;
+        while let Some(part) = m.next_field().await.map_err(|_| unreadable())? {
+            let name = part.name().unwrap_or_default().to_owned();
+            match part.file_name().map(str::to_owned) {
+                Some(filename) => {
+                    let content_type = part.content_type().unwrap_or_default().to_owned();
+                    let bytes = part.bytes().await.map_err(|_| unreadable())?.to_vec();
+                    up.files.push(UploadedFile {
+                        field: name,
+                        filename,
+                        content_type,
+                        bytes,
+                    });
+                }
+                None => {
+                    let text = part.text().await.map_err(|_| unreadable())?;
+                    if name == CSRF_FIELD {
+                        token = Some(text);
+                    } else {
+                        up.fields.push((name, text));
+                    }
+                }
+            }
+        }
+        let ok = match (session, token) {
+            (Some(c), Some(t)) => s.app.jwt.csrf_ok(SESSION_PURPOSE, &c, &t),
+            _ => false,
+        };
+        if !ok {
+            return Err(Refused::Csrf.into_response());
+        }
+        Ok(up)
+    }
+}
+
 /// A form with no field but its CSRF token.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{Section, csrf_field, field_problems};
-use crate::session::{Console, Form, NoFields};
+use crate::session::{Console, Form, NoFields, Upload};
 
 /// Where the console's script is served ([`script`]).
 pub const SCRIPT_PATH: &str = "/console/static/app.js";
@@ -773,7 +773,7 @@ fn message_form(
 ) -> Markup {
     let note = kind == "note";
     html! {
-        form.stack #message-form method="post" action={ (base) "/messages" } {
+        form.stack #message-form method="post" action={ (base) "/messages" } enctype="multipart/form-data" {
             h2 { "Add to the conversation" }
             (csrf_field(c.csrf()))
             (problem_block(p))
@@ -784,6 +784,8 @@ fn message_form(
             }
             label for="message-body" { "Message" }
             textarea #message-body name="body" rows="6" { (body) }
+            label for="message-files" { "Attachments " span.hint { "(up to 700 KB in all)" } }
+            input #message-files type="file" name="attachments" multiple;
             button type="submit" { "Send" }
         }
     }
@@ -985,21 +987,38 @@ pub async fn set_tags(
     Ok(act(c, id, "tags", typed, Method::PATCH, path, body).await)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MessageFields {
+/// The message form's text fields.
+struct MessageFields {
     kind: String,
     body: String,
 }
 
+/// `POST /console/tickets/{id}/messages` (`multipart/form-data`): a reply
+/// or note with its attachments, sent to the API as one message (the
+/// files base64, as the API takes them; the API bounds their size).
 pub async fn add_message(
     c: Console,
     Path(id): Path<String>,
-    Form(f): Form<MessageFields>,
+    up: Upload,
 ) -> Result<Response, ApiFailure> {
+    use base64::Engine;
     let id = ticket_id(&id)?;
     let path = format!("/api/v1/tickets/{id}/messages");
-    let body = json!({ "kind": f.kind, "body": f.body });
+    let f = MessageFields {
+        kind: up.field("kind").to_owned(),
+        body: up.field("body").to_owned(),
+    };
+    let attachments: Vec<Value> = up
+        .files_in("attachments")
+        .map(|file| {
+            json!({
+                "filename": file.filename,
+                "content_type": (!file.content_type.is_empty()).then_some(&file.content_type),
+                "content_base64": base64::engine::general_purpose::STANDARD.encode(&file.bytes),
+            })
+        })
+        .collect();
+    let body = json!({ "kind": f.kind, "body": f.body, "attachments": attachments });
     let typed = HashMap::from([("kind", f.kind), ("body", f.body)]);
     Ok(act(c, id, "message", typed, Method::POST, path, body).await)
 }

@@ -15,8 +15,6 @@
 //!   the page: after a change the API renders it again, and the page says
 //!   so until it is ready. A tenant without an invoice is told to make one.
 
-use axum::extract::Multipart;
-use axum::extract::multipart::MultipartRejection;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
@@ -28,11 +26,11 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{back, changes, recent, same_secret};
+use super::{back, changes, recent};
 use crate::api_client::{ApiBody, ApiBytes, ApiFailure};
-use crate::layout::{self, CSRF_FIELD, Section};
+use crate::layout::{self, Section};
 use crate::pages::clients::{document, input, refusal};
-use crate::session::{Console, Form, NoFields};
+use crate::session::{Console, Form, NoFields, Upload};
 
 const LOGO_API: &str = "/api/v1/company/logo";
 
@@ -262,60 +260,25 @@ pub async fn update(c: Console, Form(f): Form<BrandFields>) -> Result<Response, 
     }
 }
 
-/// The logo form's parts.
-#[derive(Default)]
-struct Upload {
-    csrf: Option<String>,
-    content_type: String,
-    bytes: Vec<u8>,
-}
-
-async fn read_upload(mut m: Multipart) -> Result<Upload, ()> {
-    let mut u = Upload::default();
-    while let Some(field) = m.next_field().await.map_err(|_| ())? {
-        match field.name() {
-            Some(CSRF_FIELD) => u.csrf = Some(field.text().await.map_err(|_| ())?),
-            Some("logo") => {
-                u.content_type = field.content_type().unwrap_or_default().to_owned();
-                u.bytes = field.bytes().await.map_err(|_| ())?.to_vec();
-            }
-            _ => return Err(()),
-        }
-    }
-    Ok(u)
-}
-
 /// `POST /console/settings/branding/logo` (`multipart/form-data`): the
 /// CSRF field is checked first; only then is the file sent to the API as
 /// `PUT /api/v1/company/logo` with its content type. The API says whether
 /// it is a usable PNG or SVG (422 re-renders the page with its reason).
-pub async fn upload_logo(
-    c: Console,
-    m: Result<Multipart, MultipartRejection>,
-) -> Result<Response, ApiFailure> {
-    let Ok(m) = m else {
+pub async fn upload_logo(c: Console, up: Upload) -> Result<Response, ApiFailure> {
+    let Some(file) = up.files_in("logo").next() else {
         return Ok(c.problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the logo from the branding page's form (multipart/form-data)",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "choose a logo file to upload",
         ));
     };
-    let Ok(u) = read_upload(m).await else {
-        return Ok(c.problem(StatusCode::BAD_REQUEST, "the form could not be read"));
-    };
-    if !u.csrf.is_some_and(|t| same_secret(&t, c.csrf())) {
-        return Ok(c.problem(
-            StatusCode::FORBIDDEN,
-            "this form is out of date or did not come from this site: reload the page and try again",
-        ));
-    }
     let sent = c
         .api
         .bytes(
             Method::PUT,
             LOGO_API,
             ApiBody::Raw {
-                content_type: u.content_type,
-                bytes: u.bytes,
+                content_type: file.content_type.clone(),
+                bytes: file.bytes.clone(),
             },
             Some("application/json"),
         )

@@ -14,8 +14,7 @@
 //! for those who may change clients; assets for those who may change
 //! assets), so this page is not for admins only.
 
-use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, Query};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::html;
@@ -26,11 +25,11 @@ use nestogy_domain::integrations::imports::{Import, ImportKind, ImportStatus, Ro
 use nestogy_domain::kernel::pagination::Page;
 use serde::Deserialize;
 
-use super::{back, same_secret};
+use super::back;
 use crate::api_client::{ApiBody, ApiFailure, query};
-use crate::layout::{self, CSRF_FIELD, Section};
+use crate::layout::{self, Section};
 use crate::pages::clients::{next_link, parse_id, refusal};
-use crate::session::Console;
+use crate::session::{Console, Upload};
 
 const BASE: &str = "/console/settings/imports";
 
@@ -46,33 +45,6 @@ struct Queued {
 pub struct ListParams {
     #[serde(default)]
     cursor: String,
-}
-
-/// The upload form's parts.
-#[derive(Default)]
-struct Upload {
-    csrf: Option<String>,
-    kind: String,
-    mode: String,
-    filename: String,
-    bytes: Vec<u8>,
-}
-
-async fn read_upload(mut m: Multipart) -> Result<Upload, ()> {
-    let mut u = Upload::default();
-    while let Some(field) = m.next_field().await.map_err(|_| ())? {
-        match field.name() {
-            Some(CSRF_FIELD) => u.csrf = Some(field.text().await.map_err(|_| ())?),
-            Some("kind") => u.kind = field.text().await.map_err(|_| ())?,
-            Some("mode") => u.mode = field.text().await.map_err(|_| ())?,
-            Some("file") => {
-                u.filename = field.file_name().unwrap_or_default().to_owned();
-                u.bytes = field.bytes().await.map_err(|_| ())?.to_vec();
-            }
-            _ => return Err(()),
-        }
-    }
-    Ok(u)
 }
 
 fn status_class(s: ImportStatus) -> &'static str {
@@ -99,8 +71,8 @@ async fn list_page(
         Some((u, e)) => (Some(u), Some(e)),
         None => (None, None),
     };
-    let kind = u.map(|u| u.kind.as_str()).unwrap_or("clients");
-    let mode = u.map(|u| u.mode.as_str()).unwrap_or("all_or_nothing");
+    let kind = u.map(|u| u.field("kind")).unwrap_or("clients");
+    let mode = u.map(|u| u.field("mode")).unwrap_or("all_or_nothing");
     let body = html! {
         (back())
         h1 { "Imports and exports" }
@@ -177,34 +149,17 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
 
 /// `POST /console/settings/imports` (`multipart/form-data`): the CSRF field
 /// first, then the file to the API as its body.
-pub async fn upload(
-    c: Console,
-    m: Result<Multipart, MultipartRejection>,
-) -> Result<Response, ApiFailure> {
-    let Ok(m) = m else {
-        return Ok(c.problem(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "send the file from the import form (multipart/form-data)",
-        ));
+pub async fn upload(c: Console, u: Upload) -> Result<Response, ApiFailure> {
+    let (filename, bytes) = match u.files_in("file").next() {
+        Some(f) => (f.filename.clone(), f.bytes.clone()),
+        None => (String::new(), Vec::new()),
     };
-    let Ok(mut u) = read_upload(m).await else {
-        return Ok(c.problem(
-            StatusCode::BAD_REQUEST,
-            "the form could not be read (is the file larger than 10 MiB?)",
-        ));
-    };
-    if !u.csrf.as_deref().is_some_and(|t| same_secret(t, c.csrf())) {
-        return Ok(c.problem(
-            StatusCode::FORBIDDEN,
-            "this form is out of date or did not come from this site: reload the page and try again",
-        ));
-    }
     let path = format!(
         "/api/v1/imports{}",
         query(&[
-            ("kind", u.kind.as_str()),
-            ("mode", u.mode.as_str()),
-            ("filename", u.filename.as_str()),
+            ("kind", u.field("kind")),
+            ("mode", u.field("mode")),
+            ("filename", filename.as_str()),
         ])
     );
     let sent = c
@@ -216,7 +171,7 @@ pub async fn upload(
                 // The browser names a CSV file as it likes
                 // (application/vnd.ms-excel, say); the API reads the bytes.
                 content_type: "text/csv; charset=utf-8".into(),
-                bytes: std::mem::take(&mut u.bytes),
+                bytes,
             },
             Some("application/json"),
         )

@@ -120,13 +120,6 @@ const PAGES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// A compare of two strings in time independent of where they differ
-/// (the CSRF token of a form the console reads itself).
-pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// A "Back to settings" link for the top of every settings page.
 pub(crate) fn back() -> Markup {
     html! { p { a href="/console/settings" { "← Settings" } } }
