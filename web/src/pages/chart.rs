@@ -176,8 +176,9 @@ pub fn chart(c: &Chart<'_>) -> Markup {
                     }
                 }
                 g.legend {
+                    @let spacing = (plot_w / c.series.len() as f64).min(150.0);
                     @for (si, s) in c.series.iter().enumerate() {
-                        @let x = LEFT + 150.0 * si as f64;
+                        @let x = LEFT + spacing * si as f64;
                         rect x=(x) y=(legend_y - 9.0) width="10" height="10" fill=(PALETTE[si % PALETTE.len()]);
                         text x=(x + 14.0) y=(legend_y) font-size="11" fill="#1b1f29" { (s.name) }
                     }
@@ -277,5 +278,32 @@ mod tests {
         assert!(empty.contains("No data in this range"));
         assert!(empty.contains("<title id=\"e-title\">Nothing</title>"));
         assert!(!empty.contains("<rect"));
+    }
+
+    #[test]
+    fn the_legend_of_many_series_stays_inside_the_image() {
+        let series: Vec<Series> = (0..6)
+            .map(|i| Series {
+                name: format!("series {i}"),
+                values: vec![1.0, 2.0],
+            })
+            .collect();
+        let svg = chart(&Chart {
+            id: "m",
+            title: "Six",
+            kind: Kind::Lines,
+            categories: vec!["a".into(), "b".into()],
+            series,
+            tick: &plain,
+        })
+        .into_string();
+        let keys: Vec<f64> = svg
+            .split("<rect x=\"")
+            .skip(1)
+            .filter(|r| r.contains("width=\"10\""))
+            .map(|r| r[..r.find('"').unwrap()].parse().unwrap())
+            .collect();
+        assert_eq!(keys.len(), 6, "{svg}");
+        assert!(keys.iter().all(|x| *x + 80.0 <= WIDTH), "{keys:?}");
     }
 }
