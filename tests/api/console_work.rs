@@ -1252,3 +1252,43 @@ async fn management_reports_are_listed_served_and_prepared_through_the_console()
     let r = get(&app, &href, &ts.cookie).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_asset_list_pages_with_the_apis_cursor_keeping_its_filters() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Asset Pages MSP").await;
+    let client = app.client(&t.admin, "India Inks").await;
+    for i in 0..51 {
+        asset(
+            &app,
+            &t.admin,
+            json!({"client_id": client, "name": format!("Box {i:02}"), "type": "server"}),
+        )
+        .await;
+    }
+    asset(
+        &app,
+        &t.admin,
+        json!({"client_id": client, "name": "Box 99 laptop", "type": "laptop"}),
+    )
+    .await;
+    let s = sign_in(&app, &admin_email("Asset Pages MSP")).await;
+    let first = get(&app, "/console/assets?type=server", &s.cookie).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.html.contains("51 assets"));
+    assert!(first.html.contains(">Box 49<"));
+    assert!(!first.html.contains(">Box 50<"));
+    let key = "id=\"next-page\" href=\"";
+    let at = first.html.find(key).expect("a next page") + key.len();
+    let href = first.html[at..at + first.html[at..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(
+        href.starts_with("/console/assets?type=server&cursor="),
+        "{href}"
+    );
+    let second = get(&app, &href, &s.cookie).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.html);
+    assert!(second.html.contains(">Box 50<"));
+    assert!(!second.html.contains(">Box 49<"));
+    assert!(!second.html.contains("Box 99 laptop"), "the filter stays");
+    assert!(!second.has_id("next-page"));
+}
