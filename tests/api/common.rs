@@ -110,6 +110,7 @@ pub struct TestApp {
 }
 
 /// A tenant with a signed-in admin.
+#[derive(Clone)]
 pub struct Tenant {
     pub id: TenantId,
     pub admin: String,

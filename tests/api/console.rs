@@ -175,7 +175,7 @@ pub(crate) async fn user(app: &TestApp, admin: &str, role: &str) -> (String, Str
 
 /// Turns two-factor sign-in on for the holder of `token` (codes by the
 /// app's clock); returns the secret.
-async fn enable_totp(app: &TestApp, token: &str) -> String {
+pub(crate) async fn enable_totp(app: &TestApp, token: &str) -> String {
     let enroll = app.post("/api/v1/auth/totp/enroll", token, json!({})).await;
     let secret = enroll.body["secret"].as_str().unwrap().to_owned();
     let confirm = app

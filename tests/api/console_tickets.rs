@@ -233,7 +233,8 @@ async fn the_queue_filters_pages_and_acts_in_bulk() {
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
     assert_eq!(ticket(&app, &t.admin, &ids[1]).await["status"], "new");
 
-    // A tech sees the queue (assignable: themselves).
+    // A tech sees the queue, and can assign to the admin too (the staff
+    // directory, which every role reads).
     let ts = sign_in(&app, &tech).await;
     let q = get(
         &app,
@@ -243,6 +244,12 @@ async fn the_queue_filters_pages_and_acts_in_bulk() {
     .await;
     assert_eq!(q.status, StatusCode::OK, "{}", q.html);
     assert!(q.html.contains("(2)"), "{}", q.html);
+    assert!(
+        q.html
+            .contains(&format!("<option value=\"{}\">Admin</option>", t.admin_id)),
+        "{}",
+        q.html
+    );
 }
 
 /// One ticket: header with client, contact and SLA clocks, the thread with
@@ -474,8 +481,10 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
     assert!(p.html.contains("Escalated to the ISP."));
     assert!(p.html.contains("Public reply") && p.html.contains("We are on it."));
     assert!(p.html.contains("Router swap"));
-    assert!(p.html.contains("new → in_progress"), "{}", p.html);
-    assert!(p.html.contains("critical") && p.html.contains("vpn, network"));
+    assert!(p.html.contains("New → In progress"), "{}", p.html);
+    assert!(
+        p.html.contains("<dd id=\"priority\">Critical</dd>") && p.html.contains("vpn, network")
+    );
 
     // 422s: the page again, the API's message beside the form, input kept.
     let r = send(
@@ -672,4 +681,136 @@ async fn the_queue_keys_work_in_a_real_browser() {
     b.keep_screenshot("console-ticket.png").await;
     b.quit().await;
     let _ = stop.send(());
+}
+
+/// Saved views in the queue: save the current filters under a name, find
+/// them as a link that applies them, a name taken again re-renders the
+/// queue with the API's message, delete one; each user sees their own, and
+/// forms without the CSRF token are refused.
+#[tokio::test]
+async fn saved_views_are_saved_applied_and_deleted_from_the_queue() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Views Console").await;
+    let (_, tech) = user(&app, &t.admin, "tech").await;
+    open_ticket(
+        &app,
+        &t.admin,
+        json!({"subject": "Printer jam", "priority": "high", "description": "x"}),
+    )
+    .await;
+    open_ticket(
+        &app,
+        &t.admin,
+        json!({"subject": "Slow wifi", "priority": "low", "description": "x"}),
+    )
+    .await;
+    let s = sign_in(&app, &admin_email("Views Console")).await;
+
+    let q = get(&app, "/console/tickets?priority=high&status=new", &s.cookie).await;
+    assert!(
+        q.has_id("save-view") && q.html.contains("None yet"),
+        "{}",
+        q.html
+    );
+    let query = "status=new&priority=high";
+    assert!(
+        q.html
+            .contains(&format!("value=\"{}\"", query.replace('&', "&amp;"))),
+        "{}",
+        q.html
+    );
+    let csrf = q.csrf();
+    let r = post(
+        &app,
+        "/console/tickets/views",
+        &s.cookie,
+        &[("csrf", &csrf), ("name", "Hot"), ("query", query)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(r.location(), format!("/console/tickets?{query}"));
+    let views = app.get("/api/v1/tickets/views", &t.admin).await.body;
+    assert_eq!(views[0]["name"], "Hot");
+    let view_id = views[0]["id"].as_str().unwrap().to_owned();
+
+    // The view is a link on the plain queue; following it filters.
+    let q = get(&app, "/console/tickets", &s.cookie).await;
+    assert!(
+        q.html.contains(&format!(
+            "href=\"/console/tickets?{}\">Hot</a>",
+            query.replace('&', "&amp;")
+        )),
+        "{}",
+        q.html
+    );
+    let hot = get(&app, &format!("/console/tickets?{query}"), &s.cookie).await;
+    assert!(
+        hot.html.contains("Printer jam") && !hot.html.contains("Slow wifi"),
+        "{}",
+        hot.html
+    );
+
+    // The same name again: the queue with the API's message, nothing saved.
+    let r = post(
+        &app,
+        "/console/tickets/views",
+        &s.cookie,
+        &[("csrf", &csrf), ("name", "Hot"), ("query", "")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert!(r.html.contains("already have a view named"), "{}", r.html);
+    assert_eq!(
+        app.get("/api/v1/tickets/views", &t.admin)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Without the CSRF token: refused.
+    let r = post(
+        &app,
+        "/console/tickets/views",
+        &s.cookie,
+        &[("name", "Sneaky"), ("query", "")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("/console/tickets/views/{view_id}/delete"),
+        &s.cookie,
+        &[],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // The tech has none of the admin's views, and cannot delete them.
+    let ts = sign_in(&app, &tech).await;
+    let q = get(&app, "/console/tickets", &ts.cookie).await;
+    assert!(!q.html.contains(">Hot</a>"), "{}", q.html);
+    let r = post(
+        &app,
+        &format!("/console/tickets/views/{view_id}/delete"),
+        &ts.cookie,
+        &[("csrf", &q.csrf())],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.html);
+
+    let r = post(
+        &app,
+        &format!("/console/tickets/views/{view_id}/delete"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(
+        app.get("/api/v1/tickets/views", &t.admin).await.body,
+        json!([])
+    );
 }

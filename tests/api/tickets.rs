@@ -2429,3 +2429,137 @@ async fn the_ticket_count_stops_at_ten_thousand() {
     let r = app.get("/api/v1/tickets?status=new", &t.admin).await;
     assert_eq!(ids(&r), vec![one["id"].as_str().unwrap().to_owned()]);
 }
+
+/// Saved views: a user's named filters of the queue, checked as the list
+/// checks them, theirs alone, distinct names, at most 50.
+#[tokio::test]
+async fn saved_views_keep_a_users_filters() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Views").await;
+    let other = app.tenant("Views Other").await;
+    let (_, _, tech) = staff(&app, &t, "tech").await;
+    let r = app.get("/api/v1/tickets/views", &t.admin).await;
+    assert_eq!(r.body, json!([]));
+    let r = app
+        .post(
+            "/api/v1/tickets/views",
+            &t.admin,
+            json!({"name": "  Urgent open ", "query": "?status=new,open&priority=high&q=vpn"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["name"], "Urgent open");
+    assert_eq!(r.body["query"], "status=new,open&priority=high&q=vpn");
+    let urgent = r.id();
+    let r = app
+        .post(
+            "/api/v1/tickets/views",
+            &t.admin,
+            json!({"name": "Everything"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let names: Vec<Value> = app
+        .get("/api/v1/tickets/views", &t.admin)
+        .await
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].clone())
+        .collect();
+    assert_eq!(names, vec![json!("Everything"), json!("Urgent open")]);
+    // The same name again is a conflict; bad filters are named.
+    let r = app
+        .post(
+            "/api/v1/tickets/views",
+            &t.admin,
+            json!({"name": "Urgent open", "query": ""}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (StatusCode::CONFLICT, "view_exists"),
+        "{}",
+        r.body
+    );
+    for (query, why) in [
+        ("status=bogus", "unknown status"),
+        ("priority=urgent", "not a ticket list"),
+        ("limit=5", "leave out limit"),
+        ("colour=red", "not a ticket list"),
+        ("client_id=nope", "not a ticket list"),
+    ] {
+        let r = app
+            .post(
+                "/api/v1/tickets/views",
+                &t.admin,
+                json!({"name": "x", "query": query}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {}",
+            r.body
+        );
+        assert_eq!(field_code(&r, "query"), "invalid", "{query}");
+        assert!(r.body.to_string().contains(why), "{query}: {}", r.body);
+    }
+    let r = app
+        .post(
+            "/api/v1/tickets/views",
+            &t.admin,
+            json!({"name": " ", "query": "q=".to_owned() + &"x".repeat(2000)}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(fields(&r), vec!["name", "query"]);
+    // Another user's and another tenant's views are out of sight and reach.
+    assert_eq!(
+        app.get("/api/v1/tickets/views", &tech).await.body,
+        json!([])
+    );
+    assert_eq!(
+        app.get("/api/v1/tickets/views", &other.admin).await.body,
+        json!([])
+    );
+    for token in [&tech, &other.admin] {
+        let r = app
+            .delete(&format!("/api/v1/tickets/views/{urgent}"), token)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+    }
+    let r = app
+        .delete(&format!("/api/v1/tickets/views/{urgent}"), &t.admin)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = app
+        .delete(&format!("/api/v1/tickets/views/{urgent}"), &t.admin)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // At most 50 each.
+    for i in 0..49 {
+        let r = app
+            .post(
+                "/api/v1/tickets/views",
+                &tech,
+                json!({"name": format!("View {i}")}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    }
+    let r = app
+        .post("/api/v1/tickets/views", &tech, json!({"name": "One more"}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post("/api/v1/tickets/views", &tech, json!({"name": "Too many"}))
+        .await;
+    assert_eq!(
+        (r.status, r.error_code()),
+        (StatusCode::CONFLICT, "too_many_views"),
+        "{}",
+        r.body
+    );
+}

@@ -1,6 +1,8 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
+use nestogy_domain::kernel::roles::Role;
+
 use crate::common::{PASSWORD, TestApp};
 
 #[tokio::test]
@@ -116,4 +118,52 @@ async fn company_settings_are_validated_and_audited() {
         .patch("/api/v1/company", &t.admin, json!({"name": "other"}))
         .await;
     assert_eq!(same.status, StatusCode::OK);
+}
+
+/// The staff directory: every role reads its colleagues' names and roles
+/// (to assign tickets), without e-mail addresses or rates, active users
+/// only, and only its own company's.
+#[tokio::test]
+async fn every_role_reads_the_staff_directory_without_private_details() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Directory").await;
+    let other = app.tenant("Directory Other").await;
+    let tech = app.user(&t, Role::Tech).await;
+    let accountant = app.user(&t, Role::Accountant).await;
+    let gone = app
+        .post("/api/v1/users", &t.admin, json!({"email": "gone@people.example", "name": "Gone Gary", "role": "tech", "password": PASSWORD}))
+        .await;
+    assert_eq!(gone.status, StatusCode::CREATED, "{}", gone.body);
+    let r = app
+        .delete(&format!("/api/v1/users/{}", gone.id()), &t.admin)
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    for token in [&tech, &accountant, &t.admin] {
+        let r = app.get("/api/v1/staff", token).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let text = r.body.to_string();
+        assert_eq!(r.body["total"], 3, "{text}");
+        assert!(!text.contains('@'), "no e-mail addresses: {text}");
+        assert!(
+            !text.contains("Gone Gary") && !text.contains("hourly_rate"),
+            "{text}"
+        );
+        let roles: Vec<&str> = r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["role"].as_str().unwrap())
+            .collect();
+        assert!(
+            roles.contains(&"admin") && roles.contains(&"accountant"),
+            "{roles:?}"
+        );
+    }
+    let r = app.get("/api/v1/staff?role=tech", &tech).await;
+    assert_eq!(r.body["total"], 1, "{}", r.body);
+    let r = app.get("/api/v1/staff", &other.admin).await;
+    assert_eq!(r.body["total"], 1, "only its own admin: {}", r.body);
+    // No search: it would reach the hidden e-mail addresses.
+    let r = app.get("/api/v1/staff?q=people", &tech).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
 }

@@ -219,6 +219,19 @@ impl Browser {
         .await;
     }
 
+    /// The attribute `name` of the first element matching `css`.
+    pub async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let e = self.find(css).await;
+        self.send(
+            reqwest::Method::GET,
+            &self.at(&format!("/element/{e}/attribute/{name}")),
+            None,
+        )
+        .await
+        .as_str()
+        .map(str::to_owned)
+    }
+
     pub async fn click(&self, css: &str) {
         let e = self.find(css).await;
         self.send(

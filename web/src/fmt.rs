@@ -72,6 +72,20 @@ impl Fmt {
     }
 }
 
+/// A code the API speaks (`in_progress`, `waiting_on_client`) as people
+/// read it: "In progress", "Waiting on client". Form values keep the code.
+pub fn label(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    for (i, ch) in code.chars().enumerate() {
+        match ch {
+            '_' => out.push(' '),
+            c if i == 0 => out.extend(c.to_uppercase()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// How far `t` is from `now`, in words: "in 3 h", "2 d ago", "in 5 min".
 pub fn relative(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     let secs = (t - now).num_seconds();
@@ -114,6 +128,14 @@ mod tests {
         assert_eq!(us.datetime(t), "Mar 31, 2026 10:30 PM UTC");
         assert_eq!(us.money_text("1234.5", "USD"), "$1,234.50");
         assert_eq!(us.money_text("n/a", "USD"), "n/a");
+    }
+
+    #[test]
+    fn codes_read_as_words() {
+        assert_eq!(label("in_progress"), "In progress");
+        assert_eq!(label("waiting_on_client"), "Waiting on client");
+        assert_eq!(label("new"), "New");
+        assert_eq!(label(""), "");
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub enum Section {
 
 impl Section {
     /// The sections built so far; the navigation offers only these.
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Home,
         Section::Tickets,
         Section::Clients,
@@ -59,6 +59,7 @@ impl Section {
         Section::Projects,
         Section::Time,
         Section::Reports,
+        Section::Settings,
     ];
 
     pub fn label(self) -> &'static str {
@@ -144,7 +145,9 @@ form.stack button{margin-top:1em}\
 header form{margin:0}header button{background:transparent;border-color:#9aa3b5;padding:.2em .7em}\
 dl.figures{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;margin:0}\
 dl.figures dt{color:var(--muted)}dl.figures dd{margin:0;font-variant-numeric:tabular-nums}\
-@media (max-width:640px){header .who{margin-left:0}main{padding:.6em}th,td{padding:.3em .25em}}";
+@media (max-width:640px){header .who{margin-left:0}main{padding:.6em}th,td{padding:.3em .25em}}\
+nav.sub{margin:0 0 .8em}nav.sub a[aria-current=page]{border-bottom-color:var(--accent)}\
+img.logo-current{max-width:100%;max-height:6em}iframe.preview-frame{width:100%;height:32em;border:1px solid var(--line)}";
 
 /// The Content-Security-Policy of every console page: the inline
 /// stylesheet by its hash, scripts only from this site, nothing else.

@@ -106,6 +106,11 @@ pub fn console_routes() -> Router<WebState> {
         // tickets
         .route("/console/tickets", get(pages::tickets::queue))
         .route("/console/tickets/bulk", post(pages::tickets::bulk))
+        .route("/console/tickets/views", post(pages::tickets::save_view))
+        .route(
+            "/console/tickets/views/{id}/delete",
+            post(pages::tickets::delete_view),
+        )
         .route(
             "/console/tickets/new",
             get(pages::tickets::new_ticket).post(pages::tickets::create_ticket),
@@ -171,6 +176,259 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::invoices::record_payment),
         )
         .route("/console/invoices/{id}/void", post(pages::invoices::void))
+        // finance pages
+        .route("/console/quotes", get(pages::quotes::list))
+        .route(
+            "/console/quotes/new",
+            get(pages::quotes::new_form).post(pages::quotes::create),
+        )
+        .route("/console/quotes/{id}", get(pages::quotes::show))
+        .route("/console/quotes/{id}/pdf", get(pages::quotes::pdf))
+        .route("/console/quotes/{id}/send", post(pages::quotes::send))
+        .route("/console/quotes/{id}/accept", post(pages::quotes::accept))
+        .route("/console/quotes/{id}/decline", post(pages::quotes::decline))
+        .route("/console/quotes/{id}/convert", post(pages::quotes::convert))
+        .route("/console/recurring", get(pages::recurring::list))
+        .route(
+            "/console/recurring/new",
+            get(pages::recurring::new_form).post(pages::recurring::create),
+        )
+        .route(
+            "/console/recurring/{id}",
+            get(pages::recurring::show).post(pages::recurring::update),
+        )
+        .route(
+            "/console/recurring/{id}/pause",
+            post(pages::recurring::pause),
+        )
+        .route(
+            "/console/recurring/{id}/resume",
+            post(pages::recurring::resume),
+        )
+        .route(
+            "/console/billing-runs",
+            get(pages::billing_runs::list).post(pages::billing_runs::start),
+        )
+        .route(
+            "/console/billing-runs/preview",
+            get(pages::billing_runs::preview),
+        )
+        .route("/console/billing-runs/{id}", get(pages::billing_runs::show))
+        .route(
+            "/console/invoices/{id}/apply-credit",
+            post(pages::invoices::apply_credit),
+        )
+        .route(
+            "/console/invoices/{id}/payments/{payment_id}/refund",
+            post(pages::invoices::refund),
+        )
+        .route(
+            "/console/invoices/{id}/duplicate",
+            post(pages::invoices::duplicate),
+        )
+        .route(
+            "/console/invoices/{id}/payment-link",
+            post(pages::invoices::create_payment_link),
+        )
+        // end finance pages
+        // settings pages
+        .route("/console/settings", get(pages::settings::index))
+        .route(
+            "/console/settings/company",
+            get(pages::settings::company::show).post(pages::settings::company::update),
+        )
+        .route(
+            "/console/settings/company/rules",
+            post(pages::settings::company::update_rules),
+        )
+        .route(
+            "/console/settings/branding",
+            get(pages::settings::branding::show).post(pages::settings::branding::update),
+        )
+        .route(
+            "/console/settings/branding/logo",
+            get(pages::settings::branding::logo).post(pages::settings::branding::upload_logo),
+        )
+        .route(
+            "/console/settings/branding/logo/delete",
+            post(pages::settings::branding::delete_logo),
+        )
+        .route(
+            "/console/settings/branding/preview.pdf",
+            get(pages::settings::branding::preview_pdf),
+        )
+        .route(
+            "/console/settings/users",
+            get(pages::settings::users::list).post(pages::settings::users::create),
+        )
+        .route(
+            "/console/settings/users/{id}/role",
+            post(pages::settings::users::set_role),
+        )
+        .route(
+            "/console/settings/users/{id}/deactivate",
+            post(pages::settings::users::deactivate),
+        )
+        .route(
+            "/console/settings/users/{id}/reactivate",
+            post(pages::settings::users::reactivate),
+        )
+        .route(
+            "/console/settings/tokens",
+            get(pages::settings::tokens::list).post(pages::settings::tokens::create),
+        )
+        .route(
+            "/console/settings/tokens/{id}/revoke",
+            post(pages::settings::tokens::revoke),
+        )
+        .route(
+            "/console/settings/mailboxes",
+            get(pages::settings::mailboxes::list).post(pages::settings::mailboxes::create),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}",
+            get(pages::settings::mailboxes::show).post(pages::settings::mailboxes::update),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/delete",
+            post(pages::settings::mailboxes::delete),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/test",
+            post(pages::settings::mailboxes::test),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/quarantine/{message}/reprocess",
+            post(pages::settings::mailboxes::reprocess_quarantined),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/ignored/{message}/reprocess",
+            post(pages::settings::mailboxes::reprocess_ignored),
+        )
+        .route("/console/settings/sla", get(pages::settings::sla::show))
+        .route(
+            "/console/settings/sla/holidays",
+            post(pages::settings::sla::set_holiday),
+        )
+        .route(
+            "/console/settings/sla/holidays/{day}/delete",
+            post(pages::settings::sla::delete_holiday),
+        )
+        .route(
+            "/console/settings/sla/{priority}",
+            post(pages::settings::sla::set_policy),
+        )
+        .route(
+            "/console/settings/sla/{priority}/delete",
+            post(pages::settings::sla::delete_policy),
+        )
+        .route(
+            "/console/settings/webhooks",
+            get(pages::settings::webhooks::list).post(pages::settings::webhooks::create),
+        )
+        .route(
+            "/console/settings/webhooks/{id}",
+            get(pages::settings::webhooks::show).post(pages::settings::webhooks::update),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/enable",
+            post(pages::settings::webhooks::enable),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/disable",
+            post(pages::settings::webhooks::disable),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/delete",
+            post(pages::settings::webhooks::delete),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/ping",
+            post(pages::settings::webhooks::ping),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/rotate-secret",
+            post(pages::settings::webhooks::rotate_secret),
+        )
+        .route(
+            "/console/settings/webhooks/{id}/deliveries/{delivery}/redeliver",
+            post(pages::settings::webhooks::redeliver),
+        )
+        .route("/console/settings/audit", get(pages::settings::audit::list))
+        .route(
+            "/console/settings/smtp",
+            get(pages::settings::smtp::show).post(pages::settings::smtp::save),
+        )
+        .route(
+            "/console/settings/smtp/delete",
+            post(pages::settings::smtp::delete),
+        )
+        .route(
+            "/console/settings/imports",
+            get(pages::settings::imports::list)
+                .post(pages::settings::imports::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    pages::settings::imports::UPLOAD_LIMIT,
+                )),
+        )
+        .route(
+            "/console/settings/imports/{id}",
+            get(pages::settings::imports::show),
+        )
+        .route(
+            "/console/settings/exports",
+            get(pages::settings::imports::export),
+        )
+        .route(
+            "/console/settings/stripe",
+            get(pages::settings::stripe::show).post(pages::settings::stripe::save),
+        )
+        .route(
+            "/console/settings/stripe/delete",
+            post(pages::settings::stripe::delete),
+        )
+        .route(
+            "/console/settings/rmm",
+            get(pages::settings::rmm::show).post(pages::settings::rmm::save),
+        )
+        .route(
+            "/console/settings/rmm/rotate-secret",
+            post(pages::settings::rmm::rotate_secret),
+        )
+        .route(
+            "/console/settings/rmm/delete",
+            post(pages::settings::rmm::delete),
+        )
+        .route(
+            "/console/settings/schedules",
+            get(pages::settings::schedules::list).post(pages::settings::schedules::create),
+        )
+        .route(
+            "/console/settings/schedules/{id}",
+            post(pages::settings::schedules::update),
+        )
+        .route(
+            "/console/settings/schedules/{id}/run",
+            post(pages::settings::schedules::run),
+        )
+        .route(
+            "/console/settings/schedules/{id}/delete",
+            post(pages::settings::schedules::delete),
+        )
+        .route("/console/settings/xero", get(pages::settings::xero::show))
+        .route(
+            "/console/settings/xero/connect",
+            post(pages::settings::xero::connect),
+        )
+        .route(
+            "/console/settings/xero/disconnect",
+            post(pages::settings::xero::disconnect),
+        )
+        .route(
+            "/console/settings/xero/sync",
+            post(pages::settings::xero::sync),
+        )
+        // end settings pages
         // work pages
         .route("/console/assets", get(pages::assets::list))
         .route(

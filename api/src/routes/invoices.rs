@@ -9,7 +9,7 @@ use nestogy_domain::billing::invoices::{
 };
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::{ClientId, InvoiceId};
+use nestogy_domain::{BillingRunId, ClientId, InvoiceId};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -48,6 +48,8 @@ pub struct InvoiceQuery {
     /// Issued on or before (YYYY-MM-DD).
     #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub to: Option<NaiveDate>,
+    /// Created by this billing run.
+    pub billing_run_id: Option<BillingRunId>,
 }
 
 /// Invoices, newest first, with their lines.
@@ -66,6 +68,7 @@ async fn list_invoices(
         q: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         issued_from: q.from,
         issued_to: q.to,
+        billing_run_id: q.billing_run_id,
     };
     let mut tx = p.tx(&s).await?;
     let out = invoices::list(&mut tx, &filter, &page).await?;

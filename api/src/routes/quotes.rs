@@ -36,6 +36,7 @@ pub struct QuoteQuery {
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     pub client_id: Option<ClientId>,
+    pub status: Option<QuoteStatus>,
 }
 
 /// Quotes, newest first.
@@ -49,7 +50,7 @@ async fn list_quotes(
     p.require(Permission::BillingRead)?;
     let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let mut tx = p.tx(&s).await?;
-    let out = quotes::list(&mut tx, q.client_id, &page).await?;
+    let out = quotes::list(&mut tx, q.client_id, q.status, &page).await?;
     tx.end_read();
     Ok(axum::Json(out))
 }

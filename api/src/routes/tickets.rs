@@ -13,13 +13,14 @@ use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::platform::mail::MailMessage;
 use nestogy_domain::service_desk::sla::{self, SlaEvent};
 use nestogy_domain::service_desk::sla_clock::SlaState;
+use nestogy_domain::service_desk::ticket_views::{self, NewTicketView, TicketView};
 use nestogy_domain::service_desk::tickets::{
     self, MessageKind, NewMessageRecord, NewTicket, Priority, StatusChange, Ticket, TicketFilter,
     TicketMessage, TicketPatch, TicketStatus,
 };
 use nestogy_domain::{
     AttachmentId, ClientId, DomainError, MailId, TenantId, TenantTx, TicketId, TicketMessageId,
-    UserId,
+    TicketViewId, UserId,
 };
 use nestogy_jobs::mail as mailer;
 use nestogy_jobs::tickets as ticket_jobs;
@@ -37,6 +38,8 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tickets, create_ticket))
+        .routes(routes!(list_views, create_view))
+        .routes(routes!(delete_view))
         .routes(routes!(get_ticket, update_ticket, delete_ticket))
         .routes(routes!(assign_ticket))
         .routes(routes!(set_ticket_status))
@@ -81,6 +84,17 @@ async fn list_tickets(
     p.require(Permission::TicketsRead)?;
     let mut v = ValidationErrors::new();
     let page = PageRequest::parse(&mut v, q.limit, q.cursor.as_deref());
+    let filter = filter_of(&mut v, q)?;
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    let page = tickets::list(&mut tx, &filter, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(page))
+}
+
+/// The list's filters of `q` (its `limit` and `cursor` are the caller's),
+/// with their problems in `v`; an unknown status is a malformed query.
+fn filter_of(v: &mut ValidationErrors, q: TicketListQuery) -> ApiResult<TicketFilter> {
     let mut statuses = Vec::new();
     for part in q.status.as_deref().unwrap_or_default().split(',') {
         let part = part.trim();
@@ -104,8 +118,7 @@ async fn list_tickets(
     if query.as_ref().is_some_and(|s| s.chars().count() > 200) {
         v.add("q", "too_long", "q must be at most 200 characters");
     }
-    v.finish()?;
-    let filter = TicketFilter {
+    Ok(TicketFilter {
         statuses,
         priority: q.priority,
         client_id: q.client_id,
@@ -114,11 +127,89 @@ async fn list_tickets(
         sla_state: q.sla_state,
         tag: text(q.tag).map(|t| t.to_lowercase()),
         q: query,
-    };
+    })
+}
+
+/// The signed-in user's saved views of the ticket queue, by name.
+#[utoipa::path(get, path = "/api/v1/tickets/views", tag = "tickets",
+    responses((status = 200, body = Vec<TicketView>)),
+    security(("bearer" = [])))]
+async fn list_views(
+    p: Principal,
+    State(s): State<AppState>,
+) -> ApiResult<axum::Json<Vec<TicketView>>> {
+    p.require(Permission::TicketsRead)?;
     let mut tx = p.tx(&s).await?;
-    let page = tickets::list(&mut tx, &filter, &page).await?;
+    let views = ticket_views::list(&mut tx, p.user_id).await?;
     tx.end_read();
-    Ok(axum::Json(page))
+    Ok(axum::Json(views))
+}
+
+/// Save a view of the ticket queue: a name and the list's filters as a
+/// query string (`status=new,open&priority=high`), checked as the list
+/// checks them; `limit` and `cursor` are not filters. Each user keeps up to
+/// 50 views, with distinct names; they are theirs alone.
+#[utoipa::path(post, path = "/api/v1/tickets/views", tag = "tickets", request_body = NewTicketView,
+    responses((status = 201, body = TicketView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn create_view(
+    p: Principal,
+    State(s): State<AppState>,
+    Json(body): Json<NewTicketView>,
+) -> ApiResult<(StatusCode, axum::Json<TicketView>)> {
+    p.require(Permission::TicketsRead)?;
+    let mut v = ValidationErrors::new();
+    let name = ticket_views::check_name(&mut v, &body.name);
+    let query = body.query.trim().trim_start_matches('?').to_owned();
+    if query.len() > ticket_views::MAX_QUERY {
+        v.add(
+            "query",
+            "too_long",
+            format!("query must be at most {} bytes", ticket_views::MAX_QUERY),
+        );
+    } else {
+        match serde_urlencoded::from_str::<TicketListQuery>(&query) {
+            Ok(q) if q.limit.is_some() || q.cursor.is_some() => v.add(
+                "query",
+                "invalid",
+                "a view keeps filters only: leave out limit and cursor",
+            ),
+            Ok(q) => {
+                let mut inner = ValidationErrors::new();
+                match filter_of(&mut inner, q) {
+                    Ok(_) if inner.is_empty() => {}
+                    Ok(_) => v.add("query", "invalid", "query has a filter the list refuses"),
+                    Err(e) => v.add("query", "invalid", e.to_string()),
+                }
+            }
+            Err(e) => v.add(
+                "query",
+                "invalid",
+                format!("query is not a ticket list's filters: {e}"),
+            ),
+        }
+    }
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    let view = ticket_views::create(&mut tx, p.user_id, &name, &query).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(view)))
+}
+
+/// Delete one of the signed-in user's saved views.
+#[utoipa::path(delete, path = "/api/v1/tickets/views/{id}", tag = "tickets", params(("id" = TicketViewId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_view(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketViewId>,
+) -> ApiResult<StatusCode> {
+    p.require(Permission::TicketsRead)?;
+    let mut tx = p.tx(&s).await?;
+    ticket_views::delete(&mut tx, p.user_id, id).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Open a ticket. Its description becomes the first message.

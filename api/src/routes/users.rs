@@ -1,7 +1,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use nestogy_domain::UserId;
-use nestogy_domain::identity::users::{self, NewUser, User, UserFilter, UserPatch};
+use nestogy_domain::identity::users::{self, NewUser, StaffMember, User, UserFilter, UserPatch};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::{Permission, Role};
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use crate::state::AppState;
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_users, create_user))
+        .routes(routes!(list_staff))
         .routes(routes!(get_user, update_user, deactivate_user))
 }
 
@@ -55,6 +56,43 @@ async fn list_users(
     let page = users::list(&mut tx, &filter, &page).await?;
     tx.end_read();
     Ok(axum::Json(page))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct StaffListQuery {
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    pub role: Option<Role>,
+}
+
+/// The staff directory: the company's active users by name, as every role
+/// may see them (name and role; no e-mail, rate or sign-in details), for
+/// assigning tickets and naming who did what.
+#[utoipa::path(get, path = "/api/v1/staff", tag = "users", params(StaffListQuery),
+    responses((status = 200, body = Page<StaffMember>), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_staff(
+    p: Principal,
+    State(s): State<AppState>,
+    Query(q): Query<StaffListQuery>,
+) -> ApiResult<axum::Json<Page<StaffMember>>> {
+    p.require(Permission::CompanyRead)?;
+    let page =
+        nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
+    // No text search: it would match e-mail addresses this list hides.
+    let filter = UserFilter {
+        q: None,
+        role: q.role,
+        active: Some(true),
+    };
+    let mut tx = p.tx(&s).await?;
+    let page = users::list(&mut tx, &filter, &page).await?;
+    tx.end_read();
+    Ok(axum::Json(page.map(StaffMember::from)))
 }
 
 /// Create a user (admins). E-mail addresses are unique across Nestogy.

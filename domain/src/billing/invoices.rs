@@ -302,6 +302,8 @@ pub struct InvoiceFilter {
     pub q: Option<String>,
     pub issued_from: Option<NaiveDate>,
     pub issued_to: Option<NaiveDate>,
+    /// Created by this billing run.
+    pub billing_run_id: Option<BillingRunId>,
 }
 
 /// Newest first, with their lines.
@@ -312,12 +314,13 @@ pub async fn list(
 ) -> DomainResult<Page<Invoice>> {
     const FILTER: &str = "company_id = $1 AND ($2::text IS NULL OR status = $2) \
         AND ($3::uuid IS NULL OR client_id = $3) AND ($4::text IS NULL OR number ILIKE $4) \
-        AND ($5::date IS NULL OR issue_date >= $5) AND ($6::date IS NULL OR issue_date <= $6)";
+        AND ($5::date IS NULL OR issue_date >= $5) AND ($6::date IS NULL OR issue_date <= $6) \
+        AND ($7::uuid IS NULL OR billing_run_id = $7)";
     let tenant = tx.tenant();
     let status = f.status.map(InvoiceStatus::as_str);
     let q = f.q.as_deref().map(crate::kernel::pagination::like_pattern);
     let rows: Vec<InvoiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM invoices WHERE {FILTER} AND ($7::uuid IS NULL OR id < $7) ORDER BY id DESC LIMIT $8"
+        "SELECT {COLUMNS} FROM invoices WHERE {FILTER} AND ($8::uuid IS NULL OR id < $8) ORDER BY id DESC LIMIT $9"
     )))
     .bind(tenant)
     .bind(status)
@@ -325,6 +328,7 @@ pub async fn list(
     .bind(&q)
     .bind(f.issued_from)
     .bind(f.issued_to)
+    .bind(f.billing_run_id)
     .bind(page.after_id())
     .bind(page.fetch())
     .fetch_all(tx.conn())
@@ -338,6 +342,7 @@ pub async fn list(
     .bind(&q)
     .bind(f.issued_from)
     .bind(f.issued_to)
+    .bind(f.billing_run_id)
     .fetch_one(tx.conn())
     .await?;
     let ids: Vec<InvoiceId> = rows.iter().map(|r| r.id).collect();

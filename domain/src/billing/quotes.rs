@@ -32,14 +32,16 @@ text_enum!(
     }
 );
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Quote {
     pub id: QuoteId,
     pub client_id: ClientId,
     pub number: Option<String>,
     pub status: QuoteStatus,
     pub currency: String,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub issue_date: NaiveDate,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub valid_until: NaiveDate,
     /// The quote's own discount, shared over its lines.
     pub discount: Option<Discount>,
@@ -186,25 +188,32 @@ pub async fn get(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
 pub async fn list(
     tx: &mut TenantTx,
     client: Option<ClientId>,
+    status: Option<QuoteStatus>,
     page: &PageRequest,
 ) -> DomainResult<Page<Quote>> {
+    const FILTER: &str = "company_id = $1 AND ($2::uuid IS NULL OR client_id = $2) \
+        AND ($3::text IS NULL OR status = $3)";
     let tenant = tx.tenant();
+    let status = status.map(QuoteStatus::as_str);
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM quotes WHERE company_id = $1 AND ($2::uuid IS NULL OR client_id = $2) \
-         AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+        "SELECT {COLUMNS} FROM quotes WHERE {FILTER} \
+         AND ($4::uuid IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
     )))
     .bind(tenant)
     .bind(client)
+    .bind(status)
     .bind(page.after_id())
     .bind(page.fetch())
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM quotes WHERE company_id = $1 AND ($2::uuid IS NULL OR client_id = $2)")
-            .bind(tenant)
-            .bind(client)
-            .fetch_one(tx.conn())
-            .await?;
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FROM quotes WHERE {FILTER}"
+    )))
+    .bind(tenant)
+    .bind(client)
+    .bind(status)
+    .fetch_one(tx.conn())
+    .await?;
     let items = rows
         .into_iter()
         .map(Quote::try_from)

@@ -870,14 +870,18 @@ pub async fn remove(tx: &mut TenantTx, id: RecurringId) -> DomainResult<Removal>
 pub const MAX_PREVIEW: u32 = 24;
 
 /// An invoice as a template's next billing would create it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PreviewInvoice {
     /// The period's number (0 for the first).
     pub cycle: u32,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub period_start: NaiveDate,
     /// The period's last day.
+    #[serde(default, deserialize_with = "crate::kernel::dates::de_opt")]
     pub period_end: Option<NaiveDate>,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub issue_date: NaiveDate,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub due_date: NaiveDate,
     pub currency: String,
     pub lines: Vec<invoices::InvoiceLine>,
@@ -951,9 +955,10 @@ text_enum!(
 );
 
 /// One period's outcome when a template is billed.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PeriodOutcome {
     pub template_id: RecurringId,
+    #[serde(deserialize_with = "crate::kernel::dates::de")]
     pub period_start: NaiveDate,
     pub outcome: PeriodResult,
     /// The invoice created, or for a skipped period the one that bills it.
@@ -1228,7 +1233,7 @@ pub struct BillingRunSummary {
 
 /// A billing run's summary with the periods it skipped or failed and its
 /// chunks' errors.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BillingRun {
     #[serde(flatten)]
     pub summary: BillingRunSummary,
@@ -1273,7 +1278,7 @@ pub struct ChunkCounts {
     pub cancelled: i64,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChunkError {
     pub job_id: uuid::Uuid,
     /// `failed_will_retry`, `dead` or `cancelled`.

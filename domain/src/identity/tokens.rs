@@ -277,7 +277,7 @@ pub async fn sign_in_succeeded(db: &Db, key: &SignInKey) -> DomainResult<()> {
 
 // ---- API tokens ---------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct ApiToken {
     pub id: ApiTokenId,
     pub user_id: UserId,
@@ -293,7 +293,7 @@ pub struct ApiToken {
 }
 
 /// The permissions an API token carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
 pub struct Scopes(pub Vec<Permission>);
 

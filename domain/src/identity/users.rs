@@ -27,6 +27,26 @@ pub struct User {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A colleague as every staff member may see them (the staff directory):
+/// who can be assigned a ticket, who logged time, without e-mail, rates or
+/// sign-in details.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct StaffMember {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+}
+
+impl From<User> for StaffMember {
+    fn from(u: User) -> Self {
+        StaffMember {
+            id: u.id,
+            name: u.name,
+            role: u.role,
+        }
+    }
+}
+
 /// What sign-in needs to know about a user; never leaves the server.
 #[derive(Debug, Clone)]
 pub struct Credentials {

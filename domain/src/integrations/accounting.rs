@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ text_enum!(ItemAction {
 });
 
 /// A connection as people see it (never its tokens).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Connection {
     pub provider: String,
     pub status: ConnectionStatus,
@@ -499,7 +499,7 @@ pub async fn payments_to_sync(tx: &mut TenantTx) -> DomainResult<Vec<PaymentData
 
 // ---- the sync log ----
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct SyncRun {
     pub id: SyncRunId,
     pub provider: String,

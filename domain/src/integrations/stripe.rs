@@ -42,7 +42,7 @@ pub const RETRY_DAYS: [i64; 3] = [1, 3, 7];
 // ------------------------------------------------------------ settings ----
 
 /// A tenant's Stripe account as shown: never the keys.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct StripeSettings {
     pub has_secret_key: bool,
     /// The secret key's last four characters.
@@ -575,7 +575,7 @@ async fn refunded(
 
 // ------------------------------------------------------- payment links ----
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct PaymentLink {
     pub id: Uuid,
     pub invoice_id: InvoiceId,

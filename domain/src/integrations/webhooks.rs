@@ -178,7 +178,7 @@ pub fn check_url(v: &mut ValidationErrors, url: &str, allow_private: bool) -> Op
 
 // ---------------------------------------------------------------- endpoints
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Endpoint {
     pub id: WebhookEndpointId,
     pub url: String,
@@ -231,7 +231,7 @@ const ENDPOINT_COLUMNS: &str = "id, url, description, event_types, enabled, disa
 
 /// An endpoint with its secret, as creation and rotation answer (the only
 /// times the secret is shown).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct EndpointWithSecret {
     #[serde(flatten)]
     pub endpoint: Endpoint,
@@ -524,7 +524,7 @@ impl DeliveryStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Delivery {
     pub id: WebhookDeliveryId,
     pub endpoint_id: WebhookEndpointId,
@@ -584,7 +584,7 @@ const DELIVERY_COLUMNS: &str = "d.id, d.endpoint_id, d.event_id, ev.type AS even
      d.delivered_at, d.created_at, d.updated_at";
 const DELIVERY_FROM: &str = "webhook_deliveries d JOIN events ev ON ev.id = d.event_id";
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Attempt {
     pub attempt: i32,
     pub status_code: Option<i32>,
@@ -605,7 +605,7 @@ struct AttemptRow {
 }
 
 /// A delivery with its attempts, oldest first.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct DeliveryDetail {
     #[serde(flatten)]
     pub delivery: Delivery,

@@ -87,7 +87,7 @@ pub struct Received {
 }
 
 /// The receiver's settings as admins see them (never the secret).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Settings {
     pub auto_resolve: bool,
     /// The secret's last characters, to tell secrets apart.

@@ -2,7 +2,7 @@
 //! the same transaction as the change.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
@@ -16,7 +16,7 @@ pub struct Actor {
     pub request_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: AuditId,
     pub actor_user_id: Option<UserId>,

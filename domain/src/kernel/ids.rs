@@ -92,6 +92,10 @@ id_type!(QuoteId);
 id_type!(MailId);
 id_type!(TicketId);
 id_type!(TicketMessageId);
+id_type!(
+    /// A saved view of the ticket queue.
+    TicketViewId
+);
 id_type!(AttachmentId);
 id_type!(MailboxId);
 id_type!(

@@ -3,7 +3,7 @@
 //! it stands, how many attempts, the last error and a small result.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
@@ -21,7 +21,7 @@ text_enum!(JobState {
     Cancelled = "cancelled",
 });
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobRecord {
     pub id: JobId,
     pub kind: String,

@@ -449,7 +449,7 @@ impl TlsMode {
 }
 
 /// A tenant's SMTP server as shown: never the password.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SmtpSettings {
     pub host: String,
     pub port: u16,

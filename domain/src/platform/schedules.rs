@@ -105,7 +105,7 @@ fn instant_of(tz: Tz, wall: NaiveDateTime) -> Option<DateTime<Utc>> {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Schedule {
     pub id: ScheduleId,
     pub name: String,

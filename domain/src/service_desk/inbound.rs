@@ -4,7 +4,7 @@
 //! with its reason.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
@@ -25,7 +25,7 @@ text_enum!(
     }
 );
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct InboundMessage {
     pub id: InboundId,
     pub mailbox_id: MailboxId,

@@ -46,7 +46,7 @@ text_enum!(
 );
 
 /// A mailbox as shown: never its password.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Mailbox {
     pub id: MailboxId,
     pub name: String,

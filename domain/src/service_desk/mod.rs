@@ -7,5 +7,6 @@ pub mod projects;
 pub mod sla;
 pub mod sla_clock;
 pub mod threading;
+pub mod ticket_views;
 pub mod tickets;
 pub mod time_entries;

@@ -20,7 +20,7 @@ use crate::service_desk::sla_clock::{self, BusinessCalendar, SlaState};
 use crate::service_desk::tickets::{Priority, TicketStatus};
 use crate::{DomainError, DomainResult, SlaPolicyId, TenantTx, TicketId};
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SlaPolicy {
     pub id: SlaPolicyId,
     pub priority: Priority,

@@ -450,7 +450,7 @@ async fn client_page(
                                 tr id={ "ticket-" (t.id) } {
                                     td.n { a href={ "/console/tickets/" (t.id) } { (t.number) } }
                                     td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
-                                    td { (t.status.as_str()) }
+                                    td { (crate::fmt::label(t.status.as_str())) }
                                     td { (t.priority.as_str()) }
                                 }
                             } }
@@ -540,7 +540,7 @@ async fn client_page(
                         tbody { @for i in &inv.data {
                             tr id={ "invoice-" (i.id) } {
                                 td { a href={ "/console/invoices/" (i.id) } { (i.number.as_deref().unwrap_or("draft")) } }
-                                td { (i.status.as_str()) }
+                                td { (crate::fmt::label(i.status.as_str())) }
                                 td.n { (c.fmt.money(i.total, &i.currency)) }
                                 td { (c.fmt.date(i.due_date)) }
                                 td.n { (c.fmt.money(i.balance, &i.currency)) }

@@ -1,21 +1,25 @@
 //! `/console/invoices`: the invoice list (status filter, number search,
 //! cursor pages) and one invoice: its lines and totals as the API computed
-//! them, its payments, and the actions finalize, send, record a payment and
-//! void, each a form calling the API's endpoint; the PDF through
-//! [`pdf`]. Who may do what is the API's rule (a tech gets its 403).
+//! them, its payments, and the actions finalize, send, record a payment,
+//! refund a payment, apply the client's credit, duplicate, create a Stripe
+//! payment link (and show the newest one) and void, each a form calling
+//! the API's endpoint; the PDF through [`pdf`]. Who may do what is the
+//! API's rule (a tech gets its 403). [`finance_nav`] is the finance
+//! section's sub-navigation, on every finance page.
 
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
 use nestogy_domain::billing::invoices::{Invoice, InvoiceStatus};
-use nestogy_domain::billing::payments::{Payment, Recorded};
+use nestogy_domain::billing::payments::{CreditBalance, Payment, Recorded};
 use nestogy_domain::customers::clients::Client;
+use nestogy_domain::integrations::stripe::PaymentLink;
 use nestogy_domain::kernel::pagination::Page;
-use nestogy_domain::{ClientId, InvoiceId};
+use nestogy_domain::{ClientId, InvoiceId, PaymentId};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -42,6 +46,54 @@ const METHODS: [(&str, &str); 6] = [
     ("credit", "Credit"),
     ("other", "Other"),
 ];
+
+/// The pages of the finance section, for its sub-navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FinancePage {
+    Invoices,
+    Quotes,
+    Recurring,
+    BillingRuns,
+}
+
+/// The finance section's sub-navigation, `current` marked.
+pub(crate) fn finance_nav(current: FinancePage) -> Markup {
+    let pages = [
+        (
+            FinancePage::Invoices,
+            "/console/invoices",
+            "Invoices",
+            "sub-invoices",
+        ),
+        (
+            FinancePage::Quotes,
+            "/console/quotes",
+            "Quotes",
+            "sub-quotes",
+        ),
+        (
+            FinancePage::Recurring,
+            "/console/recurring",
+            "Recurring",
+            "sub-recurring",
+        ),
+        (
+            FinancePage::BillingRuns,
+            "/console/billing-runs",
+            "Billing runs",
+            "sub-billing-runs",
+        ),
+    ];
+    html! {
+        nav.sub aria-label="Finance" {
+            ul {
+                @for (p, href, label, id) in pages {
+                    li { a id=(id) href=(href) aria-current=[(p == current).then_some("page")] { (label) } }
+                }
+            }
+        }
+    }
+}
 
 fn status_class(s: InvoiceStatus) -> &'static str {
     match s {
@@ -88,6 +140,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
         }
     }
     let body = html! {
+        (finance_nav(FinancePage::Invoices))
         h1 { "Invoices" }
         form #invoice-filter method="get" action="/console/invoices" {
             label for="status" { "Status" } " "
@@ -116,7 +169,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
                     tr id={ "invoice-" (i.id) } {
                         td { a href={ "/console/invoices/" (i.id) } { (i.number.as_deref().unwrap_or("draft")) } }
                         td { a href={ "/console/clients/" (i.client_id) } { (names.get(&i.client_id).map(String::as_str).unwrap_or("")) } }
-                        td class=(status_class(i.status)) { (i.status.as_str()) }
+                        td class=(status_class(i.status)) { (crate::fmt::label(i.status.as_str())) }
                         td { (c.fmt.date(i.issue_date)) }
                         td { (c.fmt.date(i.due_date)) }
                         td.n { (c.fmt.money(i.total, &i.currency)) }
@@ -142,6 +195,61 @@ pub struct PaymentFields {
     reference: String,
 }
 
+/// The apply-credit form as entered (empty: as much as the credit and the
+/// balance allow).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditFields {
+    #[serde(default)]
+    amount: String,
+}
+
+/// A refund form as entered (empty amount: all the payment has applied).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundFields {
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    paid_on: String,
+    #[serde(default)]
+    reference: String,
+}
+
+/// A form of the invoice page the API refused, with what was entered.
+enum Refused {
+    Payment(PaymentFields, ApiFailure),
+    Credit(CreditFields, ApiFailure),
+    Refund(PaymentId, RefundFields, ApiFailure),
+}
+
+impl Refused {
+    fn failure(&self) -> &ApiFailure {
+        match self {
+            Refused::Payment(_, e) | Refused::Credit(_, e) | Refused::Refund(_, _, e) => e,
+        }
+    }
+}
+
+/// A labelled input with its own id (several forms of the invoice page
+/// have fields of the same name) and the API's problem for `name`.
+fn field(
+    label: &str,
+    id: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    problem: Option<&ApiFailure>,
+) -> Markup {
+    let message = problem.and_then(|f| f.field(name));
+    html! {
+        label for=(id) { (label) }
+        input id=(id) name=(name) type=(kind) value=(value)
+            aria-invalid=[message.map(|_| "true")];
+        @if let Some(m) = message { p.field-problem { (m) } }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct ShowParams {
     #[serde(default)]
@@ -156,21 +264,42 @@ pub async fn show(
     invoice_page(c, &id, &p.done, None).await
 }
 
+/// The invoice's newest payment link, if it has one.
+async fn payment_link(c: &Console, id: InvoiceId) -> Result<Option<PaymentLink>, ApiFailure> {
+    match c
+        .api
+        .get::<PaymentLink>(format!("/api/v1/invoices/{id}/payment-link"))
+        .await
+    {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if e.status == StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 async fn invoice_page(
     c: Console,
     id: &str,
     done: &str,
-    refused: Option<(PaymentFields, ApiFailure)>,
+    refused: Option<Refused>,
 ) -> Result<Response, ApiFailure> {
     let id: InvoiceId = parse_id(&c, id, "invoice")?;
     let inv: Invoice = c.api.get(format!("/api/v1/invoices/{id}")).await?;
-    let (client, payments) = tokio::join!(
+    let (client, payments, credit, link) = tokio::join!(
         c.api
             .get::<Client>(format!("/api/v1/clients/{}", inv.client_id)),
         c.api
             .get::<Page<Payment>>(format!("/api/v1/payments?invoice_id={id}&limit=200")),
+        c.api
+            .get::<Vec<CreditBalance>>(format!("/api/v1/clients/{}/credit", inv.client_id)),
+        payment_link(&c, id),
     );
-    let (client, payments) = (client?, payments?);
+    let (client, payments, credit, link) = (client?, payments?, credit?, link?);
+    let credit = credit
+        .into_iter()
+        .find(|b| b.currency == inv.currency)
+        .map(|b| b.amount)
+        .filter(|a| *a > rust_decimal::Decimal::ZERO);
     let title = match &inv.number {
         Some(n) => format!("Invoice {n}"),
         None => "Draft invoice".to_owned(),
@@ -183,6 +312,9 @@ async fn invoice_page(
         "sent" => Some("The invoice is on its way to the client's billing contacts."),
         "paid" => Some("The payment is recorded."),
         "voided" => Some("The invoice is void."),
+        "credited" => Some("The client's credit is applied."),
+        "refunded" => Some("The refund is recorded."),
+        "link" => Some("The payment link is being created at Stripe; reload in a moment."),
         _ => None,
     };
     let open = matches!(
@@ -190,9 +322,20 @@ async fn invoice_page(
         InvoiceStatus::Sent | InvoiceStatus::PartiallyPaid | InvoiceStatus::Overdue
     );
     let (pf, pp) = match &refused {
-        Some((f, e)) => (Some(f), Some(e)),
-        None => (None, None),
+        Some(Refused::Payment(f, e)) => (Some(f), Some(e)),
+        _ => (None, None),
     };
+    let (cf, cp) = match &refused {
+        Some(Refused::Credit(f, e)) => (Some(f), Some(e)),
+        _ => (None, None),
+    };
+    let refund_refused = match &refused {
+        Some(Refused::Refund(pid, f, e)) => Some((*pid, f, e)),
+        _ => None,
+    };
+    let no_refund = RefundFields::default();
+    let no_credit = CreditFields::default();
+    let cf = cf.unwrap_or(&no_credit);
     let default_fields = PaymentFields {
         amount: inv.balance.to_string(),
         paid_on: c.fmt.today(c.now).to_string(),
@@ -200,9 +343,13 @@ async fn invoice_page(
         reference: String::new(),
     };
     let f = pf.unwrap_or(&default_fields);
-    let status = pp.map(|e| e.status).unwrap_or(StatusCode::OK);
+    let status = refused
+        .as_ref()
+        .map(|r| r.failure().status)
+        .unwrap_or(StatusCode::OK);
     let body = html! {
-        h1 { (title) " " span #invoice-status class=(status_class(inv.status)) { "(" (inv.status.as_str()) ")" } }
+        (finance_nav(FinancePage::Invoices))
+        h1 { (title) " " span #invoice-status class=(status_class(inv.status)) { "(" (crate::fmt::label(inv.status.as_str())) ")" } }
         @if let Some(n) = notice { p.notice #done role="status" { (n) } }
         div.grid {
             section.card #summary aria-labelledby="summary-title" {
@@ -216,6 +363,10 @@ async fn invoice_page(
                     }
                     @if let Some(t) = inv.finalized_at { dt { "Finalized" } dd { (c.fmt.datetime(t)) } }
                     @if let Some(t) = inv.voided_at { dt { "Voided" } dd { (c.fmt.datetime(t)) } }
+                    @if let Some(q) = inv.quote_id { dt { "From" } dd { a #quote-link href={ "/console/quotes/" (q) } { "its quote" } } }
+                    @if let Some(r) = inv.recurring_invoice_id { dt { "Billed by" } dd { a #template-link href={ "/console/recurring/" (r) } { "its recurring invoice" } } }
+                    @if let Some(r) = inv.billing_run_id { dt { "Billing run" } dd { a #run-link href={ "/console/billing-runs/" (r) } { "the run that created it" } } }
+                    @if let Some(d) = inv.duplicated_from { dt { "Copy of" } dd { a #original-link href={ "/console/invoices/" (d) } { "the original" } } }
                 }
                 p { a #invoice-pdf href={ (base) "/pdf" } { "PDF" } }
             }
@@ -259,7 +410,7 @@ async fn invoice_page(
             h2 #payments-title { "Payments " span.muted { "(" (payments.total) ")" } }
             @if payments.data.is_empty() { p.muted { "No payment yet." } } @else {
                 div.scroll { table {
-                    thead { tr { th { "Date" } th { "Kind" } th { "Method" } th { "Reference" } th.n { "Amount" } th.n { "Applied" } } }
+                    thead { tr { th { "Date" } th { "Kind" } th { "Method" } th { "Reference" } th.n { "Amount" } th.n { "Applied" } th { "Refund" } } }
                     tbody { @for p in &payments.data {
                         tr id={ "payment-" (p.id) } {
                             td { (c.fmt.date(p.paid_on)) }
@@ -268,6 +419,24 @@ async fn invoice_page(
                             td { (p.reference.as_deref().unwrap_or("")) }
                             td.n { (c.fmt.money(p.amount, &p.currency)) }
                             td.n { (c.fmt.money(p.applied, &p.currency)) }
+                            td {
+                                @if p.kind == "payment" && p.applied > rust_decimal::Decimal::ZERO {
+                                    @let mine = refund_refused.filter(|(pid, _, _)| *pid == p.id);
+                                    @let (rf, rp) = match mine { Some((_, f, e)) => (f, Some(e)), None => (&no_refund, None) };
+                                    @let fid = format!("refund-{}", p.id);
+                                    details open[rp.is_some()] {
+                                        summary { "Refund" }
+                                        form.stack id=(fid) method="post" action={ (base) "/payments/" (p.id) "/refund" } {
+                                            (layout::csrf_field(c.csrf()))
+                                            (refusal(rp))
+                                            (field(&format!("Amount ({}; empty: all applied)", p.currency), &format!("{fid}-amount"), "amount", "text", &rf.amount, rp))
+                                            (field("Refunded on", &format!("{fid}-paid_on"), "paid_on", "date", &rf.paid_on, rp))
+                                            (field("Reference", &format!("{fid}-reference"), "reference", "text", &rf.reference, rp))
+                                            button type="submit" { "Refund" }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     } }
                 } }
@@ -285,6 +454,19 @@ async fn invoice_page(
                 @if inv.status != InvoiceStatus::Void {
                     (layout::post_button(&format!("{base}/void"), c.csrf(), "void", "Void"))
                 }
+                (layout::post_button(&format!("{base}/duplicate"), c.csrf(), "duplicate", "Duplicate as a new draft"))
+            }
+            @if (open && credit.is_some()) || cp.is_some() {
+                form.stack #apply-credit method="post" action={ (base) "/apply-credit" } {
+                    h2 { "Apply credit" }
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(cp))
+                    @if let Some(a) = credit {
+                        p #credit-available { "The client has " (money(a)) " of credit." }
+                    }
+                    (field(&format!("Amount ({cur}; empty: as much as the credit and the balance allow)"), "credit-amount", "amount", "text", &cf.amount, cp))
+                    button type="submit" { "Apply credit" }
+                }
             }
             @if open || pp.is_some() {
                 form.stack #record-payment method="post" action={ (base) "/payments" } {
@@ -301,6 +483,25 @@ async fn invoice_page(
                     }
                     (input("Reference", "reference", "text", &f.reference, pp))
                     button type="submit" { "Record payment" }
+                }
+            }
+        }
+        @if open || link.is_some() {
+            section.card #payment-link aria-labelledby="payment-link-title" {
+                h2 #payment-link-title { "Online payment" }
+                @if let Some(l) = &link {
+                    dl.figures {
+                        dt { "Link" } dd #payment-link-status { (l.status) }
+                        dt { "Amount" } dd { (c.fmt.money(l.amount, &l.currency)) }
+                        dt { "Created" } dd { (c.fmt.datetime(l.created_at)) }
+                        @if let Some(u) = &l.url { dt { "Pay at" } dd { a #payment-link-url href=(u) rel="noreferrer" { (u) } } }
+                        @if let Some(e) = &l.error { dt { "Error" } dd.bad { (e) } }
+                    }
+                } @else {
+                    p.muted { "No payment link yet." }
+                }
+                @if open {
+                    (layout::post_button(&format!("{base}/payment-link"), c.csrf(), "create-payment-link", "Create a Stripe payment link"))
                 }
             }
         }
@@ -372,9 +573,99 @@ pub async fn record_payment(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/console/invoices/{iid}?done=paid"))),
-        Err(e) if e.is_validation() => invoice_page(c, &id, "", Some((f, e))).await,
+        Err(e) if e.is_validation() => invoice_page(c, &id, "", Some(Refused::Payment(f, e))).await,
         Err(e) => Err(e),
     }
+}
+
+fn optional(v: &str) -> Option<&str> {
+    let v = v.trim();
+    (!v.is_empty()).then_some(v)
+}
+
+pub async fn apply_credit(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<CreditFields>,
+) -> Result<Response, ApiFailure> {
+    let iid: InvoiceId = parse_id(&c, &id, "invoice")?;
+    let body = json!({ "amount": optional(&f.amount) });
+    match c
+        .api
+        .send::<Invoice>(
+            Method::POST,
+            format!("/api/v1/invoices/{iid}/apply-credit"),
+            &body,
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/invoices/{iid}?done=credited"))),
+        Err(e) if e.is_validation() => invoice_page(c, &id, "", Some(Refused::Credit(f, e))).await,
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn refund(
+    c: Console,
+    Path((id, payment)): Path<(String, String)>,
+    Form(f): Form<RefundFields>,
+) -> Result<Response, ApiFailure> {
+    let iid: InvoiceId = parse_id(&c, &id, "invoice")?;
+    let pid: PaymentId = parse_id(&c, &payment, "payment")?;
+    let body = json!({
+        "amount": optional(&f.amount),
+        "paid_on": optional(&f.paid_on),
+        "reference": optional(&f.reference),
+    });
+    match c
+        .api
+        .send::<Recorded>(
+            Method::POST,
+            format!("/api/v1/payments/{pid}/refund"),
+            &body,
+        )
+        .await
+    {
+        // The refund's own invoice: the payment's.
+        Ok(r) => Ok(see_other(&format!(
+            "/console/invoices/{}?done=refunded",
+            r.invoice.id
+        ))),
+        Err(e) if e.is_validation() => {
+            invoice_page(c, &iid.to_string(), "", Some(Refused::Refund(pid, f, e))).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn duplicate(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let iid: InvoiceId = parse_id(&c, &id, "invoice")?;
+    let copy: Invoice = c
+        .api
+        .send_empty(Method::POST, format!("/api/v1/invoices/{iid}/duplicate"))
+        .await?;
+    Ok(see_other(&format!("/console/invoices/{}", copy.id)))
+}
+
+pub async fn create_payment_link(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let iid: InvoiceId = parse_id(&c, &id, "invoice")?;
+    c.api
+        .send_empty::<serde_json::Value>(
+            Method::POST,
+            format!("/api/v1/invoices/{iid}/payment-link"),
+        )
+        .await?;
+    Ok(see_other(&format!(
+        "/console/invoices/{iid}?done=link#payment-link"
+    )))
 }
 
 pub async fn pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
@@ -458,6 +749,7 @@ fn draft_page(
     problem: Option<&ApiFailure>,
 ) -> Response {
     let body = html! {
+        (finance_nav(FinancePage::Invoices))
         h1 { "New draft invoice" }
         p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
         form.stack #new-draft method="post" action="/console/invoices/new" {

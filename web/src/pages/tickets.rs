@@ -3,7 +3,8 @@
 //! thread, history, time, and the forms that act on it) and a new ticket.
 //!
 //! Filters are the API's own query parameters, in the page's URL, so a
-//! filtered queue is a bookmarkable link (the API has no saved views).
+//! filtered queue is a bookmarkable link; saved views (the API's
+//! `/api/v1/tickets/views`) keep them under a name, per user.
 
 use std::collections::HashMap;
 
@@ -14,21 +15,23 @@ use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
 use nestogy_domain::customers::clients::Client;
 use nestogy_domain::customers::contacts::Contact;
-use nestogy_domain::identity::users::User;
+use nestogy_domain::identity::users::{StaffMember, User};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::service_desk::sla::SlaEvent;
 use nestogy_domain::service_desk::sla_clock::SlaState;
+use nestogy_domain::service_desk::ticket_views::TicketView;
 use nestogy_domain::service_desk::tickets::{
     MessageKind, Priority, StatusChange, Ticket, TicketMessage, TicketStatus,
 };
 use nestogy_domain::service_desk::time_entries::TimeEntry;
-use nestogy_domain::{AttachmentId, TicketId, UserId};
+use nestogy_domain::{AttachmentId, TicketId, TicketViewId, UserId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api_client::{ApiBody, ApiFailure, query};
+use crate::fmt::label;
 use crate::layout::{Section, csrf_field, field_problems};
-use crate::session::{Console, Form};
+use crate::session::{Console, Form, NoFields};
 
 /// Where the console's script is served ([`script`]).
 pub const SCRIPT_PATH: &str = "/console/static/app.js";
@@ -99,14 +102,20 @@ impl Filters {
 
     /// The API list's path for one page from `cursor`.
     fn api_path(&self, cursor: &str) -> String {
+        format!(
+            "/api/v1/tickets{}",
+            self.api_query(&[("limit", PAGE_SIZE), ("cursor", cursor)])
+        )
+    }
+
+    /// The API list's query (`?status=new,open&...`, or empty) with `first`
+    /// ahead of the filters; a saved view keeps it without `first`.
+    fn api_query(&self, first: &[(&str, &str)]) -> String {
         let status = self.status.join(",");
-        let mut p = vec![
-            ("limit", PAGE_SIZE),
-            ("cursor", cursor),
-            ("status", status.as_str()),
-        ];
+        let mut p = first.to_vec();
+        p.push(("status", status.as_str()));
         p.extend(self.pairs().into_iter().filter(|(k, _)| *k != "status"));
-        format!("/api/v1/tickets{}", query(&p))
+        query(&p)
     }
 }
 
@@ -129,7 +138,7 @@ fn value_of<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
 /// themselves by name.
 struct Names {
     clients: Vec<Client>,
-    users: Option<Vec<User>>,
+    users: Vec<StaffMember>,
     me: User,
 }
 
@@ -138,12 +147,11 @@ impl Names {
         let (clients, users) = tokio::join!(
             c.api
                 .get::<Page<Client>>("/api/v1/clients?limit=200&status=all"),
-            c.api
-                .get_optional::<Page<User>>("/api/v1/users?limit=200&active=true"),
+            c.api.get::<Page<StaffMember>>("/api/v1/staff?limit=200"),
         );
         Ok(Names {
             clients: clients?.data,
-            users: users?.map(|p| p.data),
+            users: users?.data,
             me: c.user.clone(),
         })
     }
@@ -167,25 +175,20 @@ impl Names {
         Some(
             self.users
                 .iter()
-                .flatten()
                 .find(|u| u.id == id)
                 .map(|u| u.name.clone())
                 .unwrap_or_else(|| "another user".to_owned()),
         )
     }
 
-    /// The users a ticket can be assigned to: techs and admins, or only
-    /// the signed-in user when the role cannot list users.
+    /// The users a ticket can be assigned to: active techs and admins.
     fn assignable(&self) -> Vec<(String, String)> {
         use nestogy_domain::kernel::roles::Role;
-        match &self.users {
-            Some(us) => us
-                .iter()
-                .filter(|u| matches!(u.role, Role::Admin | Role::Tech))
-                .map(|u| (u.id.to_string(), u.name.clone()))
-                .collect(),
-            None => vec![(self.me.id.to_string(), self.me.name.clone())],
-        }
+        self.users
+            .iter()
+            .filter(|u| matches!(u.role, Role::Admin | Role::Tech))
+            .map(|u| (u.id.to_string(), u.name.clone()))
+            .collect()
     }
 }
 
@@ -202,11 +205,12 @@ async fn queue_page(
 ) -> Result<Response, ApiFailure> {
     let filters = Filters::read(pairs);
     let cursor = value_of(pairs, "cursor");
-    let (page, names) = tokio::join!(
+    let (page, names, views) = tokio::join!(
         c.api.get::<Page<Ticket>>(filters.api_path(cursor)),
-        Names::load(&c)
+        Names::load(&c),
+        c.api.get::<Vec<TicketView>>("/api/v1/tickets/views"),
     );
-    let (page, names) = (page?, names?);
+    let (page, names, views) = (page?, names?, views?);
     let notice = match (value_of(pairs, "changed"), value_of(pairs, "did")) {
         ("", _) => None,
         (n, "assign") => Some(format!("{n} ticket(s) assigned.")),
@@ -223,7 +227,7 @@ async fn queue_page(
         h1 { "Tickets " span.muted { "(" (page.total) @if !page.total_exact { "+" } ")" } }
         p { a #new-ticket href="/console/tickets/new" { "New ticket" } }
         (filter_form(&filters, &names))
-        p.muted { "This page's address keeps its filters: bookmark it to come back to this view." }
+        (views_block(&c, &views, &filters))
         @if let Some(n) = notice { p.notice #bulk-result role="status" { (n) } }
         @if let Some(f) = &problem {
             p.problem #problem role="alert" { (f.message) }
@@ -246,8 +250,8 @@ async fn queue_page(
                             td.n { (t.number) }
                             td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
                             td { (names.client(t.client_id).unwrap_or_default()) }
-                            td { (t.status.as_str()) }
-                            td { (t.priority.as_str()) }
+                            td { (label(t.status.as_str())) }
+                            td { (label(t.priority.as_str())) }
                             td { @match names.user(t.assignee_id) {
                                 Some(n) => { (n) }
                                 None => { span.muted { "unassigned" } }
@@ -270,7 +274,7 @@ async fn queue_page(
                 " "
                 label for="bulk-status" { "Status" }
                 select #bulk-status name="status" {
-                    @for s in TicketStatus::ALL { option value=(s.as_str()) { (s.as_str()) } }
+                    @for s in TicketStatus::ALL { option value=(s.as_str()) { (label(s.as_str())) } }
                 }
                 button type="submit" name="action" value="status" #bulk-set-status { "Set status" }
             }
@@ -292,7 +296,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
                     label {
                         input type="checkbox" name="status" value=(s.as_str())
                             checked[f.status.iter().any(|x| x == s.as_str())];
-                        " " (s.as_str())
+                        " " (label(s.as_str()))
                     }
                     " "
                 }
@@ -301,7 +305,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
             select #f-priority name="priority" {
                 option value="" { "any" }
                 @for p in Priority::ALL {
-                    option value=(p.as_str()) selected[sel(&f.priority, p.as_str())] { (p.as_str()) }
+                    option value=(p.as_str()) selected[sel(&f.priority, p.as_str())] { (label(p.as_str())) }
                 }
             }
             label for="f-client" { "Client" }
@@ -326,7 +330,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
             select #f-sla name="sla_state" {
                 option value="" { "any" }
                 @for s in SlaState::ALL {
-                    option value=(s.as_str()) selected[sel(&f.sla_state, s.as_str())] { (s.as_str()) }
+                    option value=(s.as_str()) selected[sel(&f.sla_state, s.as_str())] { (label(s.as_str())) }
                 }
             }
             label for="f-tag" { "Tag" }
@@ -418,6 +422,91 @@ pub async fn bulk(c: Console, Form(fields): Form<Vec<(String, String)>>) -> Resp
     }
 }
 
+// ---- saved views ----
+
+/// The user's saved views (links that apply their filters, each with a
+/// delete button) and the form that saves the current filters as one.
+fn views_block(c: &Console, views: &[TicketView], filters: &Filters) -> Markup {
+    html! {
+        section.card #views aria-labelledby="views-title" {
+            h2 #views-title { "Saved views" }
+            @if views.is_empty() {
+                p.muted { "None yet. Filter the queue, then save the filters under a name." }
+            } @else {
+                ul #view-list {
+                    @for v in views {
+                        li {
+                            a href={ "/console/tickets" @if !v.query.is_empty() { "?" (v.query) } } { (v.name) }
+                            " "
+                            form.inline method="post" action={ "/console/tickets/views/" (v.id) "/delete" } {
+                                (csrf_field(c.csrf()))
+                                button type="submit" aria-label={ "Delete the view " (v.name) } { "Delete" }
+                            }
+                        }
+                    }
+                }
+            }
+            form.inline #save-view method="post" action="/console/tickets/views" {
+                (csrf_field(c.csrf()))
+                input type="hidden" name="query" value=(filters.api_query(&[]).trim_start_matches('?'));
+                label for="view-name" { "Save these filters as" }
+                input #view-name type="text" name="name" maxlength="80" required;
+                button type="submit" #save-view-submit { "Save view" }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewFields {
+    name: String,
+    query: String,
+}
+
+/// `POST /console/tickets/views`: saves the filters under a name, then
+/// shows the queue with them; a refused name shows the queue with why.
+pub async fn save_view(c: Console, Form(f): Form<ViewFields>) -> Response {
+    let back = pairs_of(Some(&f.query));
+    let saved = c
+        .api
+        .send::<TicketView>(
+            Method::POST,
+            "/api/v1/tickets/views",
+            &json!({ "name": f.name, "query": f.query }),
+        )
+        .await;
+    match saved {
+        Ok(v) => {
+            let q = if v.query.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", v.query)
+            };
+            see_other(&format!("/console/tickets{q}"))
+        }
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            queue_page(c, &back, Some(e))
+                .await
+                .unwrap_or_else(IntoResponse::into_response)
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /console/tickets/views/{id}/delete`.
+pub async fn delete_view(
+    c: Console,
+    Path(id): Path<String>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let id: TicketViewId = id.parse().map_err(|_| ApiFailure::not_found("view"))?;
+    c.api
+        .send_empty::<()>(Method::DELETE, format!("/api/v1/tickets/views/{id}"))
+        .await?;
+    Ok(see_other("/console/tickets"))
+}
+
 // ---- one ticket ----
 
 fn ticket_id(raw: &str) -> Result<TicketId, ApiFailure> {
@@ -505,8 +594,8 @@ async fn ticket_page(
                         _ => { "none" }
                     }
                 }
-                dt { "Status" } dd #status { (t.status.as_str()) }
-                dt { "Priority" } dd #priority { (t.priority.as_str()) }
+                dt { "Status" } dd #status { (label(t.status.as_str())) }
+                dt { "Priority" } dd #priority { (label(t.priority.as_str())) }
                 dt { "Assignee" } dd #assignee { (names.user(t.assignee_id).unwrap_or_else(|| "unassigned".into())) }
                 dt { "Tags" } dd #tags { @if t.tags.is_empty() { span.muted { "none" } } @else { (t.tags.join(", ")) } }
                 dt { "Response due" } dd #response-due { (clock(&c, t.sla.response_due, t.sla.response_state, t.first_response_at)) }
@@ -582,7 +671,7 @@ fn status_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>) -> 
             label for="status-select" { "Status" }
             select #status-select name="status" {
                 @for s in TicketStatus::ALL {
-                    option value=(s.as_str()) selected[*s == t.status] { (s.as_str()) }
+                    option value=(s.as_str()) selected[*s == t.status] { (label(s.as_str())) }
                 }
             }
             button type="submit" { "Change status" }
@@ -598,7 +687,7 @@ fn priority_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>) -
             label for="priority-select" { "Priority" }
             select #priority-select name="priority" {
                 @for s in Priority::ALL {
-                    option value=(s.as_str()) selected[*s == t.priority] { (s.as_str()) }
+                    option value=(s.as_str()) selected[*s == t.priority] { (label(s.as_str())) }
                 }
             }
             button type="submit" { "Change priority" }
@@ -754,7 +843,7 @@ fn history_block(c: &Console, h: &History, names: &Names) -> Markup {
             ul {
                 @for s in &h.status_changes {
                     li { (c.fmt.datetime(s.at)) ": "
-                        (s.from.map(|f| f.as_str()).unwrap_or("(new)")) " → " (s.to.as_str())
+                        (s.from.map(|f| label(f.as_str())).unwrap_or_else(|| "(new)".to_owned())) " → " (label(s.to.as_str()))
                         @if let Some(u) = names.user(s.user_id) { " by " (u) } }
                 }
                 @for e in &h.sla_events {
@@ -1047,7 +1136,7 @@ fn new_ticket_page(
             label for="nt-priority" { "Priority" }
             select #nt-priority name="priority" {
                 @for p in Priority::ALL {
-                    option value=(p.as_str()) selected[f.priority == p.as_str()] { (p.as_str()) }
+                    option value=(p.as_str()) selected[f.priority == p.as_str()] { (label(p.as_str())) }
                 }
             }
             button type="submit" { "Open ticket" }

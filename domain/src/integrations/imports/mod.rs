@@ -23,7 +23,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
@@ -134,7 +134,7 @@ pub const CLIENT_COLUMNS: &[&str] = &[
     "email_domains",
 ];
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct Import {
     pub id: ImportId,
     #[sqlx(try_from = "String")]
@@ -166,7 +166,7 @@ const COLUMNS: &str = "id, kind, mode, status, filename, sha256, size_bytes, tot
     created_rows, updated_rows, unchanged_rows, failed_rows, failure, job_id, created_at, finished_at";
 
 /// One problem with one row.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct RowError {
     /// The data row, from 1 (the header is row 0; without quoted line
     /// breaks, the file line is `row + 1`).

@@ -1,0 +1,410 @@
+//! `/console/quotes`: the quote list (status and client filters, cursor
+//! pages), the new-draft form, and one quote: its lines and totals as the
+//! API computed them, its PDF through [`pdf`], and the actions send,
+//! accept, decline and convert to an invoice (then a link to the invoice).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::html;
+use nestogy_api::admin::session::see_other;
+use nestogy_domain::billing::quotes::{Quote, QuoteStatus};
+use nestogy_domain::customers::clients::Client;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::{ClientId, QuoteId};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api_client::{ApiFailure, query};
+use crate::layout::{self, Section};
+use crate::pages::clients::{document, input, next_link, parse_id, refusal};
+use crate::pages::invoices::{FinancePage, finance_nav};
+use crate::pages::recurring::client_picker;
+use crate::session::{Console, Form, NoFields};
+
+const STATUSES: [(&str, &str); 7] = [
+    ("", "All"),
+    ("draft", "Draft"),
+    ("sent", "Sent"),
+    ("accepted", "Accepted"),
+    ("declined", "Declined"),
+    ("expired", "Expired"),
+    ("converted", "Converted"),
+];
+
+fn status_class(s: QuoteStatus) -> &'static str {
+    match s {
+        QuoteStatus::Accepted | QuoteStatus::Converted => "ok",
+        QuoteStatus::Declined | QuoteStatus::Expired => "bad",
+        QuoteStatus::Draft => "muted",
+        QuoteStatus::Sent => "",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    cursor: String,
+}
+
+pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, ApiFailure> {
+    let filters = [
+        ("status", p.status.as_str()),
+        ("client_id", p.client_id.as_str()),
+    ];
+    let mut pairs = filters.to_vec();
+    pairs.push(("cursor", p.cursor.as_str()));
+    let page: Page<Quote> = c
+        .api
+        .get(format!("/api/v1/quotes{}", query(&pairs)))
+        .await?;
+    let mut names: HashMap<ClientId, String> = HashMap::new();
+    for q in &page.data {
+        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(q.client_id) {
+            let cl: Client = c
+                .api
+                .get(format!("/api/v1/clients/{}", q.client_id))
+                .await?;
+            e.insert(cl.name);
+        }
+    }
+    let new_href = format!(
+        "/console/quotes/new{}",
+        query(&[("client_id", &p.client_id)])
+    );
+    let body = html! {
+        (finance_nav(FinancePage::Quotes))
+        h1 { "Quotes" }
+        p { a #new-quote href=(new_href) { "New quote" } }
+        form #quote-filter method="get" action="/console/quotes" {
+            label for="status" { "Status" } " "
+            select #status name="status" {
+                @for (v, l) in STATUSES {
+                    option value=(v) selected[p.status == v] { (l) }
+                }
+            }
+            @if !p.client_id.is_empty() {
+                input type="hidden" name="client_id" value=(p.client_id);
+            }
+            " " button type="submit" { "Filter" }
+        }
+        @if !p.client_id.is_empty() {
+            p { "One client's quotes. " a href={ "/console/quotes" (query(&[("status", &p.status)])) } { "All clients" } }
+        }
+        p.muted #quote-count { (page.total) " quotes" }
+        @if page.data.is_empty() {
+            p.muted { "No quote matches." }
+        } @else {
+            div.scroll { table #quotes {
+                thead { tr {
+                    th { "Number" } th { "Client" } th { "Status" } th { "Issued" } th { "Valid until" } th.n { "Total" }
+                } }
+                tbody { @for q in &page.data {
+                    tr id={ "quote-" (q.id) } {
+                        td { a href={ "/console/quotes/" (q.id) } { (q.number.as_deref().unwrap_or("draft")) } }
+                        td { a href={ "/console/quotes?client_id=" (q.client_id) } { (names.get(&q.client_id).map(String::as_str).unwrap_or("")) } }
+                        td class=(status_class(q.status)) { (crate::fmt::label(q.status.as_str())) }
+                        td { (c.fmt.date(q.issue_date)) }
+                        td { (c.fmt.date(q.valid_until)) }
+                        td.n { (c.fmt.money(q.total, &q.currency)) }
+                    }
+                } }
+            } }
+        }
+        (next_link("/console/quotes", &filters, page.next_cursor.as_deref()))
+    };
+    Ok(c.page(Section::Finance, "Quotes", body))
+}
+
+// ---------------------------------------------------------------- one quote
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowParams {
+    #[serde(default)]
+    done: String,
+}
+
+pub async fn show(
+    c: Console,
+    Path(id): Path<String>,
+    Query(p): Query<ShowParams>,
+) -> Result<Response, ApiFailure> {
+    let id: QuoteId = parse_id(&c, &id, "quote")?;
+    let q: Quote = c.api.get(format!("/api/v1/quotes/{id}")).await?;
+    let client: Client = c
+        .api
+        .get(format!("/api/v1/clients/{}", q.client_id))
+        .await?;
+    let title = match &q.number {
+        Some(n) => format!("Quote {n}"),
+        None => "Draft quote".to_owned(),
+    };
+    let base = format!("/console/quotes/{id}");
+    let money = |d| c.fmt.money(d, &q.currency);
+    let notice = match p.done.as_str() {
+        "created" => Some("The draft quote is saved."),
+        "sent" => Some("The quote is on its way to the client's billing contacts."),
+        "accepted" => Some("The quote is accepted."),
+        "declined" => Some("The quote is declined."),
+        "converted" => Some("The quote is now a draft invoice."),
+        _ => None,
+    };
+    let body = html! {
+        (finance_nav(FinancePage::Quotes))
+        h1 { (title) " " span #quote-status class=(status_class(q.status)) { "(" (crate::fmt::label(q.status.as_str())) ")" } }
+        @if let Some(n) = notice { p.notice #done role="status" { (n) } }
+        @if let Some(inv) = q.invoice_id {
+            p #converted { "Converted to " a #invoice-link href={ "/console/invoices/" (inv) } { "this invoice" } "." }
+        }
+        div.grid {
+            section.card #summary aria-labelledby="summary-title" {
+                h2 #summary-title { "Summary" }
+                dl.figures {
+                    dt { "Client" } dd { a #client-link href={ "/console/clients/" (client.id) } { (client.name) } }
+                    dt { "Issued" } dd { (c.fmt.date(q.issue_date)) }
+                    dt { "Valid until" } dd { (c.fmt.date(q.valid_until)) }
+                    @if let Some(t) = q.sent_at { dt { "Sent" } dd { (c.fmt.datetime(t)) } }
+                    @if let Some(t) = q.decided_at { dt { "Decided" } dd { (c.fmt.datetime(t)) } }
+                }
+                p { a #quote-pdf href={ (base) "/pdf" } { "PDF" } }
+            }
+            section.card #totals aria-labelledby="totals-title" {
+                h2 #totals-title { "Totals" }
+                dl.figures {
+                    dt { "Subtotal" } dd #subtotal { (money(q.subtotal)) }
+                    dt { "Discount" } dd #discount-total { (money(q.discount_total)) }
+                    dt { "Tax" } dd #tax-total { (money(q.tax_total)) }
+                    dt { "Total" } dd #total { (money(q.total)) }
+                }
+            }
+        }
+        section.card #lines aria-labelledby="lines-title" {
+            h2 #lines-title { "Lines" }
+            div.scroll { table {
+                thead { tr {
+                    th { "Description" } th.n { "Quantity" } th.n { "Unit price" }
+                    th.n { "Discount" } th.n { "Tax" } th.n { "Total" }
+                } }
+                tbody { @for l in &q.lines {
+                    tr {
+                        td { (l.description) }
+                        td.n { (l.quantity.normalize()) }
+                        td.n { (money(l.unit_price)) }
+                        td.n { (money(l.discount_amount)) }
+                        td.n {
+                            (money(l.tax))
+                            @for t in &l.taxes { br; span.muted { (t.name) " " (t.percent.normalize()) "%" } }
+                        }
+                        td.n { (money(l.total)) }
+                    }
+                } }
+            } }
+        }
+        section.card #actions aria-labelledby="actions-title" {
+            h2 #actions-title { "Actions" }
+            div.grid {
+                @match q.status {
+                    QuoteStatus::Draft => (layout::post_button(&format!("{base}/send"), c.csrf(), "send", "Send to the client")),
+                    QuoteStatus::Sent => {
+                        (layout::post_button(&format!("{base}/send"), c.csrf(), "send", "Send again"))
+                        (layout::post_button(&format!("{base}/accept"), c.csrf(), "accept", "Accepted by the client"))
+                        (layout::post_button(&format!("{base}/decline"), c.csrf(), "decline", "Declined by the client"))
+                        (layout::post_button(&format!("{base}/convert"), c.csrf(), "convert", "Convert to invoice"))
+                    },
+                    QuoteStatus::Accepted => (layout::post_button(&format!("{base}/convert"), c.csrf(), "convert", "Convert to invoice")),
+                    _ => p.muted { "A quote that is " (crate::fmt::label(q.status.as_str()).to_lowercase()) " has nothing left to do." },
+                }
+            }
+        }
+    };
+    Ok(c.page(Section::Finance, &title, body))
+}
+
+/// One of the quote's actions: `POST /quotes/{id}/{action}`, then the
+/// quote page saying `done`.
+async fn act(c: &Console, id: &str, action: &str, done: &str) -> Result<Response, ApiFailure> {
+    let id: QuoteId = parse_id(c, id, "quote")?;
+    c.api
+        .send_empty::<serde_json::Value>(Method::POST, format!("/api/v1/quotes/{id}/{action}"))
+        .await?;
+    Ok(see_other(&format!("/console/quotes/{id}?done={done}")))
+}
+
+pub async fn send(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    act(&c, &id, "send", "sent").await
+}
+
+pub async fn accept(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    act(&c, &id, "accept", "accepted").await
+}
+
+pub async fn decline(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    act(&c, &id, "decline", "declined").await
+}
+
+pub async fn convert(
+    c: Console,
+    Path(id): Path<String>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    act(&c, &id, "convert", "converted").await
+}
+
+pub async fn pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
+    let id: QuoteId = parse_id(&c, &id, "quote")?;
+    document(&c, &format!("/api/v1/quotes/{id}/pdf"), "Quote").await
+}
+
+// ---------------------------------------------------------------- new draft
+
+/// Lines the new-quote form offers.
+const QUOTE_LINES: usize = 3;
+
+/// The new-quote form as entered: up to [`QUOTE_LINES`] lines.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteFields {
+    client_id: String,
+    #[serde(default)]
+    valid_until: String,
+    #[serde(default)]
+    notes: String,
+    #[serde(default)]
+    description_1: String,
+    #[serde(default)]
+    quantity_1: String,
+    #[serde(default)]
+    unit_price_1: String,
+    #[serde(default)]
+    description_2: String,
+    #[serde(default)]
+    quantity_2: String,
+    #[serde(default)]
+    unit_price_2: String,
+    #[serde(default)]
+    description_3: String,
+    #[serde(default)]
+    quantity_3: String,
+    #[serde(default)]
+    unit_price_3: String,
+}
+
+impl QuoteFields {
+    fn lines(&self) -> [(&str, &str, &str); QUOTE_LINES] {
+        [
+            (&self.description_1, &self.quantity_1, &self.unit_price_1),
+            (&self.description_2, &self.quantity_2, &self.unit_price_2),
+            (&self.description_3, &self.quantity_3, &self.unit_price_3),
+        ]
+    }
+
+    /// The body of `POST /quotes`; a line left wholly empty is no line.
+    fn body(&self) -> serde_json::Value {
+        let t = |v: &str| {
+            let v = v.trim();
+            (!v.is_empty()).then(|| v.to_owned())
+        };
+        let lines: Vec<_> = self
+            .lines()
+            .into_iter()
+            .filter(|(d, q, p)| [d, q, p].iter().any(|v| !v.trim().is_empty()))
+            .map(|(d, q, p)| json!({"description": t(d), "quantity": q.trim(), "unit_price": t(p)}))
+            .collect();
+        json!({
+            "client_id": self.client_id.trim(),
+            "valid_until": t(&self.valid_until),
+            "notes": t(&self.notes),
+            "lines": lines,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewParams {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    q: String,
+}
+
+fn new_page(
+    c: &Console,
+    status: StatusCode,
+    client: &Client,
+    f: &QuoteFields,
+    problem: Option<&ApiFailure>,
+) -> Response {
+    let body = html! {
+        (finance_nav(FinancePage::Quotes))
+        h1 { "New quote" }
+        p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
+        form.stack #new-quote-form method="post" action="/console/quotes/new" {
+            (layout::csrf_field(c.csrf()))
+            (refusal(problem))
+            input type="hidden" name="client_id" value=(client.id);
+            (input("Valid until (empty: 30 days)", "valid_until", "date", &f.valid_until, problem))
+            @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
+                fieldset {
+                    legend { "Line " (n + 1) }
+                    (input("Description", &format!("description_{}", n + 1), "text", d, problem))
+                    (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
+                    (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
+                }
+            }
+            label for="f-notes" { "Notes" }
+            textarea #f-notes name="notes" rows="3" { (f.notes) }
+            button type="submit" { "Create draft quote" }
+        }
+    };
+    c.page_with(status, Some(Section::Finance), "New quote", body)
+}
+
+pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
+    if p.client_id.is_empty() {
+        let body = client_picker(&c, "/console/quotes/new", "New quote", &p.q).await?;
+        let body = html! { (finance_nav(FinancePage::Quotes)) (body) };
+        return Ok(c.page(Section::Finance, "New quote", body));
+    }
+    let id: ClientId = parse_id(&c, &p.client_id, "client")?;
+    let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+    let f = QuoteFields {
+        client_id: id.to_string(),
+        quantity_1: "1".to_owned(),
+        ..Default::default()
+    };
+    Ok(new_page(&c, StatusCode::OK, &client, &f, None))
+}
+
+pub async fn create(c: Console, Form(f): Form<QuoteFields>) -> Result<Response, ApiFailure> {
+    let id: ClientId = parse_id(&c, &f.client_id, "client")?;
+    match c
+        .api
+        .send::<Quote>(Method::POST, "/api/v1/quotes", &f.body())
+        .await
+    {
+        Ok(q) => Ok(see_other(&format!("/console/quotes/{}?done=created", q.id))),
+        Err(e) if e.is_validation() => {
+            let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+            Ok(new_page(&c, e.status, &client, &f, Some(&e)))
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,197 @@
+//! `/console/settings/xero`: the Xero connection of accounting sync.
+//!
+//! - Connecting: the API makes the authorisation URL
+//!   (`POST /api/v1/accounting/xero/connect`); the console shows it as a
+//!   link to follow (a redirect from a form to another site would fall
+//!   foul of the pages' `form-action 'self'`). Xero sends the user back to
+//!   the API's callback, which finishes the connection in a job.
+//! - The connection's state (never its tokens), disconnecting, a sync now,
+//!   and the sync runs with their counts.
+
+use axum::extract::Query;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use maud::html;
+use nestogy_api::admin::session::see_other;
+use nestogy_domain::integrations::accounting::{Connection, ConnectionStatus, RunStatus, SyncRun};
+use nestogy_domain::kernel::pagination::Page;
+use serde::Deserialize;
+
+use super::back;
+use crate::api_client::{ApiBody, ApiFailure, query};
+use crate::layout::{self, Section};
+use crate::pages::clients::next_link;
+use crate::session::{Console, Form, NoFields};
+
+const BASE: &str = "/console/settings/xero";
+
+#[derive(Deserialize)]
+struct AuthorizeUrl {
+    authorize_url: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListParams {
+    #[serde(default)]
+    cursor: String,
+}
+
+enum Outcome {
+    None,
+    /// Where to authorise.
+    Authorize(String),
+    /// What the API said no to (not configured, not connected).
+    Refused(ApiFailure),
+}
+
+fn run_class(s: RunStatus) -> &'static str {
+    match s {
+        RunStatus::Succeeded => "ok",
+        RunStatus::Failed => "bad",
+        _ => "warn",
+    }
+}
+
+async fn page(c: &Console, p: &ListParams, outcome: Outcome) -> Result<Response, ApiFailure> {
+    // The connection is an admin's or an accountant's to read; the gate
+    // of this page is the audit log's (admins).
+    let (latest, conn, runs) = tokio::join!(
+        super::recent(c, "accounting_connection", 5),
+        async {
+            match c
+                .api
+                .get::<Connection>("/api/v1/accounting/connection")
+                .await
+            {
+                Ok(x) => Ok(Some(x)),
+                Err(e) if e.status == StatusCode::NOT_FOUND => Ok(None),
+                Err(e) => Err(e),
+            }
+        },
+        c.api.get::<Page<SyncRun>>(format!(
+            "/api/v1/accounting/sync-runs{}",
+            query(&[("cursor", p.cursor.as_str())])
+        )),
+    );
+    let (latest, conn, runs) = (latest?, conn?, runs?);
+    let status = match &outcome {
+        Outcome::Refused(e) => e.status,
+        _ => StatusCode::OK,
+    };
+    let connected = conn
+        .as_ref()
+        .is_some_and(|x| x.status == ConnectionStatus::Connected);
+    let body = html! {
+        (back())
+        h1 { "Xero" }
+        @if let Outcome::Refused(e) = &outcome {
+            p.problem #problem role="alert" { (e.message) }
+        }
+        @if let Outcome::Authorize(url) = &outcome {
+            div.notice #xero-authorize-notice role="status" {
+                p { "Authorise Nestogy at Xero (the link is valid for 15 minutes); Xero sends you back when done." }
+                p { a #xero-authorize href=(url) rel="noreferrer" { "Continue to Xero" } }
+            }
+        }
+        section.card #xero-connection aria-labelledby="xero-connection-title" {
+            h2 #xero-connection-title { "Connection" }
+            @match &conn {
+                None => p #xero-state { "Not connected." },
+                Some(x) => dl.figures #xero-state {
+                    dt { "Status" } dd #xero-status { (x.status.as_str()) }
+                    dt { "Organisation" } dd #xero-org { (x.org_name.as_deref().unwrap_or("–")) }
+                    @if let Some(t) = x.connected_at { dt { "Connected" } dd { (c.fmt.datetime(t)) } }
+                    dt { "Sales account" } dd { (x.sales_account_code) }
+                    dt { "Payments account" } dd { (x.payment_account_code) }
+                    @if let Some(e) = &x.last_error { dt { "Last error" } dd.bad { (e) } }
+                },
+            }
+            (layout::post_button(&format!("{BASE}/connect"), c.csrf(), "connect-xero",
+                if conn.is_some() { "Connect again" } else { "Connect Xero" }))
+            @if conn.is_some() {
+                (layout::post_button(&format!("{BASE}/disconnect"), c.csrf(), "disconnect-xero", "Disconnect"))
+            }
+            @if connected {
+                (layout::post_button(&format!("{BASE}/sync"), c.csrf(), "sync-xero", "Sync now"))
+            }
+        }
+        section.card #sync-runs aria-labelledby="sync-runs-title" {
+            h2 #sync-runs-title { "Sync runs " span.muted { "(" (runs.total) ")" } }
+            @if runs.data.is_empty() { p.muted { "No sync yet." } } @else {
+                div.scroll { table #sync-run-list {
+                    thead { tr { th { "Started" } th { "Status" } th.n { "Created" } th.n { "Updated" } th.n { "Skipped" } th.n { "Failed" } th { "Error" } } }
+                    tbody { @for r in &runs.data {
+                        tr id={ "run-" (r.id) } {
+                            td { (c.fmt.datetime(r.created_at)) }
+                            td { span class=(run_class(r.status)) { (r.status.as_str()) } }
+                            td.n { (r.created) } td.n { (r.updated) } td.n { (r.skipped) } td.n { (r.failed) }
+                            td { (r.error.as_deref().unwrap_or("")) }
+                        }
+                    } }
+                } }
+            }
+            (next_link(BASE, &[], runs.next_cursor.as_deref()))
+        }
+        (super::changes(c, "xero-changes", "Latest connection changes", &latest))
+    };
+    Ok(c.page_with(status, Some(Section::Settings), "Xero", body))
+}
+
+/// `GET /console/settings/xero`.
+pub async fn show(c: Console, Query(p): Query<ListParams>) -> Result<Response, ApiFailure> {
+    page(&c, &p, Outcome::None).await
+}
+
+/// `POST /console/settings/xero/connect`: the page again, with the link
+/// to authorise at Xero.
+pub async fn connect(
+    c: Console,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let outcome = match c
+        .api
+        .send_empty::<AuthorizeUrl>(Method::POST, "/api/v1/accounting/xero/connect")
+        .await
+    {
+        Ok(a) => Outcome::Authorize(a.authorize_url),
+        Err(e) if e.status == StatusCode::CONFLICT || e.is_validation() => Outcome::Refused(e),
+        Err(e) => return Err(e),
+    };
+    page(&c, &ListParams::default(), outcome).await
+}
+
+/// `POST /console/settings/xero/disconnect`.
+pub async fn disconnect(
+    c: Console,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    c.api
+        .bytes(
+            Method::DELETE,
+            "/api/v1/accounting/connection",
+            ApiBody::Empty,
+            None,
+        )
+        .await?;
+    Ok(see_other(BASE))
+}
+
+/// `POST /console/settings/xero/sync`: a sync run now.
+pub async fn sync(c: Console, Form(NoFields {}): Form<NoFields>) -> Result<Response, ApiFailure> {
+    match c
+        .api
+        .bytes(
+            Method::POST,
+            "/api/v1/accounting/sync",
+            ApiBody::Empty,
+            Some("application/json"),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("{BASE}#sync-runs"))),
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            page(&c, &ListParams::default(), Outcome::Refused(e)).await
+        }
+        Err(e) => Err(e),
+    }
+}
