@@ -834,6 +834,26 @@ async fn the_time_page_starts_and_stops_timers_logs_time_and_filters() {
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.html.contains("to must not be before from"));
+
+    // A colleague's timer shows with their name (the staff directory, which
+    // a tech may read), without a stop button for the tech.
+    let admin_timer = app
+        .post(
+            "/api/v1/time-entries",
+            &t.admin,
+            json!({"project_id": p, "started_at": app.clock_now().to_rfc3339(), "description": "Admin work"}),
+        )
+        .await
+        .id();
+    let page = get(&app, "/console/time", &s.cookie).await;
+    assert!(page.has_id(&format!("timer-{admin_timer}")));
+    assert!(page.html.contains("<td>Admin</td>"), "{}", page.html);
+    assert!(!page.has_id(&format!("stop-{admin_timer}")));
+    assert!(
+        page.html
+            .contains(&format!("<option value=\"{}\">Admin</option>", t.admin_id)),
+        "the user filter offers colleagues"
+    );
 }
 
 #[tokio::test]

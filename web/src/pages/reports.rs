@@ -19,8 +19,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::api_client::{ApiBody, ApiFailure, query};
+use crate::fmt::label;
 use crate::layout::{self, Section};
-use crate::pages::assets::{client_options, human};
+use crate::pages::assets::client_options;
 use crate::pages::chart::{self, Chart, Kind, Series};
 use crate::pages::clients::{document, next_link, refusal};
 use crate::session::{Console, Form, NoFields};
@@ -117,8 +118,8 @@ async fn index_page(
                         a href={ "/console/reports/" (r.name.as_str()) } { (r.title) }
                         br; span.muted { (r.description) }
                     }
-                    td { (human(r.audience.as_str())) }
-                    td { (human(r.granularity.as_str())) }
+                    td { (label(r.audience.as_str())) }
+                    td { (label(r.granularity.as_str())) }
                     td { @match r.computed_at {
                         Some(t) => (c.fmt.datetime(t)),
                         None => span.muted { "not yet" },
@@ -335,7 +336,7 @@ fn report_chart(c: &Console, id: &str, data: &ReportData, currency: &str) -> Opt
             .iter()
             .zip(values)
             .map(|(col, values)| Series {
-                name: human(&col.name),
+                name: label(&col.name),
                 values,
             })
             .collect(),
@@ -449,7 +450,7 @@ pub async fn report(
                 thead { tr {
                     th scope="col" { @if point_in_time { "As of" } @else { "Period" } }
                     @for col in &cols {
-                        th scope="col" class=[(col.kind != ColumnKind::Text).then_some("n")] { (human(&col.name)) }
+                        th scope="col" class=[(col.kind != ColumnKind::Text).then_some("n")] { (label(&col.name)) }
                     }
                 } }
                 tbody { @for row in &data.rows {
