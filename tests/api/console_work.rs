@@ -1060,6 +1060,12 @@ async fn reports_are_listed_by_role_and_shown_as_a_table_a_chart_and_csv() {
         page.has_id("client_id"),
         "a client filter for a report by client"
     );
+    assert!(
+        page.html
+            .contains("<figcaption class=\"muted\">By client name.</figcaption>"),
+        "{}",
+        page.html
+    );
 
     // The client filter is the API's: only that client's rows; another
     // tenant's client is not found.
@@ -1178,6 +1184,7 @@ async fn a_finance_report_draws_a_line_chart_in_the_companys_money() {
             .contains("Line chart of Invoiced, Collected, Outstanding, Credit")
     );
     assert!(!page.has_id("client_id"), "not a report by client");
+    assert!(page.html.contains("By period, in EUR."), "{}", page.html);
     let index = get(&app, "/console/reports", &s.cookie).await;
     assert!(index.has_id("report-finance_summary"));
     assert!(!index.has_id("report-tickets_by_client"));

@@ -263,7 +263,12 @@ fn shown(columns: &[Column]) -> Vec<&Column> {
 /// series; lines over the periods when the rows have no other dimension,
 /// else bars by that dimension (its values summed over the periods shown).
 /// Rows in other currencies than `currency` are left out of a money chart.
-fn report_chart(c: &Console, id: &str, data: &ReportData, currency: &str) -> Option<Markup> {
+fn report_chart(
+    c: &Console,
+    id: &str,
+    data: &ReportData,
+    currency: &str,
+) -> Option<(Markup, String)> {
     let kind = if data.columns.iter().any(|c| c.kind == ColumnKind::Money) {
         ColumnKind::Money
     } else {
@@ -327,7 +332,23 @@ fn report_chart(c: &Console, id: &str, data: &ReportData, currency: &str) -> Opt
     } else {
         &count
     };
-    Some(chart::chart(&Chart {
+    let periods = rows
+        .iter()
+        .filter_map(|r| r.get("period"))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let mut caption = match dimension {
+        Some(d) if periods > 1 => format!(
+            "By {}, summed over the {periods} periods shown",
+            label(&d.name).to_lowercase()
+        ),
+        Some(d) => format!("By {}", label(&d.name).to_lowercase()),
+        None => "By period".to_owned(),
+    };
+    if kind == ColumnKind::Money && data.columns.iter().any(|c| c.name == "currency") {
+        caption.push_str(&format!(", in {currency}"));
+    }
+    let svg = chart::chart(&Chart {
         id,
         title: &data.title,
         kind: chart_kind,
@@ -341,7 +362,8 @@ fn report_chart(c: &Console, id: &str, data: &ReportData, currency: &str) -> Opt
             })
             .collect(),
         tick,
-    }))
+    });
+    Some((svg, caption))
 }
 
 fn cell(c: &Console, col: &Column, row: &Map<String, Value>, currency: &str) -> Markup {
@@ -437,10 +459,10 @@ pub async fn report(
             a #report-csv href=(csv_href) download { "Download CSV" }
         }
         (layout::post_button(&format!("{base}/refresh"), c.csrf(), "refresh-report", "Recompute now"))
-        @if let Some(ch) = &chart {
+        @if let Some((ch, caption)) = &chart {
             figure #chart-figure {
                 (ch)
-                figcaption.muted { (data.title) }
+                figcaption.muted { (caption) "." }
             }
         }
         @if data.rows.is_empty() {
