@@ -919,16 +919,12 @@ async fn bill_time_puts_a_clients_unbilled_time_on_a_draft_invoice() {
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
-    assert!(
-        r.location().starts_with("/console/time/bill?invoice="),
-        "{}",
-        r.location()
-    );
-    let done = get(&app, r.location(), &s.cookie).await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
-    let key = "id=\"billed-invoice\" href=\"/console/invoices/";
-    let at = done.html.find(key).expect("a link to the draft") + key.len();
-    let invoice = &done.html[at..at + done.html[at..].find('"').unwrap()];
+    // The draft opens: its lines are the time.
+    let invoice = r
+        .location()
+        .strip_prefix("/console/invoices/")
+        .unwrap_or_else(|| panic!("the draft's page: {}", r.location()))
+        .to_owned();
     let inv = app
         .get(&format!("/api/v1/invoices/{invoice}"), &t.admin)
         .await;
@@ -937,12 +933,31 @@ async fn bill_time_puts_a_clients_unbilled_time_on_a_draft_invoice() {
     assert_eq!(inv.body["client_id"], client.as_str());
     assert_eq!(inv.body["lines"].as_array().unwrap().len(), 2);
     assert_eq!(inv.body["total"], "150.00");
-    assert!(
-        done.html.contains("2 time entries (1 h 30 min)"),
-        "{}",
-        done.html
-    );
-    assert!(done.html.contains("€150.00"));
+    let draft = get(&app, r.location(), &s.cookie).await;
+    assert_eq!(draft.status, StatusCode::OK, "{}", draft.html);
+    assert!(draft.html.contains("<h1>Draft"), "{}", draft.html);
+    assert!(draft.html.contains("Planning"));
+    // A draft that is full (500 lines) leaves entries for another: the
+    // form says so and links to the draft.
+    let full = get(
+        &app,
+        &format!("/console/time/bill?client_id={client}&invoice={invoice}&remaining=3"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(full.status, StatusCode::OK, "{}", full.html);
+    assert!(full.html.contains(&format!(
+        "id=\"billed-invoice\" href=\"/console/invoices/{invoice}\""
+    )));
+    assert!(full.html.contains("3 entries are left"));
+    assert!(full.html.contains("€150.00"));
+    let theirs = get(
+        &app,
+        &format!("/console/time/bill?invoice={}", uuid::Uuid::now_v7()),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
     let unbilled = app.get("/api/v1/time-entries?billed=false", &t.admin).await;
     assert_eq!(unbilled.body["total"], 0);
 
