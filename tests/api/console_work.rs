@@ -1334,3 +1334,91 @@ async fn the_asset_list_pages_with_the_apis_cursor_keeping_its_filters() {
     assert!(!second.html.contains("Box 99 laptop"), "the filter stays");
     assert!(!second.has_id("next-page"));
 }
+
+/// The work pages in Debian's chromium: a project's progress bar, the
+/// ticket-volume report's line chart and a report by client's bars, with
+/// screenshots at `target/test-artifacts/work-*.png`.
+#[tokio::test]
+async fn the_work_pages_draw_in_a_real_browser() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Browser Work MSP").await;
+    let client = app.client(&t.admin, "Juliet Joinery").await;
+    let other = app.client(&t.admin, "Kilo Kitchens").await;
+    let p = project(&app, &t.admin, &client, "Office move").await;
+    for (title, done) in [("Plan", true), ("Pack", true), ("Move", false)] {
+        let task = app
+            .post(
+                &format!("/api/v1/projects/{p}/tasks"),
+                &t.admin,
+                json!({"title": title}),
+            )
+            .await
+            .id();
+        if done {
+            let r = app
+                .patch(
+                    &format!("/api/v1/projects/{p}/tasks/{task}"),
+                    &t.admin,
+                    json!({"status": "done"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+    }
+    for (c, n) in [(&client, 3), (&other, 1)] {
+        for i in 0..n {
+            let r = app
+                .post(
+                    "/api/v1/tickets",
+                    &t.admin,
+                    json!({"subject": format!("Ticket {i}"), "description": "x", "client_id": c}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+    }
+    aggregate(&app, t.id).await;
+
+    let (base, stop) = crate::common::serve(app.web.clone()).await;
+    let b = crate::webdriver::Browser::start().await;
+    b.goto(&format!("{base}/console")).await;
+    b.wait_for_text("h1", "Sign in").await;
+    b.type_into("#email", &admin_email("Browser Work MSP"))
+        .await;
+    b.type_into("#password", crate::common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_for_text("h1", "Home").await;
+
+    b.goto(&format!("{base}/console/projects/{p}")).await;
+    b.wait_for_text("h1", "Office move").await;
+    assert_eq!(
+        b.attribute("#project-progress", "aria-valuenow")
+            .await
+            .as_deref(),
+        Some("66")
+    );
+    assert!(b.text("#summary").await.contains("2 of 3 tasks done (66%)"));
+    b.keep_screenshot("work-project.png").await;
+
+    b.goto(&format!("{base}/console/reports/tickets_by_client"))
+        .await;
+    b.wait_for_text("h1", "Tickets by client").await;
+    // The bars' labels are rendered text of the SVG (not swallowed by an
+    // unclosed element).
+    let chart = b.text("#report-chart").await;
+    assert!(chart.contains("Juliet Joinery"), "{chart}");
+    assert!(chart.contains("Kilo Kitchens"), "{chart}");
+    assert!(chart.contains("Opened"), "{chart}");
+    b.keep_screenshot("work-report-bars.png").await;
+
+    b.goto(&format!("{base}/console/reports/ticket_volume_daily"))
+        .await;
+    b.wait_for_text("h1", "Tickets opened, resolved and backlog by day")
+        .await;
+    let chart = b.text("#report-chart").await;
+    assert!(chart.contains("Backlog"), "{chart}");
+    b.keep_screenshot("work-report-lines.png").await;
+
+    b.quit().await;
+    let _ = stop.send(());
+}
