@@ -834,6 +834,26 @@ async fn the_time_page_starts_and_stops_timers_logs_time_and_filters() {
     .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.html.contains("to must not be before from"));
+
+    // A colleague's timer shows with their name (the staff directory, which
+    // a tech may read), without a stop button for the tech.
+    let admin_timer = app
+        .post(
+            "/api/v1/time-entries",
+            &t.admin,
+            json!({"project_id": p, "started_at": app.clock_now().to_rfc3339(), "description": "Admin work"}),
+        )
+        .await
+        .id();
+    let page = get(&app, "/console/time", &s.cookie).await;
+    assert!(page.has_id(&format!("timer-{admin_timer}")));
+    assert!(page.html.contains("<td>Admin</td>"), "{}", page.html);
+    assert!(!page.has_id(&format!("stop-{admin_timer}")));
+    assert!(
+        page.html
+            .contains(&format!("<option value=\"{}\">Admin</option>", t.admin_id)),
+        "the user filter offers colleagues"
+    );
 }
 
 #[tokio::test]
@@ -899,16 +919,12 @@ async fn bill_time_puts_a_clients_unbilled_time_on_a_draft_invoice() {
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
-    assert!(
-        r.location().starts_with("/console/time/bill?invoice="),
-        "{}",
-        r.location()
-    );
-    let done = get(&app, r.location(), &s.cookie).await;
-    assert_eq!(done.status, StatusCode::OK, "{}", done.html);
-    let key = "id=\"billed-invoice\" href=\"/console/invoices/";
-    let at = done.html.find(key).expect("a link to the draft") + key.len();
-    let invoice = &done.html[at..at + done.html[at..].find('"').unwrap()];
+    // The draft opens: its lines are the time.
+    let invoice = r
+        .location()
+        .strip_prefix("/console/invoices/")
+        .unwrap_or_else(|| panic!("the draft's page: {}", r.location()))
+        .to_owned();
     let inv = app
         .get(&format!("/api/v1/invoices/{invoice}"), &t.admin)
         .await;
@@ -917,12 +933,31 @@ async fn bill_time_puts_a_clients_unbilled_time_on_a_draft_invoice() {
     assert_eq!(inv.body["client_id"], client.as_str());
     assert_eq!(inv.body["lines"].as_array().unwrap().len(), 2);
     assert_eq!(inv.body["total"], "150.00");
-    assert!(
-        done.html.contains("2 time entries (1 h 30 min)"),
-        "{}",
-        done.html
-    );
-    assert!(done.html.contains("€150.00"));
+    let draft = get(&app, r.location(), &s.cookie).await;
+    assert_eq!(draft.status, StatusCode::OK, "{}", draft.html);
+    assert!(draft.html.contains("<h1>Draft"), "{}", draft.html);
+    assert!(draft.html.contains("Planning"));
+    // A draft that is full (500 lines) leaves entries for another: the
+    // form says so and links to the draft.
+    let full = get(
+        &app,
+        &format!("/console/time/bill?client_id={client}&invoice={invoice}&remaining=3"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(full.status, StatusCode::OK, "{}", full.html);
+    assert!(full.html.contains(&format!(
+        "id=\"billed-invoice\" href=\"/console/invoices/{invoice}\""
+    )));
+    assert!(full.html.contains("3 entries are left"));
+    assert!(full.html.contains("€150.00"));
+    let theirs = get(
+        &app,
+        &format!("/console/time/bill?invoice={}", uuid::Uuid::now_v7()),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(theirs.status, StatusCode::NOT_FOUND);
     let unbilled = app.get("/api/v1/time-entries?billed=false", &t.admin).await;
     assert_eq!(unbilled.body["total"], 0);
 
@@ -1039,6 +1074,12 @@ async fn reports_are_listed_by_role_and_shown_as_a_table_a_chart_and_csv() {
     assert!(
         page.has_id("client_id"),
         "a client filter for a report by client"
+    );
+    assert!(
+        page.html
+            .contains("<figcaption class=\"muted\">By client name.</figcaption>"),
+        "{}",
+        page.html
     );
 
     // The client filter is the API's: only that client's rows; another
@@ -1158,6 +1199,7 @@ async fn a_finance_report_draws_a_line_chart_in_the_companys_money() {
             .contains("Line chart of Invoiced, Collected, Outstanding, Credit")
     );
     assert!(!page.has_id("client_id"), "not a report by client");
+    assert!(page.html.contains("By period, in EUR."), "{}", page.html);
     let index = get(&app, "/console/reports", &s.cookie).await;
     assert!(index.has_id("report-finance_summary"));
     assert!(!index.has_id("report-tickets_by_client"));
@@ -1251,4 +1293,132 @@ async fn management_reports_are_listed_served_and_prepared_through_the_console()
     assert!(!index.has_id("management"));
     let r = get(&app, &href, &ts.cookie).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_asset_list_pages_with_the_apis_cursor_keeping_its_filters() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Asset Pages MSP").await;
+    let client = app.client(&t.admin, "India Inks").await;
+    for i in 0..51 {
+        asset(
+            &app,
+            &t.admin,
+            json!({"client_id": client, "name": format!("Box {i:02}"), "type": "server"}),
+        )
+        .await;
+    }
+    asset(
+        &app,
+        &t.admin,
+        json!({"client_id": client, "name": "Box 99 laptop", "type": "laptop"}),
+    )
+    .await;
+    let s = sign_in(&app, &admin_email("Asset Pages MSP")).await;
+    let first = get(&app, "/console/assets?type=server", &s.cookie).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(first.html.contains("51 assets"));
+    assert!(first.html.contains(">Box 49<"));
+    assert!(!first.html.contains(">Box 50<"));
+    let key = "id=\"next-page\" href=\"";
+    let at = first.html.find(key).expect("a next page") + key.len();
+    let href = first.html[at..at + first.html[at..].find('"').unwrap()].replace("&amp;", "&");
+    assert!(
+        href.starts_with("/console/assets?type=server&cursor="),
+        "{href}"
+    );
+    let second = get(&app, &href, &s.cookie).await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.html);
+    assert!(second.html.contains(">Box 50<"));
+    assert!(!second.html.contains(">Box 49<"));
+    assert!(!second.html.contains("Box 99 laptop"), "the filter stays");
+    assert!(!second.has_id("next-page"));
+}
+
+/// The work pages in Debian's chromium: a project's progress bar, the
+/// ticket-volume report's line chart and a report by client's bars, with
+/// screenshots at `target/test-artifacts/work-*.png`.
+#[tokio::test]
+async fn the_work_pages_draw_in_a_real_browser() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Browser Work MSP").await;
+    let client = app.client(&t.admin, "Juliet Joinery").await;
+    let other = app.client(&t.admin, "Kilo Kitchens").await;
+    let p = project(&app, &t.admin, &client, "Office move").await;
+    for (title, done) in [("Plan", true), ("Pack", true), ("Move", false)] {
+        let task = app
+            .post(
+                &format!("/api/v1/projects/{p}/tasks"),
+                &t.admin,
+                json!({"title": title}),
+            )
+            .await
+            .id();
+        if done {
+            let r = app
+                .patch(
+                    &format!("/api/v1/projects/{p}/tasks/{task}"),
+                    &t.admin,
+                    json!({"status": "done"}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        }
+    }
+    for (c, n) in [(&client, 3), (&other, 1)] {
+        for i in 0..n {
+            let r = app
+                .post(
+                    "/api/v1/tickets",
+                    &t.admin,
+                    json!({"subject": format!("Ticket {i}"), "description": "x", "client_id": c}),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        }
+    }
+    aggregate(&app, t.id).await;
+
+    let (base, stop) = crate::common::serve(app.web.clone()).await;
+    let b = crate::webdriver::Browser::start().await;
+    b.goto(&format!("{base}/console")).await;
+    b.wait_for_text("h1", "Sign in").await;
+    b.type_into("#email", &admin_email("Browser Work MSP"))
+        .await;
+    b.type_into("#password", crate::common::PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_for_text("h1", "Home").await;
+
+    b.goto(&format!("{base}/console/projects/{p}")).await;
+    b.wait_for_text("h1", "Office move").await;
+    assert_eq!(
+        b.attribute("#project-progress", "aria-valuenow")
+            .await
+            .as_deref(),
+        Some("66")
+    );
+    assert!(b.text("#summary").await.contains("2 of 3 tasks done (66%)"));
+    b.keep_screenshot("work-project.png").await;
+
+    b.goto(&format!("{base}/console/reports/tickets_by_client"))
+        .await;
+    b.wait_for_text("h1", "Tickets by client").await;
+    // The bars' labels are rendered text of the SVG (not swallowed by an
+    // unclosed element).
+    let chart = b.text("#report-chart").await;
+    assert!(chart.contains("Juliet Joinery"), "{chart}");
+    assert!(chart.contains("Kilo Kitchens"), "{chart}");
+    assert!(chart.contains("Opened"), "{chart}");
+    b.keep_screenshot("work-report-bars.png").await;
+
+    b.goto(&format!("{base}/console/reports/ticket_volume_daily"))
+        .await;
+    b.wait_for_text("h1", "Tickets opened, resolved and backlog by day")
+        .await;
+    let chart = b.text("#report-chart").await;
+    assert!(chart.contains("Backlog"), "{chart}");
+    b.keep_screenshot("work-report-lines.png").await;
+
+    b.quit().await;
+    let _ = stop.send(());
 }

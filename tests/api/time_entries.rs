@@ -926,12 +926,12 @@ async fn the_list_filters_running_timers() {
     };
     let running = app.get("/api/v1/time-entries?running=true", &t.admin).await;
     assert_eq!(running.status, StatusCode::OK, "{}", running.body);
-    assert_eq!(ids(&running), std::slice::from_ref(&timer));
+    assert_eq!(ids(&running), [timer]);
     assert_eq!(running.body["total"], 1);
     let stopped = app
         .get("/api/v1/time-entries?running=false", &t.admin)
         .await;
-    assert_eq!(ids(&stopped), std::slice::from_ref(&done));
+    assert_eq!(ids(&stopped), [done]);
     let all = app.get("/api/v1/time-entries", &t.admin).await;
     assert_eq!(all.body["total"], 2);
 }

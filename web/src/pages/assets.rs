@@ -14,7 +14,7 @@ use nestogy_api::admin::session::see_other;
 use nestogy_domain::customers::clients::Client;
 use nestogy_domain::customers::contacts::Contact;
 use nestogy_domain::customers::locations::Location;
-use nestogy_domain::identity::users::User;
+use nestogy_domain::identity::users::StaffMember;
 use nestogy_domain::inventory::assets::{Asset, AssetEvent, AssetStatus, AssetType};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::{AssetId, ClientId, UserId};
@@ -22,19 +22,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api_client::{ApiFailure, query};
+use crate::fmt::label;
 use crate::layout::{self, Section};
 use crate::pages::clients::{input, next_link, parse_id, refusal};
 use crate::session::{Console, Form};
-
-/// `in_use` as "In use": a stored word as a label.
-pub(crate) fn human(s: &str) -> String {
-    let s = s.replace('_', " ");
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => s,
-    }
-}
 
 /// A labelled `select` named `name` of `(value, label)` options, `current`
 /// selected, with the API's problem for `name` under it.
@@ -101,12 +92,12 @@ pub(crate) async fn client_names(
     Ok(names)
 }
 
-/// The company's users' names, when the user may list them (admins).
+/// The names of the company's active staff (the staff directory every
+/// role may read), and the user's own.
 pub(crate) async fn user_names(c: &Console) -> Result<HashMap<UserId, String>, ApiFailure> {
-    let users: Option<Page<User>> = c.api.get_optional("/api/v1/users?limit=200").await?;
-    let mut names: HashMap<UserId, String> = users
-        .map(|p| p.data.into_iter().map(|u| (u.id, u.name)).collect())
-        .unwrap_or_default();
+    let staff: Page<StaffMember> = c.api.get("/api/v1/staff?limit=200").await?;
+    let mut names: HashMap<UserId, String> =
+        staff.data.into_iter().map(|u| (u.id, u.name)).collect();
     names.insert(c.user.id, c.user.name.clone());
     Ok(names)
 }
@@ -114,14 +105,14 @@ pub(crate) async fn user_names(c: &Console) -> Result<HashMap<UserId, String>, A
 fn status_options() -> Vec<(String, String)> {
     AssetStatus::ALL
         .iter()
-        .map(|s| (s.as_str().to_owned(), human(s.as_str())))
+        .map(|s| (s.as_str().to_owned(), label(s.as_str())))
         .collect()
 }
 
 fn type_options() -> Vec<(String, String)> {
     AssetType::ALL
         .iter()
-        .map(|s| (s.as_str().to_owned(), human(s.as_str())))
+        .map(|s| (s.as_str().to_owned(), label(s.as_str())))
         .collect()
 }
 
@@ -226,9 +217,9 @@ async fn list_page(
                         tr id={ "asset-" (a.id) } {
                             td { input type="checkbox" name="ids" value=(a.id) id={ "pick-" (a.id) } aria-label={ "Select " (a.name) }; }
                             td { a href={ "/console/assets/" (a.id) } { (a.name) } }
-                            td { (human(a.asset_type.as_str())) }
+                            td { (label(a.asset_type.as_str())) }
                             td { a href={ "/console/clients/" (a.client_id) } { (names.get(&a.client_id).map(String::as_str).unwrap_or("")) } }
-                            td class=(status_class(a.status)) { (human(a.status.as_str())) }
+                            td class=(status_class(a.status)) { (label(a.status.as_str())) }
                             td { (a.serial.as_deref().unwrap_or("")) }
                             td { (a.hostname.as_deref().unwrap_or("")) }
                             td { @if let Some(d) = a.warranty_expires { (c.fmt.date(d)) } }
@@ -644,13 +635,13 @@ async fn asset_page(
     let base = format!("/console/assets/{id}");
     let text = |o: &Option<String>| o.clone().unwrap_or_else(|| "–".to_owned());
     let body = html! {
-        h1 { (a.name) " " span #asset-status class=(status_class(a.status)) { "(" (human(a.status.as_str())) ")" } }
+        h1 { (a.name) " " span #asset-status class=(status_class(a.status)) { "(" (label(a.status.as_str())) ")" } }
         div.grid {
             section.card #details aria-labelledby="details-title" {
                 h2 #details-title { "Details" }
                 dl.figures {
                     dt { "Client" } dd { a #client-link href={ "/console/clients/" (client.id) } { (client.name) } }
-                    dt { "Type" } dd { (human(a.asset_type.as_str())) }
+                    dt { "Type" } dd { (label(a.asset_type.as_str())) }
                     dt { "Make" } dd { (text(&a.make)) }
                     dt { "Model" } dd { (text(&a.model)) }
                     dt { "Serial" } dd #serial { (text(&a.serial)) }
@@ -676,10 +667,10 @@ async fn asset_page(
                                 td { (c.fmt.datetime(e.created_at)) }
                                 td { (e.user_id.and_then(|u| users.get(&u)).map(String::as_str).unwrap_or("–")) }
                                 td {
-                                    (human(&e.kind))
+                                    (label(&e.kind))
                                     @if let Some(m) = e.changes.as_object() {
                                         ul { @for (field, ch) in m {
-                                            li { (human(field)) ": " (value_text(&ch["from"])) " → " (value_text(&ch["to"])) }
+                                            li { (label(field)) ": " (value_text(&ch["from"])) " → " (value_text(&ch["to"])) }
                                         } }
                                     }
                                 }

@@ -4,7 +4,10 @@
 //! labels under the x axis, and a legend. The chart is `role="img"` with a
 //! `<title>` and a `<desc>` naming what it shows; every text goes through
 //! maud, so it is escaped. No script and no style attribute (the console's
-//! CSP allows neither): colours are presentation attributes.
+//! CSP allows neither): colours are presentation attributes. Every SVG
+//! element is closed explicitly (`<line ...></line>`): in HTML, inline SVG
+//! is foreign content, where an unclosed `<line>` would swallow what
+//! follows.
 
 use maud::{Markup, html};
 
@@ -135,12 +138,12 @@ pub fn chart(c: &Chart<'_>) -> Markup {
                 g.gridlines {
                     @for t in &ticks {
                         line x1=(LEFT) x2=(WIDTH - RIGHT) y1=(fmt_coord(y(*t))) y2=(fmt_coord(y(*t)))
-                            stroke="#d5d9e2" stroke-width="1";
+                            stroke="#d5d9e2" stroke-width="1" {}
                         text x=(LEFT - 6.0) y=(fmt_coord(y(*t) + 4.0)) text-anchor="end" font-size="11" fill="#535a69" { ((c.tick)(*t)) }
                     }
                 }
-                line.axis x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(TOP + plot_h) stroke="#1b1f29" stroke-width="1";
-                line.axis x1=(LEFT) x2=(WIDTH - RIGHT) y1=(fmt_coord(y(0.0))) y2=(fmt_coord(y(0.0))) stroke="#1b1f29" stroke-width="1";
+                line.axis x1=(LEFT) x2=(LEFT) y1=(TOP) y2=(TOP + plot_h) stroke="#1b1f29" stroke-width="1" {}
+                line.axis x1=(LEFT) x2=(WIDTH - RIGHT) y1=(fmt_coord(y(0.0))) y2=(fmt_coord(y(0.0))) stroke="#1b1f29" stroke-width="1" {}
                 g.categories {
                     @for (i, label) in c.categories.iter().enumerate() {
                         @if i % every == 0 {
@@ -165,7 +168,7 @@ pub fn chart(c: &Chart<'_>) -> Markup {
                             Kind::Lines => {
                                 @let points: Vec<String> = s.values.iter().enumerate().take(n)
                                     .map(|(i, v)| format!("{},{}", fmt_coord(x_mid(i)), fmt_coord(y(*v)))).collect();
-                                polyline points=(points.join(" ")) fill="none" stroke-width="2";
+                                polyline points=(points.join(" ")) fill="none" stroke-width="2" {}
                                 @for (i, v) in s.values.iter().enumerate().take(n) {
                                     circle cx=(fmt_coord(x_mid(i))) cy=(fmt_coord(y(*v))) r="3" {
                                         title { (s.name) ", " (c.categories[i]) ": " ((c.tick)(*v)) }
@@ -176,9 +179,10 @@ pub fn chart(c: &Chart<'_>) -> Markup {
                     }
                 }
                 g.legend {
+                    @let spacing = (plot_w / c.series.len() as f64).min(150.0);
                     @for (si, s) in c.series.iter().enumerate() {
-                        @let x = LEFT + 150.0 * si as f64;
-                        rect x=(x) y=(legend_y - 9.0) width="10" height="10" fill=(PALETTE[si % PALETTE.len()]);
+                        @let x = LEFT + spacing * si as f64;
+                        rect x=(x) y=(legend_y - 9.0) width="10" height="10" fill=(PALETTE[si % PALETTE.len()]) {}
                         text x=(x + 14.0) y=(legend_y) font-size="11" fill="#1b1f29" { (s.name) }
                     }
                 }
@@ -277,5 +281,47 @@ mod tests {
         assert!(empty.contains("No data in this range"));
         assert!(empty.contains("<title id=\"e-title\">Nothing</title>"));
         assert!(!empty.contains("<rect"));
+    }
+
+    #[test]
+    fn the_legend_of_many_series_stays_inside_the_image() {
+        let series: Vec<Series> = (0..6)
+            .map(|i| Series {
+                name: format!("series {i}"),
+                values: vec![1.0, 2.0],
+            })
+            .collect();
+        let svg = chart(&Chart {
+            id: "m",
+            title: "Six",
+            kind: Kind::Lines,
+            categories: vec!["a".into(), "b".into()],
+            series,
+            tick: &plain,
+        })
+        .into_string();
+        let keys: Vec<f64> = svg
+            .split("<rect x=\"")
+            .skip(1)
+            .filter(|r| r.contains("width=\"10\""))
+            .map(|r| r[..r.find('"').unwrap()].parse().unwrap())
+            .collect();
+        assert_eq!(keys.len(), 6, "{svg}");
+        assert!(keys.iter().all(|x| *x + 80.0 <= WIDTH), "{keys:?}");
+    }
+
+    #[test]
+    fn every_svg_element_is_closed() {
+        for kind in [Kind::Bars, Kind::Lines] {
+            let svg = sample(kind);
+            for el in [
+                "line", "rect", "polyline", "circle", "text", "g", "title", "desc", "svg",
+            ] {
+                let opened = svg.matches(&format!("<{el} ")).count()
+                    + svg.matches(&format!("<{el}>")).count();
+                let closed = svg.matches(&format!("</{el}>")).count();
+                assert_eq!(opened, closed, "<{el}> in {svg}");
+            }
+        }
     }
 }

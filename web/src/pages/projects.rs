@@ -21,8 +21,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api_client::{ApiFailure, query};
+use crate::fmt::label;
 use crate::layout::{self, Section};
-use crate::pages::assets::{client_names, client_options, human, select, some, user_names};
+use crate::pages::assets::{client_names, client_options, select, some, user_names};
 use crate::pages::clients::{input, next_link, parse_id, refusal};
 use crate::session::{Console, Form, NoFields};
 
@@ -32,7 +33,7 @@ const OPEN_TICKETS: &str = "new,open,in_progress,waiting_on_client";
 fn status_options() -> Vec<(String, String)> {
     ProjectStatus::ALL
         .iter()
-        .map(|s| (s.as_str().to_owned(), human(s.as_str())))
+        .map(|s| (s.as_str().to_owned(), label(s.as_str())))
         .collect()
 }
 
@@ -121,7 +122,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
                     tr id={ "project-" (pr.id) } {
                         td { a href={ "/console/projects/" (pr.id) } { (pr.name) } }
                         td { a href={ "/console/clients/" (pr.client_id) } { (names.get(&pr.client_id).map(String::as_str).unwrap_or("")) } }
-                        td class=(status_class(pr.status)) { (human(pr.status.as_str())) }
+                        td class=(status_class(pr.status)) { (label(pr.status.as_str())) }
                         td { @if let Some(d) = pr.due_date { (c.fmt.date(d)) } }
                         td { (pr.progress.tasks_done) "/" (pr.progress.tasks_total - pr.progress.tasks_cancelled) " (" (pr.progress.percent) "%)" }
                         td.n { (pr.spent.hours) }
@@ -383,7 +384,7 @@ async fn project_page(
         _ => None,
     };
     let body = html! {
-        h1 { (pr.name) " " span #project-status class=(status_class(pr.status)) { "(" (human(pr.status.as_str())) ")" } }
+        h1 { (pr.name) " " span #project-status class=(status_class(pr.status)) { "(" (label(pr.status.as_str())) ")" } }
         @if let Some(n) = notice { p.notice #done role="status" { (n) } }
         div.grid {
             section.card #summary aria-labelledby="summary-title" {
@@ -411,8 +412,8 @@ async fn project_page(
                             tr id={ "ticket-" (t.id) } {
                                 td.n { a href={ "/console/tickets/" (t.id) } { (t.number) } }
                                 td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
-                                td { (human(&t.status)) }
-                                td { (human(&t.priority)) }
+                                td { (label(&t.status)) }
+                                td { (label(&t.priority)) }
                             }
                         } }
                     } }
@@ -438,7 +439,7 @@ async fn project_page(
                     tbody { @for t in &tasks.data {
                         tr id={ "task-" (t.id) } {
                             td { (t.title) @if let Some(d) = &t.description { br; span.muted { (d) } } }
-                            td class=[(t.status == TaskStatus::Done).then_some("ok")] { (human(t.status.as_str())) }
+                            td class=[(t.status == TaskStatus::Done).then_some("ok")] { (label(t.status.as_str())) }
                             td { (t.assignee_id.and_then(|u| users.get(&u)).map(String::as_str).unwrap_or("–")) }
                             td { @if let Some(d) = t.due_date { (c.fmt.date(d)) } }
                             td {

@@ -19,8 +19,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::api_client::{ApiBody, ApiFailure, query};
+use crate::fmt::label;
 use crate::layout::{self, Section};
-use crate::pages::assets::{client_options, human};
+use crate::pages::assets::client_options;
 use crate::pages::chart::{self, Chart, Kind, Series};
 use crate::pages::clients::{document, next_link, refusal};
 use crate::session::{Console, Form, NoFields};
@@ -117,8 +118,8 @@ async fn index_page(
                         a href={ "/console/reports/" (r.name.as_str()) } { (r.title) }
                         br; span.muted { (r.description) }
                     }
-                    td { (human(r.audience.as_str())) }
-                    td { (human(r.granularity.as_str())) }
+                    td { (label(r.audience.as_str())) }
+                    td { (label(r.granularity.as_str())) }
                     td { @match r.computed_at {
                         Some(t) => (c.fmt.datetime(t)),
                         None => span.muted { "not yet" },
@@ -262,7 +263,12 @@ fn shown(columns: &[Column]) -> Vec<&Column> {
 /// series; lines over the periods when the rows have no other dimension,
 /// else bars by that dimension (its values summed over the periods shown).
 /// Rows in other currencies than `currency` are left out of a money chart.
-fn report_chart(c: &Console, id: &str, data: &ReportData, currency: &str) -> Option<Markup> {
+fn report_chart(
+    c: &Console,
+    id: &str,
+    data: &ReportData,
+    currency: &str,
+) -> Option<(Markup, String)> {
     let kind = if data.columns.iter().any(|c| c.kind == ColumnKind::Money) {
         ColumnKind::Money
     } else {
@@ -326,7 +332,23 @@ fn report_chart(c: &Console, id: &str, data: &ReportData, currency: &str) -> Opt
     } else {
         &count
     };
-    Some(chart::chart(&Chart {
+    let periods = rows
+        .iter()
+        .filter_map(|r| r.get("period"))
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let mut caption = match dimension {
+        Some(d) if periods > 1 => format!(
+            "By {}, summed over the {periods} periods shown",
+            label(&d.name).to_lowercase()
+        ),
+        Some(d) => format!("By {}", label(&d.name).to_lowercase()),
+        None => "By period".to_owned(),
+    };
+    if kind == ColumnKind::Money && data.columns.iter().any(|c| c.name == "currency") {
+        caption.push_str(&format!(", in {currency}"));
+    }
+    let svg = chart::chart(&Chart {
         id,
         title: &data.title,
         kind: chart_kind,
@@ -335,12 +357,13 @@ fn report_chart(c: &Console, id: &str, data: &ReportData, currency: &str) -> Opt
             .iter()
             .zip(values)
             .map(|(col, values)| Series {
-                name: human(&col.name),
+                name: label(&col.name),
                 values,
             })
             .collect(),
         tick,
-    }))
+    });
+    Some((svg, caption))
 }
 
 fn cell(c: &Console, col: &Column, row: &Map<String, Value>, currency: &str) -> Markup {
@@ -436,10 +459,10 @@ pub async fn report(
             a #report-csv href=(csv_href) download { "Download CSV" }
         }
         (layout::post_button(&format!("{base}/refresh"), c.csrf(), "refresh-report", "Recompute now"))
-        @if let Some(ch) = &chart {
+        @if let Some((ch, caption)) = &chart {
             figure #chart-figure {
                 (ch)
-                figcaption.muted { (data.title) }
+                figcaption.muted { (caption) "." }
             }
         }
         @if data.rows.is_empty() {
@@ -449,7 +472,7 @@ pub async fn report(
                 thead { tr {
                     th scope="col" { @if point_in_time { "As of" } @else { "Period" } }
                     @for col in &cols {
-                        th scope="col" class=[(col.kind != ColumnKind::Text).then_some("n")] { (human(&col.name)) }
+                        th scope="col" class=[(col.kind != ColumnKind::Text).then_some("n")] { (label(&col.name)) }
                     }
                 } }
                 tbody { @for row in &data.rows {

@@ -2,7 +2,7 @@
 //! billed or not, days worked; cursor pages), the running timers with their
 //! stop buttons, the forms that start a timer and log time on a project or
 //! a ticket, and `/console/time/bill`, which bills a client's unbilled time
-//! onto a draft invoice (`POST /clients/{id}/bill-time`) and links to it.
+//! onto a draft invoice (`POST /clients/{id}/bill-time`) and opens it.
 
 use std::collections::HashMap;
 
@@ -434,13 +434,10 @@ pub struct BillFields {
 pub struct BillParams {
     #[serde(default)]
     client_id: String,
-    /// The draft the last billing put the time on.
+    /// The draft the last billing put the time on, when entries were left
+    /// for another (an invoice has at most 500 lines).
     #[serde(default)]
     invoice: String,
-    #[serde(default)]
-    entries: String,
-    #[serde(default)]
-    minutes: String,
     #[serde(default)]
     remaining: String,
 }
@@ -463,12 +460,10 @@ async fn bill_page(
         @if let Some((inv, p)) = billed {
             div.notice #billed role="status" {
                 p {
-                    (p.entries) " time entries (" (duration(p.minutes.parse().unwrap_or(0))) ") are now on "
+                    "The time is on "
                     a #billed-invoice href={ "/console/invoices/" (inv.id) } { "a draft invoice" }
-                    " for " (c.fmt.money(inv.total, &inv.currency)) "."
-                }
-                @if p.remaining != "0" && !p.remaining.is_empty() {
-                    p { (p.remaining) " entries are left for another invoice." }
+                    " for " (c.fmt.money(inv.total, &inv.currency)) ", which is full; "
+                    (p.remaining) " entries are left: bill again for another draft."
                 }
             }
         }
@@ -528,12 +523,14 @@ pub async fn bill(c: Console, Form(f): Form<BillFields>) -> Result<Response, Api
         )
         .await
     {
+        // The draft, or while entries are left (a draft holds 500 lines)
+        // the form again, saying so and linking to the draft.
+        Ok(b) if b.remaining == 0 => Ok(see_other(&format!("/console/invoices/{}", b.invoice.id))),
         Ok(b) => Ok(see_other(&format!(
             "/console/time/bill{}",
             query(&[
+                ("client_id", &client.to_string()),
                 ("invoice", &b.invoice.id.to_string()),
-                ("entries", &b.entry_ids.len().to_string()),
-                ("minutes", &b.minutes.to_string()),
                 ("remaining", &b.remaining.to_string()),
             ])
         ))),
