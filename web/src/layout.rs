@@ -96,6 +96,7 @@ impl Section {
     pub fn offered_to(self, role: Role) -> bool {
         match self {
             Section::Finance => matches!(role, Role::Admin | Role::Accountant),
+            Section::Assets => matches!(role, Role::Admin | Role::Tech),
             Section::Settings => role == Role::Admin,
             _ => true,
         }
