@@ -716,23 +716,31 @@ impl DraftFields {
 
     /// The body of `POST /invoices`; a line left wholly empty is no line.
     fn body(&self) -> serde_json::Value {
-        let t = |v: &str| {
-            let v = v.trim();
-            (!v.is_empty()).then(|| v.to_owned())
-        };
-        let lines: Vec<_> = self
-            .lines()
-            .into_iter()
-            .filter(|(d, q, p)| [d, q, p].iter().any(|v| !v.trim().is_empty()))
-            .map(|(d, q, p)| json!({"description": t(d), "quantity": q.trim(), "unit_price": t(p)}))
-            .collect();
         json!({
             "client_id": self.client_id.trim(),
-            "due_date": t(&self.due_date),
-            "notes": t(&self.notes),
-            "lines": lines,
+            "due_date": trimmed(&self.due_date),
+            "notes": trimmed(&self.notes),
+            "lines": line_requests(&self.lines()),
         })
     }
+}
+
+/// A form's text, trimmed; empty is `None` (the API's default applies).
+pub(crate) fn trimmed(v: &str) -> Option<String> {
+    let v = v.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// A document form's (description, quantity, unit price) rows as the API's
+/// lines; a row left wholly empty is no line, anything typed goes to the
+/// API to judge.
+pub(crate) fn line_requests(rows: &[(&str, &str, &str)]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .filter(|(d, q, p)| [d, q, p].iter().any(|v| !v.trim().is_empty()))
+        .map(|(d, q, p)| {
+            json!({"description": trimmed(d), "quantity": q.trim(), "unit_price": trimmed(p)})
+        })
+        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]

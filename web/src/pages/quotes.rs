@@ -20,7 +20,7 @@ use serde_json::json;
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
 use crate::pages::clients::{document, input, next_link, parse_id, refusal};
-use crate::pages::invoices::{FinancePage, finance_nav};
+use crate::pages::invoices::{FinancePage, finance_nav, line_requests, trimmed};
 use crate::pages::recurring::client_picker;
 use crate::session::{Console, Form, NoFields};
 
@@ -318,21 +318,11 @@ impl QuoteFields {
 
     /// The body of `POST /quotes`; a line left wholly empty is no line.
     fn body(&self) -> serde_json::Value {
-        let t = |v: &str| {
-            let v = v.trim();
-            (!v.is_empty()).then(|| v.to_owned())
-        };
-        let lines: Vec<_> = self
-            .lines()
-            .into_iter()
-            .filter(|(d, q, p)| [d, q, p].iter().any(|v| !v.trim().is_empty()))
-            .map(|(d, q, p)| json!({"description": t(d), "quantity": q.trim(), "unit_price": t(p)}))
-            .collect();
         json!({
             "client_id": self.client_id.trim(),
-            "valid_until": t(&self.valid_until),
-            "notes": t(&self.notes),
-            "lines": lines,
+            "valid_until": trimmed(&self.valid_until),
+            "notes": trimmed(&self.notes),
+            "lines": line_requests(&self.lines()),
         })
     }
 }
