@@ -256,3 +256,57 @@ async fn locations_keep_structured_addresses() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+/// `ids` answers the named clients only: this tenant's, archived ones with
+/// `status=all`, never another tenant's; a malformed id or more than 200
+/// is a 400.
+#[tokio::test]
+async fn the_list_answers_the_clients_ids_names() {
+    let app = TestApp::new().await;
+    let t = app.tenant("By ids").await;
+    let other = app.tenant("Other by ids").await;
+    let a = app.client(&t.admin, "Alpha").await;
+    let b = app.client(&t.admin, "Beta").await;
+    let _c = app.client(&t.admin, "Gamma").await;
+    let theirs = app.client(&other.admin, "Theirs").await;
+    let r = app
+        .post(&format!("/api/v1/clients/{b}/archive"), &t.admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let names = |r: &crate::common::Response| -> Vec<String> {
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let r = app
+        .get(
+            &format!("/api/v1/clients?status=all&ids={a},{b},{theirs},{a}"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(names(&r), ["Alpha", "Beta"], "{}", r.body);
+    assert_eq!(r.body["total"], 2);
+    let r = app
+        .get(&format!("/api/v1/clients?ids={a}%2C{b}"), &t.admin)
+        .await;
+    assert_eq!(names(&r), ["Alpha"], "active only by default");
+    let r = app.get("/api/v1/clients?ids=", &t.admin).await;
+    assert_eq!(names(&r).len(), 2, "an empty ids filters nothing");
+
+    let r = app.get("/api/v1/clients?ids=not-a-uuid", &t.admin).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_eq!(r.error_code(), "invalid_query");
+    let many = (0..201)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let r = app
+        .get(&format!("/api/v1/clients?ids={many}"), &t.admin)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.to_string().contains("at most 200"), "{}", r.body);
+}

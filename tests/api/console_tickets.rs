@@ -863,3 +863,45 @@ async fn saved_views_are_saved_applied_and_deleted_from_the_queue() {
         json!([])
     );
 }
+
+/// With more clients than one page of the clients list (250), the queue and
+/// the invoice list still name each row's client: the names are read by
+/// the rows' ids, not from the first clients by name.
+#[tokio::test]
+async fn the_queue_and_the_invoices_name_clients_past_the_first_two_hundred() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Many Clients Console").await;
+    sqlx::query(
+        "INSERT INTO clients (id, company_id, name, created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, 'Bulk client ' || lpad(i::text, 3, '0'), now(), now() \
+         FROM generate_series(1, 250) i",
+    )
+    .bind(t.id)
+    .execute(&app.owner)
+    .await
+    .expect("clients");
+    // Last by name: never among the first 200.
+    let zulu = app.client(&t.admin, "Zulu Logistics").await;
+    open_ticket(
+        &app,
+        &t.admin,
+        json!({"subject": "Forklift scanner down", "client_id": zulu}),
+    )
+    .await;
+    let r = app
+        .post(
+            "/api/v1/invoices",
+            &t.admin,
+            json!({"client_id": zulu, "lines": [{"description": "Support", "quantity": "1", "unit_price": "10.00"}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+
+    let s = sign_in(&app, &admin_email("Many Clients Console")).await;
+    for path in ["/console/tickets", "/console/invoices"] {
+        let p = get(&app, path, &s.cookie).await;
+        assert_eq!(p.status, StatusCode::OK, "{path}: {}", p.html);
+        assert!(p.html.contains("Zulu Logistics"), "{path}: {}", p.html);
+        assert!(!p.html.contains("(another client)"), "{path}");
+    }
+}

@@ -417,6 +417,76 @@ async fn a_ticket_is_read_changed_and_deleted() {
     assert_eq!(d.status, StatusCode::NO_CONTENT, "{}", d.body);
 }
 
+/// The search vector covers the subject and the whole thread: a changed
+/// subject keeps the messages' words, and a thread past a tsvector's 1 MB
+/// still takes every message.
+#[tokio::test]
+async fn the_search_covers_the_thread_through_a_subject_change_and_a_huge_thread() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Search Desk").await;
+    let found = async |q: &str| {
+        let r = app.get(&format!("/api/v1/tickets?q={q}"), &t.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        ids(&r)
+    };
+    let id = open(
+        &app,
+        &t.admin,
+        json!({"subject": "Printer jams", "description": "The quokka tray is stuck."}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .patch(
+            &format!("/api/v1/tickets/{id}"),
+            &t.admin,
+            json!({"subject": "Toner low"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        found("quokka").await,
+        [id.clone()],
+        "the description's words"
+    );
+    assert_eq!(
+        found("toner").await,
+        [id.clone()],
+        "the new subject's words"
+    );
+    assert!(found("printer").await.is_empty(), "the old subject's words");
+
+    // Twelve notes of 100,000 characters of words seen nowhere else: 1.6 MB
+    // of words, more than one tsvector holds (1 MB).
+    for n in 0..12 {
+        let body: String = (0..11_000).map(|i| format!("w{n}x{i:05} ")).collect();
+        let r = app
+            .post(
+                &format!("/api/v1/tickets/{id}/messages"),
+                &t.admin,
+                json!({"kind": "note", "body": &body[..body.len().min(100_000)]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "note {n}: {}", r.body);
+    }
+    let r = app
+        .get(&format!("/api/v1/tickets/{id}/messages"), &t.admin)
+        .await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(13), "every note kept");
+    assert_eq!(
+        found("w0x00001").await,
+        [id.clone()],
+        "the first note's words"
+    );
+    assert_eq!(found("quokka").await, [id.clone()]);
+    assert!(
+        found("w11x00001").await.is_empty(),
+        "the words past the vector's limit are not indexed (the limit was reached)"
+    );
+}
+
 #[tokio::test]
 async fn the_list_filters_by_every_field_and_searches_messages() {
     let app = TestApp::new().await;

@@ -32,6 +32,7 @@
 //! - [`layout`]: the page frame (navigation by role, skip link, inline
 //!   stylesheet under a strict CSP), [`layout::csrf_field`], error pages.
 //! - [`fmt`]: money, dates and times in the company's locale and zone.
+//! - [`names`]: the names of the clients a page's rows name, in one call.
 //! - [`pages`]: one module per page or group of pages.
 //!
 //! # How to add a page
@@ -61,6 +62,7 @@
 pub mod api_client;
 pub mod fmt;
 pub mod layout;
+pub(crate) mod names;
 pub mod pages;
 pub mod session;
 

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::Principal;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
 use crate::state::AppState;
 
@@ -37,6 +37,37 @@ pub struct ClientListQuery {
     /// `active` (default), `archived` or `all`.
     #[param(inline)]
     pub status: Option<ArchiveFilter>,
+    /// Only these clients: up to 200 ids, comma-separated (for the names
+    /// of a page's rows). Unknown ids and other tenants' are left out.
+    pub ids: Option<String>,
+}
+
+/// The most ids one `ids` filter takes.
+const MAX_IDS: usize = 200;
+
+/// The `ids` filter: comma-separated client ids; a malformed one or more
+/// than [`MAX_IDS`] is a malformed query.
+fn ids_of(raw: Option<&str>) -> ApiResult<Vec<ClientId>> {
+    let mut ids = Vec::new();
+    for part in raw.unwrap_or_default().split(',').map(str::trim) {
+        if part.is_empty() {
+            continue;
+        }
+        let id = part.parse::<ClientId>().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("the query string is invalid: {part:?} in ids is not a client id"),
+            )
+        })?;
+        ids.push(id);
+    }
+    if ids.len() > MAX_IDS {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("the query string is invalid: ids names at most {MAX_IDS} clients"),
+        ));
+    }
+    Ok(ids)
 }
 
 /// List clients, by name.
@@ -52,6 +83,7 @@ async fn list_clients(
     let page =
         nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = ClientFilter {
+        ids: ids_of(q.ids.as_deref())?,
         q: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         status: q.status.unwrap_or_default(),
     };

@@ -113,6 +113,8 @@ pub enum ArchiveFilter {
 
 #[derive(Debug, Clone, Default)]
 pub struct ClientFilter {
+    /// Only these clients, when not empty.
+    pub ids: Vec<ClientId>,
     /// Matches name or e-mail, case-insensitive.
     pub q: Option<String>,
     pub status: ArchiveFilter,
@@ -283,7 +285,8 @@ pub async fn list(
     const FILTER: &str = "company_id = $1 \
         AND ($2::text IS NULL OR name ILIKE $2 OR email ILIKE $2) \
         AND CASE $3 WHEN 'active' THEN archived_at IS NULL \
-                    WHEN 'archived' THEN archived_at IS NOT NULL ELSE true END";
+                    WHEN 'archived' THEN archived_at IS NOT NULL ELSE true END \
+        AND (cardinality($4::uuid[]) = 0 OR id = ANY($4))";
     let tenant = tx.tenant();
     let q = f.q.as_deref().map(like_pattern);
     let status = match f.status {
@@ -293,12 +296,13 @@ pub async fn list(
     };
     let rows: Vec<Client> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM clients WHERE {FILTER} \
-         AND ($4::text IS NULL OR (lower(name), id) > ($4, $5)) \
-         ORDER BY lower(name), id LIMIT $6"
+         AND ($5::text IS NULL OR (lower(name), id) > ($5, $6)) \
+         ORDER BY lower(name), id LIMIT $7"
     )))
     .bind(tenant)
     .bind(&q)
     .bind(status)
+    .bind(&f.ids)
     .bind(page.after_key())
     .bind(page.after_id())
     .bind(page.fetch())
@@ -310,6 +314,7 @@ pub async fn list(
     .bind(tenant)
     .bind(&q)
     .bind(status)
+    .bind(&f.ids)
     .fetch_one(tx.conn())
     .await?;
     let minor = crate::identity::company::currency_minor(tx).await?;

@@ -252,7 +252,9 @@ pub struct TicketFilter {
     pub unassigned: bool,
     pub sla_state: Option<SlaState>,
     pub tag: Option<String>,
-    /// Full-text search in subjects and messages.
+    /// Full-text search in the subject and the whole thread (incoming mail,
+    /// replies and internal notes): one vector per ticket (migration
+    /// `20261205000062`).
     pub q: Option<String>,
 }
 
@@ -323,9 +325,7 @@ pub async fn list(
         AND (NOT $6 OR t.assignee_id IS NULL) \
         AND ($7::text IS NULL OR t.sla_state = $7) \
         AND ($8::text IS NULL OR $8 = ANY(t.tags)) \
-        AND ($9::text IS NULL OR t.search @@ websearch_to_tsquery('simple', $9) \
-             OR EXISTS (SELECT 1 FROM ticket_messages m WHERE m.company_id = $1 \
-                        AND m.ticket_id = t.id AND m.search @@ websearch_to_tsquery('simple', $9)))";
+        AND ($9::text IS NULL OR t.search @@ websearch_to_tsquery('simple', $9))";
     let tenant = tx.tenant();
     let statuses: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
     let priority = f.priority.map(Priority::as_str);

@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 use crate::api_client::{ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{self, Section};
+use crate::names::client_names;
 use crate::pages::clients::{input, next_link, parse_id, refusal};
 use crate::session::{Console, Form};
 
@@ -70,26 +71,6 @@ pub(crate) async fn client_options(
                 .map(|cl| (cl.id.to_string(), cl.name)),
         )
         .collect())
-}
-
-/// The names of the clients `ids` name: those of `known` and one read per
-/// other client.
-pub(crate) async fn client_names(
-    c: &Console,
-    known: &[(String, String)],
-    ids: impl Iterator<Item = ClientId>,
-) -> Result<HashMap<ClientId, String>, ApiFailure> {
-    let mut names: HashMap<ClientId, String> = known
-        .iter()
-        .filter_map(|(id, n)| Some((id.parse().ok()?, n.clone())))
-        .collect();
-    for id in ids {
-        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
-            let cl: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
-            e.insert(cl.name);
-        }
-    }
-    Ok(names)
 }
 
 /// The names of the company's active staff (the staff directory every
@@ -170,7 +151,7 @@ async fn list_page(
         .get(format!("/api/v1/assets{}", query(&pairs)))
         .await?;
     let clients = client_options(&c, ("", "Any")).await?;
-    let names = client_names(&c, &clients, page.data.iter().map(|a| a.client_id)).await?;
+    let names = client_names(&c, page.data.iter().map(|a| a.client_id)).await?;
     let back = query(&pairs);
     let status = refused.as_ref().map(|f| f.status).unwrap_or(StatusCode::OK);
     let body = html! {
@@ -314,7 +295,7 @@ pub async fn warranties(
         ))
         .await?;
     let clients = client_options(&c, ("", "Any")).await?;
-    let names = client_names(&c, &clients, page.data.iter().map(|a| a.client_id)).await?;
+    let names = client_names(&c, page.data.iter().map(|a| a.client_id)).await?;
     let today = c.fmt.today(c.now);
     let body = html! {
         h1 { "Warranties expiring soon" }

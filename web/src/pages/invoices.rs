@@ -7,8 +7,6 @@
 //! API's rule (a tech gets its 403). [`finance_nav`] is the finance
 //! section's sub-navigation, on every finance page.
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -25,6 +23,7 @@ use serde_json::json;
 
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
+use crate::names::client_names;
 use crate::pages::clients::{document, input, next_link, parse_id, refusal};
 use crate::session::{Console, Form, NoFields};
 
@@ -128,17 +127,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
         .api
         .get(format!("/api/v1/invoices{}", query(&pairs)))
         .await?;
-    // The clients' names, one read per client on the page.
-    let mut names: HashMap<ClientId, String> = HashMap::new();
-    for i in &page.data {
-        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(i.client_id) {
-            let cl: Client = c
-                .api
-                .get(format!("/api/v1/clients/{}", i.client_id))
-                .await?;
-            e.insert(cl.name);
-        }
-    }
+    let names = client_names(&c, page.data.iter().map(|i| i.client_id)).await?;
     let body = html! {
         (finance_nav(FinancePage::Invoices))
         h1 { "Invoices" }

@@ -23,7 +23,8 @@ use serde_json::{Map, Value, json};
 use crate::api_client::{ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{self, Section};
-use crate::pages::assets::{client_names, client_options, select, some, user_names};
+use crate::names::client_names;
+use crate::pages::assets::{client_options, select, some, user_names};
 use crate::pages::clients::{input, next_link, parse_id, refusal};
 use crate::session::{Console, Form, NoFields};
 
@@ -91,7 +92,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
         .get(format!("/api/v1/projects{}", query(&pairs)))
         .await?;
     let clients = client_options(&c, ("", "Any")).await?;
-    let names = client_names(&c, &clients, page.data.iter().map(|p| p.client_id)).await?;
+    let names = client_names(&c, page.data.iter().map(|p| p.client_id)).await?;
     let mut statuses = status_options();
     statuses.insert(0, (String::new(), "Any".to_owned()));
     let body = html! {

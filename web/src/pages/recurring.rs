@@ -4,8 +4,6 @@
 //! (`GET /recurring-invoices/{id}/preview`: dates and the API's totals),
 //! the edit form (`PATCH`), pause and resume.
 
-use std::collections::HashMap;
-
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
@@ -23,6 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
+use crate::names::client_names;
 use crate::pages::clients::{checkbox, input, next_link, parse_id, refusal};
 use crate::pages::invoices::{FinancePage, finance_nav};
 use crate::session::{Console, Form, NoFields};
@@ -109,21 +108,6 @@ fn some(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Client names of `ids`, one read per client.
-async fn client_names(
-    c: &Console,
-    ids: Vec<ClientId>,
-) -> Result<HashMap<ClientId, String>, ApiFailure> {
-    let mut names = HashMap::new();
-    for id in ids {
-        if let std::collections::hash_map::Entry::Vacant(e) = names.entry(id) {
-            let cl: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
-            e.insert(cl.name);
-        }
-    }
-    Ok(names)
-}
-
 // ---------------------------------------------------------------- list
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,7 +126,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
         .api
         .get(format!("/api/v1/recurring-invoices{}", query(&pairs)))
         .await?;
-    let names = client_names(&c, page.data.iter().map(|t| t.client_id).collect()).await?;
+    let names = client_names(&c, page.data.iter().map(|t| t.client_id)).await?;
     let new_href = format!(
         "/console/recurring/new{}",
         query(&[("client_id", &p.client_id)])

@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{Section, csrf_field, field_problems};
+use crate::names::client_names;
 use crate::session::{Console, Form, NoFields, Upload};
 
 /// Where the console's script is served ([`script`]).
@@ -156,17 +157,6 @@ impl Names {
         })
     }
 
-    fn client(&self, id: Option<impl ToString>) -> Option<String> {
-        let id = id?.to_string();
-        Some(
-            self.clients
-                .iter()
-                .find(|cl| cl.id.to_string() == id)
-                .map(|cl| cl.name.clone())
-                .unwrap_or_else(|| "(another client)".to_owned()),
-        )
-    }
-
     fn user(&self, id: Option<UserId>) -> Option<String> {
         let id = id?;
         if id == self.me.id {
@@ -211,6 +201,7 @@ async fn queue_page(
         c.api.get::<Vec<TicketView>>("/api/v1/tickets/views"),
     );
     let (page, names, views) = (page?, names?, views?);
+    let clients = client_names(&c, page.data.iter().filter_map(|t| t.client_id)).await?;
     let notice = match (value_of(pairs, "changed"), value_of(pairs, "did")) {
         ("", _) => None,
         (n, "assign") => Some(format!("{n} ticket(s) assigned.")),
@@ -249,7 +240,7 @@ async fn queue_page(
                                 aria-label={ "Select ticket " (t.number) }; }
                             td.n { (t.number) }
                             td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
-                            td { (names.client(t.client_id).unwrap_or_default()) }
+                            td { (t.client_id.and_then(|cl| clients.get(&cl)).map(String::as_str).unwrap_or_default()) }
                             td { (label(t.status.as_str())) }
                             td { (label(t.priority.as_str())) }
                             td { @match names.user(t.assignee_id) {

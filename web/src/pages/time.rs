@@ -23,7 +23,8 @@ use serde_json::{Map, Value, json};
 
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
-use crate::pages::assets::{client_names, client_options, select, some, user_names};
+use crate::names::client_names;
+use crate::pages::assets::{client_options, select, some, user_names};
 use crate::pages::clients::{checkbox, input, next_link, parse_id, refusal};
 use crate::session::{Console, Form, NoFields};
 
@@ -216,7 +217,6 @@ async fn time_page(
         (page?, running?, users?, clients?, targets?);
     let names = client_names(
         &c,
-        &clients,
         page.data
             .iter()
             .chain(&running.data)
