@@ -11,6 +11,7 @@ mod billing;
 mod enqueue;
 mod mailboxes;
 mod users;
+mod views;
 
 use crate::common::{Proc, TestApp, eventually, redis_url};
 use crate::redis_cluster::RedisCluster;
