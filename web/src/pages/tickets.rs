@@ -1,6 +1,7 @@
 //! `/console/tickets`: the queue (the API's list with its filters, 50 a
-//! page, bulk assign and bulk status), one ticket (header, SLA clocks,
-//! thread, history, time, and the forms that act on it) and a new ticket.
+//! page, bulk assign and bulk status), one ticket (header with the linked
+//! asset and project, SLA clocks counting down, thread, history, time and a
+//! timer, and the forms that act on it) and a new ticket.
 //!
 //! Filters are the API's own query parameters, in the page's URL, so a
 //! filtered queue is a bookmarkable link; saved views (the API's
@@ -35,6 +36,7 @@ use serde_json::{Value, json};
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::fmt::{duration, label, minutes_until};
 use crate::layout::{Section, csrf_field, field_problems};
+use crate::pages::assets::some;
 use crate::session::{Console, Form, NoFields, Upload};
 
 /// Where the console's script is served ([`script`]).
@@ -1297,10 +1299,8 @@ pub async fn set_asset(
     Form(f): Form<AssetFields>,
 ) -> Result<Response, ApiFailure> {
     let id = ticket_id(&id)?;
-    let asset = f.asset_id.trim();
-    let asset = (!asset.is_empty()).then_some(asset);
     let path = format!("/api/v1/tickets/{id}");
-    let body = json!({ "asset_id": asset });
+    let body = json!({ "asset_id": some(&f.asset_id) });
     Ok(act(c, id, "asset", HashMap::new(), Method::PATCH, path, body).await)
 }
 
@@ -1318,18 +1318,20 @@ pub async fn set_project(
     Form(f): Form<ProjectFields>,
 ) -> Result<Response, ApiFailure> {
     let id = ticket_id(&id)?;
-    let chosen = f.project_id.trim();
-    let (method, project) = if chosen.is_empty() {
-        let t: Ticket = c.api.get(format!("/api/v1/tickets/{id}")).await?;
-        match t.project_id {
-            Some(p) => (Method::DELETE, p),
-            None => return Ok(see_other(&format!("/console/tickets/{id}"))),
+    let (method, project) = match some(&f.project_id) {
+        None => {
+            let t: Ticket = c.api.get(format!("/api/v1/tickets/{id}")).await?;
+            match t.project_id {
+                Some(p) => (Method::DELETE, p),
+                None => return Ok(see_other(&format!("/console/tickets/{id}"))),
+            }
         }
-    } else {
-        let p: ProjectId = chosen
-            .parse()
-            .map_err(|_| ApiFailure::not_found("project"))?;
-        (Method::PUT, p)
+        Some(chosen) => {
+            let p: ProjectId = chosen
+                .parse()
+                .map_err(|_| ApiFailure::not_found("project"))?;
+            (Method::PUT, p)
+        }
     };
     let path = format!("/api/v1/projects/{project}/tickets/{id}");
     Ok(act(c, id, "project", HashMap::new(), method, path, json!({})).await)
