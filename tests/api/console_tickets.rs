@@ -358,13 +358,16 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
         "tags-form",
         "message-form",
         "time-form",
+        "asset-form",
+        "project-form",
+        "timer-form",
     ] {
         assert!(p.has_id(form), "{form}");
     }
     assert_eq!(
         p.html.matches("name=\"csrf\"").count(),
-        8,
-        "six forms and the frame's two"
+        11,
+        "nine forms and the frame's two"
     );
 
     // The attachment, through the console.

@@ -15,6 +15,7 @@ mod console_finance;
 mod console_invoices;
 mod console_journey;
 mod console_settings;
+mod console_ticket_page;
 mod console_tickets;
 mod console_work;
 mod documents;

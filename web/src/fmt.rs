@@ -103,6 +103,31 @@ pub fn relative(now: DateTime<Utc>, t: DateTime<Utc>) -> String {
     }
 }
 
+/// A length of time in minutes as people read it: "35 min",
+/// "1 h 05 min", and from two days on "3 d 04 h". Time entries, timers and
+/// SLA clocks all say it this way (the console's script too, in
+/// `static/app.js`'s `duration`).
+pub fn duration(minutes: i64) -> String {
+    let m = minutes.max(0);
+    match m {
+        0..=59 => format!("{m} min"),
+        60..=2_879 => format!("{} h {:02} min", m / 60, m % 60),
+        _ => format!("{} d {:02} h", m / 1_440, m % 1_440 / 60),
+    }
+}
+
+/// Whole minutes from `from` to `to`: ahead rounded up (a deadline 20 s
+/// away is "1 min" away); reached or behind negative, rounded down but at
+/// least one (a deadline passed 20 s ago is "1 min" past).
+pub fn minutes_until(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    let secs = (to - from).num_seconds();
+    if secs > 0 {
+        (secs + 59) / 60
+    } else {
+        -(-secs / 60).max(1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +161,25 @@ mod tests {
         assert_eq!(label("waiting_on_client"), "Waiting on client");
         assert_eq!(label("new"), "New");
         assert_eq!(label(""), "");
+    }
+
+    #[test]
+    fn lengths_of_time_read_as_words() {
+        assert_eq!(duration(0), "0 min");
+        assert_eq!(duration(35), "35 min");
+        assert_eq!(duration(80), "1 h 20 min");
+        assert_eq!(duration(65), "1 h 05 min");
+        assert_eq!(duration(1_440), "24 h 00 min");
+        assert_eq!(duration(2_880 + 4 * 60 + 59), "2 d 04 h");
+        assert_eq!(duration(-5), "0 min");
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let s = chrono::Duration::seconds;
+        assert_eq!(minutes_until(now, now + s(20)), 1);
+        assert_eq!(minutes_until(now, now + s(4_800)), 80);
+        assert_eq!(minutes_until(now, now - s(2_100)), -35);
+        assert_eq!(minutes_until(now, now - s(61)), -1);
+        assert_eq!(minutes_until(now, now - s(20)), -1);
+        assert_eq!(minutes_until(now, now), -1);
     }
 
     #[test]

@@ -492,6 +492,24 @@ pub fn console_routes() -> Router<WebState> {
         )
         // end work pages
         .route("/console/{*rest}", any(not_found))
+        // --- ticket-page ---
+        .route(
+            "/console/tickets/{id}/asset",
+            post(pages::tickets::set_asset),
+        )
+        .route(
+            "/console/tickets/{id}/project",
+            post(pages::tickets::set_project),
+        )
+        .route(
+            "/console/tickets/{id}/timer",
+            post(pages::tickets::start_timer),
+        )
+        .route(
+            "/console/tickets/{id}/timer/{entry}/stop",
+            post(pages::tickets::stop_timer),
+        )
+    // --- end ticket-page ---
 }
 
 /// The whole site: the console under `/console`, and every other path

@@ -1,8 +1,9 @@
 // The console's one script, served from /console/static/app.js under the
-// pages' CSP (script-src 'self'). Everything works without it; it only
-// adds keys to the ticket queue: j and k move to the next and previous
-// ticket (focusing its subject link), Enter opens it (the link's own
-// behaviour). Keys typed in a form field are left alone.
+// pages' CSP (script-src 'self'). Everything works without it. It adds
+// keys to the ticket queue: j and k move to the next and previous ticket
+// (focusing its subject link), Enter opens it (the link's own behaviour);
+// keys typed in a form field are left alone. And on the ticket page it keeps
+// the SLA countdowns and the timer current (the part further down).
 (function () {
   "use strict";
   var rows = Array.prototype.slice.call(
@@ -41,4 +42,75 @@
       e.preventDefault();
     }
   });
+})();
+
+// ---- ticket page: SLA countdowns and the running timer ----
+// The page says, by the server's clock at load, how long until (or since)
+// each SLA deadline (<time class="countdown" datetime=...>) and how long the
+// user's timer has run (<time class="elapsed" datetime=...>). Here the words
+// follow the browser's clock: countdowns every 30 s (a deadline that passes
+// turns its state word to "Breached"), the timer every second. duration()
+// says a length as web/src/fmt.rs's duration does.
+(function () {
+  "use strict";
+  var countdowns = Array.prototype.slice.call(
+    document.querySelectorAll("time.countdown[datetime]")
+  );
+  var timers = Array.prototype.slice.call(
+    document.querySelectorAll("time.elapsed[datetime]")
+  );
+  if (!countdowns.length && !timers.length) {
+    return;
+  }
+  function pad(n) {
+    return n < 10 ? "0" + n : String(n);
+  }
+  function duration(minutes) {
+    var m = Math.max(0, minutes);
+    if (m < 60) {
+      return m + " min";
+    }
+    if (m < 2880) {
+      return Math.floor(m / 60) + " h " + pad(m % 60) + " min";
+    }
+    return Math.floor(m / 1440) + " d " + pad(Math.floor((m % 1440) / 60)) + " h";
+  }
+  function refreshCountdowns() {
+    var now = Date.now();
+    countdowns.forEach(function (el) {
+      var due = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(due)) {
+        return;
+      }
+      var secs = Math.floor((due - now) / 1000);
+      if (secs > 0) {
+        el.textContent = "due in " + duration(Math.ceil(secs / 60));
+        return;
+      }
+      el.textContent = "overdue by " + duration(Math.max(1, Math.floor(-secs / 60)));
+      var clock = el.closest(".clock");
+      var word = clock && clock.querySelector("[data-sla-word]");
+      if (word && word.textContent !== "Breached") {
+        word.textContent = "Breached";
+        word.className = "sla bad";
+      }
+    });
+  }
+  function refreshTimers() {
+    var now = Date.now();
+    timers.forEach(function (el) {
+      var since = Date.parse(el.getAttribute("datetime"));
+      if (!isNaN(since)) {
+        el.textContent = duration(Math.floor((now - since) / 60000));
+      }
+    });
+  }
+  if (countdowns.length) {
+    refreshCountdowns();
+    window.setInterval(refreshCountdowns, 30000);
+  }
+  if (timers.length) {
+    refreshTimers();
+    window.setInterval(refreshTimers, 1000);
+  }
 })();

@@ -1,6 +1,7 @@
 //! `/console/tickets`: the queue (the API's list with its filters, 50 a
-//! page, bulk assign and bulk status), one ticket (header, SLA clocks,
-//! thread, history, time, and the forms that act on it) and a new ticket.
+//! page, bulk assign and bulk status), one ticket (header with the linked
+//! asset and project, SLA clocks counting down, thread, history, time and a
+//! timer, and the forms that act on it) and a new ticket.
 //!
 //! Filters are the API's own query parameters, in the page's URL, so a
 //! filtered queue is a bookmarkable link; saved views (the API's
@@ -16,7 +17,9 @@ use nestogy_api::admin::session::see_other;
 use nestogy_domain::customers::clients::Client;
 use nestogy_domain::customers::contacts::Contact;
 use nestogy_domain::identity::users::{StaffMember, User};
+use nestogy_domain::inventory::assets::Asset;
 use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::service_desk::projects::Project;
 use nestogy_domain::service_desk::sla::SlaEvent;
 use nestogy_domain::service_desk::sla_clock::SlaState;
 use nestogy_domain::service_desk::ticket_views::TicketView;
@@ -24,14 +27,17 @@ use nestogy_domain::service_desk::tickets::{
     MessageKind, Priority, StatusChange, Ticket, TicketMessage, TicketStatus,
 };
 use nestogy_domain::service_desk::time_entries::TimeEntry;
-use nestogy_domain::{AttachmentId, TicketId, TicketViewId, UserId};
+use nestogy_domain::{
+    AssetId, AttachmentId, ProjectId, TicketId, TicketViewId, TimeEntryId, UserId,
+};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::api_client::{ApiBody, ApiFailure, query};
-use crate::fmt::label;
+use crate::fmt::{duration, label, minutes_until};
 use crate::layout::{Section, csrf_field, field_problems};
 use crate::names::client_names;
+use crate::pages::assets::some;
 use crate::session::{Console, Form, NoFields, Upload};
 
 /// Where the console's script is served ([`script`]).
@@ -531,7 +537,8 @@ async fn ticket_page(
 ) -> Result<Response, ApiFailure> {
     let t: Ticket = c.api.get(format!("/api/v1/tickets/{id}")).await?;
     let tid = id.to_string();
-    let (messages, history, time, names) = tokio::join!(
+    let client_id = t.client_id.map(|cl| cl.to_string()).unwrap_or_default();
+    let (messages, history, time, names, links) = tokio::join!(
         c.api
             .get::<Vec<TicketMessage>>(format!("/api/v1/tickets/{id}/messages")),
         c.api
@@ -541,8 +548,13 @@ async fn ticket_page(
             query(&[("ticket_id", tid.as_str()), ("limit", "200")])
         )),
         Names::load(&c),
+        Links::load(&c, &client_id),
     );
-    let (messages, history, time, names) = (messages?, history?, time?, names?);
+    let (messages, history, time, names, links) = (messages?, history?, time?, names?, links?);
+    // The signed-in user's timer on this ticket, if it runs.
+    let running = time
+        .as_ref()
+        .and_then(|p| p.data.iter().find(|e| e.running && e.user_id == c.user.id));
     // The ticket's own client and contact, by id (a deleted one: none).
     let client = match t.client_id {
         Some(cl) => gone(
@@ -589,8 +601,10 @@ async fn ticket_page(
                 dt { "Priority" } dd #priority { (label(t.priority.as_str())) }
                 dt { "Assignee" } dd #assignee { (names.user(t.assignee_id).unwrap_or_else(|| "unassigned".into())) }
                 dt { "Tags" } dd #tags { @if t.tags.is_empty() { span.muted { "none" } } @else { (t.tags.join(", ")) } }
-                dt { "Response due" } dd #response-due { (clock(&c, t.sla.response_due, t.sla.response_state, t.first_response_at)) }
-                dt { "Resolution due" } dd #resolution-due { (clock(&c, t.sla.resolution_due, t.sla.resolution_state, t.resolved_at)) }
+                dt { "Asset" } dd #asset { (links.asset_cell(&c, t.asset_id.map(AssetId::from))) }
+                dt { "Project" } dd #project { (links.project_cell(t.project_id)) }
+                dt { "Response" } dd #response-due { (clock(&c, &t, t.sla.response_due, t.sla.response_state, t.first_response_at)) }
+                dt { "Resolution" } dd #resolution-due { (clock(&c, &t, t.sla.resolution_due, t.sla.resolution_state, t.resolved_at)) }
                 dt { "Opened" } dd { (c.fmt.datetime(t.created_at)) }
             }
         }
@@ -599,6 +613,8 @@ async fn ticket_page(
             (priority_form(&c, &base, &t, problem_of("priority")))
             (assign_form(&c, &base, &t, &names, problem_of("assign")))
             (tags_form(&c, &base, &t, problem_of("tags"), &typed("tags", "tags")))
+            (asset_form(&c, &base, &t, &links, problem_of("asset")))
+            (project_form(&c, &base, &t, &links, problem_of("project")))
         }
         section #thread aria-labelledby="thread-title" {
             h2 #thread-title { "Conversation" }
@@ -607,8 +623,12 @@ async fn ticket_page(
             }
         }
         (message_form(&c, &base, problem_of("message"), &typed("message", "body"), &typed("message", "kind")))
+        @if time.is_some() {
+            (timer_block(&c, &base, &t, running, problem_of("timer"), &typed("timer", "description")))
+        }
         (time_block(&c, &base, time.as_ref(), &names, problem_of("time"), &typed("time", "minutes"), &typed("time", "description")))
         (history_block(&c, &history, &names))
+        script src=(SCRIPT_PATH) defer {}
     };
     Ok(c.page_with(status, Some(Section::Tickets), &title, body))
 }
@@ -621,25 +641,236 @@ fn gone<T>(r: Result<Option<T>, ApiFailure>) -> Result<Option<T>, ApiFailure> {
     }
 }
 
+/// The assets of the ticket's client and the projects a ticket can be
+/// linked to (the client's, or any without a client): the two lists the
+/// asset and project forms offer, and where the header finds the linked
+/// ones' names. `None` where the user may not read them.
+struct Links {
+    assets: Option<Vec<Asset>>,
+    projects: Option<Vec<Project>>,
+}
+
+impl Links {
+    /// Two API reads; the assets only for a ticket with a client (an
+    /// asset is always a client's).
+    async fn load(c: &Console, client_id: &str) -> Result<Self, ApiFailure> {
+        let assets = async {
+            if client_id.is_empty() {
+                return Ok(Some(Vec::new()));
+            }
+            let path = format!(
+                "/api/v1/assets{}",
+                query(&[("client_id", client_id), ("limit", "200")])
+            );
+            Ok::<_, ApiFailure>(
+                c.api
+                    .get_optional::<Page<Asset>>(path)
+                    .await?
+                    .map(|p| p.data),
+            )
+        };
+        let projects = c.api.get_optional::<Page<Project>>(format!(
+            "/api/v1/projects{}",
+            query(&[("client_id", client_id), ("limit", "200")])
+        ));
+        let (assets, projects) = tokio::join!(assets, projects);
+        Ok(Links {
+            assets: assets?,
+            projects: projects?.map(|p| p.data),
+        })
+    }
+
+    fn asset(&self, id: Option<AssetId>) -> Option<&Asset> {
+        let id = id?;
+        self.assets.as_ref()?.iter().find(|a| a.id == id)
+    }
+
+    fn project(&self, id: Option<ProjectId>) -> Option<&Project> {
+        let id = id?;
+        self.projects.as_ref()?.iter().find(|p| p.id == id)
+    }
+
+    /// The linked asset with its warranty's end, a link to its page.
+    fn asset_cell(&self, c: &Console, id: Option<AssetId>) -> Markup {
+        html! {
+            @match (id, self.asset(id)) {
+                (None, _) => { span.muted { "none" } }
+                (Some(id), None) => { a href={ "/console/assets/" (id) } { "an asset" } }
+                (Some(_), Some(a)) => {
+                    a href={ "/console/assets/" (a.id) } { (a.name) }
+                    " · "
+                    @match a.warranty_expires {
+                        None => { span.muted { "no warranty date" } }
+                        Some(w) if w < c.fmt.today(c.now) => {
+                            span.warn #warranty { "warranty ended " (c.fmt.date(w)) }
+                        }
+                        Some(w) => { span #warranty { "warranty until " (c.fmt.date(w)) } }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The linked project, a link to its page, with its status.
+    fn project_cell(&self, id: Option<ProjectId>) -> Markup {
+        html! {
+            @match (id, self.project(id)) {
+                (None, _) => { span.muted { "none" } }
+                (Some(id), None) => { a href={ "/console/projects/" (id) } { "a project" } }
+                (Some(_), Some(p)) => {
+                    a href={ "/console/projects/" (p.id) } { (p.name) }
+                    " " span.muted { "(" (label(p.status.as_str())) ")" }
+                }
+            }
+        }
+    }
+}
+
+/// The asset select: none, or one of the ticket's client's assets (a
+/// ticket without a client has none to offer).
+fn asset_form(
+    c: &Console,
+    base: &str,
+    t: &Ticket,
+    links: &Links,
+    p: Option<&FormProblem>,
+) -> Markup {
+    let current = t.asset_id.map(|a| a.to_string()).unwrap_or_default();
+    html! {
+        @if let (Some(assets), Some(_)) = (&links.assets, t.client_id) {
+            form.stack #asset-form method="post" action={ (base) "/asset" } {
+                (csrf_field(c.csrf()))
+                (problem_block(p))
+                label for="asset-select" { "Asset" }
+                select #asset-select name="asset_id" {
+                    option value="" { "none" }
+                    @for a in assets {
+                        option value=(a.id) selected[a.id.to_string() == current] { (a.name) }
+                    }
+                }
+                button type="submit" { "Change asset" }
+            }
+        }
+    }
+}
+
+/// The project select: none, or one of the open projects of the ticket's
+/// client (any client's for a ticket without one); the linked project is
+/// offered even when it is no longer open.
+fn project_form(
+    c: &Console,
+    base: &str,
+    t: &Ticket,
+    links: &Links,
+    p: Option<&FormProblem>,
+) -> Markup {
+    use nestogy_domain::service_desk::projects::ProjectStatus;
+    html! {
+        @if let Some(projects) = &links.projects {
+            form.stack #project-form method="post" action={ (base) "/project" } {
+                (csrf_field(c.csrf()))
+                (problem_block(p))
+                label for="project-select" { "Project" }
+                select #project-select name="project_id" {
+                    option value="" { "none" }
+                    @for pr in projects.iter().filter(|pr| {
+                        Some(pr.id) == t.project_id
+                            || !matches!(pr.status, ProjectStatus::Done | ProjectStatus::Cancelled)
+                    }) {
+                        option value=(pr.id) selected[Some(pr.id) == t.project_id] { (pr.name) }
+                    }
+                }
+                button type="submit" { "Change project" }
+            }
+        }
+    }
+}
+
+/// The user's timer on this ticket: how long it has run (the script ticks
+/// it) and its stop button; or the form that starts one.
+fn timer_block(
+    c: &Console,
+    base: &str,
+    t: &Ticket,
+    running: Option<&TimeEntry>,
+    p: Option<&FormProblem>,
+    description: &str,
+) -> Markup {
+    html! {
+        section.card #timer aria-labelledby="timer-title" {
+            h2 #timer-title { "Timer" }
+            (problem_block(p))
+            @match running {
+                Some(e) => {
+                    p #timer-running role="status" {
+                        "Your timer is running: "
+                        @if let Some(s) = e.started_at {
+                            strong { time.elapsed datetime=(s.to_rfc3339()) { (duration((c.now - s).num_minutes())) } }
+                            " since " (c.fmt.datetime(s))
+                        }
+                        " — " (e.description)
+                    }
+                    (crate::layout::post_button(&format!("{base}/timer/{}/stop", e.id), c.csrf(), "stop-timer", "Stop timer"))
+                }
+                None => {
+                    form.stack #timer-form method="post" action={ (base) "/timer" } {
+                        (csrf_field(c.csrf()))
+                        label for="timer-description" { "What you are doing" }
+                        input #timer-description type="text" name="description" value=(description) required;
+                        label for="timer-billable" {
+                            input #timer-billable type="checkbox" name="billable" value="true" checked[t.client_id.is_some()];
+                            " Billable"
+                        }
+                        button #start-timer type="submit" { "Start timer" }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One SLA target in words: its due time, then "Met", or while it runs
+/// the state ("On time", "Due soon", "Breached") and the time left or
+/// past ("due in 1 h 20 min", "overdue by 35 min") by the app's clock. The
+/// `<time class="countdown">` carries the deadline: the script refreshes
+/// its words every 30 s.
 fn clock(
     c: &Console,
+    t: &Ticket,
     due: Option<chrono::DateTime<chrono::Utc>>,
     state: Option<SlaState>,
     met: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Markup {
-    let (class, text) = match state {
-        Some(SlaState::Breached) => ("bad", "breached"),
-        Some(SlaState::Warning) => ("warn", "due soon"),
-        Some(SlaState::Ok) => ("ok", "on time"),
-        None => ("muted", ""),
+    let Some(due) = due else {
+        return html! { span.muted { "no SLA" } };
     };
+    let left = minutes_until(c.now, due);
     html! {
-        @match due {
-            None => { span.muted { "no SLA" } }
-            Some(d) => {
-                (c.fmt.datetime(d)) " "
-                span class={ "sla " (class) } { (text) }
-                @if let Some(m) = met { span.muted { " (met " (c.fmt.datetime(m)) ")" } }
+        span.muted { "due " (c.fmt.datetime(due)) } " · "
+        @match met {
+            Some(m) if m <= due => {
+                span.sla.ok { "Met" } span.muted { " (" (c.fmt.datetime(m)) ")" }
+            }
+            Some(m) => {
+                span.sla.bad { "Breached" } span.muted { " (met late, " (c.fmt.datetime(m)) ")" }
+            }
+            None if t.status.is_done() => {
+                @if state == Some(SlaState::Breached) { span.sla.bad { "Breached" } }
+                @else { span.muted { "Stopped (" (label(t.status.as_str())) ")" } }
+            }
+            None => {
+                span.clock {
+                    @if left > 0 {
+                        @let (class, word) = if state == Some(SlaState::Warning) { ("warn", "Due soon") } else { ("ok", "On time") };
+                        span class={ "sla " (class) } data-sla-word { (word) }
+                        " — "
+                        time.countdown datetime=(due.to_rfc3339()) { "due in " (duration(left)) }
+                    } @else {
+                        span.sla.bad data-sla-word { "Breached" }
+                        " — "
+                        time.countdown datetime=(due.to_rfc3339()) { "overdue by " (duration(-left)) }
+                    }
+                }
             }
         }
     }
@@ -1045,6 +1276,109 @@ pub async fn log_time(
     Ok(act(c, id, "time", typed, Method::POST, path, body).await)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetFields {
+    asset_id: String,
+}
+
+/// `POST /console/tickets/{id}/asset`: the ticket's asset changed (or
+/// none); the API checks it is the ticket's client's.
+pub async fn set_asset(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<AssetFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let path = format!("/api/v1/tickets/{id}");
+    let body = json!({ "asset_id": some(&f.asset_id) });
+    Ok(act(c, id, "asset", HashMap::new(), Method::PATCH, path, body).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFields {
+    project_id: String,
+}
+
+/// `POST /console/tickets/{id}/project`: the ticket linked to a project
+/// (`PUT /projects/{p}/tickets/{id}`), or unlinked from its own (`DELETE`).
+pub async fn set_project(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<ProjectFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let (method, project) = match some(&f.project_id) {
+        None => {
+            let t: Ticket = c.api.get(format!("/api/v1/tickets/{id}")).await?;
+            match t.project_id {
+                Some(p) => (Method::DELETE, p),
+                None => return Ok(see_other(&format!("/console/tickets/{id}"))),
+            }
+        }
+        Some(chosen) => {
+            let p: ProjectId = chosen
+                .parse()
+                .map_err(|_| ApiFailure::not_found("project"))?;
+            (Method::PUT, p)
+        }
+    };
+    let path = format!("/api/v1/projects/{project}/tickets/{id}");
+    Ok(act(c, id, "project", HashMap::new(), method, path, json!({})).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimerFields {
+    description: String,
+    billable: Option<String>,
+}
+
+/// `POST /console/tickets/{id}/timer`: a timer started now on the ticket
+/// (a time entry with a start and no end); one per user, else the API's
+/// 409 beside the form.
+pub async fn start_timer(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<TimerFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let body = json!({
+        "ticket_id": id,
+        "started_at": c.now,
+        "description": f.description,
+        "billable": f.billable.as_deref() == Some("true"),
+    });
+    let typed = HashMap::from([("description", f.description)]);
+    let path = "/api/v1/time-entries".to_owned();
+    Ok(act(c, id, "timer", typed, Method::POST, path, body).await)
+}
+
+/// `POST /console/tickets/{id}/timer/{entry}/stop`: the timer stopped; its
+/// entry joins the ticket's time.
+pub async fn stop_timer(
+    c: Console,
+    Path((id, entry)): Path<(String, String)>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let entry: TimeEntryId = entry
+        .parse()
+        .map_err(|_| ApiFailure::not_found("time entry"))?;
+    let path = format!("/api/v1/time-entries/{entry}/stop");
+    Ok(act(
+        c,
+        id,
+        "timer",
+        HashMap::new(),
+        Method::POST,
+        path,
+        json!({}),
+    )
+    .await)
+}
+
 /// `GET /console/tickets/{id}/attachments/{attachment_id}`: the API's
 /// download, passed on with its type, length and disposition.
 pub async fn attachment(
@@ -1186,7 +1520,8 @@ pub async fn create_ticket(
 // ---- the script ----
 
 /// `GET /console/static/app.js`: the queue's keyboard navigation (j, k,
-/// Enter), a first-party file the pages' CSP (`script-src 'self'`) allows.
+/// Enter) and the ticket page's ticking SLA countdowns and timer, a
+/// first-party file the pages' CSP (`script-src 'self'`) allows.
 pub async fn script() -> Response {
     let mut r = include_str!("../../static/app.js").into_response();
     let h = r.headers_mut();

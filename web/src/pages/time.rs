@@ -22,6 +22,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api_client::{ApiFailure, query};
+use crate::fmt::duration;
 use crate::layout::{self, Section};
 use crate::names::client_names;
 use crate::pages::assets::{client_options, select, some, user_names};
@@ -30,15 +31,6 @@ use crate::session::{Console, Form, NoFields};
 
 /// The statuses of a ticket someone still has to work on.
 const OPEN_TICKETS: &str = "new,open,in_progress,waiting_on_client";
-
-/// Minutes as "1 h 05 min".
-fn duration(minutes: i64) -> String {
-    if minutes < 60 {
-        format!("{minutes} min")
-    } else {
-        format!("{} h {:02} min", minutes / 60, minutes % 60)
-    }
-}
 
 // ---------------------------------------------------------------- list
 
