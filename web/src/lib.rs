@@ -33,6 +33,7 @@
 //!   stylesheet under a strict CSP), [`layout::csrf_field`], error pages.
 //! - [`fmt`]: money, dates and times in the company's locale and zone.
 //! - [`pages`]: one module per page or group of pages.
+//! - [`picker`]: the one client picker of every form that chooses a client.
 //!
 //! # How to add a page
 //! 1. A module under `pages/` (say `pages/tickets.rs`), registered in
@@ -62,6 +63,7 @@ pub mod api_client;
 pub mod fmt;
 pub mod layout;
 pub mod pages;
+pub mod picker;
 pub mod session;
 
 use std::time::Duration;
@@ -490,6 +492,21 @@ pub fn console_routes() -> Router<WebState> {
         )
         // end work pages
         .route("/console/{*rest}", any(not_found))
+        // --- client-page ---
+        .route(
+            "/console/clients/{id}/networks",
+            post(pages::clients::add_network),
+        )
+        .route(
+            "/console/clients/{id}/networks/{network_id}",
+            get(pages::clients::network).post(pages::clients::update_network),
+        )
+        .route(
+            "/console/clients/{id}/networks/{network_id}/delete",
+            post(pages::clients::delete_network),
+        )
+        .route("/console/clients/options", get(picker::options))
+    // --- end client-page ---
 }
 
 /// The whole site: the console under `/console`, and every other path

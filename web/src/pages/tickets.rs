@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{Section, csrf_field, field_problems};
+use crate::picker::{self, ClientPicker, SEARCH_FIELD, Spec};
 use crate::session::{Console, Form, NoFields, Upload};
 
 /// Where the console's script is served ([`script`]).
@@ -205,12 +206,13 @@ async fn queue_page(
 ) -> Result<Response, ApiFailure> {
     let filters = Filters::read(pairs);
     let cursor = value_of(pairs, "cursor");
-    let (page, names, views) = tokio::join!(
+    let (page, names, views, clients) = tokio::join!(
         c.api.get::<Page<Ticket>>(filters.api_path(cursor)),
         Names::load(&c),
         c.api.get::<Vec<TicketView>>("/api/v1/tickets/views"),
+        ClientPicker::load(&c, value_of(pairs, SEARCH_FIELD), &filters.client_id),
     );
-    let (page, names, views) = (page?, names?, views?);
+    let (page, names, views, clients) = (page?, names?, views?, clients?);
     let notice = match (value_of(pairs, "changed"), value_of(pairs, "did")) {
         ("", _) => None,
         (n, "assign") => Some(format!("{n} ticket(s) assigned.")),
@@ -226,7 +228,7 @@ async fn queue_page(
     let body = html! {
         h1 { "Tickets " span.muted { "(" (page.total) @if !page.total_exact { "+" } ")" } }
         p { a #new-ticket href="/console/tickets/new" { "New ticket" } }
-        (filter_form(&filters, &names))
+        (filter_form(&filters, &names, &clients))
         (views_block(&c, &views, &filters))
         @if let Some(n) = notice { p.notice #bulk-result role="status" { (n) } }
         @if let Some(f) = &problem {
@@ -286,7 +288,7 @@ async fn queue_page(
     Ok(c.page_with(status, Some(Section::Tickets), "Tickets", body))
 }
 
-fn filter_form(f: &Filters, names: &Names) -> Markup {
+fn filter_form(f: &Filters, names: &Names, clients: &ClientPicker) -> Markup {
     let sel = |a: &str, b: &str| a == b;
     html! {
         form.inline #filters method="get" action="/console/tickets" {
@@ -308,13 +310,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
                     option value=(p.as_str()) selected[sel(&f.priority, p.as_str())] { (label(p.as_str())) }
                 }
             }
-            label for="f-client" { "Client" }
-            select #f-client name="client_id" {
-                option value="" { "any" }
-                @for cl in &names.clients {
-                    option value=(cl.id) selected[f.client_id == cl.id.to_string()] { (cl.name) }
-                }
-            }
+            (clients.render(Spec::new("f-client", "any", "/console/tickets")))
             label for="f-assignee" { "Assignee" }
             select #f-assignee name="assignee_id" {
                 option value="" { "anyone" }
@@ -1104,26 +1100,30 @@ pub async fn attachment(
 // ---- a new ticket ----
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct NewTicketFields {
     client_id: String,
     subject: String,
     description: String,
     priority: String,
+    /// The client picker's search ([`ClientPicker`]).
+    client_q: String,
 }
 
-pub async fn new_ticket(c: Console) -> Result<Response, ApiFailure> {
-    let names = Names::load(&c).await?;
-    let f = NewTicketFields {
+/// `GET /console/tickets/new`, and again with the form's fields after the
+/// client picker's "Find".
+pub async fn new_ticket(c: Console, raw: RawQuery) -> Result<Response, ApiFailure> {
+    let f = picker::refill(&c, &raw)?.unwrap_or_else(|| NewTicketFields {
         priority: "medium".into(),
         ..Default::default()
-    };
-    Ok(new_ticket_page(&c, &names, &f, None))
+    });
+    let clients = ClientPicker::load(&c, &f.client_q, &f.client_id).await?;
+    Ok(new_ticket_page(&c, &clients, &f, None))
 }
 
 fn new_ticket_page(
     c: &Console,
-    names: &Names,
+    clients: &ClientPicker,
     f: &NewTicketFields,
     problem: Option<&ApiFailure>,
 ) -> Response {
@@ -1138,14 +1138,7 @@ fn new_ticket_page(
                 p.problem #problem role="alert" { (p.message) }
                 (field_problems(&p.fields))
             }
-            label for="nt-client" { "Client" }
-            select #nt-client name="client_id" {
-                option value="" { "none" }
-                @for cl in &names.clients {
-                    option value=(cl.id) selected[f.client_id == cl.id.to_string()] { (cl.name) }
-                }
-            }
-            @if let Some(m) = field("client_id") { p.field-problem { (m) } }
+            (clients.render(Spec::new("nt-client", "none", "/console/tickets/new").problem(problem)))
             label for="nt-subject" { "Subject" }
             input #nt-subject type="text" name="subject" value=(f.subject) required;
             @if let Some(m) = field("subject") { p.field-problem { (m) } }
@@ -1185,8 +1178,8 @@ pub async fn create_ticket(
     {
         Ok(t) => Ok(see_other(&format!("/console/tickets/{}", t.id))),
         Err(p) if p.is_validation() => {
-            let names = Names::load(&c).await?;
-            Ok(new_ticket_page(&c, &names, &f, Some(&p)))
+            let clients = ClientPicker::load(&c, &f.client_q, &f.client_id).await?;
+            Ok(new_ticket_page(&c, &clients, &f, Some(&p)))
         }
         Err(p) => Err(p),
     }
