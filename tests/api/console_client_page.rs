@@ -7,8 +7,9 @@
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::common::TestApp;
+use crate::common::{PASSWORD, TestApp};
 use crate::console::{Page, admin_email, get, post, sign_in, user};
+use crate::webdriver::Browser;
 
 /// The markup of the element `id` on `page` up to the end of `tag`.
 fn element<'a>(page: &'a Page, id: &str, tag: &str) -> &'a str {
@@ -500,4 +501,47 @@ async fn console_client_picker_searches_past_200_clients() {
     let select = element(&small, "nt-client", "select");
     assert!(select.contains(&format!("value=\"{their_zebra}\"")));
     assert!(!select.contains(&zebra));
+}
+
+/// In a browser: typing in the picker's search fills its select with the
+/// matches (the script's `/console/clients/options`), and Enter in another
+/// field opens the ticket (the form's own button, not "Find").
+#[tokio::test]
+async fn console_client_picker_searches_as_one_types_in_a_real_browser() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Live Picker MSP").await;
+    sqlx::query(
+        "INSERT INTO clients (id, company_id, name, created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, 'Bulk client ' || lpad(i::text, 4, '0'), now(), now() \
+         FROM generate_series(1, 210) i",
+    )
+    .bind(t.id)
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let zebra = app.client(&t.admin, "Zebra Works").await;
+    let (base, stop) = crate::common::serve(app.web.clone()).await;
+
+    let b = Browser::start().await;
+    b.goto(&format!("{base}/console/login")).await;
+    b.type_into("#email", &admin_email("Live Picker MSP")).await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("#sign-in").await;
+    b.wait_for_text("h1", "Home").await;
+    b.goto(&format!("{base}/console/tickets/new")).await;
+    b.wait_for_text("h1", "New ticket").await;
+    b.type_into("#nt-client-q", "zebr").await;
+    b.wait_for_text("#nt-client", "Zebra Works").await;
+    b.click(&format!("#nt-client option[value=\"{zebra}\"]"))
+        .await;
+    b.keep_screenshot("console-client-picker.png").await;
+    b.type_into("#nt-subject", "Scanner offline").await;
+    b.press("\u{E007}").await;
+    b.wait_for_text("h1", "Scanner offline").await;
+    let list = app
+        .get(&format!("/api/v1/tickets?client_id={zebra}"), &t.admin)
+        .await;
+    assert_eq!(list.body["total"], 1, "{}", list.body);
+    b.quit().await;
+    let _ = stop.send(());
 }

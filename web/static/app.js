@@ -95,6 +95,29 @@ window.nestogyConsole = true;
       clearTimeout(timer);
       timer = setTimeout(ask, 250);
     });
+    // Without the script, Enter in any field of the form presses its first
+    // button, the picker's "Find". With it, Enter in the search asks at
+    // once and Enter elsewhere presses the form's own (last) button.
+    var form = input.form;
+    if (!form || !form.requestSubmit) {
+      return;
+    }
+    form.addEventListener("keydown", function (e) {
+      var t = e.target;
+      if (e.key !== "Enter" || !t || t.tagName !== "INPUT" || e.isComposing) {
+        return;
+      }
+      e.preventDefault();
+      if (t === input) {
+        clearTimeout(timer);
+        ask();
+        return;
+      }
+      var buttons = form.querySelectorAll("button[type=submit]:not([formmethod])");
+      if (buttons.length) {
+        form.requestSubmit(buttons[buttons.length - 1]);
+      }
+    });
   });
 })();
 }

@@ -1,8 +1,11 @@
 //! `/console/clients`: the client list (search, archive filter, cursor
 //! pages), the new-client form, and one client's page: its details and
 //! edit form, contacts and locations with their add forms, open tickets,
-//! and, for those the API lets read billing, invoices, payments, credit and
-//! the statement (its PDF through [`statement_pdf`]).
+//! networks (a page at a time, with add, an edit page and delete) and the
+//! first assets for those who read assets, quotes, invoices, payments,
+//! credit and the statement (its PDF through [`statement_pdf`]) for those
+//! the API lets read billing. Every block is one LIMITed API call, all made
+//! at once; a block the role may not read (403) is left out.
 
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode, header};
