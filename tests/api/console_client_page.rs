@@ -340,6 +340,21 @@ async fn console_client_page_adds_edits_and_deletes_networks() {
     assert_eq!(list.body["total"], 0, "{}", list.body);
 }
 
+/// `n` clients "Bulk client 0001", ... of the tenant `company`, in one
+/// statement.
+async fn bulk_clients(app: &TestApp, company: nestogy_domain::TenantId, n: i64) {
+    sqlx::query(
+        "INSERT INTO clients (id, company_id, name, created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, 'Bulk client ' || lpad(i::text, 4, '0'), now(), now() \
+         FROM generate_series(1, $2) i",
+    )
+    .bind(company)
+    .bind(n)
+    .execute(&app.owner)
+    .await
+    .unwrap();
+}
+
 /// The `<option>`s of the select `id` on `page`.
 fn options(page: &Page, id: &str) -> usize {
     element(page, id, "select").matches("<option").count()
@@ -350,15 +365,7 @@ async fn console_client_picker_searches_past_200_clients() {
     let app = TestApp::new().await;
     let t = app.tenant("Picker MSP").await;
     let other = app.tenant("Other Picker MSP").await;
-    sqlx::query(
-        "INSERT INTO clients (id, company_id, name, created_at, updated_at) \
-         SELECT gen_random_uuid(), $1, 'Bulk client ' || lpad(i::text, 4, '0'), now(), now() \
-         FROM generate_series(1, 250) i",
-    )
-    .bind(t.id)
-    .execute(&app.owner)
-    .await
-    .unwrap();
+    bulk_clients(&app, t.id, 250).await;
     let zebra = app.client(&t.admin, "Zebra Works").await;
     let their_zebra = app.client(&other.admin, "Zebra Works").await;
     let s = sign_in(&app, &admin_email("Picker MSP")).await;
@@ -374,6 +381,23 @@ async fn console_client_picker_searches_past_200_clients() {
     assert!(options(&form, "nt-client") < 5);
     assert!(!form.html.contains("Bulk client 0001"));
     assert!(form.html.contains("src=\"/console/static/app.js\""));
+
+    // The client page's "New ticket": the client chosen, though not in a
+    // search.
+    let preset = get(
+        &app,
+        &format!("/console/tickets/new?client_id={zebra}"),
+        &s.cookie,
+    )
+    .await;
+    assert_eq!(preset.status, StatusCode::OK, "{}", preset.html);
+    assert!(preset.html.contains(&format!("value=\"{zebra}\" selected")));
+    let client_page = get(&app, &format!("/console/clients/{zebra}"), &s.cookie).await;
+    assert!(
+        client_page
+            .html
+            .contains(&format!("href=\"/console/tickets/new?client_id={zebra}\""))
+    );
 
     // Find: the same form with the matches, what was typed kept.
     let found = get(
@@ -510,15 +534,7 @@ async fn console_client_picker_searches_past_200_clients() {
 async fn console_client_picker_searches_as_one_types_in_a_real_browser() {
     let app = TestApp::new().await;
     let t = app.tenant("Live Picker MSP").await;
-    sqlx::query(
-        "INSERT INTO clients (id, company_id, name, created_at, updated_at) \
-         SELECT gen_random_uuid(), $1, 'Bulk client ' || lpad(i::text, 4, '0'), now(), now() \
-         FROM generate_series(1, 210) i",
-    )
-    .bind(t.id)
-    .execute(&app.owner)
-    .await
-    .unwrap();
+    bulk_clients(&app, t.id, 210).await;
     let zebra = app.client(&t.admin, "Zebra Works").await;
     let (base, stop) = crate::common::serve(app.web.clone()).await;
 

@@ -487,6 +487,7 @@ async fn client_page(
             @if let Some(t) = tickets {
                 section.card #open-tickets aria-labelledby="open-tickets-title" {
                     h2 #open-tickets-title { "Open tickets " span.muted { "(" (t.total) ")" } }
+                    p { a #new-ticket-link href={ "/console/tickets/new?client_id=" (id) } { "New ticket" } }
                     @if t.data.is_empty() { p.muted { "No open ticket." } } @else {
                         div.scroll { table {
                             thead { tr { th { "#" } th { "Subject" } th { "Status" } th { "Priority" } } }
@@ -499,6 +500,9 @@ async fn client_page(
                                 }
                             } }
                         } }
+                        @if t.next_cursor.is_some() {
+                            p { a #all-open-tickets href={ "/console/tickets" (query(&[("client_id", &cid), ("status", OPEN)])) } { "All open tickets" } }
+                        }
                     }
                 }
             }
