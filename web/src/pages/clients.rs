@@ -401,7 +401,6 @@ async fn client_page(
 ) -> Result<Response, ApiFailure> {
     let id: ClientId = parse_id(&c, id, "client")?;
     let api = &c.api;
-    let cl: Client = api.get(format!("/api/v1/clients/{id}")).await?;
     let cid = id.to_string();
     let of_client = |path: &str, more: &[(&str, &str)]| {
         let mut pairs = vec![("client_id", cid.as_str()), ("limit", BLOCK_ROWS)];
@@ -412,7 +411,10 @@ async fn client_page(
         "/api/v1/clients/{id}/networks{}",
         query(&[("limit", BLOCK_ROWS), ("cursor", networks_cursor)])
     );
+    // The client and every block at once: one round of calls, not two (an
+    // unknown client answers its 404 first all the same).
     let (
+        cl,
         contacts,
         locations,
         tickets,
@@ -424,6 +426,7 @@ async fn client_page(
         credit,
         statement,
     ) = tokio::join!(
+        api.get::<Client>(format!("/api/v1/clients/{id}")),
         api.get::<Page<Contact>>(format!("/api/v1/clients/{id}/contacts?limit=200")),
         api.get::<Page<Location>>(format!("/api/v1/clients/{id}/locations?limit=200")),
         api.get_optional::<Page<Ticket>>(of_client("/api/v1/tickets", &[("status", OPEN)])),
@@ -435,6 +438,7 @@ async fn client_page(
         api.get_optional::<Vec<CreditBalance>>(format!("/api/v1/clients/{id}/credit")),
         api.get_optional::<Statement>(format!("/api/v1/clients/{id}/statement")),
     );
+    let cl = cl?;
     let (contacts, locations, tickets) = (contacts?, locations?, tickets?);
     let (networks, assets, quotes) = (networks?, assets?, quotes?);
     let (invoices, payments, credit, statement) = (invoices?, payments?, credit?, statement?);
