@@ -558,6 +558,13 @@ async fn console_client_picker_searches_as_one_types_in_a_real_browser() {
         .get(&format!("/api/v1/tickets?client_id={zebra}"), &t.admin)
         .await;
     assert_eq!(list.body["total"], 1, "{}", list.body);
+    // The client's page with its blocks, for the screenshot.
+    network(&app, &t.admin, &zebra, "Office LAN", "10.1.0.0/24").await;
+    quote(&app, &t.admin, &zebra, "Firewall install").await;
+    b.goto(&format!("{base}/console/clients/{zebra}")).await;
+    b.wait_for_text("#networks", "Office LAN").await;
+    b.wait_for_text("#quotes", "Draft").await;
+    b.keep_screenshot("console-client-page.png").await;
     b.quit().await;
     let _ = stop.send(());
 }
