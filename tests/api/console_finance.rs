@@ -70,12 +70,13 @@ async fn quotes_are_drafted_sent_accepted_declined_and_converted() {
     let s = sign_in(&app, &admin_email("Quotes MSP")).await;
 
     // The new-quote form: a client picker, then the form.
-    let picker = get(&app, "/console/quotes/new?q=omega", &s.cookie).await;
+    let picker = get(&app, "/console/quotes/new", &s.cookie).await;
     assert_eq!(picker.status, StatusCode::OK, "{}", picker.html);
+    assert!(picker.html.contains("action=\"/console/quotes/new\""));
     assert!(
         picker
             .html
-            .contains(&format!("href=\"/console/quotes/new?client_id={client}\""))
+            .contains(&format!("<option value=\"{client}\">"))
     );
     assert!(!picker.html.contains("Their Quote Client"));
     let form = get(

@@ -138,7 +138,7 @@ form.stack select,form.stack textarea{width:100%;padding:.5em;font:inherit;borde
 fieldset{border:1px solid var(--line);border-radius:4px;margin:.5em 0}tr.current{background:#eef2fb}\
 article.message{background:var(--card);border:1px solid var(--line);border-left:4px solid var(--line);border-radius:6px;padding:.5em 1em;margin:.6em 0}\
 article.note{border-left-color:#e89b0c;background:#fff8e6}article.message h3{font-size:1em;margin:0 0 .3em}\
-section.card+.grid,.grid+section,.grid+form,section+form,form+section{margin-top:1em}\
+section.card+.grid,.grid+section,.grid+form,section+form,form+section,main>section+section{margin-top:1em}\
 .inline label{margin:0 .3em 0 .9em;white-space:nowrap}.inline select,.inline input{margin:.2em 0}.inline button{margin-left:.9em}\
 .field-problem{color:var(--bad);margin:.2em 0 0}\
 button{font:inherit;padding:.45em 1em;border-radius:4px;border:1px solid #163a8f;background:var(--accent);color:#fff;cursor:pointer}\

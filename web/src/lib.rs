@@ -34,6 +34,7 @@
 //! - [`fmt`]: money, dates and times in the company's locale and zone.
 //! - [`names`]: the names of the clients a page's rows name, in one call.
 //! - [`pages`]: one module per page or group of pages.
+//! - [`picker`]: the one client picker of every form that chooses a client.
 //!
 //! # How to add a page
 //! 1. A module under `pages/` (say `pages/tickets.rs`), registered in
@@ -64,6 +65,7 @@ pub mod fmt;
 pub mod layout;
 pub(crate) mod names;
 pub mod pages;
+pub mod picker;
 pub mod session;
 
 use std::time::Duration;
@@ -509,7 +511,22 @@ pub fn console_routes() -> Router<WebState> {
             "/console/tickets/{id}/timer/{entry}/stop",
             post(pages::tickets::stop_timer),
         )
-    // --- end ticket-page ---
+        // --- end ticket-page ---
+        // --- client-page ---
+        .route(
+            "/console/clients/{id}/networks",
+            post(pages::clients::add_network),
+        )
+        .route(
+            "/console/clients/{id}/networks/{network_id}",
+            get(pages::clients::network).post(pages::clients::update_network),
+        )
+        .route(
+            "/console/clients/{id}/networks/{network_id}/delete",
+            post(pages::clients::delete_network),
+        )
+        .route("/console/clients/options", get(picker::options))
+    // --- end client-page ---
 }
 
 /// The whole site: the console under `/console`, and every other path

@@ -2,8 +2,14 @@
 // pages' CSP (script-src 'self'). Everything works without it. It adds
 // keys to the ticket queue: j and k move to the next and previous ticket
 // (focusing its subject link), Enter opens it (the link's own behaviour);
-// keys typed in a form field are left alone. And on the ticket page it keeps
-// the SLA countdowns and the timer current (the part further down).
+// keys typed in a form field are left alone. On the ticket page it keeps
+// the SLA countdowns and the timer current. In a client picker
+// (web/src/picker.rs) typing in the search input fetches the matching
+// clients' options and puts them in the picker's select.
+// A page may name this file more than once (a picker and the queue): it
+// runs once.
+if (!window.nestogyConsole) {
+window.nestogyConsole = true;
 (function () {
   "use strict";
   var rows = Array.prototype.slice.call(
@@ -114,3 +120,76 @@
     window.setInterval(refreshTimers, 1000);
   }
 })();
+(function () {
+  "use strict";
+  var inputs = document.querySelectorAll("input[data-client-select]");
+  Array.prototype.forEach.call(inputs, function (input) {
+    var select = document.getElementById(input.getAttribute("data-client-select"));
+    if (!select || !window.fetch) {
+      return;
+    }
+    var timer = null;
+    var asked = 0;
+    function fill(html) {
+      var keep = select.value;
+      var tmp = document.createElement("select");
+      tmp.innerHTML = html;
+      // The empty choice and the chosen client stay.
+      Array.prototype.slice.call(select.options).forEach(function (o) {
+        if (o.value !== "" && o.value !== keep) {
+          select.removeChild(o);
+        }
+      });
+      Array.prototype.slice.call(tmp.options).forEach(function (o) {
+        if (o.value !== keep) {
+          select.appendChild(o);
+        }
+      });
+    }
+    function ask() {
+      var n = ++asked;
+      var q = input.value.trim();
+      fetch("/console/clients/options?q=" + encodeURIComponent(q), {
+        credentials: "same-origin",
+        headers: { Accept: "text/html" }
+      }).then(function (r) {
+        if (!r.ok || r.redirected) {
+          return null;
+        }
+        return r.text();
+      }).then(function (html) {
+        if (html !== null && n === asked) {
+          fill(html);
+        }
+      }).catch(function () {});
+    }
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(ask, 250);
+    });
+    // Without the script, Enter in any field of the form presses its first
+    // button, the picker's "Find". With it, Enter in the search asks at
+    // once and Enter elsewhere presses the form's own (last) button.
+    var form = input.form;
+    if (!form || !form.requestSubmit) {
+      return;
+    }
+    form.addEventListener("keydown", function (e) {
+      var t = e.target;
+      if (e.key !== "Enter" || !t || t.tagName !== "INPUT" || e.isComposing) {
+        return;
+      }
+      e.preventDefault();
+      if (t === input) {
+        clearTimeout(timer);
+        ask();
+        return;
+      }
+      var buttons = form.querySelectorAll("button[type=submit]:not([formmethod])");
+      if (buttons.length) {
+        form.requestSubmit(buttons[buttons.length - 1]);
+      }
+    });
+  });
+})();
+}

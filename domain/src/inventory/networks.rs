@@ -14,7 +14,7 @@ use crate::{ClientId, DomainError, DomainResult, NetworkId, TenantTx, customers:
 /// Most DNS servers one network lists.
 pub const MAX_DNS: usize = 8;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Network {
     pub id: NetworkId,
     pub client_id: ClientId,

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, RawQuery};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -26,6 +26,7 @@ use crate::fmt::label;
 use crate::layout::{self, Section};
 use crate::names::client_names;
 use crate::pages::clients::{input, next_link, parse_id, refusal};
+use crate::picker::{self, ClientPicker, Spec};
 use crate::session::{Console, Form};
 
 /// A labelled `select` named `name` of `(value, label)` options, `current`
@@ -54,23 +55,6 @@ pub(crate) fn select(
 pub(crate) fn some(s: &str) -> Option<&str> {
     let s = s.trim();
     (!s.is_empty()).then_some(s)
-}
-
-/// The company's clients for a picker (the first 200 by name), as
-/// `(id, name)` options after `first`.
-pub(crate) async fn client_options(
-    c: &Console,
-    first: (&str, &str),
-) -> Result<Vec<(String, String)>, ApiFailure> {
-    let clients: Page<Client> = c.api.get("/api/v1/clients?limit=200").await?;
-    Ok(std::iter::once((first.0.to_owned(), first.1.to_owned()))
-        .chain(
-            clients
-                .data
-                .into_iter()
-                .map(|cl| (cl.id.to_string(), cl.name)),
-        )
-        .collect())
 }
 
 /// The names of the company's active staff (the staff directory every
@@ -124,6 +108,9 @@ pub struct ListParams {
     q: String,
     #[serde(default)]
     cursor: String,
+    /// The client picker's search.
+    #[serde(default)]
+    client_q: String,
     /// How many assets the last bulk change changed.
     #[serde(default)]
     changed: String,
@@ -150,7 +137,7 @@ async fn list_page(
         .api
         .get(format!("/api/v1/assets{}", query(&pairs)))
         .await?;
-    let clients = client_options(&c, ("", "Any")).await?;
+    let clients = ClientPicker::load(&c, &p.client_q, &p.client_id).await?;
     let names = client_names(&c, page.data.iter().map(|a| a.client_id)).await?;
     let back = query(&pairs);
     let status = refused.as_ref().map(|f| f.status).unwrap_or(StatusCode::OK);
@@ -164,10 +151,7 @@ async fn list_page(
             p.notice #done role="status" { (p.changed) " assets changed." }
         }
         form #asset-filter .inline method="get" action="/console/assets" {
-            label for="client_id" { "Client" }
-            select #client_id name="client_id" {
-                @for (v, l) in &clients { option value=(v) selected[*v == p.client_id] { (l) } }
-            }
+            (clients.render(Spec::new("client_id", "Any", "/console/assets")))
             label for="status" { "Status" }
             select #status name="status" {
                 @for (v, l) in with_any(status_options()) { option value=(v) selected[v == p.status] { (l) } }
@@ -277,6 +261,9 @@ pub struct WarrantyParams {
     client_id: String,
     #[serde(default)]
     cursor: String,
+    /// The client picker's search.
+    #[serde(default)]
+    client_q: String,
 }
 
 pub async fn warranties(
@@ -294,7 +281,7 @@ pub async fn warranties(
             query(&pairs)
         ))
         .await?;
-    let clients = client_options(&c, ("", "Any")).await?;
+    let clients = ClientPicker::load(&c, &p.client_q, &p.client_id).await?;
     let names = client_names(&c, page.data.iter().map(|a| a.client_id)).await?;
     let today = c.fmt.today(c.now);
     let body = html! {
@@ -302,10 +289,7 @@ pub async fn warranties(
         form #warranty-filter .inline method="get" action="/console/assets/warranties" {
             label for="days" { "Within (days)" }
             input #days name="days" type="number" min="1" max="365" value=(days);
-            label for="client_id" { "Client" }
-            select #client_id name="client_id" {
-                @for (v, l) in &clients { option value=(v) selected[*v == p.client_id] { (l) } }
-            }
+            (clients.render(Spec::new("client_id", "Any", "/console/assets/warranties")))
             button type="submit" { "Show" }
         }
         p.muted #warranty-count { (page.total) " assets in service whose warranty expires within " (days) " days" }
@@ -373,6 +357,9 @@ pub struct AssetFields {
     warranty_expires: String,
     #[serde(default)]
     notes: String,
+    /// The client picker's search (new assets).
+    #[serde(default)]
+    client_q: String,
 }
 
 impl AssetFields {
@@ -399,6 +386,7 @@ impl AssetFields {
                 .map(|d| d.to_string())
                 .unwrap_or_default(),
             notes: s(&a.notes),
+            client_q: String::new(),
         }
     }
 
@@ -480,7 +468,7 @@ async fn places_of(c: &Console, client: ClientId) -> Result<Places, ApiFailure> 
 /// The pickers of the asset form: the clients for a new asset, the
 /// client's locations and contacts when editing.
 enum Pickers<'a> {
-    New(&'a [(String, String)]),
+    New(&'a ClientPicker),
     Edit(&'a Places),
 }
 
@@ -503,7 +491,7 @@ fn asset_form(
             (layout::csrf_field(c.csrf()))
             (refusal(problem))
             @if let Some(cl) = clients {
-                (select("Client", "client_id", cl, &f.client_id, problem))
+                (cl.render(Spec::new("f-client_id", "Choose a client", "/console/assets/new").problem(problem)))
             }
             (input("Name", "name", "text", &f.name, problem))
             (select("Type", "type", &type_options(), &f.asset_type, problem))
@@ -529,19 +517,13 @@ fn asset_form(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct NewParams {
-    #[serde(default)]
-    client_id: String,
-}
-
 async fn new_page(
     c: &Console,
     status: StatusCode,
     f: &AssetFields,
     problem: Option<&ApiFailure>,
 ) -> Result<Response, ApiFailure> {
-    let clients = client_options(c, ("", "Choose a client")).await?;
+    let clients = ClientPicker::load(c, &f.client_q, &f.client_id).await?;
     let body = html! {
         h1 { "New asset" }
         (asset_form(c, "new-asset-form", "/console/assets/new", "Create asset", f, Pickers::New(&clients), problem))
@@ -549,13 +531,16 @@ async fn new_page(
     Ok(c.page_with(status, Some(Section::Assets), "New asset", body))
 }
 
-pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
-    let f = AssetFields {
-        client_id: p.client_id,
-        asset_type: AssetType::Workstation.as_str().to_owned(),
-        status: AssetStatus::InUse.as_str().to_owned(),
-        ..Default::default()
-    };
+/// `GET /console/assets/new` (`?client_id=` for one client's), and again
+/// with the form's fields after the client picker's "Find".
+pub async fn new_form(c: Console, raw: RawQuery) -> Result<Response, ApiFailure> {
+    let mut f: AssetFields = picker::refill(&c, &raw)?.unwrap_or_default();
+    if f.asset_type.is_empty() {
+        f.asset_type = AssetType::Workstation.as_str().to_owned();
+    }
+    if f.status.is_empty() {
+        f.status = AssetStatus::InUse.as_str().to_owned();
+    }
     new_page(&c, StatusCode::OK, &f, None).await
 }
 

@@ -1,29 +1,35 @@
 //! `/console/clients`: the client list (search, archive filter, cursor
 //! pages), the new-client form, and one client's page: its details and
 //! edit form, contacts and locations with their add forms, open tickets,
-//! and, for those the API lets read billing, invoices, payments, credit and
-//! the statement (its PDF through [`statement_pdf`]).
+//! networks (a page at a time, with add, an edit page and delete) and the
+//! first assets for those who read assets, quotes, invoices, payments,
+//! credit and the statement (its PDF through [`statement_pdf`]) for those
+//! the API lets read billing. Every block is one LIMITed API call, all made
+//! at once; a block the role may not read (403) is left out.
 
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
-use nestogy_domain::ClientId;
 use nestogy_domain::billing::invoices::Invoice;
 use nestogy_domain::billing::payments::{CreditBalance, Payment, Statement};
+use nestogy_domain::billing::quotes::Quote;
 use nestogy_domain::customers::clients::Client;
 use nestogy_domain::customers::contacts::Contact;
 use nestogy_domain::customers::locations::Location;
 use nestogy_domain::identity::company::Address;
+use nestogy_domain::inventory::assets::Asset;
+use nestogy_domain::inventory::networks::Network;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::service_desk::tickets::Ticket;
+use nestogy_domain::{ClientId, NetworkId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::layout::{self, Section};
-use crate::session::{Console, Form};
+use crate::session::{Console, Form, NoFields};
 
 /// The statuses of a ticket someone still has to work on.
 const OPEN: &str = "new,open,in_progress,waiting_on_client";
@@ -366,40 +372,75 @@ enum Refused {
     Edit(ClientFields, ApiFailure),
     Contact(ContactFields, ApiFailure),
     Location(LocationFields, ApiFailure),
+    Network(NetworkFields, ApiFailure),
 }
 
-pub async fn show(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
-    client_page(c, &id, None).await
+/// The client page's own query: the page of its networks block.
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowParams {
+    #[serde(default)]
+    networks_cursor: String,
 }
+
+pub async fn show(
+    c: Console,
+    Path(id): Path<String>,
+    Query(p): Query<ShowParams>,
+) -> Result<Response, ApiFailure> {
+    client_page(c, &id, &p.networks_cursor, None).await
+}
+
+/// Rows of each block of the client page; more are a link or a next page.
+const BLOCK_ROWS: &str = "20";
 
 async fn client_page(
     c: Console,
     id: &str,
+    networks_cursor: &str,
     refused: Option<Refused>,
 ) -> Result<Response, ApiFailure> {
     let id: ClientId = parse_id(&c, id, "client")?;
     let api = &c.api;
-    let cl: Client = api.get(format!("/api/v1/clients/{id}")).await?;
-    let ticket_path = format!(
-        "/api/v1/tickets{}",
-        query(&[
-            ("client_id", &id.to_string()),
-            ("status", OPEN),
-            ("limit", "20")
-        ])
+    let cid = id.to_string();
+    let of_client = |path: &str, more: &[(&str, &str)]| {
+        let mut pairs = vec![("client_id", cid.as_str()), ("limit", BLOCK_ROWS)];
+        pairs.extend_from_slice(more);
+        format!("{path}{}", query(&pairs))
+    };
+    let networks_path = format!(
+        "/api/v1/clients/{id}/networks{}",
+        query(&[("limit", BLOCK_ROWS), ("cursor", networks_cursor)])
     );
-    let (contacts, locations, tickets) = tokio::join!(
+    // The client and every block at once: one round of calls, not two (an
+    // unknown client answers its 404 first all the same).
+    let (
+        cl,
+        contacts,
+        locations,
+        tickets,
+        networks,
+        assets,
+        quotes,
+        invoices,
+        payments,
+        credit,
+        statement,
+    ) = tokio::join!(
+        api.get::<Client>(format!("/api/v1/clients/{id}")),
         api.get::<Page<Contact>>(format!("/api/v1/clients/{id}/contacts?limit=200")),
         api.get::<Page<Location>>(format!("/api/v1/clients/{id}/locations?limit=200")),
-        api.get_optional::<Page<Ticket>>(ticket_path),
-    );
-    let (invoices, payments, credit, statement) = tokio::join!(
-        api.get_optional::<Page<Invoice>>(format!("/api/v1/invoices?client_id={id}&limit=20")),
-        api.get_optional::<Page<Payment>>(format!("/api/v1/payments?client_id={id}&limit=20")),
+        api.get_optional::<Page<Ticket>>(of_client("/api/v1/tickets", &[("status", OPEN)])),
+        api.get_optional::<Page<Network>>(networks_path),
+        api.get_optional::<Page<Asset>>(of_client("/api/v1/assets", &[])),
+        api.get_optional::<Page<Quote>>(of_client("/api/v1/quotes", &[])),
+        api.get_optional::<Page<Invoice>>(of_client("/api/v1/invoices", &[])),
+        api.get_optional::<Page<Payment>>(of_client("/api/v1/payments", &[])),
         api.get_optional::<Vec<CreditBalance>>(format!("/api/v1/clients/{id}/credit")),
         api.get_optional::<Statement>(format!("/api/v1/clients/{id}/statement")),
     );
+    let cl = cl?;
     let (contacts, locations, tickets) = (contacts?, locations?, tickets?);
+    let (networks, assets, quotes) = (networks?, assets?, quotes?);
     let (invoices, payments, credit, statement) = (invoices?, payments?, credit?, statement?);
 
     let (edit, edit_problem) = match &refused {
@@ -414,10 +455,17 @@ async fn client_page(
         Some(Refused::Location(f, e)) => (Some(f), Some(e)),
         _ => (None, None),
     };
+    let (nf, np) = match &refused {
+        Some(Refused::Network(f, e)) => (Some(f), Some(e)),
+        _ => (None, None),
+    };
     let status = refused
         .as_ref()
         .map(|r| match r {
-            Refused::Edit(_, e) | Refused::Contact(_, e) | Refused::Location(_, e) => e.status,
+            Refused::Edit(_, e)
+            | Refused::Contact(_, e)
+            | Refused::Location(_, e)
+            | Refused::Network(_, e) => e.status,
         })
         .unwrap_or(StatusCode::OK);
     let base = format!("/console/clients/{id}");
@@ -443,6 +491,7 @@ async fn client_page(
             @if let Some(t) = tickets {
                 section.card #open-tickets aria-labelledby="open-tickets-title" {
                     h2 #open-tickets-title { "Open tickets " span.muted { "(" (t.total) ")" } }
+                    p { a #new-ticket-link href={ "/console/tickets/new?client_id=" (id) } { "New ticket" } }
                     @if t.data.is_empty() { p.muted { "No open ticket." } } @else {
                         div.scroll { table {
                             thead { tr { th { "#" } th { "Subject" } th { "Status" } th { "Priority" } } }
@@ -455,6 +504,9 @@ async fn client_page(
                                 }
                             } }
                         } }
+                        @if t.next_cursor.is_some() {
+                            p { a #all-open-tickets href={ "/console/tickets" (query(&[("client_id", &cid), ("status", OPEN)])) } { "All open tickets" } }
+                        }
                     }
                 }
             }
@@ -529,6 +581,15 @@ async fn client_page(
                     button type="submit" { "Add location" }
                 }
             }
+        }
+        @if let Some(n) = &networks {
+            (networks_block(&c, &base, n, networks_cursor, nf, np))
+        }
+        @if let Some(a) = &assets {
+            (assets_block(&c, id, a))
+        }
+        @if let Some(q) = &quotes {
+            (quotes_block(&c, id, q))
         }
         @if let Some(inv) = invoices {
             section.card #invoices aria-labelledby="invoices-title" {
@@ -642,7 +703,7 @@ pub async fn update(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/console/clients/{cid}"))),
-        Err(e) if e.is_validation() => client_page(c, &id, Some(Refused::Edit(f, e))).await,
+        Err(e) if e.is_validation() => client_page(c, &id, "", Some(Refused::Edit(f, e))).await,
         Err(e) => Err(e),
     }
 }
@@ -672,7 +733,7 @@ pub async fn add_contact(
     {
         Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#contacts"))),
         Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
-            client_page(c, &id, Some(Refused::Contact(f, e))).await
+            client_page(c, &id, "", Some(Refused::Contact(f, e))).await
         }
         Err(e) => Err(e),
     }
@@ -709,10 +770,306 @@ pub async fn add_location(
     {
         Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#locations"))),
         Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
-            client_page(c, &id, Some(Refused::Location(f, e))).await
+            client_page(c, &id, "", Some(Refused::Location(f, e))).await
         }
         Err(e) => Err(e),
     }
+}
+
+// ---------------------------------------------------------------- networks, assets, quotes
+
+/// The fields of the network add and edit forms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkFields {
+    name: String,
+    #[serde(default)]
+    cidr: String,
+    #[serde(default)]
+    vlan: String,
+    #[serde(default)]
+    gateway: String,
+    #[serde(default)]
+    dns_servers: String,
+    #[serde(default)]
+    notes: String,
+}
+
+impl NetworkFields {
+    fn of(n: &Network) -> Self {
+        NetworkFields {
+            name: n.name.clone(),
+            cidr: n.cidr.clone(),
+            vlan: n.vlan.map(|v| v.to_string()).unwrap_or_default(),
+            gateway: n.gateway.clone().unwrap_or_default(),
+            dns_servers: n.dns_servers.join(", "),
+            notes: n.notes.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The body of `POST` and of `PATCH` (every field; empty ones
+    /// cleared). A VLAN that is not a number goes as typed, for the API to
+    /// refuse.
+    fn body(&self) -> Value {
+        let vlan = match some(&self.vlan) {
+            None => Value::Null,
+            Some(v) => v.parse::<i64>().map(|n| json!(n)).unwrap_or(json!(v)),
+        };
+        let dns: Vec<&str> = self
+            .dns_servers
+            .split([',', ' ', '\n'])
+            .filter_map(some)
+            .collect();
+        json!({
+            "name": self.name,
+            "cidr": self.cidr.trim(),
+            "vlan": vlan,
+            "gateway": some(&self.gateway),
+            "dns_servers": dns,
+            "notes": some(&self.notes),
+        })
+    }
+}
+
+fn network_form(
+    c: &Console,
+    id: &str,
+    action: &str,
+    submit: &str,
+    f: &NetworkFields,
+    problem: Option<&ApiFailure>,
+) -> Markup {
+    html! {
+        form.stack id=(id) method="post" action=(action) {
+            (layout::csrf_field(c.csrf()))
+            (refusal(problem))
+            (input("Name", "name", "text", &f.name, problem))
+            (input("Network (CIDR, like 10.0.1.0/24)", "cidr", "text", &f.cidr, problem))
+            (input("VLAN (1 to 4094)", "vlan", "text", &f.vlan, problem))
+            (input("Gateway", "gateway", "text", &f.gateway, problem))
+            (input("DNS servers (comma-separated)", "dns_servers", "text", &f.dns_servers, problem))
+            label for="f-network-notes" { "Notes" }
+            textarea #f-network-notes name="notes" rows="2" { (f.notes) }
+            button type="submit" { (submit) }
+        }
+    }
+}
+
+/// The client's networks (a page of them, with a next page), each with
+/// its edit page, and the add form.
+fn networks_block(
+    c: &Console,
+    base: &str,
+    page: &Page<Network>,
+    cursor: &str,
+    refused: Option<&NetworkFields>,
+    problem: Option<&ApiFailure>,
+) -> Markup {
+    let d = NetworkFields::default();
+    html! {
+        section.card #networks aria-labelledby="networks-title" {
+            h2 #networks-title { "Networks " span.muted { "(" (page.total) ")" } }
+            @if page.data.is_empty() { p.muted { "No network yet." } } @else {
+                div.scroll { table {
+                    thead { tr { th { "Name" } th { "Network" } th.n { "VLAN" } th { "Gateway" } th { "DNS" } } }
+                    tbody { @for n in &page.data {
+                        tr id={ "network-" (n.id) } {
+                            td { a href={ (base) "/networks/" (n.id) } { (n.name) } }
+                            td { (n.cidr) }
+                            td.n { @if let Some(v) = n.vlan { (v) } }
+                            td { (n.gateway.as_deref().unwrap_or("")) }
+                            td { (n.dns_servers.join(", ")) }
+                        }
+                    } }
+                } }
+                @if let Some(next) = page.next_cursor.as_deref() {
+                    p { a #networks-next href={ (base) (query(&[("networks_cursor", next)])) "#networks" } { "More networks" } }
+                }
+                @if !cursor.is_empty() {
+                    p { a href={ (base) "#networks" } { "First networks" } }
+                }
+            }
+            details open[problem.is_some()] {
+                summary { "Add a network" }
+                (network_form(c, "add-network", &format!("{base}/networks"), "Add network", refused.unwrap_or(&d), problem))
+            }
+        }
+    }
+}
+
+/// The client's first assets by name, and the assets list filtered by
+/// the client for all of them.
+fn assets_block(c: &Console, id: ClientId, page: &Page<Asset>) -> Markup {
+    html! {
+        section.card #assets aria-labelledby="assets-title" {
+            h2 #assets-title { "Assets " span.muted { "(" (page.total) ")" } }
+            p { a #new-asset-link href={ "/console/assets/new?client_id=" (id) } { "New asset" } }
+            @if page.data.is_empty() { p.muted { "No asset yet." } } @else {
+                div.scroll { table {
+                    thead { tr { th { "Name" } th { "Type" } th { "Serial" } th { "Warranty ends" } } }
+                    tbody { @for a in &page.data {
+                        tr id={ "asset-" (a.id) } {
+                            td { a href={ "/console/assets/" (a.id) } { (a.name) } }
+                            td { (crate::fmt::label(a.asset_type.as_str())) }
+                            td { (a.serial.as_deref().unwrap_or("")) }
+                            td { @if let Some(d) = a.warranty_expires { (c.fmt.date(d)) } }
+                        }
+                    } }
+                } }
+                @if page.next_cursor.is_some() {
+                    p { a #all-assets href={ "/console/assets?client_id=" (id) } { "All " (page.total) " assets" } }
+                }
+            }
+        }
+    }
+}
+
+/// The client's latest quotes, and the quote list filtered by the client
+/// for all of them.
+fn quotes_block(c: &Console, id: ClientId, page: &Page<Quote>) -> Markup {
+    html! {
+        section.card #quotes aria-labelledby="quotes-title" {
+            h2 #quotes-title { "Quotes " span.muted { "(" (page.total) ")" } }
+            p { a #new-quote-link href={ "/console/quotes/new?client_id=" (id) } { "New quote" } }
+            @if page.data.is_empty() { p.muted { "No quote yet." } } @else {
+                div.scroll { table {
+                    thead { tr { th { "Number" } th { "Status" } th.n { "Total" } th { "Valid until" } } }
+                    tbody { @for q in &page.data {
+                        tr id={ "quote-" (q.id) } {
+                            td { a href={ "/console/quotes/" (q.id) } { (q.number.as_deref().unwrap_or("draft")) } }
+                            td { (crate::fmt::label(q.status.as_str())) }
+                            td.n { (c.fmt.money(q.total, &q.currency)) }
+                            td { (c.fmt.date(q.valid_until)) }
+                        }
+                    } }
+                } }
+                @if page.next_cursor.is_some() {
+                    p { a #all-quotes href={ "/console/quotes?client_id=" (id) } { "All " (page.total) " quotes" } }
+                }
+            }
+        }
+    }
+}
+
+pub async fn add_network(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<NetworkFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    match c
+        .api
+        .send::<Network>(
+            Method::POST,
+            format!("/api/v1/clients/{cid}/networks"),
+            &f.body(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#networks"))),
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            client_page(c, &id, "", Some(Refused::Network(f, e))).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn network_page(
+    c: &Console,
+    status: StatusCode,
+    cl: &Client,
+    n: &Network,
+    f: &NetworkFields,
+    problem: Option<&ApiFailure>,
+) -> Response {
+    let base = format!("/console/clients/{}/networks/{}", cl.id, n.id);
+    let body = html! {
+        p { a #client-link href={ "/console/clients/" (cl.id) "#networks" } { (cl.name) } }
+        h1 { "Network " (n.name) }
+        (network_form(c, "edit-network", &base, "Save network", f, problem))
+        section.card #delete-network aria-labelledby="delete-network-title" {
+            h2 #delete-network-title { "Delete" }
+            p { "Deleting the network removes it from " (cl.name) "; assets are kept." }
+            (layout::post_button(&format!("{base}/delete"), c.csrf(), "delete-network-button", "Delete network"))
+        }
+    };
+    c.page_with(
+        status,
+        Some(Section::Clients),
+        &format!("Network {}", n.name),
+        body,
+    )
+}
+
+/// The client and the network of a network page's path (404 for
+/// another tenant's or another client's).
+async fn client_and_network(
+    c: &Console,
+    id: &str,
+    network_id: &str,
+) -> Result<(Client, Network), ApiFailure> {
+    let cid: ClientId = parse_id(c, id, "client")?;
+    let nid: NetworkId = parse_id(c, network_id, "network")?;
+    let (cl, n) = tokio::join!(
+        c.api.get::<Client>(format!("/api/v1/clients/{cid}")),
+        c.api
+            .get::<Network>(format!("/api/v1/clients/{cid}/networks/{nid}")),
+    );
+    Ok((cl?, n?))
+}
+
+pub async fn network(
+    c: Console,
+    Path((id, network_id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let (cl, n) = client_and_network(&c, &id, &network_id).await?;
+    Ok(network_page(
+        &c,
+        StatusCode::OK,
+        &cl,
+        &n,
+        &NetworkFields::of(&n),
+        None,
+    ))
+}
+
+pub async fn update_network(
+    c: Console,
+    Path((id, network_id)): Path<(String, String)>,
+    Form(f): Form<NetworkFields>,
+) -> Result<Response, ApiFailure> {
+    let (cl, n) = client_and_network(&c, &id, &network_id).await?;
+    match c
+        .api
+        .send::<Network>(
+            Method::PATCH,
+            format!("/api/v1/clients/{}/networks/{}", cl.id, n.id),
+            &f.body(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/clients/{}#networks", cl.id))),
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            Ok(network_page(&c, e.status, &cl, &n, &f, Some(&e)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn delete_network(
+    c: Console,
+    Path((id, network_id)): Path<(String, String)>,
+    Form(_): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    let nid: NetworkId = parse_id(&c, &network_id, "network")?;
+    c.api
+        .send_empty::<()>(
+            Method::DELETE,
+            format!("/api/v1/clients/{cid}/networks/{nid}"),
+        )
+        .await?;
+    Ok(see_other(&format!("/console/clients/{cid}#networks")))
 }
 
 /// A PDF (or any document) from the API, passed on with its content type;

@@ -25,6 +25,7 @@ use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
 use crate::names::client_names;
 use crate::pages::clients::{document, input, next_link, parse_id, refusal};
+use crate::picker::client_step;
 use crate::session::{Console, Form, NoFields};
 
 const STATUSES: [(&str, &str); 7] = [
@@ -736,6 +737,9 @@ pub(crate) fn line_requests(rows: &[(&str, &str, &str)]) -> Vec<serde_json::Valu
 pub struct NewParams {
     #[serde(default)]
     client_id: String,
+    /// The client picker's search.
+    #[serde(default)]
+    client_q: String,
 }
 
 fn draft_page(
@@ -771,6 +775,17 @@ fn draft_page(
 }
 
 pub async fn new_draft(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
+    if p.client_id.is_empty() {
+        let body = client_step(
+            &c,
+            "/console/invoices/new",
+            "New draft invoice",
+            &p.client_q,
+        )
+        .await?;
+        let body = html! { (finance_nav(FinancePage::Invoices)) (body) };
+        return Ok(c.page(Section::Finance, "New draft invoice", body));
+    }
     let id: ClientId = parse_id(&c, &p.client_id, "client")?;
     let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
     let f = DraftFields {

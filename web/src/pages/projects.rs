@@ -5,7 +5,7 @@
 //! and its edit form. Techs and admins change them; accountants read (the
 //! API's rule).
 
-use axum::extract::{Path, Query};
+use axum::extract::{Path, Query, RawQuery};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -24,8 +24,9 @@ use crate::api_client::{ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{self, Section};
 use crate::names::client_names;
-use crate::pages::assets::{client_options, select, some, user_names};
+use crate::pages::assets::{select, some, user_names};
 use crate::pages::clients::{input, next_link, parse_id, refusal};
+use crate::picker::{self, ClientPicker, Spec};
 use crate::session::{Console, Form, NoFields};
 
 /// The statuses of a ticket someone still has to work on.
@@ -77,6 +78,9 @@ pub struct ListParams {
     q: String,
     #[serde(default)]
     cursor: String,
+    /// The client picker's search.
+    #[serde(default)]
+    client_q: String,
 }
 
 pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, ApiFailure> {
@@ -91,7 +95,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
         .api
         .get(format!("/api/v1/projects{}", query(&pairs)))
         .await?;
-    let clients = client_options(&c, ("", "Any")).await?;
+    let clients = ClientPicker::load(&c, &p.client_q, &p.client_id).await?;
     let names = client_names(&c, page.data.iter().map(|p| p.client_id)).await?;
     let mut statuses = status_options();
     statuses.insert(0, (String::new(), "Any".to_owned()));
@@ -103,10 +107,7 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
             select #status name="status" {
                 @for (v, l) in &statuses { option value=(v) selected[*v == p.status] { (l) } }
             }
-            label for="client_id" { "Client" }
-            select #client_id name="client_id" {
-                @for (v, l) in &clients { option value=(v) selected[*v == p.client_id] { (l) } }
-            }
+            (clients.render(Spec::new("client_id", "Any", "/console/projects")))
             label for="q" { "Name" }
             input #q name="q" type="search" value=(p.q);
             button type="submit" { "Filter" }
@@ -158,6 +159,9 @@ pub struct ProjectFields {
     budget_hours: String,
     #[serde(default)]
     budget_amount: String,
+    /// The client picker's search (new projects).
+    #[serde(default)]
+    client_q: String,
 }
 
 impl ProjectFields {
@@ -172,6 +176,7 @@ impl ProjectFields {
             due_date: d(p.due_date),
             budget_hours: p.budget_hours.map(|v| v.to_string()).unwrap_or_default(),
             budget_amount: p.budget_amount.map(|v| v.to_string()).unwrap_or_default(),
+            client_q: String::new(),
         }
     }
 
@@ -215,7 +220,7 @@ fn project_form(
     c: &Console,
     (id, action, submit): (&str, &str, &str),
     f: &ProjectFields,
-    clients: Option<&[(String, String)]>,
+    clients: Option<&ClientPicker>,
     problem: Option<&ApiFailure>,
 ) -> Markup {
     html! {
@@ -223,7 +228,7 @@ fn project_form(
             (layout::csrf_field(c.csrf()))
             (refusal(problem))
             @if let Some(cl) = clients {
-                (select("Client", "client_id", cl, &f.client_id, problem))
+                (cl.render(Spec::new("f-client_id", "Choose a client", action).problem(problem)))
             }
             (input("Name", "name", "text", &f.name, problem))
             (select("Status", "status", &status_options(), &f.status, problem))
@@ -239,19 +244,13 @@ fn project_form(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-pub struct NewParams {
-    #[serde(default)]
-    client_id: String,
-}
-
 async fn new_page(
     c: &Console,
     status: StatusCode,
     f: &ProjectFields,
     problem: Option<&ApiFailure>,
 ) -> Result<Response, ApiFailure> {
-    let clients = client_options(c, ("", "Choose a client")).await?;
+    let clients = ClientPicker::load(c, &f.client_q, &f.client_id).await?;
     let body = html! {
         h1 { "New project" }
         (project_form(c, ("new-project-form", "/console/projects/new", "Create project"), f, Some(&clients), problem))
@@ -259,12 +258,13 @@ async fn new_page(
     Ok(c.page_with(status, Some(Section::Projects), "New project", body))
 }
 
-pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
-    let f = ProjectFields {
-        client_id: p.client_id,
-        status: ProjectStatus::Planned.as_str().to_owned(),
-        ..Default::default()
-    };
+/// `GET /console/projects/new` (`?client_id=` for one client's), and
+/// again with the form's fields after the client picker's "Find".
+pub async fn new_form(c: Console, raw: RawQuery) -> Result<Response, ApiFailure> {
+    let mut f: ProjectFields = picker::refill(&c, &raw)?.unwrap_or_default();
+    if f.status.is_empty() {
+        f.status = ProjectStatus::Planned.as_str().to_owned();
+    }
     new_page(&c, StatusCode::OK, &f, None).await
 }
 

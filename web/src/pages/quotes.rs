@@ -21,7 +21,7 @@ use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
 use crate::pages::clients::{document, input, next_link, parse_id, refusal};
 use crate::pages::invoices::{FinancePage, finance_nav, line_requests, trimmed};
-use crate::pages::recurring::client_picker;
+use crate::picker::client_step;
 use crate::session::{Console, Form, NoFields};
 
 const STATUSES: [(&str, &str); 7] = [
@@ -331,8 +331,9 @@ impl QuoteFields {
 pub struct NewParams {
     #[serde(default)]
     client_id: String,
+    /// The client picker's search.
     #[serde(default)]
-    q: String,
+    client_q: String,
 }
 
 fn new_page(
@@ -369,7 +370,7 @@ fn new_page(
 
 pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
     if p.client_id.is_empty() {
-        let body = client_picker(&c, "/console/quotes/new", "New quote", &p.q).await?;
+        let body = client_step(&c, "/console/quotes/new", "New quote", &p.client_q).await?;
         let body = html! { (finance_nav(FinancePage::Quotes)) (body) };
         return Ok(c.page(Section::Finance, "New quote", body));
     }

@@ -24,6 +24,7 @@ use crate::layout::{self, Section};
 use crate::names::client_names;
 use crate::pages::clients::{checkbox, input, next_link, parse_id, refusal};
 use crate::pages::invoices::{FinancePage, finance_nav};
+use crate::picker::client_step;
 use crate::session::{Console, Form, NoFields};
 
 /// A template as the API answers it (`nestogy_domain`'s `Template` only
@@ -438,42 +439,9 @@ fn template_form(
 pub struct NewParams {
     #[serde(default)]
     client_id: String,
+    /// The client picker's search.
     #[serde(default)]
-    q: String,
-}
-
-/// A client search whose results link to `base?client_id=`: the first
-/// step of a form for one client.
-pub(crate) async fn client_picker(
-    c: &Console,
-    base: &str,
-    heading: &str,
-    q: &str,
-) -> Result<Markup, ApiFailure> {
-    let page: Page<Client> = c
-        .api
-        .get(format!(
-            "/api/v1/clients{}",
-            query(&[("q", q), ("limit", "20")])
-        ))
-        .await?;
-    Ok(html! {
-        h1 { (heading) }
-        form #client-picker method="get" action=(base) {
-            label for="q" { "Find the client" } " "
-            input #q name="q" type="search" value=(q);
-            " " button type="submit" { "Search" }
-        }
-        @if page.data.is_empty() {
-            p.muted { "No client matches." }
-        } @else {
-            ul #client-choices {
-                @for cl in &page.data {
-                    li { a href={ (base) "?client_id=" (cl.id) } { (cl.name) } }
-                }
-            }
-        }
-    })
+    client_q: String,
 }
 
 fn new_page(
@@ -499,8 +467,13 @@ fn new_page(
 
 pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response, ApiFailure> {
     if p.client_id.is_empty() {
-        let body =
-            client_picker(&c, "/console/recurring/new", "New recurring invoice", &p.q).await?;
+        let body = client_step(
+            &c,
+            "/console/recurring/new",
+            "New recurring invoice",
+            &p.client_q,
+        )
+        .await?;
         let body = html! { (finance_nav(FinancePage::Recurring)) (body) };
         return Ok(c.page(Section::Finance, "New recurring invoice", body));
     }

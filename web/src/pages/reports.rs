@@ -21,9 +21,9 @@ use serde_json::{Map, Value};
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::fmt::label;
 use crate::layout::{self, Section};
-use crate::pages::assets::client_options;
 use crate::pages::chart::{self, Chart, Kind, Series};
 use crate::pages::clients::{document, next_link, refusal};
+use crate::picker::{ClientPicker, Spec};
 use crate::session::{Console, Form, NoFields};
 
 /// A column of a report as the API describes it.
@@ -219,6 +219,9 @@ pub struct ReportParams {
     cursor: String,
     #[serde(default)]
     done: String,
+    /// The client picker's search.
+    #[serde(default)]
+    client_q: String,
 }
 
 /// A cell's value as text, or "" for null.
@@ -411,9 +414,9 @@ pub async fn report(
     let info = list.iter().find(|r| r.name == name);
     let by_client = info.is_some_and(|i| i.by_client);
     let clients = if by_client {
-        client_options(&c, ("", "All clients")).await?
+        Some(ClientPicker::load(&c, &p.client_q, &p.client_id).await?)
     } else {
-        Vec::new()
+        None
     };
     let currency = c.company.currency.clone();
     let base = format!("/console/reports/{}", name.as_str());
@@ -434,11 +437,8 @@ pub async fn report(
                 label for="to" { "To" }
                 input #to name="to" type="date" value=(p.to);
             }
-            @if by_client {
-                label for="client_id" { "Client" }
-                select #client_id name="client_id" {
-                    @for (v, l) in &clients { option value=(v) selected[*v == p.client_id] { (l) } }
-                }
+            @if let Some(cl) = &clients {
+                (cl.render(Spec::new("client_id", "All clients", &base)))
             }
             @if !point_in_time || by_client { button type="submit" { "Show" } }
         }

@@ -38,6 +38,7 @@ use crate::fmt::{duration, label, minutes_until};
 use crate::layout::{Section, csrf_field, field_problems};
 use crate::names::client_names;
 use crate::pages::assets::some;
+use crate::picker::{self, ClientPicker, SEARCH_FIELD, Spec};
 use crate::session::{Console, Form, NoFields, Upload};
 
 /// Where the console's script is served ([`script`]).
@@ -140,25 +141,21 @@ fn value_of<'a>(pairs: &'a [(String, String)], key: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-/// Names of the company's clients and users, for the pages' cells and
-/// selects. Users only when the role may list them (admins); others see
-/// themselves by name.
+/// Names of the company's staff, for the pages' cells and selects (the
+/// staff directory every role may read), and the user's own.
 struct Names {
-    clients: Vec<Client>,
     users: Vec<StaffMember>,
     me: User,
 }
 
 impl Names {
     async fn load(c: &Console) -> Result<Self, ApiFailure> {
-        let (clients, users) = tokio::join!(
-            c.api
-                .get::<Page<Client>>("/api/v1/clients?limit=200&status=all"),
-            c.api.get::<Page<StaffMember>>("/api/v1/staff?limit=200"),
-        );
+        let users = c
+            .api
+            .get::<Page<StaffMember>>("/api/v1/staff?limit=200")
+            .await?;
         Ok(Names {
-            clients: clients?.data,
-            users: users?.data,
+            users: users.data,
             me: c.user.clone(),
         })
     }
@@ -201,13 +198,14 @@ async fn queue_page(
 ) -> Result<Response, ApiFailure> {
     let filters = Filters::read(pairs);
     let cursor = value_of(pairs, "cursor");
-    let (page, names, views) = tokio::join!(
+    let (page, names, views, clients) = tokio::join!(
         c.api.get::<Page<Ticket>>(filters.api_path(cursor)),
         Names::load(&c),
         c.api.get::<Vec<TicketView>>("/api/v1/tickets/views"),
+        ClientPicker::load(&c, value_of(pairs, SEARCH_FIELD), &filters.client_id),
     );
-    let (page, names, views) = (page?, names?, views?);
-    let clients = client_names(&c, page.data.iter().filter_map(|t| t.client_id)).await?;
+    let (page, names, views, clients) = (page?, names?, views?, clients?);
+    let client_of = client_names(&c, page.data.iter().filter_map(|t| t.client_id)).await?;
     let notice = match (value_of(pairs, "changed"), value_of(pairs, "did")) {
         ("", _) => None,
         (n, "assign") => Some(format!("{n} ticket(s) assigned.")),
@@ -223,7 +221,7 @@ async fn queue_page(
     let body = html! {
         h1 { "Tickets " span.muted { "(" (page.total) @if !page.total_exact { "+" } ")" } }
         p { a #new-ticket href="/console/tickets/new" { "New ticket" } }
-        (filter_form(&filters, &names))
+        (filter_form(&filters, &names, &clients))
         (views_block(&c, &views, &filters))
         @if let Some(n) = notice { p.notice #bulk-result role="status" { (n) } }
         @if let Some(f) = &problem {
@@ -246,7 +244,7 @@ async fn queue_page(
                                 aria-label={ "Select ticket " (t.number) }; }
                             td.n { (t.number) }
                             td { a href={ "/console/tickets/" (t.id) } { (t.subject) } }
-                            td { (t.client_id.and_then(|cl| clients.get(&cl)).map(String::as_str).unwrap_or_default()) }
+                            td { (t.client_id.and_then(|cl| client_of.get(&cl)).map(String::as_str).unwrap_or_default()) }
                             td { (label(t.status.as_str())) }
                             td { (label(t.priority.as_str())) }
                             td { @match names.user(t.assignee_id) {
@@ -283,7 +281,7 @@ async fn queue_page(
     Ok(c.page_with(status, Some(Section::Tickets), "Tickets", body))
 }
 
-fn filter_form(f: &Filters, names: &Names) -> Markup {
+fn filter_form(f: &Filters, names: &Names, clients: &ClientPicker) -> Markup {
     let sel = |a: &str, b: &str| a == b;
     html! {
         form.inline #filters method="get" action="/console/tickets" {
@@ -305,13 +303,7 @@ fn filter_form(f: &Filters, names: &Names) -> Markup {
                     option value=(p.as_str()) selected[sel(&f.priority, p.as_str())] { (label(p.as_str())) }
                 }
             }
-            label for="f-client" { "Client" }
-            select #f-client name="client_id" {
-                option value="" { "any" }
-                @for cl in &names.clients {
-                    option value=(cl.id) selected[f.client_id == cl.id.to_string()] { (cl.name) }
-                }
-            }
+            (clients.render(Spec::new("f-client", "any", "/console/tickets")))
             label for="f-assignee" { "Assignee" }
             select #f-assignee name="assignee_id" {
                 option value="" { "anyone" }
@@ -1429,26 +1421,30 @@ pub async fn attachment(
 // ---- a new ticket ----
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct NewTicketFields {
     client_id: String,
     subject: String,
     description: String,
     priority: String,
+    /// The client picker's search ([`ClientPicker`]).
+    client_q: String,
 }
 
-pub async fn new_ticket(c: Console) -> Result<Response, ApiFailure> {
-    let names = Names::load(&c).await?;
-    let f = NewTicketFields {
+/// `GET /console/tickets/new`, and again with the form's fields after the
+/// client picker's "Find".
+pub async fn new_ticket(c: Console, raw: RawQuery) -> Result<Response, ApiFailure> {
+    let f = picker::refill(&c, &raw)?.unwrap_or_else(|| NewTicketFields {
         priority: "medium".into(),
         ..Default::default()
-    };
-    Ok(new_ticket_page(&c, &names, &f, None))
+    });
+    let clients = ClientPicker::load(&c, &f.client_q, &f.client_id).await?;
+    Ok(new_ticket_page(&c, &clients, &f, None))
 }
 
 fn new_ticket_page(
     c: &Console,
-    names: &Names,
+    clients: &ClientPicker,
     f: &NewTicketFields,
     problem: Option<&ApiFailure>,
 ) -> Response {
@@ -1463,14 +1459,7 @@ fn new_ticket_page(
                 p.problem #problem role="alert" { (p.message) }
                 (field_problems(&p.fields))
             }
-            label for="nt-client" { "Client" }
-            select #nt-client name="client_id" {
-                option value="" { "none" }
-                @for cl in &names.clients {
-                    option value=(cl.id) selected[f.client_id == cl.id.to_string()] { (cl.name) }
-                }
-            }
-            @if let Some(m) = field("client_id") { p.field-problem { (m) } }
+            (clients.render(Spec::new("nt-client", "none", "/console/tickets/new").problem(problem)))
             label for="nt-subject" { "Subject" }
             input #nt-subject type="text" name="subject" value=(f.subject) required;
             @if let Some(m) = field("subject") { p.field-problem { (m) } }
@@ -1510,8 +1499,8 @@ pub async fn create_ticket(
     {
         Ok(t) => Ok(see_other(&format!("/console/tickets/{}", t.id))),
         Err(p) if p.is_validation() => {
-            let names = Names::load(&c).await?;
-            Ok(new_ticket_page(&c, &names, &f, Some(&p)))
+            let clients = ClientPicker::load(&c, &f.client_q, &f.client_id).await?;
+            Ok(new_ticket_page(&c, &clients, &f, Some(&p)))
         }
         Err(p) => Err(p),
     }

@@ -25,8 +25,9 @@ use crate::api_client::{ApiFailure, query};
 use crate::fmt::duration;
 use crate::layout::{self, Section};
 use crate::names::client_names;
-use crate::pages::assets::{client_options, select, some, user_names};
+use crate::pages::assets::{some, user_names};
 use crate::pages::clients::{checkbox, input, next_link, parse_id, refusal};
+use crate::picker::{ClientPicker, Spec};
 use crate::session::{Console, Form, NoFields};
 
 /// The statuses of a ticket someone still has to work on.
@@ -50,6 +51,9 @@ pub struct ListParams {
     cursor: String,
     #[serde(default)]
     done: String,
+    /// The client picker's search.
+    #[serde(default)]
+    client_q: String,
 }
 
 /// The log-time and start-timer forms as entered. `target` is
@@ -202,7 +206,7 @@ async fn time_page(
         c.api
             .get::<Page<TimeEntry>>("/api/v1/time-entries?running=true&limit=200"),
         user_names(&c),
-        client_options(&c, ("", "Any")),
+        ClientPicker::load(&c, &p.client_q, &p.client_id),
         targets(&c),
     );
     let (page, running, users, clients, (projects, tickets)) =
@@ -318,10 +322,7 @@ async fn time_page(
                 select #user_id name="user_id" {
                     @for (v, l) in &user_opts { option value=(v) selected[*v == p.user_id] { (l) } }
                 }
-                label for="client_id" { "Client" }
-                select #client_id name="client_id" {
-                    @for (v, l) in &clients { option value=(v) selected[*v == p.client_id] { (l) } }
-                }
+                (clients.render(Spec::new("client_id", "Any", "/console/time")))
                 label for="billed" { "Billing" }
                 select #billed name="billed" {
                     @for (v, l) in [("", "Any"), ("false", "Unbilled"), ("true", "Billed")] {
@@ -420,6 +421,9 @@ pub struct BillFields {
     client_id: String,
     #[serde(default)]
     until: String,
+    /// The client picker's search.
+    #[serde(default)]
+    client_q: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -432,6 +436,11 @@ pub struct BillParams {
     invoice: String,
     #[serde(default)]
     remaining: String,
+    /// The form's fields again after the client picker's "Find".
+    #[serde(default)]
+    until: String,
+    #[serde(default)]
+    client_q: String,
 }
 
 async fn bill_page(
@@ -441,7 +450,7 @@ async fn bill_page(
     billed: Option<(&Invoice, &BillParams)>,
     problem: Option<&ApiFailure>,
 ) -> Result<Response, ApiFailure> {
-    let clients = client_options(c, ("", "Choose a client")).await?;
+    let clients = ClientPicker::load(c, &f.client_q, &f.client_id).await?;
     let until = if f.until.is_empty() {
         c.fmt.today(c.now).to_string()
     } else {
@@ -463,7 +472,7 @@ async fn bill_page(
         form.stack #bill-time method="post" action="/console/time/bill" {
             (layout::csrf_field(c.csrf()))
             (refusal(problem))
-            (select("Client", "client_id", &clients, &f.client_id, problem))
+            (clients.render(Spec::new("f-client_id", "Choose a client", "/console/time/bill").problem(problem)))
             (input("Time worked up to", "until", "date", &until, problem))
             button #bill-time-submit type="submit" { "Bill time" }
         }
@@ -474,7 +483,8 @@ async fn bill_page(
 pub async fn bill_form(c: Console, Query(p): Query<BillParams>) -> Result<Response, ApiFailure> {
     let f = BillFields {
         client_id: p.client_id.clone(),
-        until: String::new(),
+        until: p.until.clone(),
+        client_q: p.client_q.clone(),
     };
     let invoice = match p.invoice.as_str() {
         "" => None,
