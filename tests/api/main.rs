@@ -10,6 +10,7 @@ mod clients;
 mod common;
 mod conflicts;
 mod console;
+mod console_account;
 mod console_clients;
 mod console_finance;
 mod console_invoices;
