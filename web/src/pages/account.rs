@@ -27,7 +27,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api_client::ApiFailure;
 use crate::layout;
-use crate::pages::clients::{input, refusal};
+use crate::pages::clients::{input, input_with, refusal};
 use crate::session::{Console, Form, NoFields};
 
 const BASE: &str = "/console/account";
@@ -120,23 +120,6 @@ fn done_notice(done: &str) -> Option<&'static str> {
         "totp_on" => Some("Two-factor sign-in is on: sign-in now asks for a code."),
         "totp_off" => Some("Two-factor sign-in is off."),
         _ => None,
-    }
-}
-
-/// A password input with the API's problem for `name` under it.
-fn password_input(
-    label: &str,
-    name: &str,
-    autocomplete: &str,
-    problem: Option<&ApiFailure>,
-) -> Markup {
-    let id = format!("f-{name}");
-    let message = problem.and_then(|f| f.field(name));
-    html! {
-        label for=(id) { (label) }
-        input id=(id) name=(name) type="password" autocomplete=(autocomplete) required
-            aria-invalid=[message.map(|_| "true")];
-        @if let Some(m) = message { p.field-problem { (m) } }
     }
 }
 
@@ -235,8 +218,8 @@ async fn page(c: &Console, p: &Params, shown: Shown) -> Result<Response, ApiFail
                 form.stack #password-form method="post" action={ (BASE) "/password" } {
                     (layout::csrf_field(c.csrf()))
                     (refusal(password_problem))
-                    (password_input("Current password", "current_password", "current-password", password_problem))
-                    (password_input("New password (at least 12 characters)", "new_password", "new-password", password_problem))
+                    (input_with("Current password", "current_password", "password", "", password_problem, Some("current-password")))
+                    (input_with("New password (at least 12 characters)", "new_password", "password", "", password_problem, Some("new-password")))
                     button type="submit" #change-password { "Change password" }
                 }
             }

@@ -23,7 +23,7 @@ use serde_json::json;
 use super::back;
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
-use crate::pages::clients::{input, next_link, parse_id, refusal};
+use crate::pages::clients::{input, input_with, next_link, parse_id, refusal};
 use crate::session::{Console, Form, NoFields};
 
 const BASE: &str = "/console/settings/users";
@@ -325,7 +325,7 @@ async fn edit_page(
             label for="f-role" { "Role" }
             (role_select("f-role", "role", &f.role, false, None))
             @if let Some(m) = e.and_then(|e| e.field("role")) { p.field-problem { (m) } }
-            (input("New password (empty: keep it; a new one signs the user out everywhere)", "password", "password", "", e))
+            (input_with("New password (empty: keep it; a new one signs the user out everywhere)", "password", "password", "", e, Some("new-password")))
             button type="submit" #save-user { "Save user" }
         }
     };
