@@ -596,6 +596,13 @@ async fn console_account_mailbox_poll_now() {
     let (admin, tech, _) = sessions(&app, &t, "Poll MSP").await;
     let base = "/console/settings/mailboxes";
 
+    let list = get(&app, base, &admin.cookie).await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.html);
+    assert!(list.has_id(&format!("poll-{mine}")), "a button per mailbox");
+    assert!(!list.html.contains(&theirs));
+    assert!(list.html.contains(&format!(
+        "action=\"{base}/{mine}/poll\"><input type=\"hidden\" name=\"csrf\""
+    )));
     let page = get(&app, &format!("{base}/{mine}"), &admin.cookie).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.html);
     assert!(page.has_id("poll-now"));
@@ -738,4 +745,48 @@ async fn console_account_xero_sync_run_lists_its_items() {
     assert_eq!(junk.status, StatusCode::NOT_FOUND);
     let r = get(&app, &path, &tech.cookie).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.html);
+}
+
+/// Guessing the current password through `PATCH /api/v1/auth/me` is
+/// throttled as sign-in is: 429 once the account and address had their
+/// attempts, the right password refused too meanwhile, nothing changed.
+#[tokio::test]
+async fn console_account_api_wrong_current_passwords_are_throttled() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Guess MSP").await;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let r = app
+            .patch(
+                "/api/v1/auth/me",
+                &t.admin,
+                json!({"current_password": "guessing guessing", "new_password": NEW_PASSWORD}),
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses[0], StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        statuses.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    let r = app
+        .patch(
+            "/api/v1/auth/me",
+            &t.admin,
+            json!({"current_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    assert_eq!(r.error_code(), "account_locked");
+    assert_eq!(
+        app.get("/api/v1/auth/me", &t.admin).await.status,
+        StatusCode::OK,
+        "the token still works"
+    );
+    let failed = app
+        .count("SELECT count(*) FROM audit_log WHERE action = 'auth.password_check_failed'")
+        .await;
+    assert!(failed >= 1, "{failed}");
 }

@@ -156,7 +156,9 @@ fn totp_section(c: &Console, user: &User, shown: &Shown) -> Markup {
                         p { "Add this account to your authenticator app: type the key, or open the link on the device that has the app." }
                         dl.figures {
                             dt { "Key" } dd { code #totp-secret { (grouped(&e.secret)) } }
-                            dt { "Link" } dd { a #totp-link href=(e.otpauth_url) { "Add to an authenticator app" } }
+                            @if e.otpauth_url.starts_with("otpauth://") {
+                                dt { "Link" } dd { a #totp-link href=(e.otpauth_url) { "Add to an authenticator app" } }
+                            }
                         }
                         p.muted { "No QR code is drawn: type the key if your app cannot open the link." }
                         form.stack #totp-confirm-form method="post" action={ (BASE) "/totp/confirm" } {

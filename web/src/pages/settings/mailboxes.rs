@@ -226,7 +226,7 @@ async fn list_page(
             p.muted { "No mailbox yet: tickets arrive by mail once one is connected." }
         } @else {
             div.scroll { table #mailboxes {
-                thead { tr { th { "Name" } th { "Address" } th { "Server" } th { "Enabled" } th { "Last poll" } th { "Last error" } } }
+                thead { tr { th { "Name" } th { "Address" } th { "Server" } th { "Enabled" } th { "Last poll" } th { "Last error" } th { "Action" } } }
                 tbody { @for m in &boxes.data {
                     tr id={ "mailbox-" (m.id) } {
                         td { a href={ (BASE) "/" (m.id) } { (m.name) } }
@@ -235,6 +235,7 @@ async fn list_page(
                         td { @if m.enabled { "yes" } @else { span.muted { "no" } } }
                         td { @match m.last_polled_at { Some(t) => (c.fmt.datetime(t)), None => span.muted { "never" } } }
                         td { @if let Some(err) = &m.last_error { span.bad { (err) } } }
+                        td { (layout::post_button(&format!("{BASE}/{}/poll", m.id), c.csrf(), &format!("poll-{}", m.id), "Poll now")) }
                     }
                 } }
             } }
