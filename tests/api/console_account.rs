@@ -500,6 +500,7 @@ async fn console_account_admins_edit_a_user() {
             ("email", email),
             ("role", role),
             ("password", pw),
+            ("hourly_rate", "95.50"),
         ]
     };
     let no_token = post(
@@ -533,6 +534,32 @@ async fn console_account_admins_edit_a_user() {
     assert_eq!(u.body["name"], "Tina Tech");
     assert_eq!(u.body["email"], "tina@edit.example");
     assert_eq!(u.body["role"], "accountant");
+    assert_eq!(u.body["hourly_rate"], "95.50");
+    let again = get(&app, &path, &admin.cookie).await;
+    assert!(again.html.contains("value=\"95.50\""), "{}", again.html);
+    // A rate the API refuses, then none (the client's or the company's).
+    for (rate, status) in [
+        ("-5", StatusCode::UNPROCESSABLE_ENTITY),
+        ("", StatusCode::SEE_OTHER),
+    ] {
+        let r = post(
+            &app,
+            &path,
+            &admin.cookie,
+            &[
+                ("csrf", &csrf),
+                ("name", "Tina Tech"),
+                ("email", "tina@edit.example"),
+                ("role", "accountant"),
+                ("password", ""),
+                ("hourly_rate", rate),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, status, "{rate}: {}", r.html);
+    }
+    let u = app.get(&format!("/api/v1/users/{tech_id}"), &t.admin).await;
+    assert!(u.body["hourly_rate"].is_null(), "{}", u.body);
     let ended = get(&app, "/console", &tech.cookie).await;
     assert_eq!(ended.status, StatusCode::SEE_OTHER);
     assert_eq!(

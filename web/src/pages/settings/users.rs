@@ -4,7 +4,8 @@
 //! invitation), and per user: change the role, deactivate, reactivate.
 //! The API keeps the last active admin (409, shown on the page).
 //! - `/console/settings/users/{id}`: one user's edit form (name, e-mail,
-//!   role, a new password: empty keeps it), `PATCH /api/v1/users/{id}`,
+//!   role, hourly rate, a new password: empty keeps it),
+//!   `PATCH /api/v1/users/{id}`,
 //!   with the API's 409 (the last admin, an address in use) and 422 on the
 //!   form. A new password ends the user's sessions and tokens.
 
@@ -281,6 +282,8 @@ pub struct EditFields {
     role: String,
     #[serde(default)]
     password: String,
+    #[serde(default)]
+    hourly_rate: String,
 }
 
 impl EditFields {
@@ -290,6 +293,7 @@ impl EditFields {
             email: u.email.clone(),
             role: u.role.as_str().to_owned(),
             password: String::new(),
+            hourly_rate: u.hourly_rate.map(|r| r.to_string()).unwrap_or_default(),
         }
     }
 }
@@ -325,6 +329,7 @@ async fn edit_page(
             label for="f-role" { "Role" }
             (role_select("f-role", "role", &f.role, false, None))
             @if let Some(m) = e.and_then(|e| e.field("role")) { p.field-problem { (m) } }
+            (input(&format!("Hourly rate ({}; empty: the client's or the company's)", c.company.currency), "hourly_rate", "text", &f.hourly_rate, e))
             (input_with("New password (empty: keep it; a new one signs the user out everywhere)", "password", "password", "", e, Some("new-password")))
             button type="submit" #save-user { "Save user" }
         }
@@ -345,7 +350,11 @@ pub async fn update(
     Form(f): Form<EditFields>,
 ) -> Result<Response, ApiFailure> {
     let id: UserId = parse_id(&c, &id, "user")?;
-    let mut body = json!({"name": f.name, "email": f.email.trim(), "role": f.role});
+    let rate = f.hourly_rate.trim();
+    let mut body = json!({
+        "name": f.name, "email": f.email.trim(), "role": f.role,
+        "hourly_rate": (!rate.is_empty()).then_some(rate),
+    });
     if !f.password.is_empty() {
         body["password"] = json!(f.password);
     }
