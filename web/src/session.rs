@@ -472,11 +472,7 @@ struct LoginFields {
     totp_code: String,
 }
 
-fn login_page_body(csrf: &str, email: &str, problem: Option<&str>) -> Markup {
-    login_page_body_with(csrf, email, problem, None)
-}
-
-fn login_page_body_with(
+fn login_page_body(
     csrf: &str,
     email: &str,
     problem: Option<&str>,
@@ -508,7 +504,12 @@ fn login_page_body_with(
 fn login_answer(status: StatusCode, csrf: &str, email: &str, problem: Option<&str>) -> Response {
     layout::respond(
         status,
-        layout::page(None, None, "Sign in", login_page_body(csrf, email, problem)),
+        layout::page(
+            None,
+            None,
+            "Sign in",
+            login_page_body(csrf, email, problem, None),
+        ),
     )
 }
 
@@ -533,7 +534,7 @@ pub async fn login_page(
     let nonce = cookie(&headers, LOGIN_COOKIE)
         .unwrap_or_else(|| nestogy_domain::kernel::secrets::random_token(32));
     let csrf = s.app.jwt.csrf_token(LOGIN_PURPOSE, &nonce);
-    let body = login_page_body_with(&csrf, "", None, LoginNotice::parse(&q.notice));
+    let body = login_page_body(&csrf, "", None, LoginNotice::parse(&q.notice));
     let mut r = layout::respond(StatusCode::OK, layout::page(None, None, "Sign in", body));
     r.headers_mut().append(
         header::SET_COOKIE,

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use nestogy_domain::identity::tokens::{self, RefreshOutcome};
 use nestogy_domain::identity::users::{self, User};
 use nestogy_domain::kernel::audit::{self, Actor};
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{DomainError, TenantId, TenantTx, UserId, identity::passwords};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -382,7 +383,7 @@ async fn update_me(
     Json(body): Json<MePatch>,
 ) -> ApiResult<axum::Json<User>> {
     p.require_session()?;
-    let mut v = nestogy_domain::kernel::validation::ValidationErrors::new();
+    let mut v = ValidationErrors::new();
     match (&body.current_password, &body.new_password) {
         (None, Some(_)) => v.add(
             "current_password",
@@ -408,7 +409,7 @@ async fn update_me(
         if !passwords::verify(current, creds.password_hash).await? {
             audit_auth(&mut tx, &meta, p.user_id, "auth.password_check_failed").await?;
             tx.commit().await?;
-            let mut v = nestogy_domain::kernel::validation::ValidationErrors::new();
+            let mut v = ValidationErrors::new();
             v.add(
                 "current_password",
                 "invalid_password",
