@@ -306,21 +306,24 @@ pub async fn totp_enroll(
     page(&c, &Params::default(), shown).await
 }
 
+/// `POST /api/v1/auth/totp/{action}` with `code` as typed, spaces left out.
+async fn send_code(c: &Console, action: &str, code: &str) -> Result<(), ApiFailure> {
+    let code = code.replace(' ', "");
+    c.api
+        .send(
+            Method::POST,
+            format!("/api/v1/auth/totp/{action}"),
+            &json!({"code": code}),
+        )
+        .await
+}
+
 /// `POST /console/account/totp/confirm`.
 pub async fn totp_confirm(
     c: Console,
     Form(f): Form<ConfirmFields>,
 ) -> Result<Response, ApiFailure> {
-    let code = f.code.replace(' ', "");
-    match c
-        .api
-        .send::<()>(
-            Method::POST,
-            "/api/v1/auth/totp/confirm",
-            &json!({"code": code}),
-        )
-        .await
-    {
+    match send_code(&c, "confirm", &f.code).await {
         Ok(()) => Ok(see_other(&format!("{BASE}?done=totp_on#totp"))),
         Err(e) if e.is_validation() && !f.secret.is_empty() => {
             let again = Enrolment {
@@ -338,16 +341,7 @@ pub async fn totp_confirm(
 
 /// `POST /console/account/totp/disable`.
 pub async fn totp_disable(c: Console, Form(f): Form<CodeFields>) -> Result<Response, ApiFailure> {
-    let code = f.code.replace(' ', "");
-    match c
-        .api
-        .send::<()>(
-            Method::POST,
-            "/api/v1/auth/totp/disable",
-            &json!({"code": code}),
-        )
-        .await
-    {
+    match send_code(&c, "disable", &f.code).await {
         Ok(()) => Ok(see_other(&format!("{BASE}?done=totp_off#totp"))),
         Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
             page(&c, &Params::default(), Shown::Totp(e)).await
