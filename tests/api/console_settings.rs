@@ -16,7 +16,7 @@ use crate::documents::PNG;
 const SVG: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"40\" height=\"10\"><rect width=\"40\" height=\"10\" fill=\"#c0392b\"/></svg>";
 
 /// The whole form of `id` on `page`: its fields must include the CSRF token.
-fn assert_form_has_csrf(page: &Page, id: &str) {
+pub(crate) fn assert_form_has_csrf(page: &Page, id: &str) {
     let at = page
         .html
         .find(&format!("id=\"{id}\""))
@@ -30,7 +30,7 @@ fn assert_form_has_csrf(page: &Page, id: &str) {
 }
 
 /// The value of attribute `attr` of the element with `id`.
-fn attr(page: &Page, id: &str, attr: &str) -> String {
+pub(crate) fn attr(page: &Page, id: &str, attr: &str) -> String {
     let at = page
         .html
         .find(&format!("id=\"{id}\""))
@@ -71,7 +71,11 @@ async fn render(app: &TestApp, t: &Tenant, invoice: &str) {
 }
 
 /// An admin's session and a tech's and an accountant's of the same company.
-async fn sessions(app: &TestApp, t: &Tenant, company: &str) -> (Session, Session, Session) {
+pub(crate) async fn sessions(
+    app: &TestApp,
+    t: &Tenant,
+    company: &str,
+) -> (Session, Session, Session) {
     let admin = sign_in(app, &admin_email(company)).await;
     let (_, tech) = user(app, &t.admin, "tech").await;
     let (_, accountant) = user(app, &t.admin, "accountant").await;

@@ -10,6 +10,7 @@ mod clients;
 mod common;
 mod conflicts;
 mod console;
+mod console_account;
 mod console_client_page;
 mod console_clients;
 mod console_finance;

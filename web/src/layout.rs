@@ -213,7 +213,7 @@ pub fn page(
                         }
                         div.who {
                             span #company { (c.company) }
-                            span #user title=(c.user_email) { (c.user_name) " (" (c.role.as_str()) ")" }
+                            a #user href="/console/account" title={ "My account: " (c.user_email) } { (c.user_name) " (" (c.role.as_str()) ")" }
                             (post_button("/console/logout", &c.csrf, "sign-out", "Sign out"))
                             (post_button("/console/logout-everywhere", &c.csrf, "sign-out-everywhere", "Sign out everywhere"))
                         }

@@ -493,6 +493,40 @@ pub fn console_routes() -> Router<WebState> {
             get(pages::reports::management_pdf),
         )
         // end work pages
+        // --- account ---
+        .route(
+            "/console/account",
+            get(pages::account::show).post(pages::account::update_profile),
+        )
+        .route(
+            "/console/account/password",
+            post(pages::account::change_password),
+        )
+        .route(
+            "/console/account/totp/enroll",
+            post(pages::account::totp_enroll),
+        )
+        .route(
+            "/console/account/totp/confirm",
+            post(pages::account::totp_confirm),
+        )
+        .route(
+            "/console/account/totp/disable",
+            post(pages::account::totp_disable),
+        )
+        .route(
+            "/console/settings/users/{id}",
+            get(pages::settings::users::show).post(pages::settings::users::update),
+        )
+        .route(
+            "/console/settings/mailboxes/{id}/poll",
+            post(pages::settings::mailboxes::poll),
+        )
+        .route(
+            "/console/settings/xero/runs/{id}",
+            get(pages::settings::xero::run),
+        )
+        // --- end account ---
         .route("/console/{*rest}", any(not_found))
         // --- ticket-page ---
         .route(

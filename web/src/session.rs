@@ -71,6 +71,43 @@ pub fn to_login_ending_session() -> Response {
     r
 }
 
+/// Why the sign-in page is shown, said on it (`?notice=`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginNotice {
+    /// The user changed their password: every session ended.
+    PasswordChanged,
+}
+
+impl LoginNotice {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoginNotice::PasswordChanged => "password_changed",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "password_changed" => Some(LoginNotice::PasswordChanged),
+            _ => None,
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            LoginNotice::PasswordChanged => {
+                "Your password was changed and every session of yours ended: sign in with the new password."
+            }
+        }
+    }
+}
+
+/// [`to_login_ending_session`], the sign-in page saying `notice`.
+pub fn to_login_ending_session_saying(notice: LoginNotice) -> Response {
+    let mut r = see_other(&format!("/console/login?notice={}", notice.as_str()));
+    r.extensions_mut().insert(Ended);
+    r
+}
+
 /// Middleware of every console route: when the answer says the session
 /// ended ([`Ended`]: signed out, or the API answered 401), deletes the
 /// session's row and the browser's cookie.
@@ -435,9 +472,17 @@ struct LoginFields {
     totp_code: String,
 }
 
-fn login_page_body(csrf: &str, email: &str, problem: Option<&str>) -> Markup {
+fn login_page_body(
+    csrf: &str,
+    email: &str,
+    problem: Option<&str>,
+    notice: Option<LoginNotice>,
+) -> Markup {
     html! {
         h1 { "Sign in" }
+        @if let Some(n) = notice {
+            p.notice #notice role="status" { (n.message()) }
+        }
         @if let Some(p) = problem {
             p.problem #problem role="alert" { (p) }
         }
@@ -459,12 +504,28 @@ fn login_page_body(csrf: &str, email: &str, problem: Option<&str>) -> Markup {
 fn login_answer(status: StatusCode, csrf: &str, email: &str, problem: Option<&str>) -> Response {
     layout::respond(
         status,
-        layout::page(None, None, "Sign in", login_page_body(csrf, email, problem)),
+        layout::page(
+            None,
+            None,
+            "Sign in",
+            login_page_body(csrf, email, problem, None),
+        ),
     )
 }
 
+/// The sign-in page's query: why it is shown.
+#[derive(Debug, Default, Deserialize)]
+pub struct LoginParams {
+    #[serde(default)]
+    notice: String,
+}
+
 /// `GET /console/login`: the sign-in form (or home, when signed in).
-pub async fn login_page(State(s): State<WebState>, headers: HeaderMap) -> Response {
+pub async fn login_page(
+    State(s): State<WebState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<LoginParams>,
+) -> Response {
     if let Some(value) = cookie(&headers, COOKIE)
         && let Ok(Some(_)) = web_sessions::find(&s.app.db, &value).await
     {
@@ -473,7 +534,8 @@ pub async fn login_page(State(s): State<WebState>, headers: HeaderMap) -> Respon
     let nonce = cookie(&headers, LOGIN_COOKIE)
         .unwrap_or_else(|| nestogy_domain::kernel::secrets::random_token(32));
     let csrf = s.app.jwt.csrf_token(LOGIN_PURPOSE, &nonce);
-    let mut r = login_answer(StatusCode::OK, &csrf, "", None);
+    let body = login_page_body(&csrf, "", None, LoginNotice::parse(&q.notice));
+    let mut r = layout::respond(StatusCode::OK, layout::page(None, None, "Sign in", body));
     r.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&headers, LOGIN_COOKIE, &nonce, 3600),

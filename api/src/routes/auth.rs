@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use nestogy_domain::identity::tokens::{self, RefreshOutcome};
 use nestogy_domain::identity::users::{self, User};
 use nestogy_domain::kernel::audit::{self, Actor};
+use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::{DomainError, TenantId, TenantTx, UserId, identity::passwords};
 use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
@@ -28,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(logout_everywhere))
-        .routes(routes!(me))
+        .routes(routes!(me, update_me))
         .routes(routes!(totp_enroll))
         .routes(routes!(totp_confirm))
         .routes(routes!(totp_disable))
@@ -349,6 +350,97 @@ async fn me(p: Principal, State(s): State<AppState>) -> ApiResult<axum::Json<Me>
             .api_token
             .map(|(_, s)| s.0.iter().map(|p| p.as_str().to_owned()).collect()),
     }))
+}
+
+/// What a user may change of their own account.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MePatch {
+    /// 1 to 200 characters.
+    pub name: Option<String>,
+    /// Unique across Nestogy (409 `email_taken` otherwise).
+    pub email: Option<String>,
+    /// The password in use now; required with `new_password`.
+    pub current_password: Option<String>,
+    /// At least 12 characters, with `current_password`.
+    pub new_password: Option<String>,
+}
+
+/// Change your own name, e-mail address or password (signed-in users, not
+/// API tokens). A new password needs the current one: a wrong one answers
+/// 422 on `current_password` and is counted like a sign-in attempt (429
+/// once throttled). A new password ends every session and token of the
+/// user, the caller's included: sign in again with it.
+#[utoipa::path(patch, path = "/api/v1/auth/me", tag = "auth", request_body = MePatch,
+    responses((status = 200, body = User), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_me(
+    p: Principal,
+    State(s): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<MePatch>,
+) -> ApiResult<axum::Json<User>> {
+    p.require_session()?;
+    let mut v = ValidationErrors::new();
+    match (&body.current_password, &body.new_password) {
+        (None, Some(_)) => v.add(
+            "current_password",
+            "required",
+            "current_password is required to set a new password",
+        ),
+        (Some(_), None) => v.add(
+            "new_password",
+            "required",
+            "new_password is required with current_password",
+        ),
+        _ => {}
+    }
+    if let Some(new) = &body.new_password {
+        passwords::validate(&mut v, "new_password", new);
+    }
+    v.finish()?;
+    let mut tx = p.tx(&s).await?;
+    let creds = users::credentials(&mut tx, p.user_id).await?;
+    if let Some(current) = body.current_password {
+        let key = tokens::SignInKey::new(&creds.user.email, meta.source);
+        tokens::sign_in_attempt(&s.db, &key).await?;
+        if !passwords::verify(current, creds.password_hash).await? {
+            audit_auth(&mut tx, &meta, p.user_id, "auth.password_check_failed").await?;
+            tx.commit().await?;
+            let mut v = ValidationErrors::new();
+            v.add(
+                "current_password",
+                "invalid_password",
+                "the current password is wrong",
+            );
+            return Err(DomainError::Validation(v).into());
+        }
+        tokens::sign_in_succeeded(&s.db, &key).await?;
+    }
+    if body.name.is_none() && body.email.is_none() && body.new_password.is_none() {
+        tx.end_read();
+        return Ok(axum::Json(creds.user));
+    }
+    let password_changed = body.new_password.is_some();
+    let patch = users::UserPatch {
+        name: body.name,
+        email: body.email,
+        password: body.new_password,
+        ..users::UserPatch::default()
+    };
+    let u = users::update(&mut tx, p.user_id, patch).await?;
+    p.audit(
+        &mut tx,
+        "user.self_updated",
+        "user",
+        u.id.as_uuid(),
+        &serde_json::json!({"user": u, "password_changed": password_changed}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(u))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -517,7 +517,7 @@ pub struct SyncRun {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct SyncItem {
     pub entity_type: String,
     pub entity_id: Uuid,
@@ -529,7 +529,7 @@ pub struct SyncItem {
 }
 
 /// A run with what it did.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SyncRunDetail {
     #[serde(flatten)]
     pub run: SyncRun,

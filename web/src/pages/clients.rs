@@ -53,11 +53,23 @@ pub(crate) fn input(
     value: &str,
     problem: Option<&ApiFailure>,
 ) -> Markup {
+    input_with(label, name, kind, value, problem, None)
+}
+
+/// [`input`] with an `autocomplete` hint (`current-password`, ...).
+pub(crate) fn input_with(
+    label: &str,
+    name: &str,
+    kind: &str,
+    value: &str,
+    problem: Option<&ApiFailure>,
+    autocomplete: Option<&str>,
+) -> Markup {
     let id = format!("f-{name}");
     let message = problem.and_then(|f| f.field(name));
     html! {
         label for=(id) { (label) }
-        input id=(id) name=(name) type=(kind) value=(value)
+        input id=(id) name=(name) type=(kind) value=(value) autocomplete=[autocomplete]
             aria-invalid=[message.map(|_| "true")];
         @if let Some(m) = message { p.field-problem { (m) } }
     }

@@ -1,5 +1,6 @@
 //! The console's pages, one module per page or group of pages.
 
+pub mod account;
 pub mod assets;
 pub mod billing_runs;
 pub mod chart;

@@ -10,6 +10,11 @@
 //!   the job, and the page reads the job (`GET /api/v1/jobs/{id}`) and says
 //!   how it went: still waiting, connected (with what the server said), or
 //!   the error.
+//! - "Poll now" (`POST /mailboxes/{id}/poll`): the API wakes the poll
+//!   listening on the mailbox or queues one, and answers which and the
+//!   job's id; the console sends the browser back to the mailbox with
+//!   `?polled=` and `poll_job=`, and the page says what the API did, the
+//!   job's state now, and links it on the queue dashboard.
 
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
@@ -39,6 +44,13 @@ const BASE: &str = "/console/settings/mailboxes";
 #[derive(Deserialize)]
 struct Queued {
     job_id: JobId,
+}
+
+/// The API's answer to "poll now".
+#[derive(Deserialize)]
+struct PollAnswer {
+    polled: String,
+    job_id: Option<JobId>,
 }
 
 /// The fields of the new and edit forms.
@@ -214,7 +226,7 @@ async fn list_page(
             p.muted { "No mailbox yet: tickets arrive by mail once one is connected." }
         } @else {
             div.scroll { table #mailboxes {
-                thead { tr { th { "Name" } th { "Address" } th { "Server" } th { "Enabled" } th { "Last poll" } th { "Last error" } } }
+                thead { tr { th { "Name" } th { "Address" } th { "Server" } th { "Enabled" } th { "Last poll" } th { "Last error" } th { "Action" } } }
                 tbody { @for m in &boxes.data {
                     tr id={ "mailbox-" (m.id) } {
                         td { a href={ (BASE) "/" (m.id) } { (m.name) } }
@@ -223,6 +235,7 @@ async fn list_page(
                         td { @if m.enabled { "yes" } @else { span.muted { "no" } } }
                         td { @match m.last_polled_at { Some(t) => (c.fmt.datetime(t)), None => span.muted { "never" } } }
                         td { @if let Some(err) = &m.last_error { span.bad { (err) } } }
+                        td { (layout::post_button(&format!("{BASE}/{}/poll", m.id), c.csrf(), &format!("poll-{}", m.id), "Poll now")) }
                     }
                 } }
             } }
@@ -268,6 +281,35 @@ pub struct ShowParams {
     quarantine_cursor: String,
     #[serde(default)]
     ignored_cursor: String,
+    /// What "poll now" did (`queued`, `woke_running_poll`).
+    #[serde(default)]
+    polled: String,
+    /// The job taking the mail.
+    #[serde(default)]
+    poll_job: String,
+}
+
+/// What "poll now" did, and its job as it is now.
+fn poll_result(p: &ShowParams, job: Option<&JobRecord>) -> Markup {
+    let what = match p.polled.as_str() {
+        "woke_running_poll" => {
+            "The poll listening on this mailbox was woken: it takes the new mail now."
+        }
+        "queued" => "A poll was queued: it takes the new mail when a worker picks it up.",
+        _ => "A poll was asked for.",
+    };
+    html! {
+        div.notice #poll-result role="status" data-polled=(p.polled) {
+            p { (what) }
+            @if let Some(j) = job {
+                p {
+                    "Job " code #poll-job { (j.id) } ": " span #poll-job-state { (j.state.as_str()) }
+                    " · " a href={ "/admin/queues/jobs/" (j.id) } { "on the queue dashboard" }
+                    " · " a href={ "?polled=" (p.polled) "&poll_job=" (j.id) "#poll" } { "Reload" }
+                }
+            }
+        }
+    }
 }
 
 /// What the connection test's job says.
@@ -351,6 +393,14 @@ async fn mailbox_page(
         )),
     );
     let (quarantine, ignored) = (quarantine?, ignored?);
+    let poll_job = match p.poll_job.parse::<JobId>() {
+        Ok(job) => Some(
+            c.api
+                .get::<JobRecord>(format!("/api/v1/jobs/{job}"))
+                .await?,
+        ),
+        Err(_) => None,
+    };
     let own = MailboxFields::of(&m);
     let (f, e) = match refused {
         Some((f, e)) => (f, Some(e)),
@@ -376,6 +426,12 @@ async fn mailbox_page(
                 p.muted { "Connects, logs in and opens the folder, in the background." }
                 @if let Some(j) = &test { (test_result(c, j)) }
                 (layout::post_button(&format!("{base}/test"), c.csrf(), "test-connection", "Test the connection"))
+            }
+            section.card #poll aria-labelledby="poll-title" {
+                h2 #poll-title { "Poll now" }
+                p.muted { "Takes new mail now instead of at the next scheduled poll." }
+                @if !p.polled.is_empty() { (poll_result(p, poll_job.as_ref())) }
+                (layout::post_button(&format!("{base}/poll"), c.csrf(), "poll-now", "Poll now"))
             }
             section.card #remove aria-labelledby="remove-title" {
                 h2 #remove-title { "Remove" }
@@ -468,6 +524,23 @@ pub async fn test(
         .send_empty(Method::POST, format!("/api/v1/mailboxes/{id}/test"))
         .await?;
     Ok(see_other(&format!("{BASE}/{id}?test={}#test", q.job_id)))
+}
+
+/// `POST /console/settings/mailboxes/{id}/poll`: poll now, then the
+/// mailbox's page says what the API did.
+pub async fn poll(
+    c: Console,
+    Path(id): Path<String>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let id: MailboxId = parse_id(&c, &id, "mailbox")?;
+    let a: PollAnswer = c
+        .api
+        .send_empty(Method::POST, format!("/api/v1/mailboxes/{id}/poll"))
+        .await?;
+    let job = a.job_id.map(|j| j.to_string()).unwrap_or_default();
+    let q = query(&[("polled", a.polled.as_str()), ("poll_job", job.as_str())]);
+    Ok(see_other(&format!("{BASE}/{id}{q}#poll")))
 }
 
 async fn reprocess(

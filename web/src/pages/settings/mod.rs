@@ -9,14 +9,16 @@
 //! - [`branding`]: the logo (a multipart upload whose CSRF token is checked
 //!   before anything is forwarded), the brand fields, and a preview: the
 //!   tenant's newest invoice as the API renders it now.
-//! - [`users`]: users and roles.
+//! - [`users`]: users and roles; a user's page edits name, e-mail, role
+//!   and password.
 //! - [`tokens`]: API tokens.
-//! - [`mailboxes`]: IMAP mailboxes, the connection test, held messages.
+//! - [`mailboxes`]: IMAP mailboxes, the connection test, poll now, held
+//!   messages.
 //! - [`sla`]: SLA policies per priority, and holidays.
 //! - [`webhooks`]: webhook endpoints and their delivery log.
 //! - [`smtp`]: the company's own SMTP server (its password never shown).
 //! - [`stripe`]: the Stripe keys (never shown) and webhook URL.
-//! - [`xero`]: the Xero connection and its sync runs.
+//! - [`xero`]: the Xero connection, its sync runs and each run's items.
 //! - [`rmm`]: the RMM alert receiver (its secret shown once).
 //! - [`schedules`]: the company's schedules.
 //! - [`imports`]: CSV imports (multipart, CSRF checked first) and exports.
@@ -61,7 +63,7 @@ const PAGES: &[(&str, &str, &str)] = &[
     (
         "/console/settings/users",
         "Users and roles",
-        "Who signs in, with which role; new users, role changes, deactivation.",
+        "Who signs in, with which role; new users, editing a user (name, e-mail, role, password), deactivation.",
     ),
     (
         "/console/settings/tokens",
@@ -71,7 +73,7 @@ const PAGES: &[(&str, &str, &str)] = &[
     (
         "/console/settings/mailboxes",
         "Mailboxes",
-        "The IMAP mailboxes tickets arrive by: connection test, quarantine and ignored mail.",
+        "The IMAP mailboxes tickets arrive by: connection test, poll now, quarantine and ignored mail.",
     ),
     (
         "/console/settings/sla",
@@ -96,7 +98,7 @@ const PAGES: &[(&str, &str, &str)] = &[
     (
         "/console/settings/xero",
         "Xero",
-        "The accounting connection: connect, disconnect, sync now, the sync runs.",
+        "The accounting connection: connect, disconnect, sync now, the sync runs and what each pushed.",
     ),
     (
         "/console/settings/rmm",

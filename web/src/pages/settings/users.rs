@@ -3,6 +3,11 @@
 //! password (the API creates users with a password; it sends no
 //! invitation), and per user: change the role, deactivate, reactivate.
 //! The API keeps the last active admin (409, shown on the page).
+//! - `/console/settings/users/{id}`: one user's edit form (name, e-mail,
+//!   role, hourly rate, a new password: empty keeps it),
+//!   `PATCH /api/v1/users/{id}`,
+//!   with the API's 409 (the last admin, an address in use) and 422 on the
+//!   form. A new password ends the user's sessions and tokens.
 
 use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
@@ -19,7 +24,7 @@ use serde_json::json;
 use super::back;
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
-use crate::pages::clients::{input, next_link, parse_id, refusal};
+use crate::pages::clients::{input, input_with, next_link, parse_id, refusal};
 use crate::session::{Console, Form, NoFields};
 
 const BASE: &str = "/console/settings/users";
@@ -136,7 +141,7 @@ async fn page(
             } }
             tbody { @for u in &users.data {
                 tr id={ "user-" (u.id) } {
-                    td { (u.name) }
+                    td { a id={ "edit-" (u.id) } href={ (BASE) "/" (u.id) } { (u.name) } }
                     td { (u.email) }
                     td {
                         form.inline method="post" action={ (BASE) "/" (u.id) "/role" } {
@@ -264,4 +269,104 @@ pub async fn reactivate(
         )
         .await;
     after_action(c, id, r).await
+}
+
+// ---------------------------------------------------------------- one user
+
+/// The edit form of one user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditFields {
+    name: String,
+    email: String,
+    role: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    hourly_rate: String,
+}
+
+impl EditFields {
+    fn of(u: &User) -> Self {
+        EditFields {
+            name: u.name.clone(),
+            email: u.email.clone(),
+            role: u.role.as_str().to_owned(),
+            password: String::new(),
+            hourly_rate: u.hourly_rate.map(|r| r.to_string()).unwrap_or_default(),
+        }
+    }
+}
+
+async fn edit_page(
+    c: &Console,
+    id: UserId,
+    refused: Option<(EditFields, ApiFailure)>,
+) -> Result<Response, ApiFailure> {
+    let u: User = c.api.get(format!("/api/v1/users/{id}")).await?;
+    let status = refused
+        .as_ref()
+        .map(|(_, e)| e.status)
+        .unwrap_or(StatusCode::OK);
+    let (f, e) = match refused {
+        Some((f, e)) => (f, Some(e)),
+        None => (EditFields::of(&u), None),
+    };
+    let e = e.as_ref();
+    let body = html! {
+        p { a href=(BASE) { "← Users" } }
+        h1 { (u.name) " " span.muted { "<" (u.email) ">" } }
+        p.muted #user-state {
+            @if u.active { "Active" } @else { "Deactivated" }
+            " · two-factor sign-in " @if u.totp_enabled { "on" } @else { "off" }
+            " · last sign-in " @match u.last_login_at { Some(t) => (c.fmt.datetime(t)), None => "never" }
+        }
+        form.stack #edit-user-form method="post" action={ (BASE) "/" (u.id) } {
+            (layout::csrf_field(c.csrf()))
+            (refusal(e))
+            (input("Name", "name", "text", &f.name, e))
+            (input("E-mail", "email", "email", &f.email, e))
+            label for="f-role" { "Role" }
+            (role_select("f-role", "role", &f.role, false, None))
+            @if let Some(m) = e.and_then(|e| e.field("role")) { p.field-problem { (m) } }
+            (input(&format!("Hourly rate ({}; empty: the client's or the company's)", c.company.currency), "hourly_rate", "text", &f.hourly_rate, e))
+            (input_with("New password (empty: keep it; a new one signs the user out everywhere)", "password", "password", "", e, Some("new-password")))
+            button type="submit" #save-user { "Save user" }
+        }
+    };
+    Ok(c.page_with(status, Some(Section::Settings), &u.name, body))
+}
+
+/// `GET /console/settings/users/{id}`.
+pub async fn show(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
+    let id: UserId = parse_id(&c, &id, "user")?;
+    edit_page(&c, id, None).await
+}
+
+/// `POST /console/settings/users/{id}`: the edit form.
+pub async fn update(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<EditFields>,
+) -> Result<Response, ApiFailure> {
+    let id: UserId = parse_id(&c, &id, "user")?;
+    let rate = f.hourly_rate.trim();
+    let mut body = json!({
+        "name": f.name, "email": f.email.trim(), "role": f.role,
+        "hourly_rate": (!rate.is_empty()).then_some(rate),
+    });
+    if !f.password.is_empty() {
+        body["password"] = json!(f.password);
+    }
+    match c
+        .api
+        .send::<User>(Method::PATCH, format!("/api/v1/users/{id}"), &body)
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("{BASE}#user-{id}"))),
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            edit_page(&c, id, Some((f, e))).await
+        }
+        Err(e) => Err(e),
+    }
 }

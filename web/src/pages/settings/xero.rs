@@ -7,20 +7,27 @@
 //!   the API's callback, which finishes the connection in a job.
 //! - The connection's state (never its tokens), disconnecting, a sync now,
 //!   and the sync runs with their counts.
+//! - A sync run (`/console/settings/xero/runs/{id}`,
+//!   `GET /api/v1/accounting/sync-runs/{id}`): its counts and each record
+//!   it pushed (client, invoice, payment), what happened to it, Xero's id
+//!   and the error.
 
-use axum::extract::Query;
+use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
-use nestogy_domain::integrations::accounting::{Connection, ConnectionStatus, RunStatus, SyncRun};
+use nestogy_domain::SyncRunId;
+use nestogy_domain::integrations::accounting::{
+    Connection, ConnectionStatus, ItemAction, RunStatus, SyncItem, SyncRun, SyncRunDetail,
+};
 use nestogy_domain::kernel::pagination::Page;
 use serde::Deserialize;
 
 use super::back;
 use crate::api_client::{ApiBody, ApiFailure, query};
 use crate::layout::{self, Section};
-use crate::pages::clients::next_link;
+use crate::pages::clients::{next_link, parse_id};
 use crate::session::{Console, Form, NoFields};
 
 const BASE: &str = "/console/settings/xero";
@@ -122,7 +129,7 @@ async fn page(c: &Console, p: &ListParams, outcome: Outcome) -> Result<Response,
                     thead { tr { th { "Started" } th { "Status" } th.n { "Created" } th.n { "Updated" } th.n { "Skipped" } th.n { "Failed" } th { "Error" } } }
                     tbody { @for r in &runs.data {
                         tr id={ "run-" (r.id) } {
-                            td { (c.fmt.datetime(r.created_at)) }
+                            td { a id={ "open-run-" (r.id) } href={ (BASE) "/runs/" (r.id) } { (c.fmt.datetime(r.created_at)) } }
                             td { span class=(run_class(r.status)) { (r.status.as_str()) } }
                             td.n { (r.created) } td.n { (r.updated) } td.n { (r.skipped) } td.n { (r.failed) }
                             td { (r.error.as_deref().unwrap_or("")) }
@@ -194,4 +201,76 @@ pub async fn sync(c: Console, Form(NoFields {}): Form<NoFields>) -> Result<Respo
         }
         Err(e) => Err(e),
     }
+}
+
+fn item_class(a: ItemAction) -> &'static str {
+    match a {
+        ItemAction::Failed => "bad",
+        ItemAction::Skipped => "muted",
+        _ => "ok",
+    }
+}
+
+/// The console's page of a record a run pushed, where it has one.
+fn entity_link(i: &SyncItem) -> Markup {
+    let href = match i.entity_type.as_str() {
+        "client" => Some(format!("/console/clients/{}", i.entity_id)),
+        "invoice" => Some(format!("/console/invoices/{}", i.entity_id)),
+        _ => None,
+    };
+    html! {
+        @match href {
+            Some(h) => a href=(h) { code { (i.entity_id) } },
+            None => code { (i.entity_id) },
+        }
+    }
+}
+
+/// `GET /console/settings/xero/runs/{id}`: a sync run and its items.
+pub async fn run(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
+    let id: SyncRunId = parse_id(&c, &id, "sync run")?;
+    let d: SyncRunDetail = c
+        .api
+        .get(format!("/api/v1/accounting/sync-runs/{id}"))
+        .await?;
+    let r = &d.run;
+    let title = format!("Sync run of {}", c.fmt.datetime(r.created_at));
+    let body = html! {
+        p { a href={ (BASE) "#sync-runs" } { "← Xero" } }
+        h1 { (title) }
+        section.card #run-summary aria-labelledby="run-summary-title" {
+            h2 #run-summary-title { "Summary" }
+            dl.figures {
+                dt { "Provider" } dd { (r.provider) }
+                dt { "Status" } dd #run-status { span class=(run_class(r.status)) { (r.status.as_str()) } }
+                @if let Some(t) = r.started_at { dt { "Started" } dd { (c.fmt.datetime(t)) } }
+                @if let Some(t) = r.finished_at { dt { "Finished" } dd { (c.fmt.datetime(t)) } }
+                dt { "Created" } dd { (r.created) }
+                dt { "Updated" } dd { (r.updated) }
+                dt { "Skipped" } dd { (r.skipped) }
+                dt { "Failed" } dd { (r.failed) }
+                @if let Some(e) = &r.error { dt { "Error" } dd.bad #run-error { (e) } }
+            }
+        }
+        section.card #run-items aria-labelledby="run-items-title" {
+            h2 #run-items-title { "Records " span.muted { "(" (d.items.len()) ")" } }
+            p.muted { "Records left unchanged (skipped) are counted, not listed." }
+            @if d.items.is_empty() { p.muted { "No record was pushed." } } @else {
+                div.scroll { table #run-item-list {
+                    thead { tr { th { "When" } th { "Record" } th { "Id" } th { "Outcome" } th { "Xero id" } th { "Error" } } }
+                    tbody { @for i in &d.items {
+                        tr {
+                            td { (c.fmt.datetime(i.created_at)) }
+                            td { (crate::fmt::label(&i.entity_type)) }
+                            td { (entity_link(i)) }
+                            td { span class=(item_class(i.action)) { (i.action.as_str()) } }
+                            td { (i.external_id.as_deref().unwrap_or("–")) }
+                            td { @if let Some(e) = &i.error { span.bad { (e) } } }
+                        }
+                    } }
+                } }
+            }
+        }
+    };
+    Ok(c.page(Section::Settings, &title, body))
 }
