@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::kernel::pagination::{Cursor, Page, PageRequest, capped_count_sql};
+use crate::kernel::pagination::{
+    COUNT_CAP, Cursor, Page, PageRequest, SEARCH_COUNT_CAP, capped_count_sql,
+};
 use crate::kernel::text::{text_enum, truncate_chars};
 use crate::kernel::validation::ValidationErrors;
 use crate::service_desk::sla_clock::SlaState;
@@ -347,9 +349,15 @@ pub async fn list(
     .bind(page.fetch())
     .fetch_all(tx.conn())
     .await?;
-    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(capped_count_sql(&format!(
-        "tickets t WHERE {FILTER}"
-    ))))
+    let cap = if f.q.is_some() {
+        SEARCH_COUNT_CAP
+    } else {
+        COUNT_CAP
+    };
+    let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(capped_count_sql(
+        &format!("tickets t WHERE {FILTER}"),
+        cap,
+    )))
     .bind(tenant)
     .bind(&statuses)
     .bind(priority)
@@ -366,7 +374,7 @@ pub async fn list(
         key: String::new(),
         id: t.id.as_uuid(),
     })
-    .capped())
+    .capped(cap))
 }
 
 /// Checks that the client exists here and the contact belongs to it.
