@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use nestogy_domain::billing::documents::Period;
 use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
 use nestogy_domain::{
-    AssetId, ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TicketId,
+    AssetId, ClientId, ContactId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TicketId,
     WebhookEndpointId,
 };
 use serde::de::DeserializeOwned;
@@ -78,6 +78,24 @@ pub enum Message {
     /// To the finance list: the monthly management report, its PDF
     /// attached.
     ManagementReport { report: ManagementReport },
+    /// To a contact: an invitation to the client portal.
+    PortalInvitation {
+        contact: ContactId,
+        link: PortalLink,
+    },
+    /// To a contact: a one-time sign-in link to the client portal.
+    PortalSignIn {
+        contact: ContactId,
+        link: PortalLink,
+    },
+}
+
+/// A one-time link to the client portal and when it stops working.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortalLink {
+    pub link: String,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// An overdue reminder's facts.
@@ -215,6 +233,8 @@ impl Message {
             Message::PaymentFailed { .. } => MailTemplate::PaymentFailed,
             Message::WebhookDisabled { .. } => MailTemplate::WebhookDisabled,
             Message::ManagementReport { .. } => MailTemplate::ManagementReport,
+            Message::PortalInvitation { .. } => MailTemplate::PortalInvitation,
+            Message::PortalSignIn { .. } => MailTemplate::PortalSignIn,
         }
     }
 
@@ -234,6 +254,9 @@ impl Message {
             | Message::TicketAssigned { ticket, .. }
             | Message::TicketSla { ticket, .. } => ("ticket", ticket.as_uuid()),
             Message::WebhookDisabled { endpoint, .. } => ("webhook_endpoint", endpoint.as_uuid()),
+            Message::PortalInvitation { contact, .. } | Message::PortalSignIn { contact, .. } => {
+                ("contact", contact.as_uuid())
+            }
             Message::ManagementReport { .. } => return None,
         })
     }
@@ -246,7 +269,8 @@ impl Message {
             | Message::TicketSla { .. }
             | Message::WarrantyExpiring { .. }
             | Message::WebhookDisabled { .. }
-            | Message::ManagementReport { .. } => Some("auto-generated"),
+            | Message::ManagementReport { .. }
+            | Message::PortalSignIn { .. } => Some("auto-generated"),
             _ => None,
         }
     }
@@ -309,6 +333,9 @@ impl Message {
             Message::PaymentFailed { failure, .. } => json(failure),
             Message::WebhookDisabled { disabled, .. } => json(disabled),
             Message::ManagementReport { report } => json(report),
+            Message::PortalInvitation { link, .. } | Message::PortalSignIn { link, .. } => {
+                json(link)
+            }
         };
         if let Value::Object(map) = &mut params {
             if let Some(a) = self.auto_submitted() {
@@ -429,6 +456,14 @@ impl Message {
                 disabled: f.get()?,
             },
             MailTemplate::ManagementReport => Message::ManagementReport { report: f.get()? },
+            MailTemplate::PortalInvitation => Message::PortalInvitation {
+                contact: ContactId(id()?),
+                link: f.get()?,
+            },
+            MailTemplate::PortalSignIn => Message::PortalSignIn {
+                contact: ContactId(id()?),
+                link: f.get()?,
+            },
         })
     }
 }
