@@ -157,8 +157,11 @@ impl JwtKeys {
         let data =
             jsonwebtoken::decode::<ContactClaims>(token, &self.decoding, &self.validation).ok()?;
         let c = data.claims;
-        (c.kind == CONTACT_KIND && c.exp > now.timestamp())
-            .then_some((TenantId(c.cid), ContactId(c.sub), c.ver))
+        (c.kind == CONTACT_KIND && c.exp > now.timestamp()).then_some((
+            TenantId(c.cid),
+            ContactId(c.sub),
+            c.ver,
+        ))
     }
 
     /// What a valid, unexpired access token of ours says (signature and

@@ -464,10 +464,19 @@ async fn logo(State(s): State<AppState>, Path(slug): Path<String>) -> ApiResult<
 #[utoipa::path(post, path = "/api/v1/portal/auth/logout-everywhere", tag = "portal",
     responses((status = 204), (status = 401, body = ErrorBody)),
     security(("bearer" = [])))]
-async fn logout_everywhere(c: ContactPrincipal, State(s): State<AppState>) -> ApiResult<StatusCode> {
+async fn logout_everywhere(
+    c: ContactPrincipal,
+    State(s): State<AppState>,
+) -> ApiResult<StatusCode> {
     let mut tx = c.tx(&s).await?;
     portal::revoke_tokens(&mut tx, c.contact.id).await?;
-    audit_contact(&mut tx, &c.actor(), "portal.logout_everywhere", c.contact.id).await?;
+    audit_contact(
+        &mut tx,
+        &c.actor(),
+        "portal.logout_everywhere",
+        c.contact.id,
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -39,8 +39,7 @@ pub struct NewLink {
 /// anything else is refused without a query.
 fn token_shaped(s: &str) -> bool {
     s.len() == 43
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 

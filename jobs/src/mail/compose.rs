@@ -17,8 +17,7 @@ use rust_decimal::Decimal;
 
 use super::message::{
     ChargeFailure, EndpointDisabled, ExpiringWarranties, ManagementReport, Message, PortalLink,
-    Reminder,
-    SlaChange, TicketTitle,
+    Reminder, SlaChange, TicketTitle,
 };
 
 /// A message's words and what goes with it.

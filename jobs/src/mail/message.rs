@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use nestogy_domain::billing::documents::Period;
 use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
 use nestogy_domain::{
-    AssetId, ClientId, ContactId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TicketId,
-    WebhookEndpointId,
+    AssetId, ClientId, ContactId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId,
+    TicketId, WebhookEndpointId,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
