@@ -34,19 +34,15 @@ pub struct Contact {
 
 crate::kernel::text::text_enum!(
     /// A contact's role in the client portal.
+    #[derive(Default)]
     PortalRole {
         /// Sees the tickets they opened or are on.
+        #[default]
         Member = "member",
         /// Sees all of their client's tickets.
         Admin = "admin",
     }
 );
-
-impl Default for PortalRole {
-    fn default() -> Self {
-        PortalRole::Member
-    }
-}
 
 const COLUMNS: &str = "id, client_id, name, email, phone, title, is_primary, is_billing, \
     portal_access, portal_role, created_at, updated_at";

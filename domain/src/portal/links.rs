@@ -118,7 +118,8 @@ pub async fn consume(
         return Ok(contact);
     }
     // Why not: read only to answer.
-    let row: Option<(Option<DateTime<Utc>>, DateTime<Utc>, Option<Vec<u8>>)> = sqlx::query_as(
+    type Seen = (Option<DateTime<Utc>>, DateTime<Utc>, Option<Vec<u8>>);
+    let row: Option<Seen> = sqlx::query_as(
         "SELECT used_at, expires_at, browser_key_hash FROM portal_links \
          WHERE company_id = $1 AND token_hash = $2 AND kind = $3",
     )
