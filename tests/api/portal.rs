@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, Response, Tenant, TestApp, eventually};
+use crate::common::{PASSWORD, Response, TEST_SECRET_KEY, Tenant, TestApp, eventually};
 
 /// A tenant's client with a contact who has portal access.
 struct Portal {
@@ -51,17 +51,28 @@ async fn public(app: &TestApp, path: &str, body: Value) -> Response {
     app.call(Method::POST, path, None, Some(body)).await
 }
 
-/// The link of the newest mail of `template`.
-async fn mailed_link(app: &TestApp, template: &str) -> String {
-    let link: String = sqlx::query_scalar(
-        "SELECT params->>'link' FROM mail_messages WHERE template = $1 \
+/// The link of the newest mail of `template`, stored sealed.
+pub(crate) async fn mailed_link(app: &TestApp, template: &str) -> String {
+    let (tenant, stored): (uuid::Uuid, String) = sqlx::query_as(
+        "SELECT company_id, params->>'link' FROM mail_messages WHERE template = $1 \
          ORDER BY created_at DESC, id DESC LIMIT 1",
     )
     .bind(template)
     .fetch_one(&app.owner)
     .await
     .expect("a mail with a link");
-    link
+    assert!(
+        stored.starts_with("sealed:") && !stored.contains("/portal/"),
+        "{stored}"
+    );
+    let key = nestogy_domain::kernel::crypto::SecretKey::from_base64(TEST_SECRET_KEY).unwrap();
+    nestogy_domain::kernel::crypto::open_text(
+        Some(&key),
+        nestogy_domain::TenantId(tenant),
+        &stored,
+        "link",
+    )
+    .unwrap()
 }
 
 fn token_of(link: &str) -> String {
@@ -299,6 +310,22 @@ async fn an_invitation_is_mailed_and_its_link_signs_in_once() {
     })
     .await;
     worker.stop().await;
+    // The link goes out opened (quoted-printable: soft breaks removed).
+    let token = token_of(&link);
+    let delivered: Vec<String> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .flatten()
+        .map(|f| {
+            std::fs::read_to_string(f.path())
+                .unwrap()
+                .replace("=\r\n", "")
+                .replace("=\n", "")
+        })
+        .collect();
+    assert!(
+        delivered.iter().any(|m| m.contains(&token)),
+        "{delivered:?}"
+    );
 
     let accept = format!("/api/v1/portal/{}/auth/accept-invitation", p.slug);
     // The newer invitation voided the older one.

@@ -115,10 +115,12 @@ async fn mail_link(
         company.portal_slug,
         link.token
     );
-    let link = PortalLink {
-        link: url,
-        expires_at: Some(link.expires_at),
-    };
+    let link = PortalLink::sealed(
+        &url,
+        link.expires_at,
+        tx.tenant(),
+        s.services.secrets.as_ref(),
+    );
     let (message, subject) = match kind {
         LinkKind::Invitation => (
             Message::PortalInvitation { contact, link },

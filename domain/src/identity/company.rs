@@ -6,8 +6,8 @@ use sqlx::PgConnection;
 use utoipa::ToSchema;
 
 use crate::kernel::error::OnConstraint;
+use crate::kernel::priority::Priority;
 use crate::kernel::validation::ValidationErrors;
-use crate::service_desk::tickets::Priority;
 use crate::{DomainError, DomainResult, TenantId, TenantTx};
 
 /// Locales documents and mail are formatted for.

@@ -6,10 +6,11 @@
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use nestogy_domain::billing::documents::Period;
+use nestogy_domain::kernel::crypto::{SecretKey, open_text, seal_text};
 use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
 use nestogy_domain::{
     AssetId, ClientId, ContactId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId,
-    TicketId, WebhookEndpointId,
+    TenantId, TicketId, WebhookEndpointId,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -90,12 +91,30 @@ pub enum Message {
     },
 }
 
-/// A one-time link to the client portal and when it stops working.
+/// A one-time link to the client portal and when it stops working. The
+/// link signs a contact in, so it is stored sealed
+/// ([`nestogy_domain::kernel::crypto::seal_text`]) and opened only to be
+/// written ([`Message::opened`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PortalLink {
     pub link: String,
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl PortalLink {
+    /// The link to store: `url` sealed under `key` for `tenant`.
+    pub fn sealed(
+        url: &str,
+        expires_at: DateTime<Utc>,
+        tenant: TenantId,
+        key: Option<&SecretKey>,
+    ) -> PortalLink {
+        PortalLink {
+            link: seal_text(key, tenant, url),
+            expires_at: Some(expires_at),
+        }
+    }
 }
 
 /// An overdue reminder's facts.
@@ -299,6 +318,28 @@ impl Message {
             } => attachments,
             _ => &[],
         }
+    }
+
+    /// The message with its sealed parts (a portal link) opened, to be
+    /// written.
+    pub fn opened(self, tenant: TenantId, key: Option<&SecretKey>) -> DomainResult<Message> {
+        let open = |l: PortalLink| -> DomainResult<PortalLink> {
+            Ok(PortalLink {
+                link: open_text(key, tenant, &l.link, "portal link")?,
+                ..l
+            })
+        };
+        Ok(match self {
+            Message::PortalInvitation { contact, link } => Message::PortalInvitation {
+                contact,
+                link: open(link)?,
+            },
+            Message::PortalSignIn { contact, link } => Message::PortalSignIn {
+                contact,
+                link: open(link)?,
+            },
+            m => m,
+        })
     }
 
     /// The message's fields other than its subject, as stored in `params`.
