@@ -164,7 +164,8 @@ pub struct AcceptInvitation {
     pub password: Option<String>,
 }
 
-/// The tenant of a portal address, or 401 `portal_unknown`.
+/// The tenant of a portal address, or 401 `link_invalid` (an unknown
+/// portal and an unknown link answer alike).
 async fn tenant_of(s: &AppState, slug: &str) -> ApiResult<TenantId> {
     portal::company_by_slug(&s.db, slug).await?.ok_or_else(|| {
         DomainError::unauthenticated("link_invalid", "this link is not valid").into()
