@@ -10,7 +10,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use nestogy_domain::identity::tokens::{self, API_TOKEN_PREFIX, Scopes};
 use nestogy_domain::kernel::audit::Actor;
 use nestogy_domain::kernel::roles::{Permission, Role};
-use nestogy_domain::{ApiTokenId, TenantId, UserId};
+use nestogy_domain::portal::{self, PortalContact};
+use nestogy_domain::{ApiTokenId, ContactId, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult};
@@ -39,7 +40,26 @@ struct Claims {
     ver: i32,
     iat: i64,
     exp: i64,
+    /// Staff tokens have none; a contact's token says `contact` (and has
+    /// no role, so it never reads as a staff token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
 }
+
+/// The claims of a client contact's access token (the portal's).
+#[derive(Debug, Serialize, Deserialize)]
+struct ContactClaims {
+    /// The contact.
+    sub: uuid::Uuid,
+    cid: uuid::Uuid,
+    /// Always `contact`.
+    kind: String,
+    ver: i32,
+    iat: i64,
+    exp: i64,
+}
+
+const CONTACT_KIND: &str = "contact";
 
 impl JwtKeys {
     pub fn new(secret: &[u8], access_ttl: Duration) -> Self {
@@ -97,12 +117,51 @@ impl JwtKeys {
             ver: version,
             iat: now.timestamp(),
             exp: (now + self.access_ttl).timestamp(),
+            kind: None,
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(|e| {
+        self.sign(&claims)
+    }
+
+    /// A client contact's access token, for the portal's routes only.
+    pub fn issue_contact(
+        &self,
+        tenant: TenantId,
+        contact: ContactId,
+        version: i32,
+        now: DateTime<Utc>,
+    ) -> ApiResult<String> {
+        self.sign(&ContactClaims {
+            sub: contact.as_uuid(),
+            cid: tenant.as_uuid(),
+            kind: CONTACT_KIND.to_owned(),
+            ver: version,
+            iat: now.timestamp(),
+            exp: (now + self.access_ttl).timestamp(),
+        })
+    }
+
+    fn sign<T: Serialize>(&self, claims: &T) -> ApiResult<String> {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding).map_err(|e| {
             ApiError::Domain(nestogy_domain::DomainError::Internal(format!(
                 "signing token: {e}"
             )))
         })
+    }
+
+    /// A valid, unexpired contact token's tenant, contact and version.
+    fn verify_contact(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Option<(TenantId, ContactId, i32)> {
+        let data =
+            jsonwebtoken::decode::<ContactClaims>(token, &self.decoding, &self.validation).ok()?;
+        let c = data.claims;
+        (c.kind == CONTACT_KIND && c.exp > now.timestamp()).then_some((
+            TenantId(c.cid),
+            ContactId(c.sub),
+            c.ver,
+        ))
     }
 
     /// What a valid, unexpired access token of ours says (signature and
@@ -118,9 +177,10 @@ impl JwtKeys {
         })
     }
 
+    /// A staff token's claims: never a contact's.
     fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?;
-        (data.claims.exp > now.timestamp()).then_some(data.claims)
+        (data.claims.kind.is_none() && data.claims.exp > now.timestamp()).then_some(data.claims)
     }
 }
 
@@ -185,6 +245,7 @@ impl Principal {
         Actor {
             user_id: Some(self.user_id),
             token_id: self.api_token.as_ref().map(|(id, _)| *id),
+            contact_id: None,
             request_id: self.request_id.clone(),
         }
     }
@@ -202,19 +263,77 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthenticated("send a bearer token in the Authorization header")
-        })?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
-            })?;
+        let token = bearer(parts)?;
         Principal::authenticate(state, token, request_id(parts)).await
+    }
+}
+
+/// The bearer token of a request.
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthenticated("send a bearer token in the Authorization header")
+    })?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+        })
+}
+
+/// A client's contact signed in to the portal: the caller of the portal's
+/// routes. Staff tokens and API tokens are refused (401), as contact
+/// tokens are on every staff route. The contact is checked against the
+/// database on every request: portal access still granted, the client not
+/// archived, the token's version current.
+#[derive(Debug, Clone)]
+pub struct ContactPrincipal {
+    pub tenant: TenantId,
+    pub contact: PortalContact,
+    pub request_id: Option<String>,
+}
+
+impl ContactPrincipal {
+    pub fn actor(&self) -> Actor {
+        Actor::contact(self.contact.id, self.request_id.clone())
+    }
+
+    /// A transaction in the contact's tenant.
+    pub async fn tx(&self, state: &AppState) -> ApiResult<nestogy_domain::TenantTx> {
+        Ok(state.db.tenant(self.tenant).await?)
+    }
+}
+
+impl FromRequestParts<AppState> for ContactPrincipal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(parts)?;
+        let (tenant, id, version) = state
+            .jwt
+            .verify_contact(token, state.db.clock.now())
+            .ok_or_else(|| {
+                ApiError::unauthenticated("the portal access token is invalid or expired")
+            })?;
+        let mut tx = state.db.tenant(tenant).await?;
+        let contact = portal::contact(&mut tx, id).await?;
+        tx.end_read();
+        let contact = contact
+            .filter(|c| c.may_sign_in)
+            .ok_or_else(|| ApiError::unauthenticated("the contact has no portal access"))?;
+        if contact.token_version != version {
+            return Err(ApiError::unauthenticated(
+                "the portal access token was revoked (a new password, or signed out everywhere); sign in again",
+            ));
+        }
+        Ok(ContactPrincipal {
+            tenant,
+            contact,
+            request_id: request_id(parts),
+        })
     }
 }
 

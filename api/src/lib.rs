@@ -44,6 +44,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::audit::router())
         .merge(routes::clients::router())
         .merge(routes::contacts::router())
+        .merge(routes::portal::router())
         .merge(routes::locations::router())
         .merge(routes::catalogue::router())
         .merge(routes::invoices::router())

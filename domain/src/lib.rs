@@ -25,6 +25,7 @@ pub mod integrations;
 pub mod inventory;
 pub mod kernel;
 pub mod platform;
+pub mod portal;
 pub mod reports;
 pub mod service_desk;
 

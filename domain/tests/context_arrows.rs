@@ -15,6 +15,7 @@ const ORDER: &[&str] = &[
     "service_desk",
     "inventory",
     "integrations",
+    "portal",
     "reports",
 ];
 

@@ -36,6 +36,7 @@ mod openapi;
 mod ops;
 mod outages;
 mod payments;
+mod portal;
 mod printed;
 mod processes;
 mod projects;

@@ -444,12 +444,26 @@ async fn with_postgresql_unreachable_every_operation_that_needs_it_documents_its
             app.clock_now(),
         )
         .unwrap();
+    // The portal's routes take a contact's token.
+    let contact_token = crate::outages::jwt()
+        .issue_contact(
+            nestogy_domain::TenantId(uuid::Uuid::now_v7()),
+            nestogy_domain::ContactId(uuid::Uuid::now_v7()),
+            0,
+            app.clock_now(),
+        )
+        .unwrap();
     let doc = document();
     let mut failures = Vec::new();
     for op in operations(&doc).iter().filter(|o| o.authenticated) {
         let uri = op.sample.clone();
+        let token = if op.path.starts_with("/api/v1/portal/") {
+            &contact_token
+        } else {
+            &token
+        };
         let r = app
-            .raw(request(op, &uri, Some(&token), some_body(op), &[]))
+            .raw(request(op, &uri, Some(token), some_body(op), &[]))
             .await;
         if r.status != StatusCode::SERVICE_UNAVAILABLE {
             failures.push(format!("{}: {}", op.label(), r.status));

@@ -414,6 +414,11 @@ async fn another_tenant_gets_404_on_every_route_with_an_id_and_changes_nothing()
             format!("/api/v1/reports/revenue_by_client?client_id={c}"),
             None,
         ),
+        (
+            "POST",
+            format!("/api/v1/clients/{c}/contacts/{ct}/portal-invitation"),
+            None,
+        ),
         ("DELETE", format!("/api/v1/clients/{c}"), None),
     ];
     for (method, path, body) in probes {

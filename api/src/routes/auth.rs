@@ -64,8 +64,8 @@ pub struct RefreshRequest {
 /// Request metadata for audit rows written before a principal exists, and
 /// the client's address sign-in throttling counts by.
 pub struct RequestMeta {
-    request_id: Option<String>,
-    source: IpAddr,
+    pub(crate) request_id: Option<String>,
+    pub(crate) source: IpAddr,
 }
 
 impl axum::extract::FromRequestParts<AppState> for RequestMeta {
@@ -83,12 +83,13 @@ impl RequestMeta {
         Actor {
             user_id: Some(user),
             token_id: None,
+            contact_id: None,
             request_id: self.request_id.clone(),
         }
     }
 }
 
-fn invalid_credentials() -> ApiError {
+pub(crate) fn invalid_credentials() -> ApiError {
     ApiError::Domain(DomainError::unauthenticated(
         "invalid_credentials",
         "the e-mail address or password is wrong",
@@ -97,7 +98,7 @@ fn invalid_credentials() -> ApiError {
 
 /// A hash to verify against when the e-mail is unknown, so that an unknown
 /// address takes as long to refuse as a wrong password.
-async fn dummy_hash() -> ApiResult<&'static str> {
+pub(crate) async fn dummy_hash() -> ApiResult<&'static str> {
     static DUMMY: OnceCell<String> = OnceCell::const_new();
     Ok(DUMMY
         .get_or_try_init(|| passwords::hash("not the password of anyone".to_owned()))

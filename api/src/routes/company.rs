@@ -33,7 +33,8 @@ async fn get_company(p: Principal, State(s): State<AppState>) -> ApiResult<axum:
 
 /// Change the company's settings (admins).
 #[utoipa::path(patch, path = "/api/v1/company", tag = "company", request_body = CompanyPatch,
-    responses((status = 200, body = Company), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Company), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn update_company(
     p: Principal,

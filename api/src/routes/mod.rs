@@ -42,6 +42,7 @@ pub mod mail;
 pub mod mailboxes;
 pub mod networks;
 pub mod payments;
+pub mod portal;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;

@@ -22,12 +22,30 @@ pub struct Contact {
     /// Billing contacts receive invoices, statements and reminders; with
     /// none, the primary contact does.
     pub is_billing: bool,
+    /// Whether the contact may sign in to the client portal (needs an
+    /// e-mail address). Billing contacts see invoices there.
+    pub portal_access: bool,
+    /// `admin`: sees all of the client's tickets in the portal.
+    #[sqlx(try_from = "String")]
+    pub portal_role: PortalRole,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, client_id, name, email, phone, title, is_primary, is_billing, created_at, updated_at";
+crate::kernel::text::text_enum!(
+    /// A contact's role in the client portal.
+    #[derive(Default)]
+    PortalRole {
+        /// Sees the tickets they opened or are on.
+        #[default]
+        Member = "member",
+        /// Sees all of their client's tickets.
+        Admin = "admin",
+    }
+);
+
+const COLUMNS: &str = "id, client_id, name, email, phone, title, is_primary, is_billing, \
+    portal_access, portal_role, created_at, updated_at";
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +58,11 @@ pub struct NewContact {
     pub is_primary: bool,
     #[serde(default)]
     pub is_billing: bool,
+    /// Set by the API only (imports leave it as it is).
+    #[serde(default)]
+    pub portal_access: bool,
+    #[serde(default)]
+    pub portal_role: PortalRole,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -57,6 +80,9 @@ pub struct ContactPatch {
     pub title: Option<Option<String>>,
     pub is_primary: Option<bool>,
     pub is_billing: Option<bool>,
+    /// Removing access ends the contact's portal sign-ins at once.
+    pub portal_access: Option<bool>,
+    pub portal_role: Option<PortalRole>,
 }
 
 fn email_taken() -> DomainError {
@@ -125,7 +151,46 @@ pub(crate) fn validate(v: &mut ValidationErrors, c: NewContact) -> NewContact {
         title: v.optional_text("title", c.title.as_deref(), 100),
         is_primary: c.is_primary,
         is_billing: c.is_billing,
+        portal_access: c.portal_access,
+        portal_role: c.portal_role,
     }
+}
+
+/// A contact with portal access needs an e-mail address to sign in with.
+fn validate_portal(v: &mut ValidationErrors, c: &NewContact) {
+    if c.portal_access && c.email.is_none() {
+        v.add(
+            "portal_access",
+            "email_required",
+            "a contact needs an e-mail address to get portal access",
+        );
+    }
+}
+
+/// Sets a contact's portal flags; removing access bumps its token version,
+/// which ends every portal token it holds.
+async fn set_portal(tx: &mut TenantTx, id: ContactId, c: &NewContact) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    sqlx::query(
+        "UPDATE contacts SET portal_access = $3, portal_role = $4, \
+         token_version = token_version + CASE WHEN portal_access AND NOT $3 THEN 1 ELSE 0 END \
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(c.portal_access)
+    .bind(c.portal_role.as_str())
+    .execute(tx.conn())
+    .await
+    .on_constraint("contacts_portal_email_key", portal_email_taken)?;
+    Ok(())
+}
+
+fn portal_email_taken() -> DomainError {
+    DomainError::conflict(
+        "portal_email_taken",
+        "another contact of this company has portal access with this e-mail address",
+    )
 }
 
 /// Makes each given contact the only primary one of its client: the
@@ -153,13 +218,15 @@ pub(crate) async fn clear_other_primaries(
 pub async fn create(tx: &mut TenantTx, client: ClientId, new: NewContact) -> DomainResult<Contact> {
     let mut v = ValidationErrors::new();
     let c = validate(&mut v, new);
+    validate_portal(&mut v, &c);
     v.finish()?;
     clients::ensure_exists(tx, client).await?;
     let id = ContactId::new();
     if c.is_primary {
         clear_other_primaries(tx, &[(id, client)]).await?;
     }
-    insert(tx, &[(id, client, c)]).await?;
+    insert(tx, &[(id, client, c.clone())]).await?;
+    set_portal(tx, id, &c).await?;
     get(tx, client, id).await
 }
 
@@ -177,14 +244,25 @@ pub async fn update(
         title: patch.title.unwrap_or(current.title),
         is_primary: patch.is_primary.unwrap_or(current.is_primary),
         is_billing: patch.is_billing.unwrap_or(current.is_billing),
+        portal_access: patch.portal_access.unwrap_or(current.portal_access),
+        portal_role: patch.portal_role.unwrap_or(current.portal_role),
     };
     let mut v = ValidationErrors::new();
     let c = validate(&mut v, merged);
+    validate_portal(&mut v, &c);
     v.finish()?;
     if c.is_primary {
         clear_other_primaries(tx, &[(id, client)]).await?;
     }
-    overwrite(tx, &[(id, client, c)]).await?;
+    // Access removed first, so the address is free of the portal's
+    // uniqueness before it changes.
+    if !c.portal_access {
+        set_portal(tx, id, &c).await?;
+    }
+    overwrite(tx, &[(id, client, c.clone())]).await?;
+    if c.portal_access {
+        set_portal(tx, id, &c).await?;
+    }
     get(tx, client, id).await
 }
 
@@ -256,7 +334,14 @@ async fn write(
         .bind(rows.iter().map(|r| r.2.is_billing).collect::<Vec<_>>())
         .execute(tx.conn())
         .await
-        .on_constraint("contacts_client_email_key", email_taken)?;
+        .on_constraint("contacts_client_email_key", email_taken)
+        .on_constraint("contacts_portal_email_key", portal_email_taken)
+        .on_constraint("contacts_portal_needs_email", || {
+            DomainError::conflict(
+                "portal_needs_email",
+                "a contact with portal access keeps an e-mail address; remove the access first",
+            )
+        })?;
     Ok(())
 }
 

@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 
+use crate::kernel::error::OnConstraint;
+use crate::kernel::priority::Priority;
 use crate::kernel::validation::ValidationErrors;
 use crate::{DomainError, DomainResult, TenantId, TenantTx};
 
@@ -257,6 +259,16 @@ pub struct Company {
     /// and anything else.
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,
+    /// The client portal's address: `/portal/{portal_slug}`. Lowercase
+    /// letters, digits and hyphens, 3 to 63 characters, no hyphen first or
+    /// last; unique across tenants.
+    pub portal_slug: String,
+    /// Days after a ticket is closed that a contact may still reopen it.
+    pub portal_reopen_days: i32,
+    /// The ticket priorities contacts may choose in the portal.
+    pub portal_priorities: Vec<Priority>,
+    /// Whether contacts see their client's assets in the portal.
+    pub portal_show_assets: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -271,6 +283,10 @@ struct CompanyRow {
     address: serde_json::Value,
     branding: serde_json::Value,
     settings: serde_json::Value,
+    portal_slug: String,
+    portal_reopen_days: i32,
+    portal_priorities: Vec<String>,
+    portal_show_assets: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -296,6 +312,14 @@ impl From<CompanyRow> for Company {
             address: Address::from_json(r.address),
             branding: serde_json::from_value(r.branding).unwrap_or_default(),
             settings,
+            portal_slug: r.portal_slug,
+            portal_reopen_days: r.portal_reopen_days,
+            portal_priorities: r
+                .portal_priorities
+                .iter()
+                .filter_map(|p| Priority::parse(p))
+                .collect(),
+            portal_show_assets: r.portal_show_assets,
             created_at: r.created_at,
             updated_at: r.updated_at,
         }
@@ -314,8 +338,8 @@ pub async fn currency_minor(tx: &mut TenantTx) -> DomainResult<u32> {
     Ok(crate::kernel::money::minor_units(currency.trim()).unwrap_or(2))
 }
 
-const COLUMNS: &str =
-    "id, name, time_zone, currency, locale, address, branding, settings, created_at, updated_at";
+const COLUMNS: &str = "id, name, time_zone, currency, locale, address, branding, settings, \
+    portal_slug, portal_reopen_days, portal_priorities, portal_show_assets, created_at, updated_at";
 
 /// A change to a company's settings; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
@@ -331,6 +355,58 @@ pub struct CompanyPatch {
     /// Replaces the settings object.
     #[schema(value_type = Option<Object>)]
     pub settings: Option<serde_json::Value>,
+    /// The portal's address; taken by another company: 409 `slug_taken`.
+    pub portal_slug: Option<String>,
+    /// 0 to 365.
+    pub portal_reopen_days: Option<i32>,
+    /// At least one priority, each once.
+    pub portal_priorities: Option<Vec<Priority>>,
+    pub portal_show_assets: Option<bool>,
+}
+
+/// Whether `slug` is a portal slug: lowercase ASCII letters, digits and
+/// hyphens, 3 to 63 characters, not starting or ending with a hyphen.
+pub fn is_valid_portal_slug(slug: &str) -> bool {
+    (3..=63).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}
+
+fn validate_portal(v: &mut ValidationErrors, patch: &CompanyPatch) {
+    if let Some(slug) = &patch.portal_slug
+        && !is_valid_portal_slug(slug)
+    {
+        v.add(
+            "portal_slug",
+            "invalid",
+            "portal_slug must be 3 to 63 lowercase letters, digits and hyphens, \
+             not starting or ending with a hyphen",
+        );
+    }
+    if let Some(d) = patch.portal_reopen_days
+        && !(0..=365).contains(&d)
+    {
+        v.add(
+            "portal_reopen_days",
+            "invalid",
+            "portal_reopen_days must be between 0 and 365",
+        );
+    }
+    if let Some(p) = &patch.portal_priorities {
+        let mut seen = p.clone();
+        seen.sort_by_key(|p| p.as_str());
+        seen.dedup();
+        if p.is_empty() || seen.len() != p.len() {
+            v.add(
+                "portal_priorities",
+                "invalid",
+                "portal_priorities must name at least one priority, each once",
+            );
+        }
+    }
 }
 
 pub fn validate_time_zone(v: &mut ValidationErrors, tz: &str) {
@@ -440,6 +516,7 @@ pub async fn get(tx: &mut TenantTx) -> DomainResult<Company> {
 
 pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Company> {
     let mut v = ValidationErrors::new();
+    validate_portal(&mut v, &patch);
     let name = patch
         .name
         .as_deref()
@@ -474,7 +551,10 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
         "UPDATE companies SET name = COALESCE($2, name), time_zone = COALESCE($3, time_zone), \
          currency = COALESCE($4, currency), locale = COALESCE($5, locale), \
          address = COALESCE($6, address), settings = COALESCE($7, settings), updated_at = $8, \
-         branding = COALESCE($9, branding) WHERE id = $1 RETURNING {COLUMNS}"
+         branding = COALESCE($9, branding), portal_slug = COALESCE($10, portal_slug), \
+         portal_reopen_days = COALESCE($11, portal_reopen_days), \
+         portal_priorities = COALESCE($12, portal_priorities), \
+         portal_show_assets = COALESCE($13, portal_show_assets) WHERE id = $1 RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(name)
@@ -485,8 +565,22 @@ pub async fn update(tx: &mut TenantTx, patch: CompanyPatch) -> DomainResult<Comp
     .bind(patch.settings)
     .bind(now)
     .bind(branding.map(|b| serde_json::to_value(b).unwrap_or_default()))
+    .bind(patch.portal_slug)
+    .bind(patch.portal_reopen_days)
+    .bind(
+        patch
+            .portal_priorities
+            .map(|p| p.iter().map(|p| p.as_str()).collect::<Vec<_>>()),
+    )
+    .bind(patch.portal_show_assets)
     .fetch_one(tx.conn())
-    .await?;
+    .await
+    .on_constraint("companies_portal_slug_key", || {
+        DomainError::conflict(
+            "slug_taken",
+            "another company's portal has this address; choose another portal_slug",
+        )
+    })?;
     // Schedules that follow the company's time zone move with it.
     if let Some(tz) = &time_zone {
         crate::platform::schedules::follow_company_time_zone(tx, tz).await?;
@@ -519,8 +613,8 @@ pub async fn create_or_get(
         return Ok((row.into(), false));
     }
     let row: CompanyRow = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO companies (id, name, time_zone, currency, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $5) RETURNING {COLUMNS}"
+        "INSERT INTO companies (id, name, time_zone, currency, portal_slug, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, portal_free_slug($2), $5, $5) RETURNING {COLUMNS}"
     )))
     .bind(TenantId::new())
     .bind(&name)

@@ -235,6 +235,14 @@ impl SignInKey {
         let account = hex::encode(hash_token(&email.trim().to_lowercase()));
         Self { source, account }
     }
+
+    /// A contact's attempt at the portal `slug`, for `purpose` (`login`,
+    /// `magic_link`): counted apart from staff sign-ins with the same
+    /// address and from the other purpose; the client address's own count
+    /// is shared with every sign-in.
+    pub fn portal(slug: &str, purpose: &str, email: &str, source: std::net::IpAddr) -> Self {
+        Self::new(&format!("portal {slug} {purpose} {}", email.trim()), source)
+    }
 }
 
 /// Counts a sign-in attempt before its password is checked: `Err(Locked)`

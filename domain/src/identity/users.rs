@@ -435,12 +435,9 @@ pub async fn record_login(tx: &mut TenantTx, id: UserId) -> DomainResult<()> {
     Ok(())
 }
 
-/// How a sealed TOTP secret starts in the database; one without it is
-/// plain text from before secrets were sealed, and still read.
-const SEALED: &str = "sealed:";
-
 impl Credentials {
-    /// The TOTP secret, opened with `key` when it is sealed.
+    /// The TOTP secret, opened with `key` when it is sealed (one stored
+    /// before secrets were sealed is plain text, and still read).
     pub fn totp(
         &self,
         tenant: crate::TenantId,
@@ -449,21 +446,7 @@ impl Credentials {
         let Some(stored) = self.totp_secret.as_deref() else {
             return Ok(None);
         };
-        let Some(sealed) = stored.strip_prefix(SEALED) else {
-            return Ok(Some(stored.to_owned()));
-        };
-        use base64::Engine;
-        let key = key.ok_or_else(|| {
-            DomainError::Internal(
-                "a TOTP secret is sealed but NESTOGY_SECRET_KEY is not set".into(),
-            )
-        })?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(sealed)
-            .map_err(|e| DomainError::Internal(format!("sealed TOTP secret: {e}")))?;
-        key.open(tenant, &bytes)
-            .map(Some)
-            .map_err(|e| DomainError::Internal(format!("sealed TOTP secret: {e}")))
+        crate::kernel::crypto::open_text(key, tenant, stored, "TOTP secret").map(Some)
     }
 }
 
@@ -476,16 +459,7 @@ pub async fn set_pending_totp(
     key: Option<&crate::kernel::crypto::SecretKey>,
 ) -> DomainResult<()> {
     let (tenant, now) = (tx.tenant(), tx.now());
-    let secret = match key {
-        Some(k) => {
-            use base64::Engine;
-            format!(
-                "{SEALED}{}",
-                base64::engine::general_purpose::STANDARD.encode(k.seal(tenant, secret))
-            )
-        }
-        None => secret.to_owned(),
-    };
+    let secret = crate::kernel::crypto::seal_text(key, tenant, secret);
     sqlx::query(
         "UPDATE users SET totp_secret = $3, totp_enabled = false, updated_at = $4 \
          WHERE company_id = $1 AND id = $2",

@@ -6,14 +6,27 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
-use crate::{ApiTokenId, AuditId, DomainResult, TenantTx, UserId};
+use crate::{ApiTokenId, AuditId, ContactId, DomainResult, TenantTx, UserId};
 
-/// Who did it: a signed-in user, or a user acting through an API token.
+/// Who did it: a signed-in user, a user acting through an API token, or a
+/// client's contact in the portal.
 #[derive(Debug, Clone, Default)]
 pub struct Actor {
     pub user_id: Option<UserId>,
     pub token_id: Option<ApiTokenId>,
+    pub contact_id: Option<ContactId>,
     pub request_id: Option<String>,
+}
+
+impl Actor {
+    /// A client's contact, in the portal.
+    pub fn contact(contact: ContactId, request_id: Option<String>) -> Actor {
+        Actor {
+            contact_id: Some(contact),
+            request_id,
+            ..Actor::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
@@ -21,6 +34,8 @@ pub struct AuditEntry {
     pub id: AuditId,
     pub actor_user_id: Option<UserId>,
     pub actor_token_id: Option<ApiTokenId>,
+    /// Set when a client's contact did it, in the portal.
+    pub actor_contact_id: Option<ContactId>,
     /// What happened, e.g. `client.created`, `auth.login`.
     pub action: String,
     pub entity_type: String,
@@ -41,8 +56,8 @@ pub async fn record(
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query(
         "INSERT INTO audit_log (id, company_id, actor_user_id, actor_token_id, action, \
-         entity_type, entity_id, details, request_id, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         entity_type, entity_id, details, request_id, at, actor_contact_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(AuditId::new())
     .bind(tenant)
@@ -54,6 +69,7 @@ pub async fn record(
     .bind(details)
     .bind(actor.request_id.as_deref())
     .bind(now)
+    .bind(actor.contact_id)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -82,7 +98,7 @@ pub async fn list(
         AND ($6::timestamptz IS NULL OR at >= $6)";
     let tenant = tx.tenant();
     let rows: Vec<AuditEntry> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT id, actor_user_id, actor_token_id, action, entity_type, entity_id, details, \
+        "SELECT id, actor_user_id, actor_token_id, actor_contact_id, action, entity_type, entity_id, details, \
          request_id, at FROM audit_log WHERE {FILTER} \
          AND ($7::uuid IS NULL OR id < $7) ORDER BY id DESC LIMIT $8"
     )))

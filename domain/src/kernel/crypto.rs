@@ -77,6 +77,41 @@ impl SecretKey {
     }
 }
 
+/// How a value sealed into text starts; one without it is plain text
+/// (stored without a key, or from before secrets were sealed).
+const SEALED: &str = "sealed:";
+
+/// `plain` as text to store: `sealed:` and the base64 of its sealing under
+/// `key` for `tenant`, or as it is when there is no key.
+pub fn seal_text(key: Option<&SecretKey>, tenant: TenantId, plain: &str) -> String {
+    match key {
+        Some(k) => format!("{SEALED}{}", STANDARD.encode(k.seal(tenant, plain))),
+        None => plain.to_owned(),
+    }
+}
+
+/// What [`seal_text`] stored, opened; `what` names it in errors.
+pub fn open_text(
+    key: Option<&SecretKey>,
+    tenant: TenantId,
+    stored: &str,
+    what: &str,
+) -> crate::DomainResult<String> {
+    let Some(sealed) = stored.strip_prefix(SEALED) else {
+        return Ok(stored.to_owned());
+    };
+    let key = key.ok_or_else(|| {
+        crate::DomainError::Internal(format!(
+            "a {what} is sealed but NESTOGY_SECRET_KEY is not set"
+        ))
+    })?;
+    let bytes = STANDARD
+        .decode(sealed)
+        .map_err(|e| crate::DomainError::Internal(format!("sealed {what}: {e}")))?;
+    key.open(tenant, &bytes)
+        .map_err(|e| crate::DomainError::Internal(format!("sealed {what}: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

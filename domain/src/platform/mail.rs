@@ -51,6 +51,12 @@ text_enum!(
         /// To the finance list: the monthly management report
         /// (`params.period_label`, `params.kpis`), its PDF attached.
         ManagementReport = "management_report",
+        /// To a contact: an invitation to the client portal (`params.link`,
+        /// `params.expires_at`).
+        PortalInvitation = "portal_invitation",
+        /// To a contact: a one-time sign-in link to the client portal
+        /// (`params.link`, `params.expires_at`).
+        PortalSignIn = "portal_sign_in",
     }
 );
 

@@ -42,12 +42,7 @@ impl TicketStatus {
     }
 }
 
-text_enum!(Priority {
-    Low = "low",
-    Medium = "medium",
-    High = "high",
-    Critical = "critical",
-});
+pub use crate::kernel::priority::Priority;
 
 text_enum!(TicketSource {
     Api = "api",

@@ -16,8 +16,8 @@ use nestogy_domain::{
 use rust_decimal::Decimal;
 
 use super::message::{
-    ChargeFailure, EndpointDisabled, ExpiringWarranties, ManagementReport, Message, Reminder,
-    SlaChange, TicketTitle,
+    ChargeFailure, EndpointDisabled, ExpiringWarranties, ManagementReport, Message, PortalLink,
+    Reminder, SlaChange, TicketTitle,
 };
 
 /// A message's words and what goes with it.
@@ -85,6 +85,45 @@ pub async fn compose(tx: &mut TenantTx, message: &Message) -> DomainResult<Compo
         Message::WebhookDisabled { endpoint, disabled } => {
             Ok(webhook_disabled(&w, *endpoint, disabled))
         }
+        Message::PortalInvitation { link, .. } => Ok(portal_invitation(&w, link)),
+        Message::PortalSignIn { link, .. } => Ok(portal_sign_in(&w, link)),
+    }
+}
+
+/// The subject of a portal invitation.
+pub fn portal_invitation_subject(company: &str) -> String {
+    format!("Your invitation to the {company} client portal")
+}
+
+/// The subject of a portal sign-in link.
+pub fn portal_sign_in_subject(company: &str) -> String {
+    format!("Your sign-in link for the {company} client portal")
+}
+
+fn portal_invitation(w: &Words, link: &PortalLink) -> Composed {
+    let company = &w.company.name;
+    Composed {
+        subject: portal_invitation_subject(company),
+        text: format!(
+            "Hello,\n\n{company} invites you to its client portal, where you can follow \
+             your tickets. Open this link to accept the invitation (it works once, for 7 days):\n\n{}\n\nKind regards,\n{company}",
+            link.link
+        ),
+        attachment: None,
+    }
+}
+
+fn portal_sign_in(w: &Words, link: &PortalLink) -> Composed {
+    let company = &w.company.name;
+    Composed {
+        subject: portal_sign_in_subject(company),
+        text: format!(
+            "Hello,\n\nopen this link in the browser where you asked for it to sign in to the \
+             {company} client portal (it works once, for 15 minutes):\n\n{}\n\n\
+             If you did not ask for it, ignore this message.\n\nKind regards,\n{company}",
+            link.link
+        ),
+        attachment: None,
     }
 }
 

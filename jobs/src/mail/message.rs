@@ -6,10 +6,11 @@
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use nestogy_domain::billing::documents::Period;
+use nestogy_domain::kernel::crypto::{SecretKey, open_text, seal_text};
 use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
 use nestogy_domain::{
-    AssetId, ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TicketId,
-    WebhookEndpointId,
+    AssetId, ClientId, ContactId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId,
+    TenantId, TicketId, WebhookEndpointId,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -78,6 +79,42 @@ pub enum Message {
     /// To the finance list: the monthly management report, its PDF
     /// attached.
     ManagementReport { report: ManagementReport },
+    /// To a contact: an invitation to the client portal.
+    PortalInvitation {
+        contact: ContactId,
+        link: PortalLink,
+    },
+    /// To a contact: a one-time sign-in link to the client portal.
+    PortalSignIn {
+        contact: ContactId,
+        link: PortalLink,
+    },
+}
+
+/// A one-time link to the client portal and when it stops working. The
+/// link signs a contact in, so it is stored sealed
+/// ([`nestogy_domain::kernel::crypto::seal_text`]) and opened only to be
+/// written ([`Message::opened`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortalLink {
+    pub link: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl PortalLink {
+    /// The link to store: `url` sealed under `key` for `tenant`.
+    pub fn sealed(
+        url: &str,
+        expires_at: DateTime<Utc>,
+        tenant: TenantId,
+        key: Option<&SecretKey>,
+    ) -> PortalLink {
+        PortalLink {
+            link: seal_text(key, tenant, url),
+            expires_at: Some(expires_at),
+        }
+    }
 }
 
 /// An overdue reminder's facts.
@@ -215,6 +252,8 @@ impl Message {
             Message::PaymentFailed { .. } => MailTemplate::PaymentFailed,
             Message::WebhookDisabled { .. } => MailTemplate::WebhookDisabled,
             Message::ManagementReport { .. } => MailTemplate::ManagementReport,
+            Message::PortalInvitation { .. } => MailTemplate::PortalInvitation,
+            Message::PortalSignIn { .. } => MailTemplate::PortalSignIn,
         }
     }
 
@@ -234,6 +273,9 @@ impl Message {
             | Message::TicketAssigned { ticket, .. }
             | Message::TicketSla { ticket, .. } => ("ticket", ticket.as_uuid()),
             Message::WebhookDisabled { endpoint, .. } => ("webhook_endpoint", endpoint.as_uuid()),
+            Message::PortalInvitation { contact, .. } | Message::PortalSignIn { contact, .. } => {
+                ("contact", contact.as_uuid())
+            }
             Message::ManagementReport { .. } => return None,
         })
     }
@@ -246,7 +288,8 @@ impl Message {
             | Message::TicketSla { .. }
             | Message::WarrantyExpiring { .. }
             | Message::WebhookDisabled { .. }
-            | Message::ManagementReport { .. } => Some("auto-generated"),
+            | Message::ManagementReport { .. }
+            | Message::PortalSignIn { .. } => Some("auto-generated"),
             _ => None,
         }
     }
@@ -275,6 +318,28 @@ impl Message {
             } => attachments,
             _ => &[],
         }
+    }
+
+    /// The message with its sealed parts (a portal link) opened, to be
+    /// written.
+    pub fn opened(self, tenant: TenantId, key: Option<&SecretKey>) -> DomainResult<Message> {
+        let open = |l: PortalLink| -> DomainResult<PortalLink> {
+            Ok(PortalLink {
+                link: open_text(key, tenant, &l.link, "portal link")?,
+                ..l
+            })
+        };
+        Ok(match self {
+            Message::PortalInvitation { contact, link } => Message::PortalInvitation {
+                contact,
+                link: open(link)?,
+            },
+            Message::PortalSignIn { contact, link } => Message::PortalSignIn {
+                contact,
+                link: open(link)?,
+            },
+            m => m,
+        })
     }
 
     /// The message's fields other than its subject, as stored in `params`.
@@ -309,6 +374,9 @@ impl Message {
             Message::PaymentFailed { failure, .. } => json(failure),
             Message::WebhookDisabled { disabled, .. } => json(disabled),
             Message::ManagementReport { report } => json(report),
+            Message::PortalInvitation { link, .. } | Message::PortalSignIn { link, .. } => {
+                json(link)
+            }
         };
         if let Value::Object(map) = &mut params {
             if let Some(a) = self.auto_submitted() {
@@ -429,6 +497,14 @@ impl Message {
                 disabled: f.get()?,
             },
             MailTemplate::ManagementReport => Message::ManagementReport { report: f.get()? },
+            MailTemplate::PortalInvitation => Message::PortalInvitation {
+                contact: ContactId(id()?),
+                link: f.get()?,
+            },
+            MailTemplate::PortalSignIn => Message::PortalSignIn {
+                contact: ContactId(id()?),
+                link: f.get()?,
+            },
         })
     }
 }

@@ -130,7 +130,7 @@ impl Job for Deliver {
         if msg.status != MailStatus::Queued {
             return Ok(serde_json::json!({ "status": msg.status, "already": true }));
         }
-        let message = Message::read(&msg)?;
+        let message = Message::read(&msg)?.opened(self.tenant, ctx.services.secrets.as_ref())?;
         let mut tx = ctx.db.tenant(self.tenant).await?;
         if let Some(why) = obsolete(&mut tx, &message).await? {
             mail::cancel(&mut tx, msg.id, why).await?;

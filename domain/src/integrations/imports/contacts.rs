@@ -54,6 +54,8 @@ pub(super) async fn plan(tx: &mut TenantTx, p: &Parsed, errs: &mut Errors) -> Do
                 title: p.text(i, "title"),
                 is_primary,
                 is_billing,
+                portal_access: false,
+                portal_role: Default::default(),
             },
         );
         errs.extend(i, v, &[]);
