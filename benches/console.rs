@@ -18,7 +18,8 @@
 //! them in three concurrent groups) and for the full-text list alone, with
 //! the admin's bearer token, to tell where a page's time goes.
 //!
-//! Run: `make bench-console`, or `cargo bench --bench console`; sizes with
+//! Run: `make bench-console`, or `cargo bench --bench console`; `REUSE=1`
+//! measures again on the database the last run seeded; sizes with
 //! `TICKETS=1000000 CLIENTS=10000 ROUNDS=200`.
 
 use std::net::SocketAddr;
@@ -48,7 +49,14 @@ async fn run() {
     let tickets: i64 = env_or("TICKETS", "1000000").parse().expect("TICKETS");
     let clients: i64 = env_or("CLIENTS", "10000").parse().expect("CLIENTS");
     let rounds: usize = env_or("ROUNDS", "200").parse().expect("ROUNDS");
-    let (owner, db) = support::fresh_database("nestogy_bench_console").await;
+    // REUSE=1: measure again on the database the last run seeded (its
+    // migrations brought up to date), without seeding it again.
+    let reuse = env_or("REUSE", "0") == "1";
+    let (owner, db) = if reuse {
+        support::existing_database("nestogy_bench_console").await
+    } else {
+        support::fresh_database("nestogy_bench_console").await
+    };
     let now = db.clock.now();
 
     let t0 = Instant::now();
@@ -63,56 +71,8 @@ async fn run() {
         .await
         .expect("admin");
     tx.commit().await.expect("commit");
-    sqlx::query(RANDOM_FN)
-        .execute(&owner)
-        .await
-        .expect("bench_r");
-    sqlx::query(
-        "INSERT INTO users (id, company_id, email, name, role, password_hash, created_at, updated_at) \
-         SELECT gen_random_uuid(), $1, 'tech' || i || '@console.bench.example', 'Tech ' || i, 'tech', \
-           'no password: never signs in', $2, $2 FROM generate_series(1, 5) i",
-    )
-    .bind(c.id)
-    .bind(now)
-    .execute(&owner)
-    .await
-    .expect("techs");
-    sqlx::query(
-        "INSERT INTO clients (id, company_id, name, email, created_at, updated_at) \
-         SELECT gen_random_uuid(), $1, 'Client ' || lpad(i::text, 5, '0'), 'billing@client' || i || '.example', $2, $2 \
-         FROM generate_series(1, $3::bigint) i",
-    )
-    .bind(c.id)
-    .bind(now)
-    .bind(clients)
-    .execute(&owner)
-    .await
-    .expect("clients");
-    // In chunks of 100,000, each spread over the two years before now.
-    let chunk = 100_000i64;
-    let window = chrono::Duration::days(730);
-    let mut done = 0i64;
-    while done < tickets {
-        let n = chunk.min(tickets - done);
-        sqlx::query(TICKETS_SQL)
-            .bind(c.id)
-            .bind(n)
-            .bind(now)
-            .bind(done)
-            .bind(now - window)
-            .bind(window.num_seconds() as f64)
-            .bind(0.7f64)
-            .bind(done)
-            .execute(&owner)
-            .await
-            .expect("tickets");
-        done += n;
-    }
-    for table in ["clients", "users", "tickets", "ticket_messages"] {
-        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
-            .execute(&owner)
-            .await
-            .expect("vacuum");
+    if !reuse {
+        seed(&owner, c.id, now, clients, tickets).await;
     }
     let busiest: uuid::Uuid = sqlx::query_scalar(
         "SELECT client_id FROM tickets WHERE company_id = $1 AND client_id IS NOT NULL \
@@ -234,6 +194,68 @@ async fn time_page(site: &axum::Router, label: &str, path: &str, auth: &Auth, ro
         ms(*times.last().expect("a round")),
         size as f64 / 1024.0
     );
+}
+
+/// The clients, techs, tickets and messages of the benchmark's company,
+/// then `VACUUM ANALYZE` as autovacuum would.
+async fn seed(
+    owner: &sqlx::PgPool,
+    company: nestogy_domain::TenantId,
+    now: chrono::DateTime<chrono::Utc>,
+    clients: i64,
+    tickets: i64,
+) {
+    sqlx::query(RANDOM_FN)
+        .execute(owner)
+        .await
+        .expect("bench_r");
+    sqlx::query(
+        "INSERT INTO users (id, company_id, email, name, role, password_hash, created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, 'tech' || i || '@console.bench.example', 'Tech ' || i, 'tech', \
+           'no password: never signs in', $2, $2 FROM generate_series(1, 5) i",
+    )
+    .bind(company)
+    .bind(now)
+    .execute(owner)
+    .await
+    .expect("techs");
+    sqlx::query(
+        "INSERT INTO clients (id, company_id, name, email, created_at, updated_at) \
+         SELECT gen_random_uuid(), $1, 'Client ' || lpad(i::text, 5, '0'), 'billing@client' || i || '.example', $2, $2 \
+         FROM generate_series(1, $3::bigint) i",
+    )
+    .bind(company)
+    .bind(now)
+    .bind(clients)
+    .execute(owner)
+    .await
+    .expect("clients");
+    // In chunks of 100,000, each spread over the two years before now.
+    let chunk = 100_000i64;
+    let window = chrono::Duration::days(730);
+    let mut done = 0i64;
+    while done < tickets {
+        let n = chunk.min(tickets - done);
+        sqlx::query(TICKETS_SQL)
+            .bind(company)
+            .bind(n)
+            .bind(now)
+            .bind(done)
+            .bind(now - window)
+            .bind(window.num_seconds() as f64)
+            .bind(0.7f64)
+            .bind(done)
+            .execute(owner)
+            .await
+            .expect("tickets");
+        done += n;
+    }
+    for table in ["clients", "users", "tickets", "ticket_messages"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+            .execute(owner)
+            .await
+            .expect("vacuum");
+    }
 }
 
 fn ms(d: Duration) -> f64 {

@@ -58,6 +58,17 @@ pub async fn fresh_database(name: &str) -> (sqlx::PgPool, Db) {
     (owner, Db::new(pool, clock::system()))
 }
 
+/// The database `name` as the last run left it, its migrations brought up
+/// to date (for `REUSE=1`: measuring again without seeding again).
+#[allow(dead_code)]
+pub async fn existing_database(name: &str) -> (sqlx::PgPool, Db) {
+    let url = database_url(name);
+    let owner = db::connect_owner(&url).await.expect("owner");
+    db::migrate(&owner).await.expect("migrate");
+    let pool = db::connect_app(&url, 16).await.expect("pool");
+    (owner, Db::new(pool, clock::system()))
+}
+
 fn admin_url() -> String {
     env_or(
         "NESTOGY_BENCH_ADMIN_URL",
