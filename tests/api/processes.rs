@@ -11,6 +11,7 @@ mod billing;
 mod enqueue;
 mod mailboxes;
 mod portal;
+mod search;
 mod users;
 mod views;
 
