@@ -10,15 +10,17 @@ use serde_json::{Value, json};
 use crate::common::{PASSWORD, Response, TEST_SECRET_KEY, Tenant, TestApp, eventually};
 
 /// A tenant's client with a contact who has portal access.
-struct Portal {
-    t: Tenant,
-    slug: String,
-    client: String,
-    contact: String,
-    email: String,
+pub(crate) struct Portal {
+    pub(crate) t: Tenant,
+    pub(crate) slug: String,
+    pub(crate) client: String,
+    pub(crate) contact: String,
+    pub(crate) email: String,
 }
 
-async fn portal(app: &TestApp, company: &str) -> Portal {
+/// A new tenant `company` with a client "Client Co" and its billing contact
+/// Ann, who has portal access (role member).
+pub(crate) async fn portal(app: &TestApp, company: &str) -> Portal {
     let t = app.tenant(company).await;
     let slug = app.get("/api/v1/company", &t.admin).await.body["portal_slug"]
         .as_str()
@@ -47,7 +49,7 @@ async fn portal(app: &TestApp, company: &str) -> Portal {
     }
 }
 
-async fn public(app: &TestApp, path: &str, body: Value) -> Response {
+pub(crate) async fn public(app: &TestApp, path: &str, body: Value) -> Response {
     app.call(Method::POST, path, None, Some(body)).await
 }
 
@@ -75,11 +77,11 @@ pub(crate) async fn mailed_link(app: &TestApp, template: &str) -> String {
     .unwrap()
 }
 
-fn token_of(link: &str) -> String {
+pub(crate) fn token_of(link: &str) -> String {
     link.rsplit('/').next().unwrap().to_owned()
 }
 
-async fn invite(app: &TestApp, p: &Portal) -> String {
+pub(crate) async fn invite(app: &TestApp, p: &Portal) -> String {
     let r = app
         .post(
             &format!(
@@ -95,7 +97,7 @@ async fn invite(app: &TestApp, p: &Portal) -> String {
 }
 
 /// Invites the contact and accepts with `password`: a contact token.
-async fn signed_in(app: &TestApp, p: &Portal, password: Option<&str>) -> String {
+pub(crate) async fn signed_in(app: &TestApp, p: &Portal, password: Option<&str>) -> String {
     let token = invite(app, p).await;
     let r = public(
         app,
