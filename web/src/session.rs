@@ -37,7 +37,7 @@ use maud::{Markup, html};
 use nestogy_api::admin::session::{cookie, is_form, see_other, set_cookie_on};
 use nestogy_domain::identity::company::Company;
 use nestogy_domain::identity::users::User;
-use nestogy_domain::identity::web_sessions::{self, ABSOLUTE_TIMEOUT, Origin};
+use nestogy_domain::identity::web_sessions::{self, ABSOLUTE_TIMEOUT, Holder, Origin};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -207,6 +207,10 @@ impl FromRequestParts<WebState> for Console {
             Ok(None) => return Err(to_login_ending_session()),
             Err(e) => return Err(internal("reading a session", e)),
         };
+        // A portal session's cookie is never sent here; refuse one anyway.
+        let Holder::User(user_id) = session.holder else {
+            return Err(to_login_ending_session());
+        };
         let db = &s.app.db;
         // The role claim is informational (the API reads the role on every
         // call); the user's cached state gives the current one.
@@ -214,7 +218,7 @@ impl FromRequestParts<WebState> for Console {
             &db.pool,
             &db.users,
             session.tenant,
-            session.user_id,
+            user_id,
         )
         .await
         {
@@ -228,7 +232,7 @@ impl FromRequestParts<WebState> for Console {
             .jwt
             .issue(
                 session.tenant,
-                session.user_id,
+                user_id,
                 role,
                 session.token_version,
                 now,
@@ -527,7 +531,8 @@ pub async fn login_page(
     axum::extract::Query(q): axum::extract::Query<LoginParams>,
 ) -> Response {
     if let Some(value) = cookie(&headers, COOKIE)
-        && let Ok(Some(_)) = web_sessions::find(&s.app.db, &value).await
+        && let Ok(Some(session)) = web_sessions::find(&s.app.db, &value).await
+        && matches!(session.holder, Holder::User(_))
     {
         return see_other("/console");
     }
@@ -622,7 +627,13 @@ pub async fn login(State(s): State<WebState>, req: Request) -> Response {
     let created = async {
         let mut tx = s.app.db.tenant(claims.tenant).await?;
         let value =
-            web_sessions::create(&mut tx, claims.user_id, claims.token_version, &origin).await?;
+            web_sessions::create(
+                &mut tx,
+                Holder::User(claims.user_id),
+                claims.token_version,
+                &origin,
+            )
+            .await?;
         tx.commit().await?;
         Ok::<_, nestogy_domain::DomainError>(value)
     }

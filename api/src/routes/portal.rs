@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(consume_magic_link))
         .routes(routes!(login))
         .routes(routes!(logo))
+        .routes(routes!(brand))
         .routes(routes!(logout_everywhere))
         .routes(routes!(me))
 }
@@ -172,7 +173,7 @@ async fn tenant_of(s: &AppState, slug: &str) -> ApiResult<TenantId> {
     })
 }
 
-async fn audit_contact(
+pub(crate) async fn audit_contact(
     tx: &mut TenantTx,
     actor: &Actor,
     action: &str,
@@ -190,7 +191,7 @@ async fn audit_contact(
     Ok(())
 }
 
-fn contact_token(
+pub(crate) fn contact_token(
     s: &AppState,
     tenant: TenantId,
     contact: ContactId,
@@ -485,7 +486,7 @@ async fn logout_everywhere(
 }
 
 /// The company as its portal shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PortalCompany {
     pub name: String,
     pub portal_slug: String,
@@ -499,12 +500,54 @@ pub struct PortalCompany {
     pub priorities: Vec<Priority>,
     /// Whether contacts see their client's assets.
     pub show_assets: bool,
+    /// How the portal writes amounts and dates (`en-US`, `de-DE`, ...).
+    pub locale: String,
+    /// IANA name, e.g. `Europe/Berlin`: the portal shows times in it.
+    pub time_zone: String,
+    /// ISO 4217 code of the company's prices.
+    pub currency: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PortalMe {
     pub contact: PortalContact,
     pub company: PortalCompany,
+}
+
+/// The company as its portal shows it, read in `tx`.
+async fn portal_company(tx: &mut TenantTx) -> ApiResult<PortalCompany> {
+    let co = company::get(tx).await?;
+    let has_logo = company::logo(tx).await?.is_some();
+    Ok(PortalCompany {
+        logo_url: has_logo.then(|| format!("/api/v1/portal/{}/logo", co.portal_slug)),
+        accent_color: co.branding.accent_color,
+        name: co.name,
+        portal_slug: co.portal_slug,
+        reopen_days: co.portal_reopen_days,
+        priorities: co.portal_priorities,
+        show_assets: co.portal_show_assets,
+        locale: co.locale,
+        time_zone: co.time_zone,
+        currency: co.currency,
+    })
+}
+
+/// The company a portal address belongs to, for its sign-in page: name,
+/// branding and portal settings (what any visitor of the portal sees).
+#[utoipa::path(get, path = "/api/v1/portal/{slug}/brand", tag = "portal",
+    params(("slug" = String, Path, description = "The company's portal slug")),
+    responses((status = 200, body = PortalCompany), (status = 404, body = ErrorBody)))]
+async fn brand(
+    State(s): State<AppState>,
+    Path(slug): Path<String>,
+) -> ApiResult<axum::Json<PortalCompany>> {
+    let tenant = portal::company_by_slug(&s.db, &slug)
+        .await?
+        .ok_or(DomainError::not_found("portal"))?;
+    let mut tx = s.db.tenant(tenant).await?;
+    let out = portal_company(&mut tx).await?;
+    tx.end_read();
+    Ok(axum::Json(out))
 }
 
 /// The signed-in contact, their client, role and billing flag, and the
@@ -514,19 +557,10 @@ pub struct PortalMe {
     security(("bearer" = [])))]
 async fn me(c: ContactPrincipal, State(s): State<AppState>) -> ApiResult<axum::Json<PortalMe>> {
     let mut tx = c.tx(&s).await?;
-    let co = company::get(&mut tx).await?;
-    let has_logo = company::logo(&mut tx).await?.is_some();
+    let company = portal_company(&mut tx).await?;
     tx.end_read();
     Ok(axum::Json(PortalMe {
-        company: PortalCompany {
-            logo_url: has_logo.then(|| format!("/api/v1/portal/{}/logo", co.portal_slug)),
-            accent_color: co.branding.accent_color,
-            name: co.name,
-            portal_slug: co.portal_slug,
-            reopen_days: co.portal_reopen_days,
-            priorities: co.portal_priorities,
-            show_assets: co.portal_show_assets,
-        },
+        company,
         contact: c.contact,
     }))
 }

@@ -1,7 +1,8 @@
-//! The staff console's sessions: a random value in the browser's cookie,
-//! its SHA-256 in `web_sessions`. A session remembers who signed in and the
-//! user's token version then; everything else (role, active, whether the
-//! version is still current) is read from the user on each request.
+//! The staff console's and the client portal's sessions: a random value in
+//! the browser's cookie, its SHA-256 in `web_sessions`. A session remembers
+//! who signed in ([`Holder`]: a user, or a client's contact) and their token
+//! version then; everything else (role, active, portal access, whether the
+//! version is still current) is read on each request.
 //!
 //! A session ends [`IDLE_TIMEOUT`] after its last request or
 //! [`ABSOLUTE_TIMEOUT`] after sign-in, whichever is first. Looking a
@@ -11,7 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::kernel::secrets::{hash_token, random_token};
-use crate::{Db, DomainResult, TenantId, TenantTx, UserId};
+use crate::{ContactId, Db, DomainResult, TenantId, TenantTx, UserId};
 
 /// A session unused this long ends.
 pub const IDLE_TIMEOUT: Duration = Duration::hours(12);
@@ -20,14 +21,23 @@ pub const ABSOLUTE_TIMEOUT: Duration = Duration::days(7);
 /// `last_seen_at` is written at most this often per session.
 const TOUCH_EVERY: Duration = Duration::minutes(1);
 
+/// Who a session is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A staff user (the console).
+    User(UserId),
+    /// A client's contact (the portal).
+    Contact(ContactId),
+}
+
 /// A live session, as [`find`] returns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSession {
     /// SHA-256 of the cookie's value.
     pub id: Vec<u8>,
     pub tenant: TenantId,
-    pub user_id: UserId,
-    /// The user's token version at sign-in.
+    pub holder: Holder,
+    /// The holder's token version at sign-in.
     pub token_version: i32,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
@@ -41,12 +51,12 @@ pub struct Origin {
     pub client_addr: Option<String>,
 }
 
-/// Creates a session for `user` (token version `token_version`); returns
-/// the cookie's value (32 random bytes, base64url), which is stored only
-/// as its hash.
+/// Creates a session for `holder` (token version `token_version`);
+/// returns the cookie's value (32 random bytes, base64url), which is stored
+/// only as its hash.
 pub async fn create(
     tx: &mut TenantTx,
-    user: UserId,
+    holder: Holder,
     token_version: i32,
     origin: &Origin,
 ) -> DomainResult<String> {
@@ -56,10 +66,14 @@ pub async fn create(
         s.as_deref()
             .map(|s| crate::kernel::text::truncate_chars(s, n))
     };
+    let (user, contact) = match holder {
+        Holder::User(u) => (Some(u), None),
+        Holder::Contact(c) => (None, Some(c)),
+    };
     sqlx::query(
-        "INSERT INTO web_sessions (id, company_id, user_id, token_version, created_at, \
+        "INSERT INTO web_sessions (id, company_id, user_id, contact_id, token_version, created_at, \
              last_seen_at, expires_at, user_agent, client_addr) \
-         VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $9, $4, $5, $5, $6, $7, $8)",
     )
     .bind(hash_token(&cookie))
     .bind(tenant)
@@ -69,6 +83,7 @@ pub async fn create(
     .bind(now + ABSOLUTE_TIMEOUT)
     .bind(cut(&origin.user_agent, 500))
     .bind(cut(&origin.client_addr, 64))
+    .bind(contact)
     .execute(tx.conn())
     .await?;
     Ok(cookie)
@@ -78,7 +93,8 @@ pub async fn create(
 struct Row {
     id: Vec<u8>,
     company_id: TenantId,
-    user_id: UserId,
+    user_id: Option<UserId>,
+    contact_id: Option<ContactId>,
     token_version: i32,
     created_at: DateTime<Utc>,
     last_seen_at: DateTime<Utc>,
@@ -94,7 +110,7 @@ pub async fn find(db: &Db, cookie: &str) -> DomainResult<Option<WebSession>> {
     // Before the tenant is known: a platform transaction.
     let mut tx = db.system().await?;
     let row: Option<Row> = sqlx::query_as(
-        "SELECT id, company_id, user_id, token_version, created_at, last_seen_at, expires_at \
+        "SELECT id, company_id, user_id, contact_id, token_version, created_at, last_seen_at, expires_at \
          FROM web_sessions WHERE id = $1",
     )
     .bind(&id)
@@ -122,10 +138,16 @@ pub async fn find(db: &Db, cookie: &str) -> DomainResult<Option<WebSession>> {
         last_seen_at = now;
     }
     tx.commit().await?;
+    // The table's check: exactly one of the two.
+    let holder = match (row.user_id, row.contact_id) {
+        (Some(u), _) => Holder::User(u),
+        (None, Some(c)) => Holder::Contact(c),
+        (None, None) => return Ok(None),
+    };
     Ok(Some(WebSession {
         id: row.id,
         tenant: row.company_id,
-        user_id: row.user_id,
+        holder,
         token_version: row.token_version,
         created_at: row.created_at,
         last_seen_at,
@@ -154,6 +176,20 @@ pub async fn delete_for_user(tx: &mut TenantTx, user: UserId) -> DomainResult<u6
         sqlx::query("DELETE FROM web_sessions WHERE company_id = $1 AND user_id = $2")
             .bind(tenant)
             .bind(user)
+            .execute(tx.conn())
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Ends every portal session of `contact` (sign out everywhere, a new
+/// password: whatever moves the contact's token version on).
+pub async fn delete_for_contact(tx: &mut TenantTx, contact: ContactId) -> DomainResult<u64> {
+    let tenant = tx.tenant();
+    Ok(
+        sqlx::query("DELETE FROM web_sessions WHERE company_id = $1 AND contact_id = $2")
+            .bind(tenant)
+            .bind(contact)
             .execute(tx.conn())
             .await?
             .rows_affected(),

@@ -9,7 +9,7 @@
 
 pub mod links;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::customers::contacts::PortalRole;
@@ -29,7 +29,7 @@ pub async fn company_by_slug(db: &Db, slug: &str) -> DomainResult<Option<TenantI
 }
 
 /// A contact as the portal knows them.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct PortalContact {
     pub id: ContactId,
     pub client_id: ClientId,
@@ -85,13 +85,15 @@ pub async fn by_email(tx: &mut TenantTx, email: &str) -> DomainResult<Option<Por
 }
 
 /// Sets (or, with `None`, removes) the contact's password hash; ends
-/// every token the contact holds. Returns the new token version.
+/// every token and portal session the contact holds. Returns the new token
+/// version.
 pub async fn set_password(
     tx: &mut TenantTx,
     id: ContactId,
     password_hash: Option<String>,
 ) -> DomainResult<i32> {
     let tenant = tx.tenant();
+    crate::identity::web_sessions::delete_for_contact(tx, id).await?;
     Ok(sqlx::query_scalar(
         "UPDATE contacts SET password_hash = $3, token_version = token_version + 1 \
          WHERE company_id = $1 AND id = $2 RETURNING token_version",
@@ -103,9 +105,11 @@ pub async fn set_password(
     .await?)
 }
 
-/// Ends every token the contact holds ("sign out everywhere").
+/// Ends every token and portal session the contact holds ("sign out
+/// everywhere").
 pub async fn revoke_tokens(tx: &mut TenantTx, id: ContactId) -> DomainResult<()> {
     let tenant = tx.tenant();
+    crate::identity::web_sessions::delete_for_contact(tx, id).await?;
     sqlx::query(
         "UPDATE contacts SET token_version = token_version + 1 WHERE company_id = $1 AND id = $2",
     )
