@@ -149,7 +149,7 @@ impl JwtKeys {
     }
 
     /// A valid, unexpired contact token's tenant, contact and version.
-    fn verify_contact(
+    pub fn verify_contact(
         &self,
         token: &str,
         now: DateTime<Utc>,

@@ -139,6 +139,10 @@ impl Job for PaymentLink {
         }
         let keys = stripe::keys(&mut tx, ctx.services.secrets.as_ref()).await?;
         let inv = invoices::get(&mut tx, link.invoice_id).await?;
+        // The payer comes back to the company's client portal.
+        let slug = nestogy_domain::identity::company::get(&mut tx)
+            .await?
+            .portal_slug;
         let Some(keys) = keys else {
             stripe::finish_link(&mut tx, link.id, Err("Stripe is not configured")).await?;
             tx.commit().await?;
@@ -166,11 +170,11 @@ impl Job for PaymentLink {
             field("line_items[0][quantity]", 1),
             field(
                 "success_url",
-                format!("{base}/pay/invoices/{}/success", inv.id),
+                format!("{base}/portal/{slug}/payments/{}/done", inv.id),
             ),
             field(
                 "cancel_url",
-                format!("{base}/pay/invoices/{}/cancelled", inv.id),
+                format!("{base}/portal/{slug}/payments/{}/cancelled", inv.id),
             ),
             field("client_reference_id", inv.id),
             field("metadata[invoice_id]", inv.id),

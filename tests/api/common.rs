@@ -273,10 +273,7 @@ impl TestApp {
         let queue = RedisQueue::connect(redis, db_name.clone())
             .await
             .expect("redis");
-        let jwt = nestogy_api::JwtKeys::new(
-            b"test secret that is long enough for hs256!",
-            chrono::Duration::minutes(15),
-        );
+        let jwt = test_jwt_keys();
         let dir = std::env::temp_dir().join("nestogy-tests").join(&db_name);
         let services = nestogy_jobs::Services::new(
             nestogy_domain::kernel::files::Files::from_url(
@@ -315,6 +312,12 @@ impl TestApp {
             services,
             dir,
         }
+    }
+
+    /// The CSRF token a page of a session whose cookie value is `session`
+    /// carries for `purpose` (`console`, `portal`).
+    pub fn jwt_csrf(&self, purpose: &str, session: &str) -> String {
+        test_jwt_keys().csrf_token(purpose, session)
     }
 
     pub async fn raw(&self, req: Request<Body>) -> Response {
@@ -1082,4 +1085,12 @@ impl TestApp {
         assert_eq!(f.status, StatusCode::OK, "{}", f.body);
         id
     }
+}
+
+/// The signing keys of every test app.
+fn test_jwt_keys() -> nestogy_api::JwtKeys {
+    nestogy_api::JwtKeys::new(
+        b"test secret that is long enough for hs256!",
+        chrono::Duration::minutes(15),
+    )
 }

@@ -38,7 +38,7 @@ impl Page {
     }
 
     /// The value and the whole header of the `Set-Cookie` for `name`.
-    fn set_cookie(&self, name: &str) -> Option<(String, String)> {
+    pub(crate) fn set_cookie(&self, name: &str) -> Option<(String, String)> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()

@@ -104,6 +104,38 @@ pub struct ApiBytes {
     pub bytes: Vec<u8>,
 }
 
+impl ApiBytes {
+    /// A client's file (an attachment) as an answer of ours, with the API's
+    /// type, length and disposition: never a page of the site (no script,
+    /// no style, its own origin if a browser shows it anyway), never cached.
+    pub fn into_download(self) -> Response {
+        let mut r = self.bytes.into_response();
+        for name in [
+            header::CONTENT_TYPE,
+            header::CONTENT_LENGTH,
+            header::CONTENT_DISPOSITION,
+        ] {
+            if let Some(v) = self.headers.get(&name) {
+                r.headers_mut().insert(name, v.clone());
+            }
+        }
+        let h = r.headers_mut();
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; sandbox"),
+        );
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+        r
+    }
+}
+
 /// A client of the API for one console request, as one user.
 #[derive(Clone)]
 pub struct Api {
@@ -111,7 +143,15 @@ pub struct Api {
     bearer: Option<String>,
     forward: Forward,
     /// The page frame error pages are drawn in (once the user is known).
-    chrome: Option<Arc<Chrome>>,
+    chrome: Option<Frame>,
+}
+
+/// The frame a failure's page is drawn in: the console's (its user known)
+/// or a portal's (the company known, the contact when signed in).
+#[derive(Debug, Clone)]
+pub enum Frame {
+    Console(Arc<Chrome>),
+    Portal(Arc<crate::portal::layout::PortalChrome>),
 }
 
 impl Api {
@@ -137,7 +177,13 @@ impl Api {
 
     /// The same client, whose failures render inside `chrome`'s frame.
     pub(crate) fn with_chrome(mut self, chrome: Arc<Chrome>) -> Self {
-        self.chrome = Some(chrome);
+        self.chrome = Some(Frame::Console(chrome));
+        self
+    }
+
+    /// The same client, whose failures render inside `frame`.
+    pub(crate) fn with_frame(mut self, frame: Frame) -> Self {
+        self.chrome = Some(frame);
         self
     }
 
@@ -355,7 +401,7 @@ pub struct ApiFailure {
     pub fields: Vec<FieldProblem>,
     /// `account_locked`: seconds until sign-in is counted again.
     pub retry_after_secs: Option<u64>,
-    chrome: Option<Arc<Chrome>>,
+    chrome: Option<Frame>,
 }
 
 impl ApiFailure {
@@ -395,13 +441,13 @@ impl ApiFailure {
         self.status == StatusCode::UNPROCESSABLE_ENTITY
     }
 
-    pub(crate) fn chrome(&self) -> Option<&Chrome> {
-        self.chrome.as_deref()
+    pub(crate) fn frame(&self) -> Option<&Frame> {
+        self.chrome.as_ref()
     }
 
     /// The same failure drawn in `chrome`'s frame.
     pub fn in_frame(mut self, chrome: Arc<Chrome>) -> Self {
-        self.chrome = Some(chrome);
+        self.chrome = Some(Frame::Console(chrome));
         self
     }
 }

@@ -32,6 +32,14 @@ impl Fmt {
         }
     }
 
+    /// From a locale's and a time zone's names (UTC for an unknown zone).
+    pub fn from_names(locale: &str, time_zone: &str) -> Self {
+        Fmt {
+            locale: Locale::parse(locale),
+            zone: time_zone.parse().unwrap_or(chrono_tz::UTC),
+        }
+    }
+
     /// `$1,234.56`, `1.234,56 €`.
     pub fn money(&self, amount: Decimal, currency: &str) -> String {
         locale::format_money(amount, currency, self.locale)

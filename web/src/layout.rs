@@ -17,7 +17,7 @@ use nestogy_api::admin::html::page_headers;
 use nestogy_domain::kernel::roles::Role;
 use sha2::{Digest, Sha256};
 
-use crate::api_client::{ApiFailure, FieldProblem};
+use crate::api_client::{ApiFailure, FieldProblem, Frame};
 
 /// The form field every console form carries its CSRF token in.
 pub const CSRF_FIELD: &str = "csrf";
@@ -103,7 +103,7 @@ impl Section {
     }
 }
 
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 :root{--fg:#1b1f29;--muted:#535a69;--bg:#f5f6f8;--card:#fff;--line:#d5d9e2;--accent:#1c49b3;\
 --bad:#9b1c1c;--warn:#7a4a00;--ok:#1d6b35}\
 *{box-sizing:border-box}\
@@ -150,16 +150,28 @@ dl.figures dt{color:var(--muted)}dl.figures dd{margin:0;font-variant-numeric:tab
 nav.sub{margin:0 0 .8em}nav.sub a[aria-current=page]{border-bottom-color:var(--accent)}\
 img.logo-current{max-width:100%;max-height:6em}iframe.preview-frame{width:100%;height:32em;border:1px solid var(--line)}";
 
-/// The Content-Security-Policy of every console page: the inline
-/// stylesheet by its hash, scripts only from this site, nothing else.
-static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
-    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE));
+/// The Content-Security-Policy of a page whose inline stylesheets are
+/// `styles` (each allowed by its hash), scripts only from this site,
+/// nothing else.
+pub(crate) fn csp(styles: &[&str]) -> HeaderValue {
+    let hashes: Vec<String> = styles
+        .iter()
+        .map(|s| {
+            let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s));
+            format!("'sha256-{hash}'")
+        })
+        .collect();
     let v = format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; script-src 'self'; img-src 'self'; \
-         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src {}; script-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        hashes.join(" ")
     );
     HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
-});
+}
+
+/// The Content-Security-Policy of every console page: the inline
+/// stylesheet by its hash.
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| csp(&[STYLE]));
 
 /// The hidden field with the session's CSRF token.
 pub fn csrf_field(csrf: &str) -> Markup {
@@ -228,8 +240,13 @@ pub fn page(
 /// `markup` as a response with `status` and the headers every console page
 /// carries (the admin pages' set, [`page_headers`], with [`CSP`]).
 pub fn respond(status: StatusCode, markup: Markup) -> Response {
+    respond_under(status, markup, CSP.clone())
+}
+
+/// `markup` as a response with `status`, the pages' headers and `csp`.
+pub(crate) fn respond_under(status: StatusCode, markup: Markup, csp: HeaderValue) -> Response {
     let mut r = (status, markup.into_string()).into_response();
-    page_headers(r.headers_mut(), CSP.clone());
+    page_headers(r.headers_mut(), csp);
     r
 }
 
@@ -272,6 +289,11 @@ pub fn problem(
 /// else a page with the API's status and message. A 5xx says only that
 /// something went wrong (the API logged it).
 pub fn failure_page(f: &ApiFailure) -> Response {
+    let chrome = match f.frame() {
+        Some(Frame::Portal(p)) => return crate::portal::layout::failure_page(f, p),
+        Some(Frame::Console(c)) => Some(c.as_ref()),
+        None => None,
+    };
     if f.status == StatusCode::UNAUTHORIZED {
         return crate::session::to_login_ending_session();
     }
@@ -280,7 +302,7 @@ pub fn failure_page(f: &ApiFailure) -> Response {
     } else {
         f.message.as_str()
     };
-    let mut r = problem(f.status, f.chrome(), message, &f.fields);
+    let mut r = problem(f.status, chrome, message, &f.fields);
     if let Some(secs) = f.retry_after_secs
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {

@@ -66,6 +66,7 @@ pub mod layout;
 pub(crate) mod names;
 pub mod pages;
 pub mod picker;
+pub mod portal;
 pub mod session;
 
 use std::time::Duration;
@@ -577,11 +578,16 @@ pub fn app_with_timeout(state: AppState, request_timeout: Duration) -> Router {
         api: api.clone(),
     };
     let request_id = HeaderName::from_static("x-request-id");
+    let portal = portal::portal_routes().layer(axum::middleware::from_fn_with_state(
+        web.clone(),
+        portal::session::end_sessions,
+    ));
     console_routes()
         .layer(axum::middleware::from_fn_with_state(
             web.clone(),
             session::end_sessions,
         ))
+        .merge(portal)
         .layer(axum::extract::DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(web)
         .layer(

@@ -112,7 +112,18 @@ pub fn to_login_ending_session_saying(notice: LoginNotice) -> Response {
 /// ended ([`Ended`]: signed out, or the API answered 401), deletes the
 /// session's row and the browser's cookie.
 pub async fn end_sessions(State(s): State<WebState>, req: Request, next: Next) -> Response {
-    let session = cookie(req.headers(), COOKIE);
+    end_session_of(&s, COOKIE, PATH, req, next).await
+}
+
+/// [`end_sessions`] for the session in cookie `name` (sent to `path`).
+pub(crate) async fn end_session_of(
+    s: &WebState,
+    name: &str,
+    path: &str,
+    req: Request,
+    next: Next,
+) -> Response {
+    let session = cookie(req.headers(), name);
     let mut host = HeaderMap::new();
     if let Some(h) = req.headers().get(header::HOST) {
         host.insert(header::HOST, h.clone());
@@ -122,15 +133,17 @@ pub async fn end_sessions(State(s): State<WebState>, req: Request, next: Next) -
         if let Some(c) = session
             && let Err(e) = web_sessions::delete(&s.app.db, &c).await
         {
-            tracing::error!(error = %e, "console: ending a session failed");
+            tracing::error!(error = %e, "ending a web session failed");
         }
-        r.headers_mut()
-            .append(header::SET_COOKIE, set_cookie(&host, COOKIE, "", 0));
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie_on(&host, name, "", 0, path, "Lax"),
+        );
     }
     r
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "console: {what}");
     layout::problem(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -230,13 +243,7 @@ impl FromRequestParts<WebState> for Console {
         let token = s
             .app
             .jwt
-            .issue(
-                session.tenant,
-                user_id,
-                role,
-                session.token_version,
-                now,
-            )
+            .issue(session.tenant, user_id, role, session.token_version, now)
             .map_err(|e| internal("minting a token", e))?;
         let api = Api::with_bearer(s.api.clone(), Forward::from_parts(parts), token);
         let (me, company) = tokio::join!(
@@ -274,7 +281,10 @@ fn bad_csrf() -> Response {
 }
 
 /// The fields of a form body; an HTML page when the body is not a form.
-async fn form_fields(req: Request, s: &WebState) -> Result<Vec<(String, String)>, Response> {
+pub(crate) async fn form_fields(
+    req: Request,
+    s: &WebState,
+) -> Result<Vec<(String, String)>, Response> {
     if !is_form(req.headers()) {
         return Err(layout::problem(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -295,7 +305,7 @@ async fn form_fields(req: Request, s: &WebState) -> Result<Vec<(String, String)>
 }
 
 /// Why a form was refused.
-enum Refused {
+pub(crate) enum Refused {
     /// No CSRF token, or not this session's (or sign-in form's).
     Csrf,
     /// The other fields do not read as the form's type.
@@ -319,7 +329,7 @@ impl IntoResponse for Refused {
 /// Takes the CSRF field out of `fields`, checks it for `purpose` against
 /// `bound_to` (the value of the cookie the form's token is bound to), and
 /// reads the other fields as `T`.
-fn checked<T: DeserializeOwned>(
+pub(crate) fn checked<T: DeserializeOwned>(
     s: &WebState,
     bound_to: Option<String>,
     purpose: &str,
@@ -404,7 +414,20 @@ impl FromRequest<WebState> for Upload {
     type Rejection = Response;
 
     async fn from_request(req: Request, s: &WebState) -> Result<Self, Response> {
-        let session = cookie(req.headers(), COOKIE);
+        Upload::read(req, s, COOKIE, SESSION_PURPOSE).await
+    }
+}
+
+impl Upload {
+    /// Reads a multipart form whose CSRF token is bound, for `purpose`, to
+    /// the value of the cookie `cookie_name`.
+    pub(crate) async fn read(
+        req: Request,
+        s: &WebState,
+        cookie_name: &str,
+        purpose: &str,
+    ) -> Result<Self, Response> {
+        let session = cookie(req.headers(), cookie_name);
         let unreadable = || {
             layout::problem(
                 StatusCode::BAD_REQUEST,
@@ -452,7 +475,7 @@ impl FromRequest<WebState> for Upload {
             }
         }
         let ok = match (session, token) {
-            (Some(c), Some(t)) => s.app.jwt.csrf_ok(SESSION_PURPOSE, &c, &t),
+            (Some(c), Some(t)) => s.app.jwt.csrf_ok(purpose, &c, &t),
             _ => false,
         };
         if !ok {
@@ -555,7 +578,7 @@ struct Tokens {
 }
 
 /// What the sign-in page says for a refused sign-in.
-fn sign_in_problem(f: &ApiFailure) -> String {
+pub(crate) fn sign_in_problem(f: &ApiFailure) -> String {
     match f.retry_after_secs {
         Some(secs) if f.status == StatusCode::TOO_MANY_REQUESTS => {
             let minutes = secs.div_ceil(60).max(1);
@@ -626,14 +649,13 @@ pub async fn login(State(s): State<WebState>, req: Request) -> Response {
     };
     let created = async {
         let mut tx = s.app.db.tenant(claims.tenant).await?;
-        let value =
-            web_sessions::create(
-                &mut tx,
-                Holder::User(claims.user_id),
-                claims.token_version,
-                &origin,
-            )
-            .await?;
+        let value = web_sessions::create(
+            &mut tx,
+            Holder::User(claims.user_id),
+            claims.token_version,
+            &origin,
+        )
+        .await?;
         tx.commit().await?;
         Ok::<_, nestogy_domain::DomainError>(value)
     }

@@ -1390,32 +1390,7 @@ pub async fn attachment(
             None,
         )
         .await?;
-    let mut r = a.bytes.into_response();
-    for name in [
-        header::CONTENT_TYPE,
-        header::CONTENT_LENGTH,
-        header::CONTENT_DISPOSITION,
-    ] {
-        if let Some(v) = a.headers.get(&name) {
-            r.headers_mut().insert(name, v.clone());
-        }
-    }
-    // A client's file is never a page of the console: no script, no
-    // style, its own origin if a browser shows it anyway.
-    let h = r.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; sandbox"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, no-store"),
-    );
-    Ok(r)
+    Ok(a.into_download())
 }
 
 // ---- a new ticket ----
