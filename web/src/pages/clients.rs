@@ -1087,23 +1087,29 @@ pub async fn delete_network(
 /// A PDF (or any document) from the API, passed on with its content type;
 /// while the API is still rendering it (202), a page saying so.
 pub(crate) async fn document(c: &Console, path: &str, what: &str) -> Result<Response, ApiFailure> {
-    let r = c
-        .api
-        .bytes(Method::GET, path, ApiBody::Empty, Some("application/pdf"))
-        .await?;
-    if r.status == StatusCode::ACCEPTED {
-        let mut page = c.page_with(
+    match fetch_document(&c.api, path).await? {
+        Some(r) => Ok(r),
+        None => Ok(rendering(c.page_with(
             StatusCode::ACCEPTED,
             None,
             what,
-            html! {
-                h1 { (what) }
-                p.notice #rendering role="status" { "The document is being prepared. Reload this page in a moment." }
-            },
-        );
-        page.headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-        return Ok(page);
+            rendering_body(what),
+        ))),
+    }
+}
+
+/// The document at `path` as an answer of ours (its content type and
+/// disposition, never cached), or `None` while the API is still rendering
+/// it (202).
+pub(crate) async fn fetch_document(
+    api: &crate::Api,
+    path: &str,
+) -> Result<Option<Response>, ApiFailure> {
+    let r = api
+        .bytes(Method::GET, path, ApiBody::Empty, Some("application/pdf"))
+        .await?;
+    if r.status == StatusCode::ACCEPTED {
+        return Ok(None);
     }
     let mut out = (r.status, r.bytes).into_response();
     for name in [header::CONTENT_TYPE, header::CONTENT_DISPOSITION] {
@@ -1115,7 +1121,23 @@ pub(crate) async fn document(c: &Console, path: &str, what: &str) -> Result<Resp
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("private, no-store"),
     );
-    Ok(out)
+    Ok(Some(out))
+}
+
+/// The body of the page shown while a document is rendered.
+pub(crate) fn rendering_body(what: &str) -> Markup {
+    html! {
+        h1 { (what) }
+        p.notice #rendering role="status" { "The document is being prepared. Reload this page in a moment." }
+    }
+}
+
+/// `page` (a 202 page saying a document is being prepared), asking the
+/// browser to come back in a second.
+pub(crate) fn rendering(mut page: Response) -> Response {
+    page.headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    page
 }
 
 pub async fn statement_pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {

@@ -1,9 +1,699 @@
-//! Portal pages.
+//! The portal's finance pages, for billing contacts: invoices (status,
+//! balance, PDF, paying the balance through the Stripe payment link),
+//! the statement and its PDF, quotes (PDF, accept or decline); and the
+//! pages a payer comes back to from Stripe's checkout.
 
 use axum::Router;
+use axum::extract::{Path, Query};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::NaiveDate;
+use maud::{Markup, html};
+use nestogy_api::admin::session::see_other;
+use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::{InvoiceId, QuoteId};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
 
+use super::layout::PortalSection;
+use super::session::{Portal, PortalForm};
 use crate::WebState;
+use crate::api_client::{ApiFailure, query};
+use crate::pages::clients::{fetch_document, rendering, rendering_body};
+use crate::session::NoFields;
 
 pub fn routes() -> Router<WebState> {
     Router::new()
+        .route("/portal/{slug}/invoices", get(invoices))
+        .route("/portal/{slug}/invoices/{id}", get(invoice))
+        .route("/portal/{slug}/invoices/{id}/pdf", get(invoice_pdf))
+        .route(
+            "/portal/{slug}/invoices/{id}/pay",
+            get(pay_status).post(pay),
+        )
+        .route("/portal/{slug}/statement", get(statement))
+        .route("/portal/{slug}/statement/pdf", get(statement_pdf))
+        .route("/portal/{slug}/quotes", get(quotes))
+        .route("/portal/{slug}/quotes/{id}", get(quote))
+        .route("/portal/{slug}/quotes/{id}/pdf", get(quote_pdf))
+        .route("/portal/{slug}/quotes/{id}/accept", post(accept))
+        .route("/portal/{slug}/quotes/{id}/decline", post(decline))
+        .route("/portal/{slug}/payments/{invoice}/done", get(payment_done))
+        .route(
+            "/portal/{slug}/payments/{invoice}/cancelled",
+            get(payment_cancelled),
+        )
+}
+
+/// An invoice as the portal's API lists it.
+#[derive(Debug, Deserialize)]
+pub struct PortalInvoice {
+    pub id: InvoiceId,
+    pub number: Option<String>,
+    pub status: String,
+    pub issue_date: Option<NaiveDate>,
+    pub due_date: Option<NaiveDate>,
+    pub currency: String,
+    pub total: Decimal,
+    pub amount_paid: Decimal,
+    pub balance: Decimal,
+    #[serde(default)]
+    pub overdue: bool,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortalLine {
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub line_total: Decimal,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortalPayment {
+    pub date: NaiveDate,
+    pub amount: Decimal,
+    pub method: Option<String>,
+}
+
+/// An invoice with its lines and payments.
+#[derive(Debug, Deserialize)]
+pub struct PortalInvoiceDetail {
+    #[serde(flatten)]
+    pub invoice: PortalInvoice,
+    pub subtotal: Decimal,
+    pub tax_total: Decimal,
+    pub lines: Vec<PortalLine>,
+    pub payments: Vec<PortalPayment>,
+    pub payable_online: bool,
+}
+
+fn invoice_id(raw: &str) -> Result<InvoiceId, ApiFailure> {
+    raw.parse().map_err(|_| ApiFailure::not_found("invoice"))
+}
+
+fn quote_id(raw: &str) -> Result<QuoteId, ApiFailure> {
+    raw.parse().map_err(|_| ApiFailure::not_found("quote"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListParams {
+    status: String,
+    cursor: String,
+}
+
+const INVOICE_FILTERS: [(&str, &str); 3] = [("open", "To pay"), ("paid", "Paid"), ("all", "All")];
+
+/// An invoice's status as a client reads it.
+fn invoice_status(i: &PortalInvoice) -> &'static str {
+    match i.status.as_str() {
+        "paid" => "Paid",
+        "void" => "Void",
+        _ if i.overdue => "Overdue",
+        "partially_paid" => "Partly paid",
+        _ => "Open",
+    }
+}
+
+/// `GET /portal/{slug}/invoices`.
+pub async fn invoices(p: Portal, Query(q): Query<ListParams>) -> Result<Response, ApiFailure> {
+    let status = INVOICE_FILTERS
+        .iter()
+        .map(|(v, _)| *v)
+        .find(|v| *v == q.status)
+        .unwrap_or("all");
+    let page: Page<PortalInvoice> = p
+        .api
+        .get(format!(
+            "/api/v1/portal/invoices{}",
+            query(&[("status", status), ("cursor", &q.cursor), ("limit", "25")])
+        ))
+        .await?;
+    let body = html! {
+        h1 { "Invoices" }
+        p { a #statement href=(p.href("/statement")) { "Statement of account" } }
+        nav.sub aria-label="Which invoices" {
+            @for (v, label) in INVOICE_FILTERS {
+                @if v == status {
+                    a href=(p.href(&format!("/invoices?status={v}"))) aria-current="page" { (label) }
+                } @else {
+                    a href=(p.href(&format!("/invoices?status={v}"))) { (label) }
+                }
+                " "
+            }
+        }
+        @if page.data.is_empty() {
+            p #no-invoices.muted { "No invoices here." }
+        } @else {
+            div.scroll {
+                table #invoices {
+                    thead { tr { th { "Invoice" } th { "Date" } th { "Due" } th { "Status" } th.n { "Total" } th.n { "Balance" } } }
+                    tbody {
+                        @for i in &page.data {
+                            tr {
+                                td { a href=(p.href(&format!("/invoices/{}", i.id))) { (i.number.as_deref().unwrap_or("—")) } }
+                                td { @if let Some(d) = i.issue_date { (p.fmt.date(d)) } }
+                                td { @if let Some(d) = i.due_date { (p.fmt.date(d)) } }
+                                td.status { (invoice_status(i)) }
+                                td.n { (p.fmt.money(i.total, &i.currency)) }
+                                td.n { (p.fmt.money(i.balance, &i.currency)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = &page.next_cursor {
+            p { a #next-page href=(p.href(&format!("/invoices{}", query(&[("status", status), ("cursor", next)])))) { "Next page" } }
+        }
+    };
+    Ok(p.page(PortalSection::Invoices, "Invoices", body))
+}
+
+/// `GET /portal/{slug}/invoices/{id}`.
+pub async fn invoice(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let id = invoice_id(&id)?;
+    invoice_page(&p, id, None).await
+}
+
+async fn invoice_page(
+    p: &Portal,
+    id: InvoiceId,
+    failure: Option<ApiFailure>,
+) -> Result<Response, ApiFailure> {
+    let d: PortalInvoiceDetail = p.api.get(format!("/api/v1/portal/invoices/{id}")).await?;
+    let i = &d.invoice;
+    let number = i.number.clone().unwrap_or_else(|| "Invoice".to_owned());
+    let money = |a: Decimal| p.fmt.money(a, &i.currency);
+    let status = failure.as_ref().map_or(StatusCode::OK, |f| f.status);
+    let body = html! {
+        h1 { "Invoice " (number) }
+        @if let Some(f) = &failure {
+            p.problem #problem role="alert" { (f.message) }
+        }
+        dl.figures {
+            dt { "Status" } dd #invoice-status { (invoice_status(i)) }
+            @if let Some(d) = i.issue_date { dt { "Date" } dd { (p.fmt.date(d)) } }
+            @if let Some(d) = i.due_date { dt { "Due" } dd { (p.fmt.date(d)) } }
+            dt { "Total" } dd { (money(i.total)) }
+            dt { "Paid" } dd { (money(i.amount_paid)) }
+            dt { "Balance" } dd #invoice-balance { (money(i.balance)) }
+        }
+        p { a #invoice-pdf href=(p.href(&format!("/invoices/{id}/pdf"))) { "Download the PDF" } }
+        @if d.payable_online {
+            form method="post" action=(p.href(&format!("/invoices/{id}/pay"))) {
+                (p.csrf())
+                button type="submit" #pay { "Pay " (money(i.balance)) " online" }
+            }
+        }
+        section.card {
+            h2 { "Lines" }
+            div.scroll {
+                table #lines {
+                    thead { tr { th { "Description" } th.n { "Quantity" } th.n { "Unit price" } th.n { "Amount" } } }
+                    tbody {
+                        @for l in &d.lines {
+                            tr {
+                                td { (l.description) }
+                                td.n { (l.quantity.normalize()) }
+                                td.n { (money(l.unit_price)) }
+                                td.n { (money(l.line_total)) }
+                            }
+                        }
+                    }
+                    tfoot {
+                        tr { th colspan="3" { "Subtotal" } td.n { (money(d.subtotal)) } }
+                        tr { th colspan="3" { "Tax" } td.n { (money(d.tax_total)) } }
+                        tr { th colspan="3" { "Total" } td.n { (money(i.total)) } }
+                    }
+                }
+            }
+        }
+        @if !d.payments.is_empty() {
+            section.card {
+                h2 { "Payments" }
+                table #payments {
+                    thead { tr { th { "Date" } th { "How" } th.n { "Amount" } } }
+                    tbody {
+                        @for pay in &d.payments {
+                            tr {
+                                td { (p.fmt.date(pay.date)) }
+                                td { (pay.method.as_deref().unwrap_or("")) }
+                                td.n { (money(pay.amount)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(p.page_with(
+        status,
+        Some(PortalSection::Invoices),
+        &format!("Invoice {number}"),
+        body,
+    ))
+}
+
+/// A document of the portal's API, or a page saying it is being prepared.
+async fn document(p: &Portal, path: &str, what: &str) -> Result<Response, ApiFailure> {
+    match fetch_document(&p.api, path).await? {
+        Some(r) => Ok(r),
+        None => Ok(rendering(p.page_with(
+            StatusCode::ACCEPTED,
+            None,
+            what,
+            rendering_body(what),
+        ))),
+    }
+}
+
+/// `GET /portal/{slug}/invoices/{id}/pdf`.
+pub async fn invoice_pdf(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let id = invoice_id(&id)?;
+    document(&p, &format!("/api/v1/portal/invoices/{id}/pdf"), "Invoice").await
+}
+
+/// A payment link as the API shows it.
+#[derive(Debug, Deserialize)]
+pub struct PayLink {
+    pub status: String,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PayStarted {
+    link: PayLink,
+}
+
+/// `POST /portal/{slug}/invoices/{id}/pay`: starts (or reuses) the
+/// payment link, then waits for it on the pay page.
+pub async fn pay(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+    PortalForm(NoFields {}): PortalForm<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let id = invoice_id(&id)?;
+    match p
+        .api
+        .send::<PayStarted>(
+            Method::POST,
+            format!("/api/v1/portal/invoices/{id}/pay"),
+            &json!({}),
+        )
+        .await
+    {
+        Ok(started) => Ok(to_link(&p, id, &started.link)),
+        Err(f) if f.status == StatusCode::CONFLICT => invoice_page(&p, id, Some(f)).await,
+        Err(f) => Err(f),
+    }
+}
+
+/// To Stripe when the link is ready, else to the page that waits for it.
+fn to_link(p: &Portal, id: InvoiceId, link: &PayLink) -> Response {
+    match (&link.status[..], &link.url) {
+        ("ready", Some(url)) => see_other(url),
+        _ => see_other(&p.href(&format!("/invoices/{id}/pay"))),
+    }
+}
+
+/// `GET /portal/{slug}/invoices/{id}/pay`: the newest payment link; to
+/// Stripe once it is ready, a page that reloads itself until then.
+pub async fn pay_status(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let id = invoice_id(&id)?;
+    let link: PayLink = p
+        .api
+        .get(format!("/api/v1/portal/invoices/{id}/pay"))
+        .await?;
+    if link.status == "ready" && link.url.is_some() {
+        return Ok(to_link(&p, id, &link));
+    }
+    let failed = link.status == "failed";
+    let body = html! {
+        h1 { "Paying online" }
+        @if failed {
+            p.problem #problem role="alert" { "The payment page could not be prepared. Try again later, or contact us." }
+        } @else {
+            meta http-equiv="refresh" content="1";
+            p.notice #preparing role="status" { "Preparing the payment page…" }
+        }
+        p { a href=(p.href(&format!("/invoices/{id}"))) { "Back to the invoice" } }
+    };
+    let status = if failed {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(p.page_with(status, Some(PortalSection::Invoices), "Paying online", body))
+}
+
+/// The period of a statement: `from` and `to` (dates), both optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct Period {
+    from: String,
+    to: String,
+}
+
+impl Period {
+    fn query(&self) -> String {
+        query(&[("from", &self.from), ("to", &self.to)])
+    }
+}
+
+/// A statement's row as the API shows it.
+#[derive(Debug, Deserialize)]
+pub struct StatementRow {
+    pub date: NaiveDate,
+    pub description: String,
+    pub amount: Decimal,
+    pub balance: Decimal,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Statement {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub currency: String,
+    pub opening_balance: Decimal,
+    pub closing_balance: Decimal,
+    pub rows: Vec<StatementRow>,
+}
+
+/// `GET /portal/{slug}/statement`.
+pub async fn statement(p: Portal, Query(q): Query<Period>) -> Result<Response, ApiFailure> {
+    let s: Statement = p
+        .api
+        .get(format!("/api/v1/portal/statement{}", q.query()))
+        .await?;
+    let money = |a: Decimal| p.fmt.money(a, &s.currency);
+    let body = html! {
+        h1 { "Statement of account" }
+        form.inline method="get" action=(p.href("/statement")) {
+            label for="from" { "From" }
+            input #from name="from" type="date" value=(s.from);
+            label for="to" { "To" }
+            input #to name="to" type="date" value=(s.to);
+            button type="submit" { "Show" }
+        }
+        p { a #statement-pdf href=(p.href(&format!("/statement/pdf{}", q.query()))) { "Download the PDF" } }
+        div.scroll {
+            table #statement-rows {
+                thead { tr { th { "Date" } th { "" } th.n { "Amount" } th.n { "Balance" } } }
+                tbody {
+                    tr { td { (p.fmt.date(s.from)) } td { "Opening balance" } td.n {} td.n { (money(s.opening_balance)) } }
+                    @for r in &s.rows {
+                        tr { td { (p.fmt.date(r.date)) } td { (r.description) } td.n { (money(r.amount)) } td.n { (money(r.balance)) } }
+                    }
+                    tr { td { (p.fmt.date(s.to)) } td { "Closing balance" } td.n {} td.n #closing { (money(s.closing_balance)) } }
+                }
+            }
+        }
+    };
+    Ok(p.page(PortalSection::Invoices, "Statement of account", body))
+}
+
+/// `GET /portal/{slug}/statement/pdf`.
+pub async fn statement_pdf(p: Portal, Query(q): Query<Period>) -> Result<Response, ApiFailure> {
+    document(
+        &p,
+        &format!("/api/v1/portal/statement/pdf{}", q.query()),
+        "Statement",
+    )
+    .await
+}
+
+/// A quote as the portal's API shows it.
+#[derive(Debug, Deserialize)]
+pub struct PortalQuote {
+    pub id: QuoteId,
+    pub number: Option<String>,
+    pub status: String,
+    pub issue_date: Option<NaiveDate>,
+    pub valid_until: Option<NaiveDate>,
+    pub currency: String,
+    pub total: Decimal,
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    #[serde(default)]
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortalQuoteDetail {
+    #[serde(flatten)]
+    pub quote: PortalQuote,
+    pub lines: Vec<PortalLine>,
+}
+
+/// `GET /portal/{slug}/quotes`.
+pub async fn quotes(p: Portal, Query(q): Query<ListParams>) -> Result<Response, ApiFailure> {
+    let page: Page<PortalQuote> = p
+        .api
+        .get(format!(
+            "/api/v1/portal/quotes{}",
+            query(&[("cursor", &q.cursor), ("limit", "25")])
+        ))
+        .await?;
+    let body = html! {
+        h1 { "Quotes" }
+        @if page.data.is_empty() {
+            p #no-quotes.muted { "No quotes." }
+        } @else {
+            div.scroll {
+                table #quotes {
+                    thead { tr { th { "Quote" } th { "Date" } th { "Valid until" } th { "Status" } th.n { "Total" } } }
+                    tbody {
+                        @for x in &page.data {
+                            tr {
+                                td { a href=(p.href(&format!("/quotes/{}", x.id))) { (x.number.as_deref().unwrap_or("—")) } }
+                                td { @if let Some(d) = x.issue_date { (p.fmt.date(d)) } }
+                                td { @if let Some(d) = x.valid_until { (p.fmt.date(d)) } }
+                                td.status { (x.status) }
+                                td.n { (p.fmt.money(x.total, &x.currency)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(next) = &page.next_cursor {
+            p { a #next-page href=(p.href(&format!("/quotes{}", query(&[("cursor", next)])))) { "Next page" } }
+        }
+    };
+    Ok(p.page(PortalSection::Quotes, "Quotes", body))
+}
+
+/// `GET /portal/{slug}/quotes/{id}`.
+pub async fn quote(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let id = quote_id(&id)?;
+    quote_page(&p, id, None).await
+}
+
+async fn quote_page(
+    p: &Portal,
+    id: QuoteId,
+    failure: Option<ApiFailure>,
+) -> Result<Response, ApiFailure> {
+    let d: PortalQuoteDetail = p.api.get(format!("/api/v1/portal/quotes/{id}")).await?;
+    let x = &d.quote;
+    let number = x.number.clone().unwrap_or_else(|| "Quote".to_owned());
+    let money = |a: Decimal| p.fmt.money(a, &x.currency);
+    let status = failure.as_ref().map_or(StatusCode::OK, |f| f.status);
+    let body = html! {
+        h1 { "Quote " (number) }
+        @if let Some(f) = &failure {
+            p.problem #problem role="alert" { (f.message) }
+        }
+        dl.figures {
+            dt { "Status" } dd #quote-status { (x.status) }
+            @if let Some(d) = x.valid_until { dt { "Valid until" } dd { (p.fmt.date(d)) } }
+            dt { "Total" } dd { (money(x.total)) }
+            @if let (Some(who), Some(at)) = (&x.decided_by, x.decided_at) {
+                dt { "Decided" } dd #decided { (who) ", " (p.fmt.datetime(at)) }
+            }
+        }
+        p { a #quote-pdf href=(p.href(&format!("/quotes/{id}/pdf"))) { "Download the PDF" } }
+        @if x.status == "sent" {
+            div.inline {
+                form method="post" action=(p.href(&format!("/quotes/{id}/accept"))) {
+                    (p.csrf())
+                    button type="submit" #accept-quote { "Accept the quote" }
+                }
+                form method="post" action=(p.href(&format!("/quotes/{id}/decline"))) {
+                    (p.csrf())
+                    button type="submit" #decline-quote { "Decline" }
+                }
+            }
+        }
+        section.card {
+            h2 { "Lines" }
+            div.scroll {
+                table #lines {
+                    thead { tr { th { "Description" } th.n { "Quantity" } th.n { "Unit price" } th.n { "Amount" } } }
+                    tbody {
+                        @for l in &d.lines {
+                            tr {
+                                td { (l.description) }
+                                td.n { (l.quantity.normalize()) }
+                                td.n { (money(l.unit_price)) }
+                                td.n { (money(l.line_total)) }
+                            }
+                        }
+                    }
+                    tfoot { tr { th colspan="3" { "Total" } td.n { (money(x.total)) } } }
+                }
+            }
+        }
+    };
+    Ok(p.page_with(
+        status,
+        Some(PortalSection::Quotes),
+        &format!("Quote {number}"),
+        body,
+    ))
+}
+
+/// `GET /portal/{slug}/quotes/{id}/pdf`.
+pub async fn quote_pdf(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let id = quote_id(&id)?;
+    document(&p, &format!("/api/v1/portal/quotes/{id}/pdf"), "Quote").await
+}
+
+async fn decide(p: Portal, raw: &str, how: &str) -> Result<Response, ApiFailure> {
+    let id = quote_id(raw)?;
+    match p
+        .api
+        .send::<serde_json::Value>(
+            Method::POST,
+            format!("/api/v1/portal/quotes/{id}/{how}"),
+            &json!({}),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&p.href(&format!("/quotes/{id}")))),
+        Err(f) if f.status == StatusCode::CONFLICT || f.is_validation() => {
+            quote_page(&p, id, Some(f)).await
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// `POST /portal/{slug}/quotes/{id}/accept`.
+pub async fn accept(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+    PortalForm(NoFields {}): PortalForm<NoFields>,
+) -> Result<Response, ApiFailure> {
+    decide(p, &id, "accept").await
+}
+
+/// `POST /portal/{slug}/quotes/{id}/decline`.
+pub async fn decline(
+    p: Portal,
+    Path((_, id)): Path<(String, String)>,
+    PortalForm(NoFields {}): PortalForm<NoFields>,
+) -> Result<Response, ApiFailure> {
+    decide(p, &id, "decline").await
+}
+
+/// Where Stripe's checkout sends a payer back: a page of the portal that
+/// needs no sign-in and shows nothing of the invoice but a link to it.
+async fn payment_return(
+    s: &WebState,
+    parts: &axum::http::request::Parts,
+    slug: &str,
+    invoice: &str,
+    paid: bool,
+) -> Response {
+    let company = match super::session::brand_of(s, parts, slug).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let Ok(id) = invoice.parse::<InvoiceId>() else {
+        return super::layout::no_portal();
+    };
+    let base = format!("/portal/{}", company.portal_slug);
+    let body: Markup = html! {
+        @if paid {
+            h1 { "Thank you" }
+            p.notice #paid role="status" { "Your payment to " (company.name) " was received. It shows on the invoice within a minute." }
+        } @else {
+            h1 { "Payment cancelled" }
+            p #cancelled { "Nothing was charged." }
+        }
+        p { a #to-invoice href={ (base) "/invoices/" (id) } { "See the invoice" } }
+    };
+    super::session::anonymous_page(
+        &company,
+        StatusCode::OK,
+        if paid {
+            "Thank you"
+        } else {
+            "Payment cancelled"
+        },
+        body,
+    )
+}
+
+/// `GET /portal/{slug}/payments/{invoice}/done`.
+pub async fn payment_done(
+    axum::extract::State(s): axum::extract::State<WebState>,
+    Path((slug, invoice)): Path<(String, String)>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    payment_return(&s, &parts, &slug, &invoice, true).await
+}
+
+/// `GET /portal/{slug}/payments/{invoice}/cancelled`.
+pub async fn payment_cancelled(
+    axum::extract::State(s): axum::extract::State<WebState>,
+    Path((slug, invoice)): Path<(String, String)>,
+    parts: axum::http::request::Parts,
+) -> Response {
+    payment_return(&s, &parts, &slug, &invoice, false).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoice_statuses_read_as_a_client_would() {
+        let mut i = PortalInvoice {
+            id: InvoiceId::new(),
+            number: None,
+            status: "sent".into(),
+            issue_date: None,
+            due_date: None,
+            currency: "USD".into(),
+            total: Decimal::ONE,
+            amount_paid: Decimal::ZERO,
+            balance: Decimal::ONE,
+            overdue: false,
+        };
+        assert_eq!(invoice_status(&i), "Open");
+        i.overdue = true;
+        assert_eq!(invoice_status(&i), "Overdue");
+        i.status = "paid".into();
+        assert_eq!(invoice_status(&i), "Paid");
+    }
 }

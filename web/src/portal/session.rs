@@ -260,8 +260,18 @@ async fn sign_in_form<T: DeserializeOwned>(
     })
 }
 
+/// The portal of `slug` as any visitor sees it, for a page of a request
+/// with head `parts`; or the "no portal here" page.
+pub(crate) async fn brand_of(
+    s: &WebState,
+    parts: &Parts,
+    slug: &str,
+) -> Result<PortalCompany, Response> {
+    brand(s, Forward::from_parts(parts), slug).await
+}
+
 /// A page of a portal nobody is signed in to.
-fn anonymous_page(
+pub(crate) fn anonymous_page(
     company: &PortalCompany,
     status: StatusCode,
     title: &str,
@@ -538,7 +548,17 @@ pub async fn sign_in_password(
         )
         .await;
     match answer {
-        Ok(t) => start_session(&s, &headers, &forward, &company, &t.access_token).await,
+        Ok(t) => {
+            start_session(
+                &s,
+                &headers,
+                &forward,
+                &company,
+                &t.access_token,
+                "/tickets",
+            )
+            .await
+        }
         Err(f) if f.status.is_client_error() => sign_in_again(&company, &form, &f),
         Err(f) => internal("signing a contact in", f),
     }
@@ -554,13 +574,14 @@ fn split(req: Request) -> (Forward, HeaderMap, Request) {
 }
 
 /// Starts a portal session for the contact `access_token` names and goes
-/// to the portal's tickets.
-async fn start_session(
+/// to `to` (a path under the portal's address).
+pub(crate) async fn start_session(
     s: &WebState,
     headers: &HeaderMap,
     forward: &Forward,
     company: &PortalCompany,
     access_token: &str,
+    to: &str,
 ) -> Response {
     let now = s.app.db.clock.now();
     let Some((tenant, contact, version)) = s.app.jwt.verify_contact(access_token, now) else {
@@ -582,7 +603,7 @@ async fn start_session(
         Ok(v) => v,
         Err(e) => return internal("creating a portal session", e),
     };
-    let mut r = see_other(&format!("/portal/{}/tickets", company.portal_slug));
+    let mut r = see_other(&format!("/portal/{}{to}", company.portal_slug));
     r.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(headers, COOKIE, &value, ABSOLUTE_TIMEOUT.num_seconds()),
@@ -648,7 +669,17 @@ pub async fn use_link(
         )
         .await;
     match answer {
-        Ok(t) => start_session(&s, &headers, &forward, &company, &t.access_token).await,
+        Ok(t) => {
+            start_session(
+                &s,
+                &headers,
+                &forward,
+                &company,
+                &t.access_token,
+                "/tickets",
+            )
+            .await
+        }
         Err(f) if f.status.is_client_error() => {
             let why = match f.code.as_str() {
                 "link_expired" => "This sign-in link has expired.",
@@ -752,7 +783,17 @@ pub async fn accept_invitation(
         )
         .await;
     match answer {
-        Ok(t) => start_session(&s, &headers, &forward, &company, &t.access_token).await,
+        Ok(t) => {
+            start_session(
+                &s,
+                &headers,
+                &forward,
+                &company,
+                &t.access_token,
+                "/tickets",
+            )
+            .await
+        }
         Err(f) if f.status.is_client_error() => {
             let why = match (f.status, f.code.as_str()) {
                 (StatusCode::UNPROCESSABLE_ENTITY, _) => f
