@@ -744,9 +744,25 @@ impl Drop for TestApp {
 /// `router` served on a free loopback port by the binary's server (peer
 /// addresses and all): its base URL, and the sender that stops it.
 pub async fn serve(router: Router) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let (listener, _) = listen().await;
+    serve_on(listener, router)
+}
+
+/// A listener on a free loopback port and its base URL, for a site whose
+/// address must be known before it is built (its public URL).
+pub async fn listen() -> (tokio::net::TcpListener, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free port");
+    let addr = listener.local_addr().expect("its address");
+    (listener, format!("http://127.0.0.1:{}", addr.port()))
+}
+
+/// Serves `router` on `listener` until the sender is used or dropped.
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: Router,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let addr = listener.local_addr().expect("its address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(nestogy_api::server::serve(

@@ -33,7 +33,11 @@ pub(crate) struct Desk {
 
 impl Desk {
     pub(crate) async fn new() -> Desk {
-        let app = TestApp::new().await;
+        Desk::with(TestApp::new().await).await
+    }
+
+    /// The desk on `app` (one built with integrations of its own).
+    pub(crate) async fn with(app: TestApp) -> Desk {
         let t = app.tenant("MSP A").await;
         let imap = Dovecot::start().await;
         imap.add_user(SUPPORT, IMAP_PASSWORD);

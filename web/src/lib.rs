@@ -157,6 +157,10 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::clients::add_contact),
         )
         .route(
+            "/console/clients/{id}/contacts/{contact_id}/invite",
+            post(pages::clients::invite_contact),
+        )
+        .route(
             "/console/clients/{id}/locations",
             post(pages::clients::add_location),
         )

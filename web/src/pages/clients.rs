@@ -23,7 +23,7 @@ use nestogy_domain::inventory::assets::Asset;
 use nestogy_domain::inventory::networks::Network;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::service_desk::tickets::Ticket;
-use nestogy_domain::{ClientId, NetworkId};
+use nestogy_domain::{ClientId, ContactId, NetworkId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -356,6 +356,8 @@ pub struct ContactFields {
     title: String,
     is_primary: Option<String>,
     is_billing: Option<String>,
+    portal_access: Option<String>,
+    portal_admin: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -382,6 +384,8 @@ pub struct LocationFields {
 /// A form of the client page the API refused, with what was entered.
 enum Refused {
     Edit(ClientFields, ApiFailure),
+    /// A portal invitation the API refused (no e-mail, no portal access).
+    Invite(ApiFailure),
     Contact(ContactFields, ApiFailure),
     Location(LocationFields, ApiFailure),
     Network(NetworkFields, ApiFailure),
@@ -392,6 +396,9 @@ enum Refused {
 pub struct ShowParams {
     #[serde(default)]
     networks_cursor: String,
+    /// The contact just invited to the portal, said at the contacts.
+    #[serde(default)]
+    invited: String,
 }
 
 pub async fn show(
@@ -399,7 +406,7 @@ pub async fn show(
     Path(id): Path<String>,
     Query(p): Query<ShowParams>,
 ) -> Result<Response, ApiFailure> {
-    client_page(c, &id, &p.networks_cursor, None).await
+    client_page(c, &id, &p.networks_cursor, &p.invited, None).await
 }
 
 /// Rows of each block of the client page; more are a link or a next page.
@@ -409,6 +416,7 @@ async fn client_page(
     c: Console,
     id: &str,
     networks_cursor: &str,
+    invited: &str,
     refused: Option<Refused>,
 ) -> Result<Response, ApiFailure> {
     let id: ClientId = parse_id(&c, id, "client")?;
@@ -463,6 +471,15 @@ async fn client_page(
         Some(Refused::Contact(f, e)) => (Some(f), Some(e)),
         _ => (None, None),
     };
+    let invite_problem = match &refused {
+        Some(Refused::Invite(e)) => Some(e),
+        _ => None,
+    };
+    let invited = contacts
+        .data
+        .iter()
+        .find(|ct| ct.id.to_string() == invited)
+        .map(|ct| ct.name.clone());
     let (lf, lp) = match &refused {
         Some(Refused::Location(f, e)) => (Some(f), Some(e)),
         _ => (None, None),
@@ -475,6 +492,7 @@ async fn client_page(
         .as_ref()
         .map(|r| match r {
             Refused::Edit(_, e)
+            | Refused::Invite(e)
             | Refused::Contact(_, e)
             | Refused::Location(_, e)
             | Refused::Network(_, e) => e.status,
@@ -525,9 +543,13 @@ async fn client_page(
         }
         section.card #contacts aria-labelledby="contacts-title" {
             h2 #contacts-title { "Contacts " span.muted { "(" (contacts.total) ")" } }
+            @if let Some(name) = &invited {
+                p.notice #invited role="status" { "An invitation to the client portal is on its way to " (name) "." }
+            }
+            (refusal(invite_problem))
             @if contacts.data.is_empty() { p.muted { "No contact yet." } } @else {
                 div.scroll { table {
-                    thead { tr { th { "Name" } th { "Title" } th { "E-mail" } th { "Phone" } th { "Role" } } }
+                    thead { tr { th { "Name" } th { "Title" } th { "E-mail" } th { "Phone" } th { "Role" } th { "Portal" } } }
                     tbody { @for ct in &contacts.data {
                         tr id={ "contact-" (ct.id) } {
                             td { (ct.name) }
@@ -537,6 +559,12 @@ async fn client_page(
                             td {
                                 @if ct.is_primary { "primary " }
                                 @if ct.is_billing { "billing" }
+                            }
+                            td {
+                                @if ct.portal_access {
+                                    @if ct.portal_role.as_str() == "admin" { "portal admin" } @else { "member" }
+                                    (layout::post_button(&format!("{base}/contacts/{}/invite", ct.id), c.csrf(), &format!("invite-{}", ct.id), "Invite to the portal"))
+                                } @else { span.muted { "no access" } }
                             }
                         }
                     } }
@@ -555,6 +583,8 @@ async fn client_page(
                     (input("Title", "title", "text", &f.title, cp))
                     (checkbox("Primary contact", "is_primary", f.is_primary.is_some()))
                     (checkbox("Receives invoices and statements", "is_billing", f.is_billing.is_some()))
+                    (checkbox("May use the client portal", "portal_access", f.portal_access.is_some()))
+                    (checkbox("Portal admin: sees all of the client's tickets", "portal_admin", f.portal_admin.is_some()))
                     button type="submit" { "Add contact" }
                 }
             }
@@ -715,7 +745,7 @@ pub async fn update(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/console/clients/{cid}"))),
-        Err(e) if e.is_validation() => client_page(c, &id, "", Some(Refused::Edit(f, e))).await,
+        Err(e) if e.is_validation() => client_page(c, &id, "", "", Some(Refused::Edit(f, e))).await,
         Err(e) => Err(e),
     }
 }
@@ -733,6 +763,8 @@ pub async fn add_contact(
         "title": some(&f.title),
         "is_primary": f.is_primary.is_some(),
         "is_billing": f.is_billing.is_some(),
+        "portal_access": f.portal_access.is_some(),
+        "portal_role": if f.portal_admin.is_some() { "admin" } else { "member" },
     });
     match c
         .api
@@ -745,7 +777,35 @@ pub async fn add_contact(
     {
         Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#contacts"))),
         Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
-            client_page(c, &id, "", Some(Refused::Contact(f, e))).await
+            client_page(c, &id, "", "", Some(Refused::Contact(f, e))).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /console/clients/{id}/contacts/{contact_id}/invite`: mails the
+/// contact an invitation to the client portal.
+pub async fn invite_contact(
+    c: Console,
+    Path((id, contact_id)): Path<(String, String)>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    let contact: ContactId = parse_id(&c, &contact_id, "contact")?;
+    match c
+        .api
+        .send::<serde_json::Value>(
+            Method::POST,
+            format!("/api/v1/clients/{cid}/contacts/{contact}/portal-invitation"),
+            &json!({}),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!(
+            "/console/clients/{cid}?invited={contact}#contacts"
+        ))),
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            client_page(c, &id, "", "", Some(Refused::Invite(e))).await
         }
         Err(e) => Err(e),
     }
@@ -782,7 +842,7 @@ pub async fn add_location(
     {
         Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#locations"))),
         Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
-            client_page(c, &id, "", Some(Refused::Location(f, e))).await
+            client_page(c, &id, "", "", Some(Refused::Location(f, e))).await
         }
         Err(e) => Err(e),
     }
@@ -980,7 +1040,7 @@ pub async fn add_network(
     {
         Ok(_) => Ok(see_other(&format!("/console/clients/{cid}#networks"))),
         Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
-            client_page(c, &id, "", Some(Refused::Network(f, e))).await
+            client_page(c, &id, "", "", Some(Refused::Network(f, e))).await
         }
         Err(e) => Err(e),
     }

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use chrono::NaiveDate;
 use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
+use nestogy_domain::billing::payments::{Statement, StatementEntry};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::{InvoiceId, QuoteId};
 use rust_decimal::Decimal;
@@ -373,23 +374,19 @@ impl Period {
     }
 }
 
-/// A statement's row as the API shows it.
-#[derive(Debug, Deserialize)]
-pub struct StatementRow {
-    pub date: NaiveDate,
-    pub description: String,
-    pub amount: Decimal,
-    pub balance: Decimal,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Statement {
-    pub from: NaiveDate,
-    pub to: NaiveDate,
-    pub currency: String,
-    pub opening_balance: Decimal,
-    pub closing_balance: Decimal,
-    pub rows: Vec<StatementRow>,
+/// What a statement's entry is, as a client reads it.
+fn entry_label(e: &StatementEntry) -> String {
+    let what = match e.kind.as_str() {
+        "invoice" => "Invoice",
+        "payment" => "Payment",
+        "refund" => "Refund",
+        "credit_applied" => "Credit applied",
+        other => other,
+    };
+    match &e.reference {
+        Some(r) => format!("{what} {r}"),
+        None => what.to_owned(),
+    }
 }
 
 /// `GET /portal/{slug}/statement`.
@@ -414,8 +411,8 @@ pub async fn statement(p: Portal, Query(q): Query<Period>) -> Result<Response, A
                 thead { tr { th { "Date" } th { "" } th.n { "Amount" } th.n { "Balance" } } }
                 tbody {
                     tr { td { (p.fmt.date(s.from)) } td { "Opening balance" } td.n {} td.n { (money(s.opening_balance)) } }
-                    @for r in &s.rows {
-                        tr { td { (p.fmt.date(r.date)) } td { (r.description) } td.n { (money(r.amount)) } td.n { (money(r.balance)) } }
+                    @for r in &s.entries {
+                        tr { td { (p.fmt.date(r.date)) } td { (entry_label(r)) } td.n { (money(r.amount)) } td.n { (money(r.balance)) } }
                     }
                     tr { td { (p.fmt.date(s.to)) } td { "Closing balance" } td.n {} td.n #closing { (money(s.closing_balance)) } }
                 }
