@@ -39,6 +39,7 @@ mod payments;
 mod portal;
 mod portal_journey;
 mod portal_pages;
+mod portal_safety;
 mod printed;
 mod processes;
 mod projects;

@@ -87,10 +87,10 @@ async fn the_routes_we_rely_on_are_documented() {
 // ---- The document states what the server answers (issue 17 §8) ----
 
 /// One documented operation, as the checks below need it.
-struct Op {
-    method: String,
-    path: String,
-    authenticated: bool,
+pub(crate) struct Op {
+    pub(crate) method: String,
+    pub(crate) path: String,
+    pub(crate) authenticated: bool,
     path_params: bool,
     query_params: bool,
     json_body: bool,
@@ -98,7 +98,7 @@ struct Op {
     statuses: Vec<String>,
     /// The path with a well-formed value in each parameter, and each
     /// required query parameter.
-    sample: String,
+    pub(crate) sample: String,
 }
 
 impl Op {
@@ -106,16 +106,16 @@ impl Op {
         self.statuses.iter().any(|s| s == status.as_str())
     }
 
-    fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{} {}", self.method.to_uppercase(), self.path)
     }
 }
 
-fn document() -> Value {
+pub(crate) fn document() -> Value {
     serde_json::to_value(nestogy_api::openapi_document()).unwrap()
 }
 
-fn operations(doc: &Value) -> Vec<Op> {
+pub(crate) fn operations(doc: &Value) -> Vec<Op> {
     let mut out = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for m in METHODS {
@@ -193,7 +193,7 @@ fn filled(path: &str, value: &str) -> String {
 
 /// A request for `op` at `uri`, with a bearer `token` and a body of
 /// `content_type`.
-fn request(
+pub(crate) fn request(
     op: &Op,
     uri: &str,
     token: Option<&str>,
@@ -219,7 +219,7 @@ fn request(
 }
 
 /// An empty JSON object for operations that read JSON, nothing otherwise.
-fn some_body(op: &Op) -> Option<(&'static str, Vec<u8>)> {
+pub(crate) fn some_body(op: &Op) -> Option<(&'static str, Vec<u8>)> {
     op.json_body.then(|| ("application/json", b"{}".to_vec()))
 }
 

@@ -70,6 +70,7 @@ async fn reload_until(b: &Browser, url: &str, css: &str, want: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs the portal's data API, being merged"]
 async fn a_client_opens_a_ticket_follows_it_and_pays_in_the_portal() {
     let checkout = Checkout::start(WEBHOOK_SECRET).await;
     let (listener, base) = crate::common::listen().await;
