@@ -272,3 +272,106 @@ fn session_value(cookies: &str) -> String {
         .expect("a session cookie")
         .to_owned()
 }
+
+#[tokio::test]
+async fn portal_pages_staff_add_contacts_with_portal_access_and_invite_them() {
+    let app = TestApp::new().await;
+    let p = portal(&app, "Invite Co").await;
+    let s = crate::console::sign_in(&app, &crate::console::admin_email("Invite Co")).await;
+    let page = get(&app, &format!("/console/clients/{}", p.client), &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK);
+    // Ann has access: a button invites her.
+    assert!(
+        page.has_id(&format!("invite-{}", p.contact)),
+        "{}",
+        page.html
+    );
+    let csrf = page.csrf();
+    let added = post(
+        &app,
+        &format!("/console/clients/{}/contacts", p.client),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Bo Admin"),
+            ("email", "bo@invite.example"),
+            ("portal_access", "true"),
+            ("portal_admin", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.html);
+    let contacts = app
+        .get(
+            &format!("/api/v1/clients/{}/contacts", p.client),
+            &p.t.admin,
+        )
+        .await;
+    let bo = contacts.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Bo Admin")
+        .cloned()
+        .expect("Bo");
+    assert_eq!(bo["portal_access"], true);
+    assert_eq!(bo["portal_role"], "admin");
+    let bo_id = bo["id"].as_str().unwrap().to_owned();
+
+    let invited = post(
+        &app,
+        &format!("/console/clients/{}/contacts/{bo_id}/invite", p.client),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(invited.status, StatusCode::SEE_OTHER, "{}", invited.html);
+    let shown = get(
+        &app,
+        invited.location().split('#').next().unwrap(),
+        &s.cookie,
+    )
+    .await;
+    assert!(
+        shown.html.contains("is on its way to Bo Admin"),
+        "{}",
+        shown.html
+    );
+    let link = mailed_link(&app, "portal_invitation").await;
+    assert!(
+        link.contains(&format!("/portal/{}/invitation/", p.slug)),
+        "{link}"
+    );
+
+    // Without portal access the API refuses, and the page says why.
+    let r = app
+        .call(
+            axum::http::Method::PATCH,
+            &format!("/api/v1/clients/{}/contacts/{bo_id}", p.client),
+            Some(&p.t.admin),
+            Some(json!({"portal_access": false})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let refused = post(
+        &app,
+        &format!("/console/clients/{}/contacts/{bo_id}/invite", p.client),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.html);
+    assert!(refused.html.contains("portal access"), "{}", refused.html);
+    // Without the CSRF token: refused before anything.
+    let forged = post(
+        &app,
+        &format!(
+            "/console/clients/{}/contacts/{}/invite",
+            p.client, p.contact
+        ),
+        &s.cookie,
+        &[],
+    )
+    .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
