@@ -37,6 +37,7 @@ mod ops;
 mod outages;
 mod payments;
 mod portal;
+mod portal_billing;
 mod printed;
 mod processes;
 mod projects;
