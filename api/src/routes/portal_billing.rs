@@ -354,8 +354,8 @@ async fn pay_invoice(
 ) -> ApiResult<(StatusCode, axum::Json<PortalPaymentLink>)> {
     require_billing(&c)?;
     let mut tx = c.tx(&s).await?;
-    own_invoice(&c, &mut tx, id).await?;
-    if let Some(link) = stripe::usable_link(&mut tx, id).await? {
+    let inv = own_invoice(&c, &mut tx, id).await?;
+    if let Some(link) = stripe::usable_link(&mut tx, &inv).await? {
         tx.end_read();
         return Ok((StatusCode::ACCEPTED, axum::Json(link.into())));
     }

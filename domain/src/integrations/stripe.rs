@@ -687,9 +687,8 @@ pub const LINK_REUSE_HOURS: i64 = 23;
 /// ready, for the amount now open, younger than [`LINK_REUSE_HOURS`].
 pub async fn usable_link(
     tx: &mut TenantTx,
-    invoice: InvoiceId,
+    inv: &invoices::Invoice,
 ) -> DomainResult<Option<PaymentLink>> {
-    let inv = invoices::get(tx, invoice).await?;
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: Option<PaymentLink> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {LINK_COLUMNS} FROM payment_links WHERE company_id = $1 AND invoice_id = $2 \
@@ -697,7 +696,7 @@ pub async fn usable_link(
          ORDER BY created_at DESC, id DESC LIMIT 1"
     )))
     .bind(tenant)
-    .bind(invoice)
+    .bind(inv.id)
     .bind(now - chrono::Duration::hours(LINK_REUSE_HOURS))
     .fetch_optional(tx.conn())
     .await?;
