@@ -45,6 +45,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::clients::router())
         .merge(routes::contacts::router())
         .merge(routes::portal::router())
+        .merge(routes::portal_billing::router())
+        .merge(routes::portal_account::router())
         .merge(routes::locations::router())
         .merge(routes::catalogue::router())
         .merge(routes::invoices::router())

@@ -43,7 +43,7 @@ async fn pdf_matching(
     }
 }
 
-async fn pdf_when_ready(
+pub(crate) async fn pdf_when_ready(
     app: &TestApp,
     path: &str,
     token: &str,

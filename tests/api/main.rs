@@ -37,6 +37,7 @@ mod ops;
 mod outages;
 mod payments;
 mod portal;
+mod portal_billing;
 mod portal_journey;
 mod portal_pages;
 mod portal_safety;

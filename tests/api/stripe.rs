@@ -24,7 +24,7 @@ use crate::common::{Response, Tenant, TestApp, field_code};
 const SECRET_KEY: &str = "sk_test_51Habcdefghijkl1234";
 const WEBHOOK_SECRET: &str = "whsec_testsecretabcdef";
 
-async fn stripe_app() -> (MockServer, TestApp) {
+pub(crate) async fn stripe_app() -> (MockServer, TestApp) {
     let mock = MockServer::start().await;
     let app = TestApp::with_integrations(nestogy_jobs::IntegrationsConfig {
         public_url: "https://msp.example.com".into(),
@@ -41,7 +41,7 @@ async fn put(app: &TestApp, path: &str, token: &str, body: Value) -> Response {
     app.call(Method::PUT, path, Some(token), Some(body)).await
 }
 
-async fn configure(app: &TestApp, t: &Tenant) {
+pub(crate) async fn configure(app: &TestApp, t: &Tenant) {
     let r = put(
         app,
         "/api/v1/company/stripe",
@@ -88,13 +88,13 @@ async fn deliver_raw(
 }
 
 /// Delivers `event` signed now with the test secret.
-async fn deliver(app: &TestApp, t: &Tenant, event: &Value) -> Response {
+pub(crate) async fn deliver(app: &TestApp, t: &Tenant, event: &Value) -> Response {
     let body = serde_json::to_vec(event).unwrap();
     let h = signature(WEBHOOK_SECRET, app.clock_now().timestamp(), &body);
     deliver_raw(app, &t.id.to_string(), body, Some(h)).await
 }
 
-fn checkout_completed(event: &str, invoice: &str, currency: &str, pi: &str) -> Value {
+pub(crate) fn checkout_completed(event: &str, invoice: &str, currency: &str, pi: &str) -> Value {
     json!({
         "id": event, "object": "event", "type": "checkout.session.completed",
         "data": {"object": {

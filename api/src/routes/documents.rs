@@ -15,7 +15,8 @@ use nestogy_domain::billing::documents::{self, DocRef, Period};
 use nestogy_domain::billing::invoices::{self, InvoiceStatus};
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::{
-    ClientId, DomainError, InvoiceId, MailId, PaymentId, QuoteId, TenantTx, identity::company,
+    ClientId, DomainError, InvoiceId, MailId, PaymentId, QuoteId, TenantId, TenantTx,
+    identity::company,
 };
 use nestogy_jobs::Enqueued;
 use nestogy_jobs::documents::{Render, current, render_key};
@@ -65,9 +66,9 @@ pub struct Sending {
 }
 
 /// The current PDF of `doc`, or 202 while a job renders it.
-pub async fn pdf_response(p: &Principal, s: &AppState, doc: DocRef) -> ApiResult<Response> {
+pub async fn pdf_response(tenant: TenantId, s: &AppState, doc: DocRef) -> ApiResult<Response> {
     let ctx = s.jobs();
-    let (view, key) = current(&ctx, p.tenant, &doc).await?;
+    let (view, key) = current(&ctx, tenant, &doc).await?;
     if let Some(key) = key {
         match ctx.services.files.stream(&key).await {
             Ok((size, stream)) => {
@@ -99,13 +100,10 @@ pub async fn pdf_response(p: &Principal, s: &AppState, doc: DocRef) -> ApiResult
     }
     let job = enqueue_with(
         &ctx,
-        &Render {
-            tenant: p.tenant,
-            doc,
-        },
+        &Render { tenant, doc },
         EnqueueOptions {
             run_at: None,
-            unique_key: Some(render_key(p.tenant, &view)),
+            unique_key: Some(render_key(tenant, &view)),
         },
     )
     .await?;
@@ -175,7 +173,7 @@ async fn invoice_pdf(
     Path(id): Path<InvoiceId>,
 ) -> ApiResult<Response> {
     p.require(Permission::BillingRead)?;
-    pdf_response(&p, &s, DocRef::Invoice { id }).await
+    pdf_response(p.tenant, &s, DocRef::Invoice { id }).await
 }
 
 /// E-mail a finalized invoice, PDF attached, to the client's billing
@@ -224,7 +222,7 @@ async fn quote_pdf(
     Path(id): Path<QuoteId>,
 ) -> ApiResult<Response> {
     p.require(Permission::BillingRead)?;
-    pdf_response(&p, &s, DocRef::Quote { id }).await
+    pdf_response(p.tenant, &s, DocRef::Quote { id }).await
 }
 
 #[derive(Debug, Deserialize, IntoParams, ToSchema)]
@@ -241,8 +239,14 @@ pub struct StatementPeriod {
     pub currency: Option<String>,
 }
 
-async fn period(p: &Principal, s: &AppState, q: StatementPeriod) -> ApiResult<Period> {
-    let mut tx = p.tx(s).await?;
+/// The statement period a request asks for, with the company's defaults
+/// (422 on a bad one).
+pub(crate) async fn period(
+    tenant: TenantId,
+    s: &AppState,
+    q: StatementPeriod,
+) -> ApiResult<Period> {
+    let mut tx = s.db.tenant(tenant).await?;
     let c = company::get(&mut tx).await?;
     let to = q.to.unwrap_or_else(|| c.today(tx.now()));
     tx.end_read();
@@ -268,8 +272,8 @@ async fn statement_pdf(
     Query(q): Query<StatementPeriod>,
 ) -> ApiResult<Response> {
     p.require(Permission::BillingRead)?;
-    let period = period(&p, &s, q).await?;
-    pdf_response(&p, &s, DocRef::Statement { client: id, period }).await
+    let period = period(p.tenant, &s, q).await?;
+    pdf_response(p.tenant, &s, DocRef::Statement { client: id, period }).await
 }
 
 /// E-mail the client's statement for a period, PDF attached, to its
@@ -286,7 +290,7 @@ async fn send_statement(
     Json(body): Json<StatementPeriod>,
 ) -> ApiResult<(StatusCode, axum::Json<Sending>)> {
     p.require(Permission::BillingWrite)?;
-    let period = period(&p, &s, body).await?;
+    let period = period(p.tenant, &s, body).await?;
     let sent = send(&p, &s, Message::Statement { client: id, period }).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(sent)))
 }

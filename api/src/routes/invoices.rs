@@ -63,7 +63,7 @@ async fn list_invoices(
     p.require(Permission::BillingRead)?;
     let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let filter = InvoiceFilter {
-        status: q.status,
+        statuses: q.status.into_iter().collect(),
         client_id: q.client_id,
         q: q.q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
         issued_from: q.from,

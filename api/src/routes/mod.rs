@@ -43,6 +43,8 @@ pub mod mailboxes;
 pub mod networks;
 pub mod payments;
 pub mod portal;
+pub mod portal_account;
+pub mod portal_billing;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;

@@ -50,7 +50,7 @@ async fn list_quotes(
     p.require(Permission::BillingRead)?;
     let page = PageRequest::from_query(q.limit, q.cursor.as_deref())?;
     let mut tx = p.tx(&s).await?;
-    let out = quotes::list(&mut tx, q.client_id, q.status, &page).await?;
+    let out = quotes::list(&mut tx, q.client_id, q.status.as_slice(), &page).await?;
     tx.end_read();
     Ok(axum::Json(out))
 }
@@ -132,7 +132,20 @@ async fn transition(
     f: impl AsyncFnOnce(&mut nestogy_domain::TenantTx) -> nestogy_domain::DomainResult<Quote>,
 ) -> ApiResult<axum::Json<Quote>> {
     p.require(Permission::BillingWrite)?;
-    let mut tx = p.tx(&s).await?;
+    let tx = p.tx(&s).await?;
+    Ok(axum::Json(decide_in(tx, &p.actor(), id, action, f).await?))
+}
+
+/// Runs `f` (a change of the quote) in `tx` and commits, audited as
+/// `action` by `actor`. A quote found expired is kept so, and the answer
+/// says it (409 `quote_expired`).
+pub(crate) async fn decide_in(
+    mut tx: nestogy_domain::TenantTx,
+    actor: &nestogy_domain::kernel::audit::Actor,
+    id: QuoteId,
+    action: &str,
+    f: impl AsyncFnOnce(&mut nestogy_domain::TenantTx) -> nestogy_domain::DomainResult<Quote>,
+) -> ApiResult<Quote> {
     let q = match f(&mut tx).await {
         Ok(q) => q,
         // The quote was found expired: keep that, and say so.
@@ -147,9 +160,17 @@ async fn transition(
         }
         Err(e) => return Err(e.into()),
     };
-    p.audit(&mut tx, action, "quote", id.as_uuid(), &q).await?;
+    nestogy_domain::kernel::audit::record(
+        &mut tx,
+        actor,
+        action,
+        "quote",
+        Some(id.as_uuid()),
+        serde_json::to_value(&q).unwrap_or_default(),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(axum::Json(q))
+    Ok(q)
 }
 
 /// A quote sent, and the message that carries it.
@@ -210,7 +231,7 @@ async fn accept_quote(
     Path(id): Path<QuoteId>,
 ) -> ApiResult<axum::Json<Quote>> {
     transition(p, s, id, "quote.accepted", async |tx| {
-        quotes::accept(tx, id).await
+        quotes::accept(tx, id, None).await
     })
     .await
 }
@@ -225,7 +246,7 @@ async fn decline_quote(
     Path(id): Path<QuoteId>,
 ) -> ApiResult<axum::Json<Quote>> {
     transition(p, s, id, "quote.declined", async |tx| {
-        quotes::decline(tx, id).await
+        quotes::decline(tx, id, None).await
     })
     .await
 }

@@ -11,8 +11,9 @@ use nestogy_domain::integrations::stripe::{
     self, Autopay, AutopayAttempt, AutopayRequest, PaymentLink, Receipt, StripeRequest,
     StripeSettings,
 };
+use nestogy_domain::kernel::audit::{self, Actor};
 use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::{InvoiceId, RecurringId, TenantId};
+use nestogy_domain::{InvoiceId, RecurringId, TenantId, TenantTx};
 use nestogy_jobs::enqueue::{EnqueueOptions, enqueue_in};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -105,20 +106,37 @@ async fn create_payment_link(
     Path(id): Path<InvoiceId>,
 ) -> ApiResult<(StatusCode, axum::Json<LinkStarted>)> {
     p.require(Permission::BillingWrite)?;
-    let mut tx = p.tx(&s).await?;
+    let tx = p.tx(&s).await?;
+    let started =
+        start_payment_link(&s, tx, id, &p.actor(), "invoice.payment_link_created").await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(started)))
+}
+
+/// Starts a payment link for the invoice in `tx` and commits: the link,
+/// audited as `action` by `actor`, and the job that creates its Checkout
+/// Session (409 when the invoice cannot be paid online).
+pub(crate) async fn start_payment_link(
+    s: &AppState,
+    mut tx: TenantTx,
+    id: InvoiceId,
+    actor: &Actor,
+    action: &str,
+) -> ApiResult<LinkStarted> {
+    let tenant = tx.tenant();
     let mut link = stripe::create_link(&mut tx, id).await?;
-    p.audit(
+    audit::record(
         &mut tx,
-        "invoice.payment_link_created",
+        actor,
+        action,
         "invoice",
-        id.as_uuid(),
-        &link,
+        Some(id.as_uuid()),
+        serde_json::to_value(&link).unwrap_or_default(),
     )
     .await?;
     let job = enqueue_in(
         &mut tx,
         &nestogy_jobs::stripe::PaymentLink {
-            tenant: p.tenant,
+            tenant,
             link: link.id,
         },
         EnqueueOptions {
@@ -131,13 +149,10 @@ async fn create_payment_link(
     tx.commit().await?;
     let job = job.push(&s.queue).await;
     link.job_id = Some(job.as_uuid());
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(LinkStarted {
-            link,
-            job_id: job.as_uuid(),
-        }),
-    ))
+    Ok(LinkStarted {
+        link,
+        job_id: job.as_uuid(),
+    })
 }
 
 /// The invoice's newest payment link.

@@ -296,7 +296,8 @@ pub async fn get(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<Invoice> {
 
 #[derive(Debug, Clone, Default)]
 pub struct InvoiceFilter {
-    pub status: Option<InvoiceStatus>,
+    /// Any of these; empty: any status.
+    pub statuses: Vec<InvoiceStatus>,
     pub client_id: Option<ClientId>,
     /// Matches the number, case-insensitive.
     pub q: Option<String>,
@@ -312,18 +313,18 @@ pub async fn list(
     f: &InvoiceFilter,
     page: &PageRequest,
 ) -> DomainResult<Page<Invoice>> {
-    const FILTER: &str = "company_id = $1 AND ($2::text IS NULL OR status = $2) \
+    const FILTER: &str = "company_id = $1 AND (cardinality($2::text[]) = 0 OR status = ANY($2)) \
         AND ($3::uuid IS NULL OR client_id = $3) AND ($4::text IS NULL OR number ILIKE $4) \
         AND ($5::date IS NULL OR issue_date >= $5) AND ($6::date IS NULL OR issue_date <= $6) \
         AND ($7::uuid IS NULL OR billing_run_id = $7)";
     let tenant = tx.tenant();
-    let status = f.status.map(InvoiceStatus::as_str);
+    let status: Vec<&str> = f.statuses.iter().map(|s| s.as_str()).collect();
     let q = f.q.as_deref().map(crate::kernel::pagination::like_pattern);
     let rows: Vec<InvoiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM invoices WHERE {FILTER} AND ($8::uuid IS NULL OR id < $8) ORDER BY id DESC LIMIT $9"
     )))
     .bind(tenant)
-    .bind(status)
+    .bind(&status)
     .bind(f.client_id)
     .bind(&q)
     .bind(f.issued_from)
@@ -337,7 +338,7 @@ pub async fn list(
         "SELECT count(*) FROM invoices WHERE {FILTER}"
     )))
     .bind(tenant)
-    .bind(status)
+    .bind(&status)
     .bind(f.client_id)
     .bind(&q)
     .bind(f.issued_from)

@@ -14,7 +14,8 @@ use crate::kernel::pagination::{Cursor, Page, PageRequest};
 use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::{
-    ClientId, DomainError, DomainResult, InvoiceId, QuoteId, TenantTx, billing::numbering,
+    ClientId, ContactId, DomainError, DomainResult, InvoiceId, QuoteId, TenantTx,
+    billing::numbering,
 };
 
 pub const DEFAULT_PATTERN: &str = "QUO-{YYYY}-{SEQ:6}";
@@ -54,8 +55,18 @@ pub struct Quote {
     pub invoice_id: Option<InvoiceId>,
     pub sent_at: Option<DateTime<Utc>>,
     pub decided_at: Option<DateTime<Utc>>,
+    /// The portal contact who accepted or declined it; absent when staff
+    /// recorded the client's decision.
+    pub decided_by: Option<QuoteDecider>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A contact who decided a quote in the client portal.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuoteDecider {
+    pub contact_id: ContactId,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -93,13 +104,17 @@ struct Row {
     invoice_id: Option<InvoiceId>,
     sent_at: Option<DateTime<Utc>>,
     decided_at: Option<DateTime<Utc>>,
+    decided_by_contact_id: Option<ContactId>,
+    decided_by_name: Option<String>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, client_id, number, status, currency::text AS currency, issue_date, valid_until, \
     request->'discount' AS discount, lines, \
-    subtotal, discount_total, tax_total, total, invoice_id, sent_at, decided_at, created_at, updated_at";
+    subtotal, discount_total, tax_total, total, invoice_id, sent_at, decided_at, \
+    decided_by_contact_id, (SELECT c.name FROM contacts c WHERE c.company_id = quotes.company_id \
+    AND c.id = quotes.decided_by_contact_id) AS decided_by_name, created_at, updated_at";
 
 impl TryFrom<Row> for Quote {
     type Error = DomainError;
@@ -128,6 +143,10 @@ impl TryFrom<Row> for Quote {
             invoice_id: r.invoice_id,
             sent_at: r.sent_at,
             decided_at: r.decided_at,
+            decided_by: r
+                .decided_by_contact_id
+                .zip(r.decided_by_name)
+                .map(|(contact_id, name)| QuoteDecider { contact_id, name }),
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -185,23 +204,24 @@ pub async fn get(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
     row.ok_or(DomainError::not_found("quote"))?.try_into()
 }
 
+/// Newest first; `statuses` empty: any status.
 pub async fn list(
     tx: &mut TenantTx,
     client: Option<ClientId>,
-    status: Option<QuoteStatus>,
+    statuses: &[QuoteStatus],
     page: &PageRequest,
 ) -> DomainResult<Page<Quote>> {
     const FILTER: &str = "company_id = $1 AND ($2::uuid IS NULL OR client_id = $2) \
-        AND ($3::text IS NULL OR status = $3)";
+        AND (cardinality($3::text[]) = 0 OR status = ANY($3))";
     let tenant = tx.tenant();
-    let status = status.map(QuoteStatus::as_str);
+    let status: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM quotes WHERE {FILTER} \
          AND ($4::uuid IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
     )))
     .bind(tenant)
     .bind(client)
-    .bind(status)
+    .bind(&status)
     .bind(page.after_id())
     .bind(page.fetch())
     .fetch_all(tx.conn())
@@ -211,7 +231,7 @@ pub async fn list(
     )))
     .bind(tenant)
     .bind(client)
-    .bind(status)
+    .bind(&status)
     .fetch_one(tx.conn())
     .await?;
     let items = rows
@@ -347,6 +367,7 @@ async fn decide(
     id: QuoteId,
     to: QuoteStatus,
     action: &str,
+    by: Option<ContactId>,
 ) -> DomainResult<Quote> {
     let q = lock(tx, id, &[QuoteStatus::Sent], action).await?;
     let today = crate::identity::company::today(tx).await?;
@@ -363,22 +384,29 @@ async fn decide(
             format!("the quote expired after {}", q.valid_until),
         ));
     }
-    sqlx::query("UPDATE quotes SET status = $3, decided_at = $4, updated_at = $4 WHERE company_id = $1 AND id = $2")
-        .bind(tenant)
-        .bind(id)
-        .bind(to.as_str())
-        .bind(now)
-        .execute(tx.conn())
+    sqlx::query(
+        "UPDATE quotes SET status = $3, decided_at = $4, decided_by_contact_id = $5, updated_at = $4 \
+         WHERE company_id = $1 AND id = $2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .bind(to.as_str())
+    .bind(now)
+    .bind(by)
+    .execute(tx.conn())
         .await?;
     get(tx, id).await
 }
 
-pub async fn accept(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
-    decide(tx, id, QuoteStatus::Accepted, "accept").await
+/// Records the client's acceptance of a sent quote: by a portal contact
+/// (`by`), or recorded by staff (`None`).
+pub async fn accept(tx: &mut TenantTx, id: QuoteId, by: Option<ContactId>) -> DomainResult<Quote> {
+    decide(tx, id, QuoteStatus::Accepted, "accept", by).await
 }
 
-pub async fn decline(tx: &mut TenantTx, id: QuoteId) -> DomainResult<Quote> {
-    decide(tx, id, QuoteStatus::Declined, "decline").await
+/// Records that the client declined a sent quote (see [`accept`]).
+pub async fn decline(tx: &mut TenantTx, id: QuoteId, by: Option<ContactId>) -> DomainResult<Quote> {
+    decide(tx, id, QuoteStatus::Declined, "decline", by).await
 }
 
 /// Turns a sent or accepted quote into a draft invoice with its lines,

@@ -617,7 +617,7 @@ pub async fn create_link(tx: &mut TenantTx, invoice: InvoiceId) -> DomainResult<
             "only a finalized invoice with a balance can be paid online",
         ));
     }
-    if settings_row(tx).await?.is_none() {
+    if !configured(tx).await? {
         return Err(DomainError::conflict(
             "stripe_not_configured",
             "set up Stripe first: PUT /api/v1/company/stripe",
@@ -677,6 +677,37 @@ pub async fn latest_link(tx: &mut TenantTx, invoice: InvoiceId) -> DomainResult<
     .await?;
     row.map(PaymentLink::shown)
         .ok_or(DomainError::not_found("payment link"))
+}
+
+/// How long a link is offered again instead of a new one: a Checkout
+/// Session expires after 24 hours.
+pub const LINK_REUSE_HOURS: i64 = 23;
+
+/// The invoice's newest link that still pays its balance: pending or
+/// ready, for the amount now open, younger than [`LINK_REUSE_HOURS`].
+pub async fn usable_link(
+    tx: &mut TenantTx,
+    inv: &invoices::Invoice,
+) -> DomainResult<Option<PaymentLink>> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    let row: Option<PaymentLink> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {LINK_COLUMNS} FROM payment_links WHERE company_id = $1 AND invoice_id = $2 \
+         AND status IN ('pending', 'ready') AND created_at > $3 \
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    )))
+    .bind(tenant)
+    .bind(inv.id)
+    .bind(now - chrono::Duration::hours(LINK_REUSE_HOURS))
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row
+        .map(PaymentLink::shown)
+        .filter(|l| l.amount == inv.balance && inv.balance > Decimal::ZERO))
+}
+
+/// Whether the company has stored Stripe keys (invoices can be paid online).
+pub async fn configured(tx: &mut TenantTx) -> DomainResult<bool> {
+    Ok(settings_row(tx).await?.is_some())
 }
 
 /// Records how creating the session ended; a link that is ready stays so.

@@ -171,6 +171,7 @@ pub async fn show(
                     dt { "Valid until" } dd { (c.fmt.date(q.valid_until)) }
                     @if let Some(t) = q.sent_at { dt { "Sent" } dd { (c.fmt.datetime(t)) } }
                     @if let Some(t) = q.decided_at { dt { "Decided" } dd { (c.fmt.datetime(t)) } }
+                    @if let Some(by) = &q.decided_by { dt { "Decided by" } dd { (by.name) " (client portal)" } }
                 }
                 p { a #quote-pdf href={ (base) "/pdf" } { "PDF" } }
             }
