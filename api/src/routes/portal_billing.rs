@@ -124,7 +124,7 @@ pub struct PortalInvoiceQuery {
 }
 
 /// An invoice as its client sees it in the portal.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalInvoice {
     pub id: InvoiceId,
     pub number: String,
@@ -161,7 +161,7 @@ impl PortalInvoice {
 }
 
 /// A line of an invoice or quote.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalLine {
     pub description: String,
     pub quantity: Decimal,
@@ -185,7 +185,7 @@ impl From<InvoiceLine> for PortalLine {
 }
 
 /// A payment on (or refund of) an invoice.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalPayment {
     pub paid_on: NaiveDate,
     /// `payment` or `refund`.
@@ -195,7 +195,7 @@ pub struct PortalPayment {
     pub method: String,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalInvoiceDetail {
     #[serde(flatten)]
     pub invoice: PortalInvoice,
@@ -308,7 +308,7 @@ async fn invoice_pdf(
 }
 
 /// A Stripe payment link as the portal shows it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalPaymentLink {
     pub id: Uuid,
     /// `pending` (being created at Stripe), `ready` or `failed`.
@@ -425,7 +425,7 @@ async fn statement_pdf(
 }
 
 /// A quote as its client sees it in the portal.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalQuote {
     pub id: QuoteId,
     pub number: String,

@@ -7,10 +7,9 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::NaiveDate;
 use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
-use nestogy_domain::AssetId;
+use nestogy_api::routes::portal_account::PortalAsset;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::portal::PortalContact;
 use serde::Deserialize;
@@ -202,21 +201,6 @@ pub async fn change_password(
     }
 }
 
-/// An asset as the portal's API shows it.
-#[derive(Debug, Deserialize)]
-pub struct PortalAsset {
-    pub id: AssetId,
-    pub name: String,
-    #[serde(default)]
-    pub asset_type: Option<String>,
-    #[serde(default)]
-    pub serial_number: Option<String>,
-    #[serde(default)]
-    pub warranty_expires_on: Option<NaiveDate>,
-    #[serde(default)]
-    pub status: Option<String>,
-}
-
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct AssetParams {
@@ -240,20 +224,21 @@ pub async fn assets(p: Portal, Query(q): Query<AssetParams>) -> Result<Response,
         } @else {
             div.scroll {
                 table #assets {
-                    thead { tr { th { "Name" } th { "Type" } th { "Serial" } th { "Warranty until" } th { "Status" } } }
+                    thead { tr { th { "Name" } th { "Type" } th { "Make and model" } th { "Serial" } th { "Warranty until" } th { "Status" } } }
                     tbody {
                         @for a in &page.data {
                             tr {
                                 td { (a.name) }
-                                td { (a.asset_type.as_deref().unwrap_or("")) }
-                                td { (a.serial_number.as_deref().unwrap_or("")) }
+                                td { (crate::fmt::label(a.asset_type.as_str())) }
+                                td { (a.make.as_deref().unwrap_or("")) " " (a.model.as_deref().unwrap_or("")) }
+                                td { (a.serial.as_deref().unwrap_or("")) }
                                 td {
-                                    @if let Some(d) = a.warranty_expires_on {
+                                    @if let Some(d) = a.warranty_expires {
                                         (p.fmt.date(d))
                                         @if d < today { " " span.bad { "(expired)" } }
                                     }
                                 }
-                                td { (a.status.as_deref().unwrap_or("")) }
+                                td { (crate::fmt::label(a.status.as_str())) }
                             }
                         }
                     }

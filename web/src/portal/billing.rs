@@ -8,10 +8,14 @@ use axum::extract::{Path, Query};
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use chrono::NaiveDate;
 use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
 use nestogy_domain::billing::payments::{Statement, StatementEntry};
+use nestogy_api::routes::portal_billing::{
+    PortalInvoice, PortalInvoiceDetail, PortalLine, PortalPaymentLink, PortalQuote,
+};
+use nestogy_domain::billing::invoices::InvoiceStatus;
+use nestogy_domain::billing::quotes::QuoteStatus;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::{InvoiceId, QuoteId};
 use rust_decimal::Decimal;
@@ -48,49 +52,6 @@ pub fn routes() -> Router<WebState> {
         )
 }
 
-/// An invoice as the portal's API lists it.
-#[derive(Debug, Deserialize)]
-pub struct PortalInvoice {
-    pub id: InvoiceId,
-    pub number: Option<String>,
-    pub status: String,
-    pub issue_date: Option<NaiveDate>,
-    pub due_date: Option<NaiveDate>,
-    pub currency: String,
-    pub total: Decimal,
-    pub amount_paid: Decimal,
-    pub balance: Decimal,
-    #[serde(default)]
-    pub overdue: bool,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PortalLine {
-    pub description: String,
-    pub quantity: Decimal,
-    pub unit_price: Decimal,
-    pub line_total: Decimal,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PortalPayment {
-    pub date: NaiveDate,
-    pub amount: Decimal,
-    pub method: Option<String>,
-}
-
-/// An invoice with its lines and payments.
-#[derive(Debug, Deserialize)]
-pub struct PortalInvoiceDetail {
-    #[serde(flatten)]
-    pub invoice: PortalInvoice,
-    pub subtotal: Decimal,
-    pub tax_total: Decimal,
-    pub lines: Vec<PortalLine>,
-    pub payments: Vec<PortalPayment>,
-    pub payable_online: bool,
-}
-
 fn invoice_id(raw: &str) -> Result<InvoiceId, ApiFailure> {
     raw.parse().map_err(|_| ApiFailure::not_found("invoice"))
 }
@@ -110,11 +71,11 @@ const INVOICE_FILTERS: [(&str, &str); 3] = [("open", "To pay"), ("paid", "Paid")
 
 /// An invoice's status as a client reads it.
 fn invoice_status(i: &PortalInvoice) -> &'static str {
-    match i.status.as_str() {
-        "paid" => "Paid",
-        "void" => "Void",
+    match i.status {
+        InvoiceStatus::Paid => "Paid",
+        InvoiceStatus::Void => "Void",
         _ if i.overdue => "Overdue",
-        "partially_paid" => "Partly paid",
+        InvoiceStatus::PartiallyPaid => "Partly paid",
         _ => "Open",
     }
 }
@@ -155,9 +116,9 @@ pub async fn invoices(p: Portal, Query(q): Query<ListParams>) -> Result<Response
                     tbody {
                         @for i in &page.data {
                             tr {
-                                td { a href=(p.href(&format!("/invoices/{}", i.id))) { (i.number.as_deref().unwrap_or("—")) } }
-                                td { @if let Some(d) = i.issue_date { (p.fmt.date(d)) } }
-                                td { @if let Some(d) = i.due_date { (p.fmt.date(d)) } }
+                                td { a href=(p.href(&format!("/invoices/{}", i.id))) { (i.number) } }
+                                td { (p.fmt.date(i.issue_date)) }
+                                td { (p.fmt.date(i.due_date)) }
                                 td.status { (invoice_status(i)) }
                                 td.n { (p.fmt.money(i.total, &i.currency)) }
                                 td.n { (p.fmt.money(i.balance, &i.currency)) }
@@ -190,7 +151,7 @@ async fn invoice_page(
 ) -> Result<Response, ApiFailure> {
     let d: PortalInvoiceDetail = p.api.get(format!("/api/v1/portal/invoices/{id}")).await?;
     let i = &d.invoice;
-    let number = i.number.clone().unwrap_or_else(|| "Invoice".to_owned());
+    let number = i.number.clone();
     let money = |a: Decimal| p.fmt.money(a, &i.currency);
     let status = failure.as_ref().map_or(StatusCode::OK, |f| f.status);
     let body = html! {
@@ -200,8 +161,8 @@ async fn invoice_page(
         }
         dl.figures {
             dt { "Status" } dd #invoice-status { (invoice_status(i)) }
-            @if let Some(d) = i.issue_date { dt { "Date" } dd { (p.fmt.date(d)) } }
-            @if let Some(d) = i.due_date { dt { "Due" } dd { (p.fmt.date(d)) } }
+            dt { "Date" } dd { (p.fmt.date(i.issue_date)) }
+            dt { "Due" } dd { (p.fmt.date(i.due_date)) }
             dt { "Total" } dd { (money(i.total)) }
             dt { "Paid" } dd { (money(i.amount_paid)) }
             dt { "Balance" } dd #invoice-balance { (money(i.balance)) }
@@ -217,21 +178,14 @@ async fn invoice_page(
             h2 { "Lines" }
             div.scroll {
                 table #lines {
-                    thead { tr { th { "Description" } th.n { "Quantity" } th.n { "Unit price" } th.n { "Amount" } } }
-                    tbody {
-                        @for l in &d.lines {
-                            tr {
-                                td { (l.description) }
-                                td.n { (l.quantity.normalize()) }
-                                td.n { (money(l.unit_price)) }
-                                td.n { (money(l.line_total)) }
-                            }
-                        }
-                    }
+                    (lines_table(&d.lines, &money))
                     tfoot {
-                        tr { th colspan="3" { "Subtotal" } td.n { (money(d.subtotal)) } }
-                        tr { th colspan="3" { "Tax" } td.n { (money(d.tax_total)) } }
-                        tr { th colspan="3" { "Total" } td.n { (money(i.total)) } }
+                        tr { th colspan="4" { "Subtotal" } td.n { (money(d.subtotal)) } }
+                        @if !d.discount_total.is_zero() {
+                            tr { th colspan="4" { "Discount" } td.n { (money(-d.discount_total)) } }
+                        }
+                        tr { th colspan="4" { "Tax" } td.n { (money(d.tax_total)) } }
+                        tr { th colspan="4" { "Total" } td.n { (money(i.total)) } }
                     }
                 }
             }
@@ -240,12 +194,13 @@ async fn invoice_page(
             section.card {
                 h2 { "Payments" }
                 table #payments {
-                    thead { tr { th { "Date" } th { "How" } th.n { "Amount" } } }
+                    thead { tr { th { "Date" } th { "" } th { "How" } th.n { "Amount" } } }
                     tbody {
                         @for pay in &d.payments {
                             tr {
-                                td { (p.fmt.date(pay.date)) }
-                                td { (pay.method.as_deref().unwrap_or("")) }
+                                td { (p.fmt.date(pay.paid_on)) }
+                                td { @if pay.kind == "refund" { "Refund" } @else { "Payment" } }
+                                td { (crate::fmt::label(&pay.method)) }
                                 td.n { (money(pay.amount)) }
                             }
                         }
@@ -284,18 +239,6 @@ pub async fn invoice_pdf(
     document(&p, &format!("/api/v1/portal/invoices/{id}/pdf"), "Invoice").await
 }
 
-/// A payment link as the API shows it.
-#[derive(Debug, Deserialize)]
-pub struct PayLink {
-    pub status: String,
-    pub url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct PayStarted {
-    link: PayLink,
-}
-
 /// `POST /portal/{slug}/invoices/{id}/pay`: starts (or reuses) the
 /// payment link, then waits for it on the pay page.
 pub async fn pay(
@@ -306,21 +249,21 @@ pub async fn pay(
     let id = invoice_id(&id)?;
     match p
         .api
-        .send::<PayStarted>(
+        .send::<PortalPaymentLink>(
             Method::POST,
             format!("/api/v1/portal/invoices/{id}/pay"),
             &json!({}),
         )
         .await
     {
-        Ok(started) => Ok(to_link(&p, id, &started.link)),
+        Ok(link) => Ok(to_link(&p, id, &link)),
         Err(f) if f.status == StatusCode::CONFLICT => invoice_page(&p, id, Some(f)).await,
         Err(f) => Err(f),
     }
 }
 
 /// To Stripe when the link is ready, else to the page that waits for it.
-fn to_link(p: &Portal, id: InvoiceId, link: &PayLink) -> Response {
+fn to_link(p: &Portal, id: InvoiceId, link: &PortalPaymentLink) -> Response {
     match (&link.status[..], &link.url) {
         ("ready", Some(url)) => see_other(url),
         _ => see_other(&p.href(&format!("/invoices/{id}/pay"))),
@@ -334,7 +277,7 @@ pub async fn pay_status(
     Path((_, id)): Path<(String, String)>,
 ) -> Result<Response, ApiFailure> {
     let id = invoice_id(&id)?;
-    let link: PayLink = p
+    let link: PortalPaymentLink = p
         .api
         .get(format!("/api/v1/portal/invoices/{id}/pay"))
         .await?;
@@ -432,27 +375,22 @@ pub async fn statement_pdf(p: Portal, Query(q): Query<Period>) -> Result<Respons
     .await
 }
 
-/// A quote as the portal's API shows it.
-#[derive(Debug, Deserialize)]
-pub struct PortalQuote {
-    pub id: QuoteId,
-    pub number: Option<String>,
-    pub status: String,
-    pub issue_date: Option<NaiveDate>,
-    pub valid_until: Option<NaiveDate>,
-    pub currency: String,
-    pub total: Decimal,
-    #[serde(default)]
-    pub decided_by: Option<String>,
-    #[serde(default)]
-    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PortalQuoteDetail {
-    #[serde(flatten)]
-    pub quote: PortalQuote,
-    pub lines: Vec<PortalLine>,
+/// The lines of an invoice or quote, as a table's head and body.
+fn lines_table(lines: &[PortalLine], money: &dyn Fn(Decimal) -> String) -> Markup {
+    html! {
+        thead { tr { th { "Description" } th.n { "Quantity" } th.n { "Unit price" } th.n { "Tax" } th.n { "Amount" } } }
+        tbody {
+            @for l in lines {
+                tr {
+                    td { (l.description) }
+                    td.n { (l.quantity.normalize()) }
+                    td.n { (money(l.unit_price)) }
+                    td.n { (money(l.tax)) }
+                    td.n { (money(l.total)) }
+                }
+            }
+        }
+    }
 }
 
 /// `GET /portal/{slug}/quotes`.
@@ -475,10 +413,10 @@ pub async fn quotes(p: Portal, Query(q): Query<ListParams>) -> Result<Response, 
                     tbody {
                         @for x in &page.data {
                             tr {
-                                td { a href=(p.href(&format!("/quotes/{}", x.id))) { (x.number.as_deref().unwrap_or("—")) } }
-                                td { @if let Some(d) = x.issue_date { (p.fmt.date(d)) } }
-                                td { @if let Some(d) = x.valid_until { (p.fmt.date(d)) } }
-                                td.status { (x.status) }
+                                td { a href=(p.href(&format!("/quotes/{}", x.id))) { (x.number) } }
+                                td { (p.fmt.date(x.issue_date)) }
+                                td { (p.fmt.date(x.valid_until)) }
+                                td.status { (crate::fmt::label(x.status.as_str())) }
                                 td.n { (p.fmt.money(x.total, &x.currency)) }
                             }
                         }
@@ -507,9 +445,8 @@ async fn quote_page(
     id: QuoteId,
     failure: Option<ApiFailure>,
 ) -> Result<Response, ApiFailure> {
-    let d: PortalQuoteDetail = p.api.get(format!("/api/v1/portal/quotes/{id}")).await?;
-    let x = &d.quote;
-    let number = x.number.clone().unwrap_or_else(|| "Quote".to_owned());
+    let x: PortalQuote = p.api.get(format!("/api/v1/portal/quotes/{id}")).await?;
+    let number = x.number.clone();
     let money = |a: Decimal| p.fmt.money(a, &x.currency);
     let status = failure.as_ref().map_or(StatusCode::OK, |f| f.status);
     let body = html! {
@@ -518,15 +455,18 @@ async fn quote_page(
             p.problem #problem role="alert" { (f.message) }
         }
         dl.figures {
-            dt { "Status" } dd #quote-status { (x.status) }
-            @if let Some(d) = x.valid_until { dt { "Valid until" } dd { (p.fmt.date(d)) } }
+            dt { "Status" } dd #quote-status { (crate::fmt::label(x.status.as_str())) }
+            dt { "Valid until" } dd { (p.fmt.date(x.valid_until)) }
             dt { "Total" } dd { (money(x.total)) }
-            @if let (Some(who), Some(at)) = (&x.decided_by, x.decided_at) {
-                dt { "Decided" } dd #decided { (who) ", " (p.fmt.datetime(at)) }
+            @if let Some(at) = x.decided_at {
+                dt { "Decided" } dd #decided {
+                    @if let Some(who) = &x.decided_by { (who.name) ", " }
+                    (p.fmt.datetime(at))
+                }
             }
         }
         p { a #quote-pdf href=(p.href(&format!("/quotes/{id}/pdf"))) { "Download the PDF" } }
-        @if x.status == "sent" {
+        @if x.status == QuoteStatus::Sent {
             div.inline {
                 form method="post" action=(p.href(&format!("/quotes/{id}/accept"))) {
                     (p.csrf())
@@ -542,18 +482,15 @@ async fn quote_page(
             h2 { "Lines" }
             div.scroll {
                 table #lines {
-                    thead { tr { th { "Description" } th.n { "Quantity" } th.n { "Unit price" } th.n { "Amount" } } }
-                    tbody {
-                        @for l in &d.lines {
-                            tr {
-                                td { (l.description) }
-                                td.n { (l.quantity.normalize()) }
-                                td.n { (money(l.unit_price)) }
-                                td.n { (money(l.line_total)) }
-                            }
+                    (lines_table(&x.lines, &money))
+                    tfoot {
+                        tr { th colspan="4" { "Subtotal" } td.n { (money(x.subtotal)) } }
+                        @if !x.discount_total.is_zero() {
+                            tr { th colspan="4" { "Discount" } td.n { (money(-x.discount_total)) } }
                         }
+                        tr { th colspan="4" { "Tax" } td.n { (money(x.tax_total)) } }
+                        tr { th colspan="4" { "Total" } td.n { (money(x.total)) } }
                     }
-                    tfoot { tr { th colspan="3" { "Total" } td.n { (money(x.total)) } } }
                 }
             }
         }
@@ -675,12 +612,14 @@ mod tests {
 
     #[test]
     fn invoice_statuses_read_as_a_client_would() {
+        use chrono::NaiveDate;
+        let day = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
         let mut i = PortalInvoice {
             id: InvoiceId::new(),
-            number: None,
-            status: "sent".into(),
-            issue_date: None,
-            due_date: None,
+            number: "INV-1".into(),
+            status: InvoiceStatus::Sent,
+            issue_date: day,
+            due_date: day,
             currency: "USD".into(),
             total: Decimal::ONE,
             amount_paid: Decimal::ZERO,
@@ -690,7 +629,7 @@ mod tests {
         assert_eq!(invoice_status(&i), "Open");
         i.overdue = true;
         assert_eq!(invoice_status(&i), "Overdue");
-        i.status = "paid".into();
+        i.status = InvoiceStatus::Paid;
         assert_eq!(invoice_status(&i), "Paid");
     }
 }
