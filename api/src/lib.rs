@@ -45,6 +45,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::clients::router())
         .merge(routes::contacts::router())
         .merge(routes::portal::router())
+        .merge(routes::portal_tickets::router())
         .merge(routes::locations::router())
         .merge(routes::catalogue::router())
         .merge(routes::invoices::router())

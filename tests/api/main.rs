@@ -37,6 +37,7 @@ mod ops;
 mod outages;
 mod payments;
 mod portal;
+mod portal_tickets;
 mod printed;
 mod processes;
 mod projects;

@@ -43,6 +43,7 @@ pub mod mailboxes;
 pub mod networks;
 pub mod payments;
 pub mod portal;
+pub mod portal_tickets;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;
