@@ -703,3 +703,51 @@ async fn portal_tickets_routes_refuse_staff_tokens_and_staff_ticket_routes_refus
     let s = app.get(&format!("/api/v1/tickets/{id}"), &p.t.admin).await;
     assert_eq!(s.body["status"], "new");
 }
+
+async fn post_with_key(app: &TestApp, path: &str, token: &str, key: &str, body: Value) -> Response {
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(axum::body::Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    app.raw(req).await
+}
+
+#[tokio::test]
+async fn portal_tickets_a_retried_open_or_reply_with_the_same_key_happens_once() {
+    let app = TestApp::new().await;
+    let p = portal(&app, "Retry Portal Co").await;
+    let contact = signed_in(&app, &p, None).await;
+    let body = json!({"subject": "Once", "description": "Only once, please."});
+    let first = post_with_key(&app, TICKETS, &contact, "open-1", body.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = post_with_key(&app, TICKETS, &contact, "open-1", body).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body, first.body);
+    let id = first.body["ticket"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(ids(&app.get(TICKETS, &contact).await), vec![id.clone()]);
+
+    let path = format!("{TICKETS}/{id}/replies");
+    let reply = json!({"body": "One more thing."});
+    let first = post_with_key(&app, &path, &contact, "reply-1", reply.clone()).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let again = post_with_key(&app, &path, &contact, "reply-1", reply).await;
+    assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    assert_eq!(again.body["id"], first.body["id"]);
+    let thread = app.get(&format!("{TICKETS}/{id}"), &contact).await;
+    assert_eq!(
+        thread.body["messages"].as_array().unwrap().len(),
+        2,
+        "{}",
+        thread.body
+    );
+    assert_eq!(audit_actors(&app, "portal.ticket_replied").await.len(), 1);
+    // The key is the contact's: another request under it is refused.
+    let r = post_with_key(&app, &path, &contact, "reply-1", json!({"body": "Other"})).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.error_code(), "idempotency_key_reused");
+}
