@@ -14,13 +14,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::Duration;
 use nestogy_domain::identity::company;
-use nestogy_domain::kernel::audit;
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::portal::tickets::{self as portal_tickets, PortalMessage, PortalTicket};
 use nestogy_domain::service_desk::sla;
 use nestogy_domain::service_desk::tickets::{
-    self, MessageKind, NewMessageRecord, Priority, TicketDraft, TicketSource, TicketStatus,
+    self, MessageKind, NewMessageRecord, Priority, Ticket, TicketDraft, TicketSource, TicketStatus,
 };
 use nestogy_domain::{AttachmentId, DomainError, TenantTx, TicketId};
 use serde::{Deserialize, Serialize};
@@ -44,30 +43,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(close))
         .routes(routes!(reopen))
         .routes(routes!(attachment))
-}
-
-impl ContactPrincipal {
-    /// Writes the audit row for a change the contact made to `ticket`,
-    /// with what it is after the change.
-    async fn audit_ticket<T: Serialize>(
-        &self,
-        tx: &mut TenantTx,
-        action: &str,
-        ticket: TicketId,
-        after: &T,
-    ) -> ApiResult<()> {
-        let details = serde_json::to_value(after).unwrap_or_default();
-        audit::record(
-            tx,
-            &self.actor(),
-            action,
-            "ticket",
-            Some(ticket.as_uuid()),
-            details,
-        )
-        .await?;
-        Ok(())
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -192,8 +167,14 @@ async fn open(
     record_attachments(&mut tx, t.id, msg, &stored).await?;
     sla::refresh(&mut tx, Some(&[t.id])).await?;
     let out = thread_of(&mut tx, &c, t.id).await?;
-    c.audit_ticket(&mut tx, "portal.ticket_opened", t.id, &out.ticket)
-        .await?;
+    c.audit(
+        &mut tx,
+        "portal.ticket_opened",
+        "ticket",
+        t.id.as_uuid(),
+        &out.ticket,
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(out)))
 }
@@ -258,8 +239,31 @@ async fn reply(
     let (text, files) = read_message(&body.body, &body.attachments)?;
     let ctx = s.jobs();
     let mut tx = c.tx(&s).await?;
-    portal_tickets::visible(&mut tx, &c.contact, id).await?;
+    let t = portal_tickets::visible(&mut tx, &c.contact, id).await?;
+    refuse_closed(&t)?;
+    // The files go to the store before the ticket is locked; the lock then
+    // sees whether it closed meanwhile.
+    let stored = store_attachments(&ctx, c.tenant, id, files).await?;
     let t = tickets::lock(&mut tx, id).await?;
+    refuse_closed(&t)?;
+    let msg = tickets::add_message(&mut tx, &t, incoming(&c, text)).await?;
+    record_attachments(&mut tx, id, msg, &stored).await?;
+    sla::refresh(&mut tx, Some(&[id])).await?;
+    let message = portal_tickets::message(&mut tx, &t, msg).await?;
+    c.audit(
+        &mut tx,
+        "portal.ticket_replied",
+        "ticket",
+        id.as_uuid(),
+        &message,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(message)))
+}
+
+/// A closed ticket takes no reply: 409 `ticket_closed`.
+fn refuse_closed(t: &Ticket) -> ApiResult<()> {
     if t.status == TicketStatus::Closed {
         return Err(DomainError::conflict(
             "ticket_closed",
@@ -267,15 +271,7 @@ async fn reply(
         )
         .into());
     }
-    let stored = store_attachments(&ctx, c.tenant, id, files).await?;
-    let msg = tickets::add_message(&mut tx, &t, incoming(&c, text)).await?;
-    record_attachments(&mut tx, id, msg, &stored).await?;
-    sla::refresh(&mut tx, Some(&[id])).await?;
-    let message = portal_tickets::message(&mut tx, &t, msg).await?;
-    c.audit_ticket(&mut tx, "portal.ticket_replied", id, &message)
-        .await?;
-    tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(message)))
+    Ok(())
 }
 
 /// Close a ticket (a closed one stays as it is).
@@ -299,7 +295,7 @@ async fn close(
     tickets::set_status(&mut tx, id, TicketStatus::Closed, None).await?;
     sla::refresh(&mut tx, Some(&[id])).await?;
     let t = portal_tickets::ticket(&mut tx, &c.contact, id).await?;
-    c.audit_ticket(&mut tx, "portal.ticket_closed", id, &t)
+    c.audit(&mut tx, "portal.ticket_closed", "ticket", id.as_uuid(), &t)
         .await?;
     tx.commit().await?;
     Ok(axum::Json(t))
@@ -343,8 +339,14 @@ async fn reopen(
     tickets::set_status(&mut tx, id, TicketStatus::Open, None).await?;
     sla::refresh(&mut tx, Some(&[id])).await?;
     let out = portal_tickets::ticket(&mut tx, &c.contact, id).await?;
-    c.audit_ticket(&mut tx, "portal.ticket_reopened", id, &out)
-        .await?;
+    c.audit(
+        &mut tx,
+        "portal.ticket_reopened",
+        "ticket",
+        id.as_uuid(),
+        &out,
+    )
+    .await?;
     tx.commit().await?;
     Ok(axum::Json(out))
 }
