@@ -1,8 +1,8 @@
 //! `Idempotency-Key` on POST, as in Stripe's API: a request retried with the
 //! same key gets the first answer again instead of doing the work twice.
 //!
-//! - The key belongs to the caller: (tenant, user or API token, key). Other
-//!   callers' keys never collide with it.
+//! - The key belongs to the caller: (tenant, user, API token or a client's
+//!   contact in the portal, key). Other callers' keys never collide with it.
 //! - Same key, same request (method, path and query, body: a SHA-256
 //!   fingerprint): the stored answer, status and body, with
 //!   `Idempotent-Replayed: true`.
@@ -29,7 +29,7 @@ use chrono::{DateTime, Duration, Utc};
 use nestogy_domain::TenantId;
 use sha2::{Digest, Sha256};
 
-use crate::auth::Principal;
+use crate::auth::{ContactPrincipal, Principal};
 use crate::error::{self, ApiError};
 use crate::state::AppState;
 
@@ -78,10 +78,19 @@ pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Respo
         return next.run(req).await;
     }
     let (mut parts, body) = req.into_parts();
-    let principal = match Principal::from_request_parts(&mut parts, &s).await {
-        Ok(p) => p,
-        // Not authenticated: the handler answers that.
-        Err(_) => return next.run(Request::from_parts(parts, body)).await,
+    let (tenant, principal) = match Principal::from_request_parts(&mut parts, &s).await {
+        Ok(p) => (
+            p.tenant,
+            match &p.api_token {
+                Some((id, _)) => format!("token:{id}"),
+                None => format!("user:{}", p.user_id),
+            },
+        ),
+        Err(_) => match ContactPrincipal::from_request_parts(&mut parts, &s).await {
+            Ok(c) => (c.tenant, format!("contact:{}", c.contact.id)),
+            // Not authenticated: the handler answers that.
+            Err(_) => return next.run(Request::from_parts(parts, body)).await,
+        },
     };
     let key = match parse_key(&parts.headers) {
         Ok(k) => k,
@@ -110,11 +119,8 @@ pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Respo
         .unwrap_or_else(|| parts.uri.path().to_owned());
     let slot = Slot {
         db: s.db.clone(),
-        tenant: principal.tenant,
-        principal: match &principal.api_token {
-            Some((id, _)) => format!("token:{id}"),
-            None => format!("user:{}", principal.user_id),
-        },
+        tenant,
+        principal,
         key,
     };
     let request = Fingerprint::of(parts.method.as_str(), &path, &bytes);

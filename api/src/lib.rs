@@ -47,6 +47,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::portal::router())
         .merge(routes::portal_billing::router())
         .merge(routes::portal_account::router())
+        .merge(routes::portal_tickets::router())
         .merge(routes::locations::router())
         .merge(routes::catalogue::router())
         .merge(routes::invoices::router())

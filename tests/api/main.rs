@@ -41,6 +41,7 @@ mod portal_billing;
 mod portal_journey;
 mod portal_pages;
 mod portal_safety;
+mod portal_tickets;
 mod printed;
 mod processes;
 mod projects;

@@ -45,6 +45,7 @@ pub mod payments;
 pub mod portal;
 pub mod portal_account;
 pub mod portal_billing;
+pub mod portal_tickets;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;
@@ -64,7 +65,7 @@ use nestogy_domain::kernel::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
-use crate::auth::Principal;
+use crate::auth::{ContactPrincipal, Principal};
 use crate::error::ApiResult;
 use crate::state::AppState;
 
@@ -106,6 +107,31 @@ impl Principal {
     ) -> ApiResult<()> {
         self.audit(tx, action, "company", self.tenant.as_uuid(), after)
             .await
+    }
+}
+
+impl ContactPrincipal {
+    /// Writes the audit row for a change a client's contact made in the
+    /// portal, with the entity as it is after the change.
+    pub async fn audit<T: Serialize>(
+        &self,
+        tx: &mut TenantTx,
+        action: &str,
+        entity_type: &str,
+        entity_id: uuid::Uuid,
+        after: &T,
+    ) -> ApiResult<()> {
+        let details = serde_json::to_value(after).unwrap_or_default();
+        nestogy_domain::kernel::audit::record(
+            tx,
+            &self.actor(),
+            action,
+            entity_type,
+            Some(entity_id),
+            details,
+        )
+        .await?;
+        Ok(())
     }
 }
 

@@ -503,7 +503,7 @@ async fn add_message(
     Json(body): Json<NewMessageRequest>,
 ) -> ApiResult<(StatusCode, axum::Json<MessageCreated>)> {
     p.require(Permission::TicketsWrite)?;
-    let (text, files) = read_message(&body)?;
+    let (text, files) = read_message(&body.body, &body.attachments)?;
     let ctx = s.jobs();
     let stored = store_attachments(&ctx, p.tenant, id, files).await?;
     let mut tx = p.tx(&s).await?;
@@ -537,7 +537,7 @@ async fn add_message(
 }
 
 /// An attachment as sent, its bytes decoded.
-struct DecodedFile {
+pub(crate) struct DecodedFile {
     filename: String,
     content_type: String,
     bytes: Vec<u8>,
@@ -545,14 +545,27 @@ struct DecodedFile {
 
 /// The message's text and its files decoded from base64, or every problem
 /// with them at once (422).
-fn read_message(body: &NewMessageRequest) -> ApiResult<(String, Vec<DecodedFile>)> {
+pub(crate) fn read_message(
+    body: &str,
+    attachments: &[NewAttachment],
+) -> ApiResult<(String, Vec<DecodedFile>)> {
     let mut v = ValidationErrors::new();
-    let text = v.required_text("body", &body.body, 100_000);
-    tickets::check_attachment_count(&mut v, body.attachments.len());
+    let text = v.required_text("body", body, 100_000);
+    let files = read_attachments(&mut v, attachments);
+    v.finish()?;
+    Ok((text, files))
+}
+
+/// The files decoded from base64, their problems in `v`.
+pub(crate) fn read_attachments(
+    v: &mut ValidationErrors,
+    attachments: &[NewAttachment],
+) -> Vec<DecodedFile> {
+    tickets::check_attachment_count(v, attachments.len());
     let mut files = Vec::new();
-    for (i, a) in body.attachments.iter().enumerate() {
+    for (i, a) in attachments.iter().enumerate() {
         let field = format!("attachments[{i}]");
-        let Some(filename) = tickets::attachment_filename(&mut v, &field, &a.filename) else {
+        let Some(filename) = tickets::attachment_filename(v, &field, &a.filename) else {
             continue;
         };
         match base64::engine::general_purpose::STANDARD.decode(a.content_base64.trim()) {
@@ -564,14 +577,13 @@ fn read_message(body: &NewMessageRequest) -> ApiResult<(String, Vec<DecodedFile>
             Err(_) => v.add(&field, "invalid", "content_base64 is not valid base64"),
         }
     }
-    v.finish()?;
-    Ok((text, files))
+    files
 }
 
 /// Puts the files in the object store before the message is written, each
 /// named by its content, so a retried request writes the same objects
 /// (503 when the store does not take one).
-async fn store_attachments(
+pub(crate) async fn store_attachments(
     ctx: &JobContext,
     tenant: TenantId,
     ticket: TicketId,
@@ -651,20 +663,31 @@ async fn record_message(
         }
     };
     if created {
-        for f in stored {
-            tickets::add_attachment(
-                tx,
-                ticket.id,
-                msg_id,
-                &f.filename,
-                &f.content_type,
-                f.size,
-                &f.key,
-            )
-            .await?;
-        }
+        record_attachments(tx, ticket.id, msg_id, stored).await?;
     }
     Ok((msg_id, mail))
+}
+
+/// Records the stored files as the attachments of message `msg`.
+pub(crate) async fn record_attachments(
+    tx: &mut TenantTx,
+    ticket: TicketId,
+    msg: TicketMessageId,
+    stored: &[ticket_jobs::StoredFile],
+) -> ApiResult<()> {
+    for f in stored {
+        tickets::add_attachment(
+            tx,
+            ticket,
+            msg,
+            &f.filename,
+            &f.content_type,
+            f.size,
+            &f.key,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Download an attachment of a ticket.
@@ -681,7 +704,17 @@ async fn get_attachment(
     let mut tx = p.tx(&s).await?;
     let (a, key) = tickets::attachment(&mut tx, id, attachment).await?;
     tx.end_read();
-    let (size, stream) = s.jobs().services.files.stream(&key).await.map_err(|e| {
+    download(&s, &a, &key).await
+}
+
+/// The bytes of attachment `a`, kept at `key` in the file store, as a
+/// download.
+pub(crate) async fn download(
+    s: &AppState,
+    a: &tickets::Attachment,
+    key: &str,
+) -> ApiResult<Response> {
+    let (size, stream) = s.jobs().services.files.stream(key).await.map_err(|e| {
         if e.is_not_found() {
             ApiError::from(DomainError::not_found("attachment"))
         } else {

@@ -8,6 +8,7 @@
 //! function that answers the company's id and nothing else.
 
 pub mod links;
+pub mod tickets;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

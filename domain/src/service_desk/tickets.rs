@@ -49,6 +49,8 @@ text_enum!(TicketSource {
     Email = "email",
     /// A monitoring alert (`POST /api/v1/webhooks/rmm/{company}`).
     Rmm = "rmm",
+    /// Opened by a client's contact in the client portal.
+    Portal = "portal",
 });
 
 text_enum!(MessageKind {
