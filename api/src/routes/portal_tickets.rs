@@ -81,7 +81,7 @@ async fn list(
 }
 
 /// A ticket with its public thread.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalTicketThread {
     pub ticket: PortalTicket,
     /// Incoming messages and public replies, oldest first.

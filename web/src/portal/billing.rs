@@ -10,11 +10,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use maud::{Markup, html};
 use nestogy_api::admin::session::see_other;
-use nestogy_domain::billing::payments::{Statement, StatementEntry};
 use nestogy_api::routes::portal_billing::{
     PortalInvoice, PortalInvoiceDetail, PortalLine, PortalPaymentLink, PortalQuote,
 };
 use nestogy_domain::billing::invoices::InvoiceStatus;
+use nestogy_domain::billing::payments::{Statement, StatementEntry};
 use nestogy_domain::billing::quotes::QuoteStatus;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::{InvoiceId, QuoteId};
@@ -256,22 +256,16 @@ pub async fn pay(
         )
         .await
     {
-        Ok(link) => Ok(to_link(&p, id, &link)),
+        Ok(_) => Ok(see_other(&p.href(&format!("/invoices/{id}/pay")))),
         Err(f) if f.status == StatusCode::CONFLICT => invoice_page(&p, id, Some(f)).await,
         Err(f) => Err(f),
     }
 }
 
-/// To Stripe when the link is ready, else to the page that waits for it.
-fn to_link(p: &Portal, id: InvoiceId, link: &PortalPaymentLink) -> Response {
-    match (&link.status[..], &link.url) {
-        ("ready", Some(url)) => see_other(url),
-        _ => see_other(&p.href(&format!("/invoices/{id}/pay"))),
-    }
-}
-
-/// `GET /portal/{slug}/invoices/{id}/pay`: the newest payment link; to
-/// Stripe once it is ready, a page that reloads itself until then.
+/// `GET /portal/{slug}/invoices/{id}/pay`: the newest payment link. The
+/// page leaves for Stripe's payment page by itself once the link is ready
+/// (a form's answer may not redirect to another site under the pages'
+/// `form-action 'self'`), and reloads itself every second until then.
 pub async fn pay_status(
     p: Portal,
     Path((_, id)): Path<(String, String)>,
@@ -281,26 +275,48 @@ pub async fn pay_status(
         .api
         .get(format!("/api/v1/portal/invoices/{id}/pay"))
         .await?;
-    if link.status == "ready" && link.url.is_some() {
-        return Ok(to_link(&p, id, &link));
-    }
-    let failed = link.status == "failed";
-    let body = html! {
-        h1 { "Paying online" }
-        @if failed {
-            p.problem #problem role="alert" { "The payment page could not be prepared. Try again later, or contact us." }
-        } @else {
-            meta http-equiv="refresh" content="1";
-            p.notice #preparing role="status" { "Preparing the payment page…" }
-        }
-        p { a href=(p.href(&format!("/invoices/{id}"))) { "Back to the invoice" } }
+    let here = p.href(&format!("/invoices/{id}/pay"));
+    let (status, refresh, body) = match (link.status.as_str(), &link.url) {
+        ("ready", Some(url)) => (
+            StatusCode::OK,
+            Some((0, url.as_str())),
+            html! {
+                h1 { "Paying online" }
+                p.notice #ready role="status" { "Taking you to the payment page…" }
+                p { a #to-checkout href=(url) { "Continue to the payment page" } }
+            },
+        ),
+        ("failed", _) => (
+            StatusCode::OK,
+            None,
+            html! {
+                h1 { "Paying online" }
+                p.problem #problem role="alert" { "The payment page could not be prepared. Try again later, or contact us." }
+                p { a href=(p.href(&format!("/invoices/{id}"))) { "Back to the invoice" } }
+            },
+        ),
+        _ => (
+            StatusCode::ACCEPTED,
+            Some((1, here.as_str())),
+            html! {
+                h1 { "Paying online" }
+                p.notice #preparing role="status" { "Preparing the payment page…" }
+                p { a href=(p.href(&format!("/invoices/{id}"))) { "Back to the invoice" } }
+            },
+        ),
     };
-    let status = if failed {
-        StatusCode::OK
-    } else {
-        StatusCode::ACCEPTED
-    };
-    Ok(p.page_with(status, Some(PortalSection::Invoices), "Paying online", body))
+    let chrome = &p.chrome;
+    Ok(super::layout::respond(
+        chrome,
+        status,
+        super::layout::page_refreshing(
+            chrome,
+            Some(PortalSection::Invoices),
+            "Paying online",
+            refresh,
+            body,
+        ),
+    ))
 }
 
 /// The period of a statement: `from` and `to` (dates), both optional.

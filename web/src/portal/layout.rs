@@ -106,6 +106,19 @@ pub fn page(
     title: &str,
     body: Markup,
 ) -> Markup {
+    page_refreshing(chrome, section, title, None, body)
+}
+
+/// [`page`] that the browser leaves for `refresh` (`(seconds, url)`) by
+/// itself: a navigation of its own, so it may go to another site (a
+/// payment page) where a form's redirect may not (`form-action 'self'`).
+pub fn page_refreshing(
+    chrome: &PortalChrome,
+    section: Option<PortalSection>,
+    title: &str,
+    refresh: Option<(u32, &str)>,
+    body: Markup,
+) -> Markup {
     let accent = accent_style(&chrome.company);
     let company = &chrome.company;
     html! {
@@ -115,6 +128,9 @@ pub fn page(
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · " (company.name) }
+                @if let Some((secs, url)) = refresh {
+                    meta http-equiv="refresh" content={ (secs) ";url=" (url) };
+                }
                 style { (PreEscaped(STYLE)) }
                 @if let Some(a) = &accent {
                     style { (PreEscaped(a)) }

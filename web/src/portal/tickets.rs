@@ -42,41 +42,9 @@ pub fn routes() -> Router<WebState> {
         )
 }
 
-/// A ticket as the portal's API shows it.
-#[derive(Debug, Deserialize)]
-pub struct PortalTicket {
-    pub id: TicketId,
-    pub token: String,
-    pub subject: String,
-    pub status: String,
-    pub priority: nestogy_domain::kernel::priority::Priority,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// A message of a ticket's public thread.
-#[derive(Debug, Deserialize)]
-pub struct PortalMessage {
-    pub author: String,
-    pub from_staff: bool,
-    pub body: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub attachments: Vec<PortalAttachment>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PortalAttachment {
-    pub id: AttachmentId,
-    pub filename: String,
-    pub size: i64,
-}
-
-/// A ticket with its public thread.
-#[derive(Debug, Deserialize)]
-pub struct PortalThread {
-    pub ticket: PortalTicket,
-    pub messages: Vec<PortalMessage>,
-}
+use nestogy_api::routes::portal_tickets::PortalTicketThread;
+use nestogy_domain::portal::tickets::{PortalMessage, PortalTicket};
+use nestogy_domain::service_desk::tickets::{MessageKind, TicketStatus};
 
 fn ticket_id(raw: &str) -> Result<TicketId, ApiFailure> {
     raw.parse().map_err(|_| ApiFailure::not_found("ticket"))
@@ -130,7 +98,7 @@ pub async fn list(p: Portal, Query(q): Query<ListParams>) -> Result<Response, Ap
                             tr {
                                 td { (t.token) }
                                 td { a href=(p.href(&format!("/tickets/{}", t.id))) { (t.subject) } }
-                                td.status { (status_label(&t.status)) }
+                                td.status { (status_label(t.status)) }
                                 td { (t.priority.as_str()) }
                                 td { (p.fmt.datetime(t.updated_at)) }
                             }
@@ -147,15 +115,14 @@ pub async fn list(p: Portal, Query(q): Query<ListParams>) -> Result<Response, Ap
 }
 
 /// A status as a client reads it.
-fn status_label(status: &str) -> &str {
+fn status_label(status: TicketStatus) -> &'static str {
     match status {
-        "new" => "Received",
-        "open" => "Open",
-        "pending" | "in_progress" => "In progress",
-        "waiting_on_client" => "Waiting for you",
-        "resolved" => "Resolved",
-        "closed" => "Closed",
-        other => other,
+        TicketStatus::New => "Received",
+        TicketStatus::WaitingOnClient => "Waiting for you",
+        TicketStatus::Resolved => "Resolved",
+        TicketStatus::Closed => "Closed",
+        TicketStatus::Open => "Open",
+        TicketStatus::InProgress => "In progress",
     }
 }
 
@@ -238,7 +205,7 @@ pub async fn create(p: Portal, PortalUpload(up): PortalUpload) -> Response {
     }
     match p
         .api
-        .send::<PortalThread>(Method::POST, "/api/v1/portal/tickets", &body)
+        .send::<PortalTicketThread>(Method::POST, "/api/v1/portal/tickets", &body)
         .await
     {
         Ok(t) => see_other(&p.href(&format!("/tickets/{}", t.ticket.id))),
@@ -265,7 +232,7 @@ pub async fn show(
 }
 
 fn message(p: &Portal, ticket: TicketId, m: &PortalMessage) -> Markup {
-    let class = if m.from_staff {
+    let class = if m.kind == MessageKind::Reply {
         "message reply"
     } else {
         "message"
@@ -273,14 +240,14 @@ fn message(p: &Portal, ticket: TicketId, m: &PortalMessage) -> Markup {
     html! {
         article class=(class) {
             h3 {
-                (m.author) " "
+                (m.author_name) " "
                 span.muted { (p.fmt.datetime(m.created_at)) }
             }
             p.body { @for (i, line) in m.body.lines().enumerate() { @if i > 0 { br; } (line) } }
             @if !m.attachments.is_empty() {
                 ul.attachments {
                     @for a in &m.attachments {
-                        li { a href=(p.href(&format!("/tickets/{ticket}/attachments/{}", a.id))) { (a.filename) } " " span.muted { "(" (a.size) " bytes)" } }
+                        li { a href=(p.href(&format!("/tickets/{ticket}/attachments/{}", a.id))) { (a.filename) } " " span.muted { "(" (a.size_bytes) " bytes)" } }
                     }
                 }
             }
@@ -294,10 +261,10 @@ async fn ticket_page(
     failure: Option<ApiFailure>,
     typed: &str,
 ) -> Result<Response, ApiFailure> {
-    let thread: PortalThread = p.api.get(format!("/api/v1/portal/tickets/{id}")).await?;
+    let thread: PortalTicketThread = p.api.get(format!("/api/v1/portal/tickets/{id}")).await?;
     let t = &thread.ticket;
-    let closed = t.status == "closed";
-    let done = matches!(t.status.as_str(), "resolved" | "closed");
+    let closed = t.status == TicketStatus::Closed;
+    let done = t.status.is_done();
     let status = match &failure {
         Some(f) => f.status,
         None => StatusCode::OK,
@@ -306,7 +273,7 @@ async fn ticket_page(
         h1 { (t.subject) }
         dl.figures {
             dt { "Ticket" } dd #ticket-token { (t.token) }
-            dt { "Status" } dd #ticket-status { (status_label(&t.status)) }
+            dt { "Status" } dd #ticket-status { (status_label(t.status)) }
             dt { "Priority" } dd { (t.priority.as_str()) }
             dt { "Opened" } dd { (p.fmt.datetime(t.created_at)) }
         }
