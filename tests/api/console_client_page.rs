@@ -568,3 +568,174 @@ async fn console_client_picker_searches_as_one_types_in_a_real_browser() {
     b.quit().await;
     let _ = stop.send(());
 }
+
+#[tokio::test]
+async fn console_client_page_edits_and_deletes_contacts_and_locations_and_archives() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Parts MSP").await;
+    let other = app.tenant("Other Parts MSP").await;
+    let client = app.client(&t.admin, "Parts Client").await;
+    let theirs = app.client(&other.admin, "Their Parts Client").await;
+    let contact = app
+        .post(
+            &format!("/api/v1/clients/{client}/contacts"),
+            &t.admin,
+            json!({"name": "Carl", "email": "carl@parts.example"}),
+        )
+        .await
+        .id();
+    let location = app
+        .post(
+            &format!("/api/v1/clients/{client}/locations"),
+            &t.admin,
+            json!({"name": "Depot", "address": {"city": "Lyon"}}),
+        )
+        .await
+        .id();
+    let their_contact = app
+        .post(
+            &format!("/api/v1/clients/{theirs}/contacts"),
+            &other.admin,
+            json!({"name": "Theirs"}),
+        )
+        .await
+        .id();
+    let s = sign_in(&app, &admin_email("Parts MSP")).await;
+    let path = format!("/console/clients/{client}");
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(
+        page.html
+            .contains(&format!("href=\"{path}/contacts/{contact}\""))
+    );
+    assert!(
+        page.html
+            .contains(&format!("href=\"{path}/locations/{location}\""))
+    );
+
+    // The contact's page: its form filled, CSRF-protected.
+    let cp = get(&app, &format!("{path}/contacts/{contact}"), &s.cookie).await;
+    assert_eq!(cp.status, StatusCode::OK, "{}", cp.html);
+    assert!(cp.title().starts_with("Contact Carl"));
+    assert_form_has_csrf(&cp, "edit-contact");
+    assert!(element(&cp, "edit-contact", "form").contains("value=\"carl@parts.example\""));
+    let csrf = cp.csrf();
+    // A bad address: the form again with the API's problem and the typing.
+    let bad = post(
+        &app,
+        &format!("{path}/contacts/{contact}"),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Carl B"),
+            ("email", "not an address"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.html);
+    assert!(element(&bad, "edit-contact", "form").contains("value=\"Carl B\""));
+    let saved = post(
+        &app,
+        &format!("{path}/contacts/{contact}"),
+        &s.cookie,
+        &[
+            ("csrf", &csrf),
+            ("name", "Carl Brandt"),
+            ("email", "carl@parts.example"),
+            ("phone", "+33 1 23"),
+            ("is_billing", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let r = app
+        .get(
+            &format!("/api/v1/clients/{client}/contacts/{contact}"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(r.body["name"], "Carl Brandt");
+    assert_eq!(r.body["phone"], "+33 1 23");
+    assert_eq!(r.body["is_billing"], true);
+
+    // The location's page, saved.
+    let lp = get(&app, &format!("{path}/locations/{location}"), &s.cookie).await;
+    assert_eq!(lp.status, StatusCode::OK, "{}", lp.html);
+    assert!(element(&lp, "edit-location", "form").contains("value=\"Lyon\""));
+    let saved = post(
+        &app,
+        &format!("{path}/locations/{location}"),
+        &s.cookie,
+        &[("csrf", &csrf), ("name", "Depot North"), ("city", "Lille")],
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let r = app
+        .get(
+            &format!("/api/v1/clients/{client}/locations/{location}"),
+            &t.admin,
+        )
+        .await;
+    assert_eq!(r.body["name"], "Depot North");
+    assert_eq!(r.body["address"]["city"], "Lille");
+
+    // Another tenant's contact, and a contact under the wrong client: 404.
+    for p in [
+        format!("{path}/contacts/{their_contact}"),
+        format!("/console/clients/{theirs}/contacts/{their_contact}"),
+        format!("{path}/contacts/not-an-id"),
+    ] {
+        assert_eq!(
+            get(&app, &p, &s.cookie).await.status,
+            StatusCode::NOT_FOUND,
+            "{p}"
+        );
+    }
+    let refused = post(
+        &app,
+        &format!("/console/clients/{theirs}/contacts/{their_contact}/delete"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+
+    // Deleted.
+    for (part, id) in [("contacts", &contact), ("locations", &location)] {
+        let gone = post(
+            &app,
+            &format!("{path}/{part}/{id}/delete"),
+            &s.cookie,
+            &[("csrf", &csrf)],
+        )
+        .await;
+        assert_eq!(gone.status, StatusCode::SEE_OTHER, "{}", gone.html);
+        let r = app
+            .get(&format!("/api/v1/clients/{client}/{part}/{id}"), &t.admin)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+
+    // Archive and restore.
+    let archived = post(
+        &app,
+        &format!("{path}/archive"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(archived.status, StatusCode::SEE_OTHER, "{}", archived.html);
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(page.html.contains("(archived)") && page.has_id("restore-client"));
+    let restored = post(
+        &app,
+        &format!("{path}/restore"),
+        &s.cookie,
+        &[("csrf", &csrf)],
+    )
+    .await;
+    assert_eq!(restored.status, StatusCode::SEE_OTHER);
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(!page.html.contains("(archived)") && page.has_id("archive-client"));
+    let forged = post(&app, &format!("{path}/archive"), &s.cookie, &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}

@@ -662,3 +662,40 @@ async fn removing_access_and_signing_out_everywhere_end_contact_tokens_at_once()
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn portal_slugs_never_take_a_word_of_the_portals_addresses() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Tickets").await;
+    let slug = app.get("/api/v1/company", &t.admin).await.body["portal_slug"].clone();
+    assert_eq!(slug, "tickets-2", "a company named Tickets");
+    for reserved in [
+        "tickets",
+        "invoices",
+        "quotes",
+        "assets",
+        "statement",
+        "auth",
+    ] {
+        let r = app
+            .call(
+                Method::PATCH,
+                "/api/v1/company",
+                Some(&t.admin),
+                Some(json!({"portal_slug": reserved})),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{reserved}: {}",
+            r.body
+        );
+    }
+    // The portal's addresses still answer theirs.
+    let r = app
+        .call(Method::GET, "/api/v1/portal/tickets-2/brand", None, None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["name"], "Tickets");
+}

@@ -161,6 +161,30 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::clients::invite_contact),
         )
         .route(
+            "/console/clients/{id}/contacts/{contact_id}",
+            get(pages::clients::contact).post(pages::clients::update_contact),
+        )
+        .route(
+            "/console/clients/{id}/contacts/{contact_id}/delete",
+            post(pages::clients::delete_contact),
+        )
+        .route(
+            "/console/clients/{id}/locations/{location_id}",
+            get(pages::clients::location).post(pages::clients::update_location),
+        )
+        .route(
+            "/console/clients/{id}/locations/{location_id}/delete",
+            post(pages::clients::delete_location),
+        )
+        .route(
+            "/console/clients/{id}/archive",
+            post(pages::clients::archive),
+        )
+        .route(
+            "/console/clients/{id}/restore",
+            post(pages::clients::restore),
+        )
+        .route(
             "/console/clients/{id}/locations",
             post(pages::clients::add_location),
         )

@@ -41,6 +41,7 @@ pub struct PortalAsset {
     pub make: Option<String>,
     pub model: Option<String>,
     pub serial: Option<String>,
+    #[serde(default, deserialize_with = "nestogy_domain::kernel::dates::de_opt")]
     pub warranty_expires: Option<NaiveDate>,
     pub status: AssetStatus,
 }

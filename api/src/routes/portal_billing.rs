@@ -129,7 +129,9 @@ pub struct PortalInvoice {
     pub id: InvoiceId,
     pub number: String,
     pub status: InvoiceStatus,
+    #[serde(deserialize_with = "nestogy_domain::kernel::dates::de")]
     pub issue_date: NaiveDate,
+    #[serde(deserialize_with = "nestogy_domain::kernel::dates::de")]
     pub due_date: NaiveDate,
     pub currency: String,
     pub total: Decimal,
@@ -187,6 +189,7 @@ impl From<InvoiceLine> for PortalLine {
 /// A payment on (or refund of) an invoice.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct PortalPayment {
+    #[serde(deserialize_with = "nestogy_domain::kernel::dates::de")]
     pub paid_on: NaiveDate,
     /// `payment` or `refund`.
     pub kind: String,
@@ -354,6 +357,9 @@ async fn pay_invoice(
 ) -> ApiResult<(StatusCode, axum::Json<PortalPaymentLink>)> {
     require_billing(&c)?;
     let mut tx = c.tx(&s).await?;
+    // One link for payers pressing Pay at once (through any process): the
+    // second waits here and then reuses the first's.
+    invoices::lock_row(&mut tx, id).await?;
     let inv = own_invoice(&c, &mut tx, id).await?;
     if let Some(link) = stripe::usable_link(&mut tx, &inv).await? {
         tx.end_read();
@@ -433,7 +439,9 @@ pub struct PortalQuote {
     /// `expired` or `converted` (invoiced).
     pub status: QuoteStatus,
     pub currency: String,
+    #[serde(deserialize_with = "nestogy_domain::kernel::dates::de")]
     pub issue_date: NaiveDate,
+    #[serde(deserialize_with = "nestogy_domain::kernel::dates::de")]
     pub valid_until: NaiveDate,
     pub lines: Vec<PortalLine>,
     pub subtotal: Decimal,

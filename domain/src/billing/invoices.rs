@@ -1011,6 +1011,22 @@ async fn insert_priced(
     Ok(Some(id))
 }
 
+/// Locks the invoice's row until the transaction ends, whatever its
+/// status: for work done once per invoice at a time (one payment link for
+/// two payers pressing Pay at once). 404 for an unknown id.
+pub async fn lock_row(tx: &mut TenantTx, id: InvoiceId) -> DomainResult<()> {
+    let tenant = tx.tenant();
+    sqlx::query_scalar::<_, i32>(
+        "SELECT 1 FROM invoices WHERE company_id = $1 AND id = $2 FOR UPDATE",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?
+    .ok_or(DomainError::not_found("invoice"))?;
+    Ok(())
+}
+
 /// The invoice, locked for a change; 409 unless its status is one of `allowed`.
 async fn lock(
     tx: &mut TenantTx,

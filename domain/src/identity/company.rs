@@ -364,10 +364,27 @@ pub struct CompanyPatch {
     pub portal_show_assets: Option<bool>,
 }
 
+/// Slugs that are also static segments of the portal's API
+/// (`/api/v1/portal/tickets`, ...), never a company's (kept in step with
+/// the database's `portal_slug_reserved`).
+pub const RESERVED_PORTAL_SLUGS: [&str; 9] = [
+    "auth",
+    "me",
+    "tickets",
+    "invoices",
+    "quotes",
+    "assets",
+    "statement",
+    "brand",
+    "logo",
+];
+
 /// Whether `slug` is a portal slug: lowercase ASCII letters, digits and
-/// hyphens, 3 to 63 characters, not starting or ending with a hyphen.
+/// hyphens, 3 to 63 characters, not starting or ending with a hyphen, and
+/// not one of [`RESERVED_PORTAL_SLUGS`].
 pub fn is_valid_portal_slug(slug: &str) -> bool {
-    (3..=63).contains(&slug.len())
+    !RESERVED_PORTAL_SLUGS.contains(&slug)
+        && (3..=63).contains(&slug.len())
         && slug
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -383,7 +400,8 @@ fn validate_portal(v: &mut ValidationErrors, patch: &CompanyPatch) {
             "portal_slug",
             "invalid",
             "portal_slug must be 3 to 63 lowercase letters, digits and hyphens, \
-             not starting or ending with a hyphen",
+             not starting or ending with a hyphen, and not a word the portal's \
+             addresses use (tickets, invoices, quotes, assets, statement, auth)",
         );
     }
     if let Some(d) = patch.portal_reopen_days

@@ -11,6 +11,13 @@ pub const APP_ROLE: &str = "nestogy_app"; // keep in step with `connect_app` and
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
+/// The migrations this binary applies, as `(version, checksum)`: what a
+/// database built by [`migrate`] holds (a test's template database is named
+/// by them, not by the files on disk, which may be newer than the binary).
+pub fn migrations() -> impl Iterator<Item = (i64, &'static [u8])> {
+    MIGRATOR.iter().map(|m| (m.version, m.checksum.as_ref()))
+}
+
 /// How long a pooled connection may sit idle before it is pinged on its
 /// next use; see [`connect_app`]. Short, as in HikariCP's bypass window: a
 /// busy server reuses its connections within milliseconds and skips the

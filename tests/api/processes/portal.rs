@@ -78,3 +78,68 @@ async fn a_sign_in_link_consumed_through_two_api_processes_at_once_signs_in_once
         "{statuses:?}"
     );
 }
+
+/// Pay pressed at once through two API processes, several times: one
+/// payment link (the invoice's row is locked while one is looked for and
+/// made).
+#[tokio::test]
+async fn pay_pressed_through_two_api_processes_at_once_makes_one_payment_link() {
+    let app = TestApp::new().await;
+    let p = crate::portal::portal(&app, "Pay Processes").await;
+    let r = app
+        .call(
+            axum::http::Method::PUT,
+            "/api/v1/company/stripe",
+            Some(&p.t.admin),
+            Some(json!({"secret_key": "sk_test_51Hprocesses0001", "webhook_secret": "whsec_processes0001"})),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    let invoice = app.open_invoice(&p.t.admin, &p.client, "Support").await;
+    let _ = crate::portal::signed_in(&app, &p, Some(crate::common::PASSWORD)).await;
+
+    let env = [("NESTOGY_SECRET_KEY", TEST_SECRET_KEY)];
+    let ((_a, a), (_b, b)) = tokio::join!(api_with(&app, &env), api_with(&app, &env));
+    let http = reqwest::Client::new();
+    // Signed in through A: the processes run on the system clock.
+    let r = http
+        .post(format!("{a}/api/v1/portal/{}/auth/login", p.slug))
+        .json(&json!({"email": p.email, "password": crate::common::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let token = r.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pay = |base: String| {
+        let (http, token, invoice) = (http.clone(), token.clone(), invoice.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/v1/portal/invoices/{invoice}/pay"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body = r.json::<Value>().await.unwrap_or(Value::Null);
+            (status, body["id"].as_str().unwrap_or_default().to_owned())
+        }
+    };
+    let mut links = std::collections::BTreeSet::new();
+    for _ in 0..4 {
+        let ((sa, la), (sb, lb)) = tokio::join!(pay(a.clone()), pay(b.clone()));
+        assert_eq!((sa, sb), (202, 202));
+        links.insert(la);
+        links.insert(lb);
+    }
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM payment_links WHERE invoice_id = '{invoice}'"
+        ))
+        .await,
+        1
+    );
+}

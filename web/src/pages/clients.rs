@@ -23,7 +23,7 @@ use nestogy_domain::inventory::assets::Asset;
 use nestogy_domain::inventory::networks::Network;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::service_desk::tickets::Ticket;
-use nestogy_domain::{ClientId, ContactId, NetworkId};
+use nestogy_domain::{ClientId, ContactId, LocationId, NetworkId};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -360,6 +360,62 @@ pub struct ContactFields {
     portal_admin: Option<String>,
 }
 
+impl ContactFields {
+    fn of(ct: &Contact) -> Self {
+        let on = |b: bool| b.then(|| "true".to_owned());
+        ContactFields {
+            name: ct.name.clone(),
+            email: ct.email.clone().unwrap_or_default(),
+            phone: ct.phone.clone().unwrap_or_default(),
+            title: ct.title.clone().unwrap_or_default(),
+            is_primary: on(ct.is_primary),
+            is_billing: on(ct.is_billing),
+            portal_access: on(ct.portal_access),
+            portal_admin: on(ct.portal_role.as_str() == "admin"),
+        }
+    }
+
+    /// The body of `POST` and of `PATCH` (every field; empty ones cleared).
+    fn body(&self) -> Value {
+        json!({
+            "name": self.name,
+            "email": some(&self.email),
+            "phone": some(&self.phone),
+            "title": some(&self.title),
+            "is_primary": self.is_primary.is_some(),
+            "is_billing": self.is_billing.is_some(),
+            "portal_access": self.portal_access.is_some(),
+            "portal_role": if self.portal_admin.is_some() { "admin" } else { "member" },
+        })
+    }
+}
+
+/// The contact add and edit form.
+fn contact_form(
+    c: &Console,
+    id: &str,
+    action: &str,
+    submit: &str,
+    f: &ContactFields,
+    problem: Option<&ApiFailure>,
+) -> Markup {
+    html! {
+        form.stack id=(id) method="post" action=(action) {
+            (layout::csrf_field(c.csrf()))
+            (refusal(problem))
+            (input("Name", "name", "text", &f.name, problem))
+            (input("E-mail", "email", "email", &f.email, problem))
+            (input("Phone", "phone", "tel", &f.phone, problem))
+            (input("Title", "title", "text", &f.title, problem))
+            (checkbox("Primary contact", "is_primary", f.is_primary.is_some()))
+            (checkbox("Receives invoices and statements", "is_billing", f.is_billing.is_some()))
+            (checkbox("May use the client portal", "portal_access", f.portal_access.is_some()))
+            (checkbox("Portal admin: sees all of the client's tickets", "portal_admin", f.portal_admin.is_some()))
+            button type="submit" { (submit) }
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocationFields {
@@ -379,6 +435,69 @@ pub struct LocationFields {
     #[serde(default)]
     phone: String,
     is_primary: Option<String>,
+}
+
+impl LocationFields {
+    fn of(l: &Location) -> Self {
+        let a = &l.address;
+        let t = |s: &Option<String>| s.clone().unwrap_or_default();
+        LocationFields {
+            name: l.name.clone(),
+            line1: t(&a.line1),
+            line2: t(&a.line2),
+            city: t(&a.city),
+            region: t(&a.region),
+            postal_code: t(&a.postal_code),
+            country: t(&a.country),
+            phone: t(&l.phone),
+            is_primary: l.is_primary.then(|| "true".to_owned()),
+        }
+    }
+
+    /// The body of `POST` and of `PATCH` (every field; empty ones cleared).
+    fn body(&self) -> Value {
+        let address = Address {
+            line1: some(&self.line1).map(str::to_owned),
+            line2: some(&self.line2).map(str::to_owned),
+            city: some(&self.city).map(str::to_owned),
+            region: some(&self.region).map(str::to_owned),
+            postal_code: some(&self.postal_code).map(str::to_owned),
+            country: some(&self.country).map(str::to_owned),
+        };
+        json!({
+            "name": self.name,
+            "address": address,
+            "phone": some(&self.phone),
+            "is_primary": self.is_primary.is_some(),
+        })
+    }
+}
+
+/// The location add and edit form.
+fn location_form(
+    c: &Console,
+    id: &str,
+    action: &str,
+    submit: &str,
+    f: &LocationFields,
+    problem: Option<&ApiFailure>,
+) -> Markup {
+    html! {
+        form.stack id=(id) method="post" action=(action) {
+            (layout::csrf_field(c.csrf()))
+            (refusal(problem))
+            (input("Name", "name", "text", &f.name, problem))
+            (input("Address line 1", "line1", "text", &f.line1, problem))
+            (input("Address line 2", "line2", "text", &f.line2, problem))
+            (input("City", "city", "text", &f.city, problem))
+            (input("Region", "region", "text", &f.region, problem))
+            (input("Postal code", "postal_code", "text", &f.postal_code, problem))
+            (input("Country (ISO code)", "country", "text", &f.country, problem))
+            (input("Phone", "phone", "tel", &f.phone, problem))
+            (checkbox("Primary location", "is_primary", f.is_primary.is_some()))
+            button type="submit" { (submit) }
+        }
+    }
 }
 
 /// A form of the client page the API refused, with what was entered.
@@ -502,6 +621,11 @@ async fn client_page(
     let cur = &c.company.currency;
     let body = html! {
         h1 { (cl.name) @if cl.archived_at.is_some() { " " span.muted { "(archived)" } } }
+        @if cl.archived_at.is_some() {
+            (layout::post_button(&format!("{base}/restore"), c.csrf(), "restore-client", "Restore the client"))
+        } @else {
+            (layout::post_button(&format!("{base}/archive"), c.csrf(), "archive-client", "Archive the client"))
+        }
         div.grid {
             section.card #details aria-labelledby="details-title" {
                 h2 #details-title { "Details" }
@@ -552,7 +676,7 @@ async fn client_page(
                     thead { tr { th { "Name" } th { "Title" } th { "E-mail" } th { "Phone" } th { "Role" } th { "Portal" } } }
                     tbody { @for ct in &contacts.data {
                         tr id={ "contact-" (ct.id) } {
-                            td { (ct.name) }
+                            td { a href={ (base) "/contacts/" (ct.id) } { (ct.name) } }
                             td { (ct.title.as_deref().unwrap_or("")) }
                             td { (ct.email.as_deref().unwrap_or("")) }
                             td { (ct.phone.as_deref().unwrap_or("")) }
@@ -574,19 +698,7 @@ async fn client_page(
                 summary { "Add a contact" }
                 @let d = ContactFields::default();
                 @let f = cf.unwrap_or(&d);
-                form.stack #add-contact method="post" action={ (base) "/contacts" } {
-                    (layout::csrf_field(c.csrf()))
-                    (refusal(cp))
-                    (input("Name", "name", "text", &f.name, cp))
-                    (input("E-mail", "email", "email", &f.email, cp))
-                    (input("Phone", "phone", "tel", &f.phone, cp))
-                    (input("Title", "title", "text", &f.title, cp))
-                    (checkbox("Primary contact", "is_primary", f.is_primary.is_some()))
-                    (checkbox("Receives invoices and statements", "is_billing", f.is_billing.is_some()))
-                    (checkbox("May use the client portal", "portal_access", f.portal_access.is_some()))
-                    (checkbox("Portal admin: sees all of the client's tickets", "portal_admin", f.portal_admin.is_some()))
-                    button type="submit" { "Add contact" }
-                }
+                (contact_form(&c, "add-contact", &format!("{base}/contacts"), "Add contact", f, cp))
             }
         }
         section.card #locations aria-labelledby="locations-title" {
@@ -596,7 +708,7 @@ async fn client_page(
                     thead { tr { th { "Name" } th { "Address" } th { "Phone" } th { "" } } }
                     tbody { @for l in &locations.data {
                         tr id={ "location-" (l.id) } {
-                            td { (l.name) }
+                            td { a href={ (base) "/locations/" (l.id) } { (l.name) } }
                             td { (address_text(Some(&l.address))) }
                             td { (l.phone.as_deref().unwrap_or("")) }
                             td { @if l.is_primary { "primary" } }
@@ -608,20 +720,7 @@ async fn client_page(
                 summary { "Add a location" }
                 @let d = LocationFields::default();
                 @let f = lf.unwrap_or(&d);
-                form.stack #add-location method="post" action={ (base) "/locations" } {
-                    (layout::csrf_field(c.csrf()))
-                    (refusal(lp))
-                    (input("Name", "name", "text", &f.name, lp))
-                    (input("Address line 1", "line1", "text", &f.line1, lp))
-                    (input("Address line 2", "line2", "text", &f.line2, lp))
-                    (input("City", "city", "text", &f.city, lp))
-                    (input("Region", "region", "text", &f.region, lp))
-                    (input("Postal code", "postal_code", "text", &f.postal_code, lp))
-                    (input("Country (ISO code)", "country", "text", &f.country, lp))
-                    (input("Phone", "phone", "tel", &f.phone, lp))
-                    (checkbox("Primary location", "is_primary", f.is_primary.is_some()))
-                    button type="submit" { "Add location" }
-                }
+                (location_form(&c, "add-location", &format!("{base}/locations"), "Add location", f, lp))
             }
         }
         @if let Some(n) = &networks {
@@ -756,16 +855,7 @@ pub async fn add_contact(
     Form(f): Form<ContactFields>,
 ) -> Result<Response, ApiFailure> {
     let cid: ClientId = parse_id(&c, &id, "client")?;
-    let body = json!({
-        "name": f.name,
-        "email": some(&f.email),
-        "phone": some(&f.phone),
-        "title": some(&f.title),
-        "is_primary": f.is_primary.is_some(),
-        "is_billing": f.is_billing.is_some(),
-        "portal_access": f.portal_access.is_some(),
-        "portal_role": if f.portal_admin.is_some() { "admin" } else { "member" },
-    });
+    let body = f.body();
     match c
         .api
         .send::<Contact>(
@@ -817,20 +907,7 @@ pub async fn add_location(
     Form(f): Form<LocationFields>,
 ) -> Result<Response, ApiFailure> {
     let cid: ClientId = parse_id(&c, &id, "client")?;
-    let address = Address {
-        line1: some(&f.line1).map(str::to_owned),
-        line2: some(&f.line2).map(str::to_owned),
-        city: some(&f.city).map(str::to_owned),
-        region: some(&f.region).map(str::to_owned),
-        postal_code: some(&f.postal_code).map(str::to_owned),
-        country: some(&f.country).map(str::to_owned),
-    };
-    let body = json!({
-        "name": f.name,
-        "address": address,
-        "phone": some(&f.phone),
-        "is_primary": f.is_primary.is_some(),
-    });
+    let body = f.body();
     match c
         .api
         .send::<Location>(
@@ -1208,4 +1285,236 @@ pub async fn statement_pdf(c: Console, Path(id): Path<String>) -> Result<Respons
         "Statement",
     )
     .await
+}
+
+// ---------------------------------------------------------------- a contact, a location
+
+/// A contact's or a location's page: its edit form and its delete button.
+fn part_page(
+    c: &Console,
+    status: StatusCode,
+    cl: &Client,
+    what: &str,
+    title: &str,
+    form: Markup,
+    delete_action: &str,
+) -> Response {
+    let body = html! {
+        p { a #client-link href={ "/console/clients/" (cl.id) } { (cl.name) } }
+        h1 { (title) }
+        (form)
+        section.card #delete-part aria-labelledby="delete-part-title" {
+            h2 #delete-part-title { "Delete" }
+            p { "Deleting the " (what) " removes it from " (cl.name) "." }
+            (layout::post_button(delete_action, c.csrf(), "delete-part-button", &format!("Delete {what}")))
+        }
+    };
+    c.page_with(status, Some(Section::Clients), title, body)
+}
+
+/// The client and the contact of a contact page's path (404 for another
+/// tenant's or another client's).
+async fn client_and_contact(
+    c: &Console,
+    id: &str,
+    contact_id: &str,
+) -> Result<(Client, Contact), ApiFailure> {
+    let cid: ClientId = parse_id(c, id, "client")?;
+    let ctid: ContactId = parse_id(c, contact_id, "contact")?;
+    let (cl, ct) = tokio::join!(
+        c.api.get::<Client>(format!("/api/v1/clients/{cid}")),
+        c.api
+            .get::<Contact>(format!("/api/v1/clients/{cid}/contacts/{ctid}")),
+    );
+    Ok((cl?, ct?))
+}
+
+fn contact_page(
+    c: &Console,
+    status: StatusCode,
+    cl: &Client,
+    ct: &Contact,
+    f: &ContactFields,
+    problem: Option<&ApiFailure>,
+) -> Response {
+    let base = format!("/console/clients/{}/contacts/{}", cl.id, ct.id);
+    let form = contact_form(c, "edit-contact", &base, "Save contact", f, problem);
+    let title = format!("Contact {}", ct.name);
+    part_page(
+        c,
+        status,
+        cl,
+        "contact",
+        &title,
+        form,
+        &format!("{base}/delete"),
+    )
+}
+
+/// `GET /console/clients/{id}/contacts/{contact_id}`.
+pub async fn contact(
+    c: Console,
+    Path((id, contact_id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let (cl, ct) = client_and_contact(&c, &id, &contact_id).await?;
+    let f = ContactFields::of(&ct);
+    Ok(contact_page(&c, StatusCode::OK, &cl, &ct, &f, None))
+}
+
+/// `POST /console/clients/{id}/contacts/{contact_id}`: the API's `PATCH`.
+pub async fn update_contact(
+    c: Console,
+    Path((id, contact_id)): Path<(String, String)>,
+    Form(f): Form<ContactFields>,
+) -> Result<Response, ApiFailure> {
+    let (cl, ct) = client_and_contact(&c, &id, &contact_id).await?;
+    match c
+        .api
+        .send::<Contact>(
+            Method::PATCH,
+            format!("/api/v1/clients/{}/contacts/{}", cl.id, ct.id),
+            &f.body(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/clients/{}#contacts", cl.id))),
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            Ok(contact_page(&c, e.status, &cl, &ct, &f, Some(&e)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /console/clients/{id}/contacts/{contact_id}/delete`.
+pub async fn delete_contact(
+    c: Console,
+    Path((id, contact_id)): Path<(String, String)>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    let ctid: ContactId = parse_id(&c, &contact_id, "contact")?;
+    c.api
+        .send_empty::<()>(
+            Method::DELETE,
+            format!("/api/v1/clients/{cid}/contacts/{ctid}"),
+        )
+        .await?;
+    Ok(see_other(&format!("/console/clients/{cid}#contacts")))
+}
+
+async fn client_and_location(
+    c: &Console,
+    id: &str,
+    location_id: &str,
+) -> Result<(Client, Location), ApiFailure> {
+    let cid: ClientId = parse_id(c, id, "client")?;
+    let lid: LocationId = parse_id(c, location_id, "location")?;
+    let (cl, l) = tokio::join!(
+        c.api.get::<Client>(format!("/api/v1/clients/{cid}")),
+        c.api
+            .get::<Location>(format!("/api/v1/clients/{cid}/locations/{lid}")),
+    );
+    Ok((cl?, l?))
+}
+
+fn location_page(
+    c: &Console,
+    status: StatusCode,
+    cl: &Client,
+    l: &Location,
+    f: &LocationFields,
+    problem: Option<&ApiFailure>,
+) -> Response {
+    let base = format!("/console/clients/{}/locations/{}", cl.id, l.id);
+    let form = location_form(c, "edit-location", &base, "Save location", f, problem);
+    let title = format!("Location {}", l.name);
+    part_page(
+        c,
+        status,
+        cl,
+        "location",
+        &title,
+        form,
+        &format!("{base}/delete"),
+    )
+}
+
+/// `GET /console/clients/{id}/locations/{location_id}`.
+pub async fn location(
+    c: Console,
+    Path((id, location_id)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    let (cl, l) = client_and_location(&c, &id, &location_id).await?;
+    let f = LocationFields::of(&l);
+    Ok(location_page(&c, StatusCode::OK, &cl, &l, &f, None))
+}
+
+/// `POST /console/clients/{id}/locations/{location_id}`: the API's `PATCH`.
+pub async fn update_location(
+    c: Console,
+    Path((id, location_id)): Path<(String, String)>,
+    Form(f): Form<LocationFields>,
+) -> Result<Response, ApiFailure> {
+    let (cl, l) = client_and_location(&c, &id, &location_id).await?;
+    match c
+        .api
+        .send::<Location>(
+            Method::PATCH,
+            format!("/api/v1/clients/{}/locations/{}", cl.id, l.id),
+            &f.body(),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/clients/{}#locations", cl.id))),
+        Err(e) if e.is_validation() || e.status == StatusCode::CONFLICT => {
+            Ok(location_page(&c, e.status, &cl, &l, &f, Some(&e)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `POST /console/clients/{id}/locations/{location_id}/delete`.
+pub async fn delete_location(
+    c: Console,
+    Path((id, location_id)): Path<(String, String)>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, &id, "client")?;
+    let lid: LocationId = parse_id(&c, &location_id, "location")?;
+    c.api
+        .send_empty::<()>(
+            Method::DELETE,
+            format!("/api/v1/clients/{cid}/locations/{lid}"),
+        )
+        .await?;
+    Ok(see_other(&format!("/console/clients/{cid}#locations")))
+}
+
+/// `POST /console/clients/{id}/archive` and `/restore`: the API's.
+async fn archive_or_restore(c: Console, id: &str, action: &str) -> Result<Response, ApiFailure> {
+    let cid: ClientId = parse_id(&c, id, "client")?;
+    c.api
+        .send::<Client>(
+            Method::POST,
+            format!("/api/v1/clients/{cid}/{action}"),
+            &json!({}),
+        )
+        .await?;
+    Ok(see_other(&format!("/console/clients/{cid}")))
+}
+
+pub async fn archive(
+    c: Console,
+    Path(id): Path<String>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    archive_or_restore(c, &id, "archive").await
+}
+
+pub async fn restore(
+    c: Console,
+    Path(id): Path<String>,
+    Form(NoFields {}): Form<NoFields>,
+) -> Result<Response, ApiFailure> {
+    archive_or_restore(c, &id, "restore").await
 }
