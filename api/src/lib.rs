@@ -57,6 +57,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::documents::router())
         .merge(routes::mail::router())
         .merge(routes::tickets::router())
+        .merge(routes::canned_replies::router())
         .merge(routes::sla::router())
         .merge(routes::mailboxes::router())
         .merge(routes::assets::router())

@@ -1,9 +1,11 @@
 //! Ticket work: the SLA check every five minutes with its notifications,
-//! and the mail a ticket sends (public replies, assignment notices).
+//! and the mail a ticket sends (public replies, to the contact and each
+//! watcher; status changes, to contact watchers; assignment notices).
 
 use std::time::Duration;
 
 use nestogy_domain::platform::mail::MailMessage;
+use nestogy_domain::service_desk::ticket_watchers;
 use nestogy_domain::service_desk::tickets::{self, MessageKind, NewMessageRecord, Ticket};
 use nestogy_domain::{
     DomainError, DomainResult, TenantId, TenantTx, TicketMessageId, UserId, identity::users,
@@ -12,7 +14,7 @@ use nestogy_domain::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::mail::message::{Attachment, Message, SlaChange, Thread, TicketTitle};
+use crate::mail::message::{Attachment, Message, SlaChange, StatusChange, Thread, TicketTitle};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, mail};
 
 /// Recomputes the SLA state of a tenant's running tickets and notifies the
@@ -127,15 +129,19 @@ pub struct StoredFile {
 pub struct Reply {
     pub message: TicketMessageId,
     pub mail: MailMessage,
+    /// The reply's copies to the ticket's watchers, one mail each.
+    pub watcher_mails: Vec<MailMessage>,
     /// False when a retried request found the reply it made before.
     pub created: bool,
 }
 
 /// Stores a public staff reply and creates its mail to the contact,
 /// threaded (In-Reply-To the latest message, References all of them) so
-/// the answer comes back to this ticket, with `files` attached. One reply
-/// per (request, text): a retried request finds the one it made. Dispatch
-/// the mail after commit.
+/// the answer comes back to this ticket, with `files` attached, and a copy
+/// of it to each watcher (a separate mail each, so no watcher sees another's
+/// address; none to an address the reply goes to already). One reply per
+/// (request, text): a retried request finds the one it made and its
+/// copies. Dispatch the mails after commit.
 pub async fn public_reply(
     tx: &mut TenantTx,
     ctx: &JobContext,
@@ -175,23 +181,31 @@ pub async fn public_reply(
             key: f.key.clone(),
         })
         .collect();
-    let new = Message::TicketReply {
+    let reply = Message::TicketReply {
         ticket: ticket.id,
         about: title(ticket),
         thread,
         body: body.to_owned(),
         attachments,
-    }
-    .new_message(
-        format!("ticket:{}:reply:{request}:{}", ticket.id, &digest[..16]),
-        vec![to],
-        format!("Re: {} {}", ticket.token, ticket.subject),
-    );
+    };
+    let key = format!("ticket:{}:reply:{request}:{}", ticket.id, &digest[..16]);
+    let subject = format!("Re: {} {}", ticket.token, ticket.subject);
+    let new = reply.new_message(key.clone(), vec![to.clone()], subject.clone());
     let (m, created) = mail::create(tx, ctx, new).await?;
+    let mut watcher_mails = Vec::new();
+    for w in ticket_watchers::recipients(tx, ticket.id, false, std::slice::from_ref(&to)).await? {
+        let copy = reply.new_message(
+            format!("{key}:watcher:{}", w.watcher),
+            vec![w.email],
+            subject.clone(),
+        );
+        watcher_mails.push(mail::create(tx, ctx, copy).await?.0);
+    }
     if !created && let Some(message) = tickets::message_of_mail(tx, ticket.id, m.id).await? {
         return Ok(Reply {
             message,
             mail: m,
+            watcher_mails,
             created: false,
         });
     }
@@ -215,8 +229,47 @@ pub async fn public_reply(
     Ok(Reply {
         message: id,
         mail: m,
+        watcher_mails,
         created: true,
     })
+}
+
+/// Tells the ticket's contact watchers (not its own contact, who asked)
+/// that its status changed: `Ticket [#12-K7QX] is now resolved`. One mail
+/// per watcher and status change (`change`, the id of the change in the
+/// ticket's history), so calling it again for the same change creates
+/// nothing new. Dispatch the mails after commit.
+pub async fn notify_watchers_of_status(
+    tx: &mut TenantTx,
+    ctx: &JobContext,
+    ticket: &Ticket,
+    change: i64,
+) -> DomainResult<Vec<MailMessage>> {
+    let own: Vec<String> = tickets::reply_address(tx, ticket)
+        .await?
+        .into_iter()
+        .collect();
+    let mut mails = Vec::new();
+    for w in ticket_watchers::recipients(tx, ticket.id, true, &own).await? {
+        let new = Message::TicketStatus {
+            ticket: ticket.id,
+            about: title(ticket),
+            change: StatusChange {
+                status: ticket.status.as_str().to_owned(),
+            },
+        }
+        .new_message(
+            format!("ticket:{}:status:{change}:watcher:{}", ticket.id, w.watcher),
+            vec![w.email],
+            mail::compose::ticket_status_subject(
+                &ticket.token,
+                ticket.status.as_str(),
+                &ticket.subject,
+            ),
+        );
+        mails.push(mail::create(tx, ctx, new).await?.0);
+    }
+    Ok(mails)
 }
 
 /// Tells a tech a ticket was assigned to them (not when they took it

@@ -205,6 +205,11 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
         }
         ("POST", "/api/v1/tickets/bulk-status") => json!({"ids": [o.ticket], "status": "open"}),
         ("POST", "/api/v1/tickets/{id}/assign") => json!({"assignee_id": o.user}),
+        // A watcher is a user or a contact, one at a time.
+        ("POST", "/api/v1/tickets/{id}/watchers") => match field {
+            "contact_id" => json!({"contact_id": o.contact}),
+            _ => json!({"user_id": o.user}),
+        },
         // One target at a time: a time entry is logged on one thing.
         ("POST", "/api/v1/time-entries") => match field {
             "ticket_id" => json!({"ticket_id": o.ticket, "minutes": 5, "description": "Probe"}),

@@ -79,7 +79,7 @@ impl Desk {
             .await
     }
 
-    async fn poll(&self) -> Value {
+    pub(crate) async fn poll(&self) -> Value {
         self.app
             .run_job(Poll {
                 tenant: self.t.id,

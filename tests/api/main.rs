@@ -5,6 +5,7 @@ mod accounting;
 mod assets;
 mod auth;
 mod bad_input;
+mod canned_watchers;
 mod catalogue;
 mod clients;
 mod common;

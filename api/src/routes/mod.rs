@@ -28,6 +28,7 @@ pub mod api_tokens;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod canned_replies;
 pub mod catalogue;
 pub mod clients;
 pub mod company;

@@ -1,6 +1,6 @@
 //! Tickets: CRUD, assignment and status (one by one and in bulk), messages
-//! (public replies mailed to the contact, internal notes) with attachments,
-//! and history. Techs and admins.
+//! (public replies mailed to the contact and the watchers, internal notes)
+//! with attachments, watchers, and history. Techs and admins.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -14,13 +14,14 @@ use nestogy_domain::platform::mail::MailMessage;
 use nestogy_domain::service_desk::sla::{self, SlaEvent};
 use nestogy_domain::service_desk::sla_clock::SlaState;
 use nestogy_domain::service_desk::ticket_views::{self, NewTicketView, TicketView};
+use nestogy_domain::service_desk::ticket_watchers::{self, NewWatcher, Watcher};
 use nestogy_domain::service_desk::tickets::{
     self, MessageKind, NewMessageRecord, NewTicket, Priority, StatusChange, Ticket, TicketFilter,
     TicketMessage, TicketPatch, TicketStatus,
 };
 use nestogy_domain::{
     AttachmentId, ClientId, DomainError, MailId, TenantId, TenantTx, TicketId, TicketMessageId,
-    TicketViewId, UserId,
+    TicketViewId, TicketWatcherId, UserId,
 };
 use nestogy_jobs::mail as mailer;
 use nestogy_jobs::tickets as ticket_jobs;
@@ -48,6 +49,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages, add_message))
         .routes(routes!(get_attachment))
         .routes(routes!(ticket_history))
+        .routes(routes!(list_watchers, add_watcher))
+        .routes(routes!(remove_watcher))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -344,7 +347,8 @@ pub struct StatusRequest {
     pub status: TicketStatus,
 }
 
-/// Move a ticket to another status.
+/// Move a ticket to another status. Its contact watchers are told by mail
+/// ("Ticket [#12-K7QX] is now resolved"), once per change.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/status", tag = "tickets", params(("id" = TicketId, Path)),
     request_body = StatusRequest,
     responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
@@ -356,14 +360,32 @@ async fn set_ticket_status(
     Json(body): Json<StatusRequest>,
 ) -> ApiResult<axum::Json<Ticket>> {
     p.require(Permission::TicketsWrite)?;
+    let ctx = s.jobs();
     let mut tx = p.tx(&s).await?;
+    let before = tickets::lock(&mut tx, id).await?;
     tickets::set_status(&mut tx, id, body.status, Some(p.user_id)).await?;
     sla::refresh(&mut tx, Some(&[id])).await?;
     let t = tickets::get(&mut tx, id).await?;
+    let mut mails = Vec::new();
+    if before.status != t.status {
+        mails = status_mails(&mut tx, &ctx, &t).await?;
+    }
     p.audit(&mut tx, "ticket.status_changed", "ticket", id.as_uuid(), &t)
         .await?;
+    let (_, pending) = mailer::dispatch_in(&mut tx, &mails).await?;
     tx.commit().await?;
+    pending.push(&s.queue).await;
     Ok(axum::Json(t))
+}
+
+/// The mails telling the contact watchers of `t` that its status just
+/// changed (in this transaction); dispatch them in it.
+async fn status_mails(tx: &mut TenantTx, ctx: &JobContext, t: &Ticket) -> ApiResult<Vec<MailId>> {
+    let Some(change) = tickets::last_status_change(tx, t.id).await? else {
+        return Ok(Vec::new());
+    };
+    let mails = ticket_jobs::notify_watchers_of_status(tx, ctx, t, change).await?;
+    Ok(mails.into_iter().map(|m| m.id).collect())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -415,7 +437,8 @@ pub struct BulkStatusRequest {
     pub status: TicketStatus,
 }
 
-/// Set the status of many tickets at once, all or none.
+/// Set the status of many tickets at once, all or none; contact watchers
+/// are told as for one.
 #[utoipa::path(post, path = "/api/v1/tickets/bulk-status", tag = "tickets", request_body = BulkStatusRequest,
     responses((status = 200, body = BulkResult), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -425,18 +448,23 @@ async fn bulk_status(
     Json(body): Json<BulkStatusRequest>,
 ) -> ApiResult<axum::Json<BulkResult>> {
     p.require(Permission::TicketsWrite)?;
+    let ctx = s.jobs();
     let mut tx = p.tx(&s).await?;
     let all = tickets::bulk_status(&mut tx, &body.ids, body.status, Some(p.user_id)).await?;
     let ids: Vec<TicketId> = all.iter().map(|t| t.id).collect();
     sla::refresh(&mut tx, Some(&ids)).await?;
     let mut changed = Vec::with_capacity(ids.len());
+    let mut mails = Vec::new();
     for id in ids {
         let t = tickets::get(&mut tx, id).await?;
+        mails.extend(status_mails(&mut tx, &ctx, &t).await?);
         p.audit(&mut tx, "ticket.status_changed", "ticket", id.as_uuid(), &t)
             .await?;
         changed.push(t);
     }
+    let (_, pending) = mailer::dispatch_in(&mut tx, &mails).await?;
     tx.commit().await?;
+    pending.push(&s.queue).await;
     Ok(axum::Json(BulkResult { changed }))
 }
 
@@ -489,7 +517,8 @@ pub struct MessageCreated {
 }
 
 /// Add a public reply (mailed to the contact, threaded so the answer comes
-/// back to this ticket), an internal note, or an incoming message.
+/// back to this ticket, and a copy mailed to each watcher), an internal
+/// note (mailed to no one), or an incoming message.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", params(("id" = TicketId, Path)),
     request_body = NewMessageRequest,
     responses((status = 201, body = MessageCreated), (status = 404, body = ErrorBody),
@@ -508,7 +537,7 @@ async fn add_message(
     let stored = store_attachments(&ctx, p.tenant, id, files).await?;
     let mut tx = p.tx(&s).await?;
     let ticket = tickets::lock(&mut tx, id).await?;
-    let (msg_id, mail) =
+    let (msg_id, mail, copies) =
         record_message(&mut tx, &ctx, &p, &ticket, body.kind, text, &stored).await?;
     sla::refresh(&mut tx, Some(&[id])).await?;
     let message = tickets::message(&mut tx, id, msg_id).await?;
@@ -521,7 +550,7 @@ async fn add_message(
     )
     .await?;
     // The reply's mail and its delivery job commit with the message.
-    let ids: Vec<MailId> = mail.iter().map(|m| m.id).collect();
+    let ids: Vec<MailId> = mail.iter().chain(&copies).map(|m| m.id).collect();
     let (jobs, pending) = mailer::dispatch_in(&mut tx, &ids).await?;
     tx.commit().await?;
     pending.push(&ctx.queue).await;
@@ -612,8 +641,9 @@ pub(crate) async fn store_attachments(
 
 /// Stores the message with its files: a reply with its mail to the contact
 /// (a retried request finds the reply it made, whose files are recorded
-/// already), another kind as it is. Returns the message and, for a reply,
-/// the mail to send after commit.
+/// already) and its copies to the watchers, another kind as it is (a note
+/// reaches no one). Returns the message and, for a reply, the mail to the
+/// contact and the watchers' copies, to send after commit.
 async fn record_message(
     tx: &mut TenantTx,
     ctx: &JobContext,
@@ -622,12 +652,12 @@ async fn record_message(
     kind: MessageKind,
     text: String,
     stored: &[ticket_jobs::StoredFile],
-) -> ApiResult<(TicketMessageId, Option<MailMessage>)> {
+) -> ApiResult<(TicketMessageId, Option<MailMessage>, Vec<MailMessage>)> {
     let request = p
         .request_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let (msg_id, mail, created) = match kind {
+    let (msg_id, mail, copies, created) = match kind {
         MessageKind::Reply => {
             let r = ticket_jobs::public_reply(
                 tx,
@@ -639,7 +669,7 @@ async fn record_message(
                 &request,
             )
             .await?;
-            (r.message, Some(r.mail), r.created)
+            (r.message, Some(r.mail), r.watcher_mails, r.created)
         }
         kind => {
             let m = tickets::add_message(
@@ -659,13 +689,13 @@ async fn record_message(
                 },
             )
             .await?;
-            (m, None, true)
+            (m, None, Vec::new(), true)
         }
     };
     if created {
         record_attachments(tx, ticket.id, msg_id, stored).await?;
     }
-    Ok((msg_id, mail))
+    Ok((msg_id, mail, copies))
 }
 
 /// Records the stored files as the attachments of message `msg`.
@@ -764,4 +794,73 @@ async fn ticket_history(
         status_changes,
         sla_events,
     }))
+}
+
+/// A ticket's watchers: staff and contacts of its client who receive its
+/// public replies (each a copy of its own) and, for contacts, its status
+/// changes.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/watchers", tag = "tickets", params(("id" = TicketId, Path)),
+    responses((status = 200, body = Vec<Watcher>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_watchers(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<Vec<Watcher>>> {
+    p.require(Permission::TicketsRead)?;
+    let mut tx = p.tx(&s).await?;
+    tickets::get(&mut tx, id).await?;
+    let w = ticket_watchers::list(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(w))
+}
+
+/// Add a watcher: `{"user_id"}` (a user of the company) or
+/// `{"contact_id"}` (a contact of the ticket's client; another client's is
+/// a 422). Someone already watching is a 409.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/watchers", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = NewWatcher,
+    responses((status = 201, body = Watcher), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn add_watcher(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<NewWatcher>,
+) -> ApiResult<(StatusCode, axum::Json<Watcher>)> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let ticket = tickets::lock(&mut tx, id).await?;
+    let w = ticket_watchers::add(&mut tx, &ticket, &body, Some(p.user_id)).await?;
+    p.audit(&mut tx, "ticket.watcher_added", "ticket", id.as_uuid(), &w)
+        .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(w)))
+}
+
+/// Remove a watcher from a ticket.
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}/watchers/{watcher_id}", tag = "tickets",
+    params(("id" = TicketId, Path), ("watcher_id" = TicketWatcherId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn remove_watcher(
+    p: Principal,
+    State(s): State<AppState>,
+    Path((id, watcher)): Path<(TicketId, TicketWatcherId)>,
+) -> ApiResult<StatusCode> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    tickets::lock(&mut tx, id).await?;
+    let w = ticket_watchers::remove(&mut tx, id, watcher).await?;
+    p.audit(
+        &mut tx,
+        "ticket.watcher_removed",
+        "ticket",
+        id.as_uuid(),
+        &w,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -97,6 +97,14 @@ id_type!(
     TicketViewId
 );
 id_type!(AttachmentId);
+id_type!(
+    /// A canned reply: a text with placeholders for replies.
+    CannedReplyId
+);
+id_type!(
+    /// A watcher of a ticket: a user or a contact.
+    TicketWatcherId
+);
 id_type!(MailboxId);
 id_type!(
     /// A message a mailbox delivered, with what became of it.

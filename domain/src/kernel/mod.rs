@@ -14,6 +14,7 @@ pub mod money;
 pub mod number_pattern;
 pub mod pagination;
 pub mod patch;
+pub mod placeholders;
 pub mod priority;
 pub mod roles;
 pub mod secrets;

@@ -38,6 +38,9 @@ text_enum!(
         TicketAssigned = "ticket_assigned",
         /// To a tech or the admins: a ticket's SLA state changed.
         TicketSla = "ticket_sla",
+        /// To a ticket's contact watchers: its status changed
+        /// (`params.status`).
+        TicketStatus = "ticket_status",
         /// To the techs and admins: warranties of a client's assets expire soon
         /// (`params.assets`).
         WarrantyExpiring = "warranty_expiring",

@@ -1,6 +1,7 @@
 //! Support work: tickets and their threads, SLA policies and clocks,
 //! support mailboxes and inbound mail, projects and time entries.
 
+pub mod canned_replies;
 pub mod inbound;
 pub mod mailboxes;
 pub mod projects;
@@ -8,5 +9,6 @@ pub mod sla;
 pub mod sla_clock;
 pub mod threading;
 pub mod ticket_views;
+pub mod ticket_watchers;
 pub mod tickets;
 pub mod time_entries;

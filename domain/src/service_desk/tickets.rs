@@ -685,6 +685,20 @@ pub async fn set_status(
     Ok(ticket)
 }
 
+/// The id of the ticket's latest status change (its history's newest
+/// entry), if it ever had one.
+pub async fn last_status_change(tx: &mut TenantTx, id: TicketId) -> DomainResult<Option<i64>> {
+    let tenant = tx.tenant();
+    Ok(sqlx::query_scalar(
+        "SELECT id FROM ticket_status_changes WHERE company_id = $1 AND ticket_id = $2 \
+         ORDER BY id DESC LIMIT 1",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?)
+}
+
 async fn record_status(
     tx: &mut TenantTx,
     id: TicketId,

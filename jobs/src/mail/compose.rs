@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use super::message::{
     ChargeFailure, EndpointDisabled, ExpiringWarranties, ManagementReport, Message, PortalLink,
-    Reminder, SlaChange, TicketTitle,
+    Reminder, SlaChange, StatusChange, TicketTitle,
 };
 
 /// A message's words and what goes with it.
@@ -77,6 +77,7 @@ pub async fn compose(tx: &mut TenantTx, message: &Message) -> DomainResult<Compo
         Message::TicketReply { about, body, .. } => Ok(ticket_reply(&w, about, body)),
         Message::TicketAssigned { about, by, .. } => Ok(ticket_assigned(about, by)),
         Message::TicketSla { about, change, .. } => Ok(ticket_sla(about, change)),
+        Message::TicketStatus { about, change, .. } => Ok(ticket_status(&w, about, change)),
         Message::WarrantyExpiring { alert, .. } => Ok(warranty_expiring(&w, alert)),
         Message::PaymentFailed { invoice, failure } => {
             payment_failed(tx, &w, *invoice, failure).await
@@ -292,6 +293,28 @@ fn ticket_sla(about: &TicketTitle, change: &SlaChange) -> Composed {
             "The {} target of ticket {no} ({subj}) is {state}: due {}.",
             change.target,
             change.due_at_text()
+        ),
+        attachment: None,
+    }
+}
+
+/// The subject of a status change's mail to watchers: `Ticket [#12-K7QX]
+/// is now resolved: Printer jammed`.
+pub fn ticket_status_subject(token: &str, status: &str, subject: &str) -> String {
+    format!(
+        "Ticket {token} is now {}: {subject}",
+        status.replace('_', " ")
+    )
+}
+
+fn ticket_status(w: &Words, about: &TicketTitle, change: &StatusChange) -> Composed {
+    let company = &w.company.name;
+    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
+    let status = change.status.replace('_', " ");
+    Composed {
+        subject: ticket_status_subject(&format!("[{no}]"), &change.status, subj),
+        text: format!(
+            "Ticket {no} ({subj}) is now {status}.\n\nYou receive this because you watch the ticket.\n\n-- \n{company} support"
         ),
         attachment: None,
     }

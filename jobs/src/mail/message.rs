@@ -59,6 +59,12 @@ pub enum Message {
         about: TicketTitle,
         change: SlaChange,
     },
+    /// To a ticket's contact watchers: the ticket's status changed.
+    TicketStatus {
+        ticket: TicketId,
+        about: TicketTitle,
+        change: StatusChange,
+    },
     /// To the techs and admins: warranties of a client's assets expire soon.
     WarrantyExpiring {
         client: ClientId,
@@ -170,6 +176,13 @@ pub struct SlaChange {
     pub due_at: Option<DateTime<Utc>>,
 }
 
+/// A ticket's new status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StatusChange {
+    pub status: String,
+}
+
 /// A client's assets whose warranties expire soon.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -248,6 +261,7 @@ impl Message {
             Message::TicketReply { .. } => MailTemplate::TicketReply,
             Message::TicketAssigned { .. } => MailTemplate::TicketAssigned,
             Message::TicketSla { .. } => MailTemplate::TicketSla,
+            Message::TicketStatus { .. } => MailTemplate::TicketStatus,
             Message::WarrantyExpiring { .. } => MailTemplate::WarrantyExpiring,
             Message::PaymentFailed { .. } => MailTemplate::PaymentFailed,
             Message::WebhookDisabled { .. } => MailTemplate::WebhookDisabled,
@@ -271,7 +285,8 @@ impl Message {
             Message::TicketAcknowledgement { ticket, .. }
             | Message::TicketReply { ticket, .. }
             | Message::TicketAssigned { ticket, .. }
-            | Message::TicketSla { ticket, .. } => ("ticket", ticket.as_uuid()),
+            | Message::TicketSla { ticket, .. }
+            | Message::TicketStatus { ticket, .. } => ("ticket", ticket.as_uuid()),
             Message::WebhookDisabled { endpoint, .. } => ("webhook_endpoint", endpoint.as_uuid()),
             Message::PortalInvitation { contact, .. } | Message::PortalSignIn { contact, .. } => {
                 ("contact", contact.as_uuid())
@@ -286,6 +301,7 @@ impl Message {
             Message::TicketAcknowledgement { .. } => Some("auto-replied"),
             Message::TicketAssigned { .. }
             | Message::TicketSla { .. }
+            | Message::TicketStatus { .. }
             | Message::WarrantyExpiring { .. }
             | Message::WebhookDisabled { .. }
             | Message::ManagementReport { .. }
@@ -370,6 +386,7 @@ impl Message {
                 merged([json(about), serde_json::json!({ "by": by })])
             }
             Message::TicketSla { about, change, .. } => merged([json(about), json(change)]),
+            Message::TicketStatus { about, change, .. } => merged([json(about), json(change)]),
             Message::WarrantyExpiring { alert, .. } => json(alert),
             Message::PaymentFailed { failure, .. } => json(failure),
             Message::WebhookDisabled { disabled, .. } => json(disabled),
@@ -480,6 +497,11 @@ impl Message {
                 }
             }
             MailTemplate::TicketSla => Message::TicketSla {
+                ticket: TicketId(id()?),
+                about: f.get()?,
+                change: f.get()?,
+            },
+            MailTemplate::TicketStatus => Message::TicketStatus {
                 ticket: TicketId(id()?),
                 about: f.get()?,
                 change: f.get()?,

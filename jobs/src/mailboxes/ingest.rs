@@ -18,6 +18,10 @@
 //! ticket, never answered. Mail from our own addresses is quarantined, so
 //! two systems can never answer each other in a loop.
 //!
+//! The Cc addresses of a person's message that are contacts of the ticket's
+//! client become the ticket's watchers (not our own addresses, not the
+//! ticket's own contact, each once).
+//!
 //! An acknowledgement goes the way RFC 3834 asks: to the Return-Path
 //! address (else the From), never to `Reply-To`, with a null envelope
 //! sender (`MAIL FROM:<>`, so nothing can bounce back to us), `Auto-Submitted:
@@ -32,6 +36,7 @@ use nestogy_domain::service_desk::mailboxes::{
     AutomatedMail, ClosedReplies, Mailbox, UnknownSenders,
 };
 use nestogy_domain::service_desk::threading;
+use nestogy_domain::service_desk::ticket_watchers;
 use nestogy_domain::service_desk::tickets::{
     self, MessageKind, NewMessageRecord, Priority, Ticket, TicketDraft, TicketSource, TicketStatus,
 };
@@ -461,6 +466,9 @@ async fn add_incoming(
         },
     )
     .await?;
+    if p.automated.is_none() {
+        add_cc_watchers(tx, env, ticket, p).await?;
+    }
     let tenant = tx.tenant();
     for a in &p.attachments {
         let key = tickets::attachment_key(tenant, ticket.id, &a.filename, &a.bytes);
@@ -480,6 +488,36 @@ async fn add_incoming(
         .await?;
     }
     Ok(msg)
+}
+
+/// The Cc addresses of a person's message that are contacts of the ticket's
+/// client become its watchers: never our own addresses, never the ticket's
+/// own contact, never twice.
+async fn add_cc_watchers(
+    tx: &mut TenantTx,
+    env: &Env<'_>,
+    ticket: &Ticket,
+    p: &ParsedMail,
+) -> DomainResult<()> {
+    let Some(client) = ticket.client_id else {
+        return Ok(());
+    };
+    let mut emails: Vec<String> =
+        p.cc.iter()
+            .map(|a| a.email.to_lowercase())
+            .filter(|e| !env.own.contains(e))
+            .collect();
+    if emails.is_empty() {
+        return Ok(());
+    }
+    emails.sort();
+    emails.dedup();
+    for (contact, owner) in contacts::by_emails(tx, &emails).await?.into_values() {
+        if owner == client && Some(contact) != ticket.contact_id {
+            ticket_watchers::add_contact(tx, ticket.id, contact).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The acknowledgement of a new ticket, threaded to the message that
