@@ -9,6 +9,7 @@ mod catalogue;
 mod clients;
 mod common;
 mod conflicts;
+mod contracts;
 mod console;
 mod console_account;
 mod console_client_page;

@@ -1,6 +1,8 @@
-//! An MSP's clients: the client itself, its contacts and its locations.
+//! An MSP's clients: the client itself, its contacts, its locations and
+//! its contracts.
 //! Billing, tickets and assets all hang off a client.
 
 pub mod clients;
 pub mod contacts;
+pub mod contracts;
 pub mod locations;

@@ -9,7 +9,7 @@ use nestogy_domain::billing::documents::Period;
 use nestogy_domain::kernel::crypto::{SecretKey, open_text, seal_text};
 use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
 use nestogy_domain::{
-    AssetId, ClientId, ContactId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId,
+    AssetId, ClientId, ContactId, ContractId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId,
     TenantId, TicketId, WebhookEndpointId,
 };
 use serde::de::DeserializeOwned;
@@ -88,6 +88,11 @@ pub enum Message {
     PortalSignIn {
         contact: ContactId,
         link: PortalLink,
+    },
+    /// To the admins: a contract ends soon.
+    ContractExpiring {
+        contract: ContractId,
+        alert: ExpiringContract,
     },
 }
 
@@ -195,6 +200,18 @@ pub struct ExpiringAsset {
     pub days_left: i32,
 }
 
+/// A contract that ends soon.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExpiringContract {
+    pub contract_name: String,
+    pub client_name: String,
+    pub end_date: Option<NaiveDate>,
+    /// The threshold reached (30 or 7 days before the end).
+    pub threshold_days: i32,
+    pub days_left: i32,
+}
+
 /// Why an automatic charge failed, and when it is tried again.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -254,6 +271,7 @@ impl Message {
             Message::ManagementReport { .. } => MailTemplate::ManagementReport,
             Message::PortalInvitation { .. } => MailTemplate::PortalInvitation,
             Message::PortalSignIn { .. } => MailTemplate::PortalSignIn,
+            Message::ContractExpiring { .. } => MailTemplate::ContractExpiring,
         }
     }
 
@@ -276,6 +294,7 @@ impl Message {
             Message::PortalInvitation { contact, .. } | Message::PortalSignIn { contact, .. } => {
                 ("contact", contact.as_uuid())
             }
+            Message::ContractExpiring { contract, .. } => ("contract", contract.as_uuid()),
             Message::ManagementReport { .. } => return None,
         })
     }
@@ -287,6 +306,7 @@ impl Message {
             Message::TicketAssigned { .. }
             | Message::TicketSla { .. }
             | Message::WarrantyExpiring { .. }
+            | Message::ContractExpiring { .. }
             | Message::WebhookDisabled { .. }
             | Message::ManagementReport { .. }
             | Message::PortalSignIn { .. } => Some("auto-generated"),
@@ -371,6 +391,7 @@ impl Message {
             }
             Message::TicketSla { about, change, .. } => merged([json(about), json(change)]),
             Message::WarrantyExpiring { alert, .. } => json(alert),
+            Message::ContractExpiring { alert, .. } => json(alert),
             Message::PaymentFailed { failure, .. } => json(failure),
             Message::WebhookDisabled { disabled, .. } => json(disabled),
             Message::ManagementReport { report } => json(report),
@@ -504,6 +525,10 @@ impl Message {
             MailTemplate::PortalSignIn => Message::PortalSignIn {
                 contact: ContactId(id()?),
                 link: f.get()?,
+            },
+            MailTemplate::ContractExpiring => Message::ContractExpiring {
+                contract: ContractId(id()?),
+                alert: f.get()?,
             },
         })
     }
