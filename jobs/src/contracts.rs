@@ -1,7 +1,7 @@
 //! Contracts: the daily expiry warnings.
 
-use nestogy_domain::customers::contracts::{self, ExpiryAlert};
 use nestogy_domain::platform::mail::NewMessage;
+use nestogy_domain::service_desk::contracts::{self, ExpiryAlert};
 use nestogy_domain::{TenantId, identity::company, identity::users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -46,7 +46,8 @@ impl Job for ExpiryWarnings {
                     unaddressed += 1;
                     continue;
                 }
-                let (m, created) = mail::create(&mut tx, &ctx, message(a, recipients.clone())).await?;
+                let (m, created) =
+                    mail::create(&mut tx, &ctx, message(a, recipients.clone())).await?;
                 contracts::set_alert_mail(&mut tx, a, m.id).await?;
                 if created {
                     mails.push(m.id);

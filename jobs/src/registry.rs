@@ -10,8 +10,8 @@ use nestogy_domain::{TenantId, TenantTx};
 use crate::enqueue::{self, EnqueueError, Prepared};
 use crate::handler::Handler;
 use crate::{
-    accounting, assets, billing, contracts, diag, documents, imports, mail, mailboxes, maintenance, reports,
-    stripe, tickets, webhooks,
+    accounting, assets, billing, contracts, diag, documents, imports, mail, mailboxes, maintenance,
+    reports, stripe, tickets, webhooks,
 };
 
 fn handlers() -> &'static HashMap<&'static str, Handler> {

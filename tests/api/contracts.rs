@@ -118,7 +118,10 @@ async fn contracts_are_created_read_listed_changed_and_deleted_by_role() {
     let r = app.get("/api/v1/contracts", &tech).await;
     assert_eq!(r.body["total"], 4, "{}", r.body);
     let r = app
-        .get(&format!("/api/v1/contracts?client_id={beta}&limit=2"), &tech)
+        .get(
+            &format!("/api/v1/contracts?client_id={beta}&limit=2"),
+            &tech,
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["total"], 3);
@@ -204,7 +207,11 @@ async fn contracts_are_checked_dates_targets_overlap_and_foreign_ids() {
     // Dates: the end after the start.
     for end in ["2025-12-31", "2026-01-01"] {
         let r = app
-            .post("/api/v1/contracts", &t.admin, with(json!({"end_date": end})))
+            .post(
+                "/api/v1/contracts",
+                &t.admin,
+                with(json!({"end_date": end})),
+            )
             .await;
         refused(&r);
         assert_eq!(field_code(&r, "end_date"), "before_start");
@@ -421,9 +428,7 @@ async fn contracts_sla_due_times_follow_the_contract_and_move_when_it_changes() 
     let beta = app.client(&t.admin, "Beta").await;
     let contract = created(&app, &t.admin, gold(&acme)).await;
     let path = format!("/api/v1/contracts/{}", contract["id"].as_str().unwrap());
-    let open = |client: &str, priority: &str| {
-        json!({"subject": format!("{priority} for {client}"), "client_id": client, "priority": priority})
-    };
+    let open = |client: &str, priority: &str| json!({"subject": format!("{priority} for {client}"), "client_id": client, "priority": priority});
     let mut ids = Vec::new();
     for body in [
         open(&acme, "high"),
@@ -554,9 +559,7 @@ async fn contracts_included_hours_are_used_first_and_bill_time_says_so() {
     body["start_date"] = json!("2026-02-01");
     let contract = created(&app, &t.admin, body).await;
     let p = project(&app, &t.admin, &acme, "Care").await;
-    let log = |date: &str, minutes: i32, what: &str| {
-        json!({"project_id": p, "date": date, "minutes": minutes, "description": what, "rate": "100"})
-    };
+    let log = |date: &str, minutes: i32, what: &str| json!({"project_id": p, "date": date, "minutes": minutes, "description": what, "rate": "100"});
     for (date, minutes, what) in [
         ("2026-01-15", 60, "Before"),
         ("2026-02-02", 90, "Patching"),
@@ -580,7 +583,12 @@ async fn contracts_included_hours_are_used_first_and_bill_time_says_so() {
         lines(&r.body["invoice"]),
         [
             // Before the contract: the entry's rate, all of it.
-            line("Jan 15, 2026 · Admin · Care: Before", "1", "100.00", "100.00"),
+            line(
+                "Jan 15, 2026 · Admin · Care: Before",
+                "1",
+                "100.00",
+                "100.00"
+            ),
             line(
                 "Feb 2, 2026 · Admin · Care: Patching (1.5 h included in contract Gold this month)",
                 "0",
@@ -593,7 +601,12 @@ async fn contracts_included_hours_are_used_first_and_bill_time_says_so() {
                 "150.00",
                 "75.00"
             ),
-            line("Feb 4, 2026 · Admin · Care: Printer", "0.75", "150.00", "112.50"),
+            line(
+                "Feb 4, 2026 · Admin · Care: Printer",
+                "0.75",
+                "150.00",
+                "112.50"
+            ),
             line(
                 "Mar 1, 2026 · Admin · Care: Mail (0.5 h included in contract Gold this month)",
                 "0",
@@ -679,9 +692,7 @@ async fn contracts_expiry_warnings_go_out_once_at_30_and_7_days() {
     let acme = app.client(&t.admin, "Acme").await;
     let beta = app.client(&t.admin, "Beta").await;
     // Today is 2026-03-01 (Berlin).
-    let span = |name: &str, client: &str, end: &str, status: &str| {
-        json!({"client_id": client, "name": name, "start_date": "2025-06-01", "end_date": end, "status": status})
-    };
+    let span = |name: &str, client: &str, end: &str, status: &str| json!({"client_id": client, "name": name, "start_date": "2025-06-01", "end_date": end, "status": status});
     let long = created(&app, &t.admin, span("Long", &acme, "2026-04-10", "active")).await;
     let short = created(&app, &t.admin, span("Short", &beta, "2026-03-05", "active")).await;
     created(&app, &t.admin, span("Draft", &acme, "2026-03-20", "draft")).await;
@@ -714,7 +725,10 @@ async fn contracts_expiry_warnings_go_out_once_at_30_and_7_days() {
             "day {day}: {one} {two}"
         );
         if day != 10 {
-            assert_eq!(two["alerts"], 0, "day {day}: the second run warns of nothing");
+            assert_eq!(
+                two["alerts"], 0,
+                "day {day}: the second run warns of nothing"
+            );
         }
         if made > 0 {
             per_day.push((day, made));

@@ -2,9 +2,9 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::customers::contracts::{self, Contract, ContractPatch, ContractRequest};
 use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::service_desk::contracts::{self, Contract, ContractPatch, ContractRequest};
 use nestogy_domain::{ClientId, ContractId};
 use serde::Deserialize;
 use utoipa::IntoParams;

@@ -21,9 +21,9 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::customers::contracts::InEffect;
 use crate::kernel::dates;
 use crate::kernel::validation::ValidationErrors;
+use crate::service_desk::contracts::InEffect;
 use crate::service_desk::sla_clock::{self, BusinessCalendar, SlaState};
 use crate::service_desk::tickets::{Priority, TicketStatus};
 use crate::{ClientId, DomainError, DomainResult, SlaPolicyId, TenantTx, TicketId};
@@ -488,7 +488,8 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
             history.entry(id).or_default().push((at, s));
         }
     }
-    let contracts = crate::customers::contracts::in_effect(tx, dates::local_date(now, tz)).await?;
+    let contracts =
+        crate::service_desk::contracts::in_effect(tx, dates::local_date(now, tz)).await?;
     // The calendar of a priority: the same whichever targets apply.
     let mut calendars: HashMap<Priority, BusinessCalendar> = HashMap::new();
 
@@ -671,6 +672,47 @@ mod tests {
             created_at: at(0, 0),
             updated_at: at(0, 0),
         }
+    }
+
+    #[test]
+    fn the_contract_picks_the_targets_of_the_priorities_it_names() {
+        use crate::service_desk::contracts::SlaTarget;
+        let mut office = policy(60, 240);
+        office.business_hours = Some(serde_json::json!({"mon": ["09:00", "17:00"]}));
+        let company = HashMap::from([(Priority::High, office)]);
+        let contract = InEffect {
+            id: crate::ContractId::new(),
+            targets: vec![SlaTarget {
+                priority: Priority::Low,
+                first_response_minutes: 120,
+                resolution_minutes: 480,
+            }],
+        };
+        // No contract: the company's policy, or none.
+        let p = pick_policy(Priority::High, None, &company).unwrap();
+        assert_eq!(
+            (p.policy.first_response_minutes, p.source.as_str()),
+            (60, "company")
+        );
+        assert!(pick_policy(Priority::Low, None, &company).is_none());
+        // A priority the contract does not name keeps the company's.
+        let p = pick_policy(Priority::High, Some(&contract), &company).unwrap();
+        assert_eq!(p.source, "company");
+        // One it names: its targets, around the clock without a company policy.
+        let p = pick_policy(Priority::Low, Some(&contract), &company).unwrap();
+        assert_eq!(
+            (p.policy.first_response_minutes, p.policy.resolution_minutes),
+            (120, 480)
+        );
+        assert_eq!(p.source, format!("contract:{}:120:480", contract.id));
+        assert!(p.policy.business_hours.is_none() && p.policy.use_holidays);
+        // With a company policy: its hours, the contract's targets.
+        let mut contract = contract;
+        contract.targets[0].priority = Priority::High;
+        let p = pick_policy(Priority::High, Some(&contract), &company).unwrap();
+        assert_eq!(p.policy.first_response_minutes, 120);
+        assert!(p.policy.business_hours.is_some());
+        assert_eq!(p.policy.warn_percent, 50);
     }
 
     #[test]

@@ -25,8 +25,8 @@ use crate::kernel::pagination::{Cursor, Page, PageRequest};
 use crate::kernel::validation::ValidationErrors;
 use crate::{
     ClientId, ContractId, DomainError, DomainResult, InvoiceId, ProjectId, TaskId, TaxRateId,
-    TenantTx, TicketId, TimeEntryId, UserId, customers::contracts, identity::company,
-    identity::users, service_desk::projects,
+    TenantTx, TicketId, TimeEntryId, UserId, identity::company, identity::users,
+    service_desk::contracts, service_desk::projects,
 };
 
 /// The longest entry: a day.

@@ -16,8 +16,8 @@ use nestogy_domain::{
 use rust_decimal::Decimal;
 
 use super::message::{
-    ChargeFailure, EndpointDisabled, ExpiringContract, ExpiringWarranties, ManagementReport, Message, PortalLink,
-    Reminder, SlaChange, TicketTitle,
+    ChargeFailure, EndpointDisabled, ExpiringContract, ExpiringWarranties, ManagementReport,
+    Message, PortalLink, Reminder, SlaChange, TicketTitle,
 };
 
 /// A message's words and what goes with it.

@@ -9,8 +9,8 @@ use nestogy_domain::billing::documents::Period;
 use nestogy_domain::kernel::crypto::{SecretKey, open_text, seal_text};
 use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
 use nestogy_domain::{
-    AssetId, ClientId, ContactId, ContractId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId,
-    TenantId, TicketId, WebhookEndpointId,
+    AssetId, ClientId, ContactId, ContractId, DomainError, DomainResult, InvoiceId, PaymentId,
+    QuoteId, TenantId, TicketId, WebhookEndpointId,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

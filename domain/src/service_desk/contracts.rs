@@ -18,10 +18,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
+use crate::kernel::priority::Priority;
 use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::service_desk::sla::MAX_TARGET_MINUTES;
-use crate::service_desk::tickets::Priority;
 use crate::{ClientId, ContractId, DomainError, DomainResult, MailId, RecurringId, TenantTx};
 
 text_enum!(ContractStatus {
