@@ -44,6 +44,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::audit::router())
         .merge(routes::clients::router())
         .merge(routes::contacts::router())
+        .merge(routes::contracts::router())
         .merge(routes::portal::router())
         .merge(routes::portal_billing::router())
         .merge(routes::portal_account::router())

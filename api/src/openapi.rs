@@ -17,6 +17,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "clients", description = "Clients"),
         (name = "contacts", description = "A client's people"),
         (name = "locations", description = "A client's sites"),
+        (name = "contracts", description = "A client's contracts: SLA targets, included hours, rate, expiry"),
         (name = "portal", description = "The client portal: contacts' sign-in (invitation, sign-in links, password) and who is signed in"),
         (name = "catalogue", description = "Tax rates, products and payment terms"),
         (name = "invoices", description = "Invoices: drafts, finalize, void, duplicate"),

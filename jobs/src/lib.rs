@@ -12,6 +12,7 @@
 pub mod accounting;
 pub mod assets;
 pub mod billing;
+pub mod contracts;
 pub mod diag;
 pub mod documents;
 pub mod enqueue;

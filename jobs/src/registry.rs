@@ -10,8 +10,8 @@ use nestogy_domain::{TenantId, TenantTx};
 use crate::enqueue::{self, EnqueueError, Prepared};
 use crate::handler::Handler;
 use crate::{
-    accounting, assets, billing, diag, documents, imports, mail, mailboxes, maintenance, reports,
-    stripe, tickets, webhooks,
+    accounting, assets, billing, contracts, diag, documents, imports, mail, mailboxes, maintenance,
+    reports, stripe, tickets, webhooks,
 };
 
 fn handlers() -> &'static HashMap<&'static str, Handler> {
@@ -40,6 +40,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             Handler::of::<mailboxes::Reprocess>(),
             Handler::of::<tickets::SlaCheck>(),
             Handler::of::<assets::WarrantyAlerts>(),
+            Handler::of::<contracts::ExpiryWarnings>(),
             Handler::of::<imports::Run>(),
             Handler::of::<accounting::Connect>(),
             Handler::of::<accounting::RunSync>(),

@@ -112,10 +112,24 @@ async fn asset(app: &TestApp, token: &str, o: &Fixture) -> String {
     r.id()
 }
 
+async fn contract(app: &TestApp, token: &str, o: &Fixture) -> String {
+    let r = app
+        .post(
+            "/api/v1/contracts",
+            token,
+            json!({"client_id": o.billed, "name": "Care", "start_date": "2026-01-01",
+                   "end_date": "2026-12-31", "recurring_invoice_id": o.template}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    r.id()
+}
+
 /// One tenant's things, by the kind of id a field names.
 struct Ids {
     o: Fixture,
     asset: String,
+    contract: String,
 }
 
 impl Ids {
@@ -135,6 +149,7 @@ impl Ids {
             "product_id" => o.product.clone(),
             "tax_rate_ids" => o.tax_rate.clone(),
             "payment_term_id" => o.payment_term.clone(),
+            "recurring_invoice_id" => o.template.clone(),
             "ids" if path.starts_with("/api/v1/assets") => self.asset.clone(),
             "ids" if path.starts_with("/api/v1/tickets") => o.ticket.clone(),
             other => panic!("{method} {path}: no id of {other} in the fixture"),
@@ -150,6 +165,7 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
                       "product_id": o.product, "tax_rate_ids": [o.tax_rate]});
     let own = match path.split('/').nth(3).unwrap() {
         "assets" => &a.asset,
+        "contracts" => &a.contract,
         "clients" => &o.billed,
         "projects" => &o.project,
         "tickets" => &o.ticket,
@@ -176,6 +192,11 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
         ("POST", "/api/v1/clients/{id}/bill-time") => {
             json!({"project_id": o.project, "invoice_id": o.invoice, "tax_rate_ids": [o.tax_rate]})
         }
+        ("POST", "/api/v1/contracts") => {
+            json!({"client_id": o.billed, "name": "Probe", "start_date": "2026-01-01",
+                   "end_date": "2026-12-31", "recurring_invoice_id": o.template})
+        }
+        ("PATCH", "/api/v1/contracts/{id}") => json!({"recurring_invoice_id": o.template}),
         ("POST", "/api/v1/invoices") | ("PUT", "/api/v1/invoices/{id}") => {
             json!({"client_id": o.billed, "payment_term_id": o.payment_term, "lines": [line]})
         }
@@ -233,10 +254,12 @@ async fn every_id_in_a_body_must_be_the_callers_tenants() {
     let ob = app.fixture(&tb.admin).await;
     let a = Ids {
         asset: asset(&app, &ta.admin, &oa).await,
+        contract: contract(&app, &ta.admin, &oa).await,
         o: oa,
     };
     let b = Ids {
         asset: asset(&app, &tb.admin, &ob).await,
+        contract: contract(&app, &tb.admin, &ob).await,
         o: ob,
     };
     let doc = serde_json::to_value(nestogy_api::openapi_document()).unwrap();
@@ -290,6 +313,8 @@ fn all_ids(b: &Ids) -> Vec<String> {
         b.asset.clone(),
         o.billed.clone(),
         o.quote.clone(),
+        o.template.clone(),
+        b.contract.clone(),
     ]
 }
 

@@ -21,6 +21,7 @@ mod console_settings;
 mod console_ticket_page;
 mod console_tickets;
 mod console_work;
+mod contracts;
 mod documents;
 mod dovecot;
 mod enqueue_in;

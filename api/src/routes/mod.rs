@@ -33,6 +33,7 @@ pub mod catalogue;
 pub mod clients;
 pub mod company;
 pub mod contacts;
+pub mod contracts;
 pub mod documents;
 pub mod health;
 pub mod imports;

@@ -126,3 +126,4 @@ id_type!(AutopayAttemptId);
 id_type!(AccountingConnectionId);
 id_type!(SyncRunId);
 id_type!(ImportId);
+id_type!(ContractId);

@@ -60,6 +60,9 @@ text_enum!(
         /// To a contact: a one-time sign-in link to the client portal
         /// (`params.link`, `params.expires_at`).
         PortalSignIn = "portal_sign_in",
+        /// To the admins: contract `subject_id` ends in `params.days_left`
+        /// days (`params.contract_name`, `params.client_name`, `params.end_date`).
+        ContractExpiring = "contract_expiring",
     }
 );
 

@@ -509,6 +509,7 @@ pub const COMPANY_DEFAULTS: &[(&str, &str, &str)] = &[
     ("mailbox polls", "mailboxes.poll_all", "* * * * *"),
     ("sla checks", "tickets.sla_check", "*/5 * * * *"),
     ("warranty alerts", "assets.warranty_alerts", "0 8 * * *"),
+    ("contract expiry", "contracts.expiry_warnings", "0 8 * * *"),
     ("autopay", "stripe.autopay", "0 10 * * *"),
     ("report aggregation", "reports.aggregate", "0 3 * * *"),
     ("management report", "reports.management", "0 7 1 * *"),

@@ -1,7 +1,8 @@
 //! Support work: tickets and their threads, SLA policies and clocks,
-//! support mailboxes and inbound mail, projects and time entries.
+//! contracts, support mailboxes and inbound mail, projects and time entries.
 
 pub mod canned_replies;
+pub mod contracts;
 pub mod inbound;
 pub mod mailboxes;
 pub mod projects;

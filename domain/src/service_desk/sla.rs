@@ -7,6 +7,12 @@
 //! public reply, the resolution target when the ticket is resolved. While
 //! the ticket is in one of the policy's pause statuses (by default waiting
 //! on client) neither clock runs.
+//!
+//! A ticket of a client with a contract in effect runs on the contract's
+//! targets for the priorities it names ([`pick_policy`], the one place that
+//! chooses); when those targets change (a contract starts, ends or is
+//! edited), the next refresh moves the due times and records a
+//! `retargeted` event per moved target.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -15,10 +21,12 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::kernel::dates;
 use crate::kernel::validation::ValidationErrors;
+use crate::service_desk::contracts::InEffect;
 use crate::service_desk::sla_clock::{self, BusinessCalendar, SlaState};
 use crate::service_desk::tickets::{Priority, TicketStatus};
-use crate::{DomainError, DomainResult, SlaPolicyId, TenantTx, TicketId};
+use crate::{ClientId, DomainError, DomainResult, SlaPolicyId, TenantTx, TicketId};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SlaPolicy {
@@ -97,7 +105,7 @@ pub struct PolicyRequest {
 }
 
 /// Four weeks: longer targets are almost certainly a unit mistake.
-const MAX_TARGET_MINUTES: i32 = 60 * 24 * 28 * 3;
+pub const MAX_TARGET_MINUTES: i32 = 60 * 24 * 28 * 3;
 
 pub async fn set_policy(
     tx: &mut TenantTx,
@@ -368,9 +376,71 @@ struct TicketClockRow {
     id: TicketId,
     priority: String,
     status: String,
+    client_id: Option<ClientId>,
     created_at: DateTime<Utc>,
     first_response_at: Option<DateTime<Utc>>,
     resolved_at: Option<DateTime<Utc>>,
+    sla_source: Option<String>,
+    sla_response_due: Option<DateTime<Utc>>,
+    sla_resolution_due: Option<DateTime<Utc>>,
+}
+
+/// A ticket's policy and where its targets come from: `company`, or
+/// `contract:<id>:<response>:<resolution>` (stored as the ticket's
+/// `sla_source`; a change is news).
+#[derive(Debug, Clone)]
+pub struct Picked {
+    pub policy: SlaPolicy,
+    pub source: String,
+}
+
+/// THE choice of a ticket's policy. The client's contract in effect
+/// (`contract`) decides the targets of the priorities it names; business
+/// hours, holidays, the warning share and pauses stay the company policy's
+/// for that priority (around the clock with holidays, 80 %, waiting on
+/// client, without one). Else the company's policy for the priority; else
+/// none (the ticket has no SLA).
+pub fn pick_policy(
+    priority: Priority,
+    contract: Option<&InEffect>,
+    company: &HashMap<Priority, SlaPolicy>,
+) -> Option<Picked> {
+    let own = contract.and_then(|c| {
+        c.targets
+            .iter()
+            .find(|t| t.priority == priority)
+            .map(|t| (c.id, t))
+    });
+    match (own, company.get(&priority)) {
+        (Some((id, t)), base) => {
+            let mut policy = base.cloned().unwrap_or_else(|| SlaPolicy {
+                id: SlaPolicyId::new(),
+                priority,
+                first_response_minutes: 0,
+                resolution_minutes: 0,
+                warn_percent: 80,
+                business_hours: None,
+                use_holidays: true,
+                pause_statuses: vec![TicketStatus::WaitingOnClient],
+                created_at: DateTime::<Utc>::UNIX_EPOCH,
+                updated_at: DateTime::<Utc>::UNIX_EPOCH,
+            });
+            policy.first_response_minutes = t.first_response_minutes;
+            policy.resolution_minutes = t.resolution_minutes;
+            Some(Picked {
+                policy,
+                source: format!(
+                    "contract:{id}:{}:{}",
+                    t.first_response_minutes, t.resolution_minutes
+                ),
+            })
+        }
+        (None, Some(p)) => Some(Picked {
+            policy: p.clone(),
+            source: "company".to_owned(),
+        }),
+        (None, None) => None,
+    }
 }
 
 /// Recomputes the SLA of `ids` (or, with `None`, of every ticket still
@@ -390,7 +460,8 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
         .collect();
     let days: BTreeSet<NaiveDate> = holidays(tx).await?.into_iter().map(|h| h.day).collect();
     let rows: Vec<TicketClockRow> = sqlx::query_as(
-        "SELECT id, priority, status, created_at, first_response_at, resolved_at FROM tickets \
+        "SELECT id, priority, status, client_id, created_at, first_response_at, resolved_at, sla_source, \
+                sla_response_due, sla_resolution_due FROM tickets \
          WHERE company_id = $1 AND CASE WHEN $2::uuid[] IS NULL \
              THEN status NOT IN ('resolved', 'closed') OR sla_checked_at IS NULL OR sla_checked_at < updated_at \
              ELSE id = ANY($2) END",
@@ -417,19 +488,20 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
             history.entry(id).or_default().push((at, s));
         }
     }
-    let calendars: HashMap<Priority, BusinessCalendar> = policies
-        .iter()
-        .map(|(p, pol)| (*p, calendar(pol, tz, &days)))
-        .collect();
+    let contracts =
+        crate::service_desk::contracts::in_effect(tx, dates::local_date(now, tz)).await?;
+    // The calendar of a priority: the same whichever targets apply.
+    let mut calendars: HashMap<Priority, BusinessCalendar> = HashMap::new();
 
     for r in rows {
         let priority = Priority::parse(&r.priority).unwrap_or(Priority::Medium);
         let status = TicketStatus::parse(&r.status).unwrap_or(TicketStatus::Open);
-        let (Some(policy), Some(cal)) = (policies.get(&priority), calendars.get(&priority)) else {
+        let contract = r.client_id.and_then(|c| contracts.get(&c));
+        let Some(Picked { policy, source }) = pick_policy(priority, contract, &policies) else {
             sqlx::query(
                 "UPDATE tickets SET sla_response_due = NULL, sla_resolution_due = NULL, \
                  sla_response_state = NULL, sla_resolution_state = NULL, sla_state = NULL, \
-                 sla_checked_at = $3 WHERE company_id = $1 AND id = $2",
+                 sla_source = NULL, sla_checked_at = $3 WHERE company_id = $1 AND id = $2",
             )
             .bind(tenant)
             .bind(r.id)
@@ -438,6 +510,9 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
             .await?;
             continue;
         };
+        let cal = calendars
+            .entry(priority)
+            .or_insert_with(|| calendar(&policy, tz, &days));
         let clocked = Clocked {
             created_at: r.created_at,
             first_response_at: r.first_response_at,
@@ -445,10 +520,10 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
             status,
             history: history.remove(&r.id).unwrap_or_default(),
         };
-        let e = evaluate(&clocked, policy, cal, now);
+        let e = evaluate(&clocked, &policy, cal, now);
         sqlx::query(
             "UPDATE tickets SET sla_response_due = $3, sla_resolution_due = $4, sla_response_state = $5, \
-             sla_resolution_state = $6, sla_state = $7, sla_checked_at = $8 \
+             sla_resolution_state = $6, sla_state = $7, sla_checked_at = $8, sla_source = $9 \
              WHERE company_id = $1 AND id = $2",
         )
         .bind(tenant)
@@ -459,9 +534,42 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
         .bind(e.resolution.state.as_str())
         .bind(e.state().as_str())
         .bind(now)
+        .bind(&source)
         .execute(tx.conn())
         .await?;
+        if r.sla_source.as_ref().is_some_and(|s| *s != source) {
+            for (target, was, due) in [
+                ("response", r.sla_response_due, e.response.due),
+                ("resolution", r.sla_resolution_due, e.resolution.due),
+            ] {
+                if was != due {
+                    record_retargeted(tx, r.id, target, due).await?;
+                }
+            }
+        }
     }
+    Ok(())
+}
+
+/// Records that a ticket's target moved because its targets changed.
+async fn record_retargeted(
+    tx: &mut TenantTx,
+    ticket: TicketId,
+    target: &str,
+    due: Option<DateTime<Utc>>,
+) -> DomainResult<()> {
+    let (tenant, now) = (tx.tenant(), tx.now());
+    sqlx::query(
+        "INSERT INTO sla_events (company_id, ticket_id, target, state, due_at, at) \
+         VALUES ($1, $2, $3, 'retargeted', $4, $5)",
+    )
+    .bind(tenant)
+    .bind(ticket)
+    .bind(target)
+    .bind(due)
+    .bind(now)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -479,7 +587,7 @@ pub async fn record_events(tx: &mut TenantTx) -> DomainResult<Vec<NewEvent>> {
                                     ('resolution', t.sla_resolution_state, t.sla_resolution_due)) \
                             AS x(target, state, due_at) \
          WHERE t.company_id = $1 AND x.state IN ('warning', 'breached') \
-         ON CONFLICT (ticket_id, target, state) DO NOTHING \
+         ON CONFLICT (ticket_id, target, state) WHERE state IN ('warning', 'breached') DO NOTHING \
          RETURNING id, ticket_id, target, state, due_at",
     )
     .bind(tenant)
@@ -518,7 +626,8 @@ pub async fn set_event_mail(
     Ok(())
 }
 
-/// An SLA state a ticket reached.
+/// An SLA state a ticket reached (`warning`, `breached`), or a move of its
+/// due time when its targets changed (`retargeted`, with the new due time).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, sqlx::FromRow)]
 pub struct SlaEvent {
     pub ticket_id: TicketId,
@@ -563,6 +672,47 @@ mod tests {
             created_at: at(0, 0),
             updated_at: at(0, 0),
         }
+    }
+
+    #[test]
+    fn the_contract_picks_the_targets_of_the_priorities_it_names() {
+        use crate::service_desk::contracts::SlaTarget;
+        let mut office = policy(60, 240);
+        office.business_hours = Some(serde_json::json!({"mon": ["09:00", "17:00"]}));
+        let company = HashMap::from([(Priority::High, office)]);
+        let contract = InEffect {
+            id: crate::ContractId::new(),
+            targets: vec![SlaTarget {
+                priority: Priority::Low,
+                first_response_minutes: 120,
+                resolution_minutes: 480,
+            }],
+        };
+        // No contract: the company's policy, or none.
+        let p = pick_policy(Priority::High, None, &company).unwrap();
+        assert_eq!(
+            (p.policy.first_response_minutes, p.source.as_str()),
+            (60, "company")
+        );
+        assert!(pick_policy(Priority::Low, None, &company).is_none());
+        // A priority the contract does not name keeps the company's.
+        let p = pick_policy(Priority::High, Some(&contract), &company).unwrap();
+        assert_eq!(p.source, "company");
+        // One it names: its targets, around the clock without a company policy.
+        let p = pick_policy(Priority::Low, Some(&contract), &company).unwrap();
+        assert_eq!(
+            (p.policy.first_response_minutes, p.policy.resolution_minutes),
+            (120, 480)
+        );
+        assert_eq!(p.source, format!("contract:{}:120:480", contract.id));
+        assert!(p.policy.business_hours.is_none() && p.policy.use_holidays);
+        // With a company policy: its hours, the contract's targets.
+        let mut contract = contract;
+        contract.targets[0].priority = Priority::High;
+        let p = pick_policy(Priority::High, Some(&contract), &company).unwrap();
+        assert_eq!(p.policy.first_response_minutes, 120);
+        assert!(p.policy.business_hours.is_some());
+        assert_eq!(p.policy.warn_percent, 50);
     }
 
     #[test]

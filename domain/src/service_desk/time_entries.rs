@@ -7,8 +7,15 @@
 //!
 //! Hours: an invoice line bills `minutes ÷ 60` hours to four decimals
 //! ([`hours`]); the line's amount is then rounded by the money rule.
+//!
+//! Contracts: time on a day of a client's contract is billed at the
+//! contract's rate, if it has one, and the contract's included minutes of
+//! the month are used first; only the excess is charged, and the line says
+//! how much was included.
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -17,8 +24,9 @@ use crate::billing::invoices::{self, Invoice, LineRequest};
 use crate::kernel::pagination::{Cursor, Page, PageRequest};
 use crate::kernel::validation::ValidationErrors;
 use crate::{
-    ClientId, DomainError, DomainResult, InvoiceId, ProjectId, TaskId, TaxRateId, TenantTx,
-    TicketId, TimeEntryId, UserId, identity::company, identity::users, service_desk::projects,
+    ClientId, ContractId, DomainError, DomainResult, InvoiceId, ProjectId, TaskId, TaxRateId,
+    TenantTx, TicketId, TimeEntryId, UserId, identity::company, identity::users,
+    service_desk::contracts, service_desk::projects,
 };
 
 /// The longest entry: a day.
@@ -715,7 +723,10 @@ pub struct BilledTime {
     pub created: bool,
     /// The entries billed, one invoice line each, by day worked.
     pub entry_ids: Vec<TimeEntryId>,
+    /// The minutes of the entries billed.
     pub minutes: i64,
+    /// Of those, the minutes contracts included (not charged).
+    pub included_minutes: i64,
     /// Unbilled billable entries left for a later call (an invoice has at
     /// most 500 lines).
     pub remaining: i64,
@@ -757,6 +768,80 @@ impl Billable {
         d.push_str(&self.description);
         crate::kernel::text::truncate_chars(&d, 2000)
     }
+}
+
+/// How one entry is charged under the client's contracts.
+struct Charge {
+    /// The contract in whose dates the entry's day lies.
+    contract: Option<ContractId>,
+    /// Minutes the contract's monthly allowance covers.
+    included: i32,
+    /// The contract's rate, else the entry's.
+    rate: Decimal,
+    /// "(1.5 h included in contract Gold this month)".
+    note: Option<String>,
+}
+
+/// Charges `entries` (in the order worked) under the client's contracts:
+/// an entry on a day of an active or expired contract is billed at the
+/// contract's rate (when it has one), and the contract's included minutes
+/// of that calendar month (the entry's day, in the company's time zone)
+/// not yet used by time billed before cover it first; only the rest is
+/// charged. The caller holds the client's row lock, so allowances are read
+/// and used by one call at a time.
+async fn under_contracts(
+    tx: &mut TenantTx,
+    client: ClientId,
+    entries: &[Billable],
+) -> DomainResult<Vec<Charge>> {
+    let tenant = tx.tenant();
+    let terms = contracts::billing_terms(tx, client).await?;
+    let mut left: HashMap<(ContractId, i32, u32), i64> = HashMap::new();
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let Some(c) = terms.iter().find(|c| c.covers(e.work_date)) else {
+            out.push(Charge {
+                contract: None,
+                included: 0,
+                rate: e.rate,
+                note: None,
+            });
+            continue;
+        };
+        let month = (c.id, e.work_date.year(), e.work_date.month());
+        let remaining = match left.get(&month) {
+            Some(m) => *m,
+            None => {
+                let first = e.work_date.with_day(1).unwrap_or(e.work_date);
+                let used: i64 = sqlx::query_scalar(
+                    "SELECT COALESCE(sum(included_minutes), 0)::bigint FROM time_entries \
+                     WHERE company_id = $1 AND contract_id = $2 AND work_date >= $3 \
+                       AND work_date < ($3 + interval '1 month')::date",
+                )
+                .bind(tenant)
+                .bind(c.id)
+                .bind(first)
+                .fetch_one(tx.conn())
+                .await?;
+                i64::from(c.included_minutes_per_month) - used
+            }
+        };
+        let included = remaining.clamp(0, i64::from(e.minutes));
+        left.insert(month, remaining - included);
+        out.push(Charge {
+            contract: Some(c.id),
+            included: i32::try_from(included).unwrap_or(0),
+            rate: c.hourly_rate.unwrap_or(e.rate),
+            note: (included > 0).then(|| {
+                format!(
+                    "({} h included in contract {} this month)",
+                    hours(included),
+                    c.name
+                )
+            }),
+        });
+    }
+    Ok(out)
 }
 
 /// Turns the client's unbilled billable time into lines of a draft invoice,
@@ -821,15 +906,24 @@ pub async fn bill(tx: &mut TenantTx, client: ClientId, req: BillTime) -> DomainR
         ));
     }
     let locale = crate::billing::locale::Locale::parse(&company.locale);
+    let charges = under_contracts(tx, client, &entries).await?;
     let lines: Vec<LineRequest> = entries
         .iter()
-        .map(|e| LineRequest {
-            product_id: None,
-            description: Some(e.line_description(locale)),
-            quantity: hours(e.minutes.into()),
-            unit_price: Some(e.rate.normalize()),
-            discount: None,
-            tax_rate_ids: Some(req.tax_rate_ids.clone().unwrap_or_default()),
+        .zip(&charges)
+        .map(|(e, c)| {
+            let mut description = e.line_description(locale);
+            if let Some(note) = &c.note {
+                description =
+                    crate::kernel::text::truncate_chars(&format!("{description} {note}"), 2000);
+            }
+            LineRequest {
+                product_id: None,
+                description: Some(description),
+                quantity: hours((i64::from(e.minutes) - i64::from(c.included)).max(0)),
+                unit_price: Some(c.rate.normalize()),
+                discount: None,
+                tax_rate_ids: Some(req.tax_rate_ids.clone().unwrap_or_default()),
+            }
         })
         .collect();
     let (invoice, created) = match req.invoice_id {
@@ -857,15 +951,24 @@ pub async fn bill(tx: &mut TenantTx, client: ClientId, req: BillTime) -> DomainR
         }
     };
     let ids: Vec<TimeEntryId> = entries.iter().map(|e| e.id).collect();
+    let contract_ids: Vec<Option<uuid::Uuid>> = charges
+        .iter()
+        .map(|c| c.contract.map(|id| id.as_uuid()))
+        .collect();
+    let included: Vec<i32> = charges.iter().map(|c| c.included).collect();
     let now = tx.now();
     sqlx::query(
-        "UPDATE time_entries SET invoice_id = $2, billed_at = $3, updated_at = $3 \
-         WHERE company_id = $1 AND id = ANY($4) AND invoice_id IS NULL",
+        "UPDATE time_entries e SET invoice_id = $2, billed_at = $3, updated_at = $3, \
+         contract_id = x.contract_id, included_minutes = x.included \
+         FROM unnest($4::uuid[], $5::uuid[], $6::int[]) AS x(id, contract_id, included) \
+         WHERE e.company_id = $1 AND e.id = x.id AND e.invoice_id IS NULL",
     )
     .bind(tenant)
     .bind(invoice.id)
     .bind(now)
     .bind(&ids)
+    .bind(&contract_ids)
+    .bind(&included)
     .execute(tx.conn())
     .await?;
     let remaining: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -881,6 +984,7 @@ pub async fn bill(tx: &mut TenantTx, client: ClientId, req: BillTime) -> DomainR
         invoice,
         created,
         minutes: entries.iter().map(|e| i64::from(e.minutes)).sum(),
+        included_minutes: charges.iter().map(|c| i64::from(c.included)).sum(),
         entry_ids: ids,
         remaining,
     })

@@ -16,8 +16,8 @@ use nestogy_domain::{
 use rust_decimal::Decimal;
 
 use super::message::{
-    ChargeFailure, EndpointDisabled, ExpiringWarranties, ManagementReport, Message, PortalLink,
-    Reminder, SlaChange, StatusChange, TicketTitle,
+    ChargeFailure, EndpointDisabled, ExpiringContract, ExpiringWarranties, ManagementReport,
+    Message, PortalLink, Reminder, SlaChange, StatusChange, TicketTitle,
 };
 
 /// A message's words and what goes with it.
@@ -88,6 +88,7 @@ pub async fn compose(tx: &mut TenantTx, message: &Message) -> DomainResult<Compo
         }
         Message::PortalInvitation { link, .. } => Ok(portal_invitation(&w, link)),
         Message::PortalSignIn { link, .. } => Ok(portal_sign_in(&w, link)),
+        Message::ContractExpiring { alert, .. } => Ok(contract_expiring(&w, alert)),
     }
 }
 
@@ -422,6 +423,28 @@ pub fn payment_failed_subject(inv: &Invoice) -> String {
 /// The subject of a warranty alert about `count` assets of `client`.
 pub fn management_subject(period: &str) -> String {
     format!("Management report {period}")
+}
+
+/// The subject of a contract's expiry warning.
+pub fn contract_expiry_subject(contract: &str, client: &str, days_left: i32) -> String {
+    let days = if days_left == 1 { "day" } else { "days" };
+    format!("Contract {contract} of {client} ends in {days_left} {days}")
+}
+
+fn contract_expiring(w: &Words, alert: &ExpiringContract) -> Composed {
+    let company = &w.company.name;
+    let (contract, client) = (&alert.contract_name, &alert.client_name);
+    let end = alert.end_date.map(|d| w.date(d)).unwrap_or_default();
+    Composed {
+        subject: contract_expiry_subject(contract, client, alert.days_left),
+        text: format!(
+            "The contract {contract} of {client} ends on {end}, in {} {}. Renew it, or let \
+             it end: its SLA targets, included hours and rate stop applying after that day.\n\n-- \n{company}",
+            alert.days_left,
+            if alert.days_left == 1 { "day" } else { "days" }
+        ),
+        attachment: None,
+    }
 }
 
 pub fn warranty_subject(client: &str, count: usize) -> String {

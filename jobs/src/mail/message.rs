@@ -9,8 +9,8 @@ use nestogy_domain::billing::documents::Period;
 use nestogy_domain::kernel::crypto::{SecretKey, open_text, seal_text};
 use nestogy_domain::platform::mail::{MailMessage, MailTemplate, NewMessage};
 use nestogy_domain::{
-    AssetId, ClientId, ContactId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId,
-    TenantId, TicketId, WebhookEndpointId,
+    AssetId, ClientId, ContactId, ContractId, DomainError, DomainResult, InvoiceId, PaymentId,
+    QuoteId, TenantId, TicketId, WebhookEndpointId,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -94,6 +94,11 @@ pub enum Message {
     PortalSignIn {
         contact: ContactId,
         link: PortalLink,
+    },
+    /// To the admins: a contract ends soon.
+    ContractExpiring {
+        contract: ContractId,
+        alert: ExpiringContract,
     },
 }
 
@@ -208,6 +213,18 @@ pub struct ExpiringAsset {
     pub days_left: i32,
 }
 
+/// A contract that ends soon.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExpiringContract {
+    pub contract_name: String,
+    pub client_name: String,
+    pub end_date: Option<NaiveDate>,
+    /// The threshold reached (30 or 7 days before the end).
+    pub threshold_days: i32,
+    pub days_left: i32,
+}
+
 /// Why an automatic charge failed, and when it is tried again.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -268,6 +285,7 @@ impl Message {
             Message::ManagementReport { .. } => MailTemplate::ManagementReport,
             Message::PortalInvitation { .. } => MailTemplate::PortalInvitation,
             Message::PortalSignIn { .. } => MailTemplate::PortalSignIn,
+            Message::ContractExpiring { .. } => MailTemplate::ContractExpiring,
         }
     }
 
@@ -291,6 +309,7 @@ impl Message {
             Message::PortalInvitation { contact, .. } | Message::PortalSignIn { contact, .. } => {
                 ("contact", contact.as_uuid())
             }
+            Message::ContractExpiring { contract, .. } => ("contract", contract.as_uuid()),
             Message::ManagementReport { .. } => return None,
         })
     }
@@ -303,6 +322,7 @@ impl Message {
             | Message::TicketSla { .. }
             | Message::TicketStatus { .. }
             | Message::WarrantyExpiring { .. }
+            | Message::ContractExpiring { .. }
             | Message::WebhookDisabled { .. }
             | Message::ManagementReport { .. }
             | Message::PortalSignIn { .. } => Some("auto-generated"),
@@ -388,6 +408,7 @@ impl Message {
             Message::TicketSla { about, change, .. } => merged([json(about), json(change)]),
             Message::TicketStatus { about, change, .. } => merged([json(about), json(change)]),
             Message::WarrantyExpiring { alert, .. } => json(alert),
+            Message::ContractExpiring { alert, .. } => json(alert),
             Message::PaymentFailed { failure, .. } => json(failure),
             Message::WebhookDisabled { disabled, .. } => json(disabled),
             Message::ManagementReport { report } => json(report),
@@ -526,6 +547,10 @@ impl Message {
             MailTemplate::PortalSignIn => Message::PortalSignIn {
                 contact: ContactId(id()?),
                 link: f.get()?,
+            },
+            MailTemplate::ContractExpiring => Message::ContractExpiring {
+                contract: ContractId(id()?),
+                alert: f.get()?,
             },
         })
     }

@@ -1064,7 +1064,7 @@ fn history_block(c: &Console, h: &History, names: &Names) -> Markup {
                 }
                 @for e in &h.sla_events {
                     li { (c.fmt.datetime(e.at)) ": SLA " (e.target) " "
-                        span class=(if e.state == "breached" { "bad" } else { "warn" }) { (e.state) }
+                        span class=(match e.state.as_str() { "breached" => "bad", "warning" => "warn", _ => "" }) { (e.state) }
                         @if let Some(d) = e.due_at { " (due " (c.fmt.datetime(d)) ")" } }
                 }
             }
