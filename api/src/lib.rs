@@ -57,6 +57,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::documents::router())
         .merge(routes::mail::router())
         .merge(routes::tickets::router())
+        .merge(routes::ticket_templates::router())
+        .merge(routes::recurring_tickets::router())
         .merge(routes::sla::router())
         .merge(routes::mailboxes::router())
         .merge(routes::assets::router())

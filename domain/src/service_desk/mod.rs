@@ -1,12 +1,15 @@
 //! Support work: tickets and their threads, SLA policies and clocks,
 //! support mailboxes and inbound mail, projects and time entries.
 
+pub mod checklists;
 pub mod inbound;
 pub mod mailboxes;
 pub mod projects;
+pub mod recurring_tickets;
 pub mod sla;
 pub mod sla_clock;
 pub mod threading;
+pub mod ticket_templates;
 pub mod ticket_views;
 pub mod tickets;
 pub mod time_entries;
