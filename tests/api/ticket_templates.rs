@@ -909,3 +909,39 @@ async fn recurring_tickets_job_is_idempotent() {
         .await;
     assert_eq!(audit, 1, "the opened ticket is audited once");
 }
+
+/// The rule binds staff: a contact closing their own ticket in the portal
+/// is the client's choice, open required items or not.
+#[tokio::test]
+async fn checklists_do_not_block_a_contact_closing_their_own_ticket_in_the_portal() {
+    let app = TestApp::new().await;
+    let p = crate::portal::portal(&app, "Checklist Portal").await;
+    let contact = crate::portal::signed_in(&app, &p, Some(crate::common::PASSWORD)).await;
+    let r = app
+        .post(
+            "/api/v1/portal/tickets",
+            &contact,
+            json!({"subject": "Printer", "description": "It jams"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["ticket"]["id"].as_str().unwrap().to_owned();
+    add_item(&app, &p.t.admin, &id, "Replace the roller", true).await;
+    let staff = app
+        .post(
+            &format!("/api/v1/tickets/{id}/status"),
+            &p.t.admin,
+            json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(staff.error_code(), "checklist_open");
+    let r = app
+        .post(
+            &format!("/api/v1/portal/tickets/{id}/close"),
+            &contact,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["status"], "closed");
+}
