@@ -1,5 +1,6 @@
 //! Ticket work: the SLA check every five minutes with its notifications,
-//! recurring tickets' fires, and the mail a ticket sends (public replies, assignment notices).
+//! recurring tickets' fires, and the mail a ticket sends (public replies,
+//! assignment notices).
 
 use std::time::Duration;
 
