@@ -58,6 +58,10 @@ pub struct ErrorDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub sqlstate: Option<String>,
+    /// `checklist_open`: the required checklist items not done yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub open_items: Option<Vec<nestogy_domain::service_desk::checklists::OpenItem>>,
     /// `invalid_idempotency_key`: the header at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -124,9 +128,11 @@ impl IntoResponse for ApiError {
                     &format!("{entity} not found"),
                     Null,
                 ),
-                DomainError::Conflict { code, message } => {
-                    body(StatusCode::CONFLICT, code, &message, Null)
-                }
+                DomainError::Conflict {
+                    code,
+                    message,
+                    details,
+                } => body(StatusCode::CONFLICT, code, &message, details),
                 DomainError::Validation(errors) => body(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "validation_failed",

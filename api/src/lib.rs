@@ -59,6 +59,8 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::mail::router())
         .merge(routes::tickets::router())
         .merge(routes::canned_replies::router())
+        .merge(routes::ticket_templates::router())
+        .merge(routes::recurring_tickets::router())
         .merge(routes::sla::router())
         .merge(routes::mailboxes::router())
         .merge(routes::assets::router())

@@ -39,6 +39,7 @@ fn handlers() -> &'static HashMap<&'static str, Handler> {
             Handler::of::<mailboxes::Test>(),
             Handler::of::<mailboxes::Reprocess>(),
             Handler::of::<tickets::SlaCheck>(),
+            Handler::of::<tickets::RecurringFire>(),
             Handler::of::<assets::WarrantyAlerts>(),
             Handler::of::<contracts::ExpiryWarnings>(),
             Handler::of::<imports::Run>(),

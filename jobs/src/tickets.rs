@@ -1,15 +1,18 @@
 //! Ticket work: the SLA check every five minutes with its notifications,
-//! and the mail a ticket sends (public replies, to the contact and each
-//! watcher; status changes, to contact watchers; assignment notices).
+//! recurring tickets' fires, and the mail a ticket sends (public replies,
+//! to the contact and each watcher; status changes, to contact watchers;
+//! assignment notices).
 
 use std::time::Duration;
 
+use nestogy_domain::kernel::audit;
 use nestogy_domain::platform::mail::MailMessage;
+use nestogy_domain::service_desk::recurring_tickets;
 use nestogy_domain::service_desk::ticket_watchers;
 use nestogy_domain::service_desk::tickets::{self, MessageKind, NewMessageRecord, Ticket};
 use nestogy_domain::{
-    DomainError, DomainResult, TenantId, TenantTx, TicketMessageId, UserId, identity::users,
-    service_desk::mailboxes, service_desk::sla,
+    DomainError, DomainResult, RecurringTicketId, TenantId, TenantTx, TicketMessageId, UserId,
+    identity::users, service_desk::mailboxes, service_desk::sla,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -92,6 +95,60 @@ impl Job for SlaCheck {
         tx.commit().await?;
         pending.push(&ctx.queue).await;
         Ok(json!({ "events": events.len(), "notified": mails.len() }))
+    }
+}
+
+/// Handles one fire of a recurring ticket's schedule: opens the ticket from
+/// its template for its client, or records the fire as skipped while the
+/// ticket the previous fire opened is open (`skip_if_open`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecurringFire {
+    pub tenant: TenantId,
+    pub recurring_ticket_id: RecurringTicketId,
+}
+
+impl Job for RecurringFire {
+    const KIND: &'static str = recurring_tickets::JOB_KIND;
+    const QUEUE: Queue = Queue::Tickets;
+
+    fn tenant(&self) -> Option<TenantId> {
+        Some(self.tenant)
+    }
+
+    /// Idempotent: the fire (recurring ticket, fire time) is recorded with
+    /// the ticket it opens, in one transaction; a second run finds it and
+    /// opens nothing.
+    async fn run(self, ctx: JobContext, meta: JobMeta) -> Result<serde_json::Value, JobError> {
+        let mut tx = ctx.db.tenant(self.tenant).await?;
+        let Some(fire_at) = recurring_tickets::fire_time_of(&mut tx, meta.id).await? else {
+            return Err(JobError::permanent(
+                "the job is neither a schedule's fire nor a known job",
+            ));
+        };
+        let Some(fired) =
+            recurring_tickets::fire(&mut tx, self.recurring_ticket_id, fire_at).await?
+        else {
+            tx.end_read();
+            return Ok(json!({ "fire_at": fire_at, "outcome": "handled_before" }));
+        };
+        if let Some(t) = &fired.ticket {
+            let details = serde_json::to_value(t).unwrap_or_default();
+            audit::record(
+                &mut tx,
+                &audit::Actor::default(),
+                "ticket.created",
+                "ticket",
+                Some(t.id.as_uuid()),
+                details,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(json!({
+            "fire_at": fired.fire_at,
+            "outcome": fired.outcome,
+            "ticket_id": fired.ticket.map(|t| t.id),
+        }))
     }
 }
 

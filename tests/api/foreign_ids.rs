@@ -125,11 +125,35 @@ async fn contract(app: &TestApp, token: &str, o: &Fixture) -> String {
     r.id()
 }
 
+/// A ticket template and a recurring ticket opening it for the fixture's
+/// client and `asset`.
+async fn recurring(app: &TestApp, token: &str, o: &Fixture, asset: &str) -> (String, String) {
+    let t = app
+        .post(
+            "/api/v1/ticket-templates",
+            token,
+            json!({"name": "Probe", "subject": "Probe"}),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::CREATED, "{}", t.body);
+    let r = app
+        .post(
+            "/api/v1/recurring-tickets",
+            token,
+            json!({"template_id": t.id(), "client_id": o.client, "asset_id": asset, "cron": "0 8 * * *"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    (t.id(), r.id())
+}
+
 /// One tenant's things, by the kind of id a field names.
 struct Ids {
     o: Fixture,
     asset: String,
     contract: String,
+    ticket_template: String,
+    recurring_ticket: String,
 }
 
 impl Ids {
@@ -141,6 +165,7 @@ impl Ids {
             "contact_id" => o.contact.clone(),
             "location_id" => o.location.clone(),
             "asset_id" => self.asset.clone(),
+            "template_id" => self.ticket_template.clone(),
             "assignee_id" | "manager_id" | "user_id" => o.user.clone(),
             "project_id" => o.project.clone(),
             "task_id" => o.task.clone(),
@@ -173,6 +198,8 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
         "quotes" => &o.quote,
         "products" => &o.product,
         "recurring-invoices" => &o.template,
+        "ticket-templates" => &a.ticket_template,
+        "recurring-tickets" => &a.recurring_ticket,
         _ => "",
     };
     assert!(
@@ -231,6 +258,13 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
             "contact_id" => json!({"contact_id": o.contact}),
             _ => json!({"user_id": o.user}),
         },
+        ("POST", "/api/v1/ticket-templates/{id}/tickets") => {
+            json!({"client_id": o.client, "contact_id": o.contact, "asset_id": a.asset, "assignee_id": o.user})
+        }
+        ("POST", "/api/v1/recurring-tickets") | ("PATCH", "/api/v1/recurring-tickets/{id}") => {
+            json!({"template_id": a.ticket_template, "client_id": o.client, "asset_id": a.asset,
+                   "cron": "0 8 * * *"})
+        }
         // One target at a time: a time entry is logged on one thing.
         ("POST", "/api/v1/time-entries") => match field {
             "ticket_id" => json!({"ticket_id": o.ticket, "minutes": 5, "description": "Probe"}),
@@ -252,14 +286,22 @@ async fn every_id_in_a_body_must_be_the_callers_tenants() {
     let (ta, tb) = (app.tenant("Owner A").await, app.tenant("Other B").await);
     let oa = app.fixture(&ta.admin).await;
     let ob = app.fixture(&tb.admin).await;
+    let asset_a = asset(&app, &ta.admin, &oa).await;
+    let (template_a, recurring_a) = recurring(&app, &ta.admin, &oa, &asset_a).await;
     let a = Ids {
-        asset: asset(&app, &ta.admin, &oa).await,
+        asset: asset_a,
         contract: contract(&app, &ta.admin, &oa).await,
+        ticket_template: template_a,
+        recurring_ticket: recurring_a,
         o: oa,
     };
+    let asset_b = asset(&app, &tb.admin, &ob).await;
+    let (template_b, recurring_b) = recurring(&app, &tb.admin, &ob, &asset_b).await;
     let b = Ids {
-        asset: asset(&app, &tb.admin, &ob).await,
+        asset: asset_b,
         contract: contract(&app, &tb.admin, &ob).await,
+        ticket_template: template_b,
+        recurring_ticket: recurring_b,
         o: ob,
     };
     let doc = serde_json::to_value(nestogy_api::openapi_document()).unwrap();
@@ -311,6 +353,8 @@ fn all_ids(b: &Ids) -> Vec<String> {
         o.tax_rate.clone(),
         o.payment_term.clone(),
         b.asset.clone(),
+        b.ticket_template.clone(),
+        b.recurring_ticket.clone(),
         o.billed.clone(),
         o.quote.clone(),
         o.template.clone(),

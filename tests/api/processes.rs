@@ -11,6 +11,7 @@ mod billing;
 mod enqueue;
 mod mailboxes;
 mod portal;
+mod recurring_tickets;
 mod search;
 mod users;
 mod views;

@@ -1,11 +1,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
-use nestogy_domain::JobId;
 use nestogy_domain::ScheduleId;
 use nestogy_domain::identity::company;
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::platform::schedules::{self, NewSchedule, Schedule, SchedulePatch};
+use nestogy_domain::service_desk::recurring_tickets;
+use nestogy_domain::{DomainError, JobId};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -82,11 +83,25 @@ async fn get_schedule(
     Ok(axum::Json(sched))
 }
 
+/// A recurring ticket's schedule is changed through the recurring ticket:
+/// 409 `schedule_managed` here.
+fn refuse_managed(sched: &Schedule) -> ApiResult<()> {
+    if sched.kind == recurring_tickets::JOB_KIND {
+        return Err(DomainError::conflict(
+            "schedule_managed",
+            "this schedule belongs to a recurring ticket: change it at /api/v1/recurring-tickets",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Change a schedule; `{"enabled": false}` disables it (admins). A new cron
-/// or time zone, or re-enabling, fires from now on.
+/// or time zone, or re-enabling, fires from now on. A recurring ticket's
+/// schedule is 409 `schedule_managed`.
 #[utoipa::path(patch, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path)),
     request_body = SchedulePatch,
-    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn update_schedule(
     p: Principal,
@@ -96,6 +111,7 @@ async fn update_schedule(
 ) -> ApiResult<axum::Json<Schedule>> {
     p.require(Permission::JobsWrite)?;
     let mut tx = p.tx(&s).await?;
+    refuse_managed(&schedules::get(&mut tx, id).await?)?;
     let zone = company::get(&mut tx).await?.time_zone;
     let sched = schedules::update(&mut tx, id, body, &zone).await?;
     p.audit(
@@ -110,9 +126,9 @@ async fn update_schedule(
     Ok(axum::Json(sched))
 }
 
-/// Delete a schedule (admins).
+/// Delete a schedule (admins); a recurring ticket's is 409 `schedule_managed`.
 #[utoipa::path(delete, path = "/api/v1/schedules/{id}", tag = "schedules", params(("id" = ScheduleId, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)), security(("bearer" = [])))]
 async fn delete_schedule(
     p: Principal,
     State(s): State<AppState>,
@@ -121,6 +137,7 @@ async fn delete_schedule(
     p.require(Permission::JobsWrite)?;
     let mut tx = p.tx(&s).await?;
     let sched = schedules::get(&mut tx, id).await?;
+    refuse_managed(&sched)?;
     schedules::delete(&mut tx, id).await?;
     p.audit(
         &mut tx,

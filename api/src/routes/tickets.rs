@@ -11,6 +11,9 @@ use nestogy_domain::kernel::pagination::{Page, PageRequest};
 use nestogy_domain::kernel::roles::Permission;
 use nestogy_domain::kernel::validation::ValidationErrors;
 use nestogy_domain::platform::mail::MailMessage;
+use nestogy_domain::service_desk::checklists::{
+    self, ChecklistItem, ChecklistItemPatch, NewChecklistItem,
+};
 use nestogy_domain::service_desk::sla::{self, SlaEvent};
 use nestogy_domain::service_desk::sla_clock::SlaState;
 use nestogy_domain::service_desk::ticket_views::{self, NewTicketView, TicketView};
@@ -20,8 +23,8 @@ use nestogy_domain::service_desk::tickets::{
     TicketMessage, TicketPatch, TicketStatus,
 };
 use nestogy_domain::{
-    AttachmentId, ClientId, DomainError, MailId, TenantId, TenantTx, TicketId, TicketMessageId,
-    TicketViewId, TicketWatcherId, UserId,
+    AttachmentId, ChecklistItemId, ClientId, DomainError, MailId, TenantId, TenantTx, TicketId,
+    TicketMessageId, TicketViewId, TicketWatcherId, UserId,
 };
 use nestogy_jobs::mail as mailer;
 use nestogy_jobs::tickets as ticket_jobs;
@@ -51,6 +54,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ticket_history))
         .routes(routes!(list_watchers, add_watcher))
         .routes(routes!(remove_watcher))
+        .routes(routes!(list_checklist, add_checklist_item))
+        .routes(routes!(update_checklist_item, delete_checklist_item))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -348,10 +353,12 @@ pub struct StatusRequest {
 }
 
 /// Move a ticket to another status. Its contact watchers are told by mail
-/// ("Ticket [#12-K7QX] is now resolved"), once per change.
+/// ("Ticket [#12-K7QX] is now resolved"), once per change. Resolving or
+/// closing a ticket with required checklist items open is 409
+/// `checklist_open`, listing them.
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/status", tag = "tickets", params(("id" = TicketId, Path)),
     request_body = StatusRequest,
-    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Ticket), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn set_ticket_status(
     p: Principal,
@@ -438,9 +445,10 @@ pub struct BulkStatusRequest {
 }
 
 /// Set the status of many tickets at once, all or none; contact watchers
-/// are told as for one.
+/// are told as for one. Resolving or closing one with required checklist
+/// items open is 409 `checklist_open` for all.
 #[utoipa::path(post, path = "/api/v1/tickets/bulk-status", tag = "tickets", request_body = BulkStatusRequest,
-    responses((status = 200, body = BulkResult), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = BulkResult), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn bulk_status(
     p: Principal,
@@ -859,6 +867,101 @@ async fn remove_watcher(
         "ticket",
         id.as_uuid(),
         &w,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A ticket's checklist, in order.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/checklist", tag = "tickets", params(("id" = TicketId, Path)),
+    responses((status = 200, body = Vec<ChecklistItem>), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn list_checklist(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+) -> ApiResult<axum::Json<Vec<ChecklistItem>>> {
+    p.require(Permission::TicketsRead)?;
+    let mut tx = p.tx(&s).await?;
+    let items = checklists::list(&mut tx, id).await?;
+    tx.end_read();
+    Ok(axum::Json(items))
+}
+
+/// Add an item at the end of a ticket's checklist (at most 100 items).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/checklist", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = NewChecklistItem,
+    responses((status = 201, body = ChecklistItem), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn add_checklist_item(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<NewChecklistItem>,
+) -> ApiResult<(StatusCode, axum::Json<ChecklistItem>)> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let item = checklists::add(&mut tx, id, body).await?;
+    p.audit(
+        &mut tx,
+        "ticket.checklist_item_added",
+        "ticket",
+        id.as_uuid(),
+        &item,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(item)))
+}
+
+/// Change a checklist item's text or required flag, or tick it off
+/// (`{"done": true}` records who and when) or open it again.
+#[utoipa::path(patch, path = "/api/v1/tickets/{id}/checklist/{item_id}", tag = "tickets",
+    params(("id" = TicketId, Path), ("item_id" = ChecklistItemId, Path)),
+    request_body = ChecklistItemPatch,
+    responses((status = 200, body = ChecklistItem), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn update_checklist_item(
+    p: Principal,
+    State(s): State<AppState>,
+    Path((id, item_id)): Path<(TicketId, ChecklistItemId)>,
+    Json(body): Json<ChecklistItemPatch>,
+) -> ApiResult<axum::Json<ChecklistItem>> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let item = checklists::update(&mut tx, id, item_id, body, Some(p.user_id)).await?;
+    p.audit(
+        &mut tx,
+        "ticket.checklist_item_updated",
+        "ticket",
+        id.as_uuid(),
+        &item,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(item))
+}
+
+/// Remove an item from a ticket's checklist.
+#[utoipa::path(delete, path = "/api/v1/tickets/{id}/checklist/{item_id}", tag = "tickets",
+    params(("id" = TicketId, Path), ("item_id" = ChecklistItemId, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn delete_checklist_item(
+    p: Principal,
+    State(s): State<AppState>,
+    Path((id, item_id)): Path<(TicketId, ChecklistItemId)>,
+) -> ApiResult<StatusCode> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let item = checklists::delete(&mut tx, id, item_id).await?;
+    p.audit(
+        &mut tx,
+        "ticket.checklist_item_deleted",
+        "ticket",
+        id.as_uuid(),
+        &item,
     )
     .await?;
     tx.commit().await?;

@@ -8,8 +8,14 @@ pub enum DomainError {
     /// never say so).
     #[error("{entity} not found")]
     NotFound { entity: &'static str },
+    /// `details`: null, or what the conflict has to add (the open
+    /// checklist items of `checklist_open`).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        code: &'static str,
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("validation failed")]
     Validation(ValidationErrors),
     #[error("{message}")]
@@ -63,9 +69,19 @@ impl DomainError {
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::conflict_with(code, message, serde_json::Value::Null)
+    }
+
+    /// A conflict with `details` for the error body.
+    pub fn conflict_with(
+        code: &'static str,
+        message: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
         Self::Conflict {
             code,
             message: message.into(),
+            details,
         }
     }
 

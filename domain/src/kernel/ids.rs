@@ -96,6 +96,18 @@ id_type!(
     /// A saved view of the ticket queue.
     TicketViewId
 );
+id_type!(
+    /// What a ticket starts with: subject, text, priority, tags, checklist.
+    TicketTemplateId
+);
+id_type!(
+    /// One item of a ticket's checklist.
+    ChecklistItemId
+);
+id_type!(
+    /// A template opened as a ticket for a client on a schedule.
+    RecurringTicketId
+);
 id_type!(AttachmentId);
 id_type!(
     /// A canned reply: a text with placeholders for replies.

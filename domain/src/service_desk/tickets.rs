@@ -14,6 +14,7 @@ use crate::kernel::pagination::{
 };
 use crate::kernel::text::{text_enum, truncate_chars};
 use crate::kernel::validation::ValidationErrors;
+use crate::service_desk::checklists::{self, ChecklistCounts};
 use crate::service_desk::sla_clock::SlaState;
 use crate::service_desk::threading::TicketToken;
 use crate::{
@@ -101,6 +102,9 @@ pub struct Ticket {
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub sla: TicketSla,
+    /// Its checklist in numbers (`GET /api/v1/tickets/{id}/checklist` for
+    /// the items).
+    pub checklist: ChecklistCounts,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -133,6 +137,9 @@ struct Row {
     sla_resolution_state: Option<String>,
     sla_state: Option<String>,
     sla_checked_at: Option<DateTime<Utc>>,
+    checklist_total: i32,
+    checklist_done: i32,
+    checklist_open_required: i32,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -141,7 +148,7 @@ pub(crate) const COLUMNS: &str = "id, number, token_code, subject, client_id, co
     requester_email, requester_name, status, priority, assignee_id, source, tags, mailbox_id, \
     linked_ticket_id, project_id, first_response_at, resolved_at, closed_at, sla_response_due, \
     sla_resolution_due, sla_response_state, sla_resolution_state, sla_state, sla_checked_at, \
-    created_at, updated_at";
+    checklist_total, checklist_done, checklist_open_required, created_at, updated_at";
 
 impl From<Row> for Ticket {
     fn from(r: Row) -> Ticket {
@@ -179,6 +186,11 @@ impl From<Row> for Ticket {
                 resolution_state: state(r.sla_resolution_state),
                 state: state(r.sla_state),
                 checked_at: r.sla_checked_at,
+            },
+            checklist: ChecklistCounts {
+                total: r.checklist_total,
+                done: r.checklist_done,
+                open_required: r.checklist_open_required,
             },
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -257,7 +269,7 @@ pub struct TicketFilter {
     pub q: Option<String>,
 }
 
-fn validate_tags(v: &mut ValidationErrors, tags: &[String]) -> Vec<String> {
+pub(crate) fn validate_tags(v: &mut ValidationErrors, tags: &[String]) -> Vec<String> {
     if tags.len() > MAX_TAGS {
         v.add("tags", "too_many", format!("at most {MAX_TAGS} tags"));
     }
@@ -377,7 +389,7 @@ pub async fn list(
 /// Checks that the client exists here and the contact belongs to it.
 /// The client, contact and asset a ticket names must be this tenant's, the
 /// contact and the asset the client's own.
-async fn check_parties(
+pub(crate) async fn check_parties(
     tx: &mut TenantTx,
     v: &mut ValidationErrors,
     client: Option<ClientId>,
@@ -644,6 +656,11 @@ pub async fn assign(
 
 /// Moves the ticket to `status`, recording the change; resolving and
 /// closing stamp their times, reopening clears them. No-op if unchanged.
+///
+/// A staff `user` cannot resolve or close a ticket with required checklist
+/// items open (`checklist_open`, see [`checklists`]); without a user (a
+/// contact in the portal, a monitoring alert that cleared) the change is
+/// not blocked.
 pub async fn set_status(
     tx: &mut TenantTx,
     id: TicketId,
@@ -653,6 +670,9 @@ pub async fn set_status(
     let current = lock(tx, id).await?;
     if current.status == status {
         return Ok(current);
+    }
+    if status.is_done() && user.is_some() && current.checklist.open_required > 0 {
+        checklists::check_closable(tx, id).await?;
     }
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: Row = sqlx::query_as(sqlx::AssertSqlSafe(format!(
