@@ -14,16 +14,73 @@ use crate::{DomainError, DomainResult, JobId, ScheduleId, SystemTx, TenantId, Te
 
 /// A parsed cron expression: five fields (minute hour day month weekday),
 /// or six/seven with seconds (and years) first.
+///
+/// Five fields are standard cron: weekday numbers run 0 to 7 with Sunday 0
+/// or 7 and Monday 1 (`0 8 * * 1` is Mondays at 08:00). The cron crate
+/// underneath numbers weekdays from Sunday = 1, so a five-field
+/// expression's numbered weekdays are written as names first
+/// ([`standard_weekdays`]). Six and seven fields are the crate's own
+/// (Quartz-like) form, passed as they are.
 #[derive(Debug, Clone)]
 pub struct CronSpec(cron::Schedule);
+
+const WEEKDAY_NAMES: [&str; 8] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// A standard weekday field with its numbers written as names (`1-5` is
+/// `Mon,Tue,Wed,Thu,Fri`, `5-7` is `Fri,Sat,Sun`, `1-5/2` is
+/// `Mon,Wed,Fri`); `*`, `*/n`, names and anything unreadable are left for
+/// the cron parser (which refuses what does not read).
+fn standard_weekdays(field: &str) -> String {
+    let items: Vec<String> = field
+        .split(',')
+        .map(|item| {
+            let (range, step) = match item.split_once('/') {
+                Some((r, s)) => (r, Some(s)),
+                None => (item, None),
+            };
+            // `a-b`; a single number alone is itself, with a step it runs
+            // to the end of the week (`1/2` is 1, 3, 5, 7).
+            let bounds = match (range.split_once('-'), step) {
+                (Some((a, b)), _) => (a.parse::<usize>(), b.parse::<usize>()),
+                (None, Some(_)) => (range.parse::<usize>(), Ok(7)),
+                (None, None) => (range.parse::<usize>(), range.parse::<usize>()),
+            };
+            let step = match step.map(str::parse::<usize>) {
+                None => Some(1),
+                Some(Ok(n)) if n > 0 => Some(n),
+                Some(_) => None,
+            };
+            match (bounds, step) {
+                ((Ok(a), Ok(b)), Some(step)) if a <= b && b <= 7 => (a..=b)
+                    .step_by(step)
+                    .filter_map(|d| WEEKDAY_NAMES.get(d).copied())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => item.to_owned(),
+            }
+        })
+        .collect();
+    // `7` and `0` both name Sunday: say it once.
+    let joined = items.join(",");
+    let mut seen = Vec::new();
+    for part in joined.split(',') {
+        if !seen.contains(&part) {
+            seen.push(part);
+        }
+    }
+    seen.join(",")
+}
 
 impl CronSpec {
     pub fn parse(expr: &str) -> Result<CronSpec, String> {
         let expr = expr.trim();
-        let fields = expr.split_whitespace().count();
-        let full = match fields {
-            5 => format!("0 {expr}"),
-            6 | 7 => expr.to_owned(),
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let full = match fields.as_slice() {
+            [minute, hour, day, month, weekday] => format!(
+                "0 {minute} {hour} {day} {month} {}",
+                standard_weekdays(weekday)
+            ),
+            f if f.len() == 6 || f.len() == 7 => expr.to_owned(),
             _ => {
                 return Err(
                     "a cron expression has 5 fields (minute hour day month weekday)".into(),
@@ -553,6 +610,46 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn standard_weekday_numbers_are_written_as_names() {
+        assert_eq!(standard_weekdays("1"), "Mon");
+        assert_eq!(standard_weekdays("0"), "Sun");
+        assert_eq!(standard_weekdays("7"), "Sun");
+        assert_eq!(standard_weekdays("0,7"), "Sun");
+        assert_eq!(standard_weekdays("1-5"), "Mon,Tue,Wed,Thu,Fri");
+        assert_eq!(standard_weekdays("5-7"), "Fri,Sat,Sun");
+        assert_eq!(standard_weekdays("1-5/2"), "Mon,Wed,Fri");
+        assert_eq!(standard_weekdays("1/3"), "Mon,Thu,Sun");
+        assert_eq!(standard_weekdays("1,3"), "Mon,Wed");
+        for kept in ["*", "*/2", "Mon", "Mon-Fri", "8", "5-1", "x", "1/0", ""] {
+            assert_eq!(standard_weekdays(kept), kept, "{kept}");
+        }
+    }
+
+    #[test]
+    fn five_field_weekdays_are_standard_cron() {
+        // 2026-03-02 is a Monday.
+        let from = utc("2026-03-01T00:00:00Z");
+        let until = utc("2026-03-09T00:00:00Z");
+        let days = |expr: &str| -> Vec<String> {
+            CronSpec::parse(expr)
+                .unwrap_or_else(|e| panic!("{expr}: {e}"))
+                .fires_between(chrono_tz::UTC, from, until, 20)
+                .iter()
+                .map(|t| t.format("%a").to_string())
+                .collect()
+        };
+        assert_eq!(days("0 8 * * 1"), ["Mon"]);
+        assert_eq!(days("0 8 * * 0"), ["Sun", "Sun"]);
+        assert_eq!(days("0 8 * * 7"), ["Sun", "Sun"]);
+        assert_eq!(days("0 8 * * 1-5"), ["Mon", "Tue", "Wed", "Thu", "Fri"]);
+        assert_eq!(days("0 8 * * Mon"), ["Mon"]);
+        assert_eq!(days("0 8 * * 6,0").len(), 3, "Sat, Sun, Sun");
+        for bad in ["0 8 * * 8", "0 8 * * x", "0 8 * * 1/0", "0 8 * *"] {
+            assert!(CronSpec::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
