@@ -224,6 +224,25 @@ async fn portal_tickets_priority_outside_the_tenants_list_is_422() {
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    // Without `medium` on offer, no priority given takes the first offered
+    // (the portal's form shows no choice for a single priority).
+    let r = app
+        .patch(
+            "/api/v1/company",
+            &p.t.admin,
+            json!({"portal_priorities": ["high"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .post(
+            TICKETS,
+            &contact,
+            json!({"subject": "Hot", "description": "Hot"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["ticket"]["priority"], "high");
 }
 
 #[tokio::test]

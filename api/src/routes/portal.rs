@@ -517,7 +517,7 @@ pub struct PortalMe {
 /// The company as its portal shows it, read in `tx`.
 async fn portal_company(tx: &mut TenantTx) -> ApiResult<PortalCompany> {
     let co = company::get(tx).await?;
-    let has_logo = company::logo(tx).await?.is_some();
+    let has_logo = company::has_logo(tx).await?;
     Ok(PortalCompany {
         logo_url: has_logo.then(|| format!("/api/v1/portal/{}/logo", co.portal_slug)),
         accent_color: co.branding.accent_color,

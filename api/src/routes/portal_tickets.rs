@@ -106,7 +106,7 @@ pub struct NewPortalTicket {
     /// What the contact asks for: the ticket's first message.
     pub description: String,
     /// One of the priorities the company lets contacts choose (default
-    /// `medium`).
+    /// `medium`, or the first it allows when it does not allow `medium`).
     pub priority: Option<Priority>,
     #[serde(default)]
     pub attachments: Vec<NewAttachment>,
@@ -129,9 +129,16 @@ async fn open(
     let subject = v.required_text("subject", &body.subject, 300);
     let description = v.required_text("description", &body.description, 100_000);
     let files = read_attachments(&mut v, &body.attachments);
-    let priority = body.priority.unwrap_or(Priority::Medium);
     let mut tx = c.tx(&s).await?;
     let allowed = company::get(&mut tx).await?.portal_priorities;
+    // A company that does not offer `medium` (its portal then shows no
+    // choice when it offers one priority) gets its first one by default.
+    let priority = body
+        .priority
+        .unwrap_or_else(|| match allowed.contains(&Priority::Medium) {
+            true => Priority::Medium,
+            false => allowed.first().copied().unwrap_or(Priority::Medium),
+        });
     if !allowed.contains(&priority) {
         let names: Vec<&str> = allowed.iter().map(|p| p.as_str()).collect();
         v.add(

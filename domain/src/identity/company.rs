@@ -720,6 +720,18 @@ pub async fn logo(tx: &mut TenantTx) -> DomainResult<Option<Logo>> {
     }))
 }
 
+/// Whether the company has a logo, without reading it (every portal page
+/// asks).
+pub async fn has_logo(tx: &mut TenantTx) -> DomainResult<bool> {
+    let tenant = tx.tenant();
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM company_logos WHERE company_id = $1)")
+            .bind(tenant)
+            .fetch_one(tx.conn())
+            .await?,
+    )
+}
+
 pub async fn delete_logo(tx: &mut TenantTx) -> DomainResult<bool> {
     let tenant = tx.tenant();
     let n = sqlx::query("DELETE FROM company_logos WHERE company_id = $1")
