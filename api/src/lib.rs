@@ -59,6 +59,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(routes::mail::router())
         .merge(routes::tickets::router())
         .merge(routes::canned_replies::router())
+        .merge(routes::mail_texts::router())
         .merge(routes::ticket_templates::router())
         .merge(routes::recurring_tickets::router())
         .merge(routes::sla::router())

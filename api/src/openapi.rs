@@ -26,6 +26,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         (name = "recurring", description = "Recurring invoices and billing runs"),
         (name = "tickets", description = "Tickets: messages, attachments, assignment, status, search, watchers"),
         (name = "canned replies", description = "Reply texts with placeholders, shared or personal, rendered for a ticket"),
+        (name = "mail texts", description = "The subject and body of every message the platform sends: built in (English, German, French) or the company's own, with placeholders and a preview"),
         (name = "sla", description = "SLA policies per priority and the holiday calendar"),
         (name = "mailboxes", description = "IMAP mailboxes mail becomes tickets from, and their quarantine"),
         (name = "assets", description = "A client's assets, their warranties and history"),

@@ -3,12 +3,12 @@
 use nestogy_domain::inventory::assets::{self, WarrantyAlert};
 use nestogy_domain::kernel::roles::Role;
 use nestogy_domain::platform::mail::NewMessage;
-use nestogy_domain::{TenantId, identity::company, identity::users};
+use nestogy_domain::{DomainResult, TenantId, TenantTx, identity::company, identity::users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::mail::compose::warranty_subject;
+use crate::mail::compose;
 use crate::mail::message::{ExpiringAsset, ExpiringWarranties, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, mail};
 
@@ -49,7 +49,7 @@ impl Job for WarrantyAlerts {
                     unaddressed += group.len();
                     continue;
                 }
-                let new = message(group, recipients.clone());
+                let new = message(&mut tx, group, recipients.clone()).await?;
                 let (m, created) = mail::create(&mut tx, &ctx, new).await?;
                 assets::set_alert_mail(&mut tx, group, m.id).await?;
                 if created {
@@ -68,7 +68,11 @@ impl Job for WarrantyAlerts {
 }
 
 /// The message about one client's alerts; its key names the alerts.
-fn message(group: &[WarrantyAlert], recipients: Vec<String>) -> NewMessage {
+async fn message(
+    tx: &mut TenantTx,
+    group: &[WarrantyAlert],
+    recipients: Vec<String>,
+) -> DomainResult<NewMessage> {
     let first = &group[0];
     let mut h = Sha256::new();
     for a in group {
@@ -100,9 +104,11 @@ fn message(group: &[WarrantyAlert], recipients: Vec<String>) -> NewMessage {
             assets,
         },
     };
-    message.new_message(
+    compose::new_message(
+        tx,
+        &message,
         format!("warranty:{}:{}", first.client_id, &digest[..32]),
         recipients,
-        warranty_subject(&first.client_name, group.len()),
     )
+    .await
 }

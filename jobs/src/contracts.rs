@@ -2,11 +2,11 @@
 
 use nestogy_domain::platform::mail::NewMessage;
 use nestogy_domain::service_desk::contracts::{self, ExpiryAlert};
-use nestogy_domain::{TenantId, identity::company, identity::users};
+use nestogy_domain::{DomainResult, TenantId, TenantTx, identity::company, identity::users};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::mail::compose::contract_expiry_subject;
+use crate::mail::compose;
 use crate::mail::message::{ExpiringContract, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, mail};
 
@@ -46,8 +46,10 @@ impl Job for ExpiryWarnings {
                     unaddressed += 1;
                     continue;
                 }
-                let (m, created) =
-                    mail::create(&mut tx, &ctx, message(a, recipients.clone())).await?;
+                let (m, created) = {
+                    let new = message(&mut tx, a, recipients.clone()).await?;
+                    mail::create(&mut tx, &ctx, new).await?
+                };
                 contracts::set_alert_mail(&mut tx, a, m.id).await?;
                 if created {
                     mails.push(m.id);
@@ -65,8 +67,12 @@ impl Job for ExpiryWarnings {
 }
 
 /// The warning about one contract; its key names the alert.
-fn message(a: &ExpiryAlert, recipients: Vec<String>) -> NewMessage {
-    Message::ContractExpiring {
+async fn message(
+    tx: &mut TenantTx,
+    a: &ExpiryAlert,
+    recipients: Vec<String>,
+) -> DomainResult<NewMessage> {
+    let message = Message::ContractExpiring {
         contract: a.contract_id,
         alert: ExpiringContract {
             contract_name: a.contract_name.clone(),
@@ -75,13 +81,10 @@ fn message(a: &ExpiryAlert, recipients: Vec<String>) -> NewMessage {
             threshold_days: a.threshold_days,
             days_left: a.days_left,
         },
-    }
-    .new_message(
-        format!(
-            "contract-expiry:{}:{}:{}",
-            a.contract_id, a.threshold_days, a.end_date
-        ),
-        recipients,
-        contract_expiry_subject(&a.contract_name, &a.client_name, a.days_left),
-    )
+    };
+    let key = format!(
+        "contract-expiry:{}:{}:{}",
+        a.contract_id, a.threshold_days, a.end_date
+    );
+    compose::new_message(tx, &message, key, recipients).await
 }

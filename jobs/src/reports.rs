@@ -12,7 +12,7 @@ use nestogy_render::Template;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::mail::compose::management_subject;
+use crate::mail::compose;
 use crate::mail::message::{Attachment, Kpi, ManagementReport, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, documents, mail};
 
@@ -160,11 +160,13 @@ impl Job for Management {
                 key: key.clone(),
             }],
         };
-        let new = Message::ManagementReport { report }.new_message(
+        let new = compose::new_message(
+            &mut tx,
+            &Message::ManagementReport { report },
             format!("management-report:{}", view.month.format("%Y-%m")),
             recipients,
-            management_subject(&view.period_label),
-        );
+        )
+        .await?;
         let (m, created) = mail::create(&mut tx, &ctx, new).await?;
         let fresh = if created { vec![m.id] } else { Vec::new() };
         let (_, pending) = mail::dispatch_in(&mut tx, &fresh).await?;

@@ -390,15 +390,16 @@ async fn notify(
         next_attempt_on: next,
         attempt: a.attempt,
     };
-    let new = Message::PaymentFailed {
-        invoice: inv.id,
-        failure,
-    }
-    .new_message(
+    let new = compose::new_message(
+        tx,
+        &Message::PaymentFailed {
+            invoice: inv.id,
+            failure,
+        },
         format!("autopay:{}:{}:failed", a.invoice_id, a.attempt),
         recipients,
-        compose::payment_failed_subject(&inv),
-    );
+    )
+    .await?;
     let (m, created) = mail::create(tx, ctx, new).await?;
     Ok(created.then_some(m.id))
 }

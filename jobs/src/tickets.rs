@@ -72,21 +72,18 @@ impl Job for SlaCheck {
                 state: e.state.as_str().to_owned(),
                 due_at: e.due_at,
             };
-            let new = Message::TicketSla {
+            let message = Message::TicketSla {
                 ticket: ticket.id,
                 about: title(&ticket),
                 change,
-            }
-            .new_message(
+            };
+            let new = mail::compose::new_message(
+                &mut tx,
+                &message,
                 format!("sla:{}", e.event_id),
                 recipients,
-                format!(
-                    "SLA {}: {} {}",
-                    e.state.as_str(),
-                    ticket.token,
-                    ticket.subject
-                ),
-            );
+            )
+            .await?;
             let (m, _) = mail::create(&mut tx, &ctx, new).await?;
             sla::set_event_mail(&mut tx, e.event_id, m.id).await?;
             mails.push(m.id);
@@ -246,7 +243,7 @@ pub async fn public_reply(
         attachments,
     };
     let key = format!("ticket:{}:reply:{request}:{}", ticket.id, &digest[..16]);
-    let subject = format!("Re: {} {}", ticket.token, ticket.subject);
+    let subject = mail::compose::compose(tx, &reply).await?.subject;
     let new = reply.new_message(key.clone(), vec![to.clone()], subject.clone());
     let (m, created) = mail::create(tx, ctx, new).await?;
     let mut watcher_mails = Vec::new();
@@ -308,22 +305,20 @@ pub async fn notify_watchers_of_status(
         .collect();
     let mut mails = Vec::new();
     for w in ticket_watchers::recipients(tx, ticket.id, true, &own).await? {
-        let new = Message::TicketStatus {
+        let message = Message::TicketStatus {
             ticket: ticket.id,
             about: title(ticket),
             change: StatusChange {
                 status: ticket.status.as_str().to_owned(),
             },
-        }
-        .new_message(
+        };
+        let new = mail::compose::new_message(
+            tx,
+            &message,
             format!("ticket:{}:status:{change}:watcher:{}", ticket.id, w.watcher),
             vec![w.email],
-            mail::compose::ticket_status_subject(
-                &ticket.token,
-                ticket.status.as_str(),
-                &ticket.subject,
-            ),
-        );
+        )
+        .await?;
         mails.push(mail::create(tx, ctx, new).await?.0);
     }
     Ok(mails)
@@ -348,23 +343,17 @@ pub async fn notify_assigned(
         Some(b) => users::get(tx, b).await.map(|u| u.name).unwrap_or_default(),
         None => "the system".into(),
     };
-    let new = Message::TicketAssigned {
+    let message = Message::TicketAssigned {
         ticket: ticket.id,
         about: title(ticket),
         by: by_name,
-    }
-    .new_message(
-        format!(
-            "ticket:{}:assigned:{}:{}",
-            ticket.id,
-            assignee,
-            tx.now().timestamp_micros()
-        ),
-        vec![user.email],
-        format!(
-            "Ticket {} assigned to you: {}",
-            ticket.token, ticket.subject
-        ),
+    };
+    let key = format!(
+        "ticket:{}:assigned:{}:{}",
+        ticket.id,
+        assignee,
+        tx.now().timestamp_micros()
     );
+    let new = mail::compose::new_message(tx, &message, key, vec![user.email]).await?;
     Ok(Some(mail::create(tx, ctx, new).await?.0))
 }

@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::enqueue::{self, Prepared};
+use crate::mail::compose;
 use crate::mail::message::{EndpointDisabled, Message};
 use crate::{Job, JobContext, JobError, JobMeta, Queue, RetryPolicy, http, mail};
 
@@ -178,11 +179,13 @@ pub async fn deliver(
                 url: endpoint.url.clone(),
                 reason: endpoint.disabled_reason.clone(),
             };
-            let new = Message::WebhookDisabled {
+            let message = Message::WebhookDisabled {
                 endpoint: c.endpoint_id,
                 disabled,
-            }
-            .new_message(
+            };
+            let new = compose::new_message(
+                &mut tx,
+                &message,
                 format!(
                     "webhook-disabled:{}:{}",
                     c.endpoint_id,
@@ -192,8 +195,8 @@ pub async fn deliver(
                         .unwrap_or_default()
                 ),
                 admins,
-                format!("Webhook endpoint disabled: {}", endpoint.url),
-            );
+            )
+            .await?;
             let (m, _) = mail::create(&mut tx, ctx, new).await?;
             mails.push(m.id);
         }

@@ -1400,13 +1400,13 @@ async fn warranty_alerts_go_out_once_at_30_7_and_1_days_over_a_moved_clock() {
         .find(|e| e.contains("in 5 days"))
         .expect("the day-0 alert");
     assert!(
-        day0.contains("Subject: Warranty expiring soon: 1 asset of Acme")
+        day0.contains("Subject: Warranties expiring soon: 1 asset of Acme")
             && day0.contains("Soon (hostname soon-01)"),
         "{day0}"
     );
     assert!(
         emls.iter()
-            .any(|e| e.contains("Subject: Warranty expiring soon: 1 asset of Beta")),
+            .any(|e| e.contains("Subject: Warranties expiring soon: 1 asset of Beta")),
         "one mail per client"
     );
 }

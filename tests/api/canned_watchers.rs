@@ -2,13 +2,13 @@
 //! when rendered) and ticket watchers (CRUD, public replies and status
 //! changes mailed to them through the SMTP sink, Cc of incoming mail).
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use nestogy_domain::MailId;
 use nestogy_domain::kernel::roles::Role;
 use nestogy_jobs::mail::Deliver;
 use serde_json::{Value, json};
 
-use crate::common::{Response, SmtpSink, Tenant, TestApp};
+use crate::common::{Response, SmtpSink, Tenant, TestApp, use_sink};
 use crate::inbound::{Desk, message};
 
 fn fields(r: &Response) -> Vec<(String, String, String)> {
@@ -480,15 +480,7 @@ async fn watchers_crud_and_foreign_ids() {
 async fn watched(app: &TestApp) -> (Tenant, Value, SmtpSink) {
     let t = app.tenant("MSP Watched").await;
     let sink = SmtpSink::start("accept");
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/company/smtp",
-            Some(&t.admin),
-            Some(sink.settings()),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    use_sink(app, &t, &sink).await;
     let (client, alice) =
         client_with_contact(app, &t, "Acme Corp", "Alice", "alice@acme.example").await;
     let bob = add_contact(app, &t, &client, "Bob", "bob@acme.example").await;

@@ -1021,6 +1021,19 @@ impl Drop for SmtpSink {
 }
 
 /// The text of a PDF, by poppler's `pdftotext` (layout kept), and its page count.
+/// Sends `t`'s mail through `sink` (`PUT /api/v1/company/smtp`).
+pub async fn use_sink(app: &TestApp, t: &Tenant, sink: &SmtpSink) {
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/company/smtp",
+            Some(&t.admin),
+            Some(sink.settings()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
 pub fn pdf_text(pdf: &[u8]) -> (String, usize) {
     let dir = std::env::temp_dir().join("nestogy-pdf");
     std::fs::create_dir_all(&dir).expect("pdf dir");

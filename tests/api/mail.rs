@@ -8,19 +8,7 @@ use nestogy_domain::MailId;
 use nestogy_jobs::mail::Deliver;
 use serde_json::{Value, json};
 
-use crate::common::{SmtpSink, Tenant, TestApp, eventually, pdf_text};
-
-async fn use_sink(app: &TestApp, t: &Tenant, sink: &SmtpSink) {
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/company/smtp",
-            Some(&t.admin),
-            Some(sink.settings()),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-}
+use crate::common::{SmtpSink, Tenant, TestApp, eventually, pdf_text, use_sink};
 
 /// A tenant whose mail goes through `sink`, started in `mode`.
 async fn tenant_with_sink(app: &TestApp, name: &str, mode: &str) -> (Tenant, SmtpSink) {

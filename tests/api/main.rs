@@ -34,6 +34,7 @@ mod inbound;
 mod invoices;
 mod jobs;
 mod mail;
+mod mail_texts;
 mod openapi;
 mod ops;
 mod outages;

@@ -12,7 +12,7 @@ use nestogy_jobs::mail::Deliver;
 use nestogy_jobs::tickets::SlaCheck;
 use serde_json::{Value, json};
 
-use crate::common::{PASSWORD, Response, SmtpSink, Tenant, TestApp, field_code, fields};
+use crate::common::{PASSWORD, Response, SmtpSink, Tenant, TestApp, field_code, fields, use_sink};
 
 fn utc(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -1059,18 +1059,6 @@ async fn notes_and_incoming_messages_and_what_they_do_to_the_status() {
         )
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-}
-
-async fn use_sink(app: &TestApp, t: &Tenant, sink: &SmtpSink) {
-    let r = app
-        .call(
-            Method::PUT,
-            "/api/v1/company/smtp",
-            Some(&t.admin),
-            Some(sink.settings()),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
 /// A header of a raw message, unfolded.

@@ -397,6 +397,18 @@ pub fn console_routes() -> Router<WebState> {
             post(pages::settings::smtp::delete),
         )
         .route(
+            "/console/settings/mail-texts",
+            get(pages::settings::mail_texts::list),
+        )
+        .route(
+            "/console/settings/mail-texts/{template}",
+            get(pages::settings::mail_texts::show).post(pages::settings::mail_texts::save),
+        )
+        .route(
+            "/console/settings/mail-texts/{template}/reset",
+            post(pages::settings::mail_texts::reset),
+        )
+        .route(
             "/console/settings/imports",
             get(pages::settings::imports::list)
                 .post(pages::settings::imports::upload)

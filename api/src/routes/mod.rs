@@ -41,6 +41,7 @@ pub mod invoices;
 pub mod jobs;
 pub mod locations;
 pub mod mail;
+pub mod mail_texts;
 pub mod mailboxes;
 pub mod networks;
 pub mod payments;

@@ -122,22 +122,16 @@ async fn mail_link(
         tx.tenant(),
         s.services.secrets.as_ref(),
     );
-    let (message, subject) = match kind {
-        LinkKind::Invitation => (
-            Message::PortalInvitation { contact, link },
-            compose::portal_invitation_subject(&company.name),
-        ),
-        LinkKind::SignIn => (
-            Message::PortalSignIn { contact, link },
-            compose::portal_sign_in_subject(&company.name),
-        ),
+    let message = match kind {
+        LinkKind::Invitation => Message::PortalInvitation { contact, link },
+        LinkKind::SignIn => Message::PortalSignIn { contact, link },
     };
     let key = format!(
         "contact:{contact}:portal_{}:{}",
         kind.as_str(),
         uuid::Uuid::now_v7()
     );
-    let new = message.new_message(key, vec![email], subject);
+    let new = compose::new_message(tx, &message, key, vec![email]).await?;
     let (msg, _) = mailer::create(tx, &s.jobs(), new)
         .await
         .map_err(DomainError::from)?;

@@ -1,5 +1,5 @@
-//! `{{name}}` placeholders in texts people write (canned replies, and mail
-//! templates later): parsed once, checked against the names a kind of text
+//! `{{name}}` placeholders in texts people write (canned replies and mail
+//! texts): parsed once, checked against the names a kind of text
 //! offers when it is saved, and filled when it is used. No template engine:
 //! no conditions, loops or escaping, only names replaced by values.
 //!
@@ -98,6 +98,13 @@ impl Template {
             });
         }
         Ok(Template { parts })
+    }
+
+    /// `text` as it is, with no placeholders.
+    pub fn literal(text: &str) -> Template {
+        Template {
+            parts: vec![Part::Text(text.to_owned())],
+        }
     }
 
     /// The names used, each once, in order.

@@ -3,4 +3,5 @@
 
 pub mod jobs;
 pub mod mail;
+pub mod mail_texts;
 pub mod schedules;

@@ -1,13 +1,18 @@
-//! What each kind of message says. Subjects are fixed when a message is
-//! created; bodies are written when it is delivered, from the data as it is
-//! then. Amounts and dates follow the company's locale; the wording is
-//! English.
+//! What each kind of message says: the facts of a message as placeholder
+//! values, written into the company's text for its kind (its own, or the
+//! built-in one in its language; see `nestogy_domain::platform::mail_texts`).
+//! Subjects are fixed when a message is created ([`new_message`]); bodies
+//! are written when it is delivered, from the data as it is then. Amounts
+//! and dates follow the company's locale.
+
+use std::collections::HashMap;
 
 use nestogy_domain::billing::documents::{DocRef, Period};
 use nestogy_domain::billing::invoices::{self, Invoice};
 use nestogy_domain::billing::locale::{self, Locale};
 use nestogy_domain::identity::company::{self, Company};
 use nestogy_domain::platform::mail::NewMessage;
+use nestogy_domain::platform::mail_texts::{self, Language};
 use nestogy_domain::{
     ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx,
     WebhookEndpointId, billing::payments, billing::quotes, customers::clients, customers::contacts,
@@ -29,17 +34,19 @@ pub struct Composed {
     pub attachment: Option<DocRef>,
 }
 
-struct Words {
+/// A message's placeholder values.
+type Values = HashMap<&'static str, String>;
+
+/// What values are written with: the company, its locale and the language
+/// of its texts.
+struct Facts {
     company: Company,
     locale: Locale,
+    lang: Language,
+    values: Values,
 }
 
-impl Words {
-    async fn load(tx: &mut TenantTx) -> DomainResult<Words> {
-        let company = company::get(tx).await?;
-        let locale = Locale::parse(&company.locale);
-        Ok(Words { company, locale })
-    }
+impl Facts {
     fn money(&self, x: Decimal, currency: &str) -> String {
         let minor = money::minor_units(currency).unwrap_or(2);
         locale::format_money(money::to_minor(x, minor), currency, self.locale)
@@ -47,15 +54,61 @@ impl Words {
     fn date(&self, d: chrono::NaiveDate) -> String {
         locale::format_date(d, self.locale)
     }
-    fn sign_off(&self) -> String {
-        let mut s = String::from("\n\nKind regards,\n");
-        s.push_str(&self.company.name);
-        if let Some(p) = &self.company.branding.payment_instructions {
-            s.push_str("\n\nHow to pay:\n");
-            s.push_str(p);
-        }
-        s
+    fn time(&self, t: Option<chrono::DateTime<chrono::Utc>>) -> String {
+        t.map(|t| format!("{} {} UTC", self.date(t.date_naive()), t.format("%H:%M")))
+            .unwrap_or_default()
     }
+    fn set(&mut self, name: &'static str, value: impl Into<String>) {
+        self.values.insert(name, value.into());
+    }
+    fn say(&self, en: String, de: String, fr: String) -> String {
+        match self.lang {
+            Language::En => en,
+            Language::De => de,
+            Language::Fr => fr,
+        }
+    }
+    fn company_values(&mut self) {
+        let name = self.company.name.clone();
+        let how = match &self.company.branding.payment_instructions {
+            Some(p) if !p.trim().is_empty() => {
+                let heading = self.say(
+                    "How to pay:".into(),
+                    "Zahlungshinweise:".into(),
+                    "Modalités de paiement :".into(),
+                );
+                format!("\n\n{heading}\n{p}")
+            }
+            _ => String::new(),
+        };
+        self.set("company.name", name);
+        self.set("company.payment_instructions", how);
+    }
+    /// A word the platform stores in English (a status, an SLA target or
+    /// state), in the company's language.
+    fn word(&self, w: &str) -> String {
+        let w = w.replace('_', " ");
+        let (de, fr) = match w.as_str() {
+            "open" => ("offen", "ouvert"),
+            "new" => ("neu", "nouveau"),
+            "in progress" => ("in Bearbeitung", "en cours"),
+            "waiting" | "pending" => ("wartend", "en attente"),
+            "on hold" => ("zurückgestellt", "en suspens"),
+            "resolved" => ("gelöst", "résolu"),
+            "closed" => ("geschlossen", "fermé"),
+            "warning" => ("gefährdet", "menacé"),
+            "breached" => ("verletzt", "dépassé"),
+            "first response" => ("Erste Antwort", "première réponse"),
+            "resolution" => ("Lösung", "résolution"),
+            _ => return w,
+        };
+        self.say(w.clone(), de.to_owned(), fr.to_owned())
+    }
+}
+
+/// `n` and its noun: `1 day`, `2 days`.
+fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn number(inv: &Invoice) -> &str {
@@ -64,270 +117,204 @@ fn number(inv: &Invoice) -> &str {
 
 /// Writes `message`.
 pub async fn compose(tx: &mut TenantTx, message: &Message) -> DomainResult<Composed> {
-    let w = Words::load(tx).await?;
-    match message {
-        Message::Invoice { invoice } => invoice_mail(tx, &w, *invoice).await,
-        Message::OverdueReminder { invoice, reminder } => {
-            overdue_reminder(tx, &w, *invoice, reminder).await
-        }
-        Message::Quote { quote } => quote_mail(tx, &w, *quote).await,
-        Message::Statement { client, period } => Ok(statement(&w, *client, period)),
-        Message::PaymentReceipt { payment } => payment_receipt(tx, &w, *payment).await,
-        Message::TicketAcknowledgement { about, .. } => Ok(ticket_acknowledgement(&w, about)),
-        Message::TicketReply { about, body, .. } => Ok(ticket_reply(&w, about, body)),
-        Message::TicketAssigned { about, by, .. } => Ok(ticket_assigned(about, by)),
-        Message::TicketSla { about, change, .. } => Ok(ticket_sla(about, change)),
-        Message::TicketStatus { about, change, .. } => Ok(ticket_status(&w, about, change)),
-        Message::WarrantyExpiring { alert, .. } => Ok(warranty_expiring(&w, alert)),
-        Message::PaymentFailed { invoice, failure } => {
-            payment_failed(tx, &w, *invoice, failure).await
-        }
-        Message::ManagementReport { report } => Ok(management_report(&w, report)),
-        Message::WebhookDisabled { endpoint, disabled } => {
-            Ok(webhook_disabled(&w, *endpoint, disabled))
-        }
-        Message::PortalInvitation { link, .. } => Ok(portal_invitation(&w, link)),
-        Message::PortalSignIn { link, .. } => Ok(portal_sign_in(&w, link)),
-        Message::ContractExpiring { alert, .. } => Ok(contract_expiring(&w, alert)),
-    }
-}
-
-/// The subject of a portal invitation.
-pub fn portal_invitation_subject(company: &str) -> String {
-    format!("Your invitation to the {company} client portal")
-}
-
-/// The subject of a portal sign-in link.
-pub fn portal_sign_in_subject(company: &str) -> String {
-    format!("Your sign-in link for the {company} client portal")
-}
-
-fn portal_invitation(w: &Words, link: &PortalLink) -> Composed {
-    let company = &w.company.name;
-    Composed {
-        subject: portal_invitation_subject(company),
-        text: format!(
-            "Hello,\n\n{company} invites you to its client portal, where you can follow \
-             your tickets. Open this link to accept the invitation (it works once, for 7 days):\n\n{}\n\nKind regards,\n{company}",
-            link.link
-        ),
-        attachment: None,
-    }
-}
-
-fn portal_sign_in(w: &Words, link: &PortalLink) -> Composed {
-    let company = &w.company.name;
-    Composed {
-        subject: portal_sign_in_subject(company),
-        text: format!(
-            "Hello,\n\nopen this link in the browser where you asked for it to sign in to the \
-             {company} client portal (it works once, for 15 minutes):\n\n{}\n\n\
-             If you did not ask for it, ignore this message.\n\nKind regards,\n{company}",
-            link.link
-        ),
-        attachment: None,
-    }
-}
-
-/// An invoice with its amounts and due date in the company's locale.
-struct InvoiceFacts {
-    inv: Invoice,
-    total: String,
-    balance: String,
-    due: String,
-}
-
-impl InvoiceFacts {
-    async fn load(tx: &mut TenantTx, w: &Words, id: InvoiceId) -> DomainResult<InvoiceFacts> {
-        let inv = invoices::get(tx, id).await?;
-        Ok(InvoiceFacts {
-            total: w.money(inv.total, &inv.currency),
-            balance: w.money(inv.balance, &inv.currency),
-            due: w.date(inv.due_date),
-            inv,
-        })
-    }
-}
-
-async fn invoice_mail(tx: &mut TenantTx, w: &Words, id: InvoiceId) -> DomainResult<Composed> {
-    let company = &w.company.name;
-    let InvoiceFacts {
-        inv, total, due, ..
-    } = InvoiceFacts::load(tx, w, id).await?;
-    Ok(Composed {
-        subject: format!("Invoice {} from {company}", number(&inv)),
-        text: format!(
-            "Hello,\n\nplease find attached invoice {} for {total}, due on {due}.",
-            number(&inv)
-        ) + &w.sign_off(),
-        attachment: Some(DocRef::Invoice { id }),
-    })
-}
-
-async fn overdue_reminder(
-    tx: &mut TenantTx,
-    w: &Words,
-    id: InvoiceId,
-    reminder: &Reminder,
-) -> DomainResult<Composed> {
-    let InvoiceFacts {
-        inv,
-        total,
-        balance,
-        due,
-    } = InvoiceFacts::load(tx, w, id).await?;
-    // How late it is now (older messages carry only the offset).
-    let ago = match reminder.days_late.unwrap_or(reminder.days) {
-        1 => "1 day ago".to_owned(),
-        n => format!("{n} days ago"),
+    let (words, lang, locale) = mail_texts::words(tx, message.template()).await?;
+    let company = company::get(tx).await?;
+    let mut f = Facts {
+        company,
+        locale,
+        lang,
+        values: Values::new(),
     };
+    f.company_values();
+    let attachment = match message {
+        Message::Invoice { invoice } => {
+            invoice_values(tx, &mut f, *invoice).await?;
+            Some(DocRef::Invoice { id: *invoice })
+        }
+        Message::OverdueReminder { invoice, reminder } => {
+            invoice_values(tx, &mut f, *invoice).await?;
+            reminder_values(&mut f, reminder);
+            Some(DocRef::Invoice { id: *invoice })
+        }
+        Message::Quote { quote } => {
+            quote_values(tx, &mut f, *quote).await?;
+            Some(DocRef::Quote { id: *quote })
+        }
+        Message::Statement { client, period } => {
+            statement_values(tx, &mut f, *client, period).await?;
+            Some(DocRef::Statement {
+                client: *client,
+                period: period.clone(),
+            })
+        }
+        Message::PaymentReceipt { payment } => {
+            receipt_values(tx, &mut f, *payment).await?;
+            None
+        }
+        Message::TicketAcknowledgement { about, .. } => {
+            ticket_values(&mut f, about);
+            None
+        }
+        Message::TicketReply { about, body, .. } => {
+            ticket_values(&mut f, about);
+            f.set("reply.body", body.clone());
+            None
+        }
+        Message::TicketAssigned { about, by, .. } => {
+            ticket_values(&mut f, about);
+            f.set("assigned_by", by.clone());
+            None
+        }
+        Message::TicketSla { about, change, .. } => {
+            ticket_values(&mut f, about);
+            sla_values(&mut f, change);
+            None
+        }
+        Message::TicketStatus { about, change, .. } => {
+            ticket_values(&mut f, about);
+            status_values(&mut f, change);
+            None
+        }
+        Message::WarrantyExpiring { alert, .. } => {
+            warranty_values(&mut f, alert);
+            None
+        }
+        Message::PaymentFailed { invoice, failure } => {
+            invoice_values(tx, &mut f, *invoice).await?;
+            failure_values(&mut f, failure);
+            None
+        }
+        Message::ManagementReport { report } => {
+            report_values(&mut f, report);
+            None
+        }
+        Message::WebhookDisabled { endpoint, disabled } => {
+            webhook_values(&mut f, *endpoint, disabled);
+            None
+        }
+        Message::PortalInvitation { link, .. } | Message::PortalSignIn { link, .. } => {
+            portal_values(&mut f, link);
+            None
+        }
+        Message::ContractExpiring { alert, .. } => {
+            contract_values(&mut f, alert);
+            None
+        }
+    };
+    let (subject, text) = words.fill(&f.values);
+    Ok(Composed {
+        subject,
+        text,
+        attachment,
+    })
+}
+
+/// `message` to `recipients`, once per `dedupe_key`, with its subject
+/// written now from the company's text.
+pub async fn new_message(
+    tx: &mut TenantTx,
+    message: &Message,
+    dedupe_key: String,
+    recipients: Vec<String>,
+) -> DomainResult<NewMessage> {
+    let subject = compose(tx, message).await?.subject;
+    Ok(message.new_message(dedupe_key, recipients, subject))
+}
+
+async fn client_name(tx: &mut TenantTx, f: &mut Facts, client: ClientId) -> DomainResult<()> {
+    let name = clients::get(tx, client).await?.name;
+    f.set("client.name", name);
+    Ok(())
+}
+
+async fn invoice_values(tx: &mut TenantTx, f: &mut Facts, id: InvoiceId) -> DomainResult<()> {
+    let inv = invoices::get(tx, id).await?;
+    f.set("invoice.number", number(&inv));
+    f.set("invoice.total", f.money(inv.total, &inv.currency));
+    f.set("invoice.balance", f.money(inv.balance, &inv.currency));
+    f.set("invoice.due_date", f.date(inv.due_date));
+    client_name(tx, f, inv.client_id).await
+}
+
+fn reminder_values(f: &mut Facts, reminder: &Reminder) {
+    // How late it is now (older messages carry only the offset).
+    let late = reminder.days_late.unwrap_or(reminder.days);
+    let n = i64::from(late);
+    let ago = f.say(
+        plural(n, "day ago", "days ago"),
+        format!("vor {}", plural(n, "Tag", "Tagen")),
+        format!("il y a {}", plural(n, "jour", "jours")),
+    );
     // Reminders go only for invoices mailed before (see `billing::Remind`).
-    let sent = reminder
-        .first_sent
-        .map(|d| format!("We sent it to you on {}; it", w.date(d)))
-        .unwrap_or_else(|| "It".to_owned());
-    Ok(Composed {
-        subject: format!("Reminder: invoice {} is overdue", number(&inv)),
-        text: format!(
-            "Hello,\n\nour records show that invoice {} was due on {due}, {ago}, \
-             and {balance} of {total} is still open. {sent} is attached again. \
-             If you have paid it meanwhile, please disregard this reminder.",
-            number(&inv)
-        ) + &w.sign_off(),
-        attachment: Some(DocRef::Invoice { id }),
-    })
+    let sent = match reminder.first_sent.map(|d| f.date(d)) {
+        Some(d) => f.say(
+            format!("We sent it to you on {d}; it is attached again."),
+            format!("Wir haben sie Ihnen am {d} gesendet; sie liegt erneut bei."),
+            format!("Nous vous l'avons envoyée le {d} ; elle est de nouveau jointe."),
+        ),
+        None => f.say(
+            "It is attached again.".into(),
+            "Sie liegt erneut bei.".into(),
+            "Elle est de nouveau jointe.".into(),
+        ),
+    };
+    f.set("invoice.days_late", late.to_string());
+    f.set("invoice.due_ago", ago);
+    f.set("reminder.sent_note", sent);
 }
 
-async fn quote_mail(tx: &mut TenantTx, w: &Words, id: QuoteId) -> DomainResult<Composed> {
-    let company = &w.company.name;
+async fn quote_values(tx: &mut TenantTx, f: &mut Facts, id: QuoteId) -> DomainResult<()> {
     let q = quotes::get(tx, id).await?;
-    let no = q.number.clone().unwrap_or_else(|| "(draft)".into());
-    Ok(Composed {
-        subject: format!("Quote {no} from {company}"),
-        text: format!(
-            "Hello,\n\nplease find attached our quote {no} for {}, valid until {}.\n\nKind regards,\n{company}",
-            w.money(q.total, &q.currency),
-            w.date(q.valid_until)
-        ),
-        attachment: Some(DocRef::Quote { id }),
-    })
+    f.set(
+        "quote.number",
+        q.number.clone().unwrap_or_else(|| "(draft)".into()),
+    );
+    f.set("quote.total", f.money(q.total, &q.currency));
+    f.set("quote.valid_until", f.date(q.valid_until));
+    client_name(tx, f, q.client_id).await
 }
 
-fn statement(w: &Words, client: ClientId, period: &Period) -> Composed {
-    let company = &w.company.name;
-    Composed {
-        subject: format!(
-            "Statement of account from {company}, {} to {}",
-            w.date(period.from),
-            w.date(period.to)
-        ),
-        text: format!(
-            "Hello,\n\nplease find attached your statement of account in {} for {} to {}.{}",
-            period.currency,
-            w.date(period.from),
-            w.date(period.to),
-            w.sign_off()
-        ),
-        attachment: Some(DocRef::Statement {
-            client,
-            period: period.clone(),
-        }),
-    }
+async fn statement_values(
+    tx: &mut TenantTx,
+    f: &mut Facts,
+    client: ClientId,
+    period: &Period,
+) -> DomainResult<()> {
+    f.set("statement.from", f.date(period.from));
+    f.set("statement.to", f.date(period.to));
+    f.set("statement.currency", period.currency.clone());
+    client_name(tx, f, client).await
 }
 
-async fn payment_receipt(tx: &mut TenantTx, w: &Words, id: PaymentId) -> DomainResult<Composed> {
-    let company = &w.company.name;
+async fn receipt_values(tx: &mut TenantTx, f: &mut Facts, id: PaymentId) -> DomainResult<()> {
     let p = payments::get(tx, id).await?;
     let inv = invoices::get(tx, p.invoice_id).await?;
-    Ok(Composed {
-        subject: format!("Receipt for your payment to {company}"),
-        text: format!(
-            "Hello,\n\nthank you: we received your payment of {} on {} for invoice {}.\n\
-             The balance of the invoice is now {}.\n\nKind regards,\n{company}",
-            w.money(p.amount, &p.currency),
-            w.date(p.paid_on),
-            number(&inv),
-            w.money(inv.balance, &inv.currency)
-        ),
-        attachment: None,
-    })
+    f.set("payment.amount", f.money(p.amount, &p.currency));
+    f.set("payment.date", f.date(p.paid_on));
+    f.set("invoice.number", number(&inv));
+    f.set("invoice.balance", f.money(inv.balance, &inv.currency));
+    client_name(tx, f, inv.client_id).await
 }
 
-fn ticket_acknowledgement(w: &Words, about: &TicketTitle) -> Composed {
-    let company = &w.company.name;
-    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
-    Composed {
-        subject: format!("[{no}] {subj}"),
-        text: format!(
-            "Hello,\n\nwe received your request and opened ticket {no}. \
-             Reply to this message to add to it; keep [{no}] in the subject.\n\n{company} support"
-        ),
-        attachment: None,
-    }
+fn ticket_values(f: &mut Facts, about: &TicketTitle) {
+    f.set("ticket.number", about.ticket_number.clone());
+    f.set("ticket.subject", about.ticket_subject.clone());
 }
 
-fn ticket_reply(w: &Words, about: &TicketTitle, body: &str) -> Composed {
-    let company = &w.company.name;
-    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
-    Composed {
-        subject: format!("Re: [{no}] {subj}"),
-        text: format!("{body}\n\n-- \n{company} support"),
-        attachment: None,
-    }
+fn sla_values(f: &mut Facts, change: &SlaChange) {
+    f.set("sla.target", f.word(&change.target));
+    f.set("sla.state", f.word(&change.state));
+    f.set("sla.due_at", change.due_at_text());
 }
 
-fn ticket_assigned(about: &TicketTitle, by: &str) -> Composed {
-    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
-    Composed {
-        subject: format!("Ticket {no} assigned to you: {subj}"),
-        text: format!("Ticket {no} ({subj}) was assigned to you by {by}."),
-        attachment: None,
-    }
+fn status_values(f: &mut Facts, change: &StatusChange) {
+    f.set("ticket.status", f.word(&change.status));
 }
 
-fn ticket_sla(about: &TicketTitle, change: &SlaChange) -> Composed {
-    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
-    let state = &change.state;
-    Composed {
-        subject: format!("SLA {state}: ticket {no} {subj}"),
-        text: format!(
-            "The {} target of ticket {no} ({subj}) is {state}: due {}.",
-            change.target,
-            change.due_at_text()
-        ),
-        attachment: None,
-    }
-}
-
-/// The subject of a status change's mail to watchers: `Ticket [#12-K7QX]
-/// is now resolved: Printer jammed`.
-pub fn ticket_status_subject(token: &str, status: &str, subject: &str) -> String {
-    format!(
-        "Ticket {token} is now {}: {subject}",
-        status.replace('_', " ")
-    )
-}
-
-fn ticket_status(w: &Words, about: &TicketTitle, change: &StatusChange) -> Composed {
-    let company = &w.company.name;
-    let (no, subj) = (&about.ticket_number, &about.ticket_subject);
-    let status = change.status.replace('_', " ");
-    Composed {
-        subject: ticket_status_subject(&format!("[{no}]"), &change.status, subj),
-        text: format!(
-            "Ticket {no} ({subj}) is now {status}.\n\nYou receive this because you watch the ticket.\n\n-- \n{company} support"
-        ),
-        attachment: None,
-    }
-}
-
-fn warranty_expiring(w: &Words, alert: &ExpiringWarranties) -> Composed {
-    let company = &w.company.name;
-    let client = &alert.client_name;
-    let mut lines = String::new();
+fn warranty_values(f: &mut Facts, alert: &ExpiringWarranties) {
+    let mut lines = Vec::new();
     for a in &alert.assets {
-        let expires = a.warranty_expires.map(|d| w.date(d)).unwrap_or_default();
-        let days = a.days_left;
+        let expires = a.warranty_expires.map(|d| f.date(d)).unwrap_or_default();
         let mut ids = Vec::new();
         for (key, x) in [("serial", &a.serial), ("hostname", &a.hostname)] {
             if let Some(x) = x {
@@ -339,120 +326,89 @@ fn warranty_expiring(w: &Words, alert: &ExpiringWarranties) -> Composed {
         } else {
             format!(" ({})", ids.join(", "))
         };
-        lines.push_str(&format!(
-            "\n- {}{ids}: expires {expires}, in {days} {}",
-            a.name,
-            if days == 1 { "day" } else { "days" }
-        ));
+        let (name, n) = (&a.name, i64::from(a.days_left));
+        let line = f.say(
+            format!(
+                "- {name}{ids}: expires {expires}, in {}",
+                plural(n, "day", "days")
+            ),
+            format!(
+                "- {name}{ids}: läuft am {expires} ab, in {}",
+                plural(n, "Tag", "Tagen")
+            ),
+            format!(
+                "- {name}{ids} : expire le {expires}, dans {}",
+                plural(n, "jour", "jours")
+            ),
+        );
+        lines.push(line);
     }
-    Composed {
-        subject: warranty_subject(client, alert.assets.len()),
-        text: format!(
-            "The warranties of these assets of {client} expire soon:\n{lines}\n\n-- \n{company}"
-        ),
-        attachment: None,
-    }
+    let n = i64::try_from(alert.assets.len()).unwrap_or(i64::MAX);
+    let count = f.say(
+        plural(n, "asset", "assets"),
+        plural(n, "Gerät", "Geräte"),
+        plural(n, "équipement", "équipements"),
+    );
+    f.set("client.name", alert.client_name.clone());
+    f.set("assets.count", count);
+    f.set("assets.list", lines.join("\n"));
 }
 
-async fn payment_failed(
-    tx: &mut TenantTx,
-    w: &Words,
-    id: InvoiceId,
-    failure: &ChargeFailure,
-) -> DomainResult<Composed> {
-    let inv = invoices::get(tx, id).await?;
-    let next = failure
-        .next_attempt_on
-        .map(|d| format!("We will try again on {}.", w.date(d)))
-        .unwrap_or_else(|| {
-            "We will not try again automatically; please pay the invoice another way.".into()
-        });
-    Ok(Composed {
-        subject: payment_failed_subject(&inv),
-        text: format!(
-            "Hello,\n\nthe automatic payment of {} for invoice {} could not be taken: {}.\n{next}{}",
-            w.money(inv.balance, &inv.currency),
-            number(&inv),
-            failure.reason,
-            w.sign_off()
+fn failure_values(f: &mut Facts, failure: &ChargeFailure) {
+    let next = match failure.next_attempt_on.map(|d| f.date(d)) {
+        Some(d) => f.say(
+            format!("We will try again on {d}."),
+            format!("Wir versuchen es am {d} erneut."),
+            format!("Nous réessaierons le {d}."),
         ),
-        attachment: None,
-    })
+        None => f.say(
+            "We will not try again automatically; please pay the invoice another way.".into(),
+            "Wir versuchen es nicht automatisch erneut; bitte bezahlen Sie die Rechnung auf anderem Weg.".into(),
+            "Nous ne réessaierons pas automatiquement ; merci de régler la facture autrement.".into(),
+        ),
+    };
+    f.set("failure.reason", failure.reason.clone());
+    f.set("failure.next_step", next);
 }
 
-fn management_report(w: &Words, report: &ManagementReport) -> Composed {
-    let company = &w.company.name;
-    let period = &report.period_label;
+fn report_values(f: &mut Facts, report: &ManagementReport) {
     let mut figures = String::new();
     for k in &report.kpis {
         figures.push_str(&format!("\n  {}: {}", k.label, k.value));
     }
-    Composed {
-        subject: management_subject(period),
-        text: format!(
-            "Hello,\n\nattached is the management report of {company} for {period}, with charts.\n{figures}\n\nThe figures by client, product and day are in the reports (GET /api/v1/reports), also as CSV.\n\n-- \n{company}"
-        ),
-        attachment: None,
-    }
+    f.set("report.period", report.period_label.clone());
+    f.set("report.figures", figures);
 }
 
-fn webhook_disabled(
-    w: &Words,
-    endpoint: WebhookEndpointId,
-    disabled: &EndpointDisabled,
-) -> Composed {
-    let company = &w.company.name;
-    let url = &disabled.url;
-    Composed {
-        subject: format!("Webhook endpoint disabled: {url}"),
-        text: format!(
-            "The webhook endpoint {url} was disabled: {}.\n\nNo events are sent to it \
-             until an administrator enables it again (POST /api/v1/webhooks/endpoints/{endpoint}/enable); \
-             the deliveries that failed can then be redelivered.\n\n-- \n{company}",
-            disabled.reason.as_deref().unwrap_or("")
-        ),
-        attachment: None,
-    }
+fn webhook_values(f: &mut Facts, endpoint: WebhookEndpointId, disabled: &EndpointDisabled) {
+    f.set("webhook.url", disabled.url.clone());
+    f.set(
+        "webhook.reason",
+        disabled.reason.clone().unwrap_or_default(),
+    );
+    f.set("webhook.endpoint_id", endpoint.to_string());
 }
 
-/// The subject of a failed automatic payment's notice.
-pub fn payment_failed_subject(inv: &Invoice) -> String {
-    format!("Automatic payment of invoice {} failed", number(inv))
+fn portal_values(f: &mut Facts, link: &PortalLink) {
+    f.set("portal.link", link.link.clone());
+    f.set("portal.expires_at", f.time(link.expires_at));
 }
 
-/// The subject of a warranty alert about `count` assets of `client`.
-pub fn management_subject(period: &str) -> String {
-    format!("Management report {period}")
-}
-
-/// The subject of a contract's expiry warning.
-pub fn contract_expiry_subject(contract: &str, client: &str, days_left: i32) -> String {
-    let days = if days_left == 1 { "day" } else { "days" };
-    format!("Contract {contract} of {client} ends in {days_left} {days}")
-}
-
-fn contract_expiring(w: &Words, alert: &ExpiringContract) -> Composed {
-    let company = &w.company.name;
-    let (contract, client) = (&alert.contract_name, &alert.client_name);
-    let end = alert.end_date.map(|d| w.date(d)).unwrap_or_default();
-    Composed {
-        subject: contract_expiry_subject(contract, client, alert.days_left),
-        text: format!(
-            "The contract {contract} of {client} ends on {end}, in {} {}. Renew it, or let \
-             it end: its SLA targets, included hours and rate stop applying after that day.\n\n-- \n{company}",
-            alert.days_left,
-            if alert.days_left == 1 { "day" } else { "days" }
-        ),
-        attachment: None,
-    }
-}
-
-pub fn warranty_subject(client: &str, count: usize) -> String {
-    if count == 1 {
-        format!("Warranty expiring soon: 1 asset of {client}")
-    } else {
-        format!("Warranties expiring soon: {count} assets of {client}")
-    }
+fn contract_values(f: &mut Facts, alert: &ExpiringContract) {
+    let n = i64::from(alert.days_left);
+    let ends_in = f.say(
+        format!("in {}", plural(n, "day", "days")),
+        format!("in {}", plural(n, "Tag", "Tagen")),
+        format!("dans {}", plural(n, "jour", "jours")),
+    );
+    f.set("contract.name", alert.contract_name.clone());
+    f.set("client.name", alert.client_name.clone());
+    f.set(
+        "contract.end_date",
+        alert.end_date.map(|d| f.date(d)).unwrap_or_default(),
+    );
+    f.set("contract.days_left", alert.days_left.to_string());
+    f.set("contract.ends_in", ends_in);
 }
 
 /// A message about a document (or a payment) to the client's billing
@@ -480,6 +436,5 @@ pub async fn document_message(
         }
     };
     let recipients = contacts::billing_recipients(tx, client).await?;
-    let composed = compose(tx, &message).await?;
-    Ok(message.new_message(dedupe_key, recipients, composed.subject))
+    new_message(tx, &message, dedupe_key, recipients).await
 }

@@ -48,6 +48,7 @@ use nestogy_domain::{
 };
 
 use crate::inbound::parse::{self, Automated, Limits, ParsedMail};
+use crate::mail::compose;
 use crate::mail::message::{Message, Thread, TicketTitle};
 
 /// The window the company's acknowledgement limit per sender counts in
@@ -553,11 +554,13 @@ async fn acknowledge(
             reply_to: Some(env.mailbox.address.clone()),
         },
     };
-    let new = message.new_message(
+    let new = compose::new_message(
+        tx,
+        &message,
         format!("ticket:{}:ack", ticket.id),
         vec![to.to_owned()],
-        format!("{} {subject}", ticket.token),
-    );
+    )
+    .await?;
     let (m, _) = mail::create_or_get(tx, new, env.mail_domain).await?;
     Ok(m.id)
 }

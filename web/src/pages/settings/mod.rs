@@ -17,6 +17,8 @@
 //! - [`sla`]: SLA policies per priority, and holidays.
 //! - [`webhooks`]: webhook endpoints and their delivery log.
 //! - [`smtp`]: the company's own SMTP server (its password never shown).
+//! - [`mail_texts`]: the subject and body of each message sent, with a
+//!   preview from sample data.
 //! - [`stripe`]: the Stripe keys (never shown) and webhook URL.
 //! - [`xero`]: the Xero connection, its sync runs and each run's items.
 //! - [`rmm`]: the RMM alert receiver (its secret shown once).
@@ -28,6 +30,7 @@ pub mod audit;
 pub mod branding;
 pub mod company;
 pub mod imports;
+pub mod mail_texts;
 pub mod mailboxes;
 pub mod rmm;
 pub mod schedules;
@@ -89,6 +92,11 @@ const PAGES: &[(&str, &str, &str)] = &[
         "/console/settings/smtp",
         "Outgoing mail (SMTP)",
         "Send the company's mail through its own server, or the platform's.",
+    ),
+    (
+        "/console/settings/mail-texts",
+        "Mail texts",
+        "The subject and body of every message sent (invoices, replies, reminders, portal links...), with placeholders and a preview.",
     ),
     (
         "/console/settings/stripe",
