@@ -9,7 +9,7 @@ use nestogy_jobs::contracts::ExpiryWarnings;
 use nestogy_jobs::tickets::SlaCheck;
 use serde_json::{Value, json};
 
-use crate::common::{Response, TestApp, field_code, fields};
+use crate::common::{PASSWORD, Response, TestApp, field_code, fields, slug};
 use crate::time_entries::project;
 
 fn utc(s: &str) -> DateTime<Utc> {
@@ -756,4 +756,176 @@ async fn contracts_expiry_warnings_go_out_once_at_30_and_7_days() {
         3
     );
     assert_eq!(app.count(&status(&long)).await, 1, "ended on 04-10");
+}
+
+#[tokio::test]
+async fn contracts_with_their_own_calendar_run_their_tickets_on_its_hours_holidays_and_pauses() {
+    let app = TestApp::new().await;
+    // Sunday 1 March 2026, 12:00 UTC; the company (Europe/Berlin, UTC+1
+    // in March) runs high tickets around the clock.
+    let t = app.tenant("Contract Calendar").await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/api/v1/sla/policies/high",
+            Some(&t.admin),
+            Some(json!({"first_response_minutes": 60, "resolution_minutes": 240})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let acme = app.client(&t.admin, "Acme").await;
+    let beta = app.client(&t.admin, "Beta").await;
+    // Office hours on weekdays, and Monday 2 March off.
+    let week: Value = ["mon", "tue", "wed", "thu", "fri"]
+        .iter()
+        .map(|d| (d.to_string(), json!(["09:00", "17:00"])))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let mut body = gold(&acme);
+    body["sla_targets"] =
+        json!([{"priority": "high", "first_response_minutes": 60, "resolution_minutes": 240}]);
+    body["sla_calendar"] = json!({
+        "business_hours": week, "holidays": ["2026-03-02", "2026-03-02"],
+        "pause_statuses": ["waiting_on_client", "in_progress"]
+    });
+    let contract = created(&app, &t.admin, body).await;
+    let cid = contract["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        contract["sla_calendar"]["holidays"],
+        json!(["2026-03-02"]),
+        "each day once"
+    );
+    assert_eq!(
+        contract["sla_calendar"]["pause_statuses"],
+        json!(["waiting_on_client", "in_progress"])
+    );
+    let path = format!("/api/v1/contracts/{cid}");
+
+    let open =
+        |client: &str| json!({"subject": "Printer", "client_id": client, "priority": "high"});
+    let acme_high = app
+        .post("/api/v1/tickets", &t.admin, open(&acme))
+        .await
+        .id();
+    let beta_high = app
+        .post("/api/v1/tickets", &t.admin, open(&beta))
+        .await
+        .id();
+    // Acme's clock starts Tuesday 3 March 09:00 Berlin (08:00 UTC).
+    assert_eq!(
+        dues(&app, &t.admin, &acme_high).await,
+        (utc("2026-03-03T09:00:00Z"), utc("2026-03-03T12:00:00Z"))
+    );
+    let tk = ticket(&app, &t.admin, &acme_high).await;
+    assert_eq!(
+        tk["sla"]["contract_id"],
+        cid.as_str(),
+        "the ticket names its contract"
+    );
+    // Beta has no contract: the company's clock, no contract named.
+    assert_eq!(
+        dues(&app, &t.admin, &beta_high).await,
+        (utc("2026-03-01T13:00:00Z"), utc("2026-03-01T16:00:00Z"))
+    );
+    assert_eq!(
+        ticket(&app, &t.admin, &beta_high).await["sla"]["contract_id"],
+        Value::Null
+    );
+
+    // The holiday goes: Monday's hours count, and the ticket's history says
+    // its targets moved.
+    let mut cal = contract["sla_calendar"].clone();
+    cal["holidays"] = json!([]);
+    let r = app
+        .patch(&path, &t.admin, json!({"sla_calendar": cal}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    app.run_job(SlaCheck { tenant: t.id }).await.unwrap();
+    assert_eq!(
+        dues(&app, &t.admin, &acme_high).await,
+        (utc("2026-03-02T09:00:00Z"), utc("2026-03-02T12:00:00Z"))
+    );
+    assert_eq!(
+        sla_events(&app, &t.admin, &acme_high).await,
+        moved("2026-03-02T09:00:00Z", "2026-03-02T12:00:00Z")
+    );
+
+    // In progress pauses Acme's clock (its contract says so), not Beta's.
+    app.clock.set(utc("2026-03-02T08:30:00Z"));
+    // Access tokens live minutes: sign in again at each new time.
+    let sign_in = async || {
+        let email = format!("admin@{}.example", slug("Contract Calendar"));
+        let r = app.login(&email, PASSWORD).await;
+        r.body["access_token"].as_str().unwrap().to_owned()
+    };
+    let t = crate::common::Tenant {
+        admin: sign_in().await,
+        ..t
+    };
+    for id in [&acme_high, &beta_high] {
+        let r = app
+            .post(
+                &format!("/api/v1/tickets/{id}/status"),
+                &t.admin,
+                json!({"status": "in_progress"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    app.clock.set(utc("2026-03-02T10:30:00Z"));
+    app.run_job(SlaCheck { tenant: t.id }).await.unwrap();
+    let t = crate::common::Tenant {
+        admin: sign_in().await,
+        ..t
+    };
+    // Two hours in progress, all in office hours: Acme's targets move by
+    // them; Beta's clock ran on.
+    assert_eq!(
+        dues(&app, &t.admin, &acme_high).await,
+        (utc("2026-03-02T11:00:00Z"), utc("2026-03-02T14:00:00Z"))
+    );
+    let tk = ticket(&app, &t.admin, &acme_high).await;
+    assert_eq!(tk["sla"]["response_state"], "ok", "{}", tk["sla"]);
+    let tk = ticket(&app, &t.admin, &beta_high).await;
+    assert_eq!(tk["sla"]["response_state"], "breached", "{}", tk["sla"]);
+
+    // No calendar of its own: the company's clock again.
+    let r = app
+        .patch(&path, &t.admin, json!({"sla_calendar": null}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["sla_calendar"], Value::Null);
+
+    // Checked like a policy's: hours, pauses, dates, fields.
+    for (calendar, field) in [
+        (
+            json!({"business_hours": {"mon": ["25:00", "26:00"]}}),
+            "sla_calendar.business_hours",
+        ),
+        (
+            json!({"pause_statuses": ["resolved"]}),
+            "sla_calendar.pause_statuses",
+        ),
+    ] {
+        let r = app
+            .patch(&path, &t.admin, json!({"sla_calendar": calendar}))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+        assert!(fields(&r).contains(&field.to_owned()), "{}", r.body);
+    }
+    for bad in [
+        json!({"holidays": ["262142-01-01"]}),
+        json!({"holidays": ["2026-02-30"]}),
+        json!({"weekends": true}),
+    ] {
+        let r = app
+            .patch(&path, &t.admin, json!({"sla_calendar": bad}))
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{bad}: {}",
+            r.body
+        );
+    }
 }

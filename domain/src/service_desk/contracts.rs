@@ -22,6 +22,7 @@ use crate::kernel::priority::Priority;
 use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::service_desk::sla::MAX_TARGET_MINUTES;
+use crate::service_desk::tickets::TicketStatus;
 use crate::{ClientId, ContractId, DomainError, DomainResult, MailId, RecurringId, TenantTx};
 
 text_enum!(ContractStatus {
@@ -36,6 +37,73 @@ pub const MAX_INCLUDED_MINUTES: i32 = 31 * 24 * 60;
 
 /// The days before a contract's end date at which the admins are warned.
 pub const EXPIRY_THRESHOLDS: [i32; 2] = [30, 7];
+
+/// The most days off a contract's calendar may list.
+pub const MAX_HOLIDAYS: usize = 400;
+
+/// A contract's own SLA clock, for the priorities it has targets for:
+/// instead of the company policy's business hours, holidays and pause
+/// statuses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SlaCalendar {
+    /// `{"mon": ["08:00", "18:00"], ...}` in the company's time zone; a
+    /// missing day is closed. Absent or null: around the clock.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub business_hours: Option<serde_json::Value>,
+    /// The days the clock stands still, instead of the company's holidays
+    /// (up to 400; default none).
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// The statuses the clock stands still in; default
+    /// `["waiting_on_client"]`; `resolved` and `closed` are refused.
+    #[serde(default = "default_pauses")]
+    pub pause_statuses: Vec<TicketStatus>,
+}
+
+fn default_pauses() -> Vec<TicketStatus> {
+    vec![TicketStatus::WaitingOnClient]
+}
+
+impl SlaCalendar {
+    /// A short digest of the calendar: part of a ticket's SLA source, so a
+    /// changed calendar moves running tickets' due times.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let json = serde_json::to_string(self).unwrap_or_default();
+        hex::encode(&Sha256::digest(json.as_bytes())[..6])
+    }
+
+    /// Checks the calendar; returns it in its stored form (hours
+    /// normalized, days sorted once each).
+    fn checked(mut self, v: &mut ValidationErrors) -> SlaCalendar {
+        let field = "sla_calendar";
+        self.business_hours = crate::service_desk::sla::check_hours(
+            v,
+            &format!("{field}.business_hours"),
+            self.business_hours.as_ref(),
+        );
+        self.pause_statuses = crate::service_desk::sla::check_pauses(
+            v,
+            &format!("{field}.pause_statuses"),
+            Some(self.pause_statuses),
+        );
+        if self.holidays.len() > MAX_HOLIDAYS {
+            v.add(
+                &format!("{field}.holidays"),
+                "too_many",
+                format!("at most {MAX_HOLIDAYS} holidays"),
+            );
+        }
+        for (i, d) in self.holidays.iter().enumerate() {
+            crate::kernel::dates::check(v, &format!("{field}.holidays[{i}]"), *d);
+        }
+        self.holidays.sort();
+        self.holidays.dedup();
+        self
+    }
+}
 
 /// A contract's own targets for one priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -66,6 +134,9 @@ pub struct Contract {
     pub recurring_invoice_id: Option<RecurringId>,
     /// Targets per priority; a priority not listed keeps the company's policy.
     pub sla_targets: Vec<SlaTarget>,
+    /// The contract's own clock for its targets; absent: the company
+    /// policy's hours, holidays and pauses.
+    pub sla_calendar: Option<SlaCalendar>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -81,12 +152,13 @@ struct Row {
     included_minutes_per_month: i32,
     hourly_rate: Option<Decimal>,
     recurring_invoice_id: Option<RecurringId>,
+    sla_calendar: Option<sqlx::types::Json<SlaCalendar>>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, client_id, name, start_date, end_date, status, included_minutes_per_month, \
-    hourly_rate, recurring_invoice_id, created_at, updated_at";
+    hourly_rate, recurring_invoice_id, sla_calendar, created_at, updated_at";
 
 impl Row {
     fn into_contract(self, sla_targets: Vec<SlaTarget>) -> Contract {
@@ -101,6 +173,7 @@ impl Row {
             hourly_rate: self.hourly_rate.map(|r| r.normalize()),
             recurring_invoice_id: self.recurring_invoice_id,
             sla_targets,
+            sla_calendar: self.sla_calendar.map(|c| c.0),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -128,6 +201,8 @@ pub struct ContractRequest {
     pub recurring_invoice_id: Option<RecurringId>,
     /// At most one per priority; default none (the company's policies).
     pub sla_targets: Option<Vec<SlaTarget>>,
+    /// The contract's own clock for its targets; default none.
+    pub sla_calendar: Option<SlaCalendar>,
 }
 
 /// A change to a contract. Absent fields stay; `null` clears
@@ -149,6 +224,10 @@ pub struct ContractPatch {
     #[schema(value_type = Option<RecurringId>)]
     pub recurring_invoice_id: Option<Option<RecurringId>>,
     pub sla_targets: Option<Vec<SlaTarget>>,
+    /// `null` goes back to the company policy's clock.
+    #[serde(default, deserialize_with = "crate::kernel::patch::nullable")]
+    #[schema(value_type = Option<SlaCalendar>)]
+    pub sla_calendar: Option<Option<SlaCalendar>>,
 }
 
 /// A contract's fields as they are to be stored.
@@ -162,6 +241,7 @@ struct Draft {
     rate: Option<Decimal>,
     template: Option<RecurringId>,
     targets: Vec<SlaTarget>,
+    calendar: Option<SlaCalendar>,
 }
 
 /// Checks a contract about to be stored (`id`: the one it replaces):
@@ -189,6 +269,7 @@ async fn check(tx: &mut TenantTx, id: Option<ContractId>, d: &mut Draft) -> Doma
         );
     }
     d.rate = crate::kernel::money::validate_rate(&mut v, "hourly_rate", d.rate);
+    d.calendar = d.calendar.take().map(|c| c.checked(&mut v));
     let mut seen = Vec::new();
     for (i, t) in d.targets.iter().enumerate() {
         if seen.contains(&t.priority) {
@@ -364,14 +445,15 @@ pub async fn create(tx: &mut TenantTx, req: ContractRequest) -> DomainResult<Con
         rate: req.hourly_rate,
         template: req.recurring_invoice_id,
         targets: req.sla_targets.unwrap_or_default(),
+        calendar: req.sla_calendar,
     };
     check(tx, None, &mut d).await?;
     let (tenant, now) = (tx.tenant(), tx.now());
     let id = ContractId::new();
     sqlx::query(
         "INSERT INTO contracts (id, company_id, client_id, name, start_date, end_date, status, \
-         included_minutes_per_month, hourly_rate, recurring_invoice_id, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+         included_minutes_per_month, hourly_rate, recurring_invoice_id, sla_calendar, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
     )
     .bind(id)
     .bind(tenant)
@@ -383,6 +465,7 @@ pub async fn create(tx: &mut TenantTx, req: ContractRequest) -> DomainResult<Con
     .bind(d.included)
     .bind(d.rate)
     .bind(d.template)
+    .bind(d.calendar.as_ref().map(sqlx::types::Json))
     .bind(now)
     .execute(tx.conn())
     .await?;
@@ -458,12 +541,16 @@ pub async fn update(
         targets: patch
             .sla_targets
             .unwrap_or_else(|| before.sla_targets.clone()),
+        calendar: patch
+            .sla_calendar
+            .unwrap_or_else(|| before.sla_calendar.clone()),
     };
     check(tx, Some(id), &mut d).await?;
     let (tenant, now) = (tx.tenant(), tx.now());
     sqlx::query(
         "UPDATE contracts SET name = $3, start_date = $4, end_date = $5, status = $6, \
-         included_minutes_per_month = $7, hourly_rate = $8, recurring_invoice_id = $9, updated_at = $10 \
+         included_minutes_per_month = $7, hourly_rate = $8, recurring_invoice_id = $9, sla_calendar = $10, \
+         updated_at = $11 \
          WHERE company_id = $1 AND id = $2",
     )
     .bind(tenant)
@@ -475,6 +562,7 @@ pub async fn update(
     .bind(d.included)
     .bind(d.rate)
     .bind(d.template)
+    .bind(d.calendar.as_ref().map(sqlx::types::Json))
     .bind(now)
     .execute(tx.conn())
     .await?;
@@ -507,11 +595,13 @@ pub async fn delete(tx: &mut TenantTx, id: ContractId) -> DomainResult<Contract>
 
 // ---- what other contexts read ----
 
-/// The contract in effect for a client on a day, with its own targets.
+/// The contract in effect for a client on a day, with its own targets and
+/// calendar.
 #[derive(Debug, Clone)]
 pub struct InEffect {
     pub id: ContractId,
     pub targets: Vec<SlaTarget>,
+    pub calendar: Option<SlaCalendar>,
 }
 
 /// The contracts in effect on `day`, by client.
@@ -520,21 +610,30 @@ pub async fn in_effect(
     day: NaiveDate,
 ) -> DomainResult<HashMap<ClientId, InEffect>> {
     let tenant = tx.tenant();
-    let rows: Vec<(ContractId, ClientId)> = sqlx::query_as(
-        "SELECT id, client_id FROM contracts WHERE company_id = $1 AND status = 'active' \
+    type Found = (ContractId, ClientId, Option<sqlx::types::Json<SlaCalendar>>);
+    let rows: Vec<Found> = sqlx::query_as(
+        "SELECT id, client_id, sla_calendar FROM contracts WHERE company_id = $1 AND status = 'active' \
          AND start_date <= $2 AND end_date >= $2 ORDER BY start_date, id",
     )
     .bind(tenant)
     .bind(day)
     .fetch_all(tx.conn())
     .await?;
-    let ids: Vec<ContractId> = rows.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<ContractId> = rows.iter().map(|(id, _, _)| *id).collect();
     let mut targets = targets_of(tx, &ids).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, client)| {
+        .map(|(id, client, calendar)| {
             let targets = targets.remove(&id).unwrap_or_default();
-            (client, InEffect { id, targets })
+            let calendar = calendar.map(|c| c.0);
+            (
+                client,
+                InEffect {
+                    id,
+                    targets,
+                    calendar,
+                },
+            )
         })
         .collect())
 }

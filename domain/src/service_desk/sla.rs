@@ -26,7 +26,7 @@ use crate::kernel::validation::ValidationErrors;
 use crate::service_desk::contracts::InEffect;
 use crate::service_desk::sla_clock::{self, BusinessCalendar, SlaState};
 use crate::service_desk::tickets::{Priority, TicketStatus};
-use crate::{ClientId, DomainError, DomainResult, SlaPolicyId, TenantTx, TicketId};
+use crate::{ClientId, ContractId, DomainError, DomainResult, SlaPolicyId, TenantTx, TicketId};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SlaPolicy {
@@ -140,26 +140,8 @@ pub async fn set_policy(
             "warn_percent must be between 1 and 99",
         );
     }
-    let hours = match req.business_hours.as_ref().filter(|h| !h.is_null()) {
-        None => None,
-        Some(h) => match sla_clock::parse_hours(h) {
-            Ok(parsed) => Some(sla_clock::hours_to_json(&parsed)),
-            Err(e) => {
-                v.add("business_hours", "invalid", e);
-                None
-            }
-        },
-    };
-    let pauses = req
-        .pause_statuses
-        .unwrap_or_else(|| vec![TicketStatus::WaitingOnClient]);
-    if pauses.iter().any(|s| s.is_done()) {
-        v.add(
-            "pause_statuses",
-            "invalid",
-            "resolved and closed tickets have no running clock to pause",
-        );
-    }
+    let hours = check_hours(&mut v, "business_hours", req.business_hours.as_ref());
+    let pauses = check_pauses(&mut v, "pause_statuses", req.pause_statuses);
     v.finish()?;
     let pauses: Vec<&str> = pauses.iter().map(|s| s.as_str()).collect();
     let (tenant, now) = (tx.tenant(), tx.now());
@@ -184,6 +166,46 @@ pub async fn set_policy(
     .fetch_one(tx.conn())
     .await?;
     Ok(row.into())
+}
+
+/// Checks business hours (`{"mon": ["09:00", "17:00"], ...}`; absent or
+/// null: around the clock); returns them in their stored form.
+pub fn check_hours(
+    v: &mut ValidationErrors,
+    field: &str,
+    hours: Option<&serde_json::Value>,
+) -> Option<serde_json::Value> {
+    match sla_clock::parse_hours(hours.filter(|h| !h.is_null())?) {
+        Ok(parsed) => Some(sla_clock::hours_to_json(&parsed)),
+        Err(e) => {
+            v.add(field, "invalid", e);
+            None
+        }
+    }
+}
+
+/// Checks the statuses a clock stands still in (default: waiting on the
+/// client); resolved and closed are refused.
+pub fn check_pauses(
+    v: &mut ValidationErrors,
+    field: &str,
+    pauses: Option<Vec<TicketStatus>>,
+) -> Vec<TicketStatus> {
+    let mut pauses = pauses.unwrap_or_else(|| vec![TicketStatus::WaitingOnClient]);
+    if pauses.iter().any(|s| s.is_done()) {
+        v.add(
+            field,
+            "invalid",
+            "resolved and closed tickets have no running clock to pause",
+        );
+    }
+    let mut seen = Vec::new();
+    pauses.retain(|s| {
+        let first = !seen.contains(s);
+        seen.push(*s);
+        first
+    });
+    pauses
 }
 
 pub async fn policies(tx: &mut TenantTx) -> DomainResult<Vec<SlaPolicy>> {
@@ -386,19 +408,25 @@ struct TicketClockRow {
 }
 
 /// A ticket's policy and where its targets come from: `company`, or
-/// `contract:<id>:<response>:<resolution>` (stored as the ticket's
+/// `contract:<id>:<response>:<resolution>`, with `:<digest>` of the
+/// contract's own calendar when it has one (stored as the ticket's
 /// `sla_source`; a change is news).
 #[derive(Debug, Clone)]
 pub struct Picked {
     pub policy: SlaPolicy,
     pub source: String,
+    /// The contract whose own calendar (hours, holidays, pauses) applies.
+    pub calendar_of: Option<ContractId>,
+    /// That contract's holidays, instead of the company's.
+    pub holidays: Option<BTreeSet<NaiveDate>>,
 }
 
 /// THE choice of a ticket's policy. The client's contract in effect
-/// (`contract`) decides the targets of the priorities it names; business
-/// hours, holidays, the warning share and pauses stay the company policy's
-/// for that priority (around the clock with holidays, 80 %, waiting on
-/// client, without one). Else the company's policy for the priority; else
+/// (`contract`) decides the targets of the priorities it names, and, when
+/// it has a calendar of its own, their business hours, holidays and pause
+/// statuses too; otherwise those and the warning share stay the company
+/// policy's for that priority (around the clock with holidays, 80 %,
+/// waiting on client, without one). Else the company's policy for the priority; else
 /// none (the ticket has no SLA).
 pub fn pick_policy(
     priority: Priority,
@@ -427,17 +455,30 @@ pub fn pick_policy(
             });
             policy.first_response_minutes = t.first_response_minutes;
             policy.resolution_minutes = t.resolution_minutes;
+            let mut source = format!(
+                "contract:{id}:{}:{}",
+                t.first_response_minutes, t.resolution_minutes
+            );
+            let cal = contract.and_then(|c| c.calendar.as_ref());
+            if let Some(cal) = cal {
+                policy.business_hours = cal.business_hours.clone();
+                policy.pause_statuses = cal.pause_statuses.clone();
+                policy.use_holidays = true;
+                source.push(':');
+                source.push_str(&cal.digest());
+            }
             Some(Picked {
                 policy,
-                source: format!(
-                    "contract:{id}:{}:{}",
-                    t.first_response_minutes, t.resolution_minutes
-                ),
+                source,
+                calendar_of: cal.map(|_| id),
+                holidays: cal.map(|c| c.holidays.iter().copied().collect()),
             })
         }
         (None, Some(p)) => Some(Picked {
             policy: p.clone(),
             source: "company".to_owned(),
+            calendar_of: None,
+            holidays: None,
         }),
         (None, None) => None,
     }
@@ -490,14 +531,21 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
     }
     let contracts =
         crate::service_desk::contracts::in_effect(tx, dates::local_date(now, tz)).await?;
-    // The calendar of a priority: the same whichever targets apply.
-    let mut calendars: HashMap<Priority, BusinessCalendar> = HashMap::new();
+    // The calendar of a priority, and of a contract with its own: the same
+    // whichever targets apply.
+    let mut calendars: HashMap<(Priority, Option<ContractId>), BusinessCalendar> = HashMap::new();
 
     for r in rows {
         let priority = Priority::parse(&r.priority).unwrap_or(Priority::Medium);
         let status = TicketStatus::parse(&r.status).unwrap_or(TicketStatus::Open);
         let contract = r.client_id.and_then(|c| contracts.get(&c));
-        let Some(Picked { policy, source }) = pick_policy(priority, contract, &policies) else {
+        let Some(Picked {
+            policy,
+            source,
+            calendar_of,
+            holidays: own_holidays,
+        }) = pick_policy(priority, contract, &policies)
+        else {
             sqlx::query(
                 "UPDATE tickets SET sla_response_due = NULL, sla_resolution_due = NULL, \
                  sla_response_state = NULL, sla_resolution_state = NULL, sla_state = NULL, \
@@ -511,8 +559,8 @@ pub async fn refresh(tx: &mut TenantTx, ids: Option<&[TicketId]>) -> DomainResul
             continue;
         };
         let cal = calendars
-            .entry(priority)
-            .or_insert_with(|| calendar(&policy, tz, &days));
+            .entry((priority, calendar_of))
+            .or_insert_with(|| calendar(&policy, tz, own_holidays.as_ref().unwrap_or(&days)));
         let clocked = Clocked {
             created_at: r.created_at,
             first_response_at: r.first_response_at,
@@ -677,6 +725,7 @@ mod tests {
     #[test]
     fn the_contract_picks_the_targets_of_the_priorities_it_names() {
         use crate::service_desk::contracts::SlaTarget;
+        use TicketStatus::*;
         let mut office = policy(60, 240);
         office.business_hours = Some(serde_json::json!({"mon": ["09:00", "17:00"]}));
         let company = HashMap::from([(Priority::High, office)]);
@@ -687,6 +736,7 @@ mod tests {
                 first_response_minutes: 120,
                 resolution_minutes: 480,
             }],
+            calendar: None,
         };
         // No contract: the company's policy, or none.
         let p = pick_policy(Priority::High, None, &company).unwrap();
@@ -713,6 +763,39 @@ mod tests {
         assert_eq!(p.policy.first_response_minutes, 120);
         assert!(p.policy.business_hours.is_some());
         assert_eq!(p.policy.warn_percent, 50);
+        assert!(p.calendar_of.is_none() && p.holidays.is_none());
+
+        // A contract with a calendar of its own: its hours, holidays and
+        // pauses for the priorities it names, and a source that changes
+        // with the calendar.
+        let day = NaiveDate::from_ymd_opt(2026, 12, 24).unwrap();
+        contract.calendar = Some(crate::service_desk::contracts::SlaCalendar {
+            business_hours: Some(serde_json::json!({"mon": ["07:00", "19:00"]})),
+            holidays: vec![day],
+            pause_statuses: vec![InProgress],
+        });
+        let p = pick_policy(Priority::High, Some(&contract), &company).unwrap();
+        assert_eq!(
+            p.policy.business_hours,
+            Some(serde_json::json!({"mon": ["07:00", "19:00"]}))
+        );
+        assert_eq!(p.policy.pause_statuses, vec![InProgress]);
+        assert!(p.policy.use_holidays);
+        assert_eq!(p.calendar_of, Some(contract.id));
+        assert_eq!(p.holidays, Some(BTreeSet::from([day])));
+        let with = p.source.clone();
+        assert!(
+            with.starts_with(&format!("contract:{}:120:480:", contract.id)),
+            "{with}"
+        );
+        if let Some(c) = contract.calendar.as_mut() {
+            c.pause_statuses = vec![WaitingOnClient];
+        }
+        let p = pick_policy(Priority::High, Some(&contract), &company).unwrap();
+        assert_ne!(p.source, with, "a changed calendar is news");
+        // A priority it does not name keeps the company's clock.
+        let p = pick_policy(Priority::Medium, Some(&contract), &company);
+        assert!(p.is_none());
     }
 
     #[test]

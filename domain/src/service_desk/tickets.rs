@@ -73,6 +73,9 @@ pub struct TicketSla {
     /// The worse of the two; absent without a policy for the priority.
     pub state: Option<SlaState>,
     pub checked_at: Option<DateTime<Utc>>,
+    /// The client's contract whose targets the ticket ran on at its last
+    /// check; absent when they were the company's.
+    pub contract_id: Option<crate::ContractId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -137,6 +140,7 @@ struct Row {
     sla_resolution_state: Option<String>,
     sla_state: Option<String>,
     sla_checked_at: Option<DateTime<Utc>>,
+    sla_source: Option<String>,
     checklist_total: i32,
     checklist_done: i32,
     checklist_open_required: i32,
@@ -148,7 +152,17 @@ pub(crate) const COLUMNS: &str = "id, number, token_code, subject, client_id, co
     requester_email, requester_name, status, priority, assignee_id, source, tags, mailbox_id, \
     linked_ticket_id, project_id, first_response_at, resolved_at, closed_at, sla_response_due, \
     sla_resolution_due, sla_response_state, sla_resolution_state, sla_state, sla_checked_at, \
-    checklist_total, checklist_done, checklist_open_required, created_at, updated_at";
+    sla_source, checklist_total, checklist_done, checklist_open_required, created_at, updated_at";
+
+/// The contract an SLA source (`contract:<id>:...`) names.
+fn source_contract(source: &str) -> Option<crate::ContractId> {
+    source
+        .strip_prefix("contract:")?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()
+}
 
 impl From<Row> for Ticket {
     fn from(r: Row) -> Ticket {
@@ -186,6 +200,7 @@ impl From<Row> for Ticket {
                 resolution_state: state(r.sla_resolution_state),
                 state: state(r.sla_state),
                 checked_at: r.sla_checked_at,
+                contract_id: r.sla_source.as_deref().and_then(source_contract),
             },
             checklist: ChecklistCounts {
                 total: r.checklist_total,
