@@ -13,6 +13,7 @@ use crate::common::{Response, Tenant, TestApp, field_code};
 use crate::console::{admin_email, get, post, sign_in};
 use crate::inbound::{Desk, message};
 use crate::portal::{portal, signed_in};
+use crate::portal_pages::accept;
 
 async fn created(app: &TestApp, token: &str, path: &str, body: Value) -> Value {
     let r = app.post(path, token, body).await;
@@ -542,6 +543,13 @@ async fn portal_shows_a_merged_ticket_closed_with_its_successor() {
     assert_eq!(r.error_code(), "ticket_merged");
     let thread = read(&app, &token, &format!("/api/v1/portal/tickets/{a}")).await;
     assert_eq!(thread["messages"][0]["body"], "It flickers.");
+    // The portal's page says so, and offers no reopening.
+    let cookies = accept(&app, &p, "a long portal password").await;
+    let page = get(&app, &format!("/portal/{}/tickets/{b}", p.slug), &cookies).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.has_id("merged-into"), "{}", page.html);
+    assert!(page.html.contains(at["token"].as_str().expect("token")));
+    assert!(!page.has_id("reopen-ticket"));
 }
 
 /// Mail opens ticket B; B is merged into A; a reply to B's
