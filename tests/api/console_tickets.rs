@@ -361,13 +361,16 @@ async fn the_ticket_page_shows_the_thread_and_acts_through_the_api() {
         "asset-form",
         "project-form",
         "timer-form",
+        "merge-form",
     ] {
         assert!(p.has_id(form), "{form}");
     }
+    let splits = p.html.matches("split-form\"").count();
+    assert_eq!(splits, 2, "a split form on each of the two messages");
     assert_eq!(
         p.html.matches("name=\"csrf\"").count(),
-        11,
-        "nine forms and the frame's two"
+        12 + splits,
+        "ten forms, the split forms and the frame's two"
     );
 
     // The attachment, through the console.

@@ -147,6 +147,15 @@ async fn recurring(app: &TestApp, token: &str, o: &Fixture, asset: &str) -> (Str
     (t.id(), r.id())
 }
 
+/// The id of the first message of the fixture's ticket.
+async fn first_message(app: &TestApp, token: &str, o: &Fixture) -> String {
+    let r = app
+        .get(&format!("/api/v1/tickets/{}/messages", o.ticket), token)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body[0]["id"].as_str().expect("a message").to_owned()
+}
+
 /// One tenant's things, by the kind of id a field names.
 struct Ids {
     o: Fixture,
@@ -154,6 +163,8 @@ struct Ids {
     contract: String,
     ticket_template: String,
     recurring_ticket: String,
+    /// The one message of the fixture's ticket.
+    message: String,
 }
 
 impl Ids {
@@ -177,6 +188,7 @@ impl Ids {
             "recurring_invoice_id" => o.template.clone(),
             "ids" if path.starts_with("/api/v1/assets") => self.asset.clone(),
             "ids" if path.starts_with("/api/v1/tickets") => o.ticket.clone(),
+            "message_ids" => self.message.clone(),
             other => panic!("{method} {path}: no id of {other} in the fixture"),
         }
     }
@@ -253,6 +265,9 @@ fn request(a: &Ids, method: &str, path: &str, field: &str) -> (String, Value) {
         }
         ("POST", "/api/v1/tickets/bulk-status") => json!({"ids": [o.ticket], "status": "open"}),
         ("POST", "/api/v1/tickets/{id}/assign") => json!({"assignee_id": o.user}),
+        ("POST", "/api/v1/tickets/{id}/split") => {
+            json!({"message_ids": [a.message], "subject": "Probe"})
+        }
         // A watcher is a user or a contact, one at a time.
         ("POST", "/api/v1/tickets/{id}/watchers") => match field {
             "contact_id" => json!({"contact_id": o.contact}),
@@ -293,6 +308,7 @@ async fn every_id_in_a_body_must_be_the_callers_tenants() {
         contract: contract(&app, &ta.admin, &oa).await,
         ticket_template: template_a,
         recurring_ticket: recurring_a,
+        message: first_message(&app, &ta.admin, &oa).await,
         o: oa,
     };
     let asset_b = asset(&app, &tb.admin, &ob).await;
@@ -302,6 +318,7 @@ async fn every_id_in_a_body_must_be_the_callers_tenants() {
         contract: contract(&app, &tb.admin, &ob).await,
         ticket_template: template_b,
         recurring_ticket: recurring_b,
+        message: first_message(&app, &tb.admin, &ob).await,
         o: ob,
     };
     let doc = serde_json::to_value(nestogy_api::openapi_document()).unwrap();

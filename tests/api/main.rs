@@ -60,6 +60,7 @@ mod server;
 mod stripe;
 mod stripe_checkout;
 mod tenancy;
+mod ticket_merge;
 mod ticket_templates;
 mod tickets;
 mod time_entries;

@@ -131,6 +131,8 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route("/console/tickets/{id}/assign", post(pages::tickets::assign))
         .route("/console/tickets/{id}/tags", post(pages::tickets::set_tags))
+        .route("/console/tickets/{id}/merge", post(pages::tickets::merge))
+        .route("/console/tickets/{id}/split", post(pages::tickets::split))
         .route(
             "/console/tickets/{id}/messages",
             post(pages::tickets::add_message),

@@ -16,6 +16,7 @@ use nestogy_domain::service_desk::checklists::{
 };
 use nestogy_domain::service_desk::sla::{self, SlaEvent};
 use nestogy_domain::service_desk::sla_clock::SlaState;
+use nestogy_domain::service_desk::ticket_merge::{self, Moved, TicketMove};
 use nestogy_domain::service_desk::ticket_views::{self, NewTicketView, TicketView};
 use nestogy_domain::service_desk::ticket_watchers::{self, NewWatcher, Watcher};
 use nestogy_domain::service_desk::tickets::{
@@ -52,6 +53,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages, add_message))
         .routes(routes!(get_attachment))
         .routes(routes!(ticket_history))
+        .routes(routes!(merge_ticket))
+        .routes(routes!(split_ticket))
         .routes(routes!(list_watchers, add_watcher))
         .routes(routes!(remove_watcher))
         .routes(routes!(list_checklist, add_checklist_item))
@@ -545,6 +548,13 @@ async fn add_message(
     let stored = store_attachments(&ctx, p.tenant, id, files).await?;
     let mut tx = p.tx(&s).await?;
     let ticket = tickets::lock(&mut tx, id).await?;
+    if ticket.merged_into.is_some() {
+        return Err(DomainError::conflict(
+            "ticket_merged",
+            "the ticket was merged into another one: write there",
+        )
+        .into());
+    }
     let (msg_id, mail, copies) =
         record_message(&mut tx, &ctx, &p, &ticket, body.kind, text, &stored).await?;
     sla::refresh(&mut tx, Some(&[id])).await?;
@@ -781,6 +791,8 @@ pub struct TicketHistory {
     pub status_changes: Vec<StatusChange>,
     /// SLA warnings and breaches, each once.
     pub sla_events: Vec<SlaEvent>,
+    /// Merges and splits the ticket took part in.
+    pub moves: Vec<TicketMove>,
 }
 
 /// A ticket's status changes and SLA events.
@@ -797,11 +809,144 @@ async fn ticket_history(
     tickets::get(&mut tx, id).await?;
     let status_changes = tickets::status_history(&mut tx, id).await?;
     let sla_events = sla::events(&mut tx, id).await?;
+    let moves = ticket_merge::moves(&mut tx, id).await?;
     tx.end_read();
     Ok(axum::Json(TicketHistory {
         status_changes,
         sla_events,
+        moves,
     }))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeRequest {
+    /// The ticket to merge into: its id, or its number (`12` or `#12`).
+    pub into: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MergeResult {
+    /// The ticket merged into, now holding the thread.
+    pub into: Ticket,
+    /// The merged ticket: closed, `merged_into` set.
+    pub merged: Ticket,
+    /// What moved (the first merge's count when asked again).
+    pub moved: Moved,
+}
+
+/// Merge this ticket (B) into another (A): B's messages with their
+/// attachments, time entries and watchers move to A (each watcher once;
+/// B's contact watches A when A's contact is someone else); B is closed
+/// with `merged_into`, whatever its checklist says; mail to B's thread
+/// lands on A. Asking again answers the same result. Refused: into itself
+/// (422 `same_ticket`), into a merged ticket (409 `target_merged`), B merged
+/// elsewhere already (409 `already_merged`), another client's ticket (409
+/// `different_clients`; B without a client may join any).
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/merge", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = MergeRequest,
+    responses((status = 200, body = MergeResult), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn merge_ticket(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<MergeRequest>,
+) -> ApiResult<axum::Json<MergeResult>> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let m = ticket_merge::merge(&mut tx, id, &body.into, Some(p.user_id)).await?;
+    if !m.changed {
+        tx.end_read();
+        return Ok(axum::Json(MergeResult {
+            into: m.into,
+            merged: m.merged,
+            moved: m.moved,
+        }));
+    }
+    let into = m.into.id;
+    sla::refresh(&mut tx, Some(&[into, id])).await?;
+    let out = MergeResult {
+        into: tickets::get(&mut tx, into).await?,
+        merged: tickets::get(&mut tx, id).await?,
+        moved: m.moved,
+    };
+    let record = serde_json::json!({"merged": id, "into": into, "moved": out.moved});
+    p.audit(&mut tx, "ticket.merged", "ticket", id.as_uuid(), &record)
+        .await?;
+    p.audit(
+        &mut tx,
+        "ticket.merged_in",
+        "ticket",
+        into.as_uuid(),
+        &record,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(out))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SplitRequest {
+    /// Messages of this ticket to move; at least one must stay.
+    pub message_ids: Vec<TicketMessageId>,
+    /// The new ticket's subject.
+    pub subject: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SplitResult {
+    /// The new ticket, holding the messages.
+    pub ticket: Ticket,
+    pub moved: Moved,
+}
+
+/// Split messages off into a new ticket of the same client and contact
+/// (and asset, priority, assignee, tags, mailbox), their attachments with
+/// them. Splitting off every message is 422 `all_messages`; a message of
+/// another ticket is 422 `not_found`; a merged ticket is 409
+/// `ticket_merged`.
+#[utoipa::path(post, path = "/api/v1/tickets/{id}/split", tag = "tickets", params(("id" = TicketId, Path)),
+    request_body = SplitRequest,
+    responses((status = 201, body = SplitResult), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+async fn split_ticket(
+    p: Principal,
+    State(s): State<AppState>,
+    Path(id): Path<TicketId>,
+    Json(body): Json<SplitRequest>,
+) -> ApiResult<(StatusCode, axum::Json<SplitResult>)> {
+    p.require(Permission::TicketsWrite)?;
+    let mut tx = p.tx(&s).await?;
+    let (new, moved) = ticket_merge::split(
+        &mut tx,
+        id,
+        &body.message_ids,
+        &body.subject,
+        Some(p.user_id),
+    )
+    .await?;
+    sla::refresh(&mut tx, Some(&[new.id, id])).await?;
+    let ticket = tickets::get(&mut tx, new.id).await?;
+    let record = serde_json::json!({"from": id, "to": new.id, "moved": moved});
+    p.audit(&mut tx, "ticket.split", "ticket", id.as_uuid(), &record)
+        .await?;
+    p.audit(
+        &mut tx,
+        "ticket.created",
+        "ticket",
+        new.id.as_uuid(),
+        &ticket,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(SplitResult { ticket, moved }),
+    ))
 }
 
 /// A ticket's watchers: staff and contacts of its client who receive its

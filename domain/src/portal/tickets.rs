@@ -51,6 +51,9 @@ pub struct PortalTicket {
     pub updated_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// A ticket merged into another is closed; this is the other one's
+    /// token (`[#12-K7QX2P]`), where its conversation goes on.
+    pub merged_into: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -66,14 +69,16 @@ struct Row {
     updated_at: DateTime<Utc>,
     resolved_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
+    merged_number: Option<i64>,
+    merged_code: Option<String>,
 }
 
 const COLUMNS: &str = "t.id, t.number, t.token_code, t.subject, t.status, t.priority, \
     COALESCE(c.name, t.requester_name) AS contact_name, t.created_at, t.updated_at, \
-    t.resolved_at, t.closed_at";
+    t.resolved_at, t.closed_at, m.number AS merged_number, m.token_code AS merged_code";
 
-const FROM: &str =
-    "tickets t LEFT JOIN contacts c ON c.company_id = t.company_id AND c.id = t.contact_id";
+const FROM: &str = "tickets t LEFT JOIN contacts c ON c.company_id = t.company_id AND c.id = t.contact_id \
+    LEFT JOIN tickets m ON m.company_id = t.company_id AND m.id = t.merged_into";
 
 impl From<Row> for PortalTicket {
     fn from(r: Row) -> PortalTicket {
@@ -93,6 +98,10 @@ impl From<Row> for PortalTicket {
             updated_at: r.updated_at,
             resolved_at: r.resolved_at,
             closed_at: r.closed_at,
+            merged_into: r
+                .merged_number
+                .zip(r.merged_code)
+                .map(|(number, code)| TicketToken { number, code }.render()),
         }
     }
 }

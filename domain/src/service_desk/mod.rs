@@ -11,6 +11,7 @@ pub mod recurring_tickets;
 pub mod sla;
 pub mod sla_clock;
 pub mod threading;
+pub mod ticket_merge;
 pub mod ticket_templates;
 pub mod ticket_views;
 pub mod ticket_watchers;

@@ -99,6 +99,9 @@ pub struct Ticket {
     pub mailbox_id: Option<MailboxId>,
     /// The closed ticket this one continues.
     pub linked_ticket_id: Option<TicketId>,
+    /// The ticket this one was merged into (`POST /api/v1/tickets/{id}/merge`):
+    /// this one is closed, its thread lives there.
+    pub merged_into: Option<TicketId>,
     /// The project the ticket is linked to (`PUT /projects/{id}/tickets/{ticket_id}`).
     pub project_id: Option<crate::ProjectId>,
     pub first_response_at: Option<DateTime<Utc>>,
@@ -130,6 +133,7 @@ struct Row {
     tags: Vec<String>,
     mailbox_id: Option<MailboxId>,
     linked_ticket_id: Option<TicketId>,
+    merged_into: Option<TicketId>,
     project_id: Option<crate::ProjectId>,
     first_response_at: Option<DateTime<Utc>>,
     resolved_at: Option<DateTime<Utc>>,
@@ -150,7 +154,7 @@ struct Row {
 
 pub(crate) const COLUMNS: &str = "id, number, token_code, subject, client_id, contact_id, asset_id, \
     requester_email, requester_name, status, priority, assignee_id, source, tags, mailbox_id, \
-    linked_ticket_id, project_id, first_response_at, resolved_at, closed_at, sla_response_due, \
+    linked_ticket_id, merged_into, project_id, first_response_at, resolved_at, closed_at, sla_response_due, \
     sla_resolution_due, sla_response_state, sla_resolution_state, sla_state, sla_checked_at, \
     sla_source, checklist_total, checklist_done, checklist_open_required, created_at, updated_at";
 
@@ -189,6 +193,7 @@ impl From<Row> for Ticket {
             tags: r.tags,
             mailbox_id: r.mailbox_id,
             linked_ticket_id: r.linked_ticket_id,
+            merged_into: r.merged_into,
             project_id: r.project_id,
             first_response_at: r.first_response_at,
             resolved_at: r.resolved_at,
@@ -336,6 +341,36 @@ pub async fn by_token(tx: &mut TenantTx, token: &TicketToken) -> DomainResult<Op
     .fetch_optional(tx.conn())
     .await?;
     Ok(row.map(Ticket::from))
+}
+
+/// The ticket with this number, in this tenant only.
+pub async fn by_number(tx: &mut TenantTx, number: i64) -> DomainResult<Option<Ticket>> {
+    let tenant = tx.tenant();
+    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM tickets WHERE company_id = $1 AND number = $2"
+    )))
+    .bind(tenant)
+    .bind(number)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(Ticket::from))
+}
+
+/// Most merges [`follow_merges`] follows (a chain is never longer in
+/// practice; the bound keeps a bad row from looping).
+const MAX_MERGE_HOPS: usize = 32;
+
+/// The ticket that holds `t`'s thread now: `t` itself, or the ticket it
+/// was merged into, following chains (B into A, A into C: C).
+pub async fn follow_merges(tx: &mut TenantTx, t: Ticket) -> DomainResult<Ticket> {
+    let mut t = t;
+    for _ in 0..MAX_MERGE_HOPS {
+        let Some(next) = t.merged_into else {
+            return Ok(t);
+        };
+        t = get(tx, next).await?;
+    }
+    Ok(t)
 }
 
 pub async fn list(
@@ -676,17 +711,32 @@ pub async fn assign(
 /// items open (`checklist_open`, see [`checklists`]); without a user (a
 /// contact in the portal, a monitoring alert that cleared) the change is
 /// not blocked.
+///
+/// A merged ticket stays closed: any other status is 409 `ticket_merged`.
 pub async fn set_status(
     tx: &mut TenantTx,
     id: TicketId,
     status: TicketStatus,
     user: Option<UserId>,
 ) -> DomainResult<Ticket> {
+    change_status(tx, id, status, user, true).await
+}
+
+/// [`set_status`], the checklist rule applied only when `checklist`
+/// (a merge closes the merged ticket whatever its checklist says).
+pub(crate) async fn change_status(
+    tx: &mut TenantTx,
+    id: TicketId,
+    status: TicketStatus,
+    user: Option<UserId>,
+    checklist: bool,
+) -> DomainResult<Ticket> {
     let current = lock(tx, id).await?;
     if current.status == status {
         return Ok(current);
     }
-    if status.is_done() && user.is_some() && current.checklist.open_required > 0 {
+    refuse_merged(&current, status)?;
+    if checklist && status.is_done() && user.is_some() && current.checklist.open_required > 0 {
         checklists::check_closable(tx, id).await?;
     }
     let (tenant, now) = (tx.tenant(), tx.now());
@@ -718,6 +768,17 @@ pub async fn set_status(
         .await?;
     }
     Ok(ticket)
+}
+
+/// A merged ticket takes no status but closed: 409 `ticket_merged`.
+fn refuse_merged(t: &Ticket, status: TicketStatus) -> DomainResult<()> {
+    match t.merged_into {
+        Some(_) if status != TicketStatus::Closed => Err(DomainError::conflict(
+            "ticket_merged",
+            "the ticket was merged into another one and stays closed; work on that one",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The id of the ticket's latest status change (its history's newest

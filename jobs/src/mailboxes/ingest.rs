@@ -6,7 +6,8 @@
 //! registry) in In-Reply-To and References; then the Message-IDs of
 //! messages already on a ticket; then a subject token `[#n-CODE]` of a
 //! ticket of this tenant. A bounce is threaded by the headers of the
-//! message it returns.
+//! message it returns. Mail threaded to a merged ticket lands on the ticket
+//! it was merged into (following chains).
 //!
 //! Automated mail ([`crate::inbound::robots`]) is recorded but never
 //! answered and never reopens a ticket. Threading nowhere, a bounce
@@ -396,8 +397,16 @@ fn strip_tokens(subject: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The ticket a message answers, if any: see the module documentation.
+/// The ticket a message answers, if any: see the module documentation. A
+/// merged ticket's mail lands on the ticket it was merged into.
 async fn thread(tx: &mut TenantTx, p: &ParsedMail) -> DomainResult<Option<Ticket>> {
+    match threaded(tx, p).await? {
+        Some(t) => Ok(Some(tickets::follow_merges(tx, t).await?)),
+        None => Ok(None),
+    }
+}
+
+async fn threaded(tx: &mut TenantTx, p: &ParsedMail) -> DomainResult<Option<Ticket>> {
     let mut candidates: Vec<&str> = p.in_reply_to.iter().map(String::as_str).collect();
     candidates.extend(p.references.iter().rev().map(String::as_str));
     // Filled only for delivery reports: the ids of the message returned.

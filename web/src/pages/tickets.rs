@@ -22,6 +22,7 @@ use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::service_desk::projects::Project;
 use nestogy_domain::service_desk::sla::SlaEvent;
 use nestogy_domain::service_desk::sla_clock::SlaState;
+use nestogy_domain::service_desk::ticket_merge::{MoveKind, TicketMove};
 use nestogy_domain::service_desk::ticket_views::TicketView;
 use nestogy_domain::service_desk::tickets::{
     MessageKind, Priority, StatusChange, Ticket, TicketMessage, TicketStatus,
@@ -506,6 +507,8 @@ fn ticket_id(raw: &str) -> Result<TicketId, ApiFailure> {
 struct History {
     status_changes: Vec<StatusChange>,
     sla_events: Vec<SlaEvent>,
+    #[serde(default)]
+    moves: Vec<TicketMove>,
 }
 
 /// Which form of the ticket page a failure belongs to.
@@ -564,11 +567,22 @@ async fn ticket_page(
         )?,
         _ => None,
     };
+    // The ticket this one was merged into (a deleted one: none).
+    let merged_into = match t.merged_into {
+        Some(m) => gone(
+            c.api
+                .get_optional::<Ticket>(format!("/api/v1/tickets/{m}"))
+                .await,
+        )?,
+        None => None,
+    };
     let status = problem
         .as_ref()
         .map(|p| p.failure.status)
         .unwrap_or(StatusCode::OK);
     let title = format!("#{} {}", t.number, t.subject);
+    // Split needs a message to stay; a merged ticket's thread moved away.
+    let splittable = t.merged_into.is_none() && messages.len() > 1;
     let base = format!("/console/tickets/{id}");
     let problem_of = |form: &str| problem.as_ref().filter(|p| p.form == form);
     let typed = |form: &str, field: &'static str| {
@@ -579,6 +593,12 @@ async fn ticket_page(
     let body = html! {
         p { a href="/console/tickets" { "All tickets" } }
         h1 { "#" (t.number) " " (t.subject) }
+        @if let Some(m) = &merged_into {
+            p.notice #merged-into role="status" {
+                "Merged into " a href={ "/console/tickets/" (m.id) } { "#" (m.number) " " (m.subject) }
+                ": its conversation, time and watchers are there."
+            }
+        }
         section.card #ticket-header aria-label="Ticket" {
             dl.figures {
                 dt { "Client" } dd #client { @match &client { Some(cl) => { (cl.name) } None => { span.muted { "none" } } } }
@@ -607,11 +627,15 @@ async fn ticket_page(
             (tags_form(&c, &base, &t, problem_of("tags"), &typed("tags", "tags")))
             (asset_form(&c, &base, &t, &links, problem_of("asset")))
             (project_form(&c, &base, &t, &links, problem_of("project")))
+            @if t.merged_into.is_none() {
+                (merge_form(&c, &base, problem_of("merge"), &typed("merge", "into")))
+            }
         }
         section #thread aria-labelledby="thread-title" {
             h2 #thread-title { "Conversation" }
+            (problem_block(problem_of("split")))
             @for m in &messages {
-                (message(&c, &base, m, &names))
+                (message(&c, &base, m, &names, splittable.then_some(&t.subject)))
             }
         }
         (message_form(&c, &base, problem_of("message"), &typed("message", "body"), &typed("message", "kind")))
@@ -950,7 +974,28 @@ fn tags_form(c: &Console, base: &str, t: &Ticket, p: Option<&FormProblem>, typed
     }
 }
 
-fn message(c: &Console, base: &str, m: &TicketMessage, names: &Names) -> Markup {
+/// Merges this ticket into another, named by number or id.
+fn merge_form(c: &Console, base: &str, p: Option<&FormProblem>, typed: &str) -> Markup {
+    html! {
+        form.stack #merge-form method="post" action={ (base) "/merge" } {
+            (csrf_field(c.csrf()))
+            (problem_block(p))
+            label for="merge-into" { "Merge into… " span.hint { "(ticket number or id; this ticket closes)" } }
+            input #merge-into type="text" name="into" required value=(typed);
+            button type="submit" { "Merge" }
+        }
+    }
+}
+
+/// A message of the thread; with `split` (the subject to offer), a form
+/// that splits it off into a new ticket.
+fn message(
+    c: &Console,
+    base: &str,
+    m: &TicketMessage,
+    names: &Names,
+    split: Option<&String>,
+) -> Markup {
     let (class, label) = match m.kind {
         MessageKind::Incoming => ("incoming", "Incoming"),
         MessageKind::Reply => ("reply", "Public reply"),
@@ -972,6 +1017,14 @@ fn message(c: &Console, base: &str, m: &TicketMessage, names: &Names) -> Markup 
                     @for a in &m.attachments {
                         li { a href={ (base) "/attachments/" (a.id) } { (a.filename) } " " span.muted { "(" (a.size_bytes) " bytes)" } }
                     }
+                }
+            }
+            @if let Some(subject) = split {
+                form.inline.split-form method="post" action={ (base) "/split" } {
+                    (csrf_field(c.csrf()))
+                    input type="hidden" name="message_id" value=(m.id);
+                    label { "New ticket's subject " input type="text" name="subject" required value=(subject); }
+                    button type="submit" { "Split off" }
                 }
             }
         }
@@ -1061,6 +1114,21 @@ fn history_block(c: &Console, h: &History, names: &Names) -> Markup {
                     li { (c.fmt.datetime(s.at)) ": "
                         (s.from.map(|f| label(f.as_str())).unwrap_or_else(|| "(new)".to_owned())) " → " (label(s.to.as_str()))
                         @if let Some(u) = names.user(s.user_id) { " by " (u) } }
+                }
+                @for m in &h.moves {
+                    li { (c.fmt.datetime(m.at)) ": "
+                        @match m.kind {
+                            MoveKind::Merge => {
+                                "#" (m.from_number) " merged into "
+                                a href={ "/console/tickets/" (m.to_ticket_id) } { "#" (m.to_number) }
+                            }
+                            MoveKind::Split => {
+                                a href={ "/console/tickets/" (m.to_ticket_id) } { "#" (m.to_number) }
+                                " split off #" (m.from_number)
+                            }
+                        }
+                        " (" (m.moved.messages) " messages)"
+                        @if let Some(u) = names.user(m.user_id) { " by " (u) } }
                 }
                 @for e in &h.sla_events {
                     li { (c.fmt.datetime(e.at)) ": SLA " (e.target) " "
@@ -1199,6 +1267,60 @@ pub async fn set_tags(
     let body = json!({ "tags": tags });
     let typed = HashMap::from([("tags", f.tags.clone())]);
     Ok(act(c, id, "tags", typed, Method::PATCH, path, body).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeFields {
+    into: String,
+}
+
+/// `POST /console/tickets/{id}/merge`: merges this ticket into the one
+/// named (back to this ticket, which then says where it went).
+pub async fn merge(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<MergeFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let path = format!("/api/v1/tickets/{id}/merge");
+    let body = json!({ "into": f.into.trim() });
+    let typed = HashMap::from([("into", f.into)]);
+    Ok(act(c, id, "merge", typed, Method::POST, path, body).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplitFields {
+    message_id: String,
+    subject: String,
+}
+
+/// `POST /console/tickets/{id}/split`: one message off into a new ticket,
+/// then to the new ticket.
+pub async fn split(
+    c: Console,
+    Path(id): Path<String>,
+    Form(f): Form<SplitFields>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let path = format!("/api/v1/tickets/{id}/split");
+    let body = json!({ "message_ids": [f.message_id], "subject": f.subject });
+    match c.api.send::<Value>(Method::POST, path, &body).await {
+        Ok(v) => {
+            let new = v["ticket"]["id"].as_str().unwrap_or_default();
+            Ok(see_other(&format!("/console/tickets/{new}")))
+        }
+        Err(failure) if failure.is_validation() || failure.status == StatusCode::CONFLICT => {
+            let p = FormProblem {
+                form: "split",
+                failure,
+                typed: HashMap::new(),
+            };
+            ticket_page(c, id, Some(p)).await
+        }
+        Err(f) => Err(f),
+    }
 }
 
 /// The message form's text fields.

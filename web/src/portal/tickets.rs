@@ -264,7 +264,8 @@ async fn ticket_page(
     let thread: PortalTicketThread = p.api.get(format!("/api/v1/portal/tickets/{id}")).await?;
     let t = &thread.ticket;
     let closed = t.status == TicketStatus::Closed;
-    let done = t.status.is_done();
+    // A merged ticket stays closed: its conversation goes on elsewhere.
+    let done = t.status.is_done() && t.merged_into.is_none();
     let status = match &failure {
         Some(f) => f.status,
         None => StatusCode::OK,
@@ -286,7 +287,9 @@ async fn ticket_page(
                 (message(p, id, m))
             }
         }
-        @if closed {
+        @if let Some(into) = &t.merged_into {
+            p.notice #merged-into role="status" { "This ticket was merged into " (into) ": its conversation goes on there." }
+        } @else if closed {
             p.muted { "This ticket is closed. Reopen it to write again." }
         } @else {
             form.stack method="post" action=(p.href(&format!("/tickets/{id}/reply"))) enctype="multipart/form-data" {
