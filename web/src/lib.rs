@@ -137,6 +137,10 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route("/console/tickets/{id}/time", post(pages::tickets::log_time))
         .route(
+            "/console/tickets/{id}/canned",
+            post(pages::tickets::insert_canned),
+        )
+        .route(
             "/console/tickets/{id}/attachments/{attachment_id}",
             get(pages::tickets::attachment),
         )
@@ -199,6 +203,10 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route("/console/invoices/{id}", get(pages::invoices::show))
         .route("/console/invoices/{id}/pdf", get(pages::invoices::pdf))
+        .route(
+            "/console/invoices/{id}/lines",
+            post(pages::invoices::update_draft),
+        )
         .route(
             "/console/invoices/{id}/finalize",
             post(pages::invoices::finalize),

@@ -20,7 +20,8 @@ use serde_json::json;
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
 use crate::pages::clients::{document, input, next_link, parse_id, refusal};
-use crate::pages::invoices::{FinancePage, finance_nav, line_requests, trimmed};
+use crate::pages::invoices::{FinancePage, finance_nav, trimmed};
+use crate::pages::line_rows::{LineRows, add_rows_button};
 use crate::picker::client_step;
 use crate::session::{Console, Form, NoFields};
 
@@ -276,10 +277,7 @@ pub async fn pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFail
 
 // ---------------------------------------------------------------- new draft
 
-/// Lines the new-quote form offers.
-const QUOTE_LINES: usize = 3;
-
-/// The new-quote form as entered: up to [`QUOTE_LINES`] lines.
+/// The new-quote form's fields beside its lines.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteFields {
@@ -288,42 +286,16 @@ pub struct QuoteFields {
     valid_until: String,
     #[serde(default)]
     notes: String,
-    #[serde(default)]
-    description_1: String,
-    #[serde(default)]
-    quantity_1: String,
-    #[serde(default)]
-    unit_price_1: String,
-    #[serde(default)]
-    description_2: String,
-    #[serde(default)]
-    quantity_2: String,
-    #[serde(default)]
-    unit_price_2: String,
-    #[serde(default)]
-    description_3: String,
-    #[serde(default)]
-    quantity_3: String,
-    #[serde(default)]
-    unit_price_3: String,
 }
 
 impl QuoteFields {
-    fn lines(&self) -> [(&str, &str, &str); QUOTE_LINES] {
-        [
-            (&self.description_1, &self.quantity_1, &self.unit_price_1),
-            (&self.description_2, &self.quantity_2, &self.unit_price_2),
-            (&self.description_3, &self.quantity_3, &self.unit_price_3),
-        ]
-    }
-
-    /// The body of `POST /quotes`; a line left wholly empty is no line.
-    fn body(&self) -> serde_json::Value {
+    /// The body of `POST /quotes`.
+    fn body(&self, rows: &LineRows) -> serde_json::Value {
         json!({
             "client_id": self.client_id.trim(),
             "valid_until": trimmed(&self.valid_until),
             "notes": trimmed(&self.notes),
-            "lines": line_requests(&self.lines()),
+            "lines": rows.json(),
         })
     }
 }
@@ -342,28 +314,23 @@ fn new_page(
     status: StatusCode,
     client: &Client,
     f: &QuoteFields,
+    rows: &LineRows,
     problem: Option<&ApiFailure>,
 ) -> Response {
     let body = html! {
         (finance_nav(FinancePage::Quotes))
         h1 { "New quote" }
         p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
-        form.stack #new-quote-form method="post" action="/console/quotes/new" {
+        form.stack.wide #new-quote-form method="post" action="/console/quotes/new" {
             (layout::csrf_field(c.csrf()))
             (refusal(problem))
             input type="hidden" name="client_id" value=(client.id);
             (input("Valid until (empty: 30 days)", "valid_until", "date", &f.valid_until, problem))
-            @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
-                fieldset {
-                    legend { "Line " (n + 1) }
-                    (input("Description", &format!("description_{}", n + 1), "text", d, problem))
-                    (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
-                    (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
-                }
-            }
+            (rows.table(problem))
             label for="f-notes" { "Notes" }
             textarea #f-notes name="notes" rows="3" { (f.notes) }
             button type="submit" { "Create draft quote" }
+            (add_rows_button())
         }
     };
     c.page_with(status, Some(Section::Finance), "New quote", body)
@@ -379,23 +346,32 @@ pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response
     let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
     let f = QuoteFields {
         client_id: id.to_string(),
-        quantity_1: "1".to_owned(),
         ..Default::default()
     };
-    Ok(new_page(&c, StatusCode::OK, &client, &f, None))
+    let rows = LineRows::new_document();
+    Ok(new_page(&c, StatusCode::OK, &client, &f, &rows, None))
 }
 
-pub async fn create(c: Console, Form(f): Form<QuoteFields>) -> Result<Response, ApiFailure> {
+pub async fn create(
+    c: Console,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let (f, rows): (QuoteFields, LineRows) = LineRows::read(raw)?;
     let id: ClientId = parse_id(&c, &f.client_id, "client")?;
+    if rows.add_rows {
+        let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+        let rows = rows.more();
+        return Ok(new_page(&c, StatusCode::OK, &client, &f, &rows, None));
+    }
     match c
         .api
-        .send::<Quote>(Method::POST, "/api/v1/quotes", &f.body())
+        .send::<Quote>(Method::POST, "/api/v1/quotes", &f.body(&rows))
         .await
     {
         Ok(q) => Ok(see_other(&format!("/console/quotes/{}?done=created", q.id))),
         Err(e) if e.is_validation() => {
             let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
-            Ok(new_page(&c, e.status, &client, &f, Some(&e)))
+            Ok(new_page(&c, e.status, &client, &f, &rows, Some(&e)))
         }
         Err(e) => Err(e),
     }
