@@ -21,8 +21,8 @@ fn unescape(v: &str) -> String {
 }
 
 /// The fields form `form_id` of `page` would post as a browser fills it:
-/// its inputs (text, hidden, ticked checkboxes; not buttons or files),
-/// each as (name, value).
+/// its inputs (text, hidden, ticked checkboxes; not buttons or files) and
+/// text areas, each as (name, value).
 fn form_inputs(page: &Page, form_id: &str) -> Vec<(String, String)> {
     let at = page
         .html
@@ -45,6 +45,18 @@ fn form_inputs(page: &Page, form_id: &str) -> Vec<(String, String)> {
         }
         if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
             out.push((n, v));
+        }
+    }
+    for area in form.split("<textarea").skip(1) {
+        let Some((tag, rest)) = area.split_once('>') else {
+            continue;
+        };
+        let name = tag
+            .split(" name=\"")
+            .nth(1)
+            .and_then(|v| v.split('"').next());
+        if let (Some(n), Some((text, _))) = (name, rest.split_once("</textarea>")) {
+            out.push((n.to_owned(), unescape(text)));
         }
     }
     out
@@ -415,4 +427,65 @@ async fn canned_replies_are_inserted_into_the_reply_box() {
     assert_eq!(reply_box(&r), "Draft <text>");
     assert!(!r.html.contains("Theirs."));
     assert_eq!(messages().await, before);
+}
+
+/// A draft quote's lines edited on its page as an invoice's are, its notes
+/// and terms kept (the quote now answers them); once sent, no form, and a
+/// POST gets the API's refusal.
+#[tokio::test]
+async fn a_draft_quotes_lines_are_edited_until_it_is_sent() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Quote Rows MSP").await;
+    let client = app
+        .billed_client(&t.admin, "Tau Telecom", "ap@tau.example")
+        .await;
+    let r = app
+        .post(
+            "/api/v1/quotes",
+            &t.admin,
+            json!({"client_id": client, "notes": "Keep me", "terms": "Net 14",
+                   "lines": [
+                {"description": "Switch", "quantity": "1", "unit_price": "400"},
+                {"description": "Install", "quantity": "2", "unit_price": "90"},
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["total"], "580.00");
+    assert_eq!(r.body["notes"], "Keep me");
+    let id = r.id();
+    let api_path = format!("/api/v1/quotes/{id}");
+    let s = sign_in(&app, &admin_email("Quote Rows MSP")).await;
+    let path = format!("/console/quotes/{id}");
+    let page = get(&app, &path, &s.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.html.contains("Keep me"));
+    let stored = form_inputs(&page, "edit-lines");
+    let edit = with(
+        stored,
+        &[
+            ("lines[0].quantity", "2"),
+            ("lines[1].remove", "true"),
+            ("lines[2].description", "Cables"),
+            ("lines[2].quantity", "4"),
+            ("lines[2].unit_price", "5"),
+        ],
+    );
+    let r = post(&app, &format!("{path}/lines"), &s.cookie, &pairs(&edit)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    let q = app.get(&api_path, &t.admin).await.body;
+    assert_eq!(q["total"], "820.00", "{q}");
+    assert_eq!(q["lines"].as_array().map(Vec::len), Some(2));
+    assert_eq!(q["notes"], "Keep me");
+    assert_eq!(q["terms"], "Net 14");
+
+    let r = app
+        .post(&format!("{api_path}/send"), &t.admin, json!({}))
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(!page.has_id("edit-lines"));
+    let r = post(&app, &format!("{path}/lines"), &s.cookie, &pairs(&edit)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.html);
+    assert_eq!(app.get(&api_path, &t.admin).await.body["total"], "820.00");
 }

@@ -225,6 +225,10 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route("/console/quotes/{id}", get(pages::quotes::show))
         .route("/console/quotes/{id}/pdf", get(pages::quotes::pdf))
+        .route(
+            "/console/quotes/{id}/lines",
+            post(pages::quotes::update_draft),
+        )
         .route("/console/quotes/{id}/send", post(pages::quotes::send))
         .route("/console/quotes/{id}/accept", post(pages::quotes::accept))
         .route("/console/quotes/{id}/decline", post(pages::quotes::decline))

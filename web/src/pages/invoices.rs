@@ -785,7 +785,7 @@ pub async fn create_draft(
     c: Console,
     Form(raw): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
-    let (f, rows): (DraftFields, LineRows) = LineRows::read(raw)?;
+    let (f, rows): (DraftFields, LineRows) = LineRows::read(&c, raw)?;
     let id: ClientId = parse_id(&c, &f.client_id, "client")?;
     if rows.add_rows {
         let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
@@ -850,7 +850,7 @@ pub async fn update_draft(
     Form(raw): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
     let iid: InvoiceId = parse_id(&c, &id, "invoice")?;
-    let (f, rows): (EditFields, LineRows) = LineRows::read(raw)?;
+    let (f, rows): (EditFields, LineRows) = LineRows::read(&c, raw)?;
     if rows.add_rows {
         let rows = rows.more();
         return invoice_page(c, &id, "", Some(Refused::Draft(f, rows, None))).await;

@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::api_client::ApiFailure;
+use crate::session::Console;
 
 /// Empty rows offered to fill, at first and on each "Add more rows".
 pub(crate) const BLANK_ROWS: usize = 3;
@@ -208,7 +209,10 @@ impl LineRows {
 
     /// A posted form: its rows, and its other fields read as `T` (a 400
     /// page when they do not read, as [`crate::session::Form`] answers).
-    pub fn read<T: DeserializeOwned>(raw: Vec<(String, String)>) -> Result<(T, Self), ApiFailure> {
+    pub fn read<T: DeserializeOwned>(
+        c: &Console,
+        raw: Vec<(String, String)>,
+    ) -> Result<(T, Self), ApiFailure> {
         let (rows, rest) = Self::take(raw);
         let mut s = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &rest {
@@ -220,6 +224,7 @@ impl LineRows {
                 "bad_form",
                 "the form is missing a field or has one it should not",
             )
+            .in_frame(c.chrome.clone())
         })?;
         Ok((fields, rows))
     }

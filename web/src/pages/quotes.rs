@@ -136,7 +136,54 @@ pub async fn show(
     Path(id): Path<String>,
     Query(p): Query<ShowParams>,
 ) -> Result<Response, ApiFailure> {
-    let id: QuoteId = parse_id(&c, &id, "quote")?;
+    quote_page(c, &id, &p.done, None).await
+}
+
+/// The edit-draft form's fields beside its lines (client, currency, date
+/// of issue, discount and terms stay the draft's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditFields {
+    #[serde(default)]
+    valid_until: String,
+    #[serde(default)]
+    notes: String,
+}
+
+impl EditFields {
+    fn of(q: &Quote) -> Self {
+        EditFields {
+            valid_until: q.valid_until.to_string(),
+            notes: q.notes.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The body of `PUT /quotes/{id}`, which replaces the whole draft:
+    /// what the form does not show is sent as the draft has it.
+    fn body(&self, q: &Quote, rows: &LineRows) -> serde_json::Value {
+        json!({
+            "client_id": q.client_id,
+            "currency": q.currency,
+            "issue_date": q.issue_date,
+            "valid_until": trimmed(&self.valid_until),
+            "discount": q.discount,
+            "notes": trimmed(&self.notes),
+            "terms": q.terms,
+            "lines": rows.json(),
+        })
+    }
+}
+
+/// The edit-draft form as posted: refused (or drawn again with more rows).
+type Draft = (EditFields, LineRows, Option<ApiFailure>);
+
+async fn quote_page(
+    c: Console,
+    id: &str,
+    done: &str,
+    draft: Option<Draft>,
+) -> Result<Response, ApiFailure> {
+    let id: QuoteId = parse_id(&c, id, "quote")?;
     let q: Quote = c.api.get(format!("/api/v1/quotes/{id}")).await?;
     let client: Client = c
         .api
@@ -148,14 +195,23 @@ pub async fn show(
     };
     let base = format!("/console/quotes/{id}");
     let money = |d| c.fmt.money(d, &q.currency);
-    let notice = match p.done.as_str() {
-        "created" => Some("The draft quote is saved."),
+    let notice = match done {
+        "created" | "saved" => Some("The draft quote is saved."),
         "sent" => Some("The quote is on its way to the client's billing contacts."),
         "accepted" => Some("The quote is accepted."),
         "declined" => Some("The quote is declined."),
         "converted" => Some("The quote is now a draft invoice."),
         _ => None,
     };
+    let as_stored;
+    let (edit_fields, edit_rows, ep) = match &draft {
+        Some((f, rows, e)) => (f, rows, e.as_ref()),
+        None => {
+            as_stored = (EditFields::of(&q), LineRows::of_lines(&q.lines));
+            (&as_stored.0, &as_stored.1, None)
+        }
+    };
+    let status = ep.map(|e| e.status).unwrap_or(StatusCode::OK);
     let body = html! {
         (finance_nav(FinancePage::Quotes))
         h1 { (title) " " span #quote-status class=(status_class(q.status)) { "(" (crate::fmt::label(q.status.as_str())) ")" } }
@@ -207,6 +263,23 @@ pub async fn show(
                     }
                 } }
             } }
+            @if let Some(n) = &q.notes { p { (n) } }
+            @if let Some(t) = &q.terms { p.muted { (t) } }
+        }
+        @if q.status == QuoteStatus::Draft {
+            section.card #edit-draft aria-labelledby="edit-draft-title" {
+                h2 #edit-draft-title { "Edit draft" }
+                form.stack.wide #edit-lines method="post" action={ (base) "/lines" } {
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(ep))
+                    (input("Valid until", "valid_until", "date", &edit_fields.valid_until, ep))
+                    (edit_rows.table(ep))
+                    label for="f-notes" { "Notes" }
+                    textarea #f-notes name="notes" rows="3" { (edit_fields.notes) }
+                    button type="submit" { "Save draft" }
+                    (add_rows_button())
+                }
+            }
         }
         section.card #actions aria-labelledby="actions-title" {
             h2 #actions-title { "Actions" }
@@ -225,7 +298,37 @@ pub async fn show(
             }
         }
     };
-    Ok(c.page(Section::Finance, &title, body))
+    Ok(c.page_with(status, Some(Section::Finance), &title, body))
+}
+
+/// `POST /console/quotes/{id}/lines`: the draft's validity, notes and
+/// lines, through `PUT /api/v1/quotes/{id}` (a quote sent: the API's 409,
+/// as its page).
+pub async fn update_draft(
+    c: Console,
+    Path(id): Path<String>,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let qid: QuoteId = parse_id(&c, &id, "quote")?;
+    let (f, rows): (EditFields, LineRows) = LineRows::read(&c, raw)?;
+    if rows.add_rows {
+        let rows = rows.more();
+        return quote_page(c, &id, "", Some((f, rows, None))).await;
+    }
+    let q: Quote = c.api.get(format!("/api/v1/quotes/{qid}")).await?;
+    match c
+        .api
+        .send::<Quote>(
+            Method::PUT,
+            format!("/api/v1/quotes/{qid}"),
+            &f.body(&q, &rows),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/quotes/{qid}?done=saved"))),
+        Err(e) if e.is_validation() => quote_page(c, &id, "", Some((f, rows, Some(e)))).await,
+        Err(e) => Err(e),
+    }
 }
 
 /// One of the quote's actions: `POST /quotes/{id}/{action}`, then the
@@ -356,7 +459,7 @@ pub async fn create(
     c: Console,
     Form(raw): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
-    let (f, rows): (QuoteFields, LineRows) = LineRows::read(raw)?;
+    let (f, rows): (QuoteFields, LineRows) = LineRows::read(&c, raw)?;
     let id: ClientId = parse_id(&c, &f.client_id, "client")?;
     if rows.add_rows {
         let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;

@@ -380,7 +380,7 @@ pub async fn create(
     c: Console,
     Form(raw): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
-    let (f, rows): (TemplateFields, LineRows) = LineRows::read(raw)?;
+    let (f, rows): (TemplateFields, LineRows) = LineRows::read(&c, raw)?;
     let id: ClientId = parse_id(&c, &f.client_id, "client")?;
     if rows.add_rows {
         let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
@@ -550,7 +550,7 @@ pub async fn update(
     Form(raw): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
     let rid: RecurringId = parse_id(&c, &id, "recurring invoice")?;
-    let (f, rows): (TemplateFields, LineRows) = LineRows::read(raw)?;
+    let (f, rows): (TemplateFields, LineRows) = LineRows::read(&c, raw)?;
     if rows.add_rows {
         let rows = rows.more();
         return template_page(c, &id, "", Some((f, rows, None))).await;
