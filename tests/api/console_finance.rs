@@ -101,7 +101,7 @@ async fn quotes_are_drafted_sent_accepted_declined_and_converted() {
         &app,
         "/console/quotes/new",
         &s.cookie,
-        &[("client_id", &client), ("description_1", "x")],
+        &[("client_id", &client), ("lines[0].description", "x")],
     )
     .await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN);
@@ -112,9 +112,9 @@ async fn quotes_are_drafted_sent_accepted_declined_and_converted() {
         &[
             ("csrf", &csrf),
             ("client_id", &client),
-            ("description_1", "Rack <install>"),
-            ("quantity_1", "two"),
-            ("unit_price_1", "300"),
+            ("lines[0].description", "Rack <install>"),
+            ("lines[0].quantity", "two"),
+            ("lines[0].unit_price", "300"),
         ],
     )
     .await;
@@ -136,12 +136,12 @@ async fn quotes_are_drafted_sent_accepted_declined_and_converted() {
             ("csrf", &csrf),
             ("client_id", &client),
             ("valid_until", "2026-04-15"),
-            ("description_1", "Rack <install>"),
-            ("quantity_1", "2"),
-            ("unit_price_1", "300"),
-            ("description_2", "Cabling"),
-            ("quantity_2", "1"),
-            ("unit_price_2", "45.25"),
+            ("lines[0].description", "Rack <install>"),
+            ("lines[0].quantity", "2"),
+            ("lines[0].unit_price", "300"),
+            ("lines[1].description", "Cabling"),
+            ("lines[1].quantity", "1"),
+            ("lines[1].unit_price", "45.25"),
         ],
     )
     .await;
@@ -389,12 +389,12 @@ async fn recurring_templates_are_created_previewed_edited_paused_and_resumed() {
             ("start_date", "2026-01-31".to_owned()),
             ("due_days", "14".to_owned()),
             ("auto_finalize", "true".to_owned()),
-            ("description_1", "Monitoring".to_owned()),
-            ("quantity_1", "2".to_owned()),
-            ("unit_price_1", "50".to_owned()),
-            ("description_2", "Backup".to_owned()),
-            ("quantity_2", "1".to_owned()),
-            ("unit_price_2", "25.50".to_owned()),
+            ("lines[0].description", "Monitoring".to_owned()),
+            ("lines[0].quantity", "2".to_owned()),
+            ("lines[0].unit_price", "50".to_owned()),
+            ("lines[1].description", "Backup".to_owned()),
+            ("lines[1].quantity", "1".to_owned()),
+            ("lines[1].unit_price", "25.50".to_owned()),
         ];
         if let Some(c) = csrf {
             v.push(("csrf", c.to_owned()));
@@ -491,12 +491,12 @@ async fn recurring_templates_are_created_previewed_edited_paused_and_resumed() {
             ("every", every.to_owned()),
             ("due_days", "14".to_owned()),
             ("auto_finalize", "true".to_owned()),
-            ("description_1", "Monitoring".to_owned()),
-            ("quantity_1", quantity.to_owned()),
-            ("unit_price_1", "50".to_owned()),
-            ("description_2", "Backup".to_owned()),
-            ("quantity_2", "1".to_owned()),
-            ("unit_price_2", "25.5".to_owned()),
+            ("lines[0].description", "Monitoring".to_owned()),
+            ("lines[0].quantity", quantity.to_owned()),
+            ("lines[0].unit_price", "50".to_owned()),
+            ("lines[1].description", "Backup".to_owned()),
+            ("lines[1].quantity", "1".to_owned()),
+            ("lines[1].unit_price", "25.5".to_owned()),
         ]
     };
     let body = edit("Renamed plan", "many", "3");

@@ -2,9 +2,10 @@
 //! use it, against the real router, PostgreSQL, Redis, Dovecot, an SMTP sink
 //! and a worker: sign in with TOTP; a message appended to Dovecot becomes a
 //! ticket in the queue; open it, reply (the sink receives it), log 90
-//! minutes, resolve; bill the client's time, finalize, send, record a
-//! payment; start a billing run and read its summary; upload a logo and see
-//! the preview change. A tech cannot reach finance pages (403 page) and
+//! minutes, resolve; bill the client's time, add a line to the draft,
+//! finalize, send, record a payment; start a billing run and read its
+//! summary; upload a logo and see the preview change. A tech cannot reach
+//! finance pages (403 page) and
 //! another tenant's ids answer 404 pages. Every page is kept as a screenshot
 //! under `target/test-artifacts/journey-*.png`.
 
@@ -199,11 +200,31 @@ async fn a_working_day_in_the_console() {
     b.keep_screenshot("journey-draft.png").await;
     let invoice_url = b.current_url().await;
 
+    // Add a line to the draft in its first empty row.
+    b.type_into("#line-1-description", "Power supply unit")
+        .await;
+    b.type_into("#line-1-quantity", "1").await;
+    b.type_into("#line-1-unit_price", "45").await;
+    b.click("#edit-lines button[type=submit]").await;
+    b.wait_for_text("#done", "draft is saved").await;
+    let lines = b.text("#lines").await;
+    assert!(
+        lines.contains("Power supply unit") && lines.contains("Replaced the power supply"),
+        "{lines}"
+    );
+
     // Finalize, send (the sink receives the invoice), record the payment.
     b.click("#finalize").await;
     b.wait_for_text("#done", "finalized").await;
+    assert!(
+        b.try_find("#edit-lines").await.is_none(),
+        "no edit form once final"
+    );
     let due = b.text("#balance").await;
-    assert!(due.contains("180"), "90 minutes at 120.00 an hour: {due}");
+    assert!(
+        due.contains("225"),
+        "90 minutes at 120.00 an hour and a 45.00 part: {due}"
+    );
     let before = d.sink.messages().len();
     b.click("#send").await;
     b.wait_for_text("#done", "on its way").await;

@@ -17,6 +17,7 @@ mod console_clients;
 mod console_finance;
 mod console_invoices;
 mod console_journey;
+mod console_lines;
 mod console_settings;
 mod console_ticket_page;
 mod console_tickets;

@@ -143,6 +143,8 @@ section.card+.grid,.grid+section,.grid+form,section+form,form+section,main>secti
 .field-problem{color:var(--bad);margin:.2em 0 0}\
 button{font:inherit;padding:.45em 1em;border-radius:4px;border:1px solid #163a8f;background:var(--accent);color:#fff;cursor:pointer}\
 form.stack button{margin-top:1em}\
+form.stack.wide{max-width:60em}table.line-rows td{padding:.2em}table.line-rows input{margin:0}\
+button.secondary{background:var(--card);color:var(--accent)}\
 header form{margin:0}header button{background:transparent;border-color:#9aa3b5;padding:.2em .7em}\
 dl.figures{display:grid;grid-template-columns:max-content 1fr;gap:.2em 1em;margin:0}\
 dl.figures dt{color:var(--muted)}dl.figures dd{margin:0;font-variant-numeric:tabular-nums}\

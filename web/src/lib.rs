@@ -139,6 +139,10 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route("/console/tickets/{id}/time", post(pages::tickets::log_time))
         .route(
+            "/console/tickets/{id}/canned",
+            post(pages::tickets::insert_canned),
+        )
+        .route(
             "/console/tickets/{id}/attachments/{attachment_id}",
             get(pages::tickets::attachment),
         )
@@ -202,6 +206,10 @@ pub fn console_routes() -> Router<WebState> {
         .route("/console/invoices/{id}", get(pages::invoices::show))
         .route("/console/invoices/{id}/pdf", get(pages::invoices::pdf))
         .route(
+            "/console/invoices/{id}/lines",
+            post(pages::invoices::update_draft),
+        )
+        .route(
             "/console/invoices/{id}/finalize",
             post(pages::invoices::finalize),
         )
@@ -219,6 +227,10 @@ pub fn console_routes() -> Router<WebState> {
         )
         .route("/console/quotes/{id}", get(pages::quotes::show))
         .route("/console/quotes/{id}/pdf", get(pages::quotes::pdf))
+        .route(
+            "/console/quotes/{id}/lines",
+            post(pages::quotes::update_draft),
+        )
         .route("/console/quotes/{id}/send", post(pages::quotes::send))
         .route("/console/quotes/{id}/accept", post(pages::quotes::accept))
         .route("/console/quotes/{id}/decline", post(pages::quotes::decline))

@@ -46,6 +46,8 @@ pub struct Quote {
     pub valid_until: NaiveDate,
     /// The quote's own discount, shared over its lines.
     pub discount: Option<Discount>,
+    pub notes: Option<String>,
+    pub terms: Option<String>,
     pub lines: Vec<InvoiceLine>,
     pub subtotal: Decimal,
     pub discount_total: Decimal,
@@ -96,6 +98,8 @@ struct Row {
     issue_date: NaiveDate,
     valid_until: NaiveDate,
     discount: Option<serde_json::Value>,
+    notes: Option<String>,
+    terms: Option<String>,
     lines: serde_json::Value,
     subtotal: Decimal,
     discount_total: Decimal,
@@ -111,7 +115,7 @@ struct Row {
 }
 
 const COLUMNS: &str = "id, client_id, number, status, currency::text AS currency, issue_date, valid_until, \
-    request->'discount' AS discount, lines, \
+    request->'discount' AS discount, request->>'notes' AS notes, request->>'terms' AS terms, lines, \
     subtotal, discount_total, tax_total, total, invoice_id, sent_at, decided_at, \
     decided_by_contact_id, (SELECT c.name FROM contacts c WHERE c.company_id = quotes.company_id \
     AND c.id = quotes.decided_by_contact_id) AS decided_by_name, created_at, updated_at";
@@ -130,6 +134,8 @@ impl TryFrom<Row> for Quote {
             issue_date: r.issue_date,
             valid_until: r.valid_until,
             discount: r.discount.and_then(|d| serde_json::from_value(d).ok()),
+            notes: r.notes,
+            terms: r.terms,
             lines: serde_json::from_value::<Vec<InvoiceLine>>(r.lines)
                 .unwrap_or_default()
                 .into_iter()

@@ -25,6 +25,7 @@ use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
 use crate::names::client_names;
 use crate::pages::clients::{document, input, next_link, parse_id, refusal};
+use crate::pages::line_rows::{LineRows, add_rows_button};
 use crate::picker::client_step;
 use crate::session::{Console, Form, NoFields};
 
@@ -211,12 +212,16 @@ enum Refused {
     Payment(PaymentFields, ApiFailure),
     Credit(CreditFields, ApiFailure),
     Refund(PaymentId, RefundFields, ApiFailure),
+    /// The edit-draft form as typed: refused, or drawn again with more
+    /// rows (no failure).
+    Draft(EditFields, LineRows, Option<ApiFailure>),
 }
 
 impl Refused {
-    fn failure(&self) -> &ApiFailure {
+    fn failure(&self) -> Option<&ApiFailure> {
         match self {
-            Refused::Payment(_, e) | Refused::Credit(_, e) | Refused::Refund(_, _, e) => e,
+            Refused::Payment(_, e) | Refused::Credit(_, e) | Refused::Refund(_, _, e) => Some(e),
+            Refused::Draft(_, _, e) => e.as_ref(),
         }
     }
 }
@@ -305,6 +310,7 @@ async fn invoice_page(
         "credited" => Some("The client's credit is applied."),
         "refunded" => Some("The refund is recorded."),
         "link" => Some("The payment link is being created at Stripe; reload in a moment."),
+        "saved" => Some("The draft is saved."),
         _ => None,
     };
     let open = matches!(
@@ -335,8 +341,18 @@ async fn invoice_page(
     let f = pf.unwrap_or(&default_fields);
     let status = refused
         .as_ref()
-        .map(|r| r.failure().status)
+        .and_then(|r| r.failure())
+        .map(|e| e.status)
         .unwrap_or(StatusCode::OK);
+    let draft = inv.status == InvoiceStatus::Draft;
+    let as_stored;
+    let (edit_fields, edit_rows, ep) = match &refused {
+        Some(Refused::Draft(f, rows, e)) => (f, rows, e.as_ref()),
+        _ => {
+            as_stored = (EditFields::of(&inv), LineRows::of_lines(&inv.lines));
+            (&as_stored.0, &as_stored.1, None)
+        }
+    };
     let body = html! {
         (finance_nav(FinancePage::Invoices))
         h1 { (title) " " span #invoice-status class=(status_class(inv.status)) { "(" (crate::fmt::label(inv.status.as_str())) ")" } }
@@ -395,6 +411,21 @@ async fn invoice_page(
             } }
             @if let Some(n) = &inv.notes { p { (n) } }
             @if let Some(t) = &inv.terms { p.muted { (t) } }
+        }
+        @if draft {
+            section.card #edit-draft aria-labelledby="edit-draft-title" {
+                h2 #edit-draft-title { "Edit draft" }
+                form.stack.wide #edit-lines method="post" action={ (base) "/lines" } {
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(ep))
+                    (field("Due date", "draft-due_date", "due_date", "date", &edit_fields.due_date, ep))
+                    (edit_rows.table(ep))
+                    label for="draft-notes" { "Notes" }
+                    textarea #draft-notes name="notes" rows="3" { (edit_fields.notes) }
+                    button type="submit" { "Save draft" }
+                    (add_rows_button())
+                }
+            }
         }
         section.card #payments aria-labelledby="payments-title" {
             h2 #payments-title { "Payments " span.muted { "(" (payments.total) ")" } }
@@ -663,10 +694,7 @@ pub async fn pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFail
     document(&c, &format!("/api/v1/invoices/{id}/pdf"), "Invoice").await
 }
 
-/// Lines the new-draft form offers.
-const DRAFT_LINES: usize = 3;
-
-/// The new-draft form as entered: up to [`DRAFT_LINES`] lines.
+/// The new-draft form's fields beside its lines.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DraftFields {
@@ -675,42 +703,16 @@ pub struct DraftFields {
     due_date: String,
     #[serde(default)]
     notes: String,
-    #[serde(default)]
-    description_1: String,
-    #[serde(default)]
-    quantity_1: String,
-    #[serde(default)]
-    unit_price_1: String,
-    #[serde(default)]
-    description_2: String,
-    #[serde(default)]
-    quantity_2: String,
-    #[serde(default)]
-    unit_price_2: String,
-    #[serde(default)]
-    description_3: String,
-    #[serde(default)]
-    quantity_3: String,
-    #[serde(default)]
-    unit_price_3: String,
 }
 
 impl DraftFields {
-    fn lines(&self) -> [(&str, &str, &str); DRAFT_LINES] {
-        [
-            (&self.description_1, &self.quantity_1, &self.unit_price_1),
-            (&self.description_2, &self.quantity_2, &self.unit_price_2),
-            (&self.description_3, &self.quantity_3, &self.unit_price_3),
-        ]
-    }
-
-    /// The body of `POST /invoices`; a line left wholly empty is no line.
-    fn body(&self) -> serde_json::Value {
+    /// The body of `POST /invoices`.
+    fn body(&self, rows: &LineRows) -> serde_json::Value {
         json!({
             "client_id": self.client_id.trim(),
             "due_date": trimmed(&self.due_date),
             "notes": trimmed(&self.notes),
-            "lines": line_requests(&self.lines()),
+            "lines": rows.json(),
         })
     }
 }
@@ -719,18 +721,6 @@ impl DraftFields {
 pub(crate) fn trimmed(v: &str) -> Option<String> {
     let v = v.trim();
     (!v.is_empty()).then(|| v.to_owned())
-}
-
-/// A document form's (description, quantity, unit price) rows as the API's
-/// lines; a row left wholly empty is no line, anything typed goes to the
-/// API to judge.
-pub(crate) fn line_requests(rows: &[(&str, &str, &str)]) -> Vec<serde_json::Value> {
-    rows.iter()
-        .filter(|(d, q, p)| [d, q, p].iter().any(|v| !v.trim().is_empty()))
-        .map(|(d, q, p)| {
-            json!({"description": trimmed(d), "quantity": q.trim(), "unit_price": trimmed(p)})
-        })
-        .collect()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -747,28 +737,23 @@ fn draft_page(
     status: StatusCode,
     client: &Client,
     f: &DraftFields,
+    rows: &LineRows,
     problem: Option<&ApiFailure>,
 ) -> Response {
     let body = html! {
         (finance_nav(FinancePage::Invoices))
         h1 { "New draft invoice" }
         p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
-        form.stack #new-draft method="post" action="/console/invoices/new" {
+        form.stack.wide #new-draft method="post" action="/console/invoices/new" {
             (layout::csrf_field(c.csrf()))
             (refusal(problem))
             input type="hidden" name="client_id" value=(client.id);
             (input("Due date (empty: by the payment terms)", "due_date", "date", &f.due_date, problem))
-            @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
-                fieldset {
-                    legend { "Line " (n + 1) }
-                    (input("Description", &format!("description_{}", n + 1), "text", d, problem))
-                    (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
-                    (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
-                }
-            }
+            (rows.table(problem))
             label for="f-notes" { "Notes" }
             textarea #f-notes name="notes" rows="3" { (f.notes) }
             button type="submit" { "Create draft" }
+            (add_rows_button())
         }
     };
     c.page_with(status, Some(Section::Finance), "New draft invoice", body)
@@ -790,23 +775,99 @@ pub async fn new_draft(c: Console, Query(p): Query<NewParams>) -> Result<Respons
     let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
     let f = DraftFields {
         client_id: id.to_string(),
-        quantity_1: "1".to_owned(),
         ..Default::default()
     };
-    Ok(draft_page(&c, StatusCode::OK, &client, &f, None))
+    let rows = LineRows::new_document();
+    Ok(draft_page(&c, StatusCode::OK, &client, &f, &rows, None))
 }
 
-pub async fn create_draft(c: Console, Form(f): Form<DraftFields>) -> Result<Response, ApiFailure> {
+pub async fn create_draft(
+    c: Console,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let (f, rows): (DraftFields, LineRows) = LineRows::read(&c, raw)?;
     let id: ClientId = parse_id(&c, &f.client_id, "client")?;
+    if rows.add_rows {
+        let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+        let rows = rows.more();
+        return Ok(draft_page(&c, StatusCode::OK, &client, &f, &rows, None));
+    }
     match c
         .api
-        .send::<Invoice>(Method::POST, "/api/v1/invoices", &f.body())
+        .send::<Invoice>(Method::POST, "/api/v1/invoices", &f.body(&rows))
         .await
     {
         Ok(inv) => Ok(see_other(&format!("/console/invoices/{}", inv.id))),
         Err(e) if e.is_validation() => {
             let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
-            Ok(draft_page(&c, e.status, &client, &f, Some(&e)))
+            Ok(draft_page(&c, e.status, &client, &f, &rows, Some(&e)))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The edit-draft form's fields beside its lines (client, currency,
+/// dates of issue, discount and terms stay the draft's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditFields {
+    #[serde(default)]
+    due_date: String,
+    #[serde(default)]
+    notes: String,
+}
+
+impl EditFields {
+    fn of(inv: &Invoice) -> Self {
+        EditFields {
+            due_date: inv.due_date.to_string(),
+            notes: inv.notes.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The body of `PUT /invoices/{id}`, which replaces the whole draft:
+    /// what the form does not show is sent as the draft has it.
+    fn body(&self, inv: &Invoice, rows: &LineRows) -> serde_json::Value {
+        json!({
+            "client_id": inv.client_id,
+            "currency": inv.currency,
+            "issue_date": inv.issue_date,
+            "due_date": trimmed(&self.due_date),
+            "discount": inv.discount,
+            "notes": trimmed(&self.notes),
+            "terms": inv.terms,
+            "lines": rows.json(),
+        })
+    }
+}
+
+/// `POST /console/invoices/{id}/lines`: the draft's due date, notes and
+/// lines, through `PUT /api/v1/invoices/{id}` (a finalized invoice: the
+/// API's 409, as its page).
+pub async fn update_draft(
+    c: Console,
+    Path(id): Path<String>,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let iid: InvoiceId = parse_id(&c, &id, "invoice")?;
+    let (f, rows): (EditFields, LineRows) = LineRows::read(&c, raw)?;
+    if rows.add_rows {
+        let rows = rows.more();
+        return invoice_page(c, &id, "", Some(Refused::Draft(f, rows, None))).await;
+    }
+    let inv: Invoice = c.api.get(format!("/api/v1/invoices/{iid}")).await?;
+    match c
+        .api
+        .send::<Invoice>(
+            Method::PUT,
+            format!("/api/v1/invoices/{iid}"),
+            &f.body(&inv, &rows),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/invoices/{iid}?done=saved"))),
+        Err(e) if e.is_validation() => {
+            invoice_page(c, &id, "", Some(Refused::Draft(f, rows, Some(e)))).await
         }
         Err(e) => Err(e),
     }

@@ -7,6 +7,7 @@ pub mod chart;
 pub mod clients;
 pub mod home;
 pub mod invoices;
+pub mod line_rows;
 pub mod projects;
 pub mod quotes;
 pub mod recurring;

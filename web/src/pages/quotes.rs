@@ -20,7 +20,8 @@ use serde_json::json;
 use crate::api_client::{ApiFailure, query};
 use crate::layout::{self, Section};
 use crate::pages::clients::{document, input, next_link, parse_id, refusal};
-use crate::pages::invoices::{FinancePage, finance_nav, line_requests, trimmed};
+use crate::pages::invoices::{FinancePage, finance_nav, trimmed};
+use crate::pages::line_rows::{LineRows, add_rows_button};
 use crate::picker::client_step;
 use crate::session::{Console, Form, NoFields};
 
@@ -135,7 +136,54 @@ pub async fn show(
     Path(id): Path<String>,
     Query(p): Query<ShowParams>,
 ) -> Result<Response, ApiFailure> {
-    let id: QuoteId = parse_id(&c, &id, "quote")?;
+    quote_page(c, &id, &p.done, None).await
+}
+
+/// The edit-draft form's fields beside its lines (client, currency, date
+/// of issue, discount and terms stay the draft's).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditFields {
+    #[serde(default)]
+    valid_until: String,
+    #[serde(default)]
+    notes: String,
+}
+
+impl EditFields {
+    fn of(q: &Quote) -> Self {
+        EditFields {
+            valid_until: q.valid_until.to_string(),
+            notes: q.notes.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The body of `PUT /quotes/{id}`, which replaces the whole draft:
+    /// what the form does not show is sent as the draft has it.
+    fn body(&self, q: &Quote, rows: &LineRows) -> serde_json::Value {
+        json!({
+            "client_id": q.client_id,
+            "currency": q.currency,
+            "issue_date": q.issue_date,
+            "valid_until": trimmed(&self.valid_until),
+            "discount": q.discount,
+            "notes": trimmed(&self.notes),
+            "terms": q.terms,
+            "lines": rows.json(),
+        })
+    }
+}
+
+/// The edit-draft form as posted: refused (or drawn again with more rows).
+type Draft = (EditFields, LineRows, Option<ApiFailure>);
+
+async fn quote_page(
+    c: Console,
+    id: &str,
+    done: &str,
+    draft: Option<Draft>,
+) -> Result<Response, ApiFailure> {
+    let id: QuoteId = parse_id(&c, id, "quote")?;
     let q: Quote = c.api.get(format!("/api/v1/quotes/{id}")).await?;
     let client: Client = c
         .api
@@ -147,14 +195,23 @@ pub async fn show(
     };
     let base = format!("/console/quotes/{id}");
     let money = |d| c.fmt.money(d, &q.currency);
-    let notice = match p.done.as_str() {
-        "created" => Some("The draft quote is saved."),
+    let notice = match done {
+        "created" | "saved" => Some("The draft quote is saved."),
         "sent" => Some("The quote is on its way to the client's billing contacts."),
         "accepted" => Some("The quote is accepted."),
         "declined" => Some("The quote is declined."),
         "converted" => Some("The quote is now a draft invoice."),
         _ => None,
     };
+    let as_stored;
+    let (edit_fields, edit_rows, ep) = match &draft {
+        Some((f, rows, e)) => (f, rows, e.as_ref()),
+        None => {
+            as_stored = (EditFields::of(&q), LineRows::of_lines(&q.lines));
+            (&as_stored.0, &as_stored.1, None)
+        }
+    };
+    let status = ep.map(|e| e.status).unwrap_or(StatusCode::OK);
     let body = html! {
         (finance_nav(FinancePage::Quotes))
         h1 { (title) " " span #quote-status class=(status_class(q.status)) { "(" (crate::fmt::label(q.status.as_str())) ")" } }
@@ -206,6 +263,23 @@ pub async fn show(
                     }
                 } }
             } }
+            @if let Some(n) = &q.notes { p { (n) } }
+            @if let Some(t) = &q.terms { p.muted { (t) } }
+        }
+        @if q.status == QuoteStatus::Draft {
+            section.card #edit-draft aria-labelledby="edit-draft-title" {
+                h2 #edit-draft-title { "Edit draft" }
+                form.stack.wide #edit-lines method="post" action={ (base) "/lines" } {
+                    (layout::csrf_field(c.csrf()))
+                    (refusal(ep))
+                    (input("Valid until", "valid_until", "date", &edit_fields.valid_until, ep))
+                    (edit_rows.table(ep))
+                    label for="f-notes" { "Notes" }
+                    textarea #f-notes name="notes" rows="3" { (edit_fields.notes) }
+                    button type="submit" { "Save draft" }
+                    (add_rows_button())
+                }
+            }
         }
         section.card #actions aria-labelledby="actions-title" {
             h2 #actions-title { "Actions" }
@@ -224,7 +298,37 @@ pub async fn show(
             }
         }
     };
-    Ok(c.page(Section::Finance, &title, body))
+    Ok(c.page_with(status, Some(Section::Finance), &title, body))
+}
+
+/// `POST /console/quotes/{id}/lines`: the draft's validity, notes and
+/// lines, through `PUT /api/v1/quotes/{id}` (a quote sent: the API's 409,
+/// as its page).
+pub async fn update_draft(
+    c: Console,
+    Path(id): Path<String>,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let qid: QuoteId = parse_id(&c, &id, "quote")?;
+    let (f, rows): (EditFields, LineRows) = LineRows::read(&c, raw)?;
+    if rows.add_rows {
+        let rows = rows.more();
+        return quote_page(c, &id, "", Some((f, rows, None))).await;
+    }
+    let q: Quote = c.api.get(format!("/api/v1/quotes/{qid}")).await?;
+    match c
+        .api
+        .send::<Quote>(
+            Method::PUT,
+            format!("/api/v1/quotes/{qid}"),
+            &f.body(&q, &rows),
+        )
+        .await
+    {
+        Ok(_) => Ok(see_other(&format!("/console/quotes/{qid}?done=saved"))),
+        Err(e) if e.is_validation() => quote_page(c, &id, "", Some((f, rows, Some(e)))).await,
+        Err(e) => Err(e),
+    }
 }
 
 /// One of the quote's actions: `POST /quotes/{id}/{action}`, then the
@@ -276,10 +380,7 @@ pub async fn pdf(c: Console, Path(id): Path<String>) -> Result<Response, ApiFail
 
 // ---------------------------------------------------------------- new draft
 
-/// Lines the new-quote form offers.
-const QUOTE_LINES: usize = 3;
-
-/// The new-quote form as entered: up to [`QUOTE_LINES`] lines.
+/// The new-quote form's fields beside its lines.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteFields {
@@ -288,42 +389,16 @@ pub struct QuoteFields {
     valid_until: String,
     #[serde(default)]
     notes: String,
-    #[serde(default)]
-    description_1: String,
-    #[serde(default)]
-    quantity_1: String,
-    #[serde(default)]
-    unit_price_1: String,
-    #[serde(default)]
-    description_2: String,
-    #[serde(default)]
-    quantity_2: String,
-    #[serde(default)]
-    unit_price_2: String,
-    #[serde(default)]
-    description_3: String,
-    #[serde(default)]
-    quantity_3: String,
-    #[serde(default)]
-    unit_price_3: String,
 }
 
 impl QuoteFields {
-    fn lines(&self) -> [(&str, &str, &str); QUOTE_LINES] {
-        [
-            (&self.description_1, &self.quantity_1, &self.unit_price_1),
-            (&self.description_2, &self.quantity_2, &self.unit_price_2),
-            (&self.description_3, &self.quantity_3, &self.unit_price_3),
-        ]
-    }
-
-    /// The body of `POST /quotes`; a line left wholly empty is no line.
-    fn body(&self) -> serde_json::Value {
+    /// The body of `POST /quotes`.
+    fn body(&self, rows: &LineRows) -> serde_json::Value {
         json!({
             "client_id": self.client_id.trim(),
             "valid_until": trimmed(&self.valid_until),
             "notes": trimmed(&self.notes),
-            "lines": line_requests(&self.lines()),
+            "lines": rows.json(),
         })
     }
 }
@@ -342,28 +417,23 @@ fn new_page(
     status: StatusCode,
     client: &Client,
     f: &QuoteFields,
+    rows: &LineRows,
     problem: Option<&ApiFailure>,
 ) -> Response {
     let body = html! {
         (finance_nav(FinancePage::Quotes))
         h1 { "New quote" }
         p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
-        form.stack #new-quote-form method="post" action="/console/quotes/new" {
+        form.stack.wide #new-quote-form method="post" action="/console/quotes/new" {
             (layout::csrf_field(c.csrf()))
             (refusal(problem))
             input type="hidden" name="client_id" value=(client.id);
             (input("Valid until (empty: 30 days)", "valid_until", "date", &f.valid_until, problem))
-            @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
-                fieldset {
-                    legend { "Line " (n + 1) }
-                    (input("Description", &format!("description_{}", n + 1), "text", d, problem))
-                    (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
-                    (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
-                }
-            }
+            (rows.table(problem))
             label for="f-notes" { "Notes" }
             textarea #f-notes name="notes" rows="3" { (f.notes) }
             button type="submit" { "Create draft quote" }
+            (add_rows_button())
         }
     };
     c.page_with(status, Some(Section::Finance), "New quote", body)
@@ -379,23 +449,32 @@ pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response
     let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
     let f = QuoteFields {
         client_id: id.to_string(),
-        quantity_1: "1".to_owned(),
         ..Default::default()
     };
-    Ok(new_page(&c, StatusCode::OK, &client, &f, None))
+    let rows = LineRows::new_document();
+    Ok(new_page(&c, StatusCode::OK, &client, &f, &rows, None))
 }
 
-pub async fn create(c: Console, Form(f): Form<QuoteFields>) -> Result<Response, ApiFailure> {
+pub async fn create(
+    c: Console,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let (f, rows): (QuoteFields, LineRows) = LineRows::read(&c, raw)?;
     let id: ClientId = parse_id(&c, &f.client_id, "client")?;
+    if rows.add_rows {
+        let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+        let rows = rows.more();
+        return Ok(new_page(&c, StatusCode::OK, &client, &f, &rows, None));
+    }
     match c
         .api
-        .send::<Quote>(Method::POST, "/api/v1/quotes", &f.body())
+        .send::<Quote>(Method::POST, "/api/v1/quotes", &f.body(&rows))
         .await
     {
         Ok(q) => Ok(see_other(&format!("/console/quotes/{}?done=created", q.id))),
         Err(e) if e.is_validation() => {
             let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
-            Ok(new_page(&c, e.status, &client, &f, Some(&e)))
+            Ok(new_page(&c, e.status, &client, &f, &rows, Some(&e)))
         }
         Err(e) => Err(e),
     }

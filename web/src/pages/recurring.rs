@@ -24,6 +24,7 @@ use crate::layout::{self, Section};
 use crate::names::client_names;
 use crate::pages::clients::{checkbox, input, next_link, parse_id, refusal};
 use crate::pages::invoices::{FinancePage, finance_nav};
+use crate::pages::line_rows::{LineRows, add_rows_button};
 use crate::picker::client_step;
 use crate::session::{Console, Form, NoFields};
 
@@ -165,11 +166,8 @@ pub async fn list(c: Console, Query(p): Query<ListParams>) -> Result<Response, A
 
 // ---------------------------------------------------------------- the form
 
-/// Lines the template forms offer.
-const LINES: usize = 5;
-
-/// The new-template and edit forms as entered (the edit form has no
-/// client and start date: they are the template's for good).
+/// The new-template and edit forms' fields beside their lines (the edit
+/// form has no client and start date: they are the template's for good).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateFields {
@@ -195,43 +193,13 @@ pub struct TemplateFields {
     notes: String,
     #[serde(default)]
     terms: String,
-    #[serde(default)]
-    description_1: String,
-    #[serde(default)]
-    quantity_1: String,
-    #[serde(default)]
-    unit_price_1: String,
-    #[serde(default)]
-    description_2: String,
-    #[serde(default)]
-    quantity_2: String,
-    #[serde(default)]
-    unit_price_2: String,
-    #[serde(default)]
-    description_3: String,
-    #[serde(default)]
-    quantity_3: String,
-    #[serde(default)]
-    unit_price_3: String,
-    #[serde(default)]
-    description_4: String,
-    #[serde(default)]
-    quantity_4: String,
-    #[serde(default)]
-    unit_price_4: String,
-    #[serde(default)]
-    description_5: String,
-    #[serde(default)]
-    quantity_5: String,
-    #[serde(default)]
-    unit_price_5: String,
 }
 
 impl TemplateFields {
     fn of(t: &TemplateView) -> Self {
         let (unit, every) = frequency_parts(t.frequency);
         let s = |o: &Option<String>| o.clone().unwrap_or_default();
-        let mut f = TemplateFields {
+        TemplateFields {
             client_id: t.client_id.to_string(),
             name: t.name.clone(),
             unit: unit.to_owned(),
@@ -244,75 +212,7 @@ impl TemplateFields {
             auto_send: t.auto_send.then(|| "true".to_owned()),
             notes: s(&t.notes),
             terms: s(&t.terms),
-            ..Default::default()
-        };
-        for (slot, l) in f.lines_mut().into_iter().zip(&t.lines) {
-            *slot.0 = l.description.clone().unwrap_or_default();
-            *slot.1 = l.quantity.normalize().to_string();
-            *slot.2 = l.unit_price.map(|p| p.to_string()).unwrap_or_default();
         }
-        f
-    }
-
-    fn lines(&self) -> [(&str, &str, &str); LINES] {
-        [
-            (&self.description_1, &self.quantity_1, &self.unit_price_1),
-            (&self.description_2, &self.quantity_2, &self.unit_price_2),
-            (&self.description_3, &self.quantity_3, &self.unit_price_3),
-            (&self.description_4, &self.quantity_4, &self.unit_price_4),
-            (&self.description_5, &self.quantity_5, &self.unit_price_5),
-        ]
-    }
-
-    fn lines_mut(&mut self) -> [(&mut String, &mut String, &mut String); LINES] {
-        [
-            (
-                &mut self.description_1,
-                &mut self.quantity_1,
-                &mut self.unit_price_1,
-            ),
-            (
-                &mut self.description_2,
-                &mut self.quantity_2,
-                &mut self.unit_price_2,
-            ),
-            (
-                &mut self.description_3,
-                &mut self.quantity_3,
-                &mut self.unit_price_3,
-            ),
-            (
-                &mut self.description_4,
-                &mut self.quantity_4,
-                &mut self.unit_price_4,
-            ),
-            (
-                &mut self.description_5,
-                &mut self.quantity_5,
-                &mut self.unit_price_5,
-            ),
-        ]
-    }
-
-    /// The lines entered (a line left wholly empty is no line). A line at
-    /// the position of one of `stored` keeps what the form does not show
-    /// (its product, discount and taxes).
-    fn lines_json(&self, stored: &[LineRequest]) -> Vec<Value> {
-        self.lines()
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (d, q, p))| [d, q, p].iter().any(|v| !v.trim().is_empty()))
-            .map(|(n, (d, q, p))| {
-                let mut line =
-                    json!({"description": some(d), "quantity": q.trim(), "unit_price": some(p)});
-                if let Some(s) = stored.get(n) {
-                    line["product_id"] = json!(s.product_id);
-                    line["discount"] = json!(s.discount);
-                    line["tax_rate_ids"] = json!(s.tax_rate_ids);
-                }
-                line
-            })
-            .collect()
     }
 
     fn frequency(&self) -> Value {
@@ -320,7 +220,7 @@ impl TemplateFields {
     }
 
     /// The body of `POST /recurring-invoices`.
-    fn create_body(&self) -> Value {
+    fn create_body(&self, rows: &LineRows) -> Value {
         let mut m = Map::new();
         m.insert("client_id".into(), json!(self.client_id.trim()));
         m.insert("name".into(), json!(self.name));
@@ -339,15 +239,15 @@ impl TemplateFields {
         m.insert("auto_send".into(), json!(self.auto_send.is_some()));
         m.insert("notes".into(), json!(some(&self.notes)));
         m.insert("terms".into(), json!(some(&self.terms)));
-        m.insert("lines".into(), json!(self.lines_json(&[])));
+        m.insert("lines".into(), json!(rows.json()));
         Value::Object(m)
     }
 
     /// The body of `PATCH /recurring-invoices/{id}`: every field the form
     /// shows (empty optional ones cleared); the lines only when they
-    /// changed, so what the form does not show of them stays (and never
-    /// for a template with more lines than the form has).
-    fn patch_body(&self, t: &TemplateView) -> Value {
+    /// changed (what the table does not show of a line rides along with
+    /// its row).
+    fn patch_body(&self, t: &TemplateView, rows: &LineRows) -> Value {
         let mut m = Map::new();
         m.insert("name".into(), json!(self.name));
         m.insert("frequency".into(), self.frequency());
@@ -363,34 +263,27 @@ impl TemplateFields {
         m.insert("auto_send".into(), json!(self.auto_send.is_some()));
         m.insert("notes".into(), json!(some(&self.notes)));
         m.insert("terms".into(), json!(some(&self.terms)));
-        let before = TemplateFields::of(t);
-        if lines_editable(t) && self.lines() != before.lines() {
-            m.insert("lines".into(), json!(self.lines_json(&t.lines)));
+        if rows.sent() != LineRows::of_requests(&t.lines).sent() {
+            m.insert("lines".into(), json!(rows.json()));
         }
         Value::Object(m)
     }
 }
 
-/// Whether the edit form can hold all of `t`'s lines.
-fn lines_editable(t: &TemplateView) -> bool {
-    t.lines.len() <= LINES
-}
-
-/// The new-template form (`editing` None) or the edit form of a template
-/// (`Some(lines_editable)`).
+/// The new-template form or (`editing`) the edit form of a template.
+#[allow(clippy::too_many_arguments)]
 fn template_form(
     c: &Console,
     id: &str,
     action: &str,
     submit: &str,
     f: &TemplateFields,
-    editing: Option<bool>,
+    rows: &LineRows,
+    editing: bool,
     problem: Option<&ApiFailure>,
 ) -> Markup {
-    let lines = editing.unwrap_or(true);
-    let editing = editing.is_some();
     html! {
-        form.stack id=(id) method="post" action=(action) {
+        form.stack.wide id=(id) method="post" action=(action) {
             (layout::csrf_field(c.csrf()))
             (refusal(problem))
             @if !editing { input type="hidden" name="client_id" value=(f.client_id); }
@@ -412,23 +305,13 @@ fn template_form(
             (input("Days from issue to due date", "due_days", "number", &f.due_days, problem))
             (checkbox("Finalize each invoice", "auto_finalize", f.auto_finalize.is_some()))
             (checkbox("E-mail each invoice to the client (needs finalize)", "auto_send", f.auto_send.is_some()))
-            @if lines {
-                @for (n, (d, q, p)) in f.lines().into_iter().enumerate() {
-                    fieldset {
-                        legend { "Line " (n + 1) }
-                        (input("Description", &format!("description_{}", n + 1), "text", d, problem))
-                        (input("Quantity", &format!("quantity_{}", n + 1), "text", q, problem))
-                        (input("Unit price", &format!("unit_price_{}", n + 1), "text", p, problem))
-                    }
-                }
-            } @else {
-                p.muted #lines-not-editable { "This template has more than " (LINES) " lines: its lines change through the API only." }
-            }
+            (rows.table(problem))
             label for="f-notes" { "Notes" }
             textarea #f-notes name="notes" rows="2" { (f.notes) }
             label for="f-terms" { "Terms" }
             textarea #f-terms name="terms" rows="2" { (f.terms) }
             button type="submit" { (submit) }
+            (add_rows_button())
         }
     }
 }
@@ -449,13 +332,14 @@ fn new_page(
     status: StatusCode,
     client: &Client,
     f: &TemplateFields,
+    rows: &LineRows,
     problem: Option<&ApiFailure>,
 ) -> Response {
     let body = html! {
         (finance_nav(FinancePage::Recurring))
         h1 { "New recurring invoice" }
         p { "For " a href={ "/console/clients/" (client.id) } { (client.name) } ", in " (c.company.currency) "." }
-        (template_form(c, "new-template-form", "/console/recurring/new", "Create recurring invoice", f, None, problem))
+        (template_form(c, "new-template-form", "/console/recurring/new", "Create recurring invoice", f, rows, false, problem))
     };
     c.page_with(
         status,
@@ -486,17 +370,30 @@ pub async fn new_form(c: Console, Query(p): Query<NewParams>) -> Result<Response
         start_date: c.fmt.today(c.now).to_string(),
         due_days: "30".to_owned(),
         auto_finalize: Some("true".to_owned()),
-        quantity_1: "1".to_owned(),
         ..Default::default()
     };
-    Ok(new_page(&c, StatusCode::OK, &client, &f, None))
+    let rows = LineRows::new_document();
+    Ok(new_page(&c, StatusCode::OK, &client, &f, &rows, None))
 }
 
-pub async fn create(c: Console, Form(f): Form<TemplateFields>) -> Result<Response, ApiFailure> {
+pub async fn create(
+    c: Console,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let (f, rows): (TemplateFields, LineRows) = LineRows::read(&c, raw)?;
     let id: ClientId = parse_id(&c, &f.client_id, "client")?;
+    if rows.add_rows {
+        let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
+        let rows = rows.more();
+        return Ok(new_page(&c, StatusCode::OK, &client, &f, &rows, None));
+    }
     match c
         .api
-        .send::<TemplateView>(Method::POST, "/api/v1/recurring-invoices", &f.create_body())
+        .send::<TemplateView>(
+            Method::POST,
+            "/api/v1/recurring-invoices",
+            &f.create_body(&rows),
+        )
         .await
     {
         Ok(t) => Ok(see_other(&format!(
@@ -505,7 +402,7 @@ pub async fn create(c: Console, Form(f): Form<TemplateFields>) -> Result<Respons
         ))),
         Err(e) if e.is_validation() => {
             let client: Client = c.api.get(format!("/api/v1/clients/{id}")).await?;
-            Ok(new_page(&c, e.status, &client, &f, Some(&e)))
+            Ok(new_page(&c, e.status, &client, &f, &rows, Some(&e)))
         }
         Err(e) => Err(e),
     }
@@ -531,7 +428,7 @@ async fn template_page(
     c: Console,
     id: &str,
     done: &str,
-    refused: Option<(TemplateFields, ApiFailure)>,
+    refused: Option<(TemplateFields, LineRows, Option<ApiFailure>)>,
 ) -> Result<Response, ApiFailure> {
     let id: RecurringId = parse_id(&c, id, "recurring invoice")?;
     let t: TemplateView = c
@@ -554,11 +451,15 @@ async fn template_page(
         "resumed" => Some("Resumed: the next run bills the periods it missed."),
         _ => None,
     };
-    let (f, problem) = match &refused {
-        Some((f, e)) => (None, Some((f, e))),
-        None => (Some(TemplateFields::of(&t)), None),
+    let as_stored;
+    let (f, rows, problem) = match &refused {
+        Some((f, rows, e)) => (f, rows, e.as_ref()),
+        None => {
+            as_stored = (TemplateFields::of(&t), LineRows::of_requests(&t.lines));
+            (&as_stored.0, &as_stored.1, None)
+        }
     };
-    let status = problem.map(|(_, e)| e.status).unwrap_or(StatusCode::OK);
+    let status = problem.map(|e| e.status).unwrap_or(StatusCode::OK);
     let editable = t.status != TemplateStatus::Archived;
     let body = html! {
         (finance_nav(FinancePage::Recurring))
@@ -636,11 +537,7 @@ async fn template_page(
             section.card #edit aria-labelledby="edit-title" {
                 h2 #edit-title { "Edit" }
                 p.muted { "Changes apply to the invoices not billed yet." }
-                @match (&f, problem) {
-                    (Some(f), _) => (template_form(&c, "edit-template", &base, "Save changes", f, Some(lines_editable(&t)), None)),
-                    (None, Some((f, e))) => (template_form(&c, "edit-template", &base, "Save changes", f, Some(lines_editable(&t)), Some(e))),
-                    (None, None) => {}
-                }
+                (template_form(&c, "edit-template", &base, "Save changes", f, rows, true, problem))
             }
         }
     };
@@ -650,9 +547,14 @@ async fn template_page(
 pub async fn update(
     c: Console,
     Path(id): Path<String>,
-    Form(f): Form<TemplateFields>,
+    Form(raw): Form<Vec<(String, String)>>,
 ) -> Result<Response, ApiFailure> {
     let rid: RecurringId = parse_id(&c, &id, "recurring invoice")?;
+    let (f, rows): (TemplateFields, LineRows) = LineRows::read(&c, raw)?;
+    if rows.add_rows {
+        let rows = rows.more();
+        return template_page(c, &id, "", Some((f, rows, None))).await;
+    }
     let t: TemplateView = c
         .api
         .get(format!("/api/v1/recurring-invoices/{rid}"))
@@ -662,12 +564,12 @@ pub async fn update(
         .send::<TemplateView>(
             Method::PATCH,
             format!("/api/v1/recurring-invoices/{rid}"),
-            &f.patch_body(&t),
+            &f.patch_body(&t, &rows),
         )
         .await
     {
         Ok(_) => Ok(see_other(&format!("/console/recurring/{rid}?done=saved"))),
-        Err(e) if e.is_validation() => template_page(c, &id, "", Some((f, e))).await,
+        Err(e) if e.is_validation() => template_page(c, &id, "", Some((f, rows, Some(e)))).await,
         Err(e) => Err(e),
     }
 }
@@ -727,23 +629,54 @@ mod tests {
                "discount": {"kind": "percent", "value": "5"}, "tax_rate_ids": ["01900000-0000-7000-8000-000000000003"]})
     }
 
+    /// The edit form's rows as posted: `rows`' fields, `change` applied.
+    fn posted(rows: &LineRows, change: &[(&str, &str)]) -> LineRows {
+        let html = rows.table(None).into_string();
+        let mut raw: Vec<(String, String)> = Vec::new();
+        for input in html.split("<input").skip(1) {
+            let attr = |a: &str| {
+                input
+                    .split(&format!(" {a}=\""))
+                    .nth(1)
+                    .and_then(|v| v.split('"').next())
+                    .map(|v| v.replace("&quot;", "\""))
+            };
+            if input.contains("type=\"checkbox\"") {
+                continue;
+            }
+            if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+                raw.push((n, v));
+            }
+        }
+        for (k, v) in change {
+            raw.retain(|(n, _)| n != k);
+            raw.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        LineRows::take(raw).0
+    }
+
     #[test]
     fn unchanged_lines_are_not_sent_and_changed_ones_keep_what_the_form_does_not_show() {
         let t = template(json!([line("Monitoring"), line("Backup")]));
         let f = TemplateFields::of(&t);
-        assert_eq!(f.quantity_1, "1");
-        let body = f.patch_body(&t);
+        let rows = posted(&LineRows::of_requests(&t.lines), &[]);
+        let body = f.patch_body(&t, &rows);
         assert!(body.get("lines").is_none(), "{body}");
         assert_eq!(body["frequency"], json!({"unit": "months", "every": 1}));
         assert_eq!(body["end_date"], Value::Null);
 
-        let mut f = TemplateFields::of(&t);
-        f.quantity_2 = "3".into();
-        f.description_3 = "Extra".into();
-        f.quantity_3 = "1".into();
-        let body = f.patch_body(&t);
+        let rows = posted(
+            &LineRows::of_requests(&t.lines),
+            &[
+                ("lines[1].quantity", "3"),
+                ("lines[2].description", "Extra"),
+                ("lines[2].quantity", "1"),
+            ],
+        );
+        let body = f.patch_body(&t, &rows);
         let lines = body["lines"].as_array().unwrap();
         assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["quantity"], "1");
         assert_eq!(lines[1]["quantity"], "3");
         assert_eq!(
             lines[1]["discount"],
@@ -760,12 +693,16 @@ mod tests {
     }
 
     #[test]
-    fn a_template_with_more_lines_than_the_form_never_sends_them() {
-        let many: Vec<Value> = (0..LINES + 1).map(|n| line(&format!("L{n}"))).collect();
+    fn a_template_with_many_lines_is_edited_whole() {
+        let many: Vec<Value> = (0..12).map(|n| line(&format!("L{n}"))).collect();
         let t = template(Value::Array(many));
-        assert!(!lines_editable(&t));
-        let mut f = TemplateFields::of(&t);
-        f.quantity_1 = "9".into();
-        assert!(f.patch_body(&t).get("lines").is_none());
+        let f = TemplateFields::of(&t);
+        let rows = posted(
+            &LineRows::of_requests(&t.lines),
+            &[("lines[11].remove", "true")],
+        );
+        let lines = f.patch_body(&t, &rows)["lines"].clone();
+        assert_eq!(lines.as_array().unwrap().len(), 11, "{lines}");
+        assert_eq!(lines[10]["description"], "L10");
     }
 }

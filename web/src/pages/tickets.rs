@@ -19,6 +19,7 @@ use nestogy_domain::customers::contacts::Contact;
 use nestogy_domain::identity::users::{StaffMember, User};
 use nestogy_domain::inventory::assets::Asset;
 use nestogy_domain::kernel::pagination::Page;
+use nestogy_domain::service_desk::canned_replies::{CannedReply, CannedScope};
 use nestogy_domain::service_desk::projects::Project;
 use nestogy_domain::service_desk::sla::SlaEvent;
 use nestogy_domain::service_desk::sla_clock::SlaState;
@@ -29,7 +30,7 @@ use nestogy_domain::service_desk::tickets::{
 };
 use nestogy_domain::service_desk::time_entries::TimeEntry;
 use nestogy_domain::{
-    AssetId, AttachmentId, ProjectId, TicketId, TicketViewId, TimeEntryId, UserId,
+    AssetId, AttachmentId, CannedReplyId, ProjectId, TicketId, TicketViewId, TimeEntryId, UserId,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -522,18 +523,21 @@ struct FormProblem {
 /// `GET /console/tickets/{id}`.
 pub async fn ticket(c: Console, Path(id): Path<String>) -> Result<Response, ApiFailure> {
     let id = ticket_id(&id)?;
-    ticket_page(c, id, None).await
+    ticket_page(c, id, None, None).await
 }
 
+/// The ticket page; `problem` is a refused form's, `prefill` what the
+/// message form holds (a canned reply inserted).
 async fn ticket_page(
     c: Console,
     id: TicketId,
     problem: Option<FormProblem>,
+    prefill: Option<MessageFields>,
 ) -> Result<Response, ApiFailure> {
     let t: Ticket = c.api.get(format!("/api/v1/tickets/{id}")).await?;
     let tid = id.to_string();
     let client_id = t.client_id.map(|cl| cl.to_string()).unwrap_or_default();
-    let (messages, history, time, names, links) = tokio::join!(
+    let (messages, history, time, names, links, canned) = tokio::join!(
         c.api
             .get::<Vec<TicketMessage>>(format!("/api/v1/tickets/{id}/messages")),
         c.api
@@ -544,8 +548,11 @@ async fn ticket_page(
         )),
         Names::load(&c),
         Links::load(&c, &client_id),
+        c.api
+            .get_optional::<Page<CannedReply>>("/api/v1/canned-replies?limit=200"),
     );
     let (messages, history, time, names, links) = (messages?, history?, time?, names?, links?);
+    let canned = canned?.map(|p| p.data).unwrap_or_default();
     // The signed-in user's timer on this ticket, if it runs.
     let running = time
         .as_ref()
@@ -638,7 +645,11 @@ async fn ticket_page(
                 (message(&c, &base, m, &names, splittable.then_some(&t.subject)))
             }
         }
-        (message_form(&c, &base, problem_of("message"), &typed("message", "body"), &typed("message", "kind")))
+        @let (body, kind) = match (&prefill, problem_of("message")) {
+            (Some(m), None) => (m.body.clone(), m.kind.clone()),
+            _ => (typed("message", "body"), typed("message", "kind")),
+        };
+        (message_form(&c, &base, problem_of("message"), &body, &kind, &canned))
         @if time.is_some() {
             (timer_block(&c, &base, &t, running, problem_of("timer"), &typed("timer", "description")))
         }
@@ -1037,6 +1048,7 @@ fn message_form(
     p: Option<&FormProblem>,
     body: &str,
     kind: &str,
+    canned: &[CannedReply],
 ) -> Markup {
     let note = kind == "note";
     html! {
@@ -1054,6 +1066,22 @@ fn message_form(
             label for="message-files" { "Attachments " span.hint { "(up to 700 KB in all)" } }
             input #message-files type="file" name="attachments" multiple;
             button type="submit" { "Send" }
+            @if !canned.is_empty() {
+                fieldset #canned {
+                    legend { "Canned reply" }
+                    label for="canned-reply" { "Insert into the message " span.hint { "(its placeholders filled for this ticket)" } }
+                    select #canned-reply name="canned_id" {
+                        @for r in canned {
+                            option value=(r.id) {
+                                (r.title)
+                                @if r.scope == CannedScope::Company { " (shared)" }
+                            }
+                        }
+                    }
+                    button #insert-canned type="submit" formaction={ (base) "/canned" }
+                        formenctype="application/x-www-form-urlencoded" formnovalidate { "Insert" }
+                }
+            }
         }
     }
 }
@@ -1159,7 +1187,7 @@ async fn act(
                 failure,
                 typed,
             };
-            match ticket_page(c, id, Some(p)).await {
+            match ticket_page(c, id, Some(p), None).await {
                 Ok(r) => r,
                 Err(f) => f.into_response(),
             }
@@ -1324,6 +1352,7 @@ pub async fn split(
 }
 
 /// The message form's text fields.
+#[derive(Debug, Default)]
 struct MessageFields {
     kind: String,
     body: String,
@@ -1357,6 +1386,76 @@ pub async fn add_message(
     let body = json!({ "kind": f.kind, "body": f.body, "attachments": attachments });
     let typed = HashMap::from([("kind", f.kind), ("body", f.body)]);
     Ok(act(c, id, "message", typed, Method::POST, path, body).await)
+}
+
+/// `POST /console/tickets/{id}/canned` (the message form's "Insert"
+/// button, as a plain form: the files stay behind): the chosen canned
+/// reply rendered for this ticket by the API
+/// (`POST /api/v1/tickets/{id}/canned-replies/{reply}/render`), added to
+/// what the message already says, and the ticket page drawn again with
+/// it. Nothing is sent or stored. A reply the API refuses (gone, another
+/// user's, no longer checking) is said on the message form.
+pub async fn insert_canned(
+    c: Console,
+    Path(id): Path<String>,
+    Form(raw): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiFailure> {
+    let id = ticket_id(&id)?;
+    let mut f = MessageFields::default();
+    let mut chosen = String::new();
+    for (k, v) in raw {
+        match k.as_str() {
+            "kind" => f.kind = v,
+            "body" => f.body = v,
+            "canned_id" => chosen = v,
+            _ => {}
+        }
+    }
+    let reply: Result<CannedReplyId, _> = chosen.trim().parse();
+    let rendered = match reply {
+        Ok(reply) => {
+            c.api
+                .send_empty::<Rendered>(
+                    Method::POST,
+                    format!("/api/v1/tickets/{id}/canned-replies/{reply}/render"),
+                )
+                .await
+        }
+        Err(_) => Err(ApiFailure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "choose a canned reply to insert",
+        )),
+    };
+    match rendered {
+        Ok(r) => {
+            f.body = if f.body.trim().is_empty() {
+                r.body
+            } else {
+                format!("{}\n\n{}", f.body.trim_end(), r.body)
+            };
+            ticket_page(c, id, None, Some(f)).await
+        }
+        Err(failure)
+            if failure.status.is_client_error() && failure.status != StatusCode::FORBIDDEN =>
+        {
+            // The ticket's own 404 is the page's: it reads the ticket first.
+            let typed = HashMap::from([("kind", f.kind), ("body", f.body)]);
+            let p = FormProblem {
+                form: "message",
+                failure,
+                typed,
+            };
+            ticket_page(c, id, Some(p), None).await
+        }
+        Err(f) => Err(f),
+    }
+}
+
+/// What the render route answers.
+#[derive(Deserialize)]
+struct Rendered {
+    body: String,
 }
 
 #[derive(Deserialize)]
