@@ -1345,7 +1345,7 @@ pub async fn split(
                 failure,
                 typed: HashMap::new(),
             };
-            ticket_page(c, id, Some(p)).await
+            ticket_page(c, id, Some(p), None).await
         }
         Err(f) => Err(f),
     }
