@@ -890,3 +890,69 @@ async fn a_rejected_record_is_logged_and_the_run_goes_on() {
     // Nothing linked for the refused ones.
     assert_eq!(app.count("SELECT count(*) FROM accounting_links").await, 1);
 }
+
+/// A browser coming back from Xero lands on the console's Xero page, which
+/// says what happened; an API client still gets the JSON.
+#[tokio::test]
+async fn a_browser_coming_back_from_xero_lands_on_the_console() {
+    use axum::body::Body;
+    use axum::http::{Request, header as h};
+    let (app, _mock) = xero_app().await;
+    let t = app.tenant("Xero Browser").await;
+    let (_, q) = start_connect(&app, &t).await;
+    let browse = |url: String| {
+        Request::get(url)
+            .header(h::ACCEPT, "text/html,application/xhtml+xml,*/*;q=0.8")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let r = app
+        .raw(browse(format!(
+            "/api/v1/accounting/xero/callback?code=the-code&state={}",
+            q["state"]
+        )))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        r.headers[h::LOCATION],
+        "/console/settings/xero?connecting=1"
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM jobs WHERE kind = 'accounting.connect'")
+            .await,
+        1,
+        "the exchange is queued as for an API client"
+    );
+    // A refused callback: the code in the address, never the input.
+    let r = app
+        .raw(browse(
+            "/api/v1/accounting/xero/callback?error=%3Cscript%3E&state=nope".to_owned(),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let to = r.headers[h::LOCATION].to_str().unwrap().to_owned();
+    assert!(
+        to.ends_with("?xero_error=invalid_state")
+            || to.ends_with("?xero_error=authorisation_declined"),
+        "{to}"
+    );
+
+    // The console page says so.
+    let admin = crate::console::sign_in(&app, &crate::console::admin_email("Xero Browser")).await;
+    let page =
+        crate::console::get(&app, "/console/settings/xero?connecting=1", &admin.cookie).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.html);
+    assert!(page.has_id("xero-connecting"), "{}", page.html);
+    let page = crate::console::get(
+        &app,
+        "/console/settings/xero?xero_error=%3Cb%3Ehi%3C/b%3E",
+        &admin.cookie,
+    )
+    .await;
+    assert!(
+        page.html.contains("could not be completed"),
+        "{}",
+        page.html
+    );
+    assert!(!page.html.contains("<b>hi"), "the code is not echoed");
+}

@@ -929,3 +929,68 @@ async fn contracts_with_their_own_calendar_run_their_tickets_on_its_hours_holida
         );
     }
 }
+
+#[tokio::test]
+async fn contracts_drive_their_recurring_invoice_while_they_run() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Contract Billing").await;
+    let acme = app.client(&t.admin, "Acme").await;
+    let care = template(&app, &t.admin, &acme).await;
+    let tpl_path = format!("/api/v1/recurring-invoices/{care}");
+    let tpl = async |app: &TestApp| app.get(&tpl_path, &t.admin).await.body;
+    // A draft leaves the template alone.
+    let mut body = gold(&acme);
+    body["status"] = json!("draft");
+    body["recurring_invoice_id"] = json!(care);
+    let contract = created(&app, &t.admin, body).await;
+    let path = format!("/api/v1/contracts/{}", contract["id"].as_str().unwrap());
+    assert_eq!(tpl(&app).await["end_date"], Value::Null);
+
+    // Active: the template's last period starts by the contract's last day.
+    let r = app
+        .patch(&path, &t.admin, json!({"status": "active"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let now = tpl(&app).await;
+    assert_eq!(now["end_date"], "2026-12-31", "{now}");
+    assert_eq!(now["status"], "active");
+    // A longer contract does not stretch a shorter end the template has.
+    let r = app
+        .patch(&path, &t.admin, json!({"end_date": "2026-06-30"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(tpl(&app).await["end_date"], "2026-06-30");
+    let r = app
+        .patch(&path, &t.admin, json!({"end_date": "2027-06-30"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(tpl(&app).await["end_date"], "2026-06-30");
+
+    // Cancelled: the template pauses.
+    let r = app
+        .patch(&path, &t.admin, json!({"status": "cancelled"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(tpl(&app).await["status"], "paused");
+
+    // A template that starts after the contract ends would bill nothing.
+    let later = app
+        .post(
+            "/api/v1/recurring-invoices",
+            &t.admin,
+            json!({"client_id": acme, "name": "Later care", "frequency": {"unit": "months", "every": 1},
+                   "start_date": "2028-01-01",
+                   "lines": [{"description": "Care", "quantity": "1", "unit_price": "500"}]}),
+        )
+        .await
+        .id();
+    let mut body = gold(&acme);
+    body["status"] = json!("draft");
+    body["recurring_invoice_id"] = json!(later);
+    let r = app.post("/api/v1/contracts", &t.admin, body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(
+        field_code(&r, "recurring_invoice_id"),
+        "starts_after_contract"
+    );
+}

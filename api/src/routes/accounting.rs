@@ -4,7 +4,8 @@
 //! enqueue jobs.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use nestogy_domain::integrations::accounting::{
     self as acc, Connection, SyncRun, SyncRunDetail, XERO,
 };
@@ -20,6 +21,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::PageQuery;
+use crate::admin::session::see_other;
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{Path, Query};
@@ -114,15 +116,44 @@ fn bad_state() -> ApiError {
     )
 }
 
+/// Where a browser lands after the callback: the console's Xero page,
+/// with what happened.
+const CONSOLE_PAGE: &str = "/console/settings/xero";
+
 /// Xero's redirect after authorisation (public: the state names the
-/// tenant). Stores the code sealed and enqueues its exchange.
+/// tenant). Stores the code sealed and enqueues its exchange. A browser
+/// (one that accepts `text/html`) is sent on to the console's Xero page
+/// (303 to `/console/settings/xero?connecting=1`, or `?xero_error=<code>`);
+/// anything else gets the JSON.
 #[utoipa::path(get, path = "/api/v1/accounting/xero/callback", tag = "accounting",
     params(CallbackQuery),
-    responses((status = 202, body = Connecting), (status = 400, body = ErrorBody)))]
+    responses((status = 202, body = Connecting), (status = 303, description = "A browser: on to the console's Xero page"),
+        (status = 400, body = ErrorBody)))]
 async fn xero_callback(
     State(s): State<AppState>,
+    headers: HeaderMap,
     Query(q): Query<CallbackQuery>,
-) -> ApiResult<(StatusCode, axum::Json<Connecting>)> {
+) -> Response {
+    let browser = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    match (complete_connect(&s, q).await, browser) {
+        (Ok(_), true) => see_other(&format!("{CONSOLE_PAGE}?connecting=1")),
+        (Ok(c), false) => (StatusCode::ACCEPTED, axum::Json(c)).into_response(),
+        (Err(e), true) => {
+            let code = match &e {
+                ApiError::BadRequest { code, .. } | ApiError::Status { code, .. } => code,
+                ApiError::Domain(_) => "failed",
+            };
+            see_other(&format!("{CONSOLE_PAGE}?xero_error={code}"))
+        }
+        (Err(e), false) => e.into_response(),
+    }
+}
+
+async fn complete_connect(s: &AppState, q: CallbackQuery) -> ApiResult<Connecting> {
     let state = q
         .state
         .as_deref()
@@ -148,7 +179,7 @@ async fn xero_callback(
     let Some(tenant) = acc::state_tenant(&s.db.pool, &hash).await? else {
         return Err(bad_state());
     };
-    let key = sealing_key(&s)?;
+    let key = sealing_key(s)?;
     let mut tx = s.db.tenant(tenant).await?;
     if !acc::accept_code(&mut tx, &hash, &key.seal(tenant, code)).await? {
         return Err(bad_state());
@@ -164,13 +195,10 @@ async fn xero_callback(
     .await?;
     tx.commit().await?;
     let job = job.push(&s.queue).await;
-    Ok((
-        StatusCode::ACCEPTED,
-        axum::Json(Connecting {
-            status: "connecting",
-            job_id: job.as_uuid(),
-        }),
-    ))
+    Ok(Connecting {
+        status: "connecting",
+        job_id: job.as_uuid(),
+    })
 }
 
 /// The tenant's Xero connection (never its tokens).

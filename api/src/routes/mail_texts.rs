@@ -4,11 +4,11 @@
 
 use axum::extract::State;
 use nestogy_domain::DomainError;
-use nestogy_domain::kernel::roles::Permission;
-use nestogy_domain::platform::mail::MailTemplate;
-use nestogy_domain::platform::mail_texts::{
+use nestogy_domain::integrations::mail_texts::{
     self, MailPreview, MailText, MailTextDraft, MailTextInput,
 };
+use nestogy_domain::kernel::roles::Permission;
+use nestogy_domain::platform::mail::MailTemplate;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

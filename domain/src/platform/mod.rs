@@ -3,5 +3,4 @@
 
 pub mod jobs;
 pub mod mail;
-pub mod mail_texts;
 pub mod schedules;

@@ -314,8 +314,8 @@ async fn check(tx: &mut TenantTx, id: Option<ContractId>, d: &mut Draft) -> Doma
         );
     }
     if let Some(template) = d.template {
-        let owner: Option<ClientId> = sqlx::query_scalar(
-            "SELECT client_id FROM recurring_invoices WHERE company_id = $1 AND id = $2",
+        let owner: Option<(ClientId, NaiveDate)> = sqlx::query_as(
+            "SELECT client_id, start_date FROM recurring_invoices WHERE company_id = $1 AND id = $2",
         )
         .bind(tenant)
         .bind(template)
@@ -327,10 +327,17 @@ async fn check(tx: &mut TenantTx, id: Option<ContractId>, d: &mut Draft) -> Doma
                 "unknown",
                 "recurring_invoice_id names no recurring invoice of this company",
             ),
-            Some(c) if c != d.client_id => v.add(
+            Some((c, _)) if c != d.client_id => v.add(
                 "recurring_invoice_id",
                 "other_client",
                 "the recurring invoice belongs to another client",
+            ),
+            Some((_, start)) if start > d.end_date => v.add(
+                "recurring_invoice_id",
+                "starts_after_contract",
+                format!(
+                    "the recurring invoice starts on {start}, after the contract ends: it would bill nothing under it"
+                ),
             ),
             Some(_) => {}
         }
@@ -470,7 +477,39 @@ pub async fn create(tx: &mut TenantTx, req: ContractRequest) -> DomainResult<Con
     .execute(tx.conn())
     .await?;
     store_targets(tx, id, &d.targets).await?;
-    get(tx, id).await
+    let c = get(tx, id).await?;
+    drive_template(tx, &c).await?;
+    Ok(c)
+}
+
+/// The recurring invoice a contract drives bills while the contract runs:
+/// once the contract is active, the template's last period starts no later
+/// than the contract's last day (an earlier end of the template's own
+/// stays); a cancelled contract pauses it (resume it by hand). Drafts
+/// leave it alone, and an expired contract's template has ended by then.
+async fn drive_template(tx: &mut TenantTx, c: &Contract) -> DomainResult<()> {
+    use crate::billing::recurring::{self, TemplatePatch, TemplateStatus};
+    let Some(id) = c.recurring_invoice_id else {
+        return Ok(());
+    };
+    let t = recurring::get(tx, id).await?;
+    match c.status {
+        ContractStatus::Active
+            if t.status != TemplateStatus::Archived
+                && t.end_date.is_none_or(|e| e > c.end_date) =>
+        {
+            let patch = TemplatePatch {
+                end_date: Some(Some(c.end_date)),
+                ..TemplatePatch::default()
+            };
+            recurring::update(tx, id, patch).await?;
+        }
+        ContractStatus::Cancelled if t.status == TemplateStatus::Active => {
+            recurring::set_paused(tx, id, true).await?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 pub async fn get(tx: &mut TenantTx, id: ContractId) -> DomainResult<Contract> {
@@ -570,6 +609,7 @@ pub async fn update(
         store_targets(tx, id, &d.targets).await?;
     }
     let after = get(tx, id).await?;
+    drive_template(tx, &after).await?;
     Ok((before, after))
 }
 

@@ -1,6 +1,6 @@
 //! What each kind of message says: the facts of a message as placeholder
 //! values, written into the company's text for its kind (its own, or the
-//! built-in one in its language; see `nestogy_domain::platform::mail_texts`).
+//! built-in one in its language; see `nestogy_domain::integrations::mail_texts`).
 //! Subjects are fixed when a message is created ([`new_message`]); bodies
 //! are written when it is delivered, from the data as it is then. Amounts
 //! and dates follow the company's locale.
@@ -11,8 +11,8 @@ use nestogy_domain::billing::documents::{DocRef, Period};
 use nestogy_domain::billing::invoices::{self, Invoice};
 use nestogy_domain::billing::locale::{self, Locale};
 use nestogy_domain::identity::company::{self, Company};
+use nestogy_domain::integrations::mail_texts::{self, Language};
 use nestogy_domain::platform::mail::NewMessage;
-use nestogy_domain::platform::mail_texts::{self, Language};
 use nestogy_domain::{
     ClientId, DomainError, DomainResult, InvoiceId, PaymentId, QuoteId, TenantTx,
     WebhookEndpointId, billing::payments, billing::quotes, customers::clients, customers::contacts,

@@ -10,8 +10,8 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::html;
 use nestogy_api::admin::session::see_other;
+use nestogy_domain::integrations::mail_texts::{MailPreview, MailText};
 use nestogy_domain::platform::mail::MailTemplate;
-use nestogy_domain::platform::mail_texts::{MailPreview, MailText};
 use serde::Deserialize;
 use serde_json::json;
 

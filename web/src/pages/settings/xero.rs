@@ -41,6 +41,26 @@ struct AuthorizeUrl {
 pub struct ListParams {
     #[serde(default)]
     cursor: String,
+    /// Set by the API's callback when Xero sent the browser back.
+    #[serde(default)]
+    connecting: String,
+    /// The API's refusal code when the callback failed.
+    #[serde(default)]
+    xero_error: String,
+}
+
+/// What a refused callback's code means to a person (the code itself is
+/// never echoed: it comes in the URL).
+fn callback_problem(code: &str) -> &'static str {
+    match code {
+        "" => "",
+        "authorisation_declined" => "Xero did not authorise Nestogy. Connect again to retry.",
+        "invalid_state" => {
+            "This authorisation is unknown or has expired (links are valid for 15 minutes). Connect again."
+        }
+        "invalid_code" => "Xero sent no authorisation code back. Connect again.",
+        _ => "The connection could not be completed. Connect again.",
+    }
 }
 
 enum Outcome {
@@ -93,6 +113,13 @@ async fn page(c: &Console, p: &ListParams, outcome: Outcome) -> Result<Response,
         h1 { "Xero" }
         @if let Outcome::Refused(e) = &outcome {
             p.problem #problem role="alert" { (e.message) }
+        }
+        @if !p.xero_error.is_empty() {
+            p.problem #xero-callback-problem role="alert" { (callback_problem(&p.xero_error)) }
+        } @else if !p.connecting.is_empty() {
+            p.notice #xero-connecting role="status" {
+                "Xero authorised Nestogy: the connection is being completed. Reload this page in a moment to see it."
+            }
         }
         @if let Outcome::Authorize(url) = &outcome {
             div.notice #xero-authorize-notice role="status" {
