@@ -10,6 +10,7 @@ use nestogy_jobs::enqueue_many;
 mod billing;
 mod enqueue;
 mod mailboxes;
+mod merge;
 mod portal;
 mod recurring_tickets;
 mod search;
