@@ -738,9 +738,10 @@ pub async fn reset(tx: &mut TenantTx, t: MailTemplate) -> DomainResult<bool> {
 }
 
 /// The words `t` is written with now: the company's own text, else the
-/// built-in one in its language; also that language and locale.
-pub async fn words(tx: &mut TenantTx, t: MailTemplate) -> DomainResult<(Words, Language, Locale)> {
-    let (lang, locale) = language(tx).await?;
+/// built-in one in the language of its `locale` (the caller has the
+/// company already).
+pub async fn words(tx: &mut TenantTx, t: MailTemplate, locale: Locale) -> DomainResult<Words> {
+    let lang = Language::of(locale);
     let own = rows(tx, Some(t)).await?.pop().and_then(|r| {
         check(
             t,
@@ -751,7 +752,7 @@ pub async fn words(tx: &mut TenantTx, t: MailTemplate) -> DomainResult<(Words, L
         )
         .ok()
     });
-    Ok((own.unwrap_or_else(|| builtin_words(t, lang)), lang, locale))
+    Ok(own.unwrap_or_else(|| builtin_words(t, lang)))
 }
 
 /// `t` written from sample data: with `draft`'s subject and body where
@@ -761,9 +762,10 @@ pub async fn preview(
     t: MailTemplate,
     draft: &MailTextDraft,
 ) -> DomainResult<MailPreview> {
-    let current = get(tx, t).await?;
-    let (_, locale) = language(tx).await?;
-    let currency = company::get(tx).await?.currency;
+    let company = company::get(tx).await?;
+    let locale = Locale::parse(&company.locale);
+    let current = describe(t, Language::of(locale), rows(tx, Some(t)).await?.pop());
+    let currency = company.currency;
     let input = MailTextInput {
         subject: draft.subject.clone().unwrap_or(current.subject),
         body: draft.body.clone().unwrap_or(current.body),

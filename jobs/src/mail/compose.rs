@@ -116,8 +116,10 @@ fn number(inv: &Invoice) -> &str {
 
 /// Writes `message`.
 pub async fn compose(tx: &mut TenantTx, message: &Message) -> DomainResult<Composed> {
-    let (words, lang, locale) = mail_texts::words(tx, message.template()).await?;
     let company = company::get(tx).await?;
+    let locale = Locale::parse(&company.locale);
+    let lang = Language::of(locale);
+    let words = mail_texts::words(tx, message.template(), locale).await?;
     let mut f = Facts {
         company,
         locale,
