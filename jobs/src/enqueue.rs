@@ -22,6 +22,7 @@
 //!   mailbox", a benchmark's batch); they open, commit and push a
 //!   transaction of their own.
 
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
@@ -286,14 +287,20 @@ pub async fn record(
     Ok(recorded(jobs, &inserted, now))
 }
 
+/// The jobs of `jobs` that were inserted (those whose unique key was
+/// taken were not), to push after the commit.
 fn recorded(jobs: Vec<Prepared>, inserted: &[JobId], now: DateTime<Utc>) -> PendingPush {
-    PendingPush {
-        jobs: jobs
-            .into_iter()
+    // Ids are new, so as many inserted as given means all of them; else
+    // look each up in a set (a batch is up to thousands of jobs).
+    let jobs = if inserted.len() == jobs.len() {
+        jobs
+    } else {
+        let inserted: HashSet<JobId> = inserted.iter().copied().collect();
+        jobs.into_iter()
             .filter(|p| inserted.contains(&p.row.id))
-            .collect(),
-        now,
-    }
+            .collect()
+    };
+    PendingPush { jobs, now }
 }
 
 /// A test-only knob: with `NESTOGY_FAILPOINT=after_commit_before_push` in

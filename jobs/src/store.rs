@@ -5,6 +5,16 @@
 //!
 //! The batches that find jobs by id run in [`Db::system_by_id`]
 //! transactions, which keep the planner on the primary key.
+//!
+//! A statement that finds jobs by id never says "waiting" as
+//! `state IN ('queued', 'failed_will_retry')`: that is the predicate of the
+//! sweeper's partial index (`jobs_stale_idx`), and when the table's
+//! statistics were taken while few jobs waited (an ANALYZE of a quiet
+//! queue), the planner proves the index usable, believes it tiny, and reads
+//! every waiting job for each batch: with 50,000 jobs waiting, claims in
+//! batches of 25 took 14 s instead of 0.3 s. Such statements name the states
+//! they exclude instead (`state <> ALL(...)`), which no partial index
+//! matches.
 
 use chrono::{DateTime, Utc};
 use nestogy_domain::kernel::tenancy::Commit;
@@ -129,10 +139,12 @@ pub async fn claim(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let states: &[&str] = if reclaimed {
-        &["queued", "failed_will_retry", "running"]
+    // Not yet claimable: finished, or (unless reclaimed) running. Said by
+    // exclusion; see the module's documentation.
+    let not_claimable: &[&str] = if reclaimed {
+        &["succeeded", "dead", "cancelled"]
     } else {
-        &["queued", "failed_will_retry"]
+        &["running", "succeeded", "dead", "cancelled"]
     };
     // The claim need not wait for the disk: lost in a crash, the job is
     // waiting again in PostgreSQL while its entry stays unacknowledged in
@@ -143,10 +155,10 @@ pub async fn claim(
     let mut tx = db.system_by_id(Commit::Async).await?;
     let claimed = sqlx::query_as(
         "UPDATE jobs SET state = 'running', attempts = attempts + 1, started_at = $3, updated_at = $3 \
-         WHERE id = ANY($1) AND state = ANY($2) RETURNING id, attempts, max_attempts",
+         WHERE id = ANY($1) AND state <> ALL($2) RETURNING id, attempts, max_attempts",
     )
     .bind(ids)
-    .bind(states)
+    .bind(not_claimable)
     .bind(now)
     .fetch_all(tx.conn())
     .await?;
@@ -301,7 +313,7 @@ pub async fn waiting_by_ids(db: &Db, ids: &[JobId]) -> Result<Vec<Waiting>, sqlx
     let mut tx = db.system_by_id(Commit::Durable).await?;
     let rows = sqlx::query_as(
         "SELECT id, company_id, kind, queue, payload, run_at FROM jobs \
-         WHERE id = ANY($1) AND state IN ('queued', 'failed_will_retry')",
+         WHERE id = ANY($1) AND state <> ALL('{running,succeeded,dead,cancelled}')",
     )
     .bind(ids)
     .fetch_all(tx.conn())

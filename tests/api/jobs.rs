@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use nestogy_domain::JobId;
+use nestogy_domain::kernel::clock::Clock;
 use nestogy_jobs::diag::{Fail, Flaky, Noop, Panic, Record};
 use nestogy_jobs::maintenance::Vacuum;
 use nestogy_jobs::{Job, JobMeta, enqueue};
@@ -565,4 +566,82 @@ async fn the_sweeper_queues_again_only_jobs_absent_from_redis() {
     .await;
     assert_eq!(app.count("SELECT sum(runs) FROM job_effects").await, 7);
     worker.stop().await;
+}
+
+/// Scans of `index` (an index of the jobs table) this database has counted.
+async fn index_scans(app: &TestApp, index: &str) -> i64 {
+    sqlx::query_scalar(
+        "SELECT idx_scan FROM pg_stat_user_indexes WHERE relname = 'jobs' AND indexrelname = $1",
+    )
+    .bind(index)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap()
+}
+
+/// With statistics taken while no job waited (an ANALYZE of a quiet
+/// queue), the statements that find jobs by id (the claim, and the
+/// sweeper's lookup) still read the primary key. Saying "waiting" as the
+/// sweeper's partial index says it made the planner read that index, every
+/// waiting job of it, for each batch.
+#[tokio::test]
+async fn batches_by_id_read_the_primary_key_after_an_analyze_of_a_quiet_queue() {
+    use nestogy_jobs::store::{self, NewJob};
+    let app = TestApp::new().await;
+    let now = app.clock.now();
+    let row = || NewJob {
+        id: JobId::new(),
+        tenant: None,
+        kind: "diag.noop".into(),
+        queue: "default".into(),
+        payload: json!({}),
+        max_attempts: 5,
+        run_at: now,
+        unique_key: None,
+    };
+    // Finished history, analyzed; then a burst arrives.
+    let history: Vec<NewJob> = (0..2000).map(|_| row()).collect();
+    let mut tx = app.db.system().await.unwrap();
+    store::insert(&mut tx, &history, now).await.unwrap();
+    tx.commit().await.unwrap();
+    sqlx::query("UPDATE jobs SET state = 'succeeded', finished_at = created_at")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE jobs")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let waiting: Vec<NewJob> = (0..5000).map(|_| row()).collect();
+    let mut tx = app.db.system().await.unwrap();
+    store::insert(&mut tx, &waiting, now).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let (pkey, stale) = (
+        index_scans(&app, "jobs_pkey").await,
+        index_scans(&app, "jobs_stale_idx").await,
+    );
+    let batches = 8;
+    for chunk in waiting.chunks(25).take(batches) {
+        let ids: Vec<JobId> = chunk.iter().map(|j| j.id).collect();
+        assert_eq!(
+            store::waiting_by_ids(&app.db, &ids).await.unwrap().len(),
+            25
+        );
+        assert_eq!(
+            store::claim(&app.db, &ids, false, now).await.unwrap().len(),
+            25
+        );
+    }
+    // Statistics reach the shared counters within seconds of the commits.
+    eventually("the batches' index scans counted", WAIT, || async {
+        index_scans(&app, "jobs_pkey").await + index_scans(&app, "jobs_stale_idx").await
+            >= pkey + stale + 2 * batches as i64
+    })
+    .await;
+    assert_eq!(
+        index_scans(&app, "jobs_stale_idx").await,
+        stale,
+        "a batch by id read the index of waiting jobs"
+    );
 }

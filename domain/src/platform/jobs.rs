@@ -212,7 +212,8 @@ pub async fn cancel(tx: &mut TenantTx, id: JobId) -> DomainResult<JobRecord> {
     let (tenant, now) = (tx.tenant(), tx.now());
     let row: Option<JobRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE jobs SET state = 'cancelled', finished_at = $3, updated_at = $3 \
-         WHERE company_id = $1 AND id = $2 AND state IN ('queued', 'failed_will_retry') RETURNING {COLUMNS}"
+         WHERE company_id = $1 AND id = $2 AND state <> ALL('{{running,succeeded,dead,cancelled}}') \
+         RETURNING {COLUMNS}"
     )))
     .bind(tenant)
     .bind(id)
