@@ -19,6 +19,13 @@ pub enum ApiError {
         code: &'static str,
         message: String,
     },
+    /// 422 `invalid_body`: JSON of the wrong shape, with the field at fault
+    /// in `details.fields` as `validation_failed` lists its fields.
+    #[error("{message}")]
+    InvalidBody {
+        message: String,
+        field: nestogy_domain::kernel::validation::FieldError,
+    },
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -46,7 +53,8 @@ pub struct ErrorDetail {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetails {
-    /// `validation_failed`: each failing field, by its JSON path.
+    /// `validation_failed`: each failing field, by its JSON path;
+    /// `invalid_body`: the field whose value or shape could not be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub fields: Option<Vec<nestogy_domain::kernel::validation::FieldError>>,
@@ -121,6 +129,12 @@ impl IntoResponse for ApiError {
                 set_retry_after(&mut r);
                 r
             }
+            ApiError::InvalidBody { message, field } => body(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_body",
+                &message,
+                serde_json::json!({ "fields": [field] }),
+            ),
             ApiError::Domain(e) => match e {
                 DomainError::NotFound { entity } => body(
                     StatusCode::NOT_FOUND,

@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use nestogy_domain::DomainError;
 use nestogy_domain::kernel::dates;
-use nestogy_domain::kernel::validation::ValidationErrors;
+use nestogy_domain::kernel::validation::{FieldError, ValidationErrors};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -169,11 +169,15 @@ pub fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
     // deeper down are read from objects only: `Objects` below).
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(malformed)?;
-        return Err(ApiError::status(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_body",
-            "the body does not have the expected shape: a JSON object, not an array",
-        ));
+        return Err(ApiError::InvalidBody {
+            message: "the body does not have the expected shape: a JSON object, not an array"
+                .to_owned(),
+            field: FieldError {
+                field: ".".to_owned(),
+                code: "invalid_type",
+                message: "must be a JSON object, not an array".to_owned(),
+            },
+        });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(Objects(&mut de)).map_err(|e| {
@@ -195,11 +199,10 @@ pub fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
                     } else {
                         format!("{path}: ")
                     };
-                    ApiError::status(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_body",
-                        format!("the body does not have the expected shape: {at}{inner}"),
-                    )
+                    ApiError::InvalidBody {
+                        message: format!("the body does not have the expected shape: {at}{inner}"),
+                        field: shape_error(&path, &inner),
+                    }
                 }
             }
             _ => malformed(inner),
@@ -207,6 +210,45 @@ pub fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
     })?;
     de.end().map_err(malformed)?;
     Ok(value)
+}
+
+/// The field a shape error is about, by its JSON path, with a code for
+/// what is wrong and serde's words without the position in the body. A
+/// missing field is reported at its own path (serde reports it at its
+/// parent's).
+fn shape_error(path: &str, e: &serde_json::Error) -> FieldError {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let message = text.strip_suffix(&position).unwrap_or(&text).to_owned();
+    let named = |prefix: &str| {
+        let rest = message.strip_prefix(prefix)?;
+        rest.split('`').next().map(str::to_owned)
+    };
+    let (code, field) = if let Some(name) = named("missing field `") {
+        let field = if path == "." {
+            name
+        } else {
+            format!("{path}.{name}")
+        };
+        ("required", field)
+    } else {
+        let code = [
+            ("unknown field", "unknown_field"),
+            ("unknown variant", "unknown_variant"),
+            ("invalid type", "invalid_type"),
+            ("invalid length", "invalid_length"),
+            ("invalid value", "invalid_value"),
+        ]
+        .into_iter()
+        .find(|(p, _)| message.starts_with(p))
+        .map_or("invalid", |(_, c)| c);
+        (code, path.to_owned())
+    };
+    FieldError {
+        field,
+        code,
+        message,
+    }
 }
 
 const NUL_MESSAGE: &str = "must not contain the NUL character (\\u0000)";

@@ -182,7 +182,8 @@ const UNPROCESSABLE: Common = Common {
     status: "422",
     name: "UnprocessableEntity",
     description: "Input that is read but refused: invalid fields (`validation_failed`, \
-                  `details.fields` names each), a body of the wrong shape (`invalid_body`), a NUL \
+                  `details.fields` names each), a body of the wrong shape (`invalid_body`, \
+                  `details.fields` names the field), a NUL \
                   character or a date out of range in a body, query string or path, an \
                   `Idempotency-Key` reused for another request (`idempotency_key_reused`).",
     retry_after: false,

@@ -246,6 +246,112 @@ async fn invalid_fields_are_named_in_a_422() {
     assert_eq!(role.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// A body of the wrong shape names the field at fault in
+/// `details.fields` (path, code, serde's words without the position), as a
+/// `validation_failed` names its fields.
+#[tokio::test]
+async fn a_body_of_the_wrong_shape_names_its_field() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Shapes").await;
+    let client = app.client(&t.admin, "Acme").await;
+    let cases = vec![
+        (
+            "/api/v1/clients".to_owned(),
+            json!({"name": 5}),
+            "name",
+            "invalid_type",
+        ),
+        (
+            "/api/v1/clients".to_owned(),
+            json!({"email": "a@b.example"}),
+            "name",
+            "required",
+        ),
+        (
+            "/api/v1/clients".to_owned(),
+            json!({"name": "Acme", "no_such_field": 1}),
+            "no_such_field",
+            "unknown_field",
+        ),
+        (
+            format!("/api/v1/clients/{client}/locations"),
+            json!({"name": "HQ", "address": {"line1": ["a"]}}),
+            "address.line1",
+            "invalid_type",
+        ),
+        (
+            "/api/v1/invoices".to_owned(),
+            json!({"client_id": client, "lines": [
+                {"description": "A", "quantity": "1", "unit_price": "5.00"},
+                {"description": "B", "quantity": "two", "unit_price": "5.00"}
+            ]}),
+            "lines[1].quantity",
+            "invalid_value",
+        ),
+        (
+            "/api/v1/invoices".to_owned(),
+            json!({"client_id": client, "lines": [{"description": "A", "quantity": "1",
+                   "unit_price": "5.00", "discount": {"kind": "percent"}}]}),
+            "lines[0].discount.value",
+            "required",
+        ),
+    ];
+    for (path, body, field, code) in cases {
+        let r = app.post(&path, &t.admin, body.clone()).await;
+        assert_eq!(
+            (r.status, r.error_code()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            "{path} {body}: {}",
+            r.body
+        );
+        let fields = r.body["error"]["details"]["fields"].as_array().unwrap();
+        assert_eq!(fields.len(), 1, "{path} {body}: {}", r.body);
+        assert_eq!(
+            (fields[0]["field"].as_str(), fields[0]["code"].as_str()),
+            (Some(field), Some(code)),
+            "{path} {body}: {}",
+            r.body
+        );
+        let message = fields[0]["message"].as_str().unwrap();
+        assert!(
+            !message.is_empty() && !message.contains(" at line "),
+            "{message}"
+        );
+    }
+    let array = app.post("/api/v1/clients", &t.admin, json!([1])).await;
+    assert_eq!(array.error_code(), "invalid_body");
+    assert_eq!(
+        array.body["error"]["details"]["fields"][0]["field"],
+        json!(".")
+    );
+}
+
+/// Lists that search take `q`; lists that do not refuse it (400
+/// `bad_query`) rather than answer as if they had searched.
+#[tokio::test]
+async fn lists_without_search_refuse_q() {
+    let app = TestApp::new().await;
+    let t = app.tenant("No Search").await;
+    for path in [
+        "/api/v1/api-tokens",
+        "/api/v1/mailboxes",
+        "/api/v1/schedules",
+        "/api/v1/billing-runs",
+    ] {
+        let r = app.get(&format!("{path}?limit=5"), &t.admin).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.body);
+        let r = app.get(&format!("{path}?q=anything"), &t.admin).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{path}: {}", r.body);
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains('q'),
+            "{path}: {}",
+            r.body
+        );
+    }
+    let r = app.get("/api/v1/clients?q=Acme", &t.admin).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+}
+
 #[tokio::test]
 async fn malformed_query_strings_and_path_ids() {
     let app = TestApp::new().await;

@@ -74,6 +74,19 @@ async fn three_periods_behind_bills_three_invoices_oldest_first_once() {
         .map(|i| i["period_start"].as_str().unwrap())
         .collect();
     assert_eq!(periods, ["2025-12-31", "2026-01-31", "2026-02-28"]);
+    let currency = app
+        .get(&format!("/api/v1/recurring-invoices/{tpl}"), &t.admin)
+        .await
+        .body["currency"]
+        .clone();
+    assert!(currency.is_string(), "{currency}");
+    for i in dry.body["items"].as_array().unwrap() {
+        assert_eq!(
+            (&i["total"], &i["currency"]),
+            (&json!("100.00"), &currency),
+            "each total says its currency: {i}"
+        );
+    }
     assert_eq!(
         app.count("SELECT count(*) FROM invoices").await,
         0,

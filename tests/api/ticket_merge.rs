@@ -766,3 +766,103 @@ async fn console_merges_by_number_and_splits_a_message_off() {
         "Second printer"
     );
 }
+
+/// A merge and a split each record their event for the endpoints that
+/// want it (`ticket.merged`, `ticket.split`), about the ticket that lost
+/// messages, with both tickets' ids and numbers and what moved; asking for
+/// the same merge again records nothing more.
+#[tokio::test]
+async fn merges_and_splits_make_their_webhook_events() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Merge Hooks").await;
+    let r = app
+        .post(
+            "/api/v1/webhooks/endpoints",
+            &t.admin,
+            json!({"url": "https://hooks.example.com/", "event_types": ["ticket.merged", "ticket.split"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let client = app.client(&t.admin, "Acme Hooks").await;
+    let a = ticket(
+        &app,
+        &t.admin,
+        json!({"subject": "A", "client_id": client, "description": "A first"}),
+    )
+    .await;
+    let b = ticket(
+        &app,
+        &t.admin,
+        json!({"subject": "B", "client_id": client, "description": "B first"}),
+    )
+    .await;
+    let number = |id: &str| {
+        let app = &app;
+        let (path, token) = (format!("/api/v1/tickets/{id}"), t.admin.clone());
+        async move { read(app, &token, &path).await["number"].clone() }
+    };
+    let (a_number, b_number) = (number(&a).await, number(&b).await);
+    for _ in 0..2 {
+        let r = merge(&app, &t.admin, &b, &a).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+    let extra = note(
+        &app,
+        &t.admin,
+        &a,
+        json!({"kind": "note", "body": "split me"}),
+    )
+    .await;
+    let r = split(
+        &app,
+        &t.admin,
+        &a,
+        vec![extra["id"].as_str().unwrap()],
+        "Split off",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let new = r.body["ticket"].clone();
+
+    let events: Vec<(String, Option<uuid::Uuid>, Value)> =
+        sqlx::query_as("SELECT type, subject_id, payload FROM events ORDER BY created_at, id")
+            .fetch_all(&app.owner)
+            .await
+            .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(kinds, ["ticket.merged", "ticket.split"], "{events:?}");
+    let (merged, split) = (&events[0], &events[1]);
+    assert_eq!(merged.1.map(|u| u.to_string()), Some(b.clone()));
+    assert_eq!(
+        (
+            &merged.2["kind"],
+            &merged.2["from_ticket_id"],
+            &merged.2["from_number"],
+            &merged.2["to_ticket_id"],
+            &merged.2["to_number"],
+            &merged.2["moved"]["messages"],
+        ),
+        (
+            &json!("merge"),
+            &json!(b),
+            &b_number,
+            &json!(a),
+            &a_number,
+            &json!(1)
+        ),
+        "{}",
+        merged.2
+    );
+    assert_eq!(split.1.map(|u| u.to_string()), Some(a.clone()));
+    assert_eq!(
+        (
+            &split.2["kind"],
+            &split.2["to_ticket_id"],
+            &split.2["to_number"],
+            &split.2["moved"]["messages"],
+        ),
+        (&json!("split"), &new["id"], &new["number"], &json!(1)),
+        "{}",
+        split.2
+    );
+}

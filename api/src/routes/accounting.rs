@@ -145,6 +145,7 @@ async fn xero_callback(
         (Err(e), true) => {
             let code = match &e {
                 ApiError::BadRequest { code, .. } | ApiError::Status { code, .. } => code,
+                ApiError::InvalidBody { .. } => "invalid_body",
                 ApiError::Domain(_) => "failed",
             };
             see_other(&format!("{CONSOLE_PAGE}?xero_error={code}"))

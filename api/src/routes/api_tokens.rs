@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ListQuery;
+use super::PageQuery;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
@@ -30,12 +30,12 @@ pub struct CreatedApiToken {
 }
 
 /// List the company's API tokens (admins). Secrets are never shown again.
-#[utoipa::path(get, path = "/api/v1/api-tokens", tag = "api tokens", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/api-tokens", tag = "api tokens", params(PageQuery),
     responses((status = 200, body = Page<ApiToken>)), security(("bearer" = [])))]
 async fn list_api_tokens(
     p: Principal,
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Page<ApiToken>>> {
     p.require(Permission::UsersRead)?;
     let page = q.page()?;

@@ -177,30 +177,19 @@ async fn delete_asset(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    /// Page size, 1 to 200 (default 50).
-    pub limit: Option<i64>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-}
-
 /// An asset's changes, oldest first: who changed which fields from what to what.
 #[utoipa::path(get, path = "/api/v1/assets/{id}/history", tag = "assets",
-    params(("id" = AssetId, Path), PageQuery),
+    params(("id" = AssetId, Path), crate::routes::PageQuery),
     responses((status = 200, body = Page<AssetEvent>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn asset_history(
     p: Principal,
     State(s): State<AppState>,
     Path(id): Path<AssetId>,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<crate::routes::PageQuery>,
 ) -> ApiResult<axum::Json<Page<AssetEvent>>> {
     p.require(Permission::AssetsRead)?;
-    let page =
-        nestogy_domain::kernel::pagination::PageRequest::from_query(q.limit, q.cursor.as_deref())?;
+    let page = q.page()?;
     let mut tx = p.tx(&s).await?;
     let page = assets::history(&mut tx, id, &page).await?;
     tx.end_read();

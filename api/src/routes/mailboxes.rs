@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
-use crate::routes::ListQuery;
+use crate::routes::PageQuery;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -41,13 +41,13 @@ pub struct Queued {
 }
 
 /// The mailboxes, by name.
-#[utoipa::path(get, path = "/api/v1/mailboxes", tag = "mailboxes", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/mailboxes", tag = "mailboxes", params(PageQuery),
     responses((status = 200, body = Page<Mailbox>), (status = 400, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_mailboxes(
     p: Principal,
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Page<Mailbox>>> {
     p.require(Permission::CompanyWrite)?;
     let page = q.page()?;
@@ -212,7 +212,7 @@ async fn held(
     p: Principal,
     s: AppState,
     id: MailboxId,
-    q: ListQuery,
+    q: PageQuery,
     outcome: inbound::Outcome,
 ) -> ApiResult<axum::Json<Page<InboundMessage>>> {
     p.require(Permission::TicketsRead)?;
@@ -227,14 +227,14 @@ async fn held(
 /// Messages of a mailbox that could not be processed, newest first, each
 /// with its reason. Their raw bytes are kept.
 #[utoipa::path(get, path = "/api/v1/mailboxes/{id}/quarantine", tag = "mailboxes",
-    params(("id" = MailboxId, Path), ListQuery),
+    params(("id" = MailboxId, Path), PageQuery),
     responses((status = 200, body = Page<InboundMessage>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_quarantine(
     p: Principal,
     State(s): State<AppState>,
     Path(id): Path<MailboxId>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Page<InboundMessage>>> {
     held(p, s, id, q, inbound::Outcome::Quarantined).await
 }
@@ -245,14 +245,14 @@ async fn list_quarantine(
 /// bytes are kept. The mailbox's `automated_mail: accept` opens tickets
 /// from such mail instead.
 #[utoipa::path(get, path = "/api/v1/mailboxes/{id}/ignored", tag = "mailboxes",
-    params(("id" = MailboxId, Path), ListQuery),
+    params(("id" = MailboxId, Path), PageQuery),
     responses((status = 200, body = Page<InboundMessage>), (status = 404, body = ErrorBody)),
     security(("bearer" = [])))]
 async fn list_ignored(
     p: Principal,
     State(s): State<AppState>,
     Path(id): Path<MailboxId>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Page<InboundMessage>>> {
     held(p, s, id, q, inbound::Outcome::Ignored).await
 }

@@ -360,12 +360,12 @@ async fn start_run(
 
 /// Billing runs, newest first, each with its state, times and counts (open
 /// one for the periods it skipped or failed and its chunks' errors).
-#[utoipa::path(get, path = "/api/v1/billing-runs", tag = "recurring", params(crate::routes::ListQuery),
+#[utoipa::path(get, path = "/api/v1/billing-runs", tag = "recurring", params(crate::routes::PageQuery),
     responses((status = 200, body = Page<BillingRunSummary>)), security(("bearer" = [])))]
 async fn list_runs(
     p: Principal,
     State(s): State<AppState>,
-    Query(q): Query<crate::routes::ListQuery>,
+    Query(q): Query<crate::routes::PageQuery>,
 ) -> ApiResult<axum::Json<Page<BillingRunSummary>>> {
     p.require(Permission::BillingRead)?;
     let page = q.page()?;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ListQuery;
+use super::PageQuery;
 use crate::auth::Principal;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Json, Path, Query};
@@ -26,12 +26,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The company's schedules, by name (admins).
-#[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", params(ListQuery),
+#[utoipa::path(get, path = "/api/v1/schedules", tag = "schedules", params(PageQuery),
     responses((status = 200, body = Page<Schedule>)), security(("bearer" = [])))]
 async fn list_schedules(
     p: Principal,
     State(s): State<AppState>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<PageQuery>,
 ) -> ApiResult<axum::Json<Page<Schedule>>> {
     p.require(Permission::JobsRead)?;
     let page = q.page()?;

@@ -967,6 +967,9 @@ pub struct PeriodOutcome {
     /// it was billed outside a run).
     pub billed_by_run: Option<BillingRunId>,
     pub total: Option<Decimal>,
+    /// The currency of `total` (the template's), given with it.
+    #[serde(default)]
+    pub currency: Option<String>,
     pub reason: Option<String>,
 }
 
@@ -983,6 +986,7 @@ impl PeriodOutcome {
             invoice_id: None,
             billed_by_run: None,
             total: None,
+            currency: None,
             reason: None,
         }
     }
@@ -1066,6 +1070,7 @@ pub async fn bill_many(
             let outcome = if dry_run {
                 PeriodOutcome {
                     total: Some(invoices::check(tx, req).await?),
+                    currency: Some(t.currency.clone()),
                     ..PeriodOutcome::new(t.id, start, PeriodResult::Created)
                 }
             } else {
@@ -1083,6 +1088,7 @@ pub async fn bill_many(
                         PeriodOutcome {
                             invoice_id: Some(inv),
                             total: Some(total),
+                            currency: Some(t.currency.clone()),
                             ..PeriodOutcome::new(t.id, start, PeriodResult::Created)
                         }
                     }

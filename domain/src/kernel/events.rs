@@ -23,6 +23,12 @@ pub const PAYMENT_RECORDED: &str = "payment.recorded";
 pub const TICKET_CREATED: &str = "ticket.created";
 pub const TICKET_STATUS_CHANGED: &str = "ticket.status_changed";
 pub const TICKET_REPLIED: &str = "ticket.replied";
+/// A ticket merged into another; the subject is the merged one, the
+/// payload the move (both tickets' ids and numbers, what moved).
+pub const TICKET_MERGED: &str = "ticket.merged";
+/// Messages split off a ticket into a new one (which also sends
+/// `ticket.created`); the subject is the ticket split, the payload the move.
+pub const TICKET_SPLIT: &str = "ticket.split";
 /// Sent by `POST /webhooks/endpoints/{id}/ping` to that endpoint only.
 pub const WEBHOOK_PING: &str = "webhook.ping";
 
@@ -35,6 +41,8 @@ pub const TYPES: &[&str] = &[
     TICKET_CREATED,
     TICKET_STATUS_CHANGED,
     TICKET_REPLIED,
+    TICKET_MERGED,
+    TICKET_SPLIT,
 ];
 
 /// The endpoints of the tenant that want `type`: `$1` tenant, `$2` type.

@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::kernel::events;
 use crate::kernel::text::text_enum;
 use crate::kernel::validation::ValidationErrors;
 use crate::service_desk::ticket_watchers;
@@ -218,7 +219,7 @@ pub async fn merge(
         time_entries: count(time_entries),
         watchers: count(watchers),
     };
-    record(tx, MoveKind::Merge, b.id, a.id, moved, user).await?;
+    record(tx, MoveKind::Merge, &b, &a, moved, user).await?;
     Ok(Merged {
         into: tickets::get(tx, a.id).await?,
         merged: tickets::get(tx, b.id).await?,
@@ -343,7 +344,7 @@ pub async fn split(
         attachments: count(attachments),
         ..Moved::default()
     };
-    record(tx, MoveKind::Split, id, new.id, moved, user).await?;
+    record(tx, MoveKind::Split, &t, &new, moved, user).await?;
     Ok((tickets::get(tx, new.id).await?, moved))
 }
 
@@ -439,8 +440,8 @@ async fn rebuild_search(tx: &mut TenantTx, ids: &[TicketId]) -> DomainResult<()>
 async fn record(
     tx: &mut TenantTx,
     kind: MoveKind,
-    from: TicketId,
-    to: TicketId,
+    from: &Ticket,
+    to: &Ticket,
     moved: Moved,
     user: Option<UserId>,
 ) -> DomainResult<()> {
@@ -452,8 +453,8 @@ async fn record(
     )
     .bind(tenant)
     .bind(kind.as_str())
-    .bind(from)
-    .bind(to)
+    .bind(from.id)
+    .bind(to.id)
     .bind(moved.messages)
     .bind(moved.attachments)
     .bind(moved.time_entries)
@@ -462,6 +463,21 @@ async fn record(
     .bind(now)
     .execute(tx.conn())
     .await?;
+    let event = match kind {
+        MoveKind::Merge => events::TICKET_MERGED,
+        MoveKind::Split => events::TICKET_SPLIT,
+    };
+    let payload = TicketMove {
+        kind,
+        from_ticket_id: from.id,
+        from_number: from.number,
+        to_ticket_id: to.id,
+        to_number: to.number,
+        moved,
+        user_id: user,
+        at: now,
+    };
+    events::emit(tx, event, Some(from.id.as_uuid()), &payload).await?;
     Ok(())
 }
 

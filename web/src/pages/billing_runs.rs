@@ -234,8 +234,8 @@ pub async fn preview(c: Console, Query(p): Query<PreviewParams>) -> Result<Respo
                         td { (c.fmt.date(i.period_start)) }
                         td class=(class) { "would be " (label) }
                         td.n {
-                            @if let (Some(total), Some(t)) = (i.total, names.get(&i.template_id)) {
-                                (c.fmt.money(total, &t.currency))
+                            @if let (Some(total), Some(currency)) = (i.total, i.currency.as_deref()) {
+                                (c.fmt.money(total, currency))
                             }
                         }
                         td { (i.reason.as_deref().unwrap_or("")) }

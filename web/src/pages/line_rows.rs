@@ -362,9 +362,8 @@ fn field_label(field: &str) -> &str {
 }
 
 /// The API's problems with line `i` (as it counted the lines): (field,
-/// message), the field "" for the line as a whole. A `validation_failed`
-/// names them in its fields; a body that did not read (a quantity of
-/// "two") names the path in its message.
+/// message), the field "" for the line as a whole, from the fields a
+/// `validation_failed` or an `invalid_body` (a quantity of "two") names.
 fn row_problems(problem: Option<&ApiFailure>, i: usize) -> Vec<(String, String)> {
     let Some(p) = problem else {
         return Vec::new();
@@ -378,22 +377,10 @@ fn row_problems(problem: Option<&ApiFailure>, i: usize) -> Vec<(String, String)>
             None => None,
         }
     };
-    let mut out: Vec<(String, String)> = p
-        .fields
+    p.fields
         .iter()
         .filter_map(|f| of_path(&f.field).map(|field| (field, f.message.clone())))
-        .collect();
-    if p.code == "invalid_body"
-        && let Some(at) = p.message.find("lines[")
-    {
-        let tail = &p.message[at..];
-        if let Some((path, why)) = tail.split_once(": ")
-            && let Some(field) = of_path(path)
-        {
-            out.push((field, why.to_owned()));
-        }
-    }
-    out
+        .collect()
 }
 
 #[cfg(test)]
@@ -466,6 +453,11 @@ mod tests {
             "invalid_body",
             "the body does not have the expected shape: lines[1].quantity: invalid decimal",
         );
+        f.fields = vec![crate::api_client::FieldProblem {
+            field: "lines[1].quantity".into(),
+            code: "invalid_value".into(),
+            message: "invalid decimal".into(),
+        }];
         // Row 1 is blank: the API's line 1 is the form's row 2.
         let (rows, _) = LineRows::take(pairs(&[
             ("lines[0].description", "A"),
