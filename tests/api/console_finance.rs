@@ -833,7 +833,8 @@ async fn the_invoice_page_applies_credit_refunds_duplicates_and_links_payment() 
         page.html
     );
     assert!(page.has_id("duplicate"));
-    assert!(page.has_id("create-payment-link"));
+    // No Stripe keys yet: the page says so instead of offering a link.
+    assert!(page.has_id("stripe-missing") && !page.has_id("create-payment-link"));
     let csrf = page.csrf();
     for action in ["apply-credit", "duplicate", "payment-link"] {
         let r = post(&app, &format!("{path}/{action}"), &s.cookie, &[]).await;
@@ -976,8 +977,15 @@ async fn the_invoice_page_applies_credit_refunds_duplicates_and_links_payment() 
     .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    // The payment link: refused without Stripe, then created (pending
-    // until the job reaches Stripe) and shown.
+    // The payment link: without Stripe the page says so instead of the
+    // button, and a post is refused; then created (pending until the job
+    // reaches Stripe) and shown.
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(
+        page.has_id("stripe-missing") && !page.has_id("create-payment-link"),
+        "{}",
+        page.html
+    );
     let r = post(
         &app,
         &format!("{path}/payment-link"),
@@ -996,6 +1004,12 @@ async fn the_invoice_page_applies_credit_refunds_duplicates_and_links_payment() 
         )
         .await;
     assert_eq!(stripe.status, StatusCode::OK, "{}", stripe.body);
+    let page = get(&app, &path, &s.cookie).await;
+    assert!(
+        page.has_id("create-payment-link") && !page.has_id("stripe-missing"),
+        "{}",
+        page.html
+    );
     let r = post(
         &app,
         &format!("{path}/payment-link"),

@@ -216,6 +216,12 @@ async fn settings_are_validated_sealed_and_deleted() {
     configure(&app, &t).await;
     let r = app.get("/api/v1/company/stripe", &t.admin).await;
     assert_eq!(r.body["has_secret_key"], true, "{}", r.body);
+    // Accountants read whether payment links can be made; techs do not;
+    // neither may change it.
+    let accountant = app.user(&t, Role::Accountant).await;
+    let seen = app.get("/api/v1/company/stripe", &accountant).await;
+    assert_eq!(seen.status, StatusCode::OK, "{}", seen.body);
+    assert_eq!(seen.body, r.body);
     assert_eq!(r.body["secret_key_last4"], "1234");
     assert_eq!(r.body["mode"], "test");
     assert_eq!(r.body["has_webhook_secret"], true);
@@ -258,9 +264,12 @@ async fn roles_and_tenants() {
     let (inv, _) = invoice(&app, &t).await;
     let tech = app.user(&t, Role::Tech).await;
     let accountant = app.user(&t, Role::Accountant).await;
+    // Accountants read whether payment links can be made; techs do not.
+    let r = app.get("/api/v1/company/stripe", &accountant).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app.get("/api/v1/company/stripe", &tech).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     for token in [&tech, &accountant] {
-        let r = app.get("/api/v1/company/stripe", token).await;
-        assert_eq!(r.status, StatusCode::FORBIDDEN);
         let r = put(
             &app,
             "/api/v1/company/stripe",

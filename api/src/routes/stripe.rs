@@ -35,14 +35,16 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// The company's Stripe account: whether keys are stored (never the keys)
-/// and the webhook URL to give Stripe (admins).
+/// and the webhook URL to give Stripe (admins; accountants read it too, to
+/// know whether payment links can be made).
 #[utoipa::path(get, path = "/api/v1/company/stripe", tag = "stripe",
-    responses((status = 200, body = StripeSettings)), security(("bearer" = [])))]
+    responses((status = 200, body = StripeSettings), (status = 403, body = ErrorBody)),
+    security(("bearer" = [])))]
 async fn get_stripe(
     p: Principal,
     State(s): State<AppState>,
 ) -> ApiResult<axum::Json<StripeSettings>> {
-    p.require(Permission::CompanyWrite)?;
+    p.require(Permission::BillingRead)?;
     let mut tx = p.tx(&s).await?;
     let out = stripe::settings(&mut tx, &s.services.integrations.public_url).await?;
     tx.end_read();

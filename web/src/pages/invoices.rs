@@ -15,7 +15,7 @@ use nestogy_api::admin::session::see_other;
 use nestogy_domain::billing::invoices::{Invoice, InvoiceStatus};
 use nestogy_domain::billing::payments::{CreditBalance, Payment, Recorded};
 use nestogy_domain::customers::clients::Client;
-use nestogy_domain::integrations::stripe::PaymentLink;
+use nestogy_domain::integrations::stripe::{PaymentLink, StripeSettings};
 use nestogy_domain::kernel::pagination::Page;
 use nestogy_domain::{ClientId, InvoiceId, PaymentId};
 use serde::Deserialize;
@@ -259,6 +259,20 @@ pub async fn show(
     invoice_page(c, &id, &p.done, None).await
 }
 
+/// Whether the company has Stripe keys (a payment link needs them);
+/// `None` for a user who may not see the company's Stripe settings.
+async fn stripe_ready(c: &Console) -> Result<Option<bool>, ApiFailure> {
+    match c
+        .api
+        .get::<StripeSettings>("/api/v1/company/stripe".to_owned())
+        .await
+    {
+        Ok(s) => Ok(Some(s.has_secret_key)),
+        Err(e) if e.status == StatusCode::FORBIDDEN => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// The invoice's newest payment link, if it has one.
 async fn payment_link(c: &Console, id: InvoiceId) -> Result<Option<PaymentLink>, ApiFailure> {
     match c
@@ -280,7 +294,7 @@ async fn invoice_page(
 ) -> Result<Response, ApiFailure> {
     let id: InvoiceId = parse_id(&c, id, "invoice")?;
     let inv: Invoice = c.api.get(format!("/api/v1/invoices/{id}")).await?;
-    let (client, payments, credit, link) = tokio::join!(
+    let (client, payments, credit, link, stripe) = tokio::join!(
         c.api
             .get::<Client>(format!("/api/v1/clients/{}", inv.client_id)),
         c.api
@@ -288,8 +302,9 @@ async fn invoice_page(
         c.api
             .get::<Vec<CreditBalance>>(format!("/api/v1/clients/{}/credit", inv.client_id)),
         payment_link(&c, id),
+        stripe_ready(&c),
     );
-    let (client, payments, credit, link) = (client?, payments?, credit?, link?);
+    let (client, payments, credit, link, stripe) = (client?, payments?, credit?, link?, stripe?);
     let credit = credit
         .into_iter()
         .find(|b| b.currency == inv.currency)
@@ -521,7 +536,12 @@ async fn invoice_page(
                 } @else {
                     p.muted { "No payment link yet." }
                 }
-                @if open {
+                @if open && stripe == Some(false) {
+                    p #stripe-missing {
+                        "Stripe is not set up for this company, and a payment link needs it. An admin sets it up under "
+                        a href="/console/settings/stripe" { "Settings → Stripe" } "."
+                    }
+                } @else if open {
                     (layout::post_button(&format!("{base}/payment-link"), c.csrf(), "create-payment-link", "Create a Stripe payment link"))
                 }
             }
