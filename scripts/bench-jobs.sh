@@ -39,6 +39,7 @@ rate() { # rate FILE PATTERN: the jobs/s figure of the first line matching PATTE
 cargo bench --bench jobs 2>/dev/null >"$out"
 cat "$out"
 ours=$(rate "$out" '^end to end:')
+p99=$(awk '/^latency:/ { for (i = 1; i < NF; i++) if ($i == "p99") { print $(i + 1); exit } }' "$out")
 
 echo "== Sidekiq"
 ruby scripts/bench_sidekiq.rb >"$out"
@@ -50,4 +51,10 @@ cargo bench --bench apalis_redis 2>/dev/null
 
 if [[ -n $ours && -n $sidekiq ]]; then
   awk -v o="$ours" -v s="$sidekiq" 'BEGIN { printf "== ours / Sidekiq: %.2fx (%s vs %s jobs/s)\n", o / s, o, s }'
+  # The targets of the job platform (README, Benchmarks), this run against them.
+  awk -v o="$ours" -v s="$sidekiq" -v p="$p99" 'BEGIN {
+    verdict = "met"; if (o < 18000) verdict = "NOT met"; printf "   ours >= 18,000 jobs/s: %s (%s)\n", verdict, o
+    verdict = "met"; if (o / s < 1.7) verdict = "NOT met"; printf "   ours >= 1.7x Sidekiq: %s (%.2fx)\n", verdict, o / s
+    verdict = "met"; if (p == "" || p > 10) verdict = "NOT met"; printf "   p99 <= 10 ms at 1,000 jobs/s: %s (%s ms)\n", verdict, p
+  }'
 fi
