@@ -633,11 +633,16 @@ async fn batches_by_id_read_the_primary_key_after_an_analyze_of_a_quiet_queue() 
             25
         );
     }
-    // Statistics reach the shared counters within seconds of the commits.
-    eventually("the batches' index scans counted", WAIT, || async {
-        index_scans(&app, "jobs_pkey").await + index_scans(&app, "jobs_stale_idx").await
-            >= pkey + stale + 2 * batches as i64
-    })
+    // A backend reports its statistics when it goes idle, at most 10 s
+    // after its last report (PostgreSQL's PGSTAT_IDLE_INTERVAL).
+    eventually(
+        "the batches' index scans counted",
+        Duration::from_secs(40),
+        || async {
+            index_scans(&app, "jobs_pkey").await + index_scans(&app, "jobs_stale_idx").await
+                >= pkey + stale + 2 * batches as i64
+        },
+    )
     .await;
     assert_eq!(
         index_scans(&app, "jobs_stale_idx").await,
