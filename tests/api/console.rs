@@ -58,11 +58,16 @@ impl Page {
 
     /// The CSRF token of the first form on the page.
     pub(crate) fn csrf(&self) -> String {
-        let key = "name=\"csrf\" value=\"";
+        self.input_value("csrf")
+    }
+
+    /// The value of the first input named `name` on the page.
+    pub(crate) fn input_value(&self, name: &str) -> String {
+        let key = format!("name=\"{name}\" value=\"");
         let at = self
             .html
-            .find(key)
-            .unwrap_or_else(|| panic!("no CSRF field in {}", self.html));
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} field in {}", self.html));
         let rest = &self.html[at + key.len()..];
         rest[..rest.find('"').expect("end of value")].to_owned()
     }

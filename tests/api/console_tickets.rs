@@ -911,3 +911,50 @@ async fn the_queue_and_the_invoices_name_clients_past_the_first_two_hundred() {
         assert!(!p.html.contains("(another client)"), "{path}");
     }
 }
+
+/// A new ticket or a message posted twice from the same page (a double
+/// click) is stored once: the forms carry a key of their own, which the
+/// console sends as the API's `Idempotency-Key`.
+#[tokio::test]
+async fn console_ticket_forms_posted_twice_store_once() {
+    let app = TestApp::new().await;
+    let t = app.tenant("Twice MSP").await;
+    let client = app.client(&t.admin, "Acme Twice").await;
+    let s = sign_in(&app, &admin_email("Twice MSP")).await;
+    let form = get(&app, "/console/tickets/new", &s.cookie).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    let (csrf, once) = (form.csrf(), form.input_value("once"));
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("once", once.as_str()),
+        ("client_q", ""),
+        ("client_id", client.as_str()),
+        ("subject", "VPN drops"),
+        ("description", "Every hour."),
+        ("priority", "medium"),
+    ];
+    let first = post(&app, "/console/tickets/new", &s.cookie, &fields).await;
+    let second = post(&app, "/console/tickets/new", &s.cookie, &fields).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.html);
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.html);
+    assert_eq!(first.location(), second.location());
+    assert_eq!(app.count("SELECT count(*) FROM tickets").await, 1);
+
+    let page = get(&app, first.location(), &s.cookie).await;
+    let (csrf, once) = (page.csrf(), page.input_value("once"));
+    let messages = format!("{}/messages", first.location());
+    for _ in 0..2 {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("once", once.as_str()),
+            ("kind", "note"),
+            ("body", "Called the ISP."),
+        ];
+        let r = post_file(&app, &messages, &s.cookie, &fields, "attachments", None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    }
+    let notes = "SELECT count(*) FROM ticket_messages WHERE body = 'Called the ISP.'";
+    assert_eq!(app.count(notes).await, 1);
+    let again = get(&app, first.location(), &s.cookie).await;
+    assert_ne!(again.input_value("once"), once, "a new page, a new key");
+}

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::common::{PASSWORD, TestApp};
-use crate::console::{Page, get, post};
+use crate::console::{Page, get, post, post_file};
 use crate::portal::{Portal, invite, mailed_link, portal, token_of};
 
 const SESSION: &str = "nestogy_portal";
@@ -374,4 +374,58 @@ async fn portal_pages_staff_add_contacts_with_portal_access_and_invite_them() {
     )
     .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
+}
+
+/// A new ticket or a reply posted twice from the same page (a double
+/// click, a page sent again) is stored once: each form carries a key of
+/// its own, sent as the API's `Idempotency-Key`; a new page has a new key.
+#[tokio::test]
+async fn portal_pages_a_form_posted_twice_stores_once() {
+    let app = TestApp::new().await;
+    let p = portal(&app, "Twice Co").await;
+    let cookies = accept(&app, &p, "a long portal password").await;
+    let form = get(&app, &format!("/portal/{}/tickets/new", p.slug), &cookies).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.html);
+    let (csrf, once) = (form.csrf(), form.input_value("once"));
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("once", once.as_str()),
+        ("subject", "Printer jams"),
+        ("description", "Again."),
+    ];
+    let path = format!("/portal/{}/tickets/new", p.slug);
+    let first = post_file(&app, &path, &cookies, &fields, "attachments", None).await;
+    let second = post_file(&app, &path, &cookies, &fields, "attachments", None).await;
+    assert_eq!(first.status, StatusCode::SEE_OTHER, "{}", first.html);
+    assert_eq!(second.status, StatusCode::SEE_OTHER, "{}", second.html);
+    assert_eq!(first.location(), second.location());
+    assert_eq!(app.count("SELECT count(*) FROM tickets").await, 1);
+
+    let page = get(&app, first.location(), &cookies).await;
+    let (csrf, once) = (page.csrf(), page.input_value("once"));
+    let reply = format!("{}/reply", first.location());
+    for _ in 0..2 {
+        let fields = [
+            ("csrf", csrf.as_str()),
+            ("once", once.as_str()),
+            ("body", "Still jams."),
+        ];
+        let r = post_file(&app, &reply, &cookies, &fields, "attachments", None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    }
+    let replies = "SELECT count(*) FROM ticket_messages WHERE body = 'Still jams.'";
+    assert_eq!(app.count(replies).await, 1);
+    // The page drawn after it has a new key: the same words again are a
+    // new reply.
+    let page = get(&app, first.location(), &cookies).await;
+    assert_ne!(page.input_value("once"), once);
+    let fields = [
+        ("csrf", page.csrf()),
+        ("once", page.input_value("once")),
+        ("body", "Still jams.".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = post_file(&app, &reply, &cookies, &fields, "attachments", None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.html);
+    assert_eq!(app.count(replies).await, 2);
 }

@@ -144,6 +144,8 @@ pub struct Api {
     forward: Forward,
     /// The page frame error pages are drawn in (once the user is known).
     chrome: Option<Frame>,
+    /// Sent as `Idempotency-Key` with POSTs; see [`Api::once`].
+    once: Option<String>,
 }
 
 /// The frame a failure's page is drawn in: the console's (its user known)
@@ -162,6 +164,7 @@ impl Api {
             bearer: None,
             forward,
             chrome: None,
+            once: None,
         }
     }
 
@@ -172,6 +175,7 @@ impl Api {
             bearer: Some(bearer),
             forward,
             chrome: None,
+            once: None,
         }
     }
 
@@ -185,6 +189,19 @@ impl Api {
     pub(crate) fn with_frame(mut self, frame: Frame) -> Self {
         self.chrome = Some(frame);
         self
+    }
+
+    /// The same client, sending `key` as the `Idempotency-Key` of its
+    /// POSTs, so a form posted twice (a double click, a page sent again)
+    /// does its work once: the second post gets the first one's answer. The
+    /// key is the form's own ([`crate::layout::once_field`]); one that is
+    /// not 1 to 255 printable ASCII characters is not sent.
+    pub fn once(&self, key: &str) -> Api {
+        let usable = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+        Api {
+            once: usable.then(|| key.to_owned()),
+            ..self.clone()
+        }
     }
 
     /// `GET path`, the answer as `T`.
@@ -274,7 +291,13 @@ impl Api {
         accept: Option<&str>,
     ) -> Result<Response, ApiFailure> {
         let path = path.as_ref();
+        let once = (method == Method::POST)
+            .then_some(self.once.as_deref())
+            .flatten();
         let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = once {
+            req = req.header("idempotency-key", k);
+        }
         if let Some(b) = &self.bearer {
             req = req.header(header::AUTHORIZATION, format!("Bearer {b}"));
         }

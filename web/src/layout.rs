@@ -180,6 +180,16 @@ pub fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name=(CSRF_FIELD) value=(csrf); }
 }
 
+/// The field a form that creates something carries, a key of its own
+/// made when the page is drawn: posted twice, the form creates once (see
+/// [`crate::api_client::Api::once`]).
+pub const ONCE_FIELD: &str = "once";
+
+/// The hidden [`ONCE_FIELD`] with a new key.
+pub fn once_field() -> Markup {
+    html! { input type="hidden" name=(ONCE_FIELD) value=(uuid::Uuid::now_v7().simple()); }
+}
+
 /// A form that is one button posting to `action` with the CSRF token.
 pub fn post_button(action: &str, csrf: &str, id: &str, label: &str) -> Markup {
     html! {

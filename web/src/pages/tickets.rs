@@ -1055,6 +1055,7 @@ fn message_form(
         form.stack #message-form method="post" action={ (base) "/messages" } enctype="multipart/form-data" {
             h2 { "Add to the conversation" }
             (csrf_field(c.csrf()))
+            (crate::layout::once_field())
             (problem_block(p))
             fieldset {
                 legend { "Kind" }
@@ -1181,6 +1182,10 @@ async fn act(
 ) -> Response {
     match c.api.send::<Value>(method, path, &body).await {
         Ok(_) => see_other(&format!("/console/tickets/{id}")),
+        // The same form posted twice while the first still runs.
+        Err(f) if f.code == "idempotency_key_in_use" => {
+            see_other(&format!("/console/tickets/{id}"))
+        }
         Err(failure) if failure.is_validation() || failure.status == StatusCode::CONFLICT => {
             let p = FormProblem {
                 form,
@@ -1360,9 +1365,11 @@ struct MessageFields {
 
 /// `POST /console/tickets/{id}/messages` (`multipart/form-data`): a reply
 /// or note with its attachments, sent to the API as one message (the
-/// files base64, as the API takes them; the API bounds their size).
+/// files base64, as the API takes them; the API bounds their size). Posted
+/// twice (a double click), it is stored and mailed once: the form's key
+/// goes with it.
 pub async fn add_message(
-    c: Console,
+    mut c: Console,
     Path(id): Path<String>,
     up: Upload,
 ) -> Result<Response, ApiFailure> {
@@ -1385,6 +1392,7 @@ pub async fn add_message(
         .collect();
     let body = json!({ "kind": f.kind, "body": f.body, "attachments": attachments });
     let typed = HashMap::from([("kind", f.kind), ("body", f.body)]);
+    c.api = c.api.once(up.field(crate::layout::ONCE_FIELD));
     Ok(act(c, id, "message", typed, Method::POST, path, body).await)
 }
 
@@ -1625,6 +1633,8 @@ pub struct NewTicketFields {
     priority: String,
     /// The client picker's search ([`ClientPicker`]).
     client_q: String,
+    /// The form's own key ([`crate::layout::once_field`]).
+    once: String,
 }
 
 /// `GET /console/tickets/new`, and again with the form's fields after the
@@ -1651,6 +1661,7 @@ fn new_ticket_page(
         h1 { "New ticket" }
         form.stack #new-ticket-form method="post" action="/console/tickets/new" {
             (csrf_field(c.csrf()))
+            (crate::layout::once_field())
             @if let Some(p) = problem {
                 p.problem #problem role="alert" { (p.message) }
                 (field_problems(&p.fields))
@@ -1690,10 +1701,13 @@ pub async fn create_ticket(
     });
     match c
         .api
+        .once(&f.once)
         .send::<Ticket>(Method::POST, "/api/v1/tickets", &body)
         .await
     {
         Ok(t) => Ok(see_other(&format!("/console/tickets/{}", t.id))),
+        // The same form posted twice while the first still runs.
+        Err(p) if p.code == "idempotency_key_in_use" => Ok(see_other("/console/tickets")),
         Err(p) if p.is_validation() => {
             let clients = ClientPicker::load(&c, &f.client_q, &f.client_id).await?;
             Ok(new_ticket_page(&c, &clients, &f, Some(&p)))

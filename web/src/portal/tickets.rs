@@ -149,6 +149,7 @@ fn new_form_body(p: &Portal, typed: &Typed, failure: Option<&ApiFailure>) -> Mar
         }
         form.stack method="post" action=(p.href("/tickets/new")) enctype="multipart/form-data" {
             (p.csrf())
+            (crate::layout::once_field())
             label for="subject" { "Subject" }
             input #subject name="subject" required maxlength="300" value=(typed.subject);
             label for="description" { "What happened?" }
@@ -205,10 +206,14 @@ pub async fn create(p: Portal, PortalUpload(up): PortalUpload) -> Response {
     }
     match p
         .api
+        .once(up.field(crate::layout::ONCE_FIELD))
         .send::<PortalTicketThread>(Method::POST, "/api/v1/portal/tickets", &body)
         .await
     {
         Ok(t) => see_other(&p.href(&format!("/tickets/{}", t.ticket.id))),
+        // The same form posted twice while the first still runs: that one
+        // opens the ticket; the list shows it.
+        Err(f) if f.code == "idempotency_key_in_use" => see_other(&p.href("/tickets")),
         Err(f) if f.is_validation() => {
             let form = new_form_body(&p, &typed, Some(&f));
             p.page_with(
@@ -294,6 +299,7 @@ async fn ticket_page(
         } @else {
             form.stack method="post" action=(p.href(&format!("/tickets/{id}/reply"))) enctype="multipart/form-data" {
                 (p.csrf())
+                (crate::layout::once_field())
                 label for="body" { "Your reply" }
                 textarea #body name="body" rows="6" required { (typed) }
                 label for="attachments" { "Attachments " span.hint { "(optional)" } }
@@ -324,6 +330,10 @@ async fn ticket_page(
 async fn act(p: Portal, id: TicketId, path: String, body: Value, typed: &str) -> Response {
     match p.api.send::<Value>(Method::POST, path, &body).await {
         Ok(_) => see_other(&p.href(&format!("/tickets/{id}"))),
+        // The same form posted twice while the first still runs.
+        Err(f) if f.code == "idempotency_key_in_use" => {
+            see_other(&p.href(&format!("/tickets/{id}")))
+        }
         Err(f) if f.is_validation() || f.status == StatusCode::CONFLICT => {
             match ticket_page(&p, id, Some(f), typed).await {
                 Ok(r) => r,
@@ -334,9 +344,10 @@ async fn act(p: Portal, id: TicketId, path: String, body: Value, typed: &str) ->
     }
 }
 
-/// `POST /portal/{slug}/tickets/{id}/reply`.
+/// `POST /portal/{slug}/tickets/{id}/reply`. Posted twice (a double
+/// click), the reply is stored once: the form's key goes with it.
 pub async fn reply(
-    p: Portal,
+    mut p: Portal,
     Path((_, id)): Path<(String, String)>,
     PortalUpload(up): PortalUpload,
 ) -> Result<Response, ApiFailure> {
@@ -344,6 +355,7 @@ pub async fn reply(
     let text = up.field("body").to_owned();
     let body = json!({"body": text, "attachments": attachments(&up)});
     let path = format!("/api/v1/portal/tickets/{id}/replies");
+    p.api = p.api.once(up.field(crate::layout::ONCE_FIELD));
     Ok(act(p, id, path, body, &text).await)
 }
 
