@@ -184,6 +184,10 @@ pub struct PaymentFields {
     method: String,
     #[serde(default)]
     reference: String,
+    /// The form's own key ([`layout::once_field`]): posted twice, the
+    /// payment is recorded once.
+    #[serde(default)]
+    once: String,
 }
 
 /// The apply-credit form as entered (empty: as much as the credit and the
@@ -351,7 +355,7 @@ async fn invoice_page(
         amount: inv.balance.to_string(),
         paid_on: c.fmt.today(c.now).to_string(),
         method: "bank_transfer".to_owned(),
-        reference: String::new(),
+        ..PaymentFields::default()
     };
     let f = pf.unwrap_or(&default_fields);
     let status = refused
@@ -508,6 +512,7 @@ async fn invoice_page(
                 form.stack #record-payment method="post" action={ (base) "/payments" } {
                     h2 { "Record a payment" }
                     (layout::csrf_field(c.csrf()))
+                    (layout::once_field())
                     (refusal(pp))
                     (input(&format!("Amount ({cur})"), "amount", "text", &f.amount, pp))
                     (input("Paid on", "paid_on", "date", &f.paid_on, pp))
@@ -606,6 +611,7 @@ pub async fn record_payment(
     });
     match c
         .api
+        .once(&f.once)
         .send::<Recorded>(
             Method::POST,
             format!("/api/v1/invoices/{iid}/payments"),
@@ -614,6 +620,10 @@ pub async fn record_payment(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/console/invoices/{iid}?done=paid"))),
+        // The same form posted twice while the first still runs.
+        Err(e) if e.code == "idempotency_key_in_use" => {
+            Ok(see_other(&format!("/console/invoices/{iid}?done=paid")))
+        }
         Err(e) if e.is_validation() => invoice_page(c, &id, "", Some(Refused::Payment(f, e))).await,
         Err(e) => Err(e),
     }
