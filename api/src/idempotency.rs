@@ -152,16 +152,19 @@ pub async fn layer(State(s): State<AppState>, req: Request, next: Next) -> Respo
     Response::from_parts(parts, Body::from(body))
 }
 
-/// 400 unless the header is 1 to 255 printable ASCII characters.
+/// Whether `raw` is a usable key: 1 to [`MAX_KEY_LEN`] printable ASCII
+/// characters.
+pub fn is_valid_key(raw: &[u8]) -> bool {
+    !raw.is_empty() && raw.len() <= MAX_KEY_LEN && raw.iter().all(|b| (0x20..=0x7e).contains(b))
+}
+
+/// 400 unless the header is a valid key ([`is_valid_key`]).
 fn parse_key(headers: &HeaderMap) -> Result<String, Box<Response>> {
     let raw = headers
         .get(HEADER)
         .map(HeaderValue::as_bytes)
         .unwrap_or(b"");
-    let ok = !raw.is_empty()
-        && raw.len() <= MAX_KEY_LEN
-        && raw.iter().all(|b| (0x20..=0x7e).contains(b));
-    if !ok {
+    if !is_valid_key(raw) {
         return Err(Box::new(error::body(
             StatusCode::BAD_REQUEST,
             "invalid_idempotency_key",

@@ -21,9 +21,10 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
@@ -36,6 +37,40 @@ use crate::layout::Chrome;
 
 /// Largest API answer the console reads (a PDF or an export may be big).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
+
+/// How long a POST waits for the first sending of its key to answer
+/// ([`Api::call`]): the API's own request timeout.
+pub const IN_USE_WAIT: Duration = Duration::from_secs(30);
+/// Pause between two sendings while the first still runs.
+const IN_USE_POLL: Duration = Duration::from_millis(50);
+
+/// A request body ready to be sent (again): its content type and bytes.
+struct SentBody {
+    content_type: Option<String>,
+    bytes: Bytes,
+}
+
+impl From<ApiBody> for SentBody {
+    fn from(b: ApiBody) -> Self {
+        match b {
+            ApiBody::Empty => SentBody {
+                content_type: None,
+                bytes: Bytes::new(),
+            },
+            ApiBody::Json(b) => SentBody {
+                content_type: Some("application/json".to_owned()),
+                bytes: b.into(),
+            },
+            ApiBody::Raw {
+                content_type,
+                bytes,
+            } => SentBody {
+                content_type: Some(content_type),
+                bytes: bytes.into(),
+            },
+        }
+    }
+}
 
 /// What an in-process call carries over from the browser's request.
 #[derive(Clone, Debug, Default)]
@@ -193,11 +228,11 @@ impl Api {
 
     /// The same client, sending `key` as the `Idempotency-Key` of its
     /// POSTs, so a form posted twice (a double click, a page sent again)
-    /// does its work once: the second post gets the first one's answer. The
-    /// key is the form's own ([`crate::layout::once_field`]); one that is
-    /// not 1 to 255 printable ASCII characters is not sent.
+    /// does its work once: the second post gets the first one's answer,
+    /// waiting for it while the first still runs. The key is the form's own
+    /// ([`crate::layout::once_field`]); one the API would refuse is not sent.
     pub fn once(&self, key: &str) -> Api {
-        let usable = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+        let usable = nestogy_api::idempotency::is_valid_key(key.as_bytes());
         Api {
             once: usable.then(|| key.to_owned()),
             ..self.clone()
@@ -283,6 +318,9 @@ impl Api {
     }
 
     /// One request to the API; a status of 400 or more is an [`ApiFailure`].
+    /// A POST with a key ([`Api::once`]) whose first sending still runs
+    /// (409 `idempotency_key_in_use`) is sent again until that one has
+    /// answered, whose answer it then gets, for up to [`IN_USE_WAIT`].
     pub async fn call(
         &self,
         method: Method,
@@ -294,6 +332,33 @@ impl Api {
         let once = (method == Method::POST)
             .then_some(self.once.as_deref())
             .flatten();
+        let body = SentBody::from(body);
+        let deadline = tokio::time::Instant::now() + IN_USE_WAIT;
+        loop {
+            match self
+                .send_one(method.clone(), path, &body, accept, once)
+                .await
+            {
+                Err(f)
+                    if once.is_some()
+                        && f.code == "idempotency_key_in_use"
+                        && tokio::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(IN_USE_POLL).await;
+                }
+                answer => return answer,
+            }
+        }
+    }
+
+    async fn send_one(
+        &self,
+        method: Method,
+        path: &str,
+        body: &SentBody,
+        accept: Option<&str>,
+        once: Option<&str>,
+    ) -> Result<Response, ApiFailure> {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(k) = once {
             req = req.header("idempotency-key", k);
@@ -313,22 +378,11 @@ impl Api {
         if let Some(v) = &self.forward.user_agent {
             req = req.header(header::USER_AGENT, v.clone());
         }
-        let body = match body {
-            ApiBody::Empty => Body::empty(),
-            ApiBody::Json(b) => {
-                req = req.header(header::CONTENT_TYPE, "application/json");
-                Body::from(b)
-            }
-            ApiBody::Raw {
-                content_type,
-                bytes,
-            } => {
-                req = req.header(header::CONTENT_TYPE, content_type);
-                Body::from(bytes)
-            }
-        };
+        if let Some(t) = &body.content_type {
+            req = req.header(header::CONTENT_TYPE, t.as_str());
+        }
         let mut req = req
-            .body(body)
+            .body(Body::from(body.bytes.clone()))
             .map_err(|e| self.failure_internal(format!("building a request to {path}: {e}")))?;
         if let Some(peer) = self.forward.peer {
             req.extensions_mut().insert(peer);
@@ -498,6 +552,65 @@ impl IntoResponse for ApiFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A keyed POST whose first sending still runs (409
+    /// `idempotency_key_in_use`) is sent again until it gets the answer;
+    /// without a key, the 409 is the answer.
+    #[tokio::test]
+    async fn a_keyed_post_waits_for_its_first_sending_and_gets_its_answer() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let keys = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (seen, seen_keys) = (calls.clone(), keys.clone());
+        let router = Router::new().route(
+            "/x",
+            axum::routing::post(move |headers: HeaderMap| {
+                let (seen, seen_keys) = (seen.clone(), seen_keys.clone());
+                async move {
+                    let key = headers.get("idempotency-key").cloned();
+                    seen_keys.lock().unwrap().push(key);
+                    if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                        let busy = serde_json::json!({"error": {"code": "idempotency_key_in_use",
+                            "message": "still running", "details": null}});
+                        (StatusCode::CONFLICT, axum::Json(busy))
+                    } else {
+                        (
+                            StatusCode::CREATED,
+                            axum::Json(serde_json::json!({"id": 7})),
+                        )
+                    }
+                }
+            }),
+        );
+        let api = Api::anonymous(router, Forward::default());
+        let Ok(v) = api
+            .once("form-key-1")
+            .send::<serde_json::Value>(Method::POST, "/x", &serde_json::json!({}))
+            .await
+        else {
+            panic!("the keyed post did not get the first sending's answer");
+        };
+        assert_eq!(v, serde_json::json!({"id": 7}));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert!(
+            keys.lock()
+                .unwrap()
+                .iter()
+                .all(|k| k.as_ref().is_some_and(|k| k == "form-key-1"))
+        );
+
+        calls.store(0, Ordering::SeqCst);
+        let Err(f) = api
+            .send::<serde_json::Value>(Method::POST, "/x", &serde_json::json!({}))
+            .await
+        else {
+            panic!("a post without a key was sent again");
+        };
+        assert_eq!(f.code, "idempotency_key_in_use");
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        // A key the API would refuse is not sent.
+        assert!(api.once("").once.is_none() && api.once("a\u{7f}").once.is_none());
+    }
 
     #[test]
     fn query_strings_encode_values_and_leave_out_empty_ones() {

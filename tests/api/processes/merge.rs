@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use super::users::api_with;
-use crate::common::{PASSWORD, TestApp};
+use super::users::{api_with, sign_in};
+use crate::common::TestApp;
 
 #[tokio::test]
 async fn merges_through_two_api_processes_at_once_never_cross() {
@@ -15,17 +15,7 @@ async fn merges_through_two_api_processes_at_once_never_cross() {
     let ((_a, a), (_b, b)) = tokio::join!(api_with(&app, &[]), api_with(&app, &[]));
     let http = reqwest::Client::new();
     // Signed in through A: the processes run on the system clock.
-    let r = http
-        .post(format!("{a}/api/v1/auth/login"))
-        .json(&json!({"email": "admin@merge-processes.example", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 200);
-    let token = r.json::<Value>().await.unwrap()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = sign_in(&a, "admin@merge-processes.example").await;
     let open = async |subject: &str| {
         let body = json!({"subject": subject, "client_id": client});
         let r = app.post("/api/v1/tickets", &t.admin, body).await;

@@ -263,20 +263,6 @@ pub async fn show(
     invoice_page(c, &id, &p.done, None).await
 }
 
-/// Whether the company has Stripe keys (a payment link needs them);
-/// `None` for a user who may not see the company's Stripe settings.
-async fn stripe_ready(c: &Console) -> Result<Option<bool>, ApiFailure> {
-    match c
-        .api
-        .get::<StripeSettings>("/api/v1/company/stripe".to_owned())
-        .await
-    {
-        Ok(s) => Ok(Some(s.has_secret_key)),
-        Err(e) if e.status == StatusCode::FORBIDDEN => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The invoice's newest payment link, if it has one.
 async fn payment_link(c: &Console, id: InvoiceId) -> Result<Option<PaymentLink>, ApiFailure> {
     match c
@@ -306,9 +292,12 @@ async fn invoice_page(
         c.api
             .get::<Vec<CreditBalance>>(format!("/api/v1/clients/{}/credit", inv.client_id)),
         payment_link(&c, id),
-        stripe_ready(&c),
+        // Whether payment links can be made (unknown to who may not see it).
+        c.api
+            .get_optional::<StripeSettings>("/api/v1/company/stripe"),
     );
-    let (client, payments, credit, link, stripe) = (client?, payments?, credit?, link?, stripe?);
+    let (client, payments, credit, link) = (client?, payments?, credit?, link?);
+    let stripe = stripe?.map(|s| s.has_secret_key);
     let credit = credit
         .into_iter()
         .find(|b| b.currency == inv.currency)
@@ -620,10 +609,6 @@ pub async fn record_payment(
         .await
     {
         Ok(_) => Ok(see_other(&format!("/console/invoices/{iid}?done=paid"))),
-        // The same form posted twice while the first still runs.
-        Err(e) if e.code == "idempotency_key_in_use" => {
-            Ok(see_other(&format!("/console/invoices/{iid}?done=paid")))
-        }
         Err(e) if e.is_validation() => invoice_page(c, &id, "", Some(Refused::Payment(f, e))).await,
         Err(e) => Err(e),
     }

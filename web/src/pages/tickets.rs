@@ -1182,10 +1182,6 @@ async fn act(
 ) -> Response {
     match c.api.send::<Value>(method, path, &body).await {
         Ok(_) => see_other(&format!("/console/tickets/{id}")),
-        // The same form posted twice while the first still runs.
-        Err(f) if f.code == "idempotency_key_in_use" => {
-            see_other(&format!("/console/tickets/{id}"))
-        }
         Err(failure) if failure.is_validation() || failure.status == StatusCode::CONFLICT => {
             let p = FormProblem {
                 form,
@@ -1706,8 +1702,6 @@ pub async fn create_ticket(
         .await
     {
         Ok(t) => Ok(see_other(&format!("/console/tickets/{}", t.id))),
-        // The same form posted twice while the first still runs.
-        Err(p) if p.code == "idempotency_key_in_use" => Ok(see_other("/console/tickets")),
         Err(p) if p.is_validation() => {
             let clients = ClientPicker::load(&c, &f.client_q, &f.client_id).await?;
             Ok(new_ticket_page(&c, &clients, &f, Some(&p)))

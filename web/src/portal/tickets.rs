@@ -211,9 +211,6 @@ pub async fn create(p: Portal, PortalUpload(up): PortalUpload) -> Response {
         .await
     {
         Ok(t) => see_other(&p.href(&format!("/tickets/{}", t.ticket.id))),
-        // The same form posted twice while the first still runs: that one
-        // opens the ticket; the list shows it.
-        Err(f) if f.code == "idempotency_key_in_use" => see_other(&p.href("/tickets")),
         Err(f) if f.is_validation() => {
             let form = new_form_body(&p, &typed, Some(&f));
             p.page_with(
@@ -330,10 +327,6 @@ async fn ticket_page(
 async fn act(p: Portal, id: TicketId, path: String, body: Value, typed: &str) -> Response {
     match p.api.send::<Value>(Method::POST, path, &body).await {
         Ok(_) => see_other(&p.href(&format!("/tickets/{id}"))),
-        // The same form posted twice while the first still runs.
-        Err(f) if f.code == "idempotency_key_in_use" => {
-            see_other(&p.href(&format!("/tickets/{id}")))
-        }
         Err(f) if f.is_validation() || f.status == StatusCode::CONFLICT => {
             match ticket_page(&p, id, Some(f), typed).await {
                 Ok(r) => r,
